@@ -1,0 +1,89 @@
+import type { IncomingMessage } from 'node:http';
+import { RelayError } from './errors.js';
+
+/** Something to stop when the client goes away: a transport's in-flight attempt. */
+export interface AbortHandler {
+  onClientAbort(reason: RelayError): void;
+}
+
+/** The facts `ClientInfo` is built from. */
+export interface ClientFacts {
+  address: string;
+  scheme: 'http' | 'https';
+  host: string;
+  mountPath: string;
+  originalUrl: string;
+}
+
+/**
+ * Facts about the client of one request, shared by every attempt, and the signal that
+ * fires when it goes away.
+ *
+ * `signal` is made on first use: an `AbortSignal` costs several microseconds, so the
+ * hot path uses `aborted` and `setAbortHandler` instead.
+ */
+export class ClientInfo {
+  /** The client's IP address as the socket saw it. */
+  readonly address: string;
+  /** `https` when the client connection is TLS, else `http`. */
+  readonly scheme: 'http' | 'https';
+  /** The client's original `Host` (or the authority of an absolute-form target). */
+  readonly host: string;
+  /** The path the relay is mounted at, `''` when none. */
+  readonly mountPath: string;
+  /** The request target exactly as the client sent it. */
+  readonly originalUrl: string;
+  /** The node:http request, for stages that need more. Its body is `ProxyRequest.body`. */
+  readonly incoming: IncomingMessage | null;
+
+  private controller: AbortController | null = null;
+  private reason: RelayError | null = null;
+  private abortHandler: AbortHandler | null = null;
+
+  constructor(facts: ClientFacts, incoming: IncomingMessage | null = null) {
+    this.address = facts.address;
+    this.scheme = facts.scheme;
+    this.host = facts.host;
+    this.mountPath = facts.mountPath;
+    this.originalUrl = facts.originalUrl;
+    this.incoming = incoming;
+  }
+
+  /** True once the client has gone away (or the relay aborted the request on shutdown). */
+  get aborted(): boolean {
+    return this.reason !== null;
+  }
+
+  /** Why the request was aborted, or `null`. */
+  get abortReason(): RelayError | null {
+    return this.reason;
+  }
+
+  /** Fires when the client goes away; made on first use. */
+  get signal(): AbortSignal {
+    if (this.controller === null) {
+      this.controller = new AbortController();
+      if (this.reason !== null) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  /**
+   * Sets the one handler told when the client goes away (a transport's current attempt), or
+   * clears it with `null`. Called at once when the client is already gone.
+   */
+  setAbortHandler(handler: AbortHandler | null): void {
+    this.abortHandler = handler;
+    if (handler !== null && this.reason !== null) handler.onClientAbort(this.reason);
+  }
+
+  /** Marks the request aborted and tells the handler and the signal; later calls do nothing. */
+  abort(reason: RelayError = new RelayError('ERR_CLIENT_ABORTED', 'client went away')): void {
+    if (this.reason !== null) return;
+    this.reason = reason;
+    const handler = this.abortHandler;
+    this.abortHandler = null;
+    if (handler !== null) handler.onClientAbort(reason);
+    if (this.controller !== null) this.controller.abort(reason);
+  }
+}

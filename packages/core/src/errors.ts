@@ -1,0 +1,87 @@
+/** Every error code Relay raises, with the HTTP status it maps to. */
+export const errorStatus = {
+  /** The request path leaves the upstream prefix or cannot be mapped safely. */
+  ERR_BAD_PATH: 400,
+  /** The request is outside the relay's `mountPath`. */
+  ERR_NOT_MOUNTED: 404,
+  /** The relay is not started: `startup()` was not called, or `shutdown()` was. */
+  ERR_NOT_STARTED: 503,
+  /** The relay is shutting down and takes no new requests. */
+  ERR_SHUTTING_DOWN: 503,
+  /** The upstream refused the connection or could not be resolved or reached. */
+  ERR_UPSTREAM_UNREACHABLE: 502,
+  /** The upstream closed or reset the connection before or during the response. */
+  ERR_UPSTREAM_RESET: 502,
+  /** The upstream sent something that is not valid HTTP. */
+  ERR_UPSTREAM_PROTOCOL: 502,
+  /** The TLS handshake with the upstream failed (certificate, protocol). */
+  ERR_UPSTREAM_TLS: 502,
+  /** Connecting to the upstream took longer than `timeout.connect`. */
+  ERR_CONNECT_TIMEOUT: 504,
+  /** The upstream was silent longer than `timeout.read`. */
+  ERR_READ_TIMEOUT: 504,
+  /** Sending the request body stalled longer than `timeout.write`. */
+  ERR_WRITE_TIMEOUT: 504,
+  /** No pooled connection became free within `timeout.pool`. */
+  ERR_POOL_TIMEOUT: 504,
+  /** The client went away; nothing is sent to it. */
+  ERR_CLIENT_ABORTED: 499,
+  /** A stage or transport failed in a way Relay does not know. */
+  ERR_INTERNAL: 500,
+} as const;
+
+/** A stable error code: see `errorStatus` for the status each maps to. */
+export type RelayErrorCode = keyof typeof errorStatus;
+
+/**
+ * The one error type Relay raises. `code` is stable, `status` is the HTTP status the client
+ * gets, `cause` holds the underlying error (never shown to clients).
+ *
+ * @example
+ * throw new RelayError('ERR_UPSTREAM_UNREACHABLE', 'connect ECONNREFUSED', { cause: err });
+ */
+export class RelayError extends Error {
+  /** A stable code, e.g. `ERR_READ_TIMEOUT`. */
+  readonly code: RelayErrorCode;
+  /** The HTTP status this error maps to. */
+  readonly status: number;
+
+  constructor(code: RelayErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RelayError';
+    this.code = code;
+    this.status = errorStatus[code];
+  }
+}
+
+const unreachableCodes = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'ENETDOWN',
+  'EADDRNOTAVAIL',
+]);
+const resetCodes = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+/**
+ * Maps any error to a `RelayError`: Node's network error codes to 502/504, a `RelayError`
+ * to itself, everything else to `ERR_INTERNAL` (500).
+ */
+export function toRelayError(error: unknown): RelayError {
+  if (error instanceof RelayError) return error;
+  const code = (error as { code?: unknown } | null)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (typeof code === 'string') {
+    if (unreachableCodes.has(code)) return new RelayError('ERR_UPSTREAM_UNREACHABLE', message, { cause: error });
+    if (resetCodes.has(code)) return new RelayError('ERR_UPSTREAM_RESET', message, { cause: error });
+    if (code === 'ETIMEDOUT') return new RelayError('ERR_CONNECT_TIMEOUT', message, { cause: error });
+    if (code.startsWith('HPE_')) return new RelayError('ERR_UPSTREAM_PROTOCOL', message, { cause: error });
+    if (code.startsWith('ERR_TLS_') || code.startsWith('ERR_SSL_') || code.includes('CERT') || code.startsWith('DEPTH_ZERO')) {
+      return new RelayError('ERR_UPSTREAM_TLS', message, { cause: error });
+    }
+  }
+  return new RelayError('ERR_INTERNAL', message, { cause: error });
+}

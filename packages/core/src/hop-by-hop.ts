@@ -1,0 +1,69 @@
+import type { HeaderRecord } from './types.js';
+
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy and HTTP/2 ones): they describe one
+ * connection and never cross a proxy. Names listed in `Connection` are removed as well.
+ */
+export const hopByHopHeaders: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'http2-settings',
+]);
+
+/** The lowercase names listed in the `Connection` headers of a raw header list, or `null`. */
+export function connectionListed(rawHeaders: readonly string[]): string[] | null {
+  let listed: string[] | null = null;
+  for (let index = 0; index < rawHeaders.length; index += 2) {
+    const name = rawHeaders[index]!;
+    if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
+    for (const token of rawHeaders[index + 1]!.split(',')) {
+      const trimmed = token.trim().toLowerCase();
+      if (trimmed !== '') (listed ??= []).push(trimmed);
+    }
+  }
+  return listed;
+}
+
+/**
+ * Copies a raw header list (`[name, value, name, value …]`) into a lowercase record, in one
+ * pass, leaving out hop-by-hop headers, names listed in `Connection` and names in `skip`.
+ * Repeated headers become arrays; `set-cookie` is always an array.
+ */
+export function copyEndToEndHeaders(
+  rawHeaders: readonly string[],
+  skip: ReadonlySet<string> | null = null,
+): HeaderRecord {
+  const listed = connectionListed(rawHeaders);
+  const headers: HeaderRecord = {};
+  for (let index = 0; index < rawHeaders.length; index += 2) {
+    const name = rawHeaders[index]!.toLowerCase();
+    if (hopByHopHeaders.has(name) || (skip !== null && skip.has(name)) || (listed !== null && listed.includes(name))) continue;
+    const value = rawHeaders[index + 1]!;
+    const existing = headers[name];
+    if (existing === undefined) headers[name] = name === 'set-cookie' ? [value] : value;
+    else if (typeof existing === 'string') headers[name] = [existing, value];
+    else existing.push(value);
+  }
+  return headers;
+}
+
+/**
+ * The end-to-end headers of an upstream response: what every transport returns as
+ * `ProxyResponse.headers`.
+ */
+export function responseHeadersFromRaw(rawHeaders: readonly string[]): HeaderRecord {
+  return copyEndToEndHeaders(rawHeaders);
+}
+
+/** Reads a header of a record as one string (repeated values joined with `, `), or `undefined`. */
+export function headerString(headers: HeaderRecord, name: string): string | undefined {
+  const value = headers[name];
+  return value === undefined || typeof value === 'string' ? value : value.join(', ');
+}

@@ -1,0 +1,329 @@
+import { Agent as HttpAgent, request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
+import type { AbortHandler } from './client.js';
+import { RelayError, toRelayError } from './errors.js';
+import { responseHeadersFromRaw } from './hop-by-hop.js';
+import { assertNonNegative } from './options.js';
+import type { BoundTransport, ProxyRequest, ProxyResponse, Transport, TransportConfig } from './types.js';
+
+/** Options of the default node:http/https transport. */
+export interface HttpTransportOptions {
+  /** Most connections open to the upstream at once; more requests wait up to `timeout.pool`. Default 256. */
+  maxSockets?: number;
+  /** Most idle keep-alive connections kept for reuse. Default 256. */
+  maxFreeSockets?: number;
+  /** Close an idle keep-alive connection after this many ms (sooner if the upstream's `Keep-Alive` says so). Default 30 000. */
+  idleTimeout?: number;
+}
+
+/**
+ * The default transport: node:http or node:https with a keep-alive agent made in
+ * `relay.startup()` and destroyed in `relay.shutdown()`. Streams bodies both ways with
+ * backpressure and applies the relay's connect, read, write and pool timeouts.
+ *
+ * @example
+ * createRelay({ targetBaseUrl: 'http://auth:8000', transport: httpTransport({ maxSockets: 64 }) });
+ */
+export function httpTransport(options: HttpTransportOptions = {}): Transport {
+  const maxSockets = options.maxSockets ?? 256;
+  const maxFreeSockets = options.maxFreeSockets ?? 256;
+  const idleTimeout = options.idleTimeout ?? 30_000;
+  if (maxSockets !== Infinity) assertNonNegative(maxSockets, 'maxSockets');
+  if (maxSockets < 1) throw new RangeError(`maxSockets must be at least 1, got ${maxSockets}`);
+  assertNonNegative(maxFreeSockets, 'maxFreeSockets');
+  assertNonNegative(idleTimeout, 'idleTimeout');
+  return {
+    name: 'http',
+    bind(config: TransportConfig): BoundTransport {
+      return new HttpBinding(config, { maxSockets, maxFreeSockets, idleTimeout });
+    },
+  };
+}
+
+const kAttempt = Symbol('relay.attempt');
+type UpstreamRequest = ClientRequest & { [kAttempt]?: Attempt };
+
+const enum Phase {
+  Pool,
+  Connect,
+  Write,
+  Read,
+  Streaming,
+  Done,
+}
+
+const idempotentWithoutBody = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'DELETE', 'PUT']);
+
+class HttpBinding implements BoundTransport {
+  readonly handle: (request: ProxyRequest) => Promise<ProxyResponse>;
+  agent: HttpAgent | null = null;
+  readonly config: TransportConfig;
+  private readonly agentOptions: Required<HttpTransportOptions>;
+  readonly send: typeof httpRequest;
+  readonly connectEvent: 'connect' | 'secureConnect';
+
+  constructor(config: TransportConfig, agentOptions: Required<HttpTransportOptions>) {
+    this.config = config;
+    this.agentOptions = agentOptions;
+    const secure = config.target.protocol === 'https:';
+    this.send = secure ? httpsRequest : httpRequest;
+    this.connectEvent = secure ? 'secureConnect' : 'connect';
+    this.handle = (request) => this.forward(request);
+  }
+
+  startup(): void {
+    if (this.agent !== null) return;
+    const { maxSockets, maxFreeSockets, idleTimeout } = this.agentOptions;
+    const common = { keepAlive: true, maxSockets, maxFreeSockets, scheduling: 'lifo' as const, timeout: idleTimeout };
+    this.agent = this.config.target.protocol === 'https:' ? new HttpsAgent({ ...common, ...this.config.tls }) : new HttpAgent(common);
+  }
+
+  shutdown(): void {
+    this.agent?.destroy();
+    this.agent = null;
+  }
+
+  forward(request: ProxyRequest): Promise<ProxyResponse> {
+    const agent = this.agent;
+    if (agent === null) return Promise.reject(new RelayError('ERR_NOT_STARTED', 'transport is not started: call relay.startup()'));
+    const aborted = request.client.abortReason;
+    if (aborted !== null) return Promise.reject(aborted);
+    return new Promise<ProxyResponse>((resolve, reject) => {
+      new Attempt(this, agent, request, resolve, reject).start();
+    });
+  }
+}
+
+/** One upstream exchange: its phase, timers and the promise of its response head. */
+class Attempt implements AbortHandler {
+  phase = Phase.Pool;
+  upstream: UpstreamRequest | null = null;
+  response: IncomingMessage | null = null;
+  poolTimer: NodeJS.Timeout | null = null;
+  settled = false;
+  retriedStaleSocket = false;
+
+  constructor(
+    readonly binding: HttpBinding,
+    readonly agent: HttpAgent,
+    readonly request: ProxyRequest,
+    readonly resolve: (response: ProxyResponse) => void,
+    readonly reject: (error: RelayError) => void,
+  ) {}
+
+  start(): void {
+    const { target, timeouts } = this.binding.config;
+    const request = this.request;
+    let upstream: UpstreamRequest;
+    try {
+      upstream = this.binding.send({
+        host: target.hostname,
+        port: target.port,
+        path: request.path,
+        method: request.method,
+        headers: request.headers as Record<string, string | string[]>,
+        agent: this.agent,
+      });
+    } catch (error) {
+      // Invalid header names or values set by a stage land here, before any byte is sent.
+      this.fail(new RelayError('ERR_INTERNAL', `cannot build the upstream request: ${(error as Error).message}`, { cause: error }));
+      return;
+    }
+    upstream[kAttempt] = this;
+    this.upstream = upstream;
+    upstream.on('socket', onUpstreamSocket);
+    upstream.on('response', onUpstreamResponse);
+    upstream.on('error', onUpstreamError);
+    upstream.on('timeout', onUpstreamTimeout);
+    upstream.on('finish', onUpstreamFinish);
+    if (timeouts.pool > 0 && hasQueuedRequests(this.agent)) {
+      this.poolTimer = setTimeout(onPoolTimeout, timeouts.pool, this);
+    }
+    request.client.setAbortHandler(this);
+
+    const body = request.body;
+    if (body === null) {
+      upstream.end();
+      return;
+    }
+    // A body without a length is sent chunked, whatever the method: never reframed as something else.
+    if (request.headers['content-length'] === undefined) upstream.useChunkedEncodingByDefault = true;
+    (body as BodyStream)[kAttempt] = this;
+    body.on('error', onBodyError);
+    body.pipe(upstream);
+  }
+
+  onSocket(socket: Socket): void {
+    if (this.poolTimer !== null) {
+      clearTimeout(this.poolTimer);
+      this.poolTimer = null;
+    }
+    const timeouts = this.binding.config.timeouts;
+    if (socket.connecting) {
+      this.phase = Phase.Connect;
+      this.upstream!.setTimeout(timeouts.connect);
+      socket.once(this.binding.connectEvent, () => this.onConnected());
+      return;
+    }
+    this.onConnected();
+  }
+
+  onConnected(): void {
+    if (this.phase >= Phase.Read) return;
+    const timeouts = this.binding.config.timeouts;
+    if (this.upstream!.writableFinished) {
+      this.phase = Phase.Read;
+      this.upstream!.setTimeout(timeouts.read);
+    } else {
+      this.phase = Phase.Write;
+      this.upstream!.setTimeout(timeouts.write);
+    }
+  }
+
+  onFinish(): void {
+    if (this.phase !== Phase.Write) return;
+    this.phase = Phase.Read;
+    const timeouts = this.binding.config.timeouts;
+    if (timeouts.read !== timeouts.write) this.upstream!.setTimeout(timeouts.read);
+  }
+
+  onResponse(response: IncomingMessage): void {
+    this.phase = Phase.Streaming;
+    this.response = response;
+    this.settled = true;
+    const status = response.statusCode!;
+    const bodiless = this.request.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
+    if (bodiless) response.resume();
+    this.resolve({
+      status,
+      statusMessage: response.statusMessage ?? '',
+      headers: responseHeadersFromRaw(response.rawHeaders),
+      body: bodiless ? null : response,
+    });
+  }
+
+  onTimeout(): void {
+    const code =
+      this.phase === Phase.Connect ? 'ERR_CONNECT_TIMEOUT' : this.phase === Phase.Write ? 'ERR_WRITE_TIMEOUT' : 'ERR_READ_TIMEOUT';
+    const timeouts = this.binding.config.timeouts;
+    const limit = code === 'ERR_CONNECT_TIMEOUT' ? timeouts.connect : code === 'ERR_WRITE_TIMEOUT' ? timeouts.write : timeouts.read;
+    this.abortWith(new RelayError(code, `upstream ${code === 'ERR_CONNECT_TIMEOUT' ? 'connect' : code === 'ERR_WRITE_TIMEOUT' ? 'write' : 'read'} timed out after ${limit} ms`));
+  }
+
+  onPoolTimeout(): void {
+    this.poolTimer = null;
+    if (this.phase !== Phase.Pool) return;
+    this.abortWith(new RelayError('ERR_POOL_TIMEOUT', `no upstream connection free within ${this.binding.config.timeouts.pool} ms`));
+  }
+
+  onError(error: Error): void {
+    if (this.settled) {
+      // After the head the body stream carries the failure to the relay.
+      const response = this.response;
+      if (response !== null && !response.complete && !response.destroyed) response.destroy(toRelayError(error));
+      return;
+    }
+    const upstream = this.upstream!;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (
+      !this.retriedStaleSocket &&
+      upstream.reusedSocket &&
+      (code === 'ECONNRESET' || code === 'EPIPE') &&
+      this.request.body === null &&
+      idempotentWithoutBody.has(this.request.method)
+    ) {
+      // A keep-alive connection the upstream closed just as we reused it: nothing was
+      // processed, so send the request once more on a fresh connection.
+      this.retriedStaleSocket = true;
+      this.detach();
+      this.phase = Phase.Pool;
+      this.start();
+      return;
+    }
+    this.fail(toRelayError(error));
+  }
+
+  onClientAbort(reason: RelayError): void {
+    this.abortWith(reason);
+  }
+
+  /** Tears the upstream exchange down with `reason`, wherever it is. */
+  abortWith(reason: RelayError): void {
+    if (this.phase === Phase.Done) return;
+    const response = this.response;
+    if (response !== null) {
+      if (!response.complete && !response.destroyed) response.destroy(reason);
+      this.upstream?.destroy();
+      return;
+    }
+    this.fail(reason);
+  }
+
+  fail(error: RelayError): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.phase = Phase.Done;
+    if (this.poolTimer !== null) {
+      clearTimeout(this.poolTimer);
+      this.poolTimer = null;
+    }
+    this.detach();
+    this.upstream?.destroy();
+    this.request.client.setAbortHandler(null);
+    this.reject(error);
+  }
+
+  /** Stops piping the request body into this attempt's upstream request. */
+  private detach(): void {
+    const body = this.request.body;
+    const upstream = this.upstream;
+    if (body !== null && upstream !== null) body.unpipe(upstream);
+    if (upstream !== null) upstream.removeListener('error', onUpstreamError).on('error', ignoreError);
+  }
+}
+
+type BodyStream = NodeJS.ReadableStream & { [kAttempt]?: Attempt };
+
+function hasQueuedRequests(agent: HttpAgent): boolean {
+  for (const _ in agent.requests) return true;
+  return false;
+}
+
+function ignoreError(): void {}
+
+function onUpstreamSocket(this: UpstreamRequest, socket: Socket): void {
+  this[kAttempt]!.onSocket(socket);
+}
+
+function onUpstreamResponse(this: UpstreamRequest, response: IncomingMessage): void {
+  this[kAttempt]!.onResponse(response);
+}
+
+function onUpstreamError(this: UpstreamRequest, error: Error): void {
+  this[kAttempt]!.onError(error);
+}
+
+function onUpstreamTimeout(this: UpstreamRequest): void {
+  this[kAttempt]!.onTimeout();
+}
+
+function onUpstreamFinish(this: UpstreamRequest): void {
+  this[kAttempt]!.onFinish();
+}
+
+function onPoolTimeout(attempt: Attempt): void {
+  attempt.onPoolTimeout();
+}
+
+function onBodyError(this: BodyStream, error: Error): void {
+  const attempt = this[kAttempt];
+  if (attempt === undefined) return;
+  // The client's own body fails only when the client goes away.
+  const fromClient = (this as unknown) === attempt.request.client.incoming;
+  attempt.abortWith(
+    fromClient
+      ? new RelayError('ERR_CLIENT_ABORTED', `client request body failed: ${error.message}`, { cause: error })
+      : toRelayError(error),
+  );
+}

@@ -1,0 +1,26 @@
+export { ClientInfo, type AbortHandler, type ClientFacts } from './client.js';
+export { RelayError, errorStatus, toRelayError, type RelayErrorCode } from './errors.js';
+export { copyRequestHeaders, setForwardingHeaders, type ForwardingFacts, type RequestHeadFacts } from './forwarding.js';
+export { connectionListed, copyEndToEndHeaders, headerString, hopByHopHeaders, responseHeadersFromRaw } from './hop-by-hop.js';
+export { httpTransport, type HttpTransportOptions } from './http-transport.js';
+export { silentLogger } from './logger.js';
+export { assertNonNegative, defaultTimeouts, resolveTimeouts } from './options.js';
+export { assertSafePath, mapRequestPath, normalizePathOption } from './path.js';
+export { assertStage, compose } from './pipeline.js';
+export { createRelay, type DispatchRoute, type Relay, type RelayOptions, type RelayState } from './relay.js';
+export { errorBody, sendError } from './respond.js';
+export type {
+  BoundTransport,
+  Handler,
+  HeaderRecord,
+  HeaderValue,
+  Logger,
+  ProxyRequest,
+  ProxyResponse,
+  Stage,
+  Target,
+  Timeouts,
+  TlsOptions,
+  Transport,
+  TransportConfig,
+} from './types.js';

@@ -1,0 +1,91 @@
+import { normalizePathOption } from './path.js';
+import type { Target, Timeouts, TlsOptions } from './types.js';
+
+/** Timeout defaults in milliseconds. */
+export const defaultTimeouts: Readonly<Timeouts> = Object.freeze({ connect: 5_000, read: 30_000, write: 30_000, pool: 10_000 });
+
+/**
+ * Checks that a number option is finite and not negative; throws a TypeError or RangeError
+ * naming the option.
+ */
+export function assertNonNegative(value: unknown, option: string): asserts value is number {
+  if (typeof value !== 'number' || Number.isNaN(value)) throw new TypeError(`${option} must be a number, got ${typeof value}`);
+  if (value < 0 || !Number.isFinite(value)) throw new RangeError(`${option} must be a finite number >= 0, got ${value}`);
+}
+
+/**
+ * Reads the `timeout` option: one number for every phase, or `{ connect, read, write, pool }`
+ * with defaults for the phases left out. 0 disables a phase.
+ */
+export function resolveTimeouts(value: unknown, option = 'timeout'): Timeouts {
+  if (value === undefined) return { ...defaultTimeouts };
+  if (typeof value === 'number') {
+    assertNonNegative(value, option);
+    return { connect: value, read: value, write: value, pool: value };
+  }
+  if (value === null || typeof value !== 'object') {
+    throw new TypeError(`${option} must be a number of milliseconds or { connect, read, write, pool }`);
+  }
+  const phases = value as Record<string, unknown>;
+  for (const key of Object.keys(phases)) {
+    if (!(key in defaultTimeouts)) throw new TypeError(`${option}.${key} is not a timeout phase (connect, read, write, pool)`);
+  }
+  const timeouts = { ...defaultTimeouts };
+  for (const key of Object.keys(defaultTimeouts) as Array<keyof Timeouts>) {
+    const phase = phases[key];
+    if (phase === undefined) continue;
+    assertNonNegative(phase, `${option}.${key}`);
+    timeouts[key] = phase;
+  }
+  return timeouts;
+}
+
+/**
+ * Parses `targetBaseUrl` and `upstreamPrefix` into a `Target`, once, when the relay is built.
+ * Throws a TypeError naming the option for anything but an absolute http(s) URL without
+ * credentials, query or fragment.
+ */
+export function resolveTarget(targetBaseUrl: unknown, upstreamPrefix: unknown): Target {
+  if (typeof targetBaseUrl !== 'string' && !(targetBaseUrl instanceof URL)) {
+    throw new TypeError(`targetBaseUrl must be an absolute http:// or https:// URL string, got ${typeof targetBaseUrl}`);
+  }
+  let url: URL;
+  try {
+    url = new URL(String(targetBaseUrl));
+  } catch {
+    throw new TypeError(`targetBaseUrl must be an absolute http:// or https:// URL, got "${String(targetBaseUrl)}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new TypeError(`targetBaseUrl must use http: or https: (WebSocket relays derive ws:/wss: from it), got "${url.protocol}"`);
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new TypeError('targetBaseUrl must not contain credentials; set an Authorization header with a header stage');
+  }
+  if (url.search !== '' || url.hash !== '') {
+    throw new TypeError('targetBaseUrl must not contain a query or fragment');
+  }
+  const targetPath = normalizePathOption(url.pathname, 'targetBaseUrl path');
+  const prefix = normalizePathOption(upstreamPrefix ?? '/', 'upstreamPrefix');
+  const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+  const port = url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port);
+  return Object.freeze({
+    protocol: url.protocol,
+    hostname,
+    port,
+    host: url.host,
+    origin: url.origin,
+    basePath: targetPath + prefix,
+  });
+}
+
+/** Checks the `tls` option. */
+export function resolveTls(value: unknown): TlsOptions {
+  if (value === undefined) return {};
+  if (value === null || typeof value !== 'object') throw new TypeError('tls must be an object: { ca, rejectUnauthorized, servername }');
+  const tls = value as TlsOptions;
+  if (tls.rejectUnauthorized !== undefined && typeof tls.rejectUnauthorized !== 'boolean') {
+    throw new TypeError('tls.rejectUnauthorized must be a boolean');
+  }
+  if (tls.servername !== undefined && typeof tls.servername !== 'string') throw new TypeError('tls.servername must be a string');
+  return { ...tls };
+}

@@ -1,0 +1,154 @@
+import { RelayError } from './errors.js';
+
+const SLASH = 47;
+
+/**
+ * Normalises a path option (`mountPath`, `upstreamPrefix`, a target's path): leading `/`,
+ * no trailing `/`, `''` for the root. Throws a TypeError naming the option when invalid.
+ */
+export function normalizePathOption(value: unknown, option: string): string {
+  if (value === undefined || value === null) return '';
+  if (typeof value !== 'string') throw new TypeError(`${option} must be a string path such as "/api", got ${typeof value}`);
+  if (value !== '' && value.charCodeAt(0) !== SLASH) throw new TypeError(`${option} must start with "/", got "${value}"`);
+  if (/[?#\s\\]/.test(value)) throw new TypeError(`${option} must be a plain path without "?", "#", "\\" or spaces, got "${value}"`);
+  if (hasDotSegment(value) || value.includes('//')) {
+    throw new TypeError(`${option} must not contain ".", ".." or empty segments, got "${value}"`);
+  }
+  let end = value.length;
+  while (end > 0 && value.charCodeAt(end - 1) === SLASH) end--;
+  return value.slice(0, end);
+}
+
+/** The path and authority of an absolute-form request target (`http://host/path?q`). */
+export interface AbsoluteTarget {
+  authority: string;
+  pathAndQuery: string;
+}
+
+/**
+ * Splits an absolute-form request target. Only the path and query are ever forwarded: the
+ * authority never chooses the upstream. Throws `ERR_BAD_PATH` for any other form (`*`, garbage).
+ */
+export function splitAbsoluteForm(target: string): AbsoluteTarget {
+  const match = /^https?:\/\/([^/?#]*)(.*)$/i.exec(target);
+  if (match === null) throw new RelayError('ERR_BAD_PATH', `request target is not origin-form or absolute-form: ${target.slice(0, 64)}`);
+  const rest = match[2]!;
+  return { authority: match[1]!, pathAndQuery: rest === '' || rest.charCodeAt(0) !== SLASH ? `/${rest}` : rest };
+}
+
+/**
+ * Maps a client request target (origin-form, `/mount/rest?query`) to the upstream one
+ * (`basePath/rest?query`): strips `mountPath`, joins the rest under `basePath`, keeps the
+ * query byte for byte and refuses paths that could leave `basePath`.
+ *
+ * @throws RelayError `ERR_NOT_MOUNTED` outside `mountPath`, `ERR_BAD_PATH` for unsafe paths.
+ */
+export function mapRequestPath(target: string, mountPath: string, basePath: string): string {
+  const queryStart = target.indexOf('?');
+  let path = queryStart === -1 ? target : target.slice(0, queryStart);
+  // A lone "?" is no query: never forward a trailing "?".
+  const query = queryStart === -1 || queryStart === target.length - 1 ? '' : target.slice(queryStart);
+
+  if (mountPath !== '') {
+    if (!path.startsWith(mountPath) || (path.length > mountPath.length && path.charCodeAt(mountPath.length) !== SLASH)) {
+      throw new RelayError('ERR_NOT_MOUNTED', `path is outside the mount path ${mountPath}`);
+    }
+    path = path.slice(mountPath.length);
+  }
+  assertSafePath(path);
+  if (path === '') return (basePath === '' ? '/' : basePath) + query;
+  return basePath + path + query;
+}
+
+/**
+ * Refuses a path that could reach outside the upstream prefix or name another origin: a
+ * `.` or `..` segment in raw, percent-encoded or double-encoded form (also split on `\`,
+ * `%2f` and `%5c`, and `..;` as some servers read it), a leading `//`, a NUL byte, or an
+ * overlong UTF-8 form.
+ *
+ * @throws RelayError `ERR_BAD_PATH`
+ */
+export function assertSafePath(path: string): void {
+  if (path.length > 1 && path.charCodeAt(1) === SLASH) throw badPath('leading slash or backslash', path);
+  // The common case: nothing that could hide a dot segment.
+  if (path.indexOf('%') === -1 && path.indexOf('\\') === -1 && path.indexOf('/.') === -1) return;
+
+  let current = path;
+  for (let level = 0; level < 4; level++) {
+    if (hasDotSegment(current)) throw badPath('dot segment', path);
+    if (current.startsWith('//') || current.startsWith('/\\') || current.startsWith('\\')) {
+      throw badPath('leading slash or backslash', path);
+    }
+    if (current.indexOf('%') === -1) return;
+    const decoded = percentDecodeBytes(current);
+    if (decoded === current) return;
+    current = decoded;
+  }
+  throw badPath('too many encoding levels', path);
+}
+
+function badPath(reason: string, path: string): RelayError {
+  return new RelayError('ERR_BAD_PATH', `unsafe request path (${reason}): ${path.slice(0, 128)}`);
+}
+
+/** True when a segment (split on `/` and `\`, read up to `;`) is `.` or `..`. */
+function hasDotSegment(path: string): boolean {
+  let segmentStart = 0;
+  for (let index = 0; index <= path.length; index++) {
+    const code = index < path.length ? path.charCodeAt(index) : SLASH;
+    if (code !== SLASH && code !== 92 /* \ */) continue;
+    let end = path.indexOf(';', segmentStart);
+    if (end === -1 || end > index) end = index;
+    const length = end - segmentStart;
+    if (
+      (length === 1 && path.charCodeAt(segmentStart) === 46) ||
+      (length === 2 && path.charCodeAt(segmentStart) === 46 && path.charCodeAt(segmentStart + 1) === 46)
+    ) {
+      return true;
+    }
+    segmentStart = index + 1;
+  }
+  return false;
+}
+
+function hexValue(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48;
+  const lower = code | 0x20;
+  if (lower >= 97 && lower <= 102) return lower - 87;
+  return -1;
+}
+
+/**
+ * Decodes `%XX` escapes byte for byte (as latin1, so ASCII stays ASCII), refusing the NUL
+ * byte and overlong UTF-8 forms that old servers decoded into `.`, `/` or `\`.
+ */
+function percentDecodeBytes(input: string): string {
+  let output = '';
+  let previous = -1;
+  for (let index = 0; index < input.length; index++) {
+    const code = input.charCodeAt(index);
+    if (code === 37 /* % */ && index + 2 < input.length) {
+      const high = hexValue(input.charCodeAt(index + 1));
+      const low = hexValue(input.charCodeAt(index + 2));
+      if (high !== -1 && low !== -1) {
+        const byte = high * 16 + low;
+        if (byte === 0) throw badPath('NUL byte', input);
+        if (isOverlong(previous, byte)) throw badPath('overlong UTF-8', input);
+        output += String.fromCharCode(byte);
+        previous = byte;
+        index += 2;
+        continue;
+      }
+    }
+    output += input[index];
+    previous = code;
+  }
+  return output;
+}
+
+function isOverlong(previous: number, byte: number): boolean {
+  if (previous === 0xc0 || previous === 0xc1) return byte >= 0x80 && byte <= 0xbf;
+  if (previous === 0xe0) return byte >= 0x80 && byte <= 0x9f;
+  if (previous === 0xf0) return byte >= 0x80 && byte <= 0x8f;
+  return false;
+}

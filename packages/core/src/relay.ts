@@ -1,0 +1,418 @@
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { Readable } from 'node:stream';
+import { ClientInfo } from './client.js';
+import { RelayError, toRelayError } from './errors.js';
+import { copyRequestHeaders, setForwardingHeaders, type RequestHeadFacts } from './forwarding.js';
+import { httpTransport } from './http-transport.js';
+import { silentLogger } from './logger.js';
+import { assertNonNegative, resolveTarget, resolveTimeouts, resolveTls } from './options.js';
+import { mapRequestPath, normalizePathOption, splitAbsoluteForm } from './path.js';
+import { assertStage, compose } from './pipeline.js';
+import { sendError } from './respond.js';
+import type { BoundTransport, Handler, Logger, ProxyRequest, ProxyResponse, Stage, Target, Timeouts, TlsOptions, Transport } from './types.js';
+
+/** Options of `createRelay`. */
+export interface RelayOptions {
+  /** The upstream service, e.g. `http://auth:8000` or `https://api.internal/base`. Required. */
+  targetBaseUrl: string | URL;
+  /** Prepended to every upstream path, after the target's own path. Default `/`. */
+  upstreamPrefix?: string;
+  /** For plain node:http: the path the relay answers under, stripped before forwarding; other paths get 404. Default none. */
+  mountPath?: string;
+  /** Send the client's `Host` upstream instead of the upstream's own. Default `false`. */
+  preserveHost?: boolean;
+  /** Milliseconds: one number for every phase, or `{ connect, read, write, pool }`. Defaults 5 000 / 30 000 / 30 000 / 10 000. */
+  timeout?: number | Partial<Timeouts>;
+  /** Stages around the transport; `stages[0]` is the outermost. Default none. */
+  stages?: readonly Stage[];
+  /** The innermost handler. Default `httpTransport()`. */
+  transport?: Transport;
+  /** A pino-style logger. Default: nothing is logged. */
+  logger?: Logger;
+  /** TLS settings for an `https:` target. Certificates are verified by default. */
+  tls?: TlsOptions;
+  /** How long `shutdown()` waits for in-flight requests before aborting them, in ms. Default 10 000. */
+  shutdownTimeout?: number;
+}
+
+/** A relay: a node:http request listener plus its lifecycle. */
+export interface Relay {
+  /** A node:http request listener: `http.createServer(relay.handle)`. */
+  readonly handle: (req: IncomingMessage, res: ServerResponse) => void;
+  /**
+   * Serves one request whose mount path a framework has already stripped: `path` is the
+   * request target after the mount (`/login?x=1`), `mountPath` what was stripped. When
+   * `onError` is given, errors before the response go to it instead of being answered.
+   */
+  dispatch(req: IncomingMessage, res: ServerResponse, route: DispatchRoute): void;
+  /** Acquires the transport's resources; idempotent. Requests before it get 503. */
+  startup(): Promise<void>;
+  /** Refuses new requests (503), waits for in-flight ones up to the deadline, aborts the rest, releases resources; idempotent. */
+  shutdown(options?: { timeout?: number }): Promise<void>;
+  /** The parsed upstream target. */
+  readonly target: Target;
+  /** The resolved timeouts. */
+  readonly timeouts: Readonly<Timeouts>;
+  /** The logger in use. */
+  readonly logger: Logger;
+  /** `stopped`, `starting`, `running` or `stopping`. */
+  readonly state: RelayState;
+  /** Requests in flight now. */
+  readonly inFlight: number;
+}
+
+/** Where a framework-mounted request goes: see `Relay.dispatch`. */
+export interface DispatchRoute {
+  /** The request target after the mount path, e.g. `/login?next=%2F`. */
+  path: string;
+  /** The mount path the framework stripped, `''` for none. */
+  mountPath: string;
+  /** Receives errors that happen before the response starts, instead of an error response. */
+  onError?: (error: RelayError) => void;
+}
+
+/** A relay's lifecycle state. */
+export type RelayState = 'stopped' | 'starting' | 'running' | 'stopping';
+
+/**
+ * Builds a relay in front of one upstream service. The pipeline (stages around the
+ * transport) is built here, once; options are checked here too.
+ *
+ * @example
+ * const relay = createRelay({ targetBaseUrl: 'http://auth:8000', mountPath: '/auth' });
+ * await relay.startup();
+ * http.createServer(relay.handle).listen(8080);
+ * // GET /auth/login → GET http://auth:8000/login
+ */
+export function createRelay(options: RelayOptions): Relay {
+  if (options === null || typeof options !== 'object') throw new TypeError('createRelay(options) needs an options object');
+  return new RelayCore(options);
+}
+
+const kExchange = Symbol('relay.exchange');
+type TaggedResponse = ServerResponse & { [kExchange]?: Exchange };
+type TaggedBody = Readable & { [kExchange]?: Exchange };
+
+/** The state of one client request while it is served. */
+class Exchange implements RequestHeadFacts {
+  host: string | undefined = undefined;
+  chunked = false;
+  request: ProxyRequest | null = null;
+  client: ClientInfo | null = null;
+
+  constructor(
+    readonly relay: RelayCore,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly onError: ((error: RelayError) => void) | null,
+  ) {}
+}
+
+class RelayCore implements Relay {
+  readonly handle: (req: IncomingMessage, res: ServerResponse) => void;
+  readonly target: Target;
+  readonly timeouts: Readonly<Timeouts>;
+  readonly logger: Logger;
+  readonly mountPath: string;
+  readonly preserveHost: boolean;
+  readonly shutdownTimeout: number;
+  readonly transport: BoundTransport;
+  readonly pipeline: Handler;
+  state: RelayState = 'stopped';
+  private readonly active = new Set<Exchange>();
+  private startupPromise: Promise<void> | null = null;
+  private shutdownPromise: Promise<void> | null = null;
+  private drained: (() => void) | null = null;
+
+  constructor(options: RelayOptions) {
+    this.target = resolveTarget(options.targetBaseUrl, options.upstreamPrefix);
+    this.timeouts = Object.freeze(resolveTimeouts(options.timeout));
+    this.mountPath = normalizePathOption(options.mountPath, 'mountPath');
+    if (options.preserveHost !== undefined && typeof options.preserveHost !== 'boolean') {
+      throw new TypeError('preserveHost must be a boolean');
+    }
+    this.preserveHost = options.preserveHost ?? false;
+    this.shutdownTimeout = options.shutdownTimeout ?? 10_000;
+    assertNonNegative(this.shutdownTimeout, 'shutdownTimeout');
+    this.logger = resolveLogger(options.logger);
+    const stages = options.stages ?? [];
+    if (!Array.isArray(stages)) throw new TypeError('stages must be an array of stages');
+    stages.forEach((stage, index) => assertStage(stage, `stages[${index}]`));
+    const transport = options.transport ?? httpTransport();
+    if (transport === null || typeof transport !== 'object' || typeof transport.bind !== 'function') {
+      throw new TypeError('transport must be a transport: an object with a name and a bind(config) function');
+    }
+    this.transport = transport.bind({
+      target: this.target,
+      timeouts: this.timeouts,
+      tls: resolveTls(options.tls),
+      logger: this.logger,
+    });
+    this.pipeline = compose(stages, loggedTransport(this.transport.handle, this.target, this.logger));
+    this.handle = (req, res) => this.serve(req, res, req.url ?? '', this.mountPath, null);
+  }
+
+  get inFlight(): number {
+    return this.active.size;
+  }
+
+  dispatch(req: IncomingMessage, res: ServerResponse, route: DispatchRoute): void {
+    this.serve(req, res, route.path, normalizeRuntimeMount(route.mountPath), route.onError ?? null);
+  }
+
+  startup(): Promise<void> {
+    if (this.state === 'running') return Promise.resolve();
+    if (this.startupPromise !== null) return this.startupPromise;
+    const pending = this.shutdownPromise ?? Promise.resolve();
+    this.startupPromise = pending
+      .then(async () => {
+        this.state = 'starting';
+        await this.transport.startup();
+        this.state = 'running';
+        this.logger.debug({ target: this.target.origin }, 'relay started');
+      })
+      .catch((error: unknown) => {
+        this.state = 'stopped';
+        throw error;
+      })
+      .finally(() => {
+        this.startupPromise = null;
+      });
+    return this.startupPromise;
+  }
+
+  shutdown(options: { timeout?: number } = {}): Promise<void> {
+    if (this.shutdownPromise !== null) return this.shutdownPromise;
+    if (this.state === 'stopped' && this.startupPromise === null) return Promise.resolve();
+    const timeout = options.timeout ?? this.shutdownTimeout;
+    assertNonNegative(timeout, 'shutdown timeout');
+    this.shutdownPromise = (this.startupPromise ?? Promise.resolve())
+      .catch(() => {})
+      .then(async () => {
+        this.state = 'stopping';
+        await this.drain(timeout);
+        await this.transport.shutdown();
+        this.state = 'stopped';
+        this.logger.debug({ target: this.target.origin }, 'relay stopped');
+      })
+      .finally(() => {
+        this.shutdownPromise = null;
+      });
+    return this.shutdownPromise;
+  }
+
+  private drain(timeout: number): Promise<void> {
+    if (this.active.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        const reason = new RelayError('ERR_SHUTTING_DOWN', `shutdown deadline of ${timeout} ms passed`);
+        this.logger.warn({ inFlight: this.active.size, timeout }, 'relay shutdown deadline passed: aborting in-flight requests');
+        for (const exchange of this.active) {
+          exchange.client?.abort(reason);
+          if (exchange.res.headersSent) exchange.res.destroy();
+        }
+      }, timeout);
+      this.drained = () => {
+        clearTimeout(timer);
+        this.drained = null;
+        resolve();
+      };
+    });
+  }
+
+  finished(exchange: Exchange): void {
+    this.active.delete(exchange);
+    if (this.active.size === 0 && this.drained !== null) this.drained();
+  }
+
+  serve(req: IncomingMessage, res: ServerResponse, target: string, mountPath: string, onError: ((error: RelayError) => void) | null): void {
+    const exchange = new Exchange(this, req, res, onError);
+    if (this.state !== 'running') {
+      const error =
+        this.state === 'stopping'
+          ? new RelayError('ERR_SHUTTING_DOWN', 'relay is shutting down')
+          : new RelayError('ERR_NOT_STARTED', 'relay is not started: call relay.startup() before serving requests');
+      this.logger[this.state === 'stopping' ? 'info' : 'error']({ method: req.method, code: error.code }, error.message);
+      fail(exchange, error);
+      return;
+    }
+
+    let request: ProxyRequest;
+    try {
+      request = this.buildRequest(exchange, target, mountPath);
+    } catch (error) {
+      const relayError = toRelayError(error);
+      this.logger[relayError.code === 'ERR_NOT_MOUNTED' ? 'debug' : 'warn'](
+        { method: req.method, path: target.slice(0, 256), code: relayError.code },
+        relayError.message,
+      );
+      fail(exchange, relayError);
+      return;
+    }
+    exchange.request = request;
+    this.active.add(exchange);
+    (res as TaggedResponse)[kExchange] = exchange;
+    res.on('close', onClientClose);
+    this.pipeline(request).then(
+      (response) => writeResponse(exchange, response),
+      (error: unknown) => onPipelineError(exchange, error),
+    );
+  }
+
+  private buildRequest(exchange: Exchange, rawTarget: string, mountPath: string): ProxyRequest {
+    const req = exchange.req;
+    const headers = copyRequestHeaders(req.rawHeaders, exchange);
+    let path: string;
+    let host = exchange.host ?? '';
+    if (rawTarget.charCodeAt(0) === 47 /* / */) {
+      path = mapRequestPath(rawTarget, mountPath, this.target.basePath);
+    } else {
+      // Absolute-form: only its path is forwarded; its authority replaces Host (RFC 9112 §3.2.2).
+      const absolute = splitAbsoluteForm(rawTarget);
+      path = mapRequestPath(absolute.pathAndQuery, mountPath, this.target.basePath);
+      host = absolute.authority;
+    }
+    const socket = req.socket as TLSSocket | null;
+    const client = new ClientInfo(
+      {
+        address: socket?.remoteAddress ?? '',
+        scheme: socket?.encrypted === true ? 'https' : 'http',
+        host,
+        mountPath,
+        originalUrl: req.url ?? rawTarget,
+      },
+      req,
+    );
+    exchange.client = client;
+    setForwardingHeaders(headers, client, this.target, this.preserveHost);
+    const contentLength = headers['content-length'];
+    const hasBody = exchange.chunked || (contentLength !== undefined && contentLength !== '0');
+    return {
+      method: req.method ?? 'GET',
+      path,
+      headers,
+      body: hasBody ? req : null,
+      replayBody: null,
+      attempt: 1,
+      client,
+    };
+  }
+}
+
+function resolveLogger(logger: unknown): Logger {
+  if (logger === undefined) return silentLogger;
+  const candidate = logger as Partial<Logger> | null;
+  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
+    if (typeof candidate?.[level] !== 'function') throw new TypeError(`logger must have a ${level}(fields, message) method`);
+  }
+  return candidate as Logger;
+}
+
+function normalizeRuntimeMount(mountPath: string): string {
+  if (mountPath === '' || mountPath === '/') return '';
+  return mountPath.endsWith('/') ? mountPath.slice(0, -1) : mountPath;
+}
+
+/** The transport, wrapped so each upstream failure is one structured log line. */
+function loggedTransport(send: Handler, target: Target, logger: Logger): Handler {
+  return async function transport(request: ProxyRequest): Promise<ProxyResponse> {
+    try {
+      return await send(request);
+    } catch (error) {
+      const relayError = toRelayError(error);
+      const fields = {
+        method: request.method,
+        url: target.origin + request.path,
+        attempt: request.attempt,
+        code: relayError.code,
+        error: relayError.message,
+      };
+      if (relayError.code === 'ERR_CLIENT_ABORTED' || relayError.code === 'ERR_SHUTTING_DOWN') logger.debug(fields, 'upstream request aborted');
+      else if (relayError.status === 504) logger.warn(fields, 'upstream request timed out');
+      else logger.warn(fields, 'upstream request failed');
+      throw relayError;
+    }
+  };
+}
+
+function fail(exchange: Exchange, error: RelayError): void {
+  if (exchange.onError !== null && !exchange.res.headersSent) {
+    exchange.onError(error);
+    return;
+  }
+  sendError(exchange.res, error, exchange.req.method === 'HEAD');
+}
+
+function onPipelineError(exchange: Exchange, error: unknown): void {
+  const relayError = toRelayError(error);
+  if (relayError.code === 'ERR_CLIENT_ABORTED' || exchange.res.destroyed) return;
+  if (relayError.code === 'ERR_INTERNAL') {
+    exchange.relay.logger.error(
+      { method: exchange.req.method, code: relayError.code, error: relayError.message, cause: relayError.cause },
+      'relay pipeline failed',
+    );
+  }
+  fail(exchange, relayError);
+}
+
+function writeResponse(exchange: Exchange, response: ProxyResponse): void {
+  const { res, relay } = exchange;
+  const body = response.body as TaggedBody | null;
+  if (res.destroyed || exchange.client!.aborted) {
+    body?.destroy();
+    if (!res.destroyed && exchange.client!.abortReason?.code === 'ERR_SHUTTING_DOWN') fail(exchange, exchange.client!.abortReason);
+    return;
+  }
+  if (relay.state === 'stopping') res.shouldKeepAlive = false;
+  try {
+    res.writeHead(response.status, response.statusMessage || undefined, response.headers as OutgoingHttpHeaders);
+  } catch (error) {
+    body?.destroy();
+    const relayError = new RelayError('ERR_INTERNAL', `invalid response head: ${(error as Error).message}`, { cause: error });
+    relay.logger.error({ method: exchange.req.method, code: relayError.code, error: relayError.message }, 'cannot write the response head');
+    fail(exchange, relayError);
+    return;
+  }
+  if (body === null || exchange.req.method === 'HEAD') {
+    body?.resume();
+    res.end();
+    return;
+  }
+  body[kExchange] = exchange;
+  body.on('error', onResponseBodyError);
+  body.on('close', onResponseBodyClose);
+  // Nothing buffered yet (a stream such as SSE): send the head now rather than with the first byte.
+  if (body.readableLength === 0 && !body.readableEnded) res.flushHeaders();
+  body.pipe(res);
+}
+
+function onClientClose(this: TaggedResponse): void {
+  const exchange = this[kExchange]!;
+  if (!this.writableFinished) exchange.client!.abort();
+  exchange.relay.finished(exchange);
+}
+
+function onResponseBodyError(this: TaggedBody, error: Error): void {
+  const exchange = this[kExchange]!;
+  const relayError = toRelayError(error);
+  const client = exchange.client!;
+  if (!client.aborted) {
+    const request = exchange.request!;
+    exchange.relay.logger.warn(
+      {
+        method: request.method,
+        url: exchange.relay.target.origin + request.path,
+        attempt: request.attempt,
+        code: relayError.code,
+        error: relayError.message,
+      },
+      'upstream response failed after it started: client connection aborted',
+    );
+  }
+  exchange.res.destroy();
+}
+
+function onResponseBodyClose(this: TaggedBody): void {
+  if (!this.readableEnded) this[kExchange]!.res.destroy();
+}

@@ -1,0 +1,60 @@
+import type { ServerResponse } from 'node:http';
+import type { RelayError, RelayErrorCode } from './errors.js';
+
+const explanations: Record<RelayErrorCode, string> = {
+  ERR_BAD_PATH: 'the request path is not allowed',
+  ERR_NOT_MOUNTED: 'no route for this path',
+  ERR_NOT_STARTED: 'the relay is not started',
+  ERR_SHUTTING_DOWN: 'the relay is shutting down',
+  ERR_UPSTREAM_UNREACHABLE: 'the upstream service is unreachable',
+  ERR_UPSTREAM_RESET: 'the upstream service closed the connection',
+  ERR_UPSTREAM_PROTOCOL: 'the upstream service sent an invalid response',
+  ERR_UPSTREAM_TLS: 'the TLS handshake with the upstream service failed',
+  ERR_CONNECT_TIMEOUT: 'connecting to the upstream service timed out',
+  ERR_READ_TIMEOUT: 'the upstream service did not answer in time',
+  ERR_WRITE_TIMEOUT: 'sending the request to the upstream service timed out',
+  ERR_POOL_TIMEOUT: 'no upstream connection became free in time',
+  ERR_CLIENT_ABORTED: 'the client went away',
+  ERR_INTERNAL: 'the relay failed to handle the request',
+};
+
+const reasonPhrases: Record<number, string> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  499: 'Client Closed Request',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+/** The short, address-free text body a client gets for a `RelayError` code. */
+export function errorBody(error: RelayError): string {
+  return `${error.status} ${reasonPhrases[error.status] ?? 'Error'}: ${explanations[error.code]} (${error.code})\n`;
+}
+
+/**
+ * Answers a client with the status of `error` and a short text body that names no internal
+ * address, port or stack. When the response has started already, the connection is
+ * destroyed instead: never a second status line, never a body that looks complete.
+ */
+export function sendError(res: ServerResponse, error: RelayError, headOnly = false): void {
+  if (res.destroyed || res.writableEnded) return;
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = errorBody(error);
+  const headers: Record<string, string | number> = {
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  };
+  if (error.code === 'ERR_SHUTTING_DOWN' || error.code === 'ERR_NOT_STARTED') {
+    headers.connection = 'close';
+    headers['retry-after'] = '1';
+  }
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  res.writeHead(error.status, headers);
+  res.end(headOnly ? undefined : body);
+}

@@ -1,0 +1,138 @@
+import type { Readable } from 'node:stream';
+import type { ClientInfo } from './client.js';
+
+/** A header value: repeated headers keep every value, in order. */
+export type HeaderValue = string | string[];
+
+/**
+ * Headers as a record with lowercase names. `set-cookie` is always an array
+ * so two cookies never merge into one line.
+ */
+export interface HeaderRecord {
+  [name: string]: HeaderValue | undefined;
+  'set-cookie'?: string[];
+}
+
+/**
+ * One attempt at an upstream request, as a plain value.
+ *
+ * Stages pass a new value (`{ ...request, headers }`) or change `headers` in place: the
+ * record belongs to this request. Each attempt of a retry gets its own value.
+ */
+export interface ProxyRequest {
+  /** The request method, as the client sent it. */
+  method: string;
+  /** The origin-form target sent upstream: path and query, e.g. `/api/v1/login?next=%2F`. */
+  path: string;
+  /** Request headers, hop-by-hop ones already removed, forwarding headers already set. */
+  headers: HeaderRecord;
+  /** The body as a stream, or `null` when the request has none. Never a buffered string. */
+  body: Readable | null;
+  /**
+   * Whether the body can be sent again: a function returning a fresh stream of the same
+   * bytes, or `null` when `body` is a one-shot stream (the client's own).
+   */
+  replayBody: (() => Readable) | null;
+  /** 1 for the first attempt; a retry stage counts up. */
+  attempt: number;
+  /** Facts about the client and its connection, shared by every attempt. */
+  client: ClientInfo;
+}
+
+/** An upstream response, as a plain value. */
+export interface ProxyResponse {
+  /** The status code. */
+  status: number;
+  /** The reason phrase; Node's standard one when empty. */
+  statusMessage: string;
+  /** Response headers, hop-by-hop ones already removed. */
+  headers: HeaderRecord;
+  /** The body stream, or `null` when the response has none (HEAD, 204, 304). */
+  body: Readable | null;
+}
+
+/** Turns a request into a response: a stage's `next`, and the relay's pipeline as a whole. */
+export type Handler = (request: ProxyRequest) => Promise<ProxyResponse>;
+
+/**
+ * A pipeline stage. `wrap` is called once, when the relay is built, and returns the handler
+ * that runs for every request. It may call `next` more than once (a retry does).
+ */
+export interface Stage {
+  /** A short name for logs and stack traces. */
+  readonly name: string;
+  /** Wraps the next handler; called once per relay. */
+  wrap(next: Handler): Handler;
+}
+
+/** Any pino-style logger: a method per level taking a structured object and a message. */
+export interface Logger {
+  debug(fields: Record<string, unknown>, message: string): void;
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
+}
+
+/** Timeouts in milliseconds; 0 disables one. */
+export interface Timeouts {
+  /** TCP (and TLS) connect. */
+  connect: number;
+  /** Longest wait for the response head, or between two response bytes. */
+  read: number;
+  /** Longest stall while sending the request body. */
+  write: number;
+  /** Longest wait for a free pooled connection. */
+  pool: number;
+}
+
+/** TLS settings for an `https:` upstream. Certificates are verified unless `rejectUnauthorized` is false. */
+export interface TlsOptions {
+  /** Extra trusted certificate authorities (PEM). */
+  ca?: string | Buffer | Array<string | Buffer>;
+  /** Verify the upstream's certificate; default `true`. */
+  rejectUnauthorized?: boolean;
+  /** The name checked against the certificate and sent as SNI; default the target's hostname. */
+  servername?: string;
+}
+
+/** The upstream a relay forwards to, parsed once from `targetBaseUrl`. */
+export interface Target {
+  /** `http:` or `https:`. */
+  readonly protocol: 'http:' | 'https:';
+  /** Host name or IP address, without IPv6 brackets. */
+  readonly hostname: string;
+  /** The port, default ports filled in. */
+  readonly port: number;
+  /** The `Host` header value for the upstream: `host[:port]`. */
+  readonly host: string;
+  /** `protocol//host`, for logs. */
+  readonly origin: string;
+  /** Target path and `upstreamPrefix` joined, without a trailing slash (`''` for the root). */
+  readonly basePath: string;
+}
+
+/** What a transport is given when a relay binds it. */
+export interface TransportConfig {
+  readonly target: Target;
+  readonly timeouts: Timeouts;
+  readonly tls: TlsOptions;
+  readonly logger: Logger;
+}
+
+/** A transport bound to one relay: the innermost handler and its resources. */
+export interface BoundTransport {
+  /** Sends one attempt upstream. Rejects with a `RelayError` before the response head. */
+  readonly handle: Handler;
+  /** Acquires resources (agents, pools); called by `relay.startup()`. */
+  startup(): void | Promise<void>;
+  /** Releases them; called by `relay.shutdown()` after in-flight work is done or aborted. */
+  shutdown(): void | Promise<void>;
+}
+
+/** The innermost handler of a pipeline, swappable: node:http by default. */
+export interface Transport {
+  /** A short name for logs. */
+  readonly name: string;
+  /** Binds the transport to one relay's target; called once by `createRelay`. */
+  bind(config: TransportConfig): BoundTransport;
+}

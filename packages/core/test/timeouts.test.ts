@@ -1,0 +1,97 @@
+import { request } from 'node:http';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { fetchRaw, serveRelay, startUpstream } from '@relay/testkit';
+import { createRelay, httpTransport } from '../src/index.js';
+
+test('pool timeout: with every connection busy, a waiting request gets 504 ERR_POOL_TIMEOUT', async () => {
+  const upstream = await startUpstream((req, res) => {
+    if (req.url === '/hold') setTimeout(() => res.end('held'), 1000);
+    else res.end('quick');
+  });
+  const served = await serveRelay(
+    createRelay({ targetBaseUrl: upstream.url, transport: httpTransport({ maxSockets: 1 }), timeout: { pool: 200 } }),
+  );
+  const holding = fetchRaw(`${served.url}/hold`);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const started = Date.now();
+  const waiting = await fetchRaw(`${served.url}/quick`);
+  const elapsed = Date.now() - started;
+  assert.is(waiting.status, 504);
+  assert.ok(waiting.text.includes('ERR_POOL_TIMEOUT'), waiting.text);
+  assert.ok(elapsed >= 150 && elapsed < 900, `${elapsed} ms`);
+  assert.is((await holding).text, 'held');
+  assert.is((await fetchRaw(`${served.url}/quick`)).text, 'quick', 'the pool recovers');
+  assert.is(upstream.requests.filter((r) => r.url === '/quick').length, 1, 'the timed-out request never reached the upstream');
+  await served.close();
+  await upstream.close();
+});
+
+test('write timeout: an upstream that stops reading the request body gives 504 ERR_WRITE_TIMEOUT', async () => {
+  const upstream = await startUpstream(
+    (req) => {
+      req.pause();
+    },
+    { streaming: true },
+  );
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, timeout: { write: 300, read: 5000 } }));
+  const started = Date.now();
+  const status = await new Promise<number>((resolve) => {
+    const req = request(`${served.url}/upload`, { method: 'POST', agent: false, headers: { 'content-length': 256 * 1024 * 1024 } });
+    req.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', () => resolve(-1));
+    const chunk = Buffer.alloc(1024 * 1024);
+    let sent = 0;
+    const pump = () => {
+      while (sent < 256) {
+        sent++;
+        if (!req.write(chunk)) {
+          req.once('drain', pump);
+          return;
+        }
+      }
+      req.end();
+    };
+    pump();
+  });
+  const elapsed = Date.now() - started;
+  assert.is(status, 504);
+  assert.ok(elapsed < 3000, `${elapsed} ms`);
+  await served.close();
+  await upstream.close();
+});
+
+test('read timeout measures silence, not total time: a slow steady stream completes', async () => {
+  const upstream = await startUpstream((_req, res) => {
+    let n = 0;
+    res.writeHead(200);
+    const timer = setInterval(() => {
+      res.write('.');
+      if (++n === 8) {
+        clearInterval(timer);
+        res.end();
+      }
+    }, 100);
+  });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, timeout: { read: 250 } }));
+  const response = await fetchRaw(`${served.url}/`);
+  assert.is(response.status, 200);
+  assert.ok(response.complete);
+  assert.is(response.text, '........');
+  await served.close();
+  await upstream.close();
+});
+
+test('a timeout of 0 disables that phase', async () => {
+  const upstream = await startUpstream((_req, res) => setTimeout(() => res.end('late'), 400));
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, timeout: { read: 0 } }));
+  const response = await fetchRaw(`${served.url}/`);
+  assert.is(response.text, 'late');
+  await served.close();
+  await upstream.close();
+});
+
+test.run();
