@@ -6,7 +6,7 @@ export { httpTransport, type HttpTransportOptions } from './http-transport.js';
 export { silentLogger } from './logger.js';
 export { assertNonNegative, defaultTimeouts, resolveTimeouts } from './options.js';
 export { assertSafePath, mapRequestPath, normalizePathOption } from './path.js';
-export { assertStage, compose } from './pipeline.js';
+export { assertStage, compose, stageContext } from './pipeline.js';
 export { createRelay, type DispatchRoute, type Relay, type RelayOptions, type RelayState } from './relay.js';
 export { errorBody, sendError } from './respond.js';
 export type {
@@ -18,6 +18,7 @@ export type {
   ProxyRequest,
   ProxyResponse,
   Stage,
+  StageContext,
   Target,
   Timeouts,
   TlsOptions,

@@ -1,4 +1,30 @@
-import type { Handler, Stage } from './types.js';
+import { silentLogger } from './logger.js';
+import { defaultTimeouts } from './options.js';
+import type { Handler, Stage, StageContext } from './types.js';
+
+const localTarget = Object.freeze({
+  protocol: 'http:',
+  hostname: 'localhost',
+  port: 80,
+  host: 'localhost',
+  origin: 'http://localhost',
+  basePath: '',
+} as const);
+
+/**
+ * A `StageContext` for using a stage outside a relay (tests, other pipelines): a silent
+ * logger, the default timeouts and a `http://localhost` target unless given.
+ *
+ * @example
+ * const handler = headers({ dropRequest: ['cookie'] }).wrap(fakeNext, stageContext());
+ */
+export function stageContext(overrides: Partial<StageContext> = {}): StageContext {
+  return {
+    logger: overrides.logger ?? silentLogger,
+    target: overrides.target ?? localTarget,
+    timeouts: overrides.timeouts ?? defaultTimeouts,
+  };
+}
 
 /**
  * Wraps `inner` in `stages`, once: `stages[0]` is the outermost, it sees the request first
@@ -7,11 +33,11 @@ import type { Handler, Stage } from './types.js';
  * @example
  * const handler = compose([retry(), headers({ dropRequest: ['cookie'] })], transportHandler);
  */
-export function compose(stages: readonly Stage[], inner: Handler): Handler {
+export function compose(stages: readonly Stage[], inner: Handler, context: StageContext = stageContext()): Handler {
   let handler = inner;
   for (let index = stages.length - 1; index >= 0; index--) {
     const stage = stages[index]!;
-    const wrapped = stage.wrap(handler);
+    const wrapped = stage.wrap(handler, context);
     if (typeof wrapped !== 'function') {
       throw new TypeError(`stage "${stage.name}" wrap() must return a handler function`);
     }

@@ -149,7 +149,8 @@ class RelayCore implements Relay {
       tls: resolveTls(options.tls),
       logger: this.logger,
     });
-    this.pipeline = compose(stages, loggedTransport(this.transport.handle, this.target, this.logger));
+    const context = { logger: this.logger, target: this.target, timeouts: this.timeouts };
+    this.pipeline = compose(stages, loggedTransport(this.transport.handle, this.target, this.logger), context);
     this.handle = (req, res) => this.serve(req, res, req.url ?? '', this.mountPath, null);
   }
 

@@ -54,6 +54,16 @@ export interface ProxyResponse {
 /** Turns a request into a response: a stage's `next`, and the relay's pipeline as a whole. */
 export type Handler = (request: ProxyRequest) => Promise<ProxyResponse>;
 
+/** What a stage is told about the relay it is built into. */
+export interface StageContext {
+  /** The relay's logger (silent when none was given). */
+  readonly logger: Logger;
+  /** The upstream target. */
+  readonly target: Target;
+  /** The relay's per-attempt timeouts. */
+  readonly timeouts: Readonly<Timeouts>;
+}
+
 /**
  * A pipeline stage. `wrap` is called once, when the relay is built, and returns the handler
  * that runs for every request. It may call `next` more than once (a retry does).
@@ -61,8 +71,8 @@ export type Handler = (request: ProxyRequest) => Promise<ProxyResponse>;
 export interface Stage {
   /** A short name for logs and stack traces. */
   readonly name: string;
-  /** Wraps the next handler; called once per relay. */
-  wrap(next: Handler): Handler;
+  /** Wraps the next handler; called once per relay, with the relay's logger and target. */
+  wrap(next: Handler, context: StageContext): Handler;
 }
 
 /** Any pino-style logger: a method per level taking a structured object and a message. */

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fetchRaw, serveRelay, startUpstream } from '@relay/testkit';
-import { ClientInfo, compose, createRelay, type Handler, type ProxyRequest, type ProxyResponse, type Stage } from '../src/index.js';
+import { ClientInfo, compose, createRelay, stageContext, type Handler, type ProxyRequest, type ProxyResponse, type Stage } from '../src/index.js';
 
 function fakeRequest(): ProxyRequest {
   return {
@@ -81,8 +81,16 @@ test('a stage is usable alone with a fake next and no sockets', async () => {
   await stamp.wrap(async (request) => {
     received = request;
     return { status: 204, statusMessage: '', headers: {}, body: Readable.from([]) };
-  })(fakeRequest());
+  }, stageContext())(fakeRequest());
   assert.is(received!.headers['x-stamp'], 'on');
+});
+
+test('wrap receives the relay logger and target', () => {
+  let seen: unknown = null;
+  const probe: Stage = { name: 'probe', wrap: (next, context) => ((seen = context), next) };
+  const relay = createRelay({ targetBaseUrl: 'http://127.0.0.1:9/base', stages: [probe] });
+  assert.is((seen as { target: unknown }).target, relay.target);
+  assert.is((seen as { logger: unknown }).logger, relay.logger);
 });
 
 test('a stage can answer before the upstream, through a real relay', async () => {
