@@ -24,4 +24,6 @@ export type {
   TlsOptions,
   Transport,
   TransportConfig,
+  UpgradeHandoff,
+  UpgradeTransport,
 } from './types.js';

@@ -1,6 +1,6 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { ClientInfo } from './client.js';
 import { RelayError, toRelayError } from './errors.js';
 import { copyRequestHeaders, setForwardingHeaders, type RequestHeadFacts } from './forwarding.js';
@@ -10,7 +10,20 @@ import { assertNonNegative, resolveTarget, resolveTimeouts, resolveTls } from '.
 import { mapRequestPath, normalizePathOption, splitAbsoluteForm } from './path.js';
 import { assertStage, compose } from './pipeline.js';
 import { sendError } from './respond.js';
-import type { BoundTransport, Handler, Logger, ProxyRequest, ProxyResponse, Stage, Target, Timeouts, TlsOptions, Transport } from './types.js';
+import type {
+  BoundTransport,
+  Handler,
+  Logger,
+  ProxyRequest,
+  ProxyResponse,
+  Stage,
+  Target,
+  Timeouts,
+  TlsOptions,
+  Transport,
+  UpgradeTransport,
+} from './types.js';
+import { UpgradeExchange, refuseUpgrade } from './upgrade.js';
 
 /** Options of `createRelay`. */
 export interface RelayOptions {
@@ -28,6 +41,8 @@ export interface RelayOptions {
   stages?: readonly Stage[];
   /** The innermost handler. Default `httpTransport()`. */
   transport?: Transport;
+  /** The WebSocket transport (`websocket()` from `@relay/ws`); without it `relay.upgrade` answers 501. */
+  websocket?: UpgradeTransport;
   /** A pino-style logger. Default: nothing is logged. */
   logger?: Logger;
   /** TLS settings for an `https:` target. Certificates are verified by default. */
@@ -46,6 +61,13 @@ export interface Relay {
    * `onError` is given, errors before the response go to it instead of being answered.
    */
   dispatch(req: IncomingMessage, res: ServerResponse, route: DispatchRoute): void;
+  /**
+   * A node:http `upgrade` listener: `server.on('upgrade', relay.upgrade)`. The handshake goes
+   * through the same stages as HTTP, then to the `websocket` transport.
+   */
+  readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /** `upgrade` for a framework that routed the request itself: see `DispatchRoute` (its `onError` is not used). */
+  dispatchUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, route: DispatchRoute): void;
   /** Acquires the transport's resources; idempotent. Requests before it get 503. */
   startup(): Promise<void>;
   /** Refuses new requests (503), waits for in-flight ones up to the deadline, aborts the rest, releases resources; idempotent. */
@@ -94,8 +116,15 @@ const kExchange = Symbol('relay.exchange');
 type TaggedResponse = ServerResponse & { [kExchange]?: Exchange };
 type TaggedBody = Readable & { [kExchange]?: Exchange };
 
+/** What the relay tracks of each request in flight, to drain or abort it on shutdown. */
+export interface InFlight extends RequestHeadFacts {
+  client: ClientInfo | null;
+  /** Aborts the request at the shutdown deadline. */
+  abortForShutdown(reason: RelayError): void;
+}
+
 /** The state of one client request while it is served. */
-class Exchange implements RequestHeadFacts {
+class Exchange implements InFlight {
   host: string | undefined = undefined;
   chunked = false;
   request: ProxyRequest | null = null;
@@ -107,10 +136,17 @@ class Exchange implements RequestHeadFacts {
     readonly res: ServerResponse,
     readonly onError: ((error: RelayError) => void) | null,
   ) {}
+
+  abortForShutdown(reason: RelayError): void {
+    this.client?.abort(reason);
+    if (this.res.headersSent) this.res.destroy();
+  }
 }
 
-class RelayCore implements Relay {
+/** @internal The relay behind `createRelay`; `upgrade.ts` serves WebSocket handshakes with it. */
+export class RelayCore implements Relay {
   readonly handle: (req: IncomingMessage, res: ServerResponse) => void;
+  readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   readonly target: Target;
   readonly timeouts: Readonly<Timeouts>;
   readonly logger: Logger;
@@ -119,8 +155,11 @@ class RelayCore implements Relay {
   readonly shutdownTimeout: number;
   readonly transport: BoundTransport;
   readonly pipeline: Handler;
+  /** The bound WebSocket transport and the stages around it, or `null` without `websocket`. */
+  readonly websocket: BoundTransport | null;
+  readonly upgradePipeline: Handler | null;
   state: RelayState = 'stopped';
-  private readonly active = new Set<Exchange>();
+  private readonly active = new Set<InFlight>();
   private startupPromise: Promise<void> | null = null;
   private shutdownPromise: Promise<void> | null = null;
   private drained: (() => void) | null = null;
@@ -143,15 +182,19 @@ class RelayCore implements Relay {
     if (transport === null || typeof transport !== 'object' || typeof transport.bind !== 'function') {
       throw new TypeError('transport must be a transport: an object with a name and a bind(config) function');
     }
-    this.transport = transport.bind({
-      target: this.target,
-      timeouts: this.timeouts,
-      tls: resolveTls(options.tls),
-      logger: this.logger,
-    });
+    const transportConfig = { target: this.target, timeouts: this.timeouts, tls: resolveTls(options.tls), logger: this.logger };
+    this.transport = transport.bind(transportConfig);
     const context = { logger: this.logger, target: this.target, timeouts: this.timeouts };
     this.pipeline = compose(stages, loggedTransport(this.transport.handle, this.target, this.logger), context);
+    const websocket = options.websocket;
+    if (websocket !== undefined && (websocket === null || typeof websocket !== 'object' || typeof websocket.bind !== 'function')) {
+      throw new TypeError('websocket must be a WebSocket transport such as websocket() from @relay/ws');
+    }
+    this.websocket = websocket === undefined ? null : websocket.bind(transportConfig);
+    this.upgradePipeline =
+      this.websocket === null ? null : compose(stages, loggedTransport(this.websocket.handle, this.target, this.logger), context);
     this.handle = (req, res) => this.serve(req, res, req.url ?? '', this.mountPath, null);
+    this.upgrade = (req, socket, head) => this.serveUpgrade(req, socket, head, req.url ?? '', this.mountPath);
   }
 
   get inFlight(): number {
@@ -162,6 +205,10 @@ class RelayCore implements Relay {
     this.serve(req, res, route.path, normalizeRuntimeMount(route.mountPath), route.onError ?? null);
   }
 
+  dispatchUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, route: DispatchRoute): void {
+    this.serveUpgrade(req, socket, head, route.path, normalizeRuntimeMount(route.mountPath));
+  }
+
   startup(): Promise<void> {
     if (this.state === 'running') return Promise.resolve();
     if (this.startupPromise !== null) return this.startupPromise;
@@ -170,6 +217,7 @@ class RelayCore implements Relay {
       .then(async () => {
         this.state = 'starting';
         await this.transport.startup();
+        await this.websocket?.startup();
         this.state = 'running';
         this.logger.debug({ target: this.target.origin }, 'relay started');
       })
@@ -192,6 +240,8 @@ class RelayCore implements Relay {
       .catch(() => {})
       .then(async () => {
         this.state = 'stopping';
+        // Relayed WebSockets never finish on their own: close them (1001) first, then drain HTTP.
+        await this.websocket?.shutdown();
         await this.drain(timeout);
         await this.transport.shutdown();
         this.state = 'stopped';
@@ -209,10 +259,7 @@ class RelayCore implements Relay {
       const timer = setTimeout(() => {
         const reason = new RelayError('ERR_SHUTTING_DOWN', `shutdown deadline of ${timeout} ms passed`);
         this.logger.warn({ inFlight: this.active.size, timeout }, 'relay shutdown deadline passed: aborting in-flight requests');
-        for (const exchange of this.active) {
-          exchange.client?.abort(reason);
-          if (exchange.res.headersSent) exchange.res.destroy();
-        }
+        for (const exchange of this.active) exchange.abortForShutdown(reason);
       }, timeout);
       this.drained = () => {
         clearTimeout(timer);
@@ -222,33 +269,27 @@ class RelayCore implements Relay {
     });
   }
 
-  finished(exchange: Exchange): void {
+  track(exchange: InFlight): void {
+    this.active.add(exchange);
+  }
+
+  finished(exchange: InFlight): void {
     this.active.delete(exchange);
     if (this.active.size === 0 && this.drained !== null) this.drained();
   }
 
   serve(req: IncomingMessage, res: ServerResponse, target: string, mountPath: string, onError: ((error: RelayError) => void) | null): void {
     const exchange = new Exchange(this, req, res, onError);
-    if (this.state !== 'running') {
-      const error =
-        this.state === 'stopping'
-          ? new RelayError('ERR_SHUTTING_DOWN', 'relay is shutting down')
-          : new RelayError('ERR_NOT_STARTED', 'relay is not started: call relay.startup() before serving requests');
-      this.logger[this.state === 'stopping' ? 'info' : 'error']({ method: req.method, code: error.code }, error.message);
-      fail(exchange, error);
+    const refusal = this.refusal(req);
+    if (refusal !== null) {
+      fail(exchange, refusal);
       return;
     }
-
     let request: ProxyRequest;
     try {
-      request = this.buildRequest(exchange, target, mountPath);
+      request = this.buildRequest(req, exchange, target, mountPath);
     } catch (error) {
-      const relayError = toRelayError(error);
-      this.logger[relayError.code === 'ERR_NOT_MOUNTED' ? 'debug' : 'warn'](
-        { method: req.method, path: target.slice(0, 256), code: relayError.code },
-        relayError.message,
-      );
-      fail(exchange, relayError);
+      fail(exchange, this.badRequest(req, target, error));
       return;
     }
     exchange.request = request;
@@ -261,8 +302,50 @@ class RelayCore implements Relay {
     );
   }
 
-  private buildRequest(exchange: Exchange, rawTarget: string, mountPath: string): ProxyRequest {
-    const req = exchange.req;
+  serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: string, mountPath: string): void {
+    const pipeline = this.upgradePipeline;
+    if (pipeline === null) {
+      refuseUpgrade(socket, new RelayError('ERR_UPGRADE_UNSUPPORTED', 'this relay has no websocket transport'), this.logger);
+      return;
+    }
+    const refusal = this.refusal(req);
+    if (refusal !== null) {
+      refuseUpgrade(socket, refusal, null);
+      return;
+    }
+    const exchange = new UpgradeExchange(this, req, socket, head);
+    let request: ProxyRequest;
+    try {
+      request = this.buildRequest(req, exchange, target, mountPath);
+    } catch (error) {
+      refuseUpgrade(socket, this.badRequest(req, target, error), null);
+      return;
+    }
+    exchange.start(pipeline, request);
+  }
+
+  /** The error for a request the relay cannot take in its current state, or `null`. */
+  private refusal(req: IncomingMessage): RelayError | null {
+    if (this.state === 'running') return null;
+    const error =
+      this.state === 'stopping'
+        ? new RelayError('ERR_SHUTTING_DOWN', 'relay is shutting down')
+        : new RelayError('ERR_NOT_STARTED', 'relay is not started: call relay.startup() before serving requests');
+    this.logger[this.state === 'stopping' ? 'info' : 'error']({ method: req.method, code: error.code }, error.message);
+    return error;
+  }
+
+  private badRequest(req: IncomingMessage, target: string, error: unknown): RelayError {
+    const relayError = toRelayError(error);
+    this.logger[relayError.code === 'ERR_NOT_MOUNTED' ? 'debug' : 'warn'](
+      { method: req.method, path: target.slice(0, 256), code: relayError.code },
+      relayError.message,
+    );
+    return relayError;
+  }
+
+  /** Builds the first attempt's request from the client's: path mapping, headers, client facts. */
+  buildRequest(req: IncomingMessage, exchange: InFlight, rawTarget: string, mountPath: string): ProxyRequest {
     const headers = copyRequestHeaders(req.rawHeaders, exchange);
     let path: string;
     let host = exchange.host ?? '';

@@ -16,6 +16,7 @@ const explanations: Record<RelayErrorCode, string> = {
   ERR_POOL_TIMEOUT: 'no upstream connection became free in time',
   ERR_CLIENT_ABORTED: 'the client went away',
   ERR_INTERNAL: 'the relay failed to handle the request',
+  ERR_UPGRADE_UNSUPPORTED: 'WebSocket relaying is not enabled here',
 };
 
 const reasonPhrases: Record<number, string> = {
@@ -23,6 +24,7 @@ const reasonPhrases: Record<number, string> = {
   404: 'Not Found',
   499: 'Client Closed Request',
   500: 'Internal Server Error',
+  501: 'Not Implemented',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
   504: 'Gateway Timeout',

@@ -1,4 +1,5 @@
-import type { Readable } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex, Readable } from 'node:stream';
 import type { ClientInfo } from './client.js';
 
 /** A header value: repeated headers keep every value, in order. */
@@ -49,6 +50,25 @@ export interface ProxyResponse {
   headers: HeaderRecord;
   /** The body stream, or `null` when the response has none (HEAD, 204, 304). */
   body: Readable | null;
+  /**
+   * Set by a WebSocket transport on a `101` answer: completes the client's handshake once the
+   * stages have seen the response. Absent on every plain HTTP response.
+   */
+  upgrade?: UpgradeHandoff;
+}
+
+/**
+ * The hand-off of an upstream WebSocket that accepted a handshake. The relay calls `accept`
+ * when the final response is still this `101`, else `reject` (idempotent). A stage may replace
+ * the response and drop the hand-off from view, so a WebSocket transport must also register
+ * `request.client.setAbortHandler` for its upstream connection: the relay aborts the client
+ * of every handshake that ends without `accept`.
+ */
+export interface UpgradeHandoff {
+  /** Completes the client's handshake with `headers` (as the stages left them) and starts relaying frames. */
+  accept(incoming: IncomingMessage, socket: Duplex, head: Buffer, headers: HeaderRecord): void;
+  /** Closes the upstream connection: the client will not be accepted. */
+  reject(reason: Error): void;
 }
 
 /** Turns a request into a response: a stage's `next`, and the relay's pipeline as a whole. */
@@ -137,6 +157,18 @@ export interface BoundTransport {
   startup(): void | Promise<void>;
   /** Releases them; called by `relay.shutdown()` after in-flight work is done or aborted. */
   shutdown(): void | Promise<void>;
+}
+
+/**
+ * The transport of WebSocket handshakes (`createRelay({ websocket })`): its `handle` opens the
+ * upstream connection for a handshake request that went through the stages and answers with the
+ * upstream's `101` (carrying `upgrade`) or its rejection; `shutdown` closes relayed sessions with 1001.
+ */
+export interface UpgradeTransport {
+  /** A short name for logs. */
+  readonly name: string;
+  /** Binds the transport to one relay's target; called once by `createRelay`. */
+  bind(config: TransportConfig): BoundTransport;
 }
 
 /** The innermost handler of a pipeline, swappable: node:http by default. */

@@ -1,0 +1,180 @@
+import { STATUS_CODES, validateHeaderName, validateHeaderValue, type IncomingMessage } from 'node:http';
+import type { Duplex, Readable } from 'node:stream';
+import type { ClientInfo } from './client.js';
+import { RelayError, toRelayError } from './errors.js';
+import { errorBody } from './respond.js';
+import type { InFlight, RelayCore } from './relay.js';
+import type { Handler, HeaderRecord, Logger, ProxyRequest, ProxyResponse } from './types.js';
+
+const kUpgrade = Symbol('relay.upgrade');
+type TaggedSocket = Duplex & { [kUpgrade]?: UpgradeExchange };
+
+/**
+ * One WebSocket handshake while it goes through the stages: the client socket waits, unanswered,
+ * until the pipeline resolves; then the upstream's `101` is handed to the WebSocket transport to
+ * accept the client, or whatever else came back is written to the socket as a plain HTTP answer.
+ */
+export class UpgradeExchange implements InFlight {
+  host: string | undefined = undefined;
+  chunked = false;
+  client: ClientInfo | null = null;
+  private settled = false;
+
+  constructor(
+    readonly relay: RelayCore,
+    readonly req: IncomingMessage,
+    readonly socket: Duplex,
+    readonly head: Buffer,
+  ) {
+    (socket as TaggedSocket)[kUpgrade] = this;
+    socket.on('error', onSocketError);
+  }
+
+  start(pipeline: Handler, request: ProxyRequest): void {
+    this.relay.track(this);
+    this.socket.on('close', onSocketClose);
+    let pending: Promise<ProxyResponse>;
+    try {
+      pending = pipeline(request);
+    } catch (error) {
+      // A stage that throws instead of rejecting must not crash the process from an upgrade listener.
+      this.onError(error);
+      return;
+    }
+    pending.then(
+      (response) => this.onResponse(response, request),
+      (error: unknown) => this.onError(error),
+    );
+  }
+
+  abortForShutdown(reason: RelayError): void {
+    this.client?.abort(reason);
+    if (!this.settled) refuseUpgrade(this.socket, reason, null);
+  }
+
+  private settle(): void {
+    this.settled = true;
+    this.socket.removeListener('close', onSocketClose);
+    this.relay.finished(this);
+  }
+
+  private onResponse(response: ProxyResponse, request: ProxyRequest): void {
+    const handoff = response.upgrade;
+    const socket = this.socket;
+    const client = this.client!;
+    if (this.settled || socket.destroyed || client.aborted) {
+      const reason = client.abortReason ?? new RelayError('ERR_CLIENT_ABORTED', 'client went away during the handshake');
+      handoff?.reject(reason);
+      response.body?.destroy();
+      if (!this.settled) this.settle();
+      if (reason.code === 'ERR_SHUTTING_DOWN') refuseUpgrade(socket, reason, null);
+      return;
+    }
+    this.settle();
+    if (response.status === 101 && handoff !== undefined) {
+      socket.removeListener('error', onSocketError);
+      handoff.accept(this.req, socket, this.head, response.headers);
+      return;
+    }
+    // A stage may have replaced the transport's 101: the transport's abort handler closes the
+    // upstream connection it opened, whether or not its hand-off is still in view.
+    const unused = new RelayError('ERR_CLIENT_ABORTED', `the handshake was answered with ${response.status}`);
+    handoff?.reject(unused);
+    client.abort(unused);
+    if (response.status === 101) {
+      // A 101 no WebSocket transport stands behind: never switch protocols on nothing.
+      response.body?.destroy();
+      this.relay.logger.error({ method: request.method, path: request.path }, 'a stage returned 101 without an upgrade hand-off');
+      refuseUpgrade(socket, new RelayError('ERR_INTERNAL', '101 without an upgrade hand-off'), null);
+      return;
+    }
+    writeRawResponse(socket, response, this.relay.logger);
+  }
+
+  private onError(error: unknown): void {
+    const relayError = toRelayError(error);
+    if (!this.settled) this.settle();
+    if (relayError.code === 'ERR_CLIENT_ABORTED') {
+      this.socket.destroy();
+      return;
+    }
+    if (relayError.code === 'ERR_INTERNAL') {
+      this.relay.logger.error({ method: this.req.method, code: relayError.code, error: relayError.message }, 'relay pipeline failed');
+    }
+    refuseUpgrade(this.socket, relayError, null);
+  }
+}
+
+function onSocketError(this: Duplex): void {
+  this.destroy();
+}
+
+function onSocketClose(this: TaggedSocket): void {
+  const exchange = this[kUpgrade];
+  exchange?.client?.abort();
+}
+
+/**
+ * Answers a WebSocket handshake with a plain HTTP error and closes the socket: the short,
+ * address-free body of `error`, `Connection: close`. Logs it when a logger is given.
+ */
+export function refuseUpgrade(socket: Duplex, error: RelayError, logger: Logger | null): void {
+  if (logger !== null) logger.warn({ code: error.code }, error.message);
+  if (socket.listenerCount('error') === 0) socket.on('error', onSocketError);
+  if (!socket.writable || socket.destroyed) {
+    socket.destroy();
+    return;
+  }
+  const body = errorBody(error);
+  socket.end(
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\n` +
+      'content-type: text/plain; charset=utf-8\r\n' +
+      `content-length: ${Buffer.byteLength(body)}\r\n` +
+      'cache-control: no-store\r\n' +
+      'connection: close\r\n\r\n' +
+      body,
+  );
+}
+
+/**
+ * Writes a non-101 answer to a handshake (the upstream's 401, a stage's 403 …) on the raw
+ * socket, body included, then closes it. Header names and values are validated first.
+ */
+function writeRawResponse(socket: Duplex, response: ProxyResponse, logger: Logger): void {
+  let head: string;
+  try {
+    head = `HTTP/1.1 ${response.status} ${response.statusMessage || STATUS_CODES[response.status] || ''}\r\n${headerLines(response.headers)}connection: close\r\n\r\n`;
+  } catch (error) {
+    response.body?.destroy();
+    logger.error({ error: (error as Error).message }, 'cannot write the handshake response head');
+    refuseUpgrade(socket, new RelayError('ERR_INTERNAL', 'invalid handshake response head', { cause: error }), null);
+    return;
+  }
+  const body = response.body as (Readable & { [kUpgrade]?: Duplex }) | null;
+  if (body === null) {
+    socket.end(head);
+    return;
+  }
+  socket.write(head);
+  body[kUpgrade] = socket;
+  body.on('error', onRawBodyError);
+  body.pipe(socket);
+}
+
+function onRawBodyError(this: Readable & { [kUpgrade]?: Duplex }): void {
+  this[kUpgrade]?.destroy();
+}
+
+function headerLines(headers: HeaderRecord): string {
+  let lines = '';
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    validateHeaderName(name);
+    for (const one of typeof value === 'string' ? [value] : value) {
+      validateHeaderValue(name, one);
+      lines += `${name}: ${one}\r\n`;
+    }
+  }
+  return lines;
+}
