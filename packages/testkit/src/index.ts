@@ -235,3 +235,5 @@ export const tlsFixture = {
   key: readFileSync(new URL('../fixtures/key.pem', import.meta.url)),
   cert: readFileSync(new URL('../fixtures/cert.pem', import.meta.url)),
 };
+
+export { startFaultyUpstream, type Fault, type FaultyUpstream } from './faults.js';
