@@ -255,7 +255,15 @@ class RelayCore implements Relay {
     this.active.add(exchange);
     (res as TaggedResponse)[kExchange] = exchange;
     res.on('close', onClientClose);
-    this.pipeline(request).then(
+    let pending: Promise<ProxyResponse>;
+    try {
+      pending = this.pipeline(request);
+    } catch (error) {
+      // A stage that throws instead of rejecting must not crash the process from a request listener.
+      onPipelineError(exchange, error);
+      return;
+    }
+    pending.then(
       (response) => writeResponse(exchange, response),
       (error: unknown) => onPipelineError(exchange, error),
     );
