@@ -7,3 +7,4 @@ export {
   type RequestHeaderFunction,
   type ResponseHeaderFunction,
 } from './headers.js';
+export { rewriteLocation, type RewriteLocationOptions } from './rewrite-location.js';
