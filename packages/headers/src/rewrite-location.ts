@@ -1,0 +1,162 @@
+import type { HeaderRecord, ProxyRequest, ProxyResponse, Stage, Target } from '@relay/core';
+import { assertKnownKeys, describe } from './header-syntax.js';
+
+/** Options of `rewriteLocation()`. */
+export interface RewriteLocationOptions {
+  /**
+   * The public origin rewritten locations point at, e.g. `https://api.example.com`. Default: the
+   * client's scheme and `Host` (set it behind a load balancer that terminates TLS).
+   */
+  publicOrigin?: string;
+  /** Also map path-absolute locations (`/login`) from the upstream prefix to the mount path. Default `true`. */
+  relative?: boolean;
+}
+
+/** The headers rewritten, on every response that has them. */
+const locationHeaders = ['location', 'content-location'] as const;
+
+const absoluteUrl = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#\\]*)([\s\S]*)$/;
+/** A `Host` value safe to build a URL from: a name or IP literal and an optional port. */
+const hostPattern = /^(?:[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\.?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+/** What a location is compared with: the upstream, read once from the stage context. */
+interface UpstreamView {
+  readonly scheme: string;
+  /** Lowercase authorities naming the upstream: `host` and `host:port` when the port is the default. */
+  readonly authorities: ReadonlySet<string>;
+  readonly basePath: string;
+  readonly publicOrigin: string | null;
+  readonly relative: boolean;
+}
+
+/**
+ * Rewrites `Location` and `Content-Location` that point at the upstream so they point at the
+ * relay: an absolute URL on the upstream origin under its prefix becomes the public origin plus
+ * the mount path; a path-absolute one (`/login`) gets the mount path; anything else (another
+ * origin, a path outside the prefix, a relative path) is left alone. Query and fragment are kept
+ * byte for byte. Applies to every response, so 201 and every redirect (301, 302, 303, 307, 308)
+ * are covered, like nginx's `proxy_redirect default`.
+ *
+ * @example
+ * createRelay({ targetBaseUrl: 'http://auth:8000', upstreamPrefix: '/api', mountPath: '/auth', stages: [rewriteLocation()] });
+ * // upstream: 302 Location: http://auth:8000/api/dashboard?tab=1
+ * // client:   302 Location: http://gw.example/auth/dashboard?tab=1
+ */
+export function rewriteLocation(options: RewriteLocationOptions = {}): Stage {
+  if (options === null || typeof options !== 'object') throw new TypeError('rewriteLocation(options) needs an options object');
+  assertKnownKeys(options, ['publicOrigin', 'relative'], 'rewriteLocation');
+  const publicOrigin = options.publicOrigin === undefined ? null : readPublicOrigin(options.publicOrigin);
+  if (options.relative !== undefined && typeof options.relative !== 'boolean') {
+    throw new TypeError(`rewriteLocation: relative must be a boolean, got ${describe(options.relative)}`);
+  }
+  const relative = options.relative ?? true;
+  return {
+    name: 'rewrite-location',
+    wrap(next, context) {
+      const view = upstreamView(context.target, publicOrigin, relative);
+      return async function rewriteLocationStage(request: ProxyRequest): Promise<ProxyResponse> {
+        const response = await next(request);
+        const headers = response.headers;
+        for (const name of locationHeaders) {
+          if (headers[name] !== undefined) rewriteHeader(headers, name, view, request);
+        }
+        return response;
+      };
+    },
+  };
+}
+
+function readPublicOrigin(value: unknown): string {
+  if (typeof value !== 'string') throw new TypeError(`rewriteLocation: publicOrigin must be a string such as "https://example.com", got ${describe(value)}`);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new TypeError(`rewriteLocation: publicOrigin must be an absolute URL such as "https://example.com", got ${describe(value)}`);
+  }
+  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '' || url.pathname !== '/' || url.search !== '' || url.hash !== '') {
+    throw new TypeError(`rewriteLocation: publicOrigin must be an http(s) origin without path, query or credentials, got ${describe(value)}`);
+  }
+  return url.origin;
+}
+
+function upstreamView(target: Target, publicOrigin: string | null, relative: boolean): UpstreamView {
+  const host = target.host.toLowerCase();
+  const authorities = new Set([host]);
+  const hostname = target.hostname.includes(':') ? `[${target.hostname.toLowerCase()}]` : target.hostname.toLowerCase();
+  authorities.add(`${hostname}:${target.port}`);
+  if ((target.protocol === 'http:' && target.port === 80) || (target.protocol === 'https:' && target.port === 443)) authorities.add(hostname);
+  return { scheme: target.protocol.slice(0, -1), authorities, basePath: target.basePath, publicOrigin, relative };
+}
+
+function rewriteHeader(headers: HeaderRecord, name: string, view: UpstreamView, request: ProxyRequest): void {
+  const value = headers[name]!;
+  if (typeof value === 'string') {
+    headers[name] = rewriteLocationValue(value, view, request);
+    return;
+  }
+  headers[name] = value.map((item) => rewriteLocationValue(item, view, request));
+}
+
+/** The public form of one location value, or the value itself when it does not point at the upstream. */
+function rewriteLocationValue(value: string, view: UpstreamView, request: ProxyRequest): string {
+  const client = request.client;
+  if (value.charCodeAt(0) === 47 /* / */ && value.charCodeAt(1) !== 47 && value.charCodeAt(1) !== 92 /* \ */) {
+    if (!view.relative) return value;
+    const path = publicPath(value, view.basePath, client.mountPath);
+    // Never turn a path into a network-path reference (`//evil.example`): leave such a value alone.
+    return path === null || isNetworkPath(path) ? value : path;
+  }
+  let scheme: string;
+  let authority: string;
+  let rest: string;
+  if (value.startsWith('//')) {
+    const end = indexOfAny(value, 2);
+    scheme = view.scheme;
+    authority = value.slice(2, end);
+    rest = value.slice(end);
+  } else {
+    const match = absoluteUrl.exec(value);
+    if (match === null) return value;
+    scheme = match[1]!.toLowerCase();
+    authority = match[2]!;
+    rest = match[3]!;
+  }
+  if (scheme !== view.scheme || !view.authorities.has(authority.toLowerCase())) return value;
+  const path = publicPath(rest, view.basePath, client.mountPath);
+  if (path === null) return value;
+  const origin = view.publicOrigin ?? (hostPattern.test(client.host) ? `${client.scheme}://${client.host}` : null);
+  if (origin !== null) return origin + path;
+  return isNetworkPath(path) ? value : path;
+}
+
+/** The end of the authority in a `//authority/rest` reference. */
+function indexOfAny(value: string, from: number): number {
+  for (let index = from; index < value.length; index++) {
+    const code = value.charCodeAt(index);
+    if (code === 47 || code === 63 /* ? */ || code === 35 /* # */ || code === 92) return index;
+  }
+  return value.length;
+}
+
+function isNetworkPath(path: string): boolean {
+  const second = path.charCodeAt(1);
+  return second === 47 || second === 92;
+}
+
+/**
+ * Maps an upstream path (with query and fragment) under `basePath` to the public path under
+ * `mountPath`, or `null` when it is outside `basePath`.
+ */
+function publicPath(upstreamPath: string, basePath: string, mountPath: string): string | null {
+  let rest = upstreamPath;
+  if (basePath !== '') {
+    if (!rest.startsWith(basePath)) return null;
+    const next = rest.charCodeAt(basePath.length);
+    // Only at a segment boundary: /api must not match /apiary.
+    if (rest.length > basePath.length && next !== 47 && next !== 63 && next !== 35) return null;
+    rest = rest.slice(basePath.length);
+  }
+  if (rest === '' || rest.charCodeAt(0) !== 47) return (mountPath === '' ? '/' : mountPath) + rest;
+  return mountPath + rest;
+}
