@@ -4,7 +4,7 @@
 //   PORT=8080 UPSTREAM_URL=http://127.0.0.1:9000 pnpm demo
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createRelay, type Logger } from '@relay/core';
+import { createRelay, gatewayServerOptions, type Logger } from '@relay/core';
 
 const logger: Logger = {
   debug: () => {},
@@ -68,7 +68,7 @@ const api = createRelay({
 });
 await api.startup();
 
-const gateway = createServer((req, res) => {
+const gateway = createServer({ ...gatewayServerOptions }, (req, res) => {
   if (req.url === '/' || req.url === '/healthz') {
     res.writeHead(200, { 'content-type': 'text/plain' }).end('Relay demo gateway: try /api/hello\n');
     return;
