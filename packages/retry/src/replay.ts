@@ -57,6 +57,11 @@ export class BodyCollector {
   /** Starts reading; call once. */
   collect(): Promise<Buffer | null> {
     return new Promise<Buffer | null>((resolve, reject) => {
+      if (this.body.readableEnded || this.body.destroyed) {
+        // Sending what is left would be an empty or partial body: the defect this package exists to avoid.
+        reject(new RelayError('ERR_INTERNAL', 'the request body was consumed before the retry stage could buffer it'));
+        return;
+      }
       this.resolve = resolve;
       this.reject = reject;
       const body = this.body;

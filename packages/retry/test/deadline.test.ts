@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fetchRaw, memoryLogger, serveRelay, startUpstream, waitFor } from '@relay/testkit';
@@ -79,6 +80,27 @@ test('the deadline stops at the response head: a slow body after a quick head st
   assert.is(response.status, 200);
   assert.ok(response.complete);
   assert.is(response.text, 'start end');
+  await served.close();
+  await upstream.close();
+});
+
+test('the deadline also bounds a body that is still being buffered: 504 ERR_DEADLINE, the upstream never reached', async () => {
+  const upstream = await startUpstream();
+  const served = await serveRelay(
+    createRelay({ targetBaseUrl: upstream.url, timeout: { write: 10_000 }, stages: [retry({ maxRetries: 2, methods: ['PUT'], deadline: 300 })] }),
+  );
+  const socket = connect(served.port, '127.0.0.1');
+  let raw = '';
+  socket.on('data', (chunk) => (raw += chunk));
+  const started = performance.now();
+  socket.write('PUT /doc HTTP/1.1\r\nHost: gw\r\nContent-Length: 100\r\n\r\nonly part');
+  assert.ok(await waitFor(() => raw.includes('\r\n\r\n'), 3000), 'an answer came');
+  const elapsed = performance.now() - started;
+  assert.match(raw, /^HTTP\/1\.1 504 /);
+  assert.ok(raw.includes('ERR_DEADLINE'));
+  assert.ok(elapsed >= 250 && elapsed < 3000, `${elapsed} ms`);
+  assert.is(upstream.requests.length, 0);
+  socket.destroy();
   await served.close();
   await upstream.close();
 });

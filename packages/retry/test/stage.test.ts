@@ -197,4 +197,22 @@ test('bad options throw when the factory is called, naming the option', () => {
   assert.is(retry({ methods: ['post'], retryAfter: false }).name, 'retry');
 });
 
+test('a body already consumed before the stage is an error, never an empty retry', async () => {
+  let calls = 0;
+  const handler = build({ maxRetries: 1, methods: ['PUT'] }, async () => {
+    calls++;
+    return answer(200);
+  });
+  const body = Readable.from(['gone']);
+  body.resume();
+  await new Promise((resolve) => body.once('end', resolve));
+  try {
+    await handler(fakeRequest({ method: 'PUT', body }));
+    assert.unreachable('should reject');
+  } catch (error) {
+    assert.is((error as RelayError).code, 'ERR_INTERNAL');
+  }
+  assert.is(calls, 0);
+});
+
 test.run();
