@@ -24,6 +24,8 @@ export const errorStatus = {
   ERR_WRITE_TIMEOUT: 504,
   /** No pooled connection became free within `timeout.pool`. */
   ERR_POOL_TIMEOUT: 504,
+  /** No response head came before the request's overall deadline (e.g. `retry({ deadline })`), attempts and waits together. */
+  ERR_DEADLINE: 504,
   /** The client went away; nothing is sent to it. */
   ERR_CLIENT_ABORTED: 499,
   /** A stage or transport failed in a way Relay does not know. */

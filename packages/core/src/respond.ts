@@ -14,6 +14,7 @@ const explanations: Record<RelayErrorCode, string> = {
   ERR_READ_TIMEOUT: 'the upstream service did not answer in time',
   ERR_WRITE_TIMEOUT: 'sending the request to the upstream service timed out',
   ERR_POOL_TIMEOUT: 'no upstream connection became free in time',
+  ERR_DEADLINE: 'the upstream service did not answer within the deadline',
   ERR_CLIENT_ABORTED: 'the client went away',
   ERR_INTERNAL: 'the relay failed to handle the request',
   ERR_UPGRADE_UNSUPPORTED: 'WebSocket relaying is not enabled here',

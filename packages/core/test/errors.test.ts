@@ -3,7 +3,7 @@ import { createServer as createTlsServer } from 'node:tls';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { closedPort, delay, fetchRaw, listen, memoryLogger, serveRelay, startUpstream, tlsFixture, waitFor } from '@relay/testkit';
-import { createRelay, type RelayOptions } from '../src/index.js';
+import { createRelay, errorBody, RelayError, type RelayOptions, type Stage } from '../src/index.js';
 
 async function through(options: RelayOptions) {
   return serveRelay(createRelay(options));
@@ -242,6 +242,30 @@ test('errors after the response started never produce a second status line', asy
   assert.is(raw.split('HTTP/1.1 ').length - 1, 1, 'exactly one status line');
   assert.not.ok(raw.endsWith('0\r\n\r\n'), 'no terminating chunk: the body does not look complete');
   await delay(10);
+  await served.close();
+  await upstream.close();
+});
+
+test('a stage aborting the request with ERR_DEADLINE stops the upstream attempt and the client gets 504 ERR_DEADLINE', async () => {
+  let upstreamClosed = false;
+  const upstream = await startUpstream((req) => {
+    req.socket.on('close', () => (upstreamClosed = true));
+  });
+  const deadline: Stage = {
+    name: 'deadline',
+    wrap: (next) =>
+      function deadlineStage(request) {
+        const timer = setTimeout(() => request.client.abort(new RelayError('ERR_DEADLINE', 'deadline of 200 ms passed')), 200);
+        return next(request).finally(() => clearTimeout(timer));
+      },
+  };
+  const served = await through({ targetBaseUrl: upstream.url, stages: [deadline] });
+  const response = await fetchRaw(`${served.url}/slow`);
+  assert.is(response.status, 504);
+  assert.ok(response.text.includes('ERR_DEADLINE'), response.text);
+  assertNoAddress(response.text, upstream.port);
+  assert.ok(await waitFor(() => upstreamClosed, 1000), 'the upstream attempt was aborted');
+  assert.is(errorBody(new RelayError('ERR_DEADLINE', 'x')), '504 Gateway Timeout: the upstream service did not answer within the deadline (ERR_DEADLINE)\n');
   await served.close();
   await upstream.close();
 });

@@ -1,0 +1,406 @@
+import pRetry, { type RetryContext } from 'p-retry';
+import {
+  RelayError,
+  toRelayError,
+  type ClientInfo,
+  type Handler,
+  type HeaderRecord,
+  type Logger,
+  type ProxyRequest,
+  type ProxyResponse,
+  type RelayErrorCode,
+  type Stage,
+  type StageContext,
+} from '@relay/core';
+import { backoffDelay, type Backoff } from './backoff.js';
+import { defaultErrors, defaultStatuses, idempotentMethods, RetryPolicy, waitTooLong } from './policy.js';
+import { BodyCollector, ReplayStream } from './replay.js';
+
+/** Options of `retry()`. Times are in milliseconds. */
+export interface RetryOptions {
+  /** Retries after the first attempt; 0 turns the stage into a pass-through (but `deadline` still applies). Default 0. */
+  maxRetries?: number;
+  /** Wait before retry n: `backoffFactor * 2^(n-1)` ms (200, 400, 800 …). Default 200. */
+  backoffFactor?: number;
+  /** The longest backoff wait, before jitter. Default 10 000. */
+  maxBackoff?: number;
+  /** Full jitter: wait a random time between 0 and the backoff delay. Default `false`. */
+  jitter?: boolean;
+  /** Response statuses that are retried. Default `[502, 503, 504]`. */
+  statuses?: readonly number[];
+  /** `RelayError` codes that are retried. Default refused/unreachable, reset before the head, connect and read timeouts. */
+  errors?: readonly RelayErrorCode[];
+  /** Methods that may be sent more than once. Default GET, HEAD, OPTIONS, PUT, DELETE, TRACE: add POST or PATCH to opt in. */
+  methods?: readonly string[];
+  /** Largest request body buffered for replay; a larger one streams once and is never retried. Default 65 536. */
+  maxReplayBytes?: number;
+  /** Longest `Retry-After` (on 429 and 503) honoured; a longer one ends the retries and the response passes on. `false` ignores the header. Default 10 000. */
+  retryAfter?: number | false;
+  /** Bounds all attempts and waits together until a response head; 504 `ERR_DEADLINE` when it passes with none. 0 for none. Default 0. */
+  deadline?: number;
+}
+
+/**
+ * Retries failed upstream attempts with exponential backoff, without ever duplicating a write
+ * the user did not opt into and without ever losing a request body.
+ *
+ * Only idempotent methods retry unless `methods` says otherwise. A body up to `maxReplayBytes` is
+ * buffered and sent whole, with its `Content-Length`, on every attempt; a larger one streams and is
+ * not retried once its first byte has left. Put it outside stages that should run per attempt; the
+ * relay's `timeout` applies to each attempt, `deadline` to all of them together.
+ *
+ * @example
+ * createRelay({
+ *   targetBaseUrl: 'http://api:8000',
+ *   timeout: { connect: 2_000, read: 10_000 },
+ *   stages: [retry({ maxRetries: 3, backoffFactor: 200, jitter: true, deadline: 20_000 })],
+ * });
+ */
+export function retry(options: RetryOptions = {}): Stage {
+  if (options === null || typeof options !== 'object') throw new TypeError('retry(options) needs an options object');
+  const maxRetries = options.maxRetries ?? 0;
+  if (!Number.isInteger(maxRetries) || maxRetries < 0) throw new RangeError(`maxRetries must be a whole number ≥ 0, got ${String(maxRetries)}`);
+  const backoff: Backoff = {
+    factor: checkMs(options.backoffFactor ?? 200, 'backoffFactor'),
+    max: checkMs(options.maxBackoff ?? 10_000, 'maxBackoff'),
+    jitter: checkBoolean(options.jitter ?? false, 'jitter'),
+  };
+  const maxReplayBytes = options.maxReplayBytes ?? 64 * 1024;
+  if (!Number.isSafeInteger(maxReplayBytes) || maxReplayBytes < 0) {
+    throw new RangeError(`maxReplayBytes must be a whole number of bytes ≥ 0, got ${String(maxReplayBytes)}`);
+  }
+  const retryAfter = options.retryAfter ?? 10_000;
+  if (retryAfter !== false) checkMs(retryAfter, 'retryAfter');
+  const deadline = checkMs(options.deadline ?? 0, 'deadline');
+  const policy = new RetryPolicy({
+    statuses: options.statuses ?? defaultStatuses,
+    errors: options.errors ?? defaultErrors,
+    methods: options.methods ?? idempotentMethods,
+    retryAfter,
+  });
+  return {
+    name: 'retry',
+    wrap(next: Handler, context: StageContext): Handler {
+      const settings: RetrySettings = {
+        next,
+        policy,
+        backoff,
+        maxRetries,
+        maxReplayBytes,
+        deadline,
+        logger: context.logger,
+        origin: context.target.origin,
+        stallTimeout: context.timeouts.write,
+      };
+      return function retryStage(request: ProxyRequest): Promise<ProxyResponse> {
+        if (maxRetries === 0 || !policy.retriesMethod(request.method)) {
+          // No second attempt is possible: no buffering, no loop, nothing per request but the deadline.
+          return deadline === 0 ? next(request) : sendOnceWithin(settings, request);
+        }
+        return new RetryRun(settings, request).run();
+      };
+    },
+  };
+}
+
+/** What every run of one wrapped stage shares: built once in `wrap`. */
+interface RetrySettings {
+  readonly next: Handler;
+  readonly policy: RetryPolicy;
+  readonly backoff: Backoff;
+  readonly maxRetries: number;
+  readonly maxReplayBytes: number;
+  readonly deadline: number;
+  readonly logger: Logger;
+  readonly origin: string;
+  readonly stallTimeout: number;
+}
+
+/** How the request body is sent on each attempt. */
+const enum BodyMode {
+  /** No body. */
+  None,
+  /** Buffered here: each attempt gets a fresh stream of the same bytes, with their Content-Length. */
+  Buffered,
+  /** Replayable already (`request.replayBody` from an earlier stage). */
+  Replayable,
+  /** The client's one-shot stream: resent only if no byte of it was read. */
+  Stream,
+}
+
+/** A retryable status, thrown inside the p-retry loop so p-retry counts it; unwrapped at the end. */
+class RetryableResponse extends Error {
+  constructor(readonly response: ProxyResponse) {
+    super(`upstream answered ${response.status}`);
+  }
+}
+
+function deadlineError(deadline: number): RelayError {
+  return new RelayError('ERR_DEADLINE', `no upstream response head within the deadline of ${deadline} ms`);
+}
+
+function onDeadline(run: RetryRun | OnceRun): void {
+  run.expire();
+}
+
+/** One attempt, no retry possible, bounded by the deadline. */
+class OnceRun {
+  constructor(
+    readonly settings: RetrySettings,
+    readonly client: ClientInfo,
+  ) {}
+
+  expire(): void {
+    this.client.abort(deadlineError(this.settings.deadline));
+  }
+}
+
+async function sendOnceWithin(settings: RetrySettings, request: ProxyRequest): Promise<ProxyResponse> {
+  const timer = setTimeout(onDeadline, settings.deadline, new OnceRun(settings, request.client));
+  try {
+    return await settings.next(request);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** One client request that may be sent more than once: its body, its deadline and its p-retry loop. */
+class RetryRun {
+  private mode = BodyMode.None;
+  private bytes: Buffer | null = null;
+  private replay: (() => ReplayStream) | null = null;
+  private collector: BodyCollector | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private startedAt = 0;
+  private readonly headers: HeaderRecord;
+
+  constructor(
+    readonly settings: RetrySettings,
+    readonly request: ProxyRequest,
+  ) {
+    this.headers = request.headers;
+  }
+
+  async run(): Promise<ProxyResponse> {
+    const settings = this.settings;
+    if (settings.deadline > 0) {
+      this.startedAt = performance.now();
+      this.timer = setTimeout(onDeadline, settings.deadline, this);
+    }
+    try {
+      if (this.request.body !== null) await this.prepareBody();
+      try {
+        // The first attempt is sent directly: p-retry costs about 15 µs a call, paid only once a retry may follow.
+        return await this.attempt(1);
+      } catch (error) {
+        return await this.retryAfterFirst(error);
+      }
+    } catch (error) {
+      if (error instanceof RetryableResponse) return error.response;
+      throw error;
+    } finally {
+      if (this.timer !== null) clearTimeout(this.timer);
+    }
+  }
+
+  /**
+   * The p-retry loop, entered when the first attempt failed. Its first call rethrows that failure, so
+   * p-retry counts every attempt and `shouldRetry` decides on each outcome, the first one included.
+   */
+  private retryAfterFirst(firstFailure: unknown): Promise<ProxyResponse> {
+    const input = (attemptNumber: number): Promise<ProxyResponse> =>
+      attemptNumber === 1 ? Promise.reject(firstFailure) : this.attempt(attemptNumber);
+    const shouldRetry = (context: RetryContext): Promise<boolean> => this.shouldRetry(context);
+    return pRetry(input, { retries: this.settings.maxRetries, minTimeout: 0, factor: 1, shouldRetry });
+  }
+
+  /** The deadline passed: stop whatever is in flight (body buffering, an attempt, a wait). */
+  expire(): void {
+    this.timer = null;
+    const error = deadlineError(this.settings.deadline);
+    this.collector?.cancel(error);
+    this.request.client.abort(error);
+  }
+
+  /** Chooses how the body is sent on each attempt; buffers it when it is small enough. */
+  private async prepareBody(): Promise<void> {
+    const { body, replayBody } = this.request;
+    if (body === null) return;
+    if (replayBody !== null) {
+      this.mode = BodyMode.Replayable;
+      return;
+    }
+    const limit = this.settings.maxReplayBytes;
+    const declared = this.headers['content-length'];
+    // Too large to keep (or buffering is off): it streams at once, and is resent only if no byte was read.
+    if (limit === 0 || (declared !== undefined && Number(declared) > limit)) {
+      this.mode = BodyMode.Stream;
+      return;
+    }
+    this.collector = new BodyCollector(body, limit, this.settings.stallTimeout);
+    const bytes = await this.collector.collect();
+    this.collector = null;
+    if (bytes === null) {
+      // A chunked body that outgrew the limit: what was read is back in the stream, which now flows once.
+      this.mode = BodyMode.Stream;
+      return;
+    }
+    this.mode = BodyMode.Buffered;
+    this.bytes = bytes;
+    this.replay = () => new ReplayStream(bytes);
+    // Chunked or not, a buffered body is sent with its exact length.
+    this.headers['content-length'] = String(bytes.length);
+  }
+
+  /** The body stream for one attempt. */
+  private bodyFor(attemptNumber: number): ProxyRequest['body'] {
+    const request = this.request;
+    switch (this.mode) {
+      case BodyMode.None:
+        return null;
+      case BodyMode.Buffered:
+        return this.bytes!.length === 0 ? null : new ReplayStream(this.bytes!);
+      case BodyMode.Replayable:
+        return attemptNumber === 1 ? request.body : request.replayBody!();
+      case BodyMode.Stream:
+        // A response may have come before the body was read: detach it from that attempt first.
+        if (attemptNumber > 1) request.body!.unpipe();
+        return request.body;
+    }
+  }
+
+  /** Whether the body can be sent again, whole. */
+  private canResend(): boolean {
+    if (this.mode !== BodyMode.Stream) return true;
+    const body = this.request.body!;
+    return !body.readableDidRead && !body.readableEnded && !body.destroyed;
+  }
+
+  /** One attempt: throws a `RetryableResponse` for a retryable status, a `RelayError` for a failure. */
+  private async attempt(attemptNumber: number): Promise<ProxyResponse> {
+    const request = this.request;
+    const client = request.client;
+    if (client.aborted) throw client.abortReason!;
+    const attempt: ProxyRequest = {
+      method: request.method,
+      path: request.path,
+      headers: { ...this.headers },
+      body: this.bodyFor(attemptNumber),
+      replayBody: this.mode === BodyMode.Buffered ? this.replay : this.mode === BodyMode.Replayable ? request.replayBody : null,
+      attempt: request.attempt + attemptNumber - 1,
+      client,
+    };
+    let response: ProxyResponse;
+    try {
+      response = await this.settings.next(attempt);
+    } catch (error) {
+      throw toRelayError(error);
+    }
+    if (client.aborted) {
+      // The deadline passed (or the client left) as the head arrived: the response is not used.
+      discard(response);
+      throw client.abortReason!;
+    }
+    if (this.settings.policy.retriesStatus(response.status)) throw new RetryableResponse(response);
+    return response;
+  }
+
+  /**
+   * p-retry's `shouldRetry`, called only while retries are left: decides, logs, discards a response
+   * retried past, and waits the backoff (cut short when the client goes away or the deadline passes).
+   */
+  private async shouldRetry(context: RetryContext): Promise<boolean> {
+    const { error, attemptNumber, retriesConsumed } = context;
+    const { policy, backoff } = this.settings;
+    let delay: number;
+    let reason: string;
+    let retryAfter: number | null = null;
+    if (error instanceof RetryableResponse) {
+      const response = error.response;
+      if (!this.canResend()) return false;
+      retryAfter = policy.retryAfterDelay(response.status, response.headers);
+      if (retryAfter === waitTooLong) return false;
+      delay = retryAfter ?? backoffDelay(retriesConsumed + 1, backoff);
+      if (!this.fitsDeadline(delay)) return false;
+      reason = `status ${response.status}`;
+      // With a streamed body the old attempt may still wait for it: only destroying frees its connection.
+      discard(response, this.mode === BodyMode.Stream);
+    } else if (error instanceof RelayError && policy.retriesError(error.code)) {
+      if (!this.canResend()) return false;
+      delay = backoffDelay(retriesConsumed + 1, backoff);
+      if (!this.fitsDeadline(delay)) return false;
+      reason = error.code;
+    } else {
+      return false;
+    }
+    const request = this.request;
+    this.settings.logger.info(
+      {
+        method: request.method,
+        url: this.settings.origin + request.path,
+        attempt: request.attempt + attemptNumber - 1,
+        reason,
+        delay,
+        retryAfter: retryAfter !== null,
+      },
+      'retrying upstream request',
+    );
+    await wait(delay, request.client);
+    return true;
+  }
+
+  /** Whether waiting `delay` ms still leaves time before the deadline for another attempt. */
+  private fitsDeadline(delay: number): boolean {
+    const deadline = this.settings.deadline;
+    return deadline === 0 || performance.now() - this.startedAt + delay < deadline;
+  }
+}
+
+/** Largest retried-past response body drained to keep its keep-alive connection; larger or unknown ones are destroyed. */
+const drainLimit = 64 * 1024;
+
+/**
+ * Lets go of a response that is retried past, so its socket is not leaked: a small body of known
+ * length is drained (the connection returns to the pool), any other is destroyed.
+ */
+function discard(response: ProxyResponse, destroy = false): void {
+  const body = response.body;
+  if (body === null || body.destroyed) return;
+  body.on('error', ignoreError);
+  const length = destroy ? Number.NaN : Number(response.headers['content-length']);
+  if (length >= 0 && length <= drainLimit) body.resume();
+  else body.destroy();
+}
+
+function ignoreError(): void {}
+
+/** Waits `ms`, rejecting with the abort reason as soon as the client goes away or the deadline passes. */
+function wait(ms: number, client: ClientInfo): Promise<void> {
+  if (client.aborted) return Promise.reject(client.abortReason!);
+  if (ms <= 0) return Promise.resolve();
+  // The signal is made only here, when a retry waits: the common path never pays for it.
+  const signal = client.signal;
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal.reason as RelayError);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+function checkMs(value: unknown, option: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new RangeError(`${option} must be a finite number of milliseconds ≥ 0, got ${String(value)}`);
+  }
+  return value;
+}
+
+function checkBoolean(value: unknown, option: string): boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`${option} must be a boolean, got ${String(value)}`);
+  return value;
+}
