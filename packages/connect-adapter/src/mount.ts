@@ -36,6 +36,10 @@ export function queryStart(url: string, from: number): number {
  * request is not under the mount path and belongs to the app's next handler. When the app
  * rewrote `req.url` beyond recognition, `url` is forwarded as it stands with `baseUrl` (Express)
  * or nothing as the mount.
+ *
+ * @example
+ * mountedRoute('/login?x=1', '/auth/login?x=1', '/auth'); // { path: '/login?x=1', mountPath: '/auth', … }
+ * mountedRoute('/', '/auth', '/auth');                    // { path: '', mountPath: '/auth', … }: the bare mount
  */
 export function mountedRoute(url: string, originalUrl: string, baseUrl: unknown): DispatchRoute | null {
   const start = pathStart(url);
@@ -76,6 +80,10 @@ export function mountedRoute(url: string, originalUrl: string, baseUrl: unknown)
  * Whether `url` is under `mount` (lowercase, no trailing slash, `''` for the root) at a segment
  * boundary: `/chat` matches `/chat`, `/chat/x` and `/chat?x`, not `/chatty`. Case-insensitive,
  * as Express and Connect match mount paths. Returns the index where the mount ends, or -1.
+ *
+ * @example
+ * matchMount('/Chat/room?x', 0, 10, '/chat'); // 5
+ * matchMount('/chatty', 0, 7, '/chat');       // -1
  */
 export function matchMount(url: string, start: number, end: number, mount: string): number {
   const stop = start + mount.length;
