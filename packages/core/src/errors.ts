@@ -30,6 +30,8 @@ export const errorStatus = {
   ERR_CLIENT_ABORTED: 499,
   /** A stage or transport failed in a way Relay does not know. */
   ERR_INTERNAL: 500,
+  /** A middleware read the request body before the relay, in a form that cannot be rebuilt faithfully. */
+  ERR_BODY_CONSUMED: 500,
   /** A WebSocket upgrade reached a relay built without a `websocket` transport. */
   ERR_UPGRADE_UNSUPPORTED: 501,
 } as const;

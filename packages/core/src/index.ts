@@ -10,6 +10,7 @@ export { assertStage, compose, stageContext } from './pipeline.js';
 export { createRelay, type DispatchRoute, type Relay, type RelayOptions, type RelayState } from './relay.js';
 export { errorBody, sendError } from './respond.js';
 export { gatewayServerOptions } from './server-options.js';
+export { refuseUpgrade } from './upgrade.js';
 export type {
   BoundTransport,
   Handler,

@@ -1,6 +1,6 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import type { Duplex, Readable } from 'node:stream';
+import { Readable, type Duplex } from 'node:stream';
 import { ClientInfo } from './client.js';
 import { RelayError, toRelayError } from './errors.js';
 import { copyRequestHeaders, setForwardingHeaders, type RequestHeadFacts } from './forwarding.js';
@@ -13,6 +13,7 @@ import { sendError } from './respond.js';
 import type {
   BoundTransport,
   Handler,
+  HeaderRecord,
   Logger,
   ProxyRequest,
   ProxyResponse,
@@ -86,12 +87,24 @@ export interface Relay {
 
 /** Where a framework-mounted request goes: see `Relay.dispatch`. */
 export interface DispatchRoute {
-  /** The request target after the mount path, e.g. `/login?next=%2F`. */
+  /**
+   * The request target after the mount path, e.g. `/login?next=%2F`. For the bare mount path
+   * itself (`/auth`, no trailing slash) it is `''` or just the query (`?next=%2F`): that maps to
+   * the upstream prefix without a trailing slash, as `relay.handle` maps a bare `mountPath`.
+   */
   path: string;
-  /** The mount path the framework stripped, `''` for none. */
+  /** The mount path the framework stripped, `''` for none. Sent as `X-Forwarded-Prefix`. */
   mountPath: string;
   /** Receives errors that happen before the response starts, instead of an error response. */
   onError?: (error: RelayError) => void;
+  /** The request target as the client sent it (`client.originalUrl`); default `req.url`. */
+  originalUrl?: string;
+  /**
+   * The whole request body, already read and decoded (a body parser consumed `req`): sent instead
+   * of reading `req`, with a fresh `Content-Length` and without `Content-Encoding` or
+   * `Transfer-Encoding`, and replayable by a retry stage. Not used for upgrades.
+   */
+  body?: Buffer;
 }
 
 /** A relay's lifecycle state. */
@@ -193,8 +206,8 @@ export class RelayCore implements Relay {
     this.websocket = websocket === undefined ? null : websocket.bind(transportConfig);
     this.upgradePipeline =
       this.websocket === null ? null : compose(stages, loggedTransport(this.websocket.handle, this.target, this.logger), context);
-    this.handle = (req, res) => this.serve(req, res, req.url ?? '', this.mountPath, null);
-    this.upgrade = (req, socket, head) => this.serveUpgrade(req, socket, head, req.url ?? '', this.mountPath);
+    this.handle = (req, res) => this.serve(req, res, req.url ?? '', this.mountPath, null, null);
+    this.upgrade = (req, socket, head) => this.serveUpgrade(req, socket, head, req.url ?? '', this.mountPath, null);
   }
 
   get inFlight(): number {
@@ -202,11 +215,11 @@ export class RelayCore implements Relay {
   }
 
   dispatch(req: IncomingMessage, res: ServerResponse, route: DispatchRoute): void {
-    this.serve(req, res, route.path, normalizeRuntimeMount(route.mountPath), route.onError ?? null);
+    this.serve(req, res, route.path, normalizeRuntimeMount(route.mountPath), route.onError ?? null, route);
   }
 
   dispatchUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, route: DispatchRoute): void {
-    this.serveUpgrade(req, socket, head, route.path, normalizeRuntimeMount(route.mountPath));
+    this.serveUpgrade(req, socket, head, route.path, normalizeRuntimeMount(route.mountPath), route);
   }
 
   startup(): Promise<void> {
@@ -278,7 +291,15 @@ export class RelayCore implements Relay {
     if (this.active.size === 0 && this.drained !== null) this.drained();
   }
 
-  serve(req: IncomingMessage, res: ServerResponse, target: string, mountPath: string, onError: ((error: RelayError) => void) | null): void {
+  /** Serves one request; `route` is set when a framework stripped the mount (`dispatch`). */
+  serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: string,
+    mountPath: string,
+    onError: ((error: RelayError) => void) | null,
+    route: DispatchRoute | null,
+  ): void {
     const exchange = new Exchange(this, req, res, onError);
     const refusal = this.refusal(req);
     if (refusal !== null) {
@@ -287,7 +308,7 @@ export class RelayCore implements Relay {
     }
     let request: ProxyRequest;
     try {
-      request = this.buildRequest(req, exchange, target, mountPath);
+      request = this.buildRequest(req, exchange, target, mountPath, route);
     } catch (error) {
       fail(exchange, this.badRequest(req, target, error));
       return;
@@ -310,7 +331,7 @@ export class RelayCore implements Relay {
     );
   }
 
-  serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: string, mountPath: string): void {
+  serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: string, mountPath: string, route: DispatchRoute | null): void {
     const pipeline = this.upgradePipeline;
     if (pipeline === null) {
       refuseUpgrade(socket, new RelayError('ERR_UPGRADE_UNSUPPORTED', 'this relay has no websocket transport'), this.logger);
@@ -324,7 +345,7 @@ export class RelayCore implements Relay {
     const exchange = new UpgradeExchange(this, req, socket, head);
     let request: ProxyRequest;
     try {
-      request = this.buildRequest(req, exchange, target, mountPath);
+      request = this.buildRequest(req, exchange, target, mountPath, route);
     } catch (error) {
       refuseUpgrade(socket, this.badRequest(req, target, error), null);
       return;
@@ -352,17 +373,23 @@ export class RelayCore implements Relay {
     return relayError;
   }
 
-  /** Builds the first attempt's request from the client's: path mapping, headers, client facts. */
-  buildRequest(req: IncomingMessage, exchange: InFlight, rawTarget: string, mountPath: string): ProxyRequest {
+  /**
+   * Builds the first attempt's request from the client's: path mapping, headers, client facts.
+   * With a `route` (a framework stripped the mount) `rawTarget` is already after the mount.
+   */
+  buildRequest(req: IncomingMessage, exchange: InFlight, rawTarget: string, mountPath: string, route: DispatchRoute | null): ProxyRequest {
     const headers = copyRequestHeaders(req.rawHeaders, exchange);
+    const strip = route === null ? mountPath : '';
     let path: string;
     let host = exchange.host ?? '';
-    if (rawTarget.charCodeAt(0) === 47 /* / */) {
-      path = mapRequestPath(rawTarget, mountPath, this.target.basePath);
+    const first = rawTarget.charCodeAt(0);
+    // After a stripped mount, `''` or a bare query is the mount path itself.
+    if (first === 47 /* / */ || (route !== null && (rawTarget === '' || first === 63) /* ? */)) {
+      path = mapRequestPath(rawTarget, strip, this.target.basePath);
     } else {
       // Absolute-form: only its path is forwarded; its authority replaces Host (RFC 9112 §3.2.2).
       const absolute = splitAbsoluteForm(rawTarget);
-      path = mapRequestPath(absolute.pathAndQuery, mountPath, this.target.basePath);
+      path = mapRequestPath(absolute.pathAndQuery, strip, this.target.basePath);
       host = absolute.authority;
     }
     const socket = req.socket as TLSSocket | null;
@@ -372,12 +399,13 @@ export class RelayCore implements Relay {
         scheme: socket?.encrypted === true ? 'https' : 'http',
         host,
         mountPath,
-        originalUrl: req.url ?? rawTarget,
+        originalUrl: route?.originalUrl ?? req.url ?? rawTarget,
       },
       req,
     );
     exchange.client = client;
     setForwardingHeaders(headers, client, this.target, this.preserveHost);
+    if (route?.body !== undefined && exchange instanceof Exchange) return bufferedRequest(req, path, headers, client, route.body);
     const contentLength = headers['content-length'];
     const hasBody = exchange.chunked || (contentLength !== undefined && contentLength !== '0');
     return {
@@ -391,6 +419,32 @@ export class RelayCore implements Relay {
     };
   }
 }
+
+/** A request whose body a framework already read: the bytes are sent instead of `req`, and can be sent again. */
+function bufferedRequest(req: IncomingMessage, path: string, headers: HeaderRecord, client: ClientInfo, body: Buffer): ProxyRequest {
+  // The bytes are decoded and complete: the client's framing and coding no longer describe them.
+  delete headers['content-encoding'];
+  headers['content-length'] = String(body.length);
+  const empty = body.length === 0;
+  return {
+    method: req.method ?? 'GET',
+    path,
+    headers,
+    body: empty ? null : bufferStream(body),
+    replayBody: empty ? null : () => bufferStream(body),
+    attempt: 1,
+    client,
+  };
+}
+
+function bufferStream(bytes: Buffer): Readable {
+  const stream = new Readable({ read: noop });
+  stream.push(bytes);
+  stream.push(null);
+  return stream;
+}
+
+function noop(): void {}
 
 function resolveLogger(logger: unknown): Logger {
   if (logger === undefined) return silentLogger;

@@ -17,6 +17,7 @@ const explanations: Record<RelayErrorCode, string> = {
   ERR_DEADLINE: 'the upstream service did not answer within the deadline',
   ERR_CLIENT_ABORTED: 'the client went away',
   ERR_INTERNAL: 'the relay failed to handle the request',
+  ERR_BODY_CONSUMED: 'the request body was read before the relay and cannot be forwarded',
   ERR_UPGRADE_UNSUPPORTED: 'WebSocket relaying is not enabled here',
 };
 

@@ -117,6 +117,9 @@ function onSocketClose(this: TaggedSocket): void {
 /**
  * Answers a WebSocket handshake with a plain HTTP error and closes the socket: the short,
  * address-free body of `error`, `Connection: close`. Logs it when a logger is given.
+ *
+ * @example
+ * server.on('upgrade', (req, socket) => refuseUpgrade(socket, new RelayError('ERR_NOT_MOUNTED', 'no route'), null));
  */
 export function refuseUpgrade(socket: Duplex, error: RelayError, logger: Logger | null): void {
   if (logger !== null) logger.warn({ code: error.code }, error.message);
