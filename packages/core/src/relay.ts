@@ -366,7 +366,8 @@ export class RelayCore implements Relay {
 
   private badRequest(req: IncomingMessage, target: string, error: unknown): RelayError {
     const relayError = toRelayError(error);
-    this.logger[relayError.code === 'ERR_NOT_MOUNTED' ? 'debug' : 'warn'](
+    const level = relayError.code === 'ERR_NOT_MOUNTED' ? 'debug' : relayError.code === 'ERR_BODY_CONSUMED' ? 'error' : 'warn';
+    this.logger[level](
       { method: req.method, path: target.slice(0, 256), code: relayError.code },
       relayError.message,
     );
@@ -408,6 +409,10 @@ export class RelayCore implements Relay {
     if (route?.body !== undefined && exchange instanceof Exchange) return bufferedRequest(req, path, headers, client, route.body);
     const contentLength = headers['content-length'];
     const hasBody = exchange.chunked || (contentLength !== undefined && contentLength !== '0');
+    if (hasBody && req.readableEnded) {
+      // A body parser mounted before the relay read it: waiting for it would hang until the read timeout.
+      throw new RelayError('ERR_BODY_CONSUMED', 'the request body was already read (a body parser runs before the relay): mount the relay first');
+    }
     return {
       method: req.method ?? 'GET',
       path,
