@@ -3,7 +3,7 @@ import { createServer as createTlsServer } from 'node:tls';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { closedPort, delay, fetchRaw, listen, memoryLogger, serveRelay, startUpstream, tlsFixture, waitFor } from '@relay/testkit';
-import { createRelay, type RelayOptions } from '../src/index.js';
+import { createRelay, RelayError, toRelayError, type RelayOptions } from '../src/index.js';
 
 async function through(options: RelayOptions) {
   return serveRelay(createRelay(options));
@@ -244,6 +244,14 @@ test('errors after the response started never produce a second status line', asy
   await delay(10);
   await served.close();
   await upstream.close();
+});
+
+test('toRelayError: a wrapper whose cause is a RelayError (got wraps errors this way) maps to that RelayError', () => {
+  const original = new RelayError('ERR_READ_TIMEOUT', 'upstream read timed out after 300 ms');
+  const wrapper = Object.assign(new Error('upstream read timed out after 300 ms', { cause: original }), { code: 'ERR_READ_TIMEOUT' });
+  assert.is(toRelayError(wrapper), original);
+  const plain = Object.assign(new Error('boom', { cause: new Error('inner') }), { code: 'ECONNRESET' });
+  assert.is(toRelayError(plain).code, 'ERR_UPSTREAM_RESET', 'other causes change nothing');
 });
 
 test.run();
