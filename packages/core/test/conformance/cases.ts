@@ -581,6 +581,53 @@ export const cases: ConformanceCase[] = [
     },
   },
   {
+    name: 'a client that goes away mid-upload aborts the upstream request within a second',
+    async run(h) {
+      let closedAt = 0;
+      let bytes = 0;
+      const served = await h.serve((req, res) => {
+        req.on('data', (chunk: Buffer) => (bytes += chunk.length));
+        res.on('close', () => (closedAt = Date.now()));
+      });
+      const client = open(`${served.url}/upload`, { method: 'POST', headers: { 'content-length': 10 * MiB } });
+      client.req.write(Buffer.alloc(256 * 1024));
+      assert.ok(await waitFor(() => bytes > 0), 'the upstream got the first bytes');
+      const abortedAt = Date.now();
+      client.req.destroy();
+      assert.ok(await waitFor(() => closedAt > 0, 2000), 'the upstream request was closed');
+      assert.ok(closedAt - abortedAt < 1000, `${closedAt - abortedAt} ms`);
+      assert.ok(await waitFor(() => served.relay.inFlight === 0), 'nothing left in flight');
+      await served.close();
+    },
+  },
+  {
+    name: 'a kept-alive connection the upstream drops as it is reused: a GET is sent once more on a new one, a POST with a body is a 502',
+    async run(h) {
+      const used = new WeakSet<object>();
+      const seen: string[] = [];
+      const served = await h.serve((req, res) => {
+        if (used.has(req.socket)) {
+          seen.push(`dropped ${req.method} ${req.url}`);
+          req.socket.destroy();
+          return;
+        }
+        used.add(req.socket);
+        req.resume();
+        req.on('end', () => {
+          seen.push(`answered ${req.method} ${req.url}`);
+          res.end('ok');
+        });
+      });
+      assert.is((await fetchRaw(`${served.url}/first`)).text, 'ok');
+      assert.is((await fetchRaw(`${served.url}/second`)).text, 'ok', 'the GET was sent again on a fresh connection');
+      const post = await fetchRaw(`${served.url}/post`, { method: 'POST', body: 'abc', headers: { 'content-length': '3' } });
+      assert.is(post.status, 502, 'a request with a body is never sent twice by the transport');
+      assert.ok(post.text.includes('ERR_UPSTREAM_RESET'), post.text);
+      assert.equal(seen, ['answered GET /first', 'dropped GET /second', 'answered GET /second', 'dropped POST /post']);
+      await served.close();
+    },
+  },
+  {
     name: 'a header value a stage made invalid is a 500 ERR_INTERNAL and nothing reaches the upstream',
     async run(h) {
       let reached = 0;
