@@ -41,7 +41,7 @@ const usableHooks = new Set(['init', 'beforeRequest', 'beforeError']);
  * free connection. got's own `send` and `read` are deadlines for a whole phase, which would
  * cut long uploads and long streams, so they are not used.
  *
- * It costs about 3.5 times the CPU per request of `httpTransport` (see benchmarks/RESULTS.md):
+ * It costs about 3 to 3.5 times the CPU per request of `httpTransport` (benchmarks/RESULTS.md):
  * choose it for got's features, not for speed.
  *
  * @example
@@ -211,6 +211,8 @@ class GotAttempt implements AbortHandler {
     stream.on('response', onGotResponse);
     stream.on('error', onGotError);
     request.client.setAbortHandler(this);
+    // The client may have gone away while a retry was being made: the handler ran at once.
+    if (this.settled) return;
 
     const body = request.body;
     // got ends a HEAD itself; it never carries a body.
