@@ -74,10 +74,14 @@ const resetCodes = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_P
 
 /**
  * Maps any error to a `RelayError`: Node's network error codes to 502/504, a `RelayError`
- * to itself, everything else to `ERR_INTERNAL` (500).
+ * (or an error whose `cause` is one) to itself, everything else to `ERR_INTERNAL` (500).
  */
 export function toRelayError(error: unknown): RelayError {
   if (error instanceof RelayError) return error;
+  // A client library's wrapper around a RelayError (got's RequestError when a transport
+  // destroys got's stream with one) is that RelayError.
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  if (cause instanceof RelayError) return cause;
   const code = (error as { code?: unknown } | null)?.code;
   const message = error instanceof Error ? error.message : String(error);
   if (typeof code === 'string') {

@@ -36,9 +36,23 @@ export function httpTransport(options: HttpTransportOptions = {}): Transport {
   return {
     name: 'http',
     bind(config: TransportConfig): BoundTransport {
-      return new HttpBinding(config, { maxSockets, maxFreeSockets, idleTimeout });
+      const secure = config.target.protocol === 'https:';
+      return new HttpBinding(config, secure, function createAgent(): HttpAgent {
+        const common = { keepAlive: true, maxSockets, maxFreeSockets, scheduling: 'lifo' as const, timeout: idleTimeout };
+        return secure ? new HttpsAgent({ ...common, ...config.tls }) : new HttpAgent(common);
+      });
     },
   };
+}
+
+/**
+ * Binds the node:http exchange machinery (phases, timeouts, client abort, stale-socket retry)
+ * to an agent made by `createAgent` at startup and destroyed at shutdown. For transports that
+ * only change where connections come from, such as `inMemoryTransport`. Not exported from
+ * the package entry.
+ */
+export function bindHttpExchange(config: TransportConfig, secure: boolean, createAgent: () => HttpAgent): BoundTransport {
+  return new HttpBinding(config, secure, createAgent);
 }
 
 const kAttempt = Symbol('relay.attempt');
@@ -59,14 +73,13 @@ class HttpBinding implements BoundTransport {
   readonly handle: (request: ProxyRequest) => Promise<ProxyResponse>;
   agent: HttpAgent | null = null;
   readonly config: TransportConfig;
-  private readonly agentOptions: Required<HttpTransportOptions>;
+  private readonly createAgent: () => HttpAgent;
   readonly send: typeof httpRequest;
   readonly connectEvent: 'connect' | 'secureConnect';
 
-  constructor(config: TransportConfig, agentOptions: Required<HttpTransportOptions>) {
+  constructor(config: TransportConfig, secure: boolean, createAgent: () => HttpAgent) {
     this.config = config;
-    this.agentOptions = agentOptions;
-    const secure = config.target.protocol === 'https:';
+    this.createAgent = createAgent;
     this.send = secure ? httpsRequest : httpRequest;
     this.connectEvent = secure ? 'secureConnect' : 'connect';
     this.handle = (request) => this.forward(request);
@@ -74,9 +87,7 @@ class HttpBinding implements BoundTransport {
 
   startup(): void {
     if (this.agent !== null) return;
-    const { maxSockets, maxFreeSockets, idleTimeout } = this.agentOptions;
-    const common = { keepAlive: true, maxSockets, maxFreeSockets, scheduling: 'lifo' as const, timeout: idleTimeout };
-    this.agent = this.config.target.protocol === 'https:' ? new HttpsAgent({ ...common, ...this.config.tls }) : new HttpAgent(common);
+    this.agent = this.createAgent();
   }
 
   shutdown(): void {

@@ -3,6 +3,7 @@ export { RelayError, errorStatus, toRelayError, type RelayErrorCode } from './er
 export { copyRequestHeaders, setForwardingHeaders, type ForwardingFacts, type RequestHeadFacts } from './forwarding.js';
 export { connectionListed, copyEndToEndHeaders, headerString, hopByHopHeaders, responseHeadersFromRaw } from './hop-by-hop.js';
 export { httpTransport, type HttpTransportOptions } from './http-transport.js';
+export { inMemoryTransport } from './memory-transport.js';
 export { silentLogger } from './logger.js';
 export { assertNonNegative, defaultTimeouts, resolveTimeouts } from './options.js';
 export { assertSafePath, mapRequestPath, normalizePathOption } from './path.js';

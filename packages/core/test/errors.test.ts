@@ -3,7 +3,7 @@ import { createServer as createTlsServer } from 'node:tls';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { closedPort, delay, fetchRaw, listen, memoryLogger, serveRelay, startUpstream, tlsFixture, waitFor } from '@relay/testkit';
-import { createRelay, errorBody, RelayError, type RelayOptions, type Stage } from '../src/index.js';
+import { createRelay, errorBody, RelayError, toRelayError, type RelayOptions, type Stage } from '../src/index.js';
 
 async function through(options: RelayOptions) {
   return serveRelay(createRelay(options));
@@ -268,6 +268,14 @@ test('a stage aborting the request with ERR_DEADLINE stops the upstream attempt 
   assert.is(errorBody(new RelayError('ERR_DEADLINE', 'x')), '504 Gateway Timeout: the upstream service did not answer within the deadline (ERR_DEADLINE)\n');
   await served.close();
   await upstream.close();
+});
+
+test('toRelayError: a wrapper whose cause is a RelayError (got wraps errors this way) maps to that RelayError', () => {
+  const original = new RelayError('ERR_READ_TIMEOUT', 'upstream read timed out after 300 ms');
+  const wrapper = Object.assign(new Error('upstream read timed out after 300 ms', { cause: original }), { code: 'ERR_READ_TIMEOUT' });
+  assert.is(toRelayError(wrapper), original);
+  const plain = Object.assign(new Error('boom', { cause: new Error('inner') }), { code: 'ECONNRESET' });
+  assert.is(toRelayError(plain).code, 'ERR_UPSTREAM_RESET', 'other causes change nothing');
 });
 
 test.run();
