@@ -62,6 +62,16 @@ export function responseHeadersFromRaw(rawHeaders: readonly string[]): HeaderRec
   return copyEndToEndHeaders(rawHeaders);
 }
 
+/**
+ * A shallow copy of a header record (arrays are shared). Use it instead of `{ ...headers }`:
+ * under Node 20 a spread copy that is then given new keys costs several microseconds a request.
+ */
+export function copyHeaders(headers: HeaderRecord): HeaderRecord {
+  const copy: HeaderRecord = {};
+  for (const name in headers) copy[name] = headers[name];
+  return copy;
+}
+
 /** Reads a header of a record as one string (repeated values joined with `, `), or `undefined`. */
 export function headerString(headers: HeaderRecord, name: string): string | undefined {
   const value = headers[name];

@@ -1,7 +1,7 @@
 export { ClientInfo, type AbortHandler, type ClientFacts } from './client.js';
 export { RelayError, errorStatus, toRelayError, type RelayErrorCode } from './errors.js';
 export { copyRequestHeaders, setForwardingHeaders, type ForwardingFacts, type RequestHeadFacts } from './forwarding.js';
-export { connectionListed, copyEndToEndHeaders, headerString, hopByHopHeaders, responseHeadersFromRaw } from './hop-by-hop.js';
+export { connectionListed, copyEndToEndHeaders, copyHeaders, headerString, hopByHopHeaders, responseHeadersFromRaw } from './hop-by-hop.js';
 export { httpTransport, type HttpTransportOptions } from './http-transport.js';
 export { inMemoryTransport } from './memory-transport.js';
 export { silentLogger } from './logger.js';

@@ -1,4 +1,4 @@
-import { RelayError, type HeaderRecord, type HeaderValue, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
+import { copyHeaders, RelayError, type HeaderRecord, type HeaderValue, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
 import { appendListValue, forwardedElement, viaProtocol } from './forwarded.js';
 import { assertKnownKeys, describe, headerNameList, isHeaderName, isHeaderValue, unsettableHeaders } from './header-syntax.js';
 
@@ -243,13 +243,6 @@ function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
   return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
 
-/** A shallow copy of a record. A `for…in` loop: Node 20's object spread is ten times slower on header records. */
-function copyRecord(headers: HeaderRecord): HeaderRecord {
-  const copied: HeaderRecord = {};
-  for (const name in headers) copied[name] = headers[name];
-  return copied;
-}
-
 /** Keeps only the allowed names of a record, in a new record. */
 function pick(headers: HeaderRecord, allow: ReadonlySet<string>): HeaderRecord {
   const kept: HeaderRecord = {};
@@ -263,7 +256,7 @@ function applyRequestRules(rules: DirectionRules, request: ProxyRequest): ProxyR
   let outgoing = request;
   let headers = request.headers;
   if (rules.copy) {
-    headers = rules.allow === null ? copyRecord(headers) : pick(headers, rules.allow);
+    headers = rules.allow === null ? copyHeaders(headers) : pick(headers, rules.allow);
     outgoing = { ...request, headers };
   }
   removeNames(headers, rules.drop);
@@ -282,7 +275,7 @@ function applyResponseRules(rules: DirectionRules, request: ProxyRequest, respon
   let outgoing = response;
   let headers = response.headers;
   if (rules.copy) {
-    headers = rules.allow === null ? copyRecord(headers) : pick(headers, rules.allow);
+    headers = rules.allow === null ? copyHeaders(headers) : pick(headers, rules.allow);
     outgoing = { ...response, headers };
   }
   removeNames(headers, rules.drop);

@@ -1,5 +1,6 @@
 import pRetry, { type RetryContext } from 'p-retry';
 import {
+  copyHeaders,
   RelayError,
   toRelayError,
   type ClientInfo,
@@ -284,7 +285,7 @@ class RetryRun {
     const attempt: ProxyRequest = {
       method: request.method,
       path: request.path,
-      headers: { ...this.headers },
+      headers: copyHeaders(this.headers),
       body: this.bodyFor(attemptNumber),
       replayBody: this.mode === BodyMode.Buffered ? this.replay : this.mode === BodyMode.Replayable ? request.replayBody : null,
       attempt: request.attempt + attemptNumber - 1,
