@@ -1,14 +1,18 @@
 // Runs every `*.test.ts` file of the workspace in its own Node process (two at a time),
 // so a leaked handle or a crash in one file cannot hide or break another.
-// Usage: node scripts/test.mjs [substring ...]   (only files whose path contains one of them)
+// Usage: node scripts/test.mjs [--stress] [substring ...]
+//   substrings: only files whose path contains one of them
+//   --stress:   run the long `*.stress.ts` files instead (one at a time, so loads do not overlap)
 import { spawn } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { availableParallelism } from 'node:os';
 
 const root = new URL('..', import.meta.url).pathname;
-const filters = process.argv.slice(2);
-const roots = ['packages', 'docs', 'benchmarks', 'demo'].map((dir) => join(root, dir));
+const stress = process.argv.includes('--stress');
+const filters = process.argv.slice(2).filter((arg) => arg !== '--stress');
+const suffix = stress ? '.stress.ts' : '.test.ts';
+const roots = ['packages', 'docs', 'benchmarks', 'demo', 'stress'].map((dir) => join(root, dir));
 
 function collect(dir, found) {
   let entries;
@@ -21,7 +25,7 @@ function collect(dir, found) {
     if (entry === 'node_modules' || entry === 'dist') continue;
     const path = join(dir, entry);
     if (statSync(path).isDirectory()) collect(path, found);
-    else if (entry.endsWith('.test.ts')) found.push(path);
+    else if (entry.endsWith(suffix)) found.push(path);
   }
   return found;
 }
@@ -31,8 +35,8 @@ const files = roots
   .filter((file) => filters.length === 0 || filters.some((f) => file.includes(f)))
   .sort();
 
-const concurrency = Math.max(1, Math.min(2, availableParallelism()));
-const perFileTimeoutMs = 180_000;
+const concurrency = stress ? 1 : Math.max(1, Math.min(2, availableParallelism()));
+const perFileTimeoutMs = stress ? 600_000 : 180_000;
 const failures = [];
 let next = 0;
 
