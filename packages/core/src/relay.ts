@@ -269,13 +269,21 @@ export class RelayCore implements Relay {
   private drain(timeout: number): Promise<void> {
     if (this.active.size === 0) return Promise.resolve();
     return new Promise<void>((resolve) => {
+      let grace: NodeJS.Timeout | null = null;
       const timer = setTimeout(() => {
         const reason = new RelayError('ERR_SHUTTING_DOWN', `shutdown deadline of ${timeout} ms passed`);
         this.logger.warn({ inFlight: this.active.size, timeout }, 'relay shutdown deadline passed: aborting in-flight requests');
         for (const exchange of this.active) exchange.abortForShutdown(reason);
+        // Aborted exchanges report back on their socket's close; never let one missing report hold shutdown.
+        grace = setTimeout(() => {
+          this.logger.error({ inFlight: this.active.size }, 'relay shutdown: in-flight requests did not close after abort');
+          this.active.clear();
+          this.drained?.();
+        }, 1_000);
       }, timeout);
       this.drained = () => {
         clearTimeout(timer);
+        if (grace !== null) clearTimeout(grace);
         this.drained = null;
         resolve();
       };
