@@ -54,5 +54,5 @@ try {
   await main(args.filter((arg) => arg !== '--no-build'));
 } catch (error) {
   console.error(error instanceof Error ? error.message : error);
-  process.exitCode = 1;
+  process.exitCode = error?.exitCode ?? 1;
 }

@@ -130,7 +130,7 @@ export function parseArgs(argv: string[], defaultOut: string): Settings {
     const arg = argv[i]!;
     if (arg === '--') continue;
     if (arg === '--quick') quick = true;
-    else if (arg === '--help' || arg === '-h') throw new Error(usage);
+    else if (arg === '--help' || arg === '-h') throw Object.assign(new Error(usage), { exitCode: 0 });
     else if (arg.startsWith('--') && i + 1 < argv.length) flags.set(arg.slice(2), argv[++i]!);
     else throw new Error(`unknown argument ${arg}\n${usage}`);
   }
