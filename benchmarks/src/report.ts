@@ -1,5 +1,5 @@
 // RESULTS.md: the header (when, where, how), the targets with pass/fail, one table per workload.
-import { errorCount, pairedRatio, summarize, type ProxyRun, type WorkloadRun } from './stats.js';
+import { errorCount, median, pairedRatio, pairedRatios, summarize, type ProxyRun, type WorkloadRun } from './stats.js';
 import { PIPELINING, workloads, type ProxyName, type WorkloadName } from './settings.js';
 
 export interface RunInfo {
@@ -48,10 +48,12 @@ export function targets(results: WorkloadRun[]): TargetRow[] {
     const a = find(results, workload, proxy);
     const b = find(results, workload, reference);
     if (a === null || b === null) return rows.push({ target, ...missing(results, workload, [proxy, reference]) });
-    const ratio = pairedRatio(a.run, b.run, value === 'rate' ? (w) => w.rate : (w) => w.cpuPerUnit);
+    const ratios = pairedRatios(a.run, b.run, value === 'rate' ? (w) => w.rate : (w) => w.cpuPerUnit);
+    const ratio = ratios.length === 0 ? null : median(ratios);
     const flagged = [a.run, b.run].filter((run) => errorCount(run) > 0).map((run) => run.proxy);
     const ok = ratio !== null && (atLeast ? ratio >= bound : ratio <= bound) && flagged.length === 0;
-    const measured = `${fixed(ratio, 2)}×${flagged.length > 0 ? ` (errors: ${flagged.join(', ')})` : ''}`;
+    const spread = ratios.length > 1 ? ` (rounds ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})` : '';
+    const measured = `${fixed(ratio, 2)}×${spread}${flagged.length > 0 ? `, errors: ${flagged.join(', ')}` : ''}`;
     return rows.push({ target, measured, result: ok ? 'pass' : 'FAIL' });
   };
   ratioTarget('Relay default ≥ 1.10× http-proxy, req/s, small GET', 'small-get', 'relay', 'http-proxy', 'rate', 1.1, true);

@@ -56,9 +56,9 @@ export function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-/** Median over the rounds both ran of `value(run) / value(reference)`. */
-export function pairedRatio(run: ProxyRun, reference: ProxyRun | undefined, value: (w: Window) => number | null): number | null {
-  if (reference === undefined || reference.skipped !== undefined) return null;
+/** `value(run) / value(reference)` for each round both ran. */
+export function pairedRatios(run: ProxyRun, reference: ProxyRun | undefined, value: (w: Window) => number | null): number[] {
+  if (reference === undefined || reference.skipped !== undefined) return [];
   const ratios: number[] = [];
   for (const window of run.windows) {
     const other = reference.windows.find((w) => w.round === window.round);
@@ -66,6 +66,12 @@ export function pairedRatio(run: ProxyRun, reference: ProxyRun | undefined, valu
     const b = other === undefined ? null : value(other);
     if (a !== null && b !== null && b > 0) ratios.push(a / b);
   }
+  return ratios;
+}
+
+/** Median over the rounds both ran of `value(run) / value(reference)`. */
+export function pairedRatio(run: ProxyRun, reference: ProxyRun | undefined, value: (w: Window) => number | null): number | null {
+  const ratios = pairedRatios(run, reference, value);
   return ratios.length === 0 ? null : median(ratios);
 }
 
