@@ -1,0 +1,154 @@
+// The harness: starts the upstream and each proxy in its own process, drives them in interleaved
+// rounds with autocannon (or the WebSocket client), collects each proxy's CPU and RSS over IPC,
+// and writes the report. Run through `pnpm bench` (see benchmarks/README.md).
+import { createRequire } from 'node:module';
+import { cpus, loadavg } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { closeSockets, httpLoad, openSockets, verify, wsLoad, type LoadResult } from './load.js';
+import { begin, end, startChild, stop, type Child } from './processes.js';
+import { renderReport, type RunInfo } from './report.js';
+import { parseArgs, proxies, workloads, type ProxyName, type Settings, type Timing, type Workload } from './settings.js';
+import type { ProxyRun, WorkloadRun } from './stats.js';
+
+const require = createRequire(import.meta.url);
+const startedAt = Date.now();
+
+/** A progress line, prefixed with the seconds since the harness started. */
+function log(line: string): void {
+  console.log(`[${((Date.now() - startedAt) / 1000).toFixed(1).padStart(5)} s] ${line}`);
+}
+
+function versionOf(name: string): string {
+  try {
+    return (require(`${name}/package.json`) as { version: string }).version;
+  } catch {
+    return '?';
+  }
+}
+
+function label(name: ProxyName): string {
+  const info = proxies.find((p) => p.name === name)!;
+  return info.versionOf === undefined ? info.label : info.label.replace('{version}', versionOf(info.versionOf));
+}
+
+/** A proxy in a workload: where to send load, and the child to ask for CPU (none for `direct`). */
+interface Subject {
+  run: ProxyRun;
+  port: number;
+  child: Child | null;
+}
+
+/** One window of load on `subject`: autocannon for HTTP, the ping-pong client for WebSocket. */
+async function load(subject: Subject, workload: Workload, seconds: number, connections: number): Promise<LoadResult> {
+  if (workload.name !== 'ws-echo') return httpLoad(subject.port, workload, seconds, connections);
+  const sockets = await openSockets(subject.port, workload, connections);
+  try {
+    return await wsLoad(sockets, seconds);
+  } finally {
+    await closeSockets(sockets);
+  }
+}
+
+/** A measured window: the proxy's CPU baseline, the load, the proxy's CPU and RSS after it. */
+async function measure(subject: Subject, workload: Workload, round: number, seconds: number, connections: number): Promise<void> {
+  const wsSockets = workload.name === 'ws-echo' ? await openSockets(subject.port, workload, connections) : null;
+  if (subject.child !== null) await begin(subject.child);
+  const result = wsSockets === null ? await httpLoad(subject.port, workload, seconds, connections) : await wsLoad(wsSockets, seconds);
+  const usage = subject.child === null ? null : await end(subject.child);
+  if (wsSockets !== null) await closeSockets(wsSockets);
+  subject.run.windows.push({
+    round,
+    rate: result.rate,
+    p50: result.p50,
+    p99: result.p99,
+    completed: result.completed,
+    errors: result.errors,
+    cpuPerUnit: usage === null ? null : usage.cpuMicros / Math.max(1, result.completed),
+    maxRssMb: usage === null ? null : usage.maxRssKb / 1024,
+  });
+  const cpu = usage === null ? '' : `, ${(usage.cpuMicros / Math.max(1, result.completed)).toFixed(1)} µs CPU/${workload.unit}, ${(usage.maxRssKb / 1024).toFixed(0)} MB peak RSS`;
+  log(`round ${round} ${subject.run.proxy}: ${result.rate.toFixed(0)} ${workload.unit}/s, p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms${cpu}${result.errors > 0 ? `, ${result.errors} ERRORS` : ''}`);
+}
+
+async function runWorkload(workload: Workload, timing: Timing, settings: Settings, upstreamPort: number): Promise<WorkloadRun> {
+  const target = `http://127.0.0.1:${upstreamPort}`;
+  const names = settings.proxies.filter((name) => workload.name !== 'ws-echo' || proxies.find((p) => p.name === name)!.websocket);
+  log(`${workload.title}: ${names.join(', ')}; ${timing.rounds} rounds × ${timing.duration} s after ${timing.warmup} s warm-up`);
+  // Fresh proxy processes per workload, so peak RSS belongs to this workload alone.
+  const started = await Promise.all(
+    names.map(async (name): Promise<Subject | ProxyRun> => {
+      const run: ProxyRun = { proxy: name, label: label(name), warmupErrors: 0, windows: [] };
+      if (name === 'direct') return { run, port: upstreamPort, child: null };
+      try {
+        const child = await startChild(name, [name, target, workload.name === 'ws-echo' ? 'ws' : 'http']);
+        if ('skipped' in child) return { ...run, skipped: child.skipped };
+        return { run, port: child.port, child };
+      } catch (error) {
+        log(`${name} did not start: ${error instanceof Error ? error.message : String(error)}`);
+        return { ...run, skipped: 'did not start (see the log)' };
+      }
+    }),
+  );
+  const subjects = started.filter((s): s is Subject => 'port' in s);
+  log(`started ${subjects.length} proxies`);
+  try {
+    for (const subject of subjects) {
+      const problem = await verify(subject.port, workload);
+      if (problem !== null) {
+        subject.run.verifyError = problem;
+        log(`${subject.run.proxy}: checked request FAILED: ${problem}`);
+      }
+    }
+    for (const subject of subjects) {
+      const warm = await load(subject, workload, timing.warmup, settings.connections);
+      subject.run.warmupErrors = warm.errors;
+    }
+    log('checked and warmed up');
+    for (let round = 1; round <= timing.rounds; round++) {
+      // A B C …, then B C … A: every proxy takes every position once in a while.
+      const shift = (round - 1) % subjects.length;
+      const order = [...subjects.slice(shift), ...subjects.slice(0, shift)];
+      for (const subject of order) await measure(subject, workload, round, timing.duration, settings.connections);
+    }
+  } finally {
+    await Promise.all(subjects.map((s) => (s.child === null ? undefined : stop(s.child))));
+  }
+  const runs = started.map((s) => ('port' in s ? s.run : s));
+  return { workload: workload.name, timing, connections: settings.connections, runs };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const defaultOut = fileURLToPath(new URL('../RESULTS.md', import.meta.url));
+  const settings = parseArgs(argv, defaultOut);
+  const loadStart = loadavg()[0]!;
+  const upstream = await startChild('upstream', ['upstream']);
+  if ('skipped' in upstream) throw new Error('the upstream cannot skip');
+  const results: WorkloadRun[] = [];
+  try {
+    for (const name of settings.workloads) results.push(await runWorkload(workloads[name], settings.timing[name]!, settings, upstream.port));
+  } finally {
+    await stop(upstream);
+  }
+  const cpu = cpus();
+  const info: RunInfo = {
+    date: new Date(startedAt).toISOString().replace(/\.\d+Z$/, 'Z'),
+    node: process.version,
+    cpu: cpu[0]?.model.trim() ?? 'unknown CPU',
+    cores: cpu.length,
+    platform: `${process.platform}/${process.arch}`,
+    command: settings.command,
+    loadStart,
+    loadEnd: loadavg()[0]!,
+    autocannon: versionOf('autocannon'),
+    note: settings.note,
+    minutes: (Date.now() - startedAt) / 60_000,
+  };
+  const markdown = renderReport(info, results);
+  console.log(`\n${markdown}`);
+  if (settings.out !== null) {
+    writeFileSync(settings.out, markdown);
+    console.log(`written to ${settings.out}`);
+  }
+  if (settings.json !== null) writeFileSync(settings.json, `${JSON.stringify({ info, results }, null, 2)}\n`);
+}

@@ -1,0 +1,204 @@
+// The proxies under test, one per child process. Each is set up the way its documentation shows,
+// with the same keep-alive pool to the upstream (UPSTREAM_SOCKETS sockets, LIFO, 30 s idle).
+// Libraries are imported inside each starter so a process loads only the proxy it runs.
+import { Agent, createServer, request, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { existsSync } from 'node:fs';
+import type { RelayOptions, Stage, UpgradeTransport } from '@relay/core';
+import type { ProxyName } from './settings.js';
+import { UPSTREAM_IDLE_MS, UPSTREAM_SOCKETS } from './settings.js';
+
+/** A proxy's server; `listening` when the framework listened itself (fastify). */
+export type Started = { server: Server; listening?: true } | { skipped: string };
+
+/** The pool every node:http-based peer gets; the same settings as Relay's httpTransport builds. */
+function keepAliveAgent(): Agent {
+  return new Agent({
+    keepAlive: true,
+    maxSockets: UPSTREAM_SOCKETS,
+    maxFreeSockets: UPSTREAM_SOCKETS,
+    scheduling: 'lifo',
+    timeout: UPSTREAM_IDLE_MS,
+  });
+}
+
+const poolOptions = { maxSockets: UPSTREAM_SOCKETS, maxFreeSockets: UPSTREAM_SOCKETS, idleTimeout: UPSTREAM_IDLE_MS };
+
+/**
+ * The floor: what any Node proxy pays. One http.request per request on a keep-alive agent,
+ * headers copied as they came, bodies piped both ways. No hop-by-hop removal, no forwarding
+ * headers, no timeouts, no client-abort propagation.
+ */
+function pipe(target: URL, websocket: boolean): Started {
+  const agent = keepAliveAgent();
+  const host = target.hostname;
+  const port = Number(target.port);
+  const server = createServer(function pipeRequest(req, res) {
+    const upstream = request({ host, port, path: req.url, method: req.method, headers: req.headers, agent }, function pipeResponse(upstreamRes) {
+      res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
+      upstreamRes.pipe(res);
+    });
+    upstream.on('error', function pipeError() {
+      if (res.headersSent) res.destroy();
+      else res.writeHead(502, { 'content-length': 0 }).end();
+    });
+    req.pipe(upstream);
+  });
+  if (websocket) {
+    server.on('upgrade', function pipeUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer) {
+      const upstream = request({ host, port, path: req.url, method: req.method, headers: req.headers, agent });
+      upstream.on('upgrade', (upstreamRes, upstreamSocket, upstreamHead) => {
+        let lines = 'HTTP/1.1 101 Switching Protocols\r\n';
+        const raw = upstreamRes.rawHeaders;
+        for (let i = 0; i < raw.length; i += 2) lines += `${raw[i]}: ${raw[i + 1]}\r\n`;
+        socket.write(`${lines}\r\n`);
+        if (upstreamHead.length > 0) socket.write(upstreamHead);
+        if (head.length > 0) upstreamSocket.write(head);
+        upstreamSocket.setNoDelay(true);
+        upstreamSocket.pipe(socket).pipe(upstreamSocket);
+        upstreamSocket.on('error', () => socket.destroy());
+        socket.on('error', () => upstreamSocket.destroy());
+        upstreamSocket.on('close', () => socket.destroy());
+        socket.on('close', () => upstreamSocket.destroy());
+      });
+      upstream.on('response', (upstreamRes) => {
+        upstreamRes.resume();
+        socket.end(`HTTP/1.1 ${upstreamRes.statusCode} Refused\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      });
+      upstream.on('error', () => socket.destroy());
+      upstream.end();
+    });
+  }
+  return { server };
+}
+
+/** http-proxy 1.18 with a keep-alive agent; `xfwd` and `changeOrigin` as Relay does by default. */
+async function httpProxy(target: URL, websocket: boolean): Promise<Started> {
+  const { default: createProxy } = await import('http-proxy');
+  const proxy = createProxy.createProxyServer({ target: target.origin, agent: keepAliveAgent(), xfwd: true, changeOrigin: true });
+  proxy.on('error', (_error, _req, res) => {
+    if ('writeHead' in res && !res.headersSent) res.writeHead(502, { 'content-length': 0 }).end();
+    else res.destroy();
+  });
+  const server = createServer((req, res) => proxy.web(req, res));
+  if (websocket) server.on('upgrade', (req, socket, head) => proxy.ws(req, socket, head));
+  return { server };
+}
+
+/**
+ * @fastify/reply-from on fastify 5 with its default and recommended undici pool, sized like the
+ * others. Request bodies pass through unparsed, the way its README and @fastify/http-proxy do it.
+ */
+async function replyFrom(target: URL): Promise<Started> {
+  const { default: fastify } = await import('fastify');
+  const { default: replyFromPlugin } = await import('@fastify/reply-from');
+  const app = fastify({ logger: false });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', function passThrough(_request, payload, done) {
+    done(null, payload);
+  });
+  await app.register(replyFromPlugin, {
+    base: target.origin,
+    undici: { connections: UPSTREAM_SOCKETS, pipelining: 1, keepAliveTimeout: 60_000 },
+  });
+  app.all('/*', function forward(request, reply) {
+    return reply.from(request.url);
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return { server: app.server, listening: true };
+}
+
+/**
+ * express-http-proxy on express 5. It sends `Connection: close` upstream unless told otherwise, so
+ * its documented `proxyReqOptDecorator` hands it the keep-alive agent and drops that header;
+ * everything else (streaming responses, request bodies read into memory first) is its default.
+ */
+async function expressHttpProxy(target: URL): Promise<Started> {
+  const { default: express } = await import('express');
+  const { default: proxy } = await import('express-http-proxy');
+  const agent = keepAliveAgent();
+  const app = express();
+  app.use(
+    proxy(target.origin, {
+      proxyReqOptDecorator(options) {
+        options.agent = agent;
+        delete options.headers.connection;
+        return options;
+      },
+    }),
+  );
+  return { server: createServer(app) };
+}
+
+interface WebSocketModule {
+  websocket: () => UpgradeTransport;
+}
+
+/** `@relay/ws` by name if the workspace links it, else the built package beside core; null if neither. */
+async function loadRelayWs(): Promise<WebSocketModule | null> {
+  const name = '@relay/ws';
+  try {
+    return (await import(name)) as WebSocketModule;
+  } catch {
+    const built = new URL('../../packages/ws/dist/index.js', import.meta.url);
+    if (!existsSync(built)) return null;
+    const module = (await import(built.href)) as Partial<WebSocketModule>;
+    return typeof module.websocket === 'function' ? (module as WebSocketModule) : null;
+  }
+}
+
+/** Relay from its built dist/ (plain node, no `source` condition): default, got, or with stages. */
+async function relay(name: 'relay' | 'relay-got' | 'relay-stages', target: URL, websocket: boolean): Promise<Started> {
+  const core = await import('@relay/core');
+  let ws: WebSocketModule | null = null;
+  if (websocket) {
+    ws = await loadRelayWs();
+    if (ws === null) return { skipped: 'skipped: @relay/ws not built' };
+  }
+  let transport = core.httpTransport(poolOptions);
+  if (name === 'relay-got') {
+    const { gotTransport } = await import('@relay/core/got');
+    transport = gotTransport(poolOptions);
+  }
+  const stages: Stage[] = [];
+  if (name === 'relay-stages') {
+    const [{ cookies }, { retry }, { headers }] = await Promise.all([import('@relay/cookies'), import('@relay/retry'), import('@relay/headers')]);
+    // The order the cookies README recommends; each stage has real work on the small GET
+    // (the upstream sets a cookie with a Domain; GET is retryable).
+    stages.push(
+      cookies({ rewriteDomain: () => '' }),
+      retry({ maxRetries: 2, backoffFactor: 100, jitter: true }),
+      headers({
+        dropRequest: ['authorization'],
+        extraRequest: { 'x-gateway': 'relay-bench' },
+        dropResponse: ['x-powered-by'],
+        extraResponse: { 'x-content-type-options': 'nosniff' },
+      }),
+    );
+  }
+  const options: RelayOptions = { targetBaseUrl: target.href, transport, stages };
+  if (ws !== null) options.websocket = ws.websocket();
+  const instance = core.createRelay(options);
+  await instance.startup();
+  const server = createServer(instance.handle);
+  if (ws !== null) server.on('upgrade', instance.upgrade);
+  return { server };
+}
+
+/** Builds the named proxy; the caller listens on 127.0.0.1 unless it says it already does. */
+export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL, websocket: boolean): Promise<Started> {
+  switch (name) {
+    case 'pipe':
+      return pipe(target, websocket);
+    case 'http-proxy':
+      return httpProxy(target, websocket);
+    case 'reply-from':
+      return replyFrom(target);
+    case 'express-http-proxy':
+      return expressHttpProxy(target);
+    case 'relay':
+    case 'relay-got':
+    case 'relay-stages':
+      return relay(name, target, websocket);
+  }
+}

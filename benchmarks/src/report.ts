@@ -1,0 +1,145 @@
+// RESULTS.md: the header (when, where, how), the targets with pass/fail, one table per workload.
+import { errorCount, median, pairedRatio, pairedRatios, summarize, type ProxyRun, type WorkloadRun } from './stats.js';
+import { PIPELINING, workloads, type ProxyName, type WorkloadName } from './settings.js';
+
+export interface RunInfo {
+  date: string;
+  node: string;
+  cpu: string;
+  cores: number;
+  platform: string;
+  command: string;
+  loadStart: number;
+  loadEnd: number;
+  autocannon: string;
+  note: string | null;
+  minutes: number;
+}
+
+export interface TargetRow {
+  target: string;
+  measured: string;
+  result: 'pass' | 'FAIL' | 'not run';
+}
+
+const fixed = (value: number | null | undefined, digits: number): string =>
+  value === null || value === undefined || Number.isNaN(value) ? 'n/a' : value.toFixed(digits);
+
+/** The proxy's run in a workload; null when it was not part of this run or was skipped. */
+function find(results: WorkloadRun[], workload: WorkloadName, proxy: ProxyName): { run: ProxyRun; all: ProxyRun[] } | null {
+  const entry = results.find((w) => w.workload === workload);
+  const run = entry?.runs.find((r) => r.proxy === proxy);
+  if (entry === undefined || run === undefined || run.skipped !== undefined || run.windows.length === 0) return null;
+  return { run, all: entry.runs };
+}
+
+/** Why a target has no measurement: a proxy that failed to start fails it, one not run leaves it open. */
+function missing(results: WorkloadRun[], workload: WorkloadName, names: ProxyName[]): Omit<TargetRow, 'target'> {
+  const runs = results.find((w) => w.workload === workload)?.runs ?? [];
+  const failed = runs.filter((r) => names.includes(r.proxy) && r.skipped !== undefined && r.skipped.startsWith('did not start'));
+  if (failed.length > 0) return { measured: `${failed.map((r) => r.proxy).join(', ')} did not start`, result: 'FAIL' };
+  return { measured: 'not measured in this run', result: 'not run' };
+}
+
+/** The lead's targets for issue 8, each checked against this run's medians. */
+export function targets(results: WorkloadRun[]): TargetRow[] {
+  const rows: TargetRow[] = [];
+  const ratioTarget = (target: string, workload: WorkloadName, proxy: ProxyName, reference: ProxyName, value: 'rate' | 'cpu', bound: number, atLeast: boolean) => {
+    const a = find(results, workload, proxy);
+    const b = find(results, workload, reference);
+    if (a === null || b === null) return rows.push({ target, ...missing(results, workload, [proxy, reference]) });
+    const ratios = pairedRatios(a.run, b.run, value === 'rate' ? (w) => w.rate : (w) => w.cpuPerUnit);
+    const ratio = ratios.length === 0 ? null : median(ratios);
+    const flagged = [a.run, b.run].filter((run) => errorCount(run) > 0).map((run) => run.proxy);
+    const ok = ratio !== null && (atLeast ? ratio >= bound : ratio <= bound) && flagged.length === 0;
+    const spread = ratios.length > 1 ? ` (rounds ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})` : '';
+    const measured = `${fixed(ratio, 2)}×${spread}${flagged.length > 0 ? `, errors: ${flagged.join(', ')}` : ''}`;
+    return rows.push({ target, measured, result: ok ? 'pass' : 'FAIL' });
+  };
+  ratioTarget('Relay default ≥ 1.10× http-proxy, req/s, small GET', 'small-get', 'relay', 'http-proxy', 'rate', 1.1, true);
+  ratioTarget('Relay default ≥ 1.05× @fastify/reply-from, req/s, small GET', 'small-get', 'relay', 'reply-from', 'rate', 1.05, true);
+  ratioTarget('Relay default CPU/req ≤ 1.15× the pipe proxy, small GET', 'small-get', 'relay', 'pipe', 'cpu', 1.15, false);
+  ratioTarget('Relay + headers, cookies, retry CPU/req ≤ 1.25× the pipe proxy, small GET', 'small-get', 'relay-stages', 'pipe', 'cpu', 1.25, false);
+  const download = find(results, 'download-10m', 'relay');
+  const rssTarget = 'Relay default peak RSS < 150 MB streaming 10 MiB downloads at 50 connections';
+  if (download === null) rows.push({ target: rssTarget, ...missing(results, 'download-10m', ['relay']) });
+  else {
+    const peaks = download.run.windows.map((w) => w.maxRssMb ?? 0);
+    const peak = Math.max(...peaks);
+    const errors = errorCount(download.run);
+    rows.push({
+      target: rssTarget,
+      measured: `${peak.toFixed(0)} MB (after round 1: ${peaks[0]!.toFixed(0)} MB, after round ${peaks.length}: ${peaks.at(-1)!.toFixed(0)} MB)${errors > 0 ? `, ${errors} errors` : ''}`,
+      result: peak < 150 && errors === 0 ? 'pass' : 'FAIL',
+    });
+  }
+  return rows;
+}
+
+function workloadTable(entry: WorkloadRun): string[] {
+  const workload = workloads[entry.workload];
+  const unit = workload.unit;
+  const { rounds, duration, warmup } = entry.timing;
+  const lines = [
+    `## ${workload.title}`,
+    '',
+    `\`${workload.method} ${workload.path}\`; ${entry.connections} connections${unit === 'req' ? `, pipelining ${PIPELINING}` : ''}; ${rounds} rounds × ${duration} s per proxy after a ${warmup} s warm-up.`,
+    '',
+    `| proxy | ${unit}/s median (min–max) | p50 ms | p99 ms | CPU µs/${unit} | peak RSS MB | errors | ${unit}/s vs http-proxy | CPU vs pipe |`,
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  const latencyDigits = unit === 'msg' ? 2 : 0;
+  for (const run of entry.runs) {
+    if (run.skipped !== undefined) {
+      lines.push(`| ${run.label} | ${run.skipped} | | | | | | | |`);
+      continue;
+    }
+    const s = summarize(run, entry.runs);
+    if (s === null) {
+      lines.push(`| ${run.label} | no measurement | | | | | | | |`);
+      continue;
+    }
+    const flag = s.errors > 0 ? ' ⚠' : '';
+    lines.push(
+      `| ${run.label}${flag} | ${s.rate.toFixed(0)} (${s.rateMin.toFixed(0)}–${s.rateMax.toFixed(0)}) | ${fixed(s.p50, latencyDigits)} | ${fixed(s.p99, latencyDigits)} | ${fixed(s.cpu, 1)} | ${fixed(s.maxRssMb, 0)} | ${s.errors} | ${fixed(s.rateVsHttpProxy, 2)} | ${fixed(s.cpuVsPipe, 2)} |`,
+    );
+  }
+  const problems = entry.runs.filter((run) => run.verifyError !== undefined).map((run) => `${run.label}: ${run.verifyError}`);
+  if (problems.length > 0) lines.push('', `Checked request before the load failed for ${problems.join('; ')}.`);
+  const relay = entry.runs.find((r) => r.proxy === 'relay');
+  const got = entry.runs.find((r) => r.proxy === 'relay-got');
+  if (relay !== undefined && got !== undefined && got.skipped === undefined) {
+    const ratio = pairedRatio(got, relay, (w) => w.cpuPerUnit);
+    if (ratio !== null) lines.push('', `got transport: ${ratio.toFixed(2)}× the CPU per request of the default transport (same run, paired by round).`);
+  }
+  return lines;
+}
+
+export function renderReport(info: RunInfo, results: WorkloadRun[]): string {
+  const lines = [
+    '# Benchmark results',
+    '',
+    `Written by \`${info.command}\` on ${info.date}: Node ${info.node}, ${info.cpu} (${info.cores} cores), ${info.platform}, autocannon ${info.autocannon}; ${info.minutes.toFixed(1)} minutes.`,
+    `Load average (1 min) ${info.loadStart.toFixed(2)} at the start, ${info.loadEnd.toFixed(2)} at the end.`,
+  ];
+  if (info.note !== null) lines.push(`**Note:** ${info.note}`);
+  lines.push(
+    '',
+    'One upstream process and one process per proxy on 127.0.0.1, each proxy with the same keep-alive pool to the upstream;',
+    'the load generator runs in the harness process. Rounds are interleaved (every proxy once per round, the order rotated',
+    'each round); the table shows medians over rounds and the min–max of requests/s. CPU is the proxy process\'s user + system',
+    'time over the measured windows only, per completed request; peak RSS is `process.resourceUsage().maxRSS` of a process',
+    'started fresh for the workload. Ratios are medians of per-round ratios to http-proxy and to the pipe proxy. A ⚠ marks',
+    'a proxy with errors (a failed connection, a timeout, a non-200 status or a body of the wrong bytes). Absolute figures',
+    'move with the machine\'s load; the ratios, measured in the same run, are the numbers to compare. How each peer is set',
+    'up: [README.md](README.md).',
+    '',
+    '## Targets',
+    '',
+    '| target | measured (median) | result |',
+    '| --- | --- | --- |',
+    ...targets(results).map((row) => `| ${row.target} | ${row.measured} | ${row.result} |`),
+  );
+  for (const entry of results) lines.push('', ...workloadTable(entry));
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,183 @@
+// What the harness measures and how: the workloads, the proxies, the load generator settings shared
+// by every proxy, and the command line. Nothing here starts a process.
+
+/** Every proxy gets the same pool to the upstream: keep-alive, this many sockets, LIFO, 30 s idle. */
+export const UPSTREAM_SOCKETS = 128;
+export const UPSTREAM_IDLE_MS = 30_000;
+
+/** Load generator settings, the same for every proxy. */
+export const CONNECTIONS = 50;
+export const PIPELINING = 1;
+export const REQUEST_TIMEOUT_S = 10;
+
+/** Workload payloads: ASCII only, so autocannon's string body has one character per byte. */
+export const SMALL_BODY = '{"ok":true,"message":"hello from the upstream!!!"}';
+export const SMALL_SET_COOKIE = 'sid=0123456789abcdef; Domain=upstream.internal; Path=/; HttpOnly';
+export const POST_SIZE = 64 * 1024;
+export const DOWNLOAD_SIZE = 10 * 1024 * 1024;
+export const DOWNLOAD_CHUNK = 64 * 1024;
+export const WS_MESSAGE_SIZE = 64;
+
+/** `size` ASCII bytes of a repeating pattern, so a truncated or shifted body never looks right. */
+export function asciiPattern(size: number): Buffer {
+  const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-_';
+  const buffer = Buffer.allocUnsafe(size);
+  for (let i = 0; i < size; i++) buffer[i] = alphabet.charCodeAt((i * 7 + (i >> 6)) % alphabet.length);
+  return buffer;
+}
+
+export type WorkloadName = 'small-get' | 'post-64k' | 'download-10m' | 'ws-echo';
+
+export interface Workload {
+  name: WorkloadName;
+  title: string;
+  /** What one unit of work is, for the column headers ("req" or "msg"). */
+  unit: 'req' | 'msg';
+  method: 'GET' | 'POST';
+  path: string;
+}
+
+export const workloads: Record<WorkloadName, Workload> = {
+  'small-get': { name: 'small-get', title: 'Small GET (50-byte body)', unit: 'req', method: 'GET', path: '/small?page=1' },
+  'post-64k': { name: 'post-64k', title: '64 KiB POST echo', unit: 'req', method: 'POST', path: '/echo' },
+  'download-10m': { name: 'download-10m', title: '10 MiB download, streamed', unit: 'req', method: 'GET', path: '/download' },
+  'ws-echo': { name: 'ws-echo', title: `WebSocket echo (${WS_MESSAGE_SIZE}-byte text messages, one in flight per connection)`, unit: 'msg', method: 'GET', path: '/ws' },
+};
+
+export type ProxyName =
+  | 'direct'
+  | 'pipe'
+  | 'http-proxy'
+  | 'reply-from'
+  | 'express-http-proxy'
+  | 'relay'
+  | 'relay-got'
+  | 'relay-stages';
+
+export interface ProxyInfo {
+  name: ProxyName;
+  /** The row label; `{version}` is filled in with the installed peer's version. */
+  label: string;
+  /** The npm package whose version goes into the label. */
+  versionOf?: string;
+  /** Runs the WebSocket workload too. */
+  websocket: boolean;
+}
+
+export const proxies: ProxyInfo[] = [
+  { name: 'direct', label: 'direct to upstream (the limit)', websocket: true },
+  { name: 'pipe', label: 'node:http pipe proxy (the floor)', websocket: true },
+  { name: 'http-proxy', label: 'http-proxy {version}', versionOf: 'http-proxy', websocket: true },
+  { name: 'reply-from', label: '@fastify/reply-from {version} (fastify 5)', versionOf: '@fastify/reply-from', websocket: false },
+  { name: 'express-http-proxy', label: 'express-http-proxy {version} (express 5)', versionOf: 'express-http-proxy', websocket: false },
+  { name: 'relay', label: 'Relay, default transport', websocket: true },
+  { name: 'relay-got', label: 'Relay, got transport', websocket: false },
+  { name: 'relay-stages', label: 'Relay + headers, cookies, retry', websocket: false },
+];
+
+export interface Timing {
+  rounds: number;
+  /** Seconds of warm-up per proxy before round 1 (not measured). */
+  warmup: number;
+  /** Seconds of each measured window. */
+  duration: number;
+}
+
+/** The full run, every workload: about 9 minutes on the 2-core machine. */
+export const fullTiming: Record<WorkloadName, Timing> = {
+  'small-get': { rounds: 5, warmup: 3, duration: 4 },
+  'post-64k': { rounds: 4, warmup: 2, duration: 3 },
+  'download-10m': { rounds: 3, warmup: 2, duration: 4 },
+  'ws-echo': { rounds: 4, warmup: 1.5, duration: 3 },
+};
+
+/** `--quick`: by default small GET and 64 KiB POST only, under two minutes. */
+export const quickTiming: Record<WorkloadName, Timing> = {
+  'small-get': { rounds: 3, warmup: 1, duration: 2 },
+  'post-64k': { rounds: 3, warmup: 0.5, duration: 1 },
+  'download-10m': { rounds: 3, warmup: 1, duration: 3 },
+  'ws-echo': { rounds: 3, warmup: 1, duration: 1.5 },
+};
+export const quickWorkloads: WorkloadName[] = ['small-get', 'post-64k'];
+
+export interface Settings {
+  quick: boolean;
+  workloads: WorkloadName[];
+  proxies: ProxyName[];
+  timing: Partial<Record<WorkloadName, Timing>>;
+  connections: number;
+  /** Markdown report; null prints it only. */
+  out: string | null;
+  /** Raw results as JSON; null writes none. */
+  json: string | null;
+  /** A line for the report's header (say the machine was busy). */
+  note: string | null;
+  /** The command line, as the report shows it. */
+  command: string;
+}
+
+const usage = `usage: pnpm bench [--quick] [--only p1,p2] [--workload w1,w2] [--rounds N] [--duration S] [--warmup S]
+                  [--connections N] [--out FILE] [--json FILE] [--note TEXT]
+  proxies:   ${proxies.map((p) => p.name).join(', ')}
+  workloads: ${Object.keys(workloads).join(', ')}
+  A run of every proxy writes benchmarks/RESULTS.md; a run with --only prints its tables (or writes --out).`;
+
+/** Parses the command line; throws with the usage text on a mistake. */
+export function parseArgs(argv: string[], defaultOut: string): Settings {
+  const flags = new Map<string, string>();
+  let quick = false;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') continue;
+    if (arg === '--quick') quick = true;
+    else if (arg === '--help' || arg === '-h') throw Object.assign(new Error(usage), { exitCode: 0 });
+    else if (arg.startsWith('--') && i + 1 < argv.length) flags.set(arg.slice(2), argv[++i]!);
+    else throw new Error(`unknown argument ${arg}\n${usage}`);
+  }
+  for (const key of flags.keys()) {
+    if (!['only', 'workload', 'rounds', 'duration', 'warmup', 'connections', 'out', 'json', 'note'].includes(key)) {
+      throw new Error(`unknown option --${key}\n${usage}`);
+    }
+  }
+  const list = <T extends string>(key: string, known: readonly T[], fallback: T[]): T[] => {
+    const value = flags.get(key);
+    if (value === undefined) return fallback;
+    const names = value.split(',').map((name) => name.trim()).filter(Boolean);
+    for (const name of names) if (!known.includes(name as T)) throw new Error(`--${key}: unknown name ${name}\n${usage}`);
+    return names as T[];
+  };
+  const number = (key: string): number | undefined => {
+    const value = flags.get(key);
+    if (value === undefined) return undefined;
+    const parsed = Number(value);
+    if (!Number.isFinite(parsed) || parsed <= 0) throw new Error(`--${key} must be a positive number, got ${value}`);
+    return parsed;
+  };
+  const base = quick ? quickTiming : fullTiming;
+  const chosen = list('workload', Object.keys(workloads) as WorkloadName[], quick ? quickWorkloads : (Object.keys(workloads) as WorkloadName[]));
+  const rounds = number('rounds');
+  const duration = number('duration');
+  const warmup = number('warmup');
+  const timing: Partial<Record<WorkloadName, Timing>> = {};
+  for (const name of chosen) {
+    const t = base[name];
+    timing[name] = {
+      rounds: rounds === undefined ? t.rounds : Math.round(rounds),
+      duration: duration ?? t.duration,
+      warmup: warmup ?? t.warmup,
+    };
+  }
+  const only = list('only', proxies.map((p) => p.name), proxies.map((p) => p.name));
+  const everyProxy = only.length === proxies.length;
+  return {
+    quick,
+    workloads: chosen,
+    proxies: proxies.map((p) => p.name).filter((name) => only.includes(name)),
+    timing,
+    connections: Math.round(number('connections') ?? CONNECTIONS),
+    out: flags.get('out') ?? (everyProxy ? defaultOut : null),
+    json: flags.get('json') ?? null,
+    note: flags.get('note') ?? null,
+    command: ['pnpm bench', ...argv.filter((arg, i) => arg !== '--' && arg !== '--note' && argv[i - 1] !== '--note')].join(' '),
+  };
+}
