@@ -9,6 +9,7 @@ export { assertSafePath, mapRequestPath, normalizePathOption } from './path.js';
 export { assertStage, compose, stageContext } from './pipeline.js';
 export { createRelay, type DispatchRoute, type Relay, type RelayOptions, type RelayState } from './relay.js';
 export { errorBody, sendError } from './respond.js';
+export { refuseUpgrade } from './upgrade.js';
 export type {
   BoundTransport,
   Handler,
