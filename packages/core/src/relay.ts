@@ -202,11 +202,14 @@ export class RelayCore implements Relay {
   }
 
   dispatch(req: IncomingMessage, res: ServerResponse, route: DispatchRoute): void {
-    this.serve(req, res, route.path, normalizeRuntimeMount(route.mountPath), route.onError ?? null);
+    const mountPath = normalizeRuntimeMount(route.mountPath);
+    // `path` comes after the mount, and `serve` strips the mount itself: give it the whole target.
+    this.serve(req, res, mountPath + route.path, mountPath, route.onError ?? null);
   }
 
   dispatchUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, route: DispatchRoute): void {
-    this.serveUpgrade(req, socket, head, route.path, normalizeRuntimeMount(route.mountPath));
+    const mountPath = normalizeRuntimeMount(route.mountPath);
+    this.serveUpgrade(req, socket, head, mountPath + route.path, mountPath);
   }
 
   startup(): Promise<void> {
