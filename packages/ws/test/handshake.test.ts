@@ -4,7 +4,7 @@ import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WebSocket } from 'ws';
-import type { Stage } from '@relay/core';
+import { createRelay, type Stage } from '@relay/core';
 import { close, closedPort, listen, memoryLogger, sendRaw, waitFor } from '@relay/testkit';
 import { websocket } from '../src/index.js';
 import { closed, inbox, nextPeer, noSocketsLeft, openClient, refusedHandshake, startGateway, startWsUpstream } from './helpers.js';
@@ -36,6 +36,29 @@ test('the handshake is mapped like HTTP: mount stripped, prefix added, query byt
   client.close();
   await closed(client);
   await gateway.close();
+  await upstream.close();
+});
+
+test('relay.dispatchUpgrade: a framework that routed the upgrade itself gets the same relaying', async () => {
+  const upstream = await startWsUpstream();
+  const relay = createRelay({ targetBaseUrl: upstream.url, upstreamPrefix: '/v2', websocket: websocket() });
+  await relay.startup();
+  const server = createServer();
+  server.on('upgrade', (req, socket, head) => {
+    // What @relay/connect-adapter does for a relay mounted at /api.
+    relay.dispatchUpgrade(req, socket, head, { path: req.url!.slice('/api'.length), mountPath: '/api' });
+  });
+  const base = await listen(server);
+  const client = await openClient(`${base.replace('http:', 'ws:')}/api/feed?x=1`);
+  assert.is(upstream.handshakes[0]!.url, '/v2/feed?x=1');
+  assert.is(upstream.handshakes[0]!.headers['x-forwarded-prefix'], '/api');
+  const box = inbox(client);
+  client.send('through the framework');
+  assert.is((await box.next()).data.toString(), 'through the framework');
+  client.close();
+  await closed(client);
+  await relay.shutdown();
+  await close(server);
   await upstream.close();
 });
 

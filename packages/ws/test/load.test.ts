@@ -70,11 +70,11 @@ for (const direction of ['upstream → slow client', 'client → slow upstream']
       return settled;
     }, 5000);
     await delay(200);
-    assert.ok(sender.bufferedAmount > 0, `the sender is held back (${sender.bufferedAmount} bytes still queued at the sender)`);
     assert.ok(
       most <= highWaterMark + messageSize,
       `the relay never queued more than the high-water mark plus one message towards the slow side (most: ${most})`,
     );
+    assert.ok(sender.bufferedAmount > 0, `the sender is held back (${sender.bufferedAmount} bytes still queued at the sender)`);
     clearInterval(sampler);
     receiver.resume();
     assert.ok(await waitFor(() => box.all.length === messageCount, 15_000), `received ${box.all.length}/${messageCount}`);
