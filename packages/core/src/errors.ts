@@ -2,6 +2,8 @@
 export const errorStatus = {
   /** The request path leaves the upstream prefix or cannot be mapped safely. */
   ERR_BAD_PATH: 400,
+  /** A WebSocket handshake a WebSocket transport cannot accept (method, Upgrade, Sec-WebSocket-* headers). */
+  ERR_BAD_HANDSHAKE: 400,
   /** The request is outside the relay's `mountPath`. */
   ERR_NOT_MOUNTED: 404,
   /** The relay is not started: `startup()` was not called, or `shutdown()` was. */

@@ -7,7 +7,8 @@ import type { InFlight, RelayCore } from './relay.js';
 import type { Handler, HeaderRecord, Logger, ProxyRequest, ProxyResponse } from './types.js';
 
 const kUpgrade = Symbol('relay.upgrade');
-type TaggedSocket = Duplex & { [kUpgrade]?: UpgradeExchange };
+const kRawBody = Symbol('relay.rawBody');
+type TaggedSocket = Duplex & { [kUpgrade]?: UpgradeExchange; [kRawBody]?: Readable };
 
 /**
  * One WebSocket handshake while it goes through the stages: the client socket waits, unanswered,
@@ -160,8 +161,25 @@ function writeRawResponse(socket: Duplex, response: ProxyResponse, logger: Logge
   }
   socket.write(head);
   body[kUpgrade] = socket;
+  (socket as TaggedSocket)[kRawBody] = body;
   body.on('error', onRawBodyError);
+  // Read (and drop) what the client sends, so its leaving is seen even while the body stalls.
+  socket.on('end', onRawSocketEnd);
+  socket.on('close', onRawSocketClose);
+  socket.resume();
   body.pipe(socket);
+}
+
+function onRawSocketEnd(this: TaggedSocket): void {
+  // The client closed its side: it is gone (nginx reads it so too), and the answer with it.
+  const body = this[kRawBody];
+  if (body !== undefined && !body.readableEnded) this.destroy();
+}
+
+function onRawSocketClose(this: TaggedSocket): void {
+  const body = this[kRawBody];
+  // A client that leaves before the body ends must not keep the upstream connection open.
+  if (body !== undefined && !body.readableEnded) body.destroy();
 }
 
 function onRawBodyError(this: Readable & { [kUpgrade]?: Duplex }): void {

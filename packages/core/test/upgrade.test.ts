@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { close, listen, sendRaw } from '@relay/testkit';
-import { createRelay, type HeaderRecord, type ProxyRequest, type Stage, type UpgradeTransport } from '../src/index.js';
+import { RelayError, createRelay, type HeaderRecord, type ProxyRequest, type Stage, type UpgradeTransport } from '../src/index.js';
 
 /** A stand-in WebSocket transport: answers 101 and echoes raw bytes, or rejects by path. */
 function fakeWebsocket(log: string[], seen: ProxyRequest[]): UpgradeTransport {
@@ -145,6 +145,52 @@ test('unsafe paths, outside-mount paths and a stopped relay are refused before a
   assert.match(await sendRaw(port, handshake('/ws/../admin')), /^HTTP\/1.1 400 /);
   assert.match(await sendRaw(port, handshake('/elsewhere')), /^HTTP\/1.1 404 /);
   assert.is(seen.length, 0);
+  await close(server);
+  await relay.shutdown();
+});
+
+test('a client that leaves while a handshake refusal’s body streams: the body (and the upstream behind it) is destroyed', async () => {
+  let body: Readable | null = null;
+  const endless: UpgradeTransport = {
+    name: 'endless',
+    bind: () => ({
+      startup() {},
+      shutdown() {},
+      async handle() {
+        // A refusal whose body never ends, as an upstream that stalls mid-body would give.
+        body = new Readable({ read() {} });
+        body.push('partial');
+        return { status: 403, statusMessage: '', headers: { 'content-type': 'text/plain' }, body };
+      },
+    }),
+  };
+  const { server, port, relay } = await serve({ targetBaseUrl: 'http://127.0.0.1:9', websocket: endless });
+  const answer = await sendRaw(port, handshake('/room'), 300);
+  assert.match(answer, /^HTTP\/1.1 403 /);
+  assert.ok(answer.endsWith('partial'));
+  const deadline = Date.now() + 2000;
+  while (!body!.destroyed && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.ok(body!.destroyed, 'the body was destroyed when the client socket closed');
+  await close(server);
+  await relay.shutdown();
+});
+
+test('ERR_BAD_HANDSHAKE is a 400 with a short body, for a transport that refuses a malformed handshake', async () => {
+  const picky: UpgradeTransport = {
+    name: 'picky',
+    bind: () => ({
+      startup() {},
+      shutdown() {},
+      async handle() {
+        throw new RelayError('ERR_BAD_HANDSHAKE', 'missing Sec-WebSocket-Key');
+      },
+    }),
+  };
+  const { server, port, relay } = await serve({ targetBaseUrl: 'http://127.0.0.1:9', websocket: picky });
+  const answer = await sendRaw(port, handshake('/room'));
+  assert.match(answer, /^HTTP\/1.1 400 Bad Request\r\n/);
+  assert.ok(answer.endsWith('400 Bad Request: the WebSocket handshake is invalid (ERR_BAD_HANDSHAKE)\n'));
+  assert.not.match(answer, /Sec-WebSocket-Key/, 'the detail goes to the log, not the client');
   await close(server);
   await relay.shutdown();
 });

@@ -1,0 +1,115 @@
+import type { IncomingMessage } from 'node:http';
+import { validateHeaderName, validateHeaderValue } from 'node:http';
+import { RelayError, type HeaderRecord, type HeaderValue } from '@relay/core';
+
+const keyPattern = /^[+/0-9A-Za-z]{22}==$/;
+const tokenPattern = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
+/** Characters node:http refuses in a request target; the relay sets the upstream path itself. */
+const invalidPathCharacter = /[^\u0021-\u00ff]/;
+
+/**
+ * Parses a `Sec-WebSocket-Protocol` value into its subprotocol names, in order: a comma-separated
+ * list of tokens without duplicates (RFC 6455 §4.1). Returns `[]` when the header is absent.
+ * Throws a `SyntaxError` for anything else, as `ws` would refuse it.
+ */
+export function parseSubprotocols(value: HeaderValue | undefined): string[] {
+  if (value === undefined) return [];
+  const names: string[] = [];
+  for (const item of (typeof value === 'string' ? value : value.join(',')).split(',')) {
+    const name = item.trim();
+    if (!tokenPattern.test(name)) throw new SyntaxError(`invalid subprotocol name "${name.slice(0, 64)}"`);
+    if (names.includes(name)) throw new SyntaxError(`subprotocol "${name}" is offered twice`);
+    names.push(name);
+  }
+  return names;
+}
+
+/**
+ * Checks the client's WebSocket handshake as `ws` will when the client is accepted (method,
+ * `Upgrade`, `Sec-WebSocket-Key`, `Sec-WebSocket-Version`, `Sec-WebSocket-Protocol`), before any
+ * upstream connection is opened for it. Returns the subprotocols the client offers; throws a
+ * `RelayError` `ERR_BAD_HANDSHAKE` (400) naming what is wrong.
+ */
+export function checkClientHandshake(incoming: IncomingMessage): string[] {
+  const headers = incoming.headers;
+  let problem: string | null = null;
+  if (incoming.method !== 'GET') problem = `method ${String(incoming.method).slice(0, 16)} is not GET`;
+  else if (headers.upgrade?.toLowerCase() !== 'websocket') problem = 'the Upgrade header is not "websocket"';
+  else if (headers['sec-websocket-key'] === undefined || !keyPattern.test(headers['sec-websocket-key'])) {
+    problem = 'missing or invalid Sec-WebSocket-Key';
+  } else if (headers['sec-websocket-version'] !== '13' && headers['sec-websocket-version'] !== '8') {
+    problem = 'missing or unsupported Sec-WebSocket-Version (13 and 8 are supported)';
+  }
+  if (problem !== null) throw new RelayError('ERR_BAD_HANDSHAKE', `invalid WebSocket handshake: ${problem}`);
+  try {
+    return parseSubprotocols(headers['sec-websocket-protocol']);
+  } catch (error) {
+    throw new RelayError('ERR_BAD_HANDSHAKE', `invalid WebSocket handshake: Sec-WebSocket-Protocol: ${(error as Error).message}`);
+  }
+}
+
+/** Whether a request target can be written on the upstream request line as it is. */
+export function isWritablePath(path: string): boolean {
+  return path.charCodeAt(0) === 47 /* / */ && !invalidPathCharacter.test(path);
+}
+
+/**
+ * Headers the relay never copies between a handshake and its counterpart: `ws` writes its own
+ * `Connection`, `Upgrade` and `Sec-WebSocket-*` on each side (a copied `Sec-WebSocket-Key`
+ * would be sent twice, and an upstream's `Sec-WebSocket-Accept` is wrong for the client's key),
+ * and a handshake has no body.
+ */
+function isHandshakeOwned(name: string): boolean {
+  return (
+    name.startsWith('sec-websocket-') ||
+    name === 'connection' ||
+    name === 'upgrade' ||
+    name === 'content-length' ||
+    name === 'transfer-encoding'
+  );
+}
+
+/**
+ * The headers of the upstream handshake request: the request's record as the stages left it
+ * (cookies, authorization, origin, user-agent, forwarding headers, host) without the ones `ws`
+ * sets itself. Subprotocols go to `ws` separately, so the header is never duplicated.
+ */
+export function upstreamRequestHeaders(headers: HeaderRecord): Record<string, string | string[]> {
+  const copy: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value !== undefined && !isHandshakeOwned(name)) copy[name] = value;
+  }
+  return copy;
+}
+
+/**
+ * The upstream's `101` headers as stages see them: end-to-end headers (`set-cookie` and the
+ * others) plus the negotiated `sec-websocket-protocol`; `Sec-WebSocket-Accept` and
+ * `Sec-WebSocket-Extensions` belong to the upstream connection and are left out.
+ */
+export function stripUpstreamHandshakeHeaders(headers: HeaderRecord): HeaderRecord {
+  delete headers['sec-websocket-accept'];
+  delete headers['sec-websocket-extensions'];
+  delete headers['content-length'];
+  return headers;
+}
+
+/**
+ * The extra header lines of the client's `101`, from the headers the stages left: every header
+ * but those `ws` writes itself, each value on its own line. Throws a `TypeError` for a name or
+ * value that cannot be written (a stage that put a line break in a value).
+ */
+export function clientHandshakeLines(headers: HeaderRecord): string[] {
+  const lines: string[] = [];
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || isHandshakeOwned(name)) continue;
+    validateHeaderName(name);
+    for (const one of typeof value === 'string' ? [value] : value) {
+      validateHeaderValue(name, one);
+      lines.push(`${name}: ${one}`);
+    }
+  }
+  return lines;
+}

@@ -1,0 +1,228 @@
+import { WebSocket } from 'ws';
+import { closeCodeOfError, closeReasons, reasonOfErrorCode, relayedCloseCode } from './close-codes.js';
+import { closeOpen } from './handshake.js';
+import type { WebSocketBinding } from './websocket.js';
+
+/** A message the upstream sent before the client was accepted. */
+export interface PendingMessage {
+  data: Buffer;
+  isBinary: boolean;
+}
+
+/** How one side ended: its close code and reason, or the error that ended it. */
+export interface UpstreamEnd {
+  code: number;
+  reason: Buffer;
+  error: Error | null;
+}
+
+/** What ended a session first: it decides the log line. */
+type Ending =
+  | { kind: 'close'; fromUpstream: boolean; code: number }
+  | { kind: 'error'; fromUpstream: boolean; code: number; error: Error }
+  | { kind: 'idle' }
+  | { kind: 'shutdown' };
+
+const kSession = Symbol('relay.ws.session');
+type Tagged = WebSocket & { [kSession]?: Session };
+
+const textFrame = { binary: false } as const;
+const binaryFrame = { binary: true } as const;
+
+/**
+ * One relayed WebSocket session: messages, pings and pongs both ways (text stays text, binary
+ * stays binary), each side's close passed to the other, backpressure, the idle timeout and one
+ * log line when it ends.
+ */
+export class Session {
+  readonly started = Date.now();
+  lastActive = this.started;
+  idleTimer: NodeJS.Timeout | null = null;
+  ending: Ending | null = null;
+  clientCode = 0;
+  upstreamCode = 0;
+  readonly highWaterMark: number;
+  /** Resume reading from one side once the other side's queue has drained. */
+  private readonly clientFlushed: (error?: Error) => void;
+  private readonly upstreamFlushed: (error?: Error) => void;
+
+  constructor(
+    readonly binding: WebSocketBinding,
+    readonly upstream: Tagged,
+    readonly client: Tagged,
+    readonly path: string,
+    pending: readonly PendingMessage[],
+    upstreamEnd: UpstreamEnd | null,
+  ) {
+    const highWaterMark = binding.settings.highWaterMark;
+    this.highWaterMark = highWaterMark;
+    this.clientFlushed = () => {
+      if (client.bufferedAmount <= highWaterMark) upstream.resume();
+    };
+    this.upstreamFlushed = () => {
+      if (upstream.bufferedAmount <= highWaterMark) client.resume();
+    };
+    binding.sessions.add(this);
+    for (const ws of [upstream, client]) {
+      ws[kSession] = this;
+      ws.on('message', onMessage);
+      ws.on('ping', onPing);
+      ws.on('pong', onPong);
+      ws.on('error', onError);
+      ws.on('close', onClose);
+    }
+    for (const message of pending) this.forward(upstream, message.data, message.isBinary);
+    if (upstreamEnd !== null) {
+      if (upstreamEnd.error !== null) this.onError(upstream, upstreamEnd.error);
+      else if (upstream.readyState === WebSocket.CLOSED) this.onClose(upstream, upstreamEnd.code, upstreamEnd.reason);
+      // Still closing: its 'close' event comes to this session.
+    } else if (client.bufferedAmount <= highWaterMark) {
+      upstream.resume();
+    }
+    const idleTimeout = binding.settings.idleTimeout;
+    if (idleTimeout > 0) this.idleTimer = setTimeout(onIdleCheck, idleTimeout, this);
+  }
+
+  /** Sends a message from one side to the other; pauses the sender while the receiver's queue is full. */
+  forward(from: WebSocket, data: Buffer, isBinary: boolean): void {
+    if (this.idleTimer !== null) this.lastActive = Date.now();
+    const to = from === this.client ? this.upstream : this.client;
+    if (to.readyState !== WebSocket.OPEN) return;
+    const options = isBinary ? binaryFrame : textFrame;
+    if (to.bufferedAmount + data.length <= this.highWaterMark) {
+      to.send(data, options);
+      return;
+    }
+    // Stop reading from the sender until this message has left: memory stays bounded by the
+    // high-water mark plus one message, however slow the receiver is.
+    from.pause();
+    to.send(data, options, to === this.client ? this.clientFlushed : this.upstreamFlushed);
+  }
+
+  onPing(from: WebSocket, data: Buffer): void {
+    if (this.idleTimer !== null) this.lastActive = Date.now();
+    const to = from === this.client ? this.upstream : this.client;
+    if (to.readyState === WebSocket.OPEN) to.ping(data);
+  }
+
+  onPong(from: WebSocket, data: Buffer): void {
+    if (this.idleTimer !== null) this.lastActive = Date.now();
+    const to = from === this.client ? this.upstream : this.client;
+    if (to.readyState === WebSocket.OPEN) to.pong(data);
+  }
+
+  onClose(side: WebSocket, code: number, reason: Buffer): void {
+    const fromUpstream = side === this.upstream;
+    if (fromUpstream) this.upstreamCode = code;
+    else this.clientCode = code;
+    this.ending ??= { kind: 'close', fromUpstream, code };
+    const other = fromUpstream ? this.client : this.upstream;
+    const relayed = relayedCloseCode(code, fromUpstream);
+    let relayedReason: string | Buffer = reason;
+    if (relayed !== code) relayedReason = code === 1005 ? '' : fromUpstream ? closeReasons.upstreamLost : closeReasons.clientLost;
+    closeOpen(other, relayed, relayedReason);
+    if (other.readyState === WebSocket.CLOSED) this.finish();
+  }
+
+  onError(side: WebSocket, error: Error): void {
+    // `ws` has already closed `side` with the code that says what was wrong; the other side
+    // gets the same code, since the relay received what broke the session.
+    const fromUpstream = side === this.upstream;
+    const code = closeCodeOfError(error);
+    this.ending ??= { kind: 'error', fromUpstream, code, error };
+    closeOpen(fromUpstream ? this.client : this.upstream, code, reasonOfErrorCode(code));
+  }
+
+  onIdleCheck(): void {
+    const idleTimeout = this.binding.settings.idleTimeout;
+    const idle = Date.now() - this.lastActive;
+    if (idle < idleTimeout) {
+      this.idleTimer = setTimeout(onIdleCheck, idleTimeout - idle, this);
+      return;
+    }
+    this.idleTimer = null;
+    this.closeBoth({ kind: 'idle' }, closeReasons.idle);
+  }
+
+  /** Closes both sides with 1001 because the relay is shutting down. */
+  shutdown(): void {
+    this.closeBoth({ kind: 'shutdown' }, closeReasons.shutdown);
+  }
+
+  /** Destroys both connections at once: the last resort when a peer never answers a close. */
+  terminate(): void {
+    this.upstream.terminate();
+    this.client.terminate();
+  }
+
+  private closeBoth(ending: Ending, reason: string): void {
+    this.ending ??= ending;
+    closeOpen(this.client, 1001, reason);
+    closeOpen(this.upstream, 1001, reason);
+  }
+
+  private finish(): void {
+    if (this.idleTimer !== null) {
+      clearTimeout(this.idleTimer);
+      this.idleTimer = null;
+    }
+    this.upstream[kSession] = undefined;
+    this.client[kSession] = undefined;
+    this.binding.sessionEnded(this);
+    this.log();
+  }
+
+  private log(): void {
+    const ending = this.ending!;
+    const logger = this.binding.config.logger;
+    const fields: Record<string, unknown> = {
+      path: this.path,
+      clientCode: this.clientCode,
+      upstreamCode: this.upstreamCode,
+      durationMs: Date.now() - this.started,
+    };
+    switch (ending.kind) {
+      case 'error':
+        fields.code = (ending.error as { code?: unknown }).code;
+        fields.error = ending.error.message;
+        logger.warn(fields, `websocket session failed: ${ending.fromUpstream ? 'upstream' : 'client'} error, closed with ${ending.code}`);
+        return;
+      case 'idle':
+        logger.info(fields, 'websocket session closed: idle timeout');
+        return;
+      case 'shutdown':
+        logger.debug(fields, 'websocket session closed: relay shutting down');
+        return;
+      case 'close':
+        if (relayedCloseCode(ending.code, ending.fromUpstream) !== ending.code && ending.code !== 1005) {
+          logger.warn(fields, `websocket session failed: ${ending.fromUpstream ? closeReasons.upstreamLost : closeReasons.clientLost}`);
+          return;
+        }
+        logger.debug(fields, `websocket session closed by the ${ending.fromUpstream ? 'upstream' : 'client'}`);
+    }
+  }
+}
+
+function onMessage(this: Tagged, data: Buffer, isBinary: boolean): void {
+  this[kSession]?.forward(this, data, isBinary);
+}
+
+function onPing(this: Tagged, data: Buffer): void {
+  this[kSession]?.onPing(this, data);
+}
+
+function onPong(this: Tagged, data: Buffer): void {
+  this[kSession]?.onPong(this, data);
+}
+
+function onError(this: Tagged, error: Error): void {
+  this[kSession]?.onError(this, error);
+}
+
+function onClose(this: Tagged, code: number, reason: Buffer): void {
+  this[kSession]?.onClose(this, code, reason);
+}
+
+function onIdleCheck(session: Session): void {
+  session.onIdleCheck();
+}
