@@ -37,6 +37,7 @@ const files = roots
 
 const concurrency = stress ? 1 : Math.max(1, Math.min(2, availableParallelism()));
 const perFileTimeoutMs = stress ? 600_000 : 180_000;
+const lingerMs = 10_000;
 const failures = [];
 let next = 0;
 
@@ -49,16 +50,31 @@ function runFile(file) {
       { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } },
     );
     let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
+    let lingered = false;
+    let exitTimer = null;
+    const onOutput = (chunk) => {
+      output += chunk;
+      // uvu prints its summary once every test has run; a file that does not exit soon after
+      // left a server, socket or timer open (often after a failed assertion skipped its cleanup).
+      if (exitTimer === null && /Duration:\s+[\d.]+m?s/.test(output)) {
+        exitTimer = setTimeout(() => {
+          lingered = true;
+          output += `\n[test runner] ${relative(root, file)} did not exit within ${lingerMs} ms of its last test: something was left open; killed\n`;
+          child.kill('SIGKILL');
+        }, lingerMs);
+      }
+    };
+    child.stdout.on('data', onOutput);
+    child.stderr.on('data', onOutput);
     const timer = setTimeout(() => {
       output += `\n[test runner] ${relative(root, file)} still running after ${perFileTimeoutMs} ms: killed\n`;
       child.kill('SIGKILL');
     }, perFileTimeoutMs);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      if (exitTimer !== null) clearTimeout(exitTimer);
       const name = relative(root, file);
-      const ok = code === 0 && signal === null;
+      const ok = code === 0 && signal === null && !lingered;
       process.stdout.write(`\n=== ${name} (${Date.now() - started} ms) ${ok ? 'ok' : 'FAILED'}\n${output}`);
       if (!ok) failures.push(name);
       resolvePromise();
