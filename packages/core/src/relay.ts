@@ -3,8 +3,9 @@ import type { TLSSocket } from 'node:tls';
 import { Readable, type Duplex } from 'node:stream';
 import { ClientInfo } from './client.js';
 import { RelayError, toRelayError } from './errors.js';
-import { copyRequestHeaders, setForwardingHeaders, type RequestHeadFacts } from './forwarding.js';
+import { copyRequestHeaders, setForwardingHeaders } from './forwarding.js';
 import { httpTransport } from './http-transport.js';
+import { InFlightList, type InFlight } from './in-flight.js';
 import { silentLogger } from './logger.js';
 import { assertNonNegative, resolveTarget, resolveTimeouts, resolveTls } from './options.js';
 import { mapRequestPath, normalizePathOption, splitAbsoluteForm } from './path.js';
@@ -129,17 +130,13 @@ const kExchange = Symbol('relay.exchange');
 type TaggedResponse = ServerResponse & { [kExchange]?: Exchange };
 type TaggedBody = Readable & { [kExchange]?: Exchange };
 
-/** What the relay tracks of each request in flight, to drain or abort it on shutdown. */
-export interface InFlight extends RequestHeadFacts {
-  client: ClientInfo | null;
-  /** Aborts the request at the shutdown deadline. */
-  abortForShutdown(reason: RelayError): void;
-}
-
 /** The state of one client request while it is served. */
 class Exchange implements InFlight {
   host: string | undefined = undefined;
   chunked = false;
+  previousInFlight: InFlight | null = null;
+  nextInFlight: InFlight | null = null;
+  listed = false;
   request: ProxyRequest | null = null;
   client: ClientInfo | null = null;
 
@@ -172,7 +169,7 @@ export class RelayCore implements Relay {
   readonly websocket: BoundTransport | null;
   readonly upgradePipeline: Handler | null;
   state: RelayState = 'stopped';
-  private readonly active = new Set<InFlight>();
+  private readonly active = new InFlightList();
   private startupPromise: Promise<void> | null = null;
   private shutdownPromise: Promise<void> | null = null;
   private drained: (() => void) | null = null;
@@ -273,7 +270,7 @@ export class RelayCore implements Relay {
       const timer = setTimeout(() => {
         const reason = new RelayError('ERR_SHUTTING_DOWN', `shutdown deadline of ${timeout} ms passed`);
         this.logger.warn({ inFlight: this.active.size, timeout }, 'relay shutdown deadline passed: aborting in-flight requests');
-        for (const exchange of this.active) exchange.abortForShutdown(reason);
+        for (const exchange of this.active.entries()) exchange.abortForShutdown(reason);
         // Aborted exchanges report back on their socket's close; never let one missing report hold shutdown.
         grace = setTimeout(() => {
           this.logger.error({ inFlight: this.active.size }, 'relay shutdown: in-flight requests did not close after abort');

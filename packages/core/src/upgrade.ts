@@ -3,7 +3,8 @@ import type { Duplex, Readable } from 'node:stream';
 import type { ClientInfo } from './client.js';
 import { RelayError, toRelayError } from './errors.js';
 import { errorBody } from './respond.js';
-import type { InFlight, RelayCore } from './relay.js';
+import type { InFlight } from './in-flight.js';
+import type { RelayCore } from './relay.js';
 import type { Handler, HeaderRecord, Logger, ProxyRequest, ProxyResponse } from './types.js';
 
 const kUpgrade = Symbol('relay.upgrade');
@@ -18,6 +19,9 @@ type TaggedSocket = Duplex & { [kUpgrade]?: UpgradeExchange; [kRawBody]?: Readab
 export class UpgradeExchange implements InFlight {
   host: string | undefined = undefined;
   chunked = false;
+  previousInFlight: InFlight | null = null;
+  nextInFlight: InFlight | null = null;
+  listed = false;
   client: ClientInfo | null = null;
   private settled = false;
 
