@@ -322,18 +322,7 @@ export class RelayCore implements Relay {
     this.active.add(exchange);
     (res as TaggedResponse)[kExchange] = exchange;
     res.on('close', onClientClose);
-    let pending: Promise<ProxyResponse>;
-    try {
-      pending = this.pipeline(request);
-    } catch (error) {
-      // A stage that throws instead of rejecting must not crash the process from a request listener.
-      onPipelineError(exchange, error);
-      return;
-    }
-    pending.then(
-      (response) => writeResponse(exchange, response),
-      (error: unknown) => onPipelineError(exchange, error),
-    );
+    void runPipeline(this.pipeline, exchange, request);
   }
 
   serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, target: string, mountPath: string, route: DispatchRoute | null): void {
@@ -498,6 +487,29 @@ function fail(exchange: Exchange, error: RelayError): void {
     return;
   }
   sendError(exchange.res, error, exchange.req.method === 'HEAD');
+}
+
+/**
+ * Runs the pipeline for one exchange and writes what it answers. An async function rather than
+ * `.then(onResponse, onError)`: no closures per request, and a stage that throws instead of
+ * rejecting lands in the same catch, never in the request listener.
+ */
+async function runPipeline(pipeline: Handler, exchange: Exchange, request: ProxyRequest): Promise<void> {
+  let response: ProxyResponse;
+  try {
+    response = await pipeline(request);
+  } catch (error) {
+    onPipelineError(exchange, error);
+    return;
+  }
+  try {
+    writeResponse(exchange, response);
+  } catch (error) {
+    // Never an unhandled rejection from a request: log it and cut the connection.
+    exchange.relay.logger.error({ method: exchange.req.method, error: (error as Error).message }, 'writing the response failed');
+    response.body?.destroy();
+    exchange.res.destroy();
+  }
 }
 
 function onPipelineError(exchange: Exchange, error: unknown): void {
