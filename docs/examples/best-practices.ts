@@ -9,12 +9,6 @@ import { headers } from '@relay/headers';
 import { retry } from '@relay/retry';
 import { jsonLogger } from './logging.js';
 
-export function relayFromEnv(): Relay {
-  return createRelay({
-    targetBaseUrl: process.env.UPSTREAM_URL ?? 'http://localhost:8000',
-  });
-}
-
 export async function productionGateway(env: NodeJS.ProcessEnv = process.env) {
   const api = createRelay({
     targetBaseUrl: env.UPSTREAM_URL ?? 'http://localhost:8000', // checked now: a typo fails at boot
@@ -42,4 +36,10 @@ export async function productionGateway(env: NodeJS.ProcessEnv = process.env) {
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   return { server, stop };
+}
+
+export function relayFromEnv(): Relay {
+  return createRelay({
+    targetBaseUrl: process.env.UPSTREAM_URL ?? 'http://localhost:8000',
+  });
 }

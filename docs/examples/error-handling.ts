@@ -1,7 +1,6 @@
 // docs/error-handling.md: what clients see when something fails, and how to answer errors your
 // own way. error-handling.test.ts produces every failure the page shows with real sockets.
-import { Readable } from 'node:stream';
-import { createRelay, toRelayError, type Relay, type Stage } from '@relay/core';
+import { createRelay, type Relay } from '@relay/core';
 import { retry } from '@relay/retry';
 
 export function apiRelay(apiService = 'http://api:8000'): Relay {
@@ -16,6 +15,10 @@ export function apiRelay(apiService = 'http://api:8000'): Relay {
   // 503 three times         → the upstream's own 503, status, headers and body as it sent them
   // GET /api/../admin       → 400 Bad Request (ERR_BAD_PATH), upstream never contacted
 }
+
+// Each block of docs/error-handling.md shows its own imports (imports are hoisted, wherever they stand).
+import { Readable } from 'node:stream';
+import { toRelayError, type Stage } from '@relay/core';
 
 /** Answers 503 with a JSON body and Retry-After while the upstream is unreachable, instead of the relay's 502. */
 export function maintenanceFallback(retryAfterSeconds = 30): Stage {

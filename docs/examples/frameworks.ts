@@ -1,12 +1,8 @@
 // docs/frameworks.md: a relay mounted in node:http, Express, Connect and Polka. frameworks.test.ts
 // runs every function here against real upstreams on 127.0.0.1.
-import http from 'node:http';
-import connect from 'connect';
-import express, { type NextFunction, type Request, type Response } from 'express';
-import polka from 'polka';
-import { createRelay, RelayError, type Relay } from '@relay/core';
-import { relayLifecycle, routeUpgrades, toConnect } from '@relay/connect-adapter';
-import { websocket } from '@relay/ws';
+import express from 'express';
+import { createRelay } from '@relay/core';
+import { relayLifecycle, toConnect } from '@relay/connect-adapter';
 
 export async function expressGateway(authService = 'http://auth-service:8000', port = 8080) {
   const proxy = createRelay({
@@ -32,10 +28,16 @@ export async function expressGateway(authService = 'http://auth-service:8000', p
   return { server, stop };
 }
 
+// Each block of docs/frameworks.md shows its own imports (imports are hoisted, wherever they stand).
+import http from 'node:http';
+import type { Relay } from '@relay/core';
+
 export function nodeHttpServer(proxy: Relay): http.Server {
   // No framework: the relay is the whole server; give it `mountPath: '/auth'` to serve under /auth.
   return http.createServer(proxy.handle);
 }
+
+import connect from 'connect';
 
 export function connectServer(proxy: Relay): http.Server {
   const app = connect();
@@ -43,11 +45,16 @@ export function connectServer(proxy: Relay): http.Server {
   return http.createServer(app);
 }
 
+import polka from 'polka';
+
 export function polkaServer(proxy: Relay): http.Server {
   const app = polka();
   app.use('/auth', toConnect(proxy));
   return http.createServer(app.handler as http.RequestListener); // or app.listen(8080)
 }
+
+import { RelayError } from '@relay/core';
+import type { NextFunction, Request, Response } from 'express';
 
 export function expressErrorHandler(proxy: Relay): express.Express {
   const app = express();
@@ -71,6 +78,9 @@ export function relayBeforeParsers(proxy: Relay): express.Express {
   });
   return app;
 }
+
+import { routeUpgrades } from '@relay/connect-adapter';
+import { websocket } from '@relay/ws';
 
 export async function gatewayWithChat(authService = 'http://auth-service:8000', chatService = 'http://chat-service:8000', port = 8080) {
   const auth = createRelay({ targetBaseUrl: authService });

@@ -1,6 +1,5 @@
 // docs/headers.md: header rules with @relay/headers. headers.test.ts runs each recipe against a
 // real upstream that echoes what it received.
-import { randomUUID } from 'node:crypto';
 import { createRelay, type Relay, type Stage } from '@relay/core';
 import { headers, rewriteLocation } from '@relay/headers';
 
@@ -10,6 +9,8 @@ export function withCustomHeaders(upstream = 'http://upstream:8000'): Relay {
     stages: [headers({ extraRequest: { 'X-API-Key': 'secret-key', 'X-Service': 'main-app' } })],
   });
 }
+
+import { randomUUID } from 'node:crypto';
 
 export interface TokenSource {
   current(): Promise<string>;

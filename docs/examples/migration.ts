@@ -1,7 +1,7 @@
 // docs/migration.md: a Python Relay(...) with every parameter of the guide, in TypeScript.
 // migration.test.ts checks each translated parameter against a real upstream.
 import express from 'express';
-import { createRelay, inMemoryTransport, type Logger } from '@relay/core';
+import { createRelay, type Logger } from '@relay/core';
 import { relayLifecycle, toConnect } from '@relay/connect-adapter';
 import { cookies } from '@relay/cookies';
 import { headers } from '@relay/headers';
@@ -40,6 +40,8 @@ export async function migratedGateway(authService = 'http://auth:8000', port = 8
   process.once('SIGTERM', stop);
   return { server, stop };
 }
+
+import { inMemoryTransport } from '@relay/core';
 
 export function migratedTestRelay(upstreamApp: express.Express) {
   return createRelay({

@@ -1,8 +1,7 @@
 // The Quick Start of README.md and docs/quick-start.md. quick-start.test.ts runs each function
 // against a real upstream on 127.0.0.1 (port 0 instead of 8080).
 import http from 'node:http';
-import { createRelay, type Relay } from '@relay/core';
-import { retry } from '@relay/retry';
+import { createRelay } from '@relay/core';
 
 export async function startGateway(authService = 'http://auth-service:8000', port = 8080) {
   const auth = createRelay({
@@ -26,6 +25,10 @@ export async function startGateway(authService = 'http://auth-service:8000', por
   process.once('SIGTERM', stop);
   return { server, auth, stop };
 }
+
+// The other blocks of docs/quick-start.md; imports may follow code in a module (they are hoisted).
+import type { Relay } from '@relay/core';
+import { retry } from '@relay/retry';
 
 export function minimalProxy(upstream = 'http://upstream-service:8000'): Relay {
   return createRelay({

@@ -3,27 +3,11 @@ import http from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WebSocket, WebSocketServer } from 'ws';
-import { ClientInfo, createRelay, stageContext, type ProxyRequest } from '@relay/core';
+import { createRelay } from '@relay/core';
 import { websocket } from '@relay/ws';
 import { close, fetchRaw, listen, serveRelay, startUpstream } from '@relay/testkit';
 import { authCheck } from './auth-check.js';
-import { requestId } from './request-id.js';
 import { orderedRelay, typicalOrder } from './stage-order.js';
-
-function fakeRequest(headers: ProxyRequest['headers'] = {}): ProxyRequest {
-  const client = new ClientInfo({ address: '127.0.0.1', scheme: 'http', host: 'gw', mountPath: '', originalUrl: '/x' });
-  return { method: 'GET', path: '/x', headers, body: null, replayBody: null, attempt: 1, client };
-}
-
-test('requestId alone: a fake next, stageContext(), no sockets', async () => {
-  const handler = requestId().wrap(
-    async (request) => ({ status: 200, statusMessage: '', headers: { echo: String(request.headers['x-request-id']) }, body: null }),
-    stageContext(),
-  );
-  assert.match(String((await handler(fakeRequest())).headers.echo), /^[0-9a-f-]{36}$/);
-  assert.is((await handler(fakeRequest({ 'x-request-id': 'abc' }))).headers.echo, 'abc', "the client's id is kept");
-  assert.throws(() => requestId({ header: 'bad header' }), /header must be a header name/);
-});
 
 test('authCheck: 401 with WWW-Authenticate before the upstream; a valid token passes; WebSocket handshakes too', async () => {
   const upstream = await startUpstream();

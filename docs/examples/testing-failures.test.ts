@@ -10,6 +10,7 @@ const upstreamApp: RequestListener = (req, res) => {
   if (req.url === '/crash') req.socket.destroy();                  // the service dies mid-request
   else if (req.url === '/hang') return;                            // the service never answers
   else if (req.url === '/throw') throw new Error('database is down'); // a bug in the service
+  else if (req.url === '/garbage') req.socket.end('HTTP/1.1 nonsense\r\n\r\n'); // not HTTP
   else res.end('fine');
 };
 
@@ -43,6 +44,10 @@ test('each failure of the upstream reaches the client as the status a real one w
     const hang = await fetch(`${base}/hang`);
     assert.is(hang.status, 504);
     assert.match(await hang.text(), 'ERR_READ_TIMEOUT');
+
+    const garbage = await fetch(`${base}/garbage`);
+    assert.is(garbage.status, 502);
+    assert.match(await garbage.text(), 'ERR_UPSTREAM_PROTOCOL');
 
     const thrown = await fetch(`${base}/throw`);
     assert.is(thrown.status, 502);
