@@ -1,101 +1,153 @@
-// The demo gateway: one public node:http server that relays /api/** to a private upstream
-// service. Without UPSTREAM_URL it starts an embedded upstream of its own on 127.0.0.1.
+// The demo gateway (`pnpm demo`): one public Express app with two relays in front of private
+// services it starts itself.
 //
-//   PORT=8080 UPSTREAM_URL=http://127.0.0.1:9000 pnpm demo
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+//   /auth/**  → the auth service: cookies() rewrites its Set-Cookie Domain, retry() hides a failed
+//               attempt, and WebSocket upgrades are relayed too
+//   /chat/**  → the chat service: WebSocket rooms through websocket() and routeUpgrades
+//   /, /healthz → the app's own routes
+//
+// Environment:
+//   PORT=8080                              the gateway's port (0 picks a free one)
+//   HOST=127.0.0.1                         the address it listens on
+//   UPSTREAM_URL=http://127.0.0.1:9000     send /auth/** (HTTP and WebSocket) to your own service instead
+//                                          of the embedded auth service; /chat stays on the embedded one
+//
+// Ctrl-C (SIGINT) or SIGTERM: in-flight requests finish, relayed WebSockets close with 1001, the
+// embedded services stop, and the process exits with code 0.
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import express from 'express';
 import { createRelay, gatewayServerOptions, type Logger } from '@relay/core';
+import { relayLifecycle, routeUpgrades, toConnect } from '@relay/connect-adapter';
+import { cookies } from '@relay/cookies';
+import { retry } from '@relay/retry';
+import { websocket } from '@relay/ws';
+import { startAuthService, startChatService, type Service } from './services.js';
 
+/** Relay's log lines, one per line: info to stdout (retries show up here), warn and error to stderr. */
 const logger: Logger = {
   debug: () => {},
-  info: (fields, message) => console.log(`[relay] ${message}`, JSON.stringify(fields)),
-  warn: (fields, message) => console.warn(`[relay] ${message}`, JSON.stringify(fields)),
-  error: (fields, message) => console.error(`[relay] ${message}`, JSON.stringify(fields)),
+  info: (fields, message) => console.log(`[relay] ${message} ${JSON.stringify(fields)}`),
+  warn: (fields, message) => console.warn(`[relay] ${message} ${JSON.stringify(fields)}`),
+  error: (fields, message) => console.error(`[relay] ${message} ${JSON.stringify(fields)}`),
 };
 
-/** A small private service: what the gateway hides. */
-function upstreamService(req: IncomingMessage, res: ServerResponse): void {
-  const url = new URL(req.url ?? '/', 'http://upstream');
-  if (url.pathname === '/v1/hello') {
-    const body = JSON.stringify({
-      message: `Hello, ${url.searchParams.get('name') ?? 'world'}, from the private upstream`,
-      path: req.url,
-      forwardedFor: req.headers['x-forwarded-for'],
-      forwardedHost: req.headers['x-forwarded-host'],
-      forwardedPrefix: req.headers['x-forwarded-prefix'],
-    });
-    res.writeHead(200, { 'content-type': 'application/json' }).end(body);
-    return;
-  }
-  if (url.pathname === '/v1/echo' && req.method === 'POST') {
-    res.writeHead(200, { 'content-type': req.headers['content-type'] ?? 'application/octet-stream' });
-    req.pipe(res);
-    return;
-  }
-  if (url.pathname === '/v1/events') {
-    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' }).flushHeaders();
-    let n = 0;
-    const timer = setInterval(() => {
-      res.write(`data: tick ${++n}\n\n`);
-      if (n === 5) {
-        clearInterval(timer);
-        res.end();
-      }
-    }, 500);
-    res.on('close', () => clearInterval(timer));
-    return;
-  }
-  res.writeHead(404, { 'content-type': 'text/plain' }).end(`upstream has no ${url.pathname}\n`);
-}
+const started: Service[] = [];
+let server: Server | null = null;
+let stopping: Promise<void> | null = null;
+let close: (() => Promise<void>) | null = null;
 
-async function listen(server: ReturnType<typeof createServer>, port: number): Promise<number> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', resolve);
+async function main(): Promise<void> {
+  const port = Number(process.env.PORT ?? 8080);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new Error(`PORT must be a port number, got "${process.env.PORT}"`);
+  const host = process.env.HOST ?? '127.0.0.1';
+  const ownUpstream = process.env.UPSTREAM_URL;
+
+  const authService = ownUpstream === undefined ? await startAuthService() : null;
+  if (authService !== null) started.push(authService);
+  const chatService = await startChatService();
+  started.push(chatService);
+
+  const auth = createRelay({
+    targetBaseUrl: ownUpstream ?? authService!.url, // a bad UPSTREAM_URL throws here, naming targetBaseUrl
+    timeout: { connect: 2_000, read: 10_000 },
+    logger,
+    stages: [
+      cookies({ rewriteDomain: () => '' }),          // Domain=auth.internal → a cookie for the gateway's host
+      retry({ maxRetries: 2, backoffFactor: 100 }),  // 502/503/504 and connection failures, idempotent methods
+    ],
+    websocket: websocket(),
   });
-  return (server.address() as AddressInfo).port;
-}
+  const chat = createRelay({
+    targetBaseUrl: chatService.url,
+    timeout: { connect: 2_000, read: 10_000 },
+    logger,
+    websocket: websocket({ idleTimeout: 10 * 60_000 }),
+  });
 
-const embedded = process.env.UPSTREAM_URL ? null : createServer(upstreamService);
-const upstreamUrl = process.env.UPSTREAM_URL ?? `http://127.0.0.1:${await listen(embedded!, 0)}`;
+  const app = express();
+  app.disable('x-powered-by'); // a gateway names no framework
+  app.get('/', (_req, res) => {
+    res.type('text/plain').send('Relay demo gateway: /auth/** and /chat/** are relayed; see the terminal for commands to try\n');
+  });
+  app.get('/healthz', (_req, res) => {
+    res.type('text/plain').send('ok\n');
+  });
+  app.use('/auth', toConnect(auth));
+  app.use('/chat', toConnect(chat));
 
-const api = createRelay({
-  targetBaseUrl: upstreamUrl,
-  mountPath: '/api',
-  upstreamPrefix: process.env.UPSTREAM_URL ? '/' : '/v1',
-  timeout: { connect: 2_000, read: 10_000 },
-  logger,
-});
-await api.startup();
+  const relays = relayLifecycle({ '/auth': auth, '/chat': chat });
+  await relays.startup();
+  const gateway = createServer({ ...gatewayServerOptions }, app);
+  server = gateway;
+  routeUpgrades(gateway, { '/auth': auth, '/chat': chat });
+  close = () => relays.close(gateway, { timeout: 5_000 });
+  await new Promise<void>((resolve, reject) => {
+    gateway.once('error', reject);
+    gateway.listen(port, host, resolve);
+  });
 
-const gateway = createServer({ ...gatewayServerOptions }, (req, res) => {
-  if (req.url === '/' || req.url === '/healthz') {
-    res.writeHead(200, { 'content-type': 'text/plain' }).end('Relay demo gateway: try /api/hello\n');
-    return;
+  const { port: actualPort } = gateway.address() as AddressInfo;
+  const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host;
+  const base = `http://${shown}:${actualPort}`;
+  const ws = base.replace('http:', 'ws:');
+  const jar = '/tmp/relay-demo.cookies';
+  console.log(`Relay demo gateway on ${base}`);
+  console.log(
+    ownUpstream === undefined
+      ? `  /auth/**    → embedded auth service ${authService!.url} (cookies() drops Domain=auth.internal, retry() retries 502/503/504)`
+      : `  /auth/**    → ${ownUpstream} (your UPSTREAM_URL: HTTP and WebSocket)`,
+  );
+  console.log(`  /chat/**    → embedded chat service ${chatService.url.replace('http:', 'ws:')} (WebSocket rooms; GET /chat/rooms lists them)`);
+  console.log('  /, /healthz → the gateway itself');
+  const tries: Array<[command: string, note: string]> = [];
+  if (ownUpstream === undefined) {
+    tries.push([`curl -i -c ${jar} -d user=ada ${base}/auth/login`, 'Set-Cookie without Domain=auth.internal']);
+    tries.push([`curl -i -b ${jar} ${base}/auth/me`, 'the jar kept the cookie: it is for this host now']);
+    tries.push([`curl -i ${base}/auth/flaky`, 'the upstream fails once; retry() answers 200']);
+  } else {
+    tries.push([`curl -i ${base}/auth/`, 'GET / on your service']);
   }
-  api.handle(req, res);
-});
-const port = await listen(gateway, Number(process.env.PORT ?? 8080));
-const base = `http://127.0.0.1:${port}`;
-
-console.log(`Relay demo gateway on ${base}, relaying /api/** to ${embedded ? `an embedded upstream (${upstreamUrl}/v1)` : upstreamUrl}`);
-console.log('Try:');
-console.log(`  curl -i ${base}/api/hello?name=relay`);
-console.log(`  curl -i -X POST -H 'content-type: text/plain' --data 'ping' ${base}/api/echo`);
-console.log(`  curl -N ${base}/api/events`);
-console.log(`  curl -i --path-as-is ${base}/api/../secret      (400: never leaves the prefix)`);
-console.log('Ctrl-C stops it.');
-
-let stopping = false;
-async function stop(): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  console.log('\nstopping: draining in-flight requests');
-  gateway.close();
-  await api.shutdown({ timeout: 5_000 });
-  gateway.closeAllConnections();
-  embedded?.close();
-  embedded?.closeAllConnections();
+  tries.push([`curl -i --path-as-is ${base}/auth/../secret`, '400: a request never leaves the prefix']);
+  tries.push([`npx wscat -c ${ws}/chat/lobby`, 'an interactive WebSocket client']);
+  const width = Math.max(...tries.map(([command]) => command.length)) + 2;
+  console.log('Try:');
+  for (const [command, note] of tries) console.log(`  ${command.padEnd(width)}# ${note}`);
+  console.log('  or, without installing anything (ws comes with this repository):');
+  console.log(`  node -e "const ws = new (require('ws'))('${ws}/chat/lobby'); ws.on('message', (m) => console.log(String(m))); ws.on('open', () => { ws.send('hello'); setTimeout(() => ws.close(), 500); })"`);
+  console.log('Ctrl-C stops it.');
 }
-process.on('SIGINT', () => void stop());
-process.on('SIGTERM', () => void stop());
+
+async function shutdown(signal: string): Promise<void> {
+  console.log(`\n${signal}: stopping (in-flight requests finish, WebSockets close with 1001)`);
+  // A safety net only: everything below closes, and the process then exits on its own.
+  setTimeout(() => {
+    console.error('demo: still running 15 s after the signal; exiting');
+    process.exit(1);
+  }, 15_000).unref();
+  if (close !== null) await close();
+  else server?.close();
+  await Promise.all(started.map((service) => service.close()));
+  console.log('stopped');
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  stopping ??= shutdown(signal).catch((error: unknown) => {
+    console.error(`demo: shutdown failed: ${(error as Error).message}`);
+    process.exitCode = 1;
+  });
+}
+
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+
+try {
+  await main();
+} catch (error) {
+  const code = (error as NodeJS.ErrnoException).code;
+  console.error(`demo: ${code === 'EADDRINUSE' ? `port ${process.env.PORT ?? 8080} is in use; set PORT to another one (PORT=0 picks a free one)` : (error as Error).message}`);
+  process.exitCode = 1;
+  await Promise.all(started.map((service) => service.close()));
+  process.removeListener('SIGINT', onSignal);
+  process.removeListener('SIGTERM', onSignal);
+}

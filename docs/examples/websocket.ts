@@ -1,0 +1,42 @@
+// docs/websocket.md: WebSocket relaying with @relay/ws. websocket.test.ts runs both relays
+// against real `ws` upstreams (one over TLS) with real `ws` clients.
+import http from 'node:http';
+import { createRelay, type Relay } from '@relay/core';
+import { websocket } from '@relay/ws';
+
+export async function chatGateway(chatService = 'http://chat-service:8000', port = 8080) {
+  const proxy = createRelay({
+    targetBaseUrl: chatService,
+    mountPath: '/ws',
+    websocket: websocket(),
+  });
+  await proxy.startup();
+
+  const server = http.createServer(proxy.handle); // HTTP under /ws
+  server.on('upgrade', proxy.upgrade);            // WebSocket under /ws
+  server.listen(port);
+
+  // ws://app/ws/room → ws://chat-service:8000/room
+  // An https:// target gives wss:// (certificates verified; `tls: { ca }` for a private CA).
+
+  async function stop() {
+    await proxy.shutdown(); // relayed sessions get close 1001
+    server.close();
+  }
+  process.once('SIGTERM', stop);
+  return { server, proxy, stop };
+}
+
+export function tunedChatRelay(internalCa: string | Buffer, chatService = 'https://chat.internal'): Relay {
+  return createRelay({
+    targetBaseUrl: chatService,
+    tls: { ca: internalCa },
+    timeout: { connect: 2_000, read: 10_000 }, // the handshake, as for HTTP
+    websocket: websocket({
+      idleTimeout: 5 * 60_000, // close silent sessions (1001)
+      maxPayload: 1024 * 1024, // refuse messages over 1 MiB (1009)
+      highWaterMark: 256 * 1024,
+      closeTimeout: 5_000,     // a peer that never answers a close frame is disconnected
+    }),
+  });
+}
