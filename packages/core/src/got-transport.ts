@@ -5,6 +5,7 @@ import { got, type Delays, type Got, type Hooks, type OptionsInit, type Request 
 import type { AbortHandler } from './client.js';
 import { RelayError, toRelayError } from './errors.js';
 import { responseHeadersFromRaw } from './hop-by-hop.js';
+import { logUpstreamFailure } from './logger.js';
 import { assertNonNegative } from './options.js';
 import type { BoundTransport, ProxyRequest, ProxyResponse, Transport, TransportConfig } from './types.js';
 
@@ -115,6 +116,7 @@ const connectEvents = new Set(['lookup', 'connect', 'secureConnect']);
 
 class GotBinding implements BoundTransport {
   readonly handle: (request: ProxyRequest) => Promise<ProxyResponse>;
+  readonly logsFailures = true;
   readonly config: TransportConfig;
   readonly connectEvent: 'connect' | 'secureConnect';
   agent: HttpAgent | null = null;
@@ -362,6 +364,7 @@ class GotAttempt implements AbortHandler {
     this.clearPoolTimer();
     this.detach();
     this.request.client.setAbortHandler(null);
+    logUpstreamFailure(this.binding.config, this.request, error);
     this.reject(error);
   }
 

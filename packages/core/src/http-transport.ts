@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import type { AbortHandler } from './client.js';
 import { RelayError, toRelayError } from './errors.js';
 import { responseHeadersFromRaw } from './hop-by-hop.js';
+import { logUpstreamFailure } from './logger.js';
 import { assertNonNegative } from './options.js';
 import type { BoundTransport, ProxyRequest, ProxyResponse, Transport, TransportConfig } from './types.js';
 
@@ -57,6 +58,9 @@ export function bindHttpExchange(config: TransportConfig, secure: boolean, creat
 
 const kAttempt = Symbol('relay.attempt');
 type UpstreamRequest = ClientRequest & { [kAttempt]?: Attempt };
+/** The attempt a pooled socket serves now, `null` while it idles in the pool; absent before its first use. */
+const kSocketAttempt = Symbol('relay.socketAttempt');
+type UpstreamSocket = Socket & { [kSocketAttempt]?: Attempt | null };
 
 const enum Phase {
   Pool,
@@ -71,6 +75,7 @@ const idempotentWithoutBody = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'DELET
 
 class HttpBinding implements BoundTransport {
   readonly handle: (request: ProxyRequest) => Promise<ProxyResponse>;
+  readonly logsFailures = true;
   agent: HttpAgent | null = null;
   readonly config: TransportConfig;
   private readonly createAgent: () => HttpAgent;
@@ -110,6 +115,7 @@ class HttpBinding implements BoundTransport {
 class Attempt implements AbortHandler {
   phase = Phase.Pool;
   upstream: UpstreamRequest | null = null;
+  socket: UpstreamSocket | null = null;
   response: IncomingMessage | null = null;
   poolTimer: NodeJS.Timeout | null = null;
   settled = false;
@@ -146,8 +152,7 @@ class Attempt implements AbortHandler {
     upstream.on('socket', onUpstreamSocket);
     upstream.on('response', onUpstreamResponse);
     upstream.on('error', onUpstreamError);
-    upstream.on('timeout', onUpstreamTimeout);
-    upstream.on('finish', onUpstreamFinish);
+    if (timeouts.read !== timeouts.write) upstream.on('finish', onUpstreamFinish);
     if (timeouts.pool > 0 && hasQueuedRequests(this.agent)) {
       this.poolTimer = setTimeout(onPoolTimeout, timeouts.pool, this);
     }
@@ -170,10 +175,19 @@ class Attempt implements AbortHandler {
       clearTimeout(this.poolTimer);
       this.poolTimer = null;
     }
+    const pooled = socket as UpstreamSocket;
+    // Timeouts are watched on the socket itself, with listeners added once per connection:
+    // ClientRequest.setTimeout would add and remove listeners and timers on every request.
+    if (pooled[kSocketAttempt] === undefined) {
+      socket.on('timeout', onSocketTimeout);
+      socket.on('free', onSocketFree);
+    }
+    pooled[kSocketAttempt] = this;
+    this.socket = pooled;
     const timeouts = this.binding.config.timeouts;
     if (socket.connecting) {
       this.phase = Phase.Connect;
-      this.upstream!.setTimeout(timeouts.connect);
+      socket.setTimeout(timeouts.connect);
       socket.once(this.binding.connectEvent, () => this.onConnected());
       return;
     }
@@ -185,18 +199,27 @@ class Attempt implements AbortHandler {
     const timeouts = this.binding.config.timeouts;
     if (this.upstream!.writableFinished) {
       this.phase = Phase.Read;
-      this.upstream!.setTimeout(timeouts.read);
+      this.watch(timeouts.read);
     } else {
       this.phase = Phase.Write;
-      this.upstream!.setTimeout(timeouts.write);
+      this.watch(timeouts.write);
     }
   }
 
   onFinish(): void {
     if (this.phase !== Phase.Write) return;
     this.phase = Phase.Read;
-    const timeouts = this.binding.config.timeouts;
-    if (timeouts.read !== timeouts.write) this.upstream!.setTimeout(timeouts.read);
+    this.watch(this.binding.config.timeouts.read);
+  }
+
+  /**
+   * Sets the socket's inactivity timeout for this phase. A reused socket often has it already
+   * (the agent's idle timeout): then nothing is re-armed, and the request write that follows
+   * restarts the inactivity clock anyway.
+   */
+  private watch(ms: number): void {
+    const socket = this.socket!;
+    if (socket.timeout !== ms) socket.setTimeout(ms);
   }
 
   onResponse(response: IncomingMessage): void {
@@ -215,8 +238,9 @@ class Attempt implements AbortHandler {
   }
 
   onTimeout(): void {
-    const code =
-      this.phase === Phase.Connect ? 'ERR_CONNECT_TIMEOUT' : this.phase === Phase.Write ? 'ERR_WRITE_TIMEOUT' : 'ERR_READ_TIMEOUT';
+    if (this.phase === Phase.Done || this.response?.complete === true) return;
+    const sending = this.phase === Phase.Write && !this.upstream!.writableFinished;
+    const code = this.phase === Phase.Connect ? 'ERR_CONNECT_TIMEOUT' : sending ? 'ERR_WRITE_TIMEOUT' : 'ERR_READ_TIMEOUT';
     const timeouts = this.binding.config.timeouts;
     const limit = code === 'ERR_CONNECT_TIMEOUT' ? timeouts.connect : code === 'ERR_WRITE_TIMEOUT' ? timeouts.write : timeouts.read;
     this.abortWith(new RelayError(code, `upstream ${code === 'ERR_CONNECT_TIMEOUT' ? 'connect' : code === 'ERR_WRITE_TIMEOUT' ? 'write' : 'read'} timed out after ${limit} ms`));
@@ -282,6 +306,7 @@ class Attempt implements AbortHandler {
     this.detach();
     this.upstream?.destroy();
     this.request.client.setAbortHandler(null);
+    logUpstreamFailure(this.binding.config, this.request, error);
     this.reject(error);
   }
 
@@ -315,8 +340,13 @@ function onUpstreamError(this: UpstreamRequest, error: Error): void {
   this[kAttempt]!.onError(error);
 }
 
-function onUpstreamTimeout(this: UpstreamRequest): void {
-  this[kAttempt]!.onTimeout();
+function onSocketTimeout(this: UpstreamSocket): void {
+  // An idle pooled socket has no attempt: the agent closes it.
+  this[kSocketAttempt]?.onTimeout();
+}
+
+function onSocketFree(this: UpstreamSocket): void {
+  this[kSocketAttempt] = null;
 }
 
 function onUpstreamFinish(this: UpstreamRequest): void {

@@ -1,6 +1,27 @@
-import type { Logger } from './types.js';
+import type { RelayError } from './errors.js';
+import type { Logger, ProxyRequest, TransportConfig } from './types.js';
 
 function ignore(): void {}
 
 /** A logger that drops everything: the default when `createRelay` gets none. */
 export const silentLogger: Logger = Object.freeze({ debug: ignore, info: ignore, warn: ignore, error: ignore });
+
+/**
+ * Logs one failed upstream attempt as one structured line: `method`, `url`, `attempt`, `code`
+ * and `error`; warn for failures and timeouts, debug for aborts (the client left, shutdown).
+ * Transports that call it set `logsFailures` on their bound transport; the relay logs for
+ * those that do not.
+ */
+export function logUpstreamFailure(config: Pick<TransportConfig, 'logger' | 'target'>, request: ProxyRequest, error: RelayError): void {
+  const fields = {
+    method: request.method,
+    url: config.target.origin + request.path,
+    attempt: request.attempt,
+    code: error.code,
+    error: error.message,
+  };
+  if (error.code === 'ERR_CLIENT_ABORTED' || error.code === 'ERR_SHUTTING_DOWN') {
+    config.logger.debug(fields, 'upstream request aborted');
+  } else if (error.status === 504) config.logger.warn(fields, 'upstream request timed out');
+  else config.logger.warn(fields, 'upstream request failed');
+}

@@ -6,7 +6,7 @@ import { RelayError, toRelayError } from './errors.js';
 import { copyRequestHeaders, setForwardingHeaders } from './forwarding.js';
 import { httpTransport } from './http-transport.js';
 import { InFlightList, type InFlight } from './in-flight.js';
-import { silentLogger } from './logger.js';
+import { logUpstreamFailure, silentLogger } from './logger.js';
 import { assertNonNegative, resolveTarget, resolveTimeouts, resolveTls } from './options.js';
 import { mapRequestPath, normalizePathOption, splitAbsoluteForm } from './path.js';
 import { assertStage, compose } from './pipeline.js';
@@ -23,6 +23,7 @@ import type {
   Timeouts,
   TlsOptions,
   Transport,
+  TransportConfig,
   UpgradeTransport,
 } from './types.js';
 import { UpgradeExchange, refuseUpgrade } from './upgrade.js';
@@ -195,14 +196,14 @@ export class RelayCore implements Relay {
     const transportConfig = { target: this.target, timeouts: this.timeouts, tls: resolveTls(options.tls), logger: this.logger };
     this.transport = transport.bind(transportConfig);
     const context = { logger: this.logger, target: this.target, timeouts: this.timeouts };
-    this.pipeline = compose(stages, loggedTransport(this.transport.handle, this.target, this.logger), context);
+    this.pipeline = compose(stages, loggedTransport(this.transport, transportConfig), context);
     const websocket = options.websocket;
     if (websocket !== undefined && (websocket === null || typeof websocket !== 'object' || typeof websocket.bind !== 'function')) {
       throw new TypeError('websocket must be a WebSocket transport such as websocket() from @relay/ws');
     }
     this.websocket = websocket === undefined ? null : websocket.bind(transportConfig);
     this.upgradePipeline =
-      this.websocket === null ? null : compose(stages, loggedTransport(this.websocket.handle, this.target, this.logger), context);
+      this.websocket === null ? null : compose(stages, loggedTransport(this.websocket, transportConfig), context);
     this.handle = (req, res) => this.serve(req, res, req.url ?? '', this.mountPath, null, null);
     this.upgrade = (req, socket, head) => this.serveUpgrade(req, socket, head, req.url ?? '', this.mountPath, null);
   }
@@ -460,22 +461,16 @@ function normalizeRuntimeMount(mountPath: string): string {
 }
 
 /** The transport, wrapped so each upstream failure is one structured log line. */
-function loggedTransport(send: Handler, target: Target, logger: Logger): Handler {
+function loggedTransport(transport: BoundTransport, config: Pick<TransportConfig, 'logger' | 'target'>): Handler {
+  // A transport that logs its own failures runs bare: no extra async frame per request.
+  if (transport.logsFailures === true) return transport.handle;
+  const send = transport.handle;
   return async function transport(request: ProxyRequest): Promise<ProxyResponse> {
     try {
       return await send(request);
     } catch (error) {
       const relayError = toRelayError(error);
-      const fields = {
-        method: request.method,
-        url: target.origin + request.path,
-        attempt: request.attempt,
-        code: relayError.code,
-        error: relayError.message,
-      };
-      if (relayError.code === 'ERR_CLIENT_ABORTED' || relayError.code === 'ERR_SHUTTING_DOWN') logger.debug(fields, 'upstream request aborted');
-      else if (relayError.status === 504) logger.warn(fields, 'upstream request timed out');
-      else logger.warn(fields, 'upstream request failed');
+      logUpstreamFailure(config, request, relayError);
       throw relayError;
     }
   };

@@ -157,6 +157,11 @@ export interface BoundTransport {
   startup(): void | Promise<void>;
   /** Releases them; called by `relay.shutdown()` after in-flight work is done or aborted. */
   shutdown(): void | Promise<void>;
+  /**
+   * True when the transport logs each failed attempt itself (`logUpstreamFailure`); otherwise the
+   * relay wraps `handle` to log them.
+   */
+  readonly logsFailures?: boolean;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fetchRaw, serveRelay, startUpstream } from '@relay/testkit';
+import { fetchRaw, serveRelay, startUpstream, waitFor } from '@relay/testkit';
 import { createRelay, httpTransport } from '../src/index.js';
 
 test('pool timeout: with every connection busy, a waiting request gets 504 ERR_POOL_TIMEOUT', async () => {
@@ -90,6 +90,26 @@ test('a timeout of 0 disables that phase', async () => {
   const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, timeout: { read: 0 } }));
   const response = await fetchRaw(`${served.url}/`);
   assert.is(response.text, 'late');
+  await served.close();
+  await upstream.close();
+});
+
+test('an idle keep-alive connection is closed after idleTimeout, and a request after that opens a new one', async () => {
+  const upstream = await startUpstream();
+  upstream.server.keepAliveTimeout = 60_000;
+  let open = 0;
+  let opened = 0;
+  upstream.server.on('connection', (socket) => {
+    open++;
+    opened++;
+    socket.on('close', () => open--);
+  });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, transport: httpTransport({ idleTimeout: 300 }), timeout: { read: 5_000 } }));
+  assert.is((await fetchRaw(`${served.url}/a`)).status, 200);
+  assert.is(open, 1);
+  assert.ok(await waitFor(() => open === 0, 3_000), 'the idle connection was closed');
+  assert.is((await fetchRaw(`${served.url}/b`)).status, 200);
+  assert.is(opened, 2);
   await served.close();
   await upstream.close();
 });
