@@ -85,8 +85,8 @@ export interface Timing {
 
 /** The full run, every workload: about 9 minutes on the 2-core machine. */
 export const fullTiming: Record<WorkloadName, Timing> = {
-  'small-get': { rounds: 5, warmup: 3, duration: 4 },
-  'post-64k': { rounds: 4, warmup: 2, duration: 3 },
+  'small-get': { rounds: 9, warmup: 3, duration: 3 },
+  'post-64k': { rounds: 5, warmup: 2, duration: 3 },
   'download-10m': { rounds: 3, warmup: 2, duration: 4 },
   'ws-echo': { rounds: 4, warmup: 1.5, duration: 3 },
 };
