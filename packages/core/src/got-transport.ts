@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import { got, type Delays, type Got, type Hooks, type OptionsInit, type Request as GotStream } from 'got';
 import type { AbortHandler } from './client.js';
 import { RelayError, toRelayError } from './errors.js';
+import { bodyFailure, hasQueuedRequests, ignoreError, isStaleConnectionFailure, timeoutError } from './attempt-rules.js';
 import { responseHeadersFromRaw } from './hop-by-hop.js';
 import { logUpstreamFailure } from './logger.js';
 import { assertNonNegative } from './options.js';
@@ -111,7 +112,6 @@ const enum Phase {
   Done,
 }
 
-const idempotentWithoutBody = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'DELETE', 'PUT']);
 const connectEvents = new Set(['lookup', 'connect', 'secureConnect']);
 
 class GotBinding implements BoundTransport {
@@ -292,32 +292,19 @@ class GotAttempt implements AbortHandler {
   }
 
   onTimeout(): void {
-    const timeouts = this.binding.config.timeouts;
-    const error =
-      this.phase === Phase.Write
-        ? new RelayError('ERR_WRITE_TIMEOUT', `upstream write timed out after ${timeouts.write} ms`)
-        : new RelayError('ERR_READ_TIMEOUT', `upstream read timed out after ${timeouts.read} ms`);
-    this.abortWith(error);
+    this.abortWith(timeoutError(this.phase === Phase.Write ? 'write' : 'read', this.binding.config.timeouts));
   }
 
   onPoolTimeout(): void {
     this.poolTimer = null;
     if (this.phase !== Phase.Pool) return;
-    this.abortWith(new RelayError('ERR_POOL_TIMEOUT', `no upstream connection free within ${this.binding.config.timeouts.pool} ms`));
+    this.abortWith(timeoutError('pool', this.binding.config.timeouts));
   }
 
   onError(error: Error): void {
     // After the head the body stream carries the failure to the relay.
     if (this.settled) return;
-    const code = (error as NodeJS.ErrnoException).code;
-    const stream = this.stream!;
-    if (
-      !this.retriedStaleSocket &&
-      stream.reusedSocket === true &&
-      (code === 'ECONNRESET' || code === 'EPIPE') &&
-      this.request.body === null &&
-      idempotentWithoutBody.has(this.request.method)
-    ) {
+    if (!this.retriedStaleSocket && isStaleConnectionFailure(error, this.stream!.reusedSocket === true, this.request)) {
       // A keep-alive connection the upstream closed just as we reused it: nothing was
       // processed, so send the request once more on a fresh connection.
       this.retriedStaleSocket = true;
@@ -394,12 +381,6 @@ class GotAttempt implements AbortHandler {
   }
 }
 
-function hasQueuedRequests(agent: HttpAgent): boolean {
-  for (const _ in agent.requests) return true;
-  return false;
-}
-
-function ignoreError(): void {}
 
 function onGotRequest(this: TaggedStream, upstream: ClientRequest): void {
   this[kAttempt]!.onRequest(upstream);
@@ -431,12 +412,5 @@ function onPoolTimeout(attempt: GotAttempt): void {
 
 function onBodyError(this: TaggedBody, error: Error): void {
   const attempt = this[kAttempt];
-  if (attempt === undefined) return;
-  // The client's own body fails only when the client goes away.
-  const fromClient = (this as unknown) === attempt.request.client.incoming;
-  attempt.abortWith(
-    fromClient
-      ? new RelayError('ERR_CLIENT_ABORTED', `client request body failed: ${error.message}`, { cause: error })
-      : toRelayError(error),
-  );
+  if (attempt !== undefined) attempt.abortWith(bodyFailure(this, attempt.request, error));
 }

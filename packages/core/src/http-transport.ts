@@ -3,6 +3,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { AbortHandler } from './client.js';
 import { RelayError, toRelayError } from './errors.js';
+import { bodyFailure, hasQueuedRequests, ignoreError, isStaleConnectionFailure, timeoutError } from './attempt-rules.js';
 import { responseHeadersFromRaw } from './hop-by-hop.js';
 import { logUpstreamFailure } from './logger.js';
 import { assertNonNegative } from './options.js';
@@ -71,7 +72,6 @@ const enum Phase {
   Done,
 }
 
-const idempotentWithoutBody = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'DELETE', 'PUT']);
 
 class HttpBinding implements BoundTransport {
   readonly handle: (request: ProxyRequest) => Promise<ProxyResponse>;
@@ -240,16 +240,13 @@ class Attempt implements AbortHandler {
   onTimeout(): void {
     if (this.phase === Phase.Done || this.response?.complete === true) return;
     const sending = this.phase === Phase.Write && !this.upstream!.writableFinished;
-    const code = this.phase === Phase.Connect ? 'ERR_CONNECT_TIMEOUT' : sending ? 'ERR_WRITE_TIMEOUT' : 'ERR_READ_TIMEOUT';
-    const timeouts = this.binding.config.timeouts;
-    const limit = code === 'ERR_CONNECT_TIMEOUT' ? timeouts.connect : code === 'ERR_WRITE_TIMEOUT' ? timeouts.write : timeouts.read;
-    this.abortWith(new RelayError(code, `upstream ${code === 'ERR_CONNECT_TIMEOUT' ? 'connect' : code === 'ERR_WRITE_TIMEOUT' ? 'write' : 'read'} timed out after ${limit} ms`));
+    this.abortWith(timeoutError(this.phase === Phase.Connect ? 'connect' : sending ? 'write' : 'read', this.binding.config.timeouts));
   }
 
   onPoolTimeout(): void {
     this.poolTimer = null;
     if (this.phase !== Phase.Pool) return;
-    this.abortWith(new RelayError('ERR_POOL_TIMEOUT', `no upstream connection free within ${this.binding.config.timeouts.pool} ms`));
+    this.abortWith(timeoutError('pool', this.binding.config.timeouts));
   }
 
   onError(error: Error): void {
@@ -259,15 +256,7 @@ class Attempt implements AbortHandler {
       if (response !== null && !response.complete && !response.destroyed) response.destroy(toRelayError(error));
       return;
     }
-    const upstream = this.upstream!;
-    const code = (error as NodeJS.ErrnoException).code;
-    if (
-      !this.retriedStaleSocket &&
-      upstream.reusedSocket &&
-      (code === 'ECONNRESET' || code === 'EPIPE') &&
-      this.request.body === null &&
-      idempotentWithoutBody.has(this.request.method)
-    ) {
+    if (!this.retriedStaleSocket && isStaleConnectionFailure(error, this.upstream!.reusedSocket, this.request)) {
       // A keep-alive connection the upstream closed just as we reused it: nothing was
       // processed, so send the request once more on a fresh connection.
       this.retriedStaleSocket = true;
@@ -321,12 +310,6 @@ class Attempt implements AbortHandler {
 
 type BodyStream = NodeJS.ReadableStream & { [kAttempt]?: Attempt };
 
-function hasQueuedRequests(agent: HttpAgent): boolean {
-  for (const _ in agent.requests) return true;
-  return false;
-}
-
-function ignoreError(): void {}
 
 function onUpstreamSocket(this: UpstreamRequest, socket: Socket): void {
   this[kAttempt]!.onSocket(socket);
@@ -359,12 +342,5 @@ function onPoolTimeout(attempt: Attempt): void {
 
 function onBodyError(this: BodyStream, error: Error): void {
   const attempt = this[kAttempt];
-  if (attempt === undefined) return;
-  // The client's own body fails only when the client goes away.
-  const fromClient = (this as unknown) === attempt.request.client.incoming;
-  attempt.abortWith(
-    fromClient
-      ? new RelayError('ERR_CLIENT_ABORTED', `client request body failed: ${error.message}`, { cause: error })
-      : toRelayError(error),
-  );
+  if (attempt !== undefined) attempt.abortWith(bodyFailure(this, attempt.request, error));
 }
