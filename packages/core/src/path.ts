@@ -36,6 +36,13 @@ export function splitAbsoluteForm(target: string): AbsoluteTarget {
   return { authority: match[1]!, pathAndQuery: rest === '' || rest.charCodeAt(0) !== SLASH ? `/${rest}` : rest };
 }
 
+/** Whether an origin-form request target (`/mount/rest?query`) is at or below `mountPath`. */
+export function isUnderMount(target: string, mountPath: string): boolean {
+  if (!target.startsWith(mountPath)) return false;
+  const next = target.charCodeAt(mountPath.length);
+  return Number.isNaN(next) || next === SLASH || next === 63 /* ? */;
+}
+
 /**
  * Maps a client request target (origin-form, `/mount/rest?query`) to the upstream one
  * (`basePath/rest?query`): strips `mountPath`, joins the rest under `basePath`, keeps the

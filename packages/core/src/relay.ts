@@ -8,7 +8,7 @@ import { httpTransport } from './http-transport.js';
 import { InFlightList, type InFlight } from './in-flight.js';
 import { logUpstreamFailure, silentLogger } from './logger.js';
 import { assertNonNegative, resolveTarget, resolveTimeouts, resolveTls } from './options.js';
-import { mapRequestPath, normalizePathOption, splitAbsoluteForm } from './path.js';
+import { isUnderMount, mapRequestPath, normalizePathOption, splitAbsoluteForm } from './path.js';
 import { assertStage, compose } from './pipeline.js';
 import { sendError } from './respond.js';
 import type {
@@ -307,7 +307,7 @@ export class RelayCore implements Relay {
     route: DispatchRoute | null,
   ): void {
     const exchange = new Exchange(this, req, res, onError);
-    const refusal = this.refusal(req);
+    const refusal = this.refusal(req, target, mountPath, route);
     if (refusal !== null) {
       fail(exchange, refusal);
       return;
@@ -332,7 +332,7 @@ export class RelayCore implements Relay {
       refuseUpgrade(socket, new RelayError('ERR_UPGRADE_UNSUPPORTED', 'this relay has no websocket transport'), this.logger);
       return;
     }
-    const refusal = this.refusal(req);
+    const refusal = this.refusal(req, target, mountPath, route);
     if (refusal !== null) {
       refuseUpgrade(socket, refusal, null);
       return;
@@ -349,8 +349,12 @@ export class RelayCore implements Relay {
   }
 
   /** The error for a request the relay cannot take in its current state, or `null`. */
-  private refusal(req: IncomingMessage): RelayError | null {
+  private refusal(req: IncomingMessage, target: string, mountPath: string, route: DispatchRoute | null): RelayError | null {
     if (this.state === 'running') return null;
+    // Outside its mount path the relay is not the one to answer: 404, started or not.
+    if (route === null && mountPath !== '' && !isUnderMount(target, mountPath)) {
+      return new RelayError('ERR_NOT_MOUNTED', `path is outside the mount path ${mountPath}`);
+    }
     const error =
       this.state === 'stopping'
         ? new RelayError('ERR_SHUTTING_DOWN', 'relay is shutting down')

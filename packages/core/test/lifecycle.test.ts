@@ -22,6 +22,17 @@ test('a request before startup() gets 503 and a log line saying to call startup(
   await upstream.close();
 });
 
+test('before startup() a path outside the mount path still gets 404, not 503', async () => {
+  const relay = createRelay({ targetBaseUrl: 'http://127.0.0.1:9', mountPath: '/api' });
+  const server = createServer(relay.handle);
+  const url = await listen(server);
+  assert.is((await fetchRaw(`${url}/elsewhere`)).status, 404);
+  assert.is((await fetchRaw(`${url}/apix`)).status, 404);
+  assert.is((await fetchRaw(`${url}/api/x`)).status, 503);
+  assert.is((await fetchRaw(`${url}/api?x=1`)).status, 503);
+  await close(server);
+});
+
 test('startup() and shutdown() are idempotent and restartable', async () => {
   const upstream = await startUpstream();
   const relay = createRelay({ targetBaseUrl: upstream.url });
