@@ -310,7 +310,6 @@ class Attempt implements AbortHandler {
 
 type BodyStream = NodeJS.ReadableStream & { [kAttempt]?: Attempt };
 
-
 function onUpstreamSocket(this: UpstreamRequest, socket: Socket): void {
   this[kAttempt]!.onSocket(socket);
 }
