@@ -17,6 +17,7 @@ export interface SetCookieRewriter {
   (setCookie: string[]): string[];
   (setCookie: readonly string[]): readonly string[];
   (setCookie: undefined): undefined;
+  (setCookie: string[] | undefined): string[] | undefined;
   (setCookie: string | string[] | undefined): string | string[] | undefined;
 }
 
