@@ -38,6 +38,9 @@ export interface CookieRules {
 /**
  * Checks the options of `cookies()` (and of `setCookieRewriter`, whose extra keys are `known`)
  * and compiles them. Throws a TypeError or RangeError naming the option.
+ *
+ * @example
+ * const rules = compileCookieRules({ secure: true }, cookiesOptionNames, 'cookies');
  */
 export function compileCookieRules(options: CookiesOptions, known: readonly string[], factory: string): CookieRules {
   if (options === null || typeof options !== 'object') throw new TypeError(`${factory}(options) needs an options object`);
@@ -61,7 +64,12 @@ export function compileCookieRules(options: CookiesOptions, known: readonly stri
   return { domain, path, secure: options.secure, sameSite };
 }
 
-/** The rewritten list, or `lines` itself when no cookie changed (the input is never modified). */
+/**
+ * The rewritten list, or `lines` itself when no cookie changed (the input is never modified).
+ *
+ * @example
+ * rewriteSetCookies(['a=1; Domain=x.internal'], rules, silentLogger); // ['a=1'] with rewriteDomain: () => ''
+ */
 export function rewriteSetCookies(lines: readonly string[], rules: CookieRules, logger: Logger): readonly string[] {
   let output: string[] | null = null;
   for (let index = 0; index < lines.length; index++) {
@@ -74,7 +82,12 @@ export function rewriteSetCookies(lines: readonly string[], rules: CookieRules, 
   return output ?? lines;
 }
 
-/** One rewritten `Set-Cookie` line, or `text` itself when nothing changed. */
+/**
+ * One rewritten `Set-Cookie` line, or `text` itself when nothing changed; `index` only names it in the warning.
+ *
+ * @example
+ * rewriteSetCookie('a=1', 0, rules, silentLogger); // 'a=1; Secure' with secure: true
+ */
 export function rewriteSetCookie(text: string, index: number, rules: CookieRules, logger: Logger): string {
   const parsed = Cookie.parse(text, { loose: true });
   if (parsed === undefined) {
