@@ -68,7 +68,8 @@ function refuseFunctions(rules: DirectionRules | null): void {
 function applier(rules: DirectionRules | null, isRequest: boolean): HeaderRuleApplier {
   function applyHeaderRules(input: Headers | PlainHeaders, hop?: HopFacts): Headers | HeaderRecord {
     const record = fromInput(input);
-    const headers = rules === null ? record : ownCopy(rules, record);
+    // `record` is already a copy: only an allow list needs another.
+    const headers = rules === null || rules.allow === null ? record : ownCopy(rules, record);
     if (rules !== null) {
       editHeaders(rules, headers, rules.forwarded === null ? null : hopClient(hop), isRequest ? hop?.httpVersion : '1.1');
       setExtras(rules.extras, 0, headers, null, null);

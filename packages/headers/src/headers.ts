@@ -136,6 +136,9 @@ export interface CompiledHeaderRules {
 /**
  * Checks the options of `headers()` (and of `headerRules`) and compiles them. Throws a TypeError
  * or RangeError naming the option.
+ *
+ * @example
+ * const { request, response } = compileHeaderRules({ dropRequest: ['cookie'] }, 'headers'); // response === null
  */
 export function compileHeaderRules(options: HeadersOptions, factory: string): CompiledHeaderRules {
   if (options === null || typeof options !== 'object') throw new TypeError(`${factory}(options) needs an options object`);
@@ -269,7 +272,12 @@ function applyResponseRules(rules: DirectionRules, request: ProxyRequest, respon
   return pending === null ? outgoing : pending.then(() => outgoing);
 }
 
-/** A copy of `headers` this call owns: only the allowed names when there is an allow list. */
+/**
+ * A copy of `headers` this call owns: only the allowed names when there is an allow list.
+ *
+ * @example
+ * const owned = ownCopy(rules, request.headers);
+ */
 export function ownCopy(rules: DirectionRules, headers: HeaderRecord): HeaderRecord {
   return rules.allow === null ? copyHeaders(headers) : pick(headers, rules.allow);
 }
@@ -278,6 +286,9 @@ export function ownCopy(rules: DirectionRules, headers: HeaderRecord): HeaderRec
  * The rules every caller applies alike, on a record it may change (the allow list was applied
  * by `ownCopy`): the drop list, then `Forwarded` and `Via` for this hop. `client` is needed only
  * when `rules.forwarded` is set.
+ *
+ * @example
+ * editHeaders(rules, owned, request.client, request.client.incoming?.httpVersion);
  */
 export function editHeaders(rules: DirectionRules, headers: HeaderRecord, client: HopClient | null, httpVersion: string | undefined): void {
   removeNames(headers, rules.drop);
@@ -298,7 +309,11 @@ function removeNames(headers: HeaderRecord, names: readonly string[]): void {
 /**
  * Sets the extra headers from `start` on. Fixed values are set at once; a function is called
  * with the request (and response) as this stage received them. Returns `null` when all were
- * set synchronously, or a promise when a function answered with one.
+ * set synchronously, or a promise when a function answered with one. `request` is `null` only
+ * for rules without function values (`headerRules`).
+ *
+ * @example
+ * const pending = setExtras(rules.extras, 0, headers, request, null);
  */
 export function setExtras(
   extras: readonly ExtraHeader[],
