@@ -35,7 +35,12 @@ export interface RetryRules {
   readonly deadline: number;
 }
 
-/** Checks the options of `retry()` and compiles them. Throws a TypeError or RangeError naming the option. */
+/**
+ * Checks the options of `retry()` and compiles them. Throws a TypeError or RangeError naming the option.
+ *
+ * @example
+ * const rules = compileRetryRules({ maxRetries: 2 }, 'retry');
+ */
 export function compileRetryRules(options: RetryOptions, factory: string): RetryRules {
   if (options === null || typeof options !== 'object') throw new TypeError(`${factory}(options) needs an options object`);
   const maxRetries = options.maxRetries ?? 0;
@@ -91,6 +96,9 @@ export interface RetryDecision {
  * Whether attempt number `attempt` (1 for the first), which ended with `outcome`, is followed by
  * another, and after which wait: `null` when it is not (no retry left, a method that is not
  * retried, a status or failure that is not, or a `Retry-After` longer than allowed).
+ *
+ * @example
+ * decideRetry(rules, 1, { method: 'GET', status: 503 }); // { delay: 200, reason: 'status 503', retryAfter: false }
  */
 export function decideRetry(rules: RetryRules, attempt: number, outcome: RetryOutcome): RetryDecision | null {
   const policy = rules.policy;
@@ -122,7 +130,12 @@ const fetchCodes: Readonly<Record<string, RelayErrorCode>> = {
   UND_ERR_SOCKET: 'ERR_UPSTREAM_RESET',
 };
 
-/** The `RelayError` code of a failure: its own, or the one the relay gives a Node or fetch network error. */
+/**
+ * The `RelayError` code of a failure: its own, or the one the relay gives a Node or fetch network error.
+ *
+ * @example
+ * failureCode(new TypeError('fetch failed', { cause: { code: 'ECONNREFUSED' } })); // 'ERR_UPSTREAM_UNREACHABLE'
+ */
 export function failureCode(error: unknown): string {
   if (error instanceof RelayError) return error.code;
   const code = toRelayError(error).code;
@@ -134,17 +147,32 @@ export function failureCode(error: unknown): string {
   return toRelayError(cause).code;
 }
 
-/** The error a run ends with when its deadline passes before a response. */
+/**
+ * The error a run ends with when its deadline passes before a response.
+ *
+ * @example
+ * controller.abort(deadlineError(5_000));
+ */
 export function deadlineError(deadline: number): RelayError {
   return new RelayError('ERR_DEADLINE', `no upstream response head within the deadline of ${deadline} ms`);
 }
 
-/** Whether waiting `delay` ms still leaves time before the deadline (0: none) for another attempt. */
+/**
+ * Whether waiting `delay` ms still leaves time before the deadline (0: none) for another attempt.
+ *
+ * @example
+ * fitsDeadline(1_000, startedAt, 400); // false 700 ms after startedAt
+ */
 export function fitsDeadline(deadline: number, startedAt: number, delay: number): boolean {
   return deadline === 0 || performance.now() - startedAt + delay < deadline;
 }
 
-/** Waits `ms`, rejecting with the signal's reason as soon as it fires. */
+/**
+ * Waits `ms`, rejecting with the signal's reason as soon as it fires.
+ *
+ * @example
+ * await waitUnlessAborted(200, controller.signal);
+ */
 export function waitUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.reject(signal.reason as Error);
   if (ms <= 0) return Promise.resolve();
