@@ -26,8 +26,8 @@ export interface RetryAttempt {
  * with a numeric `status`) or a thrown error with one (`status` or `statusCode`, as SDK errors
  * have) is retried, its `Retry-After` honoured; a thrown network error is retried when its code
  * is in `errors` (fetch's `fetch failed` is read from its cause). Backoff with jitter between
- * attempts; p-retry is the loop. A result retried past has its body cancelled, so its connection
- * is freed. When retries run out, the last result is returned (or the last error thrown), as the
+ * attempts; p-retry is the loop. A result retried past has its body drained (up to 64 KiB) or
+ * cancelled, so its connection is not held. When retries run out, the last result is returned (or the last error thrown), as the
  * stage passes the last response on.
  *
  * `deadline` bounds all attempts and waits together: when it passes, the attempt's `signal` fires
@@ -182,12 +182,24 @@ function settleOrAbort<T>(pending: Promise<T>, signal: AbortSignal): Promise<T> 
   });
 }
 
-/** Lets go of a result that is not returned: a fetch body is cancelled, a Node stream destroyed, so the connection is freed. */
+/** Largest retried-past fetch body read to its end to keep its keep-alive connection, as the stage drains; larger or unknown ones are cancelled. */
+const drainLimit = 64 * 1024;
+
+/**
+ * Lets go of a result that is not returned, so its connection is not held until garbage collection:
+ * a small fetch body of known length is read to its end (the connection goes back to the pool),
+ * any other fetch body is cancelled, a Node stream destroyed.
+ */
 function release(result: unknown): void {
   const body = (result as { body?: unknown } | null)?.body as { cancel?: unknown; destroy?: unknown; locked?: boolean } | null | undefined;
   if (body === null || body === undefined || typeof body !== 'object') return;
-  if (typeof body.cancel === 'function' && body.locked !== true) (body.cancel as () => Promise<void>).call(body).catch(ignore);
-  else if (typeof body.destroy === 'function') (body.destroy as () => void).call(body);
+  if (typeof body.cancel === 'function') {
+    if (body.locked === true) return;
+    const response = result as { headers?: unknown; arrayBuffer?: unknown };
+    const length = response.headers instanceof Headers ? Number(response.headers.get('content-length') ?? Number.NaN) : Number.NaN;
+    if (length >= 0 && length <= drainLimit && typeof response.arrayBuffer === 'function') (response.arrayBuffer as () => Promise<unknown>).call(result).catch(ignore);
+    else (body.cancel as () => Promise<void>).call(body).catch(ignore);
+  } else if (typeof body.destroy === 'function') (body.destroy as () => void).call(body);
 }
 
 function ignore(): void {}

@@ -25,7 +25,9 @@ test.before(async () => {
       res.on('close', () => abandoned++);
       return;
     }
-    const body = `answer ${index}: ${step}`;
+    // Bodies larger than undici reads ahead hold their connection until read or cancelled.
+    const size = req.url === '/medium' ? 20_000 : req.url === '/large' ? 200_000 : 0;
+    const body = size > 0 ? 'x'.repeat(size) : `answer ${index}: ${step}`;
     res.writeHead(step, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body), ...(step === 429 ? { 'retry-after': '1' } : {}) });
     res.end(body);
   });
@@ -79,6 +81,25 @@ test('retries run out: the last response is returned with its body readable', as
   assert.is(response.status, 502);
   assert.is(await response.text(), 'answer 2: 502');
   assert.is(upstream.requests.length, 3);
+});
+
+test('responses retried past are let go: a small body is read (its connection reused), a large one cancelled', async () => {
+  const sockets = new Set<import('node:net').Socket>();
+  const onConnection = (socket: import('node:net').Socket): void => {
+    sockets.add(socket);
+  };
+  upstream.server.on('connection', onConnection);
+  try {
+    plan = () => 503;
+    for (const path of ['/medium', '/large']) {
+      for (let run = 0; run < 4; run++) await (await get(path, {}, { maxRetries: 3, backoffFactor: 1 })).text();
+      assert.ok(await waitFor(() => [...sockets].filter((socket) => !socket.destroyed).length <= 2, 2000), `${path}: at most two connections open`);
+      if (path === '/medium') assert.ok(sockets.size <= 3, `16 requests on ${sockets.size} connections: drained ones were reused`);
+    }
+    assert.is(upstream.requests.length, 32);
+  } finally {
+    upstream.server.off('connection', onConnection);
+  }
 });
 
 test('a refused connection is retried and then thrown as fetch threw it', async () => {
