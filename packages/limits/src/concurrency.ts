@@ -31,20 +31,22 @@ export function concurrencyLimit(options: ConcurrencyLimitOptions): Stage {
   assertPositiveInteger(options.max, 'concurrencyLimit: max');
   const keyOf = compileKey(options.key, 'concurrencyLimit: key');
   const name = readName(options.name, 'concurrencyLimit: name', 'default');
-  const max = options.max;
+  // One table per stage value: a relay wraps its stages for HTTP and for WebSocket handshakes, both count here.
+  const table = new SlotTable(options.max);
+  const refusals = new LogThrottle();
   return {
     name: 'concurrency-limit',
-    wrap: (next, context) => new ConcurrencyLimiter(new SlotTable(max), keyOf, name, next, context.logger).handle,
+    wrap: (next, context) => new ConcurrencyLimiter(table, refusals, keyOf, name, next, context.logger).handle,
   };
 }
 
 /** One concurrencyLimit stage built into one relay. */
 class ConcurrencyLimiter {
   readonly handle: Handler;
-  private readonly refusals = new LogThrottle();
 
   constructor(
     readonly table: SlotTable,
+    private readonly refusals: LogThrottle,
     private readonly keyOf: KeyOf,
     private readonly name: string,
     private readonly next: Handler,

@@ -66,29 +66,47 @@ function readOptions(options: unknown): Settings {
  * createRelay({ targetBaseUrl, stages: [rateLimit({ points: 100, duration: 60_000 }), retry()] });
  */
 export function rateLimit(options: RateLimitOptions): Stage {
-  const settings = readOptions(options);
+  const shared = new SharedLimit(readOptions(options));
   return {
     name: 'rate-limit',
-    wrap: (next, context) => new RateLimiter(settings, settings.store.bind(settings.policy), next, context.logger).handle,
+    wrap: (next, context) => new RateLimiter(shared, next, context.logger).handle,
   };
 }
 
-/** One rateLimit stage built into one relay. */
+/**
+ * What every pipeline built from one stage value shares: a relay wraps its stages once for HTTP
+ * and once for WebSocket handshakes, and both must count in the same buckets.
+ */
+class SharedLimit {
+  readonly bucket: Bucket;
+  readonly policyItem: string;
+  /** Client requests refused at their first attempt (`null`: the store failed closed), refused again if retried. */
+  readonly refused = new WeakMap<ClientInfo, Decision | null>();
+  readonly refusals = new LogThrottle();
+  readonly failures = new LogThrottle();
+
+  constructor(readonly settings: Settings) {
+    this.bucket = settings.store.bind(settings.policy);
+    this.policyItem = policyItem(settings.policy);
+  }
+
+  /** The 429 for a refused decision, with the IETF fields unless they are off. */
+  refusal(decision: Decision): ProxyResponse {
+    const response = tooManyRequests(retryAfterSeconds(decision));
+    if (this.settings.headers) appendRateLimitHeaders(response.headers, this.policyItem, rateLimitItem(this.settings.policy.name, decision));
+    return response;
+  }
+}
+
+/** One rateLimit stage wrapped around one pipeline's `next`. */
 class RateLimiter {
   readonly handle: Handler;
-  private readonly policyItem: string;
-  /** Client requests refused at their first attempt (`null`: the store failed closed), refused again if retried. */
-  private readonly refused = new WeakMap<ClientInfo, Decision | null>();
-  private readonly refusals = new LogThrottle();
-  private readonly failures = new LogThrottle();
 
   constructor(
-    private readonly settings: Settings,
-    private readonly bucket: Bucket,
+    private readonly shared: SharedLimit,
     private readonly next: Handler,
     private readonly logger: Logger,
   ) {
-    this.policyItem = policyItem(settings.policy);
     const limiter = this;
     this.handle = function rateLimitStage(request) {
       return limiter.run(request);
@@ -99,14 +117,14 @@ class RateLimiter {
     if (request.attempt > 1) return this.laterAttempt(request);
     let key: string | null;
     try {
-      key = this.settings.keyOf(request);
+      key = this.shared.settings.keyOf(request);
     } catch (error) {
       return Promise.reject(error);
     }
     if (key === null) return this.next(request);
     let decision: Decision | Promise<Decision>;
     try {
-      decision = this.bucket.take(key);
+      decision = this.shared.bucket.take(key);
     } catch (error) {
       return this.storeFailed(request, error);
     }
@@ -120,46 +138,42 @@ class RateLimiter {
   }
 
   private decide(request: ProxyRequest, key: string, decision: Decision): Promise<ProxyResponse> {
-    const { settings } = this;
+    const { settings, refusals } = this.shared;
     if (!decision.allowed) {
       const fields = { limit: settings.policy.name, key: shownKey(key), retryAfter: retryAfterSeconds(decision) };
       if (settings.dryRun) {
-        this.refusals.log(this.logger, 'warn', fields, 'rate limit exceeded (dry run: let through)');
+        refusals.log(this.logger, 'warn', fields, 'rate limit exceeded (dry run: let through)');
         return this.next(request);
       }
-      this.refusals.log(this.logger, 'info', fields, 'rate limit exceeded: 429');
-      this.refused.set(request.client, decision);
-      return Promise.resolve(this.refusal(decision));
+      refusals.log(this.logger, 'info', fields, 'rate limit exceeded: 429');
+      this.shared.refused.set(request.client, decision);
+      return Promise.resolve(this.shared.refusal(decision));
     }
     if (!settings.headers || settings.dryRun) return this.next(request);
+    const { policyItem } = this.shared;
     return this.next(request).then((response) => {
-      appendRateLimitHeaders(response.headers, this.policyItem, rateLimitItem(settings.policy.name, decision));
+      appendRateLimitHeaders(response.headers, policyItem, rateLimitItem(settings.policy.name, decision));
       return response;
     });
   }
 
-  private refusal(decision: Decision): ProxyResponse {
-    const response = tooManyRequests(retryAfterSeconds(decision));
-    if (this.settings.headers) appendRateLimitHeaders(response.headers, this.policyItem, rateLimitItem(this.settings.policy.name, decision));
-    return response;
-  }
-
   /** A retry's later attempt: never counted again; refused again if the first attempt was. */
   private laterAttempt(request: ProxyRequest): Promise<ProxyResponse> {
-    if (!this.refused.has(request.client)) return this.next(request);
-    const decision = this.refused.get(request.client);
-    return Promise.resolve(decision === null || decision === undefined ? storeUnavailable() : this.refusal(decision));
+    const { refused } = this.shared;
+    if (!refused.has(request.client)) return this.next(request);
+    const decision = refused.get(request.client);
+    return Promise.resolve(decision === null || decision === undefined ? storeUnavailable() : this.shared.refusal(decision));
   }
 
   private storeFailed(request: ProxyRequest, error: unknown): Promise<ProxyResponse> {
-    const { settings } = this;
+    const { settings, failures } = this.shared;
     const fields = { limit: settings.policy.name, store: settings.store.kind, error: (error as Error)?.message ?? String(error) };
     if (settings.failOpen || settings.dryRun) {
-      this.failures.log(this.logger, 'error', fields, 'rate limit store failed: request let through (failOpen)');
+      failures.log(this.logger, 'error', fields, 'rate limit store failed: request let through (failOpen)');
       return this.next(request);
     }
-    this.failures.log(this.logger, 'error', fields, 'rate limit store failed: 503 (failOpen: false)');
-    this.refused.set(request.client, null);
+    failures.log(this.logger, 'error', fields, 'rate limit store failed: 503 (failOpen: false)');
+    this.shared.refused.set(request.client, null);
     return Promise.resolve(storeUnavailable());
   }
 }
