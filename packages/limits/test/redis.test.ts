@@ -6,10 +6,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Redis } from 'ioredis';
 import { createRelay } from '@relay/core';
-import { fetchRaw, memoryLogger, serveRelay, startUpstream } from '@relay/testkit';
+import { fetchRaw, memoryLogger, serveRelay, startRedis, startUpstream } from '@relay/testkit';
 import { createLimiter, rateLimit } from '../src/index.js';
 import { redisStore } from '../src/redis-store.js';
-import { startRedis } from './redis-server.js';
+
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const fixture = fileURLToPath(new URL('./fixtures/redis-relay.ts', import.meta.url));

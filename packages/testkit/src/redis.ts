@@ -1,5 +1,5 @@
-// A real redis-server for the tests: started on a free port on 127.0.0.1, nothing written to disk,
-// killed by `stop()` (and when the test process exits).
+// A real redis-server for tests (Debian's redis-server package, installed by .ci/run): started on a free
+// port on 127.0.0.1 with nothing written to disk, killed by `stop()` and when the test process exits.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
 
