@@ -11,15 +11,18 @@ test('limitedApi: 20 at once, then 429 with Retry-After and the IETF fields; GET
   const upstream = await startUpstream();
   const served = await serveRelay(limitedApi(upstream.url));
   try {
-    const statuses = [];
-    for (let i = 0; i < 21; i++) statuses.push(await fetchRaw(`${served.url}/api/x`));
-    assert.is(statuses.filter((r) => r.status === 200).length, 20);
-    const refused = statuses[20]!;
-    assert.is(refused.status, 429);
+    // All at once: a token comes back every 600 ms, so a slow machine may let one or two more through.
+    const started = Date.now();
+    const statuses = await Promise.all(Array.from({ length: 30 }, () => fetchRaw(`${served.url}/api/x`)));
+    const extra = Math.ceil((Date.now() - started) / 600);
+    const allowed = statuses.filter((r) => r.status === 200).length;
+    assert.ok(allowed >= 20 && allowed <= 20 + extra, `${allowed} allowed`);
+    const refused = statuses.find((r) => r.status === 429)!;
     assert.is(refused.headers['retry-after'], '1', 'a token every 600 ms');
     assert.is(refused.headers['ratelimit-policy'], '"default";q=20;w=12');
-    assert.is(statuses[0]!.headers.ratelimit, '"default";r=19;t=1');
-    assert.is(upstream.requests.length, 20);
+    assert.match(String(refused.headers.ratelimit), /^"default";r=0;t=1[12]$/);
+    assert.ok(statuses.some((r) => r.headers.ratelimit === '"default";r=19;t=1'), 'the first one left 19');
+    assert.is(upstream.requests.length, allowed);
   } finally {
     await served.close();
     await upstream.close();
@@ -31,9 +34,11 @@ test('partnerApi: 10 per API key per second, the route 500, 4 in flight per key'
   const served = await serveRelay(partnerApi(upstream.url));
   try {
     const as = (key: string) => fetchRaw(served.url, { headers: { 'x-api-key': key } });
-    const a = await Promise.all(Array.from({ length: 12 }, () => as('a').then((r) => r.status)));
-    assert.ok(a.filter((s) => s === 200).length <= 10, 'never more than 10 for one key');
-    assert.ok(a.filter((s) => s === 429).length >= 2);
+    const started = Date.now();
+    const a = await Promise.all(Array.from({ length: 30 }, () => as('a').then((r) => r.status)));
+    const extra = Math.ceil((Date.now() - started) / 100); // a token every 100 ms
+    assert.ok(a.filter((s) => s === 200).length <= 10 + extra, 'about 10 for one key');
+    assert.ok(a.includes(429), 'the rest refused');
     const b = await as('b');
     assert.is(b.status, 200, 'another key has its own bucket');
     assert.is(b.headers['ratelimit-policy'], '"global";q=500;w=1, "per-key";q=10;w=1', 'the inner limit comes first');
