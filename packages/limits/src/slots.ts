@@ -16,11 +16,6 @@ export class SlotTable {
     return new Slot(this, key);
   }
 
-  /** How many slots `key` holds now. */
-  held(key: string): number {
-    return this.counts.get(key) ?? 0;
-  }
-
   /** @internal Called once per slot, by `Slot.release`. */
   free(key: string): void {
     const count = (this.counts.get(key) ?? 1) - 1;

@@ -108,7 +108,7 @@ for (const failOpen of [true, false]) {
       createRelay({
         targetBaseUrl: upstream.url,
         logger,
-        stages: [rateLimit({ points: 1000, duration: 60_000, failOpen, store: redisStore({ client: connection, timeout: 300 }) })],
+        stages: [rateLimit({ points: 1000, duration: 60_000, failOpen, store: redisStore({ client: connection, timeout: 2000 }) })],
       }),
     );
     try {
