@@ -1,42 +1,46 @@
 /**
- * Throws a TypeError naming the first key of `value` that is not in `known`, and the known key
- * nearest to it (a typo such as `point` names `points`).
+ * Throws a TypeError naming the first key of `value` outside `known` and the nearest valid one:
+ * `rateLimit: unknown option "point" (did you mean "points"? expected one of …)`. The same
+ * signature and message as the `assertKnownKeys` being added to `@relay/core`: once core exports
+ * it, import it from there and delete this one.
  *
  * @example
- * assertKnownKeys({ point: 5 }, ['points', 'duration'], 'rateLimit'); // TypeError: rateLimit: unknown option "point" (did you mean "points"?)
+ * assertKnownKeys({ point: 5 }, ['points', 'duration'], 'rateLimit');
  */
-export function assertKnownKeys(value: object, known: readonly string[], owner: string): void {
+export function assertKnownKeys(value: object, known: readonly string[], where: string): void {
   for (const key of Object.keys(value)) {
     if (known.includes(key)) continue;
     const nearest = nearestName(key, known);
-    const hint = nearest === null ? `expected one of ${known.join(', ')}` : `did you mean "${nearest}"?`;
-    throw new TypeError(`${owner}: unknown option "${key}" (${hint})`);
+    const hint = nearest === null ? '' : `did you mean "${nearest}"? `;
+    throw new TypeError(`${where}: unknown option "${key}" (${hint}expected one of ${known.join(', ')})`);
   }
 }
 
-/** The known name within edit distance 3 of `name` (the closest one), or `null`. */
+/** The known name closest to `name` (case-insensitive edit distance), or `null` when more than half of it differs. */
 function nearestName(name: string, known: readonly string[]): string | null {
+  const lower = name.toLowerCase();
   let best: string | null = null;
-  let bestDistance = 4;
+  let bestDistance = Infinity;
   for (const candidate of known) {
-    const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
+    const distance = editDistance(lower, candidate.toLowerCase());
     if (distance < bestDistance) {
       best = candidate;
       bestDistance = distance;
     }
   }
-  return best;
+  return bestDistance <= Math.max(2, Math.ceil(name.length / 2)) ? best : null;
 }
 
-/** Levenshtein distance, one row at a time. */
+/** Levenshtein distance, one row at a time: option names are short and this runs at startup only. */
 function editDistance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
   for (let i = 1; i <= a.length; i++) {
-    const row = [i];
+    const current = [i];
     for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(previous[j]! + 1, row[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      const substitution = previous[j - 1]! + (a.charCodeAt(i - 1) === b.charCodeAt(j - 1) ? 0 : 1);
+      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution));
     }
-    previous = row;
+    previous = current;
   }
   return previous[b.length]!;
 }

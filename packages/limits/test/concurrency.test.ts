@@ -227,7 +227,7 @@ test('a rate limit applies to WebSocket handshakes too: 429 with Retry-After, he
 test('concurrencyLimit options are checked', () => {
   assert.throws(() => concurrencyLimit({} as never), /concurrencyLimit: max must be a number/);
   assert.throws(() => concurrencyLimit({ max: 0 }), /concurrencyLimit: max must be a finite number > 0/);
-  assert.throws(() => concurrencyLimit({ max: 1, kye: 'route' } as never), /unknown option "kye" \(did you mean "key"\?\)/);
+  assert.throws(() => concurrencyLimit({ max: 1, kye: 'route' } as never), /unknown option "kye" \(did you mean "key"\?/);
 });
 
 test.run();

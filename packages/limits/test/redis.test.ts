@@ -140,7 +140,7 @@ for (const failOpen of [true, false]) {
 
 test('redisStore options are checked', () => {
   assert.throws(() => redisStore({} as never), /redisStore: client must be an ioredis client/);
-  assert.throws(() => redisStore({ client: new Redis({ lazyConnect: true }), timout: 5 } as never), /unknown option "timout" \(did you mean "timeout"\?\)/);
+  assert.throws(() => redisStore({ client: new Redis({ lazyConnect: true }), timout: 5 } as never), /unknown option "timout" \(did you mean "timeout"\?/);
   assert.throws(() => redisStore({ client: new Redis({ lazyConnect: true }), timeout: 0 }), /redisStore: timeout must be a finite number > 0/);
 });
 
