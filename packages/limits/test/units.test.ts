@@ -1,10 +1,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ClientInfo, stageContext, type ProxyRequest } from '@relay/core';
+import { ClientInfo, stageContext, type ClientFacts, type ProxyRequest } from '@relay/core';
 import { addressKey, compileKey, createLimiter, memoryStore, policyItem, rateLimit, takeToken } from '../src/index.js';
 
+// Cast: core is gaining client facts (the local port) these tests do not need.
+function clientInfo(address: string): ClientInfo {
+  return new ClientInfo({ address, scheme: 'http', host: 'gw', mountPath: '', originalUrl: '/x' } as ClientFacts);
+}
+
 function fakeRequest(address = '127.0.0.1', headers: ProxyRequest['headers'] = {}, attempt = 1, client?: ClientInfo): ProxyRequest {
-  const info = client ?? new ClientInfo({ address, scheme: 'http', host: 'gw', mountPath: '', originalUrl: '/x' });
+  const info = client ?? clientInfo(address);
   return { method: 'GET', path: '/x?q=1', headers, body: null, replayBody: null, attempt, client: info };
 }
 
@@ -82,7 +87,7 @@ test('a stage alone: a fake next, the decision and the 429', async () => {
   }, stageContext());
   const ok = await handler(fakeRequest());
   assert.is(ok.headers.ratelimit, '"default";r=0;t=60');
-  const client = new ClientInfo({ address: '127.0.0.1', scheme: 'http', host: 'gw', mountPath: '', originalUrl: '/x' });
+  const client = clientInfo('127.0.0.1');
   assert.is((await handler(fakeRequest('127.0.0.1', {}, 1, client))).status, 429);
   assert.is((await handler(fakeRequest('127.0.0.1', {}, 2, client))).status, 429, 'its retry is refused too');
   assert.is((await handler(fakeRequest('127.0.0.1', {}, 2))).status, 200, 'a later attempt of an allowed request is not counted');
