@@ -128,13 +128,13 @@ class RateLimiter {
     } catch (error) {
       return this.storeFailed(request, error);
     }
-    if (decision instanceof Promise) {
-      return decision.then(
+    if (typeof (decision as Promise<Decision>).then === 'function') {
+      return (decision as Promise<Decision>).then(
         (settled) => this.decide(request, key, settled),
         (error: unknown) => this.storeFailed(request, error),
       );
     }
-    return this.decide(request, key, decision);
+    return this.decide(request, key, decision as Decision);
   }
 
   private decide(request: ProxyRequest, key: string, decision: Decision): Promise<ProxyResponse> {

@@ -94,6 +94,17 @@ test('a stage alone: a fake next, the decision and the 429', async () => {
   assert.is(calls, 2);
 });
 
+test('one stage value is one limit, however many pipelines wrap it (HTTP and WebSocket, two relays)', async () => {
+  const stage = rateLimit({ points: 2, duration: 60_000 });
+  const ok = async () => ({ status: 200, statusMessage: '', headers: {}, body: null });
+  const http = stage.wrap(ok, stageContext());
+  const handshakes = stage.wrap(ok, stageContext());
+  assert.is((await http(fakeRequest())).status, 200);
+  assert.is((await handshakes(fakeRequest())).status, 200);
+  assert.is((await http(fakeRequest())).status, 429);
+  assert.is((await rateLimit({ points: 2, duration: 60_000 }).wrap(ok, stageContext())(fakeRequest())).status, 200, 'another value, another limit');
+});
+
 test('a key function that throws fails the request like any stage error', async () => {
   const handler = rateLimit({ points: 1, duration: 1000, key: () => { throw new Error('boom'); } }).wrap(async () => ({ status: 200, statusMessage: '', headers: {}, body: null }), stageContext());
   await handler(fakeRequest()).then(
