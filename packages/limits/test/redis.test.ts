@@ -89,6 +89,7 @@ test('two relays in two processes sharing one redis-server enforce one combined 
     assert.is(allowed + refused, 2000, `every request answered 200 or 429 (others: ${statuses.filter((s) => s !== 200 && s !== 429).slice(0, 5)})`);
     assert.ok(Math.abs(allowed - points) <= points * 0.02, `${allowed} allowed for a combined limit of ${points}`);
     assert.is(upstream.requests.length, allowed);
+    console.log(`two instances, one Redis, a combined limit of ${points}: ${allowed} of 2000 requests allowed`);
   } finally {
     agent.destroy();
     for (const { child } of instances) child.stdin!.end();
