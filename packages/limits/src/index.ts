@@ -5,3 +5,4 @@ export { createLimiter, type Limiter, type LimiterOptions } from './limiter.js';
 export { memoryStore, type MemoryStoreOptions } from './memory-store.js';
 export { rateLimit, type RateLimitOptions } from './rate-limit.js';
 export { takeToken, type Bucket, type BucketPolicy, type Decision, type LimitStore } from './store.js';
+export { Slot, SlotTable } from './slots.js';

@@ -2,7 +2,16 @@ import type { Duplex, Readable } from 'node:stream';
 import type { HeaderRecord, UpgradeHandoff } from '@relay/core';
 import type { IncomingMessage } from 'node:http';
 
-/** In-flight counts per key, for one concurrencyLimit stage. */
+/**
+ * In-flight counts per key: `concurrencyLimit()`'s decision as a plain object, usable without a
+ * relay (a job runner, another framework).
+ *
+ * @example
+ * const uploads = new SlotTable(2);
+ * const slot = uploads.acquire(userId);
+ * if (slot === null) return reply(429);
+ * try { await work(); } finally { slot.release(); }
+ */
 export class SlotTable {
   private readonly counts = new Map<string, number>();
 

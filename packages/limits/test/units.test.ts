@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ClientInfo, stageContext, type ClientFacts, type ProxyRequest } from '@relay/core';
-import { addressKey, compileKey, createLimiter, memoryStore, policyItem, rateLimit, takeToken } from '../src/index.js';
+import { addressKey, compileKey, createLimiter, memoryStore, policyItem, rateLimit, SlotTable, takeToken } from '../src/index.js';
 
 // Cast: core is gaining client facts (the local port) these tests do not need.
 function clientInfo(address: string): ClientInfo {
@@ -72,6 +72,21 @@ test('createLimiter: the decision as a plain function, with its header values', 
     (error: Error) => assert.match(error.message, /key must be a string/),
   );
   assert.throws(() => createLimiter({ points: 2 } as never), /createLimiter: duration/);
+});
+
+test('SlotTable: the concurrencyLimit decision without a relay; a slot is released once', () => {
+  const uploads = new SlotTable(2);
+  const a = uploads.acquire('ann')!;
+  const b = uploads.acquire('ann')!;
+  assert.is(uploads.acquire('ann'), null);
+  assert.ok(uploads.acquire('bob'), 'another key');
+  a.release();
+  a.release();
+  const c = uploads.acquire('ann');
+  assert.ok(c);
+  assert.is(uploads.acquire('ann'), null, 'a second release of one slot freed nothing');
+  b.release();
+  c!.release();
 });
 
 test('policyItem: the window is the time an empty bucket takes to fill', () => {
