@@ -93,8 +93,9 @@ class ConcurrencyLimiter {
 /** Keeps the slot while the response is in progress: its body, or its WebSocket session. */
 function holdFor(response: ProxyResponse, slot: Slot, request: ProxyRequest): ProxyResponse {
   if (response.upgrade !== undefined) {
-    response.upgrade = new HeldHandoff(response.upgrade, slot, request.client.signal);
-  } else if (response.body !== null) {
+    return { ...response, upgrade: new HeldHandoff(response.upgrade, slot, request.client.signal) };
+  }
+  if (response.body !== null) {
     slot.holdUntilClose(response.body);
   } else {
     slot.release();
