@@ -57,7 +57,8 @@ function runFile(file) {
     const child = spawn(
       process.execPath,
       ['--conditions=source', '--import', join(root, 'scripts/register.mjs'), file],
-      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } },
+      // Its own process group, so a process the file started and left behind is killed with it.
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' }, detached: true },
     );
     let output = '';
     let lingered = false;
@@ -70,7 +71,7 @@ function runFile(file) {
         exitTimer = setTimeout(() => {
           lingered = true;
           output += `\n[test runner] ${relative(root, file)} did not exit within ${lingerMs} ms of its last test: something was left open; killed\n`;
-          child.kill('SIGKILL');
+          killGroup(child);
         }, lingerMs);
       }
     };
@@ -78,8 +79,10 @@ function runFile(file) {
     child.stderr.on('data', onOutput);
     const timer = setTimeout(() => {
       output += `\n[test runner] ${relative(root, file)} still running after ${perFileTimeoutMs} ms: killed\n`;
-      child.kill('SIGKILL');
+      killGroup(child);
     }, perFileTimeoutMs);
+    // A leftover grandchild keeps the pipes open and 'close' would never come: end the group soon after exit.
+    child.on('exit', () => setTimeout(killGroup, 2_000, child).unref());
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (exitTimer !== null) clearTimeout(exitTimer);
@@ -91,6 +94,14 @@ function runFile(file) {
       resolvePromise();
     });
   });
+}
+
+function killGroup(child) {
+  try {
+    process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // The group is already gone.
+  }
 }
 
 async function worker() {
