@@ -56,8 +56,11 @@ function brotliOptions(levels: CodingLevels, sizeHint: number): BrotliOptions {
   return { params };
 }
 
+/** A zlib stream: a Transform that can be told to flush what it holds. */
+export type ZlibTransform = Transform & { flush(kind?: number): void };
+
 /** A streaming encoder for `coding`; `sizeHint` (bytes, 0 when unknown) helps Brotli size its window. */
-export function createEncoder(coding: BodyCoding, levels: CodingLevels, sizeHint = 0): Transform {
+export function createEncoder(coding: BodyCoding, levels: CodingLevels, sizeHint = 0): ZlibTransform {
   switch (coding) {
     case 'gzip':
       return zlib.createGzip(zlibOptions(levels));

@@ -1,5 +1,4 @@
 import zlib from 'node:zlib';
-import type { Duplex } from 'node:stream';
 import type { HeaderRecord, HeaderValue, Handler, ProxyRequest, ProxyResponse, Stage } from '@relay/core';
 import { bodyCoding, createEncoder, defaultLevels, type CodingLevels } from './codings.js';
 import { mediaType, typeMatcher } from './media-type.js';
@@ -161,7 +160,7 @@ function encodeResponse(response: ProxyResponse, plan: CompressionPlan, levels: 
   const coding = plan.coding!;
   const headers = response.headers;
   const length = Number(headers['content-length'] ?? 0);
-  const encoder = createEncoder(coding, levels, length) as Duplex & { flush(kind?: number): void };
+  const encoder = createEncoder(coding, levels, length);
   markEncoded(headers, coding);
   const body = plan.flush ? linkFlushing(response.body!, encoder, syncFlush[coding]) : link(response.body!, encoder);
   return { status: response.status, statusMessage: response.statusMessage, headers, body };

@@ -1,7 +1,7 @@
 export { closingErrorResponse } from './error-response.js';
 export { bodyLimit, LimitStream, limitResolver, type BodyLimitOptions, type LimitResolver } from './limit.js';
 export { charset, mediaType, typeMatcher, type TypeMatcher } from './media-type.js';
-export { bodyCoding, createDecoder, createEncoder, decodeBuffer, defaultLevels, encodeBuffer, type BodyCoding, type CodingLevels } from './codings.js';
+export { bodyCoding, createDecoder, createEncoder, decodeBuffer, defaultLevels, encodeBuffer, type BodyCoding, type CodingLevels, type ZlibTransform } from './codings.js';
 export {
   compress,
   compressibleTypes,
