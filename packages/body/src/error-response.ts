@@ -22,3 +22,21 @@ export function closingErrorResponse(error: RelayError): ProxyResponse {
     body: Readable.from([body]),
   };
 }
+
+const badBody = Buffer.from('400 Bad Request: the request body does not match its Content-Type or Content-Encoding\n');
+
+/**
+ * The 400 answer to a request body a transform cannot read (corrupt gzip, invalid JSON). Not a
+ * `RelayError`: core has no code for a malformed body, and the stage answers it itself.
+ *
+ * @example
+ * return badRequestBodyResponse();
+ */
+export function badRequestBodyResponse(): ProxyResponse {
+  return {
+    status: 400,
+    statusMessage: '',
+    headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(badBody.length), 'cache-control': 'no-store' },
+    body: Readable.from([badBody]),
+  };
+}

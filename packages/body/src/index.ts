@@ -13,3 +13,12 @@ export {
 export { cachedNegotiator, negotiateEncoding, parseAcceptEncoding, type ContentCoding, type Negotiated, type NegotiateOptions } from './negotiate.js';
 export { addVaryAcceptEncoding, dropStaleValidators, markEncoded } from './representation.js';
 export { link, linkFlushing } from './stream-link.js';
+export { BufferStream } from './buffer-stream.js';
+export { collectBody, type BodySide } from './collect.js';
+export { badRequestBodyResponse } from './error-response.js';
+export { defaultTransformTypes, rewriteBody, RewriteError, textEncoding, type BodyAs, type BodyResult, type BodyValue } from './rewrite.js';
+export { linkClientBody } from './stream-link.js';
+export { responseTransformable, type StreamTransformOptions, type TransformOptions } from './transform-options.js';
+export { transformRequest, type RequestTransformContext, type RequestTransformer } from './transform-request.js';
+export { dropRange, transformResponse, type ResponseTransformContext, type ResponseTransformer } from './transform-response.js';
+export { transformRequestStream, transformResponseStream, type TransformFactory } from './transform-stream.js';

@@ -7,8 +7,9 @@ import { RelayError } from '@relay/core';
 const kNext = Symbol('relay.body.next');
 const kPrevious = Symbol('relay.body.previous');
 const kFlush = Symbol('relay.body.flush');
+const kClient = Symbol('relay.body.client');
 
-type Source = Readable & { [kNext]?: Duplex; [kFlush]?: number };
+type Source = Readable & { [kNext]?: Duplex; [kFlush]?: number; [kClient]?: true };
 type Target = Duplex & { [kPrevious]?: Readable };
 
 /**
@@ -30,6 +31,18 @@ export function link(source: Readable, target: Duplex): Duplex {
 }
 
 /**
+ * `link` for a client's request body: its failure or early close reaches `target` as
+ * `ERR_CLIENT_ABORTED` (the client went away), not as an upstream failure.
+ *
+ * @example
+ * linkClientBody(request.body, zlib.createGunzip());
+ */
+export function linkClientBody(source: Readable, target: Duplex): Duplex {
+  (source as Source)[kClient] = true;
+  return link(source, target);
+}
+
+/**
  * `link`, and a zlib flush of `kind` after each chunk: what went in comes out at once, for event
  * streams whose every event must reach the client when it is sent.
  *
@@ -45,11 +58,20 @@ export function linkFlushing(source: Readable, target: Duplex & { flush(kind?: n
 }
 
 function onSourceError(this: Source, error: Error): void {
-  this[kNext]?.destroy(error);
+  const failure =
+    this[kClient] === true && !(error instanceof RelayError)
+      ? new RelayError('ERR_CLIENT_ABORTED', `client request body failed: ${error.message}`, { cause: error })
+      : error;
+  this[kNext]?.destroy(failure);
 }
 
 function onSourceClose(this: Source): void {
-  if (!this.readableEnded) this[kNext]?.destroy(new RelayError('ERR_UPSTREAM_RESET', 'the body ended before it was complete'));
+  if (this.readableEnded) return;
+  const failure =
+    this[kClient] === true
+      ? new RelayError('ERR_CLIENT_ABORTED', 'client closed the connection before the request body ended')
+      : new RelayError('ERR_UPSTREAM_RESET', 'the body ended before it was complete');
+  this[kNext]?.destroy(failure);
 }
 
 function onTargetClose(this: Target): void {
