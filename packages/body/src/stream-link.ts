@@ -75,8 +75,11 @@ function onSourceClose(this: Source): void {
 }
 
 function onTargetClose(this: Target): void {
-  const source = this[kPrevious];
-  if (source !== undefined && !source.readableEnded && !source.destroyed) source.destroy();
+  const source = this[kPrevious] as Source | undefined;
+  if (source === undefined || source.readableEnded || source.destroyed) return;
+  // Destroying a client's request would kill its connection before it gets an answer: drain it instead.
+  if (source[kClient] === true) source.resume();
+  else source.destroy();
 }
 
 function onSourceData(this: Source): void {
