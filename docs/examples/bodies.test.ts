@@ -8,6 +8,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { close, fetchRaw, serveRelay, startUpstream } from '@relay/testkit';
 import { apiGateway, chooseCoding, ReplaceStream, siteGateway, uploadLimits, wouldCompress } from './bodies.js';
+import { createRelay } from '@relay/core';
+import { bodyDefaults } from './configuration-body.js';
 import { bodyExample } from './readme-body.js';
 
 test('apiGateway: the response loses its secret field and comes compressed; the order body is stamped; 413 over 64 KiB', async () => {
@@ -119,6 +121,19 @@ test('@relay/body README: links rewritten, br for a client that accepts it, 413 
   } finally {
     await close(server);
     await api.shutdown();
+    await upstream.close();
+  }
+});
+
+test('configuration: every @relay/body option spelled out with its default builds, and a request goes through', async () => {
+  const upstream = await startUpstream();
+  const gateway = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: bodyDefaults() }));
+  try {
+    const response = await fetchRaw(`${gateway.url}/x`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
+    assert.is(response.status, 200);
+    assert.is(JSON.parse(response.text).body, '{"a":1}');
+  } finally {
+    await gateway.close();
     await upstream.close();
   }
 });
