@@ -71,16 +71,19 @@ const varyOnly: CompressionPlan = Object.freeze({ coding: null, vary: true, flus
  * // { coding: 'br', vary: true, flush: false }
  */
 export function compressionPlanner(options: CompressOptions = {}): CompressionPlanner {
-  const settings = resolveCompressOptions(options);
+  return plannerFor(resolveCompressOptions(options));
+}
+
+function plannerFor(settings: CompressSettings): CompressionPlanner {
   const negotiate = cachedNegotiator({ encodings: settings.encodings });
   const { threshold, isCompressible, isEventStream } = settings;
-  const plans = new Map<string, CompressionPlan>();
-  const planFor = (coding: ContentCoding, flush: boolean): CompressionPlan => {
-    const key = `${coding}:${flush}`;
-    let plan = plans.get(key);
-    if (plan === undefined) plans.set(key, (plan = Object.freeze({ coding, vary: true, flush })));
-    return plan;
-  };
+  // Every possible plan, made once: nothing is allocated per response.
+  const streaming = new Map<ContentCoding, CompressionPlan>();
+  const flushing = new Map<ContentCoding, CompressionPlan>();
+  for (const coding of settings.encodings) {
+    streaming.set(coding, Object.freeze({ coding, vary: true, flush: false }));
+    flushing.set(coding, Object.freeze({ coding, vary: true, flush: true }));
+  }
   return function planCompression(method, acceptEncoding, status, headers) {
     if (method === 'HEAD' || status < 200 || status === 204 || status === 206 || status === 304) return untouched;
     if (headers['content-range'] !== undefined || bodyCoding(headers['content-encoding']) !== 'identity') return untouched;
@@ -92,7 +95,7 @@ export function compressionPlanner(options: CompressOptions = {}): CompressionPl
     if (length !== undefined && Number(length) < threshold) return untouched;
     const coding = negotiate(acceptEncoding);
     if (coding === 'identity' || coding === null) return varyOnly;
-    return planFor(coding, isEventStream(type));
+    return (isEventStream(type) ? flushing : streaming).get(coding)!;
   };
 }
 
@@ -137,8 +140,9 @@ function resolveCompressOptions(options: CompressOptions): CompressSettings {
  * });
  */
 export function compress(options: CompressOptions = {}): Stage {
-  const levels = resolveCompressOptions(options).levels;
-  const plan = compressionPlanner(options);
+  const settings = resolveCompressOptions(options);
+  const levels = settings.levels;
+  const plan = plannerFor(settings);
   return {
     name: 'compress',
     wrap(next: Handler): Handler {

@@ -1,7 +1,16 @@
-export { closingErrorResponse } from './error-response.js';
-export { bodyLimit, LimitStream, limitResolver, type BodyLimitOptions, type LimitResolver } from './limit.js';
-export { charset, mediaType, typeMatcher, type TypeMatcher } from './media-type.js';
-export { bodyCoding, createDecoder, createEncoder, decodeBuffer, defaultLevels, encodeBuffer, type BodyCoding, type CodingLevels, type ZlibTransform } from './codings.js';
+export { BufferStream } from './buffer-stream.js';
+export {
+  bodyCoding,
+  createDecoder,
+  createEncoder,
+  decodeBuffer,
+  defaultLevels,
+  encodeBuffer,
+  type BodyCoding,
+  type CodingLevels,
+  type ZlibTransform,
+} from './codings.js';
+export { collectBody, type BodySide } from './collect.js';
 export {
   compress,
   compressibleTypes,
@@ -10,14 +19,13 @@ export {
   type CompressionPlanner,
   type CompressOptions,
 } from './compress.js';
+export { badRequestBodyResponse, closingErrorResponse } from './error-response.js';
+export { bodyLimit, LimitStream, limitResolver, type BodyLimitOptions, type LimitResolver } from './limit.js';
+export { charset, mediaType, typeMatcher, type TypeMatcher } from './media-type.js';
 export { cachedNegotiator, negotiateEncoding, parseAcceptEncoding, type ContentCoding, type Negotiated, type NegotiateOptions } from './negotiate.js';
 export { addVaryAcceptEncoding, dropStaleValidators, markEncoded } from './representation.js';
-export { link, linkFlushing } from './stream-link.js';
-export { BufferStream } from './buffer-stream.js';
-export { collectBody, type BodySide } from './collect.js';
-export { badRequestBodyResponse } from './error-response.js';
 export { defaultTransformTypes, rewriteBody, RewriteError, textEncoding, type BodyAs, type BodyResult, type BodyValue } from './rewrite.js';
-export { linkClientBody } from './stream-link.js';
+export { link, linkClientBody, linkFlushing } from './stream-link.js';
 export { responseTransformable, type StreamTransformOptions, type TransformOptions } from './transform-options.js';
 export { transformRequest, type RequestTransformContext, type RequestTransformer } from './transform-request.js';
 export { dropRange, transformResponse, type ResponseTransformContext, type ResponseTransformer } from './transform-response.js';

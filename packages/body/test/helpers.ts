@@ -50,14 +50,15 @@ export interface ChunkedResult {
 
 /**
  * Sends `chunks` chunks of `chunkSize` bytes as a chunked body, one after another with `gapMs`
- * between them, and stops sending as soon as a response head arrives (unless `keepSending`). Never
- * ends the body if the response comes first; resolves when the response ends or the connection closes.
+ * between them, and stops sending as soon as a response head arrives. With `afterHead`, sends one
+ * chunk, waits for the response head, then sends the rest. Never ends the body if the response comes
+ * first; resolves when the response ends or the connection closes.
  */
 export function sendChunked(
   url: string,
   chunkSize: number,
   chunks: number,
-  options: { gapMs?: number; keepSending?: boolean } = {},
+  options: { gapMs?: number; afterHead?: boolean } = {},
 ): Promise<ChunkedResult> {
   const gapMs = options.gapMs ?? 5;
   return new Promise((resolve, reject) => {
@@ -75,6 +76,8 @@ export function sendChunked(
       }
       written++;
       req.write(chunk);
+      // With afterHead, the rest waits for the response head.
+      if (options.afterHead && !answered) return;
       timer = setTimeout(writeNext, gapMs);
     };
     req.on('error', (error) => {
@@ -82,7 +85,8 @@ export function sendChunked(
     });
     req.on('response', (res) => {
       answered = true;
-      if (!options.keepSending) {
+      if (options.afterHead) writeNext();
+      else {
         stopped = true;
         if (timer !== null) clearTimeout(timer);
       }

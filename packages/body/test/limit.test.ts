@@ -64,7 +64,7 @@ test('crossing the limit after the response started closes the client connection
   const { upstream, seen } = await countingUpstream({ answerEarly: true });
   const relay = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [bodyLimit({ maxBytes: 16 * 1024 })] }));
   try {
-    const response = await sendChunked(`${relay.url}/upload`, 8 * 1024, 40, { keepSending: true });
+    const response = await sendChunked(`${relay.url}/upload`, 8 * 1024, 40, { afterHead: true });
     // The head came before the limit was crossed; the body then stops short.
     assert.is(response.status, 200);
     assert.is(response.complete, false);
