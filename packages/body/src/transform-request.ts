@@ -3,7 +3,8 @@ import { BufferStream } from './buffer-stream.js';
 import { collectBody } from './collect.js';
 import { badRequestBodyResponse } from './error-response.js';
 import { mediaType } from './media-type.js';
-import { rewriteBody, RewriteError, type BodyAs, type BodyResult, type BodyValue } from './rewrite.js';
+import { bodyCoding } from './codings.js';
+import { rewriteBody, RewriteError, textEncoding, type BodyAs, type BodyResult, type BodyValue } from './rewrite.js';
 import { resolveBufferedOptions, type BufferedSettings, type TransformOptions } from './transform-options.js';
 
 /** What a request transform is told besides the body. `request.headers` may be changed in place. */
@@ -35,8 +36,10 @@ export function transformRequest<A extends BodyAs = 'text'>(fn: RequestTransform
       const { logger, timeouts } = context;
       return function transformRequestStage(request: ProxyRequest): Promise<ProxyResponse> {
         if (request.body === null || !settings.isTransformed(mediaType(request.headers['content-type']))) return next(request);
-        const declared = request.headers['content-length'];
+        const { headers } = request;
+        const declared = headers['content-length'];
         if (declared !== undefined && Number(declared) > settings.maxBytes) return next(request);
+        if (bodyCoding(headers['content-encoding']) === null || textEncoding(headers['content-type'], settings.as) === null) return next(request);
         return rewriteRequest(settings, fn as RequestTransformer<BodyAs>, { next, logger, stallMs: timeouts.write }, request);
       };
     },

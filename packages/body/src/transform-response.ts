@@ -1,7 +1,8 @@
 import { RelayError, type Handler, type Logger, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
 import { BufferStream } from './buffer-stream.js';
 import { collectBody } from './collect.js';
-import { rewriteBody, RewriteError, type BodyAs, type BodyResult, type BodyValue } from './rewrite.js';
+import { bodyCoding } from './codings.js';
+import { rewriteBody, RewriteError, textEncoding, type BodyAs, type BodyResult, type BodyValue } from './rewrite.js';
 import { resolveBufferedOptions, responseTransformable, type BufferedSettings, type TransformOptions } from './transform-options.js';
 
 /** What a response transform is told besides the body. `response.headers` may be changed in place. */
@@ -64,6 +65,8 @@ async function rewriteResponse(
   const headers = response.headers;
   const declared = headers['content-length'];
   if (declared !== undefined && Number(declared) > maxBytes) return response;
+  // A coding or charset the rewrite would leave alone: not worth reading into memory.
+  if (bodyCoding(headers['content-encoding']) === null || textEncoding(headers['content-type'], as) === null) return response;
   const bytes = await collectBody(response.body!, maxBytes, { side: 'response' });
   // Larger than the limit: what was read is back in the stream, which goes on untouched.
   if (bytes === null) return response;

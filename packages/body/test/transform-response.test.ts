@@ -43,6 +43,10 @@ async function upstreamForTransforms(ranges: Array<string | undefined>): Promise
       case '/events':
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         return res.end('data: x\n\n');
+      case '/sjis':
+        return send(200, { 'content-type': 'text/plain; charset=shift_jis', 'content-length': 3 }, 'abc');
+      case '/zstd':
+        return send(200, { 'content-type': 'text/plain', 'content-encoding': 'zstd', 'content-length': 3 }, 'abc');
       case '/204':
         return send(204, { 'content-type': 'text/plain' });
       case '/304':
@@ -93,7 +97,7 @@ test('br and deflate text bodies are rewritten and encoded again with their own 
   });
 });
 
-test('other types, event streams, over-limit bodies, HEAD, 204 and 304 pass untouched; fn is never called', async () => {
+test('other types, charsets and codings, event streams, over-limit bodies, HEAD, 204 and 304 pass untouched; fn is never called', async () => {
   let calls = 0;
   const stage = transformResponse(
     (text) => {
@@ -115,6 +119,8 @@ test('other types, event streams, over-limit bodies, HEAD, 204 and 304 pass unto
     assert.is(events.text, 'data: x\n\n');
     const head = await fetchRaw(`${url}/plain`, { method: 'HEAD' });
     assert.is(head.headers['content-length'], '5');
+    assert.is((await fetchRaw(`${url}/sjis`)).text, 'abc');
+    assert.is((await fetchRaw(`${url}/zstd`)).text, 'abc');
     assert.is((await fetchRaw(`${url}/204`)).status, 204);
     assert.is((await fetchRaw(`${url}/304`)).status, 304);
     assert.is(calls, 0);
