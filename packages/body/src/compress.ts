@@ -147,9 +147,12 @@ export function compress(options: CompressOptions = {}): Stage {
     name: 'compress',
     wrap(next: Handler): Handler {
       return async function compressStage(request: ProxyRequest): Promise<ProxyResponse> {
+        // Read before `next`: a stage inside may drop Accept-Encoding on its way to the upstream.
+        const { method } = request;
+        const acceptEncoding = request.headers['accept-encoding'];
         const response = await next(request);
         if (response.body === null) return response;
-        const decided = plan(request.method, request.headers['accept-encoding'], response.status, response.headers);
+        const decided = plan(method, acceptEncoding, response.status, response.headers);
         if (decided.vary) addVaryAcceptEncoding(response.headers);
         if (decided.coding === null) return response;
         return encodeResponse(response, decided, levels);

@@ -22,11 +22,11 @@ export {
 export { badRequestBodyResponse, closingErrorResponse } from './error-response.js';
 export { bodyLimit, LimitStream, limitResolver, type BodyLimitOptions, type LimitResolver } from './limit.js';
 export { charset, mediaType, typeMatcher, type TypeMatcher } from './media-type.js';
-export { cachedNegotiator, negotiateEncoding, parseAcceptEncoding, type ContentCoding, type Negotiated, type NegotiateOptions } from './negotiate.js';
+export { cachedNegotiator, decodableAcceptEncoding, negotiateEncoding, parseAcceptEncoding, type ContentCoding, type Negotiated, type NegotiateOptions } from './negotiate.js';
 export { addVaryAcceptEncoding, dropStaleValidators, markEncoded } from './representation.js';
 export { defaultTransformTypes, rewriteBody, RewriteError, textEncoding, type BodyAs, type BodyResult, type BodyValue } from './rewrite.js';
 export { link, linkClientBody, linkFlushing } from './stream-link.js';
 export { responseTransformable, type StreamTransformOptions, type TransformOptions } from './transform-options.js';
 export { transformRequest, type RequestTransformContext, type RequestTransformer } from './transform-request.js';
-export { dropRange, transformResponse, type ResponseTransformContext, type ResponseTransformer } from './transform-response.js';
+export { prepareForTransform, transformResponse, type ResponseTransformContext, type ResponseTransformer } from './transform-response.js';
 export { transformRequestStream, transformResponseStream, type TransformFactory } from './transform-stream.js';

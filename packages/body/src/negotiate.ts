@@ -88,3 +88,23 @@ export function cachedNegotiator(options: NegotiateOptions = {}): (acceptEncodin
     return result;
   };
 }
+
+const decodable = new Set(['gzip', 'x-gzip', 'br', 'deflate', 'identity']);
+
+/**
+ * An `Accept-Encoding` value reduced to the codings this package can decode (gzip, br, deflate,
+ * identity; `*` and others such as zstd dropped, q-values kept), so a transformed response never
+ * arrives in a coding the transform would have to pass untouched. `undefined` when nothing is left:
+ * the upstream then sends identity.
+ *
+ * @example
+ * decodableAcceptEncoding('zstd, br;q=0.9, *'); // 'br;q=0.9'
+ */
+export function decodableAcceptEncoding(acceptEncoding: HeaderValue): string | undefined {
+  const value = typeof acceptEncoding === 'string' ? acceptEncoding : acceptEncoding.join(',');
+  const kept = value
+    .split(',')
+    .map((member) => member.trim())
+    .filter((member) => decodable.has(member.split(';')[0]!.trim().toLowerCase()));
+  return kept.length === 0 ? undefined : kept.join(', ');
+}

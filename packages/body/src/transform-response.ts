@@ -2,6 +2,7 @@ import { RelayError, type Handler, type Logger, type ProxyRequest, type ProxyRes
 import { BufferStream } from './buffer-stream.js';
 import { collectBody } from './collect.js';
 import { bodyCoding } from './codings.js';
+import { decodableAcceptEncoding } from './negotiate.js';
 import { rewriteBody, RewriteError, textEncoding, type BodyAs, type BodyResult, type BodyValue } from './rewrite.js';
 import { resolveBufferedOptions, responseTransformable, type BufferedSettings, type TransformOptions } from './transform-options.js';
 
@@ -36,7 +37,7 @@ export function transformResponse<A extends BodyAs = 'text'>(fn: ResponseTransfo
     wrap(next: Handler, context): Handler {
       const logger = context.logger;
       return async function transformResponseStage(request: ProxyRequest): Promise<ProxyResponse> {
-        dropRange(request);
+        prepareForTransform(request);
         const response = await next(request);
         if (response.body === null || !responseTransformable(request.method, response.status, response.headers, settings.isTransformed, true)) {
           return response;
@@ -47,11 +48,25 @@ export function transformResponse<A extends BodyAs = 'text'>(fn: ResponseTransfo
   };
 }
 
-/** Ranges would be ranges of the bytes before the rewrite: a transformed route serves whole bodies. */
-export function dropRange(request: ProxyRequest): void {
-  if (request.headers.range === undefined) return;
-  delete request.headers.range;
-  delete request.headers['if-range'];
+/**
+ * Prepares a request whose response may be transformed: no `Range` (ranges would be ranges of the
+ * bytes before the rewrite, so a transformed route serves whole bodies) and an `Accept-Encoding`
+ * limited to codings the transform can decode (an upstream answering zstd would slip past it).
+ *
+ * @example
+ * prepareForTransform(request); // Range: bytes=0-99, Accept-Encoding: zstd, gzip → Accept-Encoding: gzip
+ */
+export function prepareForTransform(request: ProxyRequest): void {
+  const headers = request.headers;
+  if (headers.range !== undefined) {
+    delete headers.range;
+    delete headers['if-range'];
+  }
+  const acceptEncoding = headers['accept-encoding'];
+  if (acceptEncoding === undefined) return;
+  const decodable = decodableAcceptEncoding(acceptEncoding);
+  if (decodable === undefined) delete headers['accept-encoding'];
+  else headers['accept-encoding'] = decodable;
 }
 
 async function rewriteResponse(

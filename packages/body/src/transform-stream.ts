@@ -6,7 +6,7 @@ import { dropStaleValidators } from './representation.js';
 import { link, linkClientBody } from './stream-link.js';
 import { resolveStreamOptions, responseTransformable, type StreamTransformOptions } from './transform-options.js';
 import type { RequestTransformContext } from './transform-request.js';
-import { dropRange, type ResponseTransformContext } from './transform-response.js';
+import { prepareForTransform, type ResponseTransformContext } from './transform-response.js';
 
 /** Makes the `Transform` for one body (decoded bytes in, new bytes out), or `null` to leave this body alone. */
 export type TransformFactory<C> = (context: C) => Transform | null;
@@ -30,7 +30,7 @@ export function transformResponseStream(factory: TransformFactory<ResponseTransf
     wrap(next: Handler, context): Handler {
       const logger = context.logger;
       return async function transformResponseStreamStage(request: ProxyRequest): Promise<ProxyResponse> {
-        dropRange(request);
+        prepareForTransform(request);
         const response = await next(request);
         if (response.body === null || !responseTransformable(request.method, response.status, response.headers, types, false)) return response;
         const coding = bodyCoding(response.headers['content-encoding']);

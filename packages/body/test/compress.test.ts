@@ -2,7 +2,7 @@ import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import zlib from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createRelay } from '@relay/core';
+import { createRelay, type Stage } from '@relay/core';
 import { fetchRaw, serveRelay, startUpstream, type Upstream } from '@relay/testkit';
 import { compress, type CompressOptions } from '../src/index.js';
 
@@ -18,9 +18,19 @@ async function jsonUpstream(): Promise<Upstream> {
   });
 }
 
+/** A stage that keeps the upstream from compressing: drops Accept-Encoding on the way out, in place. */
+const noUpstreamCompression: Stage = {
+  name: 'no-upstream-compression',
+  wrap: (next) =>
+    function noUpstreamCompressionStage(request) {
+      delete request.headers['accept-encoding'];
+      return next(request);
+    },
+};
+
 async function withRelay(options: CompressOptions, run: (url: string, upstream: Upstream) => Promise<void>): Promise<void> {
   const upstream = await jsonUpstream();
-  const relay = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [compress(options)] }));
+  const relay = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [compress(options), noUpstreamCompression] }));
   try {
     await run(relay.url, upstream);
   } finally {
@@ -30,7 +40,8 @@ async function withRelay(options: CompressOptions, run: (url: string, upstream: 
 }
 
 test('br is chosen when the client accepts both, the body decodes to the original, headers follow', async () => {
-  await withRelay({}, async (url) => {
+  // A stage inside drops Accept-Encoding toward the upstream: compress() decided on the client's header.
+  await withRelay({}, async (url, upstream) => {
     const response = await fetchRaw(`${url}/json`, { headers: { 'accept-encoding': 'gzip, deflate, br' } });
     assert.is(response.status, 200);
     assert.is(response.headers['content-encoding'], 'br');
@@ -40,6 +51,7 @@ test('br is chosen when the client accepts both, the body decodes to the origina
     assert.is(response.headers.etag, 'W/"v1"');
     assert.ok(response.body.length < json.length / 3, `compressed to ${response.body.length} bytes`);
     assert.is(zlib.brotliDecompressSync(response.body).toString(), json);
+    assert.is(upstream.requests[0]!.headers['accept-encoding'], undefined);
   });
 });
 

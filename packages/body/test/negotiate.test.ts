@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { compressionPlanner, negotiateEncoding, type Negotiated } from '../src/index.js';
+import { compressionPlanner, decodableAcceptEncoding, negotiateEncoding, type Negotiated } from '../src/index.js';
 
 // Accept-Encoding → what compress() sends (RFC 9110 §12.5.3), br and gzip on offer, br preferred on ties.
 const table: Array<[string | undefined, Negotiated]> = [
@@ -39,6 +39,13 @@ test('negotiateEncoding: the server order breaks ties, and only offered codings 
   assert.is(negotiateEncoding('gzip, br', { encodings: ['gzip', 'br'] }), 'gzip');
   assert.is(negotiateEncoding('br', { encodings: ['gzip'] }), 'identity');
   assert.is(negotiateEncoding(['gzip;q=0.5', 'br;q=0.7']), 'br');
+});
+
+test('decodableAcceptEncoding keeps only what a transform can decode', () => {
+  assert.is(decodableAcceptEncoding('zstd, br;q=0.9, *'), 'br;q=0.9');
+  assert.is(decodableAcceptEncoding('gzip, deflate, br, zstd'), 'gzip, deflate, br');
+  assert.is(decodableAcceptEncoding(['X-GZIP', 'identity;q=0']), 'X-GZIP, identity;q=0');
+  assert.is(decodableAcceptEncoding('zstd'), undefined);
 });
 
 test('compressionPlanner: what is never compressed, and when Vary is added', () => {

@@ -11,10 +11,10 @@ const gzippedJson = zlib.gzipSync(JSON.stringify(data));
 const html = '<html><body><a href="http://api.internal/docs">docs</a></body></html>';
 const bigText = 'y'.repeat(300_000);
 
-/** An upstream with one route per case; it records the Range header it saw. */
+/** An upstream with one route per case; it records the Range and Accept-Encoding headers it saw. */
 async function upstreamForTransforms(ranges: Array<string | undefined>): Promise<Upstream> {
   return startUpstream((req: IncomingMessage, res: ServerResponse) => {
-    ranges.push(req.headers.range);
+    ranges.push(req.headers.range, req.headers['accept-encoding']);
     const send = (status: number, headers: Record<string, string | number>, body?: Buffer | string) => {
       res.writeHead(status, headers);
       res.end(req.method === 'HEAD' ? undefined : body);
@@ -129,14 +129,16 @@ test('other types, charsets and codings, event streams, over-limit bodies, HEAD,
   });
 });
 
-test('returning undefined keeps the body byte for byte; a Range request header is not forwarded', async () => {
+test('returning undefined keeps the body byte for byte; Range is not forwarded, nor codings the transform cannot decode', async () => {
   const stage = transformResponse(() => undefined, { as: 'bytes' });
-  await withRelay([stage], async (url, _logger, ranges) => {
-    const response = await fetchRaw(`${url}/gzip-json`, { headers: { range: 'bytes=0-10' } });
+  await withRelay([stage], async (url, _logger, seen) => {
+    const response = await fetchRaw(`${url}/gzip-json`, { headers: { range: 'bytes=0-10', 'accept-encoding': 'zstd, gzip;q=0.8, *;q=0.1' } });
     assert.is(response.status, 200);
     assert.ok(response.body.equals(gzippedJson));
     assert.is(response.headers.etag, '"abc"');
-    assert.equal(ranges, [undefined]);
+    assert.equal(seen, [undefined, 'gzip;q=0.8']);
+    await fetchRaw(`${url}/plain`, { headers: { 'accept-encoding': 'zstd' } });
+    assert.equal(seen.slice(2), [undefined, undefined]);
   });
 });
 
