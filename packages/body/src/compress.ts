@@ -5,7 +5,7 @@ import { mediaType, typeMatcher } from './media-type.js';
 import { cachedNegotiator, type ContentCoding } from './negotiate.js';
 import { assertKnownKeys, checkBytes, checkChoice, checkInteger, optionsObject } from './options.js';
 import { addVaryAcceptEncoding, markEncoded } from './representation.js';
-import { link, linkFlushing } from './stream-link.js';
+import { ignoreError, linkFlushing, linkUpstreamBody } from './stream-link.js';
 
 /** Options of `compress()` and `compressionPlanner()`. */
 export interface CompressOptions {
@@ -169,6 +169,7 @@ function encodeResponse(response: ProxyResponse, plan: CompressionPlan, levels: 
   const length = Number(headers['content-length'] ?? 0);
   const encoder = createEncoder(coding, levels, length);
   markEncoded(headers, coding);
-  const body = plan.flush ? linkFlushing(response.body!, encoder, syncFlush[coding]) : link(response.body!, encoder);
+  const body = plan.flush ? linkFlushing(response.body!, encoder, syncFlush[coding]) : linkUpstreamBody(response.body!, encoder);
+  body.on('error', ignoreError);
   return { status: response.status, statusMessage: response.statusMessage, headers, body };
 }

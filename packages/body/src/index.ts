@@ -25,7 +25,7 @@ export { charset, mediaType, typeMatcher, type TypeMatcher } from './media-type.
 export { cachedNegotiator, decodableAcceptEncoding, negotiateEncoding, parseAcceptEncoding, type ContentCoding, type Negotiated, type NegotiateOptions } from './negotiate.js';
 export { addVaryAcceptEncoding, dropStaleValidators, markEncoded } from './representation.js';
 export { defaultTransformTypes, rewriteBody, RewriteError, textEncoding, type BodyAs, type BodyResult, type BodyValue } from './rewrite.js';
-export { link, linkClientBody, linkFlushing } from './stream-link.js';
+export { ignoreError, link, linkClientBody, linkFlushing, linkUpstreamBody } from './stream-link.js';
 export { responseTransformable, type StreamTransformOptions, type TransformOptions } from './transform-options.js';
 export { transformRequest, type RequestTransformContext, type RequestTransformer } from './transform-request.js';
 export { prepareForTransform, transformResponse, type ResponseTransformContext, type ResponseTransformer } from './transform-response.js';

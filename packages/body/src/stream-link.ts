@@ -2,14 +2,14 @@
 // close handling in both directions, the listeners module-level functions that find their
 // partner stream through a symbol.
 import type { Duplex, Readable } from 'node:stream';
-import { RelayError } from '@relay/core';
+import { RelayError, toRelayError } from '@relay/core';
 
 const kNext = Symbol('relay.body.next');
 const kPrevious = Symbol('relay.body.previous');
 const kFlush = Symbol('relay.body.flush');
-const kClient = Symbol('relay.body.client');
+const kSide = Symbol('relay.body.side');
 
-type Source = Readable & { [kNext]?: Duplex; [kFlush]?: number; [kClient]?: true };
+type Source = Readable & { [kNext]?: Duplex; [kFlush]?: number; [kSide]?: 'client' | 'upstream' };
 type Target = Duplex & { [kPrevious]?: Readable };
 
 /**
@@ -38,37 +38,61 @@ export function link(source: Readable, target: Duplex): Duplex {
  * linkClientBody(request.body, zlib.createGunzip());
  */
 export function linkClientBody(source: Readable, target: Duplex): Duplex {
-  (source as Source)[kClient] = true;
+  (source as Source)[kSide] = 'client';
   return link(source, target);
 }
 
 /**
- * `link`, and a zlib flush of `kind` after each chunk: what went in comes out at once, for event
+ * `link` for an upstream's response body: its failure reaches `target` as the `RelayError` it maps
+ * to (a reset is `ERR_UPSTREAM_RESET`), so it is not mistaken for a failure of what follows.
+ *
+ * @example
+ * linkUpstreamBody(response.body, zlib.createGunzip());
+ */
+export function linkUpstreamBody(source: Readable, target: Duplex): Duplex {
+  (source as Source)[kSide] = 'upstream';
+  return link(source, target);
+}
+
+/**
+ * `linkUpstreamBody`, and a zlib flush of `kind` after each chunk: what went in comes out at once, for event
  * streams whose every event must reach the client when it is sent.
  *
  * @example
  * linkFlushing(sse, zlib.createGzip(), zlib.constants.Z_SYNC_FLUSH);
  */
 export function linkFlushing(source: Readable, target: Duplex & { flush(kind?: number): void }, kind: number): Duplex {
-  link(source, target);
+  linkUpstreamBody(source, target);
   (source as Source)[kFlush] = kind;
   // After pipe's own `data` listener: the chunk is written first, then the flush.
   source.on('data', onSourceData);
   return target;
 }
 
+/**
+ * A no-op `error` listener for a stream handed to code that attaches its own listener later (the
+ * relay, once the stages above have returned): a failure in between must not crash the process.
+ * Whoever consumes the stream still sees the error through its own listener.
+ *
+ * @example
+ * encoder.on('error', ignoreError);
+ */
+export function ignoreError(): void {}
+
 function onSourceError(this: Source, error: Error): void {
-  const failure =
-    this[kClient] === true && !(error instanceof RelayError)
-      ? new RelayError('ERR_CLIENT_ABORTED', `client request body failed: ${error.message}`, { cause: error })
-      : error;
-  this[kNext]?.destroy(failure);
+  this[kNext]?.destroy(sideFailure(this[kSide], error));
+}
+
+function sideFailure(side: 'client' | 'upstream' | undefined, error: Error): Error {
+  if (side === undefined || error instanceof RelayError) return error;
+  if (side === 'upstream') return toRelayError(error);
+  return new RelayError('ERR_CLIENT_ABORTED', `client request body failed: ${error.message}`, { cause: error });
 }
 
 function onSourceClose(this: Source): void {
   if (this.readableEnded) return;
   const failure =
-    this[kClient] === true
+    this[kSide] === 'client'
       ? new RelayError('ERR_CLIENT_ABORTED', 'client closed the connection before the request body ended')
       : new RelayError('ERR_UPSTREAM_RESET', 'the body ended before it was complete');
   this[kNext]?.destroy(failure);
@@ -78,7 +102,7 @@ function onTargetClose(this: Target): void {
   const source = this[kPrevious] as Source | undefined;
   if (source === undefined || source.readableEnded || source.destroyed) return;
   // Destroying a client's request would kill its connection before it gets an answer: drain it instead.
-  if (source[kClient] === true) source.resume();
+  if (source[kSide] === 'client') source.resume();
   else source.destroy();
 }
 

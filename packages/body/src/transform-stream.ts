@@ -3,7 +3,7 @@ import { RelayError, type Handler, type Logger, type ProxyRequest, type ProxyRes
 import { bodyCoding, createDecoder, createEncoder, defaultLevels, type BodyCoding } from './codings.js';
 import { mediaType, type TypeMatcher } from './media-type.js';
 import { dropStaleValidators } from './representation.js';
-import { link, linkClientBody } from './stream-link.js';
+import { ignoreError, link, linkClientBody, linkUpstreamBody } from './stream-link.js';
 import { resolveStreamOptions, responseTransformable, type StreamTransformOptions } from './transform-options.js';
 import type { RequestTransformContext } from './transform-request.js';
 import { prepareForTransform, type ResponseTransformContext } from './transform-response.js';
@@ -62,7 +62,8 @@ async function streamResponse(
   delete headers['accept-ranges'];
   dropStaleValidators(headers);
   const gate = new HeadGate();
-  const body = chain(source, coding, guard(transform), gate, false);
+  const body = chain(source, coding, guard(transform), gate, 'upstream');
+  body.on('error', ignoreError);
   try {
     await gate.opened;
   } catch (error) {
@@ -73,6 +74,8 @@ async function streamResponse(
 }
 
 function streamFailure(logger: Logger, request: ProxyRequest, response: ProxyResponse, error: unknown): RelayError {
+  // The upstream failing or the client leaving is not the transform's failure: it keeps its own code (and log line).
+  if (error instanceof RelayError) return error;
   const message = error instanceof Error ? error.message : String(error);
   logger.error({ method: request.method, path: request.path, status: response.status, error: message }, 'response stream transform failed before the head: 502 sent');
   return new RelayError('ERR_UPSTREAM_PROTOCOL', `response stream transform: ${message}`, { cause: error });
@@ -112,23 +115,25 @@ function streamRequest(factory: TransformFactory<RequestTransformContext>, types
   delete headers['content-length'];
   dropStaleValidators(headers);
   const replay = request.replayBody;
-  const client = request.body === request.client.incoming;
+  const fromClient = request.body === request.client.incoming;
   return {
     method: request.method,
     path: request.path,
     headers,
-    body: chain(request.body!, coding, guard(transform), null, client),
-    replayBody: replay === null ? null : () => chain(replay(), coding, guard(factory(context) ?? new Transform({ transform: passThrough })), null, false),
+    body: chain(request.body!, coding, guard(transform), null, fromClient ? 'client' : 'other').on('error', ignoreError),
+    replayBody:
+      replay === null
+        ? null
+        : () => chain(replay(), coding, guard(factory(context) ?? new Transform({ transform: passThrough })), null, 'other').on('error', ignoreError),
     attempt: request.attempt,
     client: request.client,
   };
 }
 
 /** source → decoder → transform → (gate) → encoder, each link tearing the others down on failure. */
-function chain(source: Readable, coding: BodyCoding | 'identity', transform: Transform, gate: HeadGate | null, fromClient: boolean): Readable {
-  let tail: Readable = source;
+function chain(source: Readable, coding: BodyCoding | 'identity', transform: Transform, gate: HeadGate | null, side: 'client' | 'upstream' | 'other'): Readable {
   const first = coding === 'identity' ? transform : createDecoder(coding);
-  tail = fromClient ? linkClientBody(tail, first) : link(tail, first);
+  let tail: Readable = side === 'client' ? linkClientBody(source, first) : side === 'upstream' ? linkUpstreamBody(source, first) : link(source, first);
   if (first !== transform) tail = link(tail, transform);
   if (gate !== null) tail = link(tail, gate);
   if (coding !== 'identity') tail = link(tail, createEncoder(coding, defaultLevels));

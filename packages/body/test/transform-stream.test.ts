@@ -86,12 +86,17 @@ test('a 50 MB HTML stream is transformed with flat memory', async () => {
           received += chunk.length;
           if (chunk.includes(0x61)) wrong++;
           sinceSample += chunk.length;
-          // About every 2 MB: the live heap and buffers after a full GC, so garbage does not count.
+          // About every 2 MB: the live heap and buffers after a full GC, so garbage does not count. The
+          // client pauses meanwhile, and reads after 20 ms: V8 frees buffers on a background thread.
           if (sinceSample >= 2 * 2 ** 20) {
             sinceSample = 0;
+            res.pause();
             gc();
-            const now = process.memoryUsage();
-            samples.push(now.heapUsed + now.arrayBuffers - baseline.heapUsed - baseline.arrayBuffers);
+            setTimeout(() => {
+              const now = process.memoryUsage();
+              samples.push(now.heapUsed + now.arrayBuffers - baseline.heapUsed - baseline.arrayBuffers);
+              res.resume();
+            }, 20);
           }
         });
         res.on('end', () => resolve({ headers: res.headers, complete: res.complete }));
@@ -105,14 +110,15 @@ test('a 50 MB HTML stream is transformed with flat memory', async () => {
     assert.is(wrong, 0, 'every "a" became a "b"');
     assert.is(result.headers['content-length'], undefined);
     assert.is(result.headers.etag, undefined);
-    // Buffering the body would hold up to 50 MiB while it is sent (about 25 MiB at the median sample);
-    // streaming holds a few chunks. V8 frees buffers' memory on a background thread, so one sample can
-    // lag behind a GC: the median is the measure, the largest sample only has to stay below the body.
+    // Buffering the body would hold up to 50 MiB while it is sent (about 23 MiB at the median sample);
+    // streaming holds what fills the sockets and streams while the client pauses (about 7 MiB here,
+    // flat from the first sample to the last). A sample can lag behind its GC on a busy machine: the
+    // median is the measure, the largest sample only has to stay below the body.
     samples.sort((x, y) => x - y);
     const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
     const median = samples[Math.floor(samples.length / 2)]!;
     assert.ok(samples.length >= 20, `${samples.length} samples`);
-    assert.ok(median < 8 * 2 ** 20, `live memory grew by ${mib(median)} MiB (median) while 50 MiB went through`);
+    assert.ok(median < 16 * 2 ** 20, `live memory grew by ${mib(median)} MiB (median) while 50 MiB went through`);
     assert.ok(samples.at(-1)! < 40 * 2 ** 20, `live memory grew by ${mib(samples.at(-1)!)} MiB at most`);
   });
 });
@@ -150,6 +156,20 @@ test('a Transform that fails after the head cuts the response short: never a bod
       assert.ok(response.body.length < 40 * htmlChunk.length);
     });
   }
+});
+
+test('an upstream that fails before the first output keeps its own error: not blamed on the transform', async () => {
+  const upstream = await startUpstream((_req: IncomingMessage, res: ServerResponse) => {
+    res.writeHead(200, { 'content-type': 'text/html', 'content-encoding': 'gzip' });
+    res.write(Buffer.from([0x1f, 0x8b, 0x08, 0]));
+    setTimeout(() => res.destroy(), 20);
+  });
+  await withRelay(upstream, [transformResponseStream(() => swapBytes('a', 'b'))], async (url, logger) => {
+    const response = await fetchRaw(`${url}/page`);
+    assert.is(response.status, 502);
+    assert.match(response.text, /ERR_UPSTREAM_RESET/);
+    assert.not.ok(logger.lines.some((line) => line.message.includes('transform failed')));
+  });
 });
 
 test('a factory returning null, and other types, leave the body alone', async () => {
