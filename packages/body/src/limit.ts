@@ -3,6 +3,7 @@ import { RelayError, type Handler, type Logger, type ProxyRequest, type ProxyRes
 import { closingErrorResponse } from './error-response.js';
 import { mediaType, typeMatcher, type TypeMatcher } from './media-type.js';
 import { assertKnownKeys, checkBytes, checkFunction, optionsObject } from './options.js';
+import { ignoreError } from './stream-link.js';
 
 /** Options of `bodyLimit()`. */
 export interface BodyLimitOptions {
@@ -135,6 +136,9 @@ type CountedSource = Readable & { [kCounter]?: LimitStream };
 
 /**
  * A pass-through that fails with `ERR_BODY_TOO_LARGE` once more than `limit` bytes went through it.
+ * It fails only once something reads it: a body that crosses the limit while a stage between is
+ * still working would otherwise fail before the transport listens, and the attempt would wait for a
+ * body that never comes.
  *
  * @example
  * clientBody.pipe(new LimitStream(1024));
@@ -144,25 +148,54 @@ export class LimitStream extends Transform {
   received = 0;
   /** True once the limit was passed. */
   tripped = false;
+  private reading = false;
+  private pending: RelayError | null = null;
 
   constructor(readonly limit: number) {
     super();
+    this.on('newListener', onLimitListener);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.received += chunk.length;
-    if (this.received > this.limit) {
-      this.tripped = true;
-      callback(new RelayError('ERR_BODY_TOO_LARGE', `request body passed the limit of ${this.limit} bytes`));
+    if (this.received <= this.limit) {
+      callback(null, chunk);
       return;
     }
-    callback(null, chunk);
+    this.tripped = true;
+    const error = new RelayError('ERR_BODY_TOO_LARGE', `request body passed the limit of ${this.limit} bytes`);
+    // The write callback is never called before the failure: the client's body waits, unread.
+    if (this.reading) callback(error);
+    else this.pending = error;
   }
+
+  /** Something started reading: a failure held back until now is raised once its listeners are in place. */
+  readStarted(): void {
+    if (this.reading) return;
+    this.reading = true;
+    if (this.pending !== null) process.nextTick(failPending, this);
+  }
+
+  failNow(): void {
+    const error = this.pending;
+    this.pending = null;
+    if (error !== null) this.destroy(error);
+  }
+}
+
+function onLimitListener(this: LimitStream, event: string | symbol): void {
+  if (event === 'data' || event === 'readable') this.readStarted();
+}
+
+function failPending(stream: LimitStream): void {
+  stream.failNow();
 }
 
 /** `source` piped into a new `LimitStream`; a failing or truncated source fails it as a client abort. */
 function countedBody(source: Readable, limit: number): LimitStream {
   const counter = new LimitStream(limit);
+  // It may fail before the transport (or a stage between) listens: that must not crash the process.
+  counter.on('error', ignoreError);
   const tagged = source as CountedSource;
   tagged[kCounter] = counter;
   source.on('error', onSourceError);

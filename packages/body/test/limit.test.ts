@@ -1,8 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ClientInfo, createRelay, type ProxyRequest } from '@relay/core';
+import { ClientInfo, createRelay, type ProxyRequest, type Stage } from '@relay/core';
 import { retry } from '@relay/retry';
-import { fetchRaw, memoryLogger, serveRelay, startUpstream, waitFor } from '@relay/testkit';
+import { delay, fetchRaw, memoryLogger, serveRelay, startUpstream, waitFor } from '@relay/testkit';
 import { bodyLimit, limitResolver } from '../src/index.js';
 import { countingUpstream, sendChunked } from './helpers.js';
 
@@ -84,6 +84,31 @@ test('with retry() inside, a chunked body over the limit still gets 413', async 
     const response = await sendChunked(`${relay.url}/upload`, 8 * 1024, 20);
     assert.is(response.status, 413);
     // retry buffered the first 16 KiB for replay and never sent an attempt.
+    assert.is(seen.length, 0);
+  } finally {
+    await relay.close();
+    await upstream.close();
+  }
+});
+
+test('a body that crosses the limit before anything downstream listens is still a 413, never a crash', async () => {
+  const { upstream, seen } = await countingUpstream();
+  // A slow stage between the limit and the transport: the body crosses the limit while it waits.
+  const slow: Stage = {
+    name: 'slow',
+    wrap: (next) =>
+      async function slowStage(request) {
+        await delay(300);
+        return next(request);
+      },
+  };
+  const relay = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [bodyLimit({ maxBytes: 8 * 1024 }), slow] }));
+  try {
+    const started = Date.now();
+    const response = await sendChunked(`${relay.url}/upload`, 4 * 1024, 10, { gapMs: 1 });
+    assert.is(response.status, 413);
+    // Not after the relay's 30 s write timeout: the attempt failed as soon as it read the body.
+    assert.ok(Date.now() - started < 15_000, `answered after ${Date.now() - started} ms`);
     assert.is(seen.length, 0);
   } finally {
     await relay.close();
