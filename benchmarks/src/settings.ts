@@ -161,7 +161,7 @@ export const quickTiming: Record<WorkloadName, Timing> = {
   'post-64k': { rounds: 3, warmup: 0.5, duration: 1 },
   'download-10m': { rounds: 3, warmup: 1, duration: 3 },
   'ws-echo': { rounds: 3, warmup: 1, duration: 1.5 },
-  'json-64k': { rounds: 3, warmup: 0.5, duration: 1 },
+  'json-64k': { rounds: 3, warmup: 1, duration: 2 },
 };
 export const quickWorkloads: WorkloadName[] = ['small-get', 'post-64k'];
 
