@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ClientInfo, createRelay, type ProxyRequest, type Stage } from '@relay/core';
@@ -110,6 +111,24 @@ test('a body that crosses the limit before anything downstream listens is still 
     // Not after the relay's 30 s write timeout: the attempt failed as soon as it read the body.
     assert.ok(Date.now() - started < 15_000, `answered after ${Date.now() - started} ms`);
     assert.is(seen.length, 0);
+  } finally {
+    await relay.close();
+    await upstream.close();
+  }
+});
+
+test('a client that goes away mid-upload aborts the upstream attempt and leaves nothing in flight', async () => {
+  const { upstream, seen } = await countingUpstream();
+  const relay = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [bodyLimit({ maxBytes: 1024 * 1024 })] }));
+  try {
+    const req = request(`${relay.url}/upload`, { method: 'POST', agent: false });
+    req.on('error', () => {});
+    req.write(Buffer.alloc(16 * 1024));
+    assert.ok(await waitFor(() => (seen[0]?.bytes ?? 0) > 0), 'the upstream got the first bytes');
+    req.destroy();
+    assert.ok(await waitFor(() => seen[0]!.closed, 5_000), 'the upstream request was aborted');
+    assert.is(seen[0]!.ended, false);
+    assert.ok(await waitFor(() => relay.relay.inFlight === 0, 5_000));
   } finally {
     await relay.close();
     await upstream.close();

@@ -1,9 +1,9 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import zlib from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRelay, type Stage } from '@relay/core';
-import { fetchRaw, memoryLogger, serveRelay, startUpstream, type MemoryLogger, type Upstream } from '@relay/testkit';
+import { delay, fetchRaw, memoryLogger, serveRelay, startUpstream, waitFor, type MemoryLogger, type Upstream } from '@relay/testkit';
 import { transformResponse } from '../src/index.js';
 
 const data = { user: 'ada', internalId: 'u-123', items: Array.from({ length: 50 }, (_, i) => ({ id: i, note: 'x'.repeat(20) })) };
@@ -157,6 +157,29 @@ test('a transform that throws gives 502 and an error log line; a body that is no
     assert.is((await fetchRaw(`${url}/corrupt`)).status, 502);
     assert.ok(logger.lines.some((line) => line.level === 'warn' && String(line.fields.error).includes('cannot be decoded')));
   });
+});
+
+test('a client that goes away while the body is read closes the upstream response; nothing stays in flight', async () => {
+  let upstreamClosed = false;
+  const upstream = await startUpstream((_req: IncomingMessage, res: ServerResponse) => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 1000 });
+    res.write('half of it');
+    res.on('close', () => (upstreamClosed = true));
+  });
+  const relay = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [transformResponse((text) => text)] }));
+  try {
+    const req = request(`${relay.url}/slow`, { agent: false });
+    req.on('error', () => {});
+    req.end();
+    assert.ok(await waitFor(() => upstream.requests.length === 1));
+    await delay(50);
+    req.destroy();
+    assert.ok(await waitFor(() => upstreamClosed, 5_000), 'the upstream response was closed');
+    assert.ok(await waitFor(() => relay.relay.inFlight === 0, 5_000));
+  } finally {
+    await relay.close();
+    await upstream.close();
+  }
 });
 
 test('bad options throw when the stage is built', () => {
