@@ -52,7 +52,12 @@ function zlibOptions(levels: CodingLevels): ZlibOptions {
 
 function brotliOptions(levels: CodingLevels, sizeHint: number): BrotliOptions {
   const params: Record<number, number> = { [zlib.constants.BROTLI_PARAM_QUALITY]: levels.brotliQuality };
-  if (sizeHint > 0) params[zlib.constants.BROTLI_PARAM_SIZE_HINT] = sizeHint;
+  if (sizeHint > 0) {
+    params[zlib.constants.BROTLI_PARAM_SIZE_HINT] = sizeHint;
+    // A window no larger than the body: Brotli's default (4 MiB) makes every stream set up and clear
+    // memory a 64 KiB response never uses (as its one-shot API does for a known size).
+    params[zlib.constants.BROTLI_PARAM_LGWIN] = Math.min(Math.max(Math.ceil(Math.log2(sizeHint)), 16), zlib.constants.BROTLI_DEFAULT_WINDOW);
+  }
   return { params };
 }
 
