@@ -3,7 +3,20 @@
 import autocannon from 'autocannon';
 import { Agent, request } from 'node:http';
 import { WebSocket } from 'ws';
-import { DOWNLOAD_SIZE, PIPELINING, POST_SIZE, REQUEST_TIMEOUT_S, SMALL_BODY, WS_MESSAGE_SIZE, asciiPattern, type Workload } from './settings.js';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
+import {
+  DOWNLOAD_SIZE,
+  JSON_ACCEPT_ENCODING,
+  JSON_SIZE,
+  PIPELINING,
+  POST_SIZE,
+  REQUEST_TIMEOUT_S,
+  SMALL_BODY,
+  WS_MESSAGE_SIZE,
+  asciiPattern,
+  jsonDocument,
+  type Workload,
+} from './settings.js';
 import { downloadChunk } from './upstream.js';
 
 const postBody = asciiPattern(POST_SIZE);
@@ -33,7 +46,12 @@ export async function httpLoad(port: number, workload: Workload, seconds: number
   };
   if (workload.name === 'download-10m') return downloadLoad(port, workload, seconds, connections);
   if (workload.name === 'small-get') options.verifyBody = (body) => body === SMALL_BODY;
-  else {
+  else if (workload.name === 'json-64k') {
+    options.headers = { 'accept-encoding': JSON_ACCEPT_ENCODING };
+    // autocannon hands over the body as text, which garbles compressed bytes: check it was compressed
+    // (a fraction of the JSON's size); `verify` decodes one response in full before the load.
+    options.verifyBody = (body) => body !== undefined && body.length > 0 && body.length < JSON_SIZE / 3;
+  } else {
     options.body = postBody;
     options.headers = { 'content-type': 'application/octet-stream' };
     options.verifyBody = (body) => body === postString;
@@ -226,6 +244,7 @@ export async function verify(port: number, workload: Workload): Promise<string |
         if (res.statusCode !== 200) return resolve(`status ${res.statusCode}`);
         let expected: Buffer;
         if (workload.name === 'small-get') expected = Buffer.from(SMALL_BODY);
+        else if (workload.name === 'json-64k') return resolve(checkCompressedJson(res.headers['content-encoding'], body));
         else if (workload.name === 'post-64k') expected = postBody;
         else {
           if (body.length !== DOWNLOAD_SIZE) return resolve(`download of ${body.length} bytes`);
@@ -239,9 +258,18 @@ export async function verify(port: number, workload: Workload): Promise<string |
       });
     });
     req.on('error', (error) => resolve(error.message));
+    if (workload.name === 'json-64k') req.setHeader('accept-encoding', JSON_ACCEPT_ENCODING);
     if (workload.method === 'POST') {
       req.setHeader('content-type', 'application/octet-stream');
       req.end(postBody);
     } else req.end();
   });
+}
+
+/** The json-64k answer: br (both peers prefer it for a browser's Accept-Encoding) decoding to the upstream's JSON. */
+function checkCompressedJson(coding: string | undefined, body: Buffer): string | null {
+  if (coding !== 'br' && coding !== 'gzip') return `Content-Encoding ${String(coding)}, expected br`;
+  const decoded = coding === 'br' ? brotliDecompressSync(body) : gunzipSync(body);
+  if (!decoded.equals(jsonDocument(JSON_SIZE))) return `decoded body of ${decoded.length} bytes differs from the JSON`;
+  return coding === 'br' ? null : 'gzip chosen where br was expected';
 }

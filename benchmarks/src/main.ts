@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { closeSockets, httpLoad, openSockets, verify, wsLoad, type LoadResult } from './load.js';
 import { begin, end, startChild, stop, type Child } from './processes.js';
 import { renderReport, type RunInfo } from './report.js';
-import { parseArgs, proxies, workloads, type ProxyName, type Settings, type Timing, type Workload } from './settings.js';
+import { parseArgs, proxies, runsWorkload, workloads, type ProxyName, type Settings, type Timing, type Workload } from './settings.js';
 import type { ProxyRun, WorkloadRun } from './stats.js';
 
 const require = createRequire(import.meta.url);
@@ -73,7 +73,7 @@ async function measure(subject: Subject, workload: Workload, round: number, seco
 
 async function runWorkload(workload: Workload, timing: Timing, settings: Settings, upstreamPort: number): Promise<WorkloadRun> {
   const target = `http://127.0.0.1:${upstreamPort}`;
-  const names = settings.proxies.filter((name) => workload.name !== 'ws-echo' || proxies.find((p) => p.name === name)!.websocket);
+  const names = settings.proxies.filter((name) => runsWorkload(name, workload));
   log(`${workload.title}: ${names.join(', ')}; ${timing.rounds} rounds × ${timing.duration} s after ${timing.warmup} s warm-up`);
   // Fresh proxy processes per workload, so peak RSS belongs to this workload alone.
   const started = await Promise.all(

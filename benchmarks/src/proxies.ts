@@ -130,6 +130,21 @@ async function expressHttpProxy(target: URL): Promise<Started> {
   return { server: createServer(app) };
 }
 
+/**
+ * The `compression` middleware in front of http-proxy-middleware 3 on express 5: the usual way to
+ * compress what an Express proxy relays. Same keep-alive agent; compression's defaults (1 KiB
+ * threshold, gzip level 6, Brotli quality 4, br preferred), as compress() has.
+ */
+async function expressCompress(target: URL): Promise<Started> {
+  const { default: express } = await import('express');
+  const { default: compression } = await import('compression');
+  const { createProxyMiddleware } = await import('http-proxy-middleware');
+  const app = express();
+  app.use(compression());
+  app.use(createProxyMiddleware({ target: target.origin, agent: keepAliveAgent(), changeOrigin: true, xfwd: true }));
+  return { server: createServer(app) };
+}
+
 interface WebSocketModule {
   websocket: () => UpgradeTransport;
 }
@@ -148,7 +163,7 @@ async function loadRelayWs(): Promise<WebSocketModule | null> {
 }
 
 /** Relay from its built dist/ (plain node, no `source` condition): default, got, or with stages. */
-async function relay(name: 'relay' | 'relay-got' | 'relay-stages' | 'relay-ratelimit', target: URL, websocket: boolean): Promise<Started> {
+async function relay(name: Extract<ProxyName, `relay${string}`>, target: URL, websocket: boolean): Promise<Started> {
   const core = await import('@relay/core');
   let ws: WebSocketModule | null = null;
   if (websocket) {
@@ -181,6 +196,10 @@ async function relay(name: 'relay' | 'relay-got' | 'relay-stages' | 'relay-ratel
     // Per client address, a limit the load never reaches: the cost of counting and of the two IETF headers.
     stages.push(rateLimit({ points: 1_000_000_000, duration: 1000 }));
   }
+  if (name === 'relay-compress') {
+    const { compress } = await import('@relay/body');
+    stages.push(compress());
+  }
   const options: RelayOptions = { targetBaseUrl: target.href, transport, stages };
   if (ws !== null) options.websocket = ws.websocket();
   const instance = core.createRelay(options);
@@ -205,6 +224,9 @@ export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL
     case 'relay-got':
     case 'relay-stages':
     case 'relay-ratelimit':
+    case 'relay-compress':
       return relay(name, target, websocket);
+    case 'express-compress':
+      return expressCompress(target);
   }
 }

@@ -17,6 +17,9 @@ export const POST_SIZE = 64 * 1024;
 export const DOWNLOAD_SIZE = 10 * 1024 * 1024;
 export const DOWNLOAD_CHUNK = 64 * 1024;
 export const WS_MESSAGE_SIZE = 64;
+/** The JSON response of `json-64k`, and what its clients accept (a browser's header: both peers pick br). */
+export const JSON_SIZE = 64 * 1024;
+export const JSON_ACCEPT_ENCODING = 'gzip, deflate, br';
 
 /** `size` ASCII bytes of a repeating pattern, so a truncated or shifted body never looks right. */
 export function asciiPattern(size: number): Buffer {
@@ -26,7 +29,37 @@ export function asciiPattern(size: number): Buffer {
   return buffer;
 }
 
-export type WorkloadName = 'small-get' | 'post-64k' | 'download-10m' | 'ws-echo';
+/**
+ * `size` bytes of realistic JSON (an array of records whose values vary), so a compressor has the
+ * work a real API response gives it: neither a single repeated byte nor random noise.
+ */
+export function jsonDocument(size: number): Buffer {
+  const records: string[] = [];
+  let length = 2;
+  for (let i = 0; length < size; i++) {
+    const record = JSON.stringify({
+      id: i,
+      sku: `SKU-${(i * 7919) % 100000}`,
+      name: `Product ${i} of the ${['red', 'green', 'blue', 'black'][i % 4]} series`,
+      price: Math.round(((i * 37) % 1000) * 1.37 * 100) / 100,
+      stock: (i * 13) % 250,
+      tags: ['sale', 'new', 'popular', 'limited'].slice(0, (i % 4) + 1),
+      updatedAt: new Date(Date.UTC(2026, 0, 1) + i * 3_600_000).toISOString(),
+    });
+    records.push(record);
+    length += record.length + 1;
+  }
+  const text = `[${records.join(',')}]`;
+  // Trim whole records until it fits, then pad with spaces (valid JSON whitespace) to the exact size.
+  let body = text;
+  while (body.length > size) {
+    records.pop();
+    body = `[${records.join(',')}]`;
+  }
+  return Buffer.from(body.padEnd(size, ' '));
+}
+
+export type WorkloadName = 'small-get' | 'post-64k' | 'download-10m' | 'ws-echo' | 'json-64k';
 
 export interface Workload {
   name: WorkloadName;
@@ -35,6 +68,8 @@ export interface Workload {
   unit: 'req' | 'msg';
   method: 'GET' | 'POST';
   path: string;
+  /** Only these proxies run it (the default: every proxy that runs every workload). */
+  proxies?: ProxyName[];
 }
 
 export const workloads: Record<WorkloadName, Workload> = {
@@ -42,6 +77,14 @@ export const workloads: Record<WorkloadName, Workload> = {
   'post-64k': { name: 'post-64k', title: '64 KiB POST echo', unit: 'req', method: 'POST', path: '/echo' },
   'download-10m': { name: 'download-10m', title: '10 MiB download, streamed', unit: 'req', method: 'GET', path: '/download' },
   'ws-echo': { name: 'ws-echo', title: `WebSocket echo (${WS_MESSAGE_SIZE}-byte text messages, one in flight per connection)`, unit: 'msg', method: 'GET', path: '/ws' },
+  'json-64k': {
+    name: 'json-64k',
+    title: '64 KiB JSON response, compressed by the proxy (Accept-Encoding: gzip, deflate, br)',
+    unit: 'req',
+    method: 'GET',
+    path: '/json64k',
+    proxies: ['relay-compress', 'express-compress'],
+  },
 };
 
 export type ProxyName =
@@ -53,7 +96,9 @@ export type ProxyName =
   | 'relay'
   | 'relay-got'
   | 'relay-stages'
-  | 'relay-ratelimit';
+  | 'relay-ratelimit'
+  | 'relay-compress'
+  | 'express-compress';
 
 export interface ProxyInfo {
   name: ProxyName;
@@ -63,6 +108,8 @@ export interface ProxyInfo {
   versionOf?: string;
   /** Runs the WebSocket workload too. */
   websocket: boolean;
+  /** Runs only these workloads (a proxy built for one comparison). Default: every workload. */
+  only?: WorkloadName[];
 }
 
 export const proxies: ProxyInfo[] = [
@@ -75,7 +122,23 @@ export const proxies: ProxyInfo[] = [
   { name: 'relay-got', label: 'Relay, got transport', websocket: false },
   { name: 'relay-stages', label: 'Relay + headers, cookies, retry', websocket: false },
   { name: 'relay-ratelimit', label: 'Relay + rateLimit (memory store, never reached)', websocket: false },
+  { name: 'relay-compress', label: 'Relay + compress()', websocket: false, only: ['json-64k'] },
+  {
+    name: 'express-compress',
+    label: 'compression {version} + http-proxy-middleware (express 5)',
+    versionOf: 'compression',
+    websocket: false,
+    only: ['json-64k'],
+  },
 ];
+
+/** Whether `proxy` takes part in `workload`. */
+export function runsWorkload(proxy: ProxyName, workload: Workload): boolean {
+  const info = proxies.find((p) => p.name === proxy)!;
+  if (workload.name === 'ws-echo' && !info.websocket) return false;
+  if (info.only !== undefined && !info.only.includes(workload.name)) return false;
+  return workload.proxies === undefined || workload.proxies.includes(proxy);
+}
 
 export interface Timing {
   rounds: number;
@@ -91,6 +154,7 @@ export const fullTiming: Record<WorkloadName, Timing> = {
   'post-64k': { rounds: 5, warmup: 2, duration: 3 },
   'download-10m': { rounds: 3, warmup: 2, duration: 4 },
   'ws-echo': { rounds: 4, warmup: 1.5, duration: 3 },
+  'json-64k': { rounds: 5, warmup: 2, duration: 3 },
 };
 
 /** `--quick`: by default small GET and 64 KiB POST only, under two minutes. */
@@ -99,6 +163,7 @@ export const quickTiming: Record<WorkloadName, Timing> = {
   'post-64k': { rounds: 3, warmup: 0.5, duration: 1 },
   'download-10m': { rounds: 3, warmup: 1, duration: 3 },
   'ws-echo': { rounds: 3, warmup: 1, duration: 1.5 },
+  'json-64k': { rounds: 3, warmup: 1, duration: 2 },
 };
 export const quickWorkloads: WorkloadName[] = ['small-get', 'post-64k'];
 

@@ -1,7 +1,7 @@
 // The one upstream every proxy forwards to: small GET, 64 KiB echo, 10 MiB download, WebSocket echo.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { WebSocketServer } from 'ws';
-import { DOWNLOAD_CHUNK, DOWNLOAD_SIZE, SMALL_BODY, SMALL_SET_COOKIE, asciiPattern } from './settings.js';
+import { DOWNLOAD_CHUNK, DOWNLOAD_SIZE, JSON_SIZE, SMALL_BODY, SMALL_SET_COOKIE, asciiPattern, jsonDocument } from './settings.js';
 
 const small = Buffer.from(SMALL_BODY);
 const chunk = asciiPattern(DOWNLOAD_CHUNK);
@@ -10,6 +10,8 @@ const smallHeaders = {
   'content-length': small.length,
   'set-cookie': [SMALL_SET_COOKIE],
 };
+const json = jsonDocument(JSON_SIZE);
+const jsonHeaders = { 'content-type': 'application/json; charset=utf-8', 'content-length': json.length };
 const downloadHeaders = { 'content-type': 'application/octet-stream', 'content-length': DOWNLOAD_SIZE };
 
 /** The bytes of the download: the same 64 KiB pattern repeated (DOWNLOAD_SIZE is a multiple of it). */
@@ -58,6 +60,10 @@ export function startUpstream(): Server {
       req.resume();
       res.writeHead(200, smallHeaders);
       res.end(small);
+    } else if (url === '/json64k') {
+      req.resume();
+      res.writeHead(200, jsonHeaders);
+      res.end(json);
     } else if (url === '/echo' && req.method === 'POST') echo(req, res);
     else if (url === '/download') {
       req.resume();

@@ -34,6 +34,8 @@ export const errorStatus = {
   ERR_INTERNAL: 500,
   /** A middleware read the request body before the relay, in a form that cannot be rebuilt faithfully. */
   ERR_BODY_CONSUMED: 500,
+  /** A request body larger than a `bodyLimit()` allows (`@relay/body`): 413 Content Too Large, RFC 9110 §15.5.14. */
+  ERR_BODY_TOO_LARGE: 413,
   /** A WebSocket upgrade reached a relay built without a `websocket` transport. */
   ERR_UPGRADE_UNSUPPORTED: 501,
 } as const;

@@ -19,12 +19,14 @@ const explanations: Record<RelayErrorCode, string> = {
   ERR_CLIENT_ABORTED: 'the client went away',
   ERR_INTERNAL: 'the relay failed to handle the request',
   ERR_BODY_CONSUMED: 'the request body was read before the relay and cannot be forwarded',
+  ERR_BODY_TOO_LARGE: 'the request body is larger than this service accepts',
   ERR_UPGRADE_UNSUPPORTED: 'WebSocket relaying is not enabled here',
 };
 
 const reasonPhrases: Record<number, string> = {
   400: 'Bad Request',
   404: 'Not Found',
+  413: 'Content Too Large',
   499: 'Client Closed Request',
   500: 'Internal Server Error',
   501: 'Not Implemented',

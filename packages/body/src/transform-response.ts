@@ -1,0 +1,105 @@
+import { RelayError, type Handler, type Logger, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
+import { BufferStream } from './buffer-stream.js';
+import { collectBody } from './collect.js';
+import { bodyCoding } from './codings.js';
+import { decodableAcceptEncoding } from './negotiate.js';
+import { rewriteBody, RewriteError, textEncoding, type BodyAs, type BodyResult, type BodyValue } from './rewrite.js';
+import { resolveBufferedOptions, responseTransformable, type BufferedSettings, type TransformOptions } from './transform-options.js';
+
+/** What a response transform is told besides the body. `response.headers` may be changed in place. */
+export interface ResponseTransformContext {
+  readonly request: ProxyRequest;
+  readonly response: ProxyResponse;
+}
+
+/** A response transform: the body in, the new body out (`undefined`: unchanged); may be async. */
+export type ResponseTransformer<A extends BodyAs = 'text'> = (
+  body: BodyValue<A>,
+  context: ResponseTransformContext,
+) => BodyResult<A> | Promise<BodyResult<A>>;
+
+/**
+ * Rewrites whole response bodies: a body of a matching type, up to `maxBytes`, is read, decoded
+ * (gzip, br, deflate), handed to `fn` as text, parsed JSON or bytes, encoded again with the same
+ * coding and sent with a fresh `Content-Length` and without its stale `ETag`/`Content-MD5`. Other
+ * types, event streams, larger bodies, HEAD, 204, 206 and 304 pass untouched and streaming.
+ * A `Range` request header is dropped so matching bodies come whole. A body that cannot be decoded
+ * (or parsed as JSON), or an `fn` that throws, gives 502 (`ERR_UPSTREAM_PROTOCOL`) with a log line.
+ *
+ * @example
+ * transformResponse((data: any) => ({ ...data, internalId: undefined }), { as: 'json' });
+ * transformResponse((html) => html.replaceAll('http://api.internal', 'https://api.example.com'));
+ */
+export function transformResponse<A extends BodyAs = 'text'>(fn: ResponseTransformer<A>, options?: TransformOptions<A>): Stage {
+  const settings = resolveBufferedOptions(fn, options, 'transformResponse');
+  return {
+    name: 'transform-response',
+    wrap(next: Handler, context): Handler {
+      const logger = context.logger;
+      return async function transformResponseStage(request: ProxyRequest): Promise<ProxyResponse> {
+        prepareForTransform(request);
+        const response = await next(request);
+        if (response.body === null || !responseTransformable(request.method, response.status, response.headers, settings.isTransformed, true)) {
+          return response;
+        }
+        return rewriteResponse(settings, fn as ResponseTransformer<BodyAs>, logger, request, response);
+      };
+    },
+  };
+}
+
+/**
+ * Prepares a request whose response may be transformed: no `Range` (ranges would be ranges of the
+ * bytes before the rewrite, so a transformed route serves whole bodies) and an `Accept-Encoding`
+ * limited to codings the transform can decode (an upstream answering zstd would slip past it).
+ *
+ * @example
+ * prepareForTransform(request); // Range: bytes=0-99, Accept-Encoding: zstd, gzip → Accept-Encoding: gzip
+ */
+export function prepareForTransform(request: ProxyRequest): void {
+  const headers = request.headers;
+  if (headers.range !== undefined) {
+    delete headers.range;
+    delete headers['if-range'];
+  }
+  const acceptEncoding = headers['accept-encoding'];
+  if (acceptEncoding === undefined) return;
+  const decodable = decodableAcceptEncoding(acceptEncoding);
+  if (decodable === undefined) delete headers['accept-encoding'];
+  else headers['accept-encoding'] = decodable;
+}
+
+async function rewriteResponse(
+  settings: BufferedSettings,
+  fn: ResponseTransformer<BodyAs>,
+  logger: Logger,
+  request: ProxyRequest,
+  response: ProxyResponse,
+): Promise<ProxyResponse> {
+  const { maxBytes, as } = settings;
+  const headers = response.headers;
+  const declared = headers['content-length'];
+  if (declared !== undefined && Number(declared) > maxBytes) return response;
+  // A coding or charset the rewrite would leave alone: not worth reading into memory.
+  if (bodyCoding(headers['content-encoding']) === null || textEncoding(headers['content-type'], as) === null) return response;
+  const bytes = await collectBody(response.body!, maxBytes, { side: 'response' });
+  // Larger than the limit: what was read is back in the stream, which goes on untouched.
+  if (bytes === null) return response;
+  const context: ResponseTransformContext = { request, response };
+  let rewritten: Buffer | null;
+  try {
+    rewritten = await rewriteBody(bytes, headers, (value) => fn(value, context), { as, maxBytes });
+  } catch (error) {
+    throw transformFailure(logger, request, response, error);
+  }
+  if (rewritten === null) headers['content-length'] = String(bytes.length);
+  return { status: response.status, statusMessage: response.statusMessage, headers, body: new BufferStream(rewritten ?? bytes) };
+}
+
+function transformFailure(logger: Logger, request: ProxyRequest, response: ProxyResponse, error: unknown): RelayError {
+  const message = error instanceof Error ? error.message : String(error);
+  const relayError = new RelayError('ERR_UPSTREAM_PROTOCOL', `response transform: ${message}`, { cause: error });
+  const level = error instanceof RewriteError && error.stage === 'decode' ? 'warn' : 'error';
+  logger[level]({ method: request.method, path: request.path, status: response.status, code: relayError.code, error: message }, 'response transform failed: 502 sent');
+  return relayError;
+}

@@ -1,0 +1,209 @@
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { RelayError, type Handler, type Logger, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
+import { bodyCoding, createDecoder, createEncoder, defaultLevels, type BodyCoding } from './codings.js';
+import { mediaType, type TypeMatcher } from './media-type.js';
+import { dropStaleValidators } from './representation.js';
+import { ignoreError, link, linkClientBody, linkUpstreamBody } from './stream-link.js';
+import { resolveStreamOptions, responseTransformable, type StreamTransformOptions } from './transform-options.js';
+import type { RequestTransformContext } from './transform-request.js';
+import { prepareForTransform, type ResponseTransformContext } from './transform-response.js';
+
+/** Makes the `Transform` for one body (decoded bytes in, new bytes out), or `null` to leave this body alone. */
+export type TransformFactory<C> = (context: C) => Transform | null;
+
+/**
+ * Rewrites response bodies as they stream, for bodies too large to hold (HTML rewriting, a
+ * find-and-replace over a download): the body is decoded (gzip, br, deflate), piped through the
+ * `Transform` that `factory` makes for it, and encoded again with the same coding; memory stays
+ * flat. `Content-Length`, `ETag`, `Content-MD5` and `Accept-Ranges` go. The response head waits
+ * for the Transform's first output: a Transform that fails before it gives 502
+ * (`ERR_UPSTREAM_PROTOCOL`), one that fails later cuts the client connection (never a body that
+ * looks complete). HEAD, 204, 206 and 304 and other types pass untouched.
+ *
+ * @example
+ * transformResponseStream(() => new ReplaceStream('http://api.internal', 'https://api.example.com'), { types: ['text/html'] });
+ */
+export function transformResponseStream(factory: TransformFactory<ResponseTransformContext>, options?: StreamTransformOptions): Stage {
+  const types = resolveStreamOptions(factory, options, 'transformResponseStream');
+  return {
+    name: 'transform-response-stream',
+    wrap(next: Handler, context): Handler {
+      const logger = context.logger;
+      return async function transformResponseStreamStage(request: ProxyRequest): Promise<ProxyResponse> {
+        prepareForTransform(request);
+        const response = await next(request);
+        if (response.body === null || !responseTransformable(request.method, response.status, response.headers, types, false)) return response;
+        const coding = bodyCoding(response.headers['content-encoding']);
+        if (coding === null) return response;
+        return streamResponse(factory, logger, coding, request, response);
+      };
+    },
+  };
+}
+
+async function streamResponse(
+  factory: TransformFactory<ResponseTransformContext>,
+  logger: Logger,
+  coding: BodyCoding | 'identity',
+  request: ProxyRequest,
+  response: ProxyResponse,
+): Promise<ProxyResponse> {
+  const source = response.body!;
+  let transform: Transform | null;
+  try {
+    transform = factory({ request, response });
+  } catch (error) {
+    source.destroy();
+    throw streamFailure(logger, request, response, error);
+  }
+  if (transform === null) return response;
+  const headers = response.headers;
+  delete headers['content-length'];
+  delete headers['accept-ranges'];
+  dropStaleValidators(headers);
+  const gate = new HeadGate();
+  const body = chain(source, coding, guard(transform), gate, 'upstream');
+  body.on('error', ignoreError);
+  try {
+    await gate.opened;
+  } catch (error) {
+    body.destroy();
+    throw streamFailure(logger, request, response, error);
+  }
+  return { status: response.status, statusMessage: response.statusMessage, headers, body };
+}
+
+function streamFailure(logger: Logger, request: ProxyRequest, response: ProxyResponse, error: unknown): RelayError {
+  // The upstream failing or the client leaving is not the transform's failure: it keeps its own code (and log line).
+  if (error instanceof RelayError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  logger.error({ method: request.method, path: request.path, status: response.status, error: message }, 'response stream transform failed before the head: 502 sent');
+  return new RelayError('ERR_UPSTREAM_PROTOCOL', `response stream transform: ${message}`, { cause: error });
+}
+
+/**
+ * Rewrites request bodies as they stream up, through the `Transform` `factory` makes for each
+ * (decoded and encoded again like `transformResponseStream`). The body is sent chunked, without
+ * `Content-Length`. When the body can be replayed (`replayBody`, e.g. buffered by an earlier stage),
+ * each replay runs through a fresh Transform, so a retry sends the transformed bytes again. A
+ * Transform that fails aborts the attempt (500 `ERR_INTERNAL` before a response).
+ *
+ * @example
+ * transformRequestStream(() => new RedactStream(/"password":"[^"]*"/g), { types: ['application/json'] });
+ */
+export function transformRequestStream(factory: TransformFactory<RequestTransformContext>, options?: StreamTransformOptions): Stage {
+  const types = resolveStreamOptions(factory, options, 'transformRequestStream');
+  return {
+    name: 'transform-request-stream',
+    wrap(next: Handler): Handler {
+      return function transformRequestStreamStage(request: ProxyRequest): Promise<ProxyResponse> {
+        const transformed = request.body === null ? null : streamRequest(factory, types, request);
+        return next(transformed ?? request);
+      };
+    },
+  };
+}
+
+function streamRequest(factory: TransformFactory<RequestTransformContext>, types: TypeMatcher, request: ProxyRequest): ProxyRequest | null {
+  const headers = request.headers;
+  if (!types(mediaType(headers['content-type']))) return null;
+  const coding = bodyCoding(headers['content-encoding']);
+  if (coding === null) return null;
+  const context: RequestTransformContext = { request };
+  const transform = factory(context);
+  if (transform === null) return null;
+  delete headers['content-length'];
+  dropStaleValidators(headers);
+  const replay = request.replayBody;
+  const fromClient = request.body === request.client.incoming;
+  return {
+    method: request.method,
+    path: request.path,
+    headers,
+    body: chain(request.body!, coding, guard(transform), null, fromClient ? 'client' : 'other').on('error', ignoreError),
+    replayBody:
+      replay === null
+        ? null
+        : () => chain(replay(), coding, guard(factory(context) ?? new Transform({ transform: passThrough })), null, 'other').on('error', ignoreError),
+    attempt: request.attempt,
+    client: request.client,
+  };
+}
+
+/** source → decoder → transform → (gate) → encoder, each link tearing the others down on failure. */
+function chain(source: Readable, coding: BodyCoding | 'identity', transform: Transform, gate: HeadGate | null, side: 'client' | 'upstream' | 'other'): Readable {
+  const first = coding === 'identity' ? transform : createDecoder(coding);
+  let tail: Readable = side === 'client' ? linkClientBody(source, first) : side === 'upstream' ? linkUpstreamBody(source, first) : link(source, first);
+  if (first !== transform) tail = link(tail, transform);
+  if (gate !== null) tail = link(tail, gate);
+  if (coding !== 'identity') tail = link(tail, createEncoder(coding, defaultLevels));
+  return tail;
+}
+
+function passThrough(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+  callback(null, chunk);
+}
+
+const kOriginal = Symbol('relay.body.originalTransform');
+type Guarded = Transform & { [kOriginal]?: Transform['_transform'] };
+
+/** Makes a Transform whose `_transform` throws fail the stream instead of the process. */
+function guard(transform: Transform): Transform {
+  const guarded = transform as Guarded;
+  guarded[kOriginal] = transform._transform;
+  guarded._transform = guardedTransform;
+  return transform;
+}
+
+function guardedTransform(this: Guarded, chunk: unknown, encoding: BufferEncoding, callback: TransformCallback): void {
+  try {
+    this[kOriginal]!.call(this, chunk, encoding, callback);
+  } catch (error) {
+    callback(error as Error);
+  }
+}
+
+/**
+ * A pass-through that tells when the first byte (or the end) came out of the transform before it:
+ * the response head is sent then, so a transform failing on its first chunk can still get a 502.
+ */
+class HeadGate extends Transform {
+  readonly opened: Promise<void>;
+  private open: (() => void) | null = null;
+  private fail: ((error: Error) => void) | null = null;
+
+  constructor() {
+    super();
+    this.opened = new Promise<void>((resolve, reject) => {
+      this.open = resolve;
+      this.fail = reject;
+    });
+    this.on('error', onGateError);
+    this.on('close', onGateClose);
+  }
+
+  settle(error: Error | null): void {
+    const [open, fail] = [this.open, this.fail];
+    this.open = this.fail = null;
+    if (error === null) open?.();
+    else fail?.(error);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.settle(null);
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    this.settle(null);
+    callback();
+  }
+}
+
+function onGateError(this: HeadGate, error: Error): void {
+  this.settle(error);
+}
+
+function onGateClose(this: HeadGate): void {
+  this.settle(new Error('the body closed before the transform gave any output'));
+}

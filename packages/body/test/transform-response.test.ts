@@ -1,0 +1,192 @@
+import { request, type IncomingMessage, type ServerResponse } from 'node:http';
+import zlib from 'node:zlib';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createRelay, type Stage } from '@relay/core';
+import { delay, fetchRaw, memoryLogger, serveRelay, startUpstream, waitFor, type MemoryLogger, type Upstream } from '@relay/testkit';
+import { transformResponse } from '../src/index.js';
+
+const data = { user: 'ada', internalId: 'u-123', items: Array.from({ length: 50 }, (_, i) => ({ id: i, note: 'x'.repeat(20) })) };
+const gzippedJson = zlib.gzipSync(JSON.stringify(data));
+const html = '<html><body><a href="http://api.internal/docs">docs</a></body></html>';
+const bigText = 'y'.repeat(300_000);
+
+/** An upstream with one route per case; it records the Range and Accept-Encoding headers it saw. */
+async function upstreamForTransforms(ranges: Array<string | undefined>): Promise<Upstream> {
+  return startUpstream((req: IncomingMessage, res: ServerResponse) => {
+    ranges.push(req.headers.range, req.headers['accept-encoding']);
+    const send = (status: number, headers: Record<string, string | number>, body?: Buffer | string) => {
+      res.writeHead(status, headers);
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
+    switch (req.url) {
+      case '/gzip-json':
+        return send(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': gzippedJson.length, etag: '"abc"', 'content-md5': 'xyz' }, gzippedJson);
+      case '/br-html': {
+        const body = zlib.brotliCompressSync(html);
+        return send(200, { 'content-type': 'text/html; charset=utf-8', 'content-encoding': 'br', 'content-length': body.length }, body);
+      }
+      case '/deflate-html': {
+        const body = zlib.deflateSync(html);
+        return send(200, { 'content-type': 'text/html', 'content-encoding': 'deflate', 'content-length': body.length }, body);
+      }
+      case '/corrupt':
+        return send(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': 10 }, Buffer.from('not gzip!!'));
+      case '/png':
+        return send(200, { 'content-type': 'image/png', 'content-length': 4 }, Buffer.from([1, 2, 3, 4]));
+      case '/big':
+        return send(200, { 'content-type': 'text/plain', 'content-length': bigText.length }, bigText);
+      case '/big-chunked':
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        for (let i = 0; i < 30; i++) res.write(bigText.slice(i * 10_000, (i + 1) * 10_000));
+        return res.end();
+      case '/events':
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        return res.end('data: x\n\n');
+      case '/sjis':
+        return send(200, { 'content-type': 'text/plain; charset=shift_jis', 'content-length': 3 }, 'abc');
+      case '/zstd':
+        return send(200, { 'content-type': 'text/plain', 'content-encoding': 'zstd', 'content-length': 3 }, 'abc');
+      case '/204':
+        return send(204, { 'content-type': 'text/plain' });
+      case '/304':
+        return send(304, { 'content-type': 'text/plain', etag: '"e"' });
+      default:
+        return send(200, { 'content-type': 'text/plain', 'content-length': 5 }, 'plain');
+    }
+  });
+}
+
+async function withRelay(stages: Stage[], run: (url: string, logger: MemoryLogger, ranges: Array<string | undefined>) => Promise<void>): Promise<void> {
+  const ranges: Array<string | undefined> = [];
+  const upstream = await upstreamForTransforms(ranges);
+  const logger = memoryLogger();
+  const relay = await serveRelay(createRelay({ targetBaseUrl: upstream.url, logger, stages }));
+  try {
+    await run(relay.url, logger, ranges);
+  } finally {
+    await relay.close();
+    await upstream.close();
+  }
+}
+
+test('a gzip JSON response is rewritten and stays valid gzip with the right length; stale validators go', async () => {
+  const stage = transformResponse((body: any) => ({ ...body, internalId: undefined, rewritten: true }), { as: 'json' });
+  await withRelay([stage], async (url) => {
+    const response = await fetchRaw(`${url}/gzip-json`);
+    assert.is(response.status, 200);
+    assert.is(response.headers['content-encoding'], 'gzip');
+    assert.is(response.headers['content-length'], String(response.body.length));
+    assert.is(response.headers.etag, undefined);
+    assert.is(response.headers['content-md5'], undefined);
+    const decoded = JSON.parse(zlib.gunzipSync(response.body).toString());
+    assert.equal(decoded, { user: 'ada', items: data.items, rewritten: true });
+  });
+});
+
+test('br and deflate text bodies are rewritten and encoded again with their own coding', async () => {
+  const stage = transformResponse((text) => text.replaceAll('http://api.internal', 'https://api.example.com'));
+  await withRelay([stage], async (url) => {
+    const br = await fetchRaw(`${url}/br-html`);
+    assert.is(br.headers['content-encoding'], 'br');
+    assert.is(br.headers['content-length'], String(br.body.length));
+    assert.match(zlib.brotliDecompressSync(br.body).toString(), 'href="https://api.example.com/docs"');
+    const deflate = await fetchRaw(`${url}/deflate-html`);
+    assert.is(deflate.headers['content-encoding'], 'deflate');
+    assert.match(zlib.inflateSync(deflate.body).toString(), 'https://api.example.com/docs');
+  });
+});
+
+test('other types, charsets and codings, event streams, over-limit bodies, HEAD, 204 and 304 pass untouched; fn is never called', async () => {
+  let calls = 0;
+  const stage = transformResponse(
+    (text) => {
+      calls++;
+      return text.toUpperCase();
+    },
+    { maxBytes: 100_000 },
+  );
+  await withRelay([stage], async (url) => {
+    const png = await fetchRaw(`${url}/png`);
+    assert.equal([...png.body], [1, 2, 3, 4]);
+    const big = await fetchRaw(`${url}/big`);
+    assert.is(big.text, bigText);
+    assert.is(big.headers['content-length'], String(bigText.length));
+    // Chunked: read up to the limit, then handed on whole, the bytes already read first.
+    const chunked = await fetchRaw(`${url}/big-chunked`);
+    assert.is(chunked.text, bigText);
+    const events = await fetchRaw(`${url}/events`);
+    assert.is(events.text, 'data: x\n\n');
+    const head = await fetchRaw(`${url}/plain`, { method: 'HEAD' });
+    assert.is(head.headers['content-length'], '5');
+    assert.is((await fetchRaw(`${url}/sjis`)).text, 'abc');
+    assert.is((await fetchRaw(`${url}/zstd`)).text, 'abc');
+    assert.is((await fetchRaw(`${url}/204`)).status, 204);
+    assert.is((await fetchRaw(`${url}/304`)).status, 304);
+    assert.is(calls, 0);
+    assert.is((await fetchRaw(`${url}/plain`)).text, 'PLAIN');
+    assert.is(calls, 1);
+  });
+});
+
+test('returning undefined keeps the body byte for byte; Range is not forwarded, nor codings the transform cannot decode', async () => {
+  const stage = transformResponse(() => undefined, { as: 'bytes' });
+  await withRelay([stage], async (url, _logger, seen) => {
+    const response = await fetchRaw(`${url}/gzip-json`, { headers: { range: 'bytes=0-10', 'accept-encoding': 'zstd, gzip;q=0.8, *;q=0.1' } });
+    assert.is(response.status, 200);
+    assert.ok(response.body.equals(gzippedJson));
+    assert.is(response.headers.etag, '"abc"');
+    assert.equal(seen, [undefined, 'gzip;q=0.8']);
+    await fetchRaw(`${url}/plain`, { headers: { 'accept-encoding': 'zstd' } });
+    assert.equal(seen.slice(2), [undefined, undefined]);
+  });
+});
+
+test('a transform that throws gives 502 and an error log line; a body that is not what it says gives 502 too', async () => {
+  const stage = transformResponse(() => {
+    throw new Error('boom at 10.0.0.7');
+  });
+  await withRelay([stage], async (url, logger) => {
+    const response = await fetchRaw(`${url}/plain`);
+    assert.is(response.status, 502);
+    assert.match(response.text, /^502 Bad Gateway: .*\(ERR_UPSTREAM_PROTOCOL\)\n$/);
+    assert.not.match(response.text, /10\.0\.0\.7|boom/);
+    assert.ok(logger.lines.some((line) => line.level === 'error' && String(line.fields.error).includes('boom')));
+  });
+  await withRelay([transformResponse((body) => body, { as: 'json' })], async (url, logger) => {
+    assert.is((await fetchRaw(`${url}/corrupt`)).status, 502);
+    assert.ok(logger.lines.some((line) => line.level === 'warn' && String(line.fields.error).includes('cannot be decoded')));
+  });
+});
+
+test('a client that goes away while the body is read closes the upstream response; nothing stays in flight', async () => {
+  let upstreamClosed = false;
+  const upstream = await startUpstream((_req: IncomingMessage, res: ServerResponse) => {
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 1000 });
+    res.write('half of it');
+    res.on('close', () => (upstreamClosed = true));
+  });
+  const relay = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [transformResponse((text) => text)] }));
+  try {
+    const req = request(`${relay.url}/slow`, { agent: false });
+    req.on('error', () => {});
+    req.end();
+    assert.ok(await waitFor(() => upstream.requests.length === 1));
+    await delay(50);
+    req.destroy();
+    assert.ok(await waitFor(() => upstreamClosed, 5_000), 'the upstream response was closed');
+    assert.ok(await waitFor(() => relay.relay.inFlight === 0, 5_000));
+  } finally {
+    await relay.close();
+    await upstream.close();
+  }
+});
+
+test('bad options throw when the stage is built', () => {
+  assert.throws(() => transformResponse('x' as never), /transformResponse: the transform must be a function/);
+  assert.throws(() => transformResponse((b) => b, { as: 'xml' as never }), /as must be one of "text", "json", "bytes"/);
+  assert.throws(() => transformResponse((b) => b, { type: ['text/html'] } as never), /unknown option "type" \(did you mean "types"\?/);
+  assert.throws(() => transformResponse((b) => b, { maxBytes: -2 }), /maxBytes/);
+});
+
+test.run();
