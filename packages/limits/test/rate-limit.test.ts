@@ -57,12 +57,13 @@ test('burst: a bucket of 10 refilled at 2 per minute takes 10 at once, then refu
 
 test('tokens come back at the sustained rate', async () => {
   const upstream = await startUpstream();
-  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [rateLimit({ points: 2, duration: 400 })] }));
+  // One token every 2 s, two at once: the third request is refused unless the first two took 2 s.
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [rateLimit({ points: 1, duration: 2000, burst: 2 })] }));
   try {
     assert.is((await fetchRaw(served.url)).status, 200);
     assert.is((await fetchRaw(served.url)).status, 200);
     assert.is((await fetchRaw(served.url)).status, 429);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await new Promise((resolve) => setTimeout(resolve, 2500));
     assert.is((await fetchRaw(served.url)).status, 200, 'the bucket refilled after a quiet spell');
   } finally {
     await served.close();

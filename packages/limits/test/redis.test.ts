@@ -139,6 +139,34 @@ for (const failOpen of [true, false]) {
   });
 }
 
+test('a Redis that stops answering (SIGSTOP, the connection still open): each call gives up at its timeout, then counts again', async () => {
+  const redis = await startRedis();
+  const connection = await client(redis.port);
+  const upstream = await startUpstream();
+  const logger = memoryLogger();
+  const served = await serveRelay(
+    createRelay({ targetBaseUrl: upstream.url, logger, stages: [rateLimit({ points: 1000, duration: 60_000, store: redisStore({ client: connection, timeout: 300 }) })] }),
+  );
+  try {
+    redis.process.kill('SIGSTOP');
+    const started = Date.now();
+    const frozen = await Promise.all(Array.from({ length: 10 }, () => fetchRaw(served.url)));
+    assert.ok(Date.now() - started < 10_000, 'answered at the store timeout, not when Redis comes back');
+    assert.ok(frozen.every((response) => response.status === 200 && response.headers.ratelimit === undefined), 'let through, uncounted');
+    assert.ok(logger.lines.some((line) => String(line.fields.error).includes('did not answer within 300 ms')));
+    redis.process.kill('SIGCONT');
+    let counted = false;
+    for (let i = 0; i < 50 && !counted; i++) counted = (await fetchRaw(served.url)).headers.ratelimit !== undefined;
+    assert.ok(counted, 'counted again once Redis answers');
+  } finally {
+    redis.process.kill('SIGCONT');
+    connection.disconnect();
+    await served.close();
+    await upstream.close();
+    await redis.stop();
+  }
+});
+
 test('redisStore options are checked', () => {
   assert.throws(() => redisStore({} as never), /redisStore: client must be an ioredis client/);
   assert.throws(() => redisStore({ client: new Redis({ lazyConnect: true }), timout: 5 } as never), /unknown option "timout" \(did you mean "timeout"\?/);

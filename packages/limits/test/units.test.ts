@@ -120,6 +120,15 @@ test('one stage value is one limit, however many pipelines wrap it (HTTP and Web
   assert.is((await rateLimit({ points: 2, duration: 60_000 }).wrap(ok, stageContext())(fakeRequest())).status, 200, 'another value, another limit');
 });
 
+test('headers: false leaves the IETF fields out, Retry-After stays on the 429', async () => {
+  const handler = rateLimit({ points: 1, duration: 60_000, headers: false }).wrap(async () => ({ status: 200, statusMessage: '', headers: {}, body: null }), stageContext());
+  assert.equal((await handler(fakeRequest())).headers, {});
+  const refused = await handler(fakeRequest());
+  assert.is(refused.status, 429);
+  assert.is(refused.headers['retry-after'], '60');
+  assert.is(refused.headers.ratelimit, undefined);
+});
+
 test('a key function that throws fails the request like any stage error', async () => {
   const handler = rateLimit({ points: 1, duration: 1000, key: () => { throw new Error('boom'); } }).wrap(async () => ({ status: 200, statusMessage: '', headers: {}, body: null }), stageContext());
   await handler(fakeRequest()).then(
