@@ -15,7 +15,12 @@ export interface CodingLevels {
   brotliQuality: number;
 }
 
-/** The levels used when none are given: those of the `compression` middleware (gzip 6, Brotli 4). */
+/**
+ * The levels used when none are given: those of the `compression` middleware (gzip 6, Brotli 4).
+ *
+ * @example
+ * const encoder = createEncoder('gzip', defaultLevels);
+ */
 export const defaultLevels: Readonly<CodingLevels> = Object.freeze({ gzipLevel: 6, brotliQuality: 4 });
 
 /**
@@ -64,7 +69,12 @@ function brotliOptions(levels: CodingLevels, sizeHint: number): BrotliOptions {
 /** A zlib stream: a Transform that can be told to flush what it holds. */
 export type ZlibTransform = Transform & { flush(kind?: number): void };
 
-/** A streaming encoder for `coding`; `sizeHint` (bytes, 0 when unknown) helps Brotli size its window. */
+/**
+ * A streaming encoder for `coding`; `sizeHint` (bytes, 0 when unknown) helps Brotli size its window.
+ *
+ * @example
+ * upstreamBody.pipe(createEncoder('br', defaultLevels, 65536));
+ */
 export function createEncoder(coding: BodyCoding, levels: CodingLevels, sizeHint = 0): ZlibTransform {
   switch (coding) {
     case 'gzip':
@@ -76,7 +86,12 @@ export function createEncoder(coding: BodyCoding, levels: CodingLevels, sizeHint
   }
 }
 
-/** A streaming decoder for `coding` (`deflate` as zlib-wrapped, RFC 9110 §8.4.1.2). */
+/**
+ * A streaming decoder for `coding` (`deflate` as zlib-wrapped, RFC 9110 §8.4.1.2).
+ *
+ * @example
+ * gzippedBody.pipe(createDecoder('gzip'));
+ */
 export function createDecoder(coding: BodyCoding): Transform {
   switch (coding) {
     case 'gzip':
@@ -101,6 +116,9 @@ const deflate = promisify(zlib.deflate);
  * Decodes a whole body off the main thread. Rejects with a RangeError (`ERR_BUFFER_TOO_LARGE`)
  * when it would decode to more than `maxOutputLength` bytes, so a small compression bomb cannot
  * fill memory. `deflate` bodies sent raw, without the zlib wrapper, are read too, as browsers do.
+ *
+ * @example
+ * const plain = await decodeBuffer('br', bytes, 1024 * 1024);
  */
 export async function decodeBuffer(coding: BodyCoding, bytes: Buffer, maxOutputLength: number): Promise<Buffer> {
   const options = { maxOutputLength: Math.max(1, Math.min(maxOutputLength, bufferConstants.MAX_LENGTH)) };
@@ -119,7 +137,12 @@ export async function decodeBuffer(coding: BodyCoding, bytes: Buffer, maxOutputL
   }
 }
 
-/** Encodes a whole body off the main thread. */
+/**
+ * Encodes a whole body off the main thread.
+ *
+ * @example
+ * const gzipped = await encodeBuffer('gzip', Buffer.from('{"a":1}'), defaultLevels);
+ */
 export function encodeBuffer(coding: BodyCoding, bytes: Buffer, levels: CodingLevels): Promise<Buffer> {
   switch (coding) {
     case 'gzip':

@@ -25,7 +25,12 @@ export interface CompressOptions {
 
 const optionNames = ['encodings', 'threshold', 'types', 'flushTypes', 'gzipLevel', 'brotliQuality'] as const;
 
-/** The media types `compress()` compresses by default. */
+/**
+ * The media types `compress()` compresses by default.
+ *
+ * @example
+ * compress({ types: [...compressibleTypes, 'application/vnd.api+json'] });
+ */
 export const compressibleTypes: readonly string[] = Object.freeze([
   'text/*',
   'application/json',

@@ -48,7 +48,12 @@ export function negotiateEncoding(acceptEncoding: HeaderValue | undefined, optio
   return identityQ === 0 ? null : 'identity';
 }
 
-/** The q-value of each coding named in an `Accept-Encoding` value; malformed members are ignored. */
+/**
+ * The q-value of each coding named in an `Accept-Encoding` value; malformed members are ignored.
+ *
+ * @example
+ * parseAcceptEncoding('gzip;q=0.5, br'); // Map { 'gzip' => 0.5, 'br' => 1 }
+ */
 export function parseAcceptEncoding(value: string): Map<string, number> {
   const weights = new Map<string, number>();
   for (const member of value.split(',')) {
@@ -73,6 +78,10 @@ export function parseAcceptEncoding(value: string): Map<string, number> {
 /**
  * `negotiateEncoding` with a small cache by header value: clients send a handful of distinct
  * `Accept-Encoding` strings, so parsing happens once per string, not once per request.
+ *
+ * @example
+ * const negotiate = cachedNegotiator({ encodings: ['gzip'] });
+ * negotiate(request.headers['accept-encoding']); // 'gzip' or 'identity'
  */
 export function cachedNegotiator(options: NegotiateOptions = {}): (acceptEncoding: HeaderValue | undefined) => Negotiated {
   const cache = new Map<string, Negotiated>();

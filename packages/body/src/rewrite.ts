@@ -14,7 +14,12 @@ export type BodyValue<A extends BodyAs> = A extends 'json' ? unknown : A extends
 /** What a transform function may return for each `as`; `undefined` leaves the body exactly as it was. */
 export type BodyResult<A extends BodyAs> = A extends 'json' ? unknown : string | Buffer | undefined;
 
-/** The media types a buffered transform handles when `types` is not given, by `as`. */
+/**
+ * The media types a buffered transform handles when `types` is not given, by `as`.
+ *
+ * @example
+ * transformResponse(fn, { types: [...defaultTransformTypes.text, 'application/x-yaml'] });
+ */
 export const defaultTransformTypes: Readonly<Record<BodyAs, readonly string[]>> = Object.freeze({
   text: ['text/*', 'application/json', 'application/*+json', 'application/javascript', 'application/xml', 'application/*+xml', 'image/svg+xml'],
   json: ['application/json', 'application/*+json'],
@@ -46,7 +51,12 @@ export function textEncoding(contentType: HeaderRecord['content-type'], as: Body
   }
 }
 
-/** A body that could not be read as its headers say (bad coding, bad JSON), or a function that failed. */
+/**
+ * A body that could not be read as its headers say (bad coding, bad JSON), or a function that failed.
+ *
+ * @example
+ * if (error instanceof RewriteError && error.stage === 'decode') return badRequestBodyResponse();
+ */
 export class RewriteError extends Error {
   constructor(
     message: string,

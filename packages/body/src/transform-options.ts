@@ -30,7 +30,12 @@ export interface BufferedSettings {
 const bufferedNames = ['as', 'types', 'maxBytes'] as const;
 const streamNames = ['types'] as const;
 
-/** Checks the options of a buffered transform stage named `stage`. */
+/**
+ * Checks the options of a buffered transform stage named `stage`.
+ *
+ * @example
+ * const settings = resolveBufferedOptions(fn, { as: 'json' }, 'transformResponse');
+ */
 export function resolveBufferedOptions(fn: unknown, options: TransformOptions<BodyAs> | undefined, stage: string): BufferedSettings {
   checkFunction(fn, `${stage}: the transform`);
   const checked = optionsObject(options, stage);
@@ -43,7 +48,12 @@ export function resolveBufferedOptions(fn: unknown, options: TransformOptions<Bo
   };
 }
 
-/** Checks the options of a streaming transform stage named `stage`. */
+/**
+ * Checks the options of a streaming transform stage named `stage`.
+ *
+ * @example
+ * const isHtml = resolveStreamOptions(factory, { types: ['text/html'] }, 'transformResponseStream');
+ */
 export function resolveStreamOptions(factory: unknown, options: StreamTransformOptions | undefined, stage: string): TypeMatcher {
   checkFunction(factory, `${stage}: the Transform factory`);
   const checked = optionsObject(options, stage);
