@@ -21,6 +21,7 @@ export function statusPage(jsonPath: string): string {
   th, td { text-align: left; padding: 8px 10px; border-bottom: 1px solid #e6e8ee; vertical-align: top; }
   th { background: #eef0f5; font-weight: 600; }
   td.num { text-align: right; font-variant-numeric: tabular-nums; }
+  td.match { white-space: nowrap; font-family: ui-monospace, monospace; font-size: 13px; }
   .target { display: block; white-space: nowrap; }
   .dot { display: inline-block; width: 10px; height: 10px; border-radius: 50%; margin-right: 6px; }
   .healthy .dot { background: #1a9c4b; } .unhealthy .dot { background: #d43a2f; } .unknown .dot { background: #9aa3b5; }
@@ -54,7 +55,7 @@ function render(data) {
     const row = body.insertRow();
     row.dataset.route = route.name;
     cell(row, route.name);
-    cell(row, (route.match.host ? route.match.host.join(', ') : '*') + ' ' + route.match.path + (route.match.methods ? ' (' + route.match.methods.join(', ') + ')' : ''));
+    cell(row, (route.match.host ? route.match.host.join(', ') : '*') + ' ' + route.match.path + (route.match.methods ? ' ' + route.match.methods.join(',') : ''), 'match');
     const targets = row.insertCell();
     for (const target of route.targets) {
       const line = document.createElement('span');

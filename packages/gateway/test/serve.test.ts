@@ -36,6 +36,9 @@ test.before(async () => {
       '  - name: admin',
       '    match: { path: /api, host: admin.example.com, methods: [GET] }',
       '    upstream: ${ADMIN_URL}',
+      '  - name: upload',
+      '    match: { path: /upload, methods: [POST, PUT] }',
+      '    upstream: ${API_URL}',
       '  - name: chat',
       '    match: { path: /chat }',
       '    upstream: ${CHAT_URL}',
@@ -79,6 +82,12 @@ test('routing: an exact host wins over any host; its methods are enforced with 4
   // POST on admin.example.com falls through to the any-host api route.
   assert.is(post.status, 200);
   assert.is(admin.requests.length, before + 1);
+});
+
+test('routing: a path whose routes take other methods is 405 with Allow', async () => {
+  const response = await fetchRaw(`${gateway.url}/upload/file`);
+  assert.is(response.status, 405);
+  assert.is(response.headers.allow, 'POST, PUT');
 });
 
 test('routing: no route is 404; a path only sharing letters with a prefix does not match', async () => {
@@ -126,7 +135,7 @@ test('status JSON: routes, targets with health, requests per route', async () =>
   assert.equal(apiRoute.targets, [{ ...apiRoute.targets[0]!, url: api.url, health: 'healthy' }]);
   assert.equal(
     status.routes.map((route) => route.name),
-    ['api', 'admin', 'chat'],
+    ['api', 'admin', 'upload', 'chat'],
   );
 });
 
