@@ -38,6 +38,11 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   const slots = new Map<Worker, { slot: number; started: number }>();
   const failures = new Array<number>(options.workers).fill(0);
 
+  let everListened = false;
+  cluster.on('listening', () => {
+    everListened = true;
+  });
+  let giveUp: ((code: number) => void) | null = null;
   const fork = (slot: number) => {
     const worker = cluster.fork({ [workerNoWatchEnv]: '1' });
     slots.set(worker, { slot, started: Date.now() });
@@ -46,6 +51,12 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
     const entry = slots.get(worker);
     slots.delete(worker);
     if (stopping || entry === undefined) return;
+    if (!everListened) {
+      // No worker ever came up (a port in use, a config that changed since the check): restarting would loop.
+      logger.error({ worker: worker.id, code, signal }, 'a worker failed before any listened: stopping');
+      giveUp?.(code === 2 ? 2 : 1);
+      return;
+    }
     const lived = Date.now() - entry.started;
     failures[entry.slot] = lived > 10_000 ? 0 : failures[entry.slot]! + 1;
     const delay = Math.min(100 * 2 ** failures[entry.slot]!, 10_000);
@@ -73,6 +84,14 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   process.on('SIGHUP', () => void reload());
 
   return new Promise((resolve) => {
+    giveUp = (code) => {
+      stopping = true;
+      watcher.close();
+      for (const worker of slots.keys()) worker.process.kill('SIGTERM');
+      const check = () => slots.size === 0 && resolve(code);
+      cluster.on('exit', check);
+      check();
+    };
     const stop = (signal: string) => {
       if (stopping) return;
       stopping = true;

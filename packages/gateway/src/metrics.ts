@@ -70,12 +70,13 @@ function registerOnce(client: PromClient, current: () => Gateway | null): void {
   });
   new client.Gauge({
     name: 'relay_gateway_target_up',
-    help: '1 when the last attempt to the target got an answer other than 502/503/504, 0 when it failed',
-    labelNames: ['target'],
+    // Labelled by route, not by address: /metrics is on by default and must not publish internal addresses.
+    help: "1 when the last attempt to the route's target got an answer other than 502/503/504, 0 when it failed",
+    labelNames: ['route'],
     collect() {
       this.reset();
-      for (const target of current()?.shared.targets.values() ?? []) {
-        if (target.state !== 'unknown') this.set({ target: target.url }, target.state === 'healthy' ? 1 : 0);
+      for (const route of current()?.current.routes ?? []) {
+        if (route.health.state !== 'unknown') this.set({ route: route.label }, route.health.state === 'healthy' ? 1 : 0);
       }
     },
   });

@@ -80,26 +80,28 @@ test('check: an unset environment variable without a default is named', async ()
 });
 
 test('check: a missing file, a missing TLS file', async () => {
-  const missing = await runBin(['check', `${files.dir}/nope.yaml`]);
+  const path = files.write('tls.yaml', ['listen:', '  - { port: 8443, tls: { cert: cert.pem, key: key.pem } }', 'routes:', '  - upstream: http://127.0.0.1:9000', ''].join('\n'));
+  const [missing, tls] = await Promise.all([runBin(['check', `${files.dir}/nope.yaml`]), runBin(['check', path])]);
   assert.is(missing.code, 2);
   assert.is(missing.stderr, `${files.dir}/nope.yaml: no such file\n`);
-  const path = files.write('tls.yaml', ['listen:', '  - { port: 8443, tls: { cert: cert.pem, key: key.pem } }', 'routes:', '  - upstream: http://127.0.0.1:9000', ''].join('\n'));
-  const tls = await runBin(['check', path]);
   assert.is(tls.code, 2);
   assert.is(tls.stderr, `${path}: listen[0].tls.cert: no such file: cert.pem\n`);
 });
 
 test('usage errors exit 2; --help and --version exit 0', async () => {
-  const unknown = await runBin(['serve', '--prot', '8080']);
+  // Independent runs, side by side: each start compiles the sources, which is most of the time here.
+  const [unknown, badPort, help, version] = await Promise.all([
+    runBin(['serve', '--prot', '8080']),
+    runBin(['serve', 'x.yaml', '--port', '99999']),
+    runBin(['--help']),
+    runBin(['--version']),
+  ]);
   assert.is(unknown.code, 2);
   assert.match(unknown.stderr, /^relay: Unknown option '--prot'/);
-  const badPort = await runBin(['serve', 'x.yaml', '--port', '99999']);
   assert.is(badPort.code, 2);
   assert.match(badPort.stderr, /--port must be a port number from 0 to 65535, got "99999"/);
-  const help = await runBin(['--help']);
   assert.is(help.code, 0);
   assert.match(help.stdout, /Exit codes: 0 ok, 1 runtime error/);
-  const version = await runBin(['--version']);
   assert.is(version.code, 0);
   assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
 });
