@@ -3,13 +3,12 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Logger } from '@relay/core';
-import { runPrimary, runWorker, workerNoWatchEnv } from './cluster.js';
 import { ConfigError } from './config-error.js';
 import { Generation } from './generation.js';
 import { planListeners } from './listeners.js';
 import { loadConfig } from './load-config.js';
 import { createLogger, logLevels, type LogLevel } from './log.js';
-import { serve, type RunningGateway } from './serve.js';
+import type { RunningGateway } from './serve.js';
 
 /** Exit codes of the `relay` bin. */
 export const exitCodes = Object.freeze({ ok: 0, runtimeError: 1, usageError: 2 });
@@ -61,7 +60,10 @@ export async function main(argv: string[], io: { stdout: NodeJS.WriteStream; std
   const logger = createLogger({ level: invocation.logLevel, base: cluster.isWorker ? { worker: cluster.worker!.id } : {} });
   try {
     if (invocation.command === 'check') return await check(invocation, io.stdout);
-    if (invocation.workers > 1 && cluster.isPrimary) return await runPrimary({ config: invocation.config, workers: invocation.workers, logger });
+    if (invocation.workers > 1 && cluster.isPrimary) {
+      const { runPrimary } = await import('./cluster.js');
+      return await runPrimary({ config: invocation.config, workers: invocation.workers, logger });
+    }
     return await serveHere(invocation, logger);
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -83,7 +85,9 @@ async function check(invocation: Invocation, stdout: NodeJS.WritableStream): Pro
   return exitCodes.ok;
 }
 
+/** Serves in this process; imported on demand so `relay check` loads no server code (nor prom-client). */
 async function serveHere(invocation: Invocation, logger: Logger): Promise<number> {
+  const [{ serve }, { runWorker, workerNoWatchEnv }] = await Promise.all([import('./serve.js'), import('./cluster.js')]);
   const inWorker = cluster.isWorker;
   const running = await serve({ config: invocation.config, port: invocation.port, logger, watch: process.env[workerNoWatchEnv] !== '1' });
   if (inWorker) return runWorker(running);

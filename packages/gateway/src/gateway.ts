@@ -66,6 +66,7 @@ export class Gateway {
    * WebSocket sessions to the end and are shut down after, or at `timeouts.reloadDrain`.
    */
   async reload(loaded: LoadedConfig): Promise<void> {
+    if (this.stopping) throw new Error('the gateway is stopping');
     const next = new Generation(this.current.number + 1, loaded, this.shared, this.logger);
     await next.startup();
     const previous = this.current;
