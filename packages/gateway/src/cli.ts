@@ -10,7 +10,12 @@ import { loadConfig } from './load-config.js';
 import { createLogger, logLevels, type LogLevel } from './log.js';
 import type { RunningGateway } from './serve.js';
 
-/** Exit codes of the `relay` bin. */
+/**
+ * Exit codes of the `relay` bin.
+ *
+ * @example
+ * if (code === exitCodes.usageError) console.error('fix the config');
+ */
 export const exitCodes = Object.freeze({ ok: 0, runtimeError: 1, usageError: 2 });
 
 const usage = `Usage: relay <command> [config] [options]
@@ -79,7 +84,7 @@ async function check(invocation: Invocation, stdout: NodeJS.WritableStream): Pro
   const loaded = await loadConfig(invocation.config);
   planListeners(loaded);
   // Building the relays runs every stage factory's own checks; nothing is started.
-  const generation = new Generation(0, loaded, { routes: new Map(), targets: new Map() }, createLogger({ level: 'error' }));
+  const generation = new Generation({ number: 0, loaded, shared: { routes: new Map(), targets: new Map() }, logger: createLogger({ level: 'error' }) });
   const listeners = loaded.config.listen.length;
   stdout.write(`${invocation.config}: ok (${generation.routes.length} route${generation.routes.length === 1 ? '' : 's'}, ${listeners} listener${listeners === 1 ? '' : 's'})\n`);
   return exitCodes.ok;

@@ -9,7 +9,12 @@ import { watchConfig } from './watch.js';
 /** Messages from the primary to its workers. */
 export type WorkerMessage = { type: 'relay:reload' } | { type: 'relay:stop' };
 
-/** Set in a worker's environment: the primary watches the file and forwards reloads. */
+/**
+ * Set in a worker's environment: the primary watches the file and forwards reloads.
+ *
+ * @example
+ * const watch = process.env[workerNoWatchEnv] !== '1';
+ */
 export const workerNoWatchEnv = 'RELAY_GATEWAY_WORKER';
 
 /** Options of `runPrimary`. */
@@ -30,91 +35,105 @@ export interface PrimaryOptions {
  * process.exitCode = await runPrimary({ config: 'gateway.yaml', workers: 4, logger });
  */
 export async function runPrimary(options: PrimaryOptions): Promise<number> {
-  const { logger } = options;
   const loaded = await loadConfig(options.config);
   planListeners(loaded);
-  let shutdownTimeout = loaded.config.timeouts.shutdown ?? 10_000;
-  let stopping = false;
-  const slots = new Map<Worker, { slot: number; started: number }>();
-  const failures = new Array<number>(options.workers).fill(0);
-
-  let everListened = false;
-  cluster.on('listening', () => {
-    everListened = true;
+  const pool = new WorkerPool(options, loaded.config.timeouts.shutdown ?? 10_000);
+  const watcher = watchConfig(loaded.file, () => void pool.reload());
+  process.on('SIGHUP', () => void pool.reload());
+  const code = await new Promise<number>((resolve) => {
+    pool.onFinished = resolve;
+    process.on('SIGTERM', () => pool.stop('SIGTERM'));
+    process.on('SIGINT', () => pool.stop('SIGINT'));
+    pool.start();
   });
-  let giveUp: ((code: number) => void) | null = null;
-  const fork = (slot: number) => {
-    const worker = cluster.fork({ [workerNoWatchEnv]: '1' });
-    slots.set(worker, { slot, started: Date.now() });
-  };
-  cluster.on('exit', (worker, code, signal) => {
-    const entry = slots.get(worker);
-    slots.delete(worker);
-    if (stopping || entry === undefined) return;
-    if (!everListened) {
-      // No worker ever came up (a port in use, a config that changed since the check): restarting would loop.
-      logger.error({ worker: worker.id, code, signal }, 'a worker failed before any listened: stopping');
-      giveUp?.(code === 2 ? 2 : 1);
+  watcher.close();
+  return code;
+}
+
+/** The primary's workers: one slot per worker, each refilled when its worker dies. */
+class WorkerPool {
+  onFinished: (code: number) => void = () => {};
+  private readonly slots = new Map<Worker, { slot: number; started: number }>();
+  private readonly failures: number[];
+  private everListened = false;
+  private stopping = false;
+  private exitCode = 0;
+
+  constructor(
+    private readonly options: PrimaryOptions,
+    private shutdownTimeout: number,
+  ) {
+    this.failures = new Array<number>(options.workers).fill(0);
+  }
+
+  start(): void {
+    cluster.on('listening', () => {
+      this.everListened = true;
+    });
+    cluster.on('exit', (worker, code, signal) => this.exited(worker, code, signal));
+    for (let slot = 0; slot < this.options.workers; slot++) this.fork(slot);
+    this.options.logger.info({ workers: this.options.workers }, 'primary started');
+  }
+
+  /** Validates the config here first: a broken one is logged once and never reaches the workers. */
+  async reload(): Promise<void> {
+    try {
+      const next = await loadConfig(this.options.config);
+      planListeners(next);
+      this.shutdownTimeout = next.config.timeouts.shutdown ?? 10_000;
+    } catch (error) {
+      const detail = error instanceof ConfigError ? error.message : (error as Error).message;
+      this.options.logger.error({ error: detail }, 'config reload refused: the previous config keeps serving');
       return;
+    }
+    this.options.logger.info({ workers: this.slots.size }, 'reloading workers');
+    for (const worker of this.slots.keys()) send(worker, { type: 'relay:reload' });
+  }
+
+  /** Asks every worker to drain; kills the ones still running at the shutdown timeout plus 5 s. */
+  stop(reason: string, exitCode = 0): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.exitCode = exitCode;
+    this.options.logger.info({ reason, workers: this.slots.size }, 'stopping workers');
+    for (const worker of this.slots.keys()) send(worker, { type: 'relay:stop' });
+    const deadline = setTimeout(() => {
+      for (const worker of this.slots.keys()) worker.process.kill('SIGKILL');
+      this.options.logger.error({ workers: this.slots.size }, 'workers did not stop in time: killed');
+      this.exitCode = 1;
+    }, this.shutdownTimeout + 5_000);
+    deadline.unref();
+    this.finishIfEmpty();
+  }
+
+  private fork(slot: number): void {
+    const worker = cluster.fork({ [workerNoWatchEnv]: '1' });
+    this.slots.set(worker, { slot, started: Date.now() });
+  }
+
+  private exited(worker: Worker, code: number | null, signal: string | null): void {
+    const entry = this.slots.get(worker);
+    this.slots.delete(worker);
+    if (this.stopping || entry === undefined) return this.finishIfEmpty();
+    if (!this.everListened) {
+      // No worker ever came up (a port in use, a config that changed since the check): restarting would loop.
+      this.options.logger.error({ worker: worker.id, code, signal }, 'a worker failed before any listened: stopping');
+      return this.stop('startup failed', code === 2 ? 2 : 1);
     }
     const lived = Date.now() - entry.started;
-    failures[entry.slot] = lived > 10_000 ? 0 : failures[entry.slot]! + 1;
-    const delay = Math.min(100 * 2 ** failures[entry.slot]!, 10_000);
-    logger.error({ worker: worker.id, code, signal, restartIn: delay }, 'worker died: restarting it');
+    this.failures[entry.slot] = lived > 10_000 ? 0 : this.failures[entry.slot]! + 1;
+    const delay = Math.min(100 * 2 ** this.failures[entry.slot]!, 10_000);
+    this.options.logger.error({ worker: worker.id, code, signal, restartIn: delay }, 'worker died: restarting it');
     setTimeout(() => {
-      if (!stopping) fork(entry.slot);
+      if (!this.stopping) this.fork(entry.slot);
     }, delay);
-  });
-  for (let slot = 0; slot < options.workers; slot++) fork(slot);
-  logger.info({ workers: options.workers }, 'primary started');
+  }
 
-  const reload = async () => {
-    try {
-      const next = await loadConfig(options.config);
-      planListeners(next);
-      shutdownTimeout = next.config.timeouts.shutdown ?? 10_000;
-    } catch (error) {
-      logger.error({ error: error instanceof ConfigError ? error.message : (error as Error).message }, 'config reload refused: the previous config keeps serving');
-      return;
-    }
-    logger.info({ workers: slots.size }, 'reloading workers');
-    for (const worker of slots.keys()) send(worker, { type: 'relay:reload' });
-  };
-  const watcher = watchConfig(loaded.file, () => void reload());
-  process.on('SIGHUP', () => void reload());
-
-  return new Promise((resolve) => {
-    giveUp = (code) => {
-      stopping = true;
-      watcher.close();
-      for (const worker of slots.keys()) worker.process.kill('SIGTERM');
-      const check = () => slots.size === 0 && resolve(code);
-      cluster.on('exit', check);
-      check();
-    };
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      watcher.close();
-      logger.info({ signal, workers: slots.size }, 'stopping workers');
-      for (const worker of slots.keys()) send(worker, { type: 'relay:stop' });
-      const deadline = setTimeout(() => {
-        for (const worker of slots.keys()) worker.process.kill('SIGKILL');
-        logger.error({ workers: slots.size }, 'workers did not stop in time: killed');
-        resolve(1);
-      }, shutdownTimeout + 5_000);
-      const check = () => {
-        if (slots.size > 0) return;
-        clearTimeout(deadline);
-        logger.info({}, 'stopped');
-        resolve(0);
-      };
-      cluster.on('exit', check);
-      check();
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-  });
+  private finishIfEmpty(): void {
+    if (!this.stopping || this.slots.size > 0) return;
+    this.options.logger.info({}, 'stopped');
+    this.onFinished(this.exitCode);
+  }
 }
 
 /**

@@ -33,7 +33,12 @@ function formatIssue(file: string, issue: ConfigIssue): string {
   return issue.path === '' ? `${where}: ${issue.message}` : `${where}: ${issue.path}: ${issue.message}`;
 }
 
-/** `['routes', 2, 'upstream']` → `routes[2].upstream`. */
+/**
+ * A document path as the messages write it.
+ *
+ * @example
+ * formatPath(['routes', 2, 'upstream']); // 'routes[2].upstream'
+ */
 export function formatPath(path: ReadonlyArray<string | number>): string {
   let text = '';
   for (const part of path) {

@@ -2,7 +2,12 @@ import { cookies } from '@relay/cookies';
 import { z } from 'zod';
 import { routeFeature, stageOrder } from './feature.js';
 
-/** `cookies:` on a route: the options of `cookies()` from `@relay/cookies`, with maps instead of functions. */
+/**
+ * `cookies:` on a route: the options of `cookies()` from `@relay/cookies`, with maps instead of functions.
+ *
+ * @example
+ * cookiesSchema.parse({ rewriteDomain: { 'auth.internal': '' } });
+ */
 export const cookiesSchema = z
   .object({
     rewriteDomain: z.record(z.string()),

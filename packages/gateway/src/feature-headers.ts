@@ -5,7 +5,12 @@ import { routeFeature, stageOrder } from './feature.js';
 const headerValue = z.union([z.string(), z.array(z.string())]);
 const headerNames = z.array(z.string().min(1));
 
-/** `headers:` on a route: the options of `headers()` from `@relay/headers`, without function values. */
+/**
+ * `headers:` on a route: the options of `headers()` from `@relay/headers`, without function values.
+ *
+ * @example
+ * headersSchema.parse({ dropRequest: ['cookie'] });
+ */
 export const headersSchema = z
   .object({
     extraRequest: z.record(headerValue),

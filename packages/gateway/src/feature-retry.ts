@@ -5,7 +5,12 @@ import { routeFeature, stageOrder } from './feature.js';
 
 const milliseconds = z.number().int().nonnegative();
 
-/** `retry:` on a route: the options of `retry()` from `@relay/retry`. */
+/**
+ * `retry:` on a route: the options of `retry()` from `@relay/retry`.
+ *
+ * @example
+ * retrySchema.parse({ maxRetries: 2 });
+ */
 export const retrySchema = z
   .object({
     maxRetries: z.number().int().nonnegative(),

@@ -2,7 +2,12 @@ import { rewriteLocation } from '@relay/headers';
 import { z } from 'zod';
 import { routeFeature, stageOrder } from './feature.js';
 
-/** `rewriteLocation:` on a route: `true`, or the options of `rewriteLocation()` from `@relay/headers`. */
+/**
+ * `rewriteLocation:` on a route: `true`, or the options of `rewriteLocation()` from `@relay/headers`.
+ *
+ * @example
+ * rewriteLocationSchema.parse(true);
+ */
 export const rewriteLocationSchema = z.union([
   z.boolean(),
   z.object({ publicOrigin: z.string(), relative: z.boolean() }).partial().strict(),

@@ -4,7 +4,12 @@ import { routeFeature } from './feature.js';
 
 const bytes = z.number().int().nonnegative();
 
-/** `websocket:` on a route: `true` (the default), `false` (upgrades get 501), or the options of `websocket()`. */
+/**
+ * `websocket:` on a route: `true` (the default), `false` (upgrades get 501), or the options of `websocket()`.
+ *
+ * @example
+ * websocketSchema.parse({ idleTimeout: 60000 });
+ */
 export const websocketSchema = z.union([
   z.boolean(),
   z

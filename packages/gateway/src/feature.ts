@@ -47,6 +47,9 @@ export function routeFeature<Key extends string, Schema extends z.ZodTypeAny>(
  * the gateway's own request counting outside everything, refusals and logs before rewriting,
  * response rewriting outside the retry loop, per-attempt work inside it, target health innermost.
  * The slots of packages that have not landed yet are reserved so their feature files only pick one.
+ *
+ * @example
+ * parts.stages.push({ order: stageOrder.retry, stage: retry(options) });
  */
 export const stageOrder = Object.freeze({
   routeStats: 0,

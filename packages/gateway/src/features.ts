@@ -10,6 +10,9 @@ import { websocketFeature } from './feature-websocket.js';
  * Every stage package the gateway knows, one route key each. A package that lands later
  * (`@relay/observe`, `@relay/limits`, `@relay/balance`, `@relay/body`) is one `feature-*.ts`
  * file and one entry here; the route schema, its type and the relay builder pick it up.
+ *
+ * @example
+ * routeFeatures.map((feature) => feature.key); // ['headers', 'cookies', 'rewriteLocation', 'retry', 'websocket']
  */
 export const routeFeatures = [headersFeature, cookiesFeature, rewriteLocationFeature, retryFeature, websocketFeature] as const;
 
@@ -20,7 +23,12 @@ export type FeatureShape<Features extends readonly AnyFeature[]> = {
   [Feature in Features[number] as Feature['key']]: Feature['schema'];
 };
 
-/** The schemas of every feature key, for the route object. */
+/**
+ * The schemas of every feature key, for the route object.
+ *
+ * @example
+ * const route = z.object({ upstream, ...featureShape() }).strict();
+ */
 export function featureShape(): FeatureShape<typeof routeFeatures> {
   const shape: Record<string, z.ZodTypeAny> = {};
   for (const feature of routeFeatures) shape[feature.key] = feature.schema;

@@ -31,7 +31,12 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
   return new Gateway(loaded, options);
 }
 
-/** See `createGateway`. */
+/**
+ * See `createGateway`.
+ *
+ * @example
+ * const gateway = new Gateway(loaded, { logger });
+ */
 export class Gateway {
   readonly handle: (req: IncomingMessage, res: ServerResponse) => void;
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
@@ -47,7 +52,7 @@ export class Gateway {
   constructor(loaded: LoadedConfig, options: GatewayOptions) {
     this.logger = options.logger;
     this.metrics = options.metrics;
-    this.current = new Generation(1, loaded, this.shared, this.logger);
+    this.current = new Generation({ number: 1, loaded, shared: this.shared, logger: this.logger });
     this.handle = (req, res) => this.serve(req, res);
     this.upgrade = (req, socket, head) => this.serveUpgrade(req, socket, head);
   }
@@ -67,7 +72,7 @@ export class Gateway {
    */
   async reload(loaded: LoadedConfig): Promise<void> {
     if (this.stopping) throw new Error('the gateway is stopping');
-    const next = new Generation(this.current.number + 1, loaded, this.shared, this.logger);
+    const next = new Generation({ number: this.current.number + 1, loaded, shared: this.shared, logger: this.logger });
     await next.startup();
     const previous = this.current;
     this.current = next;

@@ -28,19 +28,27 @@ export interface SharedStats {
   readonly targets: Map<string, TargetHealth>;
 }
 
-/** The relays built from one version of the config. */
+/**
+ * The relays built from one version of the config; building them runs every stage factory's
+ * checks and throws a `ConfigError` naming the route key that failed.
+ *
+ * @example
+ * const generation = new Generation({ number: 2, loaded, shared, logger });
+ * await generation.startup();
+ */
 export class Generation {
   readonly counters = new GenerationCounters();
   readonly routes: LiveRoute[];
   /** Routes in match order: most specific host, then longest path, then with methods, then file order. */
   readonly ordered: LiveRoute[];
 
-  constructor(
-    readonly number: number,
-    readonly loaded: LoadedConfig,
-    shared: SharedStats,
-    logger: Logger,
-  ) {
+  readonly number: number;
+  readonly loaded: LoadedConfig;
+
+  constructor(options: { number: number; loaded: LoadedConfig; shared: SharedStats; logger: Logger }) {
+    const { loaded, shared, logger } = options;
+    this.number = options.number;
+    this.loaded = loaded;
     const issues: ConfigIssue[] = [];
     const labels = new Set<string>();
     this.routes = [];

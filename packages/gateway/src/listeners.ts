@@ -71,7 +71,12 @@ function listenOne(plan: ListenerPlan, gateway: Gateway): Promise<Server> {
   });
 }
 
-/** Where a server listens, for the log. */
+/**
+ * Where a server listens, for the log.
+ *
+ * @example
+ * logger.info(addressOf(server), 'listening');
+ */
 export function addressOf(server: Server): { address: string; port: number } {
   const { address, port } = server.address() as AddressInfo;
   return { address, port };

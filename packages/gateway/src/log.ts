@@ -1,6 +1,11 @@
 import type { Logger } from '@relay/core';
 
-/** Log levels, least severe first. */
+/**
+ * Log levels, least severe first.
+ *
+ * @example
+ * logLevels.includes('warn'); // true
+ */
 export const logLevels = ['debug', 'info', 'warn', 'error'] as const;
 /** A log level name. */
 export type LogLevel = (typeof logLevels)[number];

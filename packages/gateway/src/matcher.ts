@@ -42,7 +42,13 @@ function stripDot(host: string): string {
   return host.endsWith('.') ? host.slice(0, -1) : host;
 }
 
-/** Whether `pathname` is under `prefix` on a segment boundary: `/api` takes `/api`, `/api/x`, not `/apix`. */
+/**
+ * Whether a request target is under `prefix` on a segment boundary: `/api` takes `/api`, `/api/x`
+ * and `/api?q`, not `/apix`.
+ *
+ * @example
+ * underPrefix('/api/users?page=2', '/api'); // true
+ */
 export function underPrefix(target: string, prefix: string): boolean {
   if (prefix === '/') return true;
   if (!target.startsWith(prefix)) return false;
@@ -50,7 +56,12 @@ export function underPrefix(target: string, prefix: string): boolean {
   return Number.isNaN(next) || next === 47 /* / */ || next === 63 /* ? */;
 }
 
-/** Whether the request's host is one of the matcher's. */
+/**
+ * Whether the request's host is one of the matcher's.
+ *
+ * @example
+ * hostMatches(compileMatcher(route), 'a.example.com');
+ */
 export function hostMatches(matcher: RouteMatcher, host: string): boolean {
   if (matcher.hosts === null) return true;
   if (matcher.hosts.has(host)) return true;
@@ -61,7 +72,12 @@ export function hostMatches(matcher: RouteMatcher, host: string): boolean {
   return false;
 }
 
-/** The request's host name: lowercase, without port or trailing dot; `''` when there is none. */
+/**
+ * The request's host name: lowercase, without port or trailing dot; `''` when there is none.
+ *
+ * @example
+ * requestHost(req); // 'api.example.com' for `Host: API.example.com:8080`
+ */
 export function requestHost(req: IncomingMessage): string {
   const header = req.headers.host;
   if (header === undefined) return '';

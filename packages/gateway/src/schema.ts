@@ -104,7 +104,12 @@ const trustProxy = z.union(
   { errorMap: () => ({ message: 'expected true, false or a list of addresses and CIDRs' }) },
 );
 
-/** The whole config file. */
+/**
+ * The whole config file's schema: strict objects, defaults filled in.
+ *
+ * @example
+ * const result = gatewayConfigSchema.safeParse(data);
+ */
 export const gatewayConfigSchema = z
   .object({
     listen: z.array(listener).min(1, 'expected at least one listener'),

@@ -1,4 +1,10 @@
-/** Requests and errors of one route, per second over the last minute, kept across reloads. */
+/**
+ * Requests and errors of one route, per second over the last minute, kept across reloads.
+ *
+ * @example
+ * stats.record(response.status >= 500);
+ * stats.lastMinute(); // { requests, errors }
+ */
 export class RouteStats {
   total = 0;
   errors = 0;
@@ -40,7 +46,12 @@ export class RouteStats {
   }
 }
 
-/** What the gateway last saw of one upstream target: the outcome of the latest attempt sent to it. */
+/**
+ * What the gateway last saw of one upstream target: the outcome of the latest attempt sent to it.
+ *
+ * @example
+ * health.failed('ERR_UPSTREAM_UNREACHABLE'); // health.state === 'unhealthy'
+ */
 export class TargetHealth {
   state: 'unknown' | 'healthy' | 'unhealthy' = 'unknown';
   lastStatus = 0;
@@ -72,7 +83,12 @@ export class TargetHealth {
   }
 }
 
-/** The relays of one config generation: their open WebSocket sessions, so a reload waits for them. */
+/**
+ * The relays of one config generation: their open WebSocket sessions, so a reload waits for them.
+ *
+ * @example
+ * if (counters.websocketSessions === 0) await generation.shutdown(0);
+ */
 export class GenerationCounters {
   websocketSessions = 0;
 }

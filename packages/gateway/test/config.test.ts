@@ -88,7 +88,7 @@ test('building: a relay option core refuses is a config error at the route', asy
   const path = files.write('creds.json', JSON.stringify({ listen: [{ port: 1 }], routes: [{ upstream: 'http://user:pw@127.0.0.1:9000' }] }));
   const loaded = await loadConfig(path);
   try {
-    new Generation(1, loaded, { routes: new Map(), targets: new Map() }, quiet);
+    new Generation({ number: 1, loaded, shared: { routes: new Map(), targets: new Map() }, logger: quiet });
     assert.unreachable('should refuse');
   } catch (error) {
     assert.instance(error, ConfigError);
@@ -110,7 +110,7 @@ test('precedence: exact host, then wildcard, then any host; longest path; method
       ],
     }),
   );
-  const generation = new Generation(1, await loadConfig(path), { routes: new Map(), targets: new Map() }, quiet);
+  const generation = new Generation({ number: 1, loaded: await loadConfig(path), shared: { routes: new Map(), targets: new Map() }, logger: quiet });
   assert.equal(
     generation.ordered.map((route) => route.label),
     ['exact-root', 'wild-api', 'any-api-get', 'any-api', 'any-root'],

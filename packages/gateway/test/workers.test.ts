@@ -4,7 +4,7 @@ import { Agent, request } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startUpstream, waitFor, type Upstream } from '@relay/testkit';
-import { configDir, startBin, type ServingBin } from './bin.js';
+import { configDir, runBin, startBin, type ServingBin } from './bin.js';
 
 const files = configDir();
 let upstream: Upstream;
@@ -76,6 +76,14 @@ test('a worker that dies is restarted', async () => {
 test('SIGHUP on the primary reloads every worker', async () => {
   gateway.child.kill('SIGHUP');
   assert.ok(await waitFor(() => gateway.logs.filter((line) => line.msg === 'config reloaded').length === 2, 20_000), 'two workers reloaded');
+});
+
+test('workers that cannot listen (port in use): the primary stops with exit code 1 instead of restarting them forever', async () => {
+  const config = files.write('busy.yaml', ['listen: [{ host: 127.0.0.1, port: 0 }]', 'routes:', `  - upstream: ${upstream.url}`, ''].join('\n'));
+  const result = await runBin(['serve', config, '--workers', '2', '--port', String(gateway.port)], { timeoutMs: 60_000 });
+  assert.is(result.code, 1);
+  assert.match(result.stdout, /a worker failed before any listened: stopping/);
+  assert.match(result.stdout, /EADDRINUSE/);
 });
 
 test('SIGTERM: the workers drain and stop, the primary exits 0', async () => {
