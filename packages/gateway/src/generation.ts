@@ -54,7 +54,7 @@ export class Generation {
     this.routes = [];
     loaded.config.routes.forEach((route, index) => {
       try {
-        this.routes.push(buildRoute(route, index, loaded, this.counters, shared, labels, logger));
+        this.routes.push(buildRoute(route, { index, loaded, counters: this.counters, shared, labels, logger }));
       } catch (error) {
         if (error instanceof RouteBuildError) issues.push(error.issue);
         else throw error;
@@ -86,45 +86,58 @@ class RouteBuildError extends Error {
   }
 }
 
-function buildRoute(
-  route: ResolvedRoute,
-  index: number,
-  loaded: LoadedConfig,
-  counters: GenerationCounters,
-  shared: SharedStats,
-  labels: Set<string>,
-  logger: Logger,
-): LiveRoute {
-  const at = `routes[${index}]`;
+/** What building one route needs from its generation. */
+interface RouteBuild {
+  readonly index: number;
+  readonly loaded: LoadedConfig;
+  readonly counters: GenerationCounters;
+  readonly shared: SharedStats;
+  readonly labels: Set<string>;
+  readonly logger: Logger;
+}
+
+function buildRoute(route: ResolvedRoute, build: RouteBuild): LiveRoute {
+  const at = `routes[${build.index}]`;
   const upstream = typeof route.upstream === 'string' ? { url: route.upstream, tls: undefined } : route.upstream;
-  const label = uniqueLabel(route, index, labels);
-  const stats = shared.routes.get(label) ?? new RouteStats(label);
-  shared.routes.set(label, stats);
-  const health = shared.targets.get(upstream.url) ?? new TargetHealth(upstream.url);
-  shared.targets.set(upstream.url, health);
-  const parts: RouteParts = { stages: [], websocket: undefined };
-  for (const feature of routeFeatures) {
-    try {
-      feature.apply(route[feature.key] as never, parts, { configDir: loaded.dir });
-    } catch (error) {
-      throw new RouteBuildError({ path: `${at}.${feature.key}`, message: (error as Error).message });
-    }
-  }
-  const stages = trackedStages(parts, { stats, counters, health });
+  const label = uniqueLabel(route, build.index, build.labels);
+  const stats = reuse(build.shared.routes, label, () => new RouteStats(label));
+  const health = reuse(build.shared.targets, upstream.url, () => new TargetHealth(upstream.url));
+  const parts = featureParts(route, at, build.loaded.dir);
+  const { config, dir } = build.loaded;
   const relay = guard(`${at}.upstream`, () =>
     createRelay({
       targetBaseUrl: upstream.url,
       upstreamPrefix: route.upstreamPrefix,
       preserveHost: route.preserveHost,
-      timeout: attemptTimeouts(loaded.config, route),
-      shutdownTimeout: loaded.config.timeouts.shutdown ?? 10_000,
-      stages,
+      timeout: attemptTimeouts(config, route),
+      shutdownTimeout: config.timeouts.shutdown ?? 10_000,
+      stages: trackedStages(parts, { stats, counters: build.counters, health }),
       websocket: parts.websocket,
-      tls: upstream.tls === undefined ? undefined : readUpstreamTls(upstream.tls, loaded.dir, `${at}.upstream.tls.ca`),
-      logger: routeLogger(logger, label),
+      tls: upstream.tls === undefined ? undefined : readUpstreamTls(upstream.tls, dir, `${at}.upstream.tls.ca`),
+      logger: routeLogger(build.logger, label),
     }),
   );
-  return { label, index, route, upstream: upstream.url, matcher: compileMatcher(route), relay, stats, health };
+  return { label, index: build.index, route, upstream: upstream.url, matcher: compileMatcher(route), relay, stats, health };
+}
+
+/** Counters kept across reloads: the one already there for this key, or a new one. */
+function reuse<T>(map: Map<string, T>, key: string, create: () => T): T {
+  let value = map.get(key);
+  if (value === undefined) map.set(key, (value = create()));
+  return value;
+}
+
+/** Runs every feature of a route; a factory that refuses its options is an issue at that key. */
+function featureParts(route: ResolvedRoute, at: string, configDir: string): RouteParts {
+  const parts: RouteParts = { stages: [], websocket: undefined };
+  for (const feature of routeFeatures) {
+    try {
+      feature.apply(route[feature.key] as never, parts, { configDir });
+    } catch (error) {
+      throw new RouteBuildError({ path: `${at}.${feature.key}`, message: (error as Error).message });
+    }
+  }
+  return parts;
 }
 
 /** The feature stages in stage order, between the gateway's counting (outermost) and target health (innermost). */
