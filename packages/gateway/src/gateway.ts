@@ -106,7 +106,7 @@ export class Gateway {
   }
 
   private serve(req: IncomingMessage, res: ServerResponse): void {
-    const url = req.url ?? '/';
+    const url = originForm(req.url ?? '/');
     if (this.serveEndpoint(url, res)) return;
     const found = this.route(req, url);
     if (found === null) return void notFound(res, 404);
@@ -116,7 +116,7 @@ export class Gateway {
   }
 
   private serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const found = this.route(req, req.url ?? '/');
+    const found = this.route(req, originForm(req.url ?? '/'));
     if (found === null || typeof found === 'string') {
       socket.end(`HTTP/1.1 ${found === null ? '404 Not Found' : '405 Method Not Allowed'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       return;
@@ -161,6 +161,18 @@ export class Gateway {
     }
     return false;
   }
+}
+
+/**
+ * The path and query of an absolute-form target (`GET http://host/api/x`), which routes like
+ * `/api/x` (core forwards only its path too); origin-form targets pass through untouched.
+ */
+function originForm(url: string): string {
+  if (url.charCodeAt(0) === 47 /* / */) return url;
+  const match = /^https?:\/\/[^/?#]*/i.exec(url);
+  if (match === null) return url;
+  const rest = url.slice(match[0].length);
+  return rest === '' || rest[0] === '?' ? `/${rest}` : rest;
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string): void {
