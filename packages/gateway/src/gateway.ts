@@ -126,7 +126,7 @@ export class Gateway {
 
   /** The route for a request, with the path it forwards; the allowed methods when only the method differs; `null` for none. */
   private route(req: IncomingMessage, url: string): { route: LiveRoute; path: string; mountPath: string } | string | null {
-    const host = requestHost(req);
+    const host = this.current.usesHosts ? requestHost(req) : '';
     const method = req.method ?? 'GET';
     let allowed: string | null = null;
     for (const route of this.current.ordered) {

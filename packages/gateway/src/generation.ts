@@ -41,6 +41,8 @@ export class Generation {
   readonly routes: LiveRoute[];
   /** Routes in match order: most specific host, then longest path, then with methods, then file order. */
   readonly ordered: LiveRoute[];
+  /** Whether any route matches on the host: when none does, the Host header is never parsed. */
+  readonly usesHosts: boolean;
 
   readonly number: number;
   readonly loaded: LoadedConfig;
@@ -62,6 +64,7 @@ export class Generation {
     });
     if (issues.length > 0) throw new ConfigError(loaded.shown, issues);
     this.ordered = [...this.routes].sort(byPrecedence);
+    this.usesHosts = this.routes.some((route) => route.matcher.hosts !== null);
   }
 
   /** Requests in flight on this generation's relays. */
