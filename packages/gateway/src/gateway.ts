@@ -53,8 +53,16 @@ export class Gateway {
     this.logger = options.logger;
     this.metrics = options.metrics;
     this.current = new Generation({ number: 1, loaded, shared: this.shared, logger: this.logger });
-    this.handle = (req, res) => this.serve(req, res);
+    this.handle = this.handlerFor(undefined);
     this.upgrade = (req, socket, head) => this.serveUpgrade(req, socket, head);
+  }
+
+  /**
+   * The request listener of one listener (by its `name`): endpoints restricted to named listeners
+   * answer only there; elsewhere their paths go to the routes like any other.
+   */
+  handlerFor(listener: string | undefined): (req: IncomingMessage, res: ServerResponse) => void {
+    return (req, res) => this.serve(req, res, listener);
   }
 
   get config(): LoadedConfig['config'] {
@@ -105,9 +113,9 @@ export class Gateway {
     return statusSnapshot(this);
   }
 
-  private serve(req: IncomingMessage, res: ServerResponse): void {
+  private serve(req: IncomingMessage, res: ServerResponse, listener: string | undefined): void {
     const url = originForm(req.url ?? '/');
-    if (this.serveEndpoint(url, res)) return;
+    if (this.serveEndpoint(url, res, listener)) return;
     const found = this.route(req, url);
     if (found === null) return void notFound(res, 404);
     if (typeof found === 'string') return void notFound(res, 405, found);
@@ -142,25 +150,29 @@ export class Gateway {
     return allowed;
   }
 
-  private serveEndpoint(url: string, res: ServerResponse): boolean {
+  private serveEndpoint(url: string, res: ServerResponse, listener: string | undefined): boolean {
     const { health, metrics, status } = this.config;
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
-    if (health !== false && path === health.path) {
+    if (health !== false && path === health.path && answersOn(health, listener)) {
       send(res, this.stopping ? 503 : 200, 'text/plain; charset=utf-8', this.stopping ? 'stopping\n' : 'ok\n');
       return true;
     }
-    if (metrics !== false && path === metrics.path && this.metrics !== undefined) {
+    if (metrics !== false && path === metrics.path && this.metrics !== undefined && answersOn(metrics, listener)) {
       this.metrics(res);
       return true;
     }
-    if (status !== false && (path === status.path || path === `${status.path}.json`)) {
+    if (status !== false && (path === status.path || path === `${status.path}.json`) && answersOn(status, listener)) {
       if (path === status.path) send(res, 200, 'text/html; charset=utf-8', statusPage(`${status.path}.json`));
       else send(res, 200, 'application/json', `${JSON.stringify(this.status())}\n`);
       return true;
     }
     return false;
   }
+}
+
+function answersOn(endpoint: { listeners?: string[] }, listener: string | undefined): boolean {
+  return endpoint.listeners === undefined || (listener !== undefined && endpoint.listeners.includes(listener));
 }
 
 /**

@@ -10,6 +10,7 @@ import type { LoadedConfig } from './load-config.js';
 
 /** A listener's TLS certificate and key, read from the files the config names. */
 export interface ListenerPlan {
+  readonly name: string | undefined;
   readonly host: string;
   readonly port: number;
   readonly tls: { cert: Buffer; key: Buffer } | null;
@@ -24,7 +25,7 @@ export interface ListenerPlan {
  */
 export function planListeners(loaded: LoadedConfig): ListenerPlan[] {
   return loaded.config.listen.map((listener, index) => {
-    if (listener.tls === undefined) return { host: listener.host, port: listener.port, tls: null };
+    if (listener.tls === undefined) return { name: listener.name, host: listener.host, port: listener.port, tls: null };
     const read = (key: 'cert' | 'key') => {
       try {
         return readFileSync(resolve(loaded.dir, listener.tls![key]));
@@ -35,7 +36,7 @@ export function planListeners(loaded: LoadedConfig): ListenerPlan[] {
         ]);
       }
     };
-    return { host: listener.host, port: listener.port, tls: { cert: read('cert'), key: read('key') } };
+    return { name: listener.name, host: listener.host, port: listener.port, tls: { cert: read('cert'), key: read('key') } };
   });
 }
 
@@ -58,10 +59,11 @@ export async function listen(plans: ListenerPlan[], gateway: Gateway): Promise<S
 }
 
 function listenOne(plan: ListenerPlan, gateway: Gateway): Promise<Server> {
+  const handle = gateway.handlerFor(plan.name);
   const server =
     plan.tls === null
-      ? createServer({ ...gatewayServerOptions }, gateway.handle)
-      : (createTlsServer({ ...gatewayServerOptions, cert: plan.tls.cert, key: plan.tls.key }, gateway.handle) as unknown as Server);
+      ? createServer({ ...gatewayServerOptions }, handle)
+      : (createTlsServer({ ...gatewayServerOptions, cert: plan.tls.cert, key: plan.tls.key }, handle) as unknown as Server);
   server.on('upgrade', gateway.upgrade);
   return new Promise((resolvePromise, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {

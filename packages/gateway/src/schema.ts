@@ -78,17 +78,35 @@ const route = z
   })
   .strict();
 
+const listenerName = z.string().regex(/^[\w.-]{1,32}$/, 'expected a name of letters, digits, . _ or -');
+
 const listener = z
   .object({
+    /** Names the listener for `health`/`metrics`/`status.listeners`. */
+    name: listenerName.optional(),
     host: z.string().min(1).default('0.0.0.0'),
     port,
     tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
   })
   .strict();
 
-const endpoint = z.union([z.literal(false), z.object({ path: pathPrefix }).strict()], {
-  errorMap: () => ({ message: 'expected false or { path }' }),
+/** A built-in endpoint: off, or its path and (optionally) the named listeners it answers on. */
+const endpoint = z.union([z.literal(false), z.object({ path: pathPrefix, listeners: z.array(listenerName).min(1).optional() }).strict()], {
+  errorMap: () => ({ message: 'expected false or { path, listeners }' }),
 });
+
+/** Every listener an endpoint names exists. */
+function knownListeners(config: { listen: Array<{ name?: string }>; [key: string]: unknown }, context: z.RefinementCtx): void {
+  const names = config.listen.flatMap((listener) => (listener.name === undefined ? [] : [listener.name]));
+  for (const key of ['health', 'metrics', 'status'] as const) {
+    const value = config[key] as false | { listeners?: string[] };
+    value !== false && value.listeners?.forEach((name, index) => {
+      if (names.includes(name)) return;
+      const known = names.length === 0 ? 'no listener has a name' : `names: ${names.join(', ')}`;
+      context.addIssue({ code: z.ZodIssueCode.custom, path: [key, 'listeners', index], message: `no listener is named "${name}" (${known})` });
+    });
+  }
+}
 
 function isAddressOrCidr(value: string): boolean {
   const [address, bits, extra] = value.split('/');
@@ -124,7 +142,8 @@ export const gatewayConfigSchema = z
     status: endpoint.default(false),
     routes: z.array(route).min(1, 'expected at least one route'),
   })
-  .strict();
+  .strict()
+  .superRefine(knownListeners);
 
 /** A gateway config as written (defaults may be left out): the shape of gateway.yaml and of a `.ts` config's default export. */
 export type GatewayConfig = z.input<typeof gatewayConfigSchema>;

@@ -56,7 +56,10 @@ export async function serve(options: ServeOptions): Promise<RunningGateway> {
     await running.shutdown(0);
     throw error;
   }
-  for (const server of servers) logger.info({ ...addressOf(server), config: basename(loaded.file) }, 'listening');
+  servers.forEach((server, index) => {
+    const name = plans[index]!.name;
+    logger.info({ ...(name === undefined ? {} : { listener: name }), ...addressOf(server), config: basename(loaded.file) }, 'listening');
+  });
   const reloader = new Reloader(running, load, logger);
   const watcher = options.watch === false ? null : watchConfig(loaded.file, () => void reloader.reload());
   let stopping: Promise<void> | null = null;

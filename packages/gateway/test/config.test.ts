@@ -82,6 +82,9 @@ test('schema: hosts, paths, methods, trustProxy', () => {
   assert.equal(bad([{ upstream: 42 }]), ['routes[0].upstream: expected a URL string or { url, tls }']);
   assert.equal(bad([{ upstream: 'http://a', websocket: { idle: 5 } }]), ['routes[0].websocket.idle: unknown key "idle" (expected one of maxPayload, highWaterMark, idleTimeout, closeTimeout, perMessageDeflate)']);
   assert.equal(bad([]), ['routes: expected at least one route, got a list of 0']);
+  assert.equal(bad([{ upstream: 'http://a' }], { listen: [{ name: 'public', port: 1 }], status: { path: '/status', listeners: ['admin'] } }), [
+    'status.listeners[0]: no listener is named "admin" (names: public)',
+  ]);
 });
 
 test('building: a relay option core refuses is a config error at the route', async () => {

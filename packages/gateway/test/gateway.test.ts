@@ -14,8 +14,8 @@ let gateway: Gateway;
 let server: Server;
 let base: string;
 
-async function config(lines: string[]) {
-  return loadConfig(files.write(`gateway-${Math.random().toString(36).slice(2)}.yaml`, ['listen: [{ port: 0 }]', ...lines, ''].join('\n')));
+async function config(lines: string[], listen = 'listen: [{ port: 0 }]') {
+  return loadConfig(files.write(`gateway-${Math.random().toString(36).slice(2)}.yaml`, [listen, ...lines, ''].join('\n')));
 }
 
 test.before(async () => {
@@ -73,6 +73,33 @@ test('an absolute-form target routes by its path', async () => {
   const response = await sendRaw(Number(new URL(base).port), 'GET http://gw.example/keep/abs HTTP/1.1\r\nhost: gw.example\r\nconnection: close\r\n\r\n');
   assert.match(response, /^HTTP\/1\.1 200 /);
   assert.match(response, /"url":"\/keep\/abs"/);
+});
+
+test('endpoints limited to a named listener answer only there; elsewhere the path goes to the routes', async () => {
+  const admin = createGateway(
+    await config([
+      'status: { path: /_relay/status, listeners: [admin] }',
+      'metrics: { path: /metrics, listeners: [admin] }',
+      'routes:',
+      `  - upstream: ${upstream.url}`,
+    ], 'listen: [{ name: public, port: 0 }, { name: admin, port: 0 }]'),
+    { logger, metrics: (res) => res.end('metrics here') },
+  );
+  await admin.startup();
+  const publicServer = createServer(admin.handlerFor('public'));
+  const adminServer = createServer(admin.handlerFor('admin'));
+  const [publicBase, adminBase] = await Promise.all([listen(publicServer), listen(adminServer)]);
+  try {
+    assert.is(seenUrl(await fetchRaw(`${publicBase}/_relay/status.json`)), '/_relay/status.json');
+    assert.is(seenUrl(await fetchRaw(`${publicBase}/metrics`)), '/metrics');
+    assert.is((await fetchRaw(`${publicBase}/healthz`)).text, 'ok\n', 'health has no listeners list: every listener');
+    const status = await fetchRaw(`${adminBase}/_relay/status.json`);
+    assert.is(status.headers['content-type'], 'application/json');
+    assert.is((await fetchRaw(`${adminBase}/metrics`)).text, 'metrics here');
+  } finally {
+    await Promise.all([close(publicServer), close(adminServer)]);
+    await admin.shutdown(1_000);
+  }
 });
 
 test('reload: a refused config changes nothing; an accepted one routes new requests', async () => {
