@@ -1,6 +1,7 @@
 // Checks the README's first command end to end: starts the demo gateway (`pnpm demo` runs the same
 // command) on a free port, requests through each of its relays, stops it with SIGINT and expects a
-// clean exit (code 0). Then once more with UPSTREAM_URL pointing at a service of its own.
+// clean exit (code 0). Then once more with UPSTREAM_URL pointing at a service of its own, and then
+// `pnpm demo:gateway` (the same services behind `relay serve examples/gateway.yaml`).
 //
 //   node scripts/demo-check.mjs
 import { spawn } from 'node:child_process';
@@ -154,12 +155,47 @@ async function checkOwnUpstream() {
   }
 }
 
+/** `pnpm demo:gateway`: the demo services with `relay serve examples/gateway.yaml` in front of them. */
+async function checkGatewayFile() {
+  const child = spawn(process.execPath, ['--conditions=source', '--import', './scripts/register.mjs', 'demo/gateway-file.ts'], {
+    cwd: root,
+    env: { ...process.env, PORT: '0' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const demo = { child, output: '' };
+  child.stdout.setEncoding('utf8');
+  child.stderr.setEncoding('utf8');
+  child.stdout.on('data', (chunk) => (demo.output += chunk));
+  child.stderr.on('data', (chunk) => (demo.output += chunk));
+  try {
+    const deadline = Date.now() + 30_000;
+    let port = null;
+    while (port === null) {
+      check(Date.now() < deadline && child.exitCode === null, 'demo:gateway logged no "listening" line within 30 s');
+      port = /"msg":"listening".*?"port":(\d+)/.exec(demo.output)?.[1] ?? null;
+      if (port === null) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const base = `http://127.0.0.1:${port}`;
+    const login = await fetch(`${base}/auth/login`, { method: 'POST', body: 'user=ci', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const setCookie = login.headers.getSetCookie();
+    check(login.status === 200 && setCookie.length === 1 && !/domain=/i.test(setCookie[0]), `demo:gateway login: ${login.status} ${JSON.stringify(setCookie)}`);
+    const status = await (await fetch(`${base}/_relay/status.json`)).json();
+    check(status.routes.map((route) => route.name).join() === 'auth,chat', `demo:gateway status: ${JSON.stringify(status.routes)}`);
+    const { code, signal } = await stopDemo(demo);
+    check(code === 0 && signal === null, `demo:gateway exited with code ${code}, signal ${signal}`);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw Object.assign(error, { output: demo.output });
+  }
+}
+
 try {
   await checkEmbedded();
   await checkOwnUpstream();
+  await checkGatewayFile();
   console.log(
     'demo check passed: login cookie rewritten, failed attempt retried, WebSocket echoed through /chat, traversal refused (400), ' +
-      'UPSTREAM_URL honoured, clean exit on SIGINT',
+      'UPSTREAM_URL honoured, clean exit on SIGINT; demo:gateway (relay serve examples/gateway.yaml) served and stopped cleanly',
   );
 } catch (error) {
   console.error(`demo check failed: ${error.message}`);

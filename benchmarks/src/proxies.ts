@@ -3,7 +3,9 @@
 // Libraries are imported inside each starter so a process loads only the proxy it runs.
 import { Agent, createServer, request, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { RelayOptions, Stage, UpgradeTransport } from '@relay/core';
 import type { ProxyName } from './settings.js';
 import { UPSTREAM_IDLE_MS, UPSTREAM_SOCKETS } from './settings.js';
@@ -209,6 +211,21 @@ async function relay(name: Extract<ProxyName, `relay${string}`>, target: URL, we
   return { server };
 }
 
+/**
+ * The `relay` bin's serving path with one worker (`relay serve gateway.yaml`: config loaded and
+ * validated, one route to the target, /healthz and /metrics on, the listener it starts itself),
+ * against the `relay` row, the same relay written in code.
+ */
+async function relayGateway(target: URL): Promise<Started> {
+  const { serve, createLogger } = await import('@relay/gateway');
+  const dir = mkdtempSync(join(tmpdir(), 'relay-bench-gateway-'));
+  const config = join(dir, 'gateway.yaml');
+  writeFileSync(config, ['listen: [{ host: 127.0.0.1, port: 0 }]', 'routes:', `  - upstream: ${target.origin}`, ''].join('\n'));
+  const running = await serve({ config, logger: createLogger({ level: 'warn' }), watch: false });
+  rmSync(dir, { recursive: true, force: true });
+  return { server: running.servers[0]!, listening: true };
+}
+
 /** Builds the named proxy; the caller listens on 127.0.0.1 unless it says it already does. */
 export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL, websocket: boolean): Promise<Started> {
   switch (name) {
@@ -228,5 +245,7 @@ export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL
       return relay(name, target, websocket);
     case 'express-compress':
       return expressCompress(target);
+    case 'relay-gateway':
+      return relayGateway(target);
   }
 }

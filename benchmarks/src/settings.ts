@@ -98,7 +98,8 @@ export type ProxyName =
   | 'relay-stages'
   | 'relay-ratelimit'
   | 'relay-compress'
-  | 'express-compress';
+  | 'express-compress'
+  | 'relay-gateway';
 
 export interface ProxyInfo {
   name: ProxyName;
@@ -130,6 +131,7 @@ export const proxies: ProxyInfo[] = [
     websocket: false,
     only: ['json-64k'],
   },
+  { name: 'relay-gateway', label: 'relay serve gateway.yaml (1 worker, one route)', websocket: true },
 ];
 
 /** Whether `proxy` takes part in `workload`. */

@@ -1,0 +1,163 @@
+import cluster, { type Worker } from 'node:cluster';
+import type { Logger } from '@relay/core';
+import { ConfigError } from './config-error.js';
+import { planListeners } from './listeners.js';
+import { loadConfig } from './load-config.js';
+import type { RunningGateway } from './serve.js';
+import { watchConfig } from './watch.js';
+
+/** Messages from the primary to its workers. */
+export type WorkerMessage = { type: 'relay:reload' } | { type: 'relay:stop' };
+
+/**
+ * Set in a worker's environment: the primary watches the file and forwards reloads.
+ *
+ * @example
+ * const watch = process.env[workerNoWatchEnv] !== '1';
+ */
+export const workerNoWatchEnv = 'RELAY_GATEWAY_WORKER';
+
+/** Options of `runPrimary`. */
+export interface PrimaryOptions {
+  config: string;
+  workers: number;
+  logger: Logger;
+}
+
+/**
+ * The primary of `--workers N`: forks N workers running the same command line (they share the
+ * listening sockets through node:cluster), restarts a worker that dies (backoff from 100 ms to
+ * 10 s, reset once a worker has lived 10 s), forwards SIGHUP and file changes to every worker as a
+ * reload after validating the config itself, and on SIGTERM/SIGINT asks every worker to drain and
+ * waits for them, up to the shutdown timeout plus 5 s. Resolves with the exit code.
+ *
+ * @example
+ * process.exitCode = await runPrimary({ config: 'gateway.yaml', workers: 4, logger });
+ */
+export async function runPrimary(options: PrimaryOptions): Promise<number> {
+  const loaded = await loadConfig(options.config);
+  planListeners(loaded);
+  const pool = new WorkerPool(options, loaded.config.timeouts.shutdown ?? 10_000);
+  const watcher = watchConfig(loaded.file, () => void pool.reload());
+  process.on('SIGHUP', () => void pool.reload());
+  const code = await new Promise<number>((resolve) => {
+    pool.onFinished = resolve;
+    process.on('SIGTERM', () => pool.stop('SIGTERM'));
+    process.on('SIGINT', () => pool.stop('SIGINT'));
+    pool.start();
+  });
+  watcher.close();
+  return code;
+}
+
+/** The primary's workers: one slot per worker, each refilled when its worker dies. */
+class WorkerPool {
+  onFinished: (code: number) => void = () => {};
+  private readonly slots = new Map<Worker, { slot: number; started: number }>();
+  private readonly failures: number[];
+  private everListened = false;
+  private stopping = false;
+  private exitCode = 0;
+
+  constructor(
+    private readonly options: PrimaryOptions,
+    private shutdownTimeout: number,
+  ) {
+    this.failures = new Array<number>(options.workers).fill(0);
+  }
+
+  start(): void {
+    cluster.on('listening', () => {
+      this.everListened = true;
+    });
+    cluster.on('exit', (worker, code, signal) => this.exited(worker, code, signal));
+    for (let slot = 0; slot < this.options.workers; slot++) this.fork(slot);
+    this.options.logger.info({ workers: this.options.workers }, 'primary started');
+  }
+
+  /** Validates the config here first: a broken one is logged once and never reaches the workers. */
+  async reload(): Promise<void> {
+    try {
+      const next = await loadConfig(this.options.config);
+      planListeners(next);
+      this.shutdownTimeout = next.config.timeouts.shutdown ?? 10_000;
+    } catch (error) {
+      const detail = error instanceof ConfigError ? error.message : (error as Error).message;
+      this.options.logger.error({ error: detail }, 'config reload refused: the previous config keeps serving');
+      return;
+    }
+    this.options.logger.info({ workers: this.slots.size }, 'reloading workers');
+    for (const worker of this.slots.keys()) send(worker, { type: 'relay:reload' });
+  }
+
+  /** Asks every worker to drain; kills the ones still running at the shutdown timeout plus 5 s. */
+  stop(reason: string, exitCode = 0): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.exitCode = exitCode;
+    this.options.logger.info({ reason, workers: this.slots.size }, 'stopping workers');
+    for (const worker of this.slots.keys()) send(worker, { type: 'relay:stop' });
+    const deadline = setTimeout(() => {
+      for (const worker of this.slots.keys()) worker.process.kill('SIGKILL');
+      this.options.logger.error({ workers: this.slots.size }, 'workers did not stop in time: killed');
+      this.exitCode = 1;
+    }, this.shutdownTimeout + 5_000);
+    deadline.unref();
+    this.finishIfEmpty();
+  }
+
+  private fork(slot: number): void {
+    const worker = cluster.fork({ [workerNoWatchEnv]: '1' });
+    this.slots.set(worker, { slot, started: Date.now() });
+  }
+
+  private exited(worker: Worker, code: number | null, signal: string | null): void {
+    const entry = this.slots.get(worker);
+    this.slots.delete(worker);
+    if (this.stopping || entry === undefined) return this.finishIfEmpty();
+    if (!this.everListened) {
+      // No worker ever came up (a port in use, a config that changed since the check): restarting would loop.
+      this.options.logger.error({ worker: worker.id, code, signal }, 'a worker failed before any listened: stopping');
+      return this.stop('startup failed', code === 2 ? 2 : 1);
+    }
+    const lived = Date.now() - entry.started;
+    this.failures[entry.slot] = lived > 10_000 ? 0 : this.failures[entry.slot]! + 1;
+    const delay = Math.min(100 * 2 ** this.failures[entry.slot]!, 10_000);
+    this.options.logger.error({ worker: worker.id, code, signal, restartIn: delay }, 'worker died: restarting it');
+    setTimeout(() => {
+      if (!this.stopping) this.fork(entry.slot);
+    }, delay);
+  }
+
+  private finishIfEmpty(): void {
+    if (!this.stopping || this.slots.size > 0) return;
+    this.options.logger.info({}, 'stopped');
+    this.onFinished(this.exitCode);
+  }
+}
+
+/**
+ * A worker's side: reloads and stops on the primary's messages (and on its own signals, which a
+ * terminal's Ctrl-C also delivers to it). Resolves with the exit code once stopped.
+ *
+ * @example
+ * process.exitCode = await runWorker(await serve({ config, logger, watch: false }));
+ */
+export function runWorker(running: RunningGateway): Promise<number> {
+  return new Promise((resolve) => {
+    const stop = () => void running.stop().then(() => resolve(0), () => resolve(1));
+    process.on('message', (message: WorkerMessage) => {
+      if (message?.type === 'relay:reload') void running.reload();
+      else if (message?.type === 'relay:stop') stop();
+    });
+    process.on('SIGHUP', () => void running.reload());
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+    // A primary that died without asking: stop rather than serve on as an orphan.
+    process.on('disconnect', stop);
+  });
+}
+
+function send(worker: Worker, message: WorkerMessage): void {
+  if (worker.isConnected()) worker.send(message);
+}

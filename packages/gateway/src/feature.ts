@@ -1,0 +1,67 @@
+import type { Stage, UpgradeTransport } from '@relay/core';
+import type { z } from 'zod';
+
+/** What a route's config keys add to its relay: stages (placed by `order`) and the WebSocket transport. */
+export interface RouteParts {
+  readonly stages: Array<{ order: number; stage: Stage }>;
+  websocket: UpgradeTransport | undefined;
+}
+
+/** What a feature may read while it builds: the folder of the config file, for relative file paths. */
+export interface FeatureContext {
+  readonly configDir: string;
+}
+
+/**
+ * One route key of the config (`headers:`, `retry:` …) and how it becomes part of the relay: its
+ * schema, and `apply`, which calls the stage package's factory with the validated value. Adding a
+ * stage package to the gateway is one such file plus its entry in `features.ts`.
+ */
+export interface RouteFeature<Key extends string, Schema extends z.ZodTypeAny> {
+  /** The key under a route, e.g. `retry`. */
+  readonly key: Key;
+  /** The value's schema; `.optional()` (or `.default(…)`) when the key may be left out. */
+  readonly schema: Schema;
+  /** Adds the feature's stage (or transport) to the route's relay; a factory's TypeError becomes a config error at this key. */
+  apply(value: z.output<Schema>, parts: RouteParts, context: FeatureContext): void;
+}
+
+/**
+ * Declares a route feature with its types inferred.
+ *
+ * @example
+ * export const retryFeature = routeFeature({
+ *   key: 'retry',
+ *   schema: retrySchema.optional(),
+ *   apply(value, parts) { if (value) parts.stages.push({ order: stageOrder.retry, stage: retry(value) }); },
+ * });
+ */
+export function routeFeature<Key extends string, Schema extends z.ZodTypeAny>(
+  spec: RouteFeature<Key, Schema>,
+): RouteFeature<Key, Schema> {
+  return spec;
+}
+
+/**
+ * Where each stage goes in a route's pipeline, outermost first (docs/stages.md explains why):
+ * the gateway's own request counting outside everything, refusals and logs before rewriting,
+ * response rewriting outside the retry loop, per-attempt work inside it, target health innermost.
+ * The slots of packages that have not landed yet are reserved so their feature files only pick one.
+ *
+ * @example
+ * parts.stages.push({ order: stageOrder.retry, stage: retry(options) });
+ */
+export const stageOrder = Object.freeze({
+  routeStats: 0,
+  accessLog: 10,
+  tracing: 20,
+  metrics: 30,
+  rateLimit: 40,
+  bodyLimit: 50,
+  cookies: 60,
+  rewriteLocation: 65,
+  retry: 70,
+  balance: 80,
+  headers: 90,
+  targetHealth: 100,
+});

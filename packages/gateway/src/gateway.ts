@@ -1,0 +1,199 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from '@relay/core';
+import { Generation, type LiveRoute, type SharedStats } from './generation.js';
+import type { LoadedConfig } from './load-config.js';
+import { hostMatches, requestHost, underPrefix } from './matcher.js';
+import { statusSnapshot, type StatusSnapshot } from './status.js';
+import { statusPage } from './status-page.js';
+
+/** Answers `/metrics`: set by `metrics.ts` when prom-client is installed. */
+export type MetricsEndpoint = (res: ServerResponse) => void;
+
+/** Options of `createGateway`. */
+export interface GatewayOptions {
+  /** Where the gateway and its relays log. */
+  logger: Logger;
+  /** Serves `/metrics`; without it the path answers 404. */
+  metrics?: MetricsEndpoint;
+}
+
+/**
+ * The gateway in one process: the routes of the current config as relays, `/healthz`, `/metrics`
+ * and the status page, and reloads that swap in new relays while the old ones finish their work.
+ *
+ * @example
+ * const gateway = createGateway(await loadConfig('gateway.yaml'), { logger });
+ * await gateway.startup();
+ * http.createServer(gateway.handle).on('upgrade', gateway.upgrade).listen(8080);
+ */
+export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Gateway {
+  return new Gateway(loaded, options);
+}
+
+/**
+ * See `createGateway`.
+ *
+ * @example
+ * const gateway = new Gateway(loaded, { logger });
+ */
+export class Gateway {
+  readonly handle: (req: IncomingMessage, res: ServerResponse) => void;
+  readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  readonly startedAt = Date.now();
+  readonly shared: SharedStats = { routes: new Map(), targets: new Map() };
+  readonly retiring = new Set<Generation>();
+  reloads = { succeeded: 0, failed: 0 };
+  current: Generation;
+  private stopping = false;
+  private readonly logger: Logger;
+  private readonly metrics: MetricsEndpoint | undefined;
+
+  constructor(loaded: LoadedConfig, options: GatewayOptions) {
+    this.logger = options.logger;
+    this.metrics = options.metrics;
+    this.current = new Generation({ number: 1, loaded, shared: this.shared, logger: this.logger });
+    this.handle = this.handlerFor(undefined);
+    this.upgrade = (req, socket, head) => this.serveUpgrade(req, socket, head);
+  }
+
+  /**
+   * The request listener of one listener (by its `name`): endpoints restricted to named listeners
+   * answer only there; elsewhere their paths go to the routes like any other.
+   */
+  handlerFor(listener: string | undefined): (req: IncomingMessage, res: ServerResponse) => void {
+    return (req, res) => this.serve(req, res, listener);
+  }
+
+  get config(): LoadedConfig['config'] {
+    return this.current.loaded.config;
+  }
+
+  startup(): Promise<void> {
+    return this.current.startup();
+  }
+
+  /**
+   * Builds relays from a new config (it throws a `ConfigError` before anything changes), starts
+   * them, then sends new requests to them; the old relays serve their in-flight requests and
+   * WebSocket sessions to the end and are shut down after, or at `timeouts.reloadDrain`.
+   */
+  async reload(loaded: LoadedConfig): Promise<void> {
+    if (this.stopping) throw new Error('the gateway is stopping');
+    const next = new Generation({ number: this.current.number + 1, loaded, shared: this.shared, logger: this.logger });
+    await next.startup();
+    const previous = this.current;
+    this.current = next;
+    this.reloads.succeeded++;
+    this.logger.info({ generation: next.number, routes: next.routes.length }, 'config reloaded');
+    void this.retire(previous);
+  }
+
+  private async retire(generation: Generation): Promise<void> {
+    this.retiring.add(generation);
+    const deadline = Date.now() + (this.config.timeouts.reloadDrain ?? 600_000);
+    while ((generation.inFlight > 0 || generation.counters.websocketSessions > 0) && Date.now() < deadline && this.retiring.has(generation)) {
+      await new Promise((resolve) => setTimeout(resolve, 200).unref());
+    }
+    if (!this.retiring.delete(generation)) return;
+    await generation.shutdown(0);
+    this.logger.debug({ generation: generation.number }, 'old relays stopped');
+  }
+
+  /** Refuses new work (healthz answers 503) and shuts every relay down, draining up to `timeout`. */
+  async shutdown(timeout: number): Promise<void> {
+    this.stopping = true;
+    const generations = [this.current, ...this.retiring];
+    this.retiring.clear();
+    await Promise.all(generations.map((generation) => generation.shutdown(timeout)));
+  }
+
+  /** What the status page shows, as data. */
+  status(): StatusSnapshot {
+    return statusSnapshot(this);
+  }
+
+  private serve(req: IncomingMessage, res: ServerResponse, listener: string | undefined): void {
+    const url = originForm(req.url ?? '/');
+    if (this.serveEndpoint(url, res, listener)) return;
+    const found = this.route(req, url);
+    if (found === null) return void notFound(res, 404);
+    if (typeof found === 'string') return void notFound(res, 405, found);
+    const { route, path, mountPath } = found;
+    route.relay.dispatch(req, res, { path, mountPath });
+  }
+
+  private serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const found = this.route(req, originForm(req.url ?? '/'));
+    if (found === null || typeof found === 'string') {
+      socket.end(`HTTP/1.1 ${found === null ? '404 Not Found' : '405 Method Not Allowed'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      return;
+    }
+    found.route.relay.dispatchUpgrade(req, socket, head, { path: found.path, mountPath: found.mountPath });
+  }
+
+  /** The route for a request, with the path it forwards; the allowed methods when only the method differs; `null` for none. */
+  private route(req: IncomingMessage, url: string): { route: LiveRoute; path: string; mountPath: string } | string | null {
+    const host = this.current.usesHosts ? requestHost(req) : '';
+    const method = req.method ?? 'GET';
+    let allowed: string | null = null;
+    for (const route of this.current.ordered) {
+      const { matcher } = route;
+      if (!underPrefix(url, matcher.path) || !hostMatches(matcher, host)) continue;
+      if (matcher.methods !== null && !matcher.methods.has(method)) {
+        allowed = allowed === null ? [...matcher.methods].join(', ') : `${allowed}, ${[...matcher.methods].join(', ')}`;
+        continue;
+      }
+      if (!matcher.stripPrefix || matcher.path === '/') return { route, path: url, mountPath: '' };
+      return { route, path: url.slice(matcher.path.length), mountPath: matcher.path };
+    }
+    return allowed;
+  }
+
+  private serveEndpoint(url: string, res: ServerResponse, listener: string | undefined): boolean {
+    const { health, metrics, status } = this.config;
+    const query = url.indexOf('?');
+    const path = query === -1 ? url : url.slice(0, query);
+    if (health !== false && path === health.path && answersOn(health, listener)) {
+      send(res, this.stopping ? 503 : 200, 'text/plain; charset=utf-8', this.stopping ? 'stopping\n' : 'ok\n');
+      return true;
+    }
+    if (metrics !== false && path === metrics.path && this.metrics !== undefined && answersOn(metrics, listener)) {
+      this.metrics(res);
+      return true;
+    }
+    if (status !== false && (path === status.path || path === `${status.path}.json`) && answersOn(status, listener)) {
+      if (path === status.path) send(res, 200, 'text/html; charset=utf-8', statusPage(`${status.path}.json`));
+      else send(res, 200, 'application/json', `${JSON.stringify(this.status())}\n`);
+      return true;
+    }
+    return false;
+  }
+}
+
+function answersOn(endpoint: { listeners?: string[] }, listener: string | undefined): boolean {
+  return endpoint.listeners === undefined || (listener !== undefined && endpoint.listeners.includes(listener));
+}
+
+/**
+ * The path and query of an absolute-form target (`GET http://host/api/x`), which routes like
+ * `/api/x` (core forwards only its path too); origin-form targets pass through untouched.
+ */
+function originForm(url: string): string {
+  if (url.charCodeAt(0) === 47 /* / */) return url;
+  const match = /^https?:\/\/[^/?#]*/i.exec(url);
+  if (match === null) return url;
+  const rest = url.slice(match[0].length);
+  return rest === '' || rest[0] === '?' ? `/${rest}` : rest;
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string): void {
+  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' }).end(body);
+}
+
+function notFound(res: ServerResponse, status: 404 | 405, allow?: string): void {
+  const body = status === 404 ? '404 Not Found: no route for this request\n' : '405 Method Not Allowed\n';
+  const headers: Record<string, string | number> = { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length };
+  if (allow !== undefined) headers.allow = [...new Set(allow.split(', '))].join(', ');
+  res.writeHead(status, headers).end(body);
+}

@@ -1,0 +1,203 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createRelay, type Logger, type Relay, type Stage } from '@relay/core';
+import { ConfigError, type ConfigIssue } from './config-error.js';
+import { stageOrder, type RouteParts } from './feature.js';
+import { routeFeatures } from './features.js';
+import type { LoadedConfig } from './load-config.js';
+import { compileMatcher, type RouteMatcher } from './matcher.js';
+import type { ResolvedConfig, ResolvedRoute } from './schema.js';
+import { GenerationCounters, RouteStats, TargetHealth } from './stats.js';
+import { routeStatsStage, targetHealthStage } from './tracking-stages.js';
+
+/** One route of a generation: how it matches, its relay and its counters. */
+export interface LiveRoute {
+  readonly label: string;
+  readonly index: number;
+  readonly route: ResolvedRoute;
+  readonly upstream: string;
+  readonly matcher: RouteMatcher;
+  readonly relay: Relay;
+  readonly stats: RouteStats;
+  readonly health: TargetHealth;
+}
+
+/** Counters that outlive a generation: a route's stats and a target's health carry over a reload. */
+export interface SharedStats {
+  readonly routes: Map<string, RouteStats>;
+  readonly targets: Map<string, TargetHealth>;
+}
+
+/**
+ * The relays built from one version of the config; building them runs every stage factory's
+ * checks and throws a `ConfigError` naming the route key that failed.
+ *
+ * @example
+ * const generation = new Generation({ number: 2, loaded, shared, logger });
+ * await generation.startup();
+ */
+export class Generation {
+  readonly counters = new GenerationCounters();
+  readonly routes: LiveRoute[];
+  /** Routes in match order: most specific host, then longest path, then with methods, then file order. */
+  readonly ordered: LiveRoute[];
+  /** Whether any route matches on the host: when none does, the Host header is never parsed. */
+  readonly usesHosts: boolean;
+
+  readonly number: number;
+  readonly loaded: LoadedConfig;
+
+  constructor(options: { number: number; loaded: LoadedConfig; shared: SharedStats; logger: Logger }) {
+    const { loaded, shared, logger } = options;
+    this.number = options.number;
+    this.loaded = loaded;
+    const issues: ConfigIssue[] = [];
+    const labels = new Set<string>();
+    this.routes = [];
+    loaded.config.routes.forEach((route, index) => {
+      try {
+        this.routes.push(buildRoute(route, { index, loaded, counters: this.counters, shared, labels, logger }));
+      } catch (error) {
+        if (error instanceof RouteBuildError) issues.push(error.issue);
+        else throw error;
+      }
+    });
+    if (issues.length > 0) throw new ConfigError(loaded.shown, issues);
+    this.ordered = [...this.routes].sort(byPrecedence);
+    this.usesHosts = this.routes.some((route) => route.matcher.hosts !== null);
+  }
+
+  /** Requests in flight on this generation's relays. */
+  get inFlight(): number {
+    let total = 0;
+    for (const route of this.routes) total += route.relay.inFlight;
+    return total;
+  }
+
+  async startup(): Promise<void> {
+    await Promise.all(this.routes.map((route) => route.relay.startup()));
+  }
+
+  async shutdown(timeout: number): Promise<void> {
+    await Promise.all(this.routes.map((route) => route.relay.shutdown({ timeout })));
+  }
+}
+
+class RouteBuildError extends Error {
+  constructor(readonly issue: ConfigIssue) {
+    super(issue.message);
+  }
+}
+
+/** What building one route needs from its generation. */
+interface RouteBuild {
+  readonly index: number;
+  readonly loaded: LoadedConfig;
+  readonly counters: GenerationCounters;
+  readonly shared: SharedStats;
+  readonly labels: Set<string>;
+  readonly logger: Logger;
+}
+
+function buildRoute(route: ResolvedRoute, build: RouteBuild): LiveRoute {
+  const at = `routes[${build.index}]`;
+  const upstream = typeof route.upstream === 'string' ? { url: route.upstream, tls: undefined } : route.upstream;
+  const label = uniqueLabel(route, build.index, build.labels);
+  const stats = reuse(build.shared.routes, label, () => new RouteStats(label));
+  const health = reuse(build.shared.targets, upstream.url, () => new TargetHealth(upstream.url));
+  const parts = featureParts(route, at, build.loaded.dir);
+  const { config, dir } = build.loaded;
+  const relay = guard(`${at}.upstream`, () =>
+    createRelay({
+      targetBaseUrl: upstream.url,
+      upstreamPrefix: route.upstreamPrefix,
+      preserveHost: route.preserveHost,
+      timeout: attemptTimeouts(config, route),
+      shutdownTimeout: config.timeouts.shutdown ?? 10_000,
+      stages: trackedStages(parts, { stats, counters: build.counters, health }),
+      websocket: parts.websocket,
+      tls: upstream.tls === undefined ? undefined : readUpstreamTls(upstream.tls, dir, `${at}.upstream.tls.ca`),
+      logger: routeLogger(build.logger, label),
+    }),
+  );
+  return { label, index: build.index, route, upstream: upstream.url, matcher: compileMatcher(route), relay, stats, health };
+}
+
+/** Counters kept across reloads: the one already there for this key, or a new one. */
+function reuse<T>(map: Map<string, T>, key: string, create: () => T): T {
+  let value = map.get(key);
+  if (value === undefined) map.set(key, (value = create()));
+  return value;
+}
+
+/** Runs every feature of a route; a factory that refuses its options is an issue at that key. */
+function featureParts(route: ResolvedRoute, at: string, configDir: string): RouteParts {
+  const parts: RouteParts = { stages: [], websocket: undefined };
+  for (const feature of routeFeatures) {
+    try {
+      feature.apply(route[feature.key] as never, parts, { configDir });
+    } catch (error) {
+      throw new RouteBuildError({ path: `${at}.${feature.key}`, message: (error as Error).message });
+    }
+  }
+  return parts;
+}
+
+/** The feature stages in stage order, between the gateway's counting (outermost) and target health (innermost). */
+function trackedStages(parts: RouteParts, tracking: { stats: RouteStats; counters: GenerationCounters; health: TargetHealth }): Stage[] {
+  const ordered = [...parts.stages].sort((a, b) => a.order - b.order);
+  // Without a retry every request is one attempt: one counting stage records the target's health too.
+  const retried = ordered.some((entry) => entry.order === stageOrder.retry);
+  const stages = ordered.map((entry) => entry.stage);
+  stages.unshift(routeStatsStage({ stats: tracking.stats, counters: tracking.counters, health: retried ? null : tracking.health }));
+  if (retried) stages.push(targetHealthStage(tracking.health));
+  return stages;
+}
+
+function attemptTimeouts(config: ResolvedConfig, route: ResolvedRoute) {
+  const { connect, read, write, pool } = config.timeouts;
+  const defaults = Object.fromEntries(Object.entries({ connect, read, write, pool }).filter(([, value]) => value !== undefined));
+  return { ...defaults, ...route.timeout };
+}
+
+function readUpstreamTls(tls: { ca?: string; rejectUnauthorized?: boolean; servername?: string }, dir: string, at: string) {
+  const { ca, ...rest } = tls;
+  if (ca === undefined) return rest;
+  return { ...rest, ca: guard(at, () => readFileSync(resolve(dir, ca))) };
+}
+
+function uniqueLabel(route: ResolvedRoute, index: number, labels: Set<string>): string {
+  const hosts = route.match.host === undefined ? '' : [route.match.host].flat().join(',');
+  let label = route.name ?? `${hosts}${route.match.path}${route.match.methods ? ` ${route.match.methods.join(',')}` : ''}`;
+  if (labels.has(label)) label = `${label} (routes[${index}])`;
+  labels.add(label);
+  return label;
+}
+
+function guard<T>(path: string, build: () => T): T {
+  try {
+    return build();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const message = code === 'ENOENT' ? 'no such file' : (error as Error).message;
+    throw new RouteBuildError({ path, message });
+  }
+}
+
+function routeLogger(logger: Logger, route: string): Logger {
+  return {
+    debug: (fields, message) => logger.debug({ route, ...fields }, message),
+    info: (fields, message) => logger.info({ route, ...fields }, message),
+    warn: (fields, message) => logger.warn({ route, ...fields }, message),
+    error: (fields, message) => logger.error({ route, ...fields }, message),
+  };
+}
+
+function byPrecedence(a: LiveRoute, b: LiveRoute): number {
+  return (
+    b.matcher.hostRank - a.matcher.hostRank ||
+    b.matcher.path.length - a.matcher.path.length ||
+    Number(b.matcher.methods !== null) - Number(a.matcher.methods !== null) ||
+    a.index - b.index
+  );
+}

@@ -1,0 +1,13 @@
+export { main, exitCodes } from './cli.js';
+export { runPrimary, runWorker, type PrimaryOptions, type WorkerMessage } from './cluster.js';
+export { ConfigError, formatPath, type ConfigIssue } from './config-error.js';
+export { routeFeature, stageOrder, type FeatureContext, type RouteFeature, type RouteParts } from './feature.js';
+export { routeFeatures } from './features.js';
+export { createGateway, Gateway, type GatewayOptions, type MetricsEndpoint } from './gateway.js';
+export { listen, planListeners, type ListenerPlan } from './listeners.js';
+export { loadConfig, type LoadedConfig } from './load-config.js';
+export { createLogger, logLevels, type LogLevel, type LoggerOptions } from './log.js';
+export { defineConfig, gatewayConfigSchema, type GatewayConfig, type ResolvedConfig, type ResolvedRoute } from './schema.js';
+export { serve, type RunningGateway, type ServeOptions } from './serve.js';
+export { statusSnapshot, type RouteStatus, type StatusSnapshot, type TargetStatus } from './status.js';
+export { validateConfig } from './validate.js';

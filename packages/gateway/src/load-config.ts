@@ -1,0 +1,124 @@
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { ConfigError, type ConfigIssue } from './config-error.js';
+import { interpolateEnv } from './env.js';
+import type { ResolvedConfig } from './schema.js';
+import { validateConfig, type LineOf } from './validate.js';
+
+/** A validated config and where it came from. */
+export interface LoadedConfig {
+  /** The config with defaults filled in. */
+  readonly config: ResolvedConfig;
+  /** The absolute path of the file. */
+  readonly file: string;
+  /** Its folder: relative file paths in the config (TLS certificates, CAs) are read from here. */
+  readonly dir: string;
+  /** The path as given, for messages. */
+  readonly shown: string;
+}
+
+const moduleExtensions = new Set(['.ts', '.mts', '.js', '.mjs', '.cjs']);
+let generation = 0;
+
+/**
+ * Reads and validates a config file: YAML (`.yaml`/`.yml`), JSON, or a module (`.ts`, `.js`,
+ * `.mjs`) whose default export is the config (or a function returning it). `${NAME:-default}`
+ * in YAML and JSON strings reads the environment. Throws a `ConfigError` naming the file, the
+ * path in the document and what was expected.
+ *
+ * @example
+ * const { config } = await loadConfig('gateway.yaml');
+ */
+export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+  const file = resolve(path);
+  const shown = path;
+  const extension = extname(file).toLowerCase();
+  if (moduleExtensions.has(extension)) {
+    const data = await importConfig(file, shown);
+    return { config: validateConfig(data, shown), file, dir: dirname(file), shown };
+  }
+  if (extension !== '.yaml' && extension !== '.yml' && extension !== '.json') {
+    throw new ConfigError(shown, [{ path: '', message: 'expected a .yaml, .yml, .json, .ts, .js or .mjs file' }]);
+  }
+  const text = await readText(file, shown);
+  const lines = new LineCounter();
+  const document = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  if (document.errors.length > 0) {
+    throw new ConfigError(
+      shown,
+      document.errors.map((error) => ({ path: '', message: error.message.split('\n')[0]!, line: lines.linePos(error.pos[0]).line })),
+    );
+  }
+  const issues: ConfigIssue[] = [];
+  const data = interpolateEnv(document.toJS(), env, issues);
+  if (issues.length > 0) throw new ConfigError(shown, issues);
+  return { config: validateConfig(data, shown, lineFinder(document, lines)), file, dir: dirname(file), shown };
+}
+
+async function readText(file: string, shown: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigError(shown, [{ path: '', message: code === 'ENOENT' ? 'no such file' : `cannot read it (${code})` }]);
+  }
+}
+
+/** Line numbers of document paths in a parsed YAML (or JSON) document. */
+function lineFinder(document: Document, lines: LineCounter): LineOf {
+  return (path, key) => {
+    const node = document.getIn(path, true);
+    if (key !== undefined && isMap(node)) {
+      const pair = node.items.find((item) => isScalar(item.key) && item.key.value === key);
+      const range = isScalar(pair?.key) ? pair.key.range : undefined;
+      if (range) return lines.linePos(range[0]).line;
+    }
+    const range = (node as { range?: [number, number, number] } | undefined)?.range;
+    return range === undefined ? undefined : lines.linePos(range[0]).line;
+  };
+}
+
+/**
+ * Imports a config module afresh (a query makes each reload a new module instance). A `.ts`
+ * file runs as is where Node can load TypeScript (a loader such as tsx, or Node 22.6+); otherwise
+ * it is compiled with esbuild, when installed, beside the original so its imports resolve.
+ */
+async function importConfig(file: string, shown: string): Promise<unknown> {
+  const url = `${pathToFileURL(file).href}?generation=${++generation}`;
+  let loaded: { default?: unknown };
+  try {
+    loaded = (await import(url)) as { default?: unknown };
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw moduleError(shown, error);
+    loaded = await importCompiled(file, shown);
+  }
+  const exported = loaded.default;
+  if (exported === undefined) throw new ConfigError(shown, [{ path: '', message: 'expected a default export: export default defineConfig({ ... })' }]);
+  return typeof exported === 'function' ? await (exported as () => unknown)() : exported;
+}
+
+async function importCompiled(file: string, shown: string): Promise<{ default?: unknown }> {
+  let esbuild: { transform(source: string, options: object): Promise<{ code: string }> };
+  try {
+    esbuild = (await import('esbuild')) as typeof esbuild;
+  } catch {
+    throw new ConfigError(shown, [{ path: '', message: 'a .ts config needs esbuild (or a TypeScript loader such as tsx); or write gateway.yaml' }]);
+  }
+  const { code } = await esbuild.transform(await readText(file, shown), { loader: 'ts', format: 'esm', target: 'node20' });
+  const compiled = join(dirname(file), `.${basename(file)}.${process.pid}.${generation}.mjs`);
+  await writeFile(compiled, code);
+  try {
+    return (await import(pathToFileURL(compiled).href)) as { default?: unknown };
+  } catch (error) {
+    throw moduleError(shown, error);
+  } finally {
+    await rm(compiled, { force: true });
+  }
+}
+
+function moduleError(shown: string, error: unknown): ConfigError {
+  return new ConfigError(shown, [{ path: '', message: `the module failed to load: ${(error as Error).message}` }]);
+}

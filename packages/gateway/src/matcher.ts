@@ -1,0 +1,92 @@
+import type { IncomingMessage } from 'node:http';
+import type { ResolvedRoute } from './schema.js';
+
+/** A route's match rule, compiled once per config generation. */
+export interface RouteMatcher {
+  /** The path prefix, `/` for every path. */
+  readonly path: string;
+  /** Exact hosts, or `null` for any host. */
+  readonly hosts: ReadonlySet<string> | null;
+  /** Suffixes of `*.example.com` patterns (`.example.com`), matching one more label. */
+  readonly wildcards: readonly string[];
+  /** Allowed methods, or `null` for any. */
+  readonly methods: ReadonlySet<string> | null;
+  /** 2 for an exact host, 1 for wildcards only, 0 for any host: more specific routes are tried first. */
+  readonly hostRank: number;
+  /** Whether the prefix is stripped before forwarding. */
+  readonly stripPrefix: boolean;
+}
+
+/**
+ * Compiles `match: { path, host, methods }`.
+ *
+ * @example
+ * compileMatcher(route).path; // '/api'
+ */
+export function compileMatcher(route: ResolvedRoute): RouteMatcher {
+  const patterns = route.match.host === undefined ? ['*'] : [route.match.host].flat();
+  const exact = patterns.filter((pattern) => pattern !== '*' && !pattern.startsWith('*.')).map(stripDot);
+  const wildcards = patterns.filter((pattern) => pattern.startsWith('*.')).map((pattern) => stripDot(pattern.slice(1)));
+  const anyHost = patterns.includes('*');
+  return {
+    path: route.match.path,
+    hosts: anyHost ? null : new Set(exact),
+    wildcards: anyHost ? [] : wildcards,
+    methods: route.match.methods === undefined ? null : new Set(route.match.methods),
+    hostRank: anyHost ? 0 : exact.length > 0 ? 2 : 1,
+    stripPrefix: route.stripPrefix,
+  };
+}
+
+function stripDot(host: string): string {
+  return host.endsWith('.') ? host.slice(0, -1) : host;
+}
+
+/**
+ * Whether a request target is under `prefix` on a segment boundary: `/api` takes `/api`, `/api/x`
+ * and `/api?q`, not `/apix`.
+ *
+ * @example
+ * underPrefix('/api/users?page=2', '/api'); // true
+ */
+export function underPrefix(target: string, prefix: string): boolean {
+  if (prefix === '/') return true;
+  if (!target.startsWith(prefix)) return false;
+  const next = target.charCodeAt(prefix.length);
+  return Number.isNaN(next) || next === 47 /* / */ || next === 63 /* ? */;
+}
+
+/**
+ * Whether the request's host is one of the matcher's.
+ *
+ * @example
+ * hostMatches(compileMatcher(route), 'a.example.com');
+ */
+export function hostMatches(matcher: RouteMatcher, host: string): boolean {
+  if (matcher.hosts === null) return true;
+  if (matcher.hosts.has(host)) return true;
+  for (const suffix of matcher.wildcards) {
+    // One label in front of the suffix: `a.example.com`, not `example.com` nor `a.b.example.com`.
+    if (host.endsWith(suffix) && host.length > suffix.length && !host.slice(0, -suffix.length).includes('.')) return true;
+  }
+  return false;
+}
+
+/**
+ * The request's host name: lowercase, without port or trailing dot; `''` when there is none.
+ *
+ * @example
+ * requestHost(req); // 'api.example.com' for `Host: API.example.com:8080`
+ */
+export function requestHost(req: IncomingMessage): string {
+  const header = req.headers.host;
+  if (header === undefined) return '';
+  let host = header;
+  if (host.startsWith('[')) host = host.slice(1, host.indexOf(']') >>> 0);
+  else {
+    const colon = host.indexOf(':');
+    if (colon !== -1) host = host.slice(0, colon);
+  }
+  host = host.toLowerCase();
+  return host.endsWith('.') ? host.slice(0, -1) : host;
+}

@@ -1,0 +1,94 @@
+import type { ServerResponse } from 'node:http';
+import type { Gateway, MetricsEndpoint } from './gateway.js';
+
+type PromClient = typeof import('prom-client');
+
+/**
+ * `/metrics` from prom-client's default registry (so metrics other packages register there, such
+ * as `@relay/observe`'s, show up too), plus the gateway's own, read from its counters at scrape
+ * time so nothing is added to the request path. `undefined` when prom-client cannot be loaded.
+ *
+ * @example
+ * const metrics = await gatewayMetrics(() => gateway);
+ */
+export async function gatewayMetrics(current: () => Gateway | null): Promise<MetricsEndpoint | undefined> {
+  let client: PromClient;
+  try {
+    client = await import('prom-client');
+  } catch {
+    return undefined;
+  }
+  registerOnce(client, current);
+  const registry = client.register;
+  return function metricsEndpoint(res: ServerResponse) {
+    registry.metrics().then(
+      (text) => res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' }).end(text),
+      (error: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${error.message}\n`),
+    );
+  };
+}
+
+let registered = false;
+
+function registerOnce(client: PromClient, current: () => Gateway | null): void {
+  if (registered) return;
+  registered = true;
+  client.collectDefaultMetrics();
+  new client.Counter({
+    name: 'relay_gateway_requests_total',
+    help: 'Requests served by each route (responses and failures)',
+    labelNames: ['route'],
+    collect() {
+      this.reset();
+      for (const stats of current()?.shared.routes.values() ?? []) this.inc({ route: stats.label }, stats.total);
+    },
+  });
+  new client.Counter({
+    name: 'relay_gateway_request_errors_total',
+    help: 'Requests of each route that ended in a 5xx or failed',
+    labelNames: ['route'],
+    collect() {
+      this.reset();
+      for (const stats of current()?.shared.routes.values() ?? []) this.inc({ route: stats.label }, stats.errors);
+    },
+  });
+  new client.Gauge({
+    name: 'relay_gateway_in_flight_requests',
+    help: 'Requests in flight, old relays finishing after a reload included',
+    collect() {
+      this.set(current()?.status().inFlight ?? 0);
+    },
+  });
+  new client.Gauge({
+    name: 'relay_gateway_websocket_sessions',
+    help: 'Open relayed WebSocket sessions per route',
+    labelNames: ['route'],
+    collect() {
+      this.reset();
+      for (const stats of current()?.shared.routes.values() ?? []) this.set({ route: stats.label }, stats.websocketSessions);
+    },
+  });
+  new client.Gauge({
+    name: 'relay_gateway_target_up',
+    // Labelled by route, not by address: /metrics is on by default and must not publish internal addresses.
+    help: "1 when the last attempt to the route's target got an answer other than 502/503/504, 0 when it failed",
+    labelNames: ['route'],
+    collect() {
+      this.reset();
+      for (const route of current()?.current.routes ?? []) {
+        if (route.health.state !== 'unknown') this.set({ route: route.label }, route.health.state === 'healthy' ? 1 : 0);
+      }
+    },
+  });
+  new client.Counter({
+    name: 'relay_gateway_config_reloads_total',
+    help: 'Config reloads by result',
+    labelNames: ['result'],
+    collect() {
+      this.reset();
+      const reloads = current()?.reloads ?? { succeeded: 0, failed: 0 };
+      this.inc({ result: 'success' }, reloads.succeeded);
+      this.inc({ result: 'failure' }, reloads.failed);
+    },
+  });
+}

@@ -1,0 +1,167 @@
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import { featureShape } from './features.js';
+
+const milliseconds = z.number({ invalid_type_error: 'expected a number of milliseconds' }).int().nonnegative();
+const port = z.number({ invalid_type_error: 'expected a port number' }).int().min(0).max(65_535);
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+const upstreamUrl = z
+  .string({ invalid_type_error: 'expected an absolute http:// or https:// URL' })
+  .refine(isHttpUrl, (value) => ({ message: `expected an absolute http:// or https:// URL, got "${value}"` }));
+
+/** A path prefix to match: `/`, `/api`, `/api/v1`; no query, no dot segments, no empty segments. */
+const pathPrefix = z
+  .string()
+  .regex(/^\/(?:[A-Za-z0-9._~!$&'()*+,;=:@%-]+(?:\/|$))*$/, 'expected a path such as /api (no query, no //)')
+  .refine((value) => !/(^|\/)\.{1,2}(\/|$)/.test(value), 'expected a path without . or .. segments')
+  .transform((value) => (value.length > 1 && value.endsWith('/') ? value.slice(0, -1) : value));
+
+/** A host to match: `example.com`, `*.example.com` (one label), `*`, or an IP address; no port. */
+const hostPattern = z
+  .string()
+  .transform((value) => value.toLowerCase())
+  .refine(
+    (value) => value === '*' || isIP(value) !== 0 || /^(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(value),
+    (value) => ({ message: `expected a host name such as api.example.com or *.example.com (no port), got "${value}"` }),
+  );
+
+const method = z
+  .string()
+  .regex(/^[A-Za-z]+$/, 'expected an HTTP method such as GET')
+  .transform((value) => value.toUpperCase());
+
+/** Per-attempt upstream timeouts, as `createRelay({ timeout })` takes them. */
+const attemptTimeouts = z.object({ connect: milliseconds, read: milliseconds, write: milliseconds, pool: milliseconds }).partial().strict();
+
+const upstreamTls = z
+  .object({
+    /** A PEM file of extra trusted certificate authorities, relative to the config file. */
+    ca: z.string().min(1),
+    rejectUnauthorized: z.boolean(),
+    servername: z.string().min(1),
+  })
+  .partial()
+  .strict();
+
+const upstream = z.union(
+  [upstreamUrl, z.object({ url: upstreamUrl, tls: upstreamTls.optional() }).strict()],
+  { errorMap: () => ({ message: 'expected a URL string or { url, tls }' }) },
+);
+
+const match = z
+  .object({
+    path: pathPrefix.default('/'),
+    host: z.union([hostPattern, z.array(hostPattern).min(1)], { errorMap: () => ({ message: 'expected a host or a list of hosts' }) }).optional(),
+    methods: z.array(method).min(1).optional(),
+  })
+  .strict();
+
+const route = z
+  .object({
+    name: z.string().regex(/^[\w.-]{1,64}$/, 'expected a name of letters, digits, . _ or -').optional(),
+    match: match.default({}),
+    upstream,
+    upstreamPrefix: pathPrefix.optional(),
+    preserveHost: z.boolean().optional(),
+    stripPrefix: z.boolean().default(true),
+    timeout: attemptTimeouts.optional(),
+    ...featureShape(),
+  })
+  .strict();
+
+const listenerName = z.string().regex(/^[\w.-]{1,32}$/, 'expected a name of letters, digits, . _ or -');
+
+const listener = z
+  .object({
+    /** Names the listener for `health`/`metrics`/`status.listeners`. */
+    name: listenerName.optional(),
+    host: z.string().min(1).default('0.0.0.0'),
+    port,
+    tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
+  })
+  .strict();
+
+/** A built-in endpoint: off, or its path and (optionally) the named listeners it answers on. */
+const endpoint = z.union([z.literal(false), z.object({ path: pathPrefix, listeners: z.array(listenerName).min(1).optional() }).strict()], {
+  errorMap: () => ({ message: 'expected false or { path, listeners }' }),
+});
+
+/** Every listener an endpoint names exists. */
+function knownListeners(config: { listen: Array<{ name?: string }>; [key: string]: unknown }, context: z.RefinementCtx): void {
+  const names = config.listen.flatMap((listener) => (listener.name === undefined ? [] : [listener.name]));
+  for (const key of ['health', 'metrics', 'status'] as const) {
+    const value = config[key] as false | { listeners?: string[] };
+    value !== false && value.listeners?.forEach((name, index) => {
+      if (names.includes(name)) return;
+      const known = names.length === 0 ? 'no listener has a name' : `names: ${names.join(', ')}`;
+      context.addIssue({ code: z.ZodIssueCode.custom, path: [key, 'listeners', index], message: `no listener is named "${name}" (${known})` });
+    });
+  }
+}
+
+function isAddressOrCidr(value: string): boolean {
+  const [address, bits, extra] = value.split('/');
+  const family = isIP(address ?? '');
+  if (family === 0 || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  const prefix = Number(bits);
+  return /^\d{1,3}$/.test(bits) && prefix <= (family === 4 ? 32 : 128);
+}
+
+const trustProxy = z.union(
+  [z.boolean(), z.array(z.string().refine(isAddressOrCidr, (value) => ({ message: `expected an IP address or CIDR, got "${value}"` }))).min(1)],
+  { errorMap: () => ({ message: 'expected true, false or a list of addresses and CIDRs' }) },
+);
+
+/**
+ * The whole config file's schema: strict objects, defaults filled in.
+ *
+ * @example
+ * const result = gatewayConfigSchema.safeParse(data);
+ */
+export const gatewayConfigSchema = z
+  .object({
+    listen: z.array(listener).min(1, 'expected at least one listener'),
+    trustProxy: trustProxy.optional(),
+    timeouts: attemptTimeouts
+      .extend({ shutdown: milliseconds, reloadDrain: milliseconds })
+      .partial()
+      .strict()
+      .default({}),
+    health: endpoint.default({ path: '/healthz' }),
+    metrics: endpoint.default({ path: '/metrics' }),
+    status: endpoint.default(false),
+    routes: z.array(route).min(1, 'expected at least one route'),
+  })
+  .strict()
+  .superRefine(knownListeners);
+
+/** A gateway config as written (defaults may be left out): the shape of gateway.yaml and of a `.ts` config's default export. */
+export type GatewayConfig = z.input<typeof gatewayConfigSchema>;
+/** A validated config with its defaults filled in. */
+export type ResolvedConfig = z.output<typeof gatewayConfigSchema>;
+/** One validated route. */
+export type ResolvedRoute = ResolvedConfig['routes'][number];
+
+/**
+ * Types a config module: `export default defineConfig({ … })` in `gateway.config.ts` gets
+ * completion and type errors; the config is still validated when the gateway loads it.
+ *
+ * @example
+ * export default defineConfig({
+ *   listen: [{ host: '127.0.0.1', port: 8080 }],
+ *   routes: [{ match: { path: '/api' }, upstream: 'http://127.0.0.1:9000' }],
+ * });
+ */
+export function defineConfig(config: GatewayConfig): GatewayConfig {
+  return config;
+}

@@ -1,0 +1,133 @@
+import type { FSWatcher } from 'node:fs';
+import type { Server } from 'node:http';
+import { basename } from 'node:path';
+import type { Logger } from '@relay/core';
+import { ConfigError } from './config-error.js';
+import { createGateway, type Gateway } from './gateway.js';
+import { addressOf, listen, planListeners } from './listeners.js';
+import { loadConfig, type LoadedConfig } from './load-config.js';
+import { gatewayMetrics } from './metrics.js';
+import { watchConfig } from './watch.js';
+
+/** Options of `serve`. */
+export interface ServeOptions {
+  /** The config file. */
+  config: string;
+  /** Replaces the port of the first listener (`--port`). */
+  port?: number;
+  /** Where the gateway logs. */
+  logger: Logger;
+  /** Reload when the file changes. Default `true`. */
+  watch?: boolean;
+}
+
+/** A gateway serving in this process. */
+export interface RunningGateway {
+  readonly gateway: Gateway;
+  readonly servers: readonly Server[];
+  /** Re-reads the config: `true` when the new one is in use, `false` when it was refused (and logged). */
+  reload(): Promise<boolean>;
+  /** Stops listening, drains in-flight requests up to `timeouts.shutdown`, closes every relay. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Loads the config, starts its relays and listeners, and reloads on file changes (debounced).
+ * A config error throws a `ConfigError` before anything listens.
+ *
+ * @example
+ * const running = await serve({ config: 'gateway.yaml', logger: createLogger() });
+ * process.on('SIGHUP', () => void running.reload());
+ */
+export async function serve(options: ServeOptions): Promise<RunningGateway> {
+  const { logger } = options;
+  const load = async () => withPort(await loadConfig(options.config), options.port);
+  const loaded = await load();
+  const plans = planListeners(loaded);
+  let gateway: Gateway | null = null;
+  const metrics = await gatewayMetrics(() => gateway);
+  gateway = createGateway(loaded, { logger, metrics });
+  const running = gateway;
+  await running.startup();
+  let servers: Server[];
+  try {
+    servers = await listen(plans, running);
+  } catch (error) {
+    await running.shutdown(0);
+    throw error;
+  }
+  servers.forEach((server, index) => {
+    const name = plans[index]!.name;
+    logger.info({ ...(name === undefined ? {} : { listener: name }), ...addressOf(server), config: basename(loaded.file) }, 'listening');
+  });
+  const reloader = new Reloader(running, load, logger);
+  const watcher = options.watch === false ? null : watchConfig(loaded.file, () => void reloader.reload());
+  let stopping: Promise<void> | null = null;
+  return {
+    gateway: running,
+    servers,
+    reload: () => reloader.reload(),
+    stop: () => (stopping ??= stopAll(running, servers, watcher, logger)),
+  };
+}
+
+async function stopAll(gateway: Gateway, servers: Server[], watcher: FSWatcher | null, logger: Logger): Promise<void> {
+  watcher?.close();
+  const timeout = gateway.config.timeouts.shutdown ?? 10_000;
+  logger.info({ timeout, inFlight: gateway.status().inFlight }, 'stopping: draining in-flight requests');
+  const closed = servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+  for (const server of servers) server.closeIdleConnections();
+  await gateway.shutdown(timeout);
+  for (const server of servers) server.closeAllConnections();
+  await Promise.all(closed);
+  logger.info({}, 'stopped');
+}
+
+function withPort(loaded: LoadedConfig, port: number | undefined): LoadedConfig {
+  if (port === undefined) return loaded;
+  const [first, ...rest] = loaded.config.listen;
+  return { ...loaded, config: { ...loaded.config, listen: [{ ...first!, port }, ...rest] } };
+}
+
+/** Runs one reload at a time; a change that arrives during one runs after it. */
+class Reloader {
+  private running: Promise<boolean> | null = null;
+  private again = false;
+
+  constructor(
+    private readonly gateway: Gateway,
+    private readonly load: () => Promise<LoadedConfig>,
+    private readonly logger: Logger,
+  ) {}
+
+  reload(): Promise<boolean> {
+    if (this.running !== null) {
+      this.again = true;
+      return this.running;
+    }
+    this.running = this.attempt().finally(() => {
+      this.running = null;
+      if (this.again) {
+        this.again = false;
+        void this.reload();
+      }
+    });
+    return this.running;
+  }
+
+  private async attempt(): Promise<boolean> {
+    try {
+      const loaded = await this.load();
+      if (JSON.stringify(loaded.config.listen) !== JSON.stringify(this.gateway.config.listen)) {
+        this.logger.warn({}, 'listen addresses changed: they take effect on restart; routes are reloaded now');
+      }
+      await this.gateway.reload(loaded);
+      return true;
+    } catch (error) {
+      this.gateway.reloads.failed++;
+      const detail = error instanceof ConfigError ? error.message : (error as Error).message;
+      this.logger.error({ error: detail }, 'config reload refused: the previous config keeps serving');
+      return false;
+    }
+  }
+}

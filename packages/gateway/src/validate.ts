@@ -1,0 +1,135 @@
+import { z } from 'zod';
+import { ConfigError, formatPath, type ConfigIssue } from './config-error.js';
+import { nearestWord } from './nearest.js';
+import { gatewayConfigSchema, type ResolvedConfig } from './schema.js';
+
+/** Finds the line of a path in the source document, when the format can tell. */
+export type LineOf = (path: ReadonlyArray<string | number>, key?: string) => number | undefined;
+
+/**
+ * Validates parsed config data against the schema: every issue with its document path, what was
+ * expected and, for an unknown key, the nearest valid one. Throws a `ConfigError`.
+ *
+ * @example
+ * const config = validateConfig(JSON.parse(text), 'gateway.json');
+ */
+export function validateConfig(data: unknown, file: string, lineOf: LineOf = () => undefined): ResolvedConfig {
+  const result = gatewayConfigSchema.safeParse(data);
+  if (result.success) return result.data;
+  const issues = result.error.issues.flatMap((issue) => describeIssue(issue, data, lineOf));
+  throw new ConfigError(file, dedupe(issues).sort(byLine));
+}
+
+function describeIssue(issue: z.ZodIssue, data: unknown, lineOf: LineOf): ConfigIssue[] {
+  if (issue.code === z.ZodIssueCode.unrecognized_keys) {
+    const valid = keysAt(gatewayConfigSchema, issue.path);
+    return issue.keys.map((key) => ({
+      path: formatPath([...issue.path, key]),
+      message: unknownKeyMessage(key, valid),
+      line: lineOf(issue.path, key),
+    }));
+  }
+  if (issue.code === z.ZodIssueCode.invalid_union) {
+    const branch = closestBranch(issue, data);
+    if (branch !== null) return branch.flatMap((inner) => describeIssue(inner, data, lineOf));
+  }
+  return [{ path: formatPath(issue.path), message: expectation(issue, valueAt(data, issue.path)), line: lineOf(issue.path) }];
+}
+
+function unknownKeyMessage(key: string, valid: string[]): string {
+  const nearest = nearestWord(key, valid);
+  if (nearest !== undefined) return `unknown key "${key}" (did you mean "${nearest}"?)`;
+  return `unknown key "${key}" (expected one of ${valid.join(', ')})`;
+}
+
+/** The branch of a union the value was meant for: the only one that did not fail on its type alone. */
+function closestBranch(issue: z.ZodInvalidUnionIssue, data: unknown): z.ZodIssue[] | null {
+  const value = valueAt(data, issue.path);
+  if (value === undefined) return null;
+  const meant = issue.unionErrors
+    .map((error) => error.issues)
+    .filter((issues) => !issues.every((inner) => inner.code === z.ZodIssueCode.invalid_type && inner.path.length === issue.path.length));
+  return meant.length === 1 ? meant[0]! : null;
+}
+
+function expectation(issue: z.ZodIssue, value: unknown): string {
+  switch (issue.code) {
+    case z.ZodIssueCode.invalid_type:
+      if (issue.received === 'undefined') return `required: expected ${article(issue.expected)}`;
+      if (issue.message.startsWith('Expected ')) return `expected ${article(issue.expected)}, got ${shown(value)}`;
+      return `${issue.message}, got ${shown(value)}`;
+    case z.ZodIssueCode.invalid_literal:
+      return `expected ${JSON.stringify(issue.expected)}, got ${shown(value)}`;
+    case z.ZodIssueCode.invalid_enum_value:
+      return `expected one of ${issue.options.join(', ')}, got ${shown(value)}`;
+    case z.ZodIssueCode.too_small:
+    case z.ZodIssueCode.too_big:
+      return `${issue.message.startsWith('expected') ? issue.message : lowerFirst(issue.message)}, got ${shown(value)}`;
+    default:
+      return issue.message;
+  }
+}
+
+function article(type: string): string {
+  return /^[aeiou]/.test(type) ? `an ${type}` : `a ${type}`;
+}
+
+function lowerFirst(text: string): string {
+  return text[0]!.toLowerCase() + text.slice(1);
+}
+
+function shown(value: unknown): string {
+  if (Array.isArray(value)) return `a list of ${value.length}`;
+  if (value !== null && typeof value === 'object') return 'an object';
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
+function valueAt(data: unknown, path: ReadonlyArray<string | number>): unknown {
+  let value = data;
+  for (const part of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string | number, unknown>)[part];
+  }
+  return value;
+}
+
+/** The valid keys of the object schema at a document path (through defaults, optionals, arrays and unions). */
+function keysAt(schema: z.ZodTypeAny, path: ReadonlyArray<string | number>): string[] {
+  let current: z.ZodTypeAny | undefined = schema;
+  for (const part of path) {
+    current = objectOf(current);
+    if (current instanceof z.ZodArray) current = current.element as z.ZodTypeAny;
+    else if (current instanceof z.ZodObject) current = (current.shape as Record<string, z.ZodTypeAny>)[String(part)];
+    else return [];
+  }
+  const object = objectOf(current);
+  return object instanceof z.ZodObject ? Object.keys(object.shape as object) : [];
+}
+
+function objectOf(schema: z.ZodTypeAny | undefined): z.ZodTypeAny | undefined {
+  let current = schema;
+  for (;;) {
+    if (current instanceof z.ZodOptional || current instanceof z.ZodNullable) current = current.unwrap() as z.ZodTypeAny;
+    else if (current instanceof z.ZodDefault) current = current.removeDefault() as z.ZodTypeAny;
+    else if (current instanceof z.ZodEffects) current = current.innerType() as z.ZodTypeAny;
+    else if (current instanceof z.ZodUnion) {
+      const options = current.options as z.ZodTypeAny[];
+      current = options.map(objectOf).find((option) => option instanceof z.ZodObject || option instanceof z.ZodArray);
+    } else return current;
+  }
+}
+
+function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((issue) => {
+    const key = `${issue.path}\n${issue.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+function byLine(a: ConfigIssue, b: ConfigIssue): number {
+  return (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER);
+}

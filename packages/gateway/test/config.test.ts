@@ -1,0 +1,147 @@
+// Config loading without the bin: formats, environment references, defaults, module configs,
+// route matching rules and precedence, the nearest-key hint.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { IncomingMessage } from 'node:http';
+import { ConfigError, loadConfig, validateConfig } from '../src/index.js';
+import { Generation } from '../src/generation.js';
+import { hostMatches, requestHost, underPrefix } from '../src/matcher.js';
+import { nearestWord } from '../src/nearest.js';
+import { createLogger } from '../src/log.js';
+import { configDir } from './bin.js';
+
+const files = configDir();
+test.after(() => files.cleanup());
+const quiet = createLogger({ level: 'error' });
+
+async function rejection(promise: Promise<unknown>): Promise<ConfigError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+test('defaults: host 0.0.0.0, /healthz and /metrics on, status off, websocket on, prefix stripped', () => {
+  const config = validateConfig({ listen: [{ port: 8080 }], routes: [{ upstream: 'http://127.0.0.1:9000' }] }, 'x.json');
+  assert.equal(config.listen, [{ host: '0.0.0.0', port: 8080 }]);
+  assert.equal(config.health, { path: '/healthz' });
+  assert.equal(config.metrics, { path: '/metrics' });
+  assert.is(config.status, false);
+  assert.is(config.routes[0]!.websocket, true);
+  assert.is(config.routes[0]!.stripPrefix, true);
+  assert.equal(config.routes[0]!.match, { path: '/' });
+});
+
+test('environment: defaults, numbers and booleans from a whole reference, $${ literal', async () => {
+  const path = files.write(
+    'env.yaml',
+    ['listen: [{ host: 127.0.0.1, port: "${GW_PORT:-8081}" }]', 'routes:', '  - upstream: ${GW_UP}', '    preserveHost: ${GW_PRESERVE}', '    headers: { extraRequest: { x-literal: "$${HOME}", x-mixed: "v-${GW_PORT:-1}" } }', ''].join('\n'),
+  );
+  const { config } = await loadConfig(path, { GW_UP: 'http://127.0.0.1:9000', GW_PRESERVE: 'true' });
+  assert.is(config.listen[0]!.port, 8081);
+  assert.is(config.routes[0]!.upstream, 'http://127.0.0.1:9000');
+  assert.is(config.routes[0]!.preserveHost, true);
+  assert.equal(config.routes[0]!.headers!.extraRequest, { 'x-literal': '${HOME}', 'x-mixed': 'v-1' });
+});
+
+test('a module config: default export, or a function returning the config', async () => {
+  const plain = files.write('plain.mjs', "export default { listen: [{ port: 1 }], routes: [{ upstream: 'http://127.0.0.1:9000' }] };\n");
+  assert.is((await loadConfig(plain)).config.listen[0]!.port, 1);
+  const fn = files.write('fn.mjs', "export default async () => ({ listen: [{ port: 2 }], routes: [{ upstream: 'http://127.0.0.1:9000' }] });\n");
+  assert.is((await loadConfig(fn)).config.listen[0]!.port, 2);
+  const none = files.write('none.mjs', 'export const config = {};\n');
+  const error = await rejection(loadConfig(none));
+  assert.is(error.message, `${none}: expected a default export: export default defineConfig({ ... })`);
+});
+
+test('other extensions are refused by name', async () => {
+  const path = files.write('gateway.toml', 'x = 1\n');
+  assert.is((await rejection(loadConfig(path))).message, `${path}: expected a .yaml, .yml, .json, .ts, .js or .mjs file`);
+});
+
+test('schema: hosts, paths, methods, trustProxy', () => {
+  const bad = (routes: unknown, extra: object = {}) => {
+    try {
+      validateConfig({ listen: [{ port: 1 }], routes, ...extra }, 'g.json');
+    } catch (error) {
+      return (error as ConfigError).issues.map((issue) => `${issue.path}: ${issue.message}`);
+    }
+    return [];
+  };
+  assert.equal(bad([{ upstream: 'http://a', match: { host: 'api.example.com:8080' } }]), [
+    'routes[0].match.host: expected a host name such as api.example.com or *.example.com (no port), got "api.example.com:8080"',
+  ]);
+  assert.equal(bad([{ upstream: 'http://a', match: { path: '/a/../b' } }]), ['routes[0].match.path: expected a path without . or .. segments']);
+  assert.equal(bad([{ upstream: 'http://a', match: { path: 'api' } }]), ['routes[0].match.path: expected a path such as /api (no query, no //)']);
+  assert.equal(bad([{ upstream: 'http://a', match: { methods: ['GE T'] } }]), ['routes[0].match.methods[0]: expected an HTTP method such as GET']);
+  assert.equal(bad([{ upstream: 'http://a' }], { trustProxy: ['10.0.0.0/8', '10.0.0.1/33'] }), ['trustProxy[1]: expected an IP address or CIDR, got "10.0.0.1/33"']);
+  assert.equal(bad([{ upstream: { url: 'http://a', tsl: {} } }]), ['routes[0].upstream.tsl: unknown key "tsl" (did you mean "tls"?)']);
+  assert.equal(bad([{ upstream: 42 }]), ['routes[0].upstream: expected a URL string or { url, tls }']);
+  assert.equal(bad([{ upstream: 'http://a', websocket: { idle: 5 } }]), ['routes[0].websocket.idle: unknown key "idle" (expected one of maxPayload, highWaterMark, idleTimeout, closeTimeout, perMessageDeflate)']);
+  assert.equal(bad([]), ['routes: expected at least one route, got a list of 0']);
+  assert.equal(bad([{ upstream: 'http://a' }], { listen: [{ name: 'public', port: 1 }], status: { path: '/status', listeners: ['admin'] } }), [
+    'status.listeners[0]: no listener is named "admin" (names: public)',
+  ]);
+});
+
+test('building: a relay option core refuses is a config error at the route', async () => {
+  const path = files.write('creds.json', JSON.stringify({ listen: [{ port: 1 }], routes: [{ upstream: 'http://user:pw@127.0.0.1:9000' }] }));
+  const loaded = await loadConfig(path);
+  try {
+    new Generation({ number: 1, loaded, shared: { routes: new Map(), targets: new Map() }, logger: quiet });
+    assert.unreachable('should refuse');
+  } catch (error) {
+    assert.instance(error, ConfigError);
+    assert.match((error as ConfigError).message, new RegExp(`^${path}: routes\\[0\\]\\.upstream: targetBaseUrl must not contain credentials`));
+  }
+});
+
+test('precedence: exact host, then wildcard, then any host; longest path; methods; file order', async () => {
+  const path = files.write(
+    'order.json',
+    JSON.stringify({
+      listen: [{ port: 1 }],
+      routes: [
+        { name: 'any-root', upstream: 'http://127.0.0.1:1' },
+        { name: 'any-api', match: { path: '/api' }, upstream: 'http://127.0.0.1:1' },
+        { name: 'wild-api', match: { path: '/api', host: '*.example.com' }, upstream: 'http://127.0.0.1:1' },
+        { name: 'exact-root', match: { host: 'a.example.com' }, upstream: 'http://127.0.0.1:1' },
+        { name: 'any-api-get', match: { path: '/api', methods: ['GET'] }, upstream: 'http://127.0.0.1:1' },
+      ],
+    }),
+  );
+  const generation = new Generation({ number: 1, loaded: await loadConfig(path), shared: { routes: new Map(), targets: new Map() }, logger: quiet });
+  assert.equal(
+    generation.ordered.map((route) => route.label),
+    ['exact-root', 'wild-api', 'any-api-get', 'any-api', 'any-root'],
+  );
+});
+
+test('matching: prefixes on segment boundaries, one-label wildcards, hosts without port or case', () => {
+  assert.ok(underPrefix('/api', '/api'));
+  assert.ok(underPrefix('/api/x', '/api'));
+  assert.ok(underPrefix('/api?x=1', '/api'));
+  assert.not.ok(underPrefix('/apix', '/api'));
+  assert.ok(underPrefix('/anything', '/'));
+  const matcher = { hosts: new Set(['example.com']), wildcards: ['.example.com'] } as never;
+  assert.ok(hostMatches(matcher, 'example.com'));
+  assert.ok(hostMatches(matcher, 'a.example.com'));
+  assert.not.ok(hostMatches(matcher, 'a.b.example.com'));
+  assert.not.ok(hostMatches(matcher, 'badexample.com'));
+  const host = (value: string | undefined) => requestHost({ headers: { host: value } } as IncomingMessage);
+  assert.is(host('API.Example.com:8080'), 'api.example.com');
+  assert.is(host('example.com.'), 'example.com');
+  assert.is(host('[::1]:8080'), '::1');
+  assert.is(host(undefined), '');
+});
+
+test('nearest key: close typos only', () => {
+  assert.is(nearestWord('upstreem', ['upstream', 'match']), 'upstream');
+  assert.is(nearestWord('maxRetry', ['maxRetries', 'maxBackoff']), 'maxRetries');
+  assert.is(nearestWord('zzz', ['upstream', 'match']), undefined);
+});
+
+test.run();

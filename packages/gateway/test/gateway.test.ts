@@ -1,0 +1,132 @@
+// createGateway in-process, on real sockets: what the bin builds, tested without spawning it.
+import { createServer, type Server } from 'node:http';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { close, fetchRaw, listen, sendRaw, startUpstream, type Upstream } from '@relay/testkit';
+import { ConfigError, createGateway, loadConfig, type Gateway } from '../src/index.js';
+import { createLogger } from '../src/log.js';
+import { configDir } from './bin.js';
+
+const files = configDir();
+const logger = createLogger({ level: 'error', stream: { write: () => true } as unknown as NodeJS.WritableStream });
+let upstream: Upstream;
+let gateway: Gateway;
+let server: Server;
+let base: string;
+
+async function config(lines: string[], listen = 'listen: [{ port: 0 }]') {
+  return loadConfig(files.write(`gateway-${Math.random().toString(36).slice(2)}.yaml`, [listen, ...lines, ''].join('\n')));
+}
+
+test.before(async () => {
+  upstream = await startUpstream();
+  gateway = createGateway(
+    await config([
+      'health: false',
+      'routes:',
+      '  - name: whole-path',
+      '    match: { path: /keep }',
+      '    stripPrefix: false',
+      `    upstream: ${upstream.url}`,
+      '  - name: tenants',
+      '    match: { path: /, host: "*.tenants.example" }',
+      `    upstream: ${upstream.url}`,
+      '    upstreamPrefix: /tenant',
+      '  - name: fallback',
+      `    upstream: ${upstream.url}`,
+      '    upstreamPrefix: /fallback',
+    ]),
+    { logger },
+  );
+  await gateway.startup();
+  server = createServer(gateway.handle);
+  server.on('upgrade', gateway.upgrade);
+  base = await listen(server);
+});
+
+test.after(async () => {
+  await close(server);
+  await gateway.shutdown(1_000);
+  await upstream.close();
+  files.cleanup();
+});
+
+function seenUrl(response: { text: string }): string {
+  return (JSON.parse(response.text) as { url: string }).url;
+}
+
+test('stripPrefix: false forwards the whole path', async () => {
+  assert.is(seenUrl(await fetchRaw(`${base}/keep/a?b=1`)), '/keep/a?b=1');
+});
+
+test('a wildcard host route takes one label in front of its suffix, and not the bare suffix', async () => {
+  assert.is(seenUrl(await fetchRaw(`${base}/x`, { headers: { host: 'acme.tenants.example:8080' } })), '/tenant/x');
+  assert.is(seenUrl(await fetchRaw(`${base}/x`, { headers: { host: 'tenants.example' } })), '/fallback/x');
+  assert.is(seenUrl(await fetchRaw(`${base}/x`, { headers: { host: 'a.b.tenants.example' } })), '/fallback/x');
+});
+
+test('health: false frees the path for the routes', async () => {
+  assert.is(seenUrl(await fetchRaw(`${base}/healthz`)), '/fallback/healthz');
+});
+
+test('an absolute-form target routes by its path', async () => {
+  const response = await sendRaw(Number(new URL(base).port), 'GET http://gw.example/keep/abs HTTP/1.1\r\nhost: gw.example\r\nconnection: close\r\n\r\n');
+  assert.match(response, /^HTTP\/1\.1 200 /);
+  assert.match(response, /"url":"\/keep\/abs"/);
+});
+
+test('endpoints limited to a named listener answer only there; elsewhere the path goes to the routes', async () => {
+  const admin = createGateway(
+    await config([
+      'status: { path: /_relay/status, listeners: [admin] }',
+      'metrics: { path: /metrics, listeners: [admin] }',
+      'routes:',
+      `  - upstream: ${upstream.url}`,
+    ], 'listen: [{ name: public, port: 0 }, { name: admin, port: 0 }]'),
+    { logger, metrics: (res) => res.end('metrics here') },
+  );
+  await admin.startup();
+  const publicServer = createServer(admin.handlerFor('public'));
+  const adminServer = createServer(admin.handlerFor('admin'));
+  const [publicBase, adminBase] = await Promise.all([listen(publicServer), listen(adminServer)]);
+  try {
+    assert.is(seenUrl(await fetchRaw(`${publicBase}/_relay/status.json`)), '/_relay/status.json');
+    assert.is(seenUrl(await fetchRaw(`${publicBase}/metrics`)), '/metrics');
+    assert.is((await fetchRaw(`${publicBase}/healthz`)).text, 'ok\n', 'health has no listeners list: every listener');
+    const status = await fetchRaw(`${adminBase}/_relay/status.json`);
+    assert.is(status.headers['content-type'], 'application/json');
+    assert.is((await fetchRaw(`${adminBase}/metrics`)).text, 'metrics here');
+  } finally {
+    await Promise.all([close(publicServer), close(adminServer)]);
+    await admin.shutdown(1_000);
+  }
+});
+
+test('reload: a refused config changes nothing; an accepted one routes new requests', async () => {
+  // Valid for the schema, refused by the headers() factory when the new relays are built.
+  const refusedConfig = await config(['routes:', `  - upstream: ${upstream.url}`, "    headers: { extraRequest: { 'bad header': x } }"]);
+  let refused: unknown;
+  try {
+    await gateway.reload(refusedConfig);
+  } catch (error) {
+    refused = error;
+  }
+  assert.instance(refused, ConfigError);
+  assert.match((refused as ConfigError).message, /routes\[0\]\.headers: /);
+  assert.is(gateway.current.number, 1);
+  await gateway.reload(await config(['routes:', `  - upstream: ${upstream.url}`, '    upstreamPrefix: /v2']));
+  assert.is(gateway.current.number, 2);
+  assert.is(seenUrl(await fetchRaw(`${base}/x`)), '/v2/x');
+  assert.is((await fetchRaw(`${base}/healthz`)).status, 200, 'health is back on by default');
+});
+
+test('status(): requests and errors per route over the last minute', async () => {
+  const status = gateway.status();
+  assert.is(status.generation, 2);
+  const route = status.routes[0]!;
+  assert.is(route.requestsLastMinute, 1, 'the one request since the reload: the route is new');
+  assert.is(route.errorsLastMinute, 0);
+  assert.is(route.targets[0]!.health, 'healthy');
+});
+
+test.run();

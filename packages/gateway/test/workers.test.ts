@@ -1,0 +1,95 @@
+// `relay serve --workers 2`: two processes answer on one port, a killed worker is restarted,
+// SIGHUP reaches every worker, SIGTERM drains them all and the primary exits 0.
+import { Agent, request } from 'node:http';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { startUpstream, waitFor, type Upstream } from '@relay/testkit';
+import { configDir, runBin, startBin, type ServingBin } from './bin.js';
+
+const files = configDir();
+let upstream: Upstream;
+let gateway: ServingBin;
+
+function statusPid(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    // A new connection each time (agent: false), so the primary hands each to the next worker.
+    const req = request(`${gateway.url}/_relay/status.json`, { agent: false }, (res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += chunk));
+      res.on('end', () => resolve((JSON.parse(body) as { pid: number }).pid));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function pidsAnswering(attempts: number): Promise<Set<number>> {
+  const pids = new Set<number>();
+  for (let i = 0; i < attempts && pids.size < 2; i++) pids.add(await statusPid());
+  return pids;
+}
+
+test.before(async () => {
+  upstream = await startUpstream((_req, res) => res.end('ok'));
+  const config = files.write(
+    'gateway.yaml',
+    ['listen: [{ host: 127.0.0.1, port: 0 }]', 'status: { path: /_relay/status }', 'routes:', `  - upstream: ${upstream.url}`, ''].join('\n'),
+  );
+  gateway = await startBin(['serve', config, '--workers', '2'], { listeningCount: 2 });
+});
+
+test.after(async () => {
+  await gateway?.stop('SIGKILL');
+  await upstream.close();
+  files.cleanup();
+});
+
+test('two workers answer on the same port (their pids differ)', async () => {
+  const listening = gateway.logs.filter((line) => line.msg === 'listening');
+  assert.is(listening.length, 2);
+  assert.is(listening[0]!.port, listening[1]!.port);
+  assert.is.not(listening[0]!.pid, listening[1]!.pid);
+  const pids = await pidsAnswering(40);
+  assert.is(pids.size, 2, `answered by ${[...pids].join(', ')}`);
+  const agent = new Agent();
+  const body = await new Promise<string>((resolve) => {
+    request(`${gateway.url}/x`, { agent }, (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk));
+      res.on('end', () => resolve(text));
+    }).end();
+  });
+  assert.is(body, 'ok');
+  agent.destroy();
+});
+
+test('a worker that dies is restarted', async () => {
+  const victim = gateway.logs.find((line) => line.msg === 'listening')!.pid;
+  process.kill(victim, 'SIGKILL');
+  await gateway.waitForLog((line) => line.msg === 'worker died: restarting it');
+  assert.ok(await waitFor(() => gateway.logs.filter((line) => line.msg === 'listening').length === 3, 20_000), 'a third worker listens');
+  const pids = await pidsAnswering(40);
+  assert.is(pids.size, 2);
+  assert.not.ok(pids.has(victim));
+});
+
+test('SIGHUP on the primary reloads every worker', async () => {
+  gateway.child.kill('SIGHUP');
+  assert.ok(await waitFor(() => gateway.logs.filter((line) => line.msg === 'config reloaded').length === 2, 20_000), 'two workers reloaded');
+});
+
+test('workers that cannot listen (port in use): the primary stops with exit code 1 instead of restarting them forever', async () => {
+  const config = files.write('busy.yaml', ['listen: [{ host: 127.0.0.1, port: 0 }]', 'routes:', `  - upstream: ${upstream.url}`, ''].join('\n'));
+  const result = await runBin(['serve', config, '--workers', '2', '--port', String(gateway.port)], { timeoutMs: 60_000 });
+  assert.is(result.code, 1);
+  assert.match(result.stdout, /a worker failed before any listened: stopping/);
+  assert.match(result.stdout, /EADDRINUSE/);
+});
+
+test('SIGTERM: the workers drain and stop, the primary exits 0', async () => {
+  const code = await gateway.stop('SIGTERM');
+  assert.is(code, 0);
+  assert.is(gateway.logs.filter((line) => line.msg === 'stopped').length, 3, 'two workers and the primary');
+});
+
+test.run();
