@@ -148,7 +148,7 @@ async function loadRelayWs(): Promise<WebSocketModule | null> {
 }
 
 /** Relay from its built dist/ (plain node, no `source` condition): default, got, or with stages. */
-async function relay(name: 'relay' | 'relay-got' | 'relay-stages', target: URL, websocket: boolean): Promise<Started> {
+async function relay(name: 'relay' | 'relay-got' | 'relay-stages' | 'relay-observe', target: URL, websocket: boolean): Promise<Started> {
   const core = await import('@relay/core');
   let ws: WebSocketModule | null = null;
   if (websocket) {
@@ -176,6 +176,7 @@ async function relay(name: 'relay' | 'relay-got' | 'relay-stages', target: URL, 
       }),
     );
   }
+  if (name === 'relay-observe') stages.push(...(await observeStages()));
   const options: RelayOptions = { targetBaseUrl: target.href, transport, stages };
   if (ws !== null) options.websocket = ws.websocket();
   const instance = core.createRelay(options);
@@ -183,6 +184,34 @@ async function relay(name: 'relay' | 'relay-got' | 'relay-stages', target: URL, 
   const server = createServer(instance.handle);
   if (ws !== null) server.on('upgrade', instance.upgrade);
   return { server };
+}
+
+/**
+ * `observe()` with everything on, set up as in production: a JSON access line per request (built
+ * and handed to a sink that drops it, so no disk write is measured), prom-client series in a
+ * registry, and spans from the OpenTelemetry SDK (AsyncLocalStorage context, W3C propagation, a
+ * batch processor) to an exporter that drops them. Compared with plain `relay`: nothing else differs.
+ */
+async function observeStages(): Promise<Stage[]> {
+  const [{ observe }, { Registry }, api, { AsyncLocalStorageContextManager }, { W3CTraceContextPropagator }, sdk] = await Promise.all([
+    import('@relay/observe'),
+    import('prom-client'),
+    import('@opentelemetry/api'),
+    import('@opentelemetry/context-async-hooks'),
+    import('@opentelemetry/core'),
+    import('@opentelemetry/sdk-trace-base'),
+  ]);
+  const parts = (process.env.OBS_PARTS ?? 'log,metrics,tracing,als').split(',');
+  if (parts.includes('als')) api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  api.propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  const dropSpans = { export: (_spans: unknown[], done: (result: { code: number }) => void) => done({ code: 0 }), shutdown: async () => {} };
+  const tracerProvider = new sdk.BasicTracerProvider({ spanProcessors: [new sdk.BatchSpanProcessor(dropSpans)] });
+  const obs = observe({
+    accessLog: parts.includes('log') && { stream: { write: (line: string) => line.length } },
+    metrics: parts.includes('metrics') && { registry: new Registry() },
+    tracing: parts.includes('tracing') && { tracerProvider },
+  });
+  return [obs.request, obs.attempt];
 }
 
 /** Builds the named proxy; the caller listens on 127.0.0.1 unless it says it already does. */
@@ -199,6 +228,7 @@ export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL
     case 'relay':
     case 'relay-got':
     case 'relay-stages':
+    case 'relay-observe':
       return relay(name, target, websocket);
   }
 }

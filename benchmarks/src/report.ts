@@ -60,6 +60,7 @@ export function targets(results: WorkloadRun[]): TargetRow[] {
   ratioTarget('Relay default ≥ 1.05× @fastify/reply-from, req/s, small GET', 'small-get', 'relay', 'reply-from', 'rate', 1.05, true);
   ratioTarget('Relay default CPU/req ≤ 1.15× the pipe proxy, small GET', 'small-get', 'relay', 'pipe', 'cpu', 1.15, false);
   ratioTarget('Relay + headers, cookies, retry CPU/req ≤ 1.25× the pipe proxy, small GET', 'small-get', 'relay-stages', 'pipe', 'cpu', 1.25, false);
+  ratioTarget('Relay + access log, metrics, tracing CPU/req ≤ 1.15× plain Relay, small GET (issue 18)', 'small-get', 'relay-observe', 'relay', 'cpu', 1.15, false);
   const download = find(results, 'download-10m', 'relay');
   const rssTarget = 'Relay default peak RSS < 150 MB streaming 10 MiB downloads at 50 connections';
   if (download === null) rows.push({ target: rssTarget, ...missing(results, 'download-10m', ['relay']) });

@@ -14,6 +14,8 @@ export interface Observation {
   readonly attempt: Stage;
 }
 
+type RecordSlot = ClientInfo & { [slot: symbol]: RequestRecord | undefined };
+
 /** Builds one kind of observer for each relay the stages are wrapped into. */
 export interface ObserverFactory {
   bind(context: StageContext): Observer & Partial<AttemptRunner>;
@@ -24,14 +26,16 @@ export interface ObserverFactory {
  * just outside the request stage, so the id exists before anything is recorded.
  */
 export function createObservation(factories: readonly ObserverFactory[], outer: Stage | null): Observation {
-  const records = new WeakMap<ClientInfo, RequestRecord>();
+  // A symbol-keyed slot on the client rather than a WeakMap: a WeakMap entry per short-lived
+  // request cost about 6 µs of garbage collection (ephemerons) per request here.
+  const slot = Symbol('relay.observe.record');
   const withAttemptStage = new WeakSet<StageContext>();
   const attempt: Stage = {
     name: 'observe.attempt',
     wrap(next: Handler, context: StageContext): Handler {
       withAttemptStage.add(context);
       return function observeAttempt(request: ProxyRequest): Promise<ProxyResponse> {
-        const record = records.get(request.client);
+        const record = (request.client as RecordSlot)[slot];
         return record === undefined ? next(request) : attempted(record, next, request);
       };
     },
@@ -46,7 +50,7 @@ export function createObservation(factories: readonly ObserverFactory[], outer: 
       const selfAttempt = !withAttemptStage.has(context);
       const handler = function observeRequest(request: ProxyRequest): Promise<ProxyResponse> {
         const record = new RequestRecord(binding, request);
-        records.set(request.client, record);
+        (request.client as RecordSlot)[slot] = record;
         for (let index = 0; index < observers.length; index++) observers[index]!.start(record);
         record.countBodyIn(request.body);
         return served(record, next, request, selfAttempt);
