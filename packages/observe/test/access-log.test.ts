@@ -65,6 +65,7 @@ test('stream sink: one parseable JSON line per request; unreachable upstream log
   assert.ok(await waitFor(() => sink.written.length === 1));
   assert.ok(sink.written[0]!.endsWith('\n'));
   const parsed = JSON.parse(sink.written[0]!) as AccessLogFields & { time: string; level: string; msg: string };
+  assert.equal(Object.keys(parsed).sort(), [...fieldNames, 'level', 'msg', 'time'].sort());
   assert.is(parsed.msg, 'request');
   assert.is(parsed.level, 'info');
   assert.ok(!Number.isNaN(Date.parse(parsed.time)));
