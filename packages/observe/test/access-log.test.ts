@@ -1,3 +1,4 @@
+import { get as httpGet } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRelay } from '@relay/core';
@@ -150,6 +151,47 @@ test('requestId() alone also feeds the access line', async () => {
   assert.ok(await waitFor(() => sink.written.length === 1));
   const parsed = JSON.parse(sink.written[0]!) as AccessLogFields;
   assert.is(parsed.requestId, response.headers['x-request-id']);
+  await served.close();
+  await upstream.close();
+});
+
+test('a client that leaves mid-body: the upstream status, the bytes sent, ERR_CLIENT_ABORTED', async () => {
+  const upstream = await startUpstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.write('first chunk');
+  }, { streaming: true });
+  const sink = lines();
+  const log = accessLog({ stream: sink });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [log.request, log.attempt] }));
+  await new Promise<void>((resolve) => {
+    const req = httpGet(`${served.url}/stream`, (res) => {
+      res.once('data', () => {
+        req.destroy();
+        resolve();
+      });
+    });
+    req.on('error', () => {});
+  });
+  assert.ok(await waitFor(() => sink.written.length === 1));
+  const parsed = JSON.parse(sink.written[0]!) as AccessLogFields;
+  assert.is(parsed.status, 200);
+  assert.is(parsed.code, 'ERR_CLIENT_ABORTED');
+  assert.is(parsed.bytesOut, 'first chunk'.length);
+  await served.close();
+  await upstream.close();
+});
+
+test('without the attempt stage, the request stage counts what is inside it as one attempt', async () => {
+  const upstream = await scripted([503, 200]);
+  const sink = lines();
+  const log = accessLog({ stream: sink });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [log.request, retry({ maxRetries: 1, backoffFactor: 1 })] }));
+  assert.is((await fetchRaw(`${served.url}/`)).status, 200);
+  assert.ok(await waitFor(() => sink.written.length === 1));
+  const parsed = JSON.parse(sink.written[0]!) as AccessLogFields;
+  assert.is(parsed.attempts, 1);
+  assert.is(upstream.requests.length, 2);
+  assert.ok(parsed.ttfb !== null);
   await served.close();
   await upstream.close();
 });
