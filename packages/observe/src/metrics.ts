@@ -253,12 +253,13 @@ class MetricsObserver implements Observer {
   }
 
   sessionOpen(record: RequestRecord): void {
+    // The handshake is over: the session is counted as open, no longer as a request in flight.
+    this.source.inFlight--;
     this.source.sessionsOpen++;
     this.countRequest(record, (performance.now() - record.startedAt) / 1000);
   }
 
   end(record: RequestRecord): void {
-    this.source.inFlight--;
     if (record.session) {
       this.source.sessionsOpen--;
       this.sessions.inc();
@@ -266,6 +267,7 @@ class MetricsObserver implements Observer {
       if (record.bytesOut > 0) this.sessionBytesOut.inc(record.bytesOut);
       return;
     }
+    this.source.inFlight--;
     if (record.bytesIn > 0) this.requestBytes.inc(record.bytesIn);
     if (record.bytesOut > 0) this.responseBytes.inc(record.bytesOut);
     this.countRequest(record, record.duration / 1000);

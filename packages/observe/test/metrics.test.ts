@@ -2,6 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Registry } from 'prom-client';
+import { WebSocket } from 'ws';
 import { createRelay } from '@relay/core';
 import { retry } from '@relay/retry';
 import { fetchRaw, serveRelay, startUpstream, waitFor } from '@relay/testkit';
@@ -85,6 +86,29 @@ test('in-flight and open sessions are live gauges', async () => {
   await pending;
   assert.ok(await waitFor(() => served.relay.inFlight === 0));
   assert.is(value(await registry.metrics(), `relay_requests_in_flight{relay="${relayLabel}"}`), 0);
+  await served.close();
+  await upstream.close();
+});
+
+test('an open WebSocket session is an open session, not a request in flight', async () => {
+  const upstream = await startEchoWs();
+  const registry = new Registry();
+  const m = metrics({ registry, relay: 'chat' });
+  const served = await serveWithUpgrades({ targetBaseUrl: upstream.url, stages: [m.request, m.attempt] });
+  const ws = new WebSocket(served.url.replace('http:', 'ws:'));
+  await new Promise((resolve) => ws.once('open', resolve));
+  const open = await registry.metrics();
+  assert.is(value(open, 'relay_websocket_sessions_open{relay="chat"}'), 1);
+  assert.is(value(open, 'relay_requests_in_flight{relay="chat"}'), 0);
+  ws.close();
+  await new Promise((resolve) => ws.once('close', resolve));
+  let closed = await registry.metrics();
+  for (let tries = 0; tries < 100 && value(closed, 'relay_websocket_sessions_open{relay="chat"}') !== 0; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    closed = await registry.metrics();
+  }
+  assert.is(value(closed, 'relay_websocket_sessions_open{relay="chat"}'), 0);
+  assert.is(value(closed, 'relay_requests_in_flight{relay="chat"}'), 0);
   await served.close();
   await upstream.close();
 });
