@@ -149,7 +149,6 @@ class AccessLogObserver implements Observer {
    * spread object, and the access log runs once per request.
    */
   private jsonLine(record: RequestRecord, fields: AccessLogFields): string {
-    // `client` is the socket's remote address, an IP: no quote or backslash to escape.
     let headers = '';
     for (const name in fields.headers) {
       const value = fields.headers[name];
@@ -160,7 +159,7 @@ class AccessLogObserver implements Observer {
       `,"method":${JSON.stringify(fields.method)},"path":${JSON.stringify(fields.path)},"status":${fields.status}` +
       `,"bytesIn":${fields.bytesIn},"bytesOut":${fields.bytesOut},"duration":${fields.duration},"ttfb":${fields.ttfb}` +
       `,"upstream":${this.upstreamJson},"attempts":${fields.attempts},"code":${fields.code === null ? 'null' : `"${fields.code}"`}` +
-      `,"client":"${fields.client}","requestId":${fields.requestId === null ? 'null' : JSON.stringify(fields.requestId)}` +
+      `,"client":${JSON.stringify(fields.client)},"requestId":${fields.requestId === null ? 'null' : JSON.stringify(fields.requestId)}` +
       `,"websocket":${fields.websocket},"headers":{${headers}}}`
     );
   }
