@@ -202,6 +202,7 @@ async function relay(name: Extract<ProxyName, `relay${string}`>, target: URL, we
     const { compress } = await import('@relay/body');
     stages.push(compress());
   }
+  if (name === 'relay-observe') stages.push(...(await observeStages()));
   const options: RelayOptions = { targetBaseUrl: target.href, transport, stages };
   if (ws !== null) options.websocket = ws.websocket();
   const instance = core.createRelay(options);
@@ -226,6 +227,34 @@ async function relayGateway(target: URL): Promise<Started> {
   return { server: running.servers[0]!, listening: true };
 }
 
+/**
+ * `observe()` with everything on, set up as in production: a JSON access line per request (built
+ * and handed to a sink that drops it, so no disk write is measured), prom-client series in a
+ * registry, and spans from the OpenTelemetry SDK (AsyncLocalStorage context, W3C propagation, a
+ * batch processor) to an exporter that drops them. Compared with plain `relay`: nothing else differs.
+ */
+async function observeStages(): Promise<Stage[]> {
+  const [{ observe }, { Registry }, api, { AsyncLocalStorageContextManager }, { W3CTraceContextPropagator }, sdk] = await Promise.all([
+    import('@relay/observe'),
+    import('prom-client'),
+    import('@opentelemetry/api'),
+    import('@opentelemetry/context-async-hooks'),
+    import('@opentelemetry/core'),
+    import('@opentelemetry/sdk-trace-base'),
+  ]);
+  const parts = (process.env.OBS_PARTS ?? 'log,metrics,tracing,als').split(',');
+  if (parts.includes('als')) api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  api.propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  const dropSpans = { export: (_spans: unknown[], done: (result: { code: number }) => void) => done({ code: 0 }), shutdown: async () => {} };
+  const tracerProvider = new sdk.BasicTracerProvider({ spanProcessors: [new sdk.BatchSpanProcessor(dropSpans)] });
+  const obs = observe({
+    accessLog: parts.includes('log') && { stream: { write: (line: string) => line.length } },
+    metrics: parts.includes('metrics') && { registry: new Registry() },
+    tracing: parts.includes('tracing') && { tracerProvider },
+  });
+  return [obs.request, obs.attempt];
+}
+
 /** Builds the named proxy; the caller listens on 127.0.0.1 unless it says it already does. */
 export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL, websocket: boolean): Promise<Started> {
   switch (name) {
@@ -242,6 +271,7 @@ export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL
     case 'relay-stages':
     case 'relay-ratelimit':
     case 'relay-compress':
+    case 'relay-observe':
       return relay(name, target, websocket);
     case 'express-compress':
       return expressCompress(target);

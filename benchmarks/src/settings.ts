@@ -99,7 +99,8 @@ export type ProxyName =
   | 'relay-ratelimit'
   | 'relay-compress'
   | 'express-compress'
-  | 'relay-gateway';
+  | 'relay-gateway'
+  | 'relay-observe';
 
 export interface ProxyInfo {
   name: ProxyName;
@@ -132,6 +133,7 @@ export const proxies: ProxyInfo[] = [
     only: ['json-64k'],
   },
   { name: 'relay-gateway', label: 'relay serve gateway.yaml (1 worker, one route)', websocket: true },
+  { name: 'relay-observe', label: 'Relay + access log, metrics, tracing (no-op exporter)', websocket: false },
 ];
 
 /** Whether `proxy` takes part in `workload`. */

@@ -18,7 +18,7 @@ const root = resolve(new URL('../..', import.meta.url).pathname);
 const examplesDir = join(root, 'docs/examples');
 
 const checkedLanguages = new Set(['ts', 'typescript', 'tsx', 'mts', 'js', 'javascript', 'mjs', 'cjs']);
-const exemptLanguages = new Set(['sh', 'bash', 'shell', 'console', 'text', 'json', 'http', 'python', 'diff', 'yaml']);
+const exemptLanguages = new Set(['sh', 'bash', 'shell', 'console', 'text', 'json', 'http', 'python', 'diff', 'yaml', 'mermaid']);
 
 function walk(dir: string, keep: (path: string) => boolean): string[] {
   return readdirSync(dir).flatMap((entry) => {

@@ -1,5 +1,14 @@
 export { ClientInfo, type AbortHandler, type ClientFacts } from './client.js';
 export { RelayError, errorStatus, toRelayError, type RelayErrorCode } from './errors.js';
+export {
+  relayChannels,
+  type AttemptErrorMessage,
+  type AttemptMessage,
+  type AttemptResponseMessage,
+  type RelayLifecycleMessage,
+  type RequestEndMessage,
+  type RequestStartMessage,
+} from './events.js';
 export { copyRequestHeaders, setForwardingHeaders, type ForwardingFacts, type RequestHeadFacts } from './forwarding.js';
 export { connectionListed, copyEndToEndHeaders, copyHeaders, headerString, hopByHopHeaders, responseHeadersFromRaw } from './hop-by-hop.js';
 export { httpTransport, type HttpTransportOptions } from './http-transport.js';

@@ -3,6 +3,7 @@ import type { TLSSocket } from 'node:tls';
 import { Readable, type Duplex } from 'node:stream';
 import { ClientInfo } from './client.js';
 import { RelayError, toRelayError } from './errors.js';
+import { attemptEvents, publishLifecycle, publishRequestEnd, publishRequestStart } from './events.js';
 import { copyRequestHeaders, setForwardingHeaders } from './forwarding.js';
 import { httpTransport } from './http-transport.js';
 import { InFlightList, type InFlight } from './in-flight.js';
@@ -196,14 +197,14 @@ export class RelayCore implements Relay {
     const transportConfig = { target: this.target, timeouts: this.timeouts, tls: resolveTls(options.tls), logger: this.logger };
     this.transport = transport.bind(transportConfig);
     const context = { logger: this.logger, target: this.target, timeouts: this.timeouts };
-    this.pipeline = compose(stages, loggedTransport(this.transport, transportConfig), context);
+    this.pipeline = compose(stages, attemptEvents(loggedTransport(this.transport, transportConfig), this.target), context);
     const websocket = options.websocket;
     if (websocket !== undefined && (websocket === null || typeof websocket !== 'object' || typeof websocket.bind !== 'function')) {
       throw new TypeError('websocket must be a WebSocket transport such as websocket() from @relay/ws');
     }
     this.websocket = websocket === undefined ? null : websocket.bind(transportConfig);
     this.upgradePipeline =
-      this.websocket === null ? null : compose(stages, loggedTransport(this.websocket, transportConfig), context);
+      this.websocket === null ? null : compose(stages, attemptEvents(loggedTransport(this.websocket, transportConfig), this.target), context);
     this.handle = (req, res) => this.serve(req, res, req.url ?? '', this.mountPath, null, null);
     this.upgrade = (req, socket, head) => this.serveUpgrade(req, socket, head, req.url ?? '', this.mountPath, null);
   }
@@ -231,6 +232,7 @@ export class RelayCore implements Relay {
         await this.websocket?.startup();
         this.state = 'running';
         this.logger.debug({ target: this.target.origin }, 'relay started');
+        publishLifecycle(this.target, true);
       })
       .catch((error: unknown) => {
         this.state = 'stopped';
@@ -257,6 +259,7 @@ export class RelayCore implements Relay {
         await this.transport.shutdown();
         this.state = 'stopped';
         this.logger.debug({ target: this.target.origin }, 'relay stopped');
+        publishLifecycle(this.target, false);
       })
       .finally(() => {
         this.shutdownPromise = null;
@@ -323,6 +326,7 @@ export class RelayCore implements Relay {
     this.active.add(exchange);
     (res as TaggedResponse)[kExchange] = exchange;
     res.on('close', onClientClose);
+    publishRequestStart(this.target, request, false);
     void runPipeline(this.pipeline, exchange, request);
   }
 
@@ -558,6 +562,7 @@ function onClientClose(this: TaggedResponse): void {
   const exchange = this[kExchange]!;
   if (!this.writableFinished) exchange.client!.abort();
   exchange.relay.finished(exchange);
+  publishRequestEnd(exchange.relay.target, exchange.request, this.statusCode, this.writableFinished);
 }
 
 function onResponseBodyError(this: TaggedBody, error: Error): void {

@@ -3,6 +3,7 @@ import type { Duplex, Readable } from 'node:stream';
 import type { ClientInfo } from './client.js';
 import { RelayError, toRelayError } from './errors.js';
 import { errorBody } from './respond.js';
+import { publishRequestEnd, publishRequestStart, publishWebSocketOpen } from './events.js';
 import type { InFlight } from './in-flight.js';
 import type { RelayCore } from './relay.js';
 import type { Handler, HeaderRecord, Logger, ProxyRequest, ProxyResponse } from './types.js';
@@ -23,6 +24,7 @@ export class UpgradeExchange implements InFlight {
   nextInFlight: InFlight | null = null;
   listed = false;
   client: ClientInfo | null = null;
+  request: ProxyRequest | null = null;
   private settled = false;
 
   constructor(
@@ -37,6 +39,8 @@ export class UpgradeExchange implements InFlight {
 
   start(pipeline: Handler, request: ProxyRequest): void {
     this.relay.track(this);
+    this.request = request;
+    publishRequestStart(this.relay.target, request, true);
     this.socket.on('close', onSocketClose);
     let pending: Promise<ProxyResponse>;
     try {
@@ -79,6 +83,8 @@ export class UpgradeExchange implements InFlight {
     if (response.status === 101 && handoff !== undefined) {
       socket.removeListener('error', onSocketError);
       handoff.accept(this.req, socket, this.head, response.headers);
+      publishWebSocketOpen(this.relay.target, request, socket);
+      publishRequestEnd(this.relay.target, request, 101, true);
       return;
     }
     // A stage may have replaced the transport's 101: the transport's abort handler closes the
@@ -93,12 +99,14 @@ export class UpgradeExchange implements InFlight {
       refuseUpgrade(socket, new RelayError('ERR_INTERNAL', '101 without an upgrade hand-off'), null);
       return;
     }
+    publishRequestEnd(this.relay.target, request, response.status, true);
     writeRawResponse(socket, response, this.relay.logger);
   }
 
   private onError(error: unknown): void {
     const relayError = toRelayError(error);
     if (!this.settled) this.settle();
+    publishRequestEnd(this.relay.target, this.request, relayError.code === 'ERR_CLIENT_ABORTED' ? 499 : relayError.status, false);
     if (relayError.code === 'ERR_CLIENT_ABORTED') {
       this.socket.destroy();
       return;

@@ -1,0 +1,166 @@
+import { channel } from 'node:diagnostics_channel';
+import type { Duplex, Readable } from 'node:stream';
+import { toRelayError, type RelayError } from './errors.js';
+import type { Handler, ProxyRequest, ProxyResponse, Target } from './types.js';
+
+/**
+ * The `node:diagnostics_channel` channels Relay publishes on, the way undici publishes
+ * `undici:request:*`. A message is built only when the channel has subscribers: without them an
+ * event costs one property read.
+ *
+ * @example
+ * import { subscribe } from 'node:diagnostics_channel';
+ * subscribe(relayChannels.attemptError, (message) => console.log((message as AttemptErrorMessage).error.code));
+ */
+export const relayChannels = Object.freeze({
+  /** A client request was accepted and its first attempt's request built (HTTP and WebSocket handshakes). `RequestStartMessage`. */
+  requestStart: 'relay:request:start',
+  /** The client request is over: its response finished or its connection closed; a handshake was answered. `RequestEndMessage`. */
+  requestEnd: 'relay:request:end',
+  /** An upstream attempt goes to the transport. `AttemptMessage`. */
+  attemptStart: 'relay:attempt:start',
+  /** An upstream attempt got its response head. `AttemptResponseMessage`. */
+  attemptResponse: 'relay:attempt:response',
+  /** An upstream attempt's response body ended, broke off or was discarded (a retry). `AttemptResponseMessage`. */
+  attemptEnd: 'relay:attempt:end',
+  /** An upstream attempt failed before its response head. `AttemptErrorMessage`. */
+  attemptError: 'relay:attempt:error',
+  /** A WebSocket session began: the client's handshake was accepted. `AttemptMessage` of the handshake. */
+  websocketOpen: 'relay:websocket:open',
+  /** A WebSocket session ended: the client connection closed. `AttemptMessage` of the handshake. */
+  websocketClose: 'relay:websocket:close',
+  /** `relay.startup()` finished. `RelayLifecycleMessage`. */
+  relayStart: 'relay:start',
+  /** `relay.shutdown()` finished. `RelayLifecycleMessage`. */
+  relayStop: 'relay:stop',
+});
+
+/** `relay:start` and `relay:stop`. */
+export interface RelayLifecycleMessage {
+  readonly target: Target;
+}
+
+/** `relay:request:start`. `request` is the first attempt's request; `request.client` identifies the client request in every later event. */
+export interface RequestStartMessage {
+  readonly target: Target;
+  readonly request: ProxyRequest;
+  /** True for a WebSocket handshake. */
+  readonly upgrade: boolean;
+}
+
+/** `relay:request:end`. */
+export interface RequestEndMessage {
+  readonly target: Target;
+  readonly request: ProxyRequest;
+  /** The status the client got (a handshake: 101 when accepted). */
+  readonly status: number;
+  /** False when the connection closed before the response was complete. */
+  readonly completed: boolean;
+}
+
+/** `relay:attempt:start`, `relay:websocket:open`, `relay:websocket:close`. */
+export interface AttemptMessage {
+  readonly target: Target;
+  /** This attempt's request (`request.attempt` counts attempts). */
+  readonly request: ProxyRequest;
+}
+
+/** `relay:attempt:response` and `relay:attempt:end`. */
+export interface AttemptResponseMessage extends AttemptMessage {
+  readonly response: ProxyResponse;
+}
+
+/** `relay:attempt:error`. */
+export interface AttemptErrorMessage extends AttemptMessage {
+  readonly error: RelayError;
+}
+
+const requestStart = channel(relayChannels.requestStart);
+const requestEnd = channel(relayChannels.requestEnd);
+const attemptStart = channel(relayChannels.attemptStart);
+const attemptResponse = channel(relayChannels.attemptResponse);
+const attemptEnd = channel(relayChannels.attemptEnd);
+const attemptError = channel(relayChannels.attemptError);
+const websocketOpen = channel(relayChannels.websocketOpen);
+const websocketClose = channel(relayChannels.websocketClose);
+const relayStart = channel(relayChannels.relayStart);
+const relayStop = channel(relayChannels.relayStop);
+
+/** @internal Publishes `relay:request:start`. */
+export function publishRequestStart(target: Target, request: ProxyRequest, upgrade: boolean): void {
+  if (requestStart.hasSubscribers) requestStart.publish({ target, request, upgrade } satisfies RequestStartMessage);
+}
+
+/** @internal Publishes `relay:request:end`. */
+export function publishRequestEnd(target: Target, request: ProxyRequest | null, status: number, completed: boolean): void {
+  if (request !== null && requestEnd.hasSubscribers) requestEnd.publish({ target, request, status, completed } satisfies RequestEndMessage);
+}
+
+/** @internal Publishes `relay:start` or `relay:stop`. */
+export function publishLifecycle(target: Target, started: boolean): void {
+  const lifecycle = started ? relayStart : relayStop;
+  if (lifecycle.hasSubscribers) lifecycle.publish({ target } satisfies RelayLifecycleMessage);
+}
+
+const kSession = Symbol('relay.events.session');
+type SessionSocket = Duplex & { [kSession]?: AttemptMessage };
+
+/** @internal Publishes `relay:websocket:open`, and `relay:websocket:close` when `socket` closes. */
+export function publishWebSocketOpen(target: Target, request: ProxyRequest, socket: Duplex): void {
+  if (!websocketOpen.hasSubscribers && !websocketClose.hasSubscribers) return;
+  const message: AttemptMessage = { target, request };
+  if (websocketOpen.hasSubscribers) websocketOpen.publish(message);
+  if (!websocketClose.hasSubscribers) return;
+  (socket as SessionSocket)[kSession] = message;
+  socket.once('close', onSessionClose);
+}
+
+function onSessionClose(this: SessionSocket): void {
+  websocketClose.publish(this[kSession]);
+}
+
+/**
+ * @internal Wraps a pipeline's innermost handler so each attempt is published. Without
+ * subscribers the wrapper only calls `send`: no promise, no message.
+ */
+export function attemptEvents(send: Handler, target: Target): Handler {
+  return function publishedAttempt(request: ProxyRequest): Promise<ProxyResponse> {
+    if (!attemptStart.hasSubscribers && !attemptResponse.hasSubscribers && !attemptEnd.hasSubscribers && !attemptError.hasSubscribers) {
+      return send(request);
+    }
+    return publishAttempt(send, target, request);
+  };
+}
+
+const kAttempt = Symbol('relay.events.attempt');
+type TaggedBody = Readable & { [kAttempt]?: AttemptResponseMessage | null };
+
+async function publishAttempt(send: Handler, target: Target, request: ProxyRequest): Promise<ProxyResponse> {
+  if (attemptStart.hasSubscribers) attemptStart.publish({ target, request } satisfies AttemptMessage);
+  let response: ProxyResponse;
+  try {
+    response = await send(request);
+  } catch (error) {
+    if (attemptError.hasSubscribers) attemptError.publish({ target, request, error: toRelayError(error) } satisfies AttemptErrorMessage);
+    throw error;
+  }
+  const message: AttemptResponseMessage = { target, request, response };
+  if (attemptResponse.hasSubscribers) attemptResponse.publish(message);
+  const body = response.body as TaggedBody | null;
+  if (body === null) {
+    if (attemptEnd.hasSubscribers) attemptEnd.publish(message);
+  } else {
+    body[kAttempt] = message;
+    // 'end' comes before the relay's pipe ends the client response; 'close' covers a body that broke off or was discarded.
+    body.once('end', onBodyDone);
+    body.once('close', onBodyDone);
+  }
+  return response;
+}
+
+function onBodyDone(this: TaggedBody): void {
+  const message = this[kAttempt];
+  if (message === null || message === undefined) return;
+  this[kAttempt] = null;
+  if (attemptEnd.hasSubscribers) attemptEnd.publish(message);
+}

@@ -1,0 +1,231 @@
+import { silentLogger, type Logger, type ProxyRequest, type RelayError, type StageContext } from '@relay/core';
+import { checkOptions, readChoice, readString, readStringList } from './options.js';
+import { createObservation, type Observation, type ObserverFactory } from './observation.js';
+import type { Observer, RequestRecord } from './record.js';
+import { requestIdOf } from './request-id.js';
+import { loggedPath, pickHeaders, type QueryMode } from './redact.js';
+
+/** Where raw access log lines go (`process.stdout`, a file stream …): one line per call, `\n`-terminated. */
+export interface LineSink {
+  write(line: string): unknown;
+}
+
+/** A log level of a pino-style logger. */
+export type AccessLogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** Options of `accessLog()` (and of `observe({ accessLog })`). */
+export interface AccessLogOptions {
+  /** A pino-style logger for the lines. Default: the relay's `logger`. */
+  logger?: Logger;
+  /** Write each line as text here instead of calling a logger (JSON or Combined Log Format). */
+  stream?: LineSink;
+  /** `json` (one object per line) or `combined` (Apache/nginx Combined Log Format). Default `json`. */
+  format?: 'json' | 'combined';
+  /** The logger level of the lines. Default `info`. */
+  level?: AccessLogLevel;
+  /** The message of each line (pino's `msg`). Default `request`. */
+  message?: string;
+  /** Query strings: `redact` keeps names and hides values, `drop` removes them, `keep` logs them. Default `redact`. */
+  query?: QueryMode;
+  /** Request headers logged under `headers` (JSON format). Default `['user-agent', 'referer']`. */
+  headers?: readonly string[];
+  /** Headers whose values are always logged as `[REDACTED]`. Default authorization, proxy-authorization, cookie, set-cookie, x-api-key. */
+  redactHeaders?: readonly string[];
+}
+
+/** The fields of one JSON access log line. */
+export interface AccessLogFields {
+  method: string;
+  /** The request target as the client sent it, query redacted by default. */
+  path: string;
+  /** The status the client got: the upstream's, the relay's error status, 499 when the client left first, 101 for a WebSocket session. */
+  status: number;
+  /** Request body bytes read from the client (a WebSocket session: bytes the client sent). */
+  bytesIn: number;
+  /** Response body bytes sent to the client (a WebSocket session: bytes sent to the client). */
+  bytesOut: number;
+  /** Milliseconds from the request stage to the end of the response body (a WebSocket session: to its close). */
+  duration: number;
+  /** Milliseconds from the request stage to the last attempt's response head; `null` when no head came. */
+  ttfb: number | null;
+  /** The upstream origin. */
+  upstream: string;
+  /** Upstream attempts sent (retries included). */
+  attempts: number;
+  /** The Relay error code when the request failed or its response body broke off, else `null`. */
+  code: string | null;
+  /** The client's address as the socket saw it. */
+  client: string;
+  /** The request id (`requestId()`), `null` without one. */
+  requestId: string | null;
+  /** True on the line of a WebSocket session, written when the session closes. */
+  websocket: boolean;
+  /** The `headers` option's request headers, secrets redacted. */
+  headers: Record<string, string | undefined>;
+}
+
+const optionNames = ['logger', 'stream', 'format', 'level', 'message', 'query', 'headers', 'redactHeaders'] as const;
+const levels: readonly AccessLogLevel[] = ['debug', 'info', 'warn', 'error'];
+const defaultRedacted = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key'];
+
+interface AccessLogSettings {
+  logger: Logger | null;
+  stream: LineSink | null;
+  format: 'json' | 'combined';
+  level: AccessLogLevel;
+  message: string;
+  query: QueryMode;
+  headers: string[];
+  secret: Set<string>;
+}
+
+/** Reads and checks `accessLog()` options. */
+export function accessLogSettings(options: AccessLogOptions): AccessLogSettings {
+  checkOptions(options, optionNames, 'accessLog()');
+  const logger = options.logger ?? null;
+  if (logger !== null && levels.some((level) => typeof logger[level] !== 'function')) {
+    throw new TypeError('logger must be a pino-style logger with debug, info, warn and error methods');
+  }
+  const stream = options.stream ?? null;
+  if (stream !== null && typeof stream.write !== 'function') throw new TypeError('stream must have a write(line) method');
+  if (logger !== null && stream !== null) throw new TypeError('give accessLog() a logger or a stream, not both');
+  return {
+    logger,
+    stream,
+    format: readChoice(options.format, ['json', 'combined'] as const, 'json', 'format'),
+    level: readChoice(options.level, levels, 'info', 'level'),
+    message: readString(options.message, 'request', 'message'),
+    query: readChoice(options.query, ['redact', 'keep', 'drop'] as const, 'redact', 'query'),
+    headers: readStringList(options.headers, ['user-agent', 'referer'], 'headers', true),
+    secret: new Set(readStringList(options.redactHeaders, defaultRedacted, 'redactHeaders', true)),
+  };
+}
+
+/** The access log as an observer factory, for `observe()`. */
+export function accessLogFactory(settings: AccessLogSettings): ObserverFactory {
+  return {
+    bind(context: StageContext): Observer {
+      const logger = settings.logger ?? context.logger;
+      if (settings.stream === null && logger === silentLogger) {
+        throw new TypeError('accessLog() has nowhere to write: give the relay a logger, or accessLog({ logger }) or accessLog({ stream })');
+      }
+      return new AccessLogObserver(settings, logger, context.target.origin);
+    },
+  };
+}
+
+class AccessLogObserver implements Observer {
+  private readonly message: string;
+  private readonly upstreamJson: string;
+
+  constructor(
+    readonly settings: AccessLogSettings,
+    readonly logger: Logger,
+    readonly upstream: string,
+  ) {
+    this.message = JSON.stringify(settings.message);
+    this.upstreamJson = JSON.stringify(upstream);
+  }
+
+  start(): void {}
+  attemptStart(_record: RequestRecord, _request: ProxyRequest): void {}
+  attemptEnd(_record: RequestRecord, _status: number, _error: RelayError | null): void {}
+  sessionOpen(): void {}
+
+  end(record: RequestRecord): void {
+    const settings = this.settings;
+    const fields = this.fields(record);
+    if (settings.stream === null) {
+      if (settings.format === 'json') this.logger[settings.level](fields as unknown as Record<string, unknown>, settings.message);
+      else this.logger[settings.level]({}, combinedLine(record, fields));
+      return;
+    }
+    const line = settings.format === 'json' ? this.jsonLine(record, fields) : combinedLine(record, fields);
+    settings.stream.write(`${line}\n`);
+  }
+
+  /**
+   * The JSON line, written field by field: about three times cheaper than `JSON.stringify` of a
+   * spread object, and the access log runs once per request.
+   */
+  private jsonLine(record: RequestRecord, fields: AccessLogFields): string {
+    let headers = '';
+    for (const name in fields.headers) {
+      const value = fields.headers[name];
+      if (value !== undefined) headers += `${headers === '' ? '' : ','}${JSON.stringify(name)}:${JSON.stringify(value)}`;
+    }
+    return (
+      `{"time":"${new Date(record.startTime).toISOString()}","level":"${this.settings.level}","msg":${this.message}` +
+      `,"method":${JSON.stringify(fields.method)},"path":${JSON.stringify(fields.path)},"status":${fields.status}` +
+      `,"bytesIn":${fields.bytesIn},"bytesOut":${fields.bytesOut},"duration":${fields.duration},"ttfb":${fields.ttfb}` +
+      `,"upstream":${this.upstreamJson},"attempts":${fields.attempts},"code":${fields.code === null ? 'null' : `"${fields.code}"`}` +
+      `,"client":${JSON.stringify(fields.client)},"requestId":${fields.requestId === null ? 'null' : JSON.stringify(fields.requestId)}` +
+      `,"websocket":${fields.websocket},"headers":{${headers}}}`
+    );
+  }
+
+  private fields(record: RequestRecord): AccessLogFields {
+    const request = record.request;
+    const client = request.client;
+    return {
+      method: request.method,
+      path: loggedPath(client.originalUrl, this.settings.query),
+      status: record.status,
+      bytesIn: record.bytesIn,
+      bytesOut: record.bytesOut,
+      duration: milliseconds(record.duration),
+      ttfb: record.firstByte < 0 ? null : milliseconds(record.firstByte),
+      upstream: this.upstream,
+      attempts: record.attempts,
+      code: record.code,
+      client: client.address,
+      requestId: requestIdOf(client) ?? null,
+      websocket: record.session,
+      headers: pickHeaders(request.headers, this.settings.headers, this.settings.secret),
+    };
+  }
+}
+
+function milliseconds(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}
+
+const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** `10/Oct/2000:13:55:36 +0000`, in UTC. */
+function clfTime(time: number): string {
+  const date = new Date(time);
+  const two = (value: number): string => String(value).padStart(2, '0');
+  return `${two(date.getUTCDate())}/${months[date.getUTCMonth()]}/${date.getUTCFullYear()}:${two(date.getUTCHours())}:${two(date.getUTCMinutes())}:${two(date.getUTCSeconds())} +0000`;
+}
+
+/** A quoted field of a Combined Log Format line: quotes, backslashes and control characters escaped. */
+function quoted(value: string | undefined): string {
+  if (value === undefined || value === '') return '"-"';
+  return `"${value.replace(/[\\"\x00-\x1f\x7f]/g, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`)}"`;
+}
+
+/** `client - - [time] "METHOD path HTTP/x" status bytes "referer" "user-agent"`. */
+function combinedLine(record: RequestRecord, fields: AccessLogFields): string {
+  const version = record.request.client.incoming?.httpVersion ?? '1.1';
+  const requestLine = quoted(`${fields.method} ${fields.path} HTTP/${version}`);
+  const headers = record.request.headers;
+  const referer = typeof headers.referer === 'string' ? headers.referer : undefined;
+  const agent = typeof headers['user-agent'] === 'string' ? headers['user-agent'] : undefined;
+  return `${fields.client || '-'} - - [${clfTime(record.startTime)}] ${requestLine} ${fields.status} ${fields.bytesOut || '-'} ${quoted(referer)} ${quoted(agent)}`;
+}
+
+/**
+ * One structured line per request, and one per WebSocket session when it closes: method, path
+ * (query redacted), status, bytes in and out, duration, time to the upstream's first byte,
+ * upstream, attempts, error code, client address, request id and chosen request headers
+ * (secrets redacted). To the relay's logger, another pino-style logger, or a stream as JSON or
+ * Combined Log Format. Returns the request and attempt stages: `[log.request, retry(), log.attempt]`.
+ *
+ * @example
+ * const log = accessLog({ stream: process.stdout, format: 'combined' });
+ * createRelay({ targetBaseUrl: 'http://api:8000', stages: [log.request, retry({ maxRetries: 2 }), log.attempt] });
+ */
+export function accessLog(options: AccessLogOptions = {}): Observation {
+  return createObservation([accessLogFactory(accessLogSettings(options))], null);
+}

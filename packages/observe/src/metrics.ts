@@ -1,0 +1,345 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Counter, Gauge, Histogram, register as defaultRegistry, type Registry } from 'prom-client';
+import type { ProxyRequest, RelayError, StageContext } from '@relay/core';
+import { checkOptions, readBuckets, readString, readStringList } from './options.js';
+import { createObservation, type Observation, type ObserverFactory } from './observation.js';
+import type { Observer, RequestRecord } from './record.js';
+import { RouteTable } from './routes.js';
+
+/** Options of `metrics()` (and of `observe({ metrics })`). */
+export interface MetricsOptions {
+  /** The prom-client registry. Default prom-client's global `register`. */
+  registry?: Registry;
+  /** Prefix of every metric name. Default `relay_`. */
+  prefix?: string;
+  /** The `relay` label of this relay's series. Default the target's `host:port`. */
+  relay?: string;
+  /** Route templates (`/users/:id`, `/static/*`) for the `route` label, matched on the client's path. Default none: `route=""`. */
+  routes?: readonly string[];
+  /** Buckets of the request duration histogram, in seconds. Default 0.005 … 10. */
+  buckets?: readonly number[];
+  /** Buckets of the upstream attempt duration histogram, in seconds. Default 0.005 … 10. */
+  attemptBuckets?: readonly number[];
+}
+
+const optionNames = ['registry', 'prefix', 'relay', 'routes', 'buckets', 'attemptBuckets'] as const;
+const defaultBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const knownMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT']);
+const statusClasses = ['1xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
+
+/** One counter series whose increments wait in a number until the next scrape. */
+class PendingSeries {
+  pending = 0;
+  constructor(readonly labels: Record<string, string>) {}
+
+  inc(value = 1): void {
+    this.pending += value;
+  }
+}
+
+/**
+ * A prom-client counter fed at scrape time: the hot path adds to a plain number, and the
+ * counter's `collect()` hands the sums over. prom-client hashes the label set on every `inc`,
+ * which cost about a microsecond per call here.
+ */
+class BufferedCounter {
+  readonly counter: Counter<string>;
+  private readonly series: PendingSeries[] = [];
+
+  constructor(registry: Registry, name: string, help: string, labelNames: string[]) {
+    const series = this.series;
+    this.counter = new Counter({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        for (const one of series) {
+          if (one.pending === 0) continue;
+          this.inc(one.labels, one.pending);
+          one.pending = 0;
+        }
+      },
+    });
+  }
+
+  labels(labels: Record<string, string>): PendingSeries {
+    const series = new PendingSeries(labels);
+    this.series.push(series);
+    return series;
+  }
+}
+
+/** Live gauge values of one relay's binding, read at scrape time. */
+interface GaugeSource {
+  readonly relay: string;
+  inFlight: number;
+  sessionsOpen: number;
+}
+
+/** The metrics of one registry and prefix, shared by every relay that reports to them. */
+class MetricSet {
+  readonly requests: BufferedCounter;
+  readonly duration: Histogram<string>;
+  readonly attempts: BufferedCounter;
+  readonly attemptDuration: Histogram<string>;
+  readonly retries: BufferedCounter;
+  readonly requestBytes: BufferedCounter;
+  readonly responseBytes: BufferedCounter;
+  readonly sessions: BufferedCounter;
+  readonly sessionBytes: BufferedCounter;
+  readonly sources = new Set<GaugeSource>();
+
+  constructor(registry: Registry, prefix: string, buckets: number[], attemptBuckets: number[]) {
+    const registers = [registry];
+    const sources = this.sources;
+    this.requests = new BufferedCounter(registry, `${prefix}requests_total`, 'Client requests served, by final status class (WebSocket handshakes count once, as 1xx when accepted).', ['relay', 'route', 'method', 'status_class', 'target']);
+    this.duration = new Histogram({
+      name: `${prefix}request_duration_seconds`,
+      help: 'From the request stage to the end of the response body (WebSocket: to the 101).',
+      labelNames: ['relay', 'route', 'method', 'status_class'],
+      buckets,
+      registers,
+    });
+    this.attempts = new BufferedCounter(registry, `${prefix}upstream_attempts_total`, 'Upstream attempts, retries included, by outcome: the status class of the head, or the Relay error code.', ['relay', 'target', 'outcome']);
+    this.attemptDuration = new Histogram({
+      name: `${prefix}upstream_attempt_duration_seconds`,
+      help: 'From sending an upstream attempt to its response head or its failure.',
+      labelNames: ['relay', 'target', 'outcome'],
+      buckets: attemptBuckets,
+      registers,
+    });
+    this.retries = new BufferedCounter(registry, `${prefix}upstream_retries_total`, 'Upstream attempts after the first of a client request.', ['relay', 'target']);
+    this.requestBytes = new BufferedCounter(registry, `${prefix}request_body_bytes_total`, 'Request body bytes read from clients.', ['relay']);
+    this.responseBytes = new BufferedCounter(registry, `${prefix}response_body_bytes_total`, 'Response body bytes sent to clients (relay error bodies included).', ['relay']);
+    this.sessions = new BufferedCounter(registry, `${prefix}websocket_sessions_total`, 'WebSocket sessions closed.', ['relay']);
+    this.sessionBytes = new BufferedCounter(registry, `${prefix}websocket_bytes_total`, 'Bytes of closed WebSocket sessions on the client connection: in from the client, out to it.', ['relay', 'direction']);
+    new Gauge({
+      name: `${prefix}requests_in_flight`,
+      help: 'Client requests in flight: seen by the request stage, response body not yet ended.',
+      labelNames: ['relay'],
+      registers,
+      collect() {
+        this.reset();
+        for (const source of sources) this.inc({ relay: source.relay }, source.inFlight);
+      },
+    });
+    new Gauge({
+      name: `${prefix}websocket_sessions_open`,
+      help: 'WebSocket sessions open now.',
+      labelNames: ['relay'],
+      registers,
+      collect() {
+        this.reset();
+        for (const source of sources) this.inc({ relay: source.relay }, source.sessionsOpen);
+      },
+    });
+  }
+}
+
+const sets = new WeakMap<Registry, Map<string, MetricSet>>();
+
+/** The metric set of a registry and prefix, made on first use (prom-client refuses a name twice). */
+function metricSet(registry: Registry, prefix: string, buckets: number[], attemptBuckets: number[]): MetricSet {
+  let byPrefix = sets.get(registry);
+  if (byPrefix === undefined) sets.set(registry, (byPrefix = new Map()));
+  let set = byPrefix.get(prefix);
+  if (set === undefined) byPrefix.set(prefix, (set = new MetricSet(registry, prefix, buckets, attemptBuckets)));
+  return set;
+}
+
+interface MetricsSettings {
+  registry: Registry;
+  prefix: string;
+  relay: string | null;
+  routes: RouteTable;
+  buckets: number[];
+  attemptBuckets: number[];
+}
+
+/** Reads and checks `metrics()` options. */
+export function metricsSettings(options: MetricsOptions): MetricsSettings {
+  checkOptions(options, optionNames, 'metrics()');
+  const registry = options.registry ?? defaultRegistry;
+  if (typeof registry !== 'object' || registry === null || typeof registry.metrics !== 'function') {
+    throw new TypeError('registry must be a prom-client Registry');
+  }
+  const prefix = readString(options.prefix, 'relay_', 'prefix');
+  if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) throw new TypeError(`prefix must be a valid metric name prefix, got ${JSON.stringify(prefix)}`);
+  return {
+    registry,
+    prefix,
+    relay: options.relay === undefined ? null : readString(options.relay, '', 'relay'),
+    routes: new RouteTable(readStringList(options.routes, [], 'routes', false)),
+    buckets: readBuckets(options.buckets, defaultBuckets, 'buckets'),
+    attemptBuckets: readBuckets(options.attemptBuckets, defaultBuckets, 'attemptBuckets'),
+  };
+}
+
+/** The metrics as an observer factory, for `observe()`. */
+export function metricsFactory(settings: MetricsSettings): ObserverFactory {
+  return {
+    bind(context: StageContext): Observer {
+      const set = metricSet(settings.registry, settings.prefix, settings.buckets, settings.attemptBuckets);
+      return new MetricsObserver(set, settings.routes, settings.relay ?? context.target.host, context.target.origin);
+    },
+  };
+}
+
+interface RequestSeries {
+  count: PendingSeries;
+  duration: { observe(value: number): void };
+}
+
+interface AttemptSeries {
+  count: PendingSeries;
+  duration: { observe(value: number): void };
+}
+
+function methodLabel(method: string): string {
+  return knownMethods.has(method) ? method : 'OTHER';
+}
+
+function statusClass(status: number): string {
+  return statusClasses[Math.floor(status / 100)] ?? '5xx';
+}
+
+/** One relay's view of a metric set: its labelled series, made on first use and kept. */
+class MetricsObserver implements Observer {
+  readonly source: GaugeSource;
+  private readonly requestSeries = new Map<string, RequestSeries>();
+  private readonly attemptSeries = new Map<string, AttemptSeries>();
+  private readonly retries: PendingSeries;
+  private readonly requestBytes: PendingSeries;
+  private readonly responseBytes: PendingSeries;
+  private readonly sessions: PendingSeries;
+  private readonly sessionBytesIn: PendingSeries;
+  private readonly sessionBytesOut: PendingSeries;
+
+  constructor(
+    readonly set: MetricSet,
+    readonly routes: RouteTable,
+    readonly relay: string,
+    readonly target: string,
+  ) {
+    this.source = { relay, inFlight: 0, sessionsOpen: 0 };
+    set.sources.add(this.source);
+    this.retries = set.retries.labels({ relay, target });
+    this.requestBytes = set.requestBytes.labels({ relay });
+    this.responseBytes = set.responseBytes.labels({ relay });
+    this.sessions = set.sessions.labels({ relay });
+    this.sessionBytesIn = set.sessionBytes.labels({ relay, direction: 'in' });
+    this.sessionBytesOut = set.sessionBytes.labels({ relay, direction: 'out' });
+  }
+
+  start(): void {
+    this.source.inFlight++;
+  }
+
+  attemptStart(record: RequestRecord, _request: ProxyRequest): void {
+    if (record.attempts > 1) this.retries.inc();
+  }
+
+  attemptEnd(record: RequestRecord, status: number, error: RelayError | null): void {
+    const outcome = error === null ? statusClass(status) : error.code;
+    let series = this.attemptSeries.get(outcome);
+    if (series === undefined) {
+      const labels = { relay: this.relay, target: this.target, outcome };
+      series = { count: this.set.attempts.labels(labels), duration: this.set.attemptDuration.labels(labels) };
+      this.attemptSeries.set(outcome, series);
+    }
+    series.count.inc();
+    series.duration.observe((performance.now() - record.attemptStartedAt) / 1000);
+  }
+
+  sessionOpen(record: RequestRecord): void {
+    // The handshake is over: the session is counted as open, no longer as a request in flight.
+    this.source.inFlight--;
+    this.source.sessionsOpen++;
+    this.countRequest(record, (performance.now() - record.startedAt) / 1000);
+  }
+
+  end(record: RequestRecord): void {
+    if (record.session) {
+      this.source.sessionsOpen--;
+      this.sessions.inc();
+      if (record.bytesIn > 0) this.sessionBytesIn.inc(record.bytesIn);
+      if (record.bytesOut > 0) this.sessionBytesOut.inc(record.bytesOut);
+      return;
+    }
+    this.source.inFlight--;
+    if (record.bytesIn > 0) this.requestBytes.inc(record.bytesIn);
+    if (record.bytesOut > 0) this.responseBytes.inc(record.bytesOut);
+    this.countRequest(record, record.duration / 1000);
+  }
+
+  private countRequest(record: RequestRecord, seconds: number): void {
+    if (record.route === -2) record.route = this.routes.templates.length === 0 ? -1 : this.routes.match(record.request.client.originalUrl);
+    const method = methodLabel(record.request.method);
+    const status = statusClass(record.status);
+    const key = `${record.route} ${method} ${status}`;
+    let series = this.requestSeries.get(key);
+    if (series === undefined) {
+      const route = this.routes.label(record.route);
+      const labels = { relay: this.relay, route, method, status_class: status };
+      series = { count: this.set.requests.labels({ ...labels, target: this.target }), duration: this.set.duration.labels(labels) };
+      this.requestSeries.set(key, series);
+    }
+    series.count.inc();
+    series.duration.observe(seconds);
+  }
+}
+
+/**
+ * A node:http request listener that serves a registry in the Prometheus text format (GET and
+ * HEAD; 405 otherwise). Mount it where your scraper looks, usually `/metrics`.
+ *
+ * @example
+ * const serveMetrics = metricsHandler(registry);
+ * http.createServer((req, res) => (req.url === '/metrics' ? serveMetrics(req, res) : relay.handle(req, res)));
+ */
+export function metricsHandler(registry: Registry = defaultRegistry): (req: IncomingMessage, res: ServerResponse) => void {
+  return function serveMetrics(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      plain(res, 405, '405 Method Not Allowed\n', { allow: 'GET, HEAD' });
+      return;
+    }
+    registry.metrics().then(
+      (text) => {
+        res.writeHead(200, { 'content-type': registry.contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+        res.end(req.method === 'HEAD' ? undefined : text);
+      },
+      () => plain(res, 500, '500 metrics unavailable\n', {}),
+    );
+  };
+}
+
+function plain(res: ServerResponse, status: number, body: string, headers: Record<string, string>): void {
+  res.writeHead(status, { ...headers, 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** What `metrics()` returns: the two stages, the registry and a ready `/metrics` handler. */
+export interface MetricsObservation extends Observation {
+  /** The registry the series are in. */
+  readonly registry: Registry;
+  /** `metricsHandler(registry)`. */
+  readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+/**
+ * Prometheus metrics with prom-client: requests by relay, route, method, status class and
+ * target; request and upstream attempt latency histograms; attempts by outcome and retries;
+ * in-flight requests; WebSocket sessions and their bytes. Paths are never labels: give `routes`
+ * templates for a `route` label. Returns the stages (`[m.request, retry(), m.attempt]`), the
+ * registry and a `/metrics` handler.
+ *
+ * @example
+ * const m = metrics({ registry: new Registry(), routes: ['/users/:id'] });
+ * createRelay({ targetBaseUrl: 'http://api:8000', stages: [m.request, retry({ maxRetries: 2 }), m.attempt] });
+ */
+export function metrics(options: MetricsOptions = {}): MetricsObservation {
+  const settings = metricsSettings(options);
+  const { request, attempt } = createObservation([metricsFactory(settings)], null);
+  return { request, attempt, registry: settings.registry, handler: metricsHandler(settings.registry) };
+}

@@ -1,0 +1,185 @@
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { errorBody, type Handler, type RelayError, type ProxyRequest, type ProxyResponse, type Target } from '@relay/core';
+
+/**
+ * What one kind of observation (access log, metrics, tracing) does at each step of a request.
+ * Bound once per relay (`wrap`), so per-relay facts are resolved before the first request.
+ */
+export interface Observer {
+  /** The request entered the request stage. */
+  start(record: RequestRecord): void;
+  /** An upstream attempt is about to be sent (`record.attempts` counts it already). */
+  attemptStart(record: RequestRecord, request: ProxyRequest): void;
+  /** The attempt answered with a head (`status`) or failed (`error`). */
+  attemptEnd(record: RequestRecord, status: number, error: RelayError | null): void;
+  /** The handshake was answered with 101: a WebSocket session begins. */
+  sessionOpen(record: RequestRecord): void;
+  /** The request (its response body) or the WebSocket session is over. */
+  end(record: RequestRecord): void;
+}
+
+/** An observer that sends each attempt itself (tracing: inside the attempt span's context). */
+export interface AttemptRunner {
+  runAttempt(record: RequestRecord, next: Handler, request: ProxyRequest): Promise<ProxyResponse>;
+}
+
+/** The observers of one relay, and the facts they share. */
+export class Binding {
+  constructor(
+    readonly observers: readonly Observer[],
+    readonly target: Target,
+    readonly runner: AttemptRunner | null,
+  ) {}
+}
+
+const kRecord = Symbol('relay.observe.record');
+type Tagged = (Readable | Socket) & { [kRecord]?: RequestRecord };
+
+const on = EventEmitter.prototype.on;
+
+/**
+ * The facts of one client request while it is served, shared by the request stage and the
+ * attempt stage (found through `request.client`). One object per request, fixed shape.
+ */
+export class RequestRecord {
+  /** `performance.now()` when the request stage saw the request. */
+  readonly startedAt = performance.now();
+  /** The final status: the response's, the error's, 499 when the client left first. */
+  status = 0;
+  /** The error code when the request failed (or its response body broke), else null. */
+  code: string | null = null;
+  /** Request body bytes read from the client (WebSocket: bytes the client sent during the session). */
+  bytesIn = 0;
+  /** Response body bytes sent to the client (WebSocket: bytes sent to the client during the session). */
+  bytesOut = 0;
+  /** Upstream attempts sent. */
+  attempts = 0;
+  /** `performance.now()` when the current attempt started. */
+  attemptStartedAt = 0;
+  /** Milliseconds from the start to the last attempt's response head; -1 when none came. */
+  firstByte = -1;
+  /** Milliseconds from the start to the end; set when the record finishes. */
+  duration = 0;
+  /** True for a WebSocket session (the handshake was answered with 101). */
+  session = false;
+  finished = false;
+  /** Route index for labels, resolved once by whoever needs it first; -2 before that. */
+  route = -2;
+  /** Tracing's slots: the parent context, the SERVER span and the current attempt's CLIENT span. */
+  parentContext: unknown = null;
+  serverSpan: unknown = null;
+  attemptSpan: unknown = null;
+  private socketRead = 0;
+  private socketWritten = 0;
+
+  /** Wall-clock start in ms since the epoch, for log timestamps (derived: no second clock read per request). */
+  get startTime(): number {
+    return performance.timeOrigin + this.startedAt;
+  }
+
+  constructor(
+    readonly binding: Binding,
+    /** The request as the request stage saw it (method, path, headers, client). */
+    readonly request: ProxyRequest,
+  ) {}
+
+  /** Counts the bytes of the client's request body as whoever consumes it reads them. */
+  countBodyIn(body: Readable | null): void {
+    if (body === null) return;
+    (body as Tagged)[kRecord] = this;
+    // EventEmitter's own `on`: Readable's would switch the stream to flowing mode before its consumer is ready.
+    on.call(body, 'data', onBodyInData);
+  }
+
+  beginAttempt(): void {
+    this.attempts++;
+    this.attemptStartedAt = performance.now();
+  }
+
+  /** The current attempt got its response head. */
+  attemptAnswered(): void {
+    this.firstByte = performance.now() - this.startedAt;
+  }
+
+  /** The response came back through the request stage. */
+  respond(response: ProxyResponse): void {
+    this.status = response.status;
+    const socket = this.request.client.incoming?.socket as Tagged | undefined;
+    if (response.status === 101 && response.upgrade !== undefined && socket !== undefined) {
+      this.openSession(socket as Socket & Tagged);
+      return;
+    }
+    const body = response.body as Tagged | null;
+    if (body === null) {
+      this.finish();
+      return;
+    }
+    body[kRecord] = this;
+    on.call(body, 'data', onBodyOutData);
+    on.call(body, 'close', onBodyOutClose);
+  }
+
+  /** The pipeline failed: the relay answers with the error's status and short body. */
+  fail(error: RelayError): void {
+    if (error.code === 'ERR_CLIENT_ABORTED') {
+      this.status = 499;
+    } else {
+      this.status = error.status;
+      this.bytesOut = Buffer.byteLength(errorBody(error));
+    }
+    this.code = error.code;
+    this.finish();
+  }
+
+  finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.duration = performance.now() - this.startedAt;
+    const observers = this.binding.observers;
+    for (let index = 0; index < observers.length; index++) observers[index]!.end(this);
+  }
+
+  private openSession(socket: Socket & Tagged): void {
+    this.session = true;
+    this.socketRead = socket.bytesRead ?? 0;
+    this.socketWritten = socket.bytesWritten ?? 0;
+    const observers = this.binding.observers;
+    for (let index = 0; index < observers.length; index++) observers[index]!.sessionOpen(this);
+    if (socket.destroyed) {
+      this.closeSession(socket);
+      return;
+    }
+    socket[kRecord] = this;
+    socket.once('close', onSessionClose);
+  }
+
+  closeSession(socket: Socket): void {
+    // Counted from the 101 on: the handshake request is left out, the 101 head (written after the baseline) is in.
+    this.bytesIn = Math.max(0, (socket.bytesRead ?? 0) - this.socketRead);
+    this.bytesOut = Math.max(0, (socket.bytesWritten ?? 0) - this.socketWritten);
+    this.finish();
+  }
+}
+
+function onBodyInData(this: Tagged, chunk: Buffer): void {
+  this[kRecord]!.bytesIn += chunk.length;
+}
+
+function onBodyOutData(this: Tagged, chunk: Buffer): void {
+  this[kRecord]!.bytesOut += chunk.length;
+}
+
+function onBodyOutClose(this: Readable & Tagged): void {
+  const record = this[kRecord]!;
+  if (!this.readableEnded && record.code === null) {
+    // Cut short: the client left, the relay shut down, or the upstream broke off mid-body.
+    record.code = record.request.client.abortReason?.code ?? 'ERR_UPSTREAM_RESET';
+  }
+  record.finish();
+}
+
+function onSessionClose(this: Socket & Tagged): void {
+  this[kRecord]!.closeSession(this);
+}

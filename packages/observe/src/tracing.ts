@@ -1,0 +1,202 @@
+import {
+  SpanKind,
+  SpanStatusCode,
+  context as contextApi,
+  defaultTextMapGetter,
+  defaultTextMapSetter,
+  propagation,
+  trace,
+  type Attributes,
+  type Context,
+  type Span,
+  type TextMapPropagator,
+  type Tracer,
+  type TracerProvider,
+} from '@opentelemetry/api';
+import type { Handler, HeaderRecord, ProxyRequest, ProxyResponse, RelayError, StageContext, Target } from '@relay/core';
+import { checkOptions, readBoolean } from './options.js';
+import { createObservation, type Observation, type ObserverFactory } from './observation.js';
+import type { AttemptRunner, Observer, RequestRecord } from './record.js';
+
+/** Options of `tracing()` (and of `observe({ tracing })`). */
+export interface TracingOptions {
+  /** Where spans go. Default the global tracer provider (`trace.getTracerProvider()`). */
+  tracerProvider?: TracerProvider;
+  /** Injects `traceparent`/`tracestate` (and extracts them for the SERVER span). Default the global propagator. */
+  propagator?: TextMapPropagator;
+  /** Make a SERVER span per client request, for apps without HTTP server instrumentation. Default `false`. */
+  serverSpan?: boolean;
+  /** Keep the query string in `url.full`. Default `false`. */
+  includeQuery?: boolean;
+}
+
+const optionNames = ['tracerProvider', 'propagator', 'serverSpan', 'includeQuery'] as const;
+const knownMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT']);
+
+interface TracingSettings {
+  provider: TracerProvider | null;
+  propagator: Pick<TextMapPropagator, 'inject' | 'extract'>;
+  serverSpan: boolean;
+  includeQuery: boolean;
+}
+
+/** Reads and checks `tracing()` options. */
+export function tracingSettings(options: TracingOptions): TracingSettings {
+  checkOptions(options, optionNames, 'tracing()');
+  const provider = options.tracerProvider ?? null;
+  if (provider !== null && typeof provider.getTracer !== 'function') throw new TypeError('tracerProvider must be an OpenTelemetry TracerProvider');
+  const propagator = options.propagator ?? propagation;
+  if (typeof propagator.inject !== 'function' || typeof propagator.extract !== 'function') {
+    throw new TypeError('propagator must be an OpenTelemetry TextMapPropagator');
+  }
+  return {
+    provider,
+    propagator,
+    serverSpan: readBoolean(options.serverSpan, false, 'serverSpan'),
+    includeQuery: readBoolean(options.includeQuery, false, 'includeQuery'),
+  };
+}
+
+/** The tracing as an observer factory, for `observe()`. */
+export function tracingFactory(settings: TracingSettings): ObserverFactory {
+  return {
+    bind(context: StageContext): TracingObserver {
+      const provider = settings.provider ?? trace.getTracerProvider();
+      return new TracingObserver(settings, provider.getTracer('@relay/observe', '0.1.0'), context.target);
+    },
+  };
+}
+
+/** The semantic-convention method: a known one, else `_OTHER` (the original goes in `http.request.method_original`). */
+function methodAttributes(method: string, attributes: Attributes): void {
+  if (knownMethods.has(method)) {
+    attributes['http.request.method'] = method;
+    return;
+  }
+  attributes['http.request.method'] = '_OTHER';
+  attributes['http.request.method_original'] = method;
+}
+
+class TracingObserver implements Observer, AttemptRunner {
+  private readonly origin: string;
+
+  constructor(
+    readonly settings: TracingSettings,
+    readonly tracer: Tracer,
+    readonly target: Target,
+  ) {
+    this.origin = target.origin;
+  }
+
+  start(record: RequestRecord): void {
+    if (!this.settings.serverSpan) return;
+    const request = record.request;
+    const parent = this.settings.propagator.extract(contextApi.active(), request.headers, defaultTextMapGetter);
+    const path = request.client.originalUrl;
+    const query = path.indexOf('?');
+    const attributes: Attributes = {
+      'url.path': query < 0 ? path : path.slice(0, query),
+      'url.scheme': request.client.scheme,
+      'client.address': request.client.address,
+    };
+    methodAttributes(request.method, attributes);
+    if (this.settings.includeQuery && query >= 0) attributes['url.query'] = path.slice(query + 1);
+    const span = this.tracer.startSpan(knownMethods.has(request.method) ? request.method : 'HTTP', { kind: SpanKind.SERVER, attributes }, parent);
+    record.serverSpan = span;
+    record.parentContext = trace.setSpan(parent, span);
+  }
+
+  attemptStart(): void {}
+
+  /** Sends one attempt inside its CLIENT span, with the span's `traceparent` in the request headers. */
+  runAttempt(record: RequestRecord, next: Handler, request: ProxyRequest): Promise<ProxyResponse> {
+    // A previous attempt whose response a retry discarded ends when the next one starts.
+    endAttemptSpan(record);
+    const parent = (record.parentContext as Context | null) ?? contextApi.active();
+    const span = this.tracer.startSpan(
+      knownMethods.has(request.method) ? request.method : 'HTTP',
+      { kind: SpanKind.CLIENT, attributes: this.attemptAttributes(record, request) },
+      parent,
+    );
+    record.attemptSpan = span;
+    const spanContext = trace.setSpan(parent, span);
+    this.settings.propagator.inject(spanContext, request.headers as HeaderRecord, defaultTextMapSetter);
+    return contextApi.with(spanContext, next, undefined, request);
+  }
+
+  private attemptAttributes(record: RequestRecord, request: ProxyRequest): Attributes {
+    const path = request.path;
+    const query = this.settings.includeQuery ? -1 : path.indexOf('?');
+    const attributes: Attributes = {
+      'url.full': this.origin + (query < 0 ? path : path.slice(0, query)),
+      'server.address': this.target.hostname,
+      'server.port': this.target.port,
+    };
+    methodAttributes(request.method, attributes);
+    if (record.attempts > 1) attributes['http.request.resend_count'] = record.attempts - 1;
+    return attributes;
+  }
+
+  attemptEnd(record: RequestRecord, status: number, error: RelayError | null): void {
+    const span = record.attemptSpan as Span | null;
+    if (span === null) return;
+    if (error !== null) {
+      span.setAttribute('error.type', error.code);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
+      endAttemptSpan(record);
+      return;
+    }
+    span.setAttribute('http.response.status_code', status);
+    if (status >= 400) {
+      // A client span is an error from 400 on (semantic conventions, HTTP client spans).
+      span.setAttribute('error.type', String(status));
+      span.setStatus({ code: SpanStatusCode.ERROR });
+    }
+  }
+
+  sessionOpen(record: RequestRecord): void {
+    // The handshake is what is traced; the session's life is in the access log and the metrics.
+    this.end(record);
+  }
+
+  end(record: RequestRecord): void {
+    const attempt = record.attemptSpan as Span | null;
+    if (attempt !== null && record.code !== null && record.status < 400) {
+      attempt.setAttribute('error.type', record.code);
+      attempt.setStatus({ code: SpanStatusCode.ERROR, message: 'response body broke off' });
+    }
+    endAttemptSpan(record);
+    const server = record.serverSpan as Span | null;
+    if (server === null) return;
+    record.serverSpan = null;
+    server.setAttribute('http.response.status_code', record.status);
+    if (record.status >= 500 || record.code !== null) {
+      server.setAttribute('error.type', record.code ?? String(record.status));
+      server.setStatus({ code: SpanStatusCode.ERROR });
+    }
+    server.end();
+  }
+}
+
+function endAttemptSpan(record: RequestRecord): void {
+  const span = record.attemptSpan as Span | null;
+  if (span === null) return;
+  record.attemptSpan = null;
+  span.end();
+}
+
+/**
+ * OpenTelemetry traces with `@opentelemetry/api`: a CLIENT span per upstream attempt, child of
+ * the active context (your HTTP server instrumentation's span) or of a SERVER span it makes when
+ * `serverSpan` is set; HTTP semantic-convention attributes (`http.request.method`, `url.full`
+ * without the query, `server.address`, `server.port`, `http.response.status_code`, `error.type`,
+ * `http.request.resend_count`); `traceparent`/`tracestate` injected upstream through the
+ * propagator. WebSocket handshakes are traced too. Stages: `[t.request, retry(), t.attempt]`.
+ *
+ * @example
+ * const t = tracing({ serverSpan: true });
+ * createRelay({ targetBaseUrl: 'http://api:8000', stages: [t.request, retry({ maxRetries: 2 }), t.attempt] });
+ */
+export function tracing(options: TracingOptions = {}): Observation {
+  return createObservation([tracingFactory(tracingSettings(options))], null);
+}

@@ -1,0 +1,208 @@
+import { get as httpGet } from 'node:http';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createRelay } from '@relay/core';
+import { retry } from '@relay/retry';
+import { closedPort, fetchRaw, memoryLogger, serveRelay, startUpstream, waitFor } from '@relay/testkit';
+import { accessLog, observe, requestId, type AccessLogFields } from '../src/index.js';
+import { echoSession, scripted, serveWithUpgrades, startEchoWs } from './helpers.js';
+
+const fieldNames = [
+  'method', 'path', 'status', 'bytesIn', 'bytesOut', 'duration', 'ttfb', 'upstream',
+  'attempts', 'code', 'client', 'requestId', 'websocket', 'headers',
+].sort();
+
+/** A sink that keeps each written line. */
+function lines() {
+  const written: string[] = [];
+  return { written, write: (line: string) => written.push(line) };
+}
+
+test('a JSON line per request to the relay logger, every field, after a retry', async () => {
+  const upstream = await scripted([503, 200]);
+  const logger = memoryLogger();
+  const obs = observe({ requestId: true, accessLog: true });
+  const served = await serveRelay(
+    createRelay({ targetBaseUrl: upstream.url, logger, stages: [obs.request, retry({ maxRetries: 1, backoffFactor: 1 }), obs.attempt] }),
+  );
+  const response = await fetchRaw(`${served.url}/items?token=s3cret&page=2`, {
+    method: 'PUT',
+    body: 'twelve bytes',
+    headers: { 'user-agent': 'test-agent', 'x-request-id': 'abc-123' },
+  });
+  assert.is(response.status, 200);
+  assert.ok(await waitFor(() => logger.lines.some((line) => line.message === 'request')));
+  const line = logger.lines.find((entry) => entry.message === 'request')!;
+  assert.is(line.level, 'info');
+  const fields = line.fields as unknown as AccessLogFields;
+  assert.equal(Object.keys(fields).sort(), fieldNames);
+  assert.is(fields.method, 'PUT');
+  assert.is(fields.path, '/items?token=[REDACTED]&page=[REDACTED]');
+  assert.is(fields.status, 200);
+  assert.is(fields.bytesIn, 12);
+  assert.is(fields.bytesOut, 5);
+  assert.is(fields.attempts, 2);
+  assert.is(fields.upstream, upstream.url);
+  assert.is(fields.code, null);
+  assert.is(fields.client, '127.0.0.1');
+  assert.is(fields.requestId, 'abc-123');
+  assert.is(fields.websocket, false);
+  assert.equal(fields.headers, { 'user-agent': 'test-agent', referer: undefined });
+  assert.ok(fields.ttfb !== null && fields.ttfb > 0 && fields.ttfb <= fields.duration, `ttfb ${fields.ttfb}, duration ${fields.duration}`);
+  assert.ok(fields.duration < 10_000);
+  // The line survives a JSON round trip with every field.
+  assert.equal(Object.keys(JSON.parse(JSON.stringify({ ...fields, headers: { ...fields.headers, referer: null } }))).sort(), fieldNames);
+  await served.close();
+  await upstream.close();
+});
+
+test('stream sink: one parseable JSON line per request; unreachable upstream logs 502 and its code', async () => {
+  const port = await closedPort();
+  const sink = lines();
+  const log = accessLog({ stream: sink });
+  const served = await serveRelay(createRelay({ targetBaseUrl: `http://127.0.0.1:${port}`, stages: [log.request, log.attempt] }));
+  const response = await fetchRaw(`${served.url}/down`);
+  assert.is(response.status, 502);
+  assert.ok(await waitFor(() => sink.written.length === 1));
+  assert.ok(sink.written[0]!.endsWith('\n'));
+  const parsed = JSON.parse(sink.written[0]!) as AccessLogFields & { time: string; level: string; msg: string };
+  assert.equal(Object.keys(parsed).sort(), [...fieldNames, 'level', 'msg', 'time'].sort());
+  assert.is(parsed.msg, 'request');
+  assert.is(parsed.level, 'info');
+  assert.ok(!Number.isNaN(Date.parse(parsed.time)));
+  assert.is(parsed.status, 502);
+  assert.is(parsed.code, 'ERR_UPSTREAM_UNREACHABLE');
+  assert.is(parsed.attempts, 1);
+  assert.is(parsed.ttfb, null);
+  assert.is(parsed.bytesOut, Buffer.byteLength(response.text));
+  assert.is(parsed.requestId, null);
+  await served.close();
+});
+
+test('redaction: listed secret headers and query values never reach the line; query drop and keep', async () => {
+  const upstream = await startUpstream();
+  for (const [query, expected] of [
+    ['redact', '/a?key=[REDACTED]&[REDACTED]&x=[REDACTED]'],
+    ['drop', '/a'],
+    ['keep', '/a?key=v4lue&t0ken&x='],
+  ] as const) {
+    const sink = lines();
+    const log = accessLog({ stream: sink, query, headers: ['authorization', 'cookie', 'x-api-key', 'x-tenant'] });
+    const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [log.request, log.attempt] }));
+    await fetchRaw(`${served.url}/a?key=v4lue&t0ken&x=`, {
+      headers: { authorization: 'Bearer sup3rsecret', cookie: 'sid=c00kie', 'x-api-key': 'k3y', 'x-tenant': 'acme' },
+    });
+    assert.ok(await waitFor(() => sink.written.length === 1));
+    const line = sink.written[0]!;
+    const parsed = JSON.parse(line) as AccessLogFields;
+    assert.is(parsed.path, expected);
+    assert.equal(parsed.headers, { authorization: '[REDACTED]', cookie: '[REDACTED]', 'x-api-key': '[REDACTED]', 'x-tenant': 'acme' });
+    for (const secret of ['sup3rsecret', 'c00kie', 'k3y']) assert.not.ok(line.includes(secret), `${secret} in ${line}`);
+    if (query !== 'keep') assert.not.ok(line.includes('v4lue') || line.includes('t0ken'));
+    await served.close();
+  }
+  await upstream.close();
+});
+
+test('Combined Log Format to a stream, quotes escaped', async () => {
+  const upstream = await scripted([200]);
+  const sink = lines();
+  const log = accessLog({ stream: sink, format: 'combined' });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [log.request, log.attempt] }));
+  await fetchRaw(`${served.url}/page?q=1`, { headers: { referer: 'http://ref.example/', 'user-agent': 'agent "quoted"' } });
+  assert.ok(await waitFor(() => sink.written.length === 1));
+  const line = sink.written[0]!;
+  assert.match(
+    line,
+    /^127\.0\.0\.1 - - \[\d{2}\/[A-Z][a-z]{2}\/\d{4}:\d{2}:\d{2}:\d{2} \+0000\] "GET \/page\?q=\[REDACTED\] HTTP\/1\.1" 200 5 "http:\/\/ref\.example\/" "agent \\x22quoted\\x22"\n$/,
+  );
+  await served.close();
+  await upstream.close();
+});
+
+test('a WebSocket session is one line when it closes, with the bytes of its frames', async () => {
+  const upstream = await startEchoWs();
+  const logger = memoryLogger();
+  const obs = observe({ requestId: true, accessLog: { logger } });
+  const served = await serveWithUpgrades({ targetBaseUrl: upstream.url, stages: [obs.request, obs.attempt] });
+  const echoes = await echoSession(`${served.url}/chat?room=1`, ['one', 'two']);
+  assert.equal(echoes, ['one', 'two']);
+  assert.ok(await waitFor(() => logger.lines.some((line) => line.message === 'request')));
+  const fields = logger.lines.find((line) => line.message === 'request')!.fields as unknown as AccessLogFields;
+  assert.is(fields.websocket, true);
+  assert.is(fields.status, 101);
+  assert.is(fields.path, '/chat?room=[REDACTED]');
+  assert.is(fields.attempts, 1);
+  assert.ok(typeof fields.requestId === 'string' && fields.requestId.length > 0);
+  // Two masked 3-byte messages and a close frame in; the 101 head, two echoes and a close frame out.
+  assert.ok(fields.bytesIn >= 2 * 9 && fields.bytesIn < 200, `bytesIn ${fields.bytesIn}`);
+  assert.ok(fields.bytesOut >= 2 * 5 && fields.bytesOut < 1000, `bytesOut ${fields.bytesOut}`);
+  assert.ok(fields.ttfb !== null && fields.ttfb <= fields.duration);
+  await served.close();
+  await upstream.close();
+});
+
+test('requestId() alone also feeds the access line', async () => {
+  const upstream = await scripted([200]);
+  const sink = lines();
+  const log = accessLog({ stream: sink });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [log.request, requestId(), log.attempt] }));
+  const response = await fetchRaw(`${served.url}/`);
+  assert.ok(await waitFor(() => sink.written.length === 1));
+  const parsed = JSON.parse(sink.written[0]!) as AccessLogFields;
+  assert.is(parsed.requestId, response.headers['x-request-id']);
+  await served.close();
+  await upstream.close();
+});
+
+test('a client that leaves mid-body: the upstream status, the bytes sent, ERR_CLIENT_ABORTED', async () => {
+  const upstream = await startUpstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.write('first chunk');
+  }, { streaming: true });
+  const sink = lines();
+  const log = accessLog({ stream: sink });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [log.request, log.attempt] }));
+  await new Promise<void>((resolve) => {
+    const req = httpGet(`${served.url}/stream`, (res) => {
+      res.once('data', () => {
+        req.destroy();
+        resolve();
+      });
+    });
+    req.on('error', () => {});
+  });
+  assert.ok(await waitFor(() => sink.written.length === 1));
+  const parsed = JSON.parse(sink.written[0]!) as AccessLogFields;
+  assert.is(parsed.status, 200);
+  assert.is(parsed.code, 'ERR_CLIENT_ABORTED');
+  assert.is(parsed.bytesOut, 'first chunk'.length);
+  await served.close();
+  await upstream.close();
+});
+
+test('without the attempt stage, the request stage counts what is inside it as one attempt', async () => {
+  const upstream = await scripted([503, 200]);
+  const sink = lines();
+  const log = accessLog({ stream: sink });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [log.request, retry({ maxRetries: 1, backoffFactor: 1 })] }));
+  assert.is((await fetchRaw(`${served.url}/`)).status, 200);
+  assert.ok(await waitFor(() => sink.written.length === 1));
+  const parsed = JSON.parse(sink.written[0]!) as AccessLogFields;
+  assert.is(parsed.attempts, 1);
+  assert.is(upstream.requests.length, 2);
+  assert.ok(parsed.ttfb !== null);
+  await served.close();
+  await upstream.close();
+});
+
+test('options are checked: unknown keys name the nearest one; no sink at all is refused', () => {
+  assert.throws(() => accessLog({ formt: 'json' } as never), /unknown option "formt" \(did you mean "format"\?/);
+  assert.throws(() => accessLog({ format: 'clf' as never }), /format must be one of "json", "combined"/);
+  assert.throws(() => accessLog({ level: 'trace' as never }), /level must be one of/);
+  assert.throws(() => accessLog({ logger: memoryLogger(), stream: lines() }), /a logger or a stream, not both/);
+  const log = accessLog();
+  assert.throws(() => createRelay({ targetBaseUrl: 'http://127.0.0.1:1', stages: [log.request, log.attempt] }), /nowhere to write/);
+});
+
+test.run();

@@ -1,0 +1,89 @@
+// Real upstreams and servers for the @relay/observe tests: an HTTP upstream answering a script of
+// statuses, a `ws` echo upstream, and a relay served with its upgrade listener.
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { WebSocket, WebSocketServer } from 'ws';
+import { createRelay, type Relay, type RelayOptions } from '@relay/core';
+import { close, listen, startUpstream, type Upstream } from '@relay/testkit';
+import { websocket } from '@relay/ws';
+
+/** An upstream answering the n-th request with `statuses[n]` (the last one repeats) and a short body. */
+export function scripted(statuses: number[]): Promise<Upstream> {
+  let count = 0;
+  return startUpstream((_req, res) => {
+    const status = statuses[Math.min(count++, statuses.length - 1)]!;
+    const body = status === 200 ? 'hello' : `status ${status}`;
+    res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+}
+
+/** A `ws` upstream that echoes every message; `handshakes` keeps each handshake request. */
+export interface EchoWs {
+  url: string;
+  handshakes: IncomingMessage[];
+  close(): Promise<void>;
+}
+
+export async function startEchoWs(): Promise<EchoWs> {
+  const server = createServer();
+  const wss = new WebSocketServer({ server });
+  const handshakes: IncomingMessage[] = [];
+  wss.on('connection', (ws, req) => {
+    handshakes.push(req);
+    ws.on('message', (data, binary) => ws.send(data, { binary }));
+  });
+  const url = await listen(server);
+  return {
+    url,
+    handshakes,
+    close: async () => {
+      for (const client of wss.clients) client.terminate();
+      wss.close();
+      await close(server);
+    },
+  };
+}
+
+/** A relay with the WebSocket transport, served by a real server with its upgrade listener. */
+export interface WsRelayServer {
+  url: string;
+  relay: Relay;
+  server: Server;
+  close(): Promise<void>;
+}
+
+export async function serveWithUpgrades(options: RelayOptions): Promise<WsRelayServer> {
+  const relay = createRelay({ websocket: websocket(), ...options });
+  await relay.startup();
+  const server = createServer(relay.handle);
+  server.on('upgrade', relay.upgrade);
+  const url = await listen(server);
+  return {
+    url,
+    relay,
+    server,
+    close: async () => {
+      await relay.shutdown({ timeout: 1000 });
+      await close(server);
+    },
+  };
+}
+
+/** Opens a WebSocket, sends each message and waits for its echo, then closes and waits for the close. */
+export async function echoSession(url: string, messages: string[]): Promise<string[]> {
+  const ws = new WebSocket(url.replace('http:', 'ws:'));
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve());
+    ws.once('error', reject);
+  });
+  const echoes: string[] = [];
+  for (const message of messages) {
+    const echoed = new Promise<string>((resolve) => ws.once('message', (data) => resolve(String(data))));
+    ws.send(message);
+    echoes.push(await echoed);
+  }
+  const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+  ws.close(1000, 'done');
+  await closed;
+  return echoes;
+}

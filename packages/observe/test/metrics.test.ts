@@ -1,0 +1,175 @@
+import { request as httpRequest } from 'node:http';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Registry } from 'prom-client';
+import { WebSocket } from 'ws';
+import { createRelay } from '@relay/core';
+import { retry } from '@relay/retry';
+import { fetchRaw, serveRelay, startUpstream, waitFor } from '@relay/testkit';
+import { metrics, metricsHandler, observe } from '../src/index.js';
+import { echoSession, scripted, serveWithUpgrades, startEchoWs } from './helpers.js';
+
+/** The value of one series in a scrape, `undefined` when it is absent. */
+function value(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((entry) => entry.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+test('after 2xx, 5xx, a retry and a WebSocket session the scrape has the expected series and counts', async () => {
+  // /ok → 200; /bad → 500 (not retried); /flaky → 503 then 200 (one retry).
+  let flaky = 0;
+  const upstream = await startUpstream((req, res) => {
+    const status = req.url === '/bad' ? 500 : req.url === '/flaky' && flaky++ === 0 ? 503 : 200;
+    res.writeHead(status, { 'content-length': 2 }).end('ok');
+  });
+  const registry = new Registry();
+  const obs = observe({ metrics: { registry, relay: 'api', routes: ['/ok', '/flaky', '/chat'] } });
+  const served = await serveRelay(
+    createRelay({ targetBaseUrl: upstream.url, stages: [obs.request, retry({ maxRetries: 1, backoffFactor: 1 }), obs.attempt] }),
+  );
+  assert.is((await fetchRaw(`${served.url}/ok`)).status, 200);
+  assert.is((await fetchRaw(`${served.url}/ok`, { method: 'POST', body: 'abc' })).status, 200);
+  assert.is((await fetchRaw(`${served.url}/bad`)).status, 500);
+  assert.is((await fetchRaw(`${served.url}/flaky`)).status, 200);
+  const wsUpstream = await startEchoWs();
+  const wsServed = await serveWithUpgrades({ targetBaseUrl: wsUpstream.url, stages: [obs.request, obs.attempt] });
+  const wsHost = new URL(wsUpstream.url).host;
+  await echoSession(`${wsServed.url}/chat`, ['ping']);
+  const target = upstream.url;
+  // The session's record ends when the relay's side of the client connection closes.
+  let text = await registry.metrics();
+  for (let tries = 0; tries < 100 && value(text, 'relay_websocket_sessions_total{relay="api"}') !== 1; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    text = await registry.metrics();
+  }
+  const series = (name: string) => value(text, name);
+  assert.is(series(`relay_requests_total{relay="api",route="/ok",method="GET",status_class="2xx",target="${target}"}`), 1);
+  assert.is(series(`relay_requests_total{relay="api",route="/ok",method="POST",status_class="2xx",target="${target}"}`), 1);
+  assert.is(series(`relay_requests_total{relay="api",route="other",method="GET",status_class="5xx",target="${target}"}`), 1);
+  assert.is(series(`relay_requests_total{relay="api",route="/flaky",method="GET",status_class="2xx",target="${target}"}`), 1);
+  assert.is(series(`relay_request_duration_seconds_count{relay="api",route="/ok",method="GET",status_class="2xx"}`), 1);
+  assert.is(series(`relay_request_duration_seconds_bucket{le="+Inf",relay="api",route="/ok",method="GET",status_class="2xx"}`), 1);
+  assert.is(series(`relay_upstream_attempts_total{relay="api",target="${target}",outcome="2xx"}`), 3);
+  assert.is(series(`relay_upstream_attempts_total{relay="api",target="${target}",outcome="5xx"}`), 2);
+  assert.is(series(`relay_upstream_attempt_duration_seconds_count{relay="api",target="${target}",outcome="5xx"}`), 2);
+  assert.is(series(`relay_upstream_retries_total{relay="api",target="${target}"}`), 1);
+  assert.is(series('relay_requests_in_flight{relay="api"}'), 0);
+  assert.is(series('relay_request_body_bytes_total{relay="api"}'), 3);
+  assert.is(series('relay_response_body_bytes_total{relay="api"}'), 8);
+  // The WebSocket relay reports under the same name (explicit relay label), with its own target.
+  assert.is(series(`relay_requests_total{relay="api",route="/chat",method="GET",status_class="1xx",target="http://${wsHost}"}`), 1);
+  assert.is(series('relay_websocket_sessions_total{relay="api"}'), 1);
+  assert.is(series('relay_websocket_sessions_open{relay="api"}'), 0);
+  assert.ok(series('relay_websocket_bytes_total{relay="api",direction="in"}')! > 0);
+  assert.ok(series('relay_websocket_bytes_total{relay="api",direction="out"}')! > 0);
+  // Paths never become labels: no series names /bad.
+  assert.not.ok(text.includes('/bad'));
+  await wsServed.close();
+  await wsUpstream.close();
+  await served.close();
+  await upstream.close();
+});
+
+test('in-flight and open sessions are live gauges', async () => {
+  let release: () => void = () => {};
+  const upstream = await startUpstream((_req, res) => {
+    release = () => res.end('late');
+  });
+  const registry = new Registry();
+  const m = metrics({ registry });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [m.request, m.attempt] }));
+  const pending = fetchRaw(`${served.url}/slow`);
+  const relayLabel = new URL(upstream.url).host;
+  assert.ok(await waitFor(() => upstream.requests.length === 1));
+  assert.is(value(await registry.metrics(), `relay_requests_in_flight{relay="${relayLabel}"}`), 1);
+  release();
+  await pending;
+  assert.ok(await waitFor(() => served.relay.inFlight === 0));
+  assert.is(value(await registry.metrics(), `relay_requests_in_flight{relay="${relayLabel}"}`), 0);
+  await served.close();
+  await upstream.close();
+});
+
+test('an open WebSocket session is an open session, not a request in flight', async () => {
+  const upstream = await startEchoWs();
+  const registry = new Registry();
+  const m = metrics({ registry, relay: 'chat' });
+  const served = await serveWithUpgrades({ targetBaseUrl: upstream.url, stages: [m.request, m.attempt] });
+  const ws = new WebSocket(served.url.replace('http:', 'ws:'));
+  await new Promise((resolve) => ws.once('open', resolve));
+  const open = await registry.metrics();
+  assert.is(value(open, 'relay_websocket_sessions_open{relay="chat"}'), 1);
+  assert.is(value(open, 'relay_requests_in_flight{relay="chat"}'), 0);
+  ws.close();
+  await new Promise((resolve) => ws.once('close', resolve));
+  let closed = await registry.metrics();
+  for (let tries = 0; tries < 100 && value(closed, 'relay_websocket_sessions_open{relay="chat"}') !== 0; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    closed = await registry.metrics();
+  }
+  assert.is(value(closed, 'relay_websocket_sessions_open{relay="chat"}'), 0);
+  assert.is(value(closed, 'relay_requests_in_flight{relay="chat"}'), 0);
+  await served.close();
+  await upstream.close();
+});
+
+test('custom buckets and prefix; the /metrics handler serves the text format, 405 for other methods', async () => {
+  const upstream = await scripted([200]);
+  const registry = new Registry();
+  const m = metrics({ registry, prefix: 'edge_', buckets: [0.5, 1], attemptBuckets: [2] });
+  const relay = createRelay({ targetBaseUrl: upstream.url, stages: [m.request, m.attempt] });
+  const served = await serveRelay(relay, (req, res) => (req.url === '/metrics' ? m.handler(req, res) : relay.handle(req, res)));
+  await fetchRaw(`${served.url}/x`);
+  const scrape = await fetchRaw(`${served.url}/metrics`);
+  assert.is(scrape.status, 200);
+  assert.match(String(scrape.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+  assert.match(scrape.text, /edge_request_duration_seconds_bucket\{le="0\.5",relay="[^"]+",route="",method="GET",status_class="2xx"\} 1/);
+  assert.match(scrape.text, /edge_upstream_attempt_duration_seconds_bucket\{le="2",/);
+  assert.not.ok(scrape.text.includes('le="0.005"'));
+  const post = await fetchRaw(`${served.url}/metrics`, { method: 'POST' });
+  assert.is(post.status, 405);
+  assert.is(post.headers.allow, 'GET, HEAD');
+  await served.close();
+  await upstream.close();
+});
+
+test('two relays on one registry share the metrics (no duplicate registration)', async () => {
+  const registry = new Registry();
+  const a = metrics({ registry, relay: 'a' });
+  const b = metrics({ registry, relay: 'b' });
+  createRelay({ targetBaseUrl: 'http://127.0.0.1:1', stages: [a.request, a.attempt] });
+  createRelay({ targetBaseUrl: 'http://127.0.0.1:2', stages: [b.request, b.attempt] });
+  const text = await registry.metrics();
+  assert.match(text, /relay_requests_in_flight\{relay="a"\} 0/);
+  assert.match(text, /relay_requests_in_flight\{relay="b"\} 0/);
+});
+
+test('metricsHandler() answers HEAD without a body', async () => {
+  const registry = new Registry();
+  const handler = metricsHandler(registry);
+  const { createServer } = await import('node:http');
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  const status = await new Promise<number>((resolve) => {
+    httpRequest({ host: '127.0.0.1', port, method: 'HEAD', path: '/metrics' }, (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    }).end();
+  });
+  assert.is(status, 200);
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+test('options are checked: buckets, prefix, routes, unknown keys', () => {
+  assert.throws(() => metrics({ bucket: [1] } as never), /unknown option "bucket" \(did you mean "buckets"\?/);
+  assert.throws(() => metrics({ buckets: [1, 0.5] }), /increasing/);
+  assert.throws(() => metrics({ buckets: [-1] }), /buckets\[0\]/);
+  assert.throws(() => metrics({ prefix: '9x' }), /prefix/);
+  assert.throws(() => metrics({ routes: ['users/:id'] }), /routes\[0\] must start with "\/"/);
+  assert.throws(() => metrics({ routes: ['/a*b'] }), /literal segment/);
+  assert.throws(() => metrics({ registry: {} as never }), /prom-client Registry/);
+});
+
+test.run();

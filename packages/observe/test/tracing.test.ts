@@ -1,0 +1,147 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { SpanKind, SpanStatusCode, context, propagation, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
+import { createRelay } from '@relay/core';
+import { retry } from '@relay/retry';
+import { closedPort, fetchRaw, serveRelay, waitFor } from '@relay/testkit';
+import { observe, tracing } from '../src/index.js';
+import { echoSession, scripted, serveWithUpgrades, startEchoWs } from './helpers.js';
+
+context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+const exporter = new InMemorySpanExporter();
+const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+const userTracer = tracerProvider.getTracer('user-http-instrumentation');
+
+function spansOf(kind: SpanKind): ReadableSpan[] {
+  return exporter.getFinishedSpans().filter((span) => span.kind === kind);
+}
+
+function traceparentOf(span: ReadableSpan): string {
+  const { traceId, spanId } = span.spanContext();
+  return `00-${traceId}-${spanId}-01`;
+}
+
+test.before.each(() => exporter.reset());
+
+test('one CLIENT span per attempt, children of the active server span, traceparent sent upstream', async () => {
+  const upstream = await scripted([503, 200]);
+  const t = tracing({ tracerProvider });
+  const relay = createRelay({ targetBaseUrl: upstream.url, stages: [t.request, retry({ maxRetries: 1, backoffFactor: 1 }), t.attempt] });
+  // What an HTTP server instrumentation does: a SERVER span active while the listener runs.
+  const served = await serveRelay(relay, function instrumented(req: IncomingMessage, res: ServerResponse) {
+    const span = userTracer.startSpan('GET', { kind: SpanKind.SERVER });
+    res.on('close', () => span.end());
+    context.with(trace.setSpan(context.active(), span), () => relay.handle(req, res));
+  });
+  const response = await fetchRaw(`${served.url}/items?secret=1`);
+  assert.is(response.status, 200);
+  assert.ok(await waitFor(() => spansOf(SpanKind.SERVER).length === 1 && spansOf(SpanKind.CLIENT).length === 2));
+  const server = spansOf(SpanKind.SERVER)[0]!;
+  const [first, second] = spansOf(SpanKind.CLIENT).sort((a, b) => Number(a.attributes['http.request.resend_count'] ?? 0) - Number(b.attributes['http.request.resend_count'] ?? 0));
+  const { hostname, port } = new URL(upstream.url);
+  for (const span of [first!, second!]) {
+    assert.is(span.name, 'GET');
+    assert.is(span.parentSpanContext?.spanId, server.spanContext().spanId);
+    assert.is(span.spanContext().traceId, server.spanContext().traceId);
+    assert.is(span.attributes['http.request.method'], 'GET');
+    assert.is(span.attributes['url.full'], `${upstream.url}/items`);
+    assert.is(span.attributes['server.address'], hostname);
+    assert.is(span.attributes['server.port'], Number(port));
+  }
+  assert.is(first!.attributes['http.response.status_code'], 503);
+  assert.is(first!.attributes['error.type'], '503');
+  assert.is(first!.status.code, SpanStatusCode.ERROR);
+  assert.is(first!.attributes['http.request.resend_count'], undefined);
+  assert.is(second!.attributes['http.response.status_code'], 200);
+  assert.is(second!.attributes['http.request.resend_count'], 1);
+  assert.is(second!.status.code, SpanStatusCode.UNSET);
+  assert.is(second!.attributes['error.type'], undefined);
+  // Each attempt carried its own span's traceparent.
+  assert.equal(upstream.requests.map((seen) => seen.headers.traceparent), [traceparentOf(first!), traceparentOf(second!)]);
+  await served.close();
+  await upstream.close();
+});
+
+test('serverSpan: a SERVER span continues the client traceparent; an unreachable upstream marks both spans', async () => {
+  const port = await closedPort();
+  const obs = observe({ tracing: { tracerProvider, serverSpan: true } });
+  const served = await serveRelay(createRelay({ targetBaseUrl: `http://127.0.0.1:${port}`, stages: [obs.request, obs.attempt] }));
+  const remote = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+  const response = await fetchRaw(`${served.url}/down`, { headers: { traceparent: remote } });
+  assert.is(response.status, 502);
+  assert.ok(await waitFor(() => spansOf(SpanKind.SERVER).length === 1 && spansOf(SpanKind.CLIENT).length === 1));
+  const server = spansOf(SpanKind.SERVER)[0]!;
+  const client = spansOf(SpanKind.CLIENT)[0]!;
+  assert.is(server.spanContext().traceId, '0af7651916cd43dd8448eb211c80319c');
+  assert.is(server.parentSpanContext?.spanId, 'b7ad6b7169203331');
+  assert.is(server.attributes['http.response.status_code'], 502);
+  assert.is(server.attributes['url.path'], '/down');
+  assert.is(server.attributes['error.type'], 'ERR_UPSTREAM_UNREACHABLE');
+  assert.is(server.status.code, SpanStatusCode.ERROR);
+  assert.is(client.parentSpanContext?.spanId, server.spanContext().spanId);
+  assert.is(client.attributes['error.type'], 'ERR_UPSTREAM_UNREACHABLE');
+  assert.is(client.attributes['http.response.status_code'], undefined);
+  assert.is(client.status.code, SpanStatusCode.ERROR);
+  await served.close();
+});
+
+test('the query stays out of url.full unless includeQuery; a 404 is an error on the CLIENT span only', async () => {
+  const upstream = await scripted([404]);
+  const t = tracing({ tracerProvider, serverSpan: true, includeQuery: true });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [t.request, t.attempt] }));
+  await fetchRaw(`${served.url}/a?b=c`);
+  assert.ok(await waitFor(() => spansOf(SpanKind.SERVER).length === 1));
+  const client = spansOf(SpanKind.CLIENT)[0]!;
+  const server = spansOf(SpanKind.SERVER)[0]!;
+  assert.is(client.attributes['url.full'], `${upstream.url}/a?b=c`);
+  assert.is(client.status.code, SpanStatusCode.ERROR);
+  assert.is(server.attributes['url.query'], 'b=c');
+  assert.is(server.status.code, SpanStatusCode.UNSET);
+  await served.close();
+  await upstream.close();
+});
+
+test('a WebSocket handshake is traced: CLIENT span with 101, traceparent on the upstream handshake', async () => {
+  const upstream = await startEchoWs();
+  const t = tracing({ tracerProvider, serverSpan: true });
+  const served = await serveWithUpgrades({ targetBaseUrl: upstream.url, stages: [t.request, t.attempt] });
+  await echoSession(`${served.url}/chat`, ['hi']);
+  assert.ok(await waitFor(() => spansOf(SpanKind.CLIENT).length === 1 && spansOf(SpanKind.SERVER).length === 1));
+  const client = spansOf(SpanKind.CLIENT)[0]!;
+  assert.is(client.attributes['http.response.status_code'], 101);
+  assert.is(client.status.code, SpanStatusCode.UNSET);
+  assert.is(upstream.handshakes[0]!.headers.traceparent, traceparentOf(client));
+  await served.close();
+  await upstream.close();
+});
+
+test('without an SDK nothing is recorded and nothing breaks; a client traceparent passes as it came', async () => {
+  const upstream = await scripted([200]);
+  const t = tracing();
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [t.request, t.attempt] }));
+  const remote = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+  const response = await fetchRaw(`${served.url}/`, { headers: { traceparent: remote } });
+  assert.is(response.status, 200);
+  assert.is(upstream.requests[0]!.headers.traceparent, remote);
+  assert.is(exporter.getFinishedSpans().length, 0);
+  await served.close();
+  await upstream.close();
+});
+
+test('options are checked', () => {
+  assert.throws(() => tracing({ serverspan: true } as never), /unknown option "serverspan" \(did you mean "serverSpan"\?/);
+  assert.throws(() => tracing({ serverSpan: 'yes' as never }), /serverSpan must be a boolean/);
+  assert.throws(() => tracing({ tracerProvider: {} as never }), /TracerProvider/);
+  assert.throws(() => observe({ tracing: 'on' as never }), /tracing must be an options object or a boolean/);
+});
+
+test.after(async () => {
+  await tracerProvider.shutdown();
+});
+
+test.run();
