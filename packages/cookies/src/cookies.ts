@@ -1,4 +1,4 @@
-import type { Logger, ProxyRequest, ProxyResponse, Stage } from '@relay/core';
+import { assertKnownKeys, type Logger, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
 import { Cookie } from 'tough-cookie';
 import { compileAttributeRewrite, domainKind, pathKind, type AttributeDecision, type AttributeRewrite } from './attribute-rewrite.js';
 import { SetCookieLine } from './set-cookie-line.js';
@@ -53,9 +53,7 @@ interface CookieRules {
  */
 export function cookies(options: CookiesOptions = {}): Stage {
   if (options === null || typeof options !== 'object') throw new TypeError('cookies(options) needs an options object');
-  for (const key of Object.keys(options)) {
-    if (!optionNames.includes(key)) throw new TypeError(`cookies: unknown option "${key}" (expected one of ${optionNames.join(', ')})`);
-  }
+  assertKnownKeys(options, optionNames, 'cookies');
   const domain = compileAttributeRewrite(options.rewriteDomain, domainKind);
   const path = compileAttributeRewrite(options.rewritePath, pathKind);
   if (options.secure !== undefined && typeof options.secure !== 'boolean') {

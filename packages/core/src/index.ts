@@ -4,6 +4,7 @@ export { copyRequestHeaders, setForwardingHeaders, type ForwardingFacts, type Re
 export { connectionListed, copyEndToEndHeaders, copyHeaders, headerString, hopByHopHeaders, responseHeadersFromRaw } from './hop-by-hop.js';
 export { httpTransport, type HttpTransportOptions } from './http-transport.js';
 export { inMemoryTransport } from './memory-transport.js';
+export { assertKnownKeys, nearestName } from './known-keys.js';
 export { logUpstreamFailure, silentLogger } from './logger.js';
 export { assertNonNegative, defaultTimeouts, resolveTimeouts } from './options.js';
 export { assertSafePath, mapRequestPath, normalizePathOption } from './path.js';

@@ -6,6 +6,7 @@ import { RelayError, toRelayError } from './errors.js';
 import { copyRequestHeaders, setForwardingHeaders } from './forwarding.js';
 import { httpTransport } from './http-transport.js';
 import { InFlightList, type InFlight } from './in-flight.js';
+import { assertKnownKeys } from './known-keys.js';
 import { logUpstreamFailure, silentLogger } from './logger.js';
 import { assertNonNegative, resolveTarget, resolveTimeouts, resolveTls } from './options.js';
 import { isUnderMount, mapRequestPath, normalizePathOption, splitAbsoluteForm } from './path.js';
@@ -124,8 +125,23 @@ export type RelayState = 'stopped' | 'starting' | 'running' | 'stopping';
  */
 export function createRelay(options: RelayOptions): Relay {
   if (options === null || typeof options !== 'object') throw new TypeError('createRelay(options) needs an options object');
+  assertKnownKeys(options, relayOptionNames, 'createRelay');
   return new RelayCore(options);
 }
+
+const relayOptionNames: readonly string[] = [
+  'targetBaseUrl',
+  'upstreamPrefix',
+  'mountPath',
+  'preserveHost',
+  'timeout',
+  'stages',
+  'transport',
+  'websocket',
+  'logger',
+  'tls',
+  'shutdownTimeout',
+];
 
 const kExchange = Symbol('relay.exchange');
 type TaggedResponse = ServerResponse & { [kExchange]?: Exchange };
