@@ -3,13 +3,13 @@ import type { TLSSocket } from 'node:tls';
 import { Readable, type Duplex } from 'node:stream';
 import { ClientInfo } from './client.js';
 import { RelayError, toRelayError } from './errors.js';
-import { copyRequestHeaders, setForwardingHeaders } from './forwarding.js';
+import { assertHeaderListComplete, copyRequestHeaders, setForwardingHeaders } from './forwarding.js';
 import { httpTransport } from './http-transport.js';
 import { InFlightList, type InFlight } from './in-flight.js';
 import { assertKnownKeys } from './known-keys.js';
 import { logUpstreamFailure, silentLogger } from './logger.js';
 import { assertNonNegative, resolveTarget, resolveTimeouts, resolveTls } from './options.js';
-import { isUnderMount, mapRequestPath, normalizePathOption, splitAbsoluteForm } from './path.js';
+import { assertSafeUpstreamPath, isUnderMount, mapRequestPath, normalizePathOption, pathOnly, splitAbsoluteForm } from './path.js';
 import { assertStage, compose } from './pipeline.js';
 import { sendError } from './respond.js';
 import type {
@@ -212,14 +212,16 @@ export class RelayCore implements Relay {
     const transportConfig = { target: this.target, timeouts: this.timeouts, tls: resolveTls(options.tls), logger: this.logger };
     this.transport = transport.bind(transportConfig);
     const context = { logger: this.logger, target: this.target, timeouts: this.timeouts };
-    this.pipeline = compose(stages, loggedTransport(this.transport, transportConfig), context);
+    this.pipeline = compose(stages, checkedTransport(stages, loggedTransport(this.transport, transportConfig), this.logger), context);
     const websocket = options.websocket;
     if (websocket !== undefined && (websocket === null || typeof websocket !== 'object' || typeof websocket.bind !== 'function')) {
       throw new TypeError('websocket must be a WebSocket transport such as websocket() from @relay/ws');
     }
     this.websocket = websocket === undefined ? null : websocket.bind(transportConfig);
     this.upgradePipeline =
-      this.websocket === null ? null : compose(stages, loggedTransport(this.websocket, transportConfig), context);
+      this.websocket === null
+        ? null
+        : compose(stages, checkedTransport(stages, loggedTransport(this.websocket, transportConfig), this.logger), context);
     this.handle = (req, res) => this.serve(req, res, req.url ?? '', this.mountPath, null, null);
     this.upgrade = (req, socket, head) => this.serveUpgrade(req, socket, head, req.url ?? '', this.mountPath, null);
   }
@@ -394,6 +396,7 @@ export class RelayCore implements Relay {
    * With a `route` (a framework stripped the mount) `rawTarget` is already after the mount.
    */
   buildRequest(req: IncomingMessage, exchange: InFlight, rawTarget: string, mountPath: string, route: DispatchRoute | null): ProxyRequest {
+    assertHeaderListComplete(req);
     const headers = copyRequestHeaders(req.rawHeaders, exchange);
     const strip = route === null ? mountPath : '';
     let path: string;
@@ -493,6 +496,25 @@ function loggedTransport(transport: BoundTransport, config: Pick<TransportConfig
       logUpstreamFailure(config, request, relayError);
       throw relayError;
     }
+  };
+}
+
+/**
+ * The transport behind a check of the path the stages leave on each attempt: a stage may set
+ * `request.path`, and what it sets goes through the client's path rules (`ERR_BAD_PATH`, 400)
+ * before anything is sent. Without stages the client's path was checked already: no wrapper.
+ */
+function checkedTransport(stages: readonly Stage[], send: Handler, logger: Logger): Handler {
+  if (stages.length === 0) return send;
+  return function transport(request: ProxyRequest): Promise<ProxyResponse> {
+    try {
+      assertSafeUpstreamPath(request.path);
+    } catch (error) {
+      const relayError = toRelayError(error);
+      logger.warn({ method: request.method, path: pathOnly(request.path).slice(0, 256), code: relayError.code }, `a stage set an unsafe upstream path: ${relayError.message}`);
+      return Promise.reject(relayError);
+    }
+    return send(request);
   };
 }
 
