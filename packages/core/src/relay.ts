@@ -1,4 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { Readable, type Duplex } from 'node:stream';
 import { ClientInfo } from './client.js';
@@ -146,6 +147,8 @@ const relayOptionNames: readonly string[] = [
 const kExchange = Symbol('relay.exchange');
 type TaggedResponse = ServerResponse & { [kExchange]?: Exchange };
 type TaggedBody = Readable & { [kExchange]?: Exchange };
+const kSocketExchanges = Symbol('relay.socketExchanges');
+type TaggedSocket = Socket & { [kSocketExchanges]?: Exchange[] };
 
 /** The state of one client request while it is served. */
 class Exchange implements InFlight {
@@ -341,6 +344,7 @@ export class RelayCore implements Relay {
     this.active.add(exchange);
     (res as TaggedResponse)[kExchange] = exchange;
     res.on('close', onClientClose);
+    watchSocket(exchange);
     void runPipeline(this.pipeline, exchange, request);
   }
 
@@ -520,10 +524,35 @@ function checkedTransport(stages: readonly Stage[], send: Handler, logger: Logge
 
 function fail(exchange: Exchange, error: RelayError): void {
   if (exchange.onError !== null && !exchange.res.headersSent) {
-    exchange.onError(error);
+    handOff(exchange, exchange.onError, error);
     return;
   }
   sendError(exchange.res, error, exchange.req.method === 'HEAD');
+}
+
+/**
+ * Gives an error to `dispatch`'s `onError`. A handler that throws (or rejects) must neither crash
+ * the process nor leave the client unanswered: 500 and a log line, as `toConnect` does.
+ */
+function handOff(exchange: Exchange, onError: (error: RelayError) => void, error: RelayError): void {
+  let result: unknown;
+  try {
+    result = onError(error);
+  } catch (thrown) {
+    onErrorFailed(exchange, error, thrown);
+    return;
+  }
+  if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
+    (result as PromiseLike<unknown>).then(undefined, (thrown: unknown) => onErrorFailed(exchange, error, thrown));
+  }
+}
+
+function onErrorFailed(exchange: Exchange, error: RelayError, thrown: unknown): void {
+  exchange.relay.logger.error(
+    { method: exchange.req.method, code: error.code, error: thrown instanceof Error ? thrown.message : String(thrown) },
+    'the onError handler given to relay.dispatch threw: answered 500',
+  );
+  sendError(exchange.res, new RelayError('ERR_INTERNAL', 'onError threw', { cause: thrown }), exchange.req.method === 'HEAD');
 }
 
 /**
@@ -569,7 +598,9 @@ function writeResponse(exchange: Exchange, response: ProxyResponse): void {
     if (!res.destroyed && exchange.client!.abortReason?.code === 'ERR_SHUTTING_DOWN') fail(exchange, exchange.client!.abortReason);
     return;
   }
-  if (relay.state === 'stopping') res.shouldKeepAlive = false;
+  // An answer before the upload ended (the upstream refused early): the rest of the body is never
+  // read, so the connection cannot be reused. `Connection: close`, then closed (nginx, reply-from).
+  if (relay.state === 'stopping' || (exchange.request!.body !== null && !exchange.req.complete)) res.shouldKeepAlive = false;
   try {
     res.writeHead(response.status, response.statusMessage || undefined, response.headers as OutgoingHttpHeaders);
   } catch (error) {
@@ -594,8 +625,47 @@ function writeResponse(exchange: Exchange, response: ProxyResponse): void {
 
 function onClientClose(this: TaggedResponse): void {
   const exchange = this[kExchange]!;
-  if (!this.writableFinished) exchange.client!.abort();
+  unwatchSocket(exchange);
+  endExchange(exchange);
+}
+
+function endExchange(exchange: Exchange): void {
+  if (!exchange.res.writableFinished) exchange.client!.abort();
   exchange.relay.finished(exchange);
+}
+
+/**
+ * Node emits no `close` on a queued pipelined response whose client has gone: each exchange is
+ * listed on its socket too, and the socket's `close` ends those still open. One array per
+ * connection (usually holding one exchange), no listener per request.
+ */
+function watchSocket(exchange: Exchange): void {
+  const socket = exchange.req.socket as TaggedSocket | null;
+  if (socket === null) return;
+  if (socket.closed) {
+    endExchange(exchange);
+    return;
+  }
+  let open = socket[kSocketExchanges];
+  if (open === undefined) {
+    open = socket[kSocketExchanges] = [];
+    socket.on('close', onSocketClose);
+  }
+  open.push(exchange);
+}
+
+function unwatchSocket(exchange: Exchange): void {
+  const open = (exchange.req.socket as TaggedSocket | null)?.[kSocketExchanges];
+  if (open === undefined) return;
+  const index = open.indexOf(exchange);
+  if (index !== -1) open.splice(index, 1);
+}
+
+function onSocketClose(this: TaggedSocket): void {
+  const open = this[kSocketExchanges];
+  if (open === undefined) return;
+  this[kSocketExchanges] = [];
+  for (const exchange of open) endExchange(exchange);
 }
 
 function onResponseBodyError(this: TaggedBody, error: Error): void {
