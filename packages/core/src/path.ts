@@ -31,7 +31,7 @@ export interface AbsoluteTarget {
  */
 export function splitAbsoluteForm(target: string): AbsoluteTarget {
   const match = /^https?:\/\/([^/?#]*)(.*)$/i.exec(target);
-  if (match === null) throw new RelayError('ERR_BAD_PATH', `request target is not origin-form or absolute-form: ${target.slice(0, 64)}`);
+  if (match === null) throw new RelayError('ERR_BAD_PATH', `request target is not origin-form or absolute-form: ${pathOnly(target).slice(0, 64)}`);
   const authority = match[1]!;
   // RFC 9110 §4.2.4: userinfo is deprecated in http(s) URIs; RFC 9112 §3.2 makes an invalid target a 400.
   if (authority.includes('@')) throw new RelayError('ERR_BAD_REQUEST', 'userinfo in an absolute-form request target');

@@ -1,14 +1,21 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { BlockList, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { Readable, type Duplex } from 'node:stream';
 import { ClientInfo } from './client.js';
 import { RelayError, toRelayError } from './errors.js';
-import { assertHeaderListComplete, copyRequestHeaders, setForwardingHeaders } from './forwarding.js';
+import {
+  assertHeaderListComplete,
+  copyRequestHeaders,
+  resolveForwardedHeaders,
+  setForwardingHeaders,
+  type ForwardedHeaders,
+  type ForwardingPolicy,
+} from './forwarding.js';
 import { httpTransport } from './http-transport.js';
 import { InFlightList, type InFlight } from './in-flight.js';
 import { assertKnownKeys } from './known-keys.js';
-import { logUpstreamFailure, silentLogger } from './logger.js';
+import { loggedPath, logUpstreamFailure, silentLogger } from './logger.js';
 import { assertNonNegative, resolveTarget, resolveTimeouts, resolveTls } from './options.js';
 import { assertSafeUpstreamPath, isUnderMount, mapRequestPath, normalizePathOption, pathOnly, splitAbsoluteForm } from './path.js';
 import { assertStage, compose } from './pipeline.js';
@@ -28,6 +35,7 @@ import type {
   TransportConfig,
   UpgradeTransport,
 } from './types.js';
+import { resolveTrustProxy, trustsPeer, unmapIPv4, type TrustProxy } from './trust-proxy.js';
 import { UpgradeExchange, refuseUpgrade } from './upgrade.js';
 
 /** Options of `createRelay`. */
@@ -54,6 +62,17 @@ export interface RelayOptions {
   tls?: TlsOptions;
   /** How long `shutdown()` waits for in-flight requests before aborting them, in ms. Default 10 000. */
   shutdownTimeout?: number;
+  /**
+   * Whose forwarding headers to believe. `false` (default: an edge gateway) removes client-sent
+   * `X-Forwarded-*`, `Forwarded`, `X-Real-IP` and `True-Client-IP` and writes the relay's own;
+   * `true`, or a list of addresses / CIDR ranges / `loopback` matching the immediate peer, keeps a
+   * trusted proxy's values and appends to its `X-Forwarded-For`.
+   */
+  trustProxy?: TrustProxy;
+  /** Which forwarding headers the relay writes: `true` (default) all, `false` none, or `{ for, proto, host, port, prefix }`. */
+  forwarded?: boolean | ForwardedHeaders;
+  /** Log request targets with their query string. Default `false`: queries often carry tokens, so log lines show the path only. */
+  logQuery?: boolean;
 }
 
 /** A relay: a node:http request listener plus its lifecycle. */
@@ -142,6 +161,9 @@ const relayOptionNames: readonly string[] = [
   'logger',
   'tls',
   'shutdownTimeout',
+  'trustProxy',
+  'forwarded',
+  'logQuery',
 ];
 
 const kExchange = Symbol('relay.exchange');
@@ -182,7 +204,12 @@ export class RelayCore implements Relay {
   readonly logger: Logger;
   readonly mountPath: string;
   readonly preserveHost: boolean;
+  /** Which peers are trusted proxies (`trustProxy`), and the forwarding policy for each kind of peer. */
+  readonly trustProxy: boolean | BlockList;
+  readonly forwarding: { readonly edge: ForwardingPolicy; readonly trusted: ForwardingPolicy };
   readonly shutdownTimeout: number;
+  /** Log lines carry query strings (`logQuery`); by default they do not. */
+  readonly logQuery: boolean;
   readonly transport: BoundTransport;
   readonly pipeline: Handler;
   /** The bound WebSocket transport and the stages around it, or `null` without `websocket`. */
@@ -202,6 +229,12 @@ export class RelayCore implements Relay {
       throw new TypeError('preserveHost must be a boolean');
     }
     this.preserveHost = options.preserveHost ?? false;
+    this.trustProxy = resolveTrustProxy(options.trustProxy);
+    const forwarded = resolveForwardedHeaders(options.forwarded);
+    this.forwarding = {
+      edge: Object.freeze({ preserveHost: this.preserveHost, trusted: false, headers: forwarded }),
+      trusted: Object.freeze({ preserveHost: this.preserveHost, trusted: true, headers: forwarded }),
+    };
     this.shutdownTimeout = options.shutdownTimeout ?? 10_000;
     assertNonNegative(this.shutdownTimeout, 'shutdownTimeout');
     this.logger = resolveLogger(options.logger);
@@ -212,9 +245,11 @@ export class RelayCore implements Relay {
     if (transport === null || typeof transport !== 'object' || typeof transport.bind !== 'function') {
       throw new TypeError('transport must be a transport: an object with a name and a bind(config) function');
     }
-    const transportConfig = { target: this.target, timeouts: this.timeouts, tls: resolveTls(options.tls), logger: this.logger };
+    if (options.logQuery !== undefined && typeof options.logQuery !== 'boolean') throw new TypeError('logQuery must be a boolean');
+    this.logQuery = options.logQuery ?? false;
+    const transportConfig = { target: this.target, timeouts: this.timeouts, tls: resolveTls(options.tls), logger: this.logger, logQuery: this.logQuery };
     this.transport = transport.bind(transportConfig);
-    const context = { logger: this.logger, target: this.target, timeouts: this.timeouts };
+    const context = { logger: this.logger, target: this.target, timeouts: this.timeouts, logQuery: this.logQuery };
     this.pipeline = compose(stages, checkedTransport(stages, loggedTransport(this.transport, transportConfig), this.logger), context);
     const websocket = options.websocket;
     if (websocket !== undefined && (websocket === null || typeof websocket !== 'object' || typeof websocket.bind !== 'function')) {
@@ -389,7 +424,7 @@ export class RelayCore implements Relay {
     const relayError = toRelayError(error);
     const level = relayError.code === 'ERR_NOT_MOUNTED' ? 'debug' : relayError.code === 'ERR_BODY_CONSUMED' ? 'error' : 'warn';
     this.logger[level](
-      { method: req.method, path: target.slice(0, 256), code: relayError.code },
+      { method: req.method, path: loggedPath(target, this).slice(0, 256), code: relayError.code },
       relayError.message,
     );
     return relayError;
@@ -401,7 +436,10 @@ export class RelayCore implements Relay {
    */
   buildRequest(req: IncomingMessage, exchange: InFlight, rawTarget: string, mountPath: string, route: DispatchRoute | null): ProxyRequest {
     assertHeaderListComplete(req);
-    const headers = copyRequestHeaders(req.rawHeaders, exchange);
+    const socket = req.socket as TLSSocket | null;
+    const address = unmapIPv4(socket?.remoteAddress ?? '');
+    const forwarding = trustsPeer(this.trustProxy, address) ? this.forwarding.trusted : this.forwarding.edge;
+    const headers = copyRequestHeaders(req.rawHeaders, exchange, forwarding);
     const strip = route === null ? mountPath : '';
     let path: string;
     let host = exchange.host ?? '';
@@ -415,19 +453,19 @@ export class RelayCore implements Relay {
       path = mapRequestPath(absolute.pathAndQuery, strip, this.target.basePath);
       host = absolute.authority;
     }
-    const socket = req.socket as TLSSocket | null;
     const client = new ClientInfo(
       {
-        address: socket?.remoteAddress ?? '',
+        address,
         scheme: socket?.encrypted === true ? 'https' : 'http',
         host,
         mountPath,
         originalUrl: route?.originalUrl ?? req.url ?? rawTarget,
+        port: socket?.localPort ?? 0,
       },
       req,
     );
     exchange.client = client;
-    setForwardingHeaders(headers, client, this.target, this.preserveHost);
+    setForwardingHeaders(headers, client, this.target, forwarding);
     if (route?.body !== undefined && exchange instanceof Exchange) return bufferedRequest(req, path, headers, client, route.body);
     const contentLength = headers['content-length'];
     const hasBody = exchange.chunked || (contentLength !== undefined && contentLength !== '0');
@@ -488,7 +526,7 @@ function normalizeRuntimeMount(mountPath: string): string {
 }
 
 /** The transport, wrapped so each upstream failure is one structured log line. */
-function loggedTransport(transport: BoundTransport, config: Pick<TransportConfig, 'logger' | 'target'>): Handler {
+function loggedTransport(transport: BoundTransport, config: Pick<TransportConfig, 'logger' | 'target' | 'logQuery'>): Handler {
   // A transport that logs its own failures runs bare: no extra async frame per request.
   if (transport.logsFailures === true) return transport.handle;
   const send = transport.handle;
@@ -677,7 +715,7 @@ function onResponseBodyError(this: TaggedBody, error: Error): void {
     exchange.relay.logger.warn(
       {
         method: request.method,
-        url: exchange.relay.target.origin + request.path,
+        url: exchange.relay.target.origin + loggedPath(request.path, exchange.relay),
         attempt: request.attempt,
         code: relayError.code,
         error: relayError.message,

