@@ -106,6 +106,8 @@ export interface Relay {
   readonly state: RelayState;
   /** Requests in flight now. */
   readonly inFlight: number;
+  /** Whether log lines carry query strings (`logQuery`). */
+  readonly logQuery: boolean;
 }
 
 /** Where a framework-mounted request goes: see `Relay.dispatch`. */
