@@ -39,7 +39,17 @@ const concurrency = stress ? 1 : Math.max(1, Math.min(2, availableParallelism())
 const perFileTimeoutMs = stress ? 600_000 : 180_000;
 const lingerMs = 10_000;
 const failures = [];
+const counts = { passed: 0, failed: 0 };
 let next = 0;
+
+// uvu prints "Total: N" and "Passed: N" per file; a file that died before its summary counts as one failure.
+function countTests(output, ok) {
+  const total = Number(/Total:\s+(\d+)/.exec(output)?.[1] ?? 0);
+  const passed = Number(/Passed:\s+(\d+)/.exec(output)?.[1] ?? 0);
+  counts.passed += passed;
+  counts.failed += total - passed;
+  if (!ok && total === passed) counts.failed += 1;
+}
 
 function runFile(file) {
   return new Promise((resolvePromise) => {
@@ -77,6 +87,7 @@ function runFile(file) {
       const ok = code === 0 && signal === null && !lingered;
       process.stdout.write(`\n=== ${name} (${Date.now() - started} ms) ${ok ? 'ok' : 'FAILED'}\n${output}`);
       if (!ok) failures.push(name);
+      countTests(output, ok);
       resolvePromise();
     });
   });
@@ -92,7 +103,7 @@ if (files.length === 0) {
 }
 await Promise.all(Array.from({ length: concurrency }, worker));
 console.log(`\n${files.length - failures.length}/${files.length} test files passed`);
-if (failures.length > 0) {
-  console.log(`failed: ${failures.join(', ')}`);
-  process.exit(1);
-}
+if (failures.length > 0) console.log(`failed: ${failures.join(', ')}`);
+// The last line is the summary CI reads.
+console.log(`${counts.passed} passed, ${counts.failed} failed`);
+if (failures.length > 0) process.exit(1);

@@ -148,7 +148,7 @@ async function loadRelayWs(): Promise<WebSocketModule | null> {
 }
 
 /** Relay from its built dist/ (plain node, no `source` condition): default, got, or with stages. */
-async function relay(name: 'relay' | 'relay-got' | 'relay-stages', target: URL, websocket: boolean): Promise<Started> {
+async function relay(name: 'relay' | 'relay-got' | 'relay-stages' | 'relay-ratelimit', target: URL, websocket: boolean): Promise<Started> {
   const core = await import('@relay/core');
   let ws: WebSocketModule | null = null;
   if (websocket) {
@@ -176,6 +176,11 @@ async function relay(name: 'relay' | 'relay-got' | 'relay-stages', target: URL, 
       }),
     );
   }
+  if (name === 'relay-ratelimit') {
+    const { rateLimit } = await import('@relay/limits');
+    // Per client address, a limit the load never reaches: the cost of counting and of the two IETF headers.
+    stages.push(rateLimit({ points: 1_000_000_000, duration: 1000 }));
+  }
   const options: RelayOptions = { targetBaseUrl: target.href, transport, stages };
   if (ws !== null) options.websocket = ws.websocket();
   const instance = core.createRelay(options);
@@ -199,6 +204,7 @@ export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL
     case 'relay':
     case 'relay-got':
     case 'relay-stages':
+    case 'relay-ratelimit':
       return relay(name, target, websocket);
   }
 }

@@ -60,6 +60,7 @@ export function targets(results: WorkloadRun[]): TargetRow[] {
   ratioTarget('Relay default ≥ 1.05× @fastify/reply-from, req/s, small GET', 'small-get', 'relay', 'reply-from', 'rate', 1.05, true);
   ratioTarget('Relay default CPU/req ≤ 1.15× the pipe proxy, small GET', 'small-get', 'relay', 'pipe', 'cpu', 1.15, false);
   ratioTarget('Relay + headers, cookies, retry CPU/req ≤ 1.25× the pipe proxy, small GET', 'small-get', 'relay-stages', 'pipe', 'cpu', 1.25, false);
+  ratioTarget('Relay + rateLimit (memory, never reached) CPU/req ≤ 1.05× Relay default, small GET', 'small-get', 'relay-ratelimit', 'relay', 'cpu', 1.05, false);
   const download = find(results, 'download-10m', 'relay');
   const rssTarget = 'Relay default peak RSS < 150 MB streaming 10 MiB downloads at 50 connections';
   if (download === null) rows.push({ target: rssTarget, ...missing(results, 'download-10m', ['relay']) });

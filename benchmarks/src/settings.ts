@@ -52,7 +52,8 @@ export type ProxyName =
   | 'express-http-proxy'
   | 'relay'
   | 'relay-got'
-  | 'relay-stages';
+  | 'relay-stages'
+  | 'relay-ratelimit';
 
 export interface ProxyInfo {
   name: ProxyName;
@@ -73,6 +74,7 @@ export const proxies: ProxyInfo[] = [
   { name: 'relay', label: 'Relay, default transport', websocket: true },
   { name: 'relay-got', label: 'Relay, got transport', websocket: false },
   { name: 'relay-stages', label: 'Relay + headers, cookies, retry', websocket: false },
+  { name: 'relay-ratelimit', label: 'Relay + rateLimit (memory store, never reached)', websocket: false },
 ];
 
 export interface Timing {

@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { createRelay } from '@relay/core';
 import { close, fetchRaw, listen, serveRelay, tlsFixture } from '@relay/testkit';
 import {
+  concurrencyLimitDefaults,
   connectDefaults,
   cookiesDefaults,
   gotTransportDefaults,
@@ -12,6 +13,7 @@ import {
   httpTransportDefaults,
   relayWithEveryOption,
   retryDefaults,
+  rateLimitDefaults,
   rewriteLocationDefaults,
   websocketDefaults,
 } from './configuration.js';
@@ -22,6 +24,7 @@ test('every factory accepts its options spelled out with their defaults', () => 
   assert.is(typeof httpTransportDefaults().bind, 'function');
   assert.is(typeof gotTransportDefaults().bind, 'function');
   assert.is(typeof websocketDefaults().bind, 'function');
+  assert.equal([rateLimitDefaults().name, concurrencyLimitDefaults().name], ['rate-limit', 'concurrency-limit']);
   const relay = relayWithEveryOption(stages);
   assert.equal({ ...relay.timeouts }, { connect: 5_000, read: 30_000, write: 30_000, pool: 10_000 });
   assert.is(relay.target.origin, 'https://auth.internal:8443');

@@ -6,6 +6,7 @@ import { gotTransport } from '@relay/core/got';
 import { toConnect, type ConnectMiddleware } from '@relay/connect-adapter';
 import { cookies } from '@relay/cookies';
 import { headers, rewriteLocation } from '@relay/headers';
+import { concurrencyLimit, memoryStore, rateLimit } from '@relay/limits';
 import { retry } from '@relay/retry';
 import { websocket } from '@relay/ws';
 
@@ -78,4 +79,22 @@ export function websocketDefaults(): UpgradeTransport {
 
 export function connectDefaults(relay: Relay): ConnectMiddleware {
   return toConnect(relay, { errors: 'respond' }); // 'next' hands RelayErrors to the app's error handler
+}
+
+export function rateLimitDefaults(): Stage {
+  return rateLimit({
+    points: 100,                       // required: tokens per duration
+    duration: 60_000,                  // required
+    burst: 100,                        // default: points
+    key: 'client',
+    name: 'default',
+    store: memoryStore({ maxKeys: 100_000 }),
+    dryRun: false,
+    headers: true,
+    failOpen: true,
+  });
+}
+
+export function concurrencyLimitDefaults(): Stage {
+  return concurrencyLimit({ max: 10, key: 'client', name: 'default' }); // max is required
 }

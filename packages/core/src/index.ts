@@ -15,6 +15,7 @@ export { inMemoryTransport } from './memory-transport.js';
 export { assertKnownKeys, nearestName } from './known-keys.js';
 export { loggedPath, logUpstreamFailure, silentLogger } from './logger.js';
 export { assertNonNegative, defaultTimeouts, resolveTimeouts } from './options.js';
+export { resolveTarget } from './options.js';
 export { assertSafePath, mapRequestPath, normalizePathOption } from './path.js';
 export { assertStage, compose, stageContext } from './pipeline.js';
 export { createRelay, type DispatchRoute, type Relay, type RelayOptions, type RelayState } from './relay.js';

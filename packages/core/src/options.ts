@@ -45,6 +45,9 @@ export function resolveTimeouts(value: unknown, option = 'timeout'): Timeouts {
  * Parses `targetBaseUrl` and `upstreamPrefix` into a `Target`, once, when the relay is built.
  * Throws a TypeError naming the option for anything but an absolute http(s) URL without
  * credentials, query or fragment.
+ *
+ * @example
+ * resolveTarget('http://auth:8000/v1', '/api'); // { protocol: 'http:', host: 'auth:8000', port: 8000, basePath: '/v1/api', … }
  */
 export function resolveTarget(targetBaseUrl: unknown, upstreamPrefix: unknown): Target {
   if (typeof targetBaseUrl !== 'string' && !(targetBaseUrl instanceof URL)) {

@@ -1,4 +1,14 @@
-import type { ClientInfo, HeaderValue } from '@relay/core';
+import type { HeaderValue } from '@relay/core';
+
+/** What `Forwarded` says about the client of this hop (a `ClientInfo` has it). */
+export interface HopClient {
+  /** The client's IP address, `''` when unknown. */
+  readonly address: string;
+  /** The client's original `Host`, `''` when unknown. */
+  readonly host: string;
+  /** The client connection's scheme. */
+  readonly scheme: 'http' | 'https';
+}
 
 const tokenPattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
@@ -16,7 +26,7 @@ function forwardedValue(value: string): string {
  * @example
  * forwardedElement(request.client); // 'for=203.0.113.7;host="gw.example:8080";proto=https'
  */
-export function forwardedElement(client: ClientInfo): string {
+export function forwardedElement(client: HopClient): string {
   const address = client.address;
   const node = address === '' ? 'unknown' : address.includes(':') ? `"[${address}]"` : address;
   const host = client.host === '' ? '' : `;host=${forwardedValue(client.host)}`;

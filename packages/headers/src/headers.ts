@@ -1,5 +1,5 @@
 import { assertKnownKeys, copyHeaders, RelayError, type HeaderRecord, type HeaderValue, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
-import { appendListValue, forwardedElement, viaProtocol } from './forwarded.js';
+import { appendListValue, forwardedElement, viaProtocol, type HopClient } from './forwarded.js';
 import { describe, headerNameList, isHeaderName, isHeaderValue, unsettableHeaders } from './header-syntax.js';
 
 /** What a header function returns: a value, several values, or `null`/`undefined` for "send none". */
@@ -62,7 +62,7 @@ const optionNames = ['extraRequest', 'dropRequest', 'allowRequest', 'extraRespon
 type HeaderFunction = (request: ProxyRequest, response: ProxyResponse) => HeaderFunctionResult | PromiseLike<HeaderFunctionResult>;
 
 /** One extra header, checked once: a fixed value or a function. */
-interface ExtraHeader {
+export interface ExtraHeader {
   readonly name: string;
   /** `extraRequest["x-token"]`, for error messages. */
   readonly option: string;
@@ -71,7 +71,7 @@ interface ExtraHeader {
 }
 
 /** The rules of one direction, compiled once when the stage is built. */
-interface DirectionRules {
+export interface DirectionRules {
   /** Work on a copy of the record: the stage's input is never changed, so functions see it whole and a retry can reuse it. */
   readonly copy: boolean;
   readonly allow: ReadonlySet<string> | null;
@@ -102,28 +102,7 @@ interface DirectionRules {
  * });
  */
 export function headers(options: HeadersOptions = {}): Stage {
-  if (options === null || typeof options !== 'object') throw new TypeError('headers(options) needs an options object');
-  assertKnownKeys(options, optionNames, 'headers');
-  const forwarded = readForwarded(options.forwarded);
-  const via = readVia(options.via);
-  const request = compileRules(
-    options.extraRequest,
-    options.dropRequest,
-    options.allowRequest,
-    alwaysAllowedRequestHeaders,
-    forwarded,
-    via,
-    'Request',
-  );
-  const response = compileRules(
-    options.extraResponse,
-    options.dropResponse,
-    options.allowResponse,
-    alwaysAllowedResponseHeaders,
-    null,
-    via,
-    'Response',
-  );
+  const { request, response } = compileHeaderRules(options, 'headers');
   return {
     name: 'headers',
     wrap(next) {
@@ -145,6 +124,30 @@ export function headers(options: HeadersOptions = {}): Stage {
         }
       };
     },
+  };
+}
+
+/** Both directions' rules, compiled once; `null` for a direction with nothing to do. */
+export interface CompiledHeaderRules {
+  readonly request: DirectionRules | null;
+  readonly response: DirectionRules | null;
+}
+
+/**
+ * Checks the options of `headers()` (and of `headerRules`) and compiles them. Throws a TypeError
+ * or RangeError naming the option.
+ *
+ * @example
+ * const { request, response } = compileHeaderRules({ dropRequest: ['cookie'] }, 'headers'); // response === null
+ */
+export function compileHeaderRules(options: HeadersOptions, factory: string): CompiledHeaderRules {
+  if (options === null || typeof options !== 'object') throw new TypeError(`${factory}(options) needs an options object`);
+  assertKnownKeys(options, optionNames, factory);
+  const forwarded = readForwarded(options.forwarded);
+  const via = readVia(options.via);
+  return {
+    request: compileRules(options.extraRequest, options.dropRequest, options.allowRequest, alwaysAllowedRequestHeaders, forwarded, via, 'Request'),
+    response: compileRules(options.extraResponse, options.dropResponse, options.allowResponse, alwaysAllowedResponseHeaders, null, via, 'Response'),
   };
 }
 
@@ -253,36 +256,47 @@ function pick(headers: HeaderRecord, allow: ReadonlySet<string>): HeaderRecord {
 }
 
 function applyRequestRules(rules: DirectionRules, request: ProxyRequest): ProxyRequest | Promise<ProxyRequest> {
-  let outgoing = request;
-  let headers = request.headers;
-  if (rules.copy) {
-    headers = rules.allow === null ? copyHeaders(headers) : pick(headers, rules.allow);
-    outgoing = { ...request, headers };
-  }
-  removeNames(headers, rules.drop);
-  if (rules.forwarded !== null) {
-    const element = forwardedElement(request.client);
-    headers.forwarded = rules.forwarded === 'append' ? appendListValue(headers.forwarded, element) : element;
-  }
-  if (rules.via !== null) {
-    headers.via = appendListValue(headers.via, `${viaProtocol(request.client.incoming?.httpVersion)} ${rules.via}`);
-  }
+  const headers = rules.copy ? ownCopy(rules, request.headers) : request.headers;
+  const outgoing = headers === request.headers ? request : { ...request, headers };
+  editHeaders(rules, headers, request.client, request.client.incoming?.httpVersion);
   const pending = setExtras(rules.extras, 0, headers, request, null);
   return pending === null ? outgoing : pending.then(() => outgoing);
 }
 
 function applyResponseRules(rules: DirectionRules, request: ProxyRequest, response: ProxyResponse): ProxyResponse | Promise<ProxyResponse> {
-  let outgoing = response;
-  let headers = response.headers;
-  if (rules.copy) {
-    headers = rules.allow === null ? copyHeaders(headers) : pick(headers, rules.allow);
-    outgoing = { ...response, headers };
-  }
-  removeNames(headers, rules.drop);
+  const headers = rules.copy ? ownCopy(rules, response.headers) : response.headers;
+  const outgoing = headers === response.headers ? response : { ...response, headers };
   // The upstream's response reached us over HTTP/1.1 (the node:http transport).
-  if (rules.via !== null) headers.via = appendListValue(headers.via, `1.1 ${rules.via}`);
+  editHeaders(rules, headers, null, '1.1');
   const pending = setExtras(rules.extras, 0, headers, request, response);
   return pending === null ? outgoing : pending.then(() => outgoing);
+}
+
+/**
+ * A copy of `headers` this call owns: only the allowed names when there is an allow list.
+ *
+ * @example
+ * const owned = ownCopy(rules, request.headers);
+ */
+export function ownCopy(rules: DirectionRules, headers: HeaderRecord): HeaderRecord {
+  return rules.allow === null ? copyHeaders(headers) : pick(headers, rules.allow);
+}
+
+/**
+ * The rules every caller applies alike, on a record it may change (the allow list was applied
+ * by `ownCopy`): the drop list, then `Forwarded` and `Via` for this hop. `client` is needed only
+ * when `rules.forwarded` is set.
+ *
+ * @example
+ * editHeaders(rules, owned, request.client, request.client.incoming?.httpVersion);
+ */
+export function editHeaders(rules: DirectionRules, headers: HeaderRecord, client: HopClient | null, httpVersion: string | undefined): void {
+  removeNames(headers, rules.drop);
+  if (rules.forwarded !== null) {
+    const element = forwardedElement(client!);
+    headers.forwarded = rules.forwarded === 'append' ? appendListValue(headers.forwarded, element) : element;
+  }
+  if (rules.via !== null) headers.via = appendListValue(headers.via, `${viaProtocol(httpVersion)} ${rules.via}`);
 }
 
 function removeNames(headers: HeaderRecord, names: readonly string[]): void {
@@ -295,13 +309,17 @@ function removeNames(headers: HeaderRecord, names: readonly string[]): void {
 /**
  * Sets the extra headers from `start` on. Fixed values are set at once; a function is called
  * with the request (and response) as this stage received them. Returns `null` when all were
- * set synchronously, or a promise when a function answered with one.
+ * set synchronously, or a promise when a function answered with one. `request` is `null` only
+ * for rules without function values (`headerRules`).
+ *
+ * @example
+ * const pending = setExtras(rules.extras, 0, headers, request, null);
  */
-function setExtras(
+export function setExtras(
   extras: readonly ExtraHeader[],
   start: number,
   headers: HeaderRecord,
-  request: ProxyRequest,
+  request: ProxyRequest | null,
   response: ProxyResponse | null,
 ): Promise<void> | null {
   for (let index = start; index < extras.length; index++) {
@@ -313,7 +331,7 @@ function setExtras(
     }
     let result: HeaderFunctionResult | PromiseLike<HeaderFunctionResult>;
     try {
-      result = extra.compute(request, response!);
+      result = extra.compute(request!, response!);
     } catch (error) {
       throw functionFailed(extra, error);
     }
@@ -332,7 +350,7 @@ async function finishExtras(
   index: number,
   pending: PromiseLike<HeaderFunctionResult>,
   headers: HeaderRecord,
-  request: ProxyRequest,
+  request: ProxyRequest | null,
   response: ProxyResponse | null,
 ): Promise<void> {
   let result: HeaderFunctionResult;

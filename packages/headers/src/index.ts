@@ -7,4 +7,12 @@ export {
   type RequestHeaderFunction,
   type ResponseHeaderFunction,
 } from './headers.js';
-export { rewriteLocation, type RewriteLocationOptions } from './rewrite-location.js';
+export { headerRules, type HeaderRuleApplier, type HeaderRules, type HopFacts, type PlainHeaders } from './header-rules.js';
+export {
+  locationRewriter,
+  rewriteLocation,
+  type LocationClient,
+  type LocationRewriter,
+  type LocationRewriterOptions,
+  type RewriteLocationOptions,
+} from './rewrite-location.js';

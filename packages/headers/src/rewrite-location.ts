@@ -1,4 +1,4 @@
-import { assertKnownKeys, type HeaderRecord, type ProxyRequest, type ProxyResponse, type Stage, type Target } from '@relay/core';
+import { assertKnownKeys, normalizePathOption, resolveTarget, type HeaderRecord, type ProxyRequest, type ProxyResponse, type Stage, type Target } from '@relay/core';
 import { describe } from './header-syntax.js';
 
 /** Options of `rewriteLocation()`. */
@@ -43,13 +43,7 @@ interface UpstreamView {
  * // client:   302 Location: http://gw.example/auth/dashboard?tab=1
  */
 export function rewriteLocation(options: RewriteLocationOptions = {}): Stage {
-  if (options === null || typeof options !== 'object') throw new TypeError('rewriteLocation(options) needs an options object');
-  assertKnownKeys(options, ['publicOrigin', 'relative'], 'rewriteLocation');
-  const publicOrigin = options.publicOrigin === undefined ? null : readPublicOrigin(options.publicOrigin);
-  if (options.relative !== undefined && typeof options.relative !== 'boolean') {
-    throw new TypeError(`rewriteLocation: relative must be a boolean, got ${describe(options.relative)}`);
-  }
-  const relative = options.relative ?? true;
+  const { publicOrigin, relative } = readLocationOptions(options, stageOptionNames, 'rewriteLocation');
   return {
     name: 'rewrite-location',
     wrap(next, context) {
@@ -58,12 +52,77 @@ export function rewriteLocation(options: RewriteLocationOptions = {}): Stage {
         const response = await next(request);
         const headers = response.headers;
         for (const name of locationHeaders) {
-          if (headers[name] !== undefined) rewriteHeader(headers, name, view, request);
+          if (headers[name] !== undefined) rewriteHeader(headers, name, view, request.client);
         }
         return response;
       };
     },
   };
+}
+
+const stageOptionNames: readonly string[] = ['publicOrigin', 'relative'];
+const rewriterOptionNames: readonly string[] = ['targetBaseUrl', 'upstreamPrefix', 'mountPath', ...stageOptionNames];
+
+/** Options of `locationRewriter`: the upstream and mount path a relay would have, and those of `rewriteLocation()`. */
+export interface LocationRewriterOptions extends RewriteLocationOptions {
+  /** The upstream the proxy forwards to, as `createRelay`'s `targetBaseUrl` (`http://auth:8000`, a path allowed). */
+  targetBaseUrl: string | URL;
+  /** The upstream path prefix, as `createRelay`'s `upstreamPrefix`. Default `'/'`. */
+  upstreamPrefix?: string;
+  /** Where the proxy is mounted for its clients (`'/auth'`), as `createRelay`'s `mountPath`. Default: the root. */
+  mountPath?: string;
+}
+
+/** The client of one response, for the public origin when `publicOrigin` is not set. */
+export interface LocationClient {
+  /** The scheme the client used. */
+  readonly scheme: 'http' | 'https';
+  /** The `Host` the client sent (a value that is not a plain host[:port] is not used). */
+  readonly host: string;
+}
+
+/**
+ * Rewrites one `Location` (or `Content-Location`) value. Without `publicOrigin`, an absolute
+ * location is given the client's scheme and `Host` when `client` is passed, else it becomes
+ * path-absolute (`/auth/dashboard`), which browsers resolve against the page's own origin.
+ */
+export type LocationRewriter = (location: string, client?: LocationClient) => string;
+
+/**
+ * The rules of `rewriteLocation()` as a plain synchronous function, for proxies that are not a
+ * relay: a location on the upstream under its prefix is mapped to the mount path (and the public
+ * origin), anything else is returned as it is. Options are checked here; TypeError naming the option.
+ *
+ * @example
+ * const rewrite = locationRewriter({ targetBaseUrl: 'http://auth:8000', upstreamPrefix: '/api', mountPath: '/auth' });
+ * rewrite('http://auth:8000/api/dashboard?tab=1', { scheme: 'https', host: 'gw.example' }); // 'https://gw.example/auth/dashboard?tab=1'
+ * rewrite('/api/login'); // '/auth/login'
+ */
+export function locationRewriter(options: LocationRewriterOptions): LocationRewriter {
+  const { publicOrigin, relative } = readLocationOptions(options, rewriterOptionNames, 'locationRewriter');
+  const view = upstreamView(resolveTarget(options.targetBaseUrl, options.upstreamPrefix), publicOrigin, relative);
+  const mountPath = normalizePathOption(options.mountPath, 'mountPath');
+  return function rewriteOneLocation(location: string, client?: LocationClient): string {
+    if (typeof location !== 'string') throw new TypeError(`locationRewriter: the location must be a string, got ${describe(location)}`);
+    return rewriteLocationValue(location, view, { mountPath, scheme: client?.scheme ?? 'http', host: client?.host ?? '' });
+  };
+}
+
+function readLocationOptions(options: RewriteLocationOptions, known: readonly string[], factory: string): { publicOrigin: string | null; relative: boolean } {
+  if (options === null || typeof options !== 'object') throw new TypeError(`${factory}(options) needs an options object`);
+  assertKnownKeys(options, known, factory);
+  const publicOrigin = options.publicOrigin === undefined ? null : readPublicOrigin(options.publicOrigin);
+  if (options.relative !== undefined && typeof options.relative !== 'boolean') {
+    throw new TypeError(`${factory}: relative must be a boolean, got ${describe(options.relative)}`);
+  }
+  return { publicOrigin, relative: options.relative ?? true };
+}
+
+/** What a location is mapped with on each response: the client's mount path, scheme and `Host` (a `ClientInfo` has them). */
+interface ClientView {
+  readonly mountPath: string;
+  readonly scheme: string;
+  readonly host: string;
 }
 
 function readPublicOrigin(value: unknown): string {
@@ -89,18 +148,17 @@ function upstreamView(target: Target, publicOrigin: string | null, relative: boo
   return { scheme: target.protocol.slice(0, -1), authorities, basePath: target.basePath, publicOrigin, relative };
 }
 
-function rewriteHeader(headers: HeaderRecord, name: string, view: UpstreamView, request: ProxyRequest): void {
+function rewriteHeader(headers: HeaderRecord, name: string, view: UpstreamView, client: ClientView): void {
   const value = headers[name]!;
   if (typeof value === 'string') {
-    headers[name] = rewriteLocationValue(value, view, request);
+    headers[name] = rewriteLocationValue(value, view, client);
     return;
   }
-  headers[name] = value.map((item) => rewriteLocationValue(item, view, request));
+  headers[name] = value.map((item) => rewriteLocationValue(item, view, client));
 }
 
 /** The public form of one location value, or the value itself when it does not point at the upstream. */
-function rewriteLocationValue(value: string, view: UpstreamView, request: ProxyRequest): string {
-  const client = request.client;
+function rewriteLocationValue(value: string, view: UpstreamView, client: ClientView): string {
   if (value.charCodeAt(0) === 47 /* / */ && value.charCodeAt(1) !== 47 && value.charCodeAt(1) !== 92 /* \ */) {
     if (!view.relative) return value;
     const path = publicPath(value, view.basePath, client.mountPath);

@@ -2,7 +2,6 @@ import pRetry, { type RetryContext } from 'p-retry';
 import { loggedPath } from '@relay/core';
 import {
   copyHeaders,
-  RelayError,
   toRelayError,
   type ClientInfo,
   type Handler,
@@ -10,37 +9,11 @@ import {
   type Logger,
   type ProxyRequest,
   type ProxyResponse,
-  type RelayErrorCode,
   type Stage,
   type StageContext,
 } from '@relay/core';
-import { backoffDelay, type Backoff } from './backoff.js';
-import { defaultErrors, defaultStatuses, idempotentMethods, RetryPolicy, waitTooLong } from './policy.js';
 import { BodyCollector, ReplayStream } from './replay.js';
-
-/** Options of `retry()`. Times are in milliseconds. */
-export interface RetryOptions {
-  /** Retries after the first attempt; 0 turns the stage into a pass-through (but `deadline` still applies). Default 0. */
-  maxRetries?: number;
-  /** Wait before retry n: `backoffFactor * 2^(n-1)` ms (200, 400, 800 …). Default 200. */
-  backoffFactor?: number;
-  /** The longest backoff wait, before jitter. Default 10 000. */
-  maxBackoff?: number;
-  /** Full jitter: wait a random time between 0 and the backoff delay. Default `false`. */
-  jitter?: boolean;
-  /** Response statuses that are retried. Default `[502, 503, 504]`. */
-  statuses?: readonly number[];
-  /** `RelayError` codes that are retried. Default refused/unreachable, reset before the head, connect and read timeouts. */
-  errors?: readonly RelayErrorCode[];
-  /** Methods that may be sent more than once. Default GET, HEAD, OPTIONS, PUT, DELETE, TRACE: add POST or PATCH to opt in. */
-  methods?: readonly string[];
-  /** Largest request body buffered for replay; a larger one streams once and is never retried. Default 65 536. */
-  maxReplayBytes?: number;
-  /** Longest `Retry-After` (on 429 and 503) honoured; a longer one ends the retries and the response passes on. `false` ignores the header. Default 10 000. */
-  retryAfter?: number | false;
-  /** Bounds all attempts and waits together until a response head; 504 `ERR_DEADLINE` when it passes with none. 0 for none. Default 0. */
-  deadline?: number;
-}
+import { compileRetryRules, deadlineError, decideRetry, fitsDeadline, waitUnlessAborted, type RetryOptions, type RetryRules } from './retry-rules.js';
 
 /**
  * Retries failed upstream attempts with exponential backoff, without ever duplicating a write
@@ -59,36 +32,16 @@ export interface RetryOptions {
  * });
  */
 export function retry(options: RetryOptions = {}): Stage {
-  if (options === null || typeof options !== 'object') throw new TypeError('retry(options) needs an options object');
-  const maxRetries = options.maxRetries ?? 0;
-  if (!Number.isInteger(maxRetries) || maxRetries < 0) throw new RangeError(`maxRetries must be a whole number ≥ 0, got ${String(maxRetries)}`);
-  const backoff: Backoff = {
-    factor: checkMs(options.backoffFactor ?? 200, 'backoffFactor'),
-    max: checkMs(options.maxBackoff ?? 10_000, 'maxBackoff'),
-    jitter: checkBoolean(options.jitter ?? false, 'jitter'),
-  };
-  const maxReplayBytes = options.maxReplayBytes ?? 64 * 1024;
-  if (!Number.isSafeInteger(maxReplayBytes) || maxReplayBytes < 0) {
-    throw new RangeError(`maxReplayBytes must be a whole number of bytes ≥ 0, got ${String(maxReplayBytes)}`);
-  }
-  const retryAfter = options.retryAfter ?? 10_000;
-  if (retryAfter !== false) checkMs(retryAfter, 'retryAfter');
-  const deadline = checkMs(options.deadline ?? 0, 'deadline');
-  const policy = new RetryPolicy({
-    statuses: options.statuses ?? defaultStatuses,
-    errors: options.errors ?? defaultErrors,
-    methods: options.methods ?? idempotentMethods,
-    retryAfter,
-  });
+  const rules = compileRetryRules(options, 'retry');
+  const { policy, maxRetries, deadline } = rules;
   return {
     name: 'retry',
     wrap(next: Handler, context: StageContext): Handler {
       const settings: RetrySettings = {
         next,
-        policy,
-        backoff,
+        rules,
         maxRetries,
-        maxReplayBytes,
+        maxReplayBytes: rules.maxReplayBytes,
         deadline,
         logger: context.logger,
         origin: context.target.origin,
@@ -109,8 +62,7 @@ export function retry(options: RetryOptions = {}): Stage {
 /** What every run of one wrapped stage shares: built once in `wrap`. */
 interface RetrySettings {
   readonly next: Handler;
-  readonly policy: RetryPolicy;
-  readonly backoff: Backoff;
+  readonly rules: RetryRules;
   readonly maxRetries: number;
   readonly maxReplayBytes: number;
   readonly deadline: number;
@@ -138,10 +90,6 @@ class RetryableResponse extends Error {
   constructor(readonly response: ProxyResponse) {
     super(`upstream answered ${response.status}`);
   }
-}
-
-function deadlineError(deadline: number): RelayError {
-  return new RelayError('ERR_DEADLINE', `no upstream response head within the deadline of ${deadline} ms`);
 }
 
 function onDeadline(run: RetryRun | OnceRun): void {
@@ -306,7 +254,7 @@ class RetryRun {
       discard(response);
       throw client.abortReason!;
     }
-    if (this.settings.policy.retriesStatus(response.status)) throw new RetryableResponse(response);
+    if (this.settings.rules.policy.retriesStatus(response.status)) throw new RetryableResponse(response);
     return response;
   }
 
@@ -315,49 +263,29 @@ class RetryRun {
    * retried past, and waits the backoff (cut short when the client goes away or the deadline passes).
    */
   private async shouldRetry(context: RetryContext): Promise<boolean> {
-    const { error, attemptNumber, retriesConsumed } = context;
-    const { policy, backoff } = this.settings;
-    let delay: number;
-    let reason: string;
-    let retryAfter: number | null = null;
-    if (error instanceof RetryableResponse) {
-      const response = error.response;
-      if (!this.canResend()) return false;
-      retryAfter = policy.retryAfterDelay(response.status, response.headers);
-      if (retryAfter === waitTooLong) return false;
-      delay = retryAfter ?? backoffDelay(retriesConsumed + 1, backoff);
-      if (!this.fitsDeadline(delay)) return false;
-      reason = `status ${response.status}`;
-      // With a streamed body the old attempt may still wait for it: only destroying frees its connection.
-      discard(response, this.mode === BodyMode.Stream);
-    } else if (error instanceof RelayError && policy.retriesError(error.code)) {
-      if (!this.canResend()) return false;
-      delay = backoffDelay(retriesConsumed + 1, backoff);
-      if (!this.fitsDeadline(delay)) return false;
-      reason = error.code;
-    } else {
-      return false;
-    }
+    const { error, attemptNumber } = context;
     const request = this.request;
+    const response = error instanceof RetryableResponse ? error.response : null;
+    const outcome = response === null ? { method: request.method, error } : { method: request.method, status: response.status, headers: response.headers };
+    if (!this.canResend()) return false;
+    // attemptNumber counts this run's attempts from 1, as the rules do: attempt n may be followed by retry n.
+    const decision = decideRetry(this.settings.rules, attemptNumber, outcome);
+    if (decision === null || !fitsDeadline(this.settings.deadline, this.startedAt, decision.delay)) return false;
+    // With a streamed body the old attempt may still wait for it: only destroying frees its connection.
+    if (response !== null) discard(response, this.mode === BodyMode.Stream);
     this.settings.logger.info(
       {
         method: request.method,
         url: this.settings.origin + loggedPath(request.path, this.settings),
         attempt: request.attempt + attemptNumber - 1,
-        reason,
-        delay,
-        retryAfter: retryAfter !== null,
+        reason: decision.reason,
+        delay: decision.delay,
+        retryAfter: decision.retryAfter,
       },
       'retrying upstream request',
     );
-    await wait(delay, request.client);
+    await wait(decision.delay, request.client);
     return true;
-  }
-
-  /** Whether waiting `delay` ms still leaves time before the deadline for another attempt. */
-  private fitsDeadline(delay: number): boolean {
-    const deadline = this.settings.deadline;
-    return deadline === 0 || performance.now() - this.startedAt + delay < deadline;
   }
 }
 
@@ -384,28 +312,5 @@ function wait(ms: number, client: ClientInfo): Promise<void> {
   if (client.aborted) return Promise.reject(client.abortReason!);
   if (ms <= 0) return Promise.resolve();
   // The signal is made only here, when a retry waits: the common path never pays for it.
-  const signal = client.signal;
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason as RelayError);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-function checkMs(value: unknown, option: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new RangeError(`${option} must be a finite number of milliseconds ≥ 0, got ${String(value)}`);
-  }
-  return value;
-}
-
-function checkBoolean(value: unknown, option: string): boolean {
-  if (typeof value !== 'boolean') throw new TypeError(`${option} must be a boolean, got ${String(value)}`);
-  return value;
+  return waitUnlessAborted(ms, client.signal);
 }

@@ -237,3 +237,4 @@ export const tlsFixture = {
 };
 
 export { startFaultyUpstream, type Fault, type FaultyUpstream } from './faults.js';
+export { startRedis, type RedisServer } from './redis.js';

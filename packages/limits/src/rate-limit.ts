@@ -1,0 +1,179 @@
+import type { ClientInfo, Handler, Logger, ProxyRequest, ProxyResponse, Stage } from '@relay/core';
+import { appendRateLimitHeaders, policyItem, rateLimitItem, retryAfterSeconds } from './headers.js';
+import { compileKey, shownKey, type KeyOf, type KeySource } from './keys.js';
+import { LogThrottle } from './log-throttle.js';
+import { readPolicy, readStore } from './limiter.js';
+import { assertKnownKeys, assertOptionsObject, readBoolean } from './options.js';
+import { storeUnavailable, tooManyRequests } from './responses.js';
+import type { Bucket, BucketPolicy, Decision, LimitStore } from './store.js';
+
+/** Options of `rateLimit()`. */
+export interface RateLimitOptions {
+  /** Tokens added per `duration`: the sustained rate. Required. */
+  points: number;
+  /** The refill period in milliseconds. Required. */
+  duration: number;
+  /** The bucket's capacity: requests allowed at once after a quiet spell. Default `points`. */
+  burst?: number;
+  /** What the limit counts by. Default `'client'` (the client address core resolved). */
+  key?: KeySource;
+  /** The policy name in the `RateLimit` headers and in store keys. Default `'default'`. */
+  name?: string;
+  /** Where the buckets live. Default a `memoryStore()` of this stage's own. */
+  store?: LimitStore;
+  /** Count and log what would be refused, refuse nothing, add no headers. Default `false`. */
+  dryRun?: boolean;
+  /** Add `RateLimit` and `RateLimit-Policy` to every response. Default `true`. */
+  headers?: boolean;
+  /** When the store cannot answer: `true` lets the request through, `false` answers 503. Default `true`. Logged either way. */
+  failOpen?: boolean;
+}
+
+const optionNames = ['points', 'duration', 'burst', 'key', 'name', 'store', 'dryRun', 'headers', 'failOpen'];
+
+/** The settings of one rateLimit stage, checked once. */
+interface Settings {
+  policy: BucketPolicy;
+  keyOf: KeyOf;
+  store: LimitStore;
+  dryRun: boolean;
+  headers: boolean;
+  failOpen: boolean;
+}
+
+function readOptions(options: unknown): Settings {
+  assertOptionsObject(options, 'rateLimit');
+  assertKnownKeys(options, optionNames, 'rateLimit');
+  const store = readStore(options.store, 'rateLimit');
+  return {
+    policy: readPolicy(options, 'rateLimit'),
+    keyOf: compileKey(options.key, 'rateLimit: key'),
+    store,
+    dryRun: readBoolean(options.dryRun, 'rateLimit: dryRun', false),
+    headers: readBoolean(options.headers, 'rateLimit: headers', true),
+    failOpen: readBoolean(options.failOpen, 'rateLimit: failOpen', true),
+  };
+}
+
+/**
+ * A token-bucket rate limit: each request takes a token from its key's bucket (`burst` tokens at
+ * most, `points` more every `duration` ms); without one it gets 429 with `Retry-After`, and every
+ * response carries the IETF `RateLimit` and `RateLimit-Policy` fields. Applies to HTTP requests and
+ * WebSocket handshakes alike. Put it outside `retry()`: a retried attempt is not a new request,
+ * and if it sits inside, only a client request's first attempt is counted.
+ *
+ * @example
+ * createRelay({ targetBaseUrl, stages: [rateLimit({ points: 100, duration: 60_000 }), retry()] });
+ */
+export function rateLimit(options: RateLimitOptions): Stage {
+  const shared = new SharedLimit(readOptions(options));
+  return {
+    name: 'rate-limit',
+    wrap: (next, context) => new RateLimiter(shared, next, context.logger).handle,
+  };
+}
+
+/**
+ * What every pipeline built from one stage value shares: a relay wraps its stages once for HTTP
+ * and once for WebSocket handshakes, and both must count in the same buckets.
+ */
+class SharedLimit {
+  readonly bucket: Bucket;
+  readonly policyItem: string;
+  /** Client requests refused at their first attempt (`null`: the store failed closed), refused again if retried. */
+  readonly refused = new WeakMap<ClientInfo, Decision | null>();
+  readonly refusals = new LogThrottle();
+  readonly failures = new LogThrottle();
+
+  constructor(readonly settings: Settings) {
+    this.bucket = settings.store.bind(settings.policy);
+    this.policyItem = policyItem(settings.policy);
+  }
+
+  /** The 429 for a refused decision, with the IETF fields unless they are off. */
+  refusal(decision: Decision): ProxyResponse {
+    const response = tooManyRequests(retryAfterSeconds(decision));
+    if (this.settings.headers) appendRateLimitHeaders(response.headers, this.policyItem, rateLimitItem(this.settings.policy.name, decision));
+    return response;
+  }
+}
+
+/** One rateLimit stage wrapped around one pipeline's `next`. */
+class RateLimiter {
+  readonly handle: Handler;
+
+  constructor(
+    private readonly shared: SharedLimit,
+    private readonly next: Handler,
+    private readonly logger: Logger,
+  ) {
+    const limiter = this;
+    this.handle = function rateLimitStage(request) {
+      return limiter.run(request);
+    };
+  }
+
+  private run(request: ProxyRequest): Promise<ProxyResponse> {
+    if (request.attempt > 1) return this.laterAttempt(request);
+    let key: string | null;
+    try {
+      key = this.shared.settings.keyOf(request);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (key === null) return this.next(request);
+    let decision: Decision | Promise<Decision>;
+    try {
+      decision = this.shared.bucket.take(key);
+    } catch (error) {
+      return this.storeFailed(request, error);
+    }
+    if (typeof (decision as Promise<Decision>).then === 'function') {
+      return (decision as Promise<Decision>).then(
+        (settled) => this.decide(request, key, settled),
+        (error: unknown) => this.storeFailed(request, error),
+      );
+    }
+    return this.decide(request, key, decision as Decision);
+  }
+
+  private decide(request: ProxyRequest, key: string, decision: Decision): Promise<ProxyResponse> {
+    const { settings, refusals } = this.shared;
+    if (!decision.allowed) {
+      const fields = { limit: settings.policy.name, key: shownKey(key), retryAfter: retryAfterSeconds(decision) };
+      if (settings.dryRun) {
+        refusals.log(this.logger, 'warn', fields, 'rate limit exceeded (dry run: let through)');
+        return this.next(request);
+      }
+      refusals.log(this.logger, 'info', fields, 'rate limit exceeded: 429');
+      this.shared.refused.set(request.client, decision);
+      return Promise.resolve(this.shared.refusal(decision));
+    }
+    if (!settings.headers || settings.dryRun) return this.next(request);
+    const { policyItem } = this.shared;
+    return this.next(request).then((response) => {
+      appendRateLimitHeaders(response.headers, policyItem, rateLimitItem(settings.policy.name, decision));
+      return response;
+    });
+  }
+
+  /** A retry's later attempt: never counted again; refused again if the first attempt was. */
+  private laterAttempt(request: ProxyRequest): Promise<ProxyResponse> {
+    const { refused } = this.shared;
+    if (!refused.has(request.client)) return this.next(request);
+    const decision = refused.get(request.client);
+    return Promise.resolve(decision === null || decision === undefined ? storeUnavailable() : this.shared.refusal(decision));
+  }
+
+  private storeFailed(request: ProxyRequest, error: unknown): Promise<ProxyResponse> {
+    const { settings, failures } = this.shared;
+    const fields = { limit: settings.policy.name, store: settings.store.kind, error: (error as Error)?.message ?? String(error) };
+    if (settings.failOpen || settings.dryRun) {
+      failures.log(this.logger, 'error', fields, 'rate limit store failed: request let through (failOpen)');
+      return this.next(request);
+    }
+    failures.log(this.logger, 'error', fields, 'rate limit store failed: 503 (failOpen: false)');
+    this.shared.refused.set(request.client, null);
+    return Promise.resolve(storeUnavailable());
+  }
+}

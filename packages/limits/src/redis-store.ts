@@ -1,0 +1,119 @@
+import type { Cluster, Redis } from 'ioredis';
+import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { assertKnownKeys, assertOptionsObject, assertPositive } from './options.js';
+import type { Bucket, BucketPolicy, Decision, LimitStore } from './store.js';
+
+/** Options of `redisStore()`. */
+export interface RedisStoreOptions {
+  /** An ioredis client (or cluster) the application made and closes. Required. */
+  client: Redis | Cluster;
+  /** Prefix of every key this store writes. Default `'relay:limits:'`. */
+  prefix?: string;
+  /** Longest wait for Redis, in ms: past it the call fails and the limit's `failOpen` decides. Default 200. */
+  timeout?: number;
+}
+
+const optionNames = ['client', 'prefix', 'timeout'];
+
+/**
+ * The token-bucket step (the same GCRA as `takeToken`) as one Lua script, run atomically by Redis
+ * on Redis's own clock, so instances with skewed clocks still share one bucket. It is given to
+ * rate-limiter-flexible as its `customIncrTtlLuaScript`, which calls it with KEYS[1] = the key and
+ * ARGV = cost, key TTL (s), `points` and `duration` (s) of the limiter: here the bucket's capacity
+ * and the seconds an empty bucket takes to fill. It answers rate-limiter-flexible's `{consumed,
+ * ttl}`: consumed above capacity means refused, ttl is then the ms until the next token, else the
+ * ms until the bucket is full.
+ */
+const tokenBucketScript = `
+local burst = tonumber(ARGV[3])
+local window = tonumber(ARGV[4]) * 1000
+local interval = window / burst
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
+local tat = tonumber(redis.call('GET', KEYS[1])) or 0
+local waiting = 0
+if tat > now then waiting = tat - now end
+local ahead = waiting + interval
+if ahead > window + 0.000001 then
+  return {burst + 1, math.ceil(ahead - window)}
+end
+redis.call('SET', KEYS[1], string.format('%.3f', now + ahead), 'PX', math.ceil(ahead))
+return {burst - math.floor((window - ahead) / interval + 0.000001), math.ceil(ahead)}
+`;
+
+/** rate-limiter-flexible runs the custom script only for a key TTL of 1 s or more; the script sets its own. */
+const consumeOptions = { customDuration: 1 };
+
+/**
+ * Token buckets in Redis, shared by every gateway instance that uses the same Redis and prefix:
+ * one atomic Lua script per request (no read-then-write race between instances), through
+ * rate-limiter-flexible and ioredis. A call that fails or takes longer than `timeout` rejects,
+ * and the limit's `failOpen` decides (let through and log, or 503); while ioredis is not
+ * connected calls fail at once instead of queueing.
+ *
+ * @example
+ * const client = new Redis(process.env.REDIS_URL!, { maxRetriesPerRequest: 1 });
+ * rateLimit({ points: 100, duration: 60_000, store: redisStore({ client }) });
+ */
+export function redisStore(options: RedisStoreOptions): LimitStore {
+  assertOptionsObject(options, 'redisStore');
+  assertKnownKeys(options, optionNames, 'redisStore');
+  const { client } = options;
+  if (client === null || typeof client !== 'object' || typeof (client as Redis).defineCommand !== 'function') {
+    throw new TypeError('redisStore: client must be an ioredis client (new Redis(url))');
+  }
+  const prefix = options.prefix ?? 'relay:limits:';
+  if (typeof prefix !== 'string') throw new TypeError('redisStore: prefix must be a string');
+  const timeout = options.timeout ?? 200;
+  assertPositive(timeout, 'redisStore: timeout');
+  return {
+    kind: 'redis',
+    bind: (policy) => new RedisBucket(policy, client, `${prefix}${policy.name}`, timeout),
+  };
+}
+
+/** The buckets of one policy in Redis. */
+class RedisBucket implements Bucket {
+  private readonly limiter: RateLimiterRedis;
+  /** Milliseconds an empty bucket takes to fill, less one token: turns "next token in" into "full in". */
+  private readonly fillAfterNext: number;
+
+  constructor(
+    policy: BucketPolicy,
+    client: Redis | Cluster,
+    keyPrefix: string,
+    private readonly timeout: number,
+  ) {
+    const window = (policy.duration * policy.burst) / policy.points;
+    this.fillAfterNext = window - policy.duration / policy.points;
+    this.limiter = new RateLimiterRedis({
+      storeClient: client,
+      keyPrefix,
+      points: policy.burst,
+      duration: window / 1000,
+      rejectIfRedisNotReady: true,
+      customIncrTtlLuaScript: tokenBucketScript,
+    });
+  }
+
+  take(key: string): Promise<Decision> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(onTimeout, this.timeout, reject, this.timeout);
+      this.limiter.consume(key, 1, consumeOptions).then(
+        (result) => {
+          clearTimeout(timer);
+          resolve({ allowed: true, remaining: result.remainingPoints, retryAfterMs: 0, resetMs: result.msBeforeNext });
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          if (!(error instanceof RateLimiterRes)) reject(error);
+          else resolve({ allowed: false, remaining: 0, retryAfterMs: error.msBeforeNext, resetMs: error.msBeforeNext + this.fillAfterNext });
+        },
+      );
+    });
+  }
+}
+
+function onTimeout(reject: (error: Error) => void, timeout: number): void {
+  reject(new Error(`redis did not answer within ${timeout} ms`));
+}
