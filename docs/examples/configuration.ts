@@ -23,6 +23,9 @@ export function relayWithEveryOption(stages: Stage[] = [], ca?: string | Buffer)
     logger: silentLogger,                        // the default: nothing is logged
     tls: { ca, rejectUnauthorized: true, servername: 'auth.internal' }, // for an https: target
     shutdownTimeout: 10_000,                     // how long shutdown() drains before aborting
+    trustProxy: false,                           // an edge gateway: client-sent X-Forwarded-* etc. are replaced
+    forwarded: { for: true, proto: true, host: true, port: true, prefix: true }, // the forwarding headers written
+    logQuery: false,                             // log lines show paths without their query
   });
 }
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RelayError, errorBody, sendError, type Relay } from '@relay/core';
+import { RelayError, errorBody, loggedPath, sendError, type Relay } from '@relay/core';
 import { consumedBody, type ParsedRequest } from './body.js';
 import { mountedRoute } from './mount.js';
 
@@ -64,7 +64,7 @@ export function toConnect(relay: Relay, options: ConnectOptions = {}): ConnectMi
     } catch (error) {
       const relayError = error as RelayError;
       logger.error(
-        { method: req.method, url: route.originalUrl!.slice(0, 256), contentType: req.headers['content-type'], code: relayError.code, error: relayError.message },
+        { method: req.method, url: loggedPath(route.originalUrl!, relay).slice(0, 256), contentType: req.headers['content-type'], code: relayError.code, error: relayError.message },
         'request body was consumed before the relay',
       );
       if (handOff) handToApp(relay, req, res, next, relayError);

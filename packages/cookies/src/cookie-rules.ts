@@ -1,4 +1,4 @@
-import type { Logger } from '@relay/core';
+import { assertKnownKeys, type Logger } from '@relay/core';
 import { Cookie } from 'tough-cookie';
 import { compileAttributeRewrite, domainKind, pathKind, type AttributeDecision, type AttributeRewrite } from './attribute-rewrite.js';
 import { SetCookieLine } from './set-cookie-line.js';
@@ -44,9 +44,7 @@ export interface CookieRules {
  */
 export function compileCookieRules(options: CookiesOptions, known: readonly string[], factory: string): CookieRules {
   if (options === null || typeof options !== 'object') throw new TypeError(`${factory}(options) needs an options object`);
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) throw new TypeError(`cookies: unknown option "${key}" (expected one of ${known.join(', ')})`);
-  }
+  assertKnownKeys(options, known, factory);
   const domain = compileAttributeRewrite(options.rewriteDomain, domainKind);
   const path = compileAttributeRewrite(options.rewritePath, pathKind);
   if (options.secure !== undefined && typeof options.secure !== 'boolean') {

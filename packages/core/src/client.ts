@@ -13,6 +13,8 @@ export interface ClientFacts {
   host: string;
   mountPath: string;
   originalUrl: string;
+  /** The port the client connected to; 0 (the default) when unknown. */
+  port?: number;
 }
 
 /**
@@ -23,7 +25,7 @@ export interface ClientFacts {
  * hot path uses `aborted` and `setAbortHandler` instead.
  */
 export class ClientInfo {
-  /** The client's IP address as the socket saw it. */
+  /** The client's IP address as the socket saw it (an IPv4-mapped IPv6 address as IPv4). */
   readonly address: string;
   /** `https` when the client connection is TLS, else `http`. */
   readonly scheme: 'http' | 'https';
@@ -33,6 +35,8 @@ export class ClientInfo {
   readonly mountPath: string;
   /** The request target exactly as the client sent it. */
   readonly originalUrl: string;
+  /** The port the client connected to (the relay's side of the connection), 0 when unknown. */
+  readonly port: number;
   /** The node:http request, for stages that need more. Its body is `ProxyRequest.body`. */
   readonly incoming: IncomingMessage | null;
 
@@ -46,6 +50,7 @@ export class ClientInfo {
     this.host = facts.host;
     this.mountPath = facts.mountPath;
     this.originalUrl = facts.originalUrl;
+    this.port = facts.port ?? 0;
     this.incoming = incoming;
   }
 

@@ -4,6 +4,10 @@ export const errorStatus = {
   ERR_BAD_PATH: 400,
   /** A WebSocket handshake a WebSocket transport cannot accept (method, Upgrade, Sec-WebSocket-* headers). */
   ERR_BAD_HANDSHAKE: 400,
+  /** The request head is invalid or ambiguous: a repeated or invalid `Host`, userinfo in the target, `Content-Length` named in `Connection`, more headers than the server keeps. */
+  ERR_BAD_REQUEST: 400,
+  /** The request body uses a transfer coding other than `chunked` alone (e.g. `gzip, chunked`). */
+  ERR_TRANSFER_CODING: 501,
   /** The request is outside the relay's `mountPath`. */
   ERR_NOT_MOUNTED: 404,
   /** The relay is not started: `startup()` was not called, or `shutdown()` was. */

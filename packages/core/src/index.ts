@@ -9,11 +9,20 @@ export {
   type RequestEndMessage,
   type RequestStartMessage,
 } from './events.js';
-export { copyRequestHeaders, setForwardingHeaders, type ForwardingFacts, type RequestHeadFacts } from './forwarding.js';
+export {
+  copyRequestHeaders,
+  resolveForwardedHeaders,
+  setForwardingHeaders,
+  type ForwardedHeaders,
+  type ForwardingFacts,
+  type ForwardingPolicy,
+  type RequestHeadFacts,
+} from './forwarding.js';
 export { connectionListed, copyEndToEndHeaders, copyHeaders, headerString, hopByHopHeaders, responseHeadersFromRaw } from './hop-by-hop.js';
 export { httpTransport, type HttpTransportOptions } from './http-transport.js';
 export { inMemoryTransport } from './memory-transport.js';
-export { logUpstreamFailure, silentLogger } from './logger.js';
+export { assertKnownKeys, nearestName } from './known-keys.js';
+export { loggedPath, logUpstreamFailure, silentLogger } from './logger.js';
 export { assertNonNegative, defaultTimeouts, resolveTimeouts } from './options.js';
 export { resolveTarget } from './options.js';
 export { assertSafePath, mapRequestPath, normalizePathOption } from './path.js';
@@ -21,6 +30,7 @@ export { assertStage, compose, stageContext } from './pipeline.js';
 export { createRelay, type DispatchRoute, type Relay, type RelayOptions, type RelayState } from './relay.js';
 export { errorBody, sendError } from './respond.js';
 export { gatewayServerOptions } from './server-options.js';
+export { resolveTrustProxy, trustsPeer, unmapIPv4, type TrustProxy } from './trust-proxy.js';
 export { refuseUpgrade } from './upgrade.js';
 export type {
   BoundTransport,

@@ -1,21 +1,34 @@
 import type { RelayError } from './errors.js';
 import type { Logger, ProxyRequest, TransportConfig } from './types.js';
 
+/**
+ * A request target as log lines show it: the path alone, since query strings often carry tokens
+ * (always for browser WebSockets), or the whole target when the relay was built with `logQuery: true`.
+ *
+ * @example
+ * loggedPath('/login?token=abc', config); // '/login'
+ */
+export function loggedPath(target: string, config: { readonly logQuery?: boolean }): string {
+  if (config.logQuery === true) return target;
+  const queryStart = target.indexOf('?');
+  return queryStart === -1 ? target : target.slice(0, queryStart);
+}
+
 function ignore(): void {}
 
 /** A logger that drops everything: the default when `createRelay` gets none. */
 export const silentLogger: Logger = Object.freeze({ debug: ignore, info: ignore, warn: ignore, error: ignore });
 
 /**
- * Logs one failed upstream attempt as one structured line: `method`, `url`, `attempt`, `code`
- * and `error`; warn for failures and timeouts, debug for aborts (the client left, shutdown).
+ * Logs one failed upstream attempt as one structured line: `method`, `url` (without the query
+ * unless `logQuery`), `attempt`, `code` and `error`; warn for failures and timeouts, debug for aborts (the client left, shutdown).
  * Transports that call it set `logsFailures` on their bound transport; the relay logs for
  * those that do not.
  */
-export function logUpstreamFailure(config: Pick<TransportConfig, 'logger' | 'target'>, request: ProxyRequest, error: RelayError): void {
+export function logUpstreamFailure(config: Pick<TransportConfig, 'logger' | 'target' | 'logQuery'>, request: ProxyRequest, error: RelayError): void {
   const fields = {
     method: request.method,
-    url: config.target.origin + request.path,
+    url: config.target.origin + loggedPath(request.path, config),
     attempt: request.attempt,
     code: error.code,
     error: error.message,

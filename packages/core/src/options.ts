@@ -1,3 +1,4 @@
+import { assertKnownKeys } from './known-keys.js';
 import { normalizePathOption } from './path.js';
 import type { Target, Timeouts, TlsOptions } from './types.js';
 
@@ -81,10 +82,13 @@ export function resolveTarget(targetBaseUrl: unknown, upstreamPrefix: unknown): 
   });
 }
 
-/** Checks the `tls` option. */
+const tlsOptionNames: readonly string[] = ['ca', 'rejectUnauthorized', 'servername'];
+
+/** Checks the `tls` option; unknown keys throw, naming the nearest valid one. */
 export function resolveTls(value: unknown): TlsOptions {
   if (value === undefined) return {};
   if (value === null || typeof value !== 'object') throw new TypeError('tls must be an object: { ca, rejectUnauthorized, servername }');
+  assertKnownKeys(value, tlsOptionNames, 'tls');
   const tls = value as TlsOptions;
   if (tls.rejectUnauthorized !== undefined && typeof tls.rejectUnauthorized !== 'boolean') {
     throw new TypeError('tls.rejectUnauthorized must be a boolean');

@@ -31,9 +31,24 @@ export interface AbsoluteTarget {
  */
 export function splitAbsoluteForm(target: string): AbsoluteTarget {
   const match = /^https?:\/\/([^/?#]*)(.*)$/i.exec(target);
-  if (match === null) throw new RelayError('ERR_BAD_PATH', `request target is not origin-form or absolute-form: ${target.slice(0, 64)}`);
+  if (match === null) throw new RelayError('ERR_BAD_PATH', `request target is not origin-form or absolute-form: ${pathOnly(target).slice(0, 64)}`);
+  const authority = match[1]!;
+  // RFC 9110 §4.2.4: userinfo is deprecated in http(s) URIs; RFC 9112 §3.2 makes an invalid target a 400.
+  if (authority.includes('@')) throw new RelayError('ERR_BAD_REQUEST', 'userinfo in an absolute-form request target');
+  if (!isValidAuthority(authority)) throw new RelayError('ERR_BAD_REQUEST', 'invalid authority in an absolute-form request target');
   const rest = match[2]!;
-  return { authority: match[1]!, pathAndQuery: rest === '' || rest.charCodeAt(0) !== SLASH ? `/${rest}` : rest };
+  return { authority, pathAndQuery: rest === '' || rest.charCodeAt(0) !== SLASH ? `/${rest}` : rest };
+}
+
+/** `host [":" port]` of RFC 3986 §3.2.2: an IP-literal, or reg-name characters (an IPv4 address is one). */
+const authorityPattern = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?$/;
+
+/**
+ * True when `value` is a valid `Host` header value or absolute-form authority (RFC 9112 §3.2):
+ * `host[:port]` without userinfo, spaces or other characters a URI host cannot hold. `''` is valid.
+ */
+export function isValidAuthority(value: string): boolean {
+  return authorityPattern.test(value);
 }
 
 /** Whether an origin-form request target (`/mount/rest?query`) is at or below `mountPath`. */
@@ -48,9 +63,11 @@ export function isUnderMount(target: string, mountPath: string): boolean {
  * (`basePath/rest?query`): strips `mountPath`, joins the rest under `basePath`, keeps the
  * query byte for byte and refuses paths that could leave `basePath`.
  *
- * @throws RelayError `ERR_NOT_MOUNTED` outside `mountPath`, `ERR_BAD_PATH` for unsafe paths.
+ * @throws RelayError `ERR_NOT_MOUNTED` outside `mountPath`, `ERR_BAD_PATH` for unsafe paths or a `#`.
  */
 export function mapRequestPath(target: string, mountPath: string, basePath: string): string {
+  // Origin-form has no fragment (RFC 9112 §3.2.1); an upstream that parses `..#` as a URL would leave the prefix.
+  if (target.indexOf('#') !== -1) throw fragmentError();
   const queryStart = target.indexOf('?');
   let path = queryStart === -1 ? target : target.slice(0, queryStart);
   // A lone "?" is no query: never forward a trailing "?".
@@ -92,6 +109,32 @@ export function assertSafePath(path: string): void {
     current = decoded;
   }
   throw badPath('too many encoding levels', path);
+}
+
+/**
+ * Checks an upstream request target a stage set (`ProxyRequest.path`, `/path?query`) with the
+ * rules a client's path goes through: origin-form, no `#`, and `assertSafePath` on the path part.
+ *
+ * @example
+ * assertSafeUpstreamPath('/v1/users?q=..'); // fine: the query is not a path
+ * assertSafeUpstreamPath('/v1/../secret'); // throws ERR_BAD_PATH
+ * @throws RelayError `ERR_BAD_PATH`
+ */
+export function assertSafeUpstreamPath(target: string): void {
+  if (target.charCodeAt(0) !== SLASH) throw new RelayError('ERR_BAD_PATH', 'the upstream path must start with "/"');
+  if (target.indexOf('#') !== -1) throw fragmentError();
+  const queryStart = target.indexOf('?');
+  assertSafePath(queryStart === -1 ? target : target.slice(0, queryStart));
+}
+
+/** The path of a request target without its query, for log lines (queries often carry tokens). */
+export function pathOnly(target: string): string {
+  const queryStart = target.indexOf('?');
+  return queryStart === -1 ? target : target.slice(0, queryStart);
+}
+
+function fragmentError(): RelayError {
+  return new RelayError('ERR_BAD_PATH', 'unsafe request path: "#" in the request target (a fragment is never sent, RFC 9112 §3.2.1)');
 }
 
 function badPath(reason: string, path: string): RelayError {

@@ -1,15 +1,24 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { BlockList, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { Readable, type Duplex } from 'node:stream';
 import { ClientInfo } from './client.js';
 import { RelayError, toRelayError } from './errors.js';
 import { attemptEvents, publishLifecycle, publishRequestEnd, publishRequestStart } from './events.js';
-import { copyRequestHeaders, setForwardingHeaders } from './forwarding.js';
+import {
+  assertHeaderListComplete,
+  copyRequestHeaders,
+  resolveForwardedHeaders,
+  setForwardingHeaders,
+  type ForwardedHeaders,
+  type ForwardingPolicy,
+} from './forwarding.js';
 import { httpTransport } from './http-transport.js';
 import { InFlightList, type InFlight } from './in-flight.js';
-import { logUpstreamFailure, silentLogger } from './logger.js';
+import { assertKnownKeys } from './known-keys.js';
+import { loggedPath, logUpstreamFailure, silentLogger } from './logger.js';
 import { assertNonNegative, resolveTarget, resolveTimeouts, resolveTls } from './options.js';
-import { isUnderMount, mapRequestPath, normalizePathOption, splitAbsoluteForm } from './path.js';
+import { assertSafeUpstreamPath, isUnderMount, mapRequestPath, normalizePathOption, pathOnly, splitAbsoluteForm } from './path.js';
 import { assertStage, compose } from './pipeline.js';
 import { sendError } from './respond.js';
 import type {
@@ -27,6 +36,7 @@ import type {
   TransportConfig,
   UpgradeTransport,
 } from './types.js';
+import { resolveTrustProxy, trustsPeer, unmapIPv4, type TrustProxy } from './trust-proxy.js';
 import { UpgradeExchange, refuseUpgrade } from './upgrade.js';
 
 /** Options of `createRelay`. */
@@ -53,6 +63,17 @@ export interface RelayOptions {
   tls?: TlsOptions;
   /** How long `shutdown()` waits for in-flight requests before aborting them, in ms. Default 10 000. */
   shutdownTimeout?: number;
+  /**
+   * Whose forwarding headers to believe. `false` (default: an edge gateway) removes client-sent
+   * `X-Forwarded-*`, `Forwarded`, `X-Real-IP` and `True-Client-IP` and writes the relay's own;
+   * `true`, or a list of addresses / CIDR ranges / `loopback` matching the immediate peer, keeps a
+   * trusted proxy's values and appends to its `X-Forwarded-For`.
+   */
+  trustProxy?: TrustProxy;
+  /** Which forwarding headers the relay writes: `true` (default) all, `false` none, or `{ for, proto, host, port, prefix }`. */
+  forwarded?: boolean | ForwardedHeaders;
+  /** Log request targets with their query string. Default `false`: queries often carry tokens, so log lines show the path only. */
+  logQuery?: boolean;
 }
 
 /** A relay: a node:http request listener plus its lifecycle. */
@@ -86,6 +107,8 @@ export interface Relay {
   readonly state: RelayState;
   /** Requests in flight now. */
   readonly inFlight: number;
+  /** Whether log lines carry query strings (`logQuery`). */
+  readonly logQuery: boolean;
 }
 
 /** Where a framework-mounted request goes: see `Relay.dispatch`. */
@@ -125,12 +148,32 @@ export type RelayState = 'stopped' | 'starting' | 'running' | 'stopping';
  */
 export function createRelay(options: RelayOptions): Relay {
   if (options === null || typeof options !== 'object') throw new TypeError('createRelay(options) needs an options object');
+  assertKnownKeys(options, relayOptionNames, 'createRelay');
   return new RelayCore(options);
 }
+
+const relayOptionNames: readonly string[] = [
+  'targetBaseUrl',
+  'upstreamPrefix',
+  'mountPath',
+  'preserveHost',
+  'timeout',
+  'stages',
+  'transport',
+  'websocket',
+  'logger',
+  'tls',
+  'shutdownTimeout',
+  'trustProxy',
+  'forwarded',
+  'logQuery',
+];
 
 const kExchange = Symbol('relay.exchange');
 type TaggedResponse = ServerResponse & { [kExchange]?: Exchange };
 type TaggedBody = Readable & { [kExchange]?: Exchange };
+const kSocketExchanges = Symbol('relay.socketExchanges');
+type TaggedSocket = Socket & { [kSocketExchanges]?: Exchange[] };
 
 /** The state of one client request while it is served. */
 class Exchange implements InFlight {
@@ -164,7 +207,12 @@ export class RelayCore implements Relay {
   readonly logger: Logger;
   readonly mountPath: string;
   readonly preserveHost: boolean;
+  /** Which peers are trusted proxies (`trustProxy`), and the forwarding policy for each kind of peer. */
+  readonly trustProxy: boolean | BlockList;
+  readonly forwarding: { readonly edge: ForwardingPolicy; readonly trusted: ForwardingPolicy };
   readonly shutdownTimeout: number;
+  /** Log lines carry query strings (`logQuery`); by default they do not. */
+  readonly logQuery: boolean;
   readonly transport: BoundTransport;
   readonly pipeline: Handler;
   /** The bound WebSocket transport and the stages around it, or `null` without `websocket`. */
@@ -184,6 +232,12 @@ export class RelayCore implements Relay {
       throw new TypeError('preserveHost must be a boolean');
     }
     this.preserveHost = options.preserveHost ?? false;
+    this.trustProxy = resolveTrustProxy(options.trustProxy);
+    const forwarded = resolveForwardedHeaders(options.forwarded);
+    this.forwarding = {
+      edge: Object.freeze({ preserveHost: this.preserveHost, trusted: false, headers: forwarded }),
+      trusted: Object.freeze({ preserveHost: this.preserveHost, trusted: true, headers: forwarded }),
+    };
     this.shutdownTimeout = options.shutdownTimeout ?? 10_000;
     assertNonNegative(this.shutdownTimeout, 'shutdownTimeout');
     this.logger = resolveLogger(options.logger);
@@ -194,17 +248,21 @@ export class RelayCore implements Relay {
     if (transport === null || typeof transport !== 'object' || typeof transport.bind !== 'function') {
       throw new TypeError('transport must be a transport: an object with a name and a bind(config) function');
     }
-    const transportConfig = { target: this.target, timeouts: this.timeouts, tls: resolveTls(options.tls), logger: this.logger };
+    if (options.logQuery !== undefined && typeof options.logQuery !== 'boolean') throw new TypeError('logQuery must be a boolean');
+    this.logQuery = options.logQuery ?? false;
+    const transportConfig = { target: this.target, timeouts: this.timeouts, tls: resolveTls(options.tls), logger: this.logger, logQuery: this.logQuery };
     this.transport = transport.bind(transportConfig);
-    const context = { logger: this.logger, target: this.target, timeouts: this.timeouts };
-    this.pipeline = compose(stages, attemptEvents(loggedTransport(this.transport, transportConfig), this.target), context);
+    const context = { logger: this.logger, target: this.target, timeouts: this.timeouts, logQuery: this.logQuery };
+    this.pipeline = compose(stages, checkedTransport(stages, attemptEvents(loggedTransport(this.transport, transportConfig), this.target), this.logger), context);
     const websocket = options.websocket;
     if (websocket !== undefined && (websocket === null || typeof websocket !== 'object' || typeof websocket.bind !== 'function')) {
       throw new TypeError('websocket must be a WebSocket transport such as websocket() from @relay/ws');
     }
     this.websocket = websocket === undefined ? null : websocket.bind(transportConfig);
     this.upgradePipeline =
-      this.websocket === null ? null : compose(stages, attemptEvents(loggedTransport(this.websocket, transportConfig), this.target), context);
+      this.websocket === null
+        ? null
+        : compose(stages, checkedTransport(stages, attemptEvents(loggedTransport(this.websocket, transportConfig), this.target), this.logger), context);
     this.handle = (req, res) => this.serve(req, res, req.url ?? '', this.mountPath, null, null);
     this.upgrade = (req, socket, head) => this.serveUpgrade(req, socket, head, req.url ?? '', this.mountPath, null);
   }
@@ -327,6 +385,7 @@ export class RelayCore implements Relay {
     (res as TaggedResponse)[kExchange] = exchange;
     res.on('close', onClientClose);
     publishRequestStart(this.target, request, false);
+    watchSocket(exchange);
     void runPipeline(this.pipeline, exchange, request);
   }
 
@@ -371,7 +430,7 @@ export class RelayCore implements Relay {
     const relayError = toRelayError(error);
     const level = relayError.code === 'ERR_NOT_MOUNTED' ? 'debug' : relayError.code === 'ERR_BODY_CONSUMED' ? 'error' : 'warn';
     this.logger[level](
-      { method: req.method, path: target.slice(0, 256), code: relayError.code },
+      { method: req.method, path: loggedPath(target, this).slice(0, 256), code: relayError.code },
       relayError.message,
     );
     return relayError;
@@ -382,7 +441,11 @@ export class RelayCore implements Relay {
    * With a `route` (a framework stripped the mount) `rawTarget` is already after the mount.
    */
   buildRequest(req: IncomingMessage, exchange: InFlight, rawTarget: string, mountPath: string, route: DispatchRoute | null): ProxyRequest {
-    const headers = copyRequestHeaders(req.rawHeaders, exchange);
+    assertHeaderListComplete(req);
+    const socket = req.socket as TLSSocket | null;
+    const address = unmapIPv4(socket?.remoteAddress ?? '');
+    const forwarding = trustsPeer(this.trustProxy, address) ? this.forwarding.trusted : this.forwarding.edge;
+    const headers = copyRequestHeaders(req.rawHeaders, exchange, forwarding);
     const strip = route === null ? mountPath : '';
     let path: string;
     let host = exchange.host ?? '';
@@ -396,19 +459,19 @@ export class RelayCore implements Relay {
       path = mapRequestPath(absolute.pathAndQuery, strip, this.target.basePath);
       host = absolute.authority;
     }
-    const socket = req.socket as TLSSocket | null;
     const client = new ClientInfo(
       {
-        address: socket?.remoteAddress ?? '',
+        address,
         scheme: socket?.encrypted === true ? 'https' : 'http',
         host,
         mountPath,
         originalUrl: route?.originalUrl ?? req.url ?? rawTarget,
+        port: socket?.localPort ?? 0,
       },
       req,
     );
     exchange.client = client;
-    setForwardingHeaders(headers, client, this.target, this.preserveHost);
+    setForwardingHeaders(headers, client, this.target, forwarding);
     if (route?.body !== undefined && exchange instanceof Exchange) return bufferedRequest(req, path, headers, client, route.body);
     const contentLength = headers['content-length'];
     const hasBody = exchange.chunked || (contentLength !== undefined && contentLength !== '0');
@@ -469,7 +532,7 @@ function normalizeRuntimeMount(mountPath: string): string {
 }
 
 /** The transport, wrapped so each upstream failure is one structured log line. */
-function loggedTransport(transport: BoundTransport, config: Pick<TransportConfig, 'logger' | 'target'>): Handler {
+function loggedTransport(transport: BoundTransport, config: Pick<TransportConfig, 'logger' | 'target' | 'logQuery'>): Handler {
   // A transport that logs its own failures runs bare: no extra async frame per request.
   if (transport.logsFailures === true) return transport.handle;
   const send = transport.handle;
@@ -484,12 +547,56 @@ function loggedTransport(transport: BoundTransport, config: Pick<TransportConfig
   };
 }
 
+/**
+ * The transport behind a check of the path the stages leave on each attempt: a stage may set
+ * `request.path`, and what it sets goes through the client's path rules (`ERR_BAD_PATH`, 400)
+ * before anything is sent. Without stages the client's path was checked already: no wrapper.
+ */
+function checkedTransport(stages: readonly Stage[], send: Handler, logger: Logger): Handler {
+  if (stages.length === 0) return send;
+  return function transport(request: ProxyRequest): Promise<ProxyResponse> {
+    try {
+      assertSafeUpstreamPath(request.path);
+    } catch (error) {
+      const relayError = toRelayError(error);
+      logger.warn({ method: request.method, path: pathOnly(request.path).slice(0, 256), code: relayError.code }, `a stage set an unsafe upstream path: ${relayError.message}`);
+      return Promise.reject(relayError);
+    }
+    return send(request);
+  };
+}
+
 function fail(exchange: Exchange, error: RelayError): void {
   if (exchange.onError !== null && !exchange.res.headersSent) {
-    exchange.onError(error);
+    handOff(exchange, exchange.onError, error);
     return;
   }
   sendError(exchange.res, error, exchange.req.method === 'HEAD');
+}
+
+/**
+ * Gives an error to `dispatch`'s `onError`. A handler that throws (or rejects) must neither crash
+ * the process nor leave the client unanswered: 500 and a log line, as `toConnect` does.
+ */
+function handOff(exchange: Exchange, onError: (error: RelayError) => void, error: RelayError): void {
+  let result: unknown;
+  try {
+    result = onError(error);
+  } catch (thrown) {
+    onErrorFailed(exchange, error, thrown);
+    return;
+  }
+  if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
+    (result as PromiseLike<unknown>).then(undefined, (thrown: unknown) => onErrorFailed(exchange, error, thrown));
+  }
+}
+
+function onErrorFailed(exchange: Exchange, error: RelayError, thrown: unknown): void {
+  exchange.relay.logger.error(
+    { method: exchange.req.method, code: error.code, error: thrown instanceof Error ? thrown.message : String(thrown) },
+    'the onError handler given to relay.dispatch threw: answered 500',
+  );
+  sendError(exchange.res, new RelayError('ERR_INTERNAL', 'onError threw', { cause: thrown }), exchange.req.method === 'HEAD');
 }
 
 /**
@@ -535,7 +642,9 @@ function writeResponse(exchange: Exchange, response: ProxyResponse): void {
     if (!res.destroyed && exchange.client!.abortReason?.code === 'ERR_SHUTTING_DOWN') fail(exchange, exchange.client!.abortReason);
     return;
   }
-  if (relay.state === 'stopping') res.shouldKeepAlive = false;
+  // An answer before the upload ended (the upstream refused early): the rest of the body is never
+  // read, so the connection cannot be reused. `Connection: close`, then closed (nginx, reply-from).
+  if (relay.state === 'stopping' || (exchange.request!.body !== null && !exchange.req.complete)) res.shouldKeepAlive = false;
   try {
     res.writeHead(response.status, response.statusMessage || undefined, response.headers as OutgoingHttpHeaders);
   } catch (error) {
@@ -560,9 +669,51 @@ function writeResponse(exchange: Exchange, response: ProxyResponse): void {
 
 function onClientClose(this: TaggedResponse): void {
   const exchange = this[kExchange]!;
-  if (!this.writableFinished) exchange.client!.abort();
+  unwatchSocket(exchange);
+  endExchange(exchange);
+}
+
+function endExchange(exchange: Exchange): void {
+  const { res } = exchange;
+  if (!res.writableFinished) exchange.client!.abort();
+  // The response's close and its socket's close may both end an exchange: publish its end once.
+  const listed = exchange.listed;
   exchange.relay.finished(exchange);
-  publishRequestEnd(exchange.relay.target, exchange.request, this.statusCode, this.writableFinished);
+  if (listed) publishRequestEnd(exchange.relay.target, exchange.request, res.statusCode, res.writableFinished);
+}
+
+/**
+ * Node emits no `close` on a queued pipelined response whose client has gone: each exchange is
+ * listed on its socket too, and the socket's `close` ends those still open. One array per
+ * connection (usually holding one exchange), no listener per request.
+ */
+function watchSocket(exchange: Exchange): void {
+  const socket = exchange.req.socket as TaggedSocket | null;
+  if (socket === null) return;
+  if (socket.closed) {
+    endExchange(exchange);
+    return;
+  }
+  let open = socket[kSocketExchanges];
+  if (open === undefined) {
+    open = socket[kSocketExchanges] = [];
+    socket.on('close', onSocketClose);
+  }
+  open.push(exchange);
+}
+
+function unwatchSocket(exchange: Exchange): void {
+  const open = (exchange.req.socket as TaggedSocket | null)?.[kSocketExchanges];
+  if (open === undefined) return;
+  const index = open.indexOf(exchange);
+  if (index !== -1) open.splice(index, 1);
+}
+
+function onSocketClose(this: TaggedSocket): void {
+  const open = this[kSocketExchanges];
+  if (open === undefined) return;
+  this[kSocketExchanges] = [];
+  for (const exchange of open) endExchange(exchange);
 }
 
 function onResponseBodyError(this: TaggedBody, error: Error): void {
@@ -574,7 +725,7 @@ function onResponseBodyError(this: TaggedBody, error: Error): void {
     exchange.relay.logger.warn(
       {
         method: request.method,
-        url: exchange.relay.target.origin + request.path,
+        url: exchange.relay.target.origin + loggedPath(request.path, exchange.relay),
         attempt: request.attempt,
         code: relayError.code,
         error: relayError.message,

@@ -4,6 +4,8 @@ import type { RelayError, RelayErrorCode } from './errors.js';
 const explanations: Record<RelayErrorCode, string> = {
   ERR_BAD_PATH: 'the request path is not allowed',
   ERR_BAD_HANDSHAKE: 'the WebSocket handshake is invalid',
+  ERR_BAD_REQUEST: 'the request head is invalid',
+  ERR_TRANSFER_CODING: 'only the chunked transfer coding is supported',
   ERR_NOT_MOUNTED: 'no route for this path',
   ERR_NOT_STARTED: 'the relay is not started',
   ERR_SHUTTING_DOWN: 'the relay is shutting down',

@@ -82,6 +82,8 @@ export interface StageContext {
   readonly target: Target;
   /** The relay's per-attempt timeouts. */
   readonly timeouts: Readonly<Timeouts>;
+  /** Log lines may carry query strings (`createRelay({ logQuery })`); use `loggedPath(path, context)` in log fields. */
+  readonly logQuery?: boolean;
 }
 
 /**
@@ -147,6 +149,8 @@ export interface TransportConfig {
   readonly timeouts: Timeouts;
   readonly tls: TlsOptions;
   readonly logger: Logger;
+  /** Log lines may carry the query string (`createRelay({ logQuery: true })`); by default paths are logged without it. */
+  readonly logQuery?: boolean;
 }
 
 /** A transport bound to one relay: the innermost handler and its resources. */

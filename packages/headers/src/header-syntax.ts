@@ -48,10 +48,3 @@ export function describe(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   return typeof value;
 }
-
-/** Throws a TypeError naming `option` when `value` has keys outside `known`. */
-export function assertKnownKeys(value: object, known: readonly string[], option: string): void {
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) throw new TypeError(`${option}: unknown option "${key}" (expected one of ${known.join(', ')})`);
-  }
-}

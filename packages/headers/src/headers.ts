@@ -1,6 +1,6 @@
-import { copyHeaders, RelayError, type HeaderRecord, type HeaderValue, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
+import { assertKnownKeys, copyHeaders, RelayError, type HeaderRecord, type HeaderValue, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
 import { appendListValue, forwardedElement, viaProtocol, type HopClient } from './forwarded.js';
-import { assertKnownKeys, describe, headerNameList, isHeaderName, isHeaderValue, unsettableHeaders } from './header-syntax.js';
+import { describe, headerNameList, isHeaderName, isHeaderValue, unsettableHeaders } from './header-syntax.js';
 
 /** What a header function returns: a value, several values, or `null`/`undefined` for "send none". */
 export type HeaderFunctionResult = string | readonly string[] | null | undefined;

@@ -1,5 +1,5 @@
-import { normalizePathOption, resolveTarget, type HeaderRecord, type ProxyRequest, type ProxyResponse, type Stage, type Target } from '@relay/core';
-import { assertKnownKeys, describe } from './header-syntax.js';
+import { assertKnownKeys, normalizePathOption, resolveTarget, type HeaderRecord, type ProxyRequest, type ProxyResponse, type Stage, type Target } from '@relay/core';
+import { describe } from './header-syntax.js';
 
 /** Options of `rewriteLocation()`. */
 export interface RewriteLocationOptions {

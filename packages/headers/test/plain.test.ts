@@ -128,7 +128,7 @@ test('headerRules: a plain record in any case and with numbers is read as node:h
 test('headerRules: options are checked as headers() checks them; function values and a missing hop are refused', () => {
   assert.throws(() => headerRules({ extraRequest: { 'x-bad': 'a\r\nb' } }), /headers: extraRequest\["x-bad"\] must be a string/);
   assert.throws(() => headerRules({ extraRequest: { 'content-length': '1' } }), /cannot be set by a stage/);
-  assert.throws(() => headerRules({ dropReqest: ['x'] } as HeadersOptions), /headerRules: unknown option "dropReqest" \(expected one of .*dropRequest/);
+  assert.throws(() => headerRules({ dropReqest: ['x'] } as HeadersOptions), /headerRules: unknown option "dropReqest" \(did you mean "dropRequest"\? expected one of .*dropRequest/);
   assert.throws(() => headerRules({ extraRequest: { 'x-token': () => 't' } }), /extraRequest\["x-token"\] is a function, which only the headers\(\) stage can call/);
   assert.throws(() => headerRules({ forwarded: true }).request({}), /forwarded needs the client of this hop/);
   assert.equal(headerRules({ via: true }).request({}), { via: '1.1 relay' }, 'no hop: Via says 1.1');
@@ -180,7 +180,7 @@ test('locationRewriter: without a client an absolute location becomes path-absol
   assert.throws(() => locationRewriter({ targetBaseUrl: 'ftp://x' }), /targetBaseUrl must use http: or https:/);
   assert.throws(() => locationRewriter({ targetBaseUrl: 'http://x', mountPath: 'auth' }), /mountPath must start with "\/"/);
   assert.throws(() => locationRewriter({ targetBaseUrl: 'http://x', publicOrigin: 'https://x/app' }), /publicOrigin must be an http\(s\) origin/);
-  assert.throws(() => locationRewriter({ targetBaseUrl: 'http://x', mountpath: '/a' } as never), /locationRewriter: unknown option "mountpath" \(expected one of .*mountPath/);
+  assert.throws(() => locationRewriter({ targetBaseUrl: 'http://x', mountpath: '/a' } as never), /locationRewriter: unknown option "mountpath" \(did you mean "mountPath"\? expected one of .*mountPath/);
   assert.throws(() => rewrite(undefined as never), /the location must be a string/);
 });
 

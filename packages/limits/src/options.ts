@@ -1,49 +1,5 @@
-/**
- * Throws a TypeError naming the first key of `value` outside `known` and the nearest valid one:
- * `rateLimit: unknown option "point" (did you mean "points"? expected one of …)`. The same
- * signature and message as the `assertKnownKeys` being added to `@relay/core`: once core exports
- * it, import it from there and delete this one.
- *
- * @example
- * assertKnownKeys({ point: 5 }, ['points', 'duration'], 'rateLimit');
- */
-export function assertKnownKeys(value: object, known: readonly string[], where: string): void {
-  for (const key of Object.keys(value)) {
-    if (known.includes(key)) continue;
-    const nearest = nearestName(key, known);
-    const hint = nearest === null ? '' : `did you mean "${nearest}"? `;
-    throw new TypeError(`${where}: unknown option "${key}" (${hint}expected one of ${known.join(', ')})`);
-  }
-}
-
-/** The known name closest to `name` (case-insensitive edit distance), or `null` when more than half of it differs. */
-function nearestName(name: string, known: readonly string[]): string | null {
-  const lower = name.toLowerCase();
-  let best: string | null = null;
-  let bestDistance = Infinity;
-  for (const candidate of known) {
-    const distance = editDistance(lower, candidate.toLowerCase());
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return bestDistance <= Math.max(2, Math.ceil(name.length / 2)) ? best : null;
-}
-
-/** Levenshtein distance, one row at a time: option names are short and this runs at startup only. */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = previous[j - 1]! + (a.charCodeAt(i - 1) === b.charCodeAt(j - 1) ? 0 : 1);
-      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, substitution));
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
-}
+/** The one unknown-key check every Relay package uses (names the key and the nearest valid one). */
+export { assertKnownKeys } from '@relay/core';
 
 /** Checks an options argument is a plain object. */
 export function assertOptionsObject(value: unknown, owner: string): asserts value is Record<string, unknown> {

@@ -1,4 +1,5 @@
 import pRetry, { type RetryContext } from 'p-retry';
+import { loggedPath } from '@relay/core';
 import {
   copyHeaders,
   toRelayError,
@@ -45,6 +46,7 @@ export function retry(options: RetryOptions = {}): Stage {
         logger: context.logger,
         origin: context.target.origin,
         stallTimeout: context.timeouts.write,
+        logQuery: context.logQuery === true,
       };
       return function retryStage(request: ProxyRequest): Promise<ProxyResponse> {
         if (maxRetries === 0 || !policy.retriesMethod(request.method)) {
@@ -67,6 +69,8 @@ interface RetrySettings {
   readonly logger: Logger;
   readonly origin: string;
   readonly stallTimeout: number;
+  /** Log lines carry the query string (the relay's `logQuery`). */
+  readonly logQuery: boolean;
 }
 
 /** How the request body is sent on each attempt. */
@@ -272,7 +276,7 @@ class RetryRun {
     this.settings.logger.info(
       {
         method: request.method,
-        url: this.settings.origin + request.path,
+        url: this.settings.origin + loggedPath(request.path, this.settings),
         attempt: request.attempt + attemptNumber - 1,
         reason: decision.reason,
         delay: decision.delay,

@@ -2,6 +2,7 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
+import { loggedPath } from '@relay/core';
 import {
   RelayError,
   refuseUpgrade,
@@ -236,7 +237,7 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
       this.acceptClient(incoming as Tagged<IncomingMessage>, socket, head, headers);
     } catch (error) {
       // Called from the relay's promise chain: nothing may escape as an unhandled rejection.
-      this.binding.config.logger.error({ path: this.request.path, error: (error as Error).message }, 'websocket accept failed');
+      this.binding.config.logger.error({ path: loggedPath(this.request.path, this.binding.config), error: (error as Error).message }, 'websocket accept failed');
       this.giveUp(1011, closeReasons[1011]);
       socket.destroy();
     }
@@ -252,7 +253,7 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
     try {
       this.clientLines = clientHandshakeLines(headers);
     } catch (error) {
-      logger.error({ path: this.request.path, error: (error as Error).message }, 'cannot write the websocket handshake response head');
+      logger.error({ path: loggedPath(this.request.path, this.binding.config), error: (error as Error).message }, 'cannot write the websocket handshake response head');
       this.giveUp(1011, closeReasons[1011]);
       refuseUpgrade(socket, new RelayError('ERR_INTERNAL', 'invalid handshake response head', { cause: error }), null);
       return;
@@ -267,7 +268,7 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
     incoming[kHandshake] = undefined;
     if (this.session === null) {
       // `ws` refused the client's handshake (and answered it): the upstream has no partner.
-      logger.warn({ path: this.request.path }, 'websocket client handshake refused after the upstream accepted');
+      logger.warn({ path: loggedPath(this.request.path, this.binding.config) }, 'websocket client handshake refused after the upstream accepted');
       this.giveUp(1011, closeReasons.refused);
     }
   }

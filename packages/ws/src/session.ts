@@ -1,4 +1,5 @@
 import { WebSocket } from 'ws';
+import { loggedPath } from '@relay/core';
 import { closeCodeOfError, closeReasons, reasonOfErrorCode, relayedCloseCode } from './close-codes.js';
 import { closeOpen } from './handshake.js';
 import type { WebSocketBinding } from './websocket.js';
@@ -176,7 +177,7 @@ export class Session {
     const ending = this.ending!;
     const logger = this.binding.config.logger;
     const fields: Record<string, unknown> = {
-      path: this.path,
+      path: loggedPath(this.path, this.binding.config),
       clientCode: this.clientCode,
       upstreamCode: this.upstreamCode,
       durationMs: Date.now() - this.started,

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type ClientOptions, type ServerOptions } from 'ws';
 import {
   RelayError,
+  assertKnownKeys,
   assertNonNegative,
   type BoundTransport,
   type Handler,
@@ -55,9 +56,7 @@ const optionNames = new Set(['maxPayload', 'highWaterMark', 'idleTimeout', 'clos
  */
 export function websocket(options: WebSocketOptions = {}): UpgradeTransport {
   if (options === null || typeof options !== 'object') throw new TypeError('websocket(options) needs an options object');
-  for (const name of Object.keys(options)) {
-    if (!optionNames.has(name)) throw new TypeError(`${name} is not a websocket() option (${[...optionNames].join(', ')})`);
-  }
+  assertKnownKeys(options, [...optionNames], 'websocket');
   const settings: WebSocketSettings = {
     maxPayload: options.maxPayload ?? 16 * 1024 * 1024,
     highWaterMark: options.highWaterMark ?? 1024 * 1024,

@@ -14,7 +14,7 @@ test('options are checked when websocket() is called, and errors name the option
     [{ idleTimeout: Number.NaN }, TypeError, /idleTimeout/],
     [{ closeTimeout: 0 }, RangeError, /closeTimeout/],
     [{ perMessageDeflate: 'yes' }, TypeError, /perMessageDeflate/],
-    [{ maxPayLoad: 10 }, TypeError, /maxPayLoad is not a websocket\(\) option/],
+    [{ maxPayLoad: 10 }, TypeError, /websocket: unknown option "maxPayLoad" \(did you mean "maxPayload"\?/],
     [null, TypeError, /options object/],
   ];
   for (const [options, type, message] of bad) {

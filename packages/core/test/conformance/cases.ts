@@ -110,7 +110,7 @@ export const cases: ConformanceCase[] = [
       assert.equal(values['x-one'], ['a']);
       assert.equal(values['x-multi']?.join(', '), '1, 2');
       assert.equal(values.authorization, ['Bearer t']);
-      const expected = ['host', 'connection', 'x-one', 'x-multi', 'authorization', 'content-type', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host'];
+      const expected = ['host', 'connection', 'x-one', 'x-multi', 'authorization', 'content-type', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port'];
       const extra = [...names].filter((name) => !expected.includes(name));
       assert.equal(extra, [], `headers the transport added: ${extra.join(', ')}`);
       await served.close();
