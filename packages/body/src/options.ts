@@ -1,19 +1,8 @@
 // Option checks shared by the stages of this package: each throws a TypeError or RangeError that
 // names the stage and the option, when the factory is called.
 
-/**
- * Throws when `options` has a key outside `known`, naming it and the nearest valid key.
- *
- * @example
- * assertKnownKeys({ maxByte: 1 }, ['maxBytes', 'types'], 'bodyLimit'); // TypeError: … did you mean "maxBytes"?
- */
-export function assertKnownKeys(options: object, known: readonly string[], stage: string): void {
-  for (const key of Object.keys(options)) {
-    if (!known.includes(key)) {
-      throw new TypeError(`${stage}: unknown option "${key}" (did you mean "${nearest(key, known)}"? expected one of ${known.join(', ')})`);
-    }
-  }
-}
+// One check for every options object of Relay: core's, which names the nearest valid key.
+export { assertKnownKeys } from '@relay/core';
 
 /**
  * The option `options` must be an object (or absent); returns it or `{}`.
@@ -69,31 +58,4 @@ export function checkFunction<T>(value: T, option: string): T {
 export function checkChoice<T extends string>(value: unknown, allowed: readonly T[], option: string): T {
   if (typeof value === 'string' && (allowed as readonly string[]).includes(value)) return value as T;
   throw new RangeError(`${option} must be one of ${allowed.map((a) => `"${a}"`).join(', ')}, got ${JSON.stringify(value)}`);
-}
-
-/** The key of `known` closest to `key` by edit distance (case-insensitive). */
-function nearest(key: string, known: readonly string[]): string {
-  let best = known[0] ?? '';
-  let bestDistance = Infinity;
-  for (const candidate of known) {
-    const distance = editDistance(key.toLowerCase(), candidate.toLowerCase());
-    if (distance < bestDistance) {
-      best = candidate;
-      bestDistance = distance;
-    }
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      current.push(Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + cost));
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
 }

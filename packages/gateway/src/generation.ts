@@ -114,6 +114,7 @@ function buildRoute(route: ResolvedRoute, build: RouteBuild): LiveRoute {
       preserveHost: route.preserveHost,
       timeout: attemptTimeouts(config, route),
       shutdownTimeout: config.timeouts.shutdown ?? 10_000,
+      trustProxy: config.trustProxy,
       stages: trackedStages(parts, { stats, counters: build.counters, health }),
       websocket: parts.websocket,
       tls: upstream.tls === undefined ? undefined : readUpstreamTls(upstream.tls, dir, `${at}.upstream.tls.ca`),

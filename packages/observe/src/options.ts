@@ -2,27 +2,7 @@
  * Option checks shared by the factories of this package: unknown keys name the nearest valid one,
  * bad values name the option.
  */
-
-/** Edit distance between two short strings, for "did you mean" hints. */
-function distance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1]!.toLowerCase() === b[j - 1]!.toLowerCase() ? 0 : 1;
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + cost);
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
-}
-
-/** The known name closest to `key`. */
-function nearest(key: string, known: readonly string[]): string {
-  let best = known[0]!;
-  for (const name of known) if (distance(key, name) < distance(key, best)) best = name;
-  return best;
-}
+import { assertKnownKeys } from '@relay/core';
 
 /**
  * Checks that `value` is an options object whose keys are all in `known`; the error names the
@@ -30,11 +10,7 @@ function nearest(key: string, known: readonly string[]): string {
  */
 export function checkOptions(value: unknown, known: readonly string[], factory: string): Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new TypeError(`${factory} needs an options object`);
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) {
-      throw new TypeError(`${factory}: unknown option "${key}" (did you mean "${nearest(key, known)}"? valid: ${known.join(', ')})`);
-    }
-  }
+  assertKnownKeys(value, known, factory);
   return value as Record<string, unknown>;
 }
 

@@ -1,4 +1,4 @@
-import { RelayError, toRelayError, type HeaderRecord, type RelayErrorCode } from '@relay/core';
+import { assertKnownKeys, RelayError, toRelayError, type HeaderRecord, type RelayErrorCode } from '@relay/core';
 import { backoffDelay, type Backoff } from './backoff.js';
 import { defaultErrors, defaultStatuses, idempotentMethods, RetryPolicy, waitTooLong } from './policy.js';
 
@@ -41,8 +41,24 @@ export interface RetryRules {
  * @example
  * const rules = compileRetryRules({ maxRetries: 2 }, 'retry');
  */
-export function compileRetryRules(options: RetryOptions, factory: string): RetryRules {
+/** Every key of `RetryOptions`, for the unknown-key check. */
+const retryOptionKeys: readonly string[] = [
+  'maxRetries',
+  'backoffFactor',
+  'maxBackoff',
+  'jitter',
+  'statuses',
+  'errors',
+  'methods',
+  'maxReplayBytes',
+  'retryAfter',
+  'deadline',
+];
+
+export function compileRetryRules(options: RetryOptions, factory: string, ownKeys: readonly string[] = []): RetryRules {
   if (options === null || typeof options !== 'object') throw new TypeError(`${factory}(options) needs an options object`);
+  // A misspelled key (`maxRetry`) would otherwise retry nothing, silently.
+  assertKnownKeys(options, ownKeys.length === 0 ? retryOptionKeys : [...retryOptionKeys, ...ownKeys], factory);
   const maxRetries = options.maxRetries ?? 0;
   if (!Number.isInteger(maxRetries) || maxRetries < 0) throw new RangeError(`maxRetries must be a whole number ≥ 0, got ${String(maxRetries)}`);
   const backoff: Backoff = {

@@ -47,7 +47,7 @@ export function withRetry<T>(call: (attempt: RetryAttempt) => Promise<T>, option
   if (typeof call !== 'function') throw new TypeError('withRetry(call, options) needs a function to call');
   if (options === null || typeof options !== 'object') throw new TypeError('withRetry(call, options) needs an options object');
   if (Object.hasOwn(options, 'maxReplayBytes')) throw new TypeError('withRetry: maxReplayBytes does not apply: the call builds its request body on each attempt');
-  const rules = compileRetryRules(options, 'withRetry');
+  const rules = compileRetryRules(options, 'withRetry', ['method', 'signal', 'logger']);
   const method = checkMethod(options.method);
   const outer = checkSignal(options.signal);
   const logger = options.logger ?? null;
