@@ -4,10 +4,20 @@ import type { Socket } from 'node:net';
 import { got, type Delays, type Got, type Hooks, type OptionsInit, type Request as GotStream } from 'got';
 import type { AbortHandler } from './client.js';
 import { RelayError, toRelayError } from './errors.js';
-import { bodyFailure, hasQueuedRequests, ignoreError, isStaleConnectionFailure, timeoutError } from './attempt-rules.js';
+import {
+  bodyFailure,
+  closedWithoutAnswer,
+  headStatus,
+  hasQueuedRequests,
+  ignoreError,
+  isStaleConnectionFailure,
+  switchedProtocols,
+  timeoutError,
+} from './attempt-rules.js';
 import { responseHeadersFromRaw } from './hop-by-hop.js';
 import { logUpstreamFailure } from './logger.js';
 import { assertNonNegative } from './options.js';
+import { assertKnownKeys } from './unknown-keys.js';
 import type { BoundTransport, ProxyRequest, ProxyResponse, Transport, TransportConfig } from './types.js';
 
 /** Options of the got transport. */
@@ -28,6 +38,7 @@ export interface GotTransportOptions {
   dnsCache?: OptionsInit['dnsCache'];
 }
 
+const gotTransportOptionNames: readonly string[] = ['maxSockets', 'maxFreeSockets', 'idleTimeout', 'hooks', 'dnsCache'];
 const usableHooks = new Set(['init', 'beforeRequest', 'beforeError']);
 
 /**
@@ -52,6 +63,7 @@ const usableHooks = new Set(['init', 'beforeRequest', 'beforeError']);
  */
 export function gotTransport(options: GotTransportOptions = {}): Transport {
   if (options === null || typeof options !== 'object') throw new TypeError('gotTransport(options) needs an options object');
+  assertKnownKeys(options, gotTransportOptionNames, 'gotTransport');
   const maxSockets = options.maxSockets ?? 256;
   const maxFreeSockets = options.maxFreeSockets ?? 256;
   const idleTimeout = options.idleTimeout ?? 30_000;
@@ -189,6 +201,8 @@ class GotAttempt implements AbortHandler {
   settled = false;
   poolTimer: NodeJS.Timeout | null = null;
   retriedStaleSocket = false;
+  /** A failure of the node:http request got made, which got may report late or never. */
+  upstreamError: Error | null = null;
 
   constructor(
     readonly binding: GotBinding,
@@ -237,6 +251,8 @@ class GotAttempt implements AbortHandler {
     upstream.on('socket', onUpstreamSocket);
     upstream.on('finish', onUpstreamFinish);
     upstream.on('timeout', onUpstreamTimeout);
+    upstream.on('error', onUpstreamError);
+    upstream.on('close', onUpstreamClose);
     const pool = this.binding.config.timeouts.pool;
     if (pool > 0 && hasQueuedRequests(this.agent)) this.poolTimer = setTimeout(onPoolTimeout, pool, this);
   }
@@ -275,6 +291,24 @@ class GotAttempt implements AbortHandler {
   onResponse(response: IncomingMessage): void {
     this.clearPoolTimer();
     this.phase = Phase.Streaming;
+    if (response.statusCode === 101) {
+      this.fail(switchedProtocols());
+      return;
+    }
+    // Bytes read with the head may still fail to parse, in this same tick: hand the head on
+    // after that, so such a failure is a 502 rather than a head whose body never comes.
+    process.nextTick(settleHead, this, response);
+  }
+
+  settleHead(response: IncomingMessage): void {
+    if (this.settled) return;
+    const failure = this.upstreamError;
+    if (failure !== null) {
+      // got's stream is failing already (a malformed first chunk, or bytes after a whole
+      // response, which got does not deliver): nothing of it can reach the client.
+      this.fail(this.toRelayError(failure));
+      return;
+    }
     this.responded = true;
     this.settled = true;
     const read = this.binding.config.timeouts.read;
@@ -304,13 +338,14 @@ class GotAttempt implements AbortHandler {
   onError(error: Error): void {
     // After the head the body stream carries the failure to the relay.
     if (this.settled) return;
-    if (!this.retriedStaleSocket && isStaleConnectionFailure(error, this.stream!.reusedSocket === true, this.request)) {
+    if (this.phase !== Phase.Streaming && !this.retriedStaleSocket && isStaleConnectionFailure(error, this.stream!.reusedSocket === true, this.request)) {
       // A keep-alive connection the upstream closed just as we reused it: nothing was
       // processed, so send the request once more on a fresh connection.
       this.retriedStaleSocket = true;
       this.detach();
       this.phase = Phase.Pool;
       this.upstream = null;
+      this.upstreamError = null;
       this.start();
       return;
     }
@@ -327,6 +362,20 @@ class GotAttempt implements AbortHandler {
       if (event === 'response') return new RelayError('ERR_READ_TIMEOUT', `upstream read timed out after ${timeouts.read} ms`, { cause: error });
     }
     return toRelayError(error);
+  }
+
+  /** The node:http request failed: remembered, since got may hand on a head it has already given up. */
+  onUpstreamError(error: Error): void {
+    this.upstreamError ??= error;
+  }
+
+  /**
+   * The node:http request closed. got reports nothing when the upstream answered `101` with
+   * `Upgrade` to a plain request (Node only closes the connection): that is a failure here.
+   */
+  onUpstreamClose(): void {
+    if (this.settled || headStatus(this.upstream!) !== 101) return;
+    this.fail(closedWithoutAnswer(101));
   }
 
   onClientAbort(reason: RelayError): void {
@@ -376,6 +425,8 @@ class GotAttempt implements AbortHandler {
       upstream.removeListener('timeout', onUpstreamTimeout);
       upstream.removeListener('socket', onUpstreamSocket);
       upstream.removeListener('finish', onUpstreamFinish);
+      upstream.removeListener('close', onUpstreamClose);
+      upstream.removeListener('error', onUpstreamError).on('error', ignoreError);
     }
     stream.destroy();
   }
@@ -404,6 +455,18 @@ function onUpstreamFinish(this: TaggedRequest): void {
 
 function onUpstreamTimeout(this: TaggedRequest): void {
   this[kAttempt]!.onTimeout();
+}
+
+function settleHead(attempt: GotAttempt, response: IncomingMessage): void {
+  attempt.settleHead(response);
+}
+
+function onUpstreamError(this: TaggedRequest, error: Error): void {
+  this[kAttempt]!.onUpstreamError(error);
+}
+
+function onUpstreamClose(this: TaggedRequest): void {
+  this[kAttempt]!.onUpstreamClose();
 }
 
 function onPoolTimeout(attempt: GotAttempt): void {

@@ -3,10 +3,21 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { AbortHandler } from './client.js';
 import { RelayError, toRelayError } from './errors.js';
-import { bodyFailure, hasQueuedRequests, ignoreError, isStaleConnectionFailure, timeoutError } from './attempt-rules.js';
+import {
+  bodyFailure,
+  closedWithoutAnswer,
+  headStatus,
+  hasQueuedRequests,
+  ignoreError,
+  isStaleConnectionFailure,
+  logTrailingBytes,
+  switchedProtocols,
+  timeoutError,
+} from './attempt-rules.js';
 import { responseHeadersFromRaw } from './hop-by-hop.js';
 import { logUpstreamFailure } from './logger.js';
 import { assertNonNegative } from './options.js';
+import { assertKnownKeys } from './unknown-keys.js';
 import type { BoundTransport, ProxyRequest, ProxyResponse, Transport, TransportConfig } from './types.js';
 
 /** Options of the default node:http/https transport. */
@@ -19,6 +30,8 @@ export interface HttpTransportOptions {
   idleTimeout?: number;
 }
 
+const httpTransportOptionNames: readonly string[] = ['maxSockets', 'maxFreeSockets', 'idleTimeout'];
+
 /**
  * The default transport: node:http or node:https with a keep-alive agent made in
  * `relay.startup()` and destroyed in `relay.shutdown()`. Streams bodies both ways with
@@ -28,6 +41,8 @@ export interface HttpTransportOptions {
  * createRelay({ targetBaseUrl: 'http://auth:8000', transport: httpTransport({ maxSockets: 64 }) });
  */
 export function httpTransport(options: HttpTransportOptions = {}): Transport {
+  if (options === null || typeof options !== 'object') throw new TypeError('httpTransport(options) needs an options object');
+  assertKnownKeys(options, httpTransportOptionNames, 'httpTransport');
   const maxSockets = options.maxSockets ?? 256;
   const maxFreeSockets = options.maxFreeSockets ?? 256;
   const idleTimeout = options.idleTimeout ?? 30_000;
@@ -152,6 +167,7 @@ class Attempt implements AbortHandler {
     upstream.on('socket', onUpstreamSocket);
     upstream.on('response', onUpstreamResponse);
     upstream.on('error', onUpstreamError);
+    upstream.on('close', onUpstreamClose);
     if (timeouts.read !== timeouts.write) upstream.on('finish', onUpstreamFinish);
     if (timeouts.pool > 0 && hasQueuedRequests(this.agent)) {
       this.poolTimer = setTimeout(onPoolTimeout, timeouts.pool, this);
@@ -225,7 +241,19 @@ class Attempt implements AbortHandler {
   onResponse(response: IncomingMessage): void {
     this.phase = Phase.Streaming;
     this.response = response;
+    if (response.statusCode === 101) {
+      this.fail(switchedProtocols());
+      return;
+    }
+    // Bytes read with the head may still fail to parse, in this same tick: hand the head on
+    // after that, so such a failure is a 502 rather than a head whose body never comes.
+    process.nextTick(settleHead, this);
+  }
+
+  settleHead(): void {
+    if (this.settled) return;
     this.settled = true;
+    const response = this.response!;
     const status = response.statusCode!;
     const bodiless = this.request.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
     if (bodiless) response.resume();
@@ -250,13 +278,19 @@ class Attempt implements AbortHandler {
   }
 
   onError(error: Error): void {
-    if (this.settled) {
-      // After the head the body stream carries the failure to the relay.
-      const response = this.response;
-      if (response !== null && !response.complete && !response.destroyed) response.destroy(toRelayError(error));
+    const response = this.response;
+    if (response?.complete === true) {
+      // A whole response followed by bytes that are not HTTP: the response stands, the
+      // connection (which Node closes) does not.
+      logTrailingBytes(this.binding.config, this.request, error);
       return;
     }
-    if (!this.retriedStaleSocket && isStaleConnectionFailure(error, this.upstream!.reusedSocket, this.request)) {
+    if (this.settled) {
+      // After the head the body stream carries the failure to the relay.
+      if (response !== null && !response.destroyed) response.destroy(toRelayError(error));
+      return;
+    }
+    if (response === null && !this.retriedStaleSocket && isStaleConnectionFailure(error, this.upstream!.reusedSocket, this.request)) {
       // A keep-alive connection the upstream closed just as we reused it: nothing was
       // processed, so send the request once more on a fresh connection.
       this.retriedStaleSocket = true;
@@ -272,11 +306,17 @@ class Attempt implements AbortHandler {
     this.abortWith(reason);
   }
 
+  /** The upstream request closed: before a head was handed on, that is a failure of its own. */
+  onClose(): void {
+    // With a head already read, `settleHead` (queued) decides.
+    if (!this.settled && this.response === null) this.fail(closedWithoutAnswer(headStatus(this.upstream!)));
+  }
+
   /** Tears the upstream exchange down with `reason`, wherever it is. */
   abortWith(reason: RelayError): void {
     if (this.phase === Phase.Done) return;
     const response = this.response;
-    if (response !== null) {
+    if (response !== null && this.settled) {
       if (!response.complete && !response.destroyed) response.destroy(reason);
       this.upstream?.destroy();
       return;
@@ -294,6 +334,7 @@ class Attempt implements AbortHandler {
     }
     this.detach();
     this.upstream?.destroy();
+    this.response?.destroy();
     this.request.client.setAbortHandler(null);
     logUpstreamFailure(this.binding.config, this.request, error);
     this.reject(error);
@@ -304,7 +345,7 @@ class Attempt implements AbortHandler {
     const body = this.request.body;
     const upstream = this.upstream;
     if (body !== null && upstream !== null) body.unpipe(upstream);
-    if (upstream !== null) upstream.removeListener('error', onUpstreamError).on('error', ignoreError);
+    if (upstream !== null) upstream.removeListener('error', onUpstreamError).removeListener('close', onUpstreamClose).on('error', ignoreError);
   }
 }
 
@@ -320,6 +361,14 @@ function onUpstreamResponse(this: UpstreamRequest, response: IncomingMessage): v
 
 function onUpstreamError(this: UpstreamRequest, error: Error): void {
   this[kAttempt]!.onError(error);
+}
+
+function onUpstreamClose(this: UpstreamRequest): void {
+  this[kAttempt]!.onClose();
+}
+
+function settleHead(attempt: Attempt): void {
+  attempt.settleHead();
 }
 
 function onSocketTimeout(this: UpstreamSocket): void {
