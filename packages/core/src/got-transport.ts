@@ -11,11 +11,19 @@ import {
   hasQueuedRequests,
   ignoreError,
   isStaleConnectionFailure,
+  logAttemptFailure,
+  logClientFault,
+  rearmRequestTimeout,
+  resolveClientLimits,
+  slowReaderBudget,
+  slowReaderError,
+  UploadWatch,
+  type ClientLimits,
+  type Upload,
   switchedProtocols,
   timeoutError,
 } from './attempt-rules.js';
 import { responseHeadersFromRaw } from './hop-by-hop.js';
-import { logUpstreamFailure } from './logger.js';
 import { assertNonNegative } from './options.js';
 import { assertKnownKeys } from './unknown-keys.js';
 import type { BoundTransport, ProxyRequest, ProxyResponse, Transport, TransportConfig } from './types.js';
@@ -36,9 +44,13 @@ export interface GotTransportOptions {
   hooks?: Pick<Partial<Hooks>, 'init' | 'beforeRequest' | 'beforeError'>;
   /** got's DNS cache: `true` for got's shared `CacheableLookup`, or your own instance. Default none. */
   dnsCache?: OptionsInit['dnsCache'];
+  /** As `httpTransport`'s: how long a client may leave the response unread, in ms. Default 60 000; 0 = no limit. */
+  slowClientTimeout?: number;
+  /** As `httpTransport`'s: bytes/s an upload must keep up while requests wait for a connection. Default 500; 0 = never cut. */
+  minUploadRate?: number;
 }
 
-const gotTransportOptionNames: readonly string[] = ['maxSockets', 'maxFreeSockets', 'idleTimeout', 'hooks', 'dnsCache'];
+const gotTransportOptionNames: readonly string[] = ['maxSockets', 'maxFreeSockets', 'idleTimeout', 'hooks', 'dnsCache', 'slowClientTimeout', 'minUploadRate'];
 const usableHooks = new Set(['init', 'beforeRequest', 'beforeError']);
 
 /**
@@ -72,6 +84,7 @@ export function gotTransport(options: GotTransportOptions = {}): Transport {
   assertNonNegative(maxFreeSockets, 'maxFreeSockets');
   assertNonNegative(idleTimeout, 'idleTimeout');
   const hooks = checkHooks(options.hooks);
+  const limits = resolveClientLimits(options);
   const dnsCache = options.dnsCache;
   if (dnsCache !== undefined && typeof dnsCache !== 'boolean' && typeof (dnsCache as { lookup?: unknown } | null)?.lookup !== 'function') {
     throw new TypeError('dnsCache must be true, false or a CacheableLookup instance');
@@ -79,7 +92,7 @@ export function gotTransport(options: GotTransportOptions = {}): Transport {
   return {
     name: 'got',
     bind(config: TransportConfig): BoundTransport {
-      return new GotBinding(config, { maxSockets, maxFreeSockets, idleTimeout }, hooks, dnsCache);
+      return new GotBinding(config, { maxSockets, maxFreeSockets, idleTimeout }, hooks, dnsCache, limits);
     },
   };
 }
@@ -133,14 +146,17 @@ class GotBinding implements BoundTransport {
   readonly connectEvent: 'connect' | 'secureConnect';
   agent: HttpAgent | null = null;
   client: Got | null = null;
+  readonly uploads: UploadWatch;
 
   constructor(
     config: TransportConfig,
     private readonly agentOptions: { maxSockets: number; maxFreeSockets: number; idleTimeout: number },
     private readonly hooks: Partial<Hooks> | undefined,
     private readonly dnsCache: OptionsInit['dnsCache'],
+    readonly limits: Readonly<ClientLimits>,
   ) {
     this.config = config;
+    this.uploads = new UploadWatch(limits.minUploadRate, () => this.agent);
     this.connectEvent = config.target.protocol === 'https:' ? 'secureConnect' : 'connect';
     this.handle = (request) => this.forward(request);
   }
@@ -176,6 +192,7 @@ class GotBinding implements BoundTransport {
   }
 
   shutdown(): void {
+    this.uploads.stop();
     this.agent?.destroy();
     this.agent = null;
     this.client = null;
@@ -193,7 +210,10 @@ class GotBinding implements BoundTransport {
 }
 
 /** One upstream exchange through got: its phase, timers and the promise of its response head. */
-class GotAttempt implements AbortHandler {
+class GotAttempt implements AbortHandler, Upload {
+  uploadMark = { bytes: 0, at: 0 };
+  /** When the connection last moved before the client stopped reading, or 0 while it reads. */
+  stalledSince = 0;
   phase = Phase.Pool;
   stream: TaggedStream | null = null;
   upstream: TaggedRequest | null = null;
@@ -254,7 +274,10 @@ class GotAttempt implements AbortHandler {
     upstream.on('error', onUpstreamError);
     upstream.on('close', onUpstreamClose);
     const pool = this.binding.config.timeouts.pool;
-    if (pool > 0 && hasQueuedRequests(this.agent)) this.poolTimer = setTimeout(onPoolTimeout, pool, this);
+    if (hasQueuedRequests(this.agent)) {
+      if (pool > 0) this.poolTimer = setTimeout(onPoolTimeout, pool, this);
+      this.binding.uploads.contended();
+    }
   }
 
   onSocket(socket: Socket): void {
@@ -279,9 +302,19 @@ class GotAttempt implements AbortHandler {
     this.phase = Phase.Write;
     const write = this.binding.config.timeouts.write;
     if (write > 0) upstream.setTimeout(write);
+    if (this.request.body !== null) this.binding.uploads.add(this);
+  }
+
+  uploadSocket(): Socket | null {
+    return this.phase === Phase.Write ? (this.upstream?.socket ?? null) : null;
+  }
+
+  cutSlowUpload(error: RelayError): void {
+    this.abortWith(error);
   }
 
   onFinish(): void {
+    this.binding.uploads.delete(this);
     if (this.phase !== Phase.Write) return;
     // The head wait is got's `response` timeout from here.
     this.phase = Phase.Read;
@@ -289,6 +322,7 @@ class GotAttempt implements AbortHandler {
   }
 
   onResponse(response: IncomingMessage): void {
+    this.binding.uploads.delete(this);
     this.clearPoolTimer();
     this.phase = Phase.Streaming;
     if (response.statusCode === 101) {
@@ -326,7 +360,40 @@ class GotAttempt implements AbortHandler {
   }
 
   onTimeout(): void {
+    if (this.responded && this.stream!.isPaused()) {
+      this.onSlowReader();
+      return;
+    }
     this.abortWith(timeoutError(this.phase === Phase.Write ? 'write' : 'read', this.binding.config.timeouts));
+  }
+
+  /**
+   * The upstream connection was silent because the relay stopped reading it: the client is not
+   * reading the response. That is the client's side: `slowClientTimeout` applies, counted from
+   * when the connection last moved, and its expiry is logged as the client's fault.
+   */
+  onSlowReader(): void {
+    const upstream = this.upstream!;
+    const limit = this.binding.limits.slowClientTimeout;
+    if (this.stalledSince === 0) {
+      this.stalledSince = Date.now() - this.binding.config.timeouts.read;
+      this.stream!.once('resume', () => this.onReaderResumed());
+    }
+    const left = slowReaderBudget(limit, this.stalledSince);
+    if (left > 0) {
+      rearmRequestTimeout(upstream, left === Infinity ? 0 : left);
+      return;
+    }
+    const error = slowReaderError(limit);
+    logClientFault(this.binding.config, this.request, error);
+    this.request.client.abort(error);
+  }
+
+  onReaderResumed(): void {
+    this.stalledSince = 0;
+    const read = this.binding.config.timeouts.read;
+    // The stall re-armed the request's timeout relay, which has not fired since: a plain reset.
+    if (this.phase !== Phase.Done && read > 0) this.upstream?.setTimeout(read);
   }
 
   onPoolTimeout(): void {
@@ -397,10 +464,11 @@ class GotAttempt implements AbortHandler {
     if (this.settled) return;
     this.settled = true;
     this.phase = Phase.Done;
+    this.binding.uploads.delete(this);
     this.clearPoolTimer();
     this.detach();
     this.request.client.setAbortHandler(null);
-    logUpstreamFailure(this.binding.config, this.request, error);
+    logAttemptFailure(this.binding.config, this.request, error);
     this.reject(error);
   }
 

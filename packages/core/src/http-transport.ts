@@ -10,12 +10,20 @@ import {
   hasQueuedRequests,
   ignoreError,
   isStaleConnectionFailure,
+  logAttemptFailure,
+  logClientFault,
+  resolveClientLimits,
+  slowReaderBudget,
+  slowReaderError,
+  defaultClientLimits,
+  UploadWatch,
+  type ClientLimits,
+  type Upload,
   logTrailingBytes,
   switchedProtocols,
   timeoutError,
 } from './attempt-rules.js';
 import { responseHeadersFromRaw } from './hop-by-hop.js';
-import { logUpstreamFailure } from './logger.js';
 import { assertNonNegative } from './options.js';
 import { assertKnownKeys } from './unknown-keys.js';
 import type { BoundTransport, ProxyRequest, ProxyResponse, Transport, TransportConfig } from './types.js';
@@ -28,9 +36,23 @@ export interface HttpTransportOptions {
   maxFreeSockets?: number;
   /** Close an idle keep-alive connection after this many ms (sooner if the upstream's `Keep-Alive` says so). Default 30 000. */
   idleTimeout?: number;
+  /**
+   * How long a client may leave the response unread, in ms, before its download is cut (408
+   * `ERR_CLIENT_TIMEOUT`, logged as the client's fault). While it does not read, the relay stops
+   * reading the upstream, so `timeout.read` does not apply. Default 60 000 (nginx's `send_timeout`);
+   * 0 = no limit. Below `timeout.read` it acts as `timeout.read`.
+   */
+  slowClientTimeout?: number;
+  /**
+   * Bytes per second a request body upload must keep up while other requests wait for a pooled
+   * connection; a slower upload (measured over ≥ 1 s) is then cut (408 `ERR_CLIENT_TIMEOUT`) and
+   * its connection goes to the waiting request. Without contention slow uploads are left alone.
+   * Default 500 (Apache mod_reqtimeout's `MinRate`); 0 = never cut.
+   */
+  minUploadRate?: number;
 }
 
-const httpTransportOptionNames: readonly string[] = ['maxSockets', 'maxFreeSockets', 'idleTimeout'];
+const httpTransportOptionNames: readonly string[] = ['maxSockets', 'maxFreeSockets', 'idleTimeout', 'slowClientTimeout', 'minUploadRate'];
 
 /**
  * The default transport: node:http or node:https with a keep-alive agent made in
@@ -50,14 +72,16 @@ export function httpTransport(options: HttpTransportOptions = {}): Transport {
   if (maxSockets < 1) throw new RangeError(`maxSockets must be at least 1, got ${maxSockets}`);
   assertNonNegative(maxFreeSockets, 'maxFreeSockets');
   assertNonNegative(idleTimeout, 'idleTimeout');
+  const limits = resolveClientLimits(options);
   return {
     name: 'http',
     bind(config: TransportConfig): BoundTransport {
       const secure = config.target.protocol === 'https:';
-      return new HttpBinding(config, secure, function createAgent(): HttpAgent {
+      const createAgent = function createAgent(): HttpAgent {
         const common = { keepAlive: true, maxSockets, maxFreeSockets, scheduling: 'lifo' as const, timeout: idleTimeout };
         return secure ? new HttpsAgent({ ...common, ...config.tls }) : new HttpAgent(common);
-      });
+      };
+      return new HttpBinding(config, secure, createAgent, limits);
     },
   };
 }
@@ -69,7 +93,7 @@ export function httpTransport(options: HttpTransportOptions = {}): Transport {
  * the package entry.
  */
 export function bindHttpExchange(config: TransportConfig, secure: boolean, createAgent: () => HttpAgent): BoundTransport {
-  return new HttpBinding(config, secure, createAgent);
+  return new HttpBinding(config, secure, createAgent, defaultClientLimits);
 }
 
 const kAttempt = Symbol('relay.attempt');
@@ -96,9 +120,16 @@ class HttpBinding implements BoundTransport {
   private readonly createAgent: () => HttpAgent;
   readonly send: typeof httpRequest;
   readonly connectEvent: 'connect' | 'secureConnect';
+  readonly uploads: UploadWatch;
 
-  constructor(config: TransportConfig, secure: boolean, createAgent: () => HttpAgent) {
+  constructor(
+    config: TransportConfig,
+    secure: boolean,
+    createAgent: () => HttpAgent,
+    readonly limits: Readonly<ClientLimits>,
+  ) {
     this.config = config;
+    this.uploads = new UploadWatch(limits.minUploadRate, () => this.agent);
     this.createAgent = createAgent;
     this.send = secure ? httpsRequest : httpRequest;
     this.connectEvent = secure ? 'secureConnect' : 'connect';
@@ -111,6 +142,7 @@ class HttpBinding implements BoundTransport {
   }
 
   shutdown(): void {
+    this.uploads.stop();
     this.agent?.destroy();
     this.agent = null;
   }
@@ -127,8 +159,11 @@ class HttpBinding implements BoundTransport {
 }
 
 /** One upstream exchange: its phase, timers and the promise of its response head. */
-class Attempt implements AbortHandler {
+class Attempt implements AbortHandler, Upload {
   phase = Phase.Pool;
+  uploadMark = { bytes: 0, at: 0 };
+  /** When the connection last moved before the client stopped reading, or 0 while it reads. */
+  stalledSince = 0;
   upstream: UpstreamRequest | null = null;
   socket: UpstreamSocket | null = null;
   response: IncomingMessage | null = null;
@@ -169,8 +204,9 @@ class Attempt implements AbortHandler {
     upstream.on('error', onUpstreamError);
     upstream.on('close', onUpstreamClose);
     if (timeouts.read !== timeouts.write) upstream.on('finish', onUpstreamFinish);
-    if (timeouts.pool > 0 && hasQueuedRequests(this.agent)) {
-      this.poolTimer = setTimeout(onPoolTimeout, timeouts.pool, this);
+    if (hasQueuedRequests(this.agent)) {
+      if (timeouts.pool > 0) this.poolTimer = setTimeout(onPoolTimeout, timeouts.pool, this);
+      this.binding.uploads.contended();
     }
     request.client.setAbortHandler(this);
 
@@ -219,10 +255,20 @@ class Attempt implements AbortHandler {
     } else {
       this.phase = Phase.Write;
       this.watch(timeouts.write);
+      if (this.request.body !== null) this.binding.uploads.add(this);
     }
   }
 
+  uploadSocket(): Socket | null {
+    return this.phase === Phase.Write ? this.socket : null;
+  }
+
+  cutSlowUpload(error: RelayError): void {
+    this.abortWith(error);
+  }
+
   onFinish(): void {
+    this.binding.uploads.delete(this);
     if (this.phase !== Phase.Write) return;
     this.phase = Phase.Read;
     this.watch(this.binding.config.timeouts.read);
@@ -239,6 +285,7 @@ class Attempt implements AbortHandler {
   }
 
   onResponse(response: IncomingMessage): void {
+    this.binding.uploads.delete(this);
     this.phase = Phase.Streaming;
     this.response = response;
     if (response.statusCode === 101) {
@@ -267,8 +314,39 @@ class Attempt implements AbortHandler {
 
   onTimeout(): void {
     if (this.phase === Phase.Done || this.response?.complete === true) return;
+    if (this.settled && this.response!.isPaused()) {
+      this.onSlowReader();
+      return;
+    }
     const sending = this.phase === Phase.Write && !this.upstream!.writableFinished;
     this.abortWith(timeoutError(this.phase === Phase.Connect ? 'connect' : sending ? 'write' : 'read', this.binding.config.timeouts));
+  }
+
+  /**
+   * The upstream connection was silent because the relay stopped reading it: the client is not
+   * reading the response. That is the client's side: `slowClientTimeout` applies, counted from
+   * when the connection last moved, and its expiry is logged as the client's fault.
+   */
+  onSlowReader(): void {
+    const socket = this.socket!;
+    const limit = this.binding.limits.slowClientTimeout;
+    if (this.stalledSince === 0) {
+      this.stalledSince = Date.now() - (socket.timeout ?? 0);
+      this.response!.once('resume', () => this.onReaderResumed());
+    }
+    const left = slowReaderBudget(limit, this.stalledSince);
+    if (left > 0) {
+      socket.setTimeout(left === Infinity ? 0 : left);
+      return;
+    }
+    const error = slowReaderError(limit);
+    logClientFault(this.binding.config, this.request, error);
+    this.request.client.abort(error);
+  }
+
+  onReaderResumed(): void {
+    this.stalledSince = 0;
+    if (this.phase !== Phase.Done && this.socket !== null) this.watch(this.binding.config.timeouts.read);
   }
 
   onPoolTimeout(): void {
@@ -328,6 +406,7 @@ class Attempt implements AbortHandler {
     if (this.settled) return;
     this.settled = true;
     this.phase = Phase.Done;
+    this.binding.uploads.delete(this);
     if (this.poolTimer !== null) {
       clearTimeout(this.poolTimer);
       this.poolTimer = null;
@@ -336,7 +415,7 @@ class Attempt implements AbortHandler {
     this.upstream?.destroy();
     this.response?.destroy();
     this.request.client.setAbortHandler(null);
-    logUpstreamFailure(this.binding.config, this.request, error);
+    logAttemptFailure(this.binding.config, this.request, error);
     this.reject(error);
   }
 
