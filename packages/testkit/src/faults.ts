@@ -30,6 +30,8 @@ export interface FaultyUpstream {
   readonly open: number;
   /** Requests read so far, as `METHOD path`. */
   requests: string[];
+  /** Destroys every open connection and keeps listening. */
+  dropConnections(): void;
   close(): Promise<void>;
 }
 
@@ -75,6 +77,9 @@ export async function startFaultyUpstream(): Promise<FaultyUpstream> {
       return sockets.size;
     },
     requests: state.requests,
+    dropConnections: () => {
+      for (const socket of sockets) socket.destroy();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
