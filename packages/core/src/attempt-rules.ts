@@ -1,6 +1,9 @@
-import type { Agent } from 'node:http';
+import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { logUpstreamFailure } from './logger.js';
+import { assertNonNegative } from './options.js';
 import { RelayError, toRelayError } from './errors.js';
-import type { ProxyRequest, Timeouts } from './types.js';
+import type { ProxyRequest, Timeouts, TransportConfig } from './types.js';
 
 const idempotentWithoutBody: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'DELETE', 'PUT']);
 
@@ -44,6 +47,191 @@ export function timeoutError(phase: 'connect' | 'write' | 'read' | 'pool', timeo
 export function hasQueuedRequests(agent: Agent): boolean {
   for (const _ in agent.requests) return true;
   return false;
+}
+
+/**
+ * The error for an upstream request that closed before a usable response head: Node's client
+ * emits no `error` when the upstream answers `101 Switching Protocols` (with `Upgrade`) to a
+ * request that asked for no upgrade: it only closes the connection.
+ */
+export function closedWithoutAnswer(status: number | undefined): RelayError {
+  if (status === 101) return switchedProtocols();
+  return new RelayError('ERR_UPSTREAM_RESET', 'upstream connection closed before a response head');
+}
+
+/**
+ * The status of the head an upstream request read, if any. Node keeps it as `request.res`
+ * (untyped in @types/node) even when it emits no `response` event, as for a `101` with `Upgrade`.
+ */
+export function headStatus(upstream: ClientRequest): number | undefined {
+  return (upstream as ClientRequest & { res?: IncomingMessage | null }).res?.statusCode;
+}
+
+/** The error for a `101 Switching Protocols` answer to a plain HTTP request: a client can do nothing with it. */
+export function switchedProtocols(): RelayError {
+  return new RelayError('ERR_UPSTREAM_PROTOCOL', 'upstream answered 101 Switching Protocols to a request that asked for no upgrade');
+}
+
+/** Logs bytes an upstream sent after a complete response: the response is kept, the connection closed. */
+export function logTrailingBytes(config: Pick<TransportConfig, 'logger' | 'target'>, request: ProxyRequest, error: Error): void {
+  config.logger.warn(
+    { method: request.method, url: config.target.origin + request.path, attempt: request.attempt, code: 'ERR_UPSTREAM_PROTOCOL', error: error.message },
+    'upstream sent bytes after a complete response: the response is relayed, the connection closed',
+  );
+}
+
+/** The error for a client that left the response unread longer than `limit` ms. */
+export function slowReaderError(limit: number): RelayError {
+  return new RelayError('ERR_CLIENT_TIMEOUT', `client did not read the response for ${limit} ms`);
+}
+
+/**
+ * Logs a fault of the client's side (never worded as the upstream's): the relay stopped reading
+ * the upstream because the client did not read, or the client uploaded too slowly.
+ */
+export function logClientFault(config: Pick<TransportConfig, 'logger' | 'target'>, request: ProxyRequest, error: RelayError): void {
+  config.logger.info(
+    { method: request.method, path: request.path.split('?', 1)[0], attempt: request.attempt, code: error.code, error: error.message },
+    'client too slow: its request is cut',
+  );
+}
+
+/**
+ * The ms a paused download may still wait before `slowClientTimeout` (`limit`) runs out, counted
+ * from `since` (when the connection last moved); 0 or less means it has run out. A `limit` of
+ * 0 waits for ever.
+ */
+export function slowReaderBudget(limit: number, since: number): number {
+  return limit === 0 ? Infinity : limit - (Date.now() - since);
+}
+
+/** Logs a failed attempt: the client's faults in the client's words, the rest as upstream failures. */
+export function logAttemptFailure(config: Pick<TransportConfig, 'logger' | 'target'>, request: ProxyRequest, error: RelayError): void {
+  if (error.code === 'ERR_CLIENT_TIMEOUT') logClientFault(config, request, error);
+  else logUpstreamFailure(config, request, error);
+}
+
+/** How slow a client may be while it holds an upstream connection (both HTTP transports). */
+export interface ClientLimits {
+  /** ms a client may leave the response unread (the relay then stops reading the upstream); 0 = no limit. */
+  slowClientTimeout: number;
+  /** bytes per second an upload must keep up while other requests wait for a connection; 0 = no limit. */
+  minUploadRate: number;
+}
+
+/** The defaults: nginx's `send_timeout` (60 s) and Apache mod_reqtimeout's `MinRate` (500 bytes/s). */
+export const defaultClientLimits: Readonly<ClientLimits> = Object.freeze({ slowClientTimeout: 60_000, minUploadRate: 500 });
+
+/** Reads `slowClientTimeout` and `minUploadRate` from a transport's options. */
+export function resolveClientLimits(options: Partial<ClientLimits>): ClientLimits {
+  const limits = { ...defaultClientLimits, ...definedOnly(options) };
+  assertNonNegative(limits.slowClientTimeout, 'slowClientTimeout');
+  assertNonNegative(limits.minUploadRate, 'minUploadRate');
+  return limits;
+}
+
+function definedOnly(options: Partial<ClientLimits>): Partial<ClientLimits> {
+  const picked: Partial<ClientLimits> = {};
+  if (options.slowClientTimeout !== undefined) picked.slowClientTimeout = options.slowClientTimeout;
+  if (options.minUploadRate !== undefined) picked.minUploadRate = options.minUploadRate;
+  return picked;
+}
+
+/** An attempt that is sending a request body on a pooled connection. */
+export interface Upload {
+  /** The connection it holds, or `null` once it has none. */
+  uploadSocket(): Socket | null;
+  /** Cuts the upload: the client was too slow while others waited. */
+  cutSlowUpload(error: RelayError): void;
+  /** `bytesWritten` of the socket and the time when the current measuring window began. */
+  uploadMark: { bytes: number; at: number };
+}
+
+/** An upload is measured over at least this long before it can be judged slow. */
+const uploadWindowMs = 1_000;
+/** How often uploads are checked while a request waits for a connection. */
+const contentionCheckMs = 250;
+
+/**
+ * The uploads of one transport binding, and the rule that keeps slow uploads from starving
+ * everyone else: only while a request waits for a pooled connection, every upload that sent
+ * less than `minUploadRate` bytes/s over its last window (≥ 1 s) is cut (408 to its client)
+ * so its connection goes to the waiting request. Without contention a slow upload is left alone.
+ */
+export class UploadWatch {
+  private readonly uploads = new Set<Upload>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly minUploadRate: number,
+    private readonly agent: () => Agent | null,
+  ) {}
+
+  add(upload: Upload): void {
+    if (this.minUploadRate === 0) return;
+    const socket = upload.uploadSocket();
+    upload.uploadMark = { bytes: socket?.bytesWritten ?? 0, at: Date.now() };
+    this.uploads.add(upload);
+  }
+
+  delete(upload: Upload): void {
+    this.uploads.delete(upload);
+  }
+
+  /** A request has to wait for a connection: check uploads now and while requests wait. */
+  contended(): void {
+    if (this.minUploadRate === 0 || this.timer !== null) return;
+    this.cutSlowUploads();
+    this.timer = setInterval(onContentionCheck, contentionCheckMs, this);
+    this.timer.unref();
+  }
+
+  check(): void {
+    const agent = this.agent();
+    if (agent === null || !hasQueuedRequests(agent)) {
+      this.stop();
+      return;
+    }
+    this.cutSlowUploads();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  private cutSlowUploads(): void {
+    const now = Date.now();
+    for (const upload of this.uploads) {
+      const socket = upload.uploadSocket();
+      if (socket === null) continue;
+      const { bytes, at } = upload.uploadMark;
+      if (now - at < uploadWindowMs) continue;
+      const rate = ((socket.bytesWritten - bytes) * 1000) / (now - at);
+      if (rate >= this.minUploadRate) {
+        upload.uploadMark = { bytes: socket.bytesWritten, at: now };
+        continue;
+      }
+      this.uploads.delete(upload);
+      upload.cutSlowUpload(
+        new RelayError('ERR_CLIENT_TIMEOUT', `client uploaded ${Math.round(rate)} bytes/s (minimum ${this.minUploadRate}) while other requests waited for a connection`),
+      );
+    }
+  }
+}
+
+function onContentionCheck(watch: UploadWatch): void {
+  watch.check();
+}
+
+/**
+ * Sets a request's socket timeout again after it has fired once. Node relays a socket's
+ * `timeout` to its ClientRequest with a `once` listener added only while `timeoutCb` is unset,
+ * so a second `setTimeout` alone would never reach the request: clearing it re-adds the relay.
+ */
+export function rearmRequestTimeout(upstream: ClientRequest, ms: number): void {
+  (upstream as ClientRequest & { timeoutCb?: unknown }).timeoutCb = null;
+  upstream.setTimeout(ms);
 }
 
 /** An `error` listener for a stream this attempt has let go of. */

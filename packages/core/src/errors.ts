@@ -32,6 +32,12 @@ export const errorStatus = {
   ERR_POOL_TIMEOUT: 504,
   /** No response head came before the request's overall deadline (e.g. `retry({ deadline })`), attempts and waits together. */
   ERR_DEADLINE: 504,
+  /**
+   * The client was too slow, not the upstream: it left the response unread longer than the
+   * transport's `slowClientTimeout`, or uploaded slower than `minUploadRate` while other requests
+   * waited for its upstream connection.
+   */
+  ERR_CLIENT_TIMEOUT: 408,
   /** The client went away; nothing is sent to it. */
   ERR_CLIENT_ABORTED: 499,
   /** A stage or transport failed in a way Relay does not know. */

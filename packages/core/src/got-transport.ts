@@ -4,10 +4,28 @@ import type { Socket } from 'node:net';
 import { got, type Delays, type Got, type Hooks, type OptionsInit, type Request as GotStream } from 'got';
 import type { AbortHandler } from './client.js';
 import { RelayError, toRelayError } from './errors.js';
-import { bodyFailure, hasQueuedRequests, ignoreError, isStaleConnectionFailure, timeoutError } from './attempt-rules.js';
+import {
+  bodyFailure,
+  closedWithoutAnswer,
+  headStatus,
+  hasQueuedRequests,
+  ignoreError,
+  isStaleConnectionFailure,
+  logAttemptFailure,
+  logClientFault,
+  rearmRequestTimeout,
+  resolveClientLimits,
+  slowReaderBudget,
+  slowReaderError,
+  UploadWatch,
+  type ClientLimits,
+  type Upload,
+  switchedProtocols,
+  timeoutError,
+} from './attempt-rules.js';
 import { responseHeadersFromRaw } from './hop-by-hop.js';
-import { logUpstreamFailure } from './logger.js';
 import { assertNonNegative } from './options.js';
+import { assertKnownKeys } from './known-keys.js';
 import type { BoundTransport, ProxyRequest, ProxyResponse, Transport, TransportConfig } from './types.js';
 
 /** Options of the got transport. */
@@ -26,8 +44,13 @@ export interface GotTransportOptions {
   hooks?: Pick<Partial<Hooks>, 'init' | 'beforeRequest' | 'beforeError'>;
   /** got's DNS cache: `true` for got's shared `CacheableLookup`, or your own instance. Default none. */
   dnsCache?: OptionsInit['dnsCache'];
+  /** As `httpTransport`'s: how long a client may leave the response unread, in ms. Default 60 000; 0 = no limit. */
+  slowClientTimeout?: number;
+  /** As `httpTransport`'s: bytes/s an upload must keep up while requests wait for a connection. Default 500; 0 = never cut. */
+  minUploadRate?: number;
 }
 
+const gotTransportOptionNames: readonly string[] = ['maxSockets', 'maxFreeSockets', 'idleTimeout', 'hooks', 'dnsCache', 'slowClientTimeout', 'minUploadRate'];
 const usableHooks = new Set(['init', 'beforeRequest', 'beforeError']);
 
 /**
@@ -52,6 +75,7 @@ const usableHooks = new Set(['init', 'beforeRequest', 'beforeError']);
  */
 export function gotTransport(options: GotTransportOptions = {}): Transport {
   if (options === null || typeof options !== 'object') throw new TypeError('gotTransport(options) needs an options object');
+  assertKnownKeys(options, gotTransportOptionNames, 'gotTransport');
   const maxSockets = options.maxSockets ?? 256;
   const maxFreeSockets = options.maxFreeSockets ?? 256;
   const idleTimeout = options.idleTimeout ?? 30_000;
@@ -60,6 +84,7 @@ export function gotTransport(options: GotTransportOptions = {}): Transport {
   assertNonNegative(maxFreeSockets, 'maxFreeSockets');
   assertNonNegative(idleTimeout, 'idleTimeout');
   const hooks = checkHooks(options.hooks);
+  const limits = resolveClientLimits(options);
   const dnsCache = options.dnsCache;
   if (dnsCache !== undefined && typeof dnsCache !== 'boolean' && typeof (dnsCache as { lookup?: unknown } | null)?.lookup !== 'function') {
     throw new TypeError('dnsCache must be true, false or a CacheableLookup instance');
@@ -67,7 +92,7 @@ export function gotTransport(options: GotTransportOptions = {}): Transport {
   return {
     name: 'got',
     bind(config: TransportConfig): BoundTransport {
-      return new GotBinding(config, { maxSockets, maxFreeSockets, idleTimeout }, hooks, dnsCache);
+      return new GotBinding(config, { maxSockets, maxFreeSockets, idleTimeout }, hooks, dnsCache, limits);
     },
   };
 }
@@ -121,14 +146,17 @@ class GotBinding implements BoundTransport {
   readonly connectEvent: 'connect' | 'secureConnect';
   agent: HttpAgent | null = null;
   client: Got | null = null;
+  readonly uploads: UploadWatch;
 
   constructor(
     config: TransportConfig,
     private readonly agentOptions: { maxSockets: number; maxFreeSockets: number; idleTimeout: number },
     private readonly hooks: Partial<Hooks> | undefined,
     private readonly dnsCache: OptionsInit['dnsCache'],
+    readonly limits: Readonly<ClientLimits>,
   ) {
     this.config = config;
+    this.uploads = new UploadWatch(limits.minUploadRate, () => this.agent);
     this.connectEvent = config.target.protocol === 'https:' ? 'secureConnect' : 'connect';
     this.handle = (request) => this.forward(request);
   }
@@ -164,6 +192,7 @@ class GotBinding implements BoundTransport {
   }
 
   shutdown(): void {
+    this.uploads.stop();
     this.agent?.destroy();
     this.agent = null;
     this.client = null;
@@ -181,7 +210,10 @@ class GotBinding implements BoundTransport {
 }
 
 /** One upstream exchange through got: its phase, timers and the promise of its response head. */
-class GotAttempt implements AbortHandler {
+class GotAttempt implements AbortHandler, Upload {
+  uploadMark = { bytes: 0, at: 0 };
+  /** When the connection last moved before the client stopped reading, or 0 while it reads. */
+  stalledSince = 0;
   phase = Phase.Pool;
   stream: TaggedStream | null = null;
   upstream: TaggedRequest | null = null;
@@ -189,6 +221,8 @@ class GotAttempt implements AbortHandler {
   settled = false;
   poolTimer: NodeJS.Timeout | null = null;
   retriedStaleSocket = false;
+  /** A failure of the node:http request got made, which got may report late or never. */
+  upstreamError: Error | null = null;
 
   constructor(
     readonly binding: GotBinding,
@@ -237,8 +271,13 @@ class GotAttempt implements AbortHandler {
     upstream.on('socket', onUpstreamSocket);
     upstream.on('finish', onUpstreamFinish);
     upstream.on('timeout', onUpstreamTimeout);
+    upstream.on('error', onUpstreamError);
+    upstream.on('close', onUpstreamClose);
     const pool = this.binding.config.timeouts.pool;
-    if (pool > 0 && hasQueuedRequests(this.agent)) this.poolTimer = setTimeout(onPoolTimeout, pool, this);
+    if (hasQueuedRequests(this.agent)) {
+      if (pool > 0) this.poolTimer = setTimeout(onPoolTimeout, pool, this);
+      this.binding.uploads.contended();
+    }
   }
 
   onSocket(socket: Socket): void {
@@ -263,9 +302,19 @@ class GotAttempt implements AbortHandler {
     this.phase = Phase.Write;
     const write = this.binding.config.timeouts.write;
     if (write > 0) upstream.setTimeout(write);
+    if (this.request.body !== null) this.binding.uploads.add(this);
+  }
+
+  uploadSocket(): Socket | null {
+    return this.phase === Phase.Write ? (this.upstream?.socket ?? null) : null;
+  }
+
+  cutSlowUpload(error: RelayError): void {
+    this.abortWith(error);
   }
 
   onFinish(): void {
+    this.binding.uploads.delete(this);
     if (this.phase !== Phase.Write) return;
     // The head wait is got's `response` timeout from here.
     this.phase = Phase.Read;
@@ -273,8 +322,27 @@ class GotAttempt implements AbortHandler {
   }
 
   onResponse(response: IncomingMessage): void {
+    this.binding.uploads.delete(this);
     this.clearPoolTimer();
     this.phase = Phase.Streaming;
+    if (response.statusCode === 101) {
+      this.fail(switchedProtocols());
+      return;
+    }
+    // Bytes read with the head may still fail to parse, in this same tick: hand the head on
+    // after that, so such a failure is a 502 rather than a head whose body never comes.
+    process.nextTick(settleHead, this, response);
+  }
+
+  settleHead(response: IncomingMessage): void {
+    if (this.settled) return;
+    const failure = this.upstreamError;
+    if (failure !== null) {
+      // got's stream is failing already (a malformed first chunk, or bytes after a whole
+      // response, which got does not deliver): nothing of it can reach the client.
+      this.fail(this.toRelayError(failure));
+      return;
+    }
     this.responded = true;
     this.settled = true;
     const read = this.binding.config.timeouts.read;
@@ -292,7 +360,40 @@ class GotAttempt implements AbortHandler {
   }
 
   onTimeout(): void {
+    if (this.responded && this.stream!.isPaused()) {
+      this.onSlowReader();
+      return;
+    }
     this.abortWith(timeoutError(this.phase === Phase.Write ? 'write' : 'read', this.binding.config.timeouts));
+  }
+
+  /**
+   * The upstream connection was silent because the relay stopped reading it: the client is not
+   * reading the response. That is the client's side: `slowClientTimeout` applies, counted from
+   * when the connection last moved, and its expiry is logged as the client's fault.
+   */
+  onSlowReader(): void {
+    const upstream = this.upstream!;
+    const limit = this.binding.limits.slowClientTimeout;
+    if (this.stalledSince === 0) {
+      this.stalledSince = Date.now() - this.binding.config.timeouts.read;
+      this.stream!.once('resume', () => this.onReaderResumed());
+    }
+    const left = slowReaderBudget(limit, this.stalledSince);
+    if (left > 0) {
+      rearmRequestTimeout(upstream, left === Infinity ? 0 : left);
+      return;
+    }
+    const error = slowReaderError(limit);
+    logClientFault(this.binding.config, this.request, error);
+    this.request.client.abort(error);
+  }
+
+  onReaderResumed(): void {
+    this.stalledSince = 0;
+    const read = this.binding.config.timeouts.read;
+    // The stall re-armed the request's timeout relay, which has not fired since: a plain reset.
+    if (this.phase !== Phase.Done && read > 0) this.upstream?.setTimeout(read);
   }
 
   onPoolTimeout(): void {
@@ -304,13 +405,14 @@ class GotAttempt implements AbortHandler {
   onError(error: Error): void {
     // After the head the body stream carries the failure to the relay.
     if (this.settled) return;
-    if (!this.retriedStaleSocket && isStaleConnectionFailure(error, this.stream!.reusedSocket === true, this.request)) {
+    if (this.phase !== Phase.Streaming && !this.retriedStaleSocket && isStaleConnectionFailure(error, this.stream!.reusedSocket === true, this.request)) {
       // A keep-alive connection the upstream closed just as we reused it: nothing was
       // processed, so send the request once more on a fresh connection.
       this.retriedStaleSocket = true;
       this.detach();
       this.phase = Phase.Pool;
       this.upstream = null;
+      this.upstreamError = null;
       this.start();
       return;
     }
@@ -327,6 +429,20 @@ class GotAttempt implements AbortHandler {
       if (event === 'response') return new RelayError('ERR_READ_TIMEOUT', `upstream read timed out after ${timeouts.read} ms`, { cause: error });
     }
     return toRelayError(error);
+  }
+
+  /** The node:http request failed: remembered, since got may hand on a head it has already given up. */
+  onUpstreamError(error: Error): void {
+    this.upstreamError ??= error;
+  }
+
+  /**
+   * The node:http request closed. got reports nothing when the upstream answered `101` with
+   * `Upgrade` to a plain request (Node only closes the connection): that is a failure here.
+   */
+  onUpstreamClose(): void {
+    if (this.settled || headStatus(this.upstream!) !== 101) return;
+    this.fail(closedWithoutAnswer(101));
   }
 
   onClientAbort(reason: RelayError): void {
@@ -348,10 +464,11 @@ class GotAttempt implements AbortHandler {
     if (this.settled) return;
     this.settled = true;
     this.phase = Phase.Done;
+    this.binding.uploads.delete(this);
     this.clearPoolTimer();
     this.detach();
     this.request.client.setAbortHandler(null);
-    logUpstreamFailure(this.binding.config, this.request, error);
+    logAttemptFailure(this.binding.config, this.request, error);
     this.reject(error);
   }
 
@@ -376,6 +493,8 @@ class GotAttempt implements AbortHandler {
       upstream.removeListener('timeout', onUpstreamTimeout);
       upstream.removeListener('socket', onUpstreamSocket);
       upstream.removeListener('finish', onUpstreamFinish);
+      upstream.removeListener('close', onUpstreamClose);
+      upstream.removeListener('error', onUpstreamError).on('error', ignoreError);
     }
     stream.destroy();
   }
@@ -404,6 +523,18 @@ function onUpstreamFinish(this: TaggedRequest): void {
 
 function onUpstreamTimeout(this: TaggedRequest): void {
   this[kAttempt]!.onTimeout();
+}
+
+function settleHead(attempt: GotAttempt, response: IncomingMessage): void {
+  attempt.settleHead(response);
+}
+
+function onUpstreamError(this: TaggedRequest, error: Error): void {
+  this[kAttempt]!.onUpstreamError(error);
+}
+
+function onUpstreamClose(this: TaggedRequest): void {
+  this[kAttempt]!.onUpstreamClose();
 }
 
 function onPoolTimeout(attempt: GotAttempt): void {

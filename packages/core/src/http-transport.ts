@@ -3,10 +3,29 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { AbortHandler } from './client.js';
 import { RelayError, toRelayError } from './errors.js';
-import { bodyFailure, hasQueuedRequests, ignoreError, isStaleConnectionFailure, timeoutError } from './attempt-rules.js';
+import {
+  bodyFailure,
+  closedWithoutAnswer,
+  headStatus,
+  hasQueuedRequests,
+  ignoreError,
+  isStaleConnectionFailure,
+  logAttemptFailure,
+  logClientFault,
+  resolveClientLimits,
+  slowReaderBudget,
+  slowReaderError,
+  defaultClientLimits,
+  UploadWatch,
+  type ClientLimits,
+  type Upload,
+  logTrailingBytes,
+  switchedProtocols,
+  timeoutError,
+} from './attempt-rules.js';
 import { responseHeadersFromRaw } from './hop-by-hop.js';
-import { logUpstreamFailure } from './logger.js';
 import { assertNonNegative } from './options.js';
+import { assertKnownKeys } from './known-keys.js';
 import type { BoundTransport, ProxyRequest, ProxyResponse, Transport, TransportConfig } from './types.js';
 
 /** Options of the default node:http/https transport. */
@@ -17,7 +36,23 @@ export interface HttpTransportOptions {
   maxFreeSockets?: number;
   /** Close an idle keep-alive connection after this many ms (sooner if the upstream's `Keep-Alive` says so). Default 30 000. */
   idleTimeout?: number;
+  /**
+   * How long a client may leave the response unread, in ms, before its download is cut (408
+   * `ERR_CLIENT_TIMEOUT`, logged as the client's fault). While it does not read, the relay stops
+   * reading the upstream, so `timeout.read` does not apply. Default 60 000 (nginx's `send_timeout`);
+   * 0 = no limit. Below `timeout.read` it acts as `timeout.read`.
+   */
+  slowClientTimeout?: number;
+  /**
+   * Bytes per second a request body upload must keep up while other requests wait for a pooled
+   * connection; a slower upload (measured over ≥ 1 s) is then cut (408 `ERR_CLIENT_TIMEOUT`) and
+   * its connection goes to the waiting request. Without contention slow uploads are left alone.
+   * Default 500 (Apache mod_reqtimeout's `MinRate`); 0 = never cut.
+   */
+  minUploadRate?: number;
 }
+
+const httpTransportOptionNames: readonly string[] = ['maxSockets', 'maxFreeSockets', 'idleTimeout', 'slowClientTimeout', 'minUploadRate'];
 
 /**
  * The default transport: node:http or node:https with a keep-alive agent made in
@@ -28,6 +63,8 @@ export interface HttpTransportOptions {
  * createRelay({ targetBaseUrl: 'http://auth:8000', transport: httpTransport({ maxSockets: 64 }) });
  */
 export function httpTransport(options: HttpTransportOptions = {}): Transport {
+  if (options === null || typeof options !== 'object') throw new TypeError('httpTransport(options) needs an options object');
+  assertKnownKeys(options, httpTransportOptionNames, 'httpTransport');
   const maxSockets = options.maxSockets ?? 256;
   const maxFreeSockets = options.maxFreeSockets ?? 256;
   const idleTimeout = options.idleTimeout ?? 30_000;
@@ -35,14 +72,16 @@ export function httpTransport(options: HttpTransportOptions = {}): Transport {
   if (maxSockets < 1) throw new RangeError(`maxSockets must be at least 1, got ${maxSockets}`);
   assertNonNegative(maxFreeSockets, 'maxFreeSockets');
   assertNonNegative(idleTimeout, 'idleTimeout');
+  const limits = resolveClientLimits(options);
   return {
     name: 'http',
     bind(config: TransportConfig): BoundTransport {
       const secure = config.target.protocol === 'https:';
-      return new HttpBinding(config, secure, function createAgent(): HttpAgent {
+      const createAgent = function createAgent(): HttpAgent {
         const common = { keepAlive: true, maxSockets, maxFreeSockets, scheduling: 'lifo' as const, timeout: idleTimeout };
         return secure ? new HttpsAgent({ ...common, ...config.tls }) : new HttpAgent(common);
-      });
+      };
+      return new HttpBinding(config, secure, createAgent, limits);
     },
   };
 }
@@ -54,7 +93,7 @@ export function httpTransport(options: HttpTransportOptions = {}): Transport {
  * the package entry.
  */
 export function bindHttpExchange(config: TransportConfig, secure: boolean, createAgent: () => HttpAgent): BoundTransport {
-  return new HttpBinding(config, secure, createAgent);
+  return new HttpBinding(config, secure, createAgent, defaultClientLimits);
 }
 
 const kAttempt = Symbol('relay.attempt');
@@ -81,9 +120,16 @@ class HttpBinding implements BoundTransport {
   private readonly createAgent: () => HttpAgent;
   readonly send: typeof httpRequest;
   readonly connectEvent: 'connect' | 'secureConnect';
+  readonly uploads: UploadWatch;
 
-  constructor(config: TransportConfig, secure: boolean, createAgent: () => HttpAgent) {
+  constructor(
+    config: TransportConfig,
+    secure: boolean,
+    createAgent: () => HttpAgent,
+    readonly limits: Readonly<ClientLimits>,
+  ) {
     this.config = config;
+    this.uploads = new UploadWatch(limits.minUploadRate, () => this.agent);
     this.createAgent = createAgent;
     this.send = secure ? httpsRequest : httpRequest;
     this.connectEvent = secure ? 'secureConnect' : 'connect';
@@ -96,6 +142,7 @@ class HttpBinding implements BoundTransport {
   }
 
   shutdown(): void {
+    this.uploads.stop();
     this.agent?.destroy();
     this.agent = null;
   }
@@ -112,8 +159,11 @@ class HttpBinding implements BoundTransport {
 }
 
 /** One upstream exchange: its phase, timers and the promise of its response head. */
-class Attempt implements AbortHandler {
+class Attempt implements AbortHandler, Upload {
   phase = Phase.Pool;
+  uploadMark = { bytes: 0, at: 0 };
+  /** When the connection last moved before the client stopped reading, or 0 while it reads. */
+  stalledSince = 0;
   upstream: UpstreamRequest | null = null;
   socket: UpstreamSocket | null = null;
   response: IncomingMessage | null = null;
@@ -152,9 +202,11 @@ class Attempt implements AbortHandler {
     upstream.on('socket', onUpstreamSocket);
     upstream.on('response', onUpstreamResponse);
     upstream.on('error', onUpstreamError);
+    upstream.on('close', onUpstreamClose);
     if (timeouts.read !== timeouts.write) upstream.on('finish', onUpstreamFinish);
-    if (timeouts.pool > 0 && hasQueuedRequests(this.agent)) {
-      this.poolTimer = setTimeout(onPoolTimeout, timeouts.pool, this);
+    if (hasQueuedRequests(this.agent)) {
+      if (timeouts.pool > 0) this.poolTimer = setTimeout(onPoolTimeout, timeouts.pool, this);
+      this.binding.uploads.contended();
     }
     request.client.setAbortHandler(this);
 
@@ -203,10 +255,20 @@ class Attempt implements AbortHandler {
     } else {
       this.phase = Phase.Write;
       this.watch(timeouts.write);
+      if (this.request.body !== null) this.binding.uploads.add(this);
     }
   }
 
+  uploadSocket(): Socket | null {
+    return this.phase === Phase.Write ? this.socket : null;
+  }
+
+  cutSlowUpload(error: RelayError): void {
+    this.abortWith(error);
+  }
+
   onFinish(): void {
+    this.binding.uploads.delete(this);
     if (this.phase !== Phase.Write) return;
     this.phase = Phase.Read;
     this.watch(this.binding.config.timeouts.read);
@@ -223,9 +285,22 @@ class Attempt implements AbortHandler {
   }
 
   onResponse(response: IncomingMessage): void {
+    this.binding.uploads.delete(this);
     this.phase = Phase.Streaming;
     this.response = response;
+    if (response.statusCode === 101) {
+      this.fail(switchedProtocols());
+      return;
+    }
+    // Bytes read with the head may still fail to parse, in this same tick: hand the head on
+    // after that, so such a failure is a 502 rather than a head whose body never comes.
+    process.nextTick(settleHead, this);
+  }
+
+  settleHead(): void {
+    if (this.settled) return;
     this.settled = true;
+    const response = this.response!;
     const status = response.statusCode!;
     const bodiless = this.request.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
     if (bodiless) response.resume();
@@ -239,8 +314,39 @@ class Attempt implements AbortHandler {
 
   onTimeout(): void {
     if (this.phase === Phase.Done || this.response?.complete === true) return;
+    if (this.settled && this.response!.isPaused()) {
+      this.onSlowReader();
+      return;
+    }
     const sending = this.phase === Phase.Write && !this.upstream!.writableFinished;
     this.abortWith(timeoutError(this.phase === Phase.Connect ? 'connect' : sending ? 'write' : 'read', this.binding.config.timeouts));
+  }
+
+  /**
+   * The upstream connection was silent because the relay stopped reading it: the client is not
+   * reading the response. That is the client's side: `slowClientTimeout` applies, counted from
+   * when the connection last moved, and its expiry is logged as the client's fault.
+   */
+  onSlowReader(): void {
+    const socket = this.socket!;
+    const limit = this.binding.limits.slowClientTimeout;
+    if (this.stalledSince === 0) {
+      this.stalledSince = Date.now() - (socket.timeout ?? 0);
+      this.response!.once('resume', () => this.onReaderResumed());
+    }
+    const left = slowReaderBudget(limit, this.stalledSince);
+    if (left > 0) {
+      socket.setTimeout(left === Infinity ? 0 : left);
+      return;
+    }
+    const error = slowReaderError(limit);
+    logClientFault(this.binding.config, this.request, error);
+    this.request.client.abort(error);
+  }
+
+  onReaderResumed(): void {
+    this.stalledSince = 0;
+    if (this.phase !== Phase.Done && this.socket !== null) this.watch(this.binding.config.timeouts.read);
   }
 
   onPoolTimeout(): void {
@@ -250,13 +356,19 @@ class Attempt implements AbortHandler {
   }
 
   onError(error: Error): void {
-    if (this.settled) {
-      // After the head the body stream carries the failure to the relay.
-      const response = this.response;
-      if (response !== null && !response.complete && !response.destroyed) response.destroy(toRelayError(error));
+    const response = this.response;
+    if (response?.complete === true) {
+      // A whole response followed by bytes that are not HTTP: the response stands, the
+      // connection (which Node closes) does not.
+      logTrailingBytes(this.binding.config, this.request, error);
       return;
     }
-    if (!this.retriedStaleSocket && isStaleConnectionFailure(error, this.upstream!.reusedSocket, this.request)) {
+    if (this.settled) {
+      // After the head the body stream carries the failure to the relay.
+      if (response !== null && !response.destroyed) response.destroy(toRelayError(error));
+      return;
+    }
+    if (response === null && !this.retriedStaleSocket && isStaleConnectionFailure(error, this.upstream!.reusedSocket, this.request)) {
       // A keep-alive connection the upstream closed just as we reused it: nothing was
       // processed, so send the request once more on a fresh connection.
       this.retriedStaleSocket = true;
@@ -272,11 +384,17 @@ class Attempt implements AbortHandler {
     this.abortWith(reason);
   }
 
+  /** The upstream request closed: before a head was handed on, that is a failure of its own. */
+  onClose(): void {
+    // With a head already read, `settleHead` (queued) decides.
+    if (!this.settled && this.response === null) this.fail(closedWithoutAnswer(headStatus(this.upstream!)));
+  }
+
   /** Tears the upstream exchange down with `reason`, wherever it is. */
   abortWith(reason: RelayError): void {
     if (this.phase === Phase.Done) return;
     const response = this.response;
-    if (response !== null) {
+    if (response !== null && this.settled) {
       if (!response.complete && !response.destroyed) response.destroy(reason);
       this.upstream?.destroy();
       return;
@@ -288,14 +406,16 @@ class Attempt implements AbortHandler {
     if (this.settled) return;
     this.settled = true;
     this.phase = Phase.Done;
+    this.binding.uploads.delete(this);
     if (this.poolTimer !== null) {
       clearTimeout(this.poolTimer);
       this.poolTimer = null;
     }
     this.detach();
     this.upstream?.destroy();
+    this.response?.destroy();
     this.request.client.setAbortHandler(null);
-    logUpstreamFailure(this.binding.config, this.request, error);
+    logAttemptFailure(this.binding.config, this.request, error);
     this.reject(error);
   }
 
@@ -304,7 +424,7 @@ class Attempt implements AbortHandler {
     const body = this.request.body;
     const upstream = this.upstream;
     if (body !== null && upstream !== null) body.unpipe(upstream);
-    if (upstream !== null) upstream.removeListener('error', onUpstreamError).on('error', ignoreError);
+    if (upstream !== null) upstream.removeListener('error', onUpstreamError).removeListener('close', onUpstreamClose).on('error', ignoreError);
   }
 }
 
@@ -320,6 +440,14 @@ function onUpstreamResponse(this: UpstreamRequest, response: IncomingMessage): v
 
 function onUpstreamError(this: UpstreamRequest, error: Error): void {
   this[kAttempt]!.onError(error);
+}
+
+function onUpstreamClose(this: UpstreamRequest): void {
+  this[kAttempt]!.onClose();
+}
+
+function settleHead(attempt: Attempt): void {
+  attempt.settleHead();
 }
 
 function onSocketTimeout(this: UpstreamSocket): void {

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import { STATUS_CODES, type ServerResponse } from 'node:http';
 import type { RelayError, RelayErrorCode } from './errors.js';
 
 const explanations: Record<RelayErrorCode, string> = {
@@ -18,6 +18,7 @@ const explanations: Record<RelayErrorCode, string> = {
   ERR_WRITE_TIMEOUT: 'sending the request to the upstream service timed out',
   ERR_POOL_TIMEOUT: 'no upstream connection became free in time',
   ERR_DEADLINE: 'the upstream service did not answer within the deadline',
+  ERR_CLIENT_TIMEOUT: 'the client sent or read too slowly',
   ERR_CLIENT_ABORTED: 'the client went away',
   ERR_INTERNAL: 'the relay failed to handle the request',
   ERR_BODY_CONSUMED: 'the request body was read before the relay and cannot be forwarded',
@@ -28,6 +29,7 @@ const explanations: Record<RelayErrorCode, string> = {
 const reasonPhrases: Record<number, string> = {
   400: 'Bad Request',
   404: 'Not Found',
+  408: 'Request Timeout',
   413: 'Content Too Large',
   499: 'Client Closed Request',
   500: 'Internal Server Error',
@@ -59,11 +61,16 @@ export function sendError(res: ServerResponse, error: RelayError, headOnly = fal
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
   };
+  // A client cut for being slow may still be sending a body: do not wait for the rest of it.
+  if (error.code === 'ERR_CLIENT_TIMEOUT') headers.connection = 'close';
   if (error.code === 'ERR_SHUTTING_DOWN' || error.code === 'ERR_NOT_STARTED') {
     headers.connection = 'close';
     headers['retry-after'] = '1';
   }
   for (const name of res.getHeaderNames()) res.removeHeader(name);
-  res.writeHead(error.status, headers);
+  // Always an explicit reason phrase: a failed writeHead leaves its phrase on `res` (an
+  // upstream `OK`, or an invalid one that would make this writeHead throw too), and Node
+  // would reuse it: `500 OK`, or a connection closed without any answer.
+  res.writeHead(error.status, reasonPhrases[error.status] ?? STATUS_CODES[error.status] ?? 'Error', headers);
   res.end(headOnly ? undefined : body);
 }

@@ -12,7 +12,12 @@ export type Fault =
   | 'conflicting-content-length'
   | 'oversized-headers'
   | 'reset-before-head'
-  | 'close-on-reuse';
+  | 'close-on-reuse'
+  | 'switching-protocols'
+  | 'bare-101'
+  | 'bad-chunk-with-head'
+  | 'bad-chunk-later'
+  | 'trailing-garbage';
 
 /** A TCP server that speaks just enough HTTP/1.1 to misbehave on purpose. */
 export interface FaultyUpstream {
@@ -25,6 +30,8 @@ export interface FaultyUpstream {
   readonly open: number;
   /** Requests read so far, as `METHOD path`. */
   requests: string[];
+  /** Destroys every open connection and keeps listening. */
+  dropConnections(): void;
   close(): Promise<void>;
 }
 
@@ -70,6 +77,9 @@ export async function startFaultyUpstream(): Promise<FaultyUpstream> {
       return sockets.size;
     },
     requests: state.requests,
+    dropConnections: () => {
+      for (const socket of sockets) socket.destroy();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
@@ -111,6 +121,25 @@ function behave(socket: Socket, fault: Fault, servedBefore: number): void {
         return;
       }
       socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+      return;
+    case 'switching-protocols':
+      // A 101 with Upgrade to a request that asked for none.
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n');
+      return;
+    case 'bare-101':
+      socket.write('HTTP/1.1 101 Switching Protocols\r\n\r\n');
+      return;
+    case 'bad-chunk-with-head':
+      // One write: the head and a malformed chunk size arrive in the same TCP segment.
+      socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\nhello\r\n');
+      return;
+    case 'bad-chunk-later':
+      socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n');
+      setTimeout(() => socket.write('zz\r\nworld\r\n'), 50);
+      return;
+    case 'trailing-garbage':
+      // A whole response, then bytes that are not HTTP, in the same TCP segment.
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokGARBAGE\r\n\r\n');
       return;
     default:
       socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
