@@ -642,6 +642,11 @@ function writeResponse(exchange: Exchange, response: ProxyResponse): void {
     if (!res.destroyed && exchange.client!.abortReason?.code === 'ERR_SHUTTING_DOWN') fail(exchange, exchange.client!.abortReason);
     return;
   }
+  if (body !== null && body.destroyed && !body.readableEnded) {
+    // A body that already failed would never emit again: the client would wait forever.
+    fail(exchange, new RelayError('ERR_INTERNAL', 'the response body stream was destroyed before the response was written'));
+    return;
+  }
   // An answer before the upload ended (the upstream refused early): the rest of the body is never
   // read, so the connection cannot be reused. `Connection: close`, then closed (nginx, reply-from).
   if (relay.state === 'stopping' || (exchange.request!.body !== null && !exchange.req.complete)) res.shouldKeepAlive = false;
