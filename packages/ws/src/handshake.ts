@@ -28,6 +28,9 @@ const enum State {
 /** @internal Tags the upstream WebSocket, its request and socket, and the client's request with their handshake. */
 export const kHandshake = Symbol('relay.ws.handshake');
 type Tagged<T> = T & { [kHandshake]?: UpstreamHandshake };
+/** Tags a refusal with its upstream connection, which the response may let go of when it ends. */
+const kConnection = Symbol('relay.ws.connection');
+type Refusal = IncomingMessage & { [kConnection]?: Duplex };
 
 /**
  * One WebSocket handshake on the upstream side: opens the upstream connection with the request
@@ -154,6 +157,13 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
     this.state = State.Done;
     this.binding.handshakes.delete(this);
     this.request.client.setAbortHandler(null);
+    // The upstream's connection served this one answer: the relay owns it and closes it once the
+    // answer is read, whatever its keep-alive says (nothing else would ever close or watch it).
+    const socket = response.socket;
+    socket.on('error', ignoreError);
+    (response as Refusal)[kConnection] = socket;
+    response.once('end', destroyConnection);
+    response.once('close', destroyConnection);
     const status = response.statusCode ?? 502;
     const bodiless = status === 204 || status === 304;
     if (bodiless) response.resume();
@@ -331,6 +341,11 @@ export function closeOpen(ws: WebSocket, code: number, reason: string | Buffer):
 }
 
 function ignoreError(): void {}
+
+/** A refusal's `end`/`close`: its upstream connection is never reused. */
+function destroyConnection(this: Refusal): void {
+  this[kConnection]?.destroy();
+}
 
 function onRequestSocket(this: Tagged<ClientRequest>, socket: Tagged<Socket>): void {
   const handshake = this[kHandshake]!;
