@@ -100,15 +100,28 @@ export class Session {
   }
 
   onPing(from: WebSocket, data: Buffer): void {
-    if (this.idleTimer !== null) this.lastActive = Date.now();
-    const to = from === this.client ? this.upstream : this.client;
-    if (to.readyState === WebSocket.OPEN) to.ping(data);
+    this.forwardControl(from, data, true);
   }
 
   onPong(from: WebSocket, data: Buffer): void {
+    this.forwardControl(from, data, false);
+  }
+
+  /**
+   * Sends a ping or pong from one side to the other under the same bound as messages: a flood of
+   * control frames towards a side that stopped reading pauses the sender like any message would.
+   */
+  private forwardControl(from: WebSocket, data: Buffer, ping: boolean): void {
     if (this.idleTimer !== null) this.lastActive = Date.now();
     const to = from === this.client ? this.upstream : this.client;
-    if (to.readyState === WebSocket.OPEN) to.pong(data);
+    if (to.readyState !== WebSocket.OPEN) return;
+    let flushed: ((error?: Error) => void) | undefined;
+    if (to.bufferedAmount + data.length > this.highWaterMark) {
+      from.pause();
+      flushed = to === this.client ? this.clientFlushed : this.upstreamFlushed;
+    }
+    if (ping) to.ping(data, undefined, flushed);
+    else to.pong(data, undefined, flushed);
   }
 
   onClose(side: WebSocket, code: number, reason: Buffer): void {
