@@ -33,7 +33,7 @@ export function tunedChatRelay(internalCa: string | Buffer, chatService = 'https
     tls: { ca: internalCa },
     timeout: { connect: 2_000, read: 10_000 }, // the handshake, as for HTTP
     websocket: websocket({
-      idleTimeout: 5 * 60_000, // close silent sessions (1001)
+      idleTimeout: 60_000,     // close sessions silent for 1 min (1001; default 5 min)
       maxPayload: 1024 * 1024, // refuse messages over 1 MiB (1009)
       highWaterMark: 256 * 1024,
       closeTimeout: 5_000,     // a peer that never answers a close frame is disconnected

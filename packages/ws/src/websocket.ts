@@ -20,7 +20,10 @@ export interface WebSocketOptions {
   maxPayload?: number;
   /** Bytes queued towards one side before the relay stops reading from the other, until they drain. Default 1 MiB. */
   highWaterMark?: number;
-  /** Close a session with 1001 after this many ms without a message, ping or pong either way. 0 disables. Default 0. */
+  /**
+   * Close a session with 1001 after this many ms without a message, ping or pong either way (the liveness rule: a peer
+   * that vanished without a FIN is found this way). 0 disables. Default 300 000 (5 min, Envoy's stream idle timeout).
+   */
   idleTimeout?: number;
   /** How long a side may take to answer a close frame before its connection is destroyed, in ms. Default 5 000. */
   closeTimeout?: number;
@@ -61,7 +64,7 @@ export function websocket(options: WebSocketOptions = {}): UpgradeTransport {
   const settings: WebSocketSettings = {
     maxPayload: options.maxPayload ?? 16 * 1024 * 1024,
     highWaterMark: options.highWaterMark ?? 1024 * 1024,
-    idleTimeout: options.idleTimeout ?? 0,
+    idleTimeout: options.idleTimeout ?? 5 * 60_000,
     closeTimeout: options.closeTimeout ?? 5_000,
     perMessageDeflate: options.perMessageDeflate ?? false,
   };
