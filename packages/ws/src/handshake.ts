@@ -154,6 +154,14 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
       response.destroy();
       return;
     }
+    if (response.statusCode === 101) {
+      // Node hands over a 101 without `Upgrade` as a plain response: the upstream switched to
+      // nothing, so there is no session to relay and no answer to pass on (nginx: 502).
+      response.socket.on('error', ignoreError);
+      response.socket.destroy();
+      this.fail(new RelayError('ERR_UPSTREAM_PROTOCOL', 'invalid upstream handshake: 101 without "Upgrade: websocket"'));
+      return;
+    }
     this.state = State.Done;
     this.binding.handshakes.delete(this);
     this.request.client.setAbortHandler(null);
