@@ -16,6 +16,7 @@ import {
 import { closeReasons } from './close-codes.js';
 import { clientHandshakeLines, isWritablePath, parseSubprotocols, stripUpstreamHandshakeHeaders, upstreamRequestHeaders } from './handshake-headers.js';
 import { Session, type PendingMessage, type UpstreamEnd } from './session.js';
+import { sessionDeadline } from './policy.js';
 import type { WebSocketBinding } from './websocket.js';
 
 /** Where the handshake is: opening the upstream, waiting for the relay to accept the client, or over. */
@@ -55,6 +56,8 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
   /** The extra lines of the client's `101` while `ws` writes it. */
   clientLines: string[] = [];
   session: Session | null = null;
+  /** When the session must end by the policy's `deadline`, in ms since the epoch. */
+  deadline: number | null = null;
 
   constructor(
     readonly binding: WebSocketBinding,
@@ -73,6 +76,13 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
     }
     let protocols: string[];
     let upstream: Tagged<WebSocket>;
+    try {
+      const policy = binding.settings.policy;
+      if (policy !== null) this.deadline = sessionDeadline(policy, request);
+    } catch (error) {
+      this.fail(new RelayError('ERR_INTERNAL', `websocket deadline() failed: ${(error as Error).message}`, { cause: error }));
+      return;
+    }
     try {
       protocols = parseSubprotocols(request.headers['sec-websocket-protocol']);
     } catch (error) {
@@ -300,7 +310,7 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
     upstream.removeListener('message', onPendingMessage);
     upstream.removeListener('error', onHandshakeError);
     upstream.removeListener('close', onHandshakeClose);
-    this.session = new Session(this.binding, upstream, client, this.request.path, this.pending, this.ended);
+    this.session = new Session(this.binding, upstream, client, this.request.path, this.pending, this.ended, this.deadline);
   }
 
   /** Ends a handshake whose client will not be accepted after all. */
