@@ -131,7 +131,12 @@ async function expressHttpProxy(target: URL): Promise<Started> {
 }
 
 interface WebSocketModule {
-  websocket: () => UpgradeTransport;
+  websocket: (options?: { onClientMessage?: () => undefined; onUpstreamMessage?: () => undefined }) => UpgradeTransport;
+}
+
+/** The pass-through message hook of `relay-ws-hook`: every message is looked at and sent on as it is. */
+function passThrough(): undefined {
+  return undefined;
 }
 
 /** `@relay/ws` by name if the workspace links it, else the built package beside core; null if neither. */
@@ -148,7 +153,7 @@ async function loadRelayWs(): Promise<WebSocketModule | null> {
 }
 
 /** Relay from its built dist/ (plain node, no `source` condition): default, got, or with stages. */
-async function relay(name: 'relay' | 'relay-got' | 'relay-stages', target: URL, websocket: boolean): Promise<Started> {
+async function relay(name: 'relay' | 'relay-got' | 'relay-stages' | 'relay-ws-hook', target: URL, websocket: boolean): Promise<Started> {
   const core = await import('@relay/core');
   let ws: WebSocketModule | null = null;
   if (websocket) {
@@ -177,7 +182,10 @@ async function relay(name: 'relay' | 'relay-got' | 'relay-stages', target: URL, 
     );
   }
   const options: RelayOptions = { targetBaseUrl: target.href, transport, stages };
-  if (ws !== null) options.websocket = ws.websocket();
+  if (ws !== null) {
+    // relay-ws-hook: a message policy makes the sessions terminating (frames parsed and re-sent).
+    options.websocket = name === 'relay-ws-hook' ? ws.websocket({ onClientMessage: passThrough, onUpstreamMessage: passThrough }) : ws.websocket();
+  }
   const instance = core.createRelay(options);
   await instance.startup();
   const server = createServer(instance.handle);
@@ -199,6 +207,7 @@ export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL
     case 'relay':
     case 'relay-got':
     case 'relay-stages':
+    case 'relay-ws-hook':
       return relay(name, target, websocket);
   }
 }

@@ -17,6 +17,7 @@ export const POST_SIZE = 64 * 1024;
 export const DOWNLOAD_SIZE = 10 * 1024 * 1024;
 export const DOWNLOAD_CHUNK = 64 * 1024;
 export const WS_MESSAGE_SIZE = 64;
+export const WS_LARGE_MESSAGE_SIZE = 1024 * 1024;
 
 /** `size` ASCII bytes of a repeating pattern, so a truncated or shifted body never looks right. */
 export function asciiPattern(size: number): Buffer {
@@ -26,7 +27,7 @@ export function asciiPattern(size: number): Buffer {
   return buffer;
 }
 
-export type WorkloadName = 'small-get' | 'post-64k' | 'download-10m' | 'ws-echo';
+export type WorkloadName = 'small-get' | 'post-64k' | 'download-10m' | 'ws-echo' | 'ws-echo-1m';
 
 export interface Workload {
   name: WorkloadName;
@@ -42,7 +43,13 @@ export const workloads: Record<WorkloadName, Workload> = {
   'post-64k': { name: 'post-64k', title: '64 KiB POST echo', unit: 'req', method: 'POST', path: '/echo' },
   'download-10m': { name: 'download-10m', title: '10 MiB download, streamed', unit: 'req', method: 'GET', path: '/download' },
   'ws-echo': { name: 'ws-echo', title: `WebSocket echo (${WS_MESSAGE_SIZE}-byte text messages, one in flight per connection)`, unit: 'msg', method: 'GET', path: '/ws' },
+  'ws-echo-1m': { name: 'ws-echo-1m', title: 'WebSocket echo (1 MiB binary messages, one in flight per connection)', unit: 'msg', method: 'GET', path: '/ws' },
 };
+
+/** Whether a workload is a WebSocket one (run on the proxies that relay WebSockets). */
+export function isWebSocket(workload: Workload): boolean {
+  return workload.name === 'ws-echo' || workload.name === 'ws-echo-1m';
+}
 
 export type ProxyName =
   | 'direct'
@@ -52,7 +59,8 @@ export type ProxyName =
   | 'express-http-proxy'
   | 'relay'
   | 'relay-got'
-  | 'relay-stages';
+  | 'relay-stages'
+  | 'relay-ws-hook';
 
 export interface ProxyInfo {
   name: ProxyName;
@@ -60,8 +68,10 @@ export interface ProxyInfo {
   label: string;
   /** The npm package whose version goes into the label. */
   versionOf?: string;
-  /** Runs the WebSocket workload too. */
+  /** Runs the WebSocket workloads too. */
   websocket: boolean;
+  /** Runs only the WebSocket workloads (a WebSocket variant of another row). */
+  websocketOnly?: boolean;
 }
 
 export const proxies: ProxyInfo[] = [
@@ -73,6 +83,7 @@ export const proxies: ProxyInfo[] = [
   { name: 'relay', label: 'Relay, default transport', websocket: true },
   { name: 'relay-got', label: 'Relay, got transport', websocket: false },
   { name: 'relay-stages', label: 'Relay + headers, cookies, retry', websocket: false },
+  { name: 'relay-ws-hook', label: 'Relay, WebSocket with a pass-through message hook', websocket: true, websocketOnly: true },
 ];
 
 export interface Timing {
@@ -89,6 +100,7 @@ export const fullTiming: Record<WorkloadName, Timing> = {
   'post-64k': { rounds: 5, warmup: 2, duration: 3 },
   'download-10m': { rounds: 3, warmup: 2, duration: 4 },
   'ws-echo': { rounds: 4, warmup: 1.5, duration: 3 },
+  'ws-echo-1m': { rounds: 3, warmup: 1.5, duration: 3 },
 };
 
 /** `--quick`: by default small GET and 64 KiB POST only, under two minutes. */
@@ -97,6 +109,7 @@ export const quickTiming: Record<WorkloadName, Timing> = {
   'post-64k': { rounds: 3, warmup: 0.5, duration: 1 },
   'download-10m': { rounds: 3, warmup: 1, duration: 3 },
   'ws-echo': { rounds: 3, warmup: 1, duration: 1.5 },
+  'ws-echo-1m': { rounds: 3, warmup: 1, duration: 1.5 },
 };
 export const quickWorkloads: WorkloadName[] = ['small-get', 'post-64k'];
 
