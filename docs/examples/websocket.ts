@@ -40,3 +40,20 @@ export function tunedChatRelay(internalCa: string | Buffer, chatService = 'https
     }),
   });
 }
+
+export function moderatedChatRelay(chatService = 'http://chat-service:8000'): Relay {
+  return createRelay({
+    targetBaseUrl: chatService,
+    // Any message policy makes sessions terminating: the relay reads every message.
+    websocket: websocket({
+      onClientMessage: (message) => {
+        if (!message.isBinary && message.data.includes('spam')) return { close: 'no spam' }; // 1008 to both sides
+        return undefined; // pass it on as it is
+      },
+      onUpstreamMessage: (message) => (message.data.length === 0 ? 'drop' : undefined),
+      limits: { client: { maxMessageBytes: 64 * 1024, messagesPerSecond: 20 } }, // 1009 / 1008
+      // Set at the handshake: the session ends with 1008 "session expired" when the token does.
+      deadline: (request) => Number(request.headers['x-token-expires']) || null,
+    }),
+  });
+}
