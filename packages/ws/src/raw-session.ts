@@ -38,11 +38,18 @@ class Pipe {
     if (this.stopped) return;
     if (this.pendingClose !== null) {
       const end = this.tracker.atBoundary ? 0 : this.tracker.scan(chunk, 0, true);
-      if (end > 0) this.to.write(end === chunk.length ? chunk : chunk.subarray(0, end));
+      if (end > 0) this.send(end === chunk.length ? chunk : chunk.subarray(0, end));
       if (this.tracker.atBoundary) this.writeClose();
       return;
     }
-    this.tracker.scan(chunk, 0, false);
+    const tracker = this.tracker;
+    const closeSeen = tracker.closeCode;
+    tracker.scan(chunk, 0, false);
+    if (closeSeen === 0 && tracker.closeCode !== 0) this.session.closeSeen(this);
+    this.send(chunk);
+  }
+
+  private send(chunk: Buffer): void {
     if (!this.to.write(chunk) && this.to.writableLength >= this.session.highWaterMark) {
       // Resumed by the receiver's 'drain': what the relay holds stays near highWaterMark.
       this.from.pause();
@@ -126,6 +133,11 @@ export class RawSession implements RelayedSession, SessionLog {
   /** The pipe whose sender is `socket`. */
   private pipeFrom(socket: Duplex): Pipe {
     return socket === this.client ? this.toUpstream : this.toClient;
+  }
+
+  /** The first close frame of a side passed: the side that closes first names the session's end. */
+  closeSeen(pipe: Pipe): void {
+    this.ending ??= { kind: 'close', fromUpstream: pipe.fromUpstream, code: pipe.tracker.closeCode };
   }
 
   /** A side sent FIN: after its own close frame that is the end of the session; before it, the side was lost. */

@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import { WebSocket } from 'ws';
 import { closeCodeOfError, closeReasons, reasonOfErrorCode, relayedCloseCode } from './close-codes.js';
 import { closeOpen } from './handshake.js';
@@ -105,6 +106,7 @@ export class Session implements RelayedSession, SessionLog {
       ws.on('error', onError);
       ws.on('close', onClose);
     }
+    deferProtocolErrors(client, this);
     for (const message of pending) this.forward(upstream, message.data, message.isBinary);
     if (upstreamEnd !== null) {
       if (upstreamEnd.error !== null) this.onError(upstream, upstreamEnd.error);
@@ -230,6 +232,19 @@ export class Session implements RelayedSession, SessionLog {
     closeOpen(fromUpstream ? this.client : this.upstream, code, reasonOfErrorCode(code));
   }
 
+  /**
+   * The client broke the protocol (a reserved bit or opcode, invalid UTF-8 …). A server would first
+   * finish answering what came before, then close: so the upstream is closed first with the code,
+   * and its answer (after whatever it was still sending) is what closes the client. The client is
+   * no longer read from: `ws`'s receiver stops at the error.
+   */
+  onClientProtocolError(error: Error): void {
+    const code = closeCodeOfError(error);
+    this.ending ??= { kind: 'error', fromUpstream: false, code, error };
+    if (this.upstream.readyState === WebSocket.OPEN) closeOpen(this.upstream, code, reasonOfErrorCode(code));
+    else closeOpen(this.client, code, reasonOfErrorCode(code));
+  }
+
   onIdleCheck(): void {
     const idleTimeout = this.binding.settings.idleTimeout;
     const idle = Date.now() - this.lastActive;
@@ -329,6 +344,26 @@ function onError(this: Tagged, error: Error): void {
 
 function onClose(this: Tagged, code: number, reason: Buffer): void {
   this[kSession]?.onClose(this, code, reason);
+}
+
+/** Receivers whose protocol errors a session handles itself (see `onClientProtocolError`). */
+const kProtocolErrors = Symbol('relay.ws.protocolErrors');
+type Receiver = EventEmitter & { [kProtocolErrors]?: Session };
+
+/**
+ * Replaces `ws`'s handler of the client receiver's errors (which closes the client at once) with the
+ * session's. `_receiver` is `ws`'s own; without it (another `ws` version) its handling stays.
+ */
+function deferProtocolErrors(client: WebSocket, session: Session): void {
+  const receiver = (client as unknown as { _receiver?: Receiver })._receiver;
+  if (receiver === undefined || receiver.listenerCount('error') !== 1) return;
+  receiver.removeAllListeners('error');
+  receiver[kProtocolErrors] = session;
+  receiver.on('error', onReceiverError);
+}
+
+function onReceiverError(this: Receiver, error: Error): void {
+  this[kProtocolErrors]?.onClientProtocolError(error);
 }
 
 function onIdleCheck(session: Session): void {
