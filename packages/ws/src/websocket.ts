@@ -76,8 +76,10 @@ const optionNames = new Set([
  * The WebSocket transport of a relay, built on `ws`. A handshake goes through the relay's
  * stages like any request, then this transport opens the upstream WebSocket (`ws:` or `wss:`
  * from the target's scheme) before the client is accepted: the client gets the subprotocol the
- * upstream chose, or the upstream's refusal as its HTTP status. Then messages, pings and pongs
- * are relayed both ways with backpressure, and each side's close code reaches the other.
+ * upstream chose, or the upstream's refusal as its HTTP status. Then the session is relayed
+ * with backpressure, each side's close code reaching the other: byte for byte by default
+ * (transparent: extensions negotiated end to end), or message by message through the hooks,
+ * limits and deadline of a message policy (terminating).
  *
  * @example
  * const relay = createRelay({ targetBaseUrl: 'http://chat:8000', mountPath: '/ws', websocket: websocket({ idleTimeout: 60_000 }) });
@@ -150,7 +152,7 @@ export class WebSocketBinding implements BoundTransport {
     const secure = config.target.protocol === 'https:';
     this.address = new URL(`${secure ? 'wss' : 'ws'}://${config.target.host}/`);
     this.connectEvent = secure ? 'secureConnect' : 'connect';
-    const clientOptions: UpstreamOptions & { maxFragments: number } = {
+    const clientOptions: UpstreamOptions = {
       autoPong: false,
       closeTimeout: settings.closeTimeout,
       followRedirects: false,
@@ -170,9 +172,9 @@ export class WebSocketBinding implements BoundTransport {
       closeTimeout: settings.closeTimeout,
       maxPayload: settings.maxPayload,
       perMessageDeflate: settings.perMessageDeflate,
+      maxFragments: settings.maxFragments,
       handleProtocols: chooseClientProtocol,
     };
-    (serverOptions as { maxFragments?: number }).maxFragments = settings.maxFragments;
     this.server = new WebSocketServer(serverOptions);
     this.server.on('headers', addClientHandshakeLines);
     this.handle = (request) => this.open(request);
