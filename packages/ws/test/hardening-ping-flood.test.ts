@@ -66,38 +66,46 @@ async function flood(socket: Socket, frames: Buffer, total: number, stallMs: num
   return { written, stalled: false };
 }
 
-for (const [kind, opcode] of [['ping', 0x9], ['pong', 0xa]] as const) {
-  test(`a ${kind} flood towards an upstream that stopped reading is paused at the high-water mark: bounded memory`, async () => {
-    // The upstream accepts, then never reads again.
-    const upstream = await startWsUpstream({ onConnection: (ws) => ws.pause() });
-    const logger = memoryLogger();
-    const idleTimeout = 4_000;
-    const gateway = await startGateway({ targetBaseUrl: upstream.url, websocket: websocket({ idleTimeout, closeTimeout: 1_000 }), logger });
-    const peerReady = nextPeer(upstream);
-    const client = await rawHandshake(gateway.port);
-    client.on('error', () => {});
-    await peerReady;
-    const frame = controlFrame(opcode);
-    const frames = Buffer.concat(Array.from({ length: 512 }, () => frame)); // 64 KiB of frames per write
-    global.gc?.();
-    const rssBefore = process.memoryUsage().rss;
-    const total = 96 * 1024 * 1024;
-    const result = await flood(client, frames, total, 2_000);
-    const [relaySide] = gateway.sockets;
-    const accepted = relaySide?.bytesRead ?? 0;
-    const growth = process.memoryUsage().rss - rssBefore;
-    const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
-    assert.ok(result.stalled, `the relay stopped reading the flood (it read ${mib(accepted)} of ${mib(result.written)} written)`);
-    assert.ok(accepted < 32 * 1024 * 1024, `the relay read at most tens of MiB of ${kind}s: ${mib(accepted)}`);
-    assert.ok(growth < 64 * 1024 * 1024, `gateway memory grew by ${mib(growth)}`);
-    // The documented rule for a stalled session: paused, then closed once idleTimeout passes with nothing relayed.
-    assert.ok(await waitFor(() => gateway.sockets.size === 0, idleTimeout + 15_000), 'the paused session was closed by the idle rule');
-    const idleLine = () => logger.lines.some((line) => line.message === 'websocket session closed: idle timeout');
-    assert.ok(await waitFor(idleLine, 10_000), 'logged as an idle timeout');
-    client.destroy();
-    await gateway.close();
-    await upstream.close();
-  });
+/** Both session modes: transparent (the default) and terminating (a pass-through message hook). */
+const modes = [
+  ['transparent', {}],
+  ['terminating', { onClientMessage: () => undefined }],
+] as const;
+
+for (const [mode, policy] of modes) {
+  for (const [kind, opcode] of [['ping', 0x9], ['pong', 0xa]] as const) {
+    test(`${mode}: a ${kind} flood towards an upstream that stopped reading is paused at the high-water mark: bounded memory`, async () => {
+      // The upstream accepts, then never reads again.
+      const upstream = await startWsUpstream({ onConnection: (ws) => ws.pause() });
+      const logger = memoryLogger();
+      const idleTimeout = 4_000;
+      const gateway = await startGateway({ targetBaseUrl: upstream.url, websocket: websocket({ idleTimeout, closeTimeout: 1_000, ...policy }), logger });
+      const peerReady = nextPeer(upstream);
+      const client = await rawHandshake(gateway.port);
+      client.on('error', () => {});
+      await peerReady;
+      const frame = controlFrame(opcode);
+      const frames = Buffer.concat(Array.from({ length: 512 }, () => frame)); // 64 KiB of frames per write
+      global.gc?.();
+      const rssBefore = process.memoryUsage().rss;
+      const total = 96 * 1024 * 1024;
+      const result = await flood(client, frames, total, 2_000);
+      const [relaySide] = gateway.sockets;
+      const accepted = relaySide?.bytesRead ?? 0;
+      const growth = process.memoryUsage().rss - rssBefore;
+      const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+      assert.ok(result.stalled, `the relay stopped reading the flood (it read ${mib(accepted)} of ${mib(result.written)} written)`);
+      assert.ok(accepted < 32 * 1024 * 1024, `the relay read at most tens of MiB of ${kind}s: ${mib(accepted)}`);
+      assert.ok(growth < 64 * 1024 * 1024, `gateway memory grew by ${mib(growth)}`);
+      // The documented rule for a stalled session: paused, then closed once idleTimeout passes with nothing relayed.
+      assert.ok(await waitFor(() => gateway.sockets.size === 0, idleTimeout + 15_000), 'the paused session was closed by the idle rule');
+      const idleLine = () => logger.lines.some((line) => line.message === 'websocket session closed: idle timeout');
+      assert.ok(await waitFor(idleLine, 10_000), 'logged as an idle timeout');
+      client.destroy();
+      await gateway.close();
+      await upstream.close();
+    });
+  }
 }
 
 test.run();
