@@ -379,13 +379,21 @@ function destroyConnection(this: Refusal): void {
   this[kConnection]?.destroy();
 }
 
-function onRequestSocket(this: Tagged<ClientRequest>, socket: Socket): void {
+function onRequestSocket(this: Tagged<ClientRequest>, socket: Tagged<Socket>): void {
   const handshake = this[kRaw]!;
   if (!socket.connecting) {
     handshake.onConnected();
     return;
   }
-  socket.once(handshake.binding.config.target.protocol === 'https:' ? 'secureConnect' : 'connect', () => handshake.onConnected());
+  socket[kRaw] = handshake;
+  socket.once(handshake.binding.config.target.protocol === 'https:' ? 'secureConnect' : 'connect', onSocketConnected);
+}
+
+function onSocketConnected(this: Tagged<Socket>): void {
+  const handshake = this[kRaw];
+  // The socket outlives the handshake (it carries the session): it must not keep it alive.
+  this[kRaw] = undefined;
+  handshake?.onConnected();
 }
 
 function onUpgrade(this: Tagged<ClientRequest>, response: IncomingMessage, socket: Socket, head: Buffer): void {

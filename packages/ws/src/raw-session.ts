@@ -70,7 +70,7 @@ class Pipe {
     this.pendingClose = null;
     this.stopped = true;
     if (this.to.writable) this.to.write(frame);
-    this.session.relayClosed(this);
+    this.session.relayClosed();
   }
 }
 
@@ -198,8 +198,8 @@ export class RawSession implements RelayedSession, SessionLog {
     this.armCloseTimer();
   }
 
-  /** The relay wrote its own close frame on `pipe`; once both directions are closed the sockets are ended. */
-  relayClosed(_pipe: Pipe): void {
+  /** The relay wrote a close frame of its own: a peer that never closes its connection is destroyed after closeTimeout. */
+  relayClosed(): void {
     this.armCloseTimer();
   }
 
