@@ -12,8 +12,10 @@ import {
   POST_SIZE,
   REQUEST_TIMEOUT_S,
   SMALL_BODY,
+  WS_LARGE_MESSAGE_SIZE,
   WS_MESSAGE_SIZE,
   asciiPattern,
+  isWebSocket,
   jsonDocument,
   type Workload,
 } from './settings.js';
@@ -145,11 +147,16 @@ export async function openSockets(port: number, workload: Workload, connections:
   );
 }
 
+/** The 1 MiB binary message of `ws-echo-1m`; its first bytes are replaced by a per-message tag. */
+const largeMessage = asciiPattern(WS_LARGE_MESSAGE_SIZE);
+
 /**
- * Each socket sends a WS_MESSAGE_SIZE-byte text message, waits for its echo (checked byte for
- * byte), and sends the next, for `seconds`. Latency is per round trip.
+ * Each socket sends a message (`ws-echo`: a WS_MESSAGE_SIZE-byte text message; `ws-echo-1m`: a
+ * 1 MiB binary one), waits for its echo (checked byte for byte), and sends the next, for
+ * `seconds`. Latency is per round trip.
  */
-export async function wsLoad(sockets: WebSocket[], seconds: number): Promise<LoadResult> {
+export async function wsLoad(sockets: WebSocket[], seconds: number, workload: Workload): Promise<LoadResult> {
+  if (workload.name === 'ws-echo-1m') return wsLargeLoad(sockets, seconds);
   const deadline = performance.now() + seconds * 1000;
   const started = performance.now();
   let latencies = new Float64Array(1 << 16);
@@ -202,6 +209,51 @@ export async function wsLoad(sockets: WebSocket[], seconds: number): Promise<Loa
   return { completed, rate: completed / elapsed, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), errors };
 }
 
+/** `ws-echo-1m`: one 1 MiB binary message in flight per socket, each echo compared in full. */
+async function wsLargeLoad(sockets: WebSocket[], seconds: number): Promise<LoadResult> {
+  const deadline = performance.now() + seconds * 1000;
+  const started = performance.now();
+  const latencies: number[] = [];
+  let errors = 0;
+  await Promise.all(
+    sockets.map(
+      (socket, index) =>
+        new Promise<void>((resolve) => {
+          let sentAt = 0;
+          let counter = 0;
+          const message = Buffer.from(largeMessage);
+          const sendNext = () => {
+            if (performance.now() >= deadline || socket.readyState !== WebSocket.OPEN) {
+              socket.off('message', onMessage);
+              socket.off('close', onClose);
+              resolve();
+              return;
+            }
+            message.write(`${index}:${counter++}:`, 0, 'latin1');
+            sentAt = performance.now();
+            socket.send(message, { binary: true });
+          };
+          const onMessage = (data: Buffer, isBinary: boolean) => {
+            const latency = performance.now() - sentAt;
+            if (!isBinary || !message.equals(data)) errors++;
+            else latencies.push(latency);
+            sendNext();
+          };
+          const onClose = () => {
+            errors++;
+            resolve();
+          };
+          socket.on('message', onMessage);
+          socket.once('close', onClose);
+          sendNext();
+        }),
+    ),
+  );
+  const elapsed = (performance.now() - started) / 1000;
+  const sorted = Float64Array.from(latencies).sort();
+  return { completed: latencies.length, rate: latencies.length / elapsed, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), errors };
+}
+
 export async function closeSockets(sockets: WebSocket[]): Promise<void> {
   await Promise.all(
     sockets.map(
@@ -224,10 +276,10 @@ export async function closeSockets(sockets: WebSocket[]): Promise<void> {
  * body byte. Resolves with a problem description, or null when the proxy answers right.
  */
 export async function verify(port: number, workload: Workload): Promise<string | null> {
-  if (workload.name === 'ws-echo') {
+  if (isWebSocket(workload)) {
     try {
       const [socket] = await openSockets(port, workload, 1);
-      const result = await wsLoad([socket!], 0.05);
+      const result = await wsLoad([socket!], 0.05, workload);
       await closeSockets([socket!]);
       return result.errors === 0 && result.completed > 0 ? null : 'WebSocket echo came back wrong';
     } catch (error) {

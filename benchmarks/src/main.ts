@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { closeSockets, httpLoad, openSockets, verify, wsLoad, type LoadResult } from './load.js';
 import { begin, end, startChild, stop, type Child } from './processes.js';
 import { renderReport, type RunInfo } from './report.js';
-import { parseArgs, proxies, runsWorkload, workloads, type ProxyName, type Settings, type Timing, type Workload } from './settings.js';
+import { isWebSocket, parseArgs, proxies, runsWorkload, workloads, type ProxyName, type Settings, type Timing, type Workload } from './settings.js';
 import type { ProxyRun, WorkloadRun } from './stats.js';
 
 const require = createRequire(import.meta.url);
@@ -41,10 +41,10 @@ interface Subject {
 
 /** One window of load on `subject`: autocannon for HTTP, the ping-pong client for WebSocket. */
 async function load(subject: Subject, workload: Workload, seconds: number, connections: number): Promise<LoadResult> {
-  if (workload.name !== 'ws-echo') return httpLoad(subject.port, workload, seconds, connections);
+  if (!isWebSocket(workload)) return httpLoad(subject.port, workload, seconds, connections);
   const sockets = await openSockets(subject.port, workload, connections);
   try {
-    return await wsLoad(sockets, seconds);
+    return await wsLoad(sockets, seconds, workload);
   } finally {
     await closeSockets(sockets);
   }
@@ -52,9 +52,9 @@ async function load(subject: Subject, workload: Workload, seconds: number, conne
 
 /** A measured window: the proxy's CPU baseline, the load, the proxy's CPU and RSS after it. */
 async function measure(subject: Subject, workload: Workload, round: number, seconds: number, connections: number): Promise<void> {
-  const wsSockets = workload.name === 'ws-echo' ? await openSockets(subject.port, workload, connections) : null;
+  const wsSockets = isWebSocket(workload) ? await openSockets(subject.port, workload, connections) : null;
   if (subject.child !== null) await begin(subject.child);
-  const result = wsSockets === null ? await httpLoad(subject.port, workload, seconds, connections) : await wsLoad(wsSockets, seconds);
+  const result = wsSockets === null ? await httpLoad(subject.port, workload, seconds, connections) : await wsLoad(wsSockets, seconds, workload);
   const usage = subject.child === null ? null : await end(subject.child);
   if (wsSockets !== null) await closeSockets(wsSockets);
   subject.run.windows.push({
@@ -81,7 +81,7 @@ async function runWorkload(workload: Workload, timing: Timing, settings: Setting
       const run: ProxyRun = { proxy: name, label: label(name), warmupErrors: 0, windows: [] };
       if (name === 'direct') return { run, port: upstreamPort, child: null };
       try {
-        const child = await startChild(name, [name, target, workload.name === 'ws-echo' ? 'ws' : 'http']);
+        const child = await startChild(name, [name, target, isWebSocket(workload) ? 'ws' : 'http']);
         if ('skipped' in child) return { ...run, skipped: child.skipped };
         return { run, port: child.port, child };
       } catch (error) {

@@ -148,7 +148,12 @@ async function expressCompress(target: URL): Promise<Started> {
 }
 
 interface WebSocketModule {
-  websocket: () => UpgradeTransport;
+  websocket: (options?: { onClientMessage?: () => undefined; onUpstreamMessage?: () => undefined }) => UpgradeTransport;
+}
+
+/** The pass-through message hook of `relay-ws-hook`: every message is looked at and sent on as it is. */
+function passThrough(): undefined {
+  return undefined;
 }
 
 /** `@relay/ws` by name if the workspace links it, else the built package beside core; null if neither. */
@@ -204,7 +209,10 @@ async function relay(name: Extract<ProxyName, `relay${string}`>, target: URL, we
   }
   if (name === 'relay-observe') stages.push(...(await observeStages()));
   const options: RelayOptions = { targetBaseUrl: target.href, transport, stages };
-  if (ws !== null) options.websocket = ws.websocket();
+  if (ws !== null) {
+    // relay-ws-hook: a message policy makes the sessions terminating (frames parsed and re-sent).
+    options.websocket = name === 'relay-ws-hook' ? ws.websocket({ onClientMessage: passThrough, onUpstreamMessage: passThrough }) : ws.websocket();
+  }
   const instance = core.createRelay(options);
   await instance.startup();
   const server = createServer(instance.handle);
@@ -272,6 +280,7 @@ export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL
     case 'relay-ratelimit':
     case 'relay-compress':
     case 'relay-observe':
+    case 'relay-ws-hook':
       return relay(name, target, websocket);
     case 'express-compress':
       return expressCompress(target);

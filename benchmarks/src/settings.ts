@@ -20,6 +20,7 @@ export const WS_MESSAGE_SIZE = 64;
 /** The JSON response of `json-64k`, and what its clients accept (a browser's header: both peers pick br). */
 export const JSON_SIZE = 64 * 1024;
 export const JSON_ACCEPT_ENCODING = 'gzip, deflate, br';
+export const WS_LARGE_MESSAGE_SIZE = 1024 * 1024;
 
 /** `size` ASCII bytes of a repeating pattern, so a truncated or shifted body never looks right. */
 export function asciiPattern(size: number): Buffer {
@@ -59,7 +60,7 @@ export function jsonDocument(size: number): Buffer {
   return Buffer.from(body.padEnd(size, ' '));
 }
 
-export type WorkloadName = 'small-get' | 'post-64k' | 'download-10m' | 'ws-echo' | 'json-64k';
+export type WorkloadName = 'small-get' | 'post-64k' | 'download-10m' | 'ws-echo' | 'ws-echo-1m' | 'json-64k';
 
 export interface Workload {
   name: WorkloadName;
@@ -85,7 +86,13 @@ export const workloads: Record<WorkloadName, Workload> = {
     path: '/json64k',
     proxies: ['relay-compress', 'express-compress'],
   },
+  'ws-echo-1m': { name: 'ws-echo-1m', title: 'WebSocket echo (1 MiB binary messages, one in flight per connection)', unit: 'msg', method: 'GET', path: '/ws' },
 };
+
+/** Whether a workload is a WebSocket one (run on the proxies that relay WebSockets). */
+export function isWebSocket(workload: Workload): boolean {
+  return workload.name === 'ws-echo' || workload.name === 'ws-echo-1m';
+}
 
 export type ProxyName =
   | 'direct'
@@ -100,7 +107,8 @@ export type ProxyName =
   | 'relay-compress'
   | 'express-compress'
   | 'relay-gateway'
-  | 'relay-observe';
+  | 'relay-observe'
+  | 'relay-ws-hook';
 
 export interface ProxyInfo {
   name: ProxyName;
@@ -108,10 +116,12 @@ export interface ProxyInfo {
   label: string;
   /** The npm package whose version goes into the label. */
   versionOf?: string;
-  /** Runs the WebSocket workload too. */
+  /** Runs the WebSocket workloads too. */
   websocket: boolean;
   /** Runs only these workloads (a proxy built for one comparison). Default: every workload. */
   only?: WorkloadName[];
+  /** Runs only the WebSocket workloads (a WebSocket variant of another row). */
+  websocketOnly?: boolean;
 }
 
 export const proxies: ProxyInfo[] = [
@@ -134,12 +144,13 @@ export const proxies: ProxyInfo[] = [
   },
   { name: 'relay-gateway', label: 'relay serve gateway.yaml (1 worker, one route)', websocket: true },
   { name: 'relay-observe', label: 'Relay + access log, metrics, tracing (no-op exporter)', websocket: false },
+  { name: 'relay-ws-hook', label: 'Relay, WebSocket with a pass-through message hook', websocket: true, websocketOnly: true },
 ];
 
 /** Whether `proxy` takes part in `workload`. */
 export function runsWorkload(proxy: ProxyName, workload: Workload): boolean {
   const info = proxies.find((p) => p.name === proxy)!;
-  if (workload.name === 'ws-echo' && !info.websocket) return false;
+  if (isWebSocket(workload) ? !info.websocket : info.websocketOnly === true) return false;
   if (info.only !== undefined && !info.only.includes(workload.name)) return false;
   return workload.proxies === undefined || workload.proxies.includes(proxy);
 }
@@ -159,6 +170,7 @@ export const fullTiming: Record<WorkloadName, Timing> = {
   'download-10m': { rounds: 3, warmup: 2, duration: 4 },
   'ws-echo': { rounds: 4, warmup: 1.5, duration: 3 },
   'json-64k': { rounds: 5, warmup: 2, duration: 3 },
+  'ws-echo-1m': { rounds: 3, warmup: 1.5, duration: 3 },
 };
 
 /** `--quick`: by default small GET and 64 KiB POST only, under two minutes. */
@@ -168,6 +180,7 @@ export const quickTiming: Record<WorkloadName, Timing> = {
   'download-10m': { rounds: 3, warmup: 1, duration: 3 },
   'ws-echo': { rounds: 3, warmup: 1, duration: 1.5 },
   'json-64k': { rounds: 3, warmup: 1, duration: 2 },
+  'ws-echo-1m': { rounds: 3, warmup: 1, duration: 1.5 },
 };
 export const quickWorkloads: WorkloadName[] = ['small-get', 'post-64k'];
 

@@ -74,7 +74,7 @@ export function cookiesDefaults(): Stage {
 }
 
 export function websocketDefaults(): UpgradeTransport {
-  return websocket({ maxPayload: 16 * 1024 * 1024, highWaterMark: 1024 * 1024, idleTimeout: 0, closeTimeout: 5_000, perMessageDeflate: false });
+  return websocket({ highWaterMark: 1024 * 1024, idleTimeout: 300_000, closeTimeout: 5_000 }); // transparent sessions
 }
 
 export function connectDefaults(relay: Relay): ConnectMiddleware {

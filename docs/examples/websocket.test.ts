@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WebSocket, WebSocketServer } from 'ws';
 import { close, listen, tlsFixture } from '@relay/testkit';
-import { chatGateway, tunedChatRelay } from './websocket.js';
+import { chatGateway, moderatedChatRelay, tunedChatRelay } from './websocket.js';
 
 /** A `ws` chat service: echoes every message with its type; `close:<code>` closes with that code. */
 async function chatService(server: http.Server) {
@@ -67,6 +67,33 @@ test('wss upstream with a private CA; a message over maxPayload closes with 1009
   assert.is(String((await once(client, 'message'))[0]), 'over TLS');
   client.send(Buffer.alloc(1024 * 1024 + 1));
   assert.is((await once(client, 'close'))[0], 1009);
+
+  await relay.shutdown();
+  await close(gateway);
+  await chat.close();
+});
+
+test('a message policy: a hook closes with 1008, empty upstream messages are dropped, the token deadline ends the session', async () => {
+  const chat = await chatService(http.createServer());
+  const relay = moderatedChatRelay(chat.url);
+  await relay.startup();
+  const gateway = http.createServer(relay.handle);
+  gateway.on('upgrade', relay.upgrade);
+  const base = (await listen(gateway)).replace('http:', 'ws:');
+
+  const client = new WebSocket(`${base}/room`, { headers: { 'x-token-expires': String(Date.now() + 60_000) } });
+  await once(client, 'open');
+  client.send('');
+  client.send('hello');
+  assert.is(String((await once(client, 'message'))[0]), 'hello', 'the empty echo was dropped');
+  client.send('buy spam now');
+  const [code, reason] = await once(client, 'close');
+  assert.equal([code, String(reason)], [1008, 'no spam']);
+
+  const expiring = new WebSocket(`${base}/room`, { headers: { 'x-token-expires': String(Date.now() + 500) } });
+  await once(expiring, 'open');
+  const [expiredCode, expiredReason] = await once(expiring, 'close');
+  assert.equal([expiredCode, String(expiredReason)], [1008, 'session expired']);
 
   await relay.shutdown();
   await close(gateway);

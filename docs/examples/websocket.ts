@@ -33,10 +33,27 @@ export function tunedChatRelay(internalCa: string | Buffer, chatService = 'https
     tls: { ca: internalCa },
     timeout: { connect: 2_000, read: 10_000 }, // the handshake, as for HTTP
     websocket: websocket({
-      idleTimeout: 5 * 60_000, // close silent sessions (1001)
+      idleTimeout: 60_000,     // close sessions silent for 1 min (1001; default 5 min)
       maxPayload: 1024 * 1024, // refuse messages over 1 MiB (1009)
       highWaterMark: 256 * 1024,
       closeTimeout: 5_000,     // a peer that never answers a close frame is disconnected
+    }),
+  });
+}
+
+export function moderatedChatRelay(chatService = 'http://chat-service:8000'): Relay {
+  return createRelay({
+    targetBaseUrl: chatService,
+    // Any message policy makes sessions terminating: the relay reads every message.
+    websocket: websocket({
+      onClientMessage: (message) => {
+        if (!message.isBinary && message.data.includes('spam')) return { close: 'no spam' }; // 1008 to both sides
+        return undefined; // pass it on as it is
+      },
+      onUpstreamMessage: (message) => (message.data.length === 0 ? 'drop' : undefined),
+      limits: { client: { maxMessageBytes: 64 * 1024, messagesPerSecond: 20 } }, // 1009 / 1008
+      // Set at the handshake: the session ends with 1008 "session expired" when the token does.
+      deadline: (request) => Number(request.headers['x-token-expires']) || null,
     }),
   });
 }

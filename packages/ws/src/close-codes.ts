@@ -44,6 +44,7 @@ export const closeReasons = {
   idle: 'idle timeout',
   shutdown: 'relay shutting down',
   refused: 'session not accepted',
+  expired: 'session expired',
   1002: 'protocol error',
   1007: 'invalid message data',
   1008: 'too many fragments',

@@ -48,6 +48,12 @@ export function checkClientHandshake(incoming: IncomingMessage): string[] {
   }
 }
 
+/** A header's value as one string (repeated values joined with `, `), `''` when absent. */
+export function headerText(value: HeaderValue | undefined): string {
+  if (value === undefined) return '';
+  return typeof value === 'string' ? value : value.join(', ');
+}
+
 /** Whether a request target can be written on the upstream request line as it is. */
 export function isWritablePath(path: string): boolean {
   return path.charCodeAt(0) === 47 /* / */ && !invalidPathCharacter.test(path);

@@ -17,6 +17,7 @@ import {
 import { closeReasons } from './close-codes.js';
 import { clientHandshakeLines, isWritablePath, parseSubprotocols, stripUpstreamHandshakeHeaders, upstreamRequestHeaders } from './handshake-headers.js';
 import { Session, type PendingMessage, type UpstreamEnd } from './session.js';
+import { sessionDeadline } from './policy.js';
 import type { WebSocketBinding } from './websocket.js';
 
 /** Where the handshake is: opening the upstream, waiting for the relay to accept the client, or over. */
@@ -29,6 +30,9 @@ const enum State {
 /** @internal Tags the upstream WebSocket, its request and socket, and the client's request with their handshake. */
 export const kHandshake = Symbol('relay.ws.handshake');
 type Tagged<T> = T & { [kHandshake]?: UpstreamHandshake };
+/** Tags a refusal with its upstream connection, which the response may let go of when it ends. */
+const kConnection = Symbol('relay.ws.connection');
+type Refusal = IncomingMessage & { [kConnection]?: Duplex };
 
 /**
  * One WebSocket handshake on the upstream side: opens the upstream connection with the request
@@ -53,6 +57,8 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
   /** The extra lines of the client's `101` while `ws` writes it. */
   clientLines: string[] = [];
   session: Session | null = null;
+  /** When the session must end by the policy's `deadline`, in ms since the epoch. */
+  deadline: number | null = null;
 
   constructor(
     readonly binding: WebSocketBinding,
@@ -71,6 +77,13 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
     }
     let protocols: string[];
     let upstream: Tagged<WebSocket>;
+    try {
+      const policy = binding.settings.policy;
+      if (policy !== null) this.deadline = sessionDeadline(policy, request);
+    } catch (error) {
+      this.fail(new RelayError('ERR_INTERNAL', `websocket deadline() failed: ${(error as Error).message}`, { cause: error }));
+      return;
+    }
     try {
       protocols = parseSubprotocols(request.headers['sec-websocket-protocol']);
     } catch (error) {
@@ -152,9 +165,24 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
       response.destroy();
       return;
     }
+    if (response.statusCode === 101) {
+      // Node hands over a 101 without `Upgrade` as a plain response: the upstream switched to
+      // nothing, so there is no session to relay and no answer to pass on (nginx: 502).
+      response.socket.on('error', ignoreError);
+      response.socket.destroy();
+      this.fail(new RelayError('ERR_UPSTREAM_PROTOCOL', 'invalid upstream handshake: 101 without "Upgrade: websocket"'));
+      return;
+    }
     this.state = State.Done;
     this.binding.handshakes.delete(this);
     this.request.client.setAbortHandler(null);
+    // The upstream's connection served this one answer: the relay owns it and closes it once the
+    // answer is read, whatever its keep-alive says (nothing else would ever close or watch it).
+    const socket = response.socket;
+    socket.on('error', ignoreError);
+    (response as Refusal)[kConnection] = socket;
+    response.once('end', destroyConnection);
+    response.once('close', destroyConnection);
     const status = response.statusCode ?? 502;
     const bodiless = status === 204 || status === 304;
     if (bodiless) response.resume();
@@ -283,7 +311,7 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
     upstream.removeListener('message', onPendingMessage);
     upstream.removeListener('error', onHandshakeError);
     upstream.removeListener('close', onHandshakeClose);
-    this.session = new Session(this.binding, upstream, client, this.request.path, this.pending, this.ended);
+    this.session = new Session(this.binding, upstream, client, this.request.path, this.pending, this.ended, this.deadline);
   }
 
   /** Ends a handshake whose client will not be accepted after all. */
@@ -332,6 +360,11 @@ export function closeOpen(ws: WebSocket, code: number, reason: string | Buffer):
 }
 
 function ignoreError(): void {}
+
+/** A refusal's `end`/`close`: its upstream connection is never reused. */
+function destroyConnection(this: Refusal): void {
+  this[kConnection]?.destroy();
+}
 
 function onRequestSocket(this: Tagged<ClientRequest>, socket: Tagged<Socket>): void {
   const handshake = this[kHandshake]!;

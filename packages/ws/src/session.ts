@@ -1,7 +1,10 @@
+import type { EventEmitter } from 'node:events';
 import { WebSocket } from 'ws';
 import { loggedPath } from '@relay/core';
 import { closeCodeOfError, closeReasons, reasonOfErrorCode, relayedCloseCode } from './close-codes.js';
 import { closeOpen } from './handshake.js';
+import { LimitState, type Policy } from './policy.js';
+import type { TransportConfig } from '@relay/core';
 import type { WebSocketBinding } from './websocket.js';
 
 /** A message the upstream sent before the client was accepted. */
@@ -18,11 +21,30 @@ export interface UpstreamEnd {
 }
 
 /** What ended a session first: it decides the log line. */
-type Ending =
+export type SessionEnding =
   | { kind: 'close'; fromUpstream: boolean; code: number }
+  | { kind: 'lost'; fromUpstream: boolean }
   | { kind: 'error'; fromUpstream: boolean; code: number; error: Error }
+  | { kind: 'policy'; code: number; reason: string }
   | { kind: 'idle' }
   | { kind: 'shutdown' };
+
+/** What the transport asks of a session, terminating or transparent. */
+export interface RelayedSession {
+  /** Closes both sides with 1001 because the relay is shutting down. */
+  shutdown(): void;
+  /** Destroys both connections at once. */
+  terminate(): void;
+}
+
+/** What the session's log line is made of. */
+export interface SessionLog {
+  readonly path: string;
+  readonly started: number;
+  readonly clientCode: number;
+  readonly upstreamCode: number;
+  readonly ending: SessionEnding | null;
+}
 
 const kSession = Symbol('relay.ws.session');
 type Tagged = WebSocket & { [kSession]?: Session };
@@ -35,11 +57,16 @@ const binaryFrame = { binary: true } as const;
  * stays binary), each side's close passed to the other, backpressure, the idle timeout and one
  * log line when it ends.
  */
-export class Session {
+export class Session implements RelayedSession, SessionLog {
   readonly started = Date.now();
   lastActive = this.started;
   idleTimer: NodeJS.Timeout | null = null;
-  ending: Ending | null = null;
+  deadlineTimer: NodeJS.Timeout | null = null;
+  ending: SessionEnding | null = null;
+  readonly policy: Policy | null;
+  private readonly clientLimit: LimitState | null = null;
+  private readonly upstreamLimit: LimitState | null = null;
+  private readonly sessionLimit: LimitState | null = null;
   clientCode = 0;
   upstreamCode = 0;
   readonly highWaterMark: number;
@@ -54,7 +81,15 @@ export class Session {
     readonly path: string,
     pending: readonly PendingMessage[],
     upstreamEnd: UpstreamEnd | null,
+    deadline: number | null,
   ) {
+    const policy = binding.settings.policy;
+    this.policy = policy;
+    if (policy !== null) {
+      if (policy.client !== null) this.clientLimit = new LimitState(policy.client);
+      if (policy.upstream !== null) this.upstreamLimit = new LimitState(policy.upstream);
+      if (policy.session !== null) this.sessionLimit = new LimitState(policy.session);
+    }
     const highWaterMark = binding.settings.highWaterMark;
     this.highWaterMark = highWaterMark;
     this.clientFlushed = () => {
@@ -72,6 +107,7 @@ export class Session {
       ws.on('error', onError);
       ws.on('close', onClose);
     }
+    deferProtocolErrors(client, this);
     for (const message of pending) this.forward(upstream, message.data, message.isBinary);
     if (upstreamEnd !== null) {
       if (upstreamEnd.error !== null) this.onError(upstream, upstreamEnd.error);
@@ -82,6 +118,50 @@ export class Session {
     }
     const idleTimeout = binding.settings.idleTimeout;
     if (idleTimeout > 0) this.idleTimer = setTimeout(onIdleCheck, idleTimeout, this);
+    if (deadline !== null) this.deadlineTimer = setTimeout(onDeadline, Math.max(0, Math.min(deadline - Date.now(), 2 ** 31 - 1)), this);
+  }
+
+  /** Applies the policy to a message: limits first, then the direction's hook. Returns false when the message is not sent. */
+  private admit(from: WebSocket, message: { data: Buffer; isBinary: boolean }): boolean {
+    const policy = this.policy!;
+    const fromClient = from === this.client;
+    const breach = (fromClient ? this.clientLimit : this.upstreamLimit)?.take(message.data.length) ?? this.sessionLimit?.take(message.data.length) ?? null;
+    if (breach !== null) {
+      this.closeWith(breach.code, breach.reason);
+      return false;
+    }
+    const hook = fromClient ? policy.onClientMessage : policy.onUpstreamMessage;
+    if (hook === null) return true;
+    let verdict;
+    try {
+      verdict = hook(message, { from: fromClient ? 'client' : 'upstream', path: this.path });
+    } catch (error) {
+      this.binding.config.logger.error({ path: this.path, error: (error as Error).message }, 'websocket message hook threw');
+      this.closeWith(1011, closeReasons[1011]);
+      return false;
+    }
+    if (verdict === undefined) return true;
+    if (verdict === 'drop') return false;
+    if ('close' in verdict) {
+      this.closeWith(1008, String(verdict.close));
+      return false;
+    }
+    message.data = typeof verdict.data === 'string' ? Buffer.from(verdict.data) : verdict.data;
+    if (verdict.isBinary !== undefined) message.isBinary = verdict.isBinary;
+    else if (typeof verdict.data === 'string') message.isBinary = false;
+    return true;
+  }
+
+  /** Closes both sides with a code the relay chose by its policy (1008, 1009) or after a hook failed (1011). */
+  closeWith(code: number, reason: string): void {
+    this.ending ??= { kind: 'policy', code, reason };
+    closeOpen(this.client, code, reason);
+    closeOpen(this.upstream, code, reason);
+  }
+
+  onDeadline(): void {
+    this.deadlineTimer = null;
+    this.closeWith(1008, closeReasons.expired);
   }
 
   /** Sends a message from one side to the other; pauses the sender while the receiver's queue is full. */
@@ -89,6 +169,12 @@ export class Session {
     if (this.idleTimer !== null) this.lastActive = Date.now();
     const to = from === this.client ? this.upstream : this.client;
     if (to.readyState !== WebSocket.OPEN) return;
+    if (this.policy !== null) {
+      const message = { data, isBinary };
+      if (!this.admit(from, message)) return;
+      data = message.data;
+      isBinary = message.isBinary;
+    }
     const options = isBinary ? binaryFrame : textFrame;
     if (to.bufferedAmount + data.length <= this.highWaterMark) {
       to.send(data, options);
@@ -101,15 +187,28 @@ export class Session {
   }
 
   onPing(from: WebSocket, data: Buffer): void {
-    if (this.idleTimer !== null) this.lastActive = Date.now();
-    const to = from === this.client ? this.upstream : this.client;
-    if (to.readyState === WebSocket.OPEN) to.ping(data);
+    this.forwardControl(from, data, true);
   }
 
   onPong(from: WebSocket, data: Buffer): void {
+    this.forwardControl(from, data, false);
+  }
+
+  /**
+   * Sends a ping or pong from one side to the other under the same bound as messages: a flood of
+   * control frames towards a side that stopped reading pauses the sender like any message would.
+   */
+  private forwardControl(from: WebSocket, data: Buffer, ping: boolean): void {
     if (this.idleTimer !== null) this.lastActive = Date.now();
     const to = from === this.client ? this.upstream : this.client;
-    if (to.readyState === WebSocket.OPEN) to.pong(data);
+    if (to.readyState !== WebSocket.OPEN) return;
+    let flushed: ((error?: Error) => void) | undefined;
+    if (to.bufferedAmount + data.length > this.highWaterMark) {
+      from.pause();
+      flushed = to === this.client ? this.clientFlushed : this.upstreamFlushed;
+    }
+    if (ping) to.ping(data, undefined, flushed);
+    else to.pong(data, undefined, flushed);
   }
 
   onClose(side: WebSocket, code: number, reason: Buffer): void {
@@ -134,6 +233,19 @@ export class Session {
     closeOpen(fromUpstream ? this.client : this.upstream, code, reasonOfErrorCode(code));
   }
 
+  /**
+   * The client broke the protocol (a reserved bit or opcode, invalid UTF-8 …). A server would first
+   * finish answering what came before, then close: so the upstream is closed first with the code,
+   * and its answer (after whatever it was still sending) is what closes the client. The client is
+   * no longer read from: `ws`'s receiver stops at the error.
+   */
+  onClientProtocolError(error: Error): void {
+    const code = closeCodeOfError(error);
+    this.ending ??= { kind: 'error', fromUpstream: false, code, error };
+    if (this.upstream.readyState === WebSocket.OPEN) closeOpen(this.upstream, code, reasonOfErrorCode(code));
+    else closeOpen(this.client, code, reasonOfErrorCode(code));
+  }
+
   onIdleCheck(): void {
     const idleTimeout = this.binding.settings.idleTimeout;
     const idle = Date.now() - this.lastActive;
@@ -156,7 +268,7 @@ export class Session {
     this.client.terminate();
   }
 
-  private closeBoth(ending: Ending, reason: string): void {
+  private closeBoth(ending: SessionEnding, reason: string): void {
     this.ending ??= ending;
     closeOpen(this.client, 1001, reason);
     closeOpen(this.upstream, 1001, reason);
@@ -167,40 +279,52 @@ export class Session {
       clearTimeout(this.idleTimer);
       this.idleTimer = null;
     }
+    if (this.deadlineTimer !== null) {
+      clearTimeout(this.deadlineTimer);
+      this.deadlineTimer = null;
+    }
     this.upstream[kSession] = undefined;
     this.client[kSession] = undefined;
     this.binding.sessionEnded(this);
-    this.log();
+    logSessionEnd(this, this.binding.config);
   }
+}
 
-  private log(): void {
-    const ending = this.ending!;
-    const logger = this.binding.config.logger;
-    const fields: Record<string, unknown> = {
-      path: loggedPath(this.path, this.binding.config),
-      clientCode: this.clientCode,
-      upstreamCode: this.upstreamCode,
-      durationMs: Date.now() - this.started,
-    };
-    switch (ending.kind) {
-      case 'error':
-        fields.code = (ending.error as { code?: unknown }).code;
-        fields.error = ending.error.message;
-        logger.warn(fields, `websocket session failed: ${ending.fromUpstream ? 'upstream' : 'client'} error, closed with ${ending.code}`);
+/** The one log line of a session that ended, terminating or transparent. */
+export function logSessionEnd(session: SessionLog, config: Pick<TransportConfig, 'logger' | 'logQuery'>): void {
+  const logger = config.logger;
+  const ending: SessionEnding = session.ending ?? { kind: 'lost', fromUpstream: true };
+  const fields: Record<string, unknown> = {
+    path: loggedPath(session.path, config),
+    clientCode: session.clientCode,
+    upstreamCode: session.upstreamCode,
+    durationMs: Date.now() - session.started,
+  };
+  switch (ending.kind) {
+    case 'error':
+      fields.code = (ending.error as { code?: unknown }).code;
+      fields.error = ending.error.message;
+      logger.warn(fields, `websocket session failed: ${ending.fromUpstream ? 'upstream' : 'client'} error, closed with ${ending.code}`);
+      return;
+    case 'lost':
+      logger.warn(fields, `websocket session failed: ${ending.fromUpstream ? closeReasons.upstreamLost : closeReasons.clientLost}`);
+      return;
+    case 'policy':
+      fields.closeCode = ending.code;
+      logger.info(fields, `websocket session closed by the relay's policy: ${ending.reason}`);
+      return;
+    case 'idle':
+      logger.info(fields, 'websocket session closed: idle timeout');
+      return;
+    case 'shutdown':
+      logger.debug(fields, 'websocket session closed: relay shutting down');
+      return;
+    case 'close':
+      if (relayedCloseCode(ending.code, ending.fromUpstream) !== ending.code && ending.code !== 1005) {
+        logger.warn(fields, `websocket session failed: ${ending.fromUpstream ? closeReasons.upstreamLost : closeReasons.clientLost}`);
         return;
-      case 'idle':
-        logger.info(fields, 'websocket session closed: idle timeout');
-        return;
-      case 'shutdown':
-        logger.debug(fields, 'websocket session closed: relay shutting down');
-        return;
-      case 'close':
-        if (relayedCloseCode(ending.code, ending.fromUpstream) !== ending.code && ending.code !== 1005) {
-          logger.warn(fields, `websocket session failed: ${ending.fromUpstream ? closeReasons.upstreamLost : closeReasons.clientLost}`);
-          return;
-        }
-        logger.debug(fields, `websocket session closed by the ${ending.fromUpstream ? 'upstream' : 'client'}`);
-    }
+      }
+      logger.debug(fields, `websocket session closed by the ${ending.fromUpstream ? 'upstream' : 'client'}`);
   }
 }
 
@@ -224,6 +348,30 @@ function onClose(this: Tagged, code: number, reason: Buffer): void {
   this[kSession]?.onClose(this, code, reason);
 }
 
+/** Receivers whose protocol errors a session handles itself (see `onClientProtocolError`). */
+const kProtocolErrors = Symbol('relay.ws.protocolErrors');
+type Receiver = EventEmitter & { [kProtocolErrors]?: Session };
+
+/**
+ * Replaces `ws`'s handler of the client receiver's errors (which closes the client at once) with the
+ * session's. `_receiver` is `ws`'s own; without it (another `ws` version) its handling stays.
+ */
+function deferProtocolErrors(client: WebSocket, session: Session): void {
+  const receiver = (client as unknown as { _receiver?: Receiver })._receiver;
+  if (receiver === undefined || receiver.listenerCount('error') !== 1) return;
+  receiver.removeAllListeners('error');
+  receiver[kProtocolErrors] = session;
+  receiver.on('error', onReceiverError);
+}
+
+function onReceiverError(this: Receiver, error: Error): void {
+  this[kProtocolErrors]?.onClientProtocolError(error);
+}
+
 function onIdleCheck(session: Session): void {
   session.onIdleCheck();
+}
+
+function onDeadline(session: Session): void {
+  session.onDeadline();
 }

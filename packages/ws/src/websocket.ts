@@ -13,19 +13,36 @@ import {
 } from '@relay/core';
 import { checkClientHandshake, parseSubprotocols } from './handshake-headers.js';
 import { UpstreamHandshake, kHandshake } from './handshake.js';
-import type { Session } from './session.js';
+import { resolvePolicy, type Policy, type PolicyOptions } from './policy.js';
+import { RawHandshake } from './raw-handshake.js';
+import type { RelayedSession } from './session.js';
 
-/** Options of `websocket()`. */
-export interface WebSocketOptions {
-  /** Largest message accepted from either side, in bytes; a bigger one ends the session with 1009. 0 removes the limit. Default 16 MiB. */
+/**
+ * Options of `websocket()`. Without a message-level policy (`onClientMessage`, `onUpstreamMessage`,
+ * `limits`, `deadline`, `maxPayload`) a session is transparent: bytes are relayed as they come and
+ * extensions are negotiated end to end. With one, the relay terminates each side's frames.
+ */
+export interface WebSocketOptions extends PolicyOptions {
+  /**
+   * Largest message accepted from either side, in bytes; a bigger one ends the session with 1009. 0 removes the limit.
+   * Setting it makes sessions terminating. Default (terminating sessions) 100 MiB, `ws`'s own default.
+   */
   maxPayload?: number;
+  /** Terminating sessions: most fragments one message may have (0: no limit). Default 100 000. */
+  maxFragments?: number;
   /** Bytes queued towards one side before the relay stops reading from the other, until they drain. Default 1 MiB. */
   highWaterMark?: number;
-  /** Close a session with 1001 after this many ms without a message, ping or pong either way. 0 disables. Default 0. */
+  /**
+   * Close a session with 1001 after this many ms without a message, ping or pong either way (the liveness rule: a peer
+   * that vanished without a FIN is found this way). 0 disables. Default 300 000 (5 min, Envoy's stream idle timeout).
+   */
   idleTimeout?: number;
   /** How long a side may take to answer a close frame before its connection is destroyed, in ms. Default 5 000. */
   closeTimeout?: number;
-  /** Negotiate permessage-deflate with the client and with the upstream (each link on its own). Default `false`. */
+  /**
+   * Terminating sessions: negotiate permessage-deflate with the client and with the upstream, each link on its own.
+   * Default `false`. Transparent sessions negotiate extensions end to end, whatever this says.
+   */
   perMessageDeflate?: boolean;
 }
 
@@ -36,16 +53,34 @@ export interface WebSocketSettings {
   idleTimeout: number;
   closeTimeout: number;
   perMessageDeflate: boolean;
+  maxFragments: number;
+  /** The message-level policy; `null` with none (a transparent session, unless `terminate`). */
+  policy: Policy | null;
+  /** Whether sessions terminate frames (a policy or `maxPayload` is set). */
+  terminate: boolean;
 }
 
-const optionNames = new Set(['maxPayload', 'highWaterMark', 'idleTimeout', 'closeTimeout', 'perMessageDeflate']);
+const optionNames = new Set([
+  'maxPayload',
+  'maxFragments',
+  'highWaterMark',
+  'idleTimeout',
+  'closeTimeout',
+  'perMessageDeflate',
+  'onClientMessage',
+  'onUpstreamMessage',
+  'limits',
+  'deadline',
+]);
 
 /**
  * The WebSocket transport of a relay, built on `ws`. A handshake goes through the relay's
  * stages like any request, then this transport opens the upstream WebSocket (`ws:` or `wss:`
  * from the target's scheme) before the client is accepted: the client gets the subprotocol the
- * upstream chose, or the upstream's refusal as its HTTP status. Then messages, pings and pongs
- * are relayed both ways with backpressure, and each side's close code reaches the other.
+ * upstream chose, or the upstream's refusal as its HTTP status. Then the session is relayed
+ * with backpressure, each side's close code reaching the other: byte for byte by default
+ * (transparent: extensions negotiated end to end), or message by message through the hooks,
+ * limits and deadline of a message policy (terminating).
  *
  * @example
  * const relay = createRelay({ targetBaseUrl: 'http://chat:8000', mountPath: '/ws', websocket: websocket({ idleTimeout: 60_000 }) });
@@ -57,10 +92,14 @@ const optionNames = new Set(['maxPayload', 'highWaterMark', 'idleTimeout', 'clos
 export function websocket(options: WebSocketOptions = {}): UpgradeTransport {
   if (options === null || typeof options !== 'object') throw new TypeError('websocket(options) needs an options object');
   assertKnownKeys(options, [...optionNames], 'websocket');
+  const policy = resolvePolicy(options);
   const settings: WebSocketSettings = {
-    maxPayload: options.maxPayload ?? 16 * 1024 * 1024,
+    maxPayload: options.maxPayload ?? 100 * 1024 * 1024,
+    maxFragments: options.maxFragments ?? 100_000,
+    policy,
+    terminate: policy !== null || options.maxPayload !== undefined,
     highWaterMark: options.highWaterMark ?? 1024 * 1024,
-    idleTimeout: options.idleTimeout ?? 0,
+    idleTimeout: options.idleTimeout ?? 5 * 60_000,
     closeTimeout: options.closeTimeout ?? 5_000,
     perMessageDeflate: options.perMessageDeflate ?? false,
   };
@@ -68,6 +107,8 @@ export function websocket(options: WebSocketOptions = {}): UpgradeTransport {
   assertNonNegative(settings.highWaterMark, 'highWaterMark');
   assertNonNegative(settings.idleTimeout, 'idleTimeout');
   assertNonNegative(settings.closeTimeout, 'closeTimeout');
+  assertNonNegative(settings.maxFragments, 'maxFragments');
+  if (!Number.isInteger(settings.maxFragments)) throw new RangeError(`maxFragments must be a whole number, got ${settings.maxFragments}`);
   if (!Number.isInteger(settings.maxPayload)) throw new RangeError(`maxPayload must be a whole number of bytes, got ${settings.maxPayload}`);
   if (settings.closeTimeout < 1) throw new RangeError(`closeTimeout must be at least 1 ms, got ${settings.closeTimeout}`);
   if (typeof settings.perMessageDeflate !== 'boolean') throw new TypeError('perMessageDeflate must be a boolean');
@@ -96,8 +137,10 @@ export class WebSocketBinding implements BoundTransport {
   readonly clientOptions: UpstreamOptions;
   /** Completes the clients' handshakes; it never listens itself. */
   readonly server: WebSocketServer;
-  readonly handshakes = new Set<UpstreamHandshake>();
-  readonly sessions = new Set<Session>();
+  readonly handshakes = new Set<UpstreamHandshake | RawHandshake>();
+  readonly sessions = new Set<RelayedSession>();
+  /** Options of the transparent upstream request: the relay's TLS options as they are (client certificates too). */
+  readonly tlsOptions: Record<string, unknown>;
   running = false;
   private drained: (() => void) | null = null;
 
@@ -113,14 +156,12 @@ export class WebSocketBinding implements BoundTransport {
       closeTimeout: settings.closeTimeout,
       followRedirects: false,
       maxPayload: settings.maxPayload,
+      maxFragments: settings.maxFragments,
       perMessageDeflate: settings.perMessageDeflate,
     };
-    if (secure) {
-      const tls = config.tls;
-      clientOptions.rejectUnauthorized = tls.rejectUnauthorized ?? true;
-      if (tls.ca !== undefined) clientOptions.ca = tls.ca;
-      if (tls.servername !== undefined) clientOptions.servername = tls.servername;
-    }
+    // The same TLS options as the HTTP transports get (`ca`, `servername`, client `cert`/`key`/`pfx` …).
+    this.tlsOptions = secure ? { ...config.tls, rejectUnauthorized: config.tls.rejectUnauthorized ?? true } : {};
+    if (secure) Object.assign(clientOptions, this.tlsOptions);
     this.clientOptions = clientOptions;
     const serverOptions: ServerOptions & CloseTimeoutOption = {
       noServer: true,
@@ -130,6 +171,7 @@ export class WebSocketBinding implements BoundTransport {
       closeTimeout: settings.closeTimeout,
       maxPayload: settings.maxPayload,
       perMessageDeflate: settings.perMessageDeflate,
+      maxFragments: settings.maxFragments,
       handleProtocols: chooseClientProtocol,
     };
     this.server = new WebSocketServer(serverOptions);
@@ -177,11 +219,12 @@ export class WebSocketBinding implements BoundTransport {
       return Promise.reject(error instanceof RelayError ? error : new RelayError('ERR_BAD_HANDSHAKE', (error as Error).message));
     }
     return new Promise<ProxyResponse>((resolve, reject) => {
-      new UpstreamHandshake(this, request, offered, resolve, reject).start();
+      if (this.settings.terminate) new UpstreamHandshake(this, request, offered, resolve, reject).start();
+      else new RawHandshake(this, request, offered, resolve, reject).start();
     });
   }
 
-  sessionEnded(session: Session): void {
+  sessionEnded(session: RelayedSession): void {
     this.sessions.delete(session);
     if (this.sessions.size === 0) this.drained?.();
   }

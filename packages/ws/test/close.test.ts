@@ -54,17 +54,20 @@ test('a client close with a code and a reason reaches the upstream', async () =>
   await teardown(gateway, upstream);
 });
 
-test('a close frame without a code (1005) is passed on as 1000, both ways', async () => {
-  const { upstream, gateway } = await setup();
-  const first = await session(upstream, gateway);
-  const peerEnd = closed(first.peer);
-  first.client.close();
-  assert.equal(await peerEnd, { code: 1000, reason: '' });
-  const second = await session(upstream, gateway);
-  const clientEnd = closed(second.client);
-  second.peer.close();
-  assert.equal(await clientEnd, { code: 1000, reason: '' });
-  await teardown(gateway, upstream);
+test('a close frame without a code (1005): passed on as it is when transparent, as 1000 when terminating, both ways', async () => {
+  // A terminating relay cannot send a close frame without a code through ws; a transparent one passes the frame itself.
+  for (const [options, code] of [[{}, 1005], [{ onClientMessage: () => undefined }, 1000]] as const) {
+    const { upstream, gateway } = await setup(options);
+    const first = await session(upstream, gateway);
+    const peerEnd = closed(first.peer);
+    first.client.close();
+    assert.equal(await peerEnd, { code, reason: '' });
+    const second = await session(upstream, gateway);
+    const clientEnd = closed(second.client);
+    second.peer.close();
+    assert.equal(await clientEnd, { code, reason: '' });
+    await teardown(gateway, upstream);
+  }
 });
 
 test('an upstream that vanishes mid-session: the client gets 1011 with a short, address-free reason, and a warn line', async () => {

@@ -62,25 +62,28 @@ test('relay.dispatchUpgrade: a framework that routed the upgrade itself gets the
   await upstream.close();
 });
 
-test('Sec-WebSocket-* headers are not copied blindly: one key, one version, no extension the relay did not offer', async () => {
-  const upstream = await startWsUpstream();
-  const gateway = await startGateway({ targetBaseUrl: upstream.url, websocket: websocket() });
-  // The client offers permessage-deflate; the relay (perMessageDeflate: false) offers the upstream nothing.
-  const client = await openClient(`${gateway.url}/`, ['chat'], { perMessageDeflate: true });
-  const raw = upstream.handshakes[0]!.rawHeaders;
-  const count = (name: string) => raw.filter((value, index) => index % 2 === 0 && value.toLowerCase() === name).length;
-  assert.is(count('sec-websocket-key'), 1);
-  assert.is(count('sec-websocket-version'), 1);
-  assert.is(count('sec-websocket-protocol'), 1);
-  assert.is(count('sec-websocket-extensions'), 0);
-  assert.is(count('connection'), 1);
-  assert.is(count('upgrade'), 1);
-  assert.is.not(upstream.handshakes[0]!.headers['sec-websocket-key'], undefined);
-  assert.is(client.extensions, '', 'nothing was negotiated with the client either');
-  client.close();
-  await closed(client);
-  await gateway.close();
-  await upstream.close();
+test('Sec-WebSocket-* headers are not copied blindly: one key, one version; extensions end to end only when transparent', async () => {
+  // Transparent: the client's own extension offer goes upstream (the bytes are relayed as they are). Terminating with
+  // perMessageDeflate: false: the relay offers the upstream nothing.
+  for (const [options, extensionOffers] of [[{}, 1], [{ onClientMessage: () => undefined }, 0]] as const) {
+    const upstream = await startWsUpstream();
+    const gateway = await startGateway({ targetBaseUrl: upstream.url, websocket: websocket(options) });
+    const client = await openClient(`${gateway.url}/`, ['chat'], { perMessageDeflate: true });
+    const raw = upstream.handshakes[0]!.rawHeaders;
+    const count = (name: string) => raw.filter((value, index) => index % 2 === 0 && value.toLowerCase() === name).length;
+    assert.is(count('sec-websocket-key'), 1);
+    assert.is(count('sec-websocket-version'), 1);
+    assert.is(count('sec-websocket-protocol'), 1);
+    assert.is(count('sec-websocket-extensions'), extensionOffers);
+    assert.is(count('connection'), 1);
+    assert.is(count('upgrade'), 1);
+    assert.is.not(upstream.handshakes[0]!.headers['sec-websocket-key'], undefined);
+    assert.is(client.extensions, '', 'the upstream accepted no extension, so the client has none either');
+    client.close();
+    await closed(client);
+    await gateway.close();
+    await upstream.close();
+  }
 });
 
 test('subprotocols: the client gets the one the upstream chose, from the client’s own offer', async () => {

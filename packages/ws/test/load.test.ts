@@ -34,61 +34,74 @@ test('200 concurrent sessions open, echo and close, and no socket is left behind
   await upstream.close();
 });
 
+/** A side of a session as the relay holds it: a `ws` WebSocket (terminating) or the raw socket (transparent). */
+type Side = WebSocket | { writableLength: number };
+
 /** White-box: the sessions the relay's WebSocket transport tracks. */
-function sessionsOf(relay: Relay): Set<{ client: WebSocket; upstream: WebSocket }> {
-  return (relay as unknown as { websocket: { sessions: Set<{ client: WebSocket; upstream: WebSocket }> } }).websocket.sessions;
+function sessionsOf(relay: Relay): Set<{ client: Side; upstream: Side }> {
+  return (relay as unknown as { websocket: { sessions: Set<{ client: Side; upstream: Side }> } }).websocket.sessions;
 }
+
+/** Bytes the relay has queued towards a side. */
+const queued = (side: Side) => ('bufferedAmount' in side ? side.bufferedAmount : side.writableLength);
 
 const messageSize = 256 * 1024;
 const messageCount = 64; // 16 MiB in all
 const highWaterMark = 64 * 1024;
 
-for (const direction of ['upstream → slow client', 'client → slow upstream'] as const) {
-  test(`backpressure, ${direction}: the relay stops reading instead of buffering, and every message arrives in order`, async () => {
-    const upstream = await startWsUpstream({ onConnection: () => {} });
-    const gateway = await startGateway({ targetBaseUrl: upstream.url, websocket: websocket({ highWaterMark }) });
-    const peerReady = nextPeer(upstream);
-    const client = await openClient(`${gateway.url}/firehose`);
-    const peer = await peerReady;
-    const [sender, receiver] = direction === 'upstream → slow client' ? [peer, client] : [client, peer];
-    const session = [...sessionsOf(gateway.relay)][0]!;
-    const relayTowardsReceiver = receiver === client ? session.client : session.upstream;
-    const box = inbox(receiver);
-    receiver.pause();
-    let most = 0;
-    const sampler = setInterval(() => (most = Math.max(most, relayTowardsReceiver.bufferedAmount)), 2);
-    for (let index = 0; index < messageCount; index++) {
-      const message = Buffer.alloc(messageSize, index);
-      sender.send(message, { binary: true });
-    }
-    // Let the pipe fill up and settle.
-    let last = -1;
-    await waitFor(() => {
-      const now = sender.bufferedAmount;
-      const settled = now === last;
-      last = now;
-      return settled;
-    }, 5000);
-    await delay(200);
-    assert.ok(
-      most <= highWaterMark + messageSize,
-      `the relay never queued more than the high-water mark plus one message towards the slow side (most: ${most})`,
-    );
-    assert.ok(sender.bufferedAmount > 0, `the sender is held back (${sender.bufferedAmount} bytes still queued at the sender)`);
-    clearInterval(sampler);
-    receiver.resume();
-    assert.ok(await waitFor(() => box.all.length === messageCount, 15_000), `received ${box.all.length}/${messageCount}`);
-    box.all.forEach((message, index) => {
-      assert.is(message.data.length, messageSize);
-      assert.is(message.data[0], index % 256);
-      assert.is(message.data[messageSize - 1], index % 256);
+const modes = [
+  ['transparent', {}],
+  ['terminating', { onUpstreamMessage: () => undefined }],
+] as const;
+
+for (const [mode, policy] of modes) {
+  for (const direction of ['upstream → slow client', 'client → slow upstream'] as const) {
+    test(`backpressure (${mode}), ${direction}: the relay stops reading instead of buffering, and every message arrives in order`, async () => {
+      const upstream = await startWsUpstream({ onConnection: () => {} });
+      const gateway = await startGateway({ targetBaseUrl: upstream.url, websocket: websocket({ highWaterMark, ...policy }) });
+      const peerReady = nextPeer(upstream);
+      const client = await openClient(`${gateway.url}/firehose`);
+      const peer = await peerReady;
+      const [sender, receiver] = direction === 'upstream → slow client' ? [peer, client] : [client, peer];
+      const session = [...sessionsOf(gateway.relay)][0]!;
+      const relayTowardsReceiver = receiver === client ? session.client : session.upstream;
+      const box = inbox(receiver);
+      receiver.pause();
+      let most = 0;
+      const sampler = setInterval(() => (most = Math.max(most, queued(relayTowardsReceiver))), 2);
+      for (let index = 0; index < messageCount; index++) {
+        const message = Buffer.alloc(messageSize, index);
+        sender.send(message, { binary: true });
+      }
+      // Let the pipe fill up and settle.
+      let last = -1;
+      await waitFor(() => {
+        const now = sender.bufferedAmount;
+        const settled = now === last;
+        last = now;
+        return settled;
+      }, 5000);
+      await delay(200);
+      assert.ok(
+        most <= highWaterMark + messageSize,
+        `the relay never queued more than the high-water mark plus one message towards the slow side (most: ${most})`,
+      );
+      assert.ok(sender.bufferedAmount > 0, `the sender is held back (${sender.bufferedAmount} bytes still queued at the sender)`);
+      clearInterval(sampler);
+      receiver.resume();
+      assert.ok(await waitFor(() => box.all.length === messageCount, 15_000), `received ${box.all.length}/${messageCount}`);
+      box.all.forEach((message, index) => {
+        assert.is(message.data.length, messageSize);
+        assert.is(message.data[0], index % 256);
+        assert.is(message.data[messageSize - 1], index % 256);
+      });
+      client.close();
+      await closed(client);
+      assert.ok(await noSocketsLeft(gateway, upstream));
+      await gateway.close();
+      await upstream.close();
     });
-    client.close();
-    await closed(client);
-    assert.ok(await noSocketsLeft(gateway, upstream));
-    await gateway.close();
-    await upstream.close();
-  });
+  }
 }
 
 test.run();

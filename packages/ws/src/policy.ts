@@ -1,0 +1,151 @@
+import { assertNonNegative, type ProxyRequest } from '@relay/core';
+
+/** A whole message as one side sent it (fragments joined, decompressed). */
+export interface WebSocketMessage {
+  readonly data: Buffer;
+  readonly isBinary: boolean;
+}
+
+/** Where a message comes from, for a hook. */
+export interface MessageContext {
+  /** `client` (on its way to the upstream) or `upstream` (on its way to the client). */
+  readonly from: 'client' | 'upstream';
+  /** The upstream path of the session's handshake. */
+  readonly path: string;
+}
+
+/**
+ * What a hook decides for a message: nothing (`undefined`) passes it as it is; `'drop'` drops it;
+ * `{ data, isBinary? }` sends that instead; `{ close: reason }` closes both sides with 1008 and
+ * that reason (policy violation).
+ */
+export type MessageVerdict = undefined | void | 'drop' | { data: Buffer | string; isBinary?: boolean } | { close: string };
+
+/** Inspects, rewrites, drops a message or closes the session. Runs synchronously, in message order. */
+export type MessageHook = (message: WebSocketMessage, context: MessageContext) => MessageVerdict;
+
+/** Limits on the messages of one direction, or of the whole session. */
+export interface MessageLimits {
+  /** Largest message, in bytes; a bigger one closes the session with 1009. */
+  maxMessageBytes?: number;
+  /** Sustained messages per second; going over closes the session with 1008. */
+  messagesPerSecond?: number;
+  /** Messages that may arrive at once above the sustained rate. Default: `messagesPerSecond`. */
+  burst?: number;
+}
+
+/** The message-level policy: per-direction hooks, limits, and a deadline set at the handshake. */
+export interface PolicyOptions {
+  /** Runs on every message from the client before it is sent upstream. */
+  onClientMessage?: MessageHook;
+  /** Runs on every message from the upstream before it is sent to the client. */
+  onUpstreamMessage?: MessageHook;
+  /** Per-direction (`client`, `upstream`) and per-session (`session`, both directions together) limits. */
+  limits?: { client?: MessageLimits; upstream?: MessageLimits; session?: MessageLimits };
+  /**
+   * Called once at the handshake: when the session must end (a `Date` or ms since the epoch, such as
+   * an access token's expiry), or `null` for no deadline. At that time both sides get 1008 `session expired`.
+   */
+  deadline?: (request: ProxyRequest) => Date | number | null | undefined;
+}
+
+/** @internal A checked limit. */
+export interface Limit {
+  maxMessageBytes: number;
+  messagesPerSecond: number;
+  burst: number;
+}
+
+/** @internal The checked policy. */
+export interface Policy {
+  onClientMessage: MessageHook | null;
+  onUpstreamMessage: MessageHook | null;
+  client: Limit | null;
+  upstream: Limit | null;
+  session: Limit | null;
+  deadline: PolicyOptions['deadline'] | null;
+}
+
+const limitNames = new Set(['maxMessageBytes', 'messagesPerSecond', 'burst']);
+const limitGroups = new Set(['client', 'upstream', 'session']);
+
+/** @internal Checks the policy options; `null` when none is set (the session is then transparent). */
+export function resolvePolicy(options: PolicyOptions): Policy | null {
+  const { onClientMessage, onUpstreamMessage, limits, deadline } = options;
+  if (onClientMessage === undefined && onUpstreamMessage === undefined && limits === undefined && deadline === undefined) return null;
+  for (const [name, hook] of [['onClientMessage', onClientMessage], ['onUpstreamMessage', onUpstreamMessage], ['deadline', deadline]] as const) {
+    if (hook !== undefined && typeof hook !== 'function') throw new TypeError(`${name} must be a function`);
+  }
+  if (limits !== undefined && (limits === null || typeof limits !== 'object')) throw new TypeError('limits must be an object: { client, upstream, session }');
+  for (const name of Object.keys(limits ?? {})) {
+    if (!limitGroups.has(name)) throw new TypeError(`limits.${name} is not a websocket() limit group (client, upstream, session)`);
+  }
+  return {
+    onClientMessage: onClientMessage ?? null,
+    onUpstreamMessage: onUpstreamMessage ?? null,
+    client: resolveLimit(limits?.client, 'limits.client'),
+    upstream: resolveLimit(limits?.upstream, 'limits.upstream'),
+    session: resolveLimit(limits?.session, 'limits.session'),
+    deadline: deadline ?? null,
+  };
+}
+
+function resolveLimit(value: MessageLimits | undefined, name: string): Limit | null {
+  if (value === undefined) return null;
+  if (value === null || typeof value !== 'object') throw new TypeError(`${name} must be an object: { maxMessageBytes, messagesPerSecond, burst }`);
+  for (const key of Object.keys(value)) {
+    if (!limitNames.has(key)) throw new TypeError(`${name}.${key} is not a limit (maxMessageBytes, messagesPerSecond, burst)`);
+  }
+  const limit: Limit = {
+    maxMessageBytes: value.maxMessageBytes ?? 0,
+    messagesPerSecond: value.messagesPerSecond ?? 0,
+    burst: value.burst ?? value.messagesPerSecond ?? 0,
+  };
+  assertNonNegative(limit.maxMessageBytes, `${name}.maxMessageBytes`);
+  assertNonNegative(limit.messagesPerSecond, `${name}.messagesPerSecond`);
+  assertNonNegative(limit.burst, `${name}.burst`);
+  if (limit.messagesPerSecond > 0 && limit.burst < 1) throw new RangeError(`${name}.burst must be at least 1, got ${limit.burst}`);
+  return limit;
+}
+
+/** Why a message broke a limit: the close code and reason both sides get. */
+export interface LimitBreach {
+  code: 1008 | 1009;
+  reason: string;
+}
+
+const tooBig: LimitBreach = { code: 1009, reason: 'message too big' };
+const tooFast: LimitBreach = { code: 1008, reason: 'message rate exceeded' };
+
+/** @internal One limit's state in one session: a token bucket for the rate. */
+export class LimitState {
+  private tokens: number;
+  private refilled = Date.now();
+
+  constructor(readonly limit: Limit) {
+    this.tokens = limit.burst;
+  }
+
+  /** Counts one message; returns what it broke, or `null`. */
+  take(size: number): LimitBreach | null {
+    const limit = this.limit;
+    if (limit.maxMessageBytes > 0 && size > limit.maxMessageBytes) return tooBig;
+    if (limit.messagesPerSecond === 0) return null;
+    const now = Date.now();
+    this.tokens = Math.min(limit.burst, this.tokens + ((now - this.refilled) * limit.messagesPerSecond) / 1000);
+    this.refilled = now;
+    if (this.tokens < 1) return tooFast;
+    this.tokens -= 1;
+    return null;
+  }
+}
+
+/** @internal The deadline of a session, in ms since the epoch, or `null`. Throws a `TypeError` for a bad value. */
+export function sessionDeadline(policy: Policy, request: ProxyRequest): number | null {
+  if (policy.deadline === null) return null;
+  const value = policy.deadline!(request);
+  if (value === null || value === undefined) return null;
+  const at = value instanceof Date ? value.getTime() : value;
+  if (typeof at !== 'number' || Number.isNaN(at)) throw new TypeError('deadline() must return a Date, a number of ms since the epoch, or null');
+  return at;
+}
