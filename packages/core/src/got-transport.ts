@@ -184,7 +184,15 @@ class GotBinding implements BoundTransport {
       timeout: delays,
       // got's default User-Agent is not the client's: a proxy adds none.
       headers: { 'user-agent': undefined },
-      https: { certificateAuthority: tls.ca, rejectUnauthorized: tls.rejectUnauthorized, serverName: tls.servername },
+      https: {
+        certificateAuthority: tls.ca,
+        rejectUnauthorized: tls.rejectUnauthorized,
+        serverName: tls.servername,
+        certificate: tls.cert,
+        key: tls.key,
+        pfx: tls.pfx,
+        passphrase: tls.passphrase,
+      },
       ...(this.hooks !== undefined ? { hooks: this.hooks } : {}),
       ...(this.dnsCache !== undefined ? { dnsCache: this.dnsCache } : {}),
     });

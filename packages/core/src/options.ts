@@ -82,12 +82,12 @@ export function resolveTarget(targetBaseUrl: unknown, upstreamPrefix: unknown): 
   });
 }
 
-const tlsOptionNames: readonly string[] = ['ca', 'rejectUnauthorized', 'servername'];
+const tlsOptionNames: readonly string[] = ['ca', 'rejectUnauthorized', 'servername', 'cert', 'key', 'pfx', 'passphrase'];
 
 /** Checks the `tls` option; unknown keys throw, naming the nearest valid one. */
 export function resolveTls(value: unknown): TlsOptions {
   if (value === undefined) return {};
-  if (value === null || typeof value !== 'object') throw new TypeError('tls must be an object: { ca, rejectUnauthorized, servername }');
+  if (value === null || typeof value !== 'object') throw new TypeError('tls must be an object: { ca, rejectUnauthorized, servername, cert, key, pfx, passphrase }');
   assertKnownKeys(value, tlsOptionNames, 'tls');
   const tls = value as TlsOptions;
   if (tls.rejectUnauthorized !== undefined && typeof tls.rejectUnauthorized !== 'boolean') {

@@ -125,6 +125,14 @@ export interface TlsOptions {
   rejectUnauthorized?: boolean;
   /** The name checked against the certificate and sent as SNI; default the target's hostname. */
   servername?: string;
+  /** A client certificate chain (PEM) for upstreams that ask for one (mutual TLS), with its `key`. */
+  cert?: string | Buffer | Array<string | Buffer>;
+  /** The private key (PEM) of `cert`. */
+  key?: string | Buffer | Array<string | Buffer>;
+  /** A client certificate and key as PFX/PKCS#12, instead of `cert` and `key`. */
+  pfx?: string | Buffer | Array<string | Buffer>;
+  /** The passphrase of `key` or `pfx`. */
+  passphrase?: string;
 }
 
 /** The upstream a relay forwards to, parsed once from `targetBaseUrl`. */

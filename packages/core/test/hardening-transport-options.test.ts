@@ -16,13 +16,13 @@ function message(build: () => unknown): string {
 }
 
 test('httpTransport: a misspelled key is refused with the nearest valid one', () => {
-  assert.is(message(() => httpTransport({ maxSocket: 8 } as never)), 'httpTransport: unknown option "maxSocket" (did you mean "maxSockets"?)');
-  assert.match(message(() => httpTransport({ idletimeout: 1 } as never)), /"idletimeout" \(did you mean "idleTimeout"\?\)/);
+  assert.match(message(() => httpTransport({ maxSocket: 8 } as never)), /^httpTransport: unknown option "maxSocket" \(did you mean "maxSockets"\? expected one of /);
+  assert.match(message(() => httpTransport({ idletimeout: 1 } as never)), /"idletimeout" \(did you mean "idleTimeout"\?/);
 });
 
 test('gotTransport: a misspelled key is refused with the nearest valid one', () => {
-  assert.is(message(() => gotTransport({ dnscache: true } as never)), 'gotTransport: unknown option "dnscache" (did you mean "dnsCache"?)');
-  assert.match(message(() => gotTransport({ hook: {} } as never)), /"hook" \(did you mean "hooks"\?\)/);
+  assert.match(message(() => gotTransport({ dnscache: true } as never)), /^gotTransport: unknown option "dnscache" \(did you mean "dnsCache"\? expected one of /);
+  assert.match(message(() => gotTransport({ hook: {} } as never)), /"hook" \(did you mean "hooks"\?/);
 });
 
 test('known keys are still accepted', () => {
