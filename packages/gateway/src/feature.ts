@@ -54,6 +54,7 @@ export function routeFeature<Key extends string, Schema extends z.ZodTypeAny>(
 export const stageOrder = Object.freeze({
   routeStats: 0,
   accessLog: 10,
+  compress: 15,
   tracing: 20,
   metrics: 30,
   rateLimit: 40,
@@ -62,6 +63,7 @@ export const stageOrder = Object.freeze({
   rewriteLocation: 65,
   retry: 70,
   balance: 80,
+  observeAttempt: 85,
   headers: 90,
   targetHealth: 100,
 });

@@ -1,20 +1,35 @@
 import type { z } from 'zod';
 import type { RouteFeature } from './feature.js';
+import { bodyLimitFeature, compressFeature } from './feature-body.js';
 import { cookiesFeature } from './feature-cookies.js';
 import { headersFeature } from './feature-headers.js';
+import { rateLimitFeature } from './feature-limits.js';
+import { accessLogFeature, metricsFeature, tracingFeature } from './feature-observe.js';
 import { retryFeature } from './feature-retry.js';
 import { rewriteLocationFeature } from './feature-rewrite-location.js';
 import { websocketFeature } from './feature-websocket.js';
 
 /**
  * Every stage package the gateway knows, one route key each. A package that lands later
- * (`@relay/observe`, `@relay/limits`, `@relay/balance`, `@relay/body`) is one `feature-*.ts`
- * file and one entry here; the route schema, its type and the relay builder pick it up.
+ * (`@relay/balance`) is one `feature-*.ts` file and one entry here; the route schema, its type
+ * and the relay builder pick it up.
  *
  * @example
- * routeFeatures.map((feature) => feature.key); // ['headers', 'cookies', 'rewriteLocation', 'retry', 'websocket']
+ * routeFeatures.map((feature) => feature.key); // ['headers', 'cookies', 'rewriteLocation', 'retry', 'websocket', 'rateLimit', …]
  */
-export const routeFeatures = [headersFeature, cookiesFeature, rewriteLocationFeature, retryFeature, websocketFeature] as const;
+export const routeFeatures = [
+  headersFeature,
+  cookiesFeature,
+  rewriteLocationFeature,
+  retryFeature,
+  websocketFeature,
+  rateLimitFeature,
+  bodyLimitFeature,
+  compressFeature,
+  accessLogFeature,
+  metricsFeature,
+  tracingFeature,
+] as const;
 
 type AnyFeature = RouteFeature<string, z.ZodTypeAny>;
 
