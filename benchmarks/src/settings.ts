@@ -133,8 +133,8 @@ export const proxies: ProxyInfo[] = [
   { name: 'relay', label: 'Relay, default transport', websocket: true },
   { name: 'relay-got', label: 'Relay, got transport', websocket: false },
   { name: 'relay-stages', label: 'Relay + headers, cookies, retry', websocket: false },
-  { name: 'relay-ratelimit', label: 'Relay + rateLimit (memory store, never reached)', websocket: false },
-  { name: 'relay-compress', label: 'Relay + compress()', websocket: false, only: ['json-64k'] },
+  { name: 'relay-ratelimit', label: 'Relay + rateLimit (@relay/limits, memory store, never reached)', websocket: false },
+  { name: 'relay-compress', label: 'Relay + compress() (@relay/body)', websocket: false, only: ['json-64k'] },
   {
     name: 'express-compress',
     label: 'compression {version} + http-proxy-middleware (express 5)',
@@ -143,7 +143,7 @@ export const proxies: ProxyInfo[] = [
     only: ['json-64k'],
   },
   { name: 'relay-gateway', label: 'relay serve gateway.yaml (1 worker, one route)', websocket: true },
-  { name: 'relay-observe', label: 'Relay + access log, metrics, tracing (no-op exporter)', websocket: false },
+  { name: 'relay-observe', label: 'Relay + @relay/observe: access log, metrics, tracing (no-op exporter)', websocket: false },
   { name: 'relay-ws-hook', label: 'Relay, WebSocket with a pass-through message hook', websocket: true, websocketOnly: true },
 ];
 
