@@ -109,8 +109,10 @@ test('reload under load: 500 requests at 20 concurrency, none fails; an in-fligh
   assert.is(results.length, 500);
   const bodies = new Set(results.map((result) => result.body));
   assert.ok(bodies.has('A') && bodies.has('B'), `both configs answered: ${[...bodies].join(', ')}`);
-  // Concurrent requests finish out of order around the swap; well after it, every one goes to the new upstream.
-  assert.ok(results.slice(-50).every((result) => result.body === 'B'), 'the last requests went to the new upstream');
+  // Once the reload is logged, every new request goes to the new upstream (when the load ended relative to the
+  // reload depends on the machine's speed, so the check is made after the log line, not on the load's tail).
+  const after = await Promise.all(Array.from({ length: 50 }, () => get(agent, '/svc/item')));
+  assert.ok(after.every((result) => result.status === 200 && result.body === 'B'), 'requests after the reload went to the new upstream');
   assert.equal(await slow, { status: 200, body: 'A slow' }, 'the in-flight request finished on the old relay');
 
   // The session opened before the reload still relays both ways, well after the old relays would have been polled.
