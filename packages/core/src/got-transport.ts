@@ -359,6 +359,8 @@ class GotAttempt implements AbortHandler, Upload {
     const stream = this.stream!;
     const bodiless = this.request.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
     if (bodiless) stream.resume();
+    // An answer before the upload ended: once it is read, the connection cannot be reused.
+    if (this.upstream?.writableFinished === false) response.once('end', onEarlyResponseEnd.bind(null, this));
     this.resolve({
       status,
       statusMessage: response.statusMessage ?? '',
@@ -480,6 +482,19 @@ class GotAttempt implements AbortHandler, Upload {
     this.reject(error);
   }
 
+  /**
+   * The upstream answered in full while the upload was still going (a refusal before the body
+   * was read): the rest of the body goes nowhere, and a connection with half a request on it is
+   * never reused. nginx and Envoy close it too.
+   */
+  onEarlyResponseEnd(): void {
+    if (this.upstream?.writableFinished !== false) return;
+    this.binding.uploads.delete(this);
+    const body = this.request.body;
+    if (body !== null) body.unpipe(this.stream!);
+    this.upstream.destroy();
+  }
+
   private clearPoolTimer(): void {
     if (this.poolTimer !== null) {
       clearTimeout(this.poolTimer);
@@ -543,6 +558,10 @@ function onUpstreamError(this: TaggedRequest, error: Error): void {
 
 function onUpstreamClose(this: TaggedRequest): void {
   this[kAttempt]!.onUpstreamClose();
+}
+
+function onEarlyResponseEnd(attempt: GotAttempt): void {
+  attempt.onEarlyResponseEnd();
 }
 
 function onPoolTimeout(attempt: GotAttempt): void {

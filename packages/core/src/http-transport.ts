@@ -304,6 +304,8 @@ class Attempt implements AbortHandler, Upload {
     const status = response.statusCode!;
     const bodiless = this.request.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
     if (bodiless) response.resume();
+    // An answer before the upload ended: once it is read, the connection cannot be reused.
+    if (!this.upstream!.writableFinished) response.once('end', onEarlyResponseEnd.bind(null, this));
     this.resolve({
       status,
       statusMessage: response.statusMessage ?? '',
@@ -419,6 +421,18 @@ class Attempt implements AbortHandler, Upload {
     this.reject(error);
   }
 
+  /**
+   * The upstream answered in full while the upload was still going (a refusal before the body
+   * was read): the rest of the body goes nowhere, and a connection with half a request on it is
+   * never reused. nginx and Envoy close it too.
+   */
+  onEarlyResponseEnd(): void {
+    if (this.upstream!.writableFinished) return;
+    this.binding.uploads.delete(this);
+    this.detach();
+    this.upstream!.destroy();
+  }
+
   /** Stops piping the request body into this attempt's upstream request. */
   private detach(): void {
     const body = this.request.body;
@@ -448,6 +462,10 @@ function onUpstreamClose(this: UpstreamRequest): void {
 
 function settleHead(attempt: Attempt): void {
   attempt.settleHead();
+}
+
+function onEarlyResponseEnd(attempt: Attempt): void {
+  attempt.onEarlyResponseEnd();
 }
 
 function onSocketTimeout(this: UpstreamSocket): void {

@@ -2,8 +2,9 @@ import { createServer } from 'node:http';
 import { connect } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { close, delay, listen, memoryLogger, sendRaw, serveRelay, startUpstream, waitFor } from '@relay/testkit';
-import { createRelay } from '../src/index.js';
+import { close, delay, listen, memoryLogger, sendRaw, serveRelay, startFaultyUpstream, startUpstream, waitFor } from '@relay/testkit';
+import { gotTransport } from '../src/got-transport.js';
+import { createRelay, httpTransport } from '../src/index.js';
 
 // Issue 13, items 2, 15 and 16: exchanges always end, whatever the client or the caller does.
 
@@ -92,5 +93,27 @@ test('item 16: an upstream answer before the upload ended gets Connection: close
   await served.close();
   await upstream.close();
 });
+
+for (const [name, transport] of [['http', httpTransport], ['got', gotTransport]] as const) {
+  test(`item 16 (${name}): an upload the upstream answered early never keeps the upstream connection busy`, async () => {
+    // The upstream answers on the head and never reads the body; the client trickles its upload and leaves.
+    const faulty = await startFaultyUpstream();
+    const served = await serveRelay(createRelay({ targetBaseUrl: faulty.url, transport: transport(), timeout: { read: 500, write: 500 } }));
+    const sockets = Array.from({ length: 5 }, () => {
+      const socket = connect(served.port, '127.0.0.1');
+      socket.on('error', () => {});
+      socket.write('POST /ok/u HTTP/1.1\r\nHost: gw\r\nContent-Length: 100000\r\n\r\nb');
+      return socket;
+    });
+    await waitFor(() => faulty.accepted === 5, 3000);
+    await delay(300);
+    for (const socket of sockets) socket.destroy();
+    // Before the fix each such connection stayed assigned to its half-sent request for good, until the pool was full.
+    assert.ok(await waitFor(() => faulty.open === 0, 3000), `upstream connections still open: ${faulty.open}`);
+    assert.ok(await waitFor(() => served.relay.inFlight === 0, 2000));
+    await served.close();
+    await faulty.close();
+  });
+}
 
 test.run();
