@@ -45,6 +45,7 @@ import type { Transport } from '@relay/core';
 /** A transport around another: reports how long each attempt took to get its response head. */
 export function timed(inner: Transport, report: (path: string, status: number, ms: number) => void): Transport {
   return {
+    kind: 'http',
     name: `timed-${inner.name}`,
     bind(config) {
       const bound = inner.bind(config);

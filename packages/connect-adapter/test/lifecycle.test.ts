@@ -58,6 +58,7 @@ test('startup() starts every relay before listening; a relay listed twice is sta
 
 test('when one relay fails to start, the others are stopped again and the error is thrown', async () => {
   const failing: Transport = {
+    kind: 'http',
     name: 'failing',
     bind: () => ({
       handle: () => Promise.reject(new Error('unused')),
@@ -124,6 +125,7 @@ test('close(server) closes relayed WebSockets with 1001, so the server can close
   const sessions = new Set<WebSocket>();
   const wss = new WebSocketServer({ noServer: true });
   const websocket: UpgradeTransport = {
+    kind: 'upgrade',
     name: 'echo-ws',
     bind: () => ({
       startup() {},

@@ -19,6 +19,7 @@ function echoWebsocket(name: string): UpgradeTransport & { sessions: Set<WebSock
   const sessions = new Set<WebSocket>();
   const wss = new WebSocketServer({ noServer: true });
   return {
+    kind: 'upgrade',
     name: 'echo-ws',
     sessions,
     bind: () => ({

@@ -1,5 +1,5 @@
 import { assertKnownKeys } from './known-keys.js';
-import { normalizePathOption } from './path.js';
+import { normalizePathOption } from './request/path.js';
 import type { Target, Timeouts, TlsOptions } from './types.js';
 
 /** Timeout defaults in milliseconds. */

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
-import type { ClientInfo } from './client.js';
+import type { ClientInfo } from './request/client.js';
 
 /** A header value: repeated headers keep every value, in order. */
 export type HeaderValue = string | string[];
@@ -182,6 +182,8 @@ export interface BoundTransport {
  * upstream's `101` (carrying `upgrade`) or its rejection; `shutdown` closes relayed sessions with 1001.
  */
 export interface UpgradeTransport {
+  /** Tells it apart from an HTTP `Transport`: one cannot be passed where the other is expected. */
+  readonly kind: 'upgrade';
   /** A short name for logs. */
   readonly name: string;
   /** Binds the transport to one relay's target; called once by `createRelay`. */
@@ -190,6 +192,8 @@ export interface UpgradeTransport {
 
 /** The innermost handler of a pipeline, swappable: node:http by default. */
 export interface Transport {
+  /** Tells it apart from an `UpgradeTransport`: one cannot be passed where the other is expected. */
+  readonly kind: 'http';
   /** A short name for logs. */
   readonly name: string;
   /** Binds the transport to one relay's target; called once by `createRelay`. */

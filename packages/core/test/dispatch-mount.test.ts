@@ -28,6 +28,7 @@ test('dispatch: a path the framework already stripped is mapped under the prefix
 test('dispatchUpgrade: the same mapping for a handshake the framework routed', async () => {
   const seen: ProxyRequest[] = [];
   const recording: UpgradeTransport = {
+    kind: 'upgrade',
     name: 'recording',
     bind: () => ({
       startup() {},

@@ -173,6 +173,7 @@ test('a replacement body can be replayed by a retry stage: every attempt sends t
 test('dispatchUpgrade maps the path after the mount, bare mount included', async () => {
   const seen: ProxyRequest[] = [];
   const websocket: UpgradeTransport = {
+    kind: 'upgrade',
     name: 'fake-ws',
     bind: () => ({
       startup() {},

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -17,14 +18,14 @@ test('the exports map resolves @relay/core to the built ESM in dist/, with decla
   assert.ok(output.includes('/packages/core/dist/index.js'), output);
 });
 
-test('@relay/core/got resolves to the built dist/got-transport.js, and the main entry never imports got', () => {
-  assert.ok(existsSync(`${packageDir}dist/got-transport.d.ts`), 'dist/got-transport.d.ts exists');
+test('@relay/core/got resolves to the built dist/transport/got.js, and the main entry never imports got', () => {
+  assert.ok(existsSync(`${packageDir}dist/transport/got.d.ts`), 'dist/transport/got.d.ts exists');
   const output = execFileSync(
     process.execPath,
     ['--input-type=module', '-e', "const m = await import('@relay/core/got'); console.log(import.meta.resolve('@relay/core/got'), typeof m.gotTransport)"],
     { cwd: packageDir, encoding: 'utf8' },
   ).trim();
-  assert.ok(output.endsWith('/packages/core/dist/got-transport.js function'), output);
+  assert.ok(output.endsWith('/packages/core/dist/transport/got.js function'), output);
   // Walk the static import graph of dist/index.js: no module in it may import got.
   const seen = new Set<string>();
   const visit = (file: string) => {
@@ -34,12 +35,12 @@ test('@relay/core/got resolves to the built dist/got-transport.js, and the main 
     for (const match of source.matchAll(/(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\s*\(?\s*['"]([^'"]+)['"]/g)) {
       const specifier = match[1] ?? match[2]!;
       assert.not.ok(specifier === 'got' || specifier.startsWith('got/'), `${file} imports ${specifier}`);
-      if (specifier.startsWith('./')) visit(specifier.slice(2));
+      if (specifier.startsWith('.')) visit(posix.join(posix.dirname(file), specifier));
     }
   };
   visit('index.js');
-  assert.ok(seen.has('http-transport.js') && seen.has('memory-transport.js'), `walked: ${[...seen].join(', ')}`);
-  assert.not.ok(seen.has('got-transport.js'), 'the main entry reaches got-transport.js');
+  assert.ok(seen.has('transport/http.js') && seen.has('transport/memory.js'), `walked: ${[...seen].join(', ')}`);
+  assert.not.ok(seen.has('transport/got.js'), 'the main entry reaches transport/got.js');
 });
 
 test.run();

@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { close, delay, listen, memoryLogger, sendRaw, serveRelay, startFaultyUpstream, startUpstream, waitFor } from '@relay/testkit';
-import { gotTransport } from '../src/got-transport.js';
+import { gotTransport } from '../src/transport/got.js';
 import { createRelay, httpTransport } from '../src/index.js';
 
 // Issue 13, items 2, 15 and 16: exchanges always end, whatever the client or the caller does.

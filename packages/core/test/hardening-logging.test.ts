@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { close, closedPort, fetchRaw, listen, memoryLogger, serveRelay } from '@relay/testkit';
 import { createRelay, type RelayOptions } from '../src/index.js';
-import { gotTransport } from '../src/got-transport.js';
+import { gotTransport } from '../src/transport/got.js';
 
 // Issue 13, item 10: query strings (where tokens live) stay out of log lines unless logQuery is set.
 

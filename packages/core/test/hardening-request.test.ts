@@ -56,6 +56,7 @@ test('item 3: a "#" in a dispatched path (a framework stripped the mount) is 400
 test('item 3: a "#" in a WebSocket handshake target is 400 and reaches no WebSocket transport', async () => {
   const seen: string[] = [];
   const websocket: UpgradeTransport = {
+    kind: 'upgrade',
     name: 'recording',
     bind: () => ({
       startup() {},

@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fetchRaw, memoryLogger, serveRelay, startFaultyUpstream, waitFor, type FaultyUpstream } from '@relay/testkit';
 import { createRelay, type Transport } from '../src/index.js';
-import { gotTransport } from '../src/got-transport.js';
+import { gotTransport } from '../src/transport/got.js';
 
 const openFds = () => readdirSync('/proc/self/fd').length;
 

@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { httpTransport } from '../src/index.js';
-import { gotTransport } from '../src/got-transport.js';
+import { gotTransport } from '../src/transport/got.js';
 
 function message(build: () => unknown): string {
   try {

@@ -7,7 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fetchRaw, memoryLogger, serveRelay, startUpstream, waitFor, type MemoryLogger } from '@relay/testkit';
 import { createRelay, httpTransport, type Transport } from '../src/index.js';
-import { gotTransport } from '../src/got-transport.js';
+import { gotTransport } from '../src/transport/got.js';
 
 const MiB = 1024 * 1024;
 const bodySize = 48 * MiB;

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { WebSocket, WebSocketServer } from 'ws';
 import { delay, fetchRaw, memoryLogger, serveRelay, waitFor } from '@relay/testkit';
 import { createRelay, inMemoryTransport, type RelayOptions } from '../src/index.js';
-import { memorySocketPair } from '../src/memory-socket.js';
+import { memorySocketPair } from '../src/transport/memory-socket.js';
 
 const unhandled: unknown[] = [];
 process.on('unhandledRejection', (reason) => unhandled.push(reason));

@@ -8,6 +8,7 @@ import { RelayError, createRelay, type HeaderRecord, type ProxyRequest, type Sta
 /** A stand-in WebSocket transport: answers 101 and echoes raw bytes, or rejects by path. */
 function fakeWebsocket(log: string[], seen: ProxyRequest[]): UpgradeTransport {
   return {
+    kind: 'upgrade',
     name: 'fake-ws',
     bind: () => ({
       startup() {},
@@ -152,6 +153,7 @@ test('unsafe paths, outside-mount paths and a stopped relay are refused before a
 test('a client that leaves while a handshake refusal’s body streams: the body (and the upstream behind it) is destroyed', async () => {
   let body: Readable | null = null;
   const endless: UpgradeTransport = {
+    kind: 'upgrade',
     name: 'endless',
     bind: () => ({
       startup() {},
@@ -177,6 +179,7 @@ test('a client that leaves while a handshake refusal’s body streams: the body 
 
 test('ERR_BAD_HANDSHAKE is a 400 with a short body, for a transport that refuses a malformed handshake', async () => {
   const picky: UpgradeTransport = {
+    kind: 'upgrade',
     name: 'picky',
     bind: () => ({
       startup() {},

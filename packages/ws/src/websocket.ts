@@ -113,6 +113,7 @@ export function websocket(options: WebSocketOptions = {}): UpgradeTransport {
   if (settings.closeTimeout < 1) throw new RangeError(`closeTimeout must be at least 1 ms, got ${settings.closeTimeout}`);
   if (typeof settings.perMessageDeflate !== 'boolean') throw new TypeError('perMessageDeflate must be a boolean');
   return {
+    kind: 'upgrade',
     name: 'websocket',
     bind(config: TransportConfig): BoundTransport {
       return new WebSocketBinding(config, settings);

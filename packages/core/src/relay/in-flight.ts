@@ -1,6 +1,6 @@
-import type { ClientInfo } from './client.js';
-import type { RelayError } from './errors.js';
-import type { RequestHeadFacts } from './forwarding.js';
+import type { ClientInfo } from '../request/client.js';
+import type { RelayError } from '../errors.js';
+import type { RequestHeadFacts } from '../request/forwarding.js';
 
 /** What the relay tracks of each request in flight, to drain or abort it on shutdown. */
 export interface InFlight extends RequestHeadFacts {

@@ -1,8 +1,8 @@
-import { RelayError } from './errors.js';
+import { RelayError } from '../errors.js';
 import { connectionListed, hopByHopHeaders } from './hop-by-hop.js';
-import { assertKnownKeys } from './known-keys.js';
+import { assertKnownKeys } from '../known-keys.js';
 import { isValidAuthority } from './path.js';
-import type { HeaderRecord, Target } from './types.js';
+import type { HeaderRecord, Target } from '../types.js';
 
 /** What reading the client's request head finds besides the headers themselves. */
 export interface RequestHeadFacts {

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { RelayError } from './errors.js';
+import { RelayError } from '../errors.js';
 
 /** Something to stop when the client goes away: a transport's in-flight attempt. */
 export interface AbortHandler {

@@ -2,9 +2,9 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import type { BlockList, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { Readable, type Duplex } from 'node:stream';
-import { ClientInfo } from './client.js';
-import { RelayError, toRelayError } from './errors.js';
-import { attemptEvents, publishLifecycle, publishRequestEnd, publishRequestStart } from './events.js';
+import { ClientInfo } from '../request/client.js';
+import { RelayError, toRelayError } from '../errors.js';
+import { attemptEvents, publishLifecycle, publishRequestEnd, publishRequestStart } from '../events.js';
 import {
   assertHeaderListComplete,
   copyRequestHeaders,
@@ -12,14 +12,14 @@ import {
   setForwardingHeaders,
   type ForwardedHeaders,
   type ForwardingPolicy,
-} from './forwarding.js';
-import { httpTransport } from './http-transport.js';
+} from '../request/forwarding.js';
+import { httpTransport } from '../transport/http.js';
 import { InFlightList, type InFlight } from './in-flight.js';
-import { assertKnownKeys } from './known-keys.js';
-import { loggedPath, logUpstreamFailure, silentLogger } from './logger.js';
-import { assertNonNegative, resolveTarget, resolveTimeouts, resolveTls } from './options.js';
-import { assertSafeUpstreamPath, isUnderMount, mapRequestPath, normalizePathOption, pathOnly, splitAbsoluteForm } from './path.js';
-import { assertStage, compose } from './pipeline.js';
+import { assertKnownKeys } from '../known-keys.js';
+import { loggedPath, logUpstreamFailure, silentLogger } from '../logger.js';
+import { assertNonNegative, resolveTarget, resolveTimeouts, resolveTls } from '../options.js';
+import { assertSafeUpstreamPath, isUnderMount, mapRequestPath, normalizePathOption, pathOnly, splitAbsoluteForm } from '../request/path.js';
+import { assertStage, compose } from '../pipeline.js';
 import { sendError } from './respond.js';
 import type {
   BoundTransport,
@@ -35,8 +35,8 @@ import type {
   Transport,
   TransportConfig,
   UpgradeTransport,
-} from './types.js';
-import { resolveTrustProxy, trustsPeer, unmapIPv4, type TrustProxy } from './trust-proxy.js';
+} from '../types.js';
+import { resolveTrustProxy, trustsPeer, unmapIPv4, type TrustProxy } from '../request/trust-proxy.js';
 import { UpgradeExchange, refuseUpgrade } from './upgrade.js';
 
 /** Options of `createRelay`. */

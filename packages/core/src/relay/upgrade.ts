@@ -1,12 +1,12 @@
 import { STATUS_CODES, validateHeaderName, validateHeaderValue, type IncomingMessage } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
-import type { ClientInfo } from './client.js';
-import { RelayError, toRelayError } from './errors.js';
+import type { ClientInfo } from '../request/client.js';
+import { RelayError, toRelayError } from '../errors.js';
 import { errorBody } from './respond.js';
-import { publishRequestEnd, publishRequestStart, publishWebSocketOpen } from './events.js';
+import { publishRequestEnd, publishRequestStart, publishWebSocketOpen } from '../events.js';
 import type { InFlight } from './in-flight.js';
 import type { RelayCore } from './relay.js';
-import type { Handler, HeaderRecord, Logger, ProxyRequest, ProxyResponse } from './types.js';
+import type { Handler, HeaderRecord, Logger, ProxyRequest, ProxyResponse } from '../types.js';
 
 const kUpgrade = Symbol('relay.upgrade');
 const kRawBody = Symbol('relay.rawBody');

@@ -1,8 +1,8 @@
 import { Agent, createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { bindHttpExchange } from './http-transport.js';
+import { bindHttpExchange } from './http.js';
 import { memorySocketPair } from './memory-socket.js';
-import type { BoundTransport, Logger, Transport, TransportConfig } from './types.js';
+import type { BoundTransport, Logger, Transport, TransportConfig } from '../types.js';
 
 /**
  * A transport whose upstream is a node:http request listener in the same process: an Express
@@ -27,11 +27,12 @@ export function inMemoryTransport(listener: RequestListener): Transport {
     throw new TypeError('inMemoryTransport(listener) needs a node:http request listener: (req, res) => void, or an Express/Connect app');
   }
   return {
+    kind: 'http',
     name: 'memory',
     bind(config: TransportConfig): BoundTransport {
       const encrypted = config.target.protocol === 'https:';
       const server = createServer(upstreamListener(listener, config.logger));
-      return bindHttpExchange(config, false, function createAgent(): Agent {
+      return bindHttpExchange(config, function createAgent(): Agent {
         return new MemoryAgent(server, encrypted);
       });
     },

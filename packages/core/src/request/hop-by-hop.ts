@@ -1,4 +1,4 @@
-import type { HeaderRecord } from './types.js';
+import type { HeaderRecord } from '../types.js';
 
 /**
  * Hop-by-hop headers (RFC 9110 §7.6.1, plus the legacy and HTTP/2 ones): they describe one

@@ -1,9 +1,9 @@
 import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { logUpstreamFailure } from './logger.js';
-import { assertNonNegative } from './options.js';
-import { RelayError, toRelayError } from './errors.js';
-import type { ProxyRequest, Timeouts, TransportConfig } from './types.js';
+import { logUpstreamFailure } from '../logger.js';
+import { assertNonNegative } from '../options.js';
+import { RelayError } from '../errors.js';
+import type { ProxyRequest, Timeouts, TransportConfig } from '../types.js';
 
 const idempotentWithoutBody: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'DELETE', 'PUT']);
 
@@ -20,13 +20,6 @@ export function isStaleConnectionFailure(error: Error, reusedSocket: boolean, re
     request.body === null &&
     idempotentWithoutBody.has(request.method)
   );
-}
-
-/** The error for a request body stream that failed: the client's own fails only when the client went away. */
-export function bodyFailure(body: unknown, request: ProxyRequest, error: Error): RelayError {
-  return body === request.client.incoming
-    ? new RelayError('ERR_CLIENT_ABORTED', `client request body failed: ${error.message}`, { cause: error })
-    : toRelayError(error);
 }
 
 /** The error for a timeout in one phase of an attempt. */
@@ -111,13 +104,25 @@ export function logAttemptFailure(config: Pick<TransportConfig, 'logger' | 'targ
   else logUpstreamFailure(config, request, error);
 }
 
-/** How slow a client may be while it holds an upstream connection (both HTTP transports). */
+/** How slow a client may be while it holds an upstream connection (every node:http-based transport). */
 export interface ClientLimits {
-  /** ms a client may leave the response unread (the relay then stops reading the upstream); 0 = no limit. */
+  /**
+   * How long a client may leave the response unread, in ms, before its download is cut (408
+   * `ERR_CLIENT_TIMEOUT`, logged as the client's fault). While it does not read, the relay stops
+   * reading the upstream, so `timeout.read` does not apply. Default 60 000 (nginx's `send_timeout`);
+   * 0 = no limit. Below `timeout.read` it acts as `timeout.read`.
+   */
   slowClientTimeout: number;
-  /** bytes per second an upload must keep up while other requests wait for a connection; 0 = no limit. */
+  /**
+   * Bytes per second a request body upload must keep up while other requests wait for a pooled
+   * connection; a slower upload (measured over ≥ 1 s) is then cut (408 `ERR_CLIENT_TIMEOUT`) and
+   * its connection goes to the waiting request. Without contention slow uploads are left alone.
+   * Default 500 (Apache mod_reqtimeout's `MinRate`); 0 = never cut.
+   */
   minUploadRate: number;
 }
+
+export const clientLimitNames: readonly string[] = ['slowClientTimeout', 'minUploadRate'];
 
 /** The defaults: nginx's `send_timeout` (60 s) and Apache mod_reqtimeout's `MinRate` (500 bytes/s). */
 export const defaultClientLimits: Readonly<ClientLimits> = Object.freeze({ slowClientTimeout: 60_000, minUploadRate: 500 });

@@ -1,5 +1,5 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
-import type { RelayError, RelayErrorCode } from './errors.js';
+import type { RelayError, RelayErrorCode } from '../errors.js';
 
 const explanations: Record<RelayErrorCode, string> = {
   ERR_BAD_PATH: 'the request path is not allowed',

@@ -1,0 +1,367 @@
+import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import type { AbortHandler } from '../request/client.js';
+import { RelayError, toRelayError } from '../errors.js';
+import { responseHeadersFromRaw } from '../request/hop-by-hop.js';
+import type { ProxyRequest, ProxyResponse, TransportConfig } from '../types.js';
+import {
+  closedWithoutAnswer,
+  hasQueuedRequests,
+  headStatus,
+  ignoreError,
+  isStaleConnectionFailure,
+  logAttemptFailure,
+  logClientFault,
+  logTrailingBytes,
+  slowReaderBudget,
+  slowReaderError,
+  switchedProtocols,
+  timeoutError,
+  type ClientLimits,
+  type Upload,
+  type UploadWatch,
+} from './attempt-rules.js';
+
+/** Where an attempt is: the phase decides which timeout applies and what a failure means. */
+export const enum Phase {
+  Pool,
+  Connect,
+  Write,
+  Read,
+  Streaming,
+  Done,
+}
+
+/** What an attempt needs from the transport binding that made it. */
+export interface AttemptHost {
+  readonly config: TransportConfig;
+  readonly limits: Readonly<ClientLimits>;
+  readonly uploads: UploadWatch;
+  readonly connectEvent: 'connect' | 'secureConnect';
+}
+
+/**
+ * One upstream exchange over a node:http `ClientRequest`, whoever made the request: the phases,
+ * the pool / connect / write / read timeouts, the stale keep-alive resend, the slow reader and
+ * slow upload rules, client aborts and the promise of the response head. A transport is an
+ * adapter that makes the request (`send`), says which stream carries the response body
+ * (`bodyOf`), how a phase's inactivity timeout is armed (`enter`, `rearm`) and how the request
+ * is let go (`release`). A timeout or abort fix lands here, once, for every such transport.
+ *
+ * Listeners are module-level functions that find their attempt through a symbol tag: this is
+ * the per-request hot path, where a closure per listener was measured to cost.
+ */
+export abstract class Attempt implements AbortHandler, Upload {
+  phase = Phase.Pool;
+  uploadMark = { bytes: 0, at: 0 };
+  /** When the connection last moved before the client stopped reading, or 0 while it reads. */
+  stalledSince = 0;
+  upstream: ClientRequest | null = null;
+  socket: Socket | null = null;
+  response: IncomingMessage | null = null;
+  /** The stream the response body is read from, once the head is handed on. */
+  body: Readable | null = null;
+  poolTimer: NodeJS.Timeout | null = null;
+  settled = false;
+  retriedStaleSocket = false;
+
+  constructor(
+    readonly host: AttemptHost,
+    readonly agent: Agent,
+    readonly request: ProxyRequest,
+    readonly resolve: (response: ProxyResponse) => void,
+    readonly reject: (error: RelayError) => void,
+  ) {}
+
+  /** Makes the upstream request and starts the body on its way. */
+  abstract send(): void;
+  /** The stream the relay reads `response`'s body from. */
+  protected abstract bodyOf(response: IncomingMessage): Readable;
+  /** Arms the inactivity timeout that applies from the start of `phase`. */
+  protected abstract enter(phase: Phase): void;
+  /** Re-arms the current inactivity timeout to `ms` after it fired (0 = none). */
+  protected abstract rearm(ms: number): void;
+  /** Stops piping into and listening to the upstream request, and destroys what this attempt made. */
+  protected abstract release(): void;
+  /** Where the request body is piped. */
+  protected abstract bodySink(): NodeJS.WritableStream;
+  /** Whether the upstream request went out on a kept-alive connection. */
+  protected abstract reusedSocket(): boolean;
+
+  /** The transport's reading of an error (a got timeout names its phase, for example). */
+  protected toRelayError(error: Error): RelayError {
+    return toRelayError(error);
+  }
+
+  /** The node:http request exists: watch it, its socket, and the wait for a pooled connection. */
+  attach(upstream: ClientRequest): void {
+    this.upstream = upstream;
+    (upstream as TaggedRequest)[kAttempt] = this;
+    upstream.on('socket', onUpstreamSocket);
+    upstream.on('close', onUpstreamClose);
+    upstream.on('finish', onUpstreamFinish);
+    if (hasQueuedRequests(this.agent)) {
+      const pool = this.host.config.timeouts.pool;
+      if (pool > 0) this.poolTimer = setTimeout(onPoolTimeout, pool, this);
+      this.host.uploads.contended();
+    }
+  }
+
+  onSocket(socket: Socket): void {
+    this.clearPoolTimer();
+    if (this.phase !== Phase.Pool) return;
+    this.socket = socket;
+    if (socket.connecting) {
+      this.phase = Phase.Connect;
+      this.enter(Phase.Connect);
+      socket.once(this.host.connectEvent, () => this.onConnected());
+      return;
+    }
+    this.onConnected();
+  }
+
+  onConnected(): void {
+    if (this.phase >= Phase.Read) return;
+    if (this.upstream!.writableFinished) {
+      this.phase = Phase.Read;
+      this.enter(Phase.Read);
+      return;
+    }
+    this.phase = Phase.Write;
+    this.enter(Phase.Write);
+    if (this.request.body !== null) this.host.uploads.add(this);
+  }
+
+  uploadSocket(): Socket | null {
+    return this.phase === Phase.Write ? this.socket : null;
+  }
+
+  cutSlowUpload(error: RelayError): void {
+    this.abortWith(error);
+  }
+
+  onFinish(): void {
+    this.host.uploads.delete(this);
+    if (this.phase !== Phase.Write) return;
+    this.phase = Phase.Read;
+    this.enter(Phase.Read);
+  }
+
+  onResponse(response: IncomingMessage): void {
+    this.host.uploads.delete(this);
+    this.clearPoolTimer();
+    this.phase = Phase.Streaming;
+    this.response = response;
+    if (response.statusCode === 101) {
+      this.fail(switchedProtocols());
+      return;
+    }
+    // Bytes read with the head may still fail to parse, in this same tick: hand the head on
+    // after that, so such a failure is a 502 rather than a head whose body never comes.
+    process.nextTick(settleHead, this);
+  }
+
+  settleHead(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.enter(Phase.Streaming);
+    const response = this.response!;
+    const status = response.statusCode!;
+    const body = this.bodyOf(response);
+    this.body = body;
+    const bodiless = this.request.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
+    if (bodiless) body.resume();
+    // An answer before the upload ended: once it is read, the connection cannot be reused.
+    if (!this.upstream!.writableFinished) response.once('end', onEarlyResponseEnd.bind(null, this));
+    this.resolve({
+      status,
+      statusMessage: response.statusMessage ?? '',
+      headers: responseHeadersFromRaw(response.rawHeaders),
+      body: bodiless ? null : body,
+    });
+  }
+
+  onTimeout(): void {
+    if (this.phase === Phase.Done || this.response?.complete === true) return;
+    if (this.settled && this.body!.isPaused()) {
+      this.onSlowReader();
+      return;
+    }
+    const sending = this.phase === Phase.Write && !this.upstream!.writableFinished;
+    this.abortWith(timeoutError(this.phase === Phase.Connect ? 'connect' : sending ? 'write' : 'read', this.host.config.timeouts));
+  }
+
+  /**
+   * The upstream connection was silent because the relay stopped reading it: the client is not
+   * reading the response. That is the client's side: `slowClientTimeout` applies, counted from
+   * when the connection last moved, and its expiry is logged as the client's fault.
+   */
+  onSlowReader(): void {
+    const limit = this.host.limits.slowClientTimeout;
+    if (this.stalledSince === 0) {
+      this.stalledSince = Date.now() - this.host.config.timeouts.read;
+      this.body!.once('resume', () => this.onReaderResumed());
+    }
+    const left = slowReaderBudget(limit, this.stalledSince);
+    if (left > 0) {
+      this.rearm(left === Infinity ? 0 : left);
+      return;
+    }
+    const error = slowReaderError(limit);
+    logClientFault(this.host.config, this.request, error);
+    this.request.client.abort(error);
+  }
+
+  onReaderResumed(): void {
+    this.stalledSince = 0;
+    if (this.phase !== Phase.Done) this.enter(Phase.Streaming);
+  }
+
+  onPoolTimeout(): void {
+    this.poolTimer = null;
+    if (this.phase !== Phase.Pool) return;
+    this.abortWith(timeoutError('pool', this.host.config.timeouts));
+  }
+
+  /** The upstream request failed (with got: its stream did). */
+  onError(error: Error): void {
+    if (this.response?.complete === true) {
+      // A whole response followed by bytes that are not HTTP: the response stands, the
+      // connection (which Node closes) does not.
+      logTrailingBytes(this.host.config, this.request, error);
+      return;
+    }
+    if (this.settled) {
+      // After the head the body stream carries the failure to the relay.
+      const body = this.body;
+      if (body !== null && !body.destroyed) body.destroy(this.toRelayError(error));
+      return;
+    }
+    if (this.response === null && !this.retriedStaleSocket && isStaleConnectionFailure(error, this.reusedSocket(), this.request)) {
+      this.resend();
+      return;
+    }
+    this.fail(this.toRelayError(error));
+  }
+
+  /**
+   * A keep-alive connection the upstream closed just as we reused it: nothing was processed,
+   * so the request goes once more, on a fresh connection.
+   */
+  private resend(): void {
+    this.retriedStaleSocket = true;
+    this.release();
+    this.phase = Phase.Pool;
+    this.upstream = null;
+    this.socket = null;
+    this.send();
+  }
+
+  /** The upstream request closed: before a head was handed on, that is a failure of its own. */
+  onClose(): void {
+    // With a head already read, `settleHead` (queued) decides.
+    if (!this.settled && this.response === null) this.fail(closedWithoutAnswer(headStatus(this.upstream!)));
+  }
+
+  onClientAbort(reason: RelayError): void {
+    this.abortWith(reason);
+  }
+
+  /** Tears the upstream exchange down with `reason`, wherever it is. */
+  abortWith(reason: RelayError): void {
+    if (this.phase === Phase.Done) return;
+    if (!this.settled) {
+      this.fail(reason);
+      return;
+    }
+    const body = this.body!;
+    if (this.response?.complete !== true && !body.readableEnded && !body.destroyed) body.destroy(reason);
+    this.upstream?.destroy();
+  }
+
+  fail(error: RelayError): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.phase = Phase.Done;
+    this.host.uploads.delete(this);
+    this.clearPoolTimer();
+    this.release();
+    this.request.client.setAbortHandler(null);
+    logAttemptFailure(this.host.config, this.request, error);
+    this.reject(error);
+  }
+
+  /**
+   * The upstream answered in full while the upload was still going (a refusal before the body
+   * was read): the rest of the body goes nowhere, and a connection with half a request on it is
+   * never reused. nginx and Envoy close it too.
+   */
+  onEarlyResponseEnd(): void {
+    const upstream = this.upstream;
+    if (upstream === null || upstream.writableFinished) return;
+    this.host.uploads.delete(this);
+    this.request.body?.unpipe(this.bodySink());
+    upstream.destroy();
+  }
+
+  /** Stops listening to the upstream request; the adapter's `release` destroys it. */
+  protected detachUpstream(): void {
+    const upstream = this.upstream;
+    if (upstream === null) return;
+    upstream.removeListener('socket', onUpstreamSocket);
+    upstream.removeListener('finish', onUpstreamFinish);
+    upstream.removeListener('close', onUpstreamClose);
+    upstream.on('error', ignoreError);
+  }
+
+  private clearPoolTimer(): void {
+    if (this.poolTimer !== null) {
+      clearTimeout(this.poolTimer);
+      this.poolTimer = null;
+    }
+  }
+}
+
+/** Tags node:http requests and their sockets with the attempt they serve. */
+export const kAttempt = Symbol('relay.attempt');
+export type TaggedRequest = ClientRequest & { [kAttempt]?: Attempt };
+
+function onUpstreamSocket(this: TaggedRequest, socket: Socket): void {
+  this[kAttempt]!.onSocket(socket);
+}
+
+function onUpstreamClose(this: TaggedRequest): void {
+  this[kAttempt]!.onClose();
+}
+
+function onUpstreamFinish(this: TaggedRequest): void {
+  this[kAttempt]!.onFinish();
+}
+
+function settleHead(attempt: Attempt): void {
+  attempt.settleHead();
+}
+
+function onPoolTimeout(attempt: Attempt): void {
+  attempt.onPoolTimeout();
+}
+
+function onEarlyResponseEnd(attempt: Attempt): void {
+  attempt.onEarlyResponseEnd();
+}
+
+/** An `error` listener for the request body: the attempt fails as the body's own failure says. */
+export function onBodyError(this: TaggedBody, error: Error): void {
+  const attempt = this[kAttempt];
+  if (attempt !== undefined) attempt.abortWith(bodyFailure(this, attempt.request, error));
+}
+
+export type TaggedBody = NodeJS.ReadableStream & { [kAttempt]?: Attempt };
+
+/** The error for a request body stream that failed: the client's own fails only when the client went away. */
+function bodyFailure(body: unknown, request: ProxyRequest, error: Error): RelayError {
+  return body === request.client.incoming
+    ? new RelayError('ERR_CLIENT_ABORTED', `client request body failed: ${error.message}`, { cause: error })
+    : toRelayError(error);
+}

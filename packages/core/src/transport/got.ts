@@ -1,0 +1,322 @@
+import { request as httpRequest, type Agent, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Readable } from 'node:stream';
+import { got, type Delays, type Got, type Hooks, type OptionsInit, type Request as GotStream } from 'got';
+import { RelayError, toRelayError } from '../errors.js';
+import { assertKnownKeys } from '../known-keys.js';
+import type { BoundTransport, ProxyRequest, ProxyResponse, Transport, TransportConfig } from '../types.js';
+import { createAgent, notSendable, poolOptionNames, resolvePool, type PoolOptions } from './agent.js';
+import { Attempt, Phase, kAttempt, onBodyError, type AttemptHost, type TaggedBody } from './attempt.js';
+import {
+  clientLimitNames,
+  closedWithoutAnswer,
+  headStatus,
+  ignoreError,
+  rearmRequestTimeout,
+  resolveClientLimits,
+  UploadWatch,
+  type ClientLimits,
+} from './attempt-rules.js';
+
+/** Options of the got transport. */
+export interface GotTransportOptions extends PoolOptions, Partial<ClientLimits> {
+  /**
+   * got hooks: `init`, `beforeRequest` (sign a request, add a header) and `beforeError` run
+   * for every request. `beforeRedirect`, `beforeRetry`, `beforeCache` and `afterResponse`
+   * never run here (no redirects, retries, cache or promise API) and are refused.
+   */
+  hooks?: Pick<Partial<Hooks>, 'init' | 'beforeRequest' | 'beforeError'>;
+  /** got's DNS cache: `true` for got's shared `CacheableLookup`, or your own instance. Default none. */
+  dnsCache?: OptionsInit['dnsCache'];
+}
+
+const gotTransportOptionNames: readonly string[] = [...poolOptionNames, ...clientLimitNames, 'hooks', 'dnsCache'];
+const usableHooks = new Set(['init', 'beforeRequest', 'beforeError']);
+
+/**
+ * A transport built on got 14's stream API, for users who want got's hooks and DNS cache.
+ * Retries, redirects, decompression and HTTP-error throwing are off (they belong to stages),
+ * incoming headers are never copied by got, and got adds no `User-Agent`. One `got.extend`
+ * instance and one keep-alive agent are made in `relay.startup()`; the agent is destroyed in
+ * `relay.shutdown()`. The path and query are sent byte for byte, as with `httpTransport`.
+ *
+ * Timeouts: `connect` bounds each of got's `lookup`, `connect` and `secureConnect` phases;
+ * `read` is got's `response` (the wait for the head) and then the longest silence between
+ * two body bytes; `write` the longest stall while sending the body; `pool` the wait for a
+ * free connection. got's own `send` and `read` are deadlines for a whole phase, which would
+ * cut long uploads and long streams, so they are not used.
+ *
+ * It costs about 3 to 3.5 times the CPU per request of `httpTransport` (benchmarks/RESULTS.md):
+ * choose it for got's features, not for speed.
+ *
+ * @example
+ * import { gotTransport } from '@relay/core/got';
+ * createRelay({ targetBaseUrl: 'http://auth:8000', transport: gotTransport({ dnsCache: true }) });
+ */
+export function gotTransport(options: GotTransportOptions = {}): Transport {
+  if (options === null || typeof options !== 'object') throw new TypeError('gotTransport(options) needs an options object');
+  assertKnownKeys(options, gotTransportOptionNames, 'gotTransport');
+  const pool = resolvePool(options);
+  const hooks = checkHooks(options.hooks);
+  const limits = resolveClientLimits(options);
+  const dnsCache = options.dnsCache;
+  if (dnsCache !== undefined && typeof dnsCache !== 'boolean' && typeof (dnsCache as { lookup?: unknown } | null)?.lookup !== 'function') {
+    throw new TypeError('dnsCache must be true, false or a CacheableLookup instance');
+  }
+  return {
+    kind: 'http',
+    name: 'got',
+    bind(config: TransportConfig): BoundTransport {
+      return new GotBinding(config, pool, hooks, dnsCache, limits);
+    },
+  };
+}
+
+function checkHooks(hooks: GotTransportOptions['hooks']): Partial<Hooks> | undefined {
+  if (hooks === undefined) return undefined;
+  if (hooks === null || typeof hooks !== 'object') throw new TypeError('hooks must be an object of got hook arrays');
+  for (const [name, list] of Object.entries(hooks)) {
+    if (!usableHooks.has(name)) {
+      throw new TypeError(`hooks.${name} never runs in gotTransport (no redirects, retries, cache or promise API); use init, beforeRequest or beforeError`);
+    }
+    if (!Array.isArray(list) || !list.every((hook) => typeof hook === 'function')) throw new TypeError(`hooks.${name} must be an array of functions`);
+  }
+  return hooks as Partial<Hooks>;
+}
+
+type TaggedStream = GotStream & { [kAttempt]?: GotAttempt };
+type TaggedRequest = ClientRequest & { [kAttempt]?: GotAttempt };
+
+/**
+ * The request path and query exactly as the relay mapped them, keyed by the URL object got
+ * made for the request. got parses every URL with WHATWG rules, which re-encode `'`, `"`,
+ * `<`, `>` and non-ASCII bytes; `rawPathRequest` puts the original bytes back. A hook that
+ * assigns a new `options.url` makes a new object, which is then sent as got built it.
+ */
+const rawPaths = new WeakMap<URL, string>();
+
+function rawPathRequest(url: URL, options: RequestOptions, callback?: (response: IncomingMessage) => void): ClientRequest {
+  const raw = rawPaths.get(url);
+  if (raw !== undefined) options.path = raw;
+  return url.protocol === 'https:' ? httpsRequest(url, options, callback) : httpRequest(url, options, callback);
+}
+
+const connectEvents = new Set(['lookup', 'connect', 'secureConnect']);
+
+class GotBinding implements BoundTransport, AttemptHost {
+  readonly handle: (request: ProxyRequest) => Promise<ProxyResponse>;
+  readonly logsFailures = true;
+  readonly connectEvent: 'connect' | 'secureConnect';
+  agent: Agent | null = null;
+  client: Got | null = null;
+  readonly uploads: UploadWatch;
+
+  constructor(
+    readonly config: TransportConfig,
+    private readonly pool: Required<PoolOptions>,
+    private readonly hooks: Partial<Hooks> | undefined,
+    private readonly dnsCache: OptionsInit['dnsCache'],
+    readonly limits: Readonly<ClientLimits>,
+  ) {
+    this.uploads = new UploadWatch(limits.minUploadRate, () => this.agent);
+    this.connectEvent = config.target.protocol === 'https:' ? 'secureConnect' : 'connect';
+    this.handle = (request) => this.forward(request);
+  }
+
+  startup(): void {
+    if (this.client !== null) return;
+    const agent = createAgent(this.config, this.pool);
+    this.client = got.extend(this.gotOptions(agent));
+    this.agent = agent;
+  }
+
+  /** got with everything a proxy must not do turned off, the relay's timeouts and TLS, and the user's hooks. */
+  private gotOptions(agent: Agent): OptionsInit {
+    const { target, timeouts, tls } = this.config;
+    const delays: Partial<Delays> = {};
+    if (timeouts.connect > 0) delays.lookup = delays.connect = delays.secureConnect = timeouts.connect;
+    if (timeouts.read > 0) delays.response = timeouts.read;
+    return {
+      prefixUrl: '',
+      agent: target.protocol === 'https:' ? { https: agent as NonNullable<NonNullable<OptionsInit['agent']>['https']> } : { http: agent },
+      request: rawPathRequest,
+      retry: { limit: 0 },
+      throwHttpErrors: false,
+      decompress: false,
+      followRedirect: false,
+      copyPipedHeaders: false,
+      allowGetBody: true,
+      timeout: delays,
+      // got's default User-Agent is not the client's: a proxy adds none.
+      headers: { 'user-agent': undefined },
+      https: {
+        certificateAuthority: tls.ca,
+        rejectUnauthorized: tls.rejectUnauthorized,
+        serverName: tls.servername,
+        certificate: tls.cert,
+        key: tls.key,
+        pfx: tls.pfx,
+        passphrase: tls.passphrase,
+      },
+      ...(this.hooks !== undefined ? { hooks: this.hooks } : {}),
+      ...(this.dnsCache !== undefined ? { dnsCache: this.dnsCache } : {}),
+    };
+  }
+
+  shutdown(): void {
+    this.uploads.stop();
+    this.agent?.destroy();
+    this.agent = null;
+    this.client = null;
+  }
+
+  forward(request: ProxyRequest): Promise<ProxyResponse> {
+    const refused = notSendable(this.client !== null, request);
+    if (refused !== null) return Promise.reject(refused);
+    return new Promise<ProxyResponse>((resolve, reject) => {
+      new GotAttempt(this, this.agent!, request, resolve, reject).send();
+    });
+  }
+}
+
+/**
+ * The got adapter: got makes the node:http request (hooks, DNS cache) and hands the body on as
+ * its own stream; got times the connect phases and the wait for the head, the attempt the rest.
+ */
+class GotAttempt extends Attempt {
+  declare readonly host: GotBinding;
+  stream: TaggedStream | null = null;
+  /** A failure of the node:http request got made, which got may report late or never. */
+  upstreamError: Error | null = null;
+
+  send(): void {
+    const request = this.request;
+    this.upstreamError = null;
+    const stream = this.host.client!.stream(this.host.config.target.origin + request.path, {
+      method: request.method as OptionsInit['method'],
+      headers: request.headers as Record<string, string | string[]>,
+    }) as TaggedStream;
+    const url = stream.options?.url;
+    if (url instanceof URL) rawPaths.set(url, request.path);
+    stream[kAttempt] = this;
+    this.stream = stream;
+    stream.on('request', onGotRequest);
+    stream.on('response', onGotResponse);
+    stream.on('error', onGotError);
+    request.client.setAbortHandler(this);
+    // The client may have gone away while a retry was being made: the handler ran at once.
+    if (this.settled) return;
+    const body = request.body;
+    // got ends a HEAD itself; it never carries a body.
+    if (request.method === 'HEAD') return;
+    if (body === null) {
+      stream.end();
+      return;
+    }
+    (body as TaggedBody)[kAttempt] = this;
+    body.on('error', onBodyError);
+    body.pipe(stream);
+  }
+
+  /** got made the node:http request: watch it like any other. */
+  onRequest(upstream: TaggedRequest): void {
+    // A body without a length is sent chunked, whatever the method: never reframed as something else.
+    if (this.request.body !== null && this.request.headers['content-length'] === undefined) upstream.useChunkedEncodingByDefault = true;
+    this.attach(upstream);
+    upstream.on('timeout', onUpstreamTimeout);
+    upstream.on('error', onUpstreamError);
+  }
+
+  override settleHead(): void {
+    const failure = this.upstreamError;
+    if (!this.settled && failure !== null) {
+      // got's stream is failing already (a malformed first chunk, or bytes after a whole
+      // response, which got does not deliver): nothing of it can reach the client.
+      this.fail(this.toRelayError(failure));
+      return;
+    }
+    super.settleHead();
+  }
+
+  /**
+   * The node:http request closed. got reports every other failure on its stream, but nothing
+   * when the upstream answered `101` with `Upgrade` to a plain request (Node only closes the connection).
+   */
+  override onClose(): void {
+    if (this.settled || headStatus(this.upstream!) !== 101) return;
+    this.fail(closedWithoutAnswer(101));
+  }
+
+  protected override toRelayError(error: Error): RelayError {
+    const event = (error as { event?: unknown }).event;
+    if (error.name === 'TimeoutError' && typeof event === 'string') {
+      const timeouts = this.host.config.timeouts;
+      if (connectEvents.has(event)) {
+        return new RelayError('ERR_CONNECT_TIMEOUT', `upstream connect timed out after ${timeouts.connect} ms (${event})`, { cause: error });
+      }
+      if (event === 'response') return new RelayError('ERR_READ_TIMEOUT', `upstream read timed out after ${timeouts.read} ms`, { cause: error });
+    }
+    return toRelayError(error);
+  }
+
+  /** got times the connect phases and the wait for the head; the attempt times writes and body reads. */
+  protected enter(phase: Phase): void {
+    const { write, read } = this.host.config.timeouts;
+    if (phase === Phase.Write && write > 0) this.upstream!.setTimeout(write);
+    else if (phase === Phase.Read && write > 0) this.upstream!.setTimeout(0);
+    else if (phase === Phase.Streaming && read > 0) this.upstream?.setTimeout(read);
+  }
+
+  protected rearm(ms: number): void {
+    rearmRequestTimeout(this.upstream!, ms);
+  }
+
+  protected bodyOf(): Readable {
+    return this.stream!;
+  }
+
+  protected bodySink(): NodeJS.WritableStream {
+    return this.stream!;
+  }
+
+  protected reusedSocket(): boolean {
+    return this.stream!.reusedSocket === true;
+  }
+
+  /** Stops piping the request body into this attempt and destroys its got stream (and so its request). */
+  protected release(): void {
+    const stream = this.stream;
+    if (stream === null) return;
+    this.request.body?.unpipe(stream);
+    stream.removeListener('error', onGotError).on('error', ignoreError);
+    stream.removeListener('response', onGotResponse);
+    stream.removeListener('request', onGotRequest);
+    const upstream = this.upstream;
+    if (upstream !== null) {
+      this.detachUpstream();
+      upstream.removeListener('timeout', onUpstreamTimeout);
+      upstream.removeListener('error', onUpstreamError);
+    }
+    stream.destroy();
+  }
+}
+
+function onGotRequest(this: TaggedStream, upstream: ClientRequest): void {
+  this[kAttempt]!.onRequest(upstream);
+}
+
+function onGotResponse(this: TaggedStream, response: IncomingMessage): void {
+  this[kAttempt]!.onResponse(response);
+}
+
+function onGotError(this: TaggedStream, error: Error): void {
+  this[kAttempt]!.onError(error);
+}
+
+function onUpstreamTimeout(this: TaggedRequest): void {
+  this[kAttempt]!.onTimeout();
+}
+
+function onUpstreamError(this: TaggedRequest, error: Error): void {
+  this[kAttempt]!.upstreamError ??= error;
+}

@@ -1,0 +1,212 @@
+import { request as httpRequest, type Agent, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { RelayError } from '../errors.js';
+import { assertKnownKeys } from '../known-keys.js';
+import type { BoundTransport, ProxyRequest, ProxyResponse, Transport, TransportConfig } from '../types.js';
+import { createAgent, notSendable, poolOptionNames, resolvePool, type PoolOptions } from './agent.js';
+import { Attempt, Phase, kAttempt, onBodyError, type AttemptHost, type TaggedBody, type TaggedRequest } from './attempt.js';
+import { clientLimitNames, defaultClientLimits, ignoreError, resolveClientLimits, UploadWatch, type ClientLimits } from './attempt-rules.js';
+
+/** Options of the default node:http/https transport. */
+export interface HttpTransportOptions extends PoolOptions, Partial<ClientLimits> {}
+
+const httpTransportOptionNames: readonly string[] = [...poolOptionNames, ...clientLimitNames];
+
+/**
+ * The default transport: node:http or node:https with a keep-alive agent made in
+ * `relay.startup()` and destroyed in `relay.shutdown()`. Streams bodies both ways with
+ * backpressure and applies the relay's connect, read, write and pool timeouts.
+ *
+ * @example
+ * createRelay({ targetBaseUrl: 'http://auth:8000', transport: httpTransport({ maxSockets: 64 }) });
+ */
+export function httpTransport(options: HttpTransportOptions = {}): Transport {
+  if (options === null || typeof options !== 'object') throw new TypeError('httpTransport(options) needs an options object');
+  assertKnownKeys(options, httpTransportOptionNames, 'httpTransport');
+  const pool = resolvePool(options);
+  const limits = resolveClientLimits(options);
+  return {
+    kind: 'http',
+    name: 'http',
+    bind(config: TransportConfig): BoundTransport {
+      const secure = config.target.protocol === 'https:';
+      return new HttpBinding(config, { createAgent: () => createAgent(config, pool), secure, limits });
+    },
+  };
+}
+
+/**
+ * Binds the node:http exchange machinery to an agent made by `createAgent` at startup and
+ * destroyed at shutdown. For transports that only change where connections come from, such as
+ * `inMemoryTransport`. Not exported from the package entry.
+ */
+export function bindHttpExchange(config: TransportConfig, createAgent: () => Agent): BoundTransport {
+  // Plain HTTP over whatever socket the agent makes (the in-memory pair marks itself encrypted for https: targets).
+  return new HttpBinding(config, { createAgent, secure: false, limits: defaultClientLimits });
+}
+
+interface BindingParts {
+  createAgent: () => Agent;
+  /** node:https and `secureConnect`, rather than node:http and `connect`. */
+  secure: boolean;
+  limits: Readonly<ClientLimits>;
+}
+
+class HttpBinding implements BoundTransport, AttemptHost {
+  readonly handle: (request: ProxyRequest) => Promise<ProxyResponse>;
+  readonly logsFailures = true;
+  agent: Agent | null = null;
+  readonly send: typeof httpRequest;
+  readonly connectEvent: 'connect' | 'secureConnect';
+  readonly uploads: UploadWatch;
+
+  readonly limits: Readonly<ClientLimits>;
+  private readonly createAgent: () => Agent;
+
+  constructor(
+    readonly config: TransportConfig,
+    { createAgent, secure, limits }: BindingParts,
+  ) {
+    this.createAgent = createAgent;
+    this.limits = limits;
+    this.uploads = new UploadWatch(limits.minUploadRate, () => this.agent);
+    this.send = secure ? httpsRequest : httpRequest;
+    this.connectEvent = secure ? 'secureConnect' : 'connect';
+    this.handle = (request) => this.forward(request);
+  }
+
+  startup(): void {
+    this.agent ??= this.createAgent();
+  }
+
+  shutdown(): void {
+    this.uploads.stop();
+    this.agent?.destroy();
+    this.agent = null;
+  }
+
+  forward(request: ProxyRequest): Promise<ProxyResponse> {
+    const agent = this.agent;
+    const refused = notSendable(agent !== null, request);
+    if (refused !== null) return Promise.reject(refused);
+    return new Promise<ProxyResponse>((resolve, reject) => {
+      new HttpAttempt(this, agent!, request, resolve, reject).send();
+    });
+  }
+}
+
+/** The attempt currently using a pooled socket, `null` while it idles; absent before its first use. */
+const kSocketAttempt = Symbol('relay.socketAttempt');
+type UpstreamSocket = Socket & { [kSocketAttempt]?: Attempt | null };
+
+/** The node:http adapter: the request is node's own, timeouts are watched on the socket. */
+class HttpAttempt extends Attempt {
+  declare readonly host: HttpBinding;
+
+  send(): void {
+    const { target } = this.host.config;
+    const request = this.request;
+    let upstream: TaggedRequest;
+    try {
+      upstream = this.host.send({
+        host: target.hostname,
+        port: target.port,
+        path: request.path,
+        method: request.method,
+        headers: request.headers as Record<string, string | string[]>,
+        agent: this.agent,
+      });
+    } catch (error) {
+      // Invalid header names or values set by a stage land here, before any byte is sent.
+      this.fail(new RelayError('ERR_INTERNAL', `cannot build the upstream request: ${(error as Error).message}`, { cause: error }));
+      return;
+    }
+    this.attach(upstream);
+    upstream.on('response', onUpstreamResponse);
+    upstream.on('error', onUpstreamError);
+    request.client.setAbortHandler(this);
+    const body = request.body;
+    if (body === null) {
+      upstream.end();
+      return;
+    }
+    // A body without a length is sent chunked, whatever the method: never reframed as something else.
+    if (request.headers['content-length'] === undefined) upstream.useChunkedEncodingByDefault = true;
+    (body as TaggedBody)[kAttempt] = this;
+    body.on('error', onBodyError);
+    body.pipe(upstream);
+  }
+
+  override onSocket(socket: Socket): void {
+    const pooled = socket as UpstreamSocket;
+    // Timeouts are watched on the socket itself, with listeners added once per connection:
+    // ClientRequest.setTimeout would add and remove listeners and timers on every request.
+    if (pooled[kSocketAttempt] === undefined) {
+      socket.on('timeout', onSocketTimeout);
+      socket.on('free', onSocketFree);
+    }
+    pooled[kSocketAttempt] = this;
+    super.onSocket(socket);
+  }
+
+  protected enter(phase: Phase): void {
+    const timeouts = this.host.config.timeouts;
+    if (phase === Phase.Connect) this.socket!.setTimeout(timeouts.connect);
+    else if (phase === Phase.Write) this.watch(timeouts.write);
+    else if (this.socket !== null) this.watch(timeouts.read);
+  }
+
+  /**
+   * Sets the socket's inactivity timeout. A reused socket often has it already (the agent's idle
+   * timeout): then nothing is re-armed, and the request write that follows restarts the clock anyway.
+   */
+  private watch(ms: number): void {
+    const socket = this.socket!;
+    if (socket.timeout !== ms) socket.setTimeout(ms);
+  }
+
+  protected rearm(ms: number): void {
+    this.socket!.setTimeout(ms);
+  }
+
+  protected bodyOf(response: IncomingMessage): Readable {
+    return response;
+  }
+
+  protected bodySink(): NodeJS.WritableStream {
+    return this.upstream!;
+  }
+
+  protected reusedSocket(): boolean {
+    return this.upstream!.reusedSocket;
+  }
+
+  protected release(): void {
+    const upstream = this.upstream;
+    if (upstream === null) return;
+    this.request.body?.unpipe(upstream);
+    this.detachUpstream();
+    upstream.removeListener('error', onUpstreamError).on('error', ignoreError);
+    upstream.destroy();
+    this.response?.destroy();
+  }
+}
+
+function onUpstreamResponse(this: TaggedRequest, response: IncomingMessage): void {
+  this[kAttempt]!.onResponse(response);
+}
+
+function onUpstreamError(this: TaggedRequest, error: Error): void {
+  this[kAttempt]!.onError(error);
+}
+
+function onSocketTimeout(this: UpstreamSocket): void {
+  // An idle pooled socket has no attempt: the agent closes it.
+  this[kSocketAttempt]?.onTimeout();
+}
+
+function onSocketFree(this: UpstreamSocket): void {
+  this[kSocketAttempt] = null;
+}
