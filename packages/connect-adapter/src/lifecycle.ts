@@ -1,6 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import { assertNonNegative, type Relay } from '@relay/core';
+import { type Relay } from '@relay/core';
+import { assertNonNegative } from '@relay/core/transport';
 
 /** The part of a relay the lifecycle drives. */
 export type LifecycleRelay = Pick<Relay, 'startup' | 'shutdown'>;

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RelayError, errorBody, loggedPath, sendError, type Relay } from '@relay/core';
+import { RelayError, errorBody, type Relay } from '@relay/core';
+import { loggedPath, sendError } from '@relay/core/transport';
 import { consumedBody, type ParsedRequest } from './body.js';
 import { mountedRoute } from './mount.js';
 

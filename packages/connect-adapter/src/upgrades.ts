@@ -1,7 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import { Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { RelayError, normalizePathOption, refuseUpgrade, type Relay } from '@relay/core';
+import { RelayError, type Relay } from '@relay/core';
+import { normalizePathOption, refuseUpgrade } from '@relay/core/transport';
 import { matchMount, pathStart, queryStart } from './mount.js';
 
 /** The routes `routeUpgrades` installed on one server. */

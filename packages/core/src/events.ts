@@ -17,6 +17,11 @@ export const relayChannels = Object.freeze({
   requestStart: 'relay:request:start',
   /** The client request is over: its response finished or its connection closed; a handshake was answered. `RequestEndMessage`. */
   requestEnd: 'relay:request:end',
+  /**
+   * A client request was answered by the relay itself before any stage ran: outside the mount
+   * path (404), an unsafe path or head (400/501), or the relay shutting down (503). `RequestRefusedMessage`.
+   */
+  requestRefused: 'relay:request:refused',
   /** An upstream attempt goes to the transport. `AttemptMessage`. */
   attemptStart: 'relay:attempt:start',
   /** An upstream attempt got its response head. `AttemptResponseMessage`. */
@@ -59,6 +64,21 @@ export interface RequestEndMessage {
 }
 
 /** `relay:attempt:start`, `relay:websocket:open`, `relay:websocket:close`. */
+/** `relay:request:refused`: no `ProxyRequest` exists, so the message carries what the client sent. */
+export interface RequestRefusedMessage {
+  readonly target: Target;
+  readonly method: string;
+  /** The request path as the client sent it, without the query, at most 256 characters. */
+  readonly path: string;
+  /** The client's address as the socket reports it. */
+  readonly address: string;
+  /** The status the client got. */
+  readonly status: number;
+  readonly code: RelayError['code'];
+  /** True for a WebSocket handshake. */
+  readonly upgrade: boolean;
+}
+
 export interface AttemptMessage {
   readonly target: Target;
   /** This attempt's request (`request.attempt` counts attempts). */
@@ -77,6 +97,7 @@ export interface AttemptErrorMessage extends AttemptMessage {
 
 const requestStart = channel(relayChannels.requestStart);
 const requestEnd = channel(relayChannels.requestEnd);
+const requestRefused = channel(relayChannels.requestRefused);
 const attemptStart = channel(relayChannels.attemptStart);
 const attemptResponse = channel(relayChannels.attemptResponse);
 const attemptEnd = channel(relayChannels.attemptEnd);
@@ -94,6 +115,11 @@ export function publishRequestStart(target: Target, request: ProxyRequest, upgra
 /** @internal Publishes `relay:request:end`. */
 export function publishRequestEnd(target: Target, request: ProxyRequest | null, status: number, completed: boolean): void {
   if (request !== null && requestEnd.hasSubscribers) requestEnd.publish({ target, request, status, completed } satisfies RequestEndMessage);
+}
+
+/** @internal Publishes `relay:request:refused`; the message is built only for a subscriber. */
+export function publishRequestRefused(target: Target, refused: () => Omit<RequestRefusedMessage, 'target'>): void {
+  if (requestRefused.hasSubscribers) requestRefused.publish({ target, ...refused() } satisfies RequestRefusedMessage);
 }
 
 /** @internal Publishes `relay:start` or `relay:stop`. */

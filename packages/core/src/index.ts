@@ -1,5 +1,28 @@
-export { ClientInfo, type AbortHandler, type ClientFacts } from './request/client.js';
+// @relay/core, for applications and stage authors: build a relay, write a stage, observe it.
+// Transport and front-door authors have `@relay/core/transport`; the got transport is `@relay/core/got`.
+
+// Building a relay.
+export { createRelay } from './relay/relay.js';
+export type { DispatchRoute, Relay, RelayOptions, RelayState } from './relay/api.js';
+export { gatewayServerOptions } from './relay/server-options.js';
+export { httpTransport, type HttpTransportOptions } from './transport/http.js';
+export { inMemoryTransport } from './transport/memory.js';
+export type { ForwardedHeaders } from './request/forwarding.js';
+export type { TrustProxy } from './request/trust-proxy.js';
+export type { Logger, Target, Timeouts, TlsOptions, Transport, UpgradeTransport } from './types.js';
+
+// Errors: one class, stable codes.
 export { RelayError, errorStatus, toRelayError, type RelayErrorCode } from './errors.js';
+
+// Writing a stage.
+export type { Handler, HeaderRecord, HeaderValue, ProxyRequest, ProxyResponse, Stage, StageContext, UpgradeHandoff } from './types.js';
+export { ClientInfo, type ClientFacts } from './request/client.js';
+export { compose, stageContext } from './pipeline.js';
+export { assertKnownKeys } from './known-keys.js';
+export { errorBody } from './relay/respond.js';
+export { silentLogger } from './logger.js';
+
+// Observing: events on node:diagnostics_channel.
 export {
   relayChannels,
   type AttemptErrorMessage,
@@ -7,46 +30,6 @@ export {
   type AttemptResponseMessage,
   type RelayLifecycleMessage,
   type RequestEndMessage,
+  type RequestRefusedMessage,
   type RequestStartMessage,
 } from './events.js';
-export {
-  copyRequestHeaders,
-  resolveForwardedHeaders,
-  setForwardingHeaders,
-  type ForwardedHeaders,
-  type ForwardingFacts,
-  type ForwardingPolicy,
-  type RequestHeadFacts,
-} from './request/forwarding.js';
-export { connectionListed, copyEndToEndHeaders, copyHeaders, headerString, hopByHopHeaders, responseHeadersFromRaw } from './request/hop-by-hop.js';
-export { httpTransport, type HttpTransportOptions } from './transport/http.js';
-export { inMemoryTransport } from './transport/memory.js';
-export { assertKnownKeys, nearestName } from './known-keys.js';
-export { loggedPath, logUpstreamFailure, silentLogger } from './logger.js';
-export { assertNonNegative, defaultTimeouts, resolveTimeouts } from './options.js';
-export { resolveTarget } from './options.js';
-export { assertSafePath, mapRequestPath, normalizePathOption } from './request/path.js';
-export { assertStage, compose, stageContext } from './pipeline.js';
-export { createRelay, type DispatchRoute, type Relay, type RelayOptions, type RelayState } from './relay/relay.js';
-export { errorBody, sendError } from './relay/respond.js';
-export { gatewayServerOptions } from './relay/server-options.js';
-export { resolveTrustProxy, trustsPeer, unmapIPv4, type TrustProxy } from './request/trust-proxy.js';
-export { refuseUpgrade } from './relay/upgrade.js';
-export type {
-  BoundTransport,
-  Handler,
-  HeaderRecord,
-  HeaderValue,
-  Logger,
-  ProxyRequest,
-  ProxyResponse,
-  Stage,
-  StageContext,
-  Target,
-  Timeouts,
-  TlsOptions,
-  Transport,
-  TransportConfig,
-  UpgradeHandoff,
-  UpgradeTransport,
-} from './types.js';

@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { close, fetchRaw, serveRelay, startUpstream, type RelayServer, type Upstream } from '@relay/testkit';
-import { createRelay, unmapIPv4, type Relay, type RelayOptions } from '../src/index.js';
+import { createRelay, type Relay, type RelayOptions } from '../src/index.js';
+import { unmapIPv4 } from '../src/request/trust-proxy.js';
 
 // Issue 13, items 12, 17 and 18: trustProxy, IPv4-mapped addresses, choosing the forwarding headers.
 

@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { assertKnownKeys, createRelay, nearestName } from '../src/index.js';
+import { assertKnownKeys, createRelay } from '../src/index.js';
+import { nearestName } from '../src/known-keys.js';
 
 const message = (run: () => unknown): string => {
   try {

@@ -4,17 +4,36 @@ import * as assert from 'uvu/assert';
 import { close, delay, fetchRaw, listen, memoryLogger, startUpstream, waitFor } from '@relay/testkit';
 import { createRelay } from '../src/index.js';
 
-test('a request before startup() gets 503 and a log line saying to call startup()', async () => {
+test('startup() is optional: the first request starts the relay and is served', async () => {
+  const upstream = await startUpstream();
+  const relay = createRelay({ targetBaseUrl: upstream.url });
+  const server = createServer(relay.handle);
+  const url = await listen(server);
+  assert.is(relay.state, 'stopped');
+  // Several at once: all wait for the one start.
+  const answers = await Promise.all([fetchRaw(`${url}/a`), fetchRaw(`${url}/b`), fetchRaw(`${url}/c`)]);
+  assert.equal(answers.map((a) => a.status), [200, 200, 200]);
+  assert.is(relay.state, 'running');
+  assert.is(upstream.requests.length, 3);
+  await close(server);
+  await relay.shutdown();
+  await upstream.close();
+});
+
+test('after shutdown() requests get 503 ERR_SHUTTING_DOWN until startup() is called again', async () => {
   const upstream = await startUpstream();
   const logger = memoryLogger();
   const relay = createRelay({ targetBaseUrl: upstream.url, logger });
   const server = createServer(relay.handle);
   const url = await listen(server);
-  const response = await fetchRaw(`${url}/x`);
-  assert.is(response.status, 503);
-  assert.ok(response.text.includes('ERR_NOT_STARTED'));
-  assert.ok(logger.lines.some((l) => l.level === 'error' && l.message.includes('startup()')));
-  assert.is(upstream.requests.length, 0);
+  assert.is((await fetchRaw(`${url}/x`)).status, 200);
+  await relay.shutdown();
+  const refused = await fetchRaw(`${url}/x`);
+  assert.is(refused.status, 503);
+  assert.ok(refused.text.includes('ERR_SHUTTING_DOWN'), refused.text);
+  assert.is(relay.state, 'stopped', 'a late request does not bring a shut-down relay back');
+  assert.ok(logger.lines.some((l) => l.level === 'info' && l.message.includes('shut down')));
+  assert.is(upstream.requests.length, 1);
   await relay.startup();
   assert.is((await fetchRaw(`${url}/x`)).status, 200);
   await close(server);
@@ -22,15 +41,18 @@ test('a request before startup() gets 503 and a log line saying to call startup(
   await upstream.close();
 });
 
-test('before startup() a path outside the mount path still gets 404, not 503', async () => {
+test('a path outside the mount path gets 404 without starting the relay', async () => {
   const relay = createRelay({ targetBaseUrl: 'http://127.0.0.1:9', mountPath: '/api' });
   const server = createServer(relay.handle);
   const url = await listen(server);
   assert.is((await fetchRaw(`${url}/elsewhere`)).status, 404);
   assert.is((await fetchRaw(`${url}/apix`)).status, 404);
-  assert.is((await fetchRaw(`${url}/api/x`)).status, 503);
-  assert.is((await fetchRaw(`${url}/api?x=1`)).status, 503);
+  assert.is(relay.state, 'stopped');
+  // Under the mount the relay starts and tries the (closed) upstream port.
+  assert.is((await fetchRaw(`${url}/api/x`)).status, 502);
+  assert.is(relay.state, 'running');
   await close(server);
+  await relay.shutdown();
 });
 
 test('startup() and shutdown() are idempotent and restartable', async () => {

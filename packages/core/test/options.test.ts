@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createRelay, httpTransport, resolveTimeouts, type Logger } from '../src/index.js';
+import { createRelay, httpTransport, type Logger } from '../src/index.js';
+import { resolveTimeouts } from '../src/options.js';
 
 const named = (kind: ErrorConstructor, option: string) => (error: Error) => error instanceof kind && error.message.includes(option);
 

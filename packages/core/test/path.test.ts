@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { assertSafePath, mapRequestPath, normalizePathOption, RelayError } from '../src/index.js';
+import { RelayError } from '../src/index.js';
+import { assertSafePath, mapRequestPath, normalizePathOption } from '../src/request/path.js';
 import { splitAbsoluteForm } from '../src/request/path.js';
 
 const map = (target: string, mount = '', base = '') => mapRequestPath(target, mount, base);

@@ -138,13 +138,14 @@ test('a stage that answers instead of the 101 makes the relay reject the hand-of
   await relay.shutdown();
 });
 
-test('unsafe paths, outside-mount paths and a stopped relay are refused before any transport', async () => {
+test('unsafe paths, outside-mount paths and a shut-down relay are refused before any transport', async () => {
   const seen: ProxyRequest[] = [];
   const { server, port, relay } = await serve({ targetBaseUrl: 'http://127.0.0.1:9', mountPath: '/ws', websocket: fakeWebsocket([], seen) }, false);
-  assert.match(await sendRaw(port, handshake('/ws/room')), /^HTTP\/1.1 503 /);
-  await relay.startup();
   assert.match(await sendRaw(port, handshake('/ws/../admin')), /^HTTP\/1.1 400 /);
   assert.match(await sendRaw(port, handshake('/elsewhere')), /^HTTP\/1.1 404 /);
+  await relay.startup();
+  await relay.shutdown();
+  assert.match(await sendRaw(port, handshake('/ws/room')), /^HTTP\/1.1 503 /);
   assert.is(seen.length, 0);
   await close(server);
   await relay.shutdown();

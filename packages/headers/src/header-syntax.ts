@@ -1,4 +1,4 @@
-import { hopByHopHeaders } from '@relay/core';
+import { hopByHopHeaders } from '@relay/core/transport';
 
 /** An RFC 9110 field name: a `token`. */
 const tokenPattern = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;

@@ -1,4 +1,5 @@
-import { assertKnownKeys, copyHeaders, RelayError, type HeaderRecord, type HeaderValue, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
+import { assertKnownKeys, RelayError, type HeaderRecord, type HeaderValue, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
+import { copyHeaders } from '@relay/core/transport';
 import { appendListValue, forwardedElement, viaProtocol, type HopClient } from './forwarded.js';
 import { describe, headerNameList, isHeaderName, isHeaderValue, unsettableHeaders } from './header-syntax.js';
 

@@ -1,4 +1,5 @@
-import { assertKnownKeys, normalizePathOption, resolveTarget, type HeaderRecord, type ProxyRequest, type ProxyResponse, type Stage, type Target } from '@relay/core';
+import { assertKnownKeys, type HeaderRecord, type ProxyRequest, type ProxyResponse, type Stage, type Target } from '@relay/core';
+import { normalizePathOption, resolveTarget } from '@relay/core/transport';
 import { describe } from './header-syntax.js';
 
 /** Options of `rewriteLocation()`. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { headerString, type ClientInfo, type Handler, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
+import { type ClientInfo, type HeaderRecord, type Handler, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
 import { checkOptions, readBoolean, readString } from './options.js';
 
 /** Options of `requestId()`. */
@@ -85,4 +85,10 @@ async function echoed(next: Handler, request: ProxyRequest, header: string, id: 
   const response = await next(request);
   response.headers[header] = id;
   return response;
+}
+
+/** A header of a record as one string (repeated values joined with `, `), or `undefined`. */
+function headerString(headers: HeaderRecord, name: string): string | undefined {
+  const value = headers[name];
+  return value === undefined || typeof value === 'string' ? value : value.join(', ');
 }

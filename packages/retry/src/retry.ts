@@ -1,17 +1,7 @@
 import pRetry, { type RetryContext } from 'p-retry';
-import { loggedPath } from '@relay/core';
-import {
-  copyHeaders,
-  toRelayError,
-  type ClientInfo,
-  type Handler,
-  type HeaderRecord,
-  type Logger,
-  type ProxyRequest,
-  type ProxyResponse,
-  type Stage,
-  type StageContext,
-} from '@relay/core';
+import { loggedPath } from '@relay/core/transport';
+import { toRelayError, type ClientInfo, type Handler, type HeaderRecord, type Logger, type ProxyRequest, type ProxyResponse, type Stage, type StageContext } from '@relay/core';
+import { copyHeaders } from '@relay/core/transport';
 import { BodyCollector, ReplayStream } from './replay.js';
 import { compileRetryRules, deadlineError, decideRetry, fitsDeadline, waitUnlessAborted, type RetryOptions, type RetryRules } from './retry-rules.js';
 

@@ -2,18 +2,9 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
-import { loggedPath } from '@relay/core';
-import {
-  RelayError,
-  refuseUpgrade,
-  responseHeadersFromRaw,
-  toRelayError,
-  type AbortHandler,
-  type HeaderRecord,
-  type ProxyRequest,
-  type ProxyResponse,
-  type UpgradeHandoff,
-} from '@relay/core';
+import { loggedPath } from '@relay/core/transport';
+import { RelayError, toRelayError, type HeaderRecord, type ProxyRequest, type ProxyResponse, type UpgradeHandoff } from '@relay/core';
+import { refuseUpgrade, responseHeadersFromRaw, type AbortHandler } from '@relay/core/transport';
 import { closeReasons } from './close-codes.js';
 import { clientHandshakeLines, isWritablePath, parseSubprotocols, stripUpstreamHandshakeHeaders, upstreamRequestHeaders } from './handshake-headers.js';
 import { Session, type PendingMessage, type UpstreamEnd } from './session.js';

@@ -1,4 +1,5 @@
-import { assertNonNegative, type ProxyRequest } from '@relay/core';
+import { type ProxyRequest } from '@relay/core';
+import { assertNonNegative } from '@relay/core/transport';
 
 /** A whole message as one side sent it (fragments joined, decompressed). */
 export interface WebSocketMessage {

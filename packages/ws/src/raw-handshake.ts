@@ -3,18 +3,8 @@ import { request as httpRequest, type ClientRequest, type IncomingMessage } from
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import {
-  loggedPath,
-  RelayError,
-  refuseUpgrade,
-  responseHeadersFromRaw,
-  toRelayError,
-  type AbortHandler,
-  type HeaderRecord,
-  type ProxyRequest,
-  type ProxyResponse,
-  type UpgradeHandoff,
-} from '@relay/core';
+import { RelayError, toRelayError, type HeaderRecord, type ProxyRequest, type ProxyResponse, type UpgradeHandoff } from '@relay/core';
+import { loggedPath, refuseUpgrade, responseHeadersFromRaw, type AbortHandler } from '@relay/core/transport';
 import { closeReasons } from './close-codes.js';
 import { closeFrame } from './frames.js';
 import { clientHandshakeLines, headerText, isWritablePath, parseSubprotocols, stripUpstreamHandshakeHeaders, upstreamRequestHeaders } from './handshake-headers.js';

@@ -1,10 +1,10 @@
 import type { EventEmitter } from 'node:events';
 import { WebSocket } from 'ws';
-import { loggedPath } from '@relay/core';
+import { loggedPath } from '@relay/core/transport';
 import { closeCodeOfError, closeReasons, reasonOfErrorCode, relayedCloseCode } from './close-codes.js';
 import { closeOpen } from './handshake.js';
 import { LimitState, type Policy } from './policy.js';
-import type { TransportConfig } from '@relay/core';
+import type { TransportConfig } from '@relay/core/transport';
 import type { WebSocketBinding } from './websocket.js';
 
 /** A message the upstream sent before the client was accepted. */

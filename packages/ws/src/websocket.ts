@@ -1,16 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type ClientOptions, type ServerOptions } from 'ws';
-import {
-  RelayError,
-  assertKnownKeys,
-  assertNonNegative,
-  type BoundTransport,
-  type Handler,
-  type ProxyRequest,
-  type ProxyResponse,
-  type TransportConfig,
-  type UpgradeTransport,
-} from '@relay/core';
+import { RelayError, assertKnownKeys, type Handler, type ProxyRequest, type ProxyResponse, type UpgradeTransport } from '@relay/core';
+import { assertNonNegative, type BoundTransport, type TransportConfig } from '@relay/core/transport';
 import { checkClientHandshake, parseSubprotocols } from './handshake-headers.js';
 import { UpstreamHandshake, kHandshake } from './handshake.js';
 import { resolvePolicy, type Policy, type PolicyOptions } from './policy.js';

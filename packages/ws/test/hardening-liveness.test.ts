@@ -5,7 +5,7 @@ import type { Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { memoryLogger, waitFor } from '@relay/testkit';
-import type { TransportConfig } from '@relay/core';
+import type { TransportConfig } from '@relay/core/transport';
 import { websocket } from '../src/index.js';
 import type { WebSocketBinding } from '../src/websocket.js';
 import { closed, nextPeer, openClient, startGateway, startWsUpstream } from './helpers.js';

@@ -1,9 +1,8 @@
 import type { ClientInfo } from '../request/client.js';
 import type { RelayError } from '../errors.js';
-import type { RequestHeadFacts } from '../request/forwarding.js';
 
 /** What the relay tracks of each request in flight, to drain or abort it on shutdown. */
-export interface InFlight extends RequestHeadFacts {
+export interface InFlight {
   client: ClientInfo | null;
   /** Aborts the request at the shutdown deadline. */
   abortForShutdown(reason: RelayError): void;

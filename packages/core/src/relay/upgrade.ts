@@ -5,7 +5,7 @@ import { RelayError, toRelayError } from '../errors.js';
 import { errorBody } from './respond.js';
 import { publishRequestEnd, publishRequestStart, publishWebSocketOpen } from '../events.js';
 import type { InFlight } from './in-flight.js';
-import type { RelayCore } from './relay.js';
+import type { ExchangeHost } from './host.js';
 import type { Handler, HeaderRecord, Logger, ProxyRequest, ProxyResponse } from '../types.js';
 
 const kUpgrade = Symbol('relay.upgrade');
@@ -18,8 +18,6 @@ type TaggedSocket = Duplex & { [kUpgrade]?: UpgradeExchange; [kRawBody]?: Readab
  * accept the client, or whatever else came back is written to the socket as a plain HTTP answer.
  */
 export class UpgradeExchange implements InFlight {
-  host: string | undefined = undefined;
-  chunked = false;
   previousInFlight: InFlight | null = null;
   nextInFlight: InFlight | null = null;
   listed = false;
@@ -28,7 +26,7 @@ export class UpgradeExchange implements InFlight {
   private settled = false;
 
   constructor(
-    readonly relay: RelayCore,
+    readonly relay: ExchangeHost,
     readonly req: IncomingMessage,
     readonly socket: Duplex,
     readonly head: Buffer,
@@ -54,6 +52,11 @@ export class UpgradeExchange implements InFlight {
       (response) => this.onResponse(response, request),
       (error: unknown) => this.onError(error),
     );
+  }
+
+  /** Answers an error before the pipeline ran, on the raw socket. */
+  refuse(error: RelayError): void {
+    refuseUpgrade(this.socket, error, null);
   }
 
   abortForShutdown(reason: RelayError): void {

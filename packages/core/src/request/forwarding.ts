@@ -4,8 +4,10 @@ import { assertKnownKeys } from '../known-keys.js';
 import { isValidAuthority } from './path.js';
 import type { HeaderRecord, Target } from '../types.js';
 
-/** What reading the client's request head finds besides the headers themselves. */
-export interface RequestHeadFacts {
+/** The client's request head as the relay reads it: the headers to forward and two facts besides. */
+export interface RequestHead {
+  /** The end-to-end headers, as the policy keeps them. */
+  readonly headers: HeaderRecord;
   /** The client's `Host` header, if any. */
   host: string | undefined;
   /** The request body is framed with `Transfer-Encoding`. */
@@ -20,11 +22,12 @@ export interface RequestHeadFacts {
  * the relay writes its own. Throws `ERR_BAD_REQUEST` (400) or `ERR_TRANSFER_CODING` (501)
  * for a head it cannot relay faithfully.
  */
-export function copyRequestHeaders(rawHeaders: readonly string[], facts: RequestHeadFacts, policy: ForwardingPolicy = edgePolicy): HeaderRecord {
+export function readRequestHead(rawHeaders: readonly string[], policy: ForwardingPolicy = edgePolicy): RequestHead {
   const listed = connectionListed(rawHeaders);
   // Removing a listed Content-Length would send the body's bytes with no framing (the upstream reads 0).
   if (listed !== null && listed.includes('content-length')) throw badRequest('Content-Length is named in Connection');
   const headers: HeaderRecord = {};
+  const facts: RequestHead = { headers, host: undefined, chunked: false };
   for (let index = 0; index < rawHeaders.length; index += 2) {
     const name = rawHeaders[index]!.toLowerCase();
     const value = rawHeaders[index + 1]!;
@@ -43,14 +46,14 @@ export function copyRequestHeaders(rawHeaders: readonly string[], facts: Request
     else if (typeof existing === 'string') headers[name] = [existing, value];
     else existing.push(value);
   }
-  return headers;
+  return facts;
 }
 
 /**
  * RFC 9112 §3.2: a request with more than one `Host` line or an invalid one gets 400, as nginx,
  * Envoy and HAProxy answer.
  */
-function readHost(value: string, facts: RequestHeadFacts): void {
+function readHost(value: string, facts: RequestHead): void {
   if (facts.host !== undefined) throw badRequest('more than one Host header');
   if (!isValidAuthority(value)) throw badRequest('invalid Host header');
   facts.host = value;
@@ -60,7 +63,7 @@ function readHost(value: string, facts: RequestHeadFacts): void {
  * Only `chunked` alone is relayed: another coding (`gzip, chunked`) would be lost when the body
  * is re-framed, so it gets 501 as nginx answers; a repeated header gets 400 (nginx: duplicate).
  */
-function readTransferEncoding(value: string, facts: RequestHeadFacts): void {
+function readTransferEncoding(value: string, facts: RequestHead): void {
   if (facts.chunked) throw badRequest('more than one Transfer-Encoding header');
   if (value.length !== 7 || value.toLowerCase() !== 'chunked') {
     throw new RelayError('ERR_TRANSFER_CODING', 'a transfer coding other than chunked alone');

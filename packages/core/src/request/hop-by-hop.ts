@@ -71,9 +71,3 @@ export function copyHeaders(headers: HeaderRecord): HeaderRecord {
   for (const name in headers) copy[name] = headers[name];
   return copy;
 }
-
-/** Reads a header of a record as one string (repeated values joined with `, `), or `undefined`. */
-export function headerString(headers: HeaderRecord, name: string): string | undefined {
-  const value = headers[name];
-  return value === undefined || typeof value === 'string' ? value : value.join(', ');
-}

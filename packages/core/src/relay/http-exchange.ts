@@ -1,0 +1,237 @@
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import type { ClientInfo } from '../request/client.js';
+import { RelayError, toRelayError } from '../errors.js';
+import { publishRequestEnd, publishRequestStart } from '../events.js';
+import { loggedPath } from '../logger.js';
+import type { Handler, ProxyRequest, ProxyResponse } from '../types.js';
+import type { ExchangeHost } from './host.js';
+import type { InFlight } from './in-flight.js';
+import { sendError } from './respond.js';
+
+const kExchange = Symbol('relay.exchange');
+type TaggedResponse = ServerResponse & { [kExchange]?: HttpExchange };
+type TaggedBody = Readable & { [kExchange]?: HttpExchange };
+const kSocketExchanges = Symbol('relay.socketExchanges');
+type TaggedSocket = Socket & { [kSocketExchanges]?: HttpExchange[] };
+
+/**
+ * One HTTP request while it is served: from the pipeline's start to the end of its response
+ * (or its client's leaving). Listeners are module-level functions that find the exchange through
+ * a symbol tag: this is the per-request hot path, where closures were measured to cost.
+ */
+export class HttpExchange implements InFlight {
+  previousInFlight: InFlight | null = null;
+  nextInFlight: InFlight | null = null;
+  listed = false;
+  request: ProxyRequest | null = null;
+  client: ClientInfo | null = null;
+
+  constructor(
+    readonly relay: ExchangeHost,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly onError: ((error: RelayError) => void) | null,
+  ) {}
+
+  /** Runs `request` through the pipeline and writes what it answers. */
+  start(pipeline: Handler, request: ProxyRequest): void {
+    this.request = request;
+    this.relay.track(this);
+    (this.res as TaggedResponse)[kExchange] = this;
+    this.res.on('close', onClientClose);
+    publishRequestStart(this.relay.target, request, false);
+    watchSocket(this);
+    void runPipeline(pipeline, this, request);
+  }
+
+  /** Answers an error before the pipeline ran: to `dispatch`'s `onError` when there is one. */
+  refuse(error: RelayError): void {
+    fail(this, error);
+  }
+
+  abortForShutdown(reason: RelayError): void {
+    this.client?.abort(reason);
+    if (this.res.headersSent) this.res.destroy();
+  }
+}
+
+function fail(exchange: HttpExchange, error: RelayError): void {
+  if (exchange.onError !== null && !exchange.res.headersSent) {
+    handOff(exchange, exchange.onError, error);
+    return;
+  }
+  sendError(exchange.res, error, exchange.req.method === 'HEAD');
+}
+
+/**
+ * Gives an error to `dispatch`'s `onError`. A handler that throws (or rejects) must neither crash
+ * the process nor leave the client unanswered: 500 and a log line, as `toConnect` does.
+ */
+function handOff(exchange: HttpExchange, onError: (error: RelayError) => void, error: RelayError): void {
+  let result: unknown;
+  try {
+    result = onError(error);
+  } catch (thrown) {
+    onErrorFailed(exchange, error, thrown);
+    return;
+  }
+  if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
+    (result as PromiseLike<unknown>).then(undefined, (thrown: unknown) => onErrorFailed(exchange, error, thrown));
+  }
+}
+
+function onErrorFailed(exchange: HttpExchange, error: RelayError, thrown: unknown): void {
+  exchange.relay.logger.error(
+    { method: exchange.req.method, code: error.code, error: thrown instanceof Error ? thrown.message : String(thrown) },
+    'the onError handler given to relay.dispatch threw: answered 500',
+  );
+  sendError(exchange.res, new RelayError('ERR_INTERNAL', 'onError threw', { cause: thrown }), exchange.req.method === 'HEAD');
+}
+
+/**
+ * Runs the pipeline for one exchange and writes what it answers. An async function rather than
+ * `.then(onResponse, onError)`: no closures per request, and a stage that throws instead of
+ * rejecting lands in the same catch, never in the request listener.
+ */
+async function runPipeline(pipeline: Handler, exchange: HttpExchange, request: ProxyRequest): Promise<void> {
+  let response: ProxyResponse;
+  try {
+    response = await pipeline(request);
+  } catch (error) {
+    onPipelineError(exchange, error);
+    return;
+  }
+  try {
+    writeResponse(exchange, response);
+  } catch (error) {
+    // Never an unhandled rejection from a request: log it and cut the connection.
+    exchange.relay.logger.error({ method: exchange.req.method, error: (error as Error).message }, 'writing the response failed');
+    response.body?.destroy();
+    exchange.res.destroy();
+  }
+}
+
+function onPipelineError(exchange: HttpExchange, error: unknown): void {
+  const relayError = toRelayError(error);
+  if (relayError.code === 'ERR_CLIENT_ABORTED' || exchange.res.destroyed) return;
+  if (relayError.code === 'ERR_INTERNAL') {
+    exchange.relay.logger.error(
+      { method: exchange.req.method, code: relayError.code, error: relayError.message, cause: relayError.cause },
+      'relay pipeline failed',
+    );
+  }
+  fail(exchange, relayError);
+}
+
+function writeResponse(exchange: HttpExchange, response: ProxyResponse): void {
+  const { res, relay } = exchange;
+  const body = response.body as TaggedBody | null;
+  if (res.destroyed || exchange.client!.aborted) {
+    body?.destroy();
+    if (!res.destroyed && exchange.client!.abortReason?.code === 'ERR_SHUTTING_DOWN') fail(exchange, exchange.client!.abortReason);
+    return;
+  }
+  if (body !== null && body.destroyed && !body.readableEnded) {
+    // A body that already failed would never emit again: the client would wait forever.
+    fail(exchange, new RelayError('ERR_INTERNAL', 'the response body stream was destroyed before the response was written'));
+    return;
+  }
+  // An answer before the upload ended (the upstream refused early): the rest of the body is never
+  // read, so the connection cannot be reused. `Connection: close`, then closed (nginx, reply-from).
+  if (relay.state === 'stopping' || (exchange.request!.body !== null && !exchange.req.complete)) res.shouldKeepAlive = false;
+  try {
+    res.writeHead(response.status, response.statusMessage || undefined, response.headers as OutgoingHttpHeaders);
+  } catch (error) {
+    body?.destroy();
+    const relayError = new RelayError('ERR_INTERNAL', `invalid response head: ${(error as Error).message}`, { cause: error });
+    relay.logger.error({ method: exchange.req.method, code: relayError.code, error: relayError.message }, 'cannot write the response head');
+    fail(exchange, relayError);
+    return;
+  }
+  if (body === null || exchange.req.method === 'HEAD') {
+    body?.resume();
+    res.end();
+    return;
+  }
+  body[kExchange] = exchange;
+  body.on('error', onResponseBodyError);
+  body.on('close', onResponseBodyClose);
+  // Nothing buffered yet (a stream such as SSE): send the head now rather than with the first byte.
+  if (body.readableLength === 0 && !body.readableEnded) res.flushHeaders();
+  body.pipe(res);
+}
+
+function onClientClose(this: TaggedResponse): void {
+  const exchange = this[kExchange]!;
+  unwatchSocket(exchange);
+  endExchange(exchange);
+}
+
+function endExchange(exchange: HttpExchange): void {
+  const { res } = exchange;
+  if (!res.writableFinished) exchange.client!.abort();
+  // The response's close and its socket's close may both end an exchange: publish its end once.
+  const listed = exchange.listed;
+  exchange.relay.finished(exchange);
+  if (listed) publishRequestEnd(exchange.relay.target, exchange.request, res.statusCode, res.writableFinished);
+}
+
+/**
+ * Node emits no `close` on a queued pipelined response whose client has gone: each exchange is
+ * listed on its socket too, and the socket's `close` ends those still open. One array per
+ * connection (usually holding one exchange), no listener per request.
+ */
+function watchSocket(exchange: HttpExchange): void {
+  const socket = exchange.req.socket as TaggedSocket | null;
+  if (socket === null) return;
+  if (socket.closed) {
+    endExchange(exchange);
+    return;
+  }
+  let open = socket[kSocketExchanges];
+  if (open === undefined) {
+    open = socket[kSocketExchanges] = [];
+    socket.on('close', onSocketClose);
+  }
+  open.push(exchange);
+}
+
+function unwatchSocket(exchange: HttpExchange): void {
+  const open = (exchange.req.socket as TaggedSocket | null)?.[kSocketExchanges];
+  if (open === undefined) return;
+  const index = open.indexOf(exchange);
+  if (index !== -1) open.splice(index, 1);
+}
+
+function onSocketClose(this: TaggedSocket): void {
+  const open = this[kSocketExchanges];
+  if (open === undefined) return;
+  this[kSocketExchanges] = [];
+  for (const exchange of open) endExchange(exchange);
+}
+
+function onResponseBodyError(this: TaggedBody, error: Error): void {
+  const exchange = this[kExchange]!;
+  const relayError = toRelayError(error);
+  const client = exchange.client!;
+  if (!client.aborted) {
+    const request = exchange.request!;
+    exchange.relay.logger.warn(
+      {
+        method: request.method,
+        url: exchange.relay.target.origin + loggedPath(request.path, exchange.relay),
+        attempt: request.attempt,
+        code: relayError.code,
+        error: relayError.message,
+      },
+      'upstream response failed after it started: client connection aborted',
+    );
+  }
+  exchange.res.destroy();
+}
+
+function onResponseBodyClose(this: TaggedBody): void {
+  if (!this.readableEnded) this[kExchange]!.res.destroy();
+}

@@ -1,0 +1,48 @@
+import { toRelayError } from '../errors.js';
+import { attemptEvents } from '../events.js';
+import { logUpstreamFailure } from '../logger.js';
+import { assertSafeUpstreamPath, pathOnly } from '../request/path.js';
+import type { BoundTransport, Handler, Logger, ProxyRequest, ProxyResponse, Stage, TransportConfig } from '../types.js';
+
+/**
+ * The innermost handler of a pipeline: the bound transport, its attempts published on
+ * diagnostics_channel, each failure logged once, and the path the stages leave checked.
+ */
+export function innerHandler(transport: BoundTransport, config: TransportConfig, stages: readonly Stage[]): Handler {
+  return checkedPath(stages, attemptEvents(loggedFailures(transport, config), config.target), config.logger);
+}
+
+/** The transport, wrapped so each upstream failure is one structured log line. */
+function loggedFailures(transport: BoundTransport, config: Pick<TransportConfig, 'logger' | 'target' | 'logQuery'>): Handler {
+  // A transport that logs its own failures runs bare: no extra async frame per request.
+  if (transport.logsFailures === true) return transport.handle;
+  const send = transport.handle;
+  return async function transport(request: ProxyRequest): Promise<ProxyResponse> {
+    try {
+      return await send(request);
+    } catch (error) {
+      const relayError = toRelayError(error);
+      logUpstreamFailure(config, request, relayError);
+      throw relayError;
+    }
+  };
+}
+
+/**
+ * A check of the path the stages leave on each attempt: a stage may set `request.path`, and
+ * what it sets goes through the client's path rules (`ERR_BAD_PATH`, 400) before anything is
+ * sent. Without stages the client's path was checked already: no wrapper.
+ */
+function checkedPath(stages: readonly Stage[], send: Handler, logger: Logger): Handler {
+  if (stages.length === 0) return send;
+  return function transport(request: ProxyRequest): Promise<ProxyResponse> {
+    try {
+      assertSafeUpstreamPath(request.path);
+    } catch (error) {
+      const relayError = toRelayError(error);
+      logger.warn({ method: request.method, path: pathOnly(request.path).slice(0, 256), code: relayError.code }, `a stage set an unsafe upstream path: ${relayError.message}`);
+      return Promise.reject(relayError);
+    }
+    return send(request);
+  };
+}

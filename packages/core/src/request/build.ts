@@ -1,0 +1,103 @@
+import type { IncomingMessage } from 'node:http';
+import type { BlockList } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { Readable } from 'node:stream';
+import { RelayError } from '../errors.js';
+import type { HeaderRecord, ProxyRequest, Target } from '../types.js';
+import { ClientInfo } from './client.js';
+import { assertHeaderListComplete, readRequestHead, setForwardingHeaders, type ForwardingPolicy } from './forwarding.js';
+import { mapRequestPath, splitAbsoluteForm } from './path.js';
+import { trustsPeer, unmapIPv4 } from './trust-proxy.js';
+
+/** How a request reached the relay: what is left to strip, and what the client saw. */
+export interface Entry {
+  /** The mount path the relay strips itself: `''` when a framework stripped it already. */
+  readonly strip: string;
+  /** The mount path the client saw, sent as `X-Forwarded-Prefix`. */
+  readonly mountPath: string;
+  /** The request target as the client sent it; default `req.url`. */
+  readonly originalUrl?: string;
+  /** The whole body, already read by a framework's body parser. */
+  readonly body?: Buffer;
+}
+
+/** What the relay decided once, at creation, about building upstream requests. */
+export interface RequestRules {
+  readonly target: Target;
+  readonly trustProxy: boolean | BlockList;
+  readonly forwarding: { readonly edge: ForwardingPolicy; readonly trusted: ForwardingPolicy };
+}
+
+/**
+ * Builds the first attempt's request from the client's: the path mapped under the target (after
+ * `entry.strip`), the end-to-end headers and the relay's forwarding headers, the client's facts.
+ * `rawTarget` is the request target, or what follows a framework's mount: there `''` or a bare
+ * query stands for the mount path itself.
+ *
+ * @throws RelayError for a request that cannot be relayed (400, 404, 501, 500 `ERR_BODY_CONSUMED`).
+ */
+export function buildRequest(rules: RequestRules, req: IncomingMessage, rawTarget: string, entry: Entry): ProxyRequest {
+  assertHeaderListComplete(req);
+  const socket = req.socket as TLSSocket | null;
+  const address = unmapIPv4(socket?.remoteAddress ?? '');
+  const forwarding = trustsPeer(rules.trustProxy, address) ? rules.forwarding.trusted : rules.forwarding.edge;
+  const head = readRequestHead(req.rawHeaders, forwarding);
+  let path: string;
+  let host = head.host ?? '';
+  const first = rawTarget.charCodeAt(0);
+  if (first === 47 /* / */ || first === 63 /* ? */ || rawTarget === '') {
+    path = mapRequestPath(rawTarget, entry.strip, rules.target.basePath);
+  } else {
+    // Absolute-form: only its path is forwarded; its authority replaces Host (RFC 9112 §3.2.2).
+    const absolute = splitAbsoluteForm(rawTarget);
+    path = mapRequestPath(absolute.pathAndQuery, entry.strip, rules.target.basePath);
+    host = absolute.authority;
+  }
+  const client = new ClientInfo(
+    {
+      address,
+      scheme: socket?.encrypted === true ? 'https' : 'http',
+      host,
+      mountPath: entry.mountPath,
+      originalUrl: entry.originalUrl ?? req.url ?? rawTarget,
+      port: socket?.localPort ?? 0,
+    },
+    req,
+  );
+  const headers = head.headers;
+  setForwardingHeaders(headers, client, rules.target, forwarding);
+  if (entry.body !== undefined) return bufferedRequest(req, path, headers, client, entry.body);
+  const contentLength = headers['content-length'];
+  const hasBody = head.chunked || (contentLength !== undefined && contentLength !== '0');
+  if (hasBody && req.readableEnded) {
+    // A body parser mounted before the relay read it: waiting for it would hang until the read timeout.
+    throw new RelayError('ERR_BODY_CONSUMED', 'the request body was already read (a body parser runs before the relay): mount the relay first');
+  }
+  return { method: req.method ?? 'GET', path, headers, body: hasBody ? req : null, replayBody: null, attempt: 1, client };
+}
+
+/** A request whose body a framework already read: the bytes are sent instead of `req`, and can be sent again. */
+function bufferedRequest(req: IncomingMessage, path: string, headers: HeaderRecord, client: ClientInfo, body: Buffer): ProxyRequest {
+  // The bytes are decoded and complete: the client's framing and coding no longer describe them.
+  delete headers['content-encoding'];
+  headers['content-length'] = String(body.length);
+  const empty = body.length === 0;
+  return {
+    method: req.method ?? 'GET',
+    path,
+    headers,
+    body: empty ? null : bufferStream(body),
+    replayBody: empty ? null : () => bufferStream(body),
+    attempt: 1,
+    client,
+  };
+}
+
+function bufferStream(bytes: Buffer): Readable {
+  const stream = new Readable({ read: noop });
+  stream.push(bytes);
+  stream.push(null);
+  return stream;
+}
+
+function noop(): void {}

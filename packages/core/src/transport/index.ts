@@ -1,0 +1,16 @@
+// @relay/core/transport, for authors of transports and front doors (and Relay's own packages):
+// the transport contract and the helpers with a narrower audience than `@relay/core`'s.
+
+// The transport contract.
+export type { BoundTransport, TransportConfig } from '../types.js';
+export type { AbortHandler } from '../request/client.js';
+
+// Answering and logging as the relay does.
+export { sendError } from '../relay/respond.js';
+export { refuseUpgrade } from '../relay/upgrade.js';
+export { loggedPath, logUpstreamFailure } from '../logger.js';
+
+// Headers, paths and options checked as the relay checks them.
+export { copyHeaders, hopByHopHeaders, responseHeadersFromRaw } from '../request/hop-by-hop.js';
+export { normalizePathOption } from '../request/path.js';
+export { assertNonNegative, resolveTarget } from '../options.js';
