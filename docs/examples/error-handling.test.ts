@@ -74,13 +74,16 @@ test('bad options throw when the relay or stage is built, naming the option', ()
   ]);
 });
 
-test('before startup(): 503 at once, never a hang', async () => {
+test('after shutdown(): 503 at once, never a hang', async () => {
   const upstream = await startUpstream();
-  const server = http.createServer(apiRelay(upstream.url).handle); // startup() forgotten
+  const relay = apiRelay(upstream.url);
+  const server = http.createServer(relay.handle);
   const url = await listen(server);
+  await relay.startup();
+  await relay.shutdown();
   const response = await fetchRaw(`${url}/api/users`);
   assert.is(response.status, 503);
-  assert.is(response.text.trim(), '503 Service Unavailable: the relay is not started (ERR_NOT_STARTED)');
+  assert.is(response.text.trim(), '503 Service Unavailable: the relay is shutting down (ERR_SHUTTING_DOWN)');
   await close(server);
   await upstream.close();
 });

@@ -6,11 +6,11 @@ import * as assert from 'uvu/assert';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createRelay, type Relay } from '@relay/core';
 import { routeUpgrades } from '@relay/connect-adapter';
-import { close, fetchRaw, listen, serveRelay, startUpstream } from '@relay/testkit';
+import { close, delay, fetchRaw, listen, serveRelay, startUpstream } from '@relay/testkit';
 import {
   cookieDomainRight,
   cookieDomainWrong,
-  forgotStartup,
+  forgotShutdown,
   missingWebSocketTransport,
   ownWebSocketServerRight,
   ownWebSocketServerWrong,
@@ -21,19 +21,25 @@ import {
   withWebSocketTransport,
 } from './pitfalls.js';
 
-test('pitfall 1: without startup() every request is a 503 at once; with the lifecycle it is relayed', async () => {
+test('pitfall 1: without shutdown() the upstream connection stays open after the server closed; with the lifecycle it is closed', async () => {
   const auth = await startUpstream();
-  const wrong = http.createServer(forgotStartup(auth.url));
-  const wrongUrl = await listen(wrong);
-  const refused = await fetchRaw(`${wrongUrl}/auth/login`);
-  assert.equal([refused.status, refused.text.trim()], [503, '503 Service Unavailable: the relay is not started (ERR_NOT_STARTED)']);
-  await close(wrong);
+  const connections = () => new Promise<number>((resolve) => auth.server.getConnections((_error, count) => resolve(count)));
+  const wrong = forgotShutdown(auth.url, 0);
+  if (!wrong.server.listening) await once(wrong.server, 'listening');
+  assert.is((await fetchRaw(`http://127.0.0.1:${(wrong.server.address() as AddressInfo).port}/auth/login`)).status, 200, 'it starts on its own');
+  process.removeListener('SIGTERM', wrong.stop);
+  wrong.stop();
+  await delay(200);
+  assert.is(await connections(), 1, 'the relay still holds its keep-alive connection');
+  auth.server.closeAllConnections();
 
   const { server, stop } = await withLifecycle(auth.url, 0);
   if (!server.listening) await once(server, 'listening');
   assert.is((await fetchRaw(`http://127.0.0.1:${(server.address() as AddressInfo).port}/auth/login`)).status, 200);
   process.removeListener('SIGTERM', stop);
   await stop();
+  await delay(200);
+  assert.is(await connections(), 0, 'shutdown closed the upstream connection');
   await auth.close();
 });
 

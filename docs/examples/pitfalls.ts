@@ -8,12 +8,15 @@ import { relayLifecycle, routeUpgrades, toConnect } from '@relay/connect-adapter
 import { cookies } from '@relay/cookies';
 import { websocket } from '@relay/ws';
 
-export function forgotStartup(authService = 'http://auth:8000'): express.Express {
-  // Wrong - no startup/shutdown: every /auth request gets 503 (ERR_NOT_STARTED)
+export function forgotShutdown(authService = 'http://auth:8000', port = 8080) {
+  // Wrong - no shutdown: in-flight requests are cut and upstream connections stay open
   const proxy = createRelay({ targetBaseUrl: authService });
   const app = express();
   app.use('/auth', toConnect(proxy));
-  return app;
+  const server = app.listen(port);
+  const stop = () => server.close();
+  process.once('SIGTERM', stop);
+  return { server, stop };
 }
 
 export async function withLifecycle(authService = 'http://auth:8000', port = 8080) {

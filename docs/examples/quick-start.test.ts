@@ -3,7 +3,19 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fetchRaw, serveRelay, startUpstream } from '@relay/testkit';
-import { minimalProxy, proxyWithOptions, startGateway } from './quick-start.js';
+import { minimalProxy, proxyWithOptions, quickStart, startGateway } from './quick-start.js';
+
+test('README three-line Quick Start: a relay that nobody started serves /auth/login on its first request', async () => {
+  const authService = await startUpstream();
+  const server = quickStart(authService.url, 0);
+  if (!server.listening) await once(server, 'listening');
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  assert.is((await fetchRaw(`${base}/auth/login`)).status, 200);
+  assert.is(authService.requests[0]!.url, '/login');
+  server.close();
+  server.closeAllConnections();
+  await authService.close();
+});
 
 test('README Quick Start: /auth/login and /auth/register reach the auth service without the mount path', async () => {
   const authService = await startUpstream();

@@ -12,7 +12,7 @@ export async function startGateway(authService = 'http://auth-service:8000', por
     timeout: { connect: 5_000, read: 30_000 },
   });
 
-  await auth.startup();        // makes the keep-alive agent; requests before it get 503
+  await auth.startup();        // optional: starts it now, so errors surface before listening
   const server = http.createServer(auth.handle).listen(port);
 
   // GET  /auth/login    → GET  http://auth-service:8000/login
@@ -24,6 +24,11 @@ export async function startGateway(authService = 'http://auth-service:8000', por
   }
   process.once('SIGTERM', stop);
   return { server, auth, stop };
+}
+
+export function quickStart(authService = 'http://auth-service:8000', port = 8080) {
+  const relay = createRelay({ targetBaseUrl: authService, mountPath: '/auth' });
+  return http.createServer(relay.handle).listen(port);
 }
 
 // The other blocks of docs/quick-start.md; imports may follow code in a module (they are hoisted).

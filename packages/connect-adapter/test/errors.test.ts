@@ -29,9 +29,9 @@ test.after(async () => {
   await silent.close();
 });
 
-async function gateway(framework: Framework, relayOptions: Partial<RelayOptions>, options?: ConnectOptions, start = true): Promise<RunningApp> {
+async function gateway(framework: Framework, relayOptions: Partial<RelayOptions>, options?: ConnectOptions): Promise<RunningApp> {
   const relay = createRelay({ targetBaseUrl: `http://127.0.0.1:${deadPort}`, ...relayOptions });
-  if (start) await relay.startup();
+  await relay.startup();
   relays.push(relay);
   const app = await framework.start({ mounts: [['/auth', toConnect(relay, options)]] });
   apps.push(app);
@@ -55,7 +55,8 @@ for (const framework of frameworks) {
   test(`${framework.name}: errors: 'next' hands the RelayError to the app's error handler`, async () => {
     const unreachable = await gateway(framework, {}, { errors: 'next' });
     const slow = await gateway(framework, { targetBaseUrl: silent.url, timeout: { read: 300 } }, { errors: 'next' });
-    const stopped = await gateway(framework, {}, { errors: 'next' }, false);
+    const stopped = await gateway(framework, {}, { errors: 'next' });
+    await relays.at(-1)!.shutdown();
     const bad = await fetchRaw(`${unreachable.url}/auth/login`);
     assert.is(bad.status, 502);
     assert.is(bad.headers['x-handled-by'], 'app');
@@ -67,7 +68,7 @@ for (const framework of frameworks) {
     const late = await fetchRaw(`${slow.url}/auth/login`);
     assert.equal([late.status, late.headers['x-handled-by'], JSON.parse(late.text).code], [504, 'app', 'ERR_READ_TIMEOUT']);
     const early = await fetchRaw(`${stopped.url}/auth/login`);
-    assert.equal([early.status, JSON.parse(early.text).code], [503, 'ERR_NOT_STARTED']);
+    assert.equal([early.status, JSON.parse(early.text).code], [503, 'ERR_SHUTTING_DOWN']);
     const traversal = await sendRaw(unreachable.port, 'GET /auth/..%2fadmin HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n');
     assert.match(traversal, /^HTTP\/1.1 400 /);
     assert.match(traversal, /x-handled-by: app/i);
