@@ -2,6 +2,7 @@ import { channel } from 'node:diagnostics_channel';
 import type { Duplex, Readable } from 'node:stream';
 import { toRelayError, type RelayError } from './errors.js';
 import type { Handler, ProxyRequest, ProxyResponse, Target } from './types.js';
+import { kAttemptMessage } from './tags.js';
 
 /**
  * The `node:diagnostics_channel` channels Relay publishes on, the way undici publishes
@@ -128,21 +129,13 @@ export function publishLifecycle(target: Target, started: boolean): void {
   if (lifecycle.hasSubscribers) lifecycle.publish({ target } satisfies RelayLifecycleMessage);
 }
 
-const kSession = Symbol('relay.events.session');
-type SessionSocket = Duplex & { [kSession]?: AttemptMessage };
-
 /** @internal Publishes `relay:websocket:open`, and `relay:websocket:close` when `socket` closes. */
 export function publishWebSocketOpen(target: Target, request: ProxyRequest, socket: Duplex): void {
   if (!websocketOpen.hasSubscribers && !websocketClose.hasSubscribers) return;
   const message: AttemptMessage = { target, request };
   if (websocketOpen.hasSubscribers) websocketOpen.publish(message);
-  if (!websocketClose.hasSubscribers) return;
-  (socket as SessionSocket)[kSession] = message;
-  socket.once('close', onSessionClose);
-}
-
-function onSessionClose(this: SessionSocket): void {
-  websocketClose.publish(this[kSession]);
+  // Once per session, a cold path: a closure reads better than a tag.
+  if (websocketClose.hasSubscribers) socket.once('close', () => websocketClose.publish(message));
 }
 
 /**
@@ -158,8 +151,7 @@ export function attemptEvents(send: Handler, target: Target): Handler {
   };
 }
 
-const kAttempt = Symbol('relay.events.attempt');
-type TaggedBody = Readable & { [kAttempt]?: AttemptResponseMessage | null };
+type TaggedBody = Readable & { [kAttemptMessage]?: AttemptResponseMessage | null };
 
 async function publishAttempt(send: Handler, target: Target, request: ProxyRequest): Promise<ProxyResponse> {
   if (attemptStart.hasSubscribers) attemptStart.publish({ target, request } satisfies AttemptMessage);
@@ -176,7 +168,7 @@ async function publishAttempt(send: Handler, target: Target, request: ProxyReque
   if (body === null) {
     if (attemptEnd.hasSubscribers) attemptEnd.publish(message);
   } else {
-    body[kAttempt] = message;
+    body[kAttemptMessage] = message;
     // 'end' comes before the relay's pipe ends the client response; 'close' covers a body that broke off or was discarded.
     body.once('end', onBodyDone);
     body.once('close', onBodyDone);
@@ -185,8 +177,8 @@ async function publishAttempt(send: Handler, target: Target, request: ProxyReque
 }
 
 function onBodyDone(this: TaggedBody): void {
-  const message = this[kAttempt];
+  const message = this[kAttemptMessage];
   if (message === null || message === undefined) return;
-  this[kAttempt] = null;
+  this[kAttemptMessage] = null;
   if (attemptEnd.hasSubscribers) attemptEnd.publish(message);
 }

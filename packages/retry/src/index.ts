@@ -1,6 +1,4 @@
-export { backoffDelay, type Backoff } from './backoff.js';
-export { defaultErrors, defaultStatuses, idempotentMethods, parseRetryAfter, RetryPolicy, waitTooLong, type PolicyOptions } from './policy.js';
-export { ReplayStream } from './replay.js';
+// @relay/retry: the `retry()` stage, and the same policy for your own calls.
 export { retry } from './retry.js';
 export type { RetryOptions, RetryOutcome } from './retry-rules.js';
 export { retryPolicy, type RetryPolicyFunctions } from './retry-policy.js';

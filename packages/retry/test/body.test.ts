@@ -4,7 +4,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { delay, fetchRaw, memoryLogger, serveRelay, startUpstream, waitFor, type ClientResponse } from '@relay/testkit';
 import { createRelay } from '@relay/core';
-import { idempotentMethods, retry } from '../src/index.js';
+import { retry } from '../src/index.js';
+import { idempotentMethods } from '../src/policy.js';
 
 const withPost = [...idempotentMethods, 'POST'];
 

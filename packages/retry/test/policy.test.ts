@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { backoffDelay, defaultErrors, defaultStatuses, idempotentMethods, parseRetryAfter, RetryPolicy, waitTooLong } from '../src/index.js';
+import { backoffDelay } from '../src/backoff.js';
+import { defaultErrors, defaultStatuses, idempotentMethods, parseRetryAfter, RetryPolicy, waitTooLong } from '../src/policy.js';
 
 test('backoff: attempt n waits factor * 2^(n-1), capped', () => {
   const backoff = { factor: 200, max: 1000, jitter: false };

@@ -9,11 +9,10 @@ import type { Handler, ProxyRequest, ProxyResponse } from '../types.js';
 import type { ExchangeHost } from './host.js';
 import type { InFlight } from './in-flight.js';
 import { sendError } from './respond.js';
+import { kExchange, kSocketExchanges } from '../tags.js';
 
-const kExchange = Symbol('relay.exchange');
 type TaggedResponse = ServerResponse & { [kExchange]?: HttpExchange };
 type TaggedBody = Readable & { [kExchange]?: HttpExchange };
-const kSocketExchanges = Symbol('relay.socketExchanges');
 type TaggedSocket = Socket & { [kSocketExchanges]?: HttpExchange[] };
 
 /**

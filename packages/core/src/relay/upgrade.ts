@@ -1,5 +1,5 @@
 import { STATUS_CODES, validateHeaderName, validateHeaderValue, type IncomingMessage } from 'node:http';
-import type { Duplex, Readable } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import type { ClientInfo } from '../request/client.js';
 import { RelayError, toRelayError } from '../errors.js';
 import { errorBody } from './respond.js';
@@ -7,10 +7,6 @@ import { publishRequestEnd, publishRequestStart, publishWebSocketOpen } from '..
 import type { InFlight } from './in-flight.js';
 import type { ExchangeHost } from './host.js';
 import type { Handler, HeaderRecord, Logger, ProxyRequest, ProxyResponse } from '../types.js';
-
-const kUpgrade = Symbol('relay.upgrade');
-const kRawBody = Symbol('relay.rawBody');
-type TaggedSocket = Duplex & { [kUpgrade]?: UpgradeExchange; [kRawBody]?: Readable };
 
 /**
  * One WebSocket handshake while it goes through the stages: the client socket waits, unanswered,
@@ -24,6 +20,8 @@ export class UpgradeExchange implements InFlight {
   client: ClientInfo | null = null;
   request: ProxyRequest | null = null;
   private settled = false;
+  /** The client left while the handshake was in the stages: whatever is pending upstream is aborted. */
+  private readonly onClientGone = (): void => this.client?.abort();
 
   constructor(
     readonly relay: ExchangeHost,
@@ -31,15 +29,15 @@ export class UpgradeExchange implements InFlight {
     readonly socket: Duplex,
     readonly head: Buffer,
   ) {
-    (socket as TaggedSocket)[kUpgrade] = this;
-    socket.on('error', onSocketError);
+    // A handshake is a cold path (once per session): plain closures, no symbol tags.
+    socket.on('error', destroySocket);
   }
 
   start(pipeline: Handler, request: ProxyRequest): void {
     this.relay.track(this);
     this.request = request;
     publishRequestStart(this.relay.target, request, true);
-    this.socket.on('close', onSocketClose);
+    this.socket.on('close', this.onClientGone);
     let pending: Promise<ProxyResponse>;
     try {
       pending = pipeline(request);
@@ -66,7 +64,7 @@ export class UpgradeExchange implements InFlight {
 
   private settle(): void {
     this.settled = true;
-    this.socket.removeListener('close', onSocketClose);
+    this.socket.removeListener('close', this.onClientGone);
     this.relay.finished(this);
   }
 
@@ -84,7 +82,7 @@ export class UpgradeExchange implements InFlight {
     }
     this.settle();
     if (response.status === 101 && handoff !== undefined) {
-      socket.removeListener('error', onSocketError);
+      socket.removeListener('error', destroySocket);
       handoff.accept(this.req, socket, this.head, response.headers);
       publishWebSocketOpen(this.relay.target, request, socket);
       publishRequestEnd(this.relay.target, request, 101, true);
@@ -121,13 +119,8 @@ export class UpgradeExchange implements InFlight {
   }
 }
 
-function onSocketError(this: Duplex): void {
+function destroySocket(this: Duplex): void {
   this.destroy();
-}
-
-function onSocketClose(this: TaggedSocket): void {
-  const exchange = this[kUpgrade];
-  exchange?.client?.abort();
 }
 
 /**
@@ -139,7 +132,7 @@ function onSocketClose(this: TaggedSocket): void {
  */
 export function refuseUpgrade(socket: Duplex, error: RelayError, logger: Logger | null): void {
   if (logger !== null) logger.warn({ code: error.code }, error.message);
-  if (socket.listenerCount('error') === 0) socket.on('error', onSocketError);
+  if (socket.listenerCount('error') === 0) socket.on('error', destroySocket);
   if (!socket.writable || socket.destroyed) {
     socket.destroy();
     return;
@@ -169,36 +162,24 @@ function writeRawResponse(socket: Duplex, response: ProxyResponse, logger: Logge
     refuseUpgrade(socket, new RelayError('ERR_INTERNAL', 'invalid handshake response head', { cause: error }), null);
     return;
   }
-  const body = response.body as (Readable & { [kUpgrade]?: Duplex }) | null;
+  const body = response.body;
   if (body === null) {
     socket.end(head);
     return;
   }
   socket.write(head);
-  body[kUpgrade] = socket;
-  (socket as TaggedSocket)[kRawBody] = body;
-  body.on('error', onRawBodyError);
-  // Read (and drop) what the client sends, so its leaving is seen even while the body stalls.
-  socket.on('end', onRawSocketEnd);
-  socket.on('close', onRawSocketClose);
+  body.on('error', () => socket.destroy());
+  // Read (and drop) what the client sends, so its leaving is seen even while the body stalls. The
+  // client closing its side means it is gone (nginx reads it so too), and the answer with it; a
+  // client that leaves before the body ends must not keep the upstream connection open.
+  socket.on('end', () => {
+    if (!body.readableEnded) socket.destroy();
+  });
+  socket.on('close', () => {
+    if (!body.readableEnded) body.destroy();
+  });
   socket.resume();
   body.pipe(socket);
-}
-
-function onRawSocketEnd(this: TaggedSocket): void {
-  // The client closed its side: it is gone (nginx reads it so too), and the answer with it.
-  const body = this[kRawBody];
-  if (body !== undefined && !body.readableEnded) this.destroy();
-}
-
-function onRawSocketClose(this: TaggedSocket): void {
-  const body = this[kRawBody];
-  // A client that leaves before the body ends must not keep the upstream connection open.
-  if (body !== undefined && !body.readableEnded) body.destroy();
-}
-
-function onRawBodyError(this: Readable & { [kUpgrade]?: Duplex }): void {
-  this[kUpgrade]?.destroy();
 }
 
 function headerLines(headers: HeaderRecord): string {

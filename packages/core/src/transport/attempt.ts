@@ -22,6 +22,7 @@ import {
   type Upload,
   type UploadWatch,
 } from './attempt-rules.js';
+import { kAttempt } from '../tags.js';
 
 /** Where an attempt is: the phase decides which timeout applies and what a failure means. */
 export const enum Phase {
@@ -323,8 +324,6 @@ export abstract class Attempt implements AbortHandler, Upload {
   }
 }
 
-/** Tags node:http requests and their sockets with the attempt they serve. */
-export const kAttempt = Symbol('relay.attempt');
 export type TaggedRequest = ClientRequest & { [kAttempt]?: Attempt };
 
 function onUpstreamSocket(this: TaggedRequest, socket: Socket): void {

@@ -6,8 +6,9 @@ import { RelayError } from '../errors.js';
 import { assertKnownKeys } from '../known-keys.js';
 import type { BoundTransport, ProxyRequest, ProxyResponse, Transport, TransportConfig } from '../types.js';
 import { createAgent, notSendable, poolOptionNames, resolvePool, type PoolOptions } from './agent.js';
-import { Attempt, Phase, kAttempt, onBodyError, type AttemptHost, type TaggedBody, type TaggedRequest } from './attempt.js';
+import { Attempt, Phase, onBodyError, type AttemptHost, type TaggedBody, type TaggedRequest } from './attempt.js';
 import { clientLimitNames, defaultClientLimits, ignoreError, resolveClientLimits, UploadWatch, type ClientLimits } from './attempt-rules.js';
+import { kAttempt, kSocketAttempt } from '../tags.js';
 
 /** Options of the default node:http/https transport. */
 export interface HttpTransportOptions extends PoolOptions, Partial<ClientLimits> {}
@@ -97,8 +98,6 @@ class HttpBinding implements BoundTransport, AttemptHost {
   }
 }
 
-/** The attempt currently using a pooled socket, `null` while it idles; absent before its first use. */
-const kSocketAttempt = Symbol('relay.socketAttempt');
 type UpstreamSocket = Socket & { [kSocketAttempt]?: Attempt | null };
 
 /** The node:http adapter: the request is node's own, timeouts are watched on the socket. */
