@@ -1,14 +1,15 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WebSocket } from 'ws';
-import type { Relay } from '@relay/core';
+import type { UpgradeTransport } from '@relay/core';
 import { delay, waitFor } from '@relay/testkit';
 import { websocket } from '../src/index.js';
 import { closed, inbox, nextPeer, noSocketsLeft, openClient, startGateway, startWsUpstream } from './helpers.js';
 
 test('200 concurrent sessions open, echo and close, and no socket is left behind', async () => {
   const upstream = await startWsUpstream();
-  const gateway = await startGateway({ targetBaseUrl: upstream.url, websocket: websocket() });
+  const transport = watched(websocket());
+  const gateway = await startGateway({ targetBaseUrl: upstream.url, websocket: transport });
   const clients = await Promise.all(Array.from({ length: 200 }, (_, index) => openClient(`${gateway.url}/s/${index}`)));
   assert.is(upstream.peers.length, 200);
   assert.ok(gateway.sockets.size >= 200 && upstream.sockets.size >= 200, 'every session holds a connection on each side');
@@ -29,7 +30,7 @@ test('200 concurrent sessions open, echo and close, and no socket is left behind
   assert.ok(await noSocketsLeft(gateway, upstream, 15_000), `left: relay ${gateway.sockets.size}, upstream ${upstream.sockets.size}`);
   assert.is(gateway.relay.inFlight, 0);
   // ws reports a close a moment after the socket has gone.
-  assert.ok(await waitFor(() => sessionsOf(gateway.relay).size === 0), 'the transport tracks no session');
+  assert.ok(await waitFor(() => sessionsOf(transport).size === 0), 'the transport tracks no session');
   await gateway.close();
   await upstream.close();
 });
@@ -37,9 +38,26 @@ test('200 concurrent sessions open, echo and close, and no socket is left behind
 /** A side of a session as the relay holds it: a `ws` WebSocket (terminating) or the raw socket (transparent). */
 type Side = WebSocket | { writableLength: number };
 
-/** White-box: the sessions the relay's WebSocket transport tracks. */
-function sessionsOf(relay: Relay): Set<{ client: Side; upstream: Side }> {
-  return (relay as unknown as { websocket: { sessions: Set<{ client: Side; upstream: Side }> } }).websocket.sessions;
+type Sessions = Set<{ client: Side; upstream: Side }>;
+const boundSessions = new WeakMap<UpgradeTransport, Sessions>();
+
+/** White-box: a `websocket()` transport whose bound sessions `sessionsOf` can see. */
+function watched(transport: UpgradeTransport): UpgradeTransport {
+  const bind = transport.bind.bind(transport);
+  const wrapped: UpgradeTransport = {
+    ...transport,
+    bind(config) {
+      const bound = bind(config);
+      boundSessions.set(wrapped, (bound as unknown as { sessions: Sessions }).sessions);
+      return bound;
+    },
+  };
+  return wrapped;
+}
+
+/** The sessions the relay's WebSocket transport tracks. */
+function sessionsOf(transport: UpgradeTransport): Sessions {
+  return boundSessions.get(transport)!;
 }
 
 /** Bytes the relay has queued towards a side. */
@@ -58,12 +76,13 @@ for (const [mode, policy] of modes) {
   for (const direction of ['upstream → slow client', 'client → slow upstream'] as const) {
     test(`backpressure (${mode}), ${direction}: the relay stops reading instead of buffering, and every message arrives in order`, async () => {
       const upstream = await startWsUpstream({ onConnection: () => {} });
-      const gateway = await startGateway({ targetBaseUrl: upstream.url, websocket: websocket({ highWaterMark, ...policy }) });
+      const transport = watched(websocket({ highWaterMark, ...policy }));
+      const gateway = await startGateway({ targetBaseUrl: upstream.url, websocket: transport });
       const peerReady = nextPeer(upstream);
       const client = await openClient(`${gateway.url}/firehose`);
       const peer = await peerReady;
       const [sender, receiver] = direction === 'upstream → slow client' ? [peer, client] : [client, peer];
-      const session = [...sessionsOf(gateway.relay)][0]!;
+      const session = [...sessionsOf(transport)][0]!;
       const relayTowardsReceiver = receiver === client ? session.client : session.upstream;
       const box = inbox(receiver);
       receiver.pause();
