@@ -101,9 +101,11 @@ export abstract class Attempt implements AbortHandler, Upload {
     (upstream as TaggedRequest)[kAttempt] = this;
     upstream.on('socket', onUpstreamSocket);
     upstream.on('close', onUpstreamClose);
-    upstream.on('finish', onUpstreamFinish);
+    const timeouts = this.host.config.timeouts;
+    // The end of the upload changes nothing when there is no body and writes and reads share a timeout.
+    if (this.request.body !== null || timeouts.read !== timeouts.write) upstream.on('finish', onUpstreamFinish);
     if (hasQueuedRequests(this.agent)) {
-      const pool = this.host.config.timeouts.pool;
+      const pool = timeouts.pool;
       if (pool > 0) this.poolTimer = setTimeout(onPoolTimeout, pool, this);
       this.host.uploads.contended();
     }
