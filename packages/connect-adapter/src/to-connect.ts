@@ -69,7 +69,7 @@ export function toConnect(relay: Relay, options: ConnectOptions = {}): ConnectMi
         'request body was consumed before the relay',
       );
       if (handOff) handToApp(relay, req, res, next, relayError);
-      else sendError(res, relayError, req.method === 'HEAD');
+      else sendError(res, relayError);
       return;
     }
     relay.dispatch(req, res, route);
@@ -91,6 +91,6 @@ function handToApp(relay: Relay, req: IncomingMessage, res: ServerResponse, next
       { method: req.method, code: error.code, error: thrown instanceof Error ? thrown.message : String(thrown) },
       "the app's error handler threw on a relay error: the relay answered it",
     );
-    sendError(res, error, req.method === 'HEAD');
+    sendError(res, error);
   }
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { RelayError } from '../errors.js';
 import type { ForwardedHeaders } from '../request/forwarding.js';
@@ -44,14 +45,17 @@ export interface RelayOptions {
 
 /** A relay: a node:http request listener plus its lifecycle. */
 export interface Relay {
-  /** A node:http request listener: `http.createServer(relay.handle)`. */
-  readonly handle: (req: IncomingMessage, res: ServerResponse) => void;
+  /**
+   * A request listener for node:http and node:http2 (its compatibility API): `http.createServer(relay.handle)`,
+   * `http2.createServer(relay.handle)`, `http2.createSecureServer({ allowHTTP1: true, … }, relay.handle)`.
+   */
+  readonly handle: (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void;
   /**
    * Serves one request whose mount path a framework has already stripped: `path` is the
    * request target after the mount (`/login?x=1`), `mountPath` what was stripped. When
    * `onError` is given, errors before the response go to it instead of being answered.
    */
-  dispatch(req: IncomingMessage, res: ServerResponse, route: DispatchRoute): void;
+  dispatch(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, route: DispatchRoute): void;
   /**
    * A node:http `upgrade` listener: `server.on('upgrade', relay.upgrade)`. The handshake goes
    * through the same stages as HTTP, then to the `websocket` transport.

@@ -5,10 +5,10 @@ import type { ClientInfo } from '../request/client.js';
 import { RelayError, toRelayError } from '../errors.js';
 import { publishRequestEnd, publishRequestStart } from '../events.js';
 import { loggedPath } from '../logger.js';
-import type { Handler, ProxyRequest, ProxyResponse } from '../types.js';
+import type { Handler, HeaderRecord, ProxyRequest, ProxyResponse } from '../types.js';
 import type { ExchangeHost } from './host.js';
 import type { InFlight } from './in-flight.js';
-import { sendError } from './respond.js';
+import { isHttp2, sendError } from './respond.js';
 import { kExchange, kSocketExchanges } from '../tags.js';
 
 type TaggedResponse = ServerResponse & { [kExchange]?: HttpExchange };
@@ -26,13 +26,17 @@ export class HttpExchange implements InFlight {
   listed = false;
   request: ProxyRequest | null = null;
   client: ClientInfo | null = null;
+  /** Served by node:http2's compatibility API: a stream per request, no connection headers. */
+  readonly http2: boolean;
 
   constructor(
     readonly relay: ExchangeHost,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
     readonly onError: ((error: RelayError) => void) | null,
-  ) {}
+  ) {
+    this.http2 = isHttp2(res);
+  }
 
   /** Runs `request` through the pipeline and writes what it answers. */
   start(pipeline: Handler, request: ProxyRequest): void {
@@ -41,7 +45,8 @@ export class HttpExchange implements InFlight {
     (this.res as TaggedResponse)[kExchange] = this;
     this.res.on('close', onClientClose);
     publishRequestStart(this.relay.target, request, false);
-    watchSocket(this);
+    // An HTTP/2 stream always emits `close`; only HTTP/1.1 needs the socket watched (pipelining).
+    if (!this.http2) watchSocket(this);
     void runPipeline(pipeline, this, request);
   }
 
@@ -61,7 +66,7 @@ function fail(exchange: HttpExchange, error: RelayError): void {
     handOff(exchange, exchange.onError, error);
     return;
   }
-  sendError(exchange.res, error, exchange.req.method === 'HEAD');
+  sendError(exchange.res, error);
 }
 
 /**
@@ -86,7 +91,7 @@ function onErrorFailed(exchange: HttpExchange, error: RelayError, thrown: unknow
     { method: exchange.req.method, code: error.code, error: thrown instanceof Error ? thrown.message : String(thrown) },
     'the onError handler given to relay.dispatch threw: answered 500',
   );
-  sendError(exchange.res, new RelayError('ERR_INTERNAL', 'onError threw', { cause: thrown }), exchange.req.method === 'HEAD');
+  sendError(exchange.res, new RelayError('ERR_INTERNAL', 'onError threw', { cause: thrown }));
 }
 
 /**
@@ -139,9 +144,8 @@ function writeResponse(exchange: HttpExchange, response: ProxyResponse): void {
   }
   // An answer before the upload ended (the upstream refused early): the rest of the body is never
   // read, so the connection cannot be reused. `Connection: close`, then closed (nginx, reply-from).
-  if (relay.state === 'stopping' || (exchange.request!.body !== null && !exchange.req.complete)) res.shouldKeepAlive = false;
   try {
-    res.writeHead(response.status, response.statusMessage || undefined, response.headers as OutgoingHttpHeaders);
+    writeHead(exchange, response);
   } catch (error) {
     body?.destroy();
     const relayError = new RelayError('ERR_INTERNAL', `invalid response head: ${(error as Error).message}`, { cause: error });
@@ -160,6 +164,26 @@ function writeResponse(exchange: HttpExchange, response: ProxyResponse): void {
   // Nothing buffered yet (a stream such as SSE): send the head now rather than with the first byte.
   if (body.readableLength === 0 && !body.readableEnded) res.flushHeaders();
   body.pipe(res);
+}
+
+function writeHead(exchange: HttpExchange, response: ProxyResponse): void {
+  const { res, relay } = exchange;
+  if (exchange.http2) {
+    res.writeHead(response.status, withoutConnectionHeaders(response.headers) as OutgoingHttpHeaders);
+    return;
+  }
+  if (relay.state === 'stopping' || (exchange.request!.body !== null && !exchange.req.complete)) res.shouldKeepAlive = false;
+  res.writeHead(response.status, response.statusMessage || undefined, response.headers as OutgoingHttpHeaders);
+}
+
+/** HTTP/2 forbids connection-specific headers (RFC 9113 §8.2.2): a stage may have set one. */
+const connectionHeaders = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'];
+
+function withoutConnectionHeaders(headers: HeaderRecord): HeaderRecord {
+  if (!connectionHeaders.some((name) => name in headers)) return headers;
+  const kept = { ...headers };
+  for (const name of connectionHeaders) delete kept[name];
+  return kept;
 }
 
 function onClientClose(this: TaggedResponse): void {

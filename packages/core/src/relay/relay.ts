@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { RelayError } from '../errors.js';
 import { assertKnownKeys } from '../known-keys.js';
@@ -55,7 +56,7 @@ const relayOptionNames: readonly string[] = [
 
 /** The relay behind `createRelay`: options read once, the two pipelines built once, one front. */
 class RelayCore implements Relay, FrontHost, ExchangeHost {
-  readonly handle: (req: IncomingMessage, res: ServerResponse) => void;
+  readonly handle: (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void;
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   readonly target: Target;
   readonly timeouts: Readonly<Timeouts>;
@@ -88,7 +89,7 @@ class RelayCore implements Relay, FrontHost, ExchangeHost {
     const shutdownTimeout = options.shutdownTimeout ?? 10_000;
     assertNonNegative(shutdownTimeout, 'shutdownTimeout');
     this.lifecycle = new Lifecycle({ transport, websocket, logger: this.logger, target: this.target, shutdownTimeout });
-    this.handle = (req, res) => serve(this, new HttpExchange(this, req, res, null), this.pipeline, req.url ?? '', this.ownEntry);
+    this.handle = (req, res) => serve(this, new HttpExchange(this, req as IncomingMessage, res as ServerResponse, null), this.pipeline, req.url ?? '', this.ownEntry);
     this.upgrade = (req, socket, head) => this.serveUpgrade(req, socket, head, req.url ?? '', this.ownEntry);
   }
 
@@ -100,8 +101,9 @@ class RelayCore implements Relay, FrontHost, ExchangeHost {
     return this.lifecycle.inFlight;
   }
 
-  dispatch(req: IncomingMessage, res: ServerResponse, route: DispatchRoute): void {
-    const exchange = new HttpExchange(this, req, res, route.onError ?? null);
+  dispatch(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, route: DispatchRoute): void {
+    // The HTTP/2 compatibility objects are read through the node:http shape they share.
+    const exchange = new HttpExchange(this, req as IncomingMessage, res as ServerResponse, route.onError ?? null);
     serve(this, exchange, this.pipeline, route.path, routeEntry(route, route.body));
   }
 

@@ -49,7 +49,7 @@ export function errorBody(error: RelayError): string {
  * address, port or stack. When the response has started already, the connection is
  * destroyed instead: never a second status line, never a body that looks complete.
  */
-export function sendError(res: ServerResponse, error: RelayError, headOnly = false): void {
+export function sendError(res: ServerResponse, error: RelayError): void {
   if (res.destroyed || res.writableEnded) return;
   if (res.headersSent) {
     res.destroy();
@@ -61,16 +61,27 @@ export function sendError(res: ServerResponse, error: RelayError, headOnly = fal
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
   };
+  const http2 = isHttp2(res);
   // A client cut for being slow may still be sending a body: do not wait for the rest of it.
-  if (error.code === 'ERR_CLIENT_TIMEOUT') headers.connection = 'close';
+  // (HTTP/2 has no Connection header: the stream ends, the connection stays.)
+  if (error.code === 'ERR_CLIENT_TIMEOUT' && !http2) headers.connection = 'close';
   if (error.code === 'ERR_SHUTTING_DOWN' || error.code === 'ERR_NOT_STARTED') {
-    headers.connection = 'close';
+    if (!http2) headers.connection = 'close';
     headers['retry-after'] = '1';
   }
   for (const name of res.getHeaderNames()) res.removeHeader(name);
+  if (http2) res.writeHead(error.status, headers);
   // Always an explicit reason phrase: a failed writeHead leaves its phrase on `res` (an
   // upstream `OK`, or an invalid one that would make this writeHead throw too), and Node
   // would reuse it: `500 OK`, or a connection closed without any answer.
-  res.writeHead(error.status, reasonPhrases[error.status] ?? STATUS_CODES[error.status] ?? 'Error', headers);
-  res.end(headOnly ? undefined : body);
+  else res.writeHead(error.status, reasonPhrases[error.status] ?? STATUS_CODES[error.status] ?? 'Error', headers);
+  res.end(res.req?.method === 'HEAD' ? undefined : body);
+}
+
+/**
+ * Whether `res` is node:http2's compatibility response (`http2.createServer(relay.handle)`): no
+ * reason phrase, no connection-specific headers, and streams that always emit `close`.
+ */
+export function isHttp2(res: ServerResponse): boolean {
+  return (res as { stream?: unknown }).stream !== undefined;
 }

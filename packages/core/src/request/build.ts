@@ -68,12 +68,20 @@ export function buildRequest(rules: RequestRules, req: IncomingMessage, rawTarge
   setForwardingHeaders(headers, client, rules.target, forwarding);
   if (entry.body !== undefined) return bufferedRequest(req, path, headers, client, entry.body);
   const contentLength = headers['content-length'];
-  const hasBody = head.chunked || (contentLength !== undefined && contentLength !== '0');
+  const hasBody = head.chunked || (contentLength !== undefined && contentLength !== '0') || http2Body(req);
   if (hasBody && req.readableEnded) {
     // A body parser mounted before the relay read it: waiting for it would hang until the read timeout.
     throw new RelayError('ERR_BODY_CONSUMED', 'the request body was already read (a body parser runs before the relay): mount the relay first');
   }
   return { method: req.method ?? 'GET', path, headers, body: hasBody ? req : null, replayBody: null, attempt: 1, client };
+}
+
+/**
+ * An HTTP/2 request has a body unless its HEADERS frame ended the stream, with or without a
+ * `Content-Length`: sent on upstream chunked when it has none.
+ */
+function http2Body(req: IncomingMessage): boolean {
+  return (req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders === false;
 }
 
 /** A request whose body a framework already read: the bytes are sent instead of `req`, and can be sent again. */

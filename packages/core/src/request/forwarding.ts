@@ -28,9 +28,15 @@ export function readRequestHead(rawHeaders: readonly string[], policy: Forwardin
   if (listed !== null && listed.includes('content-length')) throw badRequest('Content-Length is named in Connection');
   const headers: HeaderRecord = {};
   const facts: RequestHead = { headers, host: undefined, chunked: false };
+  let authority: string | undefined;
   for (let index = 0; index < rawHeaders.length; index += 2) {
     const name = rawHeaders[index]!.toLowerCase();
     const value = rawHeaders[index + 1]!;
+    if (name.charCodeAt(0) === 58 /* : */) {
+      // HTTP/2 pseudo-headers are the request line, never headers; `:authority` stands for Host.
+      if (name === ':authority') authority = value;
+      continue;
+    }
     if (hopByHopHeaders.has(name)) {
       if (name === 'transfer-encoding') readTransferEncoding(value, facts);
       continue;
@@ -46,6 +52,8 @@ export function readRequestHead(rawHeaders: readonly string[], policy: Forwardin
     else if (typeof existing === 'string') headers[name] = [existing, value];
     else existing.push(value);
   }
+  // RFC 9113 §8.3.1: a Host header, when present, wins over `:authority`.
+  if (authority !== undefined && facts.host === undefined) readHost(authority, facts);
   return facts;
 }
 
