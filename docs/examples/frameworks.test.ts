@@ -5,12 +5,16 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createRelay } from '@relay/core';
-import { close, closedPort, fetchRaw, listen, startUpstream } from '@relay/testkit';
+import { close, closedPort, fetchRaw, listen, startUpstream, tlsFixture } from '@relay/testkit';
+import express from 'express';
+import http2 from 'node:http2';
+import https from 'node:https';
 import {
   connectServer,
   expressErrorHandler,
   expressGateway,
   gatewayWithChat,
+  http2Gateway,
   nodeHttpServer,
   polkaServer,
   relayBeforeParsers,
@@ -111,6 +115,42 @@ test('WebSocket upgrades and lifecycle: ws://gateway/chat/room reaches the chat 
   chatService.close();
   await close(chatHttp);
   await authService.close();
+});
+
+test('HTTP/2 beside Express: the relay serves HTTP/2 and HTTP/1.1 clients, Express its HTTP/1.1 ones, HTTP/2 for the app gets 505', async () => {
+  const upstream = await startUpstream();
+  const proxy = createRelay({ targetBaseUrl: upstream.url, mountPath: '/api' });
+  const app = express().get('/own', (_req, res) => void res.send('express'));
+  const server = http2Gateway(proxy, app, tlsFixture);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const session = http2.connect(`https://localhost:${port}`, { ca: tlsFixture.cert });
+  const h2Status = (path: string) =>
+    new Promise<number>((resolve, reject) => {
+      const stream = session.request({ ':path': path });
+      stream.on('response', (headers) => resolve(Number(headers[':status'])));
+      stream.on('error', reject);
+      stream.resume();
+    });
+  const h1Text = (path: string) =>
+    new Promise<string>((resolve, reject) => {
+      https
+        .get({ host: '127.0.0.1', port, path, servername: 'localhost', ca: tlsFixture.cert, agent: false }, (res) => {
+          let text = '';
+          res.on('data', (chunk) => (text += chunk));
+          res.on('end', () => resolve(`${res.statusCode} ${text}`));
+        })
+        .on('error', reject);
+    });
+  assert.is(await h2Status('/api/items'), 200);
+  assert.is(upstream.requests[0]!.url, '/items');
+  assert.is(await h2Status('/own'), 505);
+  assert.is(await h1Text('/own'), '200 express');
+  assert.match(await h1Text('/api/items'), /^200 /);
+  session.close();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await proxy.shutdown();
+  await upstream.close();
 });
 
 test.run();

@@ -99,3 +99,16 @@ export async function gatewayWithChat(authService = 'http://auth-service:8000', 
   process.once('SIGTERM', stop);
   return { server, stop };
 }
+
+import http2 from 'node:http2';
+
+export function http2Gateway(proxy: Relay, app: express.Express, tls: { key: Buffer; cert: Buffer }): http2.Http2SecureServer {
+  // HTTP/2 and HTTP/1.1 clients on one TLS port. The relay serves both; Express 5 serves only
+  // HTTP/1.1 (it throws on HTTP/2 requests before any middleware runs), so HTTP/2 requests for
+  // the app's own routes get 505 and browsers retry them over HTTP/1.1.
+  return http2.createSecureServer({ ...tls, allowHTTP1: true }, (req, res) => {
+    if (req.url.startsWith('/api/')) return proxy.handle(req, res);
+    if (req.httpVersionMajor === 2) return void res.writeHead(505).end();
+    app(req as unknown as express.Request, res as unknown as express.Response);
+  });
+}
