@@ -51,6 +51,12 @@ export interface ProxyResponse {
   /** The body stream, or `null` when the response has none (HEAD, 204, 304). */
   body: Readable | null;
   /**
+   * The trailer fields, read once the body has ended; present when the upstream's response can
+   * carry them (chunked HTTP/1.1, HTTP/2). A stage sees or edits them by wrapping this function.
+   * They reach clients that take trailers: HTTP/2 ones, and HTTP/1.1 ones that sent `TE: trailers`.
+   */
+  trailers?: () => HeaderRecord | null;
+  /**
    * Set by a WebSocket transport on a `101` answer: completes the client's handshake once the
    * stages have seen the response. Absent on every plain HTTP response.
    */

@@ -44,6 +44,7 @@ export class HttpExchange implements InFlight {
     this.relay.track(this);
     (this.res as TaggedResponse)[kExchange] = this;
     this.res.on('close', onClientClose);
+    request.client.setEarlyHintsTarget(this.res);
     publishRequestStart(this.relay.target, request, false);
     // An HTTP/2 stream always emits `close`; only HTTP/1.1 needs the socket watched (pipelining).
     if (!this.http2) watchSocket(this);
@@ -163,7 +164,31 @@ function writeResponse(exchange: HttpExchange, response: ProxyResponse): void {
   body.on('close', onResponseBodyClose);
   // Nothing buffered yet (a stream such as SSE): send the head now rather than with the first byte.
   if (body.readableLength === 0 && !body.readableEnded) res.flushHeaders();
+  if (response.trailers !== undefined && acceptsTrailers(exchange)) {
+    pipeWithTrailers(exchange, body, response.trailers);
+    return;
+  }
   body.pipe(res);
+}
+
+/** HTTP/2 clients always take trailer fields; HTTP/1.1 ones when they said so (`TE: trailers`). */
+function acceptsTrailers(exchange: HttpExchange): boolean {
+  return exchange.http2 || /\btrailers\b/i.test(String(exchange.req.headers.te ?? ''));
+}
+
+/** Pipes the body, then writes the trailers the stages leave (a rare path: closures are fine). */
+function pipeWithTrailers(exchange: HttpExchange, body: Readable, trailers: () => HeaderRecord | null): void {
+  const res = exchange.res;
+  body.pipe(res, { end: false });
+  body.once('end', () => {
+    try {
+      const fields = trailers();
+      if (fields !== null) res.addTrailers(fields as OutgoingHttpHeaders);
+    } catch (error) {
+      exchange.relay.logger.warn({ method: exchange.req.method, error: (error as Error).message }, 'invalid response trailers dropped');
+    }
+    res.end();
+  });
 }
 
 function writeHead(exchange: HttpExchange, response: ProxyResponse): void {

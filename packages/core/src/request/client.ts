@@ -1,7 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import { RelayError } from '../errors.js';
+import type { HeaderRecord } from '../types.js';
 
 /** Something to stop when the client goes away: a transport's in-flight attempt. */
+/** A response that can still send a `103 Early Hints` (node:http's and node:http2's both can). */
+export interface EarlyHintsTarget {
+  readonly headersSent: boolean;
+  writeEarlyHints(hints: Record<string, string | string[]>): void;
+}
+
 export interface AbortHandler {
   onClientAbort(reason: RelayError): void;
 }
@@ -43,6 +50,8 @@ export class ClientInfo {
   private controller: AbortController | null = null;
   private reason: RelayError | null = null;
   private abortHandler: AbortHandler | null = null;
+  /** Where informational answers go: the client's response, until its head is written. */
+  private hintsTarget: EarlyHintsTarget | null = null;
 
   constructor(facts: ClientFacts, incoming: IncomingMessage | null = null) {
     this.address = facts.address;
@@ -83,6 +92,21 @@ export class ClientInfo {
   }
 
   /** Marks the request aborted and tells the handler and the signal; later calls do nothing. */
+  /** @internal The exchange's response, which can still take a `103 Early Hints`. */
+  setEarlyHintsTarget(target: EarlyHintsTarget | null): void {
+    this.hintsTarget = target;
+  }
+
+  /**
+   * Sends the upstream's `103 Early Hints` (its `Link` headers) on to the client, when the client's
+   * response has not started; called by transports.
+   */
+  sendEarlyHints(headers: HeaderRecord): void {
+    const target = this.hintsTarget;
+    if (target === null || target.headersSent || headers.link === undefined) return;
+    target.writeEarlyHints(headers as Record<string, string | string[]>);
+  }
+
   abort(reason: RelayError = new RelayError('ERR_CLIENT_ABORTED', 'client went away')): void {
     if (this.reason !== null) return;
     this.reason = reason;

@@ -39,6 +39,8 @@ export function readRequestHead(rawHeaders: readonly string[], policy: Forwardin
     }
     if (hopByHopHeaders.has(name)) {
       if (name === 'transfer-encoding') readTransferEncoding(value, facts);
+      // A client that takes trailers lets the relay ask the upstream for them (RFC 9110 §10.1.4).
+      else if (name === 'te' && /\btrailers\b/i.test(value)) headers.te = 'trailers';
       continue;
     }
     if (name === 'host') {

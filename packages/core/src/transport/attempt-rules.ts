@@ -104,42 +104,57 @@ export function logAttemptFailure(config: Pick<TransportConfig, 'logger' | 'targ
   else logUpstreamFailure(config, request, error);
 }
 
-/** How slow a client may be while it holds an upstream connection (every node:http-based transport). */
-export interface ClientLimits {
+/** How slow or quiet the peers of an attempt may be (options of every node:http-based transport). */
+export interface ClientLimitOptions {
   /**
    * How long a client may leave the response unread, in ms, before its download is cut (408
    * `ERR_CLIENT_TIMEOUT`, logged as the client's fault). While it does not read, the relay stops
    * reading the upstream, so `timeout.read` does not apply. Default 60 000 (nginx's `send_timeout`);
    * 0 = no limit. Below `timeout.read` it acts as `timeout.read`.
    */
-  slowClientTimeout: number;
+  slowClientTimeout?: number;
   /**
    * Bytes per second a request body upload must keep up while other requests wait for a pooled
    * connection; a slower upload (measured over ≥ 1 s) is then cut (408 `ERR_CLIENT_TIMEOUT`) and
    * its connection goes to the waiting request. Without contention slow uploads are left alone.
    * Default 500 (Apache mod_reqtimeout's `MinRate`); 0 = never cut.
    */
-  minUploadRate: number;
+  minUploadRate?: number;
+  /**
+   * Response media types that are event streams: once their head has arrived, `timeout.read` no
+   * longer applies (a stream may be quiet for minutes between events); they end when either side
+   * leaves. A stalled plain download is still cut. Default `['text/event-stream']`; `[]` for none.
+   */
+  eventStreams?: readonly string[];
 }
 
-export const clientLimitNames: readonly string[] = ['slowClientTimeout', 'minUploadRate'];
-
-/** The defaults: nginx's `send_timeout` (60 s) and Apache mod_reqtimeout's `MinRate` (500 bytes/s). */
-export const defaultClientLimits: Readonly<ClientLimits> = Object.freeze({ slowClientTimeout: 60_000, minUploadRate: 500 });
-
-/** Reads `slowClientTimeout` and `minUploadRate` from a transport's options. */
-export function resolveClientLimits(options: Partial<ClientLimits>): ClientLimits {
-  const limits = { ...defaultClientLimits, ...definedOnly(options) };
-  assertNonNegative(limits.slowClientTimeout, 'slowClientTimeout');
-  assertNonNegative(limits.minUploadRate, 'minUploadRate');
-  return limits;
+/** The limits as an attempt reads them. */
+export interface ClientLimits {
+  readonly slowClientTimeout: number;
+  readonly minUploadRate: number;
+  /** Lowercase media types, without parameters. */
+  readonly eventStreams: ReadonlySet<string>;
 }
 
-function definedOnly(options: Partial<ClientLimits>): Partial<ClientLimits> {
-  const picked: Partial<ClientLimits> = {};
-  if (options.slowClientTimeout !== undefined) picked.slowClientTimeout = options.slowClientTimeout;
-  if (options.minUploadRate !== undefined) picked.minUploadRate = options.minUploadRate;
-  return picked;
+export const clientLimitNames: readonly string[] = ['slowClientTimeout', 'minUploadRate', 'eventStreams'];
+
+/** The defaults: nginx's `send_timeout` (60 s), Apache mod_reqtimeout's `MinRate` (500 bytes/s), server-sent events. */
+export const defaultClientLimits: ClientLimits = Object.freeze({
+  slowClientTimeout: 60_000,
+  minUploadRate: 500,
+  eventStreams: new Set(['text/event-stream']),
+});
+
+/** Reads `slowClientTimeout`, `minUploadRate` and `eventStreams` from a transport's options. */
+export function resolveClientLimits(options: ClientLimitOptions): ClientLimits {
+  const slowClientTimeout = options.slowClientTimeout ?? defaultClientLimits.slowClientTimeout;
+  const minUploadRate = options.minUploadRate ?? defaultClientLimits.minUploadRate;
+  assertNonNegative(slowClientTimeout, 'slowClientTimeout');
+  assertNonNegative(minUploadRate, 'minUploadRate');
+  const types = options.eventStreams;
+  if (types === undefined) return { slowClientTimeout, minUploadRate, eventStreams: defaultClientLimits.eventStreams };
+  if (!Array.isArray(types) || !types.every((type) => typeof type === 'string')) throw new TypeError('eventStreams must be an array of media types');
+  return { slowClientTimeout, minUploadRate, eventStreams: new Set(types.map((type) => type.trim().toLowerCase())) };
 }
 
 /** An attempt that is sending a request body on a pooled connection. */

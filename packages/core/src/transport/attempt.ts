@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type { AbortHandler } from '../request/client.js';
 import { RelayError, toRelayError } from '../errors.js';
 import { responseHeadersFromRaw } from '../request/hop-by-hop.js';
-import type { ProxyRequest, ProxyResponse, TransportConfig } from '../types.js';
+import type { HeaderRecord, HeaderValue, ProxyRequest, ProxyResponse, TransportConfig } from '../types.js';
 import {
   closedWithoutAnswer,
   hasQueuedRequests,
@@ -64,6 +64,8 @@ export abstract class Attempt implements AbortHandler, Upload {
   /** The stream the response body is read from, once the head is handed on. */
   body: Readable | null = null;
   poolTimer: NodeJS.Timeout | null = null;
+  /** The longest silence of the response body, in ms: `timeout.read`, or 0 for an event stream. */
+  idleLimit: number;
   settled = false;
   retriedStaleSocket = false;
 
@@ -73,7 +75,9 @@ export abstract class Attempt implements AbortHandler, Upload {
     readonly request: ProxyRequest,
     readonly resolve: (response: ProxyResponse) => void,
     readonly reject: (error: RelayError) => void,
-  ) {}
+  ) {
+    this.idleLimit = host.config.timeouts.read;
+  }
 
   /** Makes the upstream request and starts the body on its way. */
   abstract send(): void;
@@ -101,6 +105,7 @@ export abstract class Attempt implements AbortHandler, Upload {
     (upstream as TaggedRequest)[kAttempt] = this;
     upstream.on('socket', onUpstreamSocket);
     upstream.on('close', onUpstreamClose);
+    upstream.on('information', onUpstreamInformation);
     const timeouts = this.host.config.timeouts;
     // The end of the upload changes nothing when there is no body and writes and reads share a timeout.
     if (this.request.body !== null || timeouts.read !== timeouts.write) upstream.on('finish', onUpstreamFinish);
@@ -168,21 +173,22 @@ export abstract class Attempt implements AbortHandler, Upload {
   settleHead(): void {
     if (this.settled) return;
     this.settled = true;
-    this.enter(Phase.Streaming);
     const response = this.response!;
     const status = response.statusCode!;
+    const headers = responseHeadersFromRaw(response.rawHeaders);
+    // An event stream may stay quiet longer than the read timeout: only the client's leaving ends it.
+    if (this.host.limits.eventStreams.size > 0 && isEventStream(headers['content-type'], this.host.limits.eventStreams)) this.idleLimit = 0;
+    this.enter(Phase.Streaming);
     const body = this.bodyOf(response);
     this.body = body;
     const bodiless = this.request.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
     if (bodiless) body.resume();
     // An answer before the upload ended: once it is read, the connection cannot be reused.
     if (!this.upstream!.writableFinished) response.once('end', onEarlyResponseEnd.bind(null, this));
-    this.resolve({
-      status,
-      statusMessage: response.statusMessage ?? '',
-      headers: responseHeadersFromRaw(response.rawHeaders),
-      body: bodiless ? null : body,
-    });
+    const proxied: ProxyResponse = { status, statusMessage: response.statusMessage ?? '', headers, body: bodiless ? null : body };
+    // Only a body without a length (chunked) can end with trailer fields.
+    if (!bodiless && headers['content-length'] === undefined) proxied.trailers = trailersOf.bind(null, response);
+    this.resolve(proxied);
   }
 
   onTimeout(): void {
@@ -338,6 +344,22 @@ function onUpstreamClose(this: TaggedRequest): void {
 
 function onUpstreamFinish(this: TaggedRequest): void {
   this[kAttempt]!.onFinish();
+}
+
+function onUpstreamInformation(this: TaggedRequest, info: { statusCode: number; rawHeaders: string[] }): void {
+  // 100 and 102 are hop-by-hop answers the relay gives itself; 103 carries the upstream's hints.
+  if (info.statusCode === 103) this[kAttempt]!.request.client.sendEarlyHints(responseHeadersFromRaw(info.rawHeaders));
+}
+
+function trailersOf(response: IncomingMessage): HeaderRecord | null {
+  return response.rawTrailers.length === 0 ? null : responseHeadersFromRaw(response.rawTrailers);
+}
+
+/** Whether a `Content-Type` names one of the event-stream media types (parameters ignored). */
+function isEventStream(contentType: HeaderValue | undefined, types: ReadonlySet<string>): boolean {
+  if (typeof contentType !== 'string') return false;
+  const end = contentType.indexOf(';');
+  return types.has((end === -1 ? contentType : contentType.slice(0, end)).trim().toLowerCase());
 }
 
 function settleHead(attempt: Attempt): void {

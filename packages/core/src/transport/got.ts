@@ -16,11 +16,12 @@ import {
   rearmRequestTimeout,
   resolveClientLimits,
   UploadWatch,
+  type ClientLimitOptions,
   type ClientLimits,
 } from './attempt-rules.js';
 
 /** Options of the got transport. */
-export interface GotTransportOptions extends PoolOptions, Partial<ClientLimits> {
+export interface GotTransportOptions extends PoolOptions, ClientLimitOptions {
   /**
    * got hooks: `init`, `beforeRequest` (sign a request, add a header) and `beforeError` run
    * for every request. `beforeRedirect`, `beforeRetry`, `beforeCache` and `afterResponse`
@@ -270,7 +271,7 @@ class GotAttempt extends Attempt {
     const { write, read } = this.host.config.timeouts;
     if (phase === Phase.Write && write > 0) this.upstream!.setTimeout(write);
     else if (phase === Phase.Read && write > 0) this.upstream!.setTimeout(0);
-    else if (phase === Phase.Streaming && read > 0) this.upstream?.setTimeout(read);
+    else if (phase === Phase.Streaming && read > 0) this.upstream?.setTimeout(this.idleLimit);
   }
 
   protected rearm(ms: number): void {

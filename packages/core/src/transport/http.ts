@@ -7,11 +7,11 @@ import { assertKnownKeys } from '../known-keys.js';
 import type { BoundTransport, ProxyRequest, ProxyResponse, Transport, TransportConfig } from '../types.js';
 import { createAgent, notSendable, poolOptionNames, resolvePool, type PoolOptions } from './agent.js';
 import { Attempt, Phase, onBodyError, type AttemptHost, type TaggedBody, type TaggedRequest } from './attempt.js';
-import { clientLimitNames, defaultClientLimits, ignoreError, resolveClientLimits, UploadWatch, type ClientLimits } from './attempt-rules.js';
+import { clientLimitNames, defaultClientLimits, ignoreError, resolveClientLimits, UploadWatch, type ClientLimitOptions, type ClientLimits } from './attempt-rules.js';
 import { kAttempt, kSocketAttempt } from '../tags.js';
 
 /** Options of the default node:http/https transport. */
-export interface HttpTransportOptions extends PoolOptions, Partial<ClientLimits> {}
+export interface HttpTransportOptions extends PoolOptions, ClientLimitOptions {}
 
 const httpTransportOptionNames: readonly string[] = [...poolOptionNames, ...clientLimitNames];
 
@@ -151,10 +151,11 @@ class HttpAttempt extends Attempt {
   }
 
   protected enter(phase: Phase): void {
+    const socket = this.socket;
+    if (socket === null) return;
     const timeouts = this.host.config.timeouts;
-    if (phase === Phase.Connect) this.socket!.setTimeout(timeouts.connect);
-    else if (phase === Phase.Write) this.watch(timeouts.write);
-    else if (this.socket !== null) this.watch(timeouts.read);
+    if (phase === Phase.Connect) socket.setTimeout(timeouts.connect);
+    else this.watch(phase === Phase.Write ? timeouts.write : phase === Phase.Streaming ? this.idleLimit : timeouts.read);
   }
 
   /**
