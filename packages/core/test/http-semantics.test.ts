@@ -1,6 +1,6 @@
 import http from 'node:http';
 import http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { delay, sendRaw, serveRelay, startUpstream } from '@relay/testkit';
@@ -153,4 +153,65 @@ test('eventStreams is a transport option: [] turns the exemption off, other medi
   assert.throws(() => httpTransport({ eventStreams: 'text/event-stream' as unknown as string[] }), /eventStreams must be an array of media types/);
 });
 
+/** Sends a head with `Expect: 100-continue`, the body only after a `100`, and returns all the client read. */
+function expectContinue(port: number, path: string, body: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    let text = '';
+    let sentBody = false;
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+      if (!sentBody && text.startsWith('HTTP/1.1 100')) {
+        sentBody = true;
+        socket.write(body);
+      }
+    });
+    socket.on('close', () => resolve(text));
+    socket.on('error', () => resolve(text));
+    socket.write(`POST ${path} HTTP/1.1\r\nHost: gw\r\nExpect: 100-continue\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
+    setTimeout(() => socket.destroy(), 3000);
+  });
+}
+
+test("100 Continue end to end through server.on('checkContinue', relay.handle): only when the upstream sends it", async () => {
+  const upstream = await startUpstream();
+  upstream.server.on('checkContinue', (req, res) => {
+    if (req.url === '/deny') {
+      res.writeHead(401, { 'content-length': '6' }).end('denied');
+      return;
+    }
+    res.writeContinue();
+    upstream.server.emit('request', req, res);
+  });
+  const relay = createRelay({ targetBaseUrl: upstream.url });
+  const server = http.createServer(relay.handle);
+  server.on('checkContinue', relay.handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const accepted = await expectContinue(port, '/ok', 'payload');
+  assert.match(accepted, /^HTTP\/1.1 100 Continue\r\n\r\nHTTP\/1.1 200 /);
+  assert.is(upstream.requests.at(-1)!.body.toString(), 'payload');
+  assert.is(upstream.requests.at(-1)!.headers.expect, '100-continue');
+  const denied = await expectContinue(port, '/deny', 'payload');
+  assert.match(denied, /^HTTP\/1.1 401 /, 'no 100 before the refusal: the client never sent its body');
+  assert.not.match(denied, /HTTP\/1.1 100/);
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  await relay.shutdown();
+  await upstream.close();
+});
+
+test('without a checkContinue listener node:http answers 100 itself, and the upstream gets no Expect', async () => {
+  const upstream = await startUpstream();
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url }));
+  const answer = await expectContinue(served.port, '/ok', 'payload');
+  assert.match(answer, /^HTTP\/1.1 100 Continue\r\n\r\nHTTP\/1.1 200 /);
+  assert.is(upstream.requests[0]!.headers.expect, undefined);
+  assert.is(upstream.requests[0]!.body.toString(), 'payload');
+  await served.close();
+  await upstream.close();
+});
+
 test.run();
+

@@ -45,6 +45,7 @@ export class HttpExchange implements InFlight {
     (this.res as TaggedResponse)[kExchange] = this;
     this.res.on('close', onClientClose);
     request.client.setEarlyHintsTarget(this.res);
+    if (this.req.headers.expect !== undefined) expectEndToEnd(this, request);
     publishRequestStart(this.relay.target, request, false);
     // An HTTP/2 stream always emits `close`; only HTTP/1.1 needs the socket watched (pipelining).
     if (!this.http2) watchSocket(this);
@@ -169,6 +170,17 @@ function writeResponse(exchange: HttpExchange, response: ProxyResponse): void {
     return;
   }
   body.pipe(res);
+}
+
+/**
+ * `Expect: 100-continue` goes upstream only when node:http has not answered it already, which is
+ * when the server hands such requests to the relay through `server.on('checkContinue', relay.handle)`:
+ * then the client gets `100 Continue` only if the upstream sends it (nginx, Envoy), and an upstream
+ * that refuses first never receives a body it did not want.
+ */
+function expectEndToEnd(exchange: HttpExchange, request: ProxyRequest): void {
+  const sent100 = (exchange.res as { _sent100?: boolean })._sent100;
+  if (sent100 === false && /^100-continue$/i.test(String(exchange.req.headers.expect))) request.headers.expect = '100-continue';
 }
 
 /** HTTP/2 clients always take trailer fields; HTTP/1.1 ones when they said so (`TE: trailers`). */

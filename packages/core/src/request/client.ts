@@ -3,10 +3,11 @@ import { RelayError } from '../errors.js';
 import type { HeaderRecord } from '../types.js';
 
 /** Something to stop when the client goes away: a transport's in-flight attempt. */
-/** A response that can still send a `103 Early Hints` (node:http's and node:http2's both can). */
+/** A response that can still send informational answers (node:http's and node:http2's both can). */
 export interface EarlyHintsTarget {
   readonly headersSent: boolean;
   writeEarlyHints(hints: Record<string, string | string[]>): void;
+  writeContinue(): void;
 }
 
 export interface AbortHandler {
@@ -105,6 +106,12 @@ export class ClientInfo {
     const target = this.hintsTarget;
     if (target === null || target.headersSent || headers.link === undefined) return;
     target.writeEarlyHints(headers as Record<string, string | string[]>);
+  }
+
+  /** Sends the upstream's `100 Continue` on to a client that waits for it (end-to-end `Expect`); called by transports. */
+  sendContinue(): void {
+    const target = this.hintsTarget;
+    if (target !== null && !target.headersSent) target.writeContinue();
   }
 
   abort(reason: RelayError = new RelayError('ERR_CLIENT_ABORTED', 'client went away')): void {

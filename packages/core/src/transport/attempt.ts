@@ -106,6 +106,7 @@ export abstract class Attempt implements AbortHandler, Upload {
     upstream.on('socket', onUpstreamSocket);
     upstream.on('close', onUpstreamClose);
     upstream.on('information', onUpstreamInformation);
+    if (this.request.headers.expect !== undefined) upstream.on('continue', onUpstreamContinue);
     const timeouts = this.host.config.timeouts;
     // The end of the upload changes nothing when there is no body and writes and reads share a timeout.
     if (this.request.body !== null || timeouts.read !== timeouts.write) upstream.on('finish', onUpstreamFinish);
@@ -349,6 +350,10 @@ function onUpstreamFinish(this: TaggedRequest): void {
 function onUpstreamInformation(this: TaggedRequest, info: { statusCode: number; rawHeaders: string[] }): void {
   // 100 and 102 are hop-by-hop answers the relay gives itself; 103 carries the upstream's hints.
   if (info.statusCode === 103) this[kAttempt]!.request.client.sendEarlyHints(responseHeadersFromRaw(info.rawHeaders));
+}
+
+function onUpstreamContinue(this: TaggedRequest): void {
+  this[kAttempt]!.request.client.sendContinue();
 }
 
 function trailersOf(response: IncomingMessage): HeaderRecord | null {
