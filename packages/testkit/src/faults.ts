@@ -1,5 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { listen } from './index.js';
+import { listen } from './listen.js';
 
 /** What a fault-injecting upstream does with a request, chosen by the request path. */
 export type Fault =

@@ -1,18 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
-import { connect, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { listen } from './listen.js';
 
-/** Listens on 127.0.0.1 on a free port and returns `http://127.0.0.1:port`. */
-export async function listen(server: NetServer): Promise<string> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-}
+export { listen };
 
 /** Closes a server and every connection it holds. */
 export function close(server: Server): Promise<void> {

@@ -1,3 +1,4 @@
+import { WebSocket } from 'ws';
 /**
  * Whether a close code may be sent in a close frame (RFC 6455 §7.4): 1000–1003, 1007–1014 and
  * the registered and private ranges 3000–4999. 1004 is reserved; 1005, 1006 and 1015 only
@@ -55,4 +56,15 @@ export const closeReasons = {
 /** The reason sent with a close code the relay chose after an error. */
 export function reasonOfErrorCode(code: number): string {
   return code === 1002 || code === 1007 || code === 1008 || code === 1009 ? closeReasons[code] : closeReasons[1011];
+}
+
+/** Starts a closing handshake on an open WebSocket; one already closing or closed is left alone. */
+export function closeOpen(ws: WebSocket, code: number, reason: string | Buffer): void {
+  if (ws.readyState === WebSocket.OPEN) {
+    // A paused side would never read the peer's answering close frame.
+    ws.resume();
+    ws.close(code, reason);
+  } else if (ws.readyState === WebSocket.CONNECTING) {
+    ws.terminate();
+  }
 }

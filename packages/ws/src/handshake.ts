@@ -5,11 +5,11 @@ import { WebSocket } from 'ws';
 import { loggedPath } from '@relay/core/transport';
 import { RelayError, toRelayError, type HeaderRecord, type ProxyRequest, type ProxyResponse, type UpgradeHandoff } from '@relay/core';
 import { refuseUpgrade, responseHeadersFromRaw, type AbortHandler } from '@relay/core/transport';
-import { closeReasons } from './close-codes.js';
+import { closeOpen, closeReasons } from './close-codes.js';
 import { clientHandshakeLines, isWritablePath, parseSubprotocols, stripUpstreamHandshakeHeaders, upstreamRequestHeaders } from './handshake-headers.js';
 import { Session, type PendingMessage, type UpstreamEnd } from './session.js';
 import { sessionDeadline } from './policy.js';
-import type { WebSocketBinding } from './websocket.js';
+import type { SessionHost } from './host.js';
 
 /** Where the handshake is: opening the upstream, waiting for the relay to accept the client, or over. */
 const enum State {
@@ -52,7 +52,7 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
   deadline: number | null = null;
 
   constructor(
-    readonly binding: WebSocketBinding,
+    readonly binding: SessionHost,
     readonly request: ProxyRequest,
     /** The subprotocols the client itself offered. */
     readonly offered: readonly string[],
@@ -337,17 +337,6 @@ function handshakeError(error: Error): RelayError {
   const relayError = toRelayError(error);
   if (relayError.code !== 'ERR_INTERNAL') return relayError;
   return new RelayError('ERR_UPSTREAM_PROTOCOL', `invalid upstream handshake: ${error.message}`, { cause: error });
-}
-
-/** Starts a closing handshake on an open WebSocket; one already closing or closed is left alone. */
-export function closeOpen(ws: WebSocket, code: number, reason: string | Buffer): void {
-  if (ws.readyState === WebSocket.OPEN) {
-    // A paused side would never read the peer's answering close frame.
-    ws.resume();
-    ws.close(code, reason);
-  } else if (ws.readyState === WebSocket.CONNECTING) {
-    ws.terminate();
-  }
 }
 
 function ignoreError(): void {}

@@ -9,7 +9,7 @@ import { closeReasons } from './close-codes.js';
 import { closeFrame } from './frames.js';
 import { clientHandshakeLines, headerText, isWritablePath, parseSubprotocols, stripUpstreamHandshakeHeaders, upstreamRequestHeaders } from './handshake-headers.js';
 import { RawSession } from './raw-session.js';
-import type { WebSocketBinding } from './websocket.js';
+import type { SessionHost } from './host.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const kRaw = Symbol('relay.ws.raw');
@@ -50,7 +50,7 @@ export class RawHandshake implements AbortHandler, UpgradeHandoff {
   private readonly key = randomBytes(16).toString('base64');
 
   constructor(
-    readonly binding: WebSocketBinding,
+    readonly binding: SessionHost,
     readonly request: ProxyRequest,
     /** The subprotocols the client itself offered. */
     readonly offered: readonly string[],

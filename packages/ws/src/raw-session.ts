@@ -2,8 +2,9 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { closeReasons } from './close-codes.js';
 import { FrameTracker, closeFrame } from './frames.js';
-import { logSessionEnd, type RelayedSession, type SessionEnding, type SessionLog } from './session.js';
-import type { WebSocketBinding } from './websocket.js';
+import type { RelayedSession } from './host.js';
+import { logSessionEnd, type SessionEnding, type SessionLog } from './session.js';
+import type { SessionHost } from './host.js';
 
 const kPipe = Symbol('relay.ws.pipe');
 type Tagged = Duplex & { [kPipe]?: Pipe };
@@ -94,7 +95,7 @@ export class RawSession implements RelayedSession, SessionLog {
   private finished = false;
 
   constructor(
-    readonly binding: WebSocketBinding,
+    readonly binding: SessionHost,
     readonly client: Duplex,
     clientHead: Buffer,
     readonly upstream: Socket,

@@ -2,10 +2,10 @@ import type { EventEmitter } from 'node:events';
 import { WebSocket } from 'ws';
 import { loggedPath } from '@relay/core/transport';
 import { closeCodeOfError, closeReasons, reasonOfErrorCode, relayedCloseCode } from './close-codes.js';
-import { closeOpen } from './handshake.js';
+import { closeOpen } from './close-codes.js';
 import { LimitState, type Policy } from './policy.js';
 import type { TransportConfig } from '@relay/core/transport';
-import type { WebSocketBinding } from './websocket.js';
+import type { RelayedSession, SessionHost } from './host.js';
 
 /** A message the upstream sent before the client was accepted. */
 export interface PendingMessage {
@@ -28,14 +28,6 @@ export type SessionEnding =
   | { kind: 'policy'; code: number; reason: string }
   | { kind: 'idle' }
   | { kind: 'shutdown' };
-
-/** What the transport asks of a session, terminating or transparent. */
-export interface RelayedSession {
-  /** Closes both sides with 1001 because the relay is shutting down. */
-  shutdown(): void;
-  /** Destroys both connections at once. */
-  terminate(): void;
-}
 
 /** What the session's log line is made of. */
 export interface SessionLog {
@@ -75,7 +67,7 @@ export class Session implements RelayedSession, SessionLog {
   private readonly upstreamFlushed: (error?: Error) => void;
 
   constructor(
-    readonly binding: WebSocketBinding,
+    readonly binding: SessionHost,
     readonly upstream: Tagged,
     readonly client: Tagged,
     readonly path: string,

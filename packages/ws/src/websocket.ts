@@ -1,12 +1,12 @@
 import type { IncomingMessage } from 'node:http';
-import { WebSocketServer, type ClientOptions, type ServerOptions } from 'ws';
+import { WebSocketServer, type ServerOptions } from 'ws';
 import { RelayError, assertKnownKeys, type Handler, type ProxyRequest, type ProxyResponse, type UpgradeTransport } from '@relay/core';
 import { assertNonNegative, type BoundTransport, type TransportConfig } from '@relay/core/transport';
 import { checkClientHandshake, parseSubprotocols } from './handshake-headers.js';
 import { UpstreamHandshake, kHandshake } from './handshake.js';
-import { resolvePolicy, type Policy, type PolicyOptions } from './policy.js';
+import { resolvePolicy, type PolicyOptions } from './policy.js';
 import { RawHandshake } from './raw-handshake.js';
-import type { RelayedSession } from './session.js';
+import type { CloseTimeoutOption, RelayedSession, SessionHost, UpstreamOptions, WebSocketSettings } from './host.js';
 
 /**
  * Options of `websocket()`. Without a message-level policy (`onClientMessage`, `onUpstreamMessage`,
@@ -35,20 +35,6 @@ export interface WebSocketOptions extends PolicyOptions {
    * Default `false`. Transparent sessions negotiate extensions end to end, whatever this says.
    */
   perMessageDeflate?: boolean;
-}
-
-/** @internal The options with their defaults. */
-export interface WebSocketSettings {
-  maxPayload: number;
-  highWaterMark: number;
-  idleTimeout: number;
-  closeTimeout: number;
-  perMessageDeflate: boolean;
-  maxFragments: number;
-  /** The message-level policy; `null` with none (a transparent session, unless `terminate`). */
-  policy: Policy | null;
-  /** Whether sessions terminate frames (a policy or `maxPayload` is set). */
-  terminate: boolean;
 }
 
 const optionNames = new Set([
@@ -112,16 +98,8 @@ export function websocket(options: WebSocketOptions = {}): UpgradeTransport {
   };
 }
 
-/** `ws` options this version of `@types/ws` does not list yet. */
-interface CloseTimeoutOption {
-  closeTimeout: number;
-}
-
-/** Client options: `ws` passes TLS ones (`servername` too) on to `tls.connect`. */
-type UpstreamOptions = ClientOptions & CloseTimeoutOption & { servername?: string };
-
 /** @internal The transport bound to one relay: its `ws` server, handshakes and sessions. */
-export class WebSocketBinding implements BoundTransport {
+export class WebSocketBinding implements BoundTransport, SessionHost {
   readonly handle: Handler;
   /** `ws:` or `wss:` and the target's host: the path is set on the request line itself. */
   readonly address: URL;

@@ -1,6 +1,5 @@
 import type { IncomingMessage } from 'node:http';
 import { RelayError } from '../errors.js';
-import type { HeaderRecord } from '../types.js';
 
 /** Something to stop when the client goes away: a transport's in-flight attempt. */
 /** A response that can still send informational answers (node:http's and node:http2's both can). */
@@ -102,7 +101,7 @@ export class ClientInfo {
    * Sends the upstream's `103 Early Hints` (its `Link` headers) on to the client, when the client's
    * response has not started; called by transports.
    */
-  sendEarlyHints(headers: HeaderRecord): void {
+  sendEarlyHints(headers: Readonly<Record<string, string | string[] | undefined>>): void {
     const target = this.hintsTarget;
     if (target === null || target.headersSent || headers.link === undefined) return;
     target.writeEarlyHints(headers as Record<string, string | string[]>);
