@@ -18,6 +18,7 @@ export { RelayError, errorStatus, toRelayError, type RelayErrorCode } from './er
 export type { Handler, HeaderRecord, HeaderValue, ProxyRequest, ProxyResponse, Stage, StageContext, UpgradeHandoff } from './types.js';
 export { ClientInfo, type ClientFacts } from './request/client.js';
 export { compose, stageContext } from './pipeline.js';
+export { parseTarget } from './options.js';
 export { assertKnownKeys } from './known-keys.js';
 export { errorBody } from './relay/respond.js';
 export { silentLogger } from './logger.js';

@@ -28,7 +28,7 @@ export const silentLogger: Logger = Object.freeze({ debug: ignore, info: ignore,
 export function logUpstreamFailure(config: Pick<TransportConfig, 'logger' | 'target' | 'logQuery'>, request: ProxyRequest, error: RelayError): void {
   const fields = {
     method: request.method,
-    url: config.target.origin + loggedPath(request.path, config),
+    url: (request.target ?? config.target).origin + loggedPath(request.path, config),
     attempt: request.attempt,
     code: error.code,
     error: error.message,

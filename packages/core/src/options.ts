@@ -53,6 +53,7 @@ export function resolveTarget(targetBaseUrl: unknown, upstreamPrefix: unknown): 
   if (typeof targetBaseUrl !== 'string' && !(targetBaseUrl instanceof URL)) {
     throw new TypeError(`targetBaseUrl must be an absolute http:// or https:// URL string, got ${typeof targetBaseUrl}`);
   }
+  if (typeof targetBaseUrl === 'string' && targetBaseUrl.startsWith('unix:')) return unixTarget(targetBaseUrl, upstreamPrefix);
   let url: URL;
   try {
     url = new URL(String(targetBaseUrl));
@@ -80,6 +81,31 @@ export function resolveTarget(targetBaseUrl: unknown, upstreamPrefix: unknown): 
     origin: url.origin,
     basePath: targetPath + prefix,
   });
+}
+
+/**
+ * A `unix:` target, as got and curl name them: `unix:/run/app.sock`, or `unix:/run/app.sock:/base`
+ * with a base path. Plain HTTP over the socket, `Host: localhost`.
+ */
+function unixTarget(value: string, upstreamPrefix: unknown): Target {
+  const rest = value.slice('unix:'.length);
+  const split = rest.indexOf(':/');
+  const socketPath = split === -1 ? rest : rest.slice(0, split);
+  if (!socketPath.startsWith('/')) throw new TypeError(`a unix: target needs an absolute socket path, as unix:/run/app.sock, got "${value}"`);
+  const targetPath = normalizePathOption(split === -1 ? '/' : rest.slice(split + 1), 'targetBaseUrl path');
+  const prefix = normalizePathOption(upstreamPrefix ?? '/', 'upstreamPrefix');
+  return Object.freeze({ protocol: 'http:', hostname: 'localhost', port: 80, host: 'localhost', origin: `unix:${socketPath}`, basePath: targetPath + prefix, socketPath });
+}
+
+/**
+ * Parses an upstream URL into a `Target` for `request.target`, once, when a stage is built
+ * (`http(s)://host:port/base` or `unix:/path.sock`).
+ *
+ * @example
+ * const targets = ['http://10.0.0.1:8000', 'http://10.0.0.2:8000'].map((url) => parseTarget(url));
+ */
+export function parseTarget(url: string | URL): Target {
+  return resolveTarget(url, '/');
 }
 
 const tlsOptionNames: readonly string[] = ['ca', 'rejectUnauthorized', 'servername', 'cert', 'key', 'pfx', 'passphrase'];

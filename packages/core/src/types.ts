@@ -36,6 +36,12 @@ export interface ProxyRequest {
   replayBody: (() => Readable) | null;
   /** 1 for the first attempt; a retry stage counts up. */
   attempt: number;
+  /**
+   * Where this attempt goes, when a stage chose (a balancer, a router): a `Target` from
+   * `parseTarget`, with the same base path as the relay's own (the path already carries it).
+   * Absent: the relay's `targetBaseUrl`. Each target has its own keep-alive pool.
+   */
+  target?: Target;
   /** Facts about the client and its connection, shared by every attempt. */
   client: ClientInfo;
 }
@@ -155,6 +161,8 @@ export interface Target {
   readonly origin: string;
   /** Target path and `upstreamPrefix` joined, without a trailing slash (`''` for the root). */
   readonly basePath: string;
+  /** For a `unix:` target: the socket the connections go to (`host` is then `localhost`). */
+  readonly socketPath?: string;
 }
 
 /** What a transport is given when a relay binds it. */

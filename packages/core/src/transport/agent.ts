@@ -2,7 +2,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { RelayError } from '../errors.js';
 import { assertNonNegative } from '../options.js';
-import type { ProxyRequest, TransportConfig } from '../types.js';
+import type { ProxyRequest, Target, TransportConfig } from '../types.js';
 
 /** The keep-alive pool options every node:http-based transport takes. */
 export interface PoolOptions {
@@ -26,10 +26,42 @@ export function resolvePool(options: PoolOptions): Required<PoolOptions> {
   return pool;
 }
 
-/** The keep-alive agent for `config.target`: node:https with the relay's TLS settings for `https:`. */
-export function createAgent(config: TransportConfig, pool: Required<PoolOptions>): HttpAgent {
+/** A keep-alive agent for `target`: node:https with the relay's TLS settings for `https:`. */
+export function createAgent(config: TransportConfig, pool: Required<PoolOptions>, target: Target = config.target): HttpAgent {
   const common = { keepAlive: true, maxSockets: pool.maxSockets, maxFreeSockets: pool.maxFreeSockets, scheduling: 'lifo' as const, timeout: pool.idleTimeout };
-  return config.target.protocol === 'https:' ? new HttpsAgent({ ...common, ...config.tls }) : new HttpAgent(common);
+  return target.protocol === 'https:' ? new HttpsAgent({ ...common, ...config.tls }) : new HttpAgent(common);
+}
+
+/**
+ * The keep-alive pools of one transport binding: the relay target's, made at startup, and one per
+ * other target an attempt names (`request.target`), made on first use; all destroyed at shutdown.
+ */
+export class Agents {
+  private readonly others = new Map<string, HttpAgent>();
+
+  constructor(
+    readonly main: HttpAgent,
+    private readonly mainTarget: Target,
+    private readonly make: ((target: Target) => HttpAgent) | null,
+  ) {}
+
+  /** The pool for `target`; a transport that cannot make others (in memory) uses its one pool. */
+  for(target: Target): HttpAgent {
+    if (target === this.mainTarget || this.make === null) return this.main;
+    const key = target.socketPath ?? target.origin;
+    let agent = this.others.get(key);
+    if (agent === undefined) {
+      agent = this.make(target);
+      this.others.set(key, agent);
+    }
+    return agent;
+  }
+
+  destroy(): void {
+    this.main.destroy();
+    for (const agent of this.others.values()) agent.destroy();
+    this.others.clear();
+  }
 }
 
 /**

@@ -68,7 +68,7 @@ export function switchedProtocols(): RelayError {
 /** Logs bytes an upstream sent after a complete response: the response is kept, the connection closed. */
 export function logTrailingBytes(config: Pick<TransportConfig, 'logger' | 'target'>, request: ProxyRequest, error: Error): void {
   config.logger.warn(
-    { method: request.method, url: config.target.origin + request.path, attempt: request.attempt, code: 'ERR_UPSTREAM_PROTOCOL', error: error.message },
+    { method: request.method, url: (request.target ?? config.target).origin + request.path, attempt: request.attempt, code: 'ERR_UPSTREAM_PROTOCOL', error: error.message },
     'upstream sent bytes after a complete response: the response is relayed, the connection closed',
   );
 }

@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import type { AbortHandler } from '../request/client.js';
 import { RelayError, toRelayError } from '../errors.js';
 import { responseHeadersFromRaw } from '../request/hop-by-hop.js';
-import type { HeaderRecord, HeaderValue, ProxyRequest, ProxyResponse, TransportConfig } from '../types.js';
+import type { HeaderRecord, HeaderValue, ProxyRequest, ProxyResponse, Target, TransportConfig } from '../types.js';
 import {
   closedWithoutAnswer,
   hasQueuedRequests,
@@ -68,6 +68,8 @@ export abstract class Attempt implements AbortHandler, Upload {
   idleLimit: number;
   settled = false;
   retriedStaleSocket = false;
+  /** Where this attempt goes: the stage's choice (`request.target`) or the relay's target. */
+  readonly target: Target;
 
   constructor(
     readonly host: AttemptHost,
@@ -77,6 +79,24 @@ export abstract class Attempt implements AbortHandler, Upload {
     readonly reject: (error: RelayError) => void,
   ) {
     this.idleLimit = host.config.timeouts.read;
+    this.target = request.target ?? host.config.target;
+  }
+
+  /**
+   * The request's headers for this attempt's target: a stage that chose another target leaves the
+   * relay target's `Host` (unless `preserveHost` kept the client's), which becomes the chosen one's.
+   */
+  protected upstreamHeaders(): HeaderRecord {
+    const headers = this.request.headers;
+    const main = this.host.config.target;
+    if (this.target === main || headers.host !== main.host) return headers;
+    return { ...headers, host: this.target.host };
+  }
+
+  /** The event that ends the connect phase: TLS targets connect when their handshake is done. */
+  private connectEventOf(): 'connect' | 'secureConnect' {
+    if (this.target === this.host.config.target) return this.host.connectEvent;
+    return this.target.protocol === 'https:' ? 'secureConnect' : 'connect';
   }
 
   /** Makes the upstream request and starts the body on its way. */
@@ -124,7 +144,7 @@ export abstract class Attempt implements AbortHandler, Upload {
     if (socket.connecting) {
       this.phase = Phase.Connect;
       this.enter(Phase.Connect);
-      socket.once(this.host.connectEvent, () => this.onConnected());
+      socket.once(this.connectEventOf(), () => this.onConnected());
       return;
     }
     this.onConnected();

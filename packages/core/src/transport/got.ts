@@ -1,11 +1,11 @@
 import { request as httpRequest, type Agent, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
 import type { Readable } from 'node:stream';
 import { got, type Delays, type Got, type Hooks, type OptionsInit, type Request as GotStream } from 'got';
 import { RelayError, toRelayError } from '../errors.js';
 import { assertKnownKeys } from '../known-keys.js';
-import type { BoundTransport, ProxyRequest, ProxyResponse, Transport, TransportConfig } from '../types.js';
-import { createAgent, notSendable, poolOptionNames, resolvePool, type PoolOptions } from './agent.js';
+import type { BoundTransport, ProxyRequest, ProxyResponse, Target, Transport, TransportConfig } from '../types.js';
+import { Agents, createAgent, notSendable, poolOptionNames, resolvePool, type PoolOptions } from './agent.js';
 import { Attempt, Phase, onBodyError, type AttemptHost, type TaggedBody } from './attempt.js';
 import { kAttempt } from '../tags.js';
 import {
@@ -107,7 +107,7 @@ class GotBinding implements BoundTransport, AttemptHost {
   readonly handle: (request: ProxyRequest) => Promise<ProxyResponse>;
   readonly logsFailures = true;
   readonly connectEvent: 'connect' | 'secureConnect';
-  agent: Agent | null = null;
+  agents: Agents | null = null;
   client: Got | null = null;
   readonly uploads: UploadWatch;
 
@@ -118,7 +118,7 @@ class GotBinding implements BoundTransport, AttemptHost {
     private readonly dnsCache: OptionsInit['dnsCache'],
     readonly limits: Readonly<ClientLimits>,
   ) {
-    this.uploads = new UploadWatch(limits.minUploadRate, () => this.agent);
+    this.uploads = new UploadWatch(limits.minUploadRate, () => this.agents?.main ?? null);
     this.connectEvent = config.target.protocol === 'https:' ? 'secureConnect' : 'connect';
     this.handle = (request) => this.forward(request);
   }
@@ -127,7 +127,7 @@ class GotBinding implements BoundTransport, AttemptHost {
     if (this.client !== null) return;
     const agent = createAgent(this.config, this.pool);
     this.client = got.extend(this.gotOptions(agent));
-    this.agent = agent;
+    this.agents = new Agents(agent, this.config.target, (target) => createAgent(this.config, this.pool, target));
   }
 
   /** got with everything a proxy must not do turned off, the relay's timeouts and TLS, and the user's hooks. */
@@ -149,6 +149,8 @@ class GotBinding implements BoundTransport, AttemptHost {
       timeout: delays,
       // got's default User-Agent is not the client's: a proxy adds none.
       headers: { 'user-agent': undefined },
+      // Only targets the relay was given become unix: URLs (a client's path never does).
+      enableUnixSockets: true,
       https: {
         certificateAuthority: tls.ca,
         rejectUnauthorized: tls.rejectUnauthorized,
@@ -165,8 +167,8 @@ class GotBinding implements BoundTransport, AttemptHost {
 
   shutdown(): void {
     this.uploads.stop();
-    this.agent?.destroy();
-    this.agent = null;
+    this.agents?.destroy();
+    this.agents = null;
     this.client = null;
   }
 
@@ -174,7 +176,8 @@ class GotBinding implements BoundTransport, AttemptHost {
     const refused = notSendable(this.client !== null, request);
     if (refused !== null) return Promise.reject(refused);
     return new Promise<ProxyResponse>((resolve, reject) => {
-      new GotAttempt(this, this.agent!, request, resolve, reject).send();
+      const agents = this.agents!;
+      new GotAttempt(this, request.target === undefined ? agents.main : agents.for(request.target), request, resolve, reject).send();
     });
   }
 }
@@ -200,10 +203,7 @@ class GotAttempt extends Attempt {
   send(): void {
     const request = this.request;
     this.upstreamError = null;
-    const stream = this.host.client!.stream(this.host.config.target.origin + request.path, {
-      method: request.method as OptionsInit['method'],
-      headers: request.headers as Record<string, string | string[]>,
-    });
+    const stream = this.host.client!.stream(urlOf(this.target, request.path), this.requestOptions());
     const url = stream.options?.url;
     if (url instanceof URL) rawPaths.set(url, request.path);
     this.stream = stream;
@@ -223,6 +223,13 @@ class GotAttempt extends Attempt {
     (body as TaggedBody)[kAttempt] = this;
     body.on('error', onBodyError);
     body.pipe(stream);
+  }
+
+  /** got's options for this attempt: another target than the relay's brings its own pool. */
+  private requestOptions(): OptionsInit & { isStream?: true } {
+    const options: OptionsInit & { isStream?: true } = { method: this.request.method as OptionsInit['method'], headers: this.upstreamHeaders() as Record<string, string | string[]> };
+    if (this.target !== this.host.config.target) options.agent = this.target.protocol === 'https:' ? { https: this.agent as HttpsAgent } : { http: this.agent };
+    return options;
   }
 
   /** got made the node:http request: watch it like any other. */
@@ -306,4 +313,9 @@ class GotAttempt extends Attempt {
     }
     stream.destroy();
   }
+}
+
+/** got's URL for a target: `http://unix:/path.sock:/request` for a unix: one (got's own form). */
+function urlOf(target: Target, path: string): string {
+  return target.socketPath === undefined ? target.origin + path : `http://unix:${target.socketPath}:${path}`;
 }

@@ -4,8 +4,8 @@ import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { RelayError } from '../errors.js';
 import { assertKnownKeys } from '../known-keys.js';
-import type { BoundTransport, ProxyRequest, ProxyResponse, Transport, TransportConfig } from '../types.js';
-import { createAgent, notSendable, poolOptionNames, resolvePool, type PoolOptions } from './agent.js';
+import type { BoundTransport, ProxyRequest, ProxyResponse, Target, Transport, TransportConfig } from '../types.js';
+import { Agents, createAgent, notSendable, poolOptionNames, resolvePool, type PoolOptions } from './agent.js';
 import { Attempt, Phase, onBodyError, type AttemptHost, type TaggedBody, type TaggedRequest } from './attempt.js';
 import { clientLimitNames, defaultClientLimits, ignoreError, resolveClientLimits, UploadWatch, type ClientLimitOptions, type ClientLimits } from './attempt-rules.js';
 import { kAttempt, kSocketAttempt } from '../tags.js';
@@ -33,7 +33,8 @@ export function httpTransport(options: HttpTransportOptions = {}): Transport {
     name: 'http',
     bind(config: TransportConfig): BoundTransport {
       const secure = config.target.protocol === 'https:';
-      return new HttpBinding(config, { createAgent: () => createAgent(config, pool), secure, limits });
+      const targetAgent = (target: Target) => createAgent(config, pool, target);
+      return new HttpBinding(config, { createAgent: () => targetAgent(config.target), targetAgent, secure, limits });
     },
   };
 }
@@ -45,11 +46,13 @@ export function httpTransport(options: HttpTransportOptions = {}): Transport {
  */
 export function bindHttpExchange(config: TransportConfig, createAgent: () => Agent): BoundTransport {
   // Plain HTTP over whatever socket the agent makes (the in-memory pair marks itself encrypted for https: targets).
-  return new HttpBinding(config, { createAgent, secure: false, limits: defaultClientLimits });
+  return new HttpBinding(config, { createAgent, targetAgent: null, secure: false, limits: defaultClientLimits });
 }
 
 interface BindingParts {
   createAgent: () => Agent;
+  /** Makes the pool of another target (`request.target`); `null`: every attempt uses the one pool. */
+  targetAgent: ((target: Target) => Agent) | null;
   /** node:https and `secureConnect`, rather than node:http and `connect`. */
   secure: boolean;
   limits: Readonly<ClientLimits>;
@@ -58,43 +61,51 @@ interface BindingParts {
 class HttpBinding implements BoundTransport, AttemptHost {
   readonly handle: (request: ProxyRequest) => Promise<ProxyResponse>;
   readonly logsFailures = true;
-  agent: Agent | null = null;
+  agents: Agents | null = null;
   readonly send: typeof httpRequest;
   readonly connectEvent: 'connect' | 'secureConnect';
   readonly uploads: UploadWatch;
 
   readonly limits: Readonly<ClientLimits>;
-  private readonly createAgent: () => Agent;
+  private readonly parts: BindingParts;
 
   constructor(
     readonly config: TransportConfig,
-    { createAgent, secure, limits }: BindingParts,
+    parts: BindingParts,
   ) {
-    this.createAgent = createAgent;
+    const { secure, limits } = parts;
+    this.parts = parts;
     this.limits = limits;
-    this.uploads = new UploadWatch(limits.minUploadRate, () => this.agent);
+    this.uploads = new UploadWatch(limits.minUploadRate, () => this.agents?.main ?? null);
     this.send = secure ? httpsRequest : httpRequest;
     this.connectEvent = secure ? 'secureConnect' : 'connect';
     this.handle = (request) => this.forward(request);
   }
 
   startup(): void {
-    this.agent ??= this.createAgent();
+    this.agents ??= new Agents(this.parts.createAgent(), this.config.target, this.parts.targetAgent);
   }
 
   shutdown(): void {
     this.uploads.stop();
-    this.agent?.destroy();
-    this.agent = null;
+    this.agents?.destroy();
+    this.agents = null;
   }
 
   forward(request: ProxyRequest): Promise<ProxyResponse> {
-    const agent = this.agent;
-    const refused = notSendable(agent !== null, request);
+    const agents = this.agents;
+    const refused = notSendable(agents !== null, request);
     if (refused !== null) return Promise.reject(refused);
+    const agent = request.target === undefined ? agents!.main : agents!.for(request.target);
     return new Promise<ProxyResponse>((resolve, reject) => {
-      new HttpAttempt(this, agent!, request, resolve, reject).send();
+      new HttpAttempt(this, agent, request, resolve, reject).send();
     });
+  }
+
+  /** node:http or node:https for an attempt's target. */
+  requestFor(target: Target): typeof httpRequest {
+    if (target === this.config.target) return this.send;
+    return target.protocol === 'https:' ? httpsRequest : httpRequest;
   }
 }
 
@@ -105,16 +116,18 @@ class HttpAttempt extends Attempt {
   declare readonly host: HttpBinding;
 
   send(): void {
-    const { target } = this.host.config;
+    const target = this.target;
     const request = this.request;
     let upstream: TaggedRequest;
     try {
-      upstream = this.host.send({
+      upstream = this.host.requestFor(target)({
         host: target.hostname,
         port: target.port,
+        // A unix: target: node:http connects to the socket and keeps host and port for Host only.
+        socketPath: target.socketPath,
         path: request.path,
         method: request.method,
-        headers: request.headers as Record<string, string | string[]>,
+        headers: this.upstreamHeaders() as Record<string, string | string[]>,
         agent: this.agent,
       });
     } catch (error) {

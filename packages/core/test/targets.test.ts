@@ -1,0 +1,77 @@
+import { createServer } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { closedPort, fetchRaw, memoryLogger, serveRelay, startUpstream } from '@relay/testkit';
+import { gotTransport } from '../src/transport/got.js';
+import { createRelay, httpTransport, parseTarget, type Stage, type Target } from '../src/index.js';
+
+// Issue 17, core: the target is a per-attempt choice, each target with its own pool; unix: targets.
+
+/** A stage that sends paths under /b to `other`. */
+function toOther(other: Target): Stage {
+  return {
+    name: 'to-other',
+    wrap: (next) =>
+      function toOther(request) {
+        return next(request.path.startsWith('/b') ? { ...request, target: other } : request);
+      },
+  };
+}
+
+for (const [name, transport] of [['http', httpTransport], ['got', gotTransport]] as const) {
+  test(`${name}: a stage chooses the target per attempt; each target keeps its own keep-alive pool and gets its own Host`, async () => {
+    const a = await startUpstream();
+    const b = await startUpstream();
+    let bConnections = 0;
+    b.server.on('connection', () => bConnections++);
+    const served = await serveRelay(createRelay({ targetBaseUrl: a.url, stages: [toOther(parseTarget(b.url))], transport: transport() }));
+    for (const path of ['/a1', '/b1', '/b2', '/a2', '/b3']) assert.is((await fetchRaw(`${served.url}${path}`)).status, 200);
+    assert.equal(a.requests.map((r) => r.url), ['/a1', '/a2']);
+    assert.equal(b.requests.map((r) => r.url), ['/b1', '/b2', '/b3']);
+    assert.is(b.requests[0]!.headers.host, `127.0.0.1:${b.port}`, 'the chosen target’s Host');
+    assert.is(a.requests[0]!.headers.host, `127.0.0.1:${a.port}`);
+    assert.is(bConnections, 1, 'one kept-alive connection served the three /b requests');
+    await served.close();
+    await a.close();
+    await b.close();
+  });
+
+  test(`${name}: a failure on a chosen target is logged with that target, not the relay's`, async () => {
+    const a = await startUpstream();
+    const dead = `http://127.0.0.1:${await closedPort()}`;
+    const logger = memoryLogger();
+    const served = await serveRelay(createRelay({ targetBaseUrl: a.url, stages: [toOther(parseTarget(dead))], transport: transport(), logger }));
+    assert.is((await fetchRaw(`${served.url}/b`)).status, 502);
+    const line = logger.lines.find((l) => l.message === 'upstream request failed');
+    assert.is(line?.fields.url, `${dead}/b`);
+    await served.close();
+    await a.close();
+  });
+
+  test(`${name}: unix: targets, with and without a base path`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'relay-unix-'));
+    const socketPath = join(dir, 'app.sock');
+    const seen: Array<[string, string | undefined]> = [];
+    const upstream = createServer((req, res) => {
+      seen.push([req.url ?? '', req.headers.host]);
+      res.end('over the socket');
+    });
+    await new Promise<void>((resolve) => upstream.listen(socketPath, resolve));
+    for (const targetBaseUrl of [`unix:${socketPath}`, `unix:${socketPath}:/v1`]) {
+      const served = await serveRelay(createRelay({ targetBaseUrl, transport: transport() }));
+      const answer = await fetchRaw(`${served.url}/items?x=1`);
+      assert.equal([answer.status, answer.text], [200, 'over the socket']);
+      await served.close();
+    }
+    assert.equal(seen, [['/items?x=1', 'localhost'], ['/v1/items?x=1', 'localhost']]);
+    assert.is(parseTarget(`unix:${socketPath}`).origin, `unix:${socketPath}`);
+    assert.throws(() => parseTarget('unix:relative.sock'), /absolute socket path/);
+    await new Promise<void>((resolve) => upstream.close(() => resolve()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+}
+
+test.run();
