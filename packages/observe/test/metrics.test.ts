@@ -1,11 +1,12 @@
 import { request as httpRequest } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Registry } from 'prom-client';
+import { Histogram, Registry } from 'prom-client';
 import { WebSocket } from 'ws';
 import { createRelay } from '@relay/core';
 import { retry } from '@relay/retry';
 import { fetchRaw, serveRelay, startUpstream, waitFor } from '@relay/testkit';
+import { BufferedHistogram } from '../src/buffered.js';
 import { metrics, metricsHandler, observe } from '../src/index.js';
 import { echoSession, scripted, serveWithUpgrades, startEchoWs } from './helpers.js';
 
@@ -160,6 +161,29 @@ test('metricsHandler() answers HEAD without a body', async () => {
   assert.is(status, 200);
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+test('a buffered histogram renders exactly what a prom-client Histogram fed the same values renders', async () => {
+  const mine = new Registry();
+  const theirs = new Registry();
+  const labelNames = ['relay', 'outcome'];
+  const buffered = new BufferedHistogram(mine, 'h_seconds', 'help', labelNames, [0.1, 1, 5]);
+  const plain = new Histogram({ name: 'h_seconds', help: 'help', labelNames, buckets: [0.1, 1, 5], registers: [theirs] });
+  const series = [buffered.series({ relay: 'a', outcome: '2xx' }), buffered.series({ relay: 'a', outcome: '5xx' }), buffered.series({ relay: 'b', outcome: '2xx' })];
+  // Bounds are inclusive (le): 0.1 falls in the 0.1 bucket, 7 only in +Inf; the third series stays empty and absent.
+  const values = [[0.05, 0.1, 0.1000001, 1, 4.2, 7], [2.5]];
+  values.forEach((list, index) => {
+    for (const seconds of list) {
+      series[index]!.observe(seconds);
+      plain.observe(series[index]!.labels, seconds);
+    }
+  });
+  assert.is(await mine.metrics(), await theirs.metrics());
+  const json = async (registry: Registry): Promise<unknown> => JSON.parse(JSON.stringify(await registry.getMetricsAsJSON()));
+  assert.equal(await json(mine), await json(theirs));
+  mine.resetMetrics();
+  theirs.resetMetrics();
+  assert.is(await mine.metrics(), await theirs.metrics());
 });
 
 test('options are checked: buckets, prefix, routes, unknown keys', () => {
