@@ -46,6 +46,7 @@ class MetricSet {
   readonly responseBytes: BufferedCounter;
   readonly sessions: BufferedCounter;
   readonly sessionBytes: BufferedCounter;
+  readonly sessionMessages: BufferedCounter;
   readonly sources = new Set<GaugeSource>();
 
   constructor(registry: Registry, prefix: string, buckets: number[], attemptBuckets: number[]) {
@@ -60,6 +61,7 @@ class MetricSet {
     this.responseBytes = new BufferedCounter(registry, `${prefix}response_body_bytes_total`, 'Response body bytes sent to clients (relay error bodies included).', ['relay']);
     this.sessions = new BufferedCounter(registry, `${prefix}websocket_sessions_total`, 'WebSocket sessions closed.', ['relay']);
     this.sessionBytes = new BufferedCounter(registry, `${prefix}websocket_bytes_total`, 'Bytes of closed WebSocket sessions on the client connection: in from the client, out to it.', ['relay', 'direction']);
+    this.sessionMessages = new BufferedCounter(registry, `${prefix}websocket_messages_total`, 'Messages relayed by closed WebSocket sessions: in from the client to the upstream, out from the upstream to the client.', ['relay', 'direction']);
     new Gauge({
       name: `${prefix}requests_in_flight`,
       help: 'Client requests in flight: seen by the request stage, response body not yet ended.',
@@ -162,6 +164,8 @@ class MetricsObserver implements Observer {
   private readonly sessions: PendingSeries;
   private readonly sessionBytesIn: PendingSeries;
   private readonly sessionBytesOut: PendingSeries;
+  private readonly sessionMessagesIn: PendingSeries;
+  private readonly sessionMessagesOut: PendingSeries;
 
   constructor(
     readonly set: MetricSet,
@@ -177,6 +181,8 @@ class MetricsObserver implements Observer {
     this.sessions = set.sessions.labels({ relay });
     this.sessionBytesIn = set.sessionBytes.labels({ relay, direction: 'in' });
     this.sessionBytesOut = set.sessionBytes.labels({ relay, direction: 'out' });
+    this.sessionMessagesIn = set.sessionMessages.labels({ relay, direction: 'in' });
+    this.sessionMessagesOut = set.sessionMessages.labels({ relay, direction: 'out' });
   }
 
   start(): void {
@@ -212,6 +218,8 @@ class MetricsObserver implements Observer {
       this.sessions.inc();
       if (record.bytesIn > 0) this.sessionBytesIn.inc(record.bytesIn);
       if (record.bytesOut > 0) this.sessionBytesOut.inc(record.bytesOut);
+      this.sessionMessagesIn.inc(record.messagesIn);
+      this.sessionMessagesOut.inc(record.messagesOut);
       return;
     }
     this.source.inFlight--;
