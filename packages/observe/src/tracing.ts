@@ -219,7 +219,9 @@ function endAttemptSpan(record: RequestRecord): void {
  * `serverSpan` is set; HTTP semantic-convention attributes (`http.request.method`, `url.full`
  * without the query, `server.address`, `server.port`, `http.response.status_code`, `error.type`,
  * `http.request.resend_count`); `traceparent`/`tracestate` injected upstream through the
- * propagator. WebSocket handshakes are traced too. Stages: `[t.request, retry(), t.attempt]`.
+ * propagator. WebSocket handshakes are traced too. The parent is passed explicitly, so no context
+ * manager is needed; the transport runs inside the attempt span's context only when a span was
+ * already active (`attemptContext`). Stages: `[t.request, retry(), t.attempt]`.
  *
  * @example
  * const t = tracing({ serverSpan: true });
