@@ -284,8 +284,8 @@ export interface MetricsObservation extends Observation {
 /**
  * Prometheus metrics with prom-client: requests by relay, route, method, status class and
  * target; request and upstream attempt latency histograms; attempts by outcome and retries;
- * in-flight requests; WebSocket sessions and their bytes. Paths are never labels: give `routes`
- * templates for a `route` label. Returns the stages (`[m.request, retry(), m.attempt]`), the
+ * in-flight requests; WebSocket sessions, their bytes and (with `@relay/ws`) their messages.
+ * Paths are never labels: give `routes` templates for a `route` label. Returns the stages (`[m.request, retry(), m.attempt]`), the
  * registry and a `/metrics` handler.
  *
  * @example
