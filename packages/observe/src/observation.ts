@@ -61,32 +61,51 @@ export function createObservation(factories: readonly ObserverFactory[], outer: 
   return { request, attempt };
 }
 
-async function served(record: RequestRecord, next: Handler, request: ProxyRequest, selfAttempt: boolean): Promise<ProxyResponse> {
-  let response: ProxyResponse;
+/**
+ * The request's outcome into its record. `then` rather than an async function: with
+ * AsyncLocalStorage on (any OpenTelemetry SDK export switches it on), every promise runs async
+ * hooks, and an `await` adds a promise of its own.
+ */
+function served(record: RequestRecord, next: Handler, request: ProxyRequest, selfAttempt: boolean): Promise<ProxyResponse> {
+  let pending: Promise<ProxyResponse>;
   try {
-    response = selfAttempt ? await attempted(record, next, request) : await next(request);
+    pending = selfAttempt ? attempted(record, next, request) : next(request);
   } catch (error) {
-    record.fail(toRelayError(error));
-    throw error;
+    pending = Promise.reject(error);
   }
-  record.respond(response);
-  return response;
+  return pending.then(
+    (response) => {
+      record.respond(response);
+      return response;
+    },
+    (error: unknown) => {
+      record.fail(toRelayError(error));
+      throw error;
+    },
+  );
 }
 
-async function attempted(record: RequestRecord, next: Handler, request: ProxyRequest): Promise<ProxyResponse> {
+function attempted(record: RequestRecord, next: Handler, request: ProxyRequest): Promise<ProxyResponse> {
   const binding = record.binding;
   const observers = binding.observers;
   record.beginAttempt();
   for (let index = 0; index < observers.length; index++) observers[index]!.attemptStart(record, request);
-  let response: ProxyResponse;
+  let pending: Promise<ProxyResponse>;
   try {
-    response = binding.runner === null ? await next(request) : await binding.runner.runAttempt(record, next, request);
+    pending = binding.runner === null ? next(request) : binding.runner.runAttempt(record, next, request);
   } catch (error) {
-    const relayError = toRelayError(error);
-    for (let index = 0; index < observers.length; index++) observers[index]!.attemptEnd(record, 0, relayError);
-    throw error;
+    pending = Promise.reject(error);
   }
-  record.attemptAnswered();
-  for (let index = 0; index < observers.length; index++) observers[index]!.attemptEnd(record, response.status, null);
-  return response;
+  return pending.then(
+    (response) => {
+      record.attemptAnswered();
+      for (let index = 0; index < observers.length; index++) observers[index]!.attemptEnd(record, response.status, null);
+      return response;
+    },
+    (error: unknown) => {
+      const relayError = toRelayError(error);
+      for (let index = 0; index < observers.length; index++) observers[index]!.attemptEnd(record, 0, relayError);
+      throw error;
+    },
+  );
 }
