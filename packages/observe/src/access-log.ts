@@ -1,4 +1,4 @@
-import { silentLogger, type HeaderRecord, type Logger, type ProxyRequest, type RelayError, type StageContext } from '@relay/core';
+import { silentLogger, type HeaderRecord, type Logger, type ProxyRequest, type RelayError, type RequestRefusedMessage, type StageContext } from '@relay/core';
 import { checkOptions, readChoice, readString, readStringList } from './options.js';
 import { createObservation, type Observation, type ObserverFactory } from './observation.js';
 import type { Observer, RequestRecord } from './record.js';
@@ -136,6 +136,31 @@ class AccessLogObserver implements Observer {
   attemptEnd(_record: RequestRecord, _status: number, _error: RelayError | null): void {}
   sessionOpen(): void {}
 
+  refused(message: RequestRefusedMessage): void {
+    const settings = this.settings;
+    const fields = {
+      method: message.method,
+      path: message.path,
+      status: message.status,
+      bytesIn: 0,
+      bytesOut: 0,
+      duration: 0,
+      ttfb: null,
+      upstream: this.upstream,
+      attempts: 0,
+      code: message.code,
+      client: message.address,
+      requestId: null,
+      websocket: message.upgrade,
+      headers: {},
+    };
+    if (settings.stream !== null) {
+      const line = settings.format === 'json' ? JSON.stringify({ time: new Date().toISOString(), level: settings.level, msg: settings.message, ...fields }) : refusedCombinedLine(message);
+      settings.stream.write(`${line}\n`);
+    } else if (settings.format === 'json') this.logger[settings.level](fields, settings.message);
+    else this.logger[settings.level]({}, refusedCombinedLine(message));
+  }
+
   end(record: RequestRecord): void {
     const settings = this.settings;
     if (settings.stream !== null) {
@@ -212,6 +237,11 @@ function quoted(value: string | undefined): string {
 }
 
 /** `client - - [time] "METHOD path HTTP/x" status bytes "referer" "user-agent"`. */
+/** A refused request in Combined Log Format: nothing was relayed, so no size, referer or agent. */
+function refusedCombinedLine(message: RequestRefusedMessage): string {
+  return `${message.address || '-'} - - [${clfTime(Date.now())}] ${quoted(`${message.method} ${message.path} HTTP/1.1`)} ${message.status} - "-" "-"`;
+}
+
 function combinedLine(record: RequestRecord, query: QueryMode): string {
   const request = record.request;
   const client = request.client;

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Gauge, register as defaultRegistry, type Registry } from 'prom-client';
-import type { ProxyRequest, RelayError, StageContext } from '@relay/core';
+import type { ProxyRequest, RelayError, RequestRefusedMessage, StageContext } from '@relay/core';
 import { BufferedCounter, BufferedHistogram, type HistogramSeries, type PendingSeries } from './buffered.js';
 import { checkOptions, readBuckets, readString, readStringList } from './options.js';
 import { createObservation, type Observation, type ObserverFactory } from './observation.js';
@@ -210,6 +210,12 @@ class MetricsObserver implements Observer {
     this.source.inFlight--;
     this.source.sessionsOpen++;
     this.countRequest(record, (performance.now() - record.startedAt) / 1000);
+  }
+
+  refused(message: RequestRefusedMessage): void {
+    const route = this.routes.templates.length === 0 ? -1 : this.routes.match(message.path);
+    const labels = { relay: this.relay, route: this.routes.label(route), method: methods[methodIndex(message.method)]!, status_class: statusClasses[classIndex(message.status)]! };
+    this.set.requests.labels({ ...labels, target: this.target }).inc();
   }
 
   end(record: RequestRecord): void {

@@ -1,4 +1,5 @@
-import { toRelayError, type ClientInfo, type Handler, type ProxyRequest, type ProxyResponse, type Stage, type StageContext } from '@relay/core';
+import { subscribe } from 'node:diagnostics_channel';
+import { relayChannels, toRelayError, type ClientInfo, type Handler, type ProxyRequest, type ProxyResponse, type RequestRefusedMessage, type Stage, type StageContext, type Target } from '@relay/core';
 import { Binding, RequestRecord, type AttemptRunner, type Observer } from './record.js';
 
 /**
@@ -44,6 +45,7 @@ export function createObservation(factories: readonly ObserverFactory[], outer: 
     name: 'observe',
     wrap(next: Handler, context: StageContext): Handler {
       const observers = factories.map((factory) => factory.bind(context));
+      watchRefusals(context.target, observers);
       const runner = observers.find((observer) => typeof observer.runAttempt === 'function') ?? null;
       const binding = new Binding(observers, context.target, runner as AttemptRunner | null);
       // Stages are wrapped innermost first: an attempt stage inside this one has registered by now.
@@ -109,3 +111,18 @@ function attempted(record: RequestRecord, next: Handler, request: ProxyRequest):
     },
   );
 }
+
+/**
+ * Requests the relay answers itself (a bad path, outside the mount, shutting down) never reach a
+ * stage: the observers hear of them on `relay:request:refused`, for this relay's target only.
+ */
+function watchRefusals(target: Target, observers: readonly Observer[]): void {
+  const listening = observers.filter((observer) => typeof observer.refused === 'function');
+  if (listening.length === 0) return;
+  subscribe(relayChannels.requestRefused, (message) => {
+    const refused = message as RequestRefusedMessage;
+    if (refused.target !== target) return;
+    for (const observer of listening) observer.refused!(refused);
+  });
+}
+

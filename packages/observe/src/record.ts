@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { errorBody, type ClientInfo, type Handler, type RelayError, type ProxyRequest, type ProxyResponse, type Target } from '@relay/core';
+import { errorBody, type ClientInfo, type Handler, type RelayError, type ProxyRequest, type ProxyResponse, type RequestRefusedMessage, type Target } from '@relay/core';
 
 /**
  * What one kind of observation (access log, metrics, tracing) does at each step of a request.
@@ -18,6 +18,8 @@ export interface Observer {
   sessionOpen(record: RequestRecord): void;
   /** The request (its response body) or the WebSocket session is over. */
   end(record: RequestRecord): void;
+  /** The relay answered a request itself before any stage ran (`relay:request:refused`): 400, 404, 501, 503. */
+  refused?(message: RequestRefusedMessage): void;
 }
 
 /** An observer that sends each attempt itself (tracing: inside the attempt span's context). */
