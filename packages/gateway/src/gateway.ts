@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '@relay/core';
+import type { GatewayView } from './cluster-view.js';
 import { Generation, type LiveRoute, type SharedStats } from './generation.js';
 import type { LoadedConfig } from './load-config.js';
 import { hostMatches, requestHost, underPrefix } from './matcher.js';
@@ -16,6 +17,8 @@ export interface GatewayOptions {
   logger: Logger;
   /** Serves `/metrics`; without it the path answers 404. */
   metrics?: MetricsEndpoint;
+  /** In a worker of `--workers N`: where the status JSON of the whole gateway comes from. */
+  view?: GatewayView;
 }
 
 /**
@@ -48,10 +51,12 @@ export class Gateway {
   private stopping = false;
   private readonly logger: Logger;
   private readonly metrics: MetricsEndpoint | undefined;
+  private readonly view: GatewayView | undefined;
 
   constructor(loaded: LoadedConfig, options: GatewayOptions) {
     this.logger = options.logger;
     this.metrics = options.metrics;
+    this.view = options.view;
     this.current = new Generation({ number: 1, loaded, shared: this.shared, logger: this.logger });
     this.handle = this.handlerFor(undefined);
     this.upgrade = (req, socket, head) => this.serveUpgrade(req, socket, head);
@@ -148,6 +153,16 @@ export class Gateway {
     return allowed;
   }
 
+  /** The status JSON: of the whole gateway in a worker (this worker's alone, marked partial, if the primary does not answer). */
+  private sendStatus(res: ServerResponse): void {
+    const json = (snapshot: StatusSnapshot) => send(res, 200, 'application/json', `${JSON.stringify(snapshot)}\n`);
+    if (this.view === undefined) return json(this.status());
+    this.view.status().then(json, (error: Error) => {
+      this.logger.warn({ error: error.message }, 'status: the other workers could not be asked; answering with this one');
+      json({ ...this.status(), partial: true });
+    });
+  }
+
   private serveEndpoint(url: string, res: ServerResponse, listener: string | undefined): boolean {
     const { health, metrics, status, statusJson } = this.current.endpoints;
     if (health !== null && isPath(url, health.path) && answersOn(health, listener)) {
@@ -160,7 +175,7 @@ export class Gateway {
     }
     if (status === null || !answersOn(status, listener)) return false;
     if (isPath(url, status.path)) send(res, 200, 'text/html; charset=utf-8', statusPage(statusJson));
-    else if (isPath(url, statusJson)) send(res, 200, 'application/json', `${JSON.stringify(this.status())}\n`);
+    else if (isPath(url, statusJson)) this.sendStatus(res);
     else return false;
     return true;
   }
