@@ -1,4 +1,4 @@
-import type { Gateway } from './gateway.js';
+import type { Generation } from './generation.js';
 
 /** One upstream target as the status page shows it. */
 export interface TargetStatus {
@@ -48,6 +48,14 @@ export interface StatusSnapshot {
   partial: boolean;
 }
 
+/** What a snapshot is taken of: a gateway's generations and counters (no import of the gateway itself). */
+export interface StatusSource {
+  readonly current: Generation;
+  readonly retiring: Iterable<Generation>;
+  readonly startedAt: number;
+  readonly reloads: { succeeded: number; failed: number };
+}
+
 /**
  * Reads the gateway's counters: in-flight requests and sessions include the relays of older
  * generations still finishing their work after a reload.
@@ -55,7 +63,7 @@ export interface StatusSnapshot {
  * @example
  * const snapshot = statusSnapshot(gateway);
  */
-export function statusSnapshot(gateway: Gateway): StatusSnapshot {
+export function statusSnapshot(gateway: StatusSource): StatusSnapshot {
   const now = Date.now();
   const generations = [gateway.current, ...gateway.retiring];
   const routes = gateway.current.routes.map((route): RouteStatus => {
