@@ -73,7 +73,7 @@ test('traversal forms produced by a rewrite are refused with 400 and logged; not
   for (const path of unsafe) {
     const response = await fetchRaw(served.url + path.replace('/go/..', '/go/~2e~2e'));
     if (path === '/go/..') {
-      // "%2e%2e" from the client, decoded by nothing: the relay refuses it on the client's side already.
+      // "/go/~2e~2e" from the client (safe) becomes "/%2e%2e" after the rewrite.
       assert.is(response.status, 400, path);
       continue;
     }
