@@ -22,7 +22,7 @@ const pluginKeys = ['relay', 'prefix', 'logLevel'] as const;
  * and the server's WebSocket upgrades under `prefix`. Request bodies are not parsed: within
  * the plugin's (encapsulated) scope one content-type parser for every type hands Fastify
  * nothing and leaves the stream to the relay, so bodies stream both ways and Fastify's
- * `bodyLimit` does not apply (use `@relay/limits`). The reply is hijacked: the relay writes
+ * `bodyLimit` does not apply (use `bodyLimit()` from `@relay/body`). The reply is hijacked: the relay writes
  * it, so Fastify's `onSend`/`onResponse` hooks do not run for these routes. The relay starts
  * with the app (`onReady`) and drains on `app.close()` (`preClose`).
  *
