@@ -19,22 +19,3 @@ export function refuseConsumedBody(relay: Relay, req: IncomingMessage, res: Serv
   sendError(res, error, req.method === 'HEAD');
   return true;
 }
-
-/** Resolves when the response has closed (sent, or the client left): framework middleware chains can await it. */
-export function responseClosed(res: ServerResponse): Promise<void> {
-  if (res.closed) return Promise.resolve();
-  return new Promise((resolve) => res.once('close', resolve));
-}
-
-/**
- * Throws a TypeError naming `where` when `relay` is not a relay made by `createRelay`.
- *
- * @example
- * assertRelay(options.relay, 'relayPlugin: relay');
- */
-export function assertRelay(relay: unknown, where: string): asserts relay is Relay {
-  const candidate = relay as Partial<Relay> | null;
-  if (candidate === null || typeof candidate !== 'object' || typeof candidate.dispatch !== 'function' || typeof candidate.dispatchUpgrade !== 'function') {
-    throw new TypeError(`${where} must be a relay made by createRelay() from @relay/core`);
-  }
-}

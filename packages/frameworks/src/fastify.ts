@@ -1,7 +1,7 @@
 // @relay/frameworks/fastify: a relay as a Fastify 5 plugin.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { assertKnownKeys, type Relay } from '@relay/core';
-import { assertRelay } from './consumed.js';
+import { assertRelay } from './assert-relay.js';
 import { normalizePrefix, routeUnder } from './mount.js';
 import { addUpgradeRoute } from './upgrade-table.js';
 

@@ -3,7 +3,8 @@ import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
 import { assertKnownKeys, type Relay } from '@relay/core';
-import { assertRelay, responseClosed } from './consumed.js';
+import { assertRelay } from './assert-relay.js';
+import { responseClosed } from './response-closed.js';
 import { normalizePrefix, routeUnder } from './mount.js';
 
 /** Options of `relayHandler`. */

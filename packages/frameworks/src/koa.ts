@@ -1,7 +1,9 @@
 // @relay/frameworks/koa: a relay as Koa 2/3 middleware.
 import type { Context, Next } from 'koa';
 import { assertKnownKeys, type Relay } from '@relay/core';
-import { assertRelay, refuseConsumedBody, responseClosed } from './consumed.js';
+import { assertRelay } from './assert-relay.js';
+import { refuseConsumedBody } from './consumed.js';
+import { responseClosed } from './response-closed.js';
 import { normalizePrefix, routeUnder } from './mount.js';
 
 /** Options of `relayMiddleware`. */

@@ -1,5 +1,5 @@
 import { RelayError, type Handler, type ProxyRequest, type ProxyResponse, type Stage, type StageContext } from '@relay/core';
-import { splitUpstreamPath } from './upstream-path.js';
+import { splitUpstreamPath, type UpstreamPath } from './upstream-path.js';
 
 /** A rewrite function: the path under the target's base (no query) in, the new one out. */
 export type RewriteFunction = (path: string, request: ProxyRequest) => string | Promise<string>;
@@ -56,7 +56,7 @@ export function rewritePath(rules: RewriteRules | RewriteFunction): Stage {
   };
 }
 
-function forward(next: Handler, context: StageContext, request: ProxyRequest, parts: ReturnType<typeof splitUpstreamPath>, path: unknown): Promise<ProxyResponse> {
+function forward(next: Handler, context: StageContext, request: ProxyRequest, parts: UpstreamPath, path: unknown): Promise<ProxyResponse> {
   if (path === parts.path) return next(request);
   if (typeof path !== 'string' || path.charCodeAt(0) !== 47 /* / */ || /[?#]/.test(path)) {
     return Promise.reject(rewriteFailed(context, request, new Error(`the rewrite returned ${describe(path)}: it must be a path starting with "/" without "?" or "#"`)));

@@ -31,7 +31,12 @@ export function splitUpstreamPath(target: string, basePath: string): UpstreamPat
   return { base: '', path: pathPart, query };
 }
 
-/** The path a routing condition or rewrite sees for `request` (see `splitUpstreamPath`). */
+/**
+ * The path a routing condition or rewrite sees for `request` (see `splitUpstreamPath`).
+ *
+ * @example
+ * routingPath({ ...request, path: '/base/users?id=1' }, context); // '/users' when the target's base is /base
+ */
 export function routingPath(request: ProxyRequest, context: StageContext): string {
   return splitUpstreamPath(request.path, context.target.basePath).path;
 }
