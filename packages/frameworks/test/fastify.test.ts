@@ -16,6 +16,7 @@ test.before(async () => {
   backend = await startBackend();
   app = fastify();
   app.post('/json', async (request) => ({ parsed: request.body }));
+  app.addHttpMethod('PROPFIND', { hasBody: true });
   await app.register(relayPlugin, { relay: backend.relay(), prefix: '/api' });
   await app.register(relayPlugin, { relay: backend.relay(), prefix: '/v2/other' });
   base = await app.listen({ port: 0, host: '127.0.0.1' });
@@ -30,6 +31,16 @@ test('HTTP under the prefix: path after it, query byte for byte, X-Forwarded-Pre
   await checkGet(base, '/api');
   await checkGet(base, '/v2/other');
   assert.is((await fetchRaw(`${base}/apix/users`)).status, 404, 'a prefix matches at a segment boundary');
+});
+
+test('every method Fastify knows, those added with addHttpMethod before the plugin included', async () => {
+  for (const method of ['HEAD', 'OPTIONS', 'PATCH', 'DELETE', 'PROPFIND']) {
+    const response = await fetchRaw(`${base}/api/x`, { method, body: method === 'PROPFIND' ? '<propfind/>' : undefined });
+    assert.is(response.status, 200, method);
+    if (method !== 'HEAD') assert.equal([JSON.parse(response.text).method, JSON.parse(response.text).url], [method, '/x']);
+  }
+  const propfind = JSON.parse((await fetchRaw(`${base}/api/x`, { method: 'PROPFIND', headers: { 'content-type': 'application/xml' }, body: '<propfind/>' })).text);
+  assert.is(propfind.body, '<propfind/>');
 });
 
 test("Fastify's body parsers do not touch the relay's bodies; its own routes still parse", async () => {
