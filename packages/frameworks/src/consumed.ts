@@ -16,6 +16,6 @@ export function refuseConsumedBody(relay: Relay, req: IncomingMessage, res: Serv
   if (req.headers['transfer-encoding'] === undefined && (length === undefined || Number(length) === 0)) return false;
   const error = new RelayError('ERR_BODY_CONSUMED', 'the request body was read before the relay: mount the relay before any body parser');
   relay.logger.error({ method: req.method, url: loggedPath(req.url ?? '/', relay).slice(0, 256), code: error.code, error: error.message }, 'request body was consumed before the relay');
-  sendError(res, error, req.method === 'HEAD');
+  sendError(res, error);
   return true;
 }
