@@ -3,3 +3,4 @@ export { when } from './when.js';
 export { routes, type Route } from './routes.js';
 export { compileConditions, type Conditions, type Matcher } from './conditions.js';
 export { globToRegExp } from './glob.js';
+export { router, type RouterOptions } from './router.js';
