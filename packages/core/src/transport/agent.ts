@@ -1,5 +1,7 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
+import { HttpProxyAgent } from 'http-proxy-agent';
+import { HttpsProxyAgent } from 'https-proxy-agent';
 import { RelayError } from '../errors.js';
 import { assertNonNegative } from '../options.js';
 import type { ProxyRequest, Target, TransportConfig } from '../types.js';
@@ -12,13 +14,28 @@ export interface PoolOptions {
   maxFreeSockets?: number;
   /** Close an idle keep-alive connection after this many ms (sooner if the upstream's `Keep-Alive` says so). Default 30 000. */
   idleTimeout?: number;
+  /**
+   * A forward proxy for the upstream connections (egress): `http://proxy:3128` (absolute-form
+   * requests for `http:` targets, a `CONNECT` tunnel for `https:` ones), or `'env'` to read
+   * `HTTPS_PROXY` / `HTTP_PROXY` and `NO_PROXY` as curl does. Default none.
+   */
+  proxy?: string | URL;
 }
 
-export const poolOptionNames: readonly string[] = ['maxSockets', 'maxFreeSockets', 'idleTimeout'];
+export const poolOptionNames: readonly string[] = ['maxSockets', 'maxFreeSockets', 'idleTimeout', 'proxy'];
+
+/** The pool options as the agents read them. */
+export interface Pool {
+  readonly maxSockets: number;
+  readonly maxFreeSockets: number;
+  readonly idleTimeout: number;
+  /** The proxy for a target, or `null` for a direct connection. */
+  readonly proxyFor: (target: Target) => URL | null;
+}
 
 /** Reads and checks the pool options, with their defaults. */
-export function resolvePool(options: PoolOptions): Required<PoolOptions> {
-  const pool = { maxSockets: options.maxSockets ?? 256, maxFreeSockets: options.maxFreeSockets ?? 256, idleTimeout: options.idleTimeout ?? 30_000 };
+export function resolvePool(options: PoolOptions): Pool {
+  const pool = { maxSockets: options.maxSockets ?? 256, maxFreeSockets: options.maxFreeSockets ?? 256, idleTimeout: options.idleTimeout ?? 30_000, proxyFor: resolveProxy(options.proxy) };
   if (pool.maxSockets !== Infinity) assertNonNegative(pool.maxSockets, 'maxSockets');
   if (pool.maxSockets < 1) throw new RangeError(`maxSockets must be at least 1, got ${pool.maxSockets}`);
   assertNonNegative(pool.maxFreeSockets, 'maxFreeSockets');
@@ -26,10 +43,63 @@ export function resolvePool(options: PoolOptions): Required<PoolOptions> {
   return pool;
 }
 
-/** A keep-alive agent for `target`: node:https with the relay's TLS settings for `https:`. */
-export function createAgent(config: TransportConfig, pool: Required<PoolOptions>, target: Target = config.target): HttpAgent {
+/**
+ * A keep-alive agent for `target`: node:https with the relay's TLS settings for `https:`; through
+ * the forward proxy, if one applies, with the field's agents (http-proxy-agent, https-proxy-agent).
+ */
+export function createAgent(config: TransportConfig, pool: Pool, target: Target = config.target): HttpAgent {
   const common = { keepAlive: true, maxSockets: pool.maxSockets, maxFreeSockets: pool.maxFreeSockets, scheduling: 'lifo' as const, timeout: pool.idleTimeout };
-  return target.protocol === 'https:' ? new HttpsAgent({ ...common, ...config.tls }) : new HttpAgent(common);
+  const secure = target.protocol === 'https:';
+  const proxy = target.socketPath === undefined ? pool.proxyFor(target) : null;
+  if (proxy !== null) return secure ? new TunnelAgent(proxy, common, config.tls) : new HttpProxyAgent(proxy, common);
+  return secure ? new HttpsAgent({ ...common, ...config.tls }) : new HttpAgent(common);
+}
+
+/**
+ * https-proxy-agent reads the upstream's TLS options from each request, not from the agent: the
+ * relay's `tls` (its CA, client certificate …) is added to every tunnel's handshake here.
+ */
+class TunnelAgent extends HttpsProxyAgent<string> {
+  constructor(
+    proxy: URL,
+    options: ConstructorParameters<typeof HttpsProxyAgent>[1],
+    private readonly tls: TransportConfig['tls'],
+  ) {
+    super(proxy.href, options);
+  }
+
+  override connect(req: Parameters<HttpsProxyAgent<string>['connect']>[0], options: Parameters<HttpsProxyAgent<string>['connect']>[1]) {
+    return super.connect(req, { ...options, ...this.tls } as typeof options);
+  }
+}
+
+/** The `proxy` option as a function of the target. */
+function resolveProxy(value: unknown): (target: Target) => URL | null {
+  if (value === undefined) return () => null;
+  if (value === 'env') return proxyFromEnvironment;
+  let url: URL;
+  try {
+    url = new URL(String(value));
+  } catch {
+    throw new TypeError(`proxy must be an http:// or https:// URL of a forward proxy, or 'env', got "${String(value)}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`proxy must be an http:// or https:// URL, got "${url.protocol}"`);
+  return () => url;
+}
+
+/** `HTTPS_PROXY` / `HTTP_PROXY` (either case) for the target's scheme, unless `NO_PROXY` names its host (curl's rules, simplified). */
+function proxyFromEnvironment(target: Target): URL | null {
+  const env = process.env;
+  const value = target.protocol === 'https:' ? (env.HTTPS_PROXY ?? env.https_proxy) : (env.HTTP_PROXY ?? env.http_proxy);
+  if (value === undefined || value === '' || bypassesProxy(target.hostname, env.NO_PROXY ?? env.no_proxy ?? '')) return null;
+  return new URL(value);
+}
+
+function bypassesProxy(hostname: string, noProxy: string): boolean {
+  return noProxy.split(',').some((entry) => {
+    const name = entry.trim().replace(/^\*?\./, '').toLowerCase();
+    return name === '*' || (name !== '' && (hostname === name || hostname.endsWith(`.${name}`)));
+  });
 }
 
 /**

@@ -5,7 +5,7 @@ import { got, type Delays, type Got, type Hooks, type OptionsInit, type Request 
 import { RelayError, toRelayError } from '../errors.js';
 import { assertKnownKeys } from '../known-keys.js';
 import type { BoundTransport, ProxyRequest, ProxyResponse, Target, Transport, TransportConfig } from '../types.js';
-import { Agents, createAgent, notSendable, poolOptionNames, resolvePool, type PoolOptions } from './agent.js';
+import { Agents, createAgent, notSendable, poolOptionNames, resolvePool, type Pool, type PoolOptions } from './agent.js';
 import { Attempt, Phase, onBodyError, type AttemptHost, type TaggedBody } from './attempt.js';
 import { kAttempt } from '../tags.js';
 import {
@@ -113,7 +113,7 @@ class GotBinding implements BoundTransport, AttemptHost {
 
   constructor(
     readonly config: TransportConfig,
-    private readonly pool: Required<PoolOptions>,
+    private readonly pool: Pool,
     private readonly hooks: Partial<Hooks> | undefined,
     private readonly dnsCache: OptionsInit['dnsCache'],
     readonly limits: Readonly<ClientLimits>,
