@@ -126,22 +126,23 @@ export class Pool {
 
   /** Counts an attempt's response: a status the outlier rules name is a failure, any other a success. */
   recordStatus(member: Member, status: number, request: ProxyRequest): void {
+    if (status >= 500) this.lastFailed.set(request.client, member);
     const outlier = this.rules.outlier;
     if (outlier === null) return;
-    if (outlier.statuses.has(status)) this.recordFailure(member, outlier, request);
+    if (outlier.statuses.has(status)) this.recordFailure(member, outlier);
     else member.failures = 0;
   }
 
   /** Counts an attempt that failed before its response head. */
   recordError(member: Member, error: unknown, request: ProxyRequest): void {
+    this.lastFailed.set(request.client, member);
     const outlier = this.rules.outlier;
     const code = (error as { code?: unknown } | null)?.code;
     if (outlier === null || typeof code !== 'string' || !outlier.errors.has(code)) return;
-    this.recordFailure(member, outlier, request);
+    this.recordFailure(member, outlier);
   }
 
-  private recordFailure(member: Member, outlier: OutlierRules, request: ProxyRequest): void {
-    this.lastFailed.set(request.client, member);
+  private recordFailure(member: Member, outlier: OutlierRules): void {
     const now = Date.now();
     if (!countFailure(member, this.members, outlier, now)) return;
     this.logger.warn({ target: member.url, ejections: member.ejections, ms: member.ejectedUntil - now }, 'balance: target ejected');

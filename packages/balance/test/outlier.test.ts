@@ -84,4 +84,16 @@ test('outlier: false turns ejection off; 5xx statuses count as configured', asyn
   await good.close();
 });
 
+test('a retry avoids the target its previous attempt failed on, even where hashing would pick it again', async () => {
+  const alive = await named('alive');
+  const dead = `http://127.0.0.1:${await closedPort()}`;
+  const pool = balance({ targets: [alive.url, dead], strategy: 'hash', hashKey: { header: 'x-user' }, outlier: false });
+  const served = await serveRelay(createRelay({ targetBaseUrl: alive.url, stages: [retry({ maxRetries: 1, backoffFactor: 1 }), pool] }));
+  const hits = await load(served.url, 40, 4, (index) => ({ 'x-user': `user-${index}` }));
+  assert.equal(countBy(hits), { alive: 40 }, 'keys of the dead target were retried on the live one');
+  assert.is(pool.targets()[1]!.ejectedUntil, 0, 'outlier: false ejects nothing');
+  await served.close();
+  await alive.close();
+});
+
 test.run();
