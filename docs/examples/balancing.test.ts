@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { close, fetchRaw, memoryLogger, serveRelay, startUpstream, type Upstream } from '@relay/testkit';
 import { createServer } from 'node:http';
-import { apiPool, discoveredPool, guardedPool, redeploy, stickyPool, stopAll } from './balancing.js';
+import { apiPool, balanceDefaults, discoveredPool, guardedPool, redeploy, stickyPool, stopAll } from './balancing.js';
 
 function replicas(count: number): Promise<Upstream[]> {
   return Promise.all(
@@ -82,6 +82,12 @@ test('redeploy: setTargets replaces the list', async () => {
   await served.close();
   await stopAll(api, pool);
   await Promise.all(ups.map((up) => up.close()));
+});
+
+test('balanceDefaults: every option spelled as the reference gives it', () => {
+  const pool = balanceDefaults();
+  assert.equal(pool.targets().map((t) => [t.url, t.weight]), [['http://10.0.0.1:8000', 1], ['http://10.0.0.2:8000', 1]], 'DNS targets appear after their first lookup');
+  pool.stop();
 });
 
 test.run();

@@ -56,3 +56,14 @@ export async function stopAll(api: Relay, pool: BalanceStage): Promise<void> {
   await api.shutdown();
   pool.stop();
 }
+
+// Every option with its default (docs/configuration.md).
+export function balanceDefaults(): BalanceStage {
+  return balance({
+    targets: ['http://10.0.0.1:8000', { url: 'http://10.0.0.2:8000', weight: 1 }, { dns: 'http://app.internal:8000', interval: 30_000, weight: 1 }],
+    strategy: 'round-robin',            // or 'least-request', 'hash'
+    outlier: { consecutiveFailures: 5, baseEjectionTime: 30_000, maxEjectionTime: 300_000, maxEjectionPercent: 50, statuses: [502, 503, 504] },
+    healthCheck: { path: '/health', interval: 5_000, timeout: 2_000, healthyThreshold: 2, unhealthyThreshold: 3 }, // default: off
+    circuit: { maxRequests: 1_000, maxPending: 0, retryAfter: 1 },                                                 // default: off
+  });
+}
