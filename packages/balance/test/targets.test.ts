@@ -1,3 +1,7 @@
+import { createServer } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRelay } from '@relay/core';
@@ -77,6 +81,23 @@ test('DNS targets with the system resolver: localhost resolves to its loopback a
   assert.ok(urls.includes(`http://127.0.0.1:${up.port}`), urls.join(' '));
   pool.stop();
   await up.close();
+});
+
+test('a unix: socket target beside a TCP one, with the relay’s path prefix', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-balance-'));
+  const socketPath = join(dir, 'app.sock');
+  const overSocket = createServer((req, res) => res.setHeader('x-upstream', 'unix').end(req.url));
+  await new Promise<void>((resolve) => overSocket.listen(socketPath, resolve));
+  const tcp = await named('tcp');
+  const pool = balance({ targets: [`unix:${socketPath}`, tcp.url] });
+  const served = await serveRelay(createRelay({ targetBaseUrl: `${tcp.url}/v1`, stages: [pool] }));
+  const hits = await load(`${served.url}/items`, 10, 2);
+  assert.equal(countBy(hits), { unix: 5, tcp: 5 });
+  assert.is((await fetchRaw(`${served.url}/items`)).text, '/v1/items');
+  await served.close();
+  await tcp.close();
+  await new Promise<void>((resolve) => overSocket.close(() => resolve()));
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('options are checked when the stage is built, naming the option', () => {
