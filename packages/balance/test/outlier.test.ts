@@ -25,6 +25,7 @@ test('one upstream killed under load (retry outside): zero failed client request
   assert.equal(hits.filter((hit) => hit.status !== 200).length, 0, 'no failed client request');
   assert.ok(events.some((event) => event.url === ups[2]!.url && event.change === 'ejected'), 'c was ejected');
   assert.ok(logger.lines.some((line) => line.message === 'balance: target ejected'));
+  assert.ok(await waitFor(() => pool.targets().every((target) => target.inFlight === 0), 2_000), 'every attempt released, retried-past ones too');
   // Back on the same port: after its ejection it takes requests again.
   const back = createServer((_req, res) => res.setHeader('x-upstream', 'c-again').end('c-again'));
   await new Promise<void>((resolve) => back.listen(port, '127.0.0.1', resolve));
