@@ -120,6 +120,16 @@ function balanceHandler(pool: Pool, circuit: CircuitRules | null, next: Handler)
     return attempt(member, request);
   }
 
+  /** 503 for a full target; logged at most once a second per target, a flood must not flood the log too. */
+  function refuse(member: Member, rules: CircuitRules): ProxyResponse {
+    const now = Date.now();
+    if (now - member.lastRefusalLog >= 1000) {
+      member.lastRefusalLog = now;
+      pool.logger.warn({ target: member.url, inFlight: member.inFlight, pending: member.waiting.length }, 'balance: circuit open: 503');
+    }
+    return overloaded(rules.retryAfter);
+  }
+
   function balanceStage(request: ProxyRequest): Promise<ProxyResponse> {
     if (!pool.running) {
       const lookups = pool.start();
@@ -129,7 +139,7 @@ function balanceHandler(pool: Pool, circuit: CircuitRules | null, next: Handler)
     const member = pool.pick(request);
     if (member === null) return Promise.resolve(noTarget());
     if (circuit !== null && member.inFlight >= circuit.maxRequests) {
-      if (member.waiting.length >= circuit.maxPending) return Promise.resolve(overloaded(circuit.retryAfter));
+      if (member.waiting.length >= circuit.maxPending) return Promise.resolve(refuse(member, circuit));
       return waitForSlot(member, request);
     }
     member.inFlight++;

@@ -34,6 +34,8 @@ export class Member {
   ejections = 0;
   lastEjection = 0;
   failures = 0;
+  /** When a circuit refusal of this target was last logged. */
+  lastRefusalLog = 0;
   /** Smooth weighted round robin's running weight. */
   current = 0;
   /** A per-target seed for rendezvous hashing. */

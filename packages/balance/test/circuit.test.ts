@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRelay } from '@relay/core';
-import { fetchRaw, serveRelay, startUpstream, waitFor } from '@relay/testkit';
+import { fetchRaw, memoryLogger, serveRelay, startUpstream, waitFor } from '@relay/testkit';
 import { balance } from '../src/index.js';
 import { countBy, load, named } from './helpers.js';
 
@@ -9,7 +9,8 @@ test('circuit: past maxRequests and maxPending an attempt fails fast with 503 an
   const held: Array<() => void> = [];
   const up = await startUpstream((_req, res) => held.push(() => res.end('done')));
   const pool = balance({ targets: [up.url], circuit: { maxRequests: 2, maxPending: 1, retryAfter: 3 } });
-  const served = await serveRelay(createRelay({ targetBaseUrl: up.url, stages: [pool] }));
+  const logger = memoryLogger();
+  const served = await serveRelay(createRelay({ targetBaseUrl: up.url, stages: [pool], logger }));
   const first = [fetchRaw(served.url), fetchRaw(served.url)];
   assert.ok(await waitFor(() => held.length === 2, 5_000));
   const pending = fetchRaw(served.url);
@@ -21,6 +22,7 @@ test('circuit: past maxRequests and maxPending an attempt fails fast with 503 an
   assert.match(refused.text, /ERR_CIRCUIT_OPEN/);
   assert.not.match(refused.text, /127\.0\.0\.1/);
   assert.ok(Date.now() - started < 1000, 'fast, not queued');
+  assert.equal(logger.lines.find((line) => line.message === 'balance: circuit open: 503')?.fields, { target: up.url, inFlight: 2, pending: 1 });
   assert.is(up.requests.length, 2, 'the upstream saw only the two in flight');
   held.shift()!();
   assert.ok(await waitFor(() => held.length === 2, 5_000), 'the pending attempt went upstream when a slot freed');
