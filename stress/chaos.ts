@@ -1,6 +1,6 @@
 // The chaos run, at two sizes: hostile clients and a faulty upstream for a fixed time while
 // honest GETs to a healthy route keep going; afterwards the gateway must be alive with its fds,
-// heap (after a full GC) and in-flight count back within 10 % of their baseline.
+// heap (after a full GC) and in-flight count back within 10 % of their baseline (heap: and 1 MiB).
 import { Agent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import * as assert from 'uvu/assert';
@@ -111,7 +111,9 @@ export async function chaosRun(durationMs: number): Promise<void> {
   assert.ok(run.honest > 0, 'honest requests were served');
   assert.is(after.inFlight, before.inFlight, 'nothing left in flight');
   assert.ok(after.fds <= before.fds * 1.1 + 1, `fds ${before.fds} → ${after.fds}`);
-  assert.ok(after.heapUsed <= before.heapUsed * 1.1, `heap ${before.heapUsed} → ${after.heapUsed}`);
+  // 10 % and 1 MiB: the baseline's own noise after a full GC is up to ~1 MiB (code compiled late,
+  // pools); a leak of even 100 bytes per request shows as several MiB over these runs.
+  assert.ok(after.heapUsed <= before.heapUsed * 1.1 + MiB, `heap ${before.heapUsed} → ${after.heapUsed}`);
   gateway.child.send('shutdown');
   assert.is(await gateway.exited, 0, 'the gateway is alive and exits on its own after shutdown');
   await faulty.close();

@@ -216,12 +216,14 @@ async function relay(name: Extract<ProxyName, `relay${string}`>, target: URL, we
     stages.push(compress());
   }
   if (name === 'relay-observe') stages.push(...(await observeStages()));
+  if (name === 'relay-routing') stages.push(await routingStage());
   const options: RelayOptions = { targetBaseUrl: target.href, transport, stages };
   if (ws !== null) {
     // relay-ws-hook: a message policy makes the sessions terminating (frames parsed and re-sent).
     options.websocket = name === 'relay-ws-hook' ? ws.websocket({ onClientMessage: passThrough, onUpstreamMessage: passThrough }) : ws.websocket();
   }
   const instance = core.createRelay(options);
+  if (name === 'relay-fastify') return relayFastify(instance);
   await instance.startup();
   const server = createServer(instance.handle);
   if (ws !== null) server.on('upgrade', instance.upgrade);
@@ -271,6 +273,51 @@ async function observeStages(): Promise<Stage[]> {
   return [obs.request, obs.attempt];
 }
 
+/**
+ * A gateway's routing in front of the request: a host condition that does not match, then three
+ * routes, the bench's request taking the second, whose RegExp rewrite runs (and maps the path
+ * onto itself, so the upstream answers as for the others).
+ */
+async function routingStage(): Promise<Stage> {
+  const { headers } = await import('@relay/headers');
+  const { rewritePath, routes, when } = await import('@relay/routing');
+  return routes([
+    { when: { path: '/api/v1/**' }, stages: [rewritePath({ '/api/v1': '/v1' })] },
+    {
+      when: { method: ['GET', 'HEAD'], path: '/small*' },
+      stages: [when({ host: '*.internal.example' }, headers({ extraRequest: { 'x-internal': '1' } })), rewritePath([[/^\/(small.*)$/, '/$1']])],
+    },
+    { stages: [] },
+  ]);
+}
+
+/** Relay's Fastify plugin at the root of a fastify 5 app: the same relay as `relay`, behind Fastify's router. */
+async function relayFastify(relay: Awaited<ReturnType<typeof import('@relay/core').createRelay>>): Promise<Started> {
+  const { default: fastify } = await import('fastify');
+  const { relayPlugin } = await import('@relay/frameworks/fastify');
+  const app = fastify({ logger: false });
+  await app.register(relayPlugin, { relay });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return { server: app.server, listening: true };
+}
+
+/**
+ * @fastify/http-proxy on fastify 5 at the root, as its README shows it, with reply-from's undici
+ * pool sized like the others (the `reply-from` row's settings) and its WebSocket proxy on.
+ */
+async function fastifyHttpProxy(target: URL, websocket: boolean): Promise<Started> {
+  const { default: fastify } = await import('fastify');
+  const { default: proxy } = await import('@fastify/http-proxy');
+  const app = fastify({ logger: false });
+  await app.register(proxy, {
+    upstream: target.origin,
+    websocket,
+    undici: { connections: UPSTREAM_SOCKETS, pipelining: 1, keepAliveTimeout: 60_000 },
+  });
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  return { server: app.server, listening: true };
+}
+
 /** Builds the named proxy; the caller listens on 127.0.0.1 unless it says it already does. */
 export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL, websocket: boolean): Promise<Started> {
   switch (name) {
@@ -290,7 +337,11 @@ export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL
     case 'relay-compress':
     case 'relay-observe':
     case 'relay-ws-hook':
+    case 'relay-routing':
+    case 'relay-fastify':
       return relay(name, target, websocket);
+    case 'fastify-http-proxy':
+      return fastifyHttpProxy(target, websocket);
     case 'express-compress':
       return expressCompress(target);
     case 'relay-gateway':

@@ -109,7 +109,10 @@ export type ProxyName =
   | 'express-compress'
   | 'relay-gateway'
   | 'relay-observe'
-  | 'relay-ws-hook';
+  | 'relay-ws-hook'
+  | 'relay-routing'
+  | 'relay-fastify'
+  | 'fastify-http-proxy';
 
 export interface ProxyInfo {
   name: ProxyName;
@@ -147,6 +150,9 @@ export const proxies: ProxyInfo[] = [
   { name: 'relay-gateway', label: 'relay serve gateway.yaml (1 worker, one route)', websocket: true },
   { name: 'relay-observe', label: 'Relay + @relay/observe: access log, metrics, tracing (no-op exporter)', websocket: false },
   { name: 'relay-ws-hook', label: 'Relay, WebSocket with a pass-through message hook', websocket: true, websocketOnly: true },
+  { name: 'relay-routing', label: 'Relay + routes(), when(), rewritePath() (@relay/routing)', websocket: false, only: ['small-get'] },
+  { name: 'relay-fastify', label: 'Relay as a Fastify 5 plugin (@relay/frameworks/fastify)', websocket: true },
+  { name: 'fastify-http-proxy', label: '@fastify/http-proxy {version} (fastify 5)', versionOf: '@fastify/http-proxy', websocket: true },
 ];
 
 /** Whether `proxy` takes part in `workload`. */

@@ -15,6 +15,7 @@ import {
   expressGateway,
   gatewayWithChat,
   http2Gateway,
+  nextRouteHandlers,
   nodeHttpServer,
   polkaServer,
   relayBeforeParsers,
@@ -150,6 +151,16 @@ test('HTTP/2 beside Express: the relay serves HTTP/2 and HTTP/1.1 clients, Expre
   session.close();
   await new Promise<void>((resolve) => server.close(() => resolve()));
   await proxy.shutdown();
+  await upstream.close();
+});
+
+test('relay.fetch as Next.js route handlers: GET and a streamed POST reach the upstream under the mount', async () => {
+  const upstream = await startUpstream();
+  const handlers = nextRouteHandlers(createRelay({ targetBaseUrl: upstream.url, mountPath: '/api' }));
+  assert.is((await handlers.GET(new globalThis.Request('http://site.example/api/users/7'))).status, 200);
+  const posted = await handlers.POST(new globalThis.Request('http://site.example/api/users', { method: 'POST', body: '{"name":"ada"}', headers: { 'content-type': 'application/json' } }));
+  assert.is(posted.status, 200);
+  assert.equal(upstream.requests.map((r) => [r.method, r.url, r.body.toString()]), [['GET', '/users/7', ''], ['POST', '/users', '{"name":"ada"}']]);
   await upstream.close();
 });
 

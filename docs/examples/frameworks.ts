@@ -112,3 +112,10 @@ export function http2Gateway(proxy: Relay, app: express.Express, tls: { key: Buf
     app(req as unknown as express.Request, res as unknown as express.Response);
   });
 }
+
+export function nextRouteHandlers(proxy: Relay) {
+  // app/api/[...path]/route.ts in Next.js (or any Web-standard runtime): every method goes
+  // through the relay's stages and transport, bodies streamed both ways.
+  const handler = (request: globalThis.Request) => proxy.fetch(request);
+  return { GET: handler, POST: handler, PUT: handler, PATCH: handler, DELETE: handler };
+}

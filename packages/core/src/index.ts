@@ -3,7 +3,7 @@
 
 // Building a relay.
 export { createRelay } from './relay/relay.js';
-export type { DispatchRoute, Relay, RelayOptions, RelayState } from './relay/api.js';
+export type { DispatchRoute, FetchClient, Relay, RelayOptions, RelayState } from './relay/api.js';
 export { gatewayServerOptions } from './relay/server-options.js';
 export { httpTransport, type HttpTransportOptions } from './transport/http.js';
 export { inMemoryTransport } from './transport/memory.js';

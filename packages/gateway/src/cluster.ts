@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '@relay/core';
+import { serveClusterView } from './cluster-view.js';
 import { ConfigError } from './config-error.js';
 import { planListeners } from './listeners.js';
 import { loadConfig } from './load-config.js';
@@ -28,8 +29,9 @@ export interface PrimaryOptions {
  * The primary of `--workers N`: forks N workers running the same command line (they share the
  * listening sockets through node:cluster), restarts a worker that dies (backoff from 100 ms to
  * 10 s, reset once a worker has lived 10 s), forwards SIGHUP and file changes to every worker as a
- * reload after validating the config itself, and on SIGTERM/SIGINT asks every worker to drain and
- * waits for them, up to the shutdown timeout plus 5 s. Resolves with the exit code.
+ * reload after validating the config itself, gathers the workers' figures for `/metrics` and the
+ * status page (`serveClusterView`), and on SIGTERM/SIGINT asks every worker to drain and waits
+ * for them, up to the shutdown timeout plus 5 s. Resolves with the exit code.
  *
  * @example
  * process.exitCode = await runPrimary({ config: 'gateway.yaml', workers: 4, logger });
@@ -38,6 +40,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   const loaded = await loadConfig(options.config);
   planListeners(loaded);
   const pool = new WorkerPool(options, loaded.config.timeouts.shutdown ?? 10_000);
+  serveClusterView({ logger: options.logger, clusterMetrics: await clusterMetrics() });
   const watcher = watchConfig(loaded.file, () => void pool.reload());
   process.on('SIGHUP', () => void pool.reload());
   const code = await new Promise<number>((resolve) => {
@@ -156,6 +159,17 @@ export function runWorker(running: RunningGateway): Promise<number> {
     // A primary that died without asking: stop rather than serve on as an orphan.
     process.on('disconnect', stop);
   });
+}
+
+/** prom-client's aggregation of every worker's registry; null when prom-client is not installed. */
+async function clusterMetrics(): Promise<(() => Promise<string>) | null> {
+  try {
+    const { AggregatorRegistry } = await import('prom-client');
+    const aggregator = new AggregatorRegistry();
+    return () => aggregator.clusterMetrics();
+  } catch {
+    return null;
+  }
 }
 
 function send(worker: Worker, message: WorkerMessage): void {

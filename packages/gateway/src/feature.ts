@@ -45,7 +45,8 @@ export function routeFeature<Key extends string, Schema extends z.ZodTypeAny>(
 /**
  * Where each stage goes in a route's pipeline, outermost first (docs/stages.md explains why):
  * the gateway's own request counting outside everything, refusals and logs before rewriting,
- * response rewriting outside the retry loop, per-attempt work inside it, target health innermost.
+ * response rewriting outside the retry loop, per-attempt work inside it. (Target health needs no
+ * slot: failed attempts reach it from the transport's log line.)
  * The slots of packages that have not landed yet are reserved so their feature files only pick one.
  *
  * @example
@@ -65,5 +66,4 @@ export const stageOrder = Object.freeze({
   balance: 80,
   observeAttempt: 85,
   headers: 90,
-  targetHealth: 100,
 });

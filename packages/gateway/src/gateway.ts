@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '@relay/core';
+import type { GatewayView } from './cluster-view.js';
 import { Generation, type LiveRoute, type SharedStats } from './generation.js';
 import type { LoadedConfig } from './load-config.js';
 import { hostMatches, requestHost, underPrefix } from './matcher.js';
@@ -16,6 +17,8 @@ export interface GatewayOptions {
   logger: Logger;
   /** Serves `/metrics`; without it the path answers 404. */
   metrics?: MetricsEndpoint;
+  /** In a worker of `--workers N`: where the status JSON of the whole gateway comes from. */
+  view?: GatewayView;
 }
 
 /**
@@ -48,10 +51,12 @@ export class Gateway {
   private stopping = false;
   private readonly logger: Logger;
   private readonly metrics: MetricsEndpoint | undefined;
+  private readonly view: GatewayView | undefined;
 
   constructor(loaded: LoadedConfig, options: GatewayOptions) {
     this.logger = options.logger;
     this.metrics = options.metrics;
+    this.view = options.view;
     this.current = new Generation({ number: 1, loaded, shared: this.shared, logger: this.logger });
     this.handle = this.handlerFor(undefined);
     this.upgrade = (req, socket, head) => this.serveUpgrade(req, socket, head);
@@ -119,56 +124,74 @@ export class Gateway {
     const found = this.route(req, url);
     if (found === null) return void notFound(res, 404);
     if (typeof found === 'string') return void notFound(res, 405, found);
-    const { route, path, mountPath } = found;
-    route.relay.dispatch(req, res, { path, mountPath });
+    found.relay.dispatch(req, res, forwarded(found, url));
   }
 
   private serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const found = this.route(req, originForm(req.url ?? '/'));
+    const url = originForm(req.url ?? '/');
+    const found = this.route(req, url);
     if (found === null || typeof found === 'string') {
       socket.end(`HTTP/1.1 ${found === null ? '404 Not Found' : '405 Method Not Allowed'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
       return;
     }
-    found.route.relay.dispatchUpgrade(req, socket, head, { path: found.path, mountPath: found.mountPath });
+    found.relay.dispatchUpgrade(req, socket, head, forwarded(found, url));
   }
 
-  /** The route for a request, with the path it forwards; the allowed methods when only the method differs; `null` for none. */
-  private route(req: IncomingMessage, url: string): { route: LiveRoute; path: string; mountPath: string } | string | null {
-    const host = this.current.usesHosts ? requestHost(req) : '';
+  /** The route for a request; the allowed methods when only the method differs; `null` for none. */
+  private route(req: IncomingMessage, url: string): LiveRoute | string | null {
+    const { ordered, usesHosts } = this.current;
+    const host = usesHosts ? requestHost(req) : '';
     const method = req.method ?? 'GET';
     let allowed: string | null = null;
-    for (const route of this.current.ordered) {
+    for (let index = 0; index < ordered.length; index++) {
+      const route = ordered[index]!;
       const { matcher } = route;
       if (!underPrefix(url, matcher.path) || !hostMatches(matcher, host)) continue;
-      if (matcher.methods !== null && !matcher.methods.has(method)) {
-        allowed = allowed === null ? [...matcher.methods].join(', ') : `${allowed}, ${[...matcher.methods].join(', ')}`;
-        continue;
-      }
-      if (!matcher.stripPrefix || matcher.path === '/') return { route, path: url, mountPath: '' };
-      return { route, path: url.slice(matcher.path.length), mountPath: matcher.path };
+      if (matcher.methods === null || matcher.methods.has(method)) return route;
+      allowed = allowed === null ? matcher.allow : `${allowed}, ${matcher.allow}`;
     }
     return allowed;
   }
 
+  /** The status JSON: of the whole gateway in a worker (this worker's alone, marked partial, if the primary does not answer). */
+  private sendStatus(res: ServerResponse): void {
+    const json = (snapshot: StatusSnapshot) => send(res, 200, 'application/json', `${JSON.stringify(snapshot)}\n`);
+    if (this.view === undefined) return json(this.status());
+    this.view.status().then(json, (error: Error) => {
+      this.logger.warn({ error: error.message }, 'status: the other workers could not be asked; answering with this one');
+      json({ ...this.status(), partial: true });
+    });
+  }
+
   private serveEndpoint(url: string, res: ServerResponse, listener: string | undefined): boolean {
-    const { health, metrics, status } = this.config;
-    const query = url.indexOf('?');
-    const path = query === -1 ? url : url.slice(0, query);
-    if (health !== false && path === health.path && answersOn(health, listener)) {
+    const { health, metrics, status, statusJson } = this.current.endpoints;
+    if (health !== null && isPath(url, health.path) && answersOn(health, listener)) {
       send(res, this.stopping ? 503 : 200, 'text/plain; charset=utf-8', this.stopping ? 'stopping\n' : 'ok\n');
       return true;
     }
-    if (metrics !== false && path === metrics.path && this.metrics !== undefined && answersOn(metrics, listener)) {
+    if (metrics !== null && this.metrics !== undefined && isPath(url, metrics.path) && answersOn(metrics, listener)) {
       this.metrics(res);
       return true;
     }
-    if (status !== false && (path === status.path || path === `${status.path}.json`) && answersOn(status, listener)) {
-      if (path === status.path) send(res, 200, 'text/html; charset=utf-8', statusPage(`${status.path}.json`));
-      else send(res, 200, 'application/json', `${JSON.stringify(this.status())}\n`);
-      return true;
-    }
-    return false;
+    if (status === null || !answersOn(status, listener)) return false;
+    if (isPath(url, status.path)) send(res, 200, 'text/html; charset=utf-8', statusPage(statusJson));
+    else if (isPath(url, statusJson)) this.sendStatus(res);
+    else return false;
+    return true;
   }
+}
+
+/** Whether a request target is exactly `path`, with or without a query: no string is built per request. */
+function isPath(url: string, path: string): boolean {
+  if (!url.startsWith(path)) return false;
+  return url.length === path.length || url.charCodeAt(path.length) === 63 /* ? */;
+}
+
+/** What the route's relay forwards: the target as it came, or without the stripped prefix. */
+function forwarded(route: LiveRoute, url: string): { path: string; mountPath: string } {
+  const { matcher } = route;
+  if (!matcher.stripPrefix || matcher.path === '/') return { path: url, mountPath: '' };
+  return { path: url.slice(matcher.path.length), mountPath: matcher.path };
 }
 
 function answersOn(endpoint: { listeners?: string[] }, listener: string | undefined): boolean {

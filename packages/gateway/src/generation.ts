@@ -2,13 +2,13 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createRelay, type Logger, type Relay, type Stage } from '@relay/core';
 import { ConfigError, type ConfigIssue } from './config-error.js';
-import { stageOrder, type RouteParts } from './feature.js';
+import type { RouteParts } from './feature.js';
 import { routeFeatures } from './features.js';
 import type { LoadedConfig } from './load-config.js';
 import { compileMatcher, type RouteMatcher } from './matcher.js';
 import type { ResolvedConfig, ResolvedRoute } from './schema.js';
 import { GenerationCounters, RouteStats, TargetHealth } from './stats.js';
-import { routeStatsStage, targetHealthStage } from './tracking-stages.js';
+import { failedAttemptCode, routeStatsStage, type RouteTracking } from './tracking-stages.js';
 
 /** One route of a generation: how it matches, its relay and its counters. */
 export interface LiveRoute {
@@ -43,6 +43,8 @@ export class Generation {
   readonly ordered: LiveRoute[];
   /** Whether any route matches on the host: when none does, the Host header is never parsed. */
   readonly usesHosts: boolean;
+  /** The built-in endpoints' paths, worked out once: `null` when off. */
+  readonly endpoints: Endpoints;
 
   readonly number: number;
   readonly loaded: LoadedConfig;
@@ -65,6 +67,7 @@ export class Generation {
     if (issues.length > 0) throw new ConfigError(loaded.shown, issues);
     this.ordered = [...this.routes].sort(byPrecedence);
     this.usesHosts = this.routes.some((route) => route.matcher.hosts !== null);
+    this.endpoints = endpointsOf(loaded.config);
   }
 
   /** Requests in flight on this generation's relays. */
@@ -81,6 +84,26 @@ export class Generation {
   async shutdown(timeout: number): Promise<void> {
     await Promise.all(this.routes.map((route) => route.relay.shutdown({ timeout })));
   }
+}
+
+/** One built-in endpoint that is on: its path and the listeners it answers on (every one when unset). */
+export interface Endpoint {
+  readonly path: string;
+  readonly listeners?: string[];
+}
+
+/** `/healthz`, `/metrics` and the status page (HTML and `.json`) of one config. */
+export interface Endpoints {
+  readonly health: Endpoint | null;
+  readonly metrics: Endpoint | null;
+  readonly status: Endpoint | null;
+  readonly statusJson: string;
+}
+
+function endpointsOf(config: ResolvedConfig): Endpoints {
+  const on = (endpoint: false | Endpoint) => (endpoint === false ? null : endpoint);
+  const status = on(config.status);
+  return { health: on(config.health), metrics: on(config.metrics), status, statusJson: status === null ? '' : `${status.path}.json` };
 }
 
 class RouteBuildError extends Error {
@@ -118,7 +141,7 @@ function buildRoute(route: ResolvedRoute, build: RouteBuild): LiveRoute {
       stages: trackedStages(parts, { stats, counters: build.counters, health }),
       websocket: parts.websocket,
       tls: upstream.tls === undefined ? undefined : readUpstreamTls(upstream.tls, dir, `${at}.upstream.tls.ca`),
-      logger: routeLogger(build.logger, label),
+      logger: routeLogger(build.logger, label, health),
     }),
   );
   return { label, index: build.index, route, upstream: upstream.url, matcher: compileMatcher(route), relay, stats, health };
@@ -144,15 +167,10 @@ function featureParts(route: ResolvedRoute, at: string, configDir: string): Rout
   return parts;
 }
 
-/** The feature stages in stage order, between the gateway's counting (outermost) and target health (innermost). */
-function trackedStages(parts: RouteParts, tracking: { stats: RouteStats; counters: GenerationCounters; health: TargetHealth }): Stage[] {
+/** The feature stages in stage order, inside the gateway's counting stage (outermost). */
+function trackedStages(parts: RouteParts, tracking: RouteTracking): Stage[] {
   const ordered = [...parts.stages].sort((a, b) => a.order - b.order);
-  // Without a retry every request is one attempt: one counting stage records the target's health too.
-  const retried = ordered.some((entry) => entry.order === stageOrder.retry);
-  const stages = ordered.map((entry) => entry.stage);
-  stages.unshift(routeStatsStage({ stats: tracking.stats, counters: tracking.counters, health: retried ? null : tracking.health }));
-  if (retried) stages.push(targetHealthStage(tracking.health));
-  return stages;
+  return [routeStatsStage(tracking), ...ordered.map((entry) => entry.stage)];
 }
 
 function attemptTimeouts(config: ResolvedConfig, route: ResolvedRoute) {
@@ -185,11 +203,16 @@ function guard<T>(path: string, build: () => T): T {
   }
 }
 
-function routeLogger(logger: Logger, route: string): Logger {
+/** The relay's logger: lines carry the route; a failed upstream attempt also marks the target unhealthy. */
+function routeLogger(logger: Logger, route: string, health: TargetHealth): Logger {
   return {
     debug: (fields, message) => logger.debug({ route, ...fields }, message),
     info: (fields, message) => logger.info({ route, ...fields }, message),
-    warn: (fields, message) => logger.warn({ route, ...fields }, message),
+    warn(fields, message) {
+      const code = failedAttemptCode(fields);
+      if (code !== null) health.failed(code, Date.now());
+      logger.warn({ route, ...fields }, message);
+    },
     error: (fields, message) => logger.error({ route, ...fields }, message),
   };
 }

@@ -1,5 +1,6 @@
 export { main, exitCodes } from './cli.js';
 export { runPrimary, runWorker, type PrimaryOptions, type WorkerMessage } from './cluster.js';
+export { answerSnapshots, serveClusterView, workerView, type GatewayView, type ViewMessage } from './cluster-view.js';
 export { ConfigError, formatPath, type ConfigIssue } from './config-error.js';
 export { routeFeature, stageOrder, type FeatureContext, type RouteFeature, type RouteParts } from './feature.js';
 export { routeFeatures } from './features.js';
@@ -9,5 +10,6 @@ export { loadConfig, type LoadedConfig } from './load-config.js';
 export { createLogger, logLevels, type LogLevel, type LoggerOptions } from './log.js';
 export { defineConfig, gatewayConfigSchema, type GatewayConfig, type ResolvedConfig, type ResolvedRoute } from './schema.js';
 export { serve, type RunningGateway, type ServeOptions } from './serve.js';
-export { statusSnapshot, type RouteStatus, type StatusSnapshot, type TargetStatus } from './status.js';
+export { statusSnapshot, type RouteStatus, type StatusSnapshot, type TargetStatus, type WorkerStatus } from './status.js';
+export { mergeSnapshots } from './status-merge.js';
 export { validateConfig } from './validate.js';

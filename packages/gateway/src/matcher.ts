@@ -11,6 +11,8 @@ export interface RouteMatcher {
   readonly wildcards: readonly string[];
   /** Allowed methods, or `null` for any. */
   readonly methods: ReadonlySet<string> | null;
+  /** The methods as an `Allow` header value (`''` for any). */
+  readonly allow: string;
   /** 2 for an exact host, 1 for wildcards only, 0 for any host: more specific routes are tried first. */
   readonly hostRank: number;
   /** Whether the prefix is stripped before forwarding. */
@@ -33,6 +35,7 @@ export function compileMatcher(route: ResolvedRoute): RouteMatcher {
     hosts: anyHost ? null : new Set(exact),
     wildcards: anyHost ? [] : wildcards,
     methods: route.match.methods === undefined ? null : new Set(route.match.methods),
+    allow: route.match.methods === undefined ? '' : [...new Set(route.match.methods)].join(', '),
     hostRank: anyHost ? 0 : exact.length > 0 ? 2 : 1,
     stripPrefix: route.stripPrefix,
   };

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { GatewayView } from './cluster-view.js';
 import type { Gateway, MetricsEndpoint } from './gateway.js';
 
 type PromClient = typeof import('prom-client');
@@ -7,11 +8,14 @@ type PromClient = typeof import('prom-client');
  * `/metrics` from prom-client's default registry (so metrics other packages register there, such
  * as `@relay/observe`'s, show up too), plus the gateway's own, read from its counters at scrape
  * time so nothing is added to the request path. `undefined` when prom-client cannot be loaded.
+ * In a worker of `--workers N` (`view` set) it answers with every worker's metrics, gathered by
+ * the primary with prom-client's `AggregatorRegistry`: counters and sessions summed, a target up
+ * only when it is up for every worker.
  *
  * @example
  * const metrics = await gatewayMetrics(() => gateway);
  */
-export async function gatewayMetrics(current: () => Gateway | null): Promise<MetricsEndpoint | undefined> {
+export async function gatewayMetrics(current: () => Gateway | null, view?: GatewayView): Promise<MetricsEndpoint | undefined> {
   let client: PromClient;
   try {
     client = await import('prom-client');
@@ -20,10 +24,12 @@ export async function gatewayMetrics(current: () => Gateway | null): Promise<Met
   }
   registerOnce(client, current);
   const registry = client.register;
+  // Answers the primary's requests for this worker's registry (prom-client listens once constructed).
+  if (view !== undefined) new client.AggregatorRegistry();
   return function metricsEndpoint(res: ServerResponse) {
-    registry.metrics().then(
+    (view === undefined ? registry.metrics() : view.metrics()).then(
       (text) => res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' }).end(text),
-      (error: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics failed: ${error.message}\n`),
+      (error: Error) => res.writeHead(503, { 'content-type': 'text/plain' }).end(`metrics unavailable: ${error.message}\n`),
     );
   };
 }
@@ -73,6 +79,8 @@ function registerOnce(client: PromClient, current: () => Gateway | null): void {
     // Labelled by route, not by address: /metrics is on by default and must not publish internal addresses.
     help: "1 when the last attempt to the route's target got an answer other than 502/503/504, 0 when it failed",
     labelNames: ['route'],
+    // Across workers: up only when up for every worker that has tried it.
+    aggregator: 'min',
     collect() {
       this.reset();
       for (const route of current()?.current.routes ?? []) {
@@ -84,6 +92,8 @@ function registerOnce(client: PromClient, current: () => Gateway | null): void {
     name: 'relay_gateway_config_reloads_total',
     help: 'Config reloads by result',
     labelNames: ['result'],
+    // Every worker reloads the same config: counted once.
+    aggregator: 'max',
     collect() {
       this.reset();
       const reloads = current()?.reloads ?? { succeeded: 0, failed: 0 };

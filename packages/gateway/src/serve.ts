@@ -2,6 +2,7 @@ import type { FSWatcher } from 'node:fs';
 import type { Server } from 'node:http';
 import { basename } from 'node:path';
 import type { Logger } from '@relay/core';
+import type { GatewayView } from './cluster-view.js';
 import { ConfigError } from './config-error.js';
 import { createGateway, type Gateway } from './gateway.js';
 import { addressOf, listen, planListeners } from './listeners.js';
@@ -19,6 +20,8 @@ export interface ServeOptions {
   logger: Logger;
   /** Reload when the file changes. Default `true`. */
   watch?: boolean;
+  /** In a worker of `--workers N`: `/metrics` and the status JSON show every worker (`workerView()`). */
+  view?: GatewayView;
 }
 
 /** A gateway serving in this process. */
@@ -45,8 +48,8 @@ export async function serve(options: ServeOptions): Promise<RunningGateway> {
   const loaded = await load();
   const plans = planListeners(loaded);
   let gateway: Gateway | null = null;
-  const metrics = await gatewayMetrics(() => gateway);
-  gateway = createGateway(loaded, { logger, metrics });
+  const metrics = await gatewayMetrics(() => gateway, options.view);
+  gateway = createGateway(loaded, { logger, metrics, view: options.view });
   const running = gateway;
   await running.startup();
   let servers: Server[];

@@ -1,8 +1,9 @@
 /**
- * Requests and errors of one route, per second over the last minute, kept across reloads.
+ * Requests and errors of one route, per second over the last minute, kept across reloads: a ring
+ * of 60 preallocated one-second buckets, so counting a request allocates nothing.
  *
  * @example
- * stats.record(response.status >= 500);
+ * stats.record(response.status >= 500, Date.now());
  * stats.lastMinute(); // { requests, errors }
  */
 export class RouteStats {
@@ -15,9 +16,9 @@ export class RouteStats {
 
   constructor(readonly label: string) {}
 
-  /** Counts one request; `failed` when it ended in a 5xx or an error. */
-  record(failed: boolean): void {
-    const second = Math.floor(Date.now() / 1000);
+  /** Counts one request at `now` (ms since the epoch); `failed` when it ended in a 5xx or an error. */
+  record(failed: boolean, now: number): void {
+    const second = Math.floor(now / 1000);
     const slot = second % 60;
     if (this.seconds[slot] !== second) {
       this.seconds[slot] = second;
@@ -47,38 +48,41 @@ export class RouteStats {
 }
 
 /**
- * What the gateway last saw of one upstream target: the outcome of the latest attempt sent to it.
+ * What the gateway last saw of one upstream target. Failed attempts come from the transport's
+ * failure log line (every attempt, retries included, at no cost to the ones that succeed); an
+ * answer is recorded by the route's counting stage, which writes three fields.
  *
  * @example
- * health.failed('ERR_UPSTREAM_UNREACHABLE'); // health.state === 'unhealthy'
+ * health.failed('ERR_UPSTREAM_UNREACHABLE', Date.now()); // health.state === 'unhealthy'
  */
 export class TargetHealth {
   state: 'unknown' | 'healthy' | 'unhealthy' = 'unknown';
   lastStatus = 0;
   lastError = '';
   lastSeen = 0;
-  attempts = 0;
   failures = 0;
 
   constructor(readonly url: string) {}
 
   /** An answer arrived: healthy unless it is a 502, 503 or 504 (the upstream, or whatever is in front of it, is failing). */
-  answered(status: number): void {
-    this.state = status >= 502 && status <= 504 ? 'unhealthy' : 'healthy';
-    if (this.state === 'unhealthy') this.failures++;
+  answered(status: number, now: number): void {
     this.lastStatus = status;
-    this.lastError = '';
-    this.lastSeen = Date.now();
-    this.attempts++;
+    this.lastSeen = now;
+    if (status >= 502 && status <= 504) {
+      this.state = 'unhealthy';
+      this.failures++;
+    } else if (this.state !== 'healthy') {
+      this.state = 'healthy';
+      this.lastError = '';
+    }
   }
 
-  /** The attempt failed before any answer: refused, reset, timed out, TLS. */
-  failed(code: string): void {
+  /** An attempt failed before any answer: refused, reset, timed out, TLS. */
+  failed(code: string, now: number): void {
     this.state = 'unhealthy';
     this.lastStatus = 0;
     this.lastError = code;
-    this.lastSeen = Date.now();
-    this.attempts++;
+    this.lastSeen = now;
     this.failures++;
   }
 }

@@ -47,8 +47,10 @@ function cell(row, text, className) {
 }
 function render(data) {
   document.getElementById('summary').textContent =
-    'pid ' + data.pid + ' · config generation ' + data.generation + ' · up ' + data.uptimeSeconds + ' s · ' +
-    data.inFlight + ' in flight · ' + data.websocketSessions + ' WebSocket sessions';
+    data.workers.length + (data.workers.length === 1 ? ' worker (pid ' + data.workers[0].pid + ')' : ' workers') +
+    ' · config generation ' + data.generation + ' · up ' + data.uptimeSeconds + ' s · ' +
+    data.inFlight + ' in flight · ' + data.websocketSessions + ' WebSocket sessions' +
+    (data.partial ? ' · some workers did not answer: partial figures' : '');
   const body = document.getElementById('routes');
   body.replaceChildren();
   for (const route of data.routes) {

@@ -1,4 +1,4 @@
-import type { Gateway } from './gateway.js';
+import type { Generation } from './generation.js';
 
 /** One upstream target as the status page shows it. */
 export interface TargetStatus {
@@ -22,8 +22,19 @@ export interface RouteStatus {
   websocketSessions: number;
 }
 
-/** The data of the status page (`<path>.json`). */
+/** One worker process of the gateway, as the status page lists it. */
+export interface WorkerStatus {
+  pid: number;
+  generation: number;
+  inFlight: number;
+  websocketSessions: number;
+  /** Requests over every route in the last minute. */
+  requestsLastMinute: number;
+}
+
+/** The data of the status page (`<path>.json`): with `--workers N`, of every worker together. */
 export interface StatusSnapshot {
+  /** The process that answered. */
   pid: number;
   uptimeSeconds: number;
   generation: number;
@@ -31,6 +42,18 @@ export interface StatusSnapshot {
   inFlight: number;
   websocketSessions: number;
   routes: RouteStatus[];
+  /** Every worker (one entry without `--workers`). */
+  workers: WorkerStatus[];
+  /** True when some worker did not answer in time: the figures are of the others. */
+  partial: boolean;
+}
+
+/** What a snapshot is taken of: a gateway's generations and counters (no import of the gateway itself). */
+export interface StatusSource {
+  readonly current: Generation;
+  readonly retiring: Iterable<Generation>;
+  readonly startedAt: number;
+  readonly reloads: { succeeded: number; failed: number };
 }
 
 /**
@@ -40,7 +63,7 @@ export interface StatusSnapshot {
  * @example
  * const snapshot = statusSnapshot(gateway);
  */
-export function statusSnapshot(gateway: Gateway): StatusSnapshot {
+export function statusSnapshot(gateway: StatusSource): StatusSnapshot {
   const now = Date.now();
   const generations = [gateway.current, ...gateway.retiring];
   const routes = gateway.current.routes.map((route): RouteStatus => {
@@ -72,13 +95,18 @@ export function statusSnapshot(gateway: Gateway): StatusSnapshot {
       websocketSessions: route.stats.websocketSessions,
     };
   });
+  const inFlight = generations.reduce((sum, generation) => sum + generation.inFlight, 0);
+  const websocketSessions = generations.reduce((sum, generation) => sum + generation.counters.websocketSessions, 0);
+  const requestsLastMinute = routes.reduce((sum, route) => sum + route.requestsLastMinute, 0);
   return {
     pid: process.pid,
     uptimeSeconds: Math.round((now - gateway.startedAt) / 1000),
     generation: gateway.current.number,
     reloads: { ...gateway.reloads },
-    inFlight: generations.reduce((sum, generation) => sum + generation.inFlight, 0),
-    websocketSessions: generations.reduce((sum, generation) => sum + generation.counters.websocketSessions, 0),
+    inFlight,
+    websocketSessions,
     routes,
+    workers: [{ pid: process.pid, generation: gateway.current.number, inFlight, websocketSessions, requestsLastMinute }],
+    partial: false,
   };
 }

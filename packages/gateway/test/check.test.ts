@@ -68,6 +68,8 @@ const runs = {
   tls: queued(['check', tls]),
   unknown: queued(['serve', '--prot', '8080']),
   badPort: queued(['serve', 'x.yaml', '--port', '99999']),
+  serveBroken: queued(['serve', broken]),
+  serveBrokenWorkers: queued(['serve', broken, '--workers', '2']),
   help: queued(['--help']),
   version: queued(['--version']),
 };
@@ -87,6 +89,17 @@ test('check: a broken config exits 2 with the file, line, document path and what
     `${broken}:9: routes[2].upstream: expected an absolute http:// or https:// URL, got "ftp://files.internal"\n` +
       `${broken}:10: routes[2].retry.maxRetry: unknown key "maxRetry" (did you mean "maxRetries"?)\n`,
   );
+});
+
+test('serve: a broken config is refused before anything listens, exit 2 with the same exact message (one process and --workers 2)', async () => {
+  const expected =
+    `${broken}:9: routes[2].upstream: expected an absolute http:// or https:// URL, got "ftp://files.internal"\n` +
+    `${broken}:10: routes[2].retry.maxRetry: unknown key "maxRetry" (did you mean "maxRetries"?)\n`;
+  for (const result of await Promise.all([runs.serveBroken, runs.serveBrokenWorkers])) {
+    assert.is(result.code, 2);
+    assert.is(result.stderr, expected);
+    assert.not.match(result.stdout, /"msg":"listening"/);
+  }
 });
 
 test('check: missing required keys, wrong types and unknown top-level keys', async () => {

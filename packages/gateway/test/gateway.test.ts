@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { close, fetchRaw, listen, sendRaw, startUpstream, type Upstream } from '@relay/testkit';
 import { ConfigError, createGateway, loadConfig, type Gateway } from '../src/index.js';
 import { createLogger } from '../src/log.js';
+import { gatewayMetrics } from '../src/metrics.js';
 import { configDir } from './bin.js';
 
 const files = configDir();
@@ -118,6 +119,31 @@ test('reload: a refused config changes nothing; an accepted one routes new reque
   assert.is(gateway.current.number, 2);
   assert.is(seenUrl(await fetchRaw(`${base}/x`)), '/v2/x');
   assert.is((await fetchRaw(`${base}/healthz`)).status, 200, 'health is back on by default');
+});
+
+test('a worker whose primary does not answer: the status JSON has its own figures, marked partial; /metrics 503', async () => {
+  const view = {
+    status: () => Promise.reject(new Error('the primary did not answer')),
+    metrics: () => Promise.reject(new Error('the primary did not answer')),
+  };
+  let worker: Gateway | null = null;
+  const metrics = await gatewayMetrics(() => worker, view);
+  worker = createGateway(await config(['status: { path: /_status }', 'routes:', `  - upstream: ${upstream.url}`]), { logger, view, metrics });
+  await worker.startup();
+  const workerServer = createServer(worker.handle);
+  const workerBase = await listen(workerServer);
+  try {
+    const status = JSON.parse((await fetchRaw(`${workerBase}/_status.json`)).text) as { partial: boolean; pid: number; workers: unknown[] };
+    assert.is(status.partial, true);
+    assert.is(status.pid, process.pid);
+    assert.is(status.workers.length, 1);
+    const metrics = await fetchRaw(`${workerBase}/metrics`);
+    assert.is(metrics.status, 503);
+    assert.is(metrics.text, 'metrics unavailable: the primary did not answer\n');
+  } finally {
+    await close(workerServer);
+    await worker.shutdown(1_000);
+  }
 });
 
 test('status(): requests and errors per route over the last minute', async () => {

@@ -4,23 +4,32 @@ import { Agent, request } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startUpstream, waitFor, type Upstream } from '@relay/testkit';
+import type { StatusSnapshot } from '../src/index.js';
 import { configDir, runBin, startBin, type ServingBin } from './bin.js';
 
 const files = configDir();
 let upstream: Upstream;
 let gateway: ServingBin;
 
-function statusPid(): Promise<number> {
+/** GET on a new connection each time (agent: false), so the primary hands each to the next worker. */
+function get(path: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    // A new connection each time (agent: false), so the primary hands each to the next worker.
-    const req = request(`${gateway.url}/_relay/status.json`, { agent: false }, (res) => {
-      let body = '';
-      res.on('data', (chunk: Buffer) => (body += chunk));
-      res.on('end', () => resolve((JSON.parse(body) as { pid: number }).pid));
+    const req = request(`${gateway.url}${path}`, { agent: false }, (res) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
     });
     req.on('error', reject);
     req.end();
   });
+}
+
+async function status(): Promise<StatusSnapshot> {
+  return JSON.parse((await get('/_relay/status.json')).text) as StatusSnapshot;
+}
+
+async function statusPid(): Promise<number> {
+  return (await status()).pid;
 }
 
 async function pidsAnswering(attempts: number): Promise<Set<number>> {
@@ -33,7 +42,7 @@ test.before(async () => {
   upstream = await startUpstream((_req, res) => res.end('ok'));
   const config = files.write(
     'gateway.yaml',
-    ['listen: [{ host: 127.0.0.1, port: 0 }]', 'status: { path: /_relay/status }', 'routes:', `  - upstream: ${upstream.url}`, ''].join('\n'),
+    ['listen: [{ host: 127.0.0.1, port: 0 }]', 'status: { path: /_relay/status }', 'routes:', '  - name: all', `    upstream: ${upstream.url}`, ''].join('\n'),
   );
   gateway = await startBin(['serve', config, '--workers', '2'], { listeningCount: 2 });
 });
@@ -61,6 +70,29 @@ test('two workers answer on the same port (their pids differ)', async () => {
   });
   assert.is(body, 'ok');
   agent.destroy();
+});
+
+test('the status JSON and /metrics count the requests of both workers', async () => {
+  const sent = 40;
+  for (let i = 0; i < sent; i++) assert.is((await get(`/x/${i}`)).status, 200);
+  const total = sent + 1; // and the one of the test before
+  const snapshot = await status();
+  assert.is(snapshot.workers.length, 2);
+  assert.is(snapshot.partial, false);
+  for (const worker of snapshot.workers) assert.ok(worker.requestsLastMinute > 0, `worker ${worker.pid} served some of them`);
+  assert.is(snapshot.workers[0]!.requestsLastMinute + snapshot.workers[1]!.requestsLastMinute, total);
+  const route = snapshot.routes.find((entry) => entry.name === 'all')!;
+  assert.is(route.requestsLastMinute, total);
+  assert.is(route.targets[0]!.health, 'healthy');
+  for (let i = 0; i < 4; i++) {
+    // Whichever worker answers, the figures are the same: the whole gateway's.
+    const again = await status();
+    assert.is(again.routes[0]!.requestsLastMinute, total);
+    const metrics = await get('/metrics');
+    assert.is(metrics.status, 200);
+    assert.match(metrics.text, `relay_gateway_requests_total{route="all"} ${total}\n`);
+    assert.match(metrics.text, 'relay_gateway_target_up{route="all"} 1\n');
+  }
 });
 
 test('a worker that dies is restarted', async () => {

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Counter, Gauge, Histogram, register as defaultRegistry, type Registry } from 'prom-client';
-import type { ProxyRequest, RelayError, StageContext } from '@relay/core';
+import { Gauge, register as defaultRegistry, type Registry } from 'prom-client';
+import type { ProxyRequest, RelayError, RequestRefusedMessage, StageContext } from '@relay/core';
+import { BufferedCounter, BufferedHistogram, type HistogramSeries, type PendingSeries } from './buffered.js';
 import { checkOptions, readBuckets, readString, readStringList } from './options.js';
 import { createObservation, type Observation, type ObserverFactory } from './observation.js';
 import type { Observer, RequestRecord } from './record.js';
@@ -24,51 +25,8 @@ export interface MetricsOptions {
 
 const optionNames = ['registry', 'prefix', 'relay', 'routes', 'buckets', 'attemptBuckets'] as const;
 const defaultBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-const knownMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT']);
+const methods = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT', 'OTHER'];
 const statusClasses = ['1xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
-
-/** One counter series whose increments wait in a number until the next scrape. */
-class PendingSeries {
-  pending = 0;
-  constructor(readonly labels: Record<string, string>) {}
-
-  inc(value = 1): void {
-    this.pending += value;
-  }
-}
-
-/**
- * A prom-client counter fed at scrape time: the hot path adds to a plain number, and the
- * counter's `collect()` hands the sums over. prom-client hashes the label set on every `inc`,
- * which cost about a microsecond per call here.
- */
-class BufferedCounter {
-  readonly counter: Counter<string>;
-  private readonly series: PendingSeries[] = [];
-
-  constructor(registry: Registry, name: string, help: string, labelNames: string[]) {
-    const series = this.series;
-    this.counter = new Counter({
-      name,
-      help,
-      labelNames,
-      registers: [registry],
-      collect() {
-        for (const one of series) {
-          if (one.pending === 0) continue;
-          this.inc(one.labels, one.pending);
-          one.pending = 0;
-        }
-      },
-    });
-  }
-
-  labels(labels: Record<string, string>): PendingSeries {
-    const series = new PendingSeries(labels);
-    this.series.push(series);
-    return series;
-  }
-}
 
 /** Live gauge values of one relay's binding, read at scrape time. */
 interface GaugeSource {
@@ -80,40 +38,30 @@ interface GaugeSource {
 /** The metrics of one registry and prefix, shared by every relay that reports to them. */
 class MetricSet {
   readonly requests: BufferedCounter;
-  readonly duration: Histogram<string>;
+  readonly duration: BufferedHistogram;
   readonly attempts: BufferedCounter;
-  readonly attemptDuration: Histogram<string>;
+  readonly attemptDuration: BufferedHistogram;
   readonly retries: BufferedCounter;
   readonly requestBytes: BufferedCounter;
   readonly responseBytes: BufferedCounter;
   readonly sessions: BufferedCounter;
   readonly sessionBytes: BufferedCounter;
+  readonly sessionMessages: BufferedCounter;
   readonly sources = new Set<GaugeSource>();
 
   constructor(registry: Registry, prefix: string, buckets: number[], attemptBuckets: number[]) {
     const registers = [registry];
     const sources = this.sources;
     this.requests = new BufferedCounter(registry, `${prefix}requests_total`, 'Client requests served, by final status class (WebSocket handshakes count once, as 1xx when accepted).', ['relay', 'route', 'method', 'status_class', 'target']);
-    this.duration = new Histogram({
-      name: `${prefix}request_duration_seconds`,
-      help: 'From the request stage to the end of the response body (WebSocket: to the 101).',
-      labelNames: ['relay', 'route', 'method', 'status_class'],
-      buckets,
-      registers,
-    });
+    this.duration = new BufferedHistogram(registry, `${prefix}request_duration_seconds`, 'From the request stage to the end of the response body (WebSocket: to the 101).', ['relay', 'route', 'method', 'status_class'], buckets);
     this.attempts = new BufferedCounter(registry, `${prefix}upstream_attempts_total`, 'Upstream attempts, retries included, by outcome: the status class of the head, or the Relay error code.', ['relay', 'target', 'outcome']);
-    this.attemptDuration = new Histogram({
-      name: `${prefix}upstream_attempt_duration_seconds`,
-      help: 'From sending an upstream attempt to its response head or its failure.',
-      labelNames: ['relay', 'target', 'outcome'],
-      buckets: attemptBuckets,
-      registers,
-    });
+    this.attemptDuration = new BufferedHistogram(registry, `${prefix}upstream_attempt_duration_seconds`, 'From sending an upstream attempt to its response head or its failure.', ['relay', 'target', 'outcome'], attemptBuckets);
     this.retries = new BufferedCounter(registry, `${prefix}upstream_retries_total`, 'Upstream attempts after the first of a client request.', ['relay', 'target']);
     this.requestBytes = new BufferedCounter(registry, `${prefix}request_body_bytes_total`, 'Request body bytes read from clients.', ['relay']);
     this.responseBytes = new BufferedCounter(registry, `${prefix}response_body_bytes_total`, 'Response body bytes sent to clients (relay error bodies included).', ['relay']);
     this.sessions = new BufferedCounter(registry, `${prefix}websocket_sessions_total`, 'WebSocket sessions closed.', ['relay']);
     this.sessionBytes = new BufferedCounter(registry, `${prefix}websocket_bytes_total`, 'Bytes of closed WebSocket sessions on the client connection: in from the client, out to it.', ['relay', 'direction']);
+    this.sessionMessages = new BufferedCounter(registry, `${prefix}websocket_messages_total`, 'Messages relayed by closed WebSocket sessions: in from the client to the upstream, out from the upstream to the client.', ['relay', 'direction']);
     new Gauge({
       name: `${prefix}requests_in_flight`,
       help: 'Client requests in flight: seen by the request stage, response body not yet ended.',
@@ -186,35 +134,38 @@ export function metricsFactory(settings: MetricsSettings): ObserverFactory {
   };
 }
 
-interface RequestSeries {
+/** The counter and the histogram of one label set. */
+interface Series {
   count: PendingSeries;
-  duration: { observe(value: number): void };
+  duration: HistogramSeries;
 }
 
-interface AttemptSeries {
-  count: PendingSeries;
-  duration: { observe(value: number): void };
+/** The method label's index in `methods`; `OTHER` (the last) for any other method. */
+function methodIndex(method: string): number {
+  const index = methods.indexOf(method);
+  return index < 0 ? methods.length - 1 : index;
 }
 
-function methodLabel(method: string): string {
-  return knownMethods.has(method) ? method : 'OTHER';
-}
-
-function statusClass(status: number): string {
-  return statusClasses[Math.floor(status / 100)] ?? '5xx';
+/** The status class label's index in `statusClasses`: 1xx … 5xx, anything else 5xx. */
+function classIndex(status: number): number {
+  const index = Math.floor(status / 100);
+  return index >= 1 && index <= 5 ? index : 5;
 }
 
 /** One relay's view of a metric set: its labelled series, made on first use and kept. */
 class MetricsObserver implements Observer {
   readonly source: GaugeSource;
-  private readonly requestSeries = new Map<string, RequestSeries>();
-  private readonly attemptSeries = new Map<string, AttemptSeries>();
+  /** Request series by a number made of the route, method and status class indexes. */
+  private readonly requestSeries = new Map<number, Series>();
+  private readonly attemptSeries = new Map<string, Series>();
   private readonly retries: PendingSeries;
   private readonly requestBytes: PendingSeries;
   private readonly responseBytes: PendingSeries;
   private readonly sessions: PendingSeries;
   private readonly sessionBytesIn: PendingSeries;
   private readonly sessionBytesOut: PendingSeries;
+  private readonly sessionMessagesIn: PendingSeries;
+  private readonly sessionMessagesOut: PendingSeries;
 
   constructor(
     readonly set: MetricSet,
@@ -230,6 +181,8 @@ class MetricsObserver implements Observer {
     this.sessions = set.sessions.labels({ relay });
     this.sessionBytesIn = set.sessionBytes.labels({ relay, direction: 'in' });
     this.sessionBytesOut = set.sessionBytes.labels({ relay, direction: 'out' });
+    this.sessionMessagesIn = set.sessionMessages.labels({ relay, direction: 'in' });
+    this.sessionMessagesOut = set.sessionMessages.labels({ relay, direction: 'out' });
   }
 
   start(): void {
@@ -241,11 +194,11 @@ class MetricsObserver implements Observer {
   }
 
   attemptEnd(record: RequestRecord, status: number, error: RelayError | null): void {
-    const outcome = error === null ? statusClass(status) : error.code;
+    const outcome = error === null ? statusClasses[classIndex(status)]! : error.code;
     let series = this.attemptSeries.get(outcome);
     if (series === undefined) {
       const labels = { relay: this.relay, target: this.target, outcome };
-      series = { count: this.set.attempts.labels(labels), duration: this.set.attemptDuration.labels(labels) };
+      series = { count: this.set.attempts.labels(labels), duration: this.set.attemptDuration.series(labels) };
       this.attemptSeries.set(outcome, series);
     }
     series.count.inc();
@@ -259,12 +212,20 @@ class MetricsObserver implements Observer {
     this.countRequest(record, (performance.now() - record.startedAt) / 1000);
   }
 
+  refused(message: RequestRefusedMessage): void {
+    const route = this.routes.templates.length === 0 ? -1 : this.routes.match(message.path);
+    const labels = { relay: this.relay, route: this.routes.label(route), method: methods[methodIndex(message.method)]!, status_class: statusClasses[classIndex(message.status)]! };
+    this.set.requests.labels({ ...labels, target: this.target }).inc();
+  }
+
   end(record: RequestRecord): void {
     if (record.session) {
       this.source.sessionsOpen--;
       this.sessions.inc();
       if (record.bytesIn > 0) this.sessionBytesIn.inc(record.bytesIn);
       if (record.bytesOut > 0) this.sessionBytesOut.inc(record.bytesOut);
+      this.sessionMessagesIn.inc(record.messagesIn);
+      this.sessionMessagesOut.inc(record.messagesOut);
       return;
     }
     this.source.inFlight--;
@@ -275,14 +236,13 @@ class MetricsObserver implements Observer {
 
   private countRequest(record: RequestRecord, seconds: number): void {
     if (record.route === -2) record.route = this.routes.templates.length === 0 ? -1 : this.routes.match(record.request.client.originalUrl);
-    const method = methodLabel(record.request.method);
-    const status = statusClass(record.status);
-    const key = `${record.route} ${method} ${status}`;
+    const method = methodIndex(record.request.method);
+    const status = classIndex(record.status);
+    const key = ((record.route + 1) * methods.length + method) * statusClasses.length + status;
     let series = this.requestSeries.get(key);
     if (series === undefined) {
-      const route = this.routes.label(record.route);
-      const labels = { relay: this.relay, route, method, status_class: status };
-      series = { count: this.set.requests.labels({ ...labels, target: this.target }), duration: this.set.duration.labels(labels) };
+      const labels = { relay: this.relay, route: this.routes.label(record.route), method: methods[method]!, status_class: statusClasses[status]! };
+      series = { count: this.set.requests.labels({ ...labels, target: this.target }), duration: this.set.duration.series(labels) };
       this.requestSeries.set(key, series);
     }
     series.count.inc();
@@ -330,8 +290,8 @@ export interface MetricsObservation extends Observation {
 /**
  * Prometheus metrics with prom-client: requests by relay, route, method, status class and
  * target; request and upstream attempt latency histograms; attempts by outcome and retries;
- * in-flight requests; WebSocket sessions and their bytes. Paths are never labels: give `routes`
- * templates for a `route` label. Returns the stages (`[m.request, retry(), m.attempt]`), the
+ * in-flight requests; WebSocket sessions, their bytes and (with `@relay/ws`) their messages.
+ * Paths are never labels: give `routes` templates for a `route` label. Returns the stages (`[m.request, retry(), m.attempt]`), the
  * registry and a `/metrics` handler.
  *
  * @example

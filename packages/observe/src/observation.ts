@@ -1,4 +1,5 @@
-import { toRelayError, type ClientInfo, type Handler, type ProxyRequest, type ProxyResponse, type Stage, type StageContext } from '@relay/core';
+import { subscribe } from 'node:diagnostics_channel';
+import { relayChannels, toRelayError, type ClientInfo, type Handler, type ProxyRequest, type ProxyResponse, type RequestRefusedMessage, type Stage, type StageContext, type Target } from '@relay/core';
 import { Binding, RequestRecord, type AttemptRunner, type Observer } from './record.js';
 
 /**
@@ -44,6 +45,7 @@ export function createObservation(factories: readonly ObserverFactory[], outer: 
     name: 'observe',
     wrap(next: Handler, context: StageContext): Handler {
       const observers = factories.map((factory) => factory.bind(context));
+      watchRefusals(context.target, observers);
       const runner = observers.find((observer) => typeof observer.runAttempt === 'function') ?? null;
       const binding = new Binding(observers, context.target, runner as AttemptRunner | null);
       // Stages are wrapped innermost first: an attempt stage inside this one has registered by now.
@@ -61,32 +63,66 @@ export function createObservation(factories: readonly ObserverFactory[], outer: 
   return { request, attempt };
 }
 
-async function served(record: RequestRecord, next: Handler, request: ProxyRequest, selfAttempt: boolean): Promise<ProxyResponse> {
-  let response: ProxyResponse;
+/**
+ * The request's outcome into its record. `then` rather than an async function: with
+ * AsyncLocalStorage on (any OpenTelemetry SDK export switches it on), every promise runs async
+ * hooks, and an `await` adds a promise of its own.
+ */
+function served(record: RequestRecord, next: Handler, request: ProxyRequest, selfAttempt: boolean): Promise<ProxyResponse> {
+  let pending: Promise<ProxyResponse>;
   try {
-    response = selfAttempt ? await attempted(record, next, request) : await next(request);
+    pending = selfAttempt ? attempted(record, next, request) : next(request);
   } catch (error) {
-    record.fail(toRelayError(error));
-    throw error;
+    pending = Promise.reject(error);
   }
-  record.respond(response);
-  return response;
+  return pending.then(
+    (response) => {
+      record.respond(response);
+      return response;
+    },
+    (error: unknown) => {
+      record.fail(toRelayError(error));
+      throw error;
+    },
+  );
 }
 
-async function attempted(record: RequestRecord, next: Handler, request: ProxyRequest): Promise<ProxyResponse> {
+function attempted(record: RequestRecord, next: Handler, request: ProxyRequest): Promise<ProxyResponse> {
   const binding = record.binding;
   const observers = binding.observers;
   record.beginAttempt();
   for (let index = 0; index < observers.length; index++) observers[index]!.attemptStart(record, request);
-  let response: ProxyResponse;
+  let pending: Promise<ProxyResponse>;
   try {
-    response = binding.runner === null ? await next(request) : await binding.runner.runAttempt(record, next, request);
+    pending = binding.runner === null ? next(request) : binding.runner.runAttempt(record, next, request);
   } catch (error) {
-    const relayError = toRelayError(error);
-    for (let index = 0; index < observers.length; index++) observers[index]!.attemptEnd(record, 0, relayError);
-    throw error;
+    pending = Promise.reject(error);
   }
-  record.attemptAnswered();
-  for (let index = 0; index < observers.length; index++) observers[index]!.attemptEnd(record, response.status, null);
-  return response;
+  return pending.then(
+    (response) => {
+      record.attemptAnswered();
+      for (let index = 0; index < observers.length; index++) observers[index]!.attemptEnd(record, response.status, null);
+      return response;
+    },
+    (error: unknown) => {
+      const relayError = toRelayError(error);
+      for (let index = 0; index < observers.length; index++) observers[index]!.attemptEnd(record, 0, relayError);
+      throw error;
+    },
+  );
 }
+
+/**
+ * Requests the relay answers itself (a bad path, outside the mount, shutting down) never reach a
+ * stage: the observers hear of them on `relay:request:refused`, for this relay's target only.
+ */
+function watchRefusals(target: Target, observers: readonly Observer[]): void {
+  const listening = observers.filter((observer) => typeof observer.refused === 'function');
+  if (listening.length === 0) return;
+  subscribe(relayChannels.requestRefused, (message) => {
+    const refused = message as RequestRefusedMessage;
+    if (refused.target !== target) return;
+    for (const observer of listening) observer.refused!(refused);
+  });
+}
+

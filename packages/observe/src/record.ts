@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { errorBody, type Handler, type RelayError, type ProxyRequest, type ProxyResponse, type Target } from '@relay/core';
+import { errorBody, type ClientInfo, type Handler, type RelayError, type ProxyRequest, type ProxyResponse, type RequestRefusedMessage, type Target } from '@relay/core';
 
 /**
  * What one kind of observation (access log, metrics, tracing) does at each step of a request.
@@ -18,6 +18,8 @@ export interface Observer {
   sessionOpen(record: RequestRecord): void;
   /** The request (its response body) or the WebSocket session is over. */
   end(record: RequestRecord): void;
+  /** The relay answered a request itself before any stage ran (`relay:request:refused`): 400, 404, 501, 503. */
+  refused?(message: RequestRefusedMessage): void;
 }
 
 /** An observer that sends each attempt itself (tracing: inside the attempt span's context). */
@@ -38,6 +40,13 @@ const kRecord = Symbol('relay.observe.record');
 type Tagged = (Readable | Socket) & { [kRecord]?: RequestRecord };
 
 const on = EventEmitter.prototype.on;
+
+/**
+ * Where `@relay/ws` hangs a session's live message counts on its `ClientInfo` (its
+ * `webSocketCounts()`): a registered symbol, so this package reads them without depending on it.
+ */
+const kCounts = Symbol.for('relay.websocket.counts');
+type CountsSlot = ClientInfo & { [kCounts]?: { readonly clientMessages: number; readonly upstreamMessages: number } };
 
 /**
  * The facts of one client request while it is served, shared by the request stage and the
@@ -64,6 +73,10 @@ export class RequestRecord {
   duration = 0;
   /** True for a WebSocket session (the handshake was answered with 101). */
   session = false;
+  /** A WebSocket session's messages from the client to the upstream, when its transport counts them (`@relay/ws`). */
+  messagesIn = 0;
+  /** A WebSocket session's messages from the upstream to the client. */
+  messagesOut = 0;
   finished = false;
   /** Route index for labels, resolved once by whoever needs it first; -2 before that. */
   route = -2;
@@ -159,6 +172,12 @@ export class RequestRecord {
     // Counted from the 101 on: the handshake request is left out, the 101 head (written after the baseline) is in.
     this.bytesIn = Math.max(0, (socket.bytesRead ?? 0) - this.socketRead);
     this.bytesOut = Math.max(0, (socket.bytesWritten ?? 0) - this.socketWritten);
+    const counts = (this.request.client as CountsSlot)[kCounts];
+    if (counts !== undefined) {
+      // The client connection is closed: nothing more reaches the client, and all it sent has been read.
+      this.messagesIn = counts.clientMessages;
+      this.messagesOut = counts.upstreamMessages;
+    }
     this.finish();
   }
 }

@@ -14,7 +14,7 @@ import {
   type TracerProvider,
 } from '@opentelemetry/api';
 import type { Handler, HeaderRecord, ProxyRequest, ProxyResponse, RelayError, StageContext, Target } from '@relay/core';
-import { checkOptions, readBoolean } from './options.js';
+import { checkOptions, readBoolean, readChoice } from './options.js';
 import { createObservation, type Observation, type ObserverFactory } from './observation.js';
 import type { AttemptRunner, Observer, RequestRecord } from './record.js';
 
@@ -28,9 +28,17 @@ export interface TracingOptions {
   serverSpan?: boolean;
   /** Keep the query string in `url.full`. Default `false`. */
   includeQuery?: boolean;
+  /**
+   * When the transport runs inside the attempt span's context: `auto` when a span was already
+   * active (your HTTP server instrumentation's), `always`, or `never`. Default `auto`.
+   */
+  attemptContext?: AttemptContextMode;
 }
 
-const optionNames = ['tracerProvider', 'propagator', 'serverSpan', 'includeQuery'] as const;
+/** When an attempt runs inside its span's context (`tracing({ attemptContext })`). */
+export type AttemptContextMode = 'auto' | 'always' | 'never';
+
+const optionNames = ['tracerProvider', 'propagator', 'serverSpan', 'includeQuery', 'attemptContext'] as const;
 const knownMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT']);
 
 interface TracingSettings {
@@ -38,6 +46,7 @@ interface TracingSettings {
   propagator: Pick<TextMapPropagator, 'inject' | 'extract'>;
   serverSpan: boolean;
   includeQuery: boolean;
+  attemptContext: AttemptContextMode;
 }
 
 /** Reads and checks `tracing()` options. */
@@ -54,6 +63,7 @@ export function tracingSettings(options: TracingOptions): TracingSettings {
     propagator,
     serverSpan: readBoolean(options.serverSpan, false, 'serverSpan'),
     includeQuery: readBoolean(options.includeQuery, false, 'includeQuery'),
+    attemptContext: readChoice(options.attemptContext, ['auto', 'always', 'never'] as const, 'auto', 'attemptContext'),
   };
 }
 
@@ -108,11 +118,12 @@ class TracingObserver implements Observer, AttemptRunner {
 
   attemptStart(): void {}
 
-  /** Sends one attempt inside its CLIENT span, with the span's `traceparent` in the request headers. */
+  /** Sends one attempt as a CLIENT span, with the span's `traceparent` in the request headers. */
   runAttempt(record: RequestRecord, next: Handler, request: ProxyRequest): Promise<ProxyResponse> {
     // A previous attempt whose response a retry discarded ends when the next one starts.
     endAttemptSpan(record);
-    const parent = (record.parentContext as Context | null) ?? contextApi.active();
+    const active = contextApi.active();
+    const parent = (record.parentContext as Context | null) ?? active;
     const span = this.tracer.startSpan(
       knownMethods.has(request.method) ? request.method : 'HTTP',
       { kind: SpanKind.CLIENT, attributes: this.attemptAttributes(record, request) },
@@ -121,7 +132,19 @@ class TracingObserver implements Observer, AttemptRunner {
     record.attemptSpan = span;
     const spanContext = trace.setSpan(parent, span);
     this.settings.propagator.inject(spanContext, request.headers as HeaderRecord, defaultTextMapSetter);
-    return contextApi.with(spanContext, next, undefined, request);
+    return this.entersContext(active) ? contextApi.with(spanContext, next, undefined, request) : next(request);
+  }
+
+  /**
+   * Entering a context switches AsyncLocalStorage on for the whole process: a hook on every
+   * promise and async resource from then on (7 % of the bench row's CPU). `auto` enters only
+   * when a span is active already (an HTTP server instrumentation's), where that cost is paid
+   * anyway and an HTTP client instrumentation under the transport must see the attempt span.
+   * (A span, not `active !== ROOT_CONTEXT`: the API's ESM and CommonJS builds each have a root.)
+   */
+  private entersContext(active: Context): boolean {
+    const mode = this.settings.attemptContext;
+    return mode === 'always' || (mode === 'auto' && trace.getSpan(active) !== undefined);
   }
 
   private attemptAttributes(record: RequestRecord, request: ProxyRequest): Attributes {
@@ -140,6 +163,11 @@ class TracingObserver implements Observer, AttemptRunner {
   attemptEnd(record: RequestRecord, status: number, error: RelayError | null): void {
     const span = record.attemptSpan as Span | null;
     if (span === null) return;
+    // A span the sampler dropped records nothing: only its end is left to do.
+    if (!span.isRecording()) {
+      if (error !== null) endAttemptSpan(record);
+      return;
+    }
     if (error !== null) {
       span.setAttribute('error.type', error.code);
       span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
@@ -161,7 +189,7 @@ class TracingObserver implements Observer, AttemptRunner {
 
   end(record: RequestRecord): void {
     const attempt = record.attemptSpan as Span | null;
-    if (attempt !== null && record.code !== null && record.status < 400) {
+    if (attempt !== null && record.code !== null && record.status < 400 && attempt.isRecording()) {
       attempt.setAttribute('error.type', record.code);
       attempt.setStatus({ code: SpanStatusCode.ERROR, message: 'response body broke off' });
     }
@@ -191,7 +219,9 @@ function endAttemptSpan(record: RequestRecord): void {
  * `serverSpan` is set; HTTP semantic-convention attributes (`http.request.method`, `url.full`
  * without the query, `server.address`, `server.port`, `http.response.status_code`, `error.type`,
  * `http.request.resend_count`); `traceparent`/`tracestate` injected upstream through the
- * propagator. WebSocket handshakes are traced too. Stages: `[t.request, retry(), t.attempt]`.
+ * propagator. WebSocket handshakes are traced too. The parent is passed explicitly, so no context
+ * manager is needed; the transport runs inside the attempt span's context only when a span was
+ * already active (`attemptContext`). Stages: `[t.request, retry(), t.attempt]`.
  *
  * @example
  * const t = tracing({ serverSpan: true });

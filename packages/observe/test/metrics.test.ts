@@ -1,11 +1,13 @@
 import { request as httpRequest } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Registry } from 'prom-client';
+import { Histogram, Registry } from 'prom-client';
 import { WebSocket } from 'ws';
 import { createRelay } from '@relay/core';
 import { retry } from '@relay/retry';
 import { fetchRaw, serveRelay, startUpstream, waitFor } from '@relay/testkit';
+import { websocket } from '@relay/ws';
+import { BufferedHistogram } from '../src/buffered.js';
 import { metrics, metricsHandler, observe } from '../src/index.js';
 import { echoSession, scripted, serveWithUpgrades, startEchoWs } from './helpers.js';
 
@@ -62,6 +64,8 @@ test('after 2xx, 5xx, a retry and a WebSocket session the scrape has the expecte
   assert.is(series('relay_websocket_sessions_open{relay="api"}'), 0);
   assert.ok(series('relay_websocket_bytes_total{relay="api",direction="in"}')! > 0);
   assert.ok(series('relay_websocket_bytes_total{relay="api",direction="out"}')! > 0);
+  assert.is(series('relay_websocket_messages_total{relay="api",direction="in"}'), 1);
+  assert.is(series('relay_websocket_messages_total{relay="api",direction="out"}'), 1);
   // Paths never become labels: no series names /bad.
   assert.not.ok(text.includes('/bad'));
   await wsServed.close();
@@ -69,6 +73,32 @@ test('after 2xx, 5xx, a retry and a WebSocket session the scrape has the expecte
   await served.close();
   await upstream.close();
 });
+
+for (const [mode, options] of [['transparent', {}], ['terminating', { onClientMessage: () => undefined }]] as const) {
+  test(`${mode} WebSocket session: messages both ways and client-connection bytes, exact`, async () => {
+    const upstream = await startEchoWs();
+    const registry = new Registry();
+    const m = metrics({ registry, relay: 'ws' });
+    const served = await serveWithUpgrades({ targetBaseUrl: upstream.url, stages: [m.request, m.attempt], websocket: websocket(options) });
+    const messages = Array.from({ length: 7 }, (_, index) => `message number ${index}`);
+    assert.equal(await echoSession(`${served.url}/chat`, messages), messages);
+    let text = await registry.metrics();
+    for (let tries = 0; tries < 100 && value(text, 'relay_websocket_sessions_total{relay="ws"}') !== 1; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      text = await registry.metrics();
+    }
+    assert.is(value(text, 'relay_websocket_sessions_total{relay="ws"}'), 1);
+    assert.is(value(text, 'relay_websocket_messages_total{relay="ws",direction="in"}'), 7);
+    assert.is(value(text, 'relay_websocket_messages_total{relay="ws",direction="out"}'), 7);
+    // From the client: each message masked (2 + 4 header bytes), then the close frame (code 1000, reason "done").
+    const payload = messages.reduce((sum, message) => sum + message.length, 0);
+    assert.is(value(text, 'relay_websocket_bytes_total{relay="ws",direction="in"}'), payload + 7 * 6 + (6 + 2 + 4));
+    // To the client: the 101 head, the echoes unmasked (2 header bytes each), the close frame.
+    assert.ok(value(text, 'relay_websocket_bytes_total{relay="ws",direction="out"}')! > payload + 7 * 2 + 4);
+    await served.close();
+    await upstream.close();
+  });
+}
 
 test('in-flight and open sessions are live gauges', async () => {
   let release: () => void = () => {};
@@ -160,6 +190,29 @@ test('metricsHandler() answers HEAD without a body', async () => {
   assert.is(status, 200);
   server.closeAllConnections();
   await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+
+test('a buffered histogram renders exactly what a prom-client Histogram fed the same values renders', async () => {
+  const mine = new Registry();
+  const theirs = new Registry();
+  const labelNames = ['relay', 'outcome'];
+  const buffered = new BufferedHistogram(mine, 'h_seconds', 'help', labelNames, [0.1, 1, 5]);
+  const plain = new Histogram({ name: 'h_seconds', help: 'help', labelNames, buckets: [0.1, 1, 5], registers: [theirs] });
+  const series = [buffered.series({ relay: 'a', outcome: '2xx' }), buffered.series({ relay: 'a', outcome: '5xx' }), buffered.series({ relay: 'b', outcome: '2xx' })];
+  // Bounds are inclusive (le): 0.1 falls in the 0.1 bucket, 7 only in +Inf; the third series stays empty and absent.
+  const values = [[0.05, 0.1, 0.1000001, 1, 4.2, 7], [2.5]];
+  values.forEach((list, index) => {
+    for (const seconds of list) {
+      series[index]!.observe(seconds);
+      plain.observe(series[index]!.labels, seconds);
+    }
+  });
+  assert.is(await mine.metrics(), await theirs.metrics());
+  const json = async (registry: Registry): Promise<unknown> => JSON.parse(JSON.stringify(await registry.getMetricsAsJSON()));
+  assert.equal(await json(mine), await json(theirs));
+  mine.resetMetrics();
+  theirs.resetMetrics();
+  assert.is(await mine.metrics(), await theirs.metrics());
 });
 
 test('options are checked: buckets, prefix, routes, unknown keys', () => {

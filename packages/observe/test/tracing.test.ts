@@ -5,7 +5,7 @@ import { SpanKind, SpanStatusCode, context, propagation, trace } from '@opentele
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { createRelay } from '@relay/core';
+import { createRelay, type Stage } from '@relay/core';
 import { retry } from '@relay/retry';
 import { closedPort, fetchRaw, serveRelay, waitFor } from '@relay/testkit';
 import { observe, tracing } from '../src/index.js';
@@ -133,7 +133,53 @@ test('without an SDK nothing is recorded and nothing breaks; a client traceparen
   await upstream.close();
 });
 
+/** A stage placed inside the attempt stage: what the transport would see as the active span. */
+function probe(seen: (string | undefined)[]): Stage {
+  return {
+    name: 'probe',
+    wrap: (next) => (request) => {
+      seen.push(trace.getSpan(context.active())?.spanContext().spanId);
+      return next(request);
+    },
+  };
+}
+
+test('attemptContext: auto runs the transport in the attempt span only when a span was active; always and never', async () => {
+  const upstream = await scripted([200]);
+  const cases = [
+    { mode: 'auto', userSpan: false, inside: false },
+    { mode: 'auto', userSpan: true, inside: true },
+    { mode: 'always', userSpan: false, inside: true },
+    { mode: 'never', userSpan: true, inside: false },
+  ] as const;
+  for (const { mode, userSpan, inside } of cases) {
+    exporter.reset();
+    const seen: (string | undefined)[] = [];
+    let userSpanId: string | undefined;
+    const t = tracing({ tracerProvider, attemptContext: mode });
+    const relay = createRelay({ targetBaseUrl: upstream.url, stages: [t.request, t.attempt, probe(seen)] });
+    const served = await serveRelay(relay, function listener(req: IncomingMessage, res: ServerResponse) {
+      if (!userSpan) return relay.handle(req, res);
+      const span = userTracer.startSpan('GET', { kind: SpanKind.SERVER });
+      userSpanId = span.spanContext().spanId;
+      res.on('close', () => span.end());
+      context.with(trace.setSpan(context.active(), span), () => relay.handle(req, res));
+    });
+    assert.is((await fetchRaw(`${served.url}/`)).status, 200);
+    assert.ok(await waitFor(() => spansOf(SpanKind.CLIENT).length === 1));
+    const client = spansOf(SpanKind.CLIENT)[0]!;
+    // Inside: the attempt span; outside: whatever was active around the relay (the user's span, or none).
+    assert.is(seen[0], inside ? client.spanContext().spanId : userSpanId, `${mode}, user span ${userSpan}`);
+    // Whatever the mode: the span's parent is the active span, and the upstream got its traceparent.
+    assert.is(client.parentSpanContext?.spanId, userSpanId);
+    assert.is(upstream.requests.at(-1)!.headers.traceparent, traceparentOf(client));
+    await served.close();
+  }
+  await upstream.close();
+});
+
 test('options are checked', () => {
+  assert.throws(() => tracing({ attemptContext: 'sometimes' as never }), /attemptContext must be one of "auto", "always", "never"/);
   assert.throws(() => tracing({ serverspan: true } as never), /unknown option "serverspan" \(did you mean "serverSpan"\?/);
   assert.throws(() => tracing({ serverSpan: 'yes' as never }), /serverSpan must be a boolean/);
   assert.throws(() => tracing({ tracerProvider: {} as never }), /TracerProvider/);

@@ -20,6 +20,8 @@ export class FrameTracker {
   private closeMask: Buffer | null = null;
   /** The code of the first close frame seen: 1005 when it had none, 0 before one is seen. */
   closeCode = 0;
+  /** Whole messages seen: text, binary or continuation frames with FIN set (one test per frame header). */
+  messages = 0;
 
   /** True between two frames: a frame of the relay's own may be written here. */
   get atBoundary(): boolean {
@@ -54,6 +56,8 @@ export class FrameTracker {
   private startPayload(): void {
     const header = this.header;
     this.opcode = header[0]! & 0x0f;
+    // FIN on a continuation (0), text (1) or binary (2) frame: the last frame of a message.
+    if ((header[0]! & 0x80) !== 0 && this.opcode <= 0x2) this.messages++;
     const masked = (header[1]! & 0x80) !== 0;
     const short = header[1]! & 0x7f;
     let offset = 2;

@@ -6,6 +6,7 @@ import { loggedPath } from '@relay/core/transport';
 import { RelayError, toRelayError, type HeaderRecord, type ProxyRequest, type ProxyResponse, type UpgradeHandoff } from '@relay/core';
 import { refuseUpgrade, responseHeadersFromRaw, type AbortHandler } from '@relay/core/transport';
 import { closeOpen, closeReasons } from './close-codes.js';
+import { attachCounts } from './counts.js';
 import { clientHandshakeLines, isWritablePath, parseSubprotocols, stripUpstreamHandshakeHeaders, upstreamRequestHeaders } from './handshake-headers.js';
 import { Session, type PendingMessage, type UpstreamEnd } from './session.js';
 import { sessionDeadline } from './policy.js';
@@ -303,6 +304,7 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
     upstream.removeListener('error', onHandshakeError);
     upstream.removeListener('close', onHandshakeClose);
     this.session = new Session(this.binding, upstream, client, this.request.path, this.pending, this.ended, this.deadline);
+    attachCounts(this.request.client, this.session);
   }
 
   /** Ends a handshake whose client will not be accepted after all. */

@@ -1,2 +1,3 @@
 export { websocket, type WebSocketOptions } from './websocket.js';
 export type { MessageContext, MessageHook, MessageLimits, MessageVerdict, PolicyOptions, WebSocketMessage } from './policy.js';
+export { webSocketCounts, type WebSocketCounts } from './counts.js';

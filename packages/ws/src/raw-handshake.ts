@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream';
 import { RelayError, toRelayError, type HeaderRecord, type ProxyRequest, type ProxyResponse, type UpgradeHandoff } from '@relay/core';
 import { loggedPath, refuseUpgrade, responseHeadersFromRaw, type AbortHandler } from '@relay/core/transport';
 import { closeReasons } from './close-codes.js';
+import { attachCounts } from './counts.js';
 import { closeFrame } from './frames.js';
 import { clientHandshakeLines, headerText, isWritablePath, parseSubprotocols, stripUpstreamHandshakeHeaders, upstreamRequestHeaders } from './handshake-headers.js';
 import { RawSession } from './raw-session.js';
@@ -300,7 +301,7 @@ export class RawHandshake implements AbortHandler, UpgradeHandoff {
       'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
         `Sec-WebSocket-Accept: ${acceptKey(key)}\r\n${[...this.negotiated, ...lines].map((line) => `${line}\r\n`).join('')}\r\n`,
     );
-    new RawSession(this.binding, socket, head, upstream, this.upstreamHead, this.request.path);
+    attachCounts(this.request.client, new RawSession(this.binding, socket, head, upstream, this.upstreamHead, this.request.path));
   }
 
   /** Ends a handshake whose client will not be accepted after all. */

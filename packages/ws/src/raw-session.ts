@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { closeReasons } from './close-codes.js';
+import type { WebSocketCounts } from './counts.js';
 import { FrameTracker, closeFrame } from './frames.js';
 import type { RelayedSession } from './host.js';
 import { logSessionEnd, type SessionEnding, type SessionLog } from './session.js';
@@ -82,7 +83,7 @@ class Pipe {
  * close cleanly: 1011 to the client when the upstream is lost, 1001 to the upstream when the
  * client is lost, 1001 on shutdown and on the idle timeout.
  */
-export class RawSession implements RelayedSession, SessionLog {
+export class RawSession implements RelayedSession, SessionLog, WebSocketCounts {
   readonly started = Date.now();
   lastActive = this.started;
   idleTimer: NodeJS.Timeout | null = null;
@@ -121,6 +122,15 @@ export class RawSession implements RelayedSession, SessionLog {
     upstream.resume();
     const idleTimeout = binding.settings.idleTimeout;
     if (idleTimeout > 0) this.idleTimer = setTimeout(onIdleCheck, idleTimeout, this);
+  }
+
+  /** Counted by the frame trackers, which read every frame header anyway. */
+  get clientMessages(): number {
+    return this.toUpstream.tracker.messages;
+  }
+
+  get upstreamMessages(): number {
+    return this.toClient.tracker.messages;
   }
 
   get clientCode(): number {

@@ -1,6 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import { WebSocket } from 'ws';
 import { loggedPath } from '@relay/core/transport';
+import type { WebSocketCounts } from './counts.js';
 import { closeCodeOfError, closeReasons, reasonOfErrorCode, relayedCloseCode } from './close-codes.js';
 import { closeOpen } from './close-codes.js';
 import { LimitState, type Policy } from './policy.js';
@@ -49,7 +50,7 @@ const binaryFrame = { binary: true } as const;
  * stays binary), each side's close passed to the other, backpressure, the idle timeout and one
  * log line when it ends.
  */
-export class Session implements RelayedSession, SessionLog {
+export class Session implements RelayedSession, SessionLog, WebSocketCounts {
   readonly started = Date.now();
   lastActive = this.started;
   idleTimer: NodeJS.Timeout | null = null;
@@ -61,6 +62,8 @@ export class Session implements RelayedSession, SessionLog {
   private readonly sessionLimit: LimitState | null = null;
   clientCode = 0;
   upstreamCode = 0;
+  clientMessages = 0;
+  upstreamMessages = 0;
   readonly highWaterMark: number;
   /** Resume reading from one side once the other side's queue has drained. */
   private readonly clientFlushed: (error?: Error) => void;
@@ -167,6 +170,8 @@ export class Session implements RelayedSession, SessionLog {
       data = message.data;
       isBinary = message.isBinary;
     }
+    if (to === this.upstream) this.clientMessages++;
+    else this.upstreamMessages++;
     const options = isBinary ? binaryFrame : textFrame;
     if (to.bufferedAmount + data.length <= this.highWaterMark) {
       to.send(data, options);

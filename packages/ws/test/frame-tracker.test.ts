@@ -31,6 +31,16 @@ test('boundaries are found however the stream is cut, for every length encoding'
   assert.not.ok(tracker.atBoundary, 'inside the second frame’s header');
 });
 
+test('whole messages are counted once, at their last frame, whatever the cuts; control frames are not messages', () => {
+  // A text message in two fragments with a ping between them, a binary one, a 16-bit-length text one, a pong, a close.
+  const stream = Buffer.concat([frame(1, 3, false), frame(9, 2), frame(0, 4), frame(2, 10), frame(1, 300), frame(10, 0), closeFrame(1000, '', false)]);
+  for (const size of [1, 2, 5, stream.length]) {
+    const tracker = new FrameTracker();
+    for (let i = 0; i < stream.length; i += size) tracker.scan(stream.subarray(i, i + size), 0, false);
+    assert.is(tracker.messages, 3, `pieces of ${size}`);
+  }
+});
+
 test('stopAtBoundary returns the offset just after the frame being read', () => {
   const stream = Buffer.concat([frame(2, 300), frame(1, 5)]);
   const tracker = new FrameTracker();

@@ -61,6 +61,14 @@ export interface Relay {
    * through the same stages as HTTP, then to the `websocket` transport.
    */
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
+  /**
+   * The Web-standard entry (Next.js route handlers, Hono, `Bun.serve`-shaped code): the same
+   * stages and transport, bodies streamed both ways, never buffered. The relay's `mountPath` is
+   * stripped from the request's path; aborting `request.signal` or cancelling the response body
+   * aborts the upstream attempt. A Web `Request` has no socket: pass the client's address in
+   * `client` for `X-Forwarded-For`.
+   */
+  fetch(request: Request, client?: FetchClient): Promise<Response>;
   /** `upgrade` for a framework that routed the request itself: see `DispatchRoute` (its `onError` is not used). */
   dispatchUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, route: DispatchRoute): void;
   /**
@@ -108,3 +116,9 @@ export interface DispatchRoute {
 
 /** A relay's lifecycle state. */
 export type RelayState = 'stopped' | 'starting' | 'running' | 'stopping';
+
+/** What `relay.fetch` knows of the client that a Web `Request` does not say. */
+export interface FetchClient {
+  /** The client's address, for `X-Forwarded-For` and the logs. Default `''` (unknown). */
+  address?: string;
+}

@@ -12,9 +12,10 @@ import { normalizePathOption } from '../request/path.js';
 import { resolveTrustProxy } from '../request/trust-proxy.js';
 import { httpTransport } from '../transport/http.js';
 import type { Handler, Logger, Stage, Target, Timeouts, TransportConfig } from '../types.js';
-import type { DispatchRoute, Relay, RelayOptions, RelayState } from './api.js';
+import type { DispatchRoute, FetchClient, Relay, RelayOptions, RelayState } from './api.js';
 import { serve, type FrontHost } from './front.js';
 import type { ExchangeHost } from './host.js';
+import { FetchExchange, incomingOf } from './fetch-exchange.js';
 import { HttpExchange } from './http-exchange.js';
 import type { InFlight } from './in-flight.js';
 import { innerHandler } from './inner.js';
@@ -109,6 +110,13 @@ class RelayCore implements Relay, FrontHost, ExchangeHost {
 
   dispatchUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, route: DispatchRoute): void {
     this.serveUpgrade(req, socket, head, route.path, routeEntry(route, undefined));
+  }
+
+  fetch(request: Request, client: FetchClient = {}): Promise<Response> {
+    return new Promise<Response>((resolve) => {
+      const { incoming, target } = incomingOf(request, client);
+      serve(this, new FetchExchange(this, incoming, request.signal ?? null, resolve), this.pipeline, target, this.ownEntry);
+    });
   }
 
   private serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, rawTarget: string, entry: Entry): void {

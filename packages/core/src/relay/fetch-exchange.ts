@@ -1,0 +1,128 @@
+import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeWebStream } from 'node:stream/web';
+import type { ClientInfo } from '../request/client.js';
+import { RelayError, toRelayError } from '../errors.js';
+import { publishRequestEnd, publishRequestStart } from '../events.js';
+import type { Handler, HeaderRecord, ProxyRequest, ProxyResponse } from '../types.js';
+import type { FetchClient } from './api.js';
+import type { Exchange } from './front.js';
+import type { ExchangeHost } from './host.js';
+import type { InFlight } from './in-flight.js';
+import { errorBody } from './respond.js';
+
+/**
+ * A Web `Request` read as the node:http request the relay's front expects: its method, target,
+ * raw headers, and its body as a Node stream (streamed, never buffered). No socket: the
+ * client's address comes from `FetchClient`.
+ */
+export function incomingOf(request: Request, client: FetchClient): { incoming: IncomingMessage; target: string } {
+  const url = new URL(request.url);
+  const rawHeaders: string[] = [];
+  request.headers.forEach((value, name) => rawHeaders.push(name, value));
+  // `Host` is a forbidden header of the Fetch standard: the URL's authority is the client's Host.
+  if (!request.headers.has('host')) rawHeaders.push('host', url.host);
+  // A streamed body has no length: the relay frames it as chunked, as it does an HTTP/2 body.
+  if (request.body !== null && !request.headers.has('content-length')) rawHeaders.push('transfer-encoding', 'chunked');
+  const body = request.body === null ? Readable.from([]) : Readable.fromWeb(request.body as NodeWebStream<Uint8Array>);
+  const target = url.pathname + url.search;
+  const socket = { remoteAddress: client.address ?? '', localPort: Number(url.port) || (url.protocol === 'https:' ? 443 : 80), encrypted: url.protocol === 'https:' };
+  Object.assign(body, { method: request.method, url: target, rawHeaders, headers: {}, socket, httpVersion: '1.1', httpVersionMajor: 1, complete: false });
+  body.once('end', () => Object.assign(body, { complete: true }));
+  return { incoming: body as unknown as IncomingMessage, target };
+}
+
+/**
+ * One `relay.fetch` call while it is served: the pipeline's response becomes a Web `Response`
+ * whose body streams the upstream's; the caller's `AbortSignal`, or cancelling the response
+ * body, aborts the upstream attempt.
+ */
+export class FetchExchange implements Exchange, InFlight {
+  previousInFlight: InFlight | null = null;
+  nextInFlight: InFlight | null = null;
+  listed = false;
+  client: ClientInfo | null = null;
+  private request: ProxyRequest | null = null;
+  private ended = false;
+
+  constructor(
+    readonly relay: ExchangeHost,
+    readonly req: IncomingMessage,
+    private readonly signal: AbortSignal | null,
+    private readonly answer: (response: Response) => void,
+  ) {}
+
+  start(pipeline: Handler, request: ProxyRequest): void {
+    this.request = request;
+    this.relay.track(this);
+    publishRequestStart(this.relay.target, request, false);
+    const signal = this.signal;
+    if (signal !== null) {
+      if (signal.aborted) request.client.abort();
+      else signal.addEventListener('abort', () => this.abort(), { once: true });
+    }
+    pipeline(request).then(
+      (response) => this.respond(response),
+      (error: unknown) => this.fail(toRelayError(error)),
+    );
+  }
+
+  refuse(error: RelayError): void {
+    this.answer(errorResponse(error));
+  }
+
+  abortForShutdown(reason: RelayError): void {
+    this.client?.abort(reason);
+  }
+
+  private respond(response: ProxyResponse): void {
+    const body = response.body;
+    if (this.client?.aborted === true) {
+      body?.destroy();
+      this.end(499, false);
+      return;
+    }
+    if (body === null) {
+      this.end(response.status, true);
+      this.answer(new Response(null, { status: response.status, headers: webHeaders(response.headers) }));
+      return;
+    }
+    body.once('end', () => this.end(response.status, true));
+    body.once('close', () => this.end(response.status, body.readableEnded));
+    const stream = Readable.toWeb(body) as unknown as ReadableStream<Uint8Array>;
+    this.answer(new Response(stream, { status: response.status, headers: webHeaders(response.headers) }));
+  }
+
+  private fail(error: RelayError): void {
+    this.end(error.code === 'ERR_CLIENT_ABORTED' ? 499 : error.status, false);
+    this.answer(errorResponse(error));
+  }
+
+  private abort(): void {
+    this.client?.abort();
+    this.req.destroy();
+  }
+
+  private end(status: number, completed: boolean): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.relay.finished(this);
+    publishRequestEnd(this.relay.target, this.request, status, completed);
+  }
+}
+
+/** The relay's short error answer as a Web `Response`. */
+function errorResponse(error: RelayError): Response {
+  return new Response(errorBody(error), { status: error.status, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' } });
+}
+
+function webHeaders(headers: HeaderRecord): Headers {
+  const web = new Headers();
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (typeof value === 'string') web.append(name, value);
+    else for (const one of value) web.append(name, one);
+  }
+  return web;
+}

@@ -1,0 +1,75 @@
+// @relay/frameworks/fastify: a relay as a Fastify 5 plugin.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { assertKnownKeys, type Relay } from '@relay/core';
+import { assertRelay } from './assert-relay.js';
+import { normalizePrefix, routeUnder } from './mount.js';
+import { addUpgradeRoute } from './upgrade-table.js';
+
+/** Options of `relayPlugin`, given to `fastify.register`. */
+export interface RelayPluginOptions {
+  /** The relay to serve (from `createRelay`; without `mountPath`: Fastify strips the prefix). */
+  relay: Relay;
+  /** Where the relay answers, e.g. `'/api'`: HTTP routes `/api` and `/api/*`, and WebSocket upgrades under it. Default the root. */
+  prefix?: string;
+  /** Fastify's own register option: the log level of the plugin's routes. */
+  logLevel?: string;
+}
+
+const pluginKeys = ['relay', 'prefix', 'logLevel'] as const;
+
+/**
+ * Serves a relay under a prefix of a Fastify 5 app: every method on `prefix` and `prefix/*`,
+ * and the server's WebSocket upgrades under `prefix`. Request bodies are not parsed: within
+ * the plugin's (encapsulated) scope one content-type parser for every type hands Fastify
+ * nothing and leaves the stream to the relay, so bodies stream both ways and Fastify's
+ * `bodyLimit` does not apply (use `bodyLimit()` from `@relay/body`). The reply is hijacked: the relay writes
+ * it, so Fastify's `onSend`/`onResponse` hooks do not run for these routes. The relay starts
+ * with the app (`onReady`) and drains on `app.close()` (`preClose`).
+ *
+ * @example
+ * const app = fastify();
+ * await app.register(relayPlugin, { relay: createRelay({ targetBaseUrl: 'http://api:8000', websocket: websocket() }), prefix: '/api' });
+ * await app.listen({ port: 8080 });
+ * // GET /api/users → GET http://api:8000/users, X-Forwarded-Prefix: /api; ws://host/api/live → ws://api:8000/live
+ */
+export function relayPlugin(fastify: FastifyInstance, options: RelayPluginOptions, done: (error?: Error) => void): void {
+  try {
+    mountRelay(fastify, options);
+  } catch (error) {
+    // Avvio reports an error given to `done` from `ready()`/`listen()`; a throw would be uncaught.
+    done(error as Error);
+    return;
+  }
+  done();
+}
+
+function mountRelay(fastify: FastifyInstance, options: RelayPluginOptions): void {
+  if (options === null || typeof options !== 'object') throw new TypeError('relayPlugin options must be an object { relay, prefix }');
+  assertKnownKeys(options, pluginKeys, 'relayPlugin');
+  assertRelay(options.relay, 'relayPlugin: relay');
+  const relay = options.relay;
+  // fastify.prefix is the whole prefix, parents' included, as Fastify normalised it.
+  const prefix = normalizePrefix(fastify.prefix, 'relayPlugin: prefix');
+
+  fastify.removeAllContentTypeParsers();
+  fastify.addContentTypeParser('*', function leaveBodyToRelay(_request: FastifyRequest, _payload: unknown, parsed: (error: null) => void) {
+    parsed(null);
+  });
+
+  function relayRoute(request: FastifyRequest, reply: FastifyReply): void {
+    const route = routeUnder(request.raw.url ?? '/', prefix);
+    // Fastify may match what the raw target does not show (ignoreDuplicateSlashes, a rewriteUrl).
+    if (route === null) return reply.callNotFound();
+    reply.hijack();
+    relay.dispatch(request.raw, reply.raw, route);
+  }
+  fastify.all('/', relayRoute);
+  fastify.all('/*', relayRoute);
+
+  const removeUpgrades = addUpgradeRoute(fastify.server, prefix, relay);
+  fastify.addHook('onReady', () => relay.startup());
+  fastify.addHook('preClose', async () => {
+    removeUpgrades();
+    await relay.shutdown();
+  });
+}

@@ -1,0 +1,56 @@
+// @relay/frameworks/hono: a relay as a Hono handler on @hono/node-server.
+import type { HttpBindings } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import type { Context } from 'hono';
+import { assertKnownKeys, type Relay } from '@relay/core';
+import { assertRelay } from './assert-relay.js';
+import { responseClosed } from './response-closed.js';
+import { normalizePrefix, routeUnder } from './mount.js';
+
+/** Options of `relayHandler`. */
+export interface RelayHandlerOptions {
+  /** The path the handler's routes are under, e.g. `'/api'` for `app.all('/api/*', …)`: stripped before forwarding. Default the root. */
+  prefix?: string;
+}
+
+/** The environment @hono/node-server gives a Hono app: the Node request and response. */
+export type NodeEnv = { Bindings: HttpBindings };
+
+/** A Hono handler for an app served by @hono/node-server. */
+export type NodeHandler = (c: Context<NodeEnv>) => Promise<Response>;
+
+const handlerKeys = ['prefix'] as const;
+
+/**
+ * Serves a relay from a Hono app running on `@hono/node-server`: the handler gives the Node
+ * request and response (`c.env.incoming`, `c.env.outgoing`) to the relay, which streams both
+ * bodies (Hono never reads the request body), and returns `RESPONSE_ALREADY_SENT` once the
+ * response has closed so @hono/node-server writes nothing. Register it for the bare prefix and
+ * below it; a request whose target is not under `prefix` gets Hono's 404. WebSocket upgrades
+ * do not pass through Hono: give the node server's `upgrade` event to the relay with
+ * `routeUpgrades(server, { '/api': relay })` from `@relay/connect-adapter`.
+ *
+ * @example
+ * const app = new Hono<NodeEnv>();
+ * app.all('/api/*', relayHandler(createRelay({ targetBaseUrl: 'http://api:8000' }), { prefix: '/api' }));
+ * serve({ fetch: app.fetch, port: 8080 });
+ */
+export function relayHandler(relay: Relay, options: RelayHandlerOptions = {}): NodeHandler {
+  assertRelay(relay, 'relayHandler(relay)');
+  if (options === null || typeof options !== 'object') throw new TypeError('relayHandler options must be an object { prefix }');
+  assertKnownKeys(options, handlerKeys, 'relayHandler');
+  const prefix = normalizePrefix(options.prefix, 'relayHandler: prefix');
+
+  return async function relayHonoHandler(c: Context<NodeEnv>): Promise<Response> {
+    const env = c.env as Partial<HttpBindings> | undefined;
+    if (env?.incoming === undefined || env.outgoing === undefined) {
+      throw new TypeError('relayHandler needs @hono/node-server: c.env.incoming and c.env.outgoing are missing');
+    }
+    const route = routeUnder(env.incoming.url ?? '/', prefix);
+    if (route === null) return c.notFound();
+    const closed = responseClosed(env.outgoing);
+    relay.dispatch(env.incoming, env.outgoing, route);
+    await closed;
+    return RESPONSE_ALREADY_SENT;
+  };
+}

@@ -1,0 +1,56 @@
+/**
+ * Text pieces of access log lines, built for a line per request: JSON strings without a
+ * `JSON.stringify` call when nothing needs escaping, and timestamps whose date part is formatted
+ * once per second (`Date#toISOString` alone cost about a microsecond per line).
+ */
+
+/** A character JSON escapes: controls, `"`, `\`, and surrogates (a lone one becomes `\uXXXX`). */
+const needsEscape = /[\x00-\x1f"\\\ud800-\udfff]/;
+
+/** `value` as a JSON string literal. */
+export function jsonString(value: string): string {
+  return needsEscape.test(value) ? JSON.stringify(value) : `"${value}"`;
+}
+
+/** A timestamp formatter that reuses the text of the current second. */
+class SecondCache {
+  private second = Number.NaN;
+  private text = '';
+
+  constructor(private readonly format: (second: number) => string) {}
+
+  /** The formatted text of the whole second holding `time` (ms since the epoch). */
+  of(time: number): string {
+    const second = Math.floor(time / 1000);
+    if (second !== this.second) {
+      this.second = second;
+      this.text = this.format(second * 1000);
+    }
+    return this.text;
+  }
+}
+
+// `2026-12-01T09:00:00.` : the ISO text up to the milliseconds.
+const isoSeconds = new SecondCache((time) => new Date(time).toISOString().slice(0, 20));
+
+/** `time` (ms since the epoch) as `Date#toISOString` writes it, in UTC with milliseconds. */
+export function isoTime(time: number): string {
+  const millis = Math.floor(time) % 1000;
+  return `${isoSeconds.of(time)}${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z`;
+}
+
+const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+function two(value: number): string {
+  return value < 10 ? `0${value}` : String(value);
+}
+
+const clfSeconds = new SecondCache((time) => {
+  const date = new Date(time);
+  return `${two(date.getUTCDate())}/${months[date.getUTCMonth()]}/${date.getUTCFullYear()}:${two(date.getUTCHours())}:${two(date.getUTCMinutes())}:${two(date.getUTCSeconds())} +0000`;
+});
+
+/** `10/Oct/2000:13:55:36 +0000`, in UTC: the Common Log Format time. */
+export function clfTime(time: number): string {
+  return clfSeconds.of(time);
+}

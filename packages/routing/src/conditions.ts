@@ -1,0 +1,125 @@
+import { assertKnownKeys, type HeaderValue, type ProxyRequest, type StageContext } from '@relay/core';
+import { globToRegExp } from './glob.js';
+import { routingPath } from './upstream-path.js';
+
+/** What a request must match; every condition given must hold (AND), each list is an OR. */
+export interface Conditions {
+  /** Methods, e.g. `'GET'` or `['GET', 'HEAD']` (compared in upper case). */
+  method?: string | readonly string[];
+  /**
+   * Hosts the client asked for (its `Host`, port ignored, case-insensitive): `'api.example.com'`,
+   * or `'*.example.com'` for any name below it (not `example.com` itself), as nginx's and Envoy's
+   * leading wildcards match.
+   */
+  host?: string | readonly string[];
+  /**
+   * Request headers by name: a string must equal one of the header's values, a RegExp match one,
+   * `true` means present and `false` absent.
+   */
+  header?: Readonly<Record<string, string | RegExp | boolean>>;
+  /**
+   * Path globs (see `globToRegExp`): `'/api/*\/items/**'`, matched against the path under the
+   * target's base (what the client asked for under the mount), without the query.
+   */
+  path?: string | readonly string[];
+}
+
+/** A compiled `Conditions`: whether one request matches. */
+export type Matcher = (request: ProxyRequest, context: StageContext) => boolean;
+
+const conditionKeys = ['method', 'host', 'header', 'path'] as const;
+
+/**
+ * Compiles conditions once, at startup. `where` names the caller in errors.
+ *
+ * @example
+ * const matches = compileConditions({ method: 'GET', path: '/api/**' }, 'when');
+ * matches(request, context); // true for GET /api/users
+ */
+export function compileConditions(conditions: Conditions, where: string): Matcher {
+  if (conditions === null || typeof conditions !== 'object') throw new TypeError(`${where}: conditions must be an object such as { method: 'GET', path: '/api/**' }`);
+  assertKnownKeys(conditions, conditionKeys, where);
+  const checks: Matcher[] = [];
+  if (conditions.method !== undefined) checks.push(methodMatcher(list(conditions.method, `${where}: method`)));
+  if (conditions.host !== undefined) checks.push(hostMatcher(list(conditions.host, `${where}: host`)));
+  if (conditions.header !== undefined) checks.push(headerMatcher(conditions.header, where));
+  if (conditions.path !== undefined) checks.push(pathMatcher(list(conditions.path, `${where}: path`)));
+  if (checks.length === 1) return checks[0]!;
+  return function matchAll(request, context) {
+    for (const check of checks) if (!check(request, context)) return false;
+    return true;
+  };
+}
+
+function list(value: string | readonly string[], option: string): readonly string[] {
+  const values = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(values) || values.length === 0 || values.some((item) => typeof item !== 'string' || item === '')) {
+    throw new TypeError(`${option} must be a non-empty string or a non-empty list of them`);
+  }
+  return values;
+}
+
+function methodMatcher(methods: readonly string[]): Matcher {
+  const set = new Set(methods.map((method) => method.toUpperCase()));
+  return (request) => set.has(request.method);
+}
+
+function hostMatcher(hosts: readonly string[]): Matcher {
+  const exact = new Set<string>();
+  const suffixes: string[] = [];
+  for (const host of hosts) {
+    const lower = host.toLowerCase();
+    if (lower.startsWith('*.') && lower.length > 2 && !lower.slice(2).includes('*')) suffixes.push(lower.slice(1));
+    else if (lower.includes('*')) throw new TypeError(`host "${host}": a wildcard is only allowed as a leading "*." label`);
+    else exact.add(lower);
+  }
+  return function matchHost(request) {
+    const host = hostName(request.client.host);
+    if (exact.has(host)) return true;
+    for (const suffix of suffixes) if (host.length > suffix.length && host.endsWith(suffix)) return true;
+    return false;
+  };
+}
+
+/** The name of a `Host` value: lowercase, without port or trailing dot; IPv6 literals keep their brackets. */
+function hostName(host: string): string {
+  let end = host.length;
+  const colon = host.lastIndexOf(':');
+  if (colon !== -1 && host.indexOf(']') < colon) end = colon;
+  if (end > 0 && host.charCodeAt(end - 1) === 46 /* . */) end--;
+  return host.slice(0, end).toLowerCase();
+}
+
+function headerMatcher(rules: Readonly<Record<string, string | RegExp | boolean>>, where: string): Matcher {
+  if (rules === null || typeof rules !== 'object') throw new TypeError(`${where}: header must be an object of header names to a string, RegExp or boolean`);
+  const checks = Object.entries(rules).map(([name, expected]) => {
+    if (typeof expected !== 'string' && typeof expected !== 'boolean' && !(expected instanceof RegExp)) {
+      throw new TypeError(`${where}: header["${name}"] must be a string, a RegExp or a boolean`);
+    }
+    return { name: name.toLowerCase(), test: valueTest(expected) };
+  });
+  if (checks.length === 0) throw new TypeError(`${where}: header must name at least one header`);
+  return function matchHeaders(request) {
+    for (const check of checks) if (!check.test(request.headers[check.name])) return false;
+    return true;
+  };
+}
+
+function valueTest(expected: string | RegExp | boolean): (value: HeaderValue | undefined) => boolean {
+  if (typeof expected === 'boolean') return (value) => (value !== undefined) === expected;
+  const regex = expected instanceof RegExp ? new RegExp(expected.source, expected.flags.replace(/[gy]/g, '')) : null;
+  const matches = regex === null ? (value: string) => value === expected : (value: string) => regex.test(value);
+  return (value) => (value === undefined ? false : typeof value === 'string' ? matches(value) : value.some(matches));
+}
+
+function pathMatcher(globs: readonly string[]): Matcher {
+  const regexes = globs.map((glob) => {
+    if (glob.charCodeAt(0) !== 47) throw new TypeError(`path glob "${glob}" must start with "/"`);
+    return globToRegExp(glob);
+  });
+  return function matchPath(request, context) {
+    const path = routingPath(request, context);
+    for (const regex of regexes) if (regex.test(path)) return true;
+    return false;
+  };
+}
