@@ -203,6 +203,14 @@ async function relay(name: Extract<ProxyName, `relay${string}`>, target: URL, we
     // Per client address, a limit the load never reaches: the cost of counting and of the two IETF headers.
     stages.push(rateLimit({ points: 1_000_000_000, duration: 1000 }));
   }
+  if (name === 'relay-balance') {
+    const { balance } = await import('@relay/balance');
+    // Two targets, two keep-alive pools, one upstream process: the IPv4-mapped IPv6 form of the
+    // same address is another origin to the transport. What is measured is the choice per attempt.
+    const mapped = new URL(target.href);
+    mapped.hostname = `[::ffff:${target.hostname}]`;
+    stages.push(balance({ targets: [target.origin, mapped.origin] }));
+  }
   if (name === 'relay-compress') {
     const { compress } = await import('@relay/body');
     stages.push(compress());
@@ -325,6 +333,7 @@ export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL
     case 'relay-got':
     case 'relay-stages':
     case 'relay-ratelimit':
+    case 'relay-balance':
     case 'relay-compress':
     case 'relay-observe':
     case 'relay-ws-hook':

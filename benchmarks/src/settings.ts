@@ -104,6 +104,7 @@ export type ProxyName =
   | 'relay-got'
   | 'relay-stages'
   | 'relay-ratelimit'
+  | 'relay-balance'
   | 'relay-compress'
   | 'express-compress'
   | 'relay-gateway'
@@ -137,6 +138,7 @@ export const proxies: ProxyInfo[] = [
   { name: 'relay-got', label: 'Relay, got transport', websocket: false },
   { name: 'relay-stages', label: 'Relay + headers, cookies, retry', websocket: false },
   { name: 'relay-ratelimit', label: 'Relay + rateLimit (@relay/limits, memory store, never reached)', websocket: false },
+  { name: 'relay-balance', label: 'Relay + balance over 2 targets (@relay/balance, round robin, outlier detection on)', websocket: false, only: ['small-get'] },
   { name: 'relay-compress', label: 'Relay + compress() (@relay/body)', websocket: false, only: ['json-64k'] },
   {
     name: 'express-compress',

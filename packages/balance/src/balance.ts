@@ -1,0 +1,150 @@
+import { RelayError, type Handler, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
+import type { Readable } from 'node:stream';
+import { compileHashKey } from './hash-key.js';
+import type { Member, TargetState } from './member.js';
+import { checkBalanceOptions, compileCircuit, compileHealth, compileOutlier, type BalanceOptions, type CircuitRules, type TargetSpec } from './options.js';
+import { Pool } from './pool.js';
+import { noTarget, overloaded } from './responses.js';
+import { leastRequest, rendezvous, roundRobin } from './strategies.js';
+
+/** A `balance()` stage: put it in `stages`, and steer its pool at run time. */
+export interface BalanceStage extends Stage {
+  /** Replaces the targets; attempts in flight finish on the target they were given. */
+  setTargets(targets: readonly TargetSpec[]): void;
+  /** Every target and its state (in flight, pending, healthy, ejected). */
+  targets(): TargetState[];
+  /** Starts health checks and DNS lookups now rather than on the first request; resolves once every name was looked up. */
+  start(): Promise<void>;
+  /** Stops health checks and DNS lookups and closes their connections (call it beside `relay.shutdown()`). */
+  stop(): void;
+}
+
+const bodyMember = Symbol('balance.member');
+type HeldBody = Readable & { [bodyMember]?: Member };
+
+/**
+ * Spreads each attempt over several upstream targets: weighted round robin, least in-flight
+ * (power of two choices) or consistent hashing; passive outlier ejection, optional active
+ * health checks, per-target circuit breaking, DNS discovery. Put `retry()` outside it: each retry
+ * is a new attempt, sent to another target.
+ *
+ * @example
+ * const pool = balance({ targets: ['http://10.0.0.1:8000', { url: 'http://10.0.0.2:8000', weight: 2 }] });
+ * createRelay({ targetBaseUrl: 'http://10.0.0.1:8000', stages: [retry({ maxRetries: 2 }), pool] });
+ * pool.setTargets(['http://10.0.0.2:8000', 'http://10.0.0.3:8000']);
+ */
+export function balance(options: BalanceOptions): BalanceStage {
+  checkBalanceOptions(options);
+  const strategy = options.strategy ?? 'round-robin';
+  if (options.hashKey !== undefined && strategy !== 'hash') throw new TypeError("balance: hashKey needs strategy: 'hash'");
+  const circuit = compileCircuit(options.circuit);
+  const pool = new Pool(
+    {
+      pick: strategy === 'hash' ? rendezvous : strategy === 'least-request' ? leastRequest : roundRobin,
+      movable: strategy !== 'hash',
+      keyOf: strategy === 'hash' ? compileHashKey(options.hashKey) : null,
+      outlier: compileOutlier(options.outlier),
+      health: compileHealth(options.healthCheck),
+      circuit,
+      onStateChange: options.onStateChange ?? null,
+      resolve: options.resolve ?? null,
+    },
+    options.targets,
+  );
+  return {
+    name: 'balance',
+    wrap(next, context) {
+      if (pool.logger !== context.logger) pool.logger = context.logger;
+      return balanceHandler(pool, circuit, next);
+    },
+    setTargets: (targets) => pool.setTargets(targets),
+    targets: () => pool.targets(),
+    start: () => pool.start(),
+    stop: () => pool.stop(),
+  };
+}
+
+function balanceHandler(pool: Pool, circuit: CircuitRules | null, next: Handler): Handler {
+  async function attempt(member: Member, request: ProxyRequest): Promise<ProxyResponse> {
+    let response: ProxyResponse;
+    try {
+      response = await next({ ...request, target: member.target });
+    } catch (error) {
+      release(member);
+      pool.recordError(member, error, request);
+      throw error;
+    }
+    pool.recordStatus(member, response.status, request);
+    holdUntilSent(response.body as HeldBody | null, member);
+    return response;
+  }
+
+  function release(member: Member): void {
+    member.inFlight--;
+    if (circuit === null || member.waiting.length === 0 || member.inFlight >= circuit.maxRequests) return;
+    // The slot passes straight to the oldest waiting attempt.
+    member.inFlight++;
+    member.waiting.shift()!();
+  }
+
+  function releaseBody(this: HeldBody): void {
+    const member = this[bodyMember];
+    if (member !== undefined) release(member);
+  }
+
+  /** An attempt counts as in flight until its response body is sent or dropped. */
+  function holdUntilSent(body: HeldBody | null, member: Member): void {
+    if (body === null || body.destroyed) {
+      release(member);
+      return;
+    }
+    body[bodyMember] = member;
+    body.once('close', releaseBody);
+  }
+
+  async function waitForSlot(member: Member, request: ProxyRequest): Promise<ProxyResponse> {
+    await new Promise<void>((resolve, reject) => {
+      const signal = request.client.signal;
+      const granted = (): void => {
+        signal.removeEventListener('abort', left);
+        resolve();
+      };
+      const left = (): void => {
+        const index = member.waiting.indexOf(granted);
+        if (index !== -1) member.waiting.splice(index, 1);
+        reject(new RelayError('ERR_CLIENT_ABORTED', 'the client left while waiting for a free upstream slot'));
+      };
+      member.waiting.push(granted);
+      signal.addEventListener('abort', left, { once: true });
+    });
+    return attempt(member, request);
+  }
+
+  /** 503 for a full target; logged at most once a second per target, a flood must not flood the log too. */
+  function refuse(member: Member, rules: CircuitRules): ProxyResponse {
+    const now = Date.now();
+    if (now - member.lastRefusalLog >= 1000) {
+      member.lastRefusalLog = now;
+      pool.logger.warn({ target: member.url, inFlight: member.inFlight, pending: member.waiting.length }, 'balance: circuit open: 503');
+    }
+    return overloaded(rules.retryAfter);
+  }
+
+  function balanceStage(request: ProxyRequest): Promise<ProxyResponse> {
+    if (!pool.running) {
+      const lookups = pool.start();
+      // A pool of DNS names has nobody to send to before the first lookups end.
+      if (pool.members.length === 0) return lookups.then(() => balanceStage(request));
+    }
+    const member = pool.pick(request);
+    if (member === null) return Promise.resolve(noTarget());
+    if (circuit !== null && member.inFlight >= circuit.maxRequests) {
+      if (member.waiting.length >= circuit.maxPending) return Promise.resolve(refuse(member, circuit));
+      return waitForSlot(member, request);
+    }
+    member.inFlight++;
+    return attempt(member, request);
+  }
+
+  return balanceStage;
+}

@@ -1,0 +1,99 @@
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { Member } from './member.js';
+import type { HealthRules } from './options.js';
+
+/** What the checker reports: a member turned healthy (`true`) or unhealthy (`false`). */
+export type HealthChange = (member: Member, healthy: boolean) => void;
+
+/**
+ * Active health checks: every `interval`, one GET of `path` on every member, through its own
+ * keep-alive agents (closed by `stop`). A member turns unhealthy after `unhealthyThreshold`
+ * failing checks in a row and healthy after `healthyThreshold` passing ones.
+ *
+ * @example
+ * const checker = new HealthChecker(rules, () => pool.members, (member, healthy) => …);
+ * checker.start();
+ */
+export class HealthChecker {
+  private timer: NodeJS.Timeout | null = null;
+  private http = new HttpAgent({ keepAlive: true, maxSockets: 1 });
+  private https = new HttpsAgent({ keepAlive: true, maxSockets: 1 });
+  private readonly checking = new Set<Member>();
+
+  constructor(
+    private readonly rules: HealthRules,
+    private readonly members: () => readonly Member[],
+    private readonly onChange: HealthChange,
+  ) {}
+
+  start(): void {
+    if (this.timer !== null) return;
+    this.timer = setInterval(() => this.checkAll(), this.rules.interval);
+    // The checks alone never keep a process alive: a relay's server does.
+    this.timer.unref();
+    this.checkAll();
+  }
+
+  stop(): void {
+    if (this.timer === null) return;
+    clearInterval(this.timer);
+    this.timer = null;
+    this.http.destroy();
+    this.https.destroy();
+    // Fresh agents: a later start() must not use destroyed ones.
+    this.http = new HttpAgent({ keepAlive: true, maxSockets: 1 });
+    this.https = new HttpsAgent({ keepAlive: true, maxSockets: 1 });
+  }
+
+  /** Checks every member not already being checked. */
+  checkAll(): void {
+    for (const member of this.members()) if (!this.checking.has(member)) this.check(member);
+  }
+
+  private check(member: Member): void {
+    this.checking.add(member);
+    const target = member.target;
+    const secure = target.protocol === 'https:';
+    let settled = false;
+    const done = (passed: boolean): void => {
+      if (settled) return;
+      settled = true;
+      this.checking.delete(member);
+      if (this.timer !== null) this.record(member, passed);
+    };
+    const request = (secure ? httpsRequest : httpRequest)({
+      host: target.hostname,
+      port: target.port,
+      socketPath: target.socketPath,
+      path: this.rules.path,
+      method: 'GET',
+      headers: { host: target.host, 'user-agent': 'relay-health-check' },
+      agent: secure ? this.https : this.http,
+      timeout: this.rules.timeout,
+    });
+    request.on('response', (response: IncomingMessage) => {
+      response.resume();
+      done(this.passes(response.statusCode ?? 0));
+    });
+    request.on('timeout', () => request.destroy(new Error('health check timed out')));
+    request.on('error', () => done(false));
+    request.on('close', () => done(false));
+    request.end();
+  }
+
+  private passes(status: number): boolean {
+    const statuses = this.rules.statuses;
+    return statuses === null ? status >= 200 && status < 400 : statuses.has(status);
+  }
+
+  private record(member: Member, passed: boolean): void {
+    if (passed) {
+      member.checks = Math.max(member.checks, 0) + 1;
+      if (!member.healthy && member.checks >= this.rules.healthyThreshold) this.onChange(member, true);
+    } else {
+      member.checks = Math.min(member.checks, 0) - 1;
+      if (member.healthy && -member.checks >= this.rules.unhealthyThreshold) this.onChange(member, false);
+    }
+  }
+}

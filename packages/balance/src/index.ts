@@ -1,0 +1,15 @@
+// @relay/balance: several upstream targets behind one relay.
+export { balance, type BalanceStage } from './balance.js';
+export type { TargetState } from './member.js';
+export type {
+  BalanceOptions,
+  CircuitOptions,
+  DnsTarget,
+  HashKey,
+  HealthCheckOptions,
+  OutlierOptions,
+  StaticTarget,
+  Strategy,
+  TargetEvent,
+  TargetSpec,
+} from './options.js';

@@ -1,0 +1,195 @@
+import { silentLogger, type ClientInfo, type Logger, type ProxyRequest } from '@relay/core';
+import { DnsWatch, lookupAll, type Resolve } from './dns.js';
+import { HealthChecker } from './health.js';
+import type { KeyOf } from './hash-key.js';
+import { Member, type TargetState } from './member.js';
+import type { CircuitRules, HealthRules, OutlierRules, TargetEvent, TargetSpec } from './options.js';
+import { countFailure } from './outlier.js';
+import type { Pick } from './strategies.js';
+import { parseSpecs } from './targets.js';
+
+/** What a pool is built from: `balance()`'s options, checked. */
+export interface PoolRules {
+  readonly pick: Pick;
+  /** Whether a full target may be passed over for another (every strategy but hashing). */
+  readonly movable: boolean;
+  readonly keyOf: KeyOf | null;
+  readonly outlier: OutlierRules | null;
+  readonly health: HealthRules | null;
+  readonly circuit: CircuitRules | null;
+  readonly onStateChange: ((event: TargetEvent) => void) | null;
+  readonly resolve: Resolve | null;
+}
+
+/**
+ * The targets of one `balance()` stage and their state: which are in, which are out (ejected,
+ * unhealthy), the health checks and DNS lookups that keep it current. Shared by every relay and
+ * pipeline the stage is built into.
+ */
+export class Pool {
+  /** Every member, replaced (never changed in place) when the targets change. */
+  members: readonly Member[] = [];
+  logger: Logger = silentLogger;
+  private statics: Member[] = [];
+  private watches = new Map<string, DnsWatch>();
+  /** The members a request may go to; recomputed when a state changes or an ejection ends. */
+  private eligible: readonly Member[] = [];
+  private nextReturn = Infinity;
+  private health: HealthChecker | null;
+  private started: Promise<void> | null = null;
+  /** The member a client request's last failed attempt went to: its retry goes elsewhere. */
+  private readonly lastFailed = new WeakMap<ClientInfo, Member>();
+
+  constructor(
+    private readonly rules: PoolRules,
+    targets: readonly TargetSpec[],
+  ) {
+    this.health = rules.health === null ? null : new HealthChecker(rules.health, () => this.members, (member, healthy) => this.setHealth(member, healthy));
+    this.setTargets(targets);
+  }
+
+  /** Whether health checks and DNS lookups are running. */
+  get running(): boolean {
+    return this.started !== null;
+  }
+
+  /** Starts health checks and DNS lookups (once); resolves when every name was looked up once. */
+  start(): Promise<void> {
+    if (this.started !== null) return this.started;
+    this.health?.start();
+    this.started = Promise.all([...this.watches.values()].map((watch) => watch.start())).then(() => undefined);
+    return this.started;
+  }
+
+  /** Stops health checks and DNS lookups and closes the health checks' connections. */
+  stop(): void {
+    this.started = null;
+    this.health?.stop();
+    for (const watch of this.watches.values()) watch.stop();
+  }
+
+  /** Replaces the targets: members whose URL stays keep their state, attempts in flight keep their `Target`. */
+  setTargets(specs: readonly TargetSpec[]): void {
+    const parsed = parseSpecs(specs);
+    const previous = new Map(this.statics.map((member) => [member.url, member]));
+    this.statics = parsed.statics.map((entry) => {
+      const member = previous.get(entry.url) ?? new Member(entry.url, entry.weight, entry.target, null);
+      member.weight = entry.weight;
+      return member;
+    });
+    const watches = new Map<string, DnsWatch>();
+    for (const entry of parsed.dns) {
+      const watch = this.watches.get(entry.spec) ?? new DnsWatch(entry, this.rules.resolve ?? lookupAll, () => this.rebuild(), () => this.logger);
+      watch.entry = entry;
+      watches.set(entry.spec, watch);
+      if (this.started !== null) void watch.start();
+    }
+    for (const [spec, watch] of this.watches) if (!watches.has(spec)) watch.stop();
+    this.watches = watches;
+    this.rebuild();
+  }
+
+  /** Every target and its state. */
+  targets(): TargetState[] {
+    return this.members.map((member) => member.state());
+  }
+
+  /** Puts the members of the static and DNS targets together, announcing who came and went. */
+  rebuild(): void {
+    const members = [...this.statics, ...[...this.watches.values()].flatMap((watch) => watch.members)];
+    const kept = new Set(members);
+    for (const member of this.members) if (!kept.has(member)) this.announce({ url: member.url, change: 'removed' });
+    const had = new Set(this.members);
+    for (const member of members) if (!had.has(member)) this.announce({ url: member.url, change: 'added' });
+    this.members = members;
+    this.refresh(Date.now());
+  }
+
+  /**
+   * The member for this attempt, or `null` when the pool is empty. Only healthy, not ejected
+   * members are chosen; when none is, every member is (Envoy's panic mode: fail open rather than
+   * refuse everything). A retry avoids the member its previous attempt failed on.
+   */
+  pick(request: ProxyRequest): Member | null {
+    const now = Date.now();
+    if (now >= this.nextReturn) this.refresh(now);
+    let members = this.eligible;
+    if (members.length === 0) return null;
+    if (request.attempt > 1 && members.length > 1) members = this.avoidFailed(members, request.client);
+    const key = this.rules.keyOf === null ? null : this.rules.keyOf(request);
+    const member = this.rules.pick(members, key);
+    const circuit = this.rules.circuit;
+    if (circuit === null || member.inFlight < circuit.maxRequests || !this.rules.movable) return member;
+    const free = members.filter((other) => other.inFlight < circuit.maxRequests);
+    return free.length === 0 ? member : this.rules.pick(free, key);
+  }
+
+  /** Counts an attempt's response: a status the outlier rules name is a failure, any other a success. */
+  recordStatus(member: Member, status: number, request: ProxyRequest): void {
+    if (status >= 500) this.lastFailed.set(request.client, member);
+    const outlier = this.rules.outlier;
+    if (outlier === null) return;
+    if (outlier.statuses.has(status)) this.recordFailure(member, outlier);
+    else member.failures = 0;
+  }
+
+  /** Counts an attempt that failed before its response head. */
+  recordError(member: Member, error: unknown, request: ProxyRequest): void {
+    this.lastFailed.set(request.client, member);
+    const outlier = this.rules.outlier;
+    const code = (error as { code?: unknown } | null)?.code;
+    if (outlier === null || typeof code !== 'string' || !outlier.errors.has(code)) return;
+    this.recordFailure(member, outlier);
+  }
+
+  private recordFailure(member: Member, outlier: OutlierRules): void {
+    const now = Date.now();
+    if (!countFailure(member, this.members, outlier, now)) return;
+    this.logger.warn({ target: member.url, ejections: member.ejections, ms: member.ejectedUntil - now }, 'balance: target ejected');
+    this.announce({ url: member.url, change: 'ejected', ejectedFor: member.ejectedUntil - now });
+    this.refresh(now);
+  }
+
+  private avoidFailed(members: readonly Member[], client: ClientInfo): readonly Member[] {
+    const failed = this.lastFailed.get(client);
+    return failed === undefined || !members.includes(failed) ? members : members.filter((member) => member !== failed);
+  }
+
+  private setHealth(member: Member, healthy: boolean): void {
+    member.healthy = healthy;
+    // Passing health checks end an ejection too: the target answers again.
+    if (healthy) member.ejectedUntil = 0;
+    this.logger.info({ target: member.url }, healthy ? 'balance: target healthy' : 'balance: target unhealthy');
+    this.announce({ url: member.url, change: healthy ? 'healthy' : 'unhealthy' });
+    this.refresh(Date.now());
+  }
+
+  /** Recomputes the eligible members and when the next ejection ends; announces returns. */
+  private refresh(now: number): void {
+    const eligible: Member[] = [];
+    let nextReturn = Infinity;
+    for (const member of this.members) {
+      if (member.ejected(now)) nextReturn = Math.min(nextReturn, member.ejectedUntil);
+      else if (member.ejectedUntil !== 0) this.returned(member);
+      if (member.healthy && !member.ejected(now)) eligible.push(member);
+    }
+    this.eligible = eligible.length > 0 ? eligible : this.members;
+    this.nextReturn = nextReturn;
+  }
+
+  private returned(member: Member): void {
+    member.ejectedUntil = 0;
+    this.logger.info({ target: member.url }, 'balance: target returned after its ejection');
+    this.announce({ url: member.url, change: 'returned' });
+  }
+
+  private announce(event: TargetEvent): void {
+    const listener = this.rules.onStateChange;
+    if (listener === null) return;
+    try {
+      listener(event);
+    } catch (error) {
+      this.logger.error({ error: (error as Error).message }, 'balance: onStateChange threw');
+    }
+  }
+}

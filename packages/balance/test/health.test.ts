@@ -1,0 +1,75 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createRelay } from '@relay/core';
+import { serveRelay, startUpstream, waitFor, type Upstream } from '@relay/testkit';
+import { balance, type TargetEvent } from '../src/index.js';
+import { countBy, load } from './helpers.js';
+
+/** An upstream whose /health answers 200 or 503 as `state.up` says. */
+async function flippable(name: string): Promise<{ up: Upstream; state: { up: boolean } }> {
+  const state = { up: true };
+  const up = await startUpstream((req, res) => {
+    res.setHeader('x-upstream', name);
+    if (req.url === '/health') res.statusCode = state.up ? 200 : 503;
+    res.end(name);
+  });
+  return { up, state };
+}
+
+test('health checks mark a target unhealthy (it gets no request) and healthy again', async () => {
+  const a = await flippable('a');
+  const b = await flippable('b');
+  const events: TargetEvent[] = [];
+  const pool = balance({
+    targets: [a.up.url, b.up.url],
+    healthCheck: { path: '/health', interval: 50, timeout: 1000, healthyThreshold: 2, unhealthyThreshold: 2 },
+    onStateChange: (event) => events.push(event),
+  });
+  const served = await serveRelay(createRelay({ targetBaseUrl: a.up.url, stages: [pool] }));
+  const isHealthy = (): boolean => pool.targets()[0]!.healthy;
+  assert.equal(Object.keys(countBy(await load(served.url, 10, 1))).sort(), ['a', 'b'], 'started lazily, both in');
+  a.state.up = false;
+  assert.ok(await waitFor(() => !isHealthy(), 5_000), 'a turned unhealthy');
+  assert.equal(countBy(await load(served.url, 20, 2)), { b: 20 });
+  a.state.up = true;
+  assert.ok(await waitFor(isHealthy, 5_000), 'a healthy again');
+  assert.ok((countBy(await load(served.url, 20, 2)).a ?? 0) > 0);
+  assert.equal(
+    events.filter((event) => event.url === a.up.url).map((event) => event.change),
+    ['added', 'unhealthy', 'healthy'],
+  );
+  assert.ok(a.up.requests.filter((r) => r.url === '/health').every((r) => r.headers['user-agent'] === 'relay-health-check'));
+  pool.stop();
+  // A check already on the wire may still arrive; after that, none (the interval is 50 ms).
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  const checks = a.up.requests.length;
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  assert.is(a.up.requests.length, checks, 'no check after stop()');
+  await served.close();
+  await a.up.close();
+  await b.up.close();
+});
+
+test('no healthy target: the pool fails open to every target (panic mode) rather than refusing', async () => {
+  const a = await flippable('a');
+  a.state.up = false;
+  const pool = balance({ targets: [a.up.url], healthCheck: { path: '/health', interval: 30, unhealthyThreshold: 1 } });
+  await pool.start();
+  assert.ok(await waitFor(() => !pool.targets()[0]!.healthy, 5_000));
+  const served = await serveRelay(createRelay({ targetBaseUrl: a.up.url, stages: [pool] }));
+  assert.equal(countBy(await load(served.url, 5, 1)), { a: 5 });
+  pool.stop();
+  await served.close();
+  await a.up.close();
+});
+
+test('a check that times out or cannot connect fails', async () => {
+  const hang = await startUpstream(() => {});
+  const pool = balance({ targets: [hang.url], healthCheck: { path: '/health', interval: 40, timeout: 50, unhealthyThreshold: 2 } });
+  await pool.start();
+  assert.ok(await waitFor(() => !pool.targets()[0]!.healthy, 5_000));
+  pool.stop();
+  await hang.close();
+});
+
+test.run();
