@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { validateHeaderName, validateHeaderValue } from 'node:http';
-import { RelayError, type HeaderRecord, type HeaderValue } from '@relay/core';
+import { RelayError, type HeaderRecord, type HeaderValue, type Target } from '@relay/core';
 
 const keyPattern = /^[+/0-9A-Za-z]{22}==$/;
 const tokenPattern = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
@@ -80,12 +80,14 @@ function isHandshakeOwned(name: string): boolean {
  * (cookies, authorization, origin, user-agent, forwarding headers, host) without the ones `ws`
  * sets itself. Subprotocols go to `ws` separately, so the header is never duplicated.
  */
-export function upstreamRequestHeaders(headers: HeaderRecord): Record<string, string | string[]> {
+export function upstreamRequestHeaders(headers: HeaderRecord, hosts?: { relay: Target; chosen: Target }): Record<string, string | string[]> {
   const copy: Record<string, string | string[]> = {};
   for (const name in headers) {
     const value = headers[name];
     if (value !== undefined && !isHandshakeOwned(name)) copy[name] = value;
   }
+  // A stage chose another target: the relay target's Host becomes the chosen one's (core does the same for HTTP).
+  if (hosts !== undefined && hosts.chosen !== hosts.relay && copy.host === hosts.relay.host) copy.host = hosts.chosen.host;
   return copy;
 }
 

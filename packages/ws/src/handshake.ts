@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { loggedPath } from '@relay/core/transport';
-import { RelayError, toRelayError, type HeaderRecord, type ProxyRequest, type ProxyResponse, type UpgradeHandoff } from '@relay/core';
+import { RelayError, toRelayError, type HeaderRecord, type ProxyRequest, type ProxyResponse, type Target, type UpgradeHandoff } from '@relay/core';
 import { refuseUpgrade, responseHeadersFromRaw, type AbortHandler } from '@relay/core/transport';
 import { closeOpen, closeReasons } from './close-codes.js';
 import { attachCounts } from './counts.js';
@@ -88,9 +88,10 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
     try {
       // The address is the target's origin only: `finishRequest` puts the request's path on the
       // request line exactly as it is, so no URL parser re-encodes it.
-      upstream = new WebSocket(binding.address, protocols, {
+      const chosen = request.target ?? binding.config.target;
+      upstream = new WebSocket(chosen === binding.config.target ? binding.address : addressOf(chosen), protocols, {
         ...binding.clientOptions,
-        headers: upstreamRequestHeaders(request.headers) as Record<string, string>,
+        headers: upstreamRequestHeaders(request.headers, { relay: binding.config.target, chosen }) as Record<string, string>,
         finishRequest: (req: ClientRequest) => this.finishRequest(req),
       });
     } catch (error) {
@@ -399,4 +400,9 @@ function onHandshakeClose(this: Tagged<WebSocket>, code: number, reason: Buffer)
 
 function onClientAccepted(client: WebSocket, req: Tagged<IncomingMessage>): void {
   req[kHandshake]!.startSession(client);
+}
+
+/** The origin-only address of a target a stage chose (the request line keeps its own path). */
+function addressOf(target: Target): URL {
+  return new URL(`${target.protocol === 'https:' ? 'wss' : 'ws'}://${target.host}/`);
 }

@@ -75,7 +75,8 @@ export class RawHandshake implements AbortHandler, UpgradeHandoff {
     binding.handshakes.add(this);
     request.client.setAbortHandler(this);
     if (this.state !== State.Connecting) return; // the client was already gone
-    const target = binding.config.target;
+    // A stage (a balancer, a router) may have chosen this handshake's target.
+    const target = request.target ?? binding.config.target;
     const secure = target.protocol === 'https:';
     let req: Tagged<ClientRequest>;
     try {
@@ -83,6 +84,7 @@ export class RawHandshake implements AbortHandler, UpgradeHandoff {
         ...binding.tlsOptions,
         host: target.hostname,
         port: target.port,
+        socketPath: target.socketPath,
         method: 'GET',
         path: request.path,
         headers,
@@ -108,7 +110,8 @@ export class RawHandshake implements AbortHandler, UpgradeHandoff {
   /** The request's headers as the stages left them, with the upgrade's own: a fresh key, the client's offers. */
   private upstreamHeaders(): Record<string, string | string[]> {
     const requestHeaders = this.request.headers;
-    const headers = upstreamRequestHeaders(requestHeaders);
+    const relayTarget = this.binding.config.target;
+    const headers = upstreamRequestHeaders(requestHeaders, { relay: relayTarget, chosen: this.request.target ?? relayTarget });
     headers.connection = 'Upgrade';
     headers.upgrade = 'websocket';
     headers['sec-websocket-key'] = this.key;
