@@ -1,3 +1,8 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WebSocketServer } from 'ws';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseTarget, type Stage, type Target } from '@relay/core';
@@ -36,5 +41,31 @@ for (const [mode, options] of [['transparent', {}], ['terminating', { maxPayload
     await b.close();
   });
 }
+
+test('transparent: a unix: target serves WebSocket sessions (and the relay-wide unix: target too)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-ws-unix-'));
+  const socketPath = join(dir, 'chat.sock');
+  const server = createServer((_req, res) => res.end('http over the socket'));
+  const wss = new WebSocketServer({ server });
+  const hosts: string[] = [];
+  wss.on('connection', (ws, req) => {
+    hosts.push(req.headers.host ?? '');
+    ws.on('message', (data) => ws.send(`unix: ${data.toString()}`));
+  });
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  const gateway = await startGateway({ targetBaseUrl: `unix:${socketPath}`, websocket: websocket() });
+  const client = await openClient(`${gateway.url}/room`);
+  const messages = inbox(client);
+  client.send('hi');
+  assert.is((await messages.next()).data.toString(), 'unix: hi');
+  client.close();
+  const http = await fetch(gateway.url.replace('ws:', 'http:') + '/page');
+  assert.is(await http.text(), 'http over the socket');
+  assert.equal(hosts, ['localhost']);
+  await gateway.close();
+  wss.close();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  rmSync(dir, { recursive: true, force: true });
+});
 
 test.run();
