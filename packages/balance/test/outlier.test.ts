@@ -97,4 +97,34 @@ test('a retry avoids the target its previous attempt failed on, even where hashi
   await alive.close();
 });
 
+test('an ejected target that comes back is returned by the health checks, long before its ejection period ends', async () => {
+  const ups = await Promise.all(['a', 'b', 'c'].map((name) => named(name)));
+  const events: TargetEvent[] = [];
+  const pool = balance({
+    targets: ups.map((up) => up.url),
+    outlier: { consecutiveFailures: 2, baseEjectionTime: 60_000, maxEjectionTime: 60_000 },
+    healthCheck: { path: '/', interval: 100, timeout: 500, healthyThreshold: 1, unhealthyThreshold: 1 },
+    onStateChange: (event) => events.push(event),
+  });
+  const served = await serveRelay(createRelay({ targetBaseUrl: ups[0]!.url, stages: [retry({ maxRetries: 2, backoffFactor: 1 }), pool] }));
+  const port = ups[2]!.port;
+  await ups[2]!.close();
+  const hits = await load(served.url, 60, 3);
+  assert.equal(hits.filter((hit) => hit.status !== 200).length, 0, 'retry hid the dead target');
+  const c = () => pool.targets().find((target) => target.url === ups[2]!.url)!;
+  assert.ok(await waitFor(() => c().ejectedUntil > 0 || c().healthy === false, 3_000), 'c was taken out');
+  const started = Date.now();
+  const back = createServer((_req, res) => res.setHeader('x-upstream', 'c-again').end('c-again'));
+  await new Promise<void>((resolve) => back.listen(port, '127.0.0.1', resolve));
+  assert.ok(await waitFor(() => c().healthy === true && c().ejectedUntil === 0, 5_000), 'a passing health check returned it');
+  assert.ok(Date.now() - started < 10_000, 'well within the 60 s ejection');
+  const later = countBy(await load(served.url, 60, 3));
+  assert.ok((later['c-again'] ?? 0) > 0, `it serves again: ${JSON.stringify(later)}`);
+  pool.stop();
+  await served.close();
+  await new Promise((resolve) => back.close(resolve));
+  back.closeAllConnections();
+  await Promise.all(ups.slice(0, 2).map((up) => up.close()));
+});
+
 test.run();
