@@ -3,14 +3,13 @@
 //   begin → starts a measured window (CPU baseline)   end → { cpuMicros, maxRssKb } for the window
 //   stop  → exits.
 // Nothing in here runs per request: the measurement costs two IPC messages per window.
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server as NetServer } from 'node:net';
 import { startProxy } from './proxies.js';
 import type { ProxyName } from './settings.js';
-import { startUpstream } from './upstream.js';
+import { startH2cUpstream, startUpstream } from './upstream.js';
 
 export type ChildMessage =
-  | { type: 'ready'; port: number }
+  | { type: 'ready'; port: number; h2cPort?: number }
   | { type: 'skipped'; reason: string }
   | { type: 'begun' }
   | { type: 'usage'; cpuMicros: number; maxRssKb: number }
@@ -22,7 +21,7 @@ function send(message: ChildMessage): void {
   process.send!(message);
 }
 
-function listen(server: Server): Promise<number> {
+function listen(server: NetServer): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
@@ -33,7 +32,7 @@ async function main(): Promise<void> {
   // http-proxy 1.18 uses util._extend; its deprecation warning is noise in the output, not a cost.
   process.noDeprecation = true;
   const [role, target, websocket] = process.argv.slice(2);
-  let server: Server;
+  let server: NetServer;
   if (role === 'upstream') server = startUpstream();
   else {
     const started = await startProxy(role as Exclude<ProxyName, 'direct'>, new URL(target!), websocket === 'ws');
@@ -49,7 +48,10 @@ async function main(): Promise<void> {
       return;
     }
   }
-  send({ type: 'ready', port: await listen(server) });
+  const port = await listen(server);
+  // The upstream also answers over h2c on a second port (relay-h2's target).
+  if (role === 'upstream') send({ type: 'ready', port, h2cPort: await listen(startH2cUpstream()) });
+  else send({ type: 'ready', port });
   answer();
 }
 

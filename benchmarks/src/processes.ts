@@ -8,6 +8,8 @@ const childEntry = fileURLToPath(new URL('./child.js', import.meta.url));
 export interface Child {
   name: string;
   port: number;
+  /** The upstream's h2c port (the upstream child only). */
+  h2cPort?: number;
   process: ChildProcess;
 }
 
@@ -62,7 +64,7 @@ export async function startChild(name: string, args: string[]): Promise<Child | 
     proc.kill();
     return { skipped: first.reason };
   }
-  return { name, port: first.port, process: proc };
+  return { name, port: first.port, h2cPort: first.h2cPort, process: proc };
 }
 
 function send(child: Child, message: ParentMessage): void {

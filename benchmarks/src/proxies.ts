@@ -182,6 +182,8 @@ async function relay(name: Extract<ProxyName, `relay${string}`>, target: URL, we
     const { gotTransport } = await import('@relay/core/got');
     transport = gotTransport(poolOptions);
   }
+  // One h2c session to the upstream process's h2c port (main.ts gives relay-h2 that target).
+  if (name === 'relay-h2') transport = core.http2Transport();
   const stages: Stage[] = [];
   if (name === 'relay-stages') {
     const [{ cookies }, { retry }, { headers }] = await Promise.all([import('@relay/cookies'), import('@relay/retry'), import('@relay/headers')]);
@@ -331,6 +333,7 @@ export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL
       return expressHttpProxy(target);
     case 'relay':
     case 'relay-got':
+    case 'relay-h2':
     case 'relay-stages':
     case 'relay-ratelimit':
     case 'relay-balance':

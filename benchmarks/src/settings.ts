@@ -102,6 +102,7 @@ export type ProxyName =
   | 'express-http-proxy'
   | 'relay'
   | 'relay-got'
+  | 'relay-h2'
   | 'relay-stages'
   | 'relay-ratelimit'
   | 'relay-balance'
@@ -136,6 +137,7 @@ export const proxies: ProxyInfo[] = [
   { name: 'express-http-proxy', label: 'express-http-proxy {version} (express 5)', versionOf: 'express-http-proxy', websocket: false },
   { name: 'relay', label: 'Relay, default transport', websocket: true },
   { name: 'relay-got', label: 'Relay, got transport', websocket: false },
+  { name: 'relay-h2', label: 'Relay, http2Transport → h2c upstream', websocket: false, only: ['small-get', 'post-64k'] },
   { name: 'relay-stages', label: 'Relay + headers, cookies, retry', websocket: false },
   { name: 'relay-ratelimit', label: 'Relay + rateLimit (@relay/limits, memory store, never reached)', websocket: false },
   { name: 'relay-balance', label: 'Relay + balance over 2 targets (@relay/balance, round robin, outlier detection on)', websocket: false, only: ['small-get'] },

@@ -1,5 +1,8 @@
 // The one upstream every proxy forwards to: small GET, 64 KiB echo, 10 MiB download, WebSocket echo.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+// `startH2cUpstream` gives the same answers over h2c (prior knowledge) on a second port, for http2Transport.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createH2cServer } from 'node:http2';
+import type { Server as NetServer } from 'node:net';
 import { WebSocketServer } from 'ws';
 import { DOWNLOAD_CHUNK, DOWNLOAD_SIZE, JSON_SIZE, SMALL_BODY, SMALL_SET_COOKIE, asciiPattern, jsonDocument } from './settings.js';
 
@@ -53,26 +56,29 @@ function echo(req: IncomingMessage, res: ServerResponse): void {
   req.pipe(res);
 }
 
-export function startUpstream(): Server {
-  const server = createServer((req, res) => {
-    const url = req.url ?? '/';
-    if (url.startsWith('/small')) {
-      req.resume();
-      res.writeHead(200, smallHeaders);
-      res.end(small);
-    } else if (url === '/json64k') {
-      req.resume();
-      res.writeHead(200, jsonHeaders);
-      res.end(json);
-    } else if (url === '/echo' && req.method === 'POST') echo(req, res);
-    else if (url === '/download') {
-      req.resume();
-      download(res);
-    } else {
-      req.resume();
-      notFound(res);
-    }
-  });
+/** Answers every workload's request: node:http's and node:http2's compatibility API alike. */
+function answer(req: IncomingMessage, res: ServerResponse): void {
+  const url = req.url ?? '/';
+  if (url.startsWith('/small')) {
+    req.resume();
+    res.writeHead(200, smallHeaders);
+    res.end(small);
+  } else if (url === '/json64k') {
+    req.resume();
+    res.writeHead(200, jsonHeaders);
+    res.end(json);
+  } else if (url === '/echo' && req.method === 'POST') echo(req, res);
+  else if (url === '/download') {
+    req.resume();
+    download(res);
+  } else {
+    req.resume();
+    notFound(res);
+  }
+}
+
+export function startUpstream(): NetServer {
+  const server = createServer(answer);
   // Longer than any pause between two windows, so no proxy meets a keep-alive connection the
   // upstream is closing (that race is a real-world cost, but not what this harness measures).
   server.keepAliveTimeout = 65_000;
@@ -82,4 +88,9 @@ export function startUpstream(): Server {
     socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
   });
   return server;
+}
+
+/** The same answers over h2c with prior knowledge (node:http2's compatibility API), for `relay-h2`. */
+export function startH2cUpstream(): NetServer {
+  return createH2cServer(answer as unknown as Parameters<typeof createH2cServer>[1]);
 }

@@ -2,7 +2,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRelay, httpTransport } from '@relay/core';
 import { fetchRaw, serveRelay, startUpstream } from '@relay/testkit';
-import { gotRelay, inMemoryRelay, timed, tunedHttpRelay } from './transports.js';
+import { createServer as createHttp2Server } from 'node:http2';
+import { createServer as createHttpsServer } from 'node:https';
+import { listen, tlsFixture } from '@relay/testkit';
+import { gotRelay, grpcBackendRelay, h2OnlyRelay, inMemoryRelay, timed, tunedHttpRelay } from './transports.js';
 
 test('gotRelay: the beforeRequest hook signs every request; bodies and status pass as with the default transport', async () => {
   const upstream = await startUpstream();
@@ -45,6 +48,33 @@ test('timed(): a transport that wraps another sees every attempt', async () => {
   assert.equal(reports, [['/a', 204], ['/b?c=1', 204]]);
   await gateway.close();
   await upstream.close();
+});
+
+test('grpcBackendRelay: an h2c upstream gets HTTP/2 requests, all on one session', async () => {
+  let sessions = 0;
+  const upstream = createHttp2Server((req, res) => res.end(`HTTP/${req.httpVersion} ${req.url}`));
+  upstream.on('session', () => sessions++);
+  const url = await listen(upstream);
+  const relay = grpcBackendRelay(url);
+  assert.is(relay.timeouts.pool, 1_000);
+  const gateway = await serveRelay(relay);
+  assert.is((await fetchRaw(`${gateway.url}/a?b=1`)).text, 'HTTP/2.0 /a?b=1');
+  assert.is((await fetchRaw(`${gateway.url}/c`)).text, 'HTTP/2.0 /c');
+  assert.is(sessions, 1);
+  await gateway.close();
+  await new Promise((resolve) => upstream.close(resolve));
+});
+
+test('h2OnlyRelay: an https upstream without h2 in ALPN is a 502 ERR_UPSTREAM_PROTOCOL', async () => {
+  const upstream = createHttpsServer(tlsFixture, (_req, res) => res.end('HTTP/1.1 only'));
+  const url = (await listen(upstream)).replace('http:', 'https:');
+  const gateway = await serveRelay(h2OnlyRelay(url, tlsFixture.cert));
+  const response = await fetchRaw(`${gateway.url}/x`);
+  assert.is(response.status, 502);
+  assert.ok(response.text.includes('ERR_UPSTREAM_PROTOCOL'), response.text);
+  await gateway.close();
+  upstream.closeAllConnections();
+  await new Promise((resolve) => upstream.close(resolve));
 });
 
 test.run();

@@ -62,3 +62,22 @@ export function timed(inner: Transport, report: (path: string, status: number, m
     },
   };
 }
+
+import { http2Transport } from '@relay/core';
+
+export function grpcBackendRelay(backend = 'http://grpc-backend:50051'): Relay {
+  return createRelay({
+    targetBaseUrl: backend, // http: is h2c (prior knowledge), https: is TLS with ALPN h2
+    transport: http2Transport({ maxSessions: 2, pingInterval: 20_000 }),
+    timeout: { pool: 1_000 }, // a request waits at most 1 s for a free stream
+  });
+}
+
+export function h2OnlyRelay(apiService = 'https://api:8443', ca?: string | Buffer): Relay {
+  return createRelay({
+    targetBaseUrl: apiService,
+    tls: { ca },
+    // An upstream whose ALPN does not pick h2 is a 502 ERR_UPSTREAM_PROTOCOL, not HTTP/1.1.
+    transport: http2Transport({ fallback: 'refuse' }),
+  });
+}

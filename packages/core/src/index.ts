@@ -6,6 +6,7 @@ export { createRelay } from './relay/relay.js';
 export type { DispatchRoute, FetchClient, Relay, RelayOptions, RelayState } from './relay/api.js';
 export { gatewayServerOptions } from './relay/server-options.js';
 export { httpTransport, type HttpTransportOptions } from './transport/http.js';
+export { http2Transport, type Http2TransportOptions } from './transport/http2.js';
 export { inMemoryTransport } from './transport/memory.js';
 export type { ForwardedHeaders } from './request/forwarding.js';
 export type { TrustProxy } from './request/trust-proxy.js';

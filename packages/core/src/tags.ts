@@ -13,3 +13,5 @@ export const kAttempt = Symbol('relay.attempt');
 export const kSocketAttempt = Symbol('relay.socketAttempt');
 /** On an observed response body: the attempt message its end is published with. */
 export const kAttemptMessage = Symbol('relay.events.attempt');
+/** On an upstream HTTP/2 stream and on the request body piped into it: the HTTP/2 attempt they serve. */
+export const kHttp2Attempt = Symbol('relay.http2Attempt');

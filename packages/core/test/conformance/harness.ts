@@ -2,8 +2,9 @@
 // http.Server on 127.0.0.1) or in memory (the listener handed to the transport). Cases only see
 // `serve(handler)` and get a relay on a real port in front of that upstream.
 import { request, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
+import { createServer as createHttp2Server, type Http2Session } from 'node:http2';
 import type { Socket } from 'node:net';
-import { serveRelay, startUpstream, type RelayServer } from '@relay/testkit';
+import { listen, serveRelay, startUpstream, type RelayServer } from '@relay/testkit';
 import { createRelay, type Relay, type RelayOptions, type Transport } from '../../src/index.js';
 
 /** Limits a case asks the transport for. */
@@ -15,8 +16,11 @@ export interface TransportLimits {
 export interface TransportSubject {
   /** Printed before the count of cases: `http`, `got`, `memory`. */
   name: string;
-  /** `network`: the upstream is a real server; `memory`: the transport runs the listener itself. */
-  upstream: 'network' | 'memory';
+  /**
+   * `network`: the upstream is a real HTTP/1.1 server; `http2`: a real h2c server (node:http2's
+   * compatibility API runs the handler); `memory`: the transport runs the listener itself.
+   */
+  upstream: 'network' | 'http2' | 'memory';
   /** Makes the transport; a memory transport runs `listener` as its upstream. */
   create(listener: RequestListener, limits: TransportLimits): Transport;
 }
@@ -26,8 +30,8 @@ export interface Served {
   url: string;
   port: number;
   relay: Relay;
-  /** Every distinct connection the upstream saw a request on. */
-  sockets: Set<Socket>;
+  /** Every distinct connection (for HTTP/2: session) the upstream saw a request on. */
+  sockets: Set<Socket | Http2Session>;
   close(): Promise<void>;
 }
 
@@ -59,9 +63,11 @@ export function harness(subject: TransportSubject): Harness & { serveOnce(handle
       return served;
     },
     async serveOnce(handler: RequestListener, options: Partial<RelayOptions>, limits: TransportLimits): Promise<Served> {
-      const sockets = new Set<Socket>();
+      const sockets = new Set<Socket | Http2Session>();
       const counted = (req: IncomingMessage, res: ServerResponse) => {
-        sockets.add(req.socket);
+        // An HTTP/2 request's `socket` is a proxy made per stream: its session is the connection.
+        const session = (req as IncomingMessage & { stream?: { session?: Http2Session } }).stream?.session;
+        sockets.add(session ?? req.socket);
         handler(req, res);
       };
       if (subject.upstream === 'memory') {
@@ -69,6 +75,11 @@ export function harness(subject: TransportSubject): Harness & { serveOnce(handle
           createRelay({ targetBaseUrl: 'http://upstream.test', ...options, transport: subject.create(counted, limits) }),
         );
         return wrap(served, sockets, async () => {});
+      }
+      if (subject.upstream === 'http2') {
+        const upstream = await startHttp2Upstream(counted);
+        const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, ...options, transport: subject.create(counted, limits) }));
+        return wrap(served, sockets, upstream.close);
       }
       const upstream = await startUpstream(counted, { streaming: true });
       const served = await serveRelay(
@@ -79,7 +90,26 @@ export function harness(subject: TransportSubject): Harness & { serveOnce(handle
   };
 }
 
-function wrap(served: RelayServer<Relay>, sockets: Set<Socket>, closeUpstream: () => Promise<void>): Served {
+/** An h2c upstream on 127.0.0.1 running `handler` through node:http2's compatibility API. */
+async function startHttp2Upstream(handler: RequestListener): Promise<{ url: string; close(): Promise<void> }> {
+  const sessions = new Set<Http2Session>();
+  const server = createHttp2Server(handler as unknown as Parameters<typeof createHttp2Server>[1]);
+  server.on('session', (session: Http2Session) => {
+    sessions.add(session);
+    session.on('close', () => sessions.delete(session));
+  });
+  const url = await listen(server);
+  return {
+    url,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const session of sessions) session.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function wrap(served: RelayServer<Relay>, sockets: Set<Socket | Http2Session>, closeUpstream: () => Promise<void>): Served {
   let closing: Promise<void> | null = null;
   return {
     url: served.url,

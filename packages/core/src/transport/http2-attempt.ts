@@ -1,0 +1,378 @@
+// One upstream exchange on an HTTP/2 stream: the same phases, timeouts, slow-reader rule, client
+// abort and error codes as the node:http attempt (attempt.ts), over a stream of a shared session.
+import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
+import type { Readable } from 'node:stream';
+import { RelayError, toRelayError } from '../errors.js';
+import type { AbortHandler } from '../request/client.js';
+import { kHttp2Attempt } from '../tags.js';
+import type { ProxyRequest, ProxyResponse, TransportConfig } from '../types.js';
+import { Phase } from './attempt.js';
+import { ignoreError, logAttemptFailure, logClientFault, slowReaderBudget, slowReaderError, timeoutError, type ClientLimits } from './attempt-rules.js';
+import type { PooledSession, SessionPool, StreamWaiter } from './http2-session.js';
+import { explainHttp2Error, http2Failure, http2RequestHeaders, http2ResponseHeaders } from './http2-wire.js';
+
+/** What an HTTP/2 attempt needs from its binding. */
+export interface Http2AttemptHost {
+  readonly config: TransportConfig;
+  readonly limits: Readonly<ClientLimits>;
+  readonly pool: SessionPool;
+  /** Sends the request over HTTP/1.1 instead (the upstream does not offer h2), or refuses it. */
+  viaHttp1(request: ProxyRequest): Promise<ProxyResponse>;
+}
+
+type TaggedStream = ClientHttp2Stream & { [kHttp2Attempt]?: Http2Attempt };
+type TaggedBody = Readable & { [kHttp2Attempt]?: Http2Attempt };
+
+const idempotent: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'DELETE', 'PUT']);
+/** How often one request is sent again on a new session after the upstream refused it unprocessed. */
+const maxResends = 2;
+
+export class Http2Attempt implements AbortHandler, StreamWaiter {
+  phase = Phase.Pool;
+  stream: TaggedStream | null = null;
+  pooled: PooledSession | null = null;
+  poolTimer: NodeJS.Timeout | null = null;
+  settled = false;
+  resends = 0;
+  /** When the stream last moved before the client stopped reading, or 0 while it reads. */
+  stalledSince = 0;
+  /** The stream failed before its head: why (its `close` decides what to do). */
+  streamError: Error | null = null;
+  /** The body this attempt sends: the request's, or a replay of it after a resend. */
+  body: TaggedBody | null;
+  headers: OutgoingHttpHeaders | null = null;
+
+  constructor(
+    readonly host: Http2AttemptHost,
+    readonly request: ProxyRequest,
+    readonly resolve: (response: ProxyResponse) => void,
+    readonly reject: (error: RelayError) => void,
+  ) {
+    this.body = request.body;
+  }
+
+  start(): void {
+    try {
+      this.headers = http2RequestHeaders(this.request, this.host.config.target);
+    } catch (error) {
+      // Invalid header names or values set by a stage land here, before any byte is sent.
+      this.fail(new RelayError('ERR_INTERNAL', `cannot build the upstream request: ${(error as Error).message}`, { cause: error }));
+      return;
+    }
+    this.request.client.setAbortHandler(this);
+    if (this.settled) return;
+    this.host.pool.acquire(this);
+  }
+
+  onQueued(): void {
+    const pool = this.host.config.timeouts.pool;
+    if (this.poolTimer === null && pool > 0 && !this.settled) this.poolTimer = setTimeout(onPoolTimeout, pool, this);
+  }
+
+  onPoolTimeout(): void {
+    this.poolTimer = null;
+    if (this.phase !== Phase.Pool || this.settled) return;
+    this.host.pool.forget(this);
+    this.fail(timeoutError('pool', this.host.config.timeouts));
+  }
+
+  onNoSession(error: RelayError): void {
+    this.fail(error);
+  }
+
+  onHttp1(): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.phase = Phase.Done;
+    this.clearPoolTimer();
+    this.request.client.setAbortHandler(null);
+    this.host.viaHttp1(this.request).then(this.resolve, this.reject);
+  }
+
+  onSession(pooled: PooledSession): void {
+    this.clearPoolTimer();
+    if (this.settled) {
+      this.host.pool.release(pooled);
+      return;
+    }
+    this.pooled = pooled;
+    const body = this.body;
+    let stream: TaggedStream;
+    try {
+      stream = pooled.session!.request(this.headers!, { endStream: body === null });
+    } catch (error) {
+      // The session closed between the pool's check and now: nothing was sent.
+      this.releaseSlot();
+      this.onUnsent(error as Error);
+      return;
+    }
+    this.stream = stream;
+    stream[kHttp2Attempt] = this;
+    stream.on('response', onStreamResponse);
+    stream.on('error', onStreamError);
+    stream.on('close', onStreamClose);
+    stream.on('timeout', onStreamTimeout);
+    const { read, write } = this.host.config.timeouts;
+    if (body === null) {
+      this.phase = Phase.Read;
+      if (read > 0) stream.setTimeout(read);
+      return;
+    }
+    this.phase = Phase.Write;
+    if (write > 0) stream.setTimeout(write);
+    if (read !== write) stream.on('finish', onStreamFinish);
+    if (body[kHttp2Attempt] === undefined) body.on('error', onBodyError);
+    body[kHttp2Attempt] = this;
+    body.pipe(stream);
+  }
+
+  onFinish(): void {
+    if (this.phase !== Phase.Write) return;
+    this.phase = Phase.Read;
+    this.stream!.setTimeout(this.host.config.timeouts.read);
+  }
+
+  onResponse(headers: IncomingHttpHeaders, rawHeaders: string[]): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.phase = Phase.Streaming;
+    const stream = this.stream!;
+    const status = Number(headers[':status']);
+    const { read, write } = this.host.config.timeouts;
+    if (read !== write || this.body === null) stream.setTimeout(read);
+    const bodiless = this.request.method === 'HEAD' || status === 204 || status === 304;
+    if (bodiless) stream.resume();
+    else stream.on('newListener', onStreamNewListener);
+    this.resolve({ status, statusMessage: '', headers: http2ResponseHeaders(rawHeaders), body: bodiless ? null : stream });
+  }
+
+  onStreamError(error: Error): void {
+    const failure = explainHttp2Error(error);
+    if (!this.settled) this.streamError ??= failure;
+  }
+
+  /** The stream closed: its slot is free; before a head, the attempt is resent or fails. */
+  onStreamClose(): void {
+    const stream = this.stream!;
+    const pooled = this.pooled!;
+    this.releaseSlot();
+    if (this.settled) return;
+    if (this.isUnprocessed(stream, pooled) && this.canResend(false)) {
+      this.resend();
+      return;
+    }
+    if (this.streamError === null && pooled.session?.destroyed === true && this.canResend(true)) {
+      this.resend();
+      return;
+    }
+    this.fail(this.streamError !== null ? http2Failure(this.streamError) : closedBeforeHead(stream.rstCode));
+  }
+
+  /** The upstream said it did not process the stream: refused it, or it is above its GOAWAY's last stream. */
+  private isUnprocessed(stream: ClientHttp2Stream, pooled: PooledSession): boolean {
+    return stream.rstCode === constants.NGHTTP2_REFUSED_STREAM || (stream.id !== undefined && stream.id > pooled.lastStreamId);
+  }
+
+  /** `session.request` threw: the session is closing, nothing left the relay. */
+  private onUnsent(error: Error): void {
+    if (this.canResend(false)) {
+      this.resend();
+      return;
+    }
+    this.fail(http2Failure(error));
+  }
+
+  /**
+   * Whether sending again is safe: the body was not started (or can be replayed), the client is
+   * still there, and the resends are few. A session that died under a stream the upstream may have
+   * processed (`mayHaveRun`) is only resent for an idempotent request without a body, once.
+   */
+  private canResend(mayHaveRun: boolean): boolean {
+    if (this.resends >= (mayHaveRun ? 1 : maxResends) || this.request.client.aborted) return false;
+    if (mayHaveRun && (this.body !== null || !idempotent.has(this.request.method) || (this.pooled?.served ?? 2) < 2)) return false;
+    const body = this.body;
+    return body === null || !body.readableDidRead || this.request.replayBody !== null;
+  }
+
+  private resend(): void {
+    this.resends++;
+    this.detachStream();
+    const body = this.body;
+    if (body !== null && body.readableDidRead) {
+      body.removeListener('error', onBodyError);
+      body[kHttp2Attempt] = undefined;
+      this.body = this.request.replayBody!();
+    }
+    this.streamError = null;
+    this.phase = Phase.Pool;
+    this.host.pool.acquire(this);
+  }
+
+  onTimeout(): void {
+    if (this.phase === Phase.Done) return;
+    const stream = this.stream!;
+    if (this.settled) {
+      if (stream.readableEnded) return;
+      if (stream.isPaused()) this.onSlowReader(stream);
+      else abortStream(stream, timeoutError('read', this.host.config.timeouts));
+      return;
+    }
+    const sending = this.phase === Phase.Write && !stream.writableFinished;
+    this.fail(timeoutError(sending ? 'write' : 'read', this.host.config.timeouts));
+  }
+
+  /** The stream is silent because the client does not read: `slowClientTimeout` applies (attempt.ts). */
+  private onSlowReader(stream: ClientHttp2Stream): void {
+    const limit = this.host.limits.slowClientTimeout;
+    if (this.stalledSince === 0) {
+      this.stalledSince = Date.now() - this.host.config.timeouts.read;
+      stream.once('resume', () => this.onReaderResumed());
+    }
+    const left = slowReaderBudget(limit, this.stalledSince);
+    if (left > 0) {
+      stream.setTimeout(left === Infinity ? 0 : left);
+      return;
+    }
+    const error = slowReaderError(limit);
+    logClientFault(this.host.config, this.request, error);
+    this.request.client.abort(error);
+  }
+
+  private onReaderResumed(): void {
+    this.stalledSince = 0;
+    if (this.phase !== Phase.Done) this.stream?.setTimeout(this.host.config.timeouts.read);
+  }
+
+  onClientAbort(reason: RelayError): void {
+    this.abortWith(reason);
+  }
+
+  /** Tears the exchange down with `reason`: RST_STREAM CANCEL upstream, the body destroyed with `reason`. */
+  abortWith(reason: RelayError): void {
+    if (this.phase === Phase.Done) return;
+    if (!this.settled) {
+      this.fail(reason);
+      return;
+    }
+    const stream = this.stream!;
+    if (!stream.readableEnded) abortStream(stream, reason);
+    else if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
+  }
+
+  fail(error: RelayError): void {
+    if (this.settled) return;
+    this.settled = true;
+    this.phase = Phase.Done;
+    this.clearPoolTimer();
+    this.host.pool.forget(this);
+    const stream = this.stream;
+    if (stream !== null) {
+      this.detachStream();
+      abortStream(stream, null);
+    }
+    this.request.client.setAbortHandler(null);
+    logAttemptFailure(this.host.config, this.request, error);
+    this.reject(error);
+  }
+
+  /** Stops piping into and listening to the current stream (which stays open until it closes). */
+  private detachStream(): void {
+    const stream = this.stream;
+    if (stream === null) return;
+    this.body?.unpipe(stream);
+    stream.removeListener('response', onStreamResponse);
+    stream.removeListener('error', onStreamError);
+    stream.removeListener('timeout', onStreamTimeout);
+    stream.removeListener('finish', onStreamFinish);
+    stream.on('error', ignoreError);
+    if (this.pooled !== null) stream.once('close', onDetachedClose.bind(null, this.host.pool, this.pooled));
+    stream.removeListener('close', onStreamClose);
+    stream[kHttp2Attempt] = undefined;
+    this.stream = null;
+    this.pooled = null;
+  }
+
+  private releaseSlot(): void {
+    const pooled = this.pooled;
+    if (pooled === null) return;
+    this.pooled = null;
+    this.host.pool.release(pooled);
+  }
+
+  private clearPoolTimer(): void {
+    if (this.poolTimer !== null) clearTimeout(this.poolTimer);
+    this.poolTimer = null;
+  }
+}
+
+/** RST_STREAM with CANCEL (not node's INTERNAL_ERROR), then the local stream fails with `error`. */
+function abortStream(stream: ClientHttp2Stream, error: RelayError | null): void {
+  if (!stream.closed) stream.close(constants.NGHTTP2_CANCEL);
+  if (!stream.destroyed) stream.destroy(error ?? undefined);
+}
+
+function closedBeforeHead(rstCode: number | undefined): RelayError {
+  const reason = rstCode === undefined || rstCode === constants.NGHTTP2_NO_ERROR ? '' : ` (RST_STREAM code ${rstCode})`;
+  return new RelayError('ERR_UPSTREAM_RESET', `upstream closed the HTTP/2 stream before a response head${reason}`);
+}
+
+/**
+ * node:http2 ends the body of a stream the upstream reset with NO_ERROR before END_STREAM as if it
+ * were complete (it pushes the end of the body when the stream closes). The one sign of it: the
+ * stream is closed and its readable side has not seen its end when node adds its own `end`
+ * listener, just before pushing that end. The body then fails instead: a truncated response must
+ * never look complete to the client.
+ */
+function onStreamNewListener(this: TaggedStream, event: string | symbol): void {
+  if (event !== 'end' || !this.closed || (this as unknown as { _readableState: { ended: boolean } })._readableState.ended) return;
+  this.removeListener('newListener', onStreamNewListener);
+  // After node's close handling, before the end it queues is emitted.
+  process.nextTick(failTruncated, this);
+}
+
+function failTruncated(stream: ClientHttp2Stream): void {
+  if (!stream.destroyed) stream.destroy(new RelayError('ERR_UPSTREAM_RESET', 'upstream reset the HTTP/2 stream before the end of the response body'));
+}
+
+function onStreamResponse(this: TaggedStream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]): void {
+  this[kHttp2Attempt]!.onResponse(headers, rawHeaders);
+}
+
+function onStreamError(this: TaggedStream, error: Error): void {
+  const attempt = this[kHttp2Attempt];
+  if (attempt !== undefined) attempt.onStreamError(error);
+  else explainHttp2Error(error);
+}
+
+function onStreamClose(this: TaggedStream): void {
+  this[kHttp2Attempt]?.onStreamClose();
+}
+
+function onStreamTimeout(this: TaggedStream): void {
+  this[kHttp2Attempt]?.onTimeout();
+}
+
+function onStreamFinish(this: TaggedStream): void {
+  this[kHttp2Attempt]?.onFinish();
+}
+
+function onPoolTimeout(attempt: Http2Attempt): void {
+  attempt.onPoolTimeout();
+}
+
+/** A stream an attempt let go of still holds its session slot until it closes. */
+function onDetachedClose(pool: SessionPool, pooled: PooledSession): void {
+  pool.release(pooled);
+}
+
+/** The request body failed: the attempt fails as the body's own failure says (the client's: the client left). */
+function onBodyError(this: TaggedBody, error: Error): void {
+  const attempt = this[kHttp2Attempt];
+  if (attempt === undefined) return;
+  const request = attempt.request;
+  const failure =
+    this === request.client.incoming
+      ? new RelayError('ERR_CLIENT_ABORTED', `client request body failed: ${error.message}`, { cause: error })
+      : toRelayError(error);
+  attempt.abortWith(failure);
+}

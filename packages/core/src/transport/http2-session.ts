@@ -1,0 +1,307 @@
+// The HTTP/2 sessions of one bound transport: opened on demand (h2c with prior knowledge, or TLS
+// with ALPN), shared by every request, `maxConcurrentStreams` respected with a queue in front,
+// GOAWAY and PING handled. Sessions are few and long-lived: plain closures here, not the hot path.
+import { connect as http2Connect, type ClientHttp2Session, type SecureClientSessionOptions } from 'node:http2';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { RelayError } from '../errors.js';
+import type { TransportConfig } from '../types.js';
+import { timeoutError } from './attempt-rules.js';
+import { http2Failure } from './http2-wire.js';
+
+/** Someone who needs a stream: an attempt, waiting in the pool's queue until a session has room. */
+export interface StreamWaiter {
+  /** A session has a stream slot for this waiter (already counted: give it back with `release`). */
+  onSession(pooled: PooledSession): void;
+  /** Every session is connected and full: the wait for a slot (the pool timeout) starts. */
+  onQueued(): void;
+  /** No session could be had: the connect failed or timed out, or the transport shut down. */
+  onNoSession(error: RelayError): void;
+  /** The `https:` upstream does not offer HTTP/2: the request goes another way. */
+  onHttp1(): void;
+}
+
+/** The limits of a session pool. */
+export interface SessionLimits {
+  maxSessions: number;
+  /** The most streams the relay opens on one session, below the upstream's own SETTINGS. */
+  maxConcurrentStreams: number;
+  /** How often an idle session is PINGed, in ms; 0 = never. */
+  pingInterval: number;
+}
+
+/** One session and what the pool knows about it. */
+export class PooledSession {
+  session: ClientHttp2Session | null = null;
+  /** Streams open on it, counted by the pool. */
+  active = 0;
+  /** Its first SETTINGS came: it can carry streams. */
+  ready = false;
+  /** A GOAWAY came (or it is closing): no new streams. */
+  draining = false;
+  /** Streams above this id were not processed by the upstream (from its GOAWAY). */
+  lastStreamId = Infinity;
+  /** Streams it carried, for the stale-session rule. */
+  served = 0;
+  connectTimer: NodeJS.Timeout | null = null;
+  pingTimer: NodeJS.Timeout | null = null;
+  error: Error | null = null;
+
+  /** The number of streams it may carry now. */
+  capacity(own: number): number {
+    const peer = this.session?.remoteSettings.maxConcurrentStreams ?? 0;
+    return Math.min(peer, own);
+  }
+
+  /** Tears the session (or its TLS socket before the session exists) down. */
+  destroy(error?: Error): void {
+    this.draining = true;
+    if (this.session !== null && !this.session.destroyed) this.session.destroy(error);
+  }
+}
+
+/** What the pool tells its binding: the upstream answered ALPN without `h2`. */
+export type NoHttp2Listener = (alpnProtocol: string | false | null) => void;
+
+export class SessionPool {
+  private readonly sessions: PooledSession[] = [];
+  private readonly waiting: StreamWaiter[] = [];
+  private closed = false;
+  /** Set once the upstream said (by ALPN) that it speaks HTTP/1.1 only. */
+  private http1 = false;
+
+  constructor(
+    private readonly config: TransportConfig,
+    private readonly limits: Readonly<SessionLimits>,
+    private readonly onNoHttp2: NoHttp2Listener,
+  ) {}
+
+  /** Gives `waiter` a stream slot now, or queues it until a session has one. */
+  acquire(waiter: StreamWaiter): void {
+    if (this.closed) {
+      waiter.onNoSession(new RelayError('ERR_NOT_STARTED', 'transport is shut down'));
+      return;
+    }
+    if (this.http1) {
+      waiter.onHttp1();
+      return;
+    }
+    if (this.waiting.length === 0) {
+      const pooled = this.free();
+      if (pooled !== null) {
+        this.take(pooled);
+        waiter.onSession(pooled);
+        return;
+      }
+    }
+    this.waiting.push(waiter);
+    this.dispatch();
+  }
+
+  /** A stream of `pooled` closed: its slot goes to the next waiter. */
+  release(pooled: PooledSession): void {
+    pooled.active--;
+    if (pooled.active === 0) pooled.session?.unref();
+    if (this.waiting.length > 0) this.dispatch();
+  }
+
+  /** `waiter` stopped waiting (its client left, or its pool timeout ran out). */
+  forget(waiter: StreamWaiter): void {
+    const index = this.waiting.indexOf(waiter);
+    if (index !== -1) this.waiting.splice(index, 1);
+  }
+
+  /** Sessions open or opening, for tests and diagnostics. */
+  get size(): number {
+    return this.sessions.length;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const pooled of this.sessions.splice(0)) {
+      this.clearTimers(pooled);
+      pooled.destroy();
+    }
+    this.failWaiting(new RelayError('ERR_NOT_STARTED', 'transport is shut down'));
+  }
+
+  private take(pooled: PooledSession): void {
+    if (pooled.active === 0) pooled.session!.ref();
+    pooled.active++;
+    pooled.served++;
+  }
+
+  private free(): PooledSession | null {
+    const own = this.limits.maxConcurrentStreams;
+    for (const pooled of this.sessions) {
+      if (pooled.ready && !pooled.draining && pooled.active < pooled.capacity(own)) return pooled;
+    }
+    return null;
+  }
+
+  private dispatch(): void {
+    while (this.waiting.length > 0) {
+      const pooled = this.free();
+      if (pooled === null) break;
+      this.take(pooled);
+      this.waiting.shift()!.onSession(pooled);
+    }
+    if (this.waiting.length === 0 || this.closed) return;
+    let open = 0;
+    for (const pooled of this.sessions) {
+      if (!pooled.ready) return; // a session is connecting: the waiters wait for it (connect phase)
+      if (!pooled.draining) open++;
+    }
+    if (open < this.limits.maxSessions) {
+      this.open();
+      return;
+    }
+    for (const waiter of this.waiting) waiter.onQueued();
+  }
+
+  private open(): void {
+    const pooled = new PooledSession();
+    this.sessions.push(pooled);
+    const connectMs = this.config.timeouts.connect;
+    if (connectMs > 0) {
+      pooled.connectTimer = setTimeout(() => this.onConnectTimeout(pooled), connectMs);
+    }
+    if (this.config.target.protocol === 'https:') this.openTls(pooled);
+    else this.attach(pooled, http2Connect(this.config.target.origin, sessionOptions));
+  }
+
+  /** TLS first, with ALPN: the session is made only when the upstream chose `h2`. */
+  private openTls(pooled: PooledSession): void {
+    const { target, tls } = this.config;
+    const options: ConnectionOptions = { ...tls, host: target.hostname, port: target.port, ALPNProtocols: ['h2', 'http/1.1'] };
+    const socket: TLSSocket = tlsConnect(options);
+    const onEarlyError = (error: Error) => this.onOpenFailed(pooled, error);
+    socket.once('error', onEarlyError);
+    pooled.destroy = (error?: Error) => {
+      pooled.draining = true;
+      if (pooled.session === null) socket.destroy(error);
+      else if (!pooled.session.destroyed) pooled.session.destroy(error);
+    };
+    socket.once('secureConnect', () => {
+      socket.removeListener('error', onEarlyError);
+      if (socket.alpnProtocol === 'h2') {
+        const options: SecureClientSessionOptions = { ...sessionOptions, createConnection: () => socket };
+        this.attach(pooled, http2Connect(target.origin, options));
+        return;
+      }
+      socket.destroy();
+      this.onNotHttp2(pooled, socket.alpnProtocol);
+    });
+  }
+
+  private attach(pooled: PooledSession, session: ClientHttp2Session): void {
+    pooled.session = session;
+    if (pooled.draining) {
+      session.destroy();
+      return;
+    }
+    session.once('remoteSettings', () => this.onReady(pooled));
+    session.on('remoteSettings', () => this.dispatch());
+    session.on('goaway', (_code: number, lastStreamId: number) => {
+      pooled.draining = true;
+      pooled.lastStreamId = lastStreamId;
+      this.dispatch();
+    });
+    session.on('error', (error: Error) => {
+      pooled.error ??= error;
+    });
+    session.on('close', () => this.onSessionClose(pooled));
+  }
+
+  private onReady(pooled: PooledSession): void {
+    pooled.ready = true;
+    this.clearConnectTimer(pooled);
+    this.startPings(pooled);
+    this.dispatch();
+  }
+
+  private onConnectTimeout(pooled: PooledSession): void {
+    pooled.connectTimer = null;
+    const error = timeoutError('connect', this.config.timeouts);
+    pooled.error ??= error;
+    pooled.destroy(error);
+    this.onOpenFailed(pooled, error);
+  }
+
+  private onSessionClose(pooled: PooledSession): void {
+    if (!pooled.ready) {
+      this.onOpenFailed(pooled, pooled.error ?? new RelayError('ERR_UPSTREAM_RESET', 'upstream closed the HTTP/2 session before its SETTINGS'));
+      return;
+    }
+    this.remove(pooled);
+    this.dispatch();
+  }
+
+  /** A session never became ready: the requests waiting for it fail, unless another session can take them. */
+  private onOpenFailed(pooled: PooledSession, error: Error): void {
+    if (!this.remove(pooled)) return;
+    pooled.destroy();
+    if (this.sessions.some((other) => other.ready && !other.draining)) {
+      this.dispatch();
+      return;
+    }
+    this.failWaiting(http2Failure(error));
+  }
+
+  private onNotHttp2(pooled: PooledSession, alpnProtocol: string | false | null): void {
+    this.remove(pooled);
+    this.http1 = true;
+    this.onNoHttp2(alpnProtocol);
+    for (const waiter of this.waiting.splice(0)) waiter.onHttp1();
+  }
+
+  /** Takes `pooled` out of the pool; false when it was out already. */
+  private remove(pooled: PooledSession): boolean {
+    this.clearTimers(pooled);
+    const index = this.sessions.indexOf(pooled);
+    if (index === -1) return false;
+    this.sessions.splice(index, 1);
+    pooled.draining = true;
+    return true;
+  }
+
+  private failWaiting(error: RelayError): void {
+    for (const waiter of this.waiting.splice(0)) waiter.onNoSession(error);
+  }
+
+  /**
+   * PING keep-alive: a session whose PING is not answered within `timeout.read` is dead (a
+   * silently dropped connection, a hung upstream) and is destroyed, so requests go to a new one.
+   */
+  private startPings(pooled: PooledSession): void {
+    const every = this.limits.pingInterval;
+    if (every === 0) return;
+    const answerWithin = this.config.timeouts.read;
+    let waiting = false;
+    pooled.pingTimer = setInterval(() => {
+      const session = pooled.session;
+      if (waiting || session === null || session.destroyed) return;
+      waiting = true;
+      const deadline = answerWithin > 0 ? setTimeout(() => pooled.destroy(new RelayError('ERR_UPSTREAM_RESET', `upstream did not answer a PING within ${answerWithin} ms`)), answerWithin) : null;
+      deadline?.unref();
+      session.ping(() => {
+        waiting = false;
+        if (deadline !== null) clearTimeout(deadline);
+      });
+    }, every);
+    pooled.pingTimer.unref();
+  }
+
+  private clearConnectTimer(pooled: PooledSession): void {
+    if (pooled.connectTimer !== null) clearTimeout(pooled.connectTimer);
+    pooled.connectTimer = null;
+  }
+
+  private clearTimers(pooled: PooledSession): void {
+    this.clearConnectTimer(pooled);
+    if (pooled.pingTimer !== null) clearInterval(pooled.pingTimer);
+    pooled.pingTimer = null;
+  }
+}
+
+/** Server push is refused: a proxy has no use for it. */
+const sessionOptions = { settings: { enablePush: false } };

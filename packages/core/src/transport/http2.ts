@@ -1,0 +1,124 @@
+import { RelayError } from '../errors.js';
+import { assertKnownKeys } from '../known-keys.js';
+import { logUpstreamFailure } from '../logger.js';
+import { assertNonNegative } from '../options.js';
+import type { BoundTransport, ProxyRequest, ProxyResponse, Transport, TransportConfig } from '../types.js';
+import { notSendable } from './agent.js';
+import { resolveClientLimits, type ClientLimits } from './attempt-rules.js';
+import { httpTransport } from './http.js';
+import { Http2Attempt, type Http2AttemptHost } from './http2-attempt.js';
+import { SessionPool, type SessionLimits } from './http2-session.js';
+
+/** Options of the HTTP/2 transport. */
+export interface Http2TransportOptions extends Partial<Pick<ClientLimits, 'slowClientTimeout'>> {
+  /**
+   * What to do when an `https:` upstream does not offer `h2` in ALPN: `'http1'` sends its requests
+   * over HTTP/1.1 (an `httpTransport` with default options), `'refuse'` fails them with 502
+   * `ERR_UPSTREAM_PROTOCOL`. Default `'http1'`. An `http:` target always speaks h2c (prior knowledge).
+   */
+  fallback?: 'http1' | 'refuse';
+  /** Most sessions open to the upstream at once; a new one opens only when the others are full. Default 1. */
+  maxSessions?: number;
+  /**
+   * Most streams the relay opens on one session; the upstream's own `SETTINGS_MAX_CONCURRENT_STREAMS`
+   * applies when lower. More requests wait up to `timeout.pool`. Default: the upstream's setting.
+   */
+  maxConcurrentStreams?: number;
+  /** A PING every this many ms keeps a session alive and checks it; one unanswered within `timeout.read` closes it. 0 = none. Default 30 000. */
+  pingInterval?: number;
+}
+
+const http2TransportOptionNames: readonly string[] = ['fallback', 'maxSessions', 'maxConcurrentStreams', 'pingInterval', 'slowClientTimeout'];
+
+/**
+ * A transport speaking HTTP/2 to the upstream with node:http2: h2c (prior knowledge) for `http:`
+ * targets, TLS with ALPN `h2` for `https:` ones (with the relay's `tls` settings), falling back to
+ * HTTP/1.1 or refusing when the upstream does not offer h2. One session per target carries every
+ * request (up to `maxSessions` when the upstream's `maxConcurrentStreams` is reached); requests
+ * beyond the streams allowed wait up to `timeout.pool`. Streams the upstream did not process
+ * (REFUSED_STREAM, above a GOAWAY's last stream id) are sent again on a new session when their
+ * body has not started. Connect, read, write and pool timeouts, client aborts (RST_STREAM
+ * CANCEL) and error codes are those of `httpTransport`. Sessions open on the first request and
+ * close in `relay.shutdown()`.
+ *
+ * @example
+ * createRelay({ targetBaseUrl: 'http://grpc-backend:50051', transport: http2Transport({ maxSessions: 2 }) });
+ */
+export function http2Transport(options: Http2TransportOptions = {}): Transport {
+  if (options === null || typeof options !== 'object') throw new TypeError('http2Transport(options) needs an options object');
+  assertKnownKeys(options, http2TransportOptionNames, 'http2Transport');
+  const fallback = options.fallback ?? 'http1';
+  if (fallback !== 'http1' && fallback !== 'refuse') throw new TypeError(`fallback must be 'http1' or 'refuse', got ${String(fallback)}`);
+  const sessions = resolveSessionLimits(options);
+  const limits = resolveClientLimits({ slowClientTimeout: options.slowClientTimeout });
+  const http1 = fallback === 'http1' ? httpTransport({ slowClientTimeout: limits.slowClientTimeout }) : null;
+  return {
+    kind: 'http',
+    name: 'http2',
+    bind(config: TransportConfig): BoundTransport {
+      return new Http2Binding(config, sessions, limits, http1?.bind(config) ?? null);
+    },
+  };
+}
+
+function resolveSessionLimits(options: Http2TransportOptions): SessionLimits {
+  const limits = { maxSessions: options.maxSessions ?? 1, maxConcurrentStreams: options.maxConcurrentStreams ?? Infinity, pingInterval: options.pingInterval ?? 30_000 };
+  assertNonNegative(limits.maxSessions, 'maxSessions');
+  if (!Number.isInteger(limits.maxSessions) || limits.maxSessions < 1) throw new RangeError(`maxSessions must be an integer of at least 1, got ${limits.maxSessions}`);
+  if (limits.maxConcurrentStreams !== Infinity) assertNonNegative(limits.maxConcurrentStreams, 'maxConcurrentStreams');
+  if (limits.maxConcurrentStreams < 1) throw new RangeError(`maxConcurrentStreams must be at least 1, got ${limits.maxConcurrentStreams}`);
+  assertNonNegative(limits.pingInterval, 'pingInterval');
+  return limits;
+}
+
+class Http2Binding implements BoundTransport, Http2AttemptHost {
+  readonly handle: (request: ProxyRequest) => Promise<ProxyResponse>;
+  readonly logsFailures = true;
+  private sessions: SessionPool | null = null;
+  /** The upstream answered ALPN without h2: requests go over HTTP/1.1 (or are refused) from now on. */
+  private http1Only = false;
+
+  constructor(
+    readonly config: TransportConfig,
+    private readonly sessionLimits: Readonly<SessionLimits>,
+    readonly limits: Readonly<ClientLimits>,
+    private readonly http1: BoundTransport | null,
+  ) {
+    this.handle = (request) => this.forward(request);
+  }
+
+  get pool(): SessionPool {
+    return this.sessions!;
+  }
+
+  startup(): void {
+    if (this.sessions !== null) return;
+    this.http1Only = false;
+    this.sessions = new SessionPool(this.config, this.sessionLimits, () => {
+      this.http1Only = true;
+    });
+    void this.http1?.startup();
+  }
+
+  shutdown(): void {
+    this.sessions?.close();
+    this.sessions = null;
+    void this.http1?.shutdown();
+  }
+
+  forward(request: ProxyRequest): Promise<ProxyResponse> {
+    const refused = notSendable(this.sessions !== null, request);
+    if (refused !== null) return Promise.reject(refused);
+    if (this.http1Only) return this.viaHttp1(request);
+    return new Promise<ProxyResponse>((resolve, reject) => {
+      new Http2Attempt(this, request, resolve, reject).start();
+    });
+  }
+
+  viaHttp1(request: ProxyRequest): Promise<ProxyResponse> {
+    if (this.http1 !== null) return this.http1.handle(request);
+    const error = new RelayError('ERR_UPSTREAM_PROTOCOL', 'upstream does not offer HTTP/2 (ALPN) and http2Transport({ fallback: "refuse" })');
+    logUpstreamFailure(this.config, request, error);
+    return Promise.reject(error);
+  }
+}
