@@ -206,7 +206,14 @@ function pipeWithTrailers(exchange: HttpExchange, body: Readable, trailers: () =
 function writeHead(exchange: HttpExchange, response: ProxyResponse): void {
   const { res, relay } = exchange;
   if (exchange.http2) {
-    res.writeHead(response.status, withoutConnectionHeaders(response.headers) as OutgoingHttpHeaders);
+    // Status and headers are set, not written: node:http2 sends them with the first byte, or with
+    // END_STREAM when there is no body (a trailers-only gRPC status), where writeHead sends at once.
+    res.statusCode = response.status;
+    const headers = withoutConnectionHeaders(response.headers);
+    for (const name in headers) {
+      const value = headers[name];
+      if (value !== undefined) res.setHeader(name, value);
+    }
     return;
   }
   if (relay.state === 'stopping' || (exchange.request!.body !== null && !exchange.req.complete)) res.shouldKeepAlive = false;

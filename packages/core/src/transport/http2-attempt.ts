@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { RelayError, toRelayError } from '../errors.js';
 import type { AbortHandler } from '../request/client.js';
 import { kHttp2Attempt } from '../tags.js';
-import type { ProxyRequest, ProxyResponse, TransportConfig } from '../types.js';
+import type { HeaderRecord, ProxyRequest, ProxyResponse, TransportConfig } from '../types.js';
 import { Phase } from './attempt.js';
 import { ignoreError, logAttemptFailure, logClientFault, slowReaderBudget, slowReaderError, timeoutError, type ClientLimits } from './attempt-rules.js';
 import type { PooledSession, SessionPool, StreamWaiter } from './http2-session.js';
@@ -38,6 +38,8 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
   stalledSince = 0;
   /** The stream failed before its head: why (its `close` decides what to do). */
   streamError: Error | null = null;
+  /** The trailer fields the upstream's stream ended with (gRPC's status), once they came. */
+  trailers: HeaderRecord | null = null;
   /** The body this attempt sends: the request's, or a replay of it after a resend. */
   body: TaggedBody | null;
   headers: OutgoingHttpHeaders | null = null;
@@ -132,7 +134,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     this.stream!.setTimeout(this.host.config.timeouts.read);
   }
 
-  onResponse(headers: IncomingHttpHeaders, rawHeaders: string[]): void {
+  onResponse(headers: IncomingHttpHeaders, rawHeaders: string[], endStream: boolean): void {
     if (this.settled) return;
     this.settled = true;
     this.phase = Phase.Streaming;
@@ -140,10 +142,17 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     const status = Number(headers[':status']);
     const { read, write } = this.host.config.timeouts;
     if (read !== write || this.body === null) stream.setTimeout(read);
-    const bodiless = this.request.method === 'HEAD' || status === 204 || status === 304;
+    // A HEADERS frame that ends the stream (gRPC's trailers-only answer) has no body: answered so,
+    // an HTTP/2 client gets it as one HEADERS frame too, never HEADERS and an empty DATA frame.
+    const bodiless = this.request.method === 'HEAD' || status === 204 || status === 304 || endStream;
     if (bodiless) stream.resume();
     else stream.on('newListener', onStreamNewListener);
-    this.resolve({ status, statusMessage: '', headers: http2ResponseHeaders(rawHeaders), body: bodiless ? null : stream });
+    const response: ProxyResponse = { status, statusMessage: '', headers: http2ResponseHeaders(rawHeaders), body: bodiless ? null : stream };
+    if (!bodiless) {
+      stream.once('trailers', onStreamTrailers);
+      response.trailers = trailersOf.bind(null, this);
+    }
+    this.resolve(response);
   }
 
   onStreamError(error: Error): void {
@@ -334,8 +343,18 @@ function failTruncated(stream: ClientHttp2Stream): void {
   if (!stream.destroyed) stream.destroy(new RelayError('ERR_UPSTREAM_RESET', 'upstream reset the HTTP/2 stream before the end of the response body'));
 }
 
-function onStreamResponse(this: TaggedStream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]): void {
-  this[kHttp2Attempt]!.onResponse(headers, rawHeaders);
+function onStreamTrailers(this: TaggedStream, _headers: IncomingHttpHeaders, _flags: number, rawTrailers: string[]): void {
+  const attempt = this[kHttp2Attempt];
+  if (attempt !== undefined) attempt.trailers = http2ResponseHeaders(rawTrailers);
+}
+
+function trailersOf(attempt: Http2Attempt): HeaderRecord | null {
+  return attempt.trailers;
+}
+
+function onStreamResponse(this: TaggedStream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]): void {
+  // `endAfterHeaders` is not set yet when `response` is emitted: the frame's flags say it.
+  this[kHttp2Attempt]!.onResponse(headers, rawHeaders, (flags & 0x1) !== 0);
 }
 
 function onStreamError(this: TaggedStream, error: Error): void {
