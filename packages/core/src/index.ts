@@ -21,7 +21,7 @@ export { ClientInfo, type ClientFacts } from './request/client.js';
 export { compose, stageContext } from './pipeline.js';
 export { parseTarget } from './options.js';
 export { assertKnownKeys } from './known-keys.js';
-export { errorBody } from './relay/respond.js';
+export { errorBody, textResponse } from './relay/respond.js';
 export { silentLogger } from './logger.js';
 
 // Observing: events on node:diagnostics_channel.

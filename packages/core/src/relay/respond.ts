@@ -1,5 +1,7 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
 import type { RelayError, RelayErrorCode } from '../errors.js';
+import type { HeaderRecord, ProxyResponse } from '../types.js';
 
 const explanations: Record<RelayErrorCode, string> = {
   ERR_BAD_PATH: 'the request path is not allowed',
@@ -84,4 +86,21 @@ export function sendError(res: ServerResponse, error: RelayError): void {
  */
 export function isHttp2(res: ServerResponse): boolean {
   return (res as { stream?: unknown }).stream !== undefined;
+}
+
+/**
+ * A short plain-text answer a stage gives itself (a 429, a 503), in the relay's style: the
+ * bytes made once by the caller, `Content-Length`, `no-store`, plus `headers` (`Retry-After` …).
+ *
+ * @example
+ * const busy = Buffer.from('429 Too Many Requests: retry later (ERR_BUSY)\n');
+ * return textResponse(429, busy, { 'retry-after': '1' });
+ */
+export function textResponse(status: number, body: Buffer, headers: HeaderRecord = {}): ProxyResponse {
+  return {
+    status,
+    statusMessage: '',
+    headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(body.length), 'cache-control': 'no-store', ...headers },
+    body: Readable.from([body]),
+  };
 }
