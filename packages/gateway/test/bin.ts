@@ -84,7 +84,8 @@ export async function startBin(args: string[], options: { env?: NodeJS.ProcessEn
   });
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk));
   const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
-  const waitForLog = (match: (line: LogLine) => boolean, timeoutMs = 20_000) =>
+  // Each worker loads the TypeScript sources itself: on a loaded 2-core machine three processes take ~15 s.
+  const waitForLog = (match: (line: LogLine) => boolean, timeoutMs = 60_000) =>
     new Promise<LogLine>((resolve, reject) => {
       const check = () => {
         const found = logs.find(match);
