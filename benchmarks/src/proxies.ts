@@ -226,6 +226,7 @@ async function relay(name: Extract<ProxyName, `relay${string}`>, target: URL, we
   }
   const instance = core.createRelay(options);
   if (name === 'relay-fastify') return relayFastify(instance);
+  if (name === 'relay-express') return relayExpress(instance);
   await instance.startup();
   const server = createServer(instance.handle);
   if (ws !== null) server.on('upgrade', instance.upgrade);
@@ -293,6 +294,16 @@ async function routingStage(): Promise<Stage> {
   ]);
 }
 
+/** The same relay mounted at the root of an Express 5 app with `toConnect`: the connect-adapter's cost. */
+async function relayExpress(relay: Awaited<ReturnType<typeof import('@relay/core').createRelay>>): Promise<Started> {
+  const { default: express } = await import('express');
+  const { toConnect } = await import('@relay/connect-adapter');
+  await relay.startup();
+  const app = express();
+  app.use(toConnect(relay));
+  return { server: createServer(app) };
+}
+
 /** Relay's Fastify plugin at the root of a fastify 5 app: the same relay as `relay`, behind Fastify's router. */
 async function relayFastify(relay: Awaited<ReturnType<typeof import('@relay/core').createRelay>>): Promise<Started> {
   const { default: fastify } = await import('fastify');
@@ -342,6 +353,7 @@ export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL
     case 'relay-ws-hook':
     case 'relay-routing':
     case 'relay-fastify':
+    case 'relay-express':
       return relay(name, target, websocket);
     case 'fastify-http-proxy':
       return fastifyHttpProxy(target, websocket);

@@ -113,6 +113,7 @@ export type ProxyName =
   | 'relay-ws-hook'
   | 'relay-routing'
   | 'relay-fastify'
+  | 'relay-express'
   | 'fastify-http-proxy';
 
 export interface ProxyInfo {
@@ -154,6 +155,7 @@ export const proxies: ProxyInfo[] = [
   { name: 'relay-ws-hook', label: 'Relay, WebSocket with a pass-through message hook', websocket: true, websocketOnly: true },
   { name: 'relay-routing', label: 'Relay + routes(), when(), rewritePath() (@relay/routing)', websocket: false, only: ['small-get'] },
   { name: 'relay-fastify', label: 'Relay as a Fastify 5 plugin (@relay/frameworks/fastify)', websocket: true },
+  { name: 'relay-express', label: 'Relay in Express 5 through toConnect (@relay/connect-adapter)', websocket: false, only: ['small-get', 'post-64k'] },
   { name: 'fastify-http-proxy', label: '@fastify/http-proxy {version} (fastify 5)', versionOf: '@fastify/http-proxy', websocket: true },
 ];
 
