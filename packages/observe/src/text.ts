@@ -4,7 +4,7 @@
  * once per second (`Date#toISOString` alone cost about a microsecond per line).
  */
 
-/** A character JSON escapes: controls, `"`, `\`, and surrogates (a lone one becomes `\uXXXX`). */
+/** A character JSON escapes: controls, `"`, `\`, and surrogates (a lone one becomes a `\u` escape with four hex digits). */
 const needsEscape = /[\x00-\x1f"\\\ud800-\udfff]/;
 
 /** `value` as a JSON string literal. */
