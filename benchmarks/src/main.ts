@@ -3,7 +3,8 @@
 // and writes the report. Run through `pnpm bench` (see benchmarks/README.md).
 import { createRequire } from 'node:module';
 import { cpus, loadavg } from 'node:os';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { closeSockets, httpLoad, openSockets, verify, wsLoad, type LoadResult } from './load.js';
 import { begin, end, startChild, stop, type Child } from './processes.js';
@@ -22,6 +23,20 @@ function log(line: string): void {
 function versionOf(name: string): string {
   try {
     return (require(`${name}/package.json`) as { version: string }).version;
+  } catch {
+    return versionBeside(name);
+  }
+}
+
+/** The version of a package whose exports map hides its package.json (hono): read beside its entry. */
+function versionBeside(name: string): string {
+  try {
+    let dir = dirname(require.resolve(name));
+    while (!existsSync(join(dir, 'package.json')) || basename(dir) !== name.split('/').at(-1)) {
+      if (dirname(dir) === dir) return '?';
+      dir = dirname(dir);
+    }
+    return (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
   } catch {
     return '?';
   }

@@ -227,6 +227,7 @@ async function relay(name: Extract<ProxyName, `relay${string}`>, target: URL, we
   const instance = core.createRelay(options);
   if (name === 'relay-fastify') return relayFastify(instance);
   if (name === 'relay-express') return relayExpress(instance);
+  if (name === 'relay-hono-fetch') return relayHonoFetch(instance);
   await instance.startup();
   const server = createServer(instance.handle);
   if (ws !== null) server.on('upgrade', instance.upgrade);
@@ -315,6 +316,46 @@ async function relayFastify(relay: Awaited<ReturnType<typeof import('@relay/core
 }
 
 /**
+ * The same relay behind a Hono app on @hono/node-server, through its Web-standard entry:
+ * `relay.fetch(c.req.raw, { address })` for every method and path, the Web `Response` returned
+ * to Hono as it is (bodies streamed both ways as Web streams).
+ */
+async function relayHonoFetch(relay: Awaited<ReturnType<typeof import('@relay/core').createRelay>>): Promise<Started> {
+  const [{ Hono }, { createAdaptorServer }] = await Promise.all([import('hono'), import('@hono/node-server')]);
+  await relay.startup();
+  const app = new Hono<{ Bindings: { incoming: IncomingMessage } }>();
+  app.all('*', function relayFetch(c) {
+    return relay.fetch(c.req.raw, { address: c.env.incoming.socket.remoteAddress });
+  });
+  return { server: createAdaptorServer({ fetch: app.fetch }) as Server };
+}
+
+/**
+ * Hono's own `proxy()` helper (`hono/proxy`) on @hono/node-server, as its documentation shows it
+ * for forwarding a whole request: `raw: c.req.raw` (method, body, signal) and the client's
+ * headers plus the forwarding headers Relay adds by default. It fetches with Node's global
+ * `fetch` (undici's default pool: keep-alive, no socket limit), its only documented transport.
+ */
+async function honoProxy(target: URL): Promise<Started> {
+  const [{ Hono }, { proxy }, { createAdaptorServer }] = await Promise.all([import('hono'), import('hono/proxy'), import('@hono/node-server')]);
+  const app = new Hono<{ Bindings: { incoming: IncomingMessage } }>();
+  const origin = target.origin;
+  app.all('*', function honoForward(c) {
+    const url = c.req.url;
+    return proxy(origin + url.slice(url.indexOf('/', url.indexOf('//') + 2)), {
+      raw: c.req.raw,
+      headers: {
+        ...c.req.header(),
+        'x-forwarded-for': c.env.incoming.socket.remoteAddress,
+        'x-forwarded-host': c.req.header('host'),
+        'x-forwarded-proto': 'http',
+      },
+    });
+  });
+  return { server: createAdaptorServer({ fetch: app.fetch }) as Server };
+}
+
+/**
  * @fastify/http-proxy on fastify 5 at the root, as its README shows it, with reply-from's undici
  * pool sized like the others (the `reply-from` row's settings) and its WebSocket proxy on.
  */
@@ -354,6 +395,7 @@ export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL
     case 'relay-routing':
     case 'relay-fastify':
     case 'relay-express':
+    case 'relay-hono-fetch':
       return relay(name, target, websocket);
     case 'fastify-http-proxy':
       return fastifyHttpProxy(target, websocket);
@@ -361,5 +403,7 @@ export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL
       return expressCompress(target);
     case 'relay-gateway':
       return relayGateway(target);
+    case 'hono-proxy':
+      return honoProxy(target);
   }
 }

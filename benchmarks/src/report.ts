@@ -126,6 +126,15 @@ function workloadTable(entry: WorkloadRun): string[] {
     const ratio = pairedRatio(got, relay, (w) => w.cpuPerUnit);
     if (ratio !== null) lines.push('', `got transport: ${ratio.toFixed(2)}× the CPU per request of the default transport (same run, paired by round).`);
   }
+  const fetchRow = entry.runs.find((r) => r.proxy === 'relay-hono-fetch');
+  const honoRow = entry.runs.find((r) => r.proxy === 'hono-proxy');
+  if (fetchRow !== undefined && honoRow !== undefined && fetchRow.skipped === undefined && honoRow.skipped === undefined) {
+    const rate = pairedRatio(fetchRow, honoRow, (w) => w.rate);
+    const cpu = pairedRatio(fetchRow, honoRow, (w) => w.cpuPerUnit);
+    if (rate !== null && cpu !== null) {
+      lines.push('', `relay.fetch in Hono: ${rate.toFixed(2)}× the ${unit}/s and ${cpu.toFixed(2)}× the CPU per ${unit} of Hono's proxy() (same run, paired by round).`);
+    }
+  }
   return lines;
 }
 

@@ -114,7 +114,9 @@ export type ProxyName =
   | 'relay-routing'
   | 'relay-fastify'
   | 'relay-express'
-  | 'fastify-http-proxy';
+  | 'fastify-http-proxy'
+  | 'relay-hono-fetch'
+  | 'hono-proxy';
 
 export interface ProxyInfo {
   name: ProxyName;
@@ -157,6 +159,8 @@ export const proxies: ProxyInfo[] = [
   { name: 'relay-fastify', label: 'Relay as a Fastify 5 plugin (@relay/frameworks/fastify)', websocket: true },
   { name: 'relay-express', label: 'Relay in Express 5 through toConnect (@relay/connect-adapter)', websocket: false, only: ['small-get', 'post-64k'] },
   { name: 'fastify-http-proxy', label: '@fastify/http-proxy {version} (fastify 5)', versionOf: '@fastify/http-proxy', websocket: true },
+  { name: 'relay-hono-fetch', label: 'Relay through relay.fetch in a Hono app (@hono/node-server)', websocket: false },
+  { name: 'hono-proxy', label: 'hono/proxy proxy() in Hono {version} (@hono/node-server)', versionOf: 'hono', websocket: false },
 ];
 
 /** Whether `proxy` takes part in `workload`. */
