@@ -97,6 +97,42 @@ test('relay.fetch streams a 50 MiB upload and a 50 MiB download with flat memory
   await upstream.close();
 });
 
+/** The Request with reads of its `body` counted, as a lazy Request (@hono/node-server's) pays for each. */
+function watched(request: Request): { request: Request; reads: () => number } {
+  let reads = 0;
+  const body = Object.getOwnPropertyDescriptor(Request.prototype, 'body')!.get!;
+  Object.defineProperty(request, 'body', {
+    get() {
+      reads++;
+      return body.call(request);
+    },
+  });
+  return { request, reads: () => reads };
+}
+
+test('relay.fetch never reads the body of a GET or HEAD Request, and streams a POST body chunked', async () => {
+  const upstream = await startUpstream();
+  const relay = createRelay({ targetBaseUrl: upstream.url });
+  for (const method of ['GET', 'HEAD']) {
+    const { request, reads } = watched(new Request('http://gw/read', { method }));
+    const response = await relay.fetch(request);
+    assert.is(response.status, 200, method);
+    await response.arrayBuffer();
+    assert.is(reads(), 0, `${method}: body not read`);
+  }
+  const post = watched(new Request('http://gw/post', { method: 'POST', body: 'hello' }));
+  const answered = await relay.fetch(post.request);
+  assert.is(answered.status, 200);
+  assert.is(JSON.parse(await answered.text()).body, 'hello');
+  assert.ok(post.reads() > 0, 'a POST body is read');
+  // A Request's own body sets no Content-Length header: the relay frames it as chunked.
+  const seen = upstream.requests.at(-1)!;
+  assert.equal([seen.method, seen.headers['content-length'], seen.headers['transfer-encoding']], ['POST', undefined, 'chunked']);
+  assert.equal(upstream.requests.map((request) => request.body.length), [0, 0, 5]);
+  await relay.shutdown();
+  await upstream.close();
+});
+
 test('aborting the Request’s signal aborts the upstream attempt; nothing stays in flight', async () => {
   const closed: string[] = [];
   const upstream = await startUpstream(

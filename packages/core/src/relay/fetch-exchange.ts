@@ -22,9 +22,12 @@ export function incomingOf(request: Request, client: FetchClient): { incoming: I
   request.headers.forEach((value, name) => rawHeaders.push(name, value));
   // `Host` is a forbidden header of the Fetch standard: the URL's authority is the client's Host.
   if (!request.headers.has('host')) rawHeaders.push('host', url.host);
+  // GET and HEAD never have a body in the Fetch standard: not asking spares a lazy `Request`
+  // (@hono/node-server's) building a whole undici Request per call only to answer null.
+  const webBody = request.method === 'GET' || request.method === 'HEAD' ? null : request.body;
   // A streamed body has no length: the relay frames it as chunked, as it does an HTTP/2 body.
-  if (request.body !== null && !request.headers.has('content-length')) rawHeaders.push('transfer-encoding', 'chunked');
-  const body = request.body === null ? Readable.from([]) : Readable.fromWeb(request.body as NodeWebStream<Uint8Array>);
+  if (webBody !== null && !request.headers.has('content-length')) rawHeaders.push('transfer-encoding', 'chunked');
+  const body = webBody === null ? Readable.from([]) : Readable.fromWeb(webBody as NodeWebStream<Uint8Array>);
   const target = url.pathname + url.search;
   const socket = { remoteAddress: client.address ?? '', localPort: Number(url.port) || (url.protocol === 'https:' ? 443 : 80), encrypted: url.protocol === 'https:' };
   Object.assign(body, { method: request.method, url: target, rawHeaders, headers: {}, socket, httpVersion: '1.1', httpVersionMajor: 1, complete: false });
