@@ -124,7 +124,11 @@ export class Gateway {
     const found = this.route(req, url);
     if (found === null) return void notFound(res, 404);
     if (typeof found === 'string') return void notFound(res, 405, found);
-    found.relay.dispatch(req, res, forwarded(found, url));
+    // A route that forwards the target as the client sent it takes the relay's own entry, as the
+    // same relay written in code does: no route object per request. (The gateway's relays have no
+    // mountPath, so `handle` and `dispatch` with `{ path: url, mountPath: '' }` forward alike.)
+    if (url === req.url && !strips(found)) found.relay.handle(req, res);
+    else found.relay.dispatch(req, res, forwarded(found, url));
   }
 
   private serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -187,11 +191,15 @@ function isPath(url: string, path: string): boolean {
   return url.length === path.length || url.charCodeAt(path.length) === 63 /* ? */;
 }
 
+/** Whether the route's relay forwards the target without the route's prefix. */
+function strips(route: LiveRoute): boolean {
+  return route.matcher.stripPrefix && route.matcher.path !== '/';
+}
+
 /** What the route's relay forwards: the target as it came, or without the stripped prefix. */
 function forwarded(route: LiveRoute, url: string): { path: string; mountPath: string } {
-  const { matcher } = route;
-  if (!matcher.stripPrefix || matcher.path === '/') return { path: url, mountPath: '' };
-  return { path: url.slice(matcher.path.length), mountPath: matcher.path };
+  if (!strips(route)) return { path: url, mountPath: '' };
+  return { path: url.slice(route.matcher.path.length), mountPath: route.matcher.path };
 }
 
 function answersOn(endpoint: { listeners?: string[] }, listener: string | undefined): boolean {

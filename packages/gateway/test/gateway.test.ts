@@ -56,8 +56,12 @@ function seenUrl(response: { text: string }): string {
   return (JSON.parse(response.text) as { url: string }).url;
 }
 
-test('stripPrefix: false forwards the whole path', async () => {
-  assert.is(seenUrl(await fetchRaw(`${base}/keep/a?b=1`)), '/keep/a?b=1');
+test('stripPrefix: false forwards the whole path, with no X-Forwarded-Prefix', async () => {
+  const response = await fetchRaw(`${base}/keep/a?b=1`);
+  assert.is(seenUrl(response), '/keep/a?b=1');
+  const seen = JSON.parse(response.text) as { headers: Record<string, string> };
+  assert.is(seen.headers['x-forwarded-prefix'], undefined);
+  assert.is(seen.headers['x-forwarded-host'], new URL(base).host);
 });
 
 test('a wildcard host route takes one label in front of its suffix, and not the bare suffix', async () => {
