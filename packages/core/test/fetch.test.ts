@@ -133,6 +133,28 @@ test('relay.fetch never reads the body of a GET or HEAD Request, and streams a P
   await upstream.close();
 });
 
+test('a response body the upstream cuts short errors the Response body: it never reads as complete', async () => {
+  const upstream = await startUpstream(
+    (_req, res) => {
+      res.writeHead(200, { 'content-length': 1000 });
+      res.write('x'.repeat(100));
+      setTimeout(() => res.socket?.destroy(), 50);
+    },
+    { streaming: true },
+  );
+  const relay = createRelay({ targetBaseUrl: upstream.url, logger: memoryLogger() });
+  const response = await relay.fetch(new Request('http://gw/cut'));
+  assert.is(response.status, 200);
+  const outcome = await response.text().then(
+    (text) => `complete: ${text.length}`,
+    (error: Error) => `failed: ${error.name}`,
+  );
+  assert.match(outcome, /^failed: /);
+  assert.ok(await waitFor(() => relay.inFlight === 0, 3000));
+  await relay.shutdown();
+  await upstream.close();
+});
+
 test('aborting the Request’s signal aborts the upstream attempt; nothing stays in flight', async () => {
   const closed: string[] = [];
   const upstream = await startUpstream(
