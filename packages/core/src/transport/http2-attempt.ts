@@ -9,6 +9,7 @@ import type { HeaderRecord, ProxyRequest, ProxyResponse, TransportConfig } from 
 import { Phase } from './attempt.js';
 import { ignoreError, logAttemptFailure, logClientFault, slowReaderBudget, slowReaderError, timeoutError, type ClientLimits } from './attempt-rules.js';
 import type { PooledSession, SessionPool, StreamWaiter } from './http2-session.js';
+import { readRequestTrailers } from './request-trailers.js';
 import { explainHttp2Error, http2Failure, http2RequestHeaders, http2ResponseHeaders } from './http2-wire.js';
 
 /** What an HTTP/2 attempt needs from its binding. */
@@ -101,7 +102,8 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     const body = this.body;
     let stream: TaggedStream;
     try {
-      stream = pooled.session!.request(this.headers!, { endStream: body === null });
+      // A body that can end with trailer fields keeps the stream open for them (`wantTrailers`).
+      stream = pooled.session!.request(this.headers!, { endStream: body === null, waitForTrailers: body !== null && this.request.trailers !== undefined });
     } catch (error) {
       // The session closed between the pool's check and now: nothing was sent.
       this.releaseSlot();
@@ -111,6 +113,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     this.stream = stream;
     stream[kHttp2Attempt] = this;
     stream.on('response', onStreamResponse);
+    stream.on('headers', onStreamInformation);
     stream.on('error', onStreamError);
     stream.on('close', onStreamClose);
     stream.on('timeout', onStreamTimeout);
@@ -123,6 +126,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     this.phase = Phase.Write;
     if (write > 0) stream.setTimeout(write);
     if (read !== write) stream.on('finish', onStreamFinish);
+    if (this.request.trailers !== undefined) stream.once('wantTrailers', onStreamWantsTrailers);
     if (body[kHttp2Attempt] === undefined) body.on('error', onBodyError);
     body[kHttp2Attempt] = this;
     body.pipe(stream);
@@ -348,6 +352,27 @@ function onStreamTrailers(this: TaggedStream, _headers: IncomingHttpHeaders, _fl
   if (attempt !== undefined) attempt.trailers = http2ResponseHeaders(rawTrailers);
 }
 
+/** The body's last DATA frame is queued: the request's trailer fields end the stream (none: an empty trailer section). */
+function onStreamWantsTrailers(this: TaggedStream): void {
+  const attempt = this[kHttp2Attempt];
+  if (attempt === undefined || this.destroyed) return;
+  const fields = readRequestTrailers(attempt.host.config, attempt.request);
+  try {
+    this.sendTrailers((fields ?? {}) as OutgoingHttpHeaders);
+  } catch (error) {
+    attempt.host.config.logger.warn({ method: attempt.request.method, error: (error as Error).message }, 'invalid request trailers dropped');
+    endWithoutTrailers(this);
+  }
+}
+
+function endWithoutTrailers(stream: ClientHttp2Stream): void {
+  try {
+    stream.sendTrailers({});
+  } catch {
+    // The stream closed meanwhile: its close event settles the attempt.
+  }
+}
+
 function trailersOf(attempt: Http2Attempt): HeaderRecord | null {
   return attempt.trailers;
 }
@@ -355,6 +380,12 @@ function trailersOf(attempt: Http2Attempt): HeaderRecord | null {
 function onStreamResponse(this: TaggedStream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]): void {
   // `endAfterHeaders` is not set yet when `response` is emitted: the frame's flags say it.
   this[kHttp2Attempt]!.onResponse(headers, rawHeaders, (flags & 0x1) !== 0);
+}
+
+/** A 1xx HEADERS frame: a 103 carries the upstream's hints to the client; 100 and 102 are this hop's own. */
+function onStreamInformation(this: TaggedStream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]): void {
+  const attempt = this[kHttp2Attempt];
+  if (attempt !== undefined && Number(headers[':status']) === 103) attempt.request.client.sendEarlyHints(http2ResponseHeaders(rawHeaders));
 }
 
 function onStreamError(this: TaggedStream, error: Error): void {
