@@ -16,7 +16,6 @@ import { explainHttp2Error, http2Failure, http2RequestHeaders, http2ResponseHead
 export interface Http2AttemptHost {
   readonly config: TransportConfig;
   readonly limits: Readonly<ClientLimits>;
-  readonly pool: SessionPool;
   /** Sends the request over HTTP/1.1 instead (the upstream does not offer h2), or refuses it. */
   viaHttp1(request: ProxyRequest): Promise<ProxyResponse>;
 }
@@ -47,6 +46,8 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
 
   constructor(
     readonly host: Http2AttemptHost,
+    /** The sessions of this attempt's target. */
+    readonly pool: SessionPool,
     readonly request: ProxyRequest,
     readonly resolve: (response: ProxyResponse) => void,
     readonly reject: (error: RelayError) => void,
@@ -56,7 +57,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
 
   start(): void {
     try {
-      this.headers = http2RequestHeaders(this.request, this.host.config.target);
+      this.headers = http2RequestHeaders(this.request, this.pool.target, this.host.config.target);
     } catch (error) {
       // Invalid header names or values set by a stage land here, before any byte is sent.
       this.fail(new RelayError('ERR_INTERNAL', `cannot build the upstream request: ${(error as Error).message}`, { cause: error }));
@@ -64,7 +65,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     }
     this.request.client.setAbortHandler(this);
     if (this.settled) return;
-    this.host.pool.acquire(this);
+    this.pool.acquire(this);
   }
 
   onQueued(): void {
@@ -75,7 +76,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
   onPoolTimeout(): void {
     this.poolTimer = null;
     if (this.phase !== Phase.Pool || this.settled) return;
-    this.host.pool.forget(this);
+    this.pool.forget(this);
     this.fail(timeoutError('pool', this.host.config.timeouts));
   }
 
@@ -95,7 +96,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
   onSession(pooled: PooledSession): void {
     this.clearPoolTimer();
     if (this.settled) {
-      this.host.pool.release(pooled);
+      this.pool.release(pooled);
       return;
     }
     this.pooled = pooled;
@@ -218,7 +219,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     }
     this.streamError = null;
     this.phase = Phase.Pool;
-    this.host.pool.acquire(this);
+    this.pool.acquire(this);
   }
 
   onTimeout(): void {
@@ -277,7 +278,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     this.settled = true;
     this.phase = Phase.Done;
     this.clearPoolTimer();
-    this.host.pool.forget(this);
+    this.pool.forget(this);
     const stream = this.stream;
     if (stream !== null) {
       this.detachStream();
@@ -298,7 +299,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     stream.removeListener('timeout', onStreamTimeout);
     stream.removeListener('finish', onStreamFinish);
     stream.on('error', ignoreError);
-    if (this.pooled !== null) stream.once('close', onDetachedClose.bind(null, this.host.pool, this.pooled));
+    if (this.pooled !== null) stream.once('close', onDetachedClose.bind(null, this.pool, this.pooled));
     stream.removeListener('close', onStreamClose);
     stream[kHttp2Attempt] = undefined;
     this.stream = null;
@@ -309,7 +310,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     const pooled = this.pooled;
     if (pooled === null) return;
     this.pooled = null;
-    this.host.pool.release(pooled);
+    this.pool.release(pooled);
   }
 
   private clearPoolTimer(): void {
