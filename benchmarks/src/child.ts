@@ -6,10 +6,11 @@
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import { startProxy } from './proxies.js';
 import type { ProxyName } from './settings.js';
+import { startGrpcUpstream } from './grpc.js';
 import { startH2cUpstream, startUpstream } from './upstream.js';
 
 export type ChildMessage =
-  | { type: 'ready'; port: number; h2cPort?: number }
+  | { type: 'ready'; port: number; h2cPort?: number; grpcPort?: number }
   | { type: 'skipped'; reason: string }
   | { type: 'begun' }
   | { type: 'usage'; cpuMicros: number; maxRssKb: number }
@@ -49,8 +50,8 @@ async function main(): Promise<void> {
     }
   }
   const port = await listen(server);
-  // The upstream also answers over h2c on a second port (relay-h2's target).
-  if (role === 'upstream') send({ type: 'ready', port, h2cPort: await listen(startH2cUpstream()) });
+  // The upstream also answers over h2c on a second port (relay-h2's target), and gRPC on a third.
+  if (role === 'upstream') send({ type: 'ready', port, h2cPort: await listen(startH2cUpstream()), grpcPort: (await startGrpcUpstream()).port });
   else send({ type: 'ready', port });
   answer();
 }

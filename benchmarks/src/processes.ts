@@ -10,6 +10,7 @@ export interface Child {
   port: number;
   /** The upstream's h2c port (the upstream child only). */
   h2cPort?: number;
+  grpcPort?: number;
   process: ChildProcess;
 }
 
@@ -64,7 +65,7 @@ export async function startChild(name: string, args: string[]): Promise<Child | 
     proc.kill();
     return { skipped: first.reason };
   }
-  return { name, port: first.port, h2cPort: first.h2cPort, process: proc };
+  return { name, port: first.port, h2cPort: first.h2cPort, grpcPort: first.grpcPort, process: proc };
 }
 
 function send(child: Child, message: ParentMessage): void {

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { RelayOptions, Stage, UpgradeTransport } from '@relay/core';
 import type { ProxyName } from './settings.js';
 import { UPSTREAM_IDLE_MS, UPSTREAM_SOCKETS } from './settings.js';
+import { fastifyHttpProxyH2, relayGrpc, relayH2Front } from './proxies-h2.js';
 
 /** A proxy's server; `listening` when the framework listened itself (fastify). */
 export type Started = { server: Server; listening?: true } | { skipped: string };
@@ -361,5 +362,12 @@ export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL
       return expressCompress(target);
     case 'relay-gateway':
       return relayGateway(target);
+    case 'relay-h2-front':
+      return relayH2Front(target);
+    case 'relay-grpc':
+      return relayGrpc(target);
+    case 'fastify-http-proxy-h2':
+    case 'fastify-http-proxy-grpc':
+      return fastifyHttpProxyH2(target, name === 'fastify-http-proxy-grpc');
   }
 }

@@ -60,7 +60,7 @@ export function jsonDocument(size: number): Buffer {
   return Buffer.from(body.padEnd(size, ' '));
 }
 
-export type WorkloadName = 'small-get' | 'post-64k' | 'download-10m' | 'ws-echo' | 'ws-echo-1m' | 'json-64k';
+export type WorkloadName = 'small-get' | 'post-64k' | 'download-10m' | 'ws-echo' | 'ws-echo-1m' | 'json-64k' | 'h2-small-get' | 'grpc-unary';
 
 export interface Workload {
   name: WorkloadName;
@@ -87,7 +87,28 @@ export const workloads: Record<WorkloadName, Workload> = {
     proxies: ['relay-compress', 'express-compress'],
   },
   'ws-echo-1m': { name: 'ws-echo-1m', title: 'WebSocket echo (1 MiB binary messages, one in flight per connection)', unit: 'msg', method: 'GET', path: '/ws' },
+  'h2-small-get': {
+    name: 'h2-small-get',
+    title: 'Small GET from an HTTP/2 client (h2c, every stream on one connection) to an HTTP/1.1 upstream',
+    unit: 'req',
+    method: 'GET',
+    path: '/small?page=1',
+    proxies: ['direct', 'relay-h2-front', 'fastify-http-proxy-h2'],
+  },
+  'grpc-unary': {
+    name: 'grpc-unary',
+    title: 'gRPC unary calls (50-byte message echoed; @grpc/grpc-js client and server, one channel)',
+    unit: 'req',
+    method: 'POST',
+    path: '/bench.Echo/Unary',
+    proxies: ['direct', 'relay-grpc', 'fastify-http-proxy-grpc'],
+  },
 };
+
+/** Whether a workload is spoken over HTTP/2 by its client (its own load generator, not autocannon). */
+export function isHttp2(workload: Workload): boolean {
+  return workload.name === 'h2-small-get' || workload.name === 'grpc-unary';
+}
 
 /** Whether a workload is a WebSocket one (run on the proxies that relay WebSockets). */
 export function isWebSocket(workload: Workload): boolean {
@@ -114,7 +135,11 @@ export type ProxyName =
   | 'relay-routing'
   | 'relay-fastify'
   | 'relay-express'
-  | 'fastify-http-proxy';
+  | 'fastify-http-proxy'
+  | 'relay-h2-front'
+  | 'fastify-http-proxy-h2'
+  | 'relay-grpc'
+  | 'fastify-http-proxy-grpc';
 
 export interface ProxyInfo {
   name: ProxyName;
@@ -157,6 +182,22 @@ export const proxies: ProxyInfo[] = [
   { name: 'relay-fastify', label: 'Relay as a Fastify 5 plugin (@relay/frameworks/fastify)', websocket: true },
   { name: 'relay-express', label: 'Relay in Express 5 through toConnect (@relay/connect-adapter)', websocket: false, only: ['small-get', 'post-64k'] },
   { name: 'fastify-http-proxy', label: '@fastify/http-proxy {version} (fastify 5)', versionOf: '@fastify/http-proxy', websocket: true },
+  { name: 'relay-h2-front', label: 'Relay on http2.createServer (h2c), default transport', websocket: false, only: ['h2-small-get'] },
+  {
+    name: 'fastify-http-proxy-h2',
+    label: '@fastify/http-proxy {version} on fastify 5 with http2: true (h2c)',
+    versionOf: '@fastify/http-proxy',
+    websocket: false,
+    only: ['h2-small-get'],
+  },
+  { name: 'relay-grpc', label: 'Relay on http2.createServer (h2c), http2Transport → gRPC server', websocket: false, only: ['grpc-unary'] },
+  {
+    name: 'fastify-http-proxy-grpc',
+    label: '@fastify/http-proxy {version} on fastify 5, http2 both ways',
+    versionOf: '@fastify/http-proxy',
+    websocket: false,
+    only: ['grpc-unary'],
+  },
 ];
 
 /** Whether `proxy` takes part in `workload`. */
@@ -183,6 +224,8 @@ export const fullTiming: Record<WorkloadName, Timing> = {
   'ws-echo': { rounds: 4, warmup: 1.5, duration: 3 },
   'json-64k': { rounds: 5, warmup: 2, duration: 3 },
   'ws-echo-1m': { rounds: 3, warmup: 1.5, duration: 3 },
+  'h2-small-get': { rounds: 5, warmup: 2, duration: 3 },
+  'grpc-unary': { rounds: 5, warmup: 2, duration: 3 },
 };
 
 /** `--quick`: by default small GET and 64 KiB POST only, under two minutes. */
@@ -193,6 +236,8 @@ export const quickTiming: Record<WorkloadName, Timing> = {
   'ws-echo': { rounds: 3, warmup: 1, duration: 1.5 },
   'json-64k': { rounds: 3, warmup: 1, duration: 2 },
   'ws-echo-1m': { rounds: 3, warmup: 1, duration: 1.5 },
+  'h2-small-get': { rounds: 3, warmup: 1, duration: 2 },
+  'grpc-unary': { rounds: 3, warmup: 1, duration: 2 },
 };
 export const quickWorkloads: WorkloadName[] = ['small-get', 'post-64k'];
 
