@@ -71,8 +71,10 @@ async function measure(subject: Subject, workload: Workload, round: number, seco
   log(`round ${round} ${subject.run.proxy}: ${result.rate.toFixed(0)} ${workload.unit}/s, p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms${cpu}${result.errors > 0 ? `, ${result.errors} ERRORS` : ''}`);
 }
 
-async function runWorkload(workload: Workload, timing: Timing, settings: Settings, upstreamPort: number, h2cPort: number): Promise<WorkloadRun> {
+async function runWorkload(workload: Workload, timing: Timing, settings: Settings, upstreamPort: number, h2cPort: number, poolPorts: number[]): Promise<WorkloadRun> {
   const target = `http://127.0.0.1:${upstreamPort}`;
+  // The balancing rows' upstreams: the upstream process's HTTP ports, `target` first.
+  const pool = poolPorts.map((port) => `http://127.0.0.1:${port}`).join(',');
   // relay-h2 speaks h2c to the same upstream process, on its second port.
   const h2cTarget = `http://127.0.0.1:${h2cPort}`;
   const names = settings.proxies.filter((name) => runsWorkload(name, workload));
@@ -83,7 +85,7 @@ async function runWorkload(workload: Workload, timing: Timing, settings: Setting
       const run: ProxyRun = { proxy: name, label: label(name), warmupErrors: 0, windows: [] };
       if (name === 'direct') return { run, port: upstreamPort, child: null };
       try {
-        const child = await startChild(name, [name, name === 'relay-h2' ? h2cTarget : target, isWebSocket(workload) ? 'ws' : 'http']);
+        const child = await startChild(name, [name, name === 'relay-h2' ? h2cTarget : target, isWebSocket(workload) ? 'ws' : 'http', pool]);
         if ('skipped' in child) return { ...run, skipped: child.skipped };
         return { run, port: child.port, child };
       } catch (error) {
@@ -128,7 +130,7 @@ export async function main(argv: string[]): Promise<void> {
   if ('skipped' in upstream) throw new Error('the upstream cannot skip');
   const results: WorkloadRun[] = [];
   try {
-    for (const name of settings.workloads) results.push(await runWorkload(workloads[name], settings.timing[name]!, settings, upstream.port, upstream.h2cPort!));
+    for (const name of settings.workloads) results.push(await runWorkload(workloads[name], settings.timing[name]!, settings, upstream.port, upstream.h2cPort!, upstream.poolPorts!));
   } finally {
     await stop(upstream);
   }

@@ -10,6 +10,8 @@ export interface Child {
   port: number;
   /** The upstream's h2c port (the upstream child only). */
   h2cPort?: number;
+  /** The upstream's HTTP ports, `port` first: the pool of the balancing rows (the upstream child only). */
+  poolPorts?: number[];
   process: ChildProcess;
 }
 
@@ -64,7 +66,7 @@ export async function startChild(name: string, args: string[]): Promise<Child | 
     proc.kill();
     return { skipped: first.reason };
   }
-  return { name, port: first.port, h2cPort: first.h2cPort, process: proc };
+  return { name, port: first.port, h2cPort: first.h2cPort, poolPorts: first.poolPorts, process: proc };
 }
 
 function send(child: Child, message: ParentMessage): void {
