@@ -356,7 +356,9 @@ function onRequestSocket(this: Tagged<ClientRequest>, socket: Tagged<Socket>): v
     return;
   }
   socket[kHandshake] = handshake;
-  socket.once(handshake.binding.connectEvent, onSocketConnected);
+  // The target this handshake goes to (a stage's choice may differ from the relay's: https relay, unix: target).
+  const target = handshake.request.target ?? handshake.binding.config.target;
+  socket.once(target.protocol === 'https:' ? 'secureConnect' : 'connect', onSocketConnected);
 }
 
 function onSocketConnected(this: Tagged<Socket>): void {

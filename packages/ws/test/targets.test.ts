@@ -69,12 +69,13 @@ test('transparent: a unix: target serves WebSocket sessions (and the relay-wide 
 });
 
 /** A `ws` echo server on a unix socket in a fresh tmp dir: its Host headers, open connections, and a close that removes the dir. */
-async function startUnixWs(): Promise<{ socketPath: string; server: Server; hosts: string[]; paths: string[]; connections(): Promise<number>; close(): Promise<void> }> {
+async function startUnixWs(answerAfterMs = 0): Promise<{ socketPath: string; server: Server; hosts: string[]; paths: string[]; connections(): Promise<number>; close(): Promise<void> }> {
   const dir = mkdtempSync(join(tmpdir(), 'relay-ws-unix-'));
   // A `:` in the name: `ws`'s own `ws+unix:` addresses would split the path there.
   const socketPath = join(dir, 'chat:1.sock');
   const server = createServer((_req, res) => res.end('http over the socket'));
-  const wss = new WebSocketServer({ server });
+  // `answerAfterMs`: the 101 comes that long after the handshake request (a slow upstream).
+  const wss = new WebSocketServer({ server, verifyClient: (_info, accept) => void setTimeout(accept, answerAfterMs, true) });
   const hosts: string[] = [];
   const paths: string[] = [];
   wss.on('connection', (ws, req) => {
@@ -151,6 +152,24 @@ for (const [mode, options] of [['transparent', {}], ['terminating', terminating]
 }
 
 for (const [mode, options] of [['transparent', {}], ['terminating', terminating]] as const) {
+  test(`${mode}: an https relay, a unix: target chosen by a stage: the connect timeout ends at the socket's connect, not at the 101`, async () => {
+    // The 101 comes after the connect timeout: waiting for a TLS handshake on a plain socket would time out.
+    const upstream = await startUnixWs(600);
+    const gateway = await startGateway({
+      targetBaseUrl: 'https://127.0.0.1:1',
+      timeout: { connect: 200 },
+      stages: [toOther(parseTarget(`unix:${upstream.socketPath}`))],
+      websocket: websocket(options),
+    });
+    const client = await openClient(`${gateway.url}/b`);
+    const messages = inbox(client);
+    client.send('slow');
+    assert.is((await messages.next()).data.toString(), 'unix: slow');
+    client.close();
+    await gateway.close();
+    await upstream.close();
+  });
+
   test(`${mode}: a unix: session ends on both sides: the relay closes its socket connection; at shutdown too`, async () => {
     const upstream = await startUnixWs();
     const gateway = await startGateway({ targetBaseUrl: `unix:${upstream.socketPath}`, websocket: websocket(options) });
