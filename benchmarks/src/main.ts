@@ -71,11 +71,12 @@ async function measure(subject: Subject, workload: Workload, round: number, seco
   log(`round ${round} ${subject.run.proxy}: ${result.rate.toFixed(0)} ${workload.unit}/s, p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms${cpu}${result.errors > 0 ? `, ${result.errors} ERRORS` : ''}`);
 }
 
-/** The upstream process's ports: HTTP/1.1 (and WebSocket), h2c with the same answers, gRPC. */
+/** The upstream process's ports: HTTP/1.1 (and WebSocket), h2c with the same answers, gRPC, and the balancing rows' pool (`http` first). */
 interface UpstreamPorts {
   http: number;
   h2c: number;
   grpc: number;
+  pool: number[];
 }
 
 /** Where `name` sends its requests: relay-h2 speaks h2c to the upstream's second port, the gRPC rows go to its gRPC server. */
@@ -90,6 +91,8 @@ function directPort(workload: Workload, ports: UpstreamPorts): number {
 }
 
 async function runWorkload(workload: Workload, timing: Timing, settings: Settings, ports: UpstreamPorts): Promise<WorkloadRun> {
+  // The balancing rows' upstreams: the upstream process's HTTP ports.
+  const pool = ports.pool.map((port) => `http://127.0.0.1:${port}`).join(',');
   const names = settings.proxies.filter((name) => runsWorkload(name, workload));
   log(`${workload.title}: ${names.join(', ')}; ${timing.rounds} rounds × ${timing.duration} s after ${timing.warmup} s warm-up`);
   // Fresh proxy processes per workload, so peak RSS belongs to this workload alone.
@@ -98,7 +101,7 @@ async function runWorkload(workload: Workload, timing: Timing, settings: Setting
       const run: ProxyRun = { proxy: name, label: label(name), warmupErrors: 0, windows: [] };
       if (name === 'direct') return { run, port: directPort(workload, ports), child: null };
       try {
-        const child = await startChild(name, [name, targetOf(name, ports), isWebSocket(workload) ? 'ws' : 'http']);
+        const child = await startChild(name, [name, targetOf(name, ports), isWebSocket(workload) ? 'ws' : 'http', pool]);
         if ('skipped' in child) return { ...run, skipped: child.skipped };
         return { run, port: child.port, child };
       } catch (error) {
@@ -143,7 +146,7 @@ export async function main(argv: string[]): Promise<void> {
   if ('skipped' in upstream) throw new Error('the upstream cannot skip');
   const results: WorkloadRun[] = [];
   try {
-    for (const name of settings.workloads) results.push(await runWorkload(workloads[name], settings.timing[name]!, settings, { http: upstream.port, h2c: upstream.h2cPort!, grpc: upstream.grpcPort! }));
+    for (const name of settings.workloads) results.push(await runWorkload(workloads[name], settings.timing[name]!, settings, { http: upstream.port, h2c: upstream.h2cPort!, grpc: upstream.grpcPort!, pool: upstream.poolPorts! }));
   } finally {
     await stop(upstream);
   }

@@ -11,6 +11,8 @@ export interface Child {
   /** The upstream's h2c port (the upstream child only). */
   h2cPort?: number;
   grpcPort?: number;
+  /** The upstream's HTTP ports, `port` first: the pool of the balancing rows (the upstream child only). */
+  poolPorts?: number[];
   process: ChildProcess;
 }
 
@@ -65,7 +67,7 @@ export async function startChild(name: string, args: string[]): Promise<Child | 
     proc.kill();
     return { skipped: first.reason };
   }
-  return { name, port: first.port, h2cPort: first.h2cPort, grpcPort: first.grpcPort, process: proc };
+  return { name, port: first.port, h2cPort: first.h2cPort, grpcPort: first.grpcPort, poolPorts: first.poolPorts, process: proc };
 }
 
 function send(child: Child, message: ParentMessage): void {

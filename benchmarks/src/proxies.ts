@@ -92,7 +92,7 @@ async function httpProxy(target: URL, websocket: boolean): Promise<Started> {
  * @fastify/reply-from on fastify 5 with its default and recommended undici pool, sized like the
  * others. Request bodies pass through unparsed, the way its README and @fastify/http-proxy do it.
  */
-async function replyFrom(target: URL): Promise<Started> {
+async function replyFrom(target: URL, pool: URL[] | null = null): Promise<Started> {
   const { default: fastify } = await import('fastify');
   const { default: replyFromPlugin } = await import('@fastify/reply-from');
   const app = fastify({ logger: false });
@@ -101,7 +101,8 @@ async function replyFrom(target: URL): Promise<Started> {
     done(null, payload);
   });
   await app.register(replyFromPlugin, {
-    base: target.origin,
+    // An array of origins: its README's balancing setup, an undici BalancedPool with these options per origin.
+    base: pool === null ? target.origin : pool.map((origin) => origin.origin),
     undici: { connections: UPSTREAM_SOCKETS, pipelining: 1, keepAliveTimeout: 60_000 },
   });
   app.all('/*', function forward(request, reply) {
@@ -171,7 +172,7 @@ async function loadRelayWs(): Promise<WebSocketModule | null> {
 }
 
 /** Relay from its built dist/ (plain node, no `source` condition): default, got, or with stages. */
-async function relay(name: Extract<ProxyName, `relay${string}`>, target: URL, websocket: boolean): Promise<Started> {
+async function relay(name: Extract<ProxyName, `relay${string}`>, target: URL, websocket: boolean, pool: URL[]): Promise<Started> {
   const core = await import('@relay/core');
   let ws: WebSocketModule | null = null;
   if (websocket) {
@@ -208,11 +209,8 @@ async function relay(name: Extract<ProxyName, `relay${string}`>, target: URL, we
   }
   if (name === 'relay-balance') {
     const { balance } = await import('@relay/balance');
-    // Two targets, two keep-alive pools, one upstream process: the IPv4-mapped IPv6 form of the
-    // same address is another origin to the transport. What is measured is the choice per attempt.
-    const mapped = new URL(target.href);
-    mapped.hostname = `[::ffff:${target.hostname}]`;
-    stages.push(balance({ targets: [target.origin, mapped.origin] }));
+    // The upstream process's three ports: three origins, three keep-alive pools (reply-from-balance gets the same).
+    stages.push(balance({ targets: pool.map((origin) => origin.origin) }));
   }
   if (name === 'relay-compress') {
     const { compress } = await import('@relay/body');
@@ -333,7 +331,7 @@ async function fastifyHttpProxy(target: URL, websocket: boolean): Promise<Starte
 }
 
 /** Builds the named proxy; the caller listens on 127.0.0.1 unless it says it already does. */
-export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL, websocket: boolean): Promise<Started> {
+export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL, websocket: boolean, pool: URL[]): Promise<Started> {
   switch (name) {
     case 'pipe':
       return pipe(target, websocket);
@@ -341,6 +339,8 @@ export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL
       return httpProxy(target, websocket);
     case 'reply-from':
       return replyFrom(target);
+    case 'reply-from-balance':
+      return replyFrom(target, pool);
     case 'express-http-proxy':
       return expressHttpProxy(target);
     case 'relay':
@@ -355,7 +355,7 @@ export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL
     case 'relay-routing':
     case 'relay-fastify':
     case 'relay-express':
-      return relay(name, target, websocket);
+      return relay(name, target, websocket, pool);
     case 'fastify-http-proxy':
       return fastifyHttpProxy(target, websocket);
     case 'express-compress':

@@ -61,7 +61,8 @@ export function targets(results: WorkloadRun[]): TargetRow[] {
   ratioTarget('Relay default CPU/req ≤ 1.05× the pipe proxy, small GET (issue 14)', 'small-get', 'relay', 'pipe', 'cpu', 1.05, false);
   ratioTarget('Relay + headers, cookies, retry CPU/req ≤ 1.25× the pipe proxy, small GET', 'small-get', 'relay-stages', 'pipe', 'cpu', 1.25, false);
   ratioTarget('Relay + rateLimit (memory, never reached) CPU/req ≤ 1.05× Relay default, small GET', 'small-get', 'relay-ratelimit', 'relay', 'cpu', 1.05, false);
-  ratioTarget('Relay + balance over 2 targets CPU/req ≤ 1.1× Relay default, small GET (issue 17)', 'small-get', 'relay-balance', 'relay', 'cpu', 1.1, false);
+  ratioTarget('Relay + balance over 3 upstreams ≥ 1.1× @fastify/reply-from with base: [3 upstreams], req/s, small GET (issue 17)', 'small-get', 'relay-balance', 'reply-from-balance', 'rate', 1.1, true);
+  ratioTarget('Relay + balance over 3 upstreams CPU/req ≤ 1.1× Relay default (one upstream), small GET (issue 17)', 'small-get', 'relay-balance', 'relay', 'cpu', 1.1, false);
   ratioTarget(
     'Relay + compress() ≥ 1.2× compression + http-proxy-middleware (express), req/s, 64 KiB JSON',
     'json-64k',

@@ -5,6 +5,12 @@
 export const UPSTREAM_SOCKETS = 128;
 export const UPSTREAM_IDLE_MS = 30_000;
 
+/**
+ * Upstreams of the balancing rows (`relay-balance`, `reply-from-balance`): one upstream process
+ * listening on this many HTTP ports, each port a separate origin and keep-alive pool to the proxy.
+ */
+export const POOL_SIZE = 3;
+
 /** Load generator settings, the same for every proxy. */
 export const CONNECTIONS = 50;
 export const PIPELINING = 1;
@@ -120,6 +126,7 @@ export type ProxyName =
   | 'pipe'
   | 'http-proxy'
   | 'reply-from'
+  | 'reply-from-balance'
   | 'express-http-proxy'
   | 'relay'
   | 'relay-got'
@@ -160,13 +167,20 @@ export const proxies: ProxyInfo[] = [
   { name: 'pipe', label: 'node:http pipe proxy (the floor)', websocket: true },
   { name: 'http-proxy', label: 'http-proxy {version}', versionOf: 'http-proxy', websocket: true },
   { name: 'reply-from', label: '@fastify/reply-from {version} (fastify 5)', versionOf: '@fastify/reply-from', websocket: false },
+  {
+    name: 'reply-from-balance',
+    label: '@fastify/reply-from {version} (fastify 5), base: [3 upstreams] (undici BalancedPool)',
+    versionOf: '@fastify/reply-from',
+    websocket: false,
+    only: ['small-get'],
+  },
   { name: 'express-http-proxy', label: 'express-http-proxy {version} (express 5)', versionOf: 'express-http-proxy', websocket: false },
   { name: 'relay', label: 'Relay, default transport', websocket: true },
   { name: 'relay-got', label: 'Relay, got transport', websocket: false },
   { name: 'relay-h2', label: 'Relay, http2Transport → h2c upstream', websocket: false, only: ['small-get', 'post-64k'] },
   { name: 'relay-stages', label: 'Relay + headers, cookies, retry', websocket: false },
   { name: 'relay-ratelimit', label: 'Relay + rateLimit (@relay/limits, memory store, never reached)', websocket: false },
-  { name: 'relay-balance', label: 'Relay + balance over 2 targets (@relay/balance, round robin, outlier detection on)', websocket: false, only: ['small-get'] },
+  { name: 'relay-balance', label: 'Relay + balance over 3 upstreams (@relay/balance, round robin, outlier detection on)', websocket: false, only: ['small-get'] },
   { name: 'relay-compress', label: 'Relay + compress() (@relay/body)', websocket: false, only: ['json-64k'] },
   {
     name: 'express-compress',

@@ -185,10 +185,15 @@ class AccessLogObserver implements Observer {
       `,"method":${jsonString(request.method)},"path":${jsonString(loggedPath(client.originalUrl, this.settings.query))}` +
       `,"status":${record.status},"bytesIn":${record.bytesIn},"bytesOut":${record.bytesOut}` +
       `,"duration":${milliseconds(record.duration)},"ttfb":${record.firstByte < 0 ? 'null' : milliseconds(record.firstByte)}` +
-      `,"upstream":${this.upstreamJson},"attempts":${record.attempts},"code":${record.code === null ? 'null' : jsonString(record.code)}` +
+      `,"upstream":${this.upstreamOf(record) === this.upstream ? this.upstreamJson : jsonString(this.upstreamOf(record))},"attempts":${record.attempts},"code":${record.code === null ? 'null' : jsonString(record.code)}` +
       `,"client":${jsonString(client.address)},"requestId":${id === undefined ? 'null' : jsonString(id)}` +
       `,"websocket":${record.session},"headers":{${this.headersJson(request.headers)}}}\n`
     );
+  }
+
+  /** The origin of the last attempt: a balancer's choice, else the relay's target. */
+  private upstreamOf(record: RequestRecord): string {
+    return record.attemptTarget === null ? this.upstream : record.attemptTarget.origin;
   }
 
   /** The logged request headers as JSON members, secrets redacted, absent ones left out. */
@@ -215,7 +220,7 @@ class AccessLogObserver implements Observer {
       bytesOut: record.bytesOut,
       duration: milliseconds(record.duration),
       ttfb: record.firstByte < 0 ? null : milliseconds(record.firstByte),
-      upstream: this.upstream,
+      upstream: this.upstreamOf(record),
       attempts: record.attempts,
       code: record.code,
       client: client.address,

@@ -90,7 +90,7 @@ function served(record: RequestRecord, next: Handler, request: ProxyRequest, sel
 function attempted(record: RequestRecord, next: Handler, request: ProxyRequest): Promise<ProxyResponse> {
   const binding = record.binding;
   const observers = binding.observers;
-  record.beginAttempt();
+  record.beginAttempt(request.target);
   for (let index = 0; index < observers.length; index++) observers[index]!.attemptStart(record, request);
   let pending: Promise<ProxyResponse>;
   try {

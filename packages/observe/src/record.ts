@@ -65,6 +65,8 @@ export class RequestRecord {
   bytesOut = 0;
   /** Upstream attempts sent. */
   attempts = 0;
+  /** Where the current (last) attempt went: the `request.target` a balancer chose, else the relay's target; null before one. */
+  attemptTarget: Target | null = null;
   /** `performance.now()` when the current attempt started. */
   attemptStartedAt = 0;
   /** Milliseconds from the start to the last attempt's response head; -1 when none came. */
@@ -106,7 +108,8 @@ export class RequestRecord {
     on.call(body, 'data', onBodyInData);
   }
 
-  beginAttempt(): void {
+  beginAttempt(target: Target | undefined): void {
+    this.attemptTarget = target ?? this.binding.target;
     this.attempts++;
     this.attemptStartedAt = performance.now();
   }
