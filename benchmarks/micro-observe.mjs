@@ -24,7 +24,7 @@ const tracerProvider = new sdk.BasicTracerProvider({ spanProcessors: [new sdk.Ba
 const obs = observe({
   accessLog: parts.includes('log') && { stream: { write: (line) => line.length } },
   metrics: parts.includes('metrics') && { registry: new Registry() },
-  tracing: parts.includes('tracing') && { tracerProvider },
+  tracing: parts.includes('tracing') && { tracerProvider, attemptContext: process.env.ATTEMPT_CONTEXT ?? 'auto' },
 });
 const target = { protocol: 'http:', hostname: '127.0.0.1', port: 8000, host: '127.0.0.1:8000', origin: 'http://127.0.0.1:8000', basePath: '' };
 const context = { logger: { debug() {}, info() {}, warn() {}, error() {} }, target, timeouts: {} };
