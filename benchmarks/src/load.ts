@@ -51,6 +51,11 @@ export async function httpLoad(port: number, workload: Workload, seconds: number
   if (workload.name === 'download-10m') return downloadLoad(port, workload, seconds, connections);
   if (workload.name === 'h2-small-get') return h2Load(port, seconds, connections);
   if (workload.name === 'grpc-unary') return grpcLoad(port, seconds, connections);
+  // RELAY_BENCH_RATE=N offers every proxy the same N requests/s (autocannon's overallRate), so CPU per
+  // request compares the same work at the same throughput: a slower proxy run flat out also pays for
+  // emptier event-loop turns (fewer requests per wake-up), which inflates its CPU per request.
+  const rate = Number(process.env.RELAY_BENCH_RATE ?? 0);
+  if (rate > 0) options.overallRate = rate;
   if (workload.name === 'small-get') options.verifyBody = (body) => body === SMALL_BODY;
   else if (workload.name === 'json-64k') {
     options.headers = { 'accept-encoding': JSON_ACCEPT_ENCODING };

@@ -217,6 +217,7 @@ async function relay(name: Extract<ProxyName, `relay${string}`>, target: URL, we
     stages.push(compress());
   }
   if (name === 'relay-observe') stages.push(...(await observeStages()));
+  if (name === 'relay-als') await contextManagerOn();
   if (name === 'relay-routing') stages.push(await routingStage());
   const options: RelayOptions = { targetBaseUrl: target.href, transport, stages };
   if (ws !== null) {
@@ -273,6 +274,18 @@ async function observeStages(): Promise<Stage[]> {
     tracing: parts.includes('tracing') && { tracerProvider },
   });
   return [obs.request, obs.attempt];
+}
+
+/**
+ * The process of an app with HTTP server instrumentation, minus the instrumentation's spans:
+ * OpenTelemetry's AsyncLocalStorage context manager registered and a context entered once, which
+ * switches Node 20's async hooks on for the process (the SDK's batch processor does the same on its
+ * first export). Plain Relay otherwise: `relay-observe` against this row is what observe adds there.
+ */
+async function contextManagerOn(): Promise<void> {
+  const [api, { AsyncLocalStorageContextManager }] = await Promise.all([import('@opentelemetry/api'), import('@opentelemetry/context-async-hooks')]);
+  api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  api.context.with(api.context.active(), () => {});
 }
 
 /**
@@ -351,6 +364,7 @@ export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL
     case 'relay-balance':
     case 'relay-compress':
     case 'relay-observe':
+    case 'relay-als':
     case 'relay-ws-hook':
     case 'relay-routing':
     case 'relay-fastify':

@@ -313,7 +313,7 @@ class MetricsObserver implements Observer {
       byOutcome.set(outcome, series);
     }
     series.count.inc();
-    series.duration.observe((performance.now() - record.attemptStartedAt) / 1000);
+    series.duration.observe((record.attemptEndedAt - record.attemptStartedAt) / 1000);
   }
 
   sessionOpen(record: RequestRecord): void {

@@ -69,6 +69,8 @@ export class RequestRecord {
   attemptTarget: Target | null = null;
   /** `performance.now()` when the current attempt started. */
   attemptStartedAt = 0;
+  /** `performance.now()` when the current attempt got its head or failed (one clock read for every observer). */
+  attemptEndedAt = 0;
   /** Milliseconds from the start to the last attempt's response head; -1 when none came. */
   firstByte = -1;
   /** Milliseconds from the start to the end; set when the record finishes. */
@@ -116,7 +118,13 @@ export class RequestRecord {
 
   /** The current attempt got its response head. */
   attemptAnswered(): void {
-    this.firstByte = performance.now() - this.startedAt;
+    this.attemptEndedAt = performance.now();
+    this.firstByte = this.attemptEndedAt - this.startedAt;
+  }
+
+  /** The current attempt failed before a head. */
+  attemptFailed(): void {
+    this.attemptEndedAt = performance.now();
   }
 
   /** The response came back through the request stage. */
