@@ -1,15 +1,17 @@
-// Entry of every child process: `node child.js upstream` or `node child.js <proxy> <target> [ws]`.
-// Reports `{ type: 'ready', port }` (or `{ type: 'skipped', reason }`) over IPC, then answers:
+// Entry of every child process: `node child.js upstream` or `node child.js <proxy> <target> <ws|http> <pool>`
+// (`pool`: the upstream's origins, comma-separated). Reports `{ type: 'ready', port }` (or `{ type: 'skipped', reason }`) over IPC, then answers:
 //   begin → starts a measured window (CPU baseline)   end → { cpuMicros, maxRssKb } for the window
 //   stop  → exits.
 // Nothing in here runs per request: the measurement costs two IPC messages per window.
 import type { AddressInfo, Server as NetServer } from 'node:net';
 import { startProxy } from './proxies.js';
 import type { ProxyName } from './settings.js';
+import { POOL_SIZE } from './settings.js';
+import { startGrpcUpstream } from './grpc.js';
 import { startH2cUpstream, startUpstream } from './upstream.js';
 
 export type ChildMessage =
-  | { type: 'ready'; port: number; h2cPort?: number }
+  | { type: 'ready'; port: number; h2cPort?: number; grpcPort?: number; poolPorts?: number[] }
   | { type: 'skipped'; reason: string }
   | { type: 'begun' }
   | { type: 'usage'; cpuMicros: number; maxRssKb: number }
@@ -31,11 +33,12 @@ function listen(server: NetServer): Promise<number> {
 async function main(): Promise<void> {
   // http-proxy 1.18 uses util._extend; its deprecation warning is noise in the output, not a cost.
   process.noDeprecation = true;
-  const [role, target, websocket] = process.argv.slice(2);
+  const [role, target, websocket, pool] = process.argv.slice(2);
   let server: NetServer;
   if (role === 'upstream') server = startUpstream();
   else {
-    const started = await startProxy(role as Exclude<ProxyName, 'direct'>, new URL(target!), websocket === 'ws');
+    const origins = (pool ?? target!).split(',').map((origin) => new URL(origin));
+    const started = await startProxy(role as Exclude<ProxyName, 'direct'>, new URL(target!), websocket === 'ws', origins);
     if ('skipped' in started) {
       send({ type: 'skipped', reason: started.skipped });
       process.disconnect();
@@ -49,9 +52,14 @@ async function main(): Promise<void> {
     }
   }
   const port = await listen(server);
-  // The upstream also answers over h2c on a second port (relay-h2's target).
-  if (role === 'upstream') send({ type: 'ready', port, h2cPort: await listen(startH2cUpstream()) });
-  else send({ type: 'ready', port });
+  if (role === 'upstream') {
+    // The upstream also answers over h2c on another port (relay-h2's target), gRPC on another, and
+    // on POOL_SIZE - 1 more HTTP ports: with `port`, the pool of the balancing rows.
+    const h2cPort = await listen(startH2cUpstream());
+    const grpcPort = (await startGrpcUpstream()).port;
+    const more = await Promise.all(Array.from({ length: POOL_SIZE - 1 }, () => listen(startUpstream())));
+    send({ type: 'ready', port, h2cPort, grpcPort, poolPorts: [port, ...more] });
+  } else send({ type: 'ready', port });
   answer();
 }
 

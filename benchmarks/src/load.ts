@@ -15,11 +15,13 @@ import {
   WS_LARGE_MESSAGE_SIZE,
   WS_MESSAGE_SIZE,
   asciiPattern,
+  isHttp2,
   isWebSocket,
   jsonDocument,
   type Workload,
 } from './settings.js';
 import { downloadChunk } from './upstream.js';
+import { grpcLoad, h2Load, verifyH2 } from './h2-load.js';
 
 const postBody = asciiPattern(POST_SIZE);
 const postString = postBody.toString('latin1');
@@ -47,6 +49,13 @@ export async function httpLoad(port: number, workload: Workload, seconds: number
     method: workload.method,
   };
   if (workload.name === 'download-10m') return downloadLoad(port, workload, seconds, connections);
+  if (workload.name === 'h2-small-get') return h2Load(port, seconds, connections);
+  if (workload.name === 'grpc-unary') return grpcLoad(port, seconds, connections);
+  // RELAY_BENCH_RATE=N offers every proxy the same N requests/s (autocannon's overallRate), so CPU per
+  // request compares the same work at the same throughput: a slower proxy run flat out also pays for
+  // emptier event-loop turns (fewer requests per wake-up), which inflates its CPU per request.
+  const rate = Number(process.env.RELAY_BENCH_RATE ?? 0);
+  if (rate > 0) options.overallRate = rate;
   if (workload.name === 'small-get') options.verifyBody = (body) => body === SMALL_BODY;
   else if (workload.name === 'json-64k') {
     options.headers = { 'accept-encoding': JSON_ACCEPT_ENCODING };
@@ -276,6 +285,7 @@ export async function closeSockets(sockets: WebSocket[]): Promise<void> {
  * body byte. Resolves with a problem description, or null when the proxy answers right.
  */
 export async function verify(port: number, workload: Workload): Promise<string | null> {
+  if (isHttp2(workload)) return verifyH2(port, workload.name === 'grpc-unary');
   if (isWebSocket(workload)) {
     try {
       const [socket] = await openSockets(port, workload, 1);

@@ -86,19 +86,37 @@ async function measure(subject: Subject, workload: Workload, round: number, seco
   log(`round ${round} ${subject.run.proxy}: ${result.rate.toFixed(0)} ${workload.unit}/s, p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms${cpu}${result.errors > 0 ? `, ${result.errors} ERRORS` : ''}`);
 }
 
-async function runWorkload(workload: Workload, timing: Timing, settings: Settings, upstreamPort: number, h2cPort: number): Promise<WorkloadRun> {
-  const target = `http://127.0.0.1:${upstreamPort}`;
-  // relay-h2 speaks h2c to the same upstream process, on its second port.
-  const h2cTarget = `http://127.0.0.1:${h2cPort}`;
+/** The upstream process's ports: HTTP/1.1 (and WebSocket), h2c with the same answers, gRPC, and the balancing rows' pool (`http` first). */
+interface UpstreamPorts {
+  http: number;
+  h2c: number;
+  grpc: number;
+  pool: number[];
+}
+
+/** Where `name` sends its requests: relay-h2 speaks h2c to the upstream's second port, the gRPC rows go to its gRPC server. */
+function targetOf(name: ProxyName, ports: UpstreamPorts): string {
+  const port = name === 'relay-h2' ? ports.h2c : name === 'relay-grpc' || name === 'fastify-http-proxy-grpc' ? ports.grpc : ports.http;
+  return `http://127.0.0.1:${port}`;
+}
+
+/** What `direct` connects to: the upstream's port that speaks the workload's protocol. */
+function directPort(workload: Workload, ports: UpstreamPorts): number {
+  return workload.name === 'grpc-unary' ? ports.grpc : workload.name === 'h2-small-get' ? ports.h2c : ports.http;
+}
+
+async function runWorkload(workload: Workload, timing: Timing, settings: Settings, ports: UpstreamPorts): Promise<WorkloadRun> {
+  // The balancing rows' upstreams: the upstream process's HTTP ports.
+  const pool = ports.pool.map((port) => `http://127.0.0.1:${port}`).join(',');
   const names = settings.proxies.filter((name) => runsWorkload(name, workload));
   log(`${workload.title}: ${names.join(', ')}; ${timing.rounds} rounds × ${timing.duration} s after ${timing.warmup} s warm-up`);
   // Fresh proxy processes per workload, so peak RSS belongs to this workload alone.
   const started = await Promise.all(
     names.map(async (name): Promise<Subject | ProxyRun> => {
       const run: ProxyRun = { proxy: name, label: label(name), warmupErrors: 0, windows: [] };
-      if (name === 'direct') return { run, port: upstreamPort, child: null };
+      if (name === 'direct') return { run, port: directPort(workload, ports), child: null };
       try {
-        const child = await startChild(name, [name, name === 'relay-h2' ? h2cTarget : target, isWebSocket(workload) ? 'ws' : 'http']);
+        const child = await startChild(name, [name, targetOf(name, ports), isWebSocket(workload) ? 'ws' : 'http', pool]);
         if ('skipped' in child) return { ...run, skipped: child.skipped };
         return { run, port: child.port, child };
       } catch (error) {
@@ -143,7 +161,7 @@ export async function main(argv: string[]): Promise<void> {
   if ('skipped' in upstream) throw new Error('the upstream cannot skip');
   const results: WorkloadRun[] = [];
   try {
-    for (const name of settings.workloads) results.push(await runWorkload(workloads[name], settings.timing[name]!, settings, upstream.port, upstream.h2cPort!));
+    for (const name of settings.workloads) results.push(await runWorkload(workloads[name], settings.timing[name]!, settings, { http: upstream.port, h2c: upstream.h2cPort!, grpc: upstream.grpcPort!, pool: upstream.poolPorts! }));
   } finally {
     await stop(upstream);
   }

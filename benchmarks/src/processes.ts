@@ -10,6 +10,9 @@ export interface Child {
   port: number;
   /** The upstream's h2c port (the upstream child only). */
   h2cPort?: number;
+  grpcPort?: number;
+  /** The upstream's HTTP ports, `port` first: the pool of the balancing rows (the upstream child only). */
+  poolPorts?: number[];
   process: ChildProcess;
 }
 
@@ -52,7 +55,9 @@ function nextMessage<T extends ChildMessage['type']>(proc: ChildProcess, types: 
 export async function startChild(name: string, args: string[]): Promise<Child | { skipped: string }> {
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'production' };
   delete env.NODE_OPTIONS;
-  const proc = fork(childEntry, args, { execArgv: [], env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  // RELAY_BENCH_PROXY_ARGS (e.g. `--cpu-prof --cpu-prof-dir=prof`) goes to each proxy's node, for profiling a row.
+  const execArgv = process.env.RELAY_BENCH_PROXY_ARGS?.split(' ').filter((arg) => arg !== '') ?? [];
+  const proc = fork(childEntry, args, { execArgv, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let first: Extract<ChildMessage, { type: 'ready' | 'skipped' }>;
   try {
     first = await nextMessage(proc, ['ready', 'skipped'], 30_000);
@@ -64,7 +69,7 @@ export async function startChild(name: string, args: string[]): Promise<Child | 
     proc.kill();
     return { skipped: first.reason };
   }
-  return { name, port: first.port, h2cPort: first.h2cPort, process: proc };
+  return { name, port: first.port, h2cPort: first.h2cPort, grpcPort: first.grpcPort, poolPorts: first.poolPorts, process: proc };
 }
 
 function send(child: Child, message: ParentMessage): void {

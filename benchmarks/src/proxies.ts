@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { RelayOptions, Stage, UpgradeTransport } from '@relay/core';
 import type { ProxyName } from './settings.js';
 import { UPSTREAM_IDLE_MS, UPSTREAM_SOCKETS } from './settings.js';
+import { fastifyHttpProxyH2, relayGrpc, relayH2Front } from './proxies-h2.js';
 
 /** A proxy's server; `listening` when the framework listened itself (fastify). */
 export type Started = { server: Server; listening?: true } | { skipped: string };
@@ -91,7 +92,7 @@ async function httpProxy(target: URL, websocket: boolean): Promise<Started> {
  * @fastify/reply-from on fastify 5 with its default and recommended undici pool, sized like the
  * others. Request bodies pass through unparsed, the way its README and @fastify/http-proxy do it.
  */
-async function replyFrom(target: URL): Promise<Started> {
+async function replyFrom(target: URL, pool: URL[] | null = null): Promise<Started> {
   const { default: fastify } = await import('fastify');
   const { default: replyFromPlugin } = await import('@fastify/reply-from');
   const app = fastify({ logger: false });
@@ -100,7 +101,8 @@ async function replyFrom(target: URL): Promise<Started> {
     done(null, payload);
   });
   await app.register(replyFromPlugin, {
-    base: target.origin,
+    // An array of origins: its README's balancing setup, an undici BalancedPool with these options per origin.
+    base: pool === null ? target.origin : pool.map((origin) => origin.origin),
     undici: { connections: UPSTREAM_SOCKETS, pipelining: 1, keepAliveTimeout: 60_000 },
   });
   app.all('/*', function forward(request, reply) {
@@ -170,7 +172,7 @@ async function loadRelayWs(): Promise<WebSocketModule | null> {
 }
 
 /** Relay from its built dist/ (plain node, no `source` condition): default, got, or with stages. */
-async function relay(name: Extract<ProxyName, `relay${string}`>, target: URL, websocket: boolean): Promise<Started> {
+async function relay(name: Extract<ProxyName, `relay${string}`>, target: URL, websocket: boolean, pool: URL[]): Promise<Started> {
   const core = await import('@relay/core');
   let ws: WebSocketModule | null = null;
   if (websocket) {
@@ -207,17 +209,15 @@ async function relay(name: Extract<ProxyName, `relay${string}`>, target: URL, we
   }
   if (name === 'relay-balance') {
     const { balance } = await import('@relay/balance');
-    // Two targets, two keep-alive pools, one upstream process: the IPv4-mapped IPv6 form of the
-    // same address is another origin to the transport. What is measured is the choice per attempt.
-    const mapped = new URL(target.href);
-    mapped.hostname = `[::ffff:${target.hostname}]`;
-    stages.push(balance({ targets: [target.origin, mapped.origin] }));
+    // The upstream process's three ports: three origins, three keep-alive pools (reply-from-balance gets the same).
+    stages.push(balance({ targets: pool.map((origin) => origin.origin) }));
   }
   if (name === 'relay-compress') {
     const { compress } = await import('@relay/body');
     stages.push(compress());
   }
   if (name === 'relay-observe') stages.push(...(await observeStages()));
+  if (name === 'relay-als') await contextManagerOn();
   if (name === 'relay-routing') stages.push(await routingStage());
   const options: RelayOptions = { targetBaseUrl: target.href, transport, stages };
   if (ws !== null) {
@@ -275,6 +275,18 @@ async function observeStages(): Promise<Stage[]> {
     tracing: parts.includes('tracing') && { tracerProvider },
   });
   return [obs.request, obs.attempt];
+}
+
+/**
+ * The process of an app with HTTP server instrumentation, minus the instrumentation's spans:
+ * OpenTelemetry's AsyncLocalStorage context manager registered and a context entered once, which
+ * switches Node 20's async hooks on for the process (the SDK's batch processor does the same on its
+ * first export). Plain Relay otherwise: `relay-observe` against this row is what observe adds there.
+ */
+async function contextManagerOn(): Promise<void> {
+  const [api, { AsyncLocalStorageContextManager }] = await Promise.all([import('@opentelemetry/api'), import('@opentelemetry/context-async-hooks')]);
+  api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  api.context.with(api.context.active(), () => {});
 }
 
 /**
@@ -373,7 +385,7 @@ async function fastifyHttpProxy(target: URL, websocket: boolean): Promise<Starte
 }
 
 /** Builds the named proxy; the caller listens on 127.0.0.1 unless it says it already does. */
-export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL, websocket: boolean): Promise<Started> {
+export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL, websocket: boolean, pool: URL[]): Promise<Started> {
   switch (name) {
     case 'pipe':
       return pipe(target, websocket);
@@ -381,6 +393,8 @@ export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL
       return httpProxy(target, websocket);
     case 'reply-from':
       return replyFrom(target);
+    case 'reply-from-balance':
+      return replyFrom(target, pool);
     case 'express-http-proxy':
       return expressHttpProxy(target);
     case 'relay':
@@ -391,12 +405,13 @@ export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL
     case 'relay-balance':
     case 'relay-compress':
     case 'relay-observe':
+    case 'relay-als':
     case 'relay-ws-hook':
     case 'relay-routing':
     case 'relay-fastify':
     case 'relay-express':
     case 'relay-hono-fetch':
-      return relay(name, target, websocket);
+      return relay(name, target, websocket, pool);
     case 'fastify-http-proxy':
       return fastifyHttpProxy(target, websocket);
     case 'express-compress':
@@ -405,5 +420,12 @@ export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL
       return relayGateway(target);
     case 'hono-proxy':
       return honoProxy(target);
+    case 'relay-h2-front':
+      return relayH2Front(target);
+    case 'relay-grpc':
+      return relayGrpc(target);
+    case 'fastify-http-proxy-h2':
+    case 'fastify-http-proxy-grpc':
+      return fastifyHttpProxyH2(target, name === 'fastify-http-proxy-grpc');
   }
 }

@@ -61,7 +61,8 @@ export function targets(results: WorkloadRun[]): TargetRow[] {
   ratioTarget('Relay default CPU/req ≤ 1.05× the pipe proxy, small GET (issue 14)', 'small-get', 'relay', 'pipe', 'cpu', 1.05, false);
   ratioTarget('Relay + headers, cookies, retry CPU/req ≤ 1.25× the pipe proxy, small GET', 'small-get', 'relay-stages', 'pipe', 'cpu', 1.25, false);
   ratioTarget('Relay + rateLimit (memory, never reached) CPU/req ≤ 1.05× Relay default, small GET', 'small-get', 'relay-ratelimit', 'relay', 'cpu', 1.05, false);
-  ratioTarget('Relay + balance over 2 targets CPU/req ≤ 1.1× Relay default, small GET (issue 17)', 'small-get', 'relay-balance', 'relay', 'cpu', 1.1, false);
+  ratioTarget('Relay + balance over 3 upstreams ≥ 1.1× @fastify/reply-from with base: [3 upstreams], req/s, small GET (issue 17)', 'small-get', 'relay-balance', 'reply-from-balance', 'rate', 1.1, true);
+  ratioTarget('Relay + balance over 3 upstreams CPU/req ≤ 1.1× Relay default (one upstream), small GET (issue 17)', 'small-get', 'relay-balance', 'relay', 'cpu', 1.1, false);
   ratioTarget(
     'Relay + compress() ≥ 1.2× compression + http-proxy-middleware (express), req/s, 64 KiB JSON',
     'json-64k',
@@ -73,7 +74,17 @@ export function targets(results: WorkloadRun[]): TargetRow[] {
   );
   ratioTarget('relay serve (1 worker) CPU/req ≤ 1.05× the same relay in code, small GET', 'small-get', 'relay-gateway', 'relay', 'cpu', 1.05, false);
   ratioTarget('Relay + access log, metrics, tracing CPU/req ≤ 1.15× plain Relay, small GET (issue 18)', 'small-get', 'relay-observe', 'relay', 'cpu', 1.15, false);
+  ratioTarget(
+    'Relay + access log, metrics, tracing CPU/req ≤ 1.15× Relay with the same context manager on, small GET (issue 18, AsyncLocalStorage on in both)',
+    'small-get',
+    'relay-observe',
+    'relay-als',
+    'cpu',
+    1.15,
+    false,
+  );
   ratioTarget("Relay's Fastify plugin ≥ 1.05× @fastify/http-proxy on Fastify, req/s, small GET (issue 22)", 'small-get', 'relay-fastify', 'fastify-http-proxy', 'rate', 1.05, true);
+  rows.push(grpcTarget(results));
   const download = find(results, 'download-10m', 'relay');
   const rssTarget = 'Relay default peak RSS < 150 MB streaming 10 MiB downloads at 50 connections';
   if (download === null) rows.push({ target: rssTarget, ...missing(results, 'download-10m', ['relay']) });
@@ -88,6 +99,28 @@ export function targets(results: WorkloadRun[]): TargetRow[] {
     });
   }
   return rows;
+}
+
+/**
+ * Issue 15's gRPC target. @fastify/http-proxy's HTTP/2 mode drops trailers, so every call through
+ * it ends without a `grpc-status` (the client's INTERNAL "Call ended without gRPC status"): a peer
+ * that completes no call is beaten by any Relay that completes them all, and the row says so.
+ */
+function grpcTarget(results: WorkloadRun[]): TargetRow {
+  const target = 'Relay (h2c front, http2Transport) ≥ 1.1× @fastify/http-proxy with http2, req/s, gRPC unary (issue 15)';
+  const relay = find(results, 'grpc-unary', 'relay-grpc');
+  const peer = find(results, 'grpc-unary', 'fastify-http-proxy-grpc');
+  if (relay === null || peer === null) return { target, ...missing(results, 'grpc-unary', ['relay-grpc', 'fastify-http-proxy-grpc']) };
+  const peerCompleted = peer.run.windows.reduce((sum, w) => sum + w.completed, 0);
+  if (peerCompleted > 0) {
+    const ratios = pairedRatios(relay.run, peer.run, (w) => w.rate);
+    const ratio = ratios.length === 0 ? null : median(ratios);
+    const ok = ratio !== null && ratio >= 1.1 && errorCount(relay.run) === 0;
+    return { target, measured: `${fixed(ratio, 2)}×${errorCount(peer.run) > 0 ? `, errors: ${peer.run.proxy}` : ''}`, result: ok ? 'pass' : 'FAIL' };
+  }
+  const relayRate = median(relay.run.windows.map((w) => w.rate));
+  const ok = errorCount(relay.run) === 0 && relayRate > 0;
+  return { target, measured: `Relay ${relayRate.toFixed(0)} calls/s without an error; the peer completed no call (its HTTP/2 mode drops trailers: no grpc-status)`, result: ok ? 'pass' : 'FAIL' };
 }
 
 function workloadTable(entry: WorkloadRun): string[] {
@@ -120,6 +153,13 @@ function workloadTable(entry: WorkloadRun): string[] {
   }
   const problems = entry.runs.filter((run) => run.verifyError !== undefined).map((run) => `${run.label}: ${run.verifyError}`);
   if (problems.length > 0) lines.push('', `Checked request before the load failed for ${problems.join('; ')}.`);
+  const h2Relay = entry.runs.find((r) => r.proxy === 'relay-h2-front');
+  const h2Peer = entry.runs.find((r) => r.proxy === 'fastify-http-proxy-h2');
+  if (h2Relay !== undefined && h2Peer !== undefined && h2Relay.skipped === undefined && h2Peer.skipped === undefined) {
+    const rate = pairedRatio(h2Relay, h2Peer, (w) => w.rate);
+    const cpu = pairedRatio(h2Relay, h2Peer, (w) => w.cpuPerUnit);
+    if (rate !== null && cpu !== null) lines.push('', `Relay's HTTP/2 front: ${rate.toFixed(2)}× @fastify/http-proxy's req/s (http2: true) at ${cpu.toFixed(2)}× its CPU per request (same run, paired by round).`);
+  }
   const relay = entry.runs.find((r) => r.proxy === 'relay');
   const got = entry.runs.find((r) => r.proxy === 'relay-got');
   if (relay !== undefined && got !== undefined && got.skipped === undefined) {

@@ -5,6 +5,12 @@
 export const UPSTREAM_SOCKETS = 128;
 export const UPSTREAM_IDLE_MS = 30_000;
 
+/**
+ * Upstreams of the balancing rows (`relay-balance`, `reply-from-balance`): one upstream process
+ * listening on this many HTTP ports, each port a separate origin and keep-alive pool to the proxy.
+ */
+export const POOL_SIZE = 3;
+
 /** Load generator settings, the same for every proxy. */
 export const CONNECTIONS = 50;
 export const PIPELINING = 1;
@@ -60,7 +66,7 @@ export function jsonDocument(size: number): Buffer {
   return Buffer.from(body.padEnd(size, ' '));
 }
 
-export type WorkloadName = 'small-get' | 'post-64k' | 'download-10m' | 'ws-echo' | 'ws-echo-1m' | 'json-64k';
+export type WorkloadName = 'small-get' | 'post-64k' | 'download-10m' | 'ws-echo' | 'ws-echo-1m' | 'json-64k' | 'h2-small-get' | 'grpc-unary';
 
 export interface Workload {
   name: WorkloadName;
@@ -87,7 +93,28 @@ export const workloads: Record<WorkloadName, Workload> = {
     proxies: ['relay-compress', 'express-compress'],
   },
   'ws-echo-1m': { name: 'ws-echo-1m', title: 'WebSocket echo (1 MiB binary messages, one in flight per connection)', unit: 'msg', method: 'GET', path: '/ws' },
+  'h2-small-get': {
+    name: 'h2-small-get',
+    title: 'Small GET from an HTTP/2 client (h2c, every stream on one connection) to an HTTP/1.1 upstream',
+    unit: 'req',
+    method: 'GET',
+    path: '/small?page=1',
+    proxies: ['direct', 'relay-h2-front', 'fastify-http-proxy-h2'],
+  },
+  'grpc-unary': {
+    name: 'grpc-unary',
+    title: 'gRPC unary calls (50-byte message echoed; @grpc/grpc-js client and server, one channel)',
+    unit: 'req',
+    method: 'POST',
+    path: '/bench.Echo/Unary',
+    proxies: ['direct', 'relay-grpc', 'fastify-http-proxy-grpc'],
+  },
 };
+
+/** Whether a workload is spoken over HTTP/2 by its client (its own load generator, not autocannon). */
+export function isHttp2(workload: Workload): boolean {
+  return workload.name === 'h2-small-get' || workload.name === 'grpc-unary';
+}
 
 /** Whether a workload is a WebSocket one (run on the proxies that relay WebSockets). */
 export function isWebSocket(workload: Workload): boolean {
@@ -99,6 +126,7 @@ export type ProxyName =
   | 'pipe'
   | 'http-proxy'
   | 'reply-from'
+  | 'reply-from-balance'
   | 'express-http-proxy'
   | 'relay'
   | 'relay-got'
@@ -110,13 +138,18 @@ export type ProxyName =
   | 'express-compress'
   | 'relay-gateway'
   | 'relay-observe'
+  | 'relay-als'
   | 'relay-ws-hook'
   | 'relay-routing'
   | 'relay-fastify'
   | 'relay-express'
   | 'fastify-http-proxy'
   | 'relay-hono-fetch'
-  | 'hono-proxy';
+  | 'hono-proxy'
+  | 'relay-h2-front'
+  | 'fastify-http-proxy-h2'
+  | 'relay-grpc'
+  | 'fastify-http-proxy-grpc';
 
 export interface ProxyInfo {
   name: ProxyName;
@@ -137,13 +170,20 @@ export const proxies: ProxyInfo[] = [
   { name: 'pipe', label: 'node:http pipe proxy (the floor)', websocket: true },
   { name: 'http-proxy', label: 'http-proxy {version}', versionOf: 'http-proxy', websocket: true },
   { name: 'reply-from', label: '@fastify/reply-from {version} (fastify 5)', versionOf: '@fastify/reply-from', websocket: false },
+  {
+    name: 'reply-from-balance',
+    label: '@fastify/reply-from {version} (fastify 5), base: [3 upstreams] (undici BalancedPool)',
+    versionOf: '@fastify/reply-from',
+    websocket: false,
+    only: ['small-get'],
+  },
   { name: 'express-http-proxy', label: 'express-http-proxy {version} (express 5)', versionOf: 'express-http-proxy', websocket: false },
   { name: 'relay', label: 'Relay, default transport', websocket: true },
   { name: 'relay-got', label: 'Relay, got transport', websocket: false },
   { name: 'relay-h2', label: 'Relay, http2Transport → h2c upstream', websocket: false, only: ['small-get', 'post-64k'] },
   { name: 'relay-stages', label: 'Relay + headers, cookies, retry', websocket: false },
   { name: 'relay-ratelimit', label: 'Relay + rateLimit (@relay/limits, memory store, never reached)', websocket: false },
-  { name: 'relay-balance', label: 'Relay + balance over 2 targets (@relay/balance, round robin, outlier detection on)', websocket: false, only: ['small-get'] },
+  { name: 'relay-balance', label: 'Relay + balance over 3 upstreams (@relay/balance, round robin, outlier detection on)', websocket: false, only: ['small-get'] },
   { name: 'relay-compress', label: 'Relay + compress() (@relay/body)', websocket: false, only: ['json-64k'] },
   {
     name: 'express-compress',
@@ -154,13 +194,30 @@ export const proxies: ProxyInfo[] = [
   },
   { name: 'relay-gateway', label: 'relay serve gateway.yaml (1 worker, one route)', websocket: true },
   { name: 'relay-observe', label: 'Relay + @relay/observe: access log, metrics, tracing (no-op exporter)', websocket: false },
+  { name: 'relay-als', label: "Relay, OpenTelemetry's AsyncLocalStorage context manager on (no observe)", websocket: false, only: ['small-get'] },
   { name: 'relay-ws-hook', label: 'Relay, WebSocket with a pass-through message hook', websocket: true, websocketOnly: true },
   { name: 'relay-routing', label: 'Relay + routes(), when(), rewritePath() (@relay/routing)', websocket: false, only: ['small-get'] },
   { name: 'relay-fastify', label: 'Relay as a Fastify 5 plugin (@relay/frameworks/fastify)', websocket: true },
   { name: 'relay-express', label: 'Relay in Express 5 through toConnect (@relay/connect-adapter)', websocket: false, only: ['small-get', 'post-64k'] },
   { name: 'fastify-http-proxy', label: '@fastify/http-proxy {version} (fastify 5)', versionOf: '@fastify/http-proxy', websocket: true },
-  { name: 'relay-hono-fetch', label: 'Relay through relay.fetch in a Hono app (@hono/node-server)', websocket: false },
-  { name: 'hono-proxy', label: 'hono/proxy proxy() in Hono {version} (@hono/node-server)', versionOf: 'hono', websocket: false },
+  { name: 'relay-hono-fetch', label: 'Relay through relay.fetch in a Hono app (@hono/node-server)', websocket: false, only: ['small-get', 'post-64k', 'download-10m'] },
+  { name: 'hono-proxy', label: 'hono/proxy proxy() in Hono {version} (@hono/node-server)', versionOf: 'hono', websocket: false, only: ['small-get', 'post-64k', 'download-10m'] },
+  { name: 'relay-h2-front', label: 'Relay on http2.createServer (h2c), default transport', websocket: false, only: ['h2-small-get'] },
+  {
+    name: 'fastify-http-proxy-h2',
+    label: '@fastify/http-proxy {version} on fastify 5 with http2: true (h2c)',
+    versionOf: '@fastify/http-proxy',
+    websocket: false,
+    only: ['h2-small-get'],
+  },
+  { name: 'relay-grpc', label: 'Relay on http2.createServer (h2c), http2Transport → gRPC server', websocket: false, only: ['grpc-unary'] },
+  {
+    name: 'fastify-http-proxy-grpc',
+    label: '@fastify/http-proxy {version} on fastify 5, http2 both ways',
+    versionOf: '@fastify/http-proxy',
+    websocket: false,
+    only: ['grpc-unary'],
+  },
 ];
 
 /** Whether `proxy` takes part in `workload`. */
@@ -187,6 +244,8 @@ export const fullTiming: Record<WorkloadName, Timing> = {
   'ws-echo': { rounds: 4, warmup: 1.5, duration: 3 },
   'json-64k': { rounds: 5, warmup: 2, duration: 3 },
   'ws-echo-1m': { rounds: 3, warmup: 1.5, duration: 3 },
+  'h2-small-get': { rounds: 5, warmup: 2, duration: 3 },
+  'grpc-unary': { rounds: 5, warmup: 2, duration: 3 },
 };
 
 /** `--quick`: by default small GET and 64 KiB POST only, under two minutes. */
@@ -197,6 +256,8 @@ export const quickTiming: Record<WorkloadName, Timing> = {
   'ws-echo': { rounds: 3, warmup: 1, duration: 1.5 },
   'json-64k': { rounds: 3, warmup: 1, duration: 2 },
   'ws-echo-1m': { rounds: 3, warmup: 1, duration: 1.5 },
+  'h2-small-get': { rounds: 3, warmup: 1, duration: 2 },
+  'grpc-unary': { rounds: 3, warmup: 1, duration: 2 },
 };
 export const quickWorkloads: WorkloadName[] = ['small-get', 'post-64k'];
 

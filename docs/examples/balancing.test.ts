@@ -2,7 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { close, fetchRaw, memoryLogger, serveRelay, startUpstream, type Upstream } from '@relay/testkit';
 import { createServer } from 'node:http';
-import { apiPool, balanceDefaults, discoveredPool, guardedPool, redeploy, stickyPool, stopAll } from './balancing.js';
+import { Registry } from 'prom-client';
+import { apiPool, balanceDefaults, discoveredPool, guardedPool, observedPool, redeploy, stickyPool, stopAll } from './balancing.js';
 
 function replicas(count: number): Promise<Upstream[]> {
   return Promise.all(
@@ -71,6 +72,23 @@ test('discoveredPool: localhost through the system resolver; state changes logge
   assert.ok(logger.lines.some((line) => line.message === 'upstream pool changed' && line.fields.change === 'added'));
   await stopAll(api, pool);
   await close(upstream);
+});
+
+test('observedPool: the scrape has each target healthy, not ejected, and its attempts', async () => {
+  const ups = await replicas(3);
+  const { api, pool, scrape } = observedPool(ups.map((up) => up.url), new Registry());
+  const served = await serveRelay(api);
+  for (let i = 0; i < 9; i++) await replicaOf(`${served.url}/items`);
+  const text = await scrape();
+  for (const up of ups) {
+    assert.ok(text.includes(`relay_upstream_target_healthy{relay="api",pool="api",target="${up.url}"} 1`));
+    assert.ok(text.includes(`relay_upstream_target_ejected{relay="api",pool="api",target="${up.url}"} 0`));
+    assert.ok(text.includes(`relay_upstream_circuit_open{relay="api",pool="api",target="${up.url}"} 0`));
+    assert.ok(text.includes(`relay_upstream_attempts_total{relay="api",target="${up.url}",outcome="2xx"} 3`));
+  }
+  await served.close();
+  await stopAll(api, pool);
+  await Promise.all(ups.map((up) => up.close()));
 });
 
 test('redeploy: setTargets replaces the list', async () => {

@@ -2,7 +2,9 @@
 // against real upstreams on 127.0.0.1.
 import { createRelay, type Logger, type Relay } from '@relay/core';
 import { balance, type BalanceStage } from '@relay/balance';
+import { metrics } from '@relay/observe';
 import { retry } from '@relay/retry';
+import type { Registry } from 'prom-client';
 
 // Three replicas, one twice as big; retries go to another replica; a dead one is ejected.
 export function apiPool(replicas = ['http://10.0.0.1:8000', 'http://10.0.0.2:8000', 'http://10.0.0.3:8000']): { api: Relay; pool: BalanceStage } {
@@ -43,6 +45,15 @@ export function discoveredPool(service = 'http://app.internal:8000', logger?: Lo
   });
   const api = createRelay({ targetBaseUrl: service, stages: [pool], ...(logger ? { logger } : {}) });
   return { api, pool };
+}
+
+// Each target's health, ejection and circuit state in the Prometheus scrape, beside the request metrics.
+export function observedPool(replicas: string[], registry: Registry): { api: Relay; pool: BalanceStage; scrape: () => Promise<string> } {
+  const pool = balance({ targets: replicas, healthCheck: { path: '/health' }, circuit: { maxRequests: 100 } });
+  const m = metrics({ registry, relay: 'api', pools: { api: pool } });
+  // pool before m.attempt: each attempt's series carries the target the pool chose.
+  const api = createRelay({ targetBaseUrl: replicas[0]!, stages: [m.request, retry({ maxRetries: 2 }), pool, m.attempt] });
+  return { api, pool, scrape: () => registry.metrics() };
 }
 
 // Deploys: replace the list at run time; requests in flight finish where they are.

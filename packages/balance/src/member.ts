@@ -17,6 +17,8 @@ export interface TargetState {
   readonly ejections: number;
   /** Failures in a row counted by the outlier detection. */
   readonly consecutiveFailures: number;
+  /** At its circuit's `maxRequests`: a new attempt waits or is refused (`false` without circuit breaking). */
+  readonly circuitOpen: boolean;
 }
 
 /**
@@ -56,7 +58,8 @@ export class Member {
     return this.ejectedUntil > now;
   }
 
-  state(): TargetState {
+  /** Its state; `maxRequests` is the circuit's limit (`Infinity` without circuit breaking). */
+  state(maxRequests: number): TargetState {
     return {
       url: this.url,
       weight: this.weight,
@@ -66,6 +69,7 @@ export class Member {
       ejectedUntil: this.ejectedUntil > Date.now() ? this.ejectedUntil : 0,
       ejections: this.ejections,
       consecutiveFailures: this.failures,
+      circuitOpen: this.inFlight >= maxRequests,
     };
   }
 }

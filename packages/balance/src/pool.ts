@@ -91,7 +91,8 @@ export class Pool {
 
   /** Every target and its state. */
   targets(): TargetState[] {
-    return this.members.map((member) => member.state());
+    const maxRequests = this.rules.circuit?.maxRequests ?? Infinity;
+    return this.members.map((member) => member.state(maxRequests));
   }
 
   /** Puts the members of the static and DNS targets together, announcing who came and went. */

@@ -21,7 +21,7 @@ test('circuit: past maxRequests and maxPending an attempt fails fast with 503 an
   assert.is(refused.headers['retry-after'], '3');
   assert.match(refused.text, /ERR_CIRCUIT_OPEN/);
   assert.not.match(refused.text, /127\.0\.0\.1/);
-  assert.ok(Date.now() - started < 1000, 'fast, not queued');
+  assert.ok(Date.now() - started < 5000, 'fast, not queued (a queued attempt would wait for a slot that frees only below)');
   assert.equal(logger.lines.find((line) => line.message === 'balance: circuit open: 503')?.fields, { target: up.url, inFlight: 2, pending: 1 });
   assert.is(up.requests.length, 2, 'the upstream saw only the two in flight');
   held.shift()!();

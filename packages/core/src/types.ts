@@ -42,6 +42,13 @@ export interface ProxyRequest {
    * Absent: the relay's `targetBaseUrl`. Each target has its own keep-alive pool.
    */
   target?: Target;
+  /**
+   * The client's trailer fields, read once `body` has ended; present when the client's request
+   * can carry them (a chunked HTTP/1.1 body, an HTTP/2 body). Fields that belong in the head
+   * (framing, `Host`, authentication, content description) are already left out. A stage sees
+   * or edits them by wrapping this function; the transport sends what it returns after the body.
+   */
+  trailers?: () => HeaderRecord | null;
   /** Facts about the client and its connection, shared by every attempt. */
   client: ClientInfo;
 }

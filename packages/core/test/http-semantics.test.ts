@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { delay, sendRaw, serveRelay, startUpstream } from '@relay/testkit';
 import { gotTransport } from '../src/transport/got.js';
-import { createRelay, httpTransport, type Stage } from '../src/index.js';
+import { createRelay, http2Transport, httpTransport, type Stage } from '../src/index.js';
 
 // Issue 15, the HTTP semantics both protocols share: trailers, 103 Early Hints, event streams.
 
@@ -107,6 +107,32 @@ test('103 Early Hints from the upstream reach HTTP/1.1 and HTTP/2 clients before
   await new Promise<void>((resolve) => h1.close(() => resolve()));
   await relay.shutdown();
   await upstream.close();
+});
+
+test('103 Early Hints from an HTTP/2 upstream reach the client through http2Transport', async () => {
+  const upstream = http2.createServer((_req, res) => {
+    res.writeEarlyHints({ link: '</app.js>; rel=preload; as=script' });
+    setTimeout(() => res.end('page'), 100);
+  });
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  const relay = createRelay({ targetBaseUrl: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, transport: http2Transport() });
+  const front = http.createServer(relay.handle);
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  const hints = await new Promise<{ status: number; link: unknown; final: number; body: string }>((resolve, reject) => {
+    let seen = { status: 0, link: undefined as unknown };
+    const req = http.get({ host: '127.0.0.1', port: (front.address() as AddressInfo).port, path: '/page', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ ...seen, final: res.statusCode!, body }));
+    });
+    req.on('information', (info) => (seen = { status: info.statusCode, link: info.headers.link }));
+    req.on('error', reject);
+  });
+  assert.equal(hints, { status: 103, link: '</app.js>; rel=preload; as=script', final: 200, body: 'page' });
+  await new Promise<void>((resolve) => front.close(() => resolve()));
+  await relay.shutdown();
+  await new Promise<void>((resolve) => upstream.close(() => resolve()));
 });
 
 for (const [name, transport] of [['http', httpTransport], ['got', gotTransport]] as const) {

@@ -1,4 +1,6 @@
 import { createServer } from 'node:http';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { closedPort, fetchRaw, memoryLogger, serveRelay, startUpstream } from '@relay/testkit';
 import { gotTransport } from '../src/transport/got.js';
-import { createRelay, httpTransport, parseTarget, type Stage, type Target } from '../src/index.js';
+import { createRelay, http2Transport, httpTransport, parseTarget, type Stage, type Target } from '../src/index.js';
 
 // Issue 17, core: the target is a per-attempt choice, each target with its own pool; unix: targets.
 
@@ -73,5 +75,50 @@ for (const [name, transport] of [['http', httpTransport], ['got', gotTransport]]
     rmSync(dir, { recursive: true, force: true });
   });
 }
+
+/** An h2c upstream (on a port, or on a unix socket) that answers with its name, the path and `:authority`. */
+async function h2cUpstream(name: string, socketPath?: string) {
+  const seen: Array<[string, string]> = [];
+  let sessions = 0;
+  const server = http2.createServer((req, res) => {
+    seen.push([req.url, req.headers[':authority'] as string]);
+    res.end(name);
+  });
+  server.on('session', () => sessions++);
+  await new Promise<void>((resolve) => (socketPath === undefined ? server.listen(0, '127.0.0.1', resolve) : server.listen(socketPath, resolve)));
+  const url = socketPath === undefined ? `http://127.0.0.1:${(server.address() as AddressInfo).port}` : `unix:${socketPath}`;
+  return { url, seen, sessions: () => sessions, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
+test('http2Transport: a stage chooses the target per attempt; each target keeps its own session and gets its own :authority', async () => {
+  const a = await h2cUpstream('a');
+  const b = await h2cUpstream('b');
+  const served = await serveRelay(createRelay({ targetBaseUrl: a.url, stages: [toOther(parseTarget(b.url))], transport: http2Transport() }));
+  const bodies: string[] = [];
+  for (const path of ['/a1', '/b1', '/b2', '/a2', '/b3']) bodies.push((await fetchRaw(`${served.url}${path}`)).text);
+  assert.equal(bodies, ['a', 'b', 'b', 'a', 'b']);
+  assert.equal(b.seen, [['/b1', new URL(b.url).host], ['/b2', new URL(b.url).host], ['/b3', new URL(b.url).host]]);
+  assert.equal(a.seen.map(([path, authority]) => [path, authority]), [['/a1', new URL(a.url).host], ['/a2', new URL(a.url).host]]);
+  assert.equal([a.sessions(), b.sessions()], [1, 1], 'one session per target, reused');
+  await served.close();
+  await a.close();
+  await b.close();
+});
+
+test('http2Transport: an h2c upstream on a unix: socket, as the relay target and as a chosen one', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'relay-h2-unix-'));
+  const onSocket = await h2cUpstream('unix', join(dir, 'h2.sock'));
+  const tcp = await h2cUpstream('tcp');
+  const served = await serveRelay(createRelay({ targetBaseUrl: onSocket.url, transport: http2Transport() }));
+  assert.equal((await fetchRaw(`${served.url}/x`)).text, 'unix');
+  await served.close();
+  const chosen = await serveRelay(createRelay({ targetBaseUrl: tcp.url, stages: [toOther(parseTarget(onSocket.url))], transport: http2Transport() }));
+  assert.equal([(await fetchRaw(`${chosen.url}/a`)).text, (await fetchRaw(`${chosen.url}/b`)).text], ['tcp', 'unix']);
+  assert.equal(onSocket.seen.map(([path, authority]) => [path, authority]), [['/x', 'localhost'], ['/b', 'localhost']]);
+  await chosen.close();
+  await onSocket.close();
+  await tcp.close();
+  rmSync(dir, { recursive: true, force: true });
+});
 
 test.run();

@@ -138,6 +138,29 @@ test('a stage that answers instead of the 101 makes the relay reject the hand-of
   await relay.shutdown();
 });
 
+test('a stage that fails after the transport’s 101: the upstream side is closed the same way, and the client gets 500', async () => {
+  const log: string[] = [];
+  const broken: Stage = {
+    name: 'broken',
+    wrap: (next) =>
+      async function broken(request) {
+        await next(request);
+        throw new Error('stage bug after the handshake');
+      },
+  };
+  const logged: string[] = [];
+  const logger = { debug() {}, info() {}, warn() {}, error: (_fields: object, message: string) => void logged.push(message) };
+  const { server, port, relay } = await serve({ targetBaseUrl: 'http://127.0.0.1:9', stages: [broken], websocket: fakeWebsocket(log, []), logger });
+  const answer = await sendRaw(port, handshake('/room'));
+  assert.match(answer, /^HTTP\/1.1 500 /);
+  assert.not.match(answer, /stage bug/, 'the detail stays in the log');
+  assert.is(log.length, 1, 'the transport’s upstream side is closed once');
+  assert.match(log[0]!, /^reject:/);
+  assert.ok(logged.includes('relay pipeline failed'));
+  await close(server);
+  await relay.shutdown();
+});
+
 test('unsafe paths, outside-mount paths and a shut-down relay are refused before any transport', async () => {
   const seen: ProxyRequest[] = [];
   const { server, port, relay } = await serve({ targetBaseUrl: 'http://127.0.0.1:9', mountPath: '/ws', websocket: fakeWebsocket([], seen) }, false);

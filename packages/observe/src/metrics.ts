@@ -21,9 +21,33 @@ export interface MetricsOptions {
   buckets?: readonly number[];
   /** Buckets of the upstream attempt duration histogram, in seconds. Default 0.005 … 10. */
   attemptBuckets?: readonly number[];
+  /**
+   * Upstream pools whose targets are reported at scrape time, by the `pool` label: `{ api: pool }`
+   * with `pool = balance({...})`. Default none.
+   */
+  pools?: Readonly<Record<string, PoolView>>;
 }
 
-const optionNames = ['registry', 'prefix', 'relay', 'routes', 'buckets', 'attemptBuckets'] as const;
+/** One target of a pool as `metrics({ pools })` reads it (`@relay/balance`'s `TargetState` fits). */
+export interface PoolTargetView {
+  readonly url: string;
+  readonly healthy: boolean;
+  /** A `Date.now()` time the target is ejected until, else 0. */
+  readonly ejectedUntil: number;
+  readonly inFlight: number;
+  readonly pending: number;
+  readonly circuitOpen?: boolean;
+}
+
+/**
+ * What `metrics({ pools })` reads of an upstream pool, at scrape time only: `@relay/balance`'s
+ * `BalanceStage` fits, and neither package imports the other.
+ */
+export interface PoolView {
+  targets(): readonly PoolTargetView[];
+}
+
+const optionNames = ['registry', 'prefix', 'relay', 'routes', 'buckets', 'attemptBuckets', 'pools'] as const;
 const defaultBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const methods = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT', 'OTHER'];
 const statusClasses = ['1xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
@@ -33,7 +57,20 @@ interface GaugeSource {
   readonly relay: string;
   inFlight: number;
   sessionsOpen: number;
+  /** The pools this relay reports, by name. */
+  readonly pools: ReadonlyArray<readonly [string, PoolView]>;
 }
+
+/** A per-target gauge's value, read from a target's state. */
+type TargetReading = (target: PoolTargetView, now: number) => number;
+
+const poolGauges: ReadonlyArray<readonly [string, string, TargetReading]> = [
+  ['upstream_target_healthy', 'Whether the active health checks pass for the target (1) or not (0); 1 without health checks.', (target) => (target.healthy ? 1 : 0)],
+  ['upstream_target_ejected', 'Whether the outlier detection has ejected the target (1) or not (0).', (target, now) => (target.ejectedUntil > now ? 1 : 0)],
+  ['upstream_target_in_flight', 'Attempts in progress on the target (until their response body is sent).', (target) => target.inFlight],
+  ['upstream_target_pending', 'Attempts waiting for a free slot on the target (circuit breaking).', (target) => target.pending],
+  ['upstream_circuit_open', "Whether the target is at its circuit's maxRequests (1): new attempts wait or get a 503.", (target) => (target.circuitOpen === true ? 1 : 0)],
+];
 
 /** The metrics of one registry and prefix, shared by every relay that reports to them. */
 class MetricSet {
@@ -48,8 +85,14 @@ class MetricSet {
   readonly sessionBytes: BufferedCounter;
   readonly sessionMessages: BufferedCounter;
   readonly sources = new Set<GaugeSource>();
+  private poolGauges = false;
 
-  constructor(registry: Registry, prefix: string, buckets: number[], attemptBuckets: number[]) {
+  constructor(
+    private readonly registry: Registry,
+    private readonly prefix: string,
+    buckets: number[],
+    attemptBuckets: number[],
+  ) {
     const registers = [registry];
     const sources = this.sources;
     this.requests = new BufferedCounter(registry, `${prefix}requests_total`, 'Client requests served, by final status class (WebSocket handshakes count once, as 1xx when accepted).', ['relay', 'route', 'method', 'status_class', 'target']);
@@ -83,6 +126,34 @@ class MetricSet {
       },
     });
   }
+
+  /**
+   * The per-target gauges, registered the first time a relay reports a pool (a registry without
+   * pools shows none of them). Values are read from the pools at scrape time: nothing per request.
+   */
+  addPoolGauges(): void {
+    if (this.poolGauges) return;
+    this.poolGauges = true;
+    const sources = this.sources;
+    for (const [name, help, read] of poolGauges) {
+      new Gauge({
+        name: `${this.prefix}${name}`,
+        help,
+        labelNames: ['relay', 'pool', 'target'],
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          const now = Date.now();
+          for (const source of sources) {
+            for (const [pool, view] of source.pools) {
+              // `set`, not `inc`: a pool reported twice under one relay label shows once.
+              for (const target of view.targets()) this.set({ relay: source.relay, pool, target: target.url }, read(target, now));
+            }
+          }
+        },
+      });
+    }
+  }
 }
 
 const sets = new WeakMap<Registry, Map<string, MetricSet>>();
@@ -103,6 +174,17 @@ interface MetricsSettings {
   routes: RouteTable;
   buckets: number[];
   attemptBuckets: number[];
+  pools: ReadonlyArray<readonly [string, PoolView]>;
+}
+
+/** Checks `pools`: an object of named pools, each with a `targets()` method. */
+function readPools(value: unknown): Array<readonly [string, PoolView]> {
+  if (value === undefined) return [];
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new TypeError('pools must be an object of named pools: { api: balance({...}) }');
+  return Object.entries(value).map(([name, view]) => {
+    if (typeof (view as Partial<PoolView> | null)?.targets !== 'function') throw new TypeError(`pools.${name} must be a pool with a targets() method (a balance() stage)`);
+    return [name, view as PoolView] as const;
+  });
 }
 
 /** Reads and checks `metrics()` options. */
@@ -121,6 +203,7 @@ export function metricsSettings(options: MetricsOptions): MetricsSettings {
     routes: new RouteTable(readStringList(options.routes, [], 'routes', false)),
     buckets: readBuckets(options.buckets, defaultBuckets, 'buckets'),
     attemptBuckets: readBuckets(options.attemptBuckets, defaultBuckets, 'attemptBuckets'),
+    pools: readPools(options.pools),
   };
 }
 
@@ -129,7 +212,8 @@ export function metricsFactory(settings: MetricsSettings): ObserverFactory {
   return {
     bind(context: StageContext): Observer {
       const set = metricSet(settings.registry, settings.prefix, settings.buckets, settings.attemptBuckets);
-      return new MetricsObserver(set, settings.routes, settings.relay ?? context.target.host, context.target.origin);
+      if (settings.pools.length > 0) set.addPoolGauges();
+      return new MetricsObserver(set, settings.routes, settings.relay ?? context.target.host, context.target.origin, settings.pools);
     },
   };
 }
@@ -138,6 +222,13 @@ export function metricsFactory(settings: MetricsSettings): ObserverFactory {
 interface Series {
   count: PendingSeries;
   duration: HistogramSeries;
+}
+
+/** The series of one route, method and status class: the duration histogram, and a counter per target. */
+interface RequestSeries {
+  readonly labels: Record<string, string>;
+  readonly counts: Map<string, PendingSeries>;
+  readonly duration: HistogramSeries;
 }
 
 /** The method label's index in `methods`; `OTHER` (the last) for any other method. */
@@ -152,13 +243,27 @@ function classIndex(status: number): number {
   return index >= 1 && index <= 5 ? index : 5;
 }
 
+/** The `target` label: the origin of the last attempt (a balancer's choice), else the relay's own. */
+function targetOf(record: RequestRecord, fallback: string): string {
+  return record.attemptTarget === null ? fallback : record.attemptTarget.origin;
+}
+
+/** The inner map of `outer` for `target`, made on first use. */
+function seriesOf<K, V>(outer: Map<string, Map<K, V>>, target: string): Map<K, V> {
+  let inner = outer.get(target);
+  if (inner === undefined) outer.set(target, (inner = new Map()));
+  return inner;
+}
+
 /** One relay's view of a metric set: its labelled series, made on first use and kept. */
 class MetricsObserver implements Observer {
   readonly source: GaugeSource;
   /** Request series by a number made of the route, method and status class indexes. */
-  private readonly requestSeries = new Map<number, Series>();
-  private readonly attemptSeries = new Map<string, Series>();
-  private readonly retries: PendingSeries;
+  private readonly requestSeries = new Map<number, RequestSeries>();
+  /** Attempt series by target origin, then outcome. */
+  private readonly attemptSeries = new Map<string, Map<string, Series>>();
+  /** Retry counters by target origin. */
+  private readonly retries = new Map<string, PendingSeries>();
   private readonly requestBytes: PendingSeries;
   private readonly responseBytes: PendingSeries;
   private readonly sessions: PendingSeries;
@@ -172,10 +277,10 @@ class MetricsObserver implements Observer {
     readonly routes: RouteTable,
     readonly relay: string,
     readonly target: string,
+    pools: GaugeSource['pools'],
   ) {
-    this.source = { relay, inFlight: 0, sessionsOpen: 0 };
+    this.source = { relay, inFlight: 0, sessionsOpen: 0, pools };
     set.sources.add(this.source);
-    this.retries = set.retries.labels({ relay, target });
     this.requestBytes = set.requestBytes.labels({ relay });
     this.responseBytes = set.responseBytes.labels({ relay });
     this.sessions = set.sessions.labels({ relay });
@@ -190,19 +295,25 @@ class MetricsObserver implements Observer {
   }
 
   attemptStart(record: RequestRecord, _request: ProxyRequest): void {
-    if (record.attempts > 1) this.retries.inc();
+    if (record.attempts === 1) return;
+    const target = targetOf(record, this.target);
+    let retries = this.retries.get(target);
+    if (retries === undefined) this.retries.set(target, (retries = this.set.retries.labels({ relay: this.relay, target })));
+    retries.inc();
   }
 
   attemptEnd(record: RequestRecord, status: number, error: RelayError | null): void {
     const outcome = error === null ? statusClasses[classIndex(status)]! : error.code;
-    let series = this.attemptSeries.get(outcome);
+    const target = targetOf(record, this.target);
+    const byOutcome = seriesOf(this.attemptSeries, target);
+    let series = byOutcome.get(outcome);
     if (series === undefined) {
-      const labels = { relay: this.relay, target: this.target, outcome };
+      const labels = { relay: this.relay, target, outcome };
       series = { count: this.set.attempts.labels(labels), duration: this.set.attemptDuration.series(labels) };
-      this.attemptSeries.set(outcome, series);
+      byOutcome.set(outcome, series);
     }
     series.count.inc();
-    series.duration.observe((performance.now() - record.attemptStartedAt) / 1000);
+    series.duration.observe((record.attemptEndedAt - record.attemptStartedAt) / 1000);
   }
 
   sessionOpen(record: RequestRecord): void {
@@ -242,10 +353,13 @@ class MetricsObserver implements Observer {
     let series = this.requestSeries.get(key);
     if (series === undefined) {
       const labels = { relay: this.relay, route: this.routes.label(record.route), method: methods[method]!, status_class: statusClasses[status]! };
-      series = { count: this.set.requests.labels({ ...labels, target: this.target }), duration: this.set.duration.series(labels) };
+      series = { labels, counts: new Map(), duration: this.set.duration.series(labels) };
       this.requestSeries.set(key, series);
     }
-    series.count.inc();
+    const target = targetOf(record, this.target);
+    let count = series.counts.get(target);
+    if (count === undefined) series.counts.set(target, (count = this.set.requests.labels({ ...series.labels, target })));
+    count.inc();
     series.duration.observe(seconds);
   }
 }
@@ -290,7 +404,8 @@ export interface MetricsObservation extends Observation {
 /**
  * Prometheus metrics with prom-client: requests by relay, route, method, status class and
  * target; request and upstream attempt latency histograms; attempts by outcome and retries;
- * in-flight requests; WebSocket sessions, their bytes and (with `@relay/ws`) their messages.
+ * in-flight requests; WebSocket sessions, their bytes and (with `@relay/ws`) their messages;
+ * with `pools`, each target's health, ejection, circuit state and attempts in flight.
  * Paths are never labels: give `routes` templates for a `route` label. Returns the stages (`[m.request, retry(), m.attempt]`), the
  * registry and a `/metrics` handler.
  *

@@ -1,5 +1,5 @@
 import { subscribe } from 'node:diagnostics_channel';
-import { relayChannels, toRelayError, type ClientInfo, type Handler, type ProxyRequest, type ProxyResponse, type RequestRefusedMessage, type Stage, type StageContext, type Target } from '@relay/core';
+import { relayChannels, toRelayError, type ClientInfo, type RelayError, type Handler, type ProxyRequest, type ProxyResponse, type RequestRefusedMessage, type Stage, type StageContext, type Target } from '@relay/core';
 import { Binding, RequestRecord, type AttemptRunner, type Observer } from './record.js';
 
 /**
@@ -31,14 +31,18 @@ export function createObservation(factories: readonly ObserverFactory[], outer: 
   // request cost about 6 µs of garbage collection (ephemerons) per request here.
   const slot = Symbol('relay.observe.record');
   const withAttemptStage = new WeakSet<StageContext>();
+  // Each attempt handler's own `next`: a request stage wrapped right around one calls it itself.
+  const innerOf = new WeakMap<Handler, Handler>();
   const attempt: Stage = {
     name: 'observe.attempt',
     wrap(next: Handler, context: StageContext): Handler {
       withAttemptStage.add(context);
-      return function observeAttempt(request: ProxyRequest): Promise<ProxyResponse> {
+      const handler = function observeAttempt(request: ProxyRequest): Promise<ProxyResponse> {
         const record = (request.client as RecordSlot)[slot];
         return record === undefined ? next(request) : attempted(record, next, request);
       };
+      innerOf.set(handler, next);
+      return handler;
     },
   };
   const request: Stage = {
@@ -49,13 +53,17 @@ export function createObservation(factories: readonly ObserverFactory[], outer: 
       const runner = observers.find((observer) => typeof observer.runAttempt === 'function') ?? null;
       const binding = new Binding(observers, context.target, runner as AttemptRunner | null);
       // Stages are wrapped innermost first: an attempt stage inside this one has registered by now.
-      const selfAttempt = !withAttemptStage.has(context);
+      // With none, or with ours right inside (no stage between), this stage runs the attempt
+      // itself: one promise per request instead of two (each runs async hooks under AsyncLocalStorage).
+      const adjacent = innerOf.get(next);
+      const attemptHere = adjacent !== undefined || !withAttemptStage.has(context);
+      const inner = adjacent ?? next;
       const handler = function observeRequest(request: ProxyRequest): Promise<ProxyResponse> {
         const record = new RequestRecord(binding, request);
         (request.client as RecordSlot)[slot] = record;
         for (let index = 0; index < observers.length; index++) observers[index]!.start(record);
         record.countBodyIn(request.body);
-        return served(record, next, request, selfAttempt);
+        return served(record, inner, request, attemptHere);
       };
       return outer === null ? handler : outer.wrap(handler, context);
     },
@@ -64,52 +72,71 @@ export function createObservation(factories: readonly ObserverFactory[], outer: 
 }
 
 /**
- * The request's outcome into its record. `then` rather than an async function: with
- * AsyncLocalStorage on (any OpenTelemetry SDK export switches it on), every promise runs async
- * hooks, and an `await` adds a promise of its own.
+ * The request's outcome into its record, and the attempt's when this stage sends it
+ * (`attemptHere`). `then` rather than an async function: with AsyncLocalStorage on (any
+ * OpenTelemetry SDK export switches it on), every promise runs async hooks, and an `await` adds a
+ * promise of its own.
  */
-function served(record: RequestRecord, next: Handler, request: ProxyRequest, selfAttempt: boolean): Promise<ProxyResponse> {
+function served(record: RequestRecord, next: Handler, request: ProxyRequest, attemptHere: boolean): Promise<ProxyResponse> {
   let pending: Promise<ProxyResponse>;
   try {
-    pending = selfAttempt ? attempted(record, next, request) : next(request);
+    pending = attemptHere ? sendAttempt(record, next, request) : next(request);
   } catch (error) {
     pending = Promise.reject(error);
   }
   return pending.then(
     (response) => {
+      if (attemptHere) attemptAnswered(record, response.status);
       record.respond(response);
       return response;
     },
     (error: unknown) => {
-      record.fail(toRelayError(error));
+      const relayError = toRelayError(error);
+      if (attemptHere) attemptFailed(record, relayError);
+      record.fail(relayError);
       throw error;
     },
   );
 }
 
+/** One attempt inside a retry: its outcome into the record, the request's left to the request stage. */
 function attempted(record: RequestRecord, next: Handler, request: ProxyRequest): Promise<ProxyResponse> {
-  const binding = record.binding;
-  const observers = binding.observers;
-  record.beginAttempt();
-  for (let index = 0; index < observers.length; index++) observers[index]!.attemptStart(record, request);
   let pending: Promise<ProxyResponse>;
   try {
-    pending = binding.runner === null ? next(request) : binding.runner.runAttempt(record, next, request);
+    pending = sendAttempt(record, next, request);
   } catch (error) {
     pending = Promise.reject(error);
   }
   return pending.then(
     (response) => {
-      record.attemptAnswered();
-      for (let index = 0; index < observers.length; index++) observers[index]!.attemptEnd(record, response.status, null);
+      attemptAnswered(record, response.status);
       return response;
     },
     (error: unknown) => {
-      const relayError = toRelayError(error);
-      for (let index = 0; index < observers.length; index++) observers[index]!.attemptEnd(record, 0, relayError);
+      attemptFailed(record, toRelayError(error));
       throw error;
     },
   );
+}
+
+function sendAttempt(record: RequestRecord, next: Handler, request: ProxyRequest): Promise<ProxyResponse> {
+  const binding = record.binding;
+  const observers = binding.observers;
+  record.beginAttempt(request.target);
+  for (let index = 0; index < observers.length; index++) observers[index]!.attemptStart(record, request);
+  return binding.runner === null ? next(request) : binding.runner.runAttempt(record, next, request);
+}
+
+function attemptAnswered(record: RequestRecord, status: number): void {
+  record.attemptAnswered();
+  const observers = record.binding.observers;
+  for (let index = 0; index < observers.length; index++) observers[index]!.attemptEnd(record, status, null);
+}
+
+function attemptFailed(record: RequestRecord, error: RelayError): void {
+  record.attemptFailed();
+  const observers = record.binding.observers;
+  for (let index = 0; index < observers.length; index++) observers[index]!.attemptEnd(record, 0, error);
 }
 
 /**

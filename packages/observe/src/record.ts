@@ -65,8 +65,12 @@ export class RequestRecord {
   bytesOut = 0;
   /** Upstream attempts sent. */
   attempts = 0;
+  /** Where the current (last) attempt went: the `request.target` a balancer chose, else the relay's target; null before one. */
+  attemptTarget: Target | null = null;
   /** `performance.now()` when the current attempt started. */
   attemptStartedAt = 0;
+  /** `performance.now()` when the current attempt got its head or failed (one clock read for every observer). */
+  attemptEndedAt = 0;
   /** Milliseconds from the start to the last attempt's response head; -1 when none came. */
   firstByte = -1;
   /** Milliseconds from the start to the end; set when the record finishes. */
@@ -106,14 +110,21 @@ export class RequestRecord {
     on.call(body, 'data', onBodyInData);
   }
 
-  beginAttempt(): void {
+  beginAttempt(target: Target | undefined): void {
+    this.attemptTarget = target ?? this.binding.target;
     this.attempts++;
     this.attemptStartedAt = performance.now();
   }
 
   /** The current attempt got its response head. */
   attemptAnswered(): void {
-    this.firstByte = performance.now() - this.startedAt;
+    this.attemptEndedAt = performance.now();
+    this.firstByte = this.attemptEndedAt - this.startedAt;
+  }
+
+  /** The current attempt failed before a head. */
+  attemptFailed(): void {
+    this.attemptEndedAt = performance.now();
   }
 
   /** The response came back through the request stage. */

@@ -88,15 +88,11 @@ function methodAttributes(method: string, attributes: Attributes): void {
 }
 
 class TracingObserver implements Observer, AttemptRunner {
-  private readonly origin: string;
-
   constructor(
     readonly settings: TracingSettings,
     readonly tracer: Tracer,
     readonly target: Target,
-  ) {
-    this.origin = target.origin;
-  }
+  ) {}
 
   start(record: RequestRecord): void {
     if (!this.settings.serverSpan) return;
@@ -150,10 +146,12 @@ class TracingObserver implements Observer, AttemptRunner {
   private attemptAttributes(record: RequestRecord, request: ProxyRequest): Attributes {
     const path = request.path;
     const query = this.settings.includeQuery ? -1 : path.indexOf('?');
+    // A balancer's choice of target for this attempt, else the relay's own.
+    const target = request.target ?? this.target;
     const attributes: Attributes = {
-      'url.full': this.origin + (query < 0 ? path : path.slice(0, query)),
-      'server.address': this.target.hostname,
-      'server.port': this.target.port,
+      'url.full': target.origin + (query < 0 ? path : path.slice(0, query)),
+      'server.address': target.hostname,
+      'server.port': target.port,
     };
     methodAttributes(request.method, attributes);
     if (record.attempts > 1) attributes['http.request.resend_count'] = record.attempts - 1;

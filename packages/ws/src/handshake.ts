@@ -1,5 +1,5 @@
 import type { ClientRequest, IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
+import { createConnection, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { loggedPath } from '@relay/core/transport';
@@ -90,7 +90,7 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
       // request line exactly as it is, so no URL parser re-encodes it.
       const chosen = request.target ?? binding.config.target;
       upstream = new WebSocket(chosen === binding.config.target ? binding.address : addressOf(chosen), protocols, {
-        ...binding.clientOptions,
+        ...(chosen.socketPath === undefined ? binding.clientOptions : { ...binding.clientOptions, createConnection: unixConnection(chosen.socketPath) }),
         headers: upstreamRequestHeaders(request.headers, { relay: binding.config.target, chosen }) as Record<string, string>,
         finishRequest: (req: ClientRequest) => this.finishRequest(req),
       });
@@ -356,7 +356,9 @@ function onRequestSocket(this: Tagged<ClientRequest>, socket: Tagged<Socket>): v
     return;
   }
   socket[kHandshake] = handshake;
-  socket.once(handshake.binding.connectEvent, onSocketConnected);
+  // The target this handshake goes to (a stage's choice may differ from the relay's: https relay, unix: target).
+  const target = handshake.request.target ?? handshake.binding.config.target;
+  socket.once(target.protocol === 'https:' ? 'secureConnect' : 'connect', onSocketConnected);
 }
 
 function onSocketConnected(this: Tagged<Socket>): void {
@@ -400,6 +402,15 @@ function onHandshakeClose(this: Tagged<WebSocket>, code: number, reason: Buffer)
 
 function onClientAccepted(client: WebSocket, req: Tagged<IncomingMessage>): void {
   req[kHandshake]!.startSession(client);
+}
+
+/**
+ * `ws`'s `createConnection` for a `unix:` target: the connection goes to the socket whatever the
+ * address says. Rather than a `ws+unix:` address, which `ws` splits at the socket path's first
+ * `:`, so `/run/a:b.sock` would connect to `/run/a`.
+ */
+function unixConnection(socketPath: string): typeof createConnection {
+  return (() => createConnection(socketPath)) as typeof createConnection;
 }
 
 /** The origin-only address of a target a stage chose (the request line keeps its own path). */

@@ -41,7 +41,6 @@ export interface SessionHost {
   readonly settings: WebSocketSettings;
   /** `ws:` or `wss:` and the target's host. */
   readonly address: URL;
-  readonly connectEvent: 'connect' | 'secureConnect';
   readonly clientOptions: UpstreamOptions;
   /** Completes the clients' handshakes; it never listens itself. */
   readonly server: WebSocketServer;

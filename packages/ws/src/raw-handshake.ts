@@ -381,7 +381,9 @@ function onRequestSocket(this: Tagged<ClientRequest>, socket: Tagged<Socket>): v
     return;
   }
   socket[kRaw] = handshake;
-  socket.once(handshake.binding.config.target.protocol === 'https:' ? 'secureConnect' : 'connect', onSocketConnected);
+  // The target this handshake goes to (a stage's choice may differ from the relay's: https relay, unix: target).
+  const target = handshake.request.target ?? handshake.binding.config.target;
+  socket.once(target.protocol === 'https:' ? 'secureConnect' : 'connect', onSocketConnected);
 }
 
 function onSocketConnected(this: Tagged<Socket>): void {

@@ -103,7 +103,6 @@ export class WebSocketBinding implements BoundTransport, SessionHost {
   readonly handle: Handler;
   /** `ws:` or `wss:` and the target's host: the path is set on the request line itself. */
   readonly address: URL;
-  readonly connectEvent: 'connect' | 'secureConnect';
   readonly clientOptions: UpstreamOptions;
   /** Completes the clients' handshakes; it never listens itself. */
   readonly server: WebSocketServer;
@@ -120,7 +119,6 @@ export class WebSocketBinding implements BoundTransport, SessionHost {
   ) {
     const secure = config.target.protocol === 'https:';
     this.address = new URL(`${secure ? 'wss' : 'ws'}://${config.target.host}/`);
-    this.connectEvent = secure ? 'secureConnect' : 'connect';
     const clientOptions: UpstreamOptions = {
       autoPong: false,
       closeTimeout: settings.closeTimeout,

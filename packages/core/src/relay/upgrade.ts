@@ -69,53 +69,63 @@ export class UpgradeExchange implements InFlight {
   }
 
   private onResponse(response: ProxyResponse, request: ProxyRequest): void {
-    const handoff = response.upgrade;
-    const socket = this.socket;
     const client = this.client!;
-    if (this.settled || socket.destroyed || client.aborted) {
-      const reason = client.abortReason ?? new RelayError('ERR_CLIENT_ABORTED', 'client went away during the handshake');
-      handoff?.reject(reason);
-      response.body?.destroy();
-      if (!this.settled) this.settle();
-      if (reason.code === 'ERR_SHUTTING_DOWN') refuseUpgrade(socket, reason, null);
+    if (this.socket.destroyed || client.aborted) {
+      this.end(response, client.abortReason ?? new RelayError('ERR_CLIENT_ABORTED', 'client went away during the handshake'));
       return;
     }
-    this.settle();
-    if (response.status === 101 && handoff !== undefined) {
-      socket.removeListener('error', destroySocket);
-      handoff.accept(this.req, socket, this.head, response.headers);
-      publishWebSocketOpen(this.relay.target, request, socket);
-      publishRequestEnd(this.relay.target, request, 101, true);
+    if (response.status === 101 && response.upgrade !== undefined) {
+      this.accept(response, request);
       return;
     }
-    // A stage may have replaced the transport's 101: the transport's abort handler closes the
-    // upstream connection it opened, whether or not its hand-off is still in view.
-    const unused = new RelayError('ERR_CLIENT_ABORTED', `the handshake was answered with ${response.status}`);
-    handoff?.reject(unused);
-    client.abort(unused);
-    if (response.status === 101) {
-      // A 101 no WebSocket transport stands behind: never switch protocols on nothing.
-      response.body?.destroy();
-      this.relay.logger.error({ method: request.method, path: request.path }, 'a stage returned 101 without an upgrade hand-off');
-      refuseUpgrade(socket, new RelayError('ERR_INTERNAL', '101 without an upgrade hand-off'), null);
-      return;
-    }
-    publishRequestEnd(this.relay.target, request, response.status, true);
-    writeRawResponse(socket, response, this.relay.logger);
+    // A 101 no WebSocket transport stands behind: never switch protocols on nothing.
+    this.end(response, response.status === 101 ? this.noHandOff(request) : null);
   }
 
   private onError(error: unknown): void {
     const relayError = toRelayError(error);
-    if (!this.settled) this.settle();
-    publishRequestEnd(this.relay.target, this.request, relayError.code === 'ERR_CLIENT_ABORTED' ? 499 : relayError.status, false);
-    if (relayError.code === 'ERR_CLIENT_ABORTED') {
-      this.socket.destroy();
-      return;
-    }
     if (relayError.code === 'ERR_INTERNAL') {
       this.relay.logger.error({ method: this.req.method, code: relayError.code, error: relayError.message }, 'relay pipeline failed');
     }
-    refuseUpgrade(this.socket, relayError, null);
+    this.end(null, relayError);
+  }
+
+  /** The upstream switched protocols and the client is still here: the session begins. */
+  private accept(response: ProxyResponse, request: ProxyRequest): void {
+    this.settle();
+    this.socket.removeListener('error', destroySocket);
+    response.upgrade!.accept(this.req, this.socket, this.head, response.headers);
+    publishWebSocketOpen(this.relay.target, request, this.socket);
+    publishRequestEnd(this.relay.target, request, 101, true);
+  }
+
+  /**
+   * The one way a handshake ends without a session, whatever ended it (the client left, a stage
+   * answered instead of the upstream's 101, the pipeline failed): the transport's hand-off is
+   * rejected and, through the client's abort handler, any upstream connection it opened is
+   * closed; then the client gets `error` as a plain HTTP answer (nothing when it is gone), or the
+   * response the stages chose.
+   */
+  private end(response: ProxyResponse | null, error: RelayError | null): void {
+    const reason = error ?? new RelayError('ERR_CLIENT_ABORTED', `the handshake was answered with ${response!.status}`);
+    response?.upgrade?.reject(reason);
+    this.client?.abort(reason);
+    if (!this.settled) this.settle();
+    if (error === null) {
+      publishRequestEnd(this.relay.target, this.request, response!.status, true);
+      writeRawResponse(this.socket, response!, this.relay.logger);
+      return;
+    }
+    response?.body?.destroy();
+    const gone = error.code === 'ERR_CLIENT_ABORTED';
+    publishRequestEnd(this.relay.target, this.request, gone ? 499 : error.status, false);
+    if (gone) this.socket.destroy();
+    else refuseUpgrade(this.socket, error, null);
+  }
+
+  private noHandOff(request: ProxyRequest): RelayError {
+    this.relay.logger.error({ method: request.method, path: request.path }, 'a stage returned 101 without an upgrade hand-off');
+    return new RelayError('ERR_INTERNAL', '101 without an upgrade hand-off');
   }
 }
 

@@ -6,6 +6,7 @@ import { RelayError } from '../errors.js';
 import type { HeaderRecord, ProxyRequest, Target } from '../types.js';
 import { ClientInfo } from './client.js';
 import { assertHeaderListComplete, readRequestHead, setForwardingHeaders, type ForwardingPolicy } from './forwarding.js';
+import { trailerFieldsFromRaw } from './hop-by-hop.js';
 import { mapRequestPath, splitAbsoluteForm } from './path.js';
 import { trustsPeer, unmapIPv4 } from './trust-proxy.js';
 
@@ -68,12 +69,20 @@ export function buildRequest(rules: RequestRules, req: IncomingMessage, rawTarge
   setForwardingHeaders(headers, client, rules.target, forwarding);
   if (entry.body !== undefined) return bufferedRequest(req, path, headers, client, entry.body);
   const contentLength = headers['content-length'];
-  const hasBody = head.chunked || (contentLength !== undefined && contentLength !== '0') || http2Body(req);
+  // Only a body without a length (chunked HTTP/1.1, HTTP/2) can end with trailer fields.
+  const open = head.chunked || http2Body(req);
+  const hasBody = open || (contentLength !== undefined && contentLength !== '0');
   if (hasBody && req.readableEnded) {
     // A body parser mounted before the relay read it: waiting for it would hang until the read timeout.
     throw new RelayError('ERR_BODY_CONSUMED', 'the request body was already read (a body parser runs before the relay): mount the relay first');
   }
-  return { method: req.method ?? 'GET', path, headers, body: hasBody ? req : null, replayBody: null, attempt: 1, client };
+  const request: ProxyRequest = { method: req.method ?? 'GET', path, headers, body: hasBody ? req : null, replayBody: null, attempt: 1, client };
+  if (open) request.trailers = clientTrailers.bind(null, req);
+  return request;
+}
+
+function clientTrailers(req: IncomingMessage): HeaderRecord | null {
+  return trailerFieldsFromRaw(req.rawTrailers);
 }
 
 /**

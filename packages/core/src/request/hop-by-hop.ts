@@ -63,6 +63,41 @@ export function responseHeadersFromRaw(rawHeaders: readonly string[]): HeaderRec
 }
 
 /**
+ * Fields a trailer section must not carry (RFC 9110 §6.5.1): framing, routing, authentication,
+ * content description and request modifiers belong in the head, where a recipient acts on them.
+ */
+const headOnlyFields: ReadonlySet<string> = new Set([
+  'authorization',
+  'cache-control',
+  'content-encoding',
+  'content-length',
+  'content-range',
+  'content-type',
+  'cookie',
+  'expect',
+  'host',
+  'if-match',
+  'if-modified-since',
+  'if-none-match',
+  'if-range',
+  'if-unmodified-since',
+  'max-forwards',
+  'range',
+  'set-cookie',
+]);
+
+/**
+ * The trailer fields of a raw trailer list (a request's or a response's) that may cross the
+ * relay: end-to-end ones that a trailer section is allowed to carry; `null` when none is left.
+ */
+export function trailerFieldsFromRaw(rawTrailers: readonly string[]): HeaderRecord | null {
+  if (rawTrailers.length === 0) return null;
+  const fields = copyEndToEndHeaders(rawTrailers, headOnlyFields);
+  for (const _name in fields) return fields;
+  return null;
+}
+
+/**
  * A shallow copy of a header record (arrays are shared). Use it instead of `{ ...headers }`:
  * under Node 20 a spread copy that is then given new keys costs several microseconds a request.
  */

@@ -1,9 +1,9 @@
-import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
+import type { Agent, ClientRequest, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { AbortHandler } from '../request/client.js';
 import { RelayError, toRelayError } from '../errors.js';
-import { responseHeadersFromRaw } from '../request/hop-by-hop.js';
+import { responseHeadersFromRaw, trailerFieldsFromRaw } from '../request/hop-by-hop.js';
 import type { HeaderRecord, HeaderValue, ProxyRequest, ProxyResponse, Target, TransportConfig } from '../types.js';
 import {
   closedWithoutAnswer,
@@ -22,6 +22,7 @@ import {
   type Upload,
   type UploadWatch,
 } from './attempt-rules.js';
+import { readRequestTrailers } from './request-trailers.js';
 import { kAttempt } from '../tags.js';
 
 /** Where an attempt is: the phase decides which timeout applies and what a failure means. */
@@ -68,6 +69,8 @@ export abstract class Attempt implements AbortHandler, Upload {
   idleLimit: number;
   settled = false;
   retriedStaleSocket = false;
+  /** The request's trailer fields, read at the end of its body, until node:http has them. */
+  trailerFields: HeaderRecord | null = null;
   /** Where this attempt goes: the stage's choice (`request.target`) or the relay's target. */
   readonly target: Target;
 
@@ -119,9 +122,47 @@ export abstract class Attempt implements AbortHandler, Upload {
     return toRelayError(error);
   }
 
+  /**
+   * Pipes the request body upstream. A body that can end with trailer fields ends through
+   * `endBody`, which sends them first (a rare path: the closure is fine).
+   */
+  protected pipeBody(body: Readable): void {
+    const sink = this.bodySink() as Writable;
+    if (this.request.trailers === undefined) {
+      body.pipe(sink);
+      return;
+    }
+    body.pipe(sink, { end: false });
+    body.once('end', () => this.endBody(sink));
+  }
+
+  private endBody(sink: Writable): void {
+    // Released (a failure, an early answer, a resend on a fresh connection): this sink is done.
+    if (this.phase === Phase.Done || sink.destroyed || sink.writableEnded) return;
+    const fields = readRequestTrailers(this.host.config, this.request);
+    if (fields !== null) {
+      this.trailerFields = fields;
+      if (this.upstream !== null) this.addTrailers(this.upstream);
+    }
+    sink.end();
+  }
+
+  /** Hands the request's trailer fields to node:http, which writes them after the last chunk. */
+  private addTrailers(upstream: ClientRequest): void {
+    const fields = this.trailerFields!;
+    this.trailerFields = null;
+    try {
+      upstream.addTrailers(fields as OutgoingHttpHeaders);
+    } catch (error) {
+      this.host.config.logger.warn({ method: this.request.method, error: (error as Error).message }, 'invalid request trailers dropped');
+    }
+  }
+
   /** The node:http request exists: watch it, its socket, and the wait for a pooled connection. */
   attach(upstream: ClientRequest): void {
     this.upstream = upstream;
+    // got may take the whole body before it makes the request: the trailers wait for it.
+    if (this.trailerFields !== null) this.addTrailers(upstream);
     (upstream as TaggedRequest)[kAttempt] = this;
     upstream.on('socket', onUpstreamSocket);
     upstream.on('close', onUpstreamClose);
@@ -377,7 +418,7 @@ function onUpstreamContinue(this: TaggedRequest): void {
 }
 
 function trailersOf(response: IncomingMessage): HeaderRecord | null {
-  return response.rawTrailers.length === 0 ? null : responseHeadersFromRaw(response.rawTrailers);
+  return trailerFieldsFromRaw(response.rawTrailers);
 }
 
 /** Whether a `Content-Type` names one of the event-stream media types (parameters ignored). */

@@ -222,7 +222,7 @@ class GotAttempt extends Attempt {
     }
     (body as TaggedBody)[kAttempt] = this;
     body.on('error', onBodyError);
-    body.pipe(stream);
+    this.pipeBody(body);
   }
 
   /** got's options for this attempt: another target than the relay's brings its own pool. */

@@ -9,13 +9,13 @@ import type { HeaderRecord, ProxyRequest, ProxyResponse, TransportConfig } from 
 import { Phase } from './attempt.js';
 import { ignoreError, logAttemptFailure, logClientFault, slowReaderBudget, slowReaderError, timeoutError, type ClientLimits } from './attempt-rules.js';
 import type { PooledSession, SessionPool, StreamWaiter } from './http2-session.js';
+import { readRequestTrailers } from './request-trailers.js';
 import { explainHttp2Error, http2Failure, http2RequestHeaders, http2ResponseHeaders } from './http2-wire.js';
 
 /** What an HTTP/2 attempt needs from its binding. */
 export interface Http2AttemptHost {
   readonly config: TransportConfig;
   readonly limits: Readonly<ClientLimits>;
-  readonly pool: SessionPool;
   /** Sends the request over HTTP/1.1 instead (the upstream does not offer h2), or refuses it. */
   viaHttp1(request: ProxyRequest): Promise<ProxyResponse>;
 }
@@ -46,6 +46,8 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
 
   constructor(
     readonly host: Http2AttemptHost,
+    /** The sessions of this attempt's target. */
+    readonly pool: SessionPool,
     readonly request: ProxyRequest,
     readonly resolve: (response: ProxyResponse) => void,
     readonly reject: (error: RelayError) => void,
@@ -55,7 +57,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
 
   start(): void {
     try {
-      this.headers = http2RequestHeaders(this.request, this.host.config.target);
+      this.headers = http2RequestHeaders(this.request, this.pool.target, this.host.config.target);
     } catch (error) {
       // Invalid header names or values set by a stage land here, before any byte is sent.
       this.fail(new RelayError('ERR_INTERNAL', `cannot build the upstream request: ${(error as Error).message}`, { cause: error }));
@@ -63,7 +65,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     }
     this.request.client.setAbortHandler(this);
     if (this.settled) return;
-    this.host.pool.acquire(this);
+    this.pool.acquire(this);
   }
 
   onQueued(): void {
@@ -74,7 +76,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
   onPoolTimeout(): void {
     this.poolTimer = null;
     if (this.phase !== Phase.Pool || this.settled) return;
-    this.host.pool.forget(this);
+    this.pool.forget(this);
     this.fail(timeoutError('pool', this.host.config.timeouts));
   }
 
@@ -94,14 +96,15 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
   onSession(pooled: PooledSession): void {
     this.clearPoolTimer();
     if (this.settled) {
-      this.host.pool.release(pooled);
+      this.pool.release(pooled);
       return;
     }
     this.pooled = pooled;
     const body = this.body;
     let stream: TaggedStream;
     try {
-      stream = pooled.session!.request(this.headers!, { endStream: body === null });
+      // A body that can end with trailer fields keeps the stream open for them (`wantTrailers`).
+      stream = pooled.session!.request(this.headers!, { endStream: body === null, waitForTrailers: body !== null && this.request.trailers !== undefined });
     } catch (error) {
       // The session closed between the pool's check and now: nothing was sent.
       this.releaseSlot();
@@ -111,6 +114,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     this.stream = stream;
     stream[kHttp2Attempt] = this;
     stream.on('response', onStreamResponse);
+    stream.on('headers', onStreamInformation);
     stream.on('error', onStreamError);
     stream.on('close', onStreamClose);
     stream.on('timeout', onStreamTimeout);
@@ -123,6 +127,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     this.phase = Phase.Write;
     if (write > 0) stream.setTimeout(write);
     if (read !== write) stream.on('finish', onStreamFinish);
+    if (this.request.trailers !== undefined) stream.once('wantTrailers', onStreamWantsTrailers);
     if (body[kHttp2Attempt] === undefined) body.on('error', onBodyError);
     body[kHttp2Attempt] = this;
     body.pipe(stream);
@@ -214,7 +219,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     }
     this.streamError = null;
     this.phase = Phase.Pool;
-    this.host.pool.acquire(this);
+    this.pool.acquire(this);
   }
 
   onTimeout(): void {
@@ -273,7 +278,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     this.settled = true;
     this.phase = Phase.Done;
     this.clearPoolTimer();
-    this.host.pool.forget(this);
+    this.pool.forget(this);
     const stream = this.stream;
     if (stream !== null) {
       this.detachStream();
@@ -294,7 +299,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     stream.removeListener('timeout', onStreamTimeout);
     stream.removeListener('finish', onStreamFinish);
     stream.on('error', ignoreError);
-    if (this.pooled !== null) stream.once('close', onDetachedClose.bind(null, this.host.pool, this.pooled));
+    if (this.pooled !== null) stream.once('close', onDetachedClose.bind(null, this.pool, this.pooled));
     stream.removeListener('close', onStreamClose);
     stream[kHttp2Attempt] = undefined;
     this.stream = null;
@@ -305,7 +310,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     const pooled = this.pooled;
     if (pooled === null) return;
     this.pooled = null;
-    this.host.pool.release(pooled);
+    this.pool.release(pooled);
   }
 
   private clearPoolTimer(): void {
@@ -348,6 +353,27 @@ function onStreamTrailers(this: TaggedStream, _headers: IncomingHttpHeaders, _fl
   if (attempt !== undefined) attempt.trailers = http2ResponseHeaders(rawTrailers);
 }
 
+/** The body's last DATA frame is queued: the request's trailer fields end the stream (none: an empty trailer section). */
+function onStreamWantsTrailers(this: TaggedStream): void {
+  const attempt = this[kHttp2Attempt];
+  if (attempt === undefined || this.destroyed) return;
+  const fields = readRequestTrailers(attempt.host.config, attempt.request);
+  try {
+    this.sendTrailers((fields ?? {}) as OutgoingHttpHeaders);
+  } catch (error) {
+    attempt.host.config.logger.warn({ method: attempt.request.method, error: (error as Error).message }, 'invalid request trailers dropped');
+    endWithoutTrailers(this);
+  }
+}
+
+function endWithoutTrailers(stream: ClientHttp2Stream): void {
+  try {
+    stream.sendTrailers({});
+  } catch {
+    // The stream closed meanwhile: its close event settles the attempt.
+  }
+}
+
 function trailersOf(attempt: Http2Attempt): HeaderRecord | null {
   return attempt.trailers;
 }
@@ -355,6 +381,12 @@ function trailersOf(attempt: Http2Attempt): HeaderRecord | null {
 function onStreamResponse(this: TaggedStream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]): void {
   // `endAfterHeaders` is not set yet when `response` is emitted: the frame's flags say it.
   this[kHttp2Attempt]!.onResponse(headers, rawHeaders, (flags & 0x1) !== 0);
+}
+
+/** A 1xx HEADERS frame: a 103 carries the upstream's hints to the client; 100 and 102 are this hop's own. */
+function onStreamInformation(this: TaggedStream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]): void {
+  const attempt = this[kHttp2Attempt];
+  if (attempt !== undefined && Number(headers[':status']) === 103) attempt.request.client.sendEarlyHints(http2ResponseHeaders(rawHeaders));
 }
 
 function onStreamError(this: TaggedStream, error: Error): void {

@@ -2,9 +2,10 @@
 // with ALPN), shared by every request, `maxConcurrentStreams` respected with a queue in front,
 // GOAWAY and PING handled. Sessions are few and long-lived: plain closures here, not the hot path.
 import { connect as http2Connect, type ClientHttp2Session, type SecureClientSessionOptions } from 'node:http2';
+import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { RelayError } from '../errors.js';
-import type { TransportConfig } from '../types.js';
+import type { Target, TransportConfig } from '../types.js';
 import { timeoutError } from './attempt-rules.js';
 import { http2Failure } from './http2-wire.js';
 
@@ -59,9 +60,6 @@ export class PooledSession {
   }
 }
 
-/** What the pool tells its binding: the upstream answered ALPN without `h2`. */
-export type NoHttp2Listener = (alpnProtocol: string | false | null) => void;
-
 export class SessionPool {
   private readonly sessions: PooledSession[] = [];
   private readonly waiting: StreamWaiter[] = [];
@@ -71,9 +69,15 @@ export class SessionPool {
 
   constructor(
     private readonly config: TransportConfig,
+    /** The upstream these sessions go to: the relay's target, or one a stage chose (`request.target`). */
+    readonly target: Target,
     private readonly limits: Readonly<SessionLimits>,
-    private readonly onNoHttp2: NoHttp2Listener,
   ) {}
+
+  /** The upstream answered ALPN without `h2`: its requests go over HTTP/1.1 (or are refused) from now on. */
+  get http1Only(): boolean {
+    return this.http1;
+  }
 
   /** Gives `waiter` a stream slot now, or queues it until a session has one. */
   acquire(waiter: StreamWaiter): void {
@@ -165,14 +169,16 @@ export class SessionPool {
     if (connectMs > 0) {
       pooled.connectTimer = setTimeout(() => this.onConnectTimeout(pooled), connectMs);
     }
-    if (this.config.target.protocol === 'https:') this.openTls(pooled);
-    else this.attach(pooled, http2Connect(this.config.target.origin, sessionOptions));
+    const target = this.target;
+    if (target.protocol === 'https:') this.openTls(pooled);
+    else this.attach(pooled, http2Connect(target.origin, target.socketPath === undefined ? sessionOptions : { ...sessionOptions, createConnection: () => netConnect(target.socketPath!) }));
   }
 
   /** TLS first, with ALPN: the session is made only when the upstream chose `h2`. */
   private openTls(pooled: PooledSession): void {
-    const { target, tls } = this.config;
-    const options: ConnectionOptions = { ...tls, host: target.hostname, port: target.port, ALPNProtocols: ['h2', 'http/1.1'] };
+    const target = this.target;
+    const where = target.socketPath === undefined ? { host: target.hostname, port: target.port } : { path: target.socketPath, servername: 'localhost' };
+    const options: ConnectionOptions = { ...this.config.tls, ...where, ALPNProtocols: ['h2', 'http/1.1'] };
     const socket: TLSSocket = tlsConnect(options);
     const onEarlyError = (error: Error) => this.onOpenFailed(pooled, error);
     socket.once('error', onEarlyError);
@@ -189,7 +195,7 @@ export class SessionPool {
         return;
       }
       socket.destroy();
-      this.onNotHttp2(pooled, socket.alpnProtocol);
+      this.onNotHttp2(pooled);
     });
   }
 
@@ -247,10 +253,9 @@ export class SessionPool {
     this.failWaiting(http2Failure(error));
   }
 
-  private onNotHttp2(pooled: PooledSession, alpnProtocol: string | false | null): void {
+  private onNotHttp2(pooled: PooledSession): void {
     this.remove(pooled);
     this.http1 = true;
-    this.onNoHttp2(alpnProtocol);
     for (const waiter of this.waiting.splice(0)) waiter.onHttp1();
   }
 

@@ -17,14 +17,15 @@ const notOnHttp2: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'pr
 const responsePseudo: ReadonlySet<string> = new Set([':status']);
 
 /**
- * The HTTP/2 header block of `request`: pseudo-headers first, `host` as `:authority` (the target's
- * when the request has none), `te` only as `trailers`, connection-specific headers left out.
+ * The HTTP/2 header block of `request` for `target`: pseudo-headers first, `host` as `:authority`
+ * (the target's when the request has none, or when it names the relay's own target), `te` only as `trailers`, connection-specific headers left out.
  * Throws (ERR_INVALID_CHAR, ERR_INVALID_HTTP_TOKEN) on a name or value a stage made invalid:
  * node:http2 would send it and the upstream would reset the stream.
  */
-export function http2RequestHeaders(request: ProxyRequest, target: Target): OutgoingHttpHeaders {
+export function http2RequestHeaders(request: ProxyRequest, target: Target, relayTarget: Target): OutgoingHttpHeaders {
   const source = request.headers;
-  const host = source.host;
+  // A stage that chose another target leaves the relay target's Host: it becomes the chosen one's.
+  const host = target !== relayTarget && source.host === relayTarget.host ? target.host : source.host;
   const headers: OutgoingHttpHeaders = {
     ':method': request.method,
     ':scheme': target.protocol === 'https:' ? 'https' : 'http',

@@ -2,7 +2,7 @@ import { RelayError } from '../errors.js';
 import { assertKnownKeys } from '../known-keys.js';
 import { logUpstreamFailure } from '../logger.js';
 import { assertNonNegative } from '../options.js';
-import type { BoundTransport, ProxyRequest, ProxyResponse, Transport, TransportConfig } from '../types.js';
+import type { BoundTransport, ProxyRequest, ProxyResponse, Target, Transport, TransportConfig } from '../types.js';
 import { notSendable } from './agent.js';
 import { resolveClientLimits, type ClientLimits } from './attempt-rules.js';
 import { httpTransport } from './http.js';
@@ -74,9 +74,10 @@ function resolveSessionLimits(options: Http2TransportOptions): SessionLimits {
 class Http2Binding implements BoundTransport, Http2AttemptHost {
   readonly handle: (request: ProxyRequest) => Promise<ProxyResponse>;
   readonly logsFailures = true;
-  private sessions: SessionPool | null = null;
-  /** The upstream answered ALPN without h2: requests go over HTTP/1.1 (or are refused) from now on. */
-  private http1Only = false;
+  /** The sessions to the relay's target; `null` while the transport is not started. */
+  private main: SessionPool | null = null;
+  /** The sessions to each other target a stage chose (`request.target`), keyed by origin or socket path. */
+  private readonly others = new Map<string, SessionPool>();
 
   constructor(
     readonly config: TransportConfig,
@@ -87,32 +88,41 @@ class Http2Binding implements BoundTransport, Http2AttemptHost {
     this.handle = (request) => this.forward(request);
   }
 
-  get pool(): SessionPool {
-    return this.sessions!;
-  }
-
   startup(): void {
-    if (this.sessions !== null) return;
-    this.http1Only = false;
-    this.sessions = new SessionPool(this.config, this.sessionLimits, () => {
-      this.http1Only = true;
-    });
+    if (this.main !== null) return;
+    this.main = new SessionPool(this.config, this.config.target, this.sessionLimits);
     void this.http1?.startup();
   }
 
   shutdown(): void {
-    this.sessions?.close();
-    this.sessions = null;
+    this.main?.close();
+    this.main = null;
+    for (const pool of this.others.values()) pool.close();
+    this.others.clear();
     void this.http1?.shutdown();
   }
 
   forward(request: ProxyRequest): Promise<ProxyResponse> {
-    const refused = notSendable(this.sessions !== null, request);
+    const refused = notSendable(this.main !== null, request);
     if (refused !== null) return Promise.reject(refused);
-    if (this.http1Only) return this.viaHttp1(request);
+    const pool = this.poolFor(request.target);
+    // The upstream answered ALPN without h2: HTTP/1.1 (or a refusal) from now on.
+    if (pool.http1Only) return this.viaHttp1(request);
     return new Promise<ProxyResponse>((resolve, reject) => {
-      new Http2Attempt(this, request, resolve, reject).start();
+      new Http2Attempt(this, pool, request, resolve, reject).start();
     });
+  }
+
+  /** The sessions of `target`, opened on its first request like the relay target's. */
+  private poolFor(target: Target | undefined): SessionPool {
+    if (target === undefined || target === this.config.target) return this.main!;
+    const key = target.socketPath ?? target.origin;
+    let pool = this.others.get(key);
+    if (pool === undefined) {
+      pool = new SessionPool(this.config, target, this.sessionLimits);
+      this.others.set(key, pool);
+    }
+    return pool;
   }
 
   viaHttp1(request: ProxyRequest): Promise<ProxyResponse> {

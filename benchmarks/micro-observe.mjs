@@ -1,0 +1,68 @@
+// Micro-benchmark of @relay/observe's stages around a transport that answers at once (no sockets):
+// CPU µs per request of observe({ accessLog, metrics, tracing }) over the bare handler, as the
+// relay-observe bench row sets them up (SDK, BatchSpanProcessor, dropping exporter, W3C propagation,
+// AsyncLocalStorage context manager switched on). `node benchmarks/micro-observe.mjs [parts]`
+// after `node scripts/build.mjs observe`; parts as OBS_PARTS (log,metrics,tracing,als).
+import { EventEmitter } from 'node:events';
+import { createRequire } from 'node:module';
+const require = createRequire(new URL('./package.json', import.meta.url));
+const { observe } = await import(new URL('../packages/observe/dist/index.js', import.meta.url));
+const { Registry } = require('prom-client');
+const api = require('@opentelemetry/api');
+const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks');
+const { W3CTraceContextPropagator } = require('@opentelemetry/core');
+const sdk = require('@opentelemetry/sdk-trace-base');
+
+const parts = (process.argv[2] ?? 'log,metrics,tracing,als').split(',');
+if (parts.includes('als')) {
+  api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  api.context.with(api.context.active(), () => {}); // what the batch processor's first export does
+}
+api.propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+const dropSpans = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} };
+const tracerProvider = new sdk.BasicTracerProvider({ spanProcessors: [new sdk.BatchSpanProcessor(dropSpans)] });
+const obs = observe({
+  accessLog: parts.includes('log') && { stream: { write: (line) => line.length } },
+  metrics: parts.includes('metrics') && { registry: new Registry() },
+  tracing: parts.includes('tracing') && { tracerProvider, attemptContext: process.env.ATTEMPT_CONTEXT ?? 'auto' },
+});
+const target = { protocol: 'http:', hostname: '127.0.0.1', port: 8000, host: '127.0.0.1:8000', origin: 'http://127.0.0.1:8000', basePath: '' };
+const context = { logger: { debug() {}, info() {}, warn() {}, error() {} }, target, timeouts: {} };
+
+class Body extends EventEmitter {
+  readableEnded = false;
+}
+function transport(request) {
+  const body = new Body();
+  return Promise.resolve({ status: 200, statusMessage: 'OK', headers: { 'content-type': 'application/json' }, body });
+}
+function finishBody(response) {
+  response.body.emit('data', Buffer.alloc(50));
+  response.body.readableEnded = true;
+  response.body.emit('close');
+}
+const observed = obs.request.wrap(obs.attempt.wrap(transport, context), context);
+function makeRequest() {
+  const client = { address: '127.0.0.1', scheme: 'http', originalUrl: '/small?page=1', abortReason: null, incoming: undefined };
+  const headers = { host: '127.0.0.1:8000', connection: 'keep-alive', 'user-agent': 'bench' };
+  return { method: 'GET', path: '/small?page=1', headers, body: null, replayBody: null, attempt: 0, client };
+}
+async function round(handler, count) {
+  const start = process.cpuUsage();
+  for (let i = 0; i < count; i++) {
+    const response = await handler(makeRequest());
+    finishBody(response);
+  }
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) / count;
+}
+const count = 20000;
+const bare = [], full = [];
+for (let r = 0; r < 12; r++) {
+  bare.push(await round(transport, count));
+  full.push(await round(observed, count));
+}
+const min = (list) => Math.min(...list.slice(2));
+const median = (list) => list.slice(2).sort((a, b) => a - b)[Math.floor((list.length - 2) / 2)];
+console.log(`parts ${parts.join(',')}: bare ${min(bare).toFixed(2)} µs, observed ${min(full).toFixed(2)} µs (min), +${(min(full) - min(bare)).toFixed(2)} µs; medians +${(median(full) - median(bare)).toFixed(2)} µs`);
+await tracerProvider.shutdown();
