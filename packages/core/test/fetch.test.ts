@@ -133,6 +133,45 @@ test('relay.fetch never reads the body of a GET or HEAD Request, and streams a P
   await upstream.close();
 });
 
+test('relay.fetch frames the body it really sends: a Content-Length no body backs never reaches the upstream; a wrong length fails', async () => {
+  const upstream = await startUpstream();
+  const relay = createRelay({ targetBaseUrl: upstream.url, timeout: { read: 5_000 } });
+  // A GET whose headers claim a body (the Fetch standard gives GET none): no framing goes upstream,
+  // and the kept-alive connection still serves the next request.
+  for (const headers of [{ 'content-length': '5' }, { 'transfer-encoding': 'chunked' }] as Array<Record<string, string>>) {
+    const response = await relay.fetch(new Request('http://gw/claims', { headers }));
+    assert.is(response.status, 200);
+    await response.arrayBuffer();
+  }
+  assert.equal(
+    upstream.requests.map((r) => [r.headers['content-length'], r.headers['transfer-encoding'], r.body.length]),
+    [
+      [undefined, undefined, 0],
+      [undefined, undefined, 0],
+    ],
+  );
+  // A POST with a true Content-Length keeps it.
+  const exact = await relay.fetch(new Request('http://gw/exact', { method: 'POST', body: 'hello', headers: { 'content-length': '5' } }));
+  assert.is(exact.status, 200);
+  await exact.arrayBuffer();
+  assert.equal([upstream.requests.at(-1)!.headers['content-length'], upstream.requests.at(-1)!.body.toString()], ['5', 'hello']);
+  // A length the body does not keep to fails the request instead of desynchronizing the connection.
+  for (const length of ['9', '2']) {
+    const before = upstream.requests.length;
+    const started = Date.now();
+    const wrong = await relay.fetch(new Request('http://gw/wrong', { method: 'POST', body: 'hello', headers: { 'content-length': length } }));
+    assert.is(wrong.status, 400, `Content-Length ${length}`);
+    assert.match(await wrong.text(), /ERR_BAD_REQUEST/);
+    assert.ok(Date.now() - started < 4_000, 'failed at once, not after the read timeout');
+    assert.is(upstream.requests.length, before, 'the upstream answered no request made of the wrong bytes');
+  }
+  const after = await relay.fetch(new Request('http://gw/after'));
+  assert.is(after.status, 200, 'the relay and its upstream connections still serve');
+  await after.arrayBuffer();
+  await relay.shutdown();
+  await upstream.close();
+});
+
 test('a response body the upstream cuts short errors the Response body: it never reads as complete', async () => {
   const upstream = await startUpstream(
     (_req, res) => {

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { Readable } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import type { ReadableStream as NodeWebStream } from 'node:stream/web';
 import type { ClientInfo } from '../request/client.js';
 import { RelayError, toRelayError } from '../errors.js';
@@ -18,16 +18,29 @@ import { errorBody } from './respond.js';
  */
 export function incomingOf(request: Request, client: FetchClient): { incoming: IncomingMessage; target: string } {
   const url = new URL(request.url);
-  const rawHeaders: string[] = [];
-  request.headers.forEach((value, name) => rawHeaders.push(name, value));
-  // `Host` is a forbidden header of the Fetch standard: the URL's authority is the client's Host.
-  if (!request.headers.has('host')) rawHeaders.push('host', url.host);
   // GET and HEAD never have a body in the Fetch standard: not asking spares a lazy `Request`
   // (@hono/node-server's) building a whole undici Request per call only to answer null.
   const webBody = request.method === 'GET' || request.method === 'HEAD' ? null : request.body;
-  // A streamed body has no length: the relay frames it as chunked, as it does an HTTP/2 body.
-  if (webBody !== null && !request.headers.has('content-length')) rawHeaders.push('transfer-encoding', 'chunked');
-  const body = webBody === null ? Readable.from([]) : Readable.fromWeb(webBody as NodeWebStream<Uint8Array>);
+  // The framing is the relay's to choose, from the body it really has: a `Content-Length` that
+  // no body backs (or a `Transfer-Encoding`) would leave the upstream waiting for bytes that never
+  // come, or reading the next request on the connection as this one's body.
+  const length = webBody === null ? null : request.headers.get('content-length');
+  const rawHeaders: string[] = [];
+  request.headers.forEach((value, name) => {
+    if (name !== 'content-length' && name !== 'transfer-encoding') rawHeaders.push(name, value);
+  });
+  // `Host` is a forbidden header of the Fetch standard: the URL's authority is the client's Host.
+  if (!request.headers.has('host')) rawHeaders.push('host', url.host);
+  let body: Readable;
+  if (webBody === null) body = Readable.from([]);
+  else if (length !== null && /^\d{1,15}$/.test(length)) {
+    rawHeaders.push('content-length', length);
+    body = Readable.fromWeb(webBody as NodeWebStream<Uint8Array>).pipe(new LengthGuard(Number(length)));
+  } else {
+    // A streamed body without a (valid) length: the relay frames it as chunked, as it does an HTTP/2 body.
+    rawHeaders.push('transfer-encoding', 'chunked');
+    body = Readable.fromWeb(webBody as NodeWebStream<Uint8Array>);
+  }
   const target = url.pathname + url.search;
   const socket = { remoteAddress: client.address ?? '', localPort: Number(url.port) || (url.protocol === 'https:' ? 443 : 80), encrypted: url.protocol === 'https:' };
   Object.assign(body, { method: request.method, url: target, rawHeaders, headers: {}, socket, httpVersion: '1.1', httpVersionMajor: 1, complete: false });
@@ -128,4 +141,28 @@ function webHeaders(headers: HeaderRecord): Headers {
     else for (const one of value) web.append(name, one);
   }
   return web;
+}
+
+/**
+ * Passes a body on while it keeps to the `Content-Length` it came with: more bytes, or an end
+ * before the length, fail the body (the attempt is aborted) instead of desynchronizing the
+ * upstream connection the relay reuses.
+ */
+class LengthGuard extends Transform {
+  private left: number;
+
+  constructor(length: number) {
+    super();
+    this.left = length;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.left -= chunk.length;
+    if (this.left < 0) done(new RelayError('ERR_BAD_REQUEST', 'the Request body is longer than its Content-Length'));
+    else done(null, chunk);
+  }
+
+  override _flush(done: TransformCallback): void {
+    done(this.left === 0 ? null : new RelayError('ERR_BAD_REQUEST', 'the Request body ended before its Content-Length'));
+  }
 }

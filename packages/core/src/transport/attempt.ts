@@ -450,6 +450,8 @@ export type TaggedBody = NodeJS.ReadableStream & { [kAttempt]?: Attempt };
 
 /** The error for a request body stream that failed: the client's own fails only when the client went away. */
 function bodyFailure(body: unknown, request: ProxyRequest, error: Error): RelayError {
+  // A body that failed with a reason of its own (a Request body that broke its Content-Length) says why.
+  if (error instanceof RelayError) return error;
   return body === request.client.incoming
     ? new RelayError('ERR_CLIENT_ABORTED', `client request body failed: ${error.message}`, { cause: error })
     : toRelayError(error);

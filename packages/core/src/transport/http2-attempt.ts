@@ -422,7 +422,9 @@ function onBodyError(this: TaggedBody, error: Error): void {
   if (attempt === undefined) return;
   const request = attempt.request;
   const failure =
-    this === request.client.incoming
+    error instanceof RelayError
+      ? error
+      : this === request.client.incoming
       ? new RelayError('ERR_CLIENT_ABORTED', `client request body failed: ${error.message}`, { cause: error })
       : toRelayError(error);
   attempt.abortWith(failure);
