@@ -231,6 +231,9 @@ class RetryRun {
       body: this.bodyFor(attemptNumber),
       replayBody: this.mode === BodyMode.Buffered ? this.replay : this.mode === BodyMode.Replayable ? request.replayBody : null,
       attempt: request.attempt + attemptNumber - 1,
+      // What an outer stage chose stays chosen on every attempt: the target (a router's), the trailer fields.
+      target: request.target,
+      trailers: request.trailers,
       client,
     };
     let response: ProxyResponse;

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { memoryLogger } from '@relay/testkit';
-import { ClientInfo, RelayError, stageContext, type Handler, type ProxyRequest, type ProxyResponse } from '@relay/core';
+import { ClientInfo, RelayError, parseTarget, stageContext, type Handler, type ProxyRequest, type ProxyResponse } from '@relay/core';
 import { retry, type RetryOptions } from '../src/index.js';
 
 function fakeRequest(overrides: Partial<ProxyRequest> = {}): ProxyRequest {
@@ -32,6 +32,21 @@ async function readAll(body: Readable | null): Promise<string> {
 function build(options: RetryOptions, next: Handler, logger = memoryLogger()) {
   return retry(options).wrap(next, stageContext({ logger }));
 }
+
+test('every attempt keeps what an outer stage chose: the target and the trailer fields', async () => {
+  const target = parseTarget('http://chosen.internal:8080');
+  const trailers = () => ({ 'x-digest': 'abc' });
+  const seen: ProxyRequest[] = [];
+  const handler = build({ maxRetries: 2, backoffFactor: 0 }, async (request) => {
+    seen.push(request);
+    return answer(seen.length < 3 ? 503 : 200);
+  });
+  const response = await handler(fakeRequest({ target, trailers }));
+  assert.is(response.status, 200);
+  assert.is(seen.length, 3);
+  assert.ok(seen.every((attempt) => attempt.target === target), 'each attempt goes to the chosen target');
+  assert.ok(seen.every((attempt) => attempt.trailers === trailers), 'each attempt carries the trailer fields');
+});
 
 test('each attempt is its own request value with its own headers, numbered from 1', async () => {
   const seen: ProxyRequest[] = [];
