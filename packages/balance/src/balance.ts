@@ -68,7 +68,10 @@ function balanceHandler(pool: Pool, circuit: CircuitRules | null, next: Handler)
   async function attempt(member: Member, request: ProxyRequest): Promise<ProxyResponse> {
     let response: ProxyResponse;
     try {
-      response = await next({ ...request, target: member.target });
+      // The attempt's own value (retry() makes one per attempt): choosing its target in place spares
+      // a spread copy of the request per attempt, and outer stages see where it went.
+      request.target = member.target;
+      response = await next(request);
     } catch (error) {
       release(member);
       pool.recordError(member, error, request);

@@ -76,9 +76,19 @@ export function buildRequest(rules: RequestRules, req: IncomingMessage, rawTarge
     // A body parser mounted before the relay read it: waiting for it would hang until the read timeout.
     throw new RelayError('ERR_BODY_CONSUMED', 'the request body was already read (a body parser runs before the relay): mount the relay first');
   }
-  const request: ProxyRequest = { method: req.method ?? 'GET', path, headers, body: hasBody ? req : null, replayBody: null, attempt: 1, client };
-  if (open) request.trailers = clientTrailers.bind(null, req);
-  return request;
+  // Every key a stage may set is present from the start, in one order (retry's attempts use it
+  // too): a stage's `{ ...request, target }` then copies one shape instead of growing a new one.
+  return {
+    method: req.method ?? 'GET',
+    path,
+    headers,
+    body: hasBody ? req : null,
+    replayBody: null,
+    attempt: 1,
+    target: undefined,
+    trailers: open ? clientTrailers.bind(null, req) : undefined,
+    client,
+  };
 }
 
 function clientTrailers(req: IncomingMessage): HeaderRecord | null {
@@ -106,6 +116,8 @@ function bufferedRequest(req: IncomingMessage, path: string, headers: HeaderReco
     body: empty ? null : bufferStream(body),
     replayBody: empty ? null : () => bufferStream(body),
     attempt: 1,
+    target: undefined,
+    trailers: undefined,
     client,
   };
 }

@@ -3,7 +3,7 @@ import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import type { AbortHandler } from '../request/client.js';
 import { RelayError, toRelayError } from '../errors.js';
-import { responseHeadersFromRaw, trailerFieldsFromRaw } from '../request/hop-by-hop.js';
+import { copyHeaders, responseHeadersFromRaw, trailerFieldsFromRaw } from '../request/hop-by-hop.js';
 import type { HeaderRecord, HeaderValue, ProxyRequest, ProxyResponse, Target, TransportConfig } from '../types.js';
 import {
   closedWithoutAnswer,
@@ -93,7 +93,11 @@ export abstract class Attempt implements AbortHandler, Upload {
     const headers = this.request.headers;
     const main = this.host.config.target;
     if (this.target === main || headers.host !== main.host) return headers;
-    return { ...headers, host: this.target.host };
+    // A copy for this attempt (a retry may send the same headers to the relay's own target); a
+    // spread that then changes a key costs microseconds on Node 20, a for-in copy does not.
+    const copy = copyHeaders(headers);
+    copy.host = this.target.host;
+    return copy;
   }
 
   /** The event that ends the connect phase: TLS targets connect when their handshake is done. */
