@@ -453,7 +453,7 @@ export function onBodyError(this: TaggedBody, error: Error): void {
 export type TaggedBody = NodeJS.ReadableStream & { [kAttempt]?: Attempt };
 
 /** The error for a request body stream that failed: the client's own fails only when the client went away. */
-function bodyFailure(body: unknown, request: ProxyRequest, error: Error): RelayError {
+export function bodyFailure(body: unknown, request: ProxyRequest, error: Error): RelayError {
   // A body that failed with a reason of its own (a Request body that broke its Content-Length) says why.
   if (error instanceof RelayError) return error;
   return body === request.client.incoming

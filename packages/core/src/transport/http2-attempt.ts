@@ -2,11 +2,11 @@
 // abort and error codes as the node:http attempt (attempt.ts), over a stream of a shared session.
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { Readable } from 'node:stream';
-import { RelayError, toRelayError } from '../errors.js';
+import { RelayError } from '../errors.js';
 import type { AbortHandler } from '../request/client.js';
 import { kHttp2Attempt } from '../tags.js';
 import type { HeaderRecord, ProxyRequest, ProxyResponse, TransportConfig } from '../types.js';
-import { Phase } from './attempt.js';
+import { Phase, bodyFailure } from './attempt.js';
 import { ignoreError, logAttemptFailure, logClientFault, slowReaderBudget, slowReaderError, timeoutError, type ClientLimits } from './attempt-rules.js';
 import type { PooledSession, SessionPool, StreamWaiter } from './http2-session.js';
 import { readRequestTrailers } from './request-trailers.js';
@@ -420,12 +420,5 @@ function onDetachedClose(pool: SessionPool, pooled: PooledSession): void {
 function onBodyError(this: TaggedBody, error: Error): void {
   const attempt = this[kHttp2Attempt];
   if (attempt === undefined) return;
-  const request = attempt.request;
-  const failure =
-    error instanceof RelayError
-      ? error
-      : this === request.client.incoming
-      ? new RelayError('ERR_CLIENT_ABORTED', `client request body failed: ${error.message}`, { cause: error })
-      : toRelayError(error);
-  attempt.abortWith(failure);
+  attempt.abortWith(bodyFailure(this, attempt.request, error));
 }
