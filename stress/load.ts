@@ -49,12 +49,15 @@ export async function httpLoad(total: number, concurrency: number): Promise<void
     `${total} requests at ${concurrency} concurrent in ${result.elapsedMs} ms (${Math.round((total / result.elapsedMs) * 1000)} req/s); ` +
       `gateway fds ${before.fds} → ${after.fds}, heap ${(before.heapUsed / MiB).toFixed(1)} → ${(after.heapUsed / MiB).toFixed(1)} MiB`,
   );
+  // The gateway stops before any check can fail, so a failed check never leaves it running.
+  gateway.child.send('shutdown');
+  assert.is(await gateway.exited, 0, 'the gateway exits on its own');
   assert.equal(result.errors, [], 'zero errors');
   assert.is(result.ok, total);
   assert.is(after.inFlight, 0);
-  assert.ok(after.fds <= before.fds * 1.1 + 1, `fds ${before.fds} → ${after.fds}`);
+  // Kept-alive client and upstream connections come and go with scheduling (up to the concurrency
+  // between two loads); a leak per request would show as thousands over this run.
+  assert.ok(after.fds <= before.fds * 1.1 + concurrency / 4, `fds ${before.fds} → ${after.fds}`);
   assert.ok(after.heapUsed <= before.heapUsed * 1.1, `heap ${before.heapUsed} → ${after.heapUsed}`);
-  gateway.child.send('shutdown');
-  assert.is(await gateway.exited, 0, 'the gateway exits on its own');
   await upstream.close();
 }
