@@ -32,7 +32,7 @@ test('one short run of the pipe proxy and Relay gives a complete result and a re
     const json = join(dir, 'results.json');
     const out = join(dir, 'RESULTS.md');
     const args = ['--no-build', '--only', 'pipe,relay', '--workload', 'small-get,ws-echo'];
-    const { code, output } = await run([...args, '--rounds', '1', '--duration', '0.5', '--warmup', '0.2', '--connections', '4', '--json', json, '--out', out]);
+    const { code, output } = await run([...args, '--rounds', '1', '--duration', '0.5', '--warmup', '0.2', '--pairs', '2', '--connections', '4', '--json', json, '--out', out]);
     assert.is(code, 0, output);
     const { info, results } = JSON.parse(readFileSync(json, 'utf8')) as { info: { node: string; cores: number }; results: WorkloadRun[] };
     assert.is(info.node, process.version);
@@ -55,6 +55,13 @@ test('one short run of the pipe proxy and Relay gives a complete result and a re
       assert.ok(window!.cpuPerUnit! > 0 && window!.cpuPerUnit! < 100_000, `${proxy.proxy} CPU per request ${window!.cpuPerUnit}`);
       assert.ok(window!.maxRssMb! > 10 && window!.maxRssMb! < 1_000, `${proxy.proxy} peak RSS ${window!.maxRssMb}`);
     }
+    // The paired phase: the CPU target's two proxies, two back-to-back pairs of windows.
+    assert.equal(
+      small.pairs!.map((p) => `${p.proxy}/${p.reference}`),
+      ['relay/pipe'],
+    );
+    assert.is(small.pairs![0]!.windows.length, 2);
+    for (const w of small.pairs![0]!.windows) assert.ok(w.rate > 0 && w.referenceRate > 0 && w.cpu! > 0 && w.referenceCpu! > 0, JSON.stringify(w));
     const wsRelay = results[1]!.runs.find((r) => r.proxy === 'relay')!;
     // Until @relay/ws is built the row says so; once it is, it is measured like the others.
     if (wsRelay.skipped !== undefined) assert.is(wsRelay.skipped, 'skipped: @relay/ws not built');
@@ -63,7 +70,7 @@ test('one short run of the pipe proxy and Relay gives a complete result and a re
     assert.ok(markdown.includes(`Node ${process.version}`));
     assert.ok(markdown.includes('| proxy | req/s median (min–max) | p50 ms | p99 ms | CPU µs/req | peak RSS MB | errors | req/s vs http-proxy | CPU vs pipe |'));
     assert.match(markdown, /\| node:http pipe proxy \(the floor\) \| \d+ \(\d+–\d+\) \|/);
-    assert.match(markdown, /\| Relay default CPU\/req ≤ 1\.05× the pipe proxy, small GET \(issue 14\) \| \d+\.\d\d× \| (pass|FAIL) \|/);
+    assert.match(markdown, /\| Relay default CPU\/req ≤ 1\.05× the pipe proxy, small GET \(issue 14\) \| \d+\.\d\d× \(paired windows: 2, \d+\.\d\d–\d+\.\d\d\) \| (pass|FAIL) \|/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,6 +1,6 @@
 // The harness: starts the upstream and each proxy in its own process, drives them in interleaved
 // rounds with autocannon (or the WebSocket client), collects each proxy's CPU and RSS over IPC,
-// and writes the report. Run through `pnpm bench` (see benchmarks/README.md).
+// measures each ratio target's pair in back-to-back windows, and writes the report. Run through `pnpm bench` (see benchmarks/README.md).
 import { createRequire } from 'node:module';
 import { cpus, loadavg } from 'node:os';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -8,9 +8,9 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { closeSockets, httpLoad, openSockets, verify, wsLoad, type LoadResult } from './load.js';
 import { begin, end, startChild, stop, type Child } from './processes.js';
-import { renderReport, type RunInfo } from './report.js';
+import { ratioTargets, renderReport, type RunInfo } from './report.js';
 import { isWebSocket, parseArgs, proxies, runsWorkload, workloads, type ProxyName, type Settings, type Timing, type Workload } from './settings.js';
-import type { ProxyRun, WorkloadRun } from './stats.js';
+import type { PairRun, ProxyRun, WorkloadRun } from './stats.js';
 
 const require = createRequire(import.meta.url);
 const startedAt = Date.now();
@@ -65,13 +65,30 @@ async function load(subject: Subject, workload: Workload, seconds: number, conne
   }
 }
 
+/** One window's load result and the proxy's CPU and peak RSS over it. */
+interface Measured {
+  result: LoadResult;
+  usage: { cpuMicros: number; maxRssKb: number } | null;
+}
+
 /** A measured window: the proxy's CPU baseline, the load, the proxy's CPU and RSS after it. */
-async function measure(subject: Subject, workload: Workload, round: number, seconds: number, connections: number): Promise<void> {
+async function measureWindow(subject: Subject, workload: Workload, seconds: number, connections: number): Promise<Measured> {
   const wsSockets = isWebSocket(workload) ? await openSockets(subject.port, workload, connections) : null;
   if (subject.child !== null) await begin(subject.child);
   const result = wsSockets === null ? await httpLoad(subject.port, workload, seconds, connections) : await wsLoad(wsSockets, seconds, workload);
   const usage = subject.child === null ? null : await end(subject.child);
   if (wsSockets !== null) await closeSockets(wsSockets);
+  return { result, usage };
+}
+
+function cpuPerUnit({ result, usage }: Measured): number | null {
+  return usage === null ? null : usage.cpuMicros / Math.max(1, result.completed);
+}
+
+/** A round's window of `subject`, recorded in its run and logged. */
+async function measure(subject: Subject, workload: Workload, round: number, seconds: number, connections: number): Promise<void> {
+  const measured = await measureWindow(subject, workload, seconds, connections);
+  const { result, usage } = measured;
   subject.run.windows.push({
     round,
     rate: result.rate,
@@ -79,11 +96,47 @@ async function measure(subject: Subject, workload: Workload, round: number, seco
     p99: result.p99,
     completed: result.completed,
     errors: result.errors,
-    cpuPerUnit: usage === null ? null : usage.cpuMicros / Math.max(1, result.completed),
+    cpuPerUnit: cpuPerUnit(measured),
     maxRssMb: usage === null ? null : usage.maxRssKb / 1024,
   });
-  const cpu = usage === null ? '' : `, ${(usage.cpuMicros / Math.max(1, result.completed)).toFixed(1)} µs CPU/${workload.unit}, ${(usage.maxRssKb / 1024).toFixed(0)} MB peak RSS`;
+  const cpu = usage === null ? '' : `, ${cpuPerUnit(measured)!.toFixed(1)} µs CPU/${workload.unit}, ${(usage.maxRssKb / 1024).toFixed(0)} MB peak RSS`;
   log(`round ${round} ${subject.run.proxy}: ${result.rate.toFixed(0)} ${workload.unit}/s, p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms${cpu}${result.errors > 0 ? `, ${result.errors} ERRORS` : ''}`);
+}
+
+/** Seconds of each window in the paired phase: short, so the two proxies' windows sit close together. */
+const PAIR_SECONDS = 2;
+
+/**
+ * The paired phase: each ratio target's two proxies in alternating windows (A B, B A, …), the
+ * ratio taken within each pair. Spells of a faster or slower machine then fall on both sides,
+ * where the rounds put a pair's windows up to a round (every proxy) apart.
+ */
+async function runPairs(subjects: Subject[], workload: Workload, timing: Timing, connections: number): Promise<PairRun[]> {
+  const pairs: PairRun[] = [];
+  if (timing.pairs === 0) return pairs;
+  // A shorter --duration (the smoke test) shortens these windows too.
+  const seconds = Math.min(PAIR_SECONDS, timing.duration);
+  for (const spec of ratioTargets) {
+    if (spec.workload !== workload.name || pairs.some((p) => p.proxy === spec.proxy && p.reference === spec.reference)) continue;
+    const a = subjects.find((s) => s.run.proxy === spec.proxy);
+    const b = subjects.find((s) => s.run.proxy === spec.reference);
+    if (a === undefined || b === undefined) continue;
+    const pair: PairRun = { proxy: spec.proxy, reference: spec.reference, windows: [], errors: 0, referenceErrors: 0 };
+    for (let index = 0; index < timing.pairs; index++) {
+      const first = index % 2 === 0 ? a : b;
+      const second = first === a ? b : a;
+      const one = await measureWindow(first, workload, seconds, connections);
+      const two = await measureWindow(second, workload, seconds, connections);
+      const [mine, theirs] = first === a ? [one, two] : [two, one];
+      pair.windows.push({ rate: mine.result.rate, referenceRate: theirs.result.rate, cpu: cpuPerUnit(mine), referenceCpu: cpuPerUnit(theirs) });
+      pair.errors += mine.result.errors;
+      pair.referenceErrors += theirs.result.errors;
+    }
+    const rates = pair.windows.map((w) => w.rate / w.referenceRate);
+    log(`paired ${spec.proxy} / ${spec.reference}: req/s ratios ${rates.map((r) => r.toFixed(2)).join(' ')}`);
+    pairs.push(pair);
+  }
+  return pairs;
 }
 
 /** The upstream process's ports: HTTP/1.1 (and WebSocket), h2c with the same answers, gRPC, and the balancing rows' pool (`http` first). */
@@ -126,6 +179,7 @@ async function runWorkload(workload: Workload, timing: Timing, settings: Setting
     }),
   );
   const subjects = started.filter((s): s is Subject => 'port' in s);
+  let pairs: PairRun[] = [];
   log(`started ${subjects.length} proxies`);
   try {
     for (const subject of subjects) {
@@ -146,11 +200,12 @@ async function runWorkload(workload: Workload, timing: Timing, settings: Setting
       const order = [...subjects.slice(shift), ...subjects.slice(0, shift)];
       for (const subject of order) await measure(subject, workload, round, timing.duration, settings.connections);
     }
+    pairs = await runPairs(subjects, workload, timing, settings.connections);
   } finally {
     await Promise.all(subjects.map((s) => (s.child === null ? undefined : stop(s.child))));
   }
   const runs = started.map((s) => ('port' in s ? s.run : s));
-  return { workload: workload.name, timing, connections: settings.connections, runs };
+  return { workload: workload.name, timing, connections: settings.connections, runs, pairs };
 }
 
 export async function main(argv: string[]): Promise<void> {

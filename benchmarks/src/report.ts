@@ -41,40 +41,40 @@ function missing(results: WorkloadRun[], workload: WorkloadName, names: ProxyNam
   return { measured: 'not measured in this run', result: 'not run' };
 }
 
-/** The lead's targets for issue 8, each checked against this run's medians. */
-export function targets(results: WorkloadRun[]): TargetRow[] {
-  const rows: TargetRow[] = [];
-  const ratioTarget = (target: string, workload: WorkloadName, proxy: ProxyName, reference: ProxyName, value: 'rate' | 'cpu', bound: number, atLeast: boolean) => {
-    const a = find(results, workload, proxy);
-    const b = find(results, workload, reference);
-    if (a === null || b === null) return rows.push({ target, ...missing(results, workload, [proxy, reference]) });
-    const ratios = pairedRatios(a.run, b.run, value === 'rate' ? (w) => w.rate : (w) => w.cpuPerUnit);
-    const ratio = ratios.length === 0 ? null : median(ratios);
-    const flagged = [a.run, b.run].filter((run) => errorCount(run) > 0).map((run) => run.proxy);
-    const ok = ratio !== null && (atLeast ? ratio >= bound : ratio <= bound) && flagged.length === 0;
-    const spread = ratios.length > 1 ? ` (rounds ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})` : '';
-    const measured = `${fixed(ratio, 2)}×${spread}${flagged.length > 0 ? `, errors: ${flagged.join(', ')}` : ''}`;
-    return rows.push({ target, measured, result: ok ? 'pass' : 'FAIL' });
-  };
-  ratioTarget('Relay default ≥ 1.15× http-proxy, req/s, small GET (issue 14)', 'small-get', 'relay', 'http-proxy', 'rate', 1.15, true);
-  ratioTarget('Relay default ≥ 1.05× @fastify/reply-from, req/s, small GET', 'small-get', 'relay', 'reply-from', 'rate', 1.05, true);
-  ratioTarget('Relay default CPU/req ≤ 1.05× the pipe proxy, small GET (issue 14)', 'small-get', 'relay', 'pipe', 'cpu', 1.05, false);
-  ratioTarget('Relay + headers, cookies, retry CPU/req ≤ 1.25× the pipe proxy, small GET', 'small-get', 'relay-stages', 'pipe', 'cpu', 1.25, false);
-  ratioTarget('Relay + rateLimit (memory, never reached) CPU/req ≤ 1.05× Relay default, small GET', 'small-get', 'relay-ratelimit', 'relay', 'cpu', 1.05, false);
-  ratioTarget('Relay + balance over 3 upstreams ≥ 1.1× @fastify/reply-from with base: [3 upstreams], req/s, small GET (issue 17)', 'small-get', 'relay-balance', 'reply-from-balance', 'rate', 1.1, true);
-  ratioTarget('Relay + balance over 3 upstreams CPU/req ≤ 1.1× Relay default (one upstream), small GET (issue 17)', 'small-get', 'relay-balance', 'relay', 'cpu', 1.1, false);
-  ratioTarget(
-    'Relay + compress() ≥ 1.2× compression + http-proxy-middleware (express), req/s, 64 KiB JSON',
-    'json-64k',
-    'relay-compress',
-    'express-compress',
-    'rate',
-    1.2,
-    true,
-  );
-  ratioTarget('relay serve (1 worker) CPU/req ≤ 1.05× the same relay in code, small GET', 'small-get', 'relay-gateway', 'relay', 'cpu', 1.05, false);
-  ratioTarget('Relay + access log, metrics, tracing CPU/req ≤ 1.15× plain Relay, small GET (issue 18)', 'small-get', 'relay-observe', 'relay', 'cpu', 1.15, false);
-  ratioTarget(
+/** A ratio target: `proxy`'s req/s (or CPU per unit) over `reference`'s, bounded below (`atLeast`) or above. */
+export interface RatioTarget {
+  target: string;
+  workload: WorkloadName;
+  proxy: ProxyName;
+  reference: ProxyName;
+  value: 'rate' | 'cpu';
+  bound: number;
+  atLeast: boolean;
+}
+
+const ratio = (target: string, workload: WorkloadName, proxy: ProxyName, reference: ProxyName, value: 'rate' | 'cpu', bound: number, atLeast: boolean): RatioTarget => ({
+  target,
+  workload,
+  proxy,
+  reference,
+  value,
+  bound,
+  atLeast,
+});
+
+/** The ratio targets, in the report's order; the harness also measures each pair in paired windows (`main.ts`). */
+export const ratioTargets: readonly RatioTarget[] = [
+  ratio('Relay default ≥ 1.15× http-proxy, req/s, small GET (issue 14)', 'small-get', 'relay', 'http-proxy', 'rate', 1.15, true),
+  ratio('Relay default ≥ 1.05× @fastify/reply-from, req/s, small GET', 'small-get', 'relay', 'reply-from', 'rate', 1.05, true),
+  ratio('Relay default CPU/req ≤ 1.05× the pipe proxy, small GET (issue 14)', 'small-get', 'relay', 'pipe', 'cpu', 1.05, false),
+  ratio('Relay + headers, cookies, retry CPU/req ≤ 1.25× the pipe proxy, small GET', 'small-get', 'relay-stages', 'pipe', 'cpu', 1.25, false),
+  ratio('Relay + rateLimit (memory, never reached) CPU/req ≤ 1.05× Relay default, small GET', 'small-get', 'relay-ratelimit', 'relay', 'cpu', 1.05, false),
+  ratio('Relay + balance over 3 upstreams ≥ 1.1× @fastify/reply-from with base: [3 upstreams], req/s, small GET (issue 17)', 'small-get', 'relay-balance', 'reply-from-balance', 'rate', 1.1, true),
+  ratio('Relay + balance over 3 upstreams CPU/req ≤ 1.1× Relay default (one upstream), small GET (issue 17)', 'small-get', 'relay-balance', 'relay', 'cpu', 1.1, false),
+  ratio('Relay + compress() ≥ 1.2× compression + http-proxy-middleware (express), req/s, 64 KiB JSON', 'json-64k', 'relay-compress', 'express-compress', 'rate', 1.2, true),
+  ratio('relay serve (1 worker) CPU/req ≤ 1.05× the same relay in code, small GET', 'small-get', 'relay-gateway', 'relay', 'cpu', 1.05, false),
+  ratio('Relay + access log, metrics, tracing CPU/req ≤ 1.15× plain Relay, small GET (issue 18)', 'small-get', 'relay-observe', 'relay', 'cpu', 1.15, false),
+  ratio(
     'Relay + access log, metrics, tracing CPU/req ≤ 1.15× Relay with the same context manager on, small GET (issue 18, AsyncLocalStorage on in both)',
     'small-get',
     'relay-observe',
@@ -82,8 +82,44 @@ export function targets(results: WorkloadRun[]): TargetRow[] {
     'cpu',
     1.15,
     false,
-  );
-  ratioTarget("Relay's Fastify plugin ≥ 1.05× @fastify/http-proxy on Fastify, req/s, small GET (issue 22)", 'small-get', 'relay-fastify', 'fastify-http-proxy', 'rate', 1.05, true);
+  ),
+  ratio("Relay's Fastify plugin ≥ 1.05× @fastify/http-proxy on Fastify, req/s, small GET (issue 22)", 'small-get', 'relay-fastify', 'fastify-http-proxy', 'rate', 1.05, true),
+];
+
+/**
+ * `spec`'s ratio in this run: from its paired windows when the run measured the pair (the two
+ * proxies alternating back to back), else from the rounds (windows up to a round apart).
+ */
+function measureRatio(results: WorkloadRun[], spec: RatioTarget, a: ProxyRun, b: ProxyRun): { ratios: number[]; how: string; errors: string[] } {
+  const pair = results.find((w) => w.workload === spec.workload)?.pairs?.find((p) => p.proxy === spec.proxy && p.reference === spec.reference);
+  if (pair !== undefined && pair.windows.length > 0) {
+    const ratios = pair.windows.map((w) => (spec.value === 'rate' ? w.rate / w.referenceRate : (w.cpu ?? Number.NaN) / (w.referenceCpu ?? Number.NaN))).filter((r) => Number.isFinite(r));
+    const errors = [pair.errors > 0 ? spec.proxy : null, pair.referenceErrors > 0 ? spec.reference : null].filter((name): name is ProxyName => name !== null);
+    return { ratios, how: 'paired windows', errors: [...new Set([...errors, ...roundErrors(a, b)])] };
+  }
+  return { ratios: pairedRatios(a, b, spec.value === 'rate' ? (w) => w.rate : (w) => w.cpuPerUnit), how: 'rounds', errors: roundErrors(a, b) };
+}
+
+function roundErrors(a: ProxyRun, b: ProxyRun): string[] {
+  return [a, b].filter((run) => errorCount(run) > 0).map((run) => run.proxy);
+}
+
+/** The lead's targets, each checked against this run. */
+export function targets(results: WorkloadRun[]): TargetRow[] {
+  const rows: TargetRow[] = [];
+  for (const spec of ratioTargets) {
+    const a = find(results, spec.workload, spec.proxy);
+    const b = find(results, spec.workload, spec.reference);
+    if (a === null || b === null) {
+      rows.push({ target: spec.target, ...missing(results, spec.workload, [spec.proxy, spec.reference]) });
+      continue;
+    }
+    const { ratios, how, errors } = measureRatio(results, spec, a.run, b.run);
+    const value = ratios.length === 0 ? null : median(ratios);
+    const ok = value !== null && (spec.atLeast ? value >= spec.bound : value <= spec.bound) && errors.length === 0;
+    const spread = ratios.length > 1 ? ` (${how}: ${ratios.length}, ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)})` : '';
+    rows.push({ target: spec.target, measured: `${fixed(value, 2)}×${spread}${errors.length > 0 ? `, errors: ${errors.join(', ')}` : ''}`, result: ok ? 'pass' : 'FAIL' });
+  }
   rows.push(grpcTarget(results));
   const download = find(results, 'download-10m', 'relay');
   const rssTarget = 'Relay default peak RSS < 150 MB streaming 10 MiB downloads at 50 connections';
@@ -123,6 +159,21 @@ function grpcTarget(results: WorkloadRun[]): TargetRow {
   return { target, measured: `Relay ${relayRate.toFixed(0)} calls/s without an error; the peer completed no call (its HTTP/2 mode drops trailers: no grpc-status)`, result: ok ? 'pass' : 'FAIL' };
 }
 
+/** The paired phase of a workload: each pair's median ratios, both ways of measuring shown. */
+function pairLines(entry: WorkloadRun): string[] {
+  const pairs = entry.pairs ?? [];
+  if (pairs.length === 0) return [];
+  const lines = ['', `Paired windows (the targets' measure): each target's two proxies alternate back to back, ${entry.timing.pairs} pairs of 2 s windows after the rounds.`, ''];
+  lines.push('| proxy / reference | req/s ratio, median (min–max) | CPU ratio, median (min–max) | errors |', '| --- | ---: | ---: | ---: |');
+  for (const pair of pairs) {
+    const rates = pair.windows.map((w) => w.rate / w.referenceRate);
+    const cpus = pair.windows.filter((w) => w.cpu !== null && w.referenceCpu !== null && w.referenceCpu > 0).map((w) => w.cpu! / w.referenceCpu!);
+    const range = (values: number[]) => (values.length === 0 ? 'n/a' : `${median(values).toFixed(2)} (${Math.min(...values).toFixed(2)}–${Math.max(...values).toFixed(2)})`);
+    lines.push(`| ${pair.proxy} / ${pair.reference} | ${range(rates)} | ${range(cpus)} | ${pair.errors + pair.referenceErrors} |`);
+  }
+  return lines;
+}
+
 function workloadTable(entry: WorkloadRun): string[] {
   const workload = workloads[entry.workload];
   const unit = workload.unit;
@@ -151,6 +202,7 @@ function workloadTable(entry: WorkloadRun): string[] {
       `| ${run.label}${flag} | ${s.rate.toFixed(0)} (${s.rateMin.toFixed(0)}–${s.rateMax.toFixed(0)}) | ${fixed(s.p50, latencyDigits)} | ${fixed(s.p99, latencyDigits)} | ${fixed(s.cpu, 1)} | ${fixed(s.maxRssMb, 0)} | ${s.errors} | ${fixed(s.rateVsHttpProxy, 2)} | ${fixed(s.cpuVsPipe, 2)} |`,
     );
   }
+  lines.push(...pairLines(entry));
   const problems = entry.runs.filter((run) => run.verifyError !== undefined).map((run) => `${run.label}: ${run.verifyError}`);
   if (problems.length > 0) lines.push('', `Checked request before the load failed for ${problems.join('; ')}.`);
   const h2Relay = entry.runs.find((r) => r.proxy === 'relay-h2-front');

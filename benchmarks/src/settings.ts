@@ -234,30 +234,36 @@ export interface Timing {
   warmup: number;
   /** Seconds of each measured window. */
   duration: number;
+  /**
+   * Pairs of windows per ratio target in the paired phase (0: none): the target's two proxies
+   * alternate back to back (A B, B A, …), so a slower or faster spell of the shared machine
+   * falls on both. Windows a round apart (a minute with every proxy) swing by ±30 %.
+   */
+  pairs: number;
 }
 
-/** The full run, every workload: about 9 minutes on the 2-core machine. */
+/** The full run, every workload: about 32 minutes on the 2-core machine, the paired phase included. */
 export const fullTiming: Record<WorkloadName, Timing> = {
-  'small-get': { rounds: 9, warmup: 3, duration: 3 },
-  'post-64k': { rounds: 5, warmup: 2, duration: 3 },
-  'download-10m': { rounds: 3, warmup: 2, duration: 4 },
-  'ws-echo': { rounds: 4, warmup: 1.5, duration: 3 },
-  'json-64k': { rounds: 5, warmup: 2, duration: 3 },
-  'ws-echo-1m': { rounds: 3, warmup: 1.5, duration: 3 },
-  'h2-small-get': { rounds: 5, warmup: 2, duration: 3 },
-  'grpc-unary': { rounds: 5, warmup: 2, duration: 3 },
+  'small-get': { rounds: 9, warmup: 3, duration: 3, pairs: 8 },
+  'post-64k': { rounds: 5, warmup: 2, duration: 3, pairs: 0 },
+  'download-10m': { rounds: 3, warmup: 2, duration: 4, pairs: 0 },
+  'ws-echo': { rounds: 4, warmup: 1.5, duration: 3, pairs: 0 },
+  'json-64k': { rounds: 5, warmup: 2, duration: 3, pairs: 8 },
+  'ws-echo-1m': { rounds: 3, warmup: 1.5, duration: 3, pairs: 0 },
+  'h2-small-get': { rounds: 5, warmup: 2, duration: 3, pairs: 0 },
+  'grpc-unary': { rounds: 5, warmup: 2, duration: 3, pairs: 0 },
 };
 
 /** `--quick`: by default small GET and 64 KiB POST only, under two minutes. */
 export const quickTiming: Record<WorkloadName, Timing> = {
-  'small-get': { rounds: 3, warmup: 1, duration: 2 },
-  'post-64k': { rounds: 3, warmup: 0.5, duration: 1 },
-  'download-10m': { rounds: 3, warmup: 1, duration: 3 },
-  'ws-echo': { rounds: 3, warmup: 1, duration: 1.5 },
-  'json-64k': { rounds: 3, warmup: 1, duration: 2 },
-  'ws-echo-1m': { rounds: 3, warmup: 1, duration: 1.5 },
-  'h2-small-get': { rounds: 3, warmup: 1, duration: 2 },
-  'grpc-unary': { rounds: 3, warmup: 1, duration: 2 },
+  'small-get': { rounds: 3, warmup: 1, duration: 2, pairs: 0 },
+  'post-64k': { rounds: 3, warmup: 0.5, duration: 1, pairs: 0 },
+  'download-10m': { rounds: 3, warmup: 1, duration: 3, pairs: 0 },
+  'ws-echo': { rounds: 3, warmup: 1, duration: 1.5, pairs: 0 },
+  'json-64k': { rounds: 3, warmup: 1, duration: 2, pairs: 0 },
+  'ws-echo-1m': { rounds: 3, warmup: 1, duration: 1.5, pairs: 0 },
+  'h2-small-get': { rounds: 3, warmup: 1, duration: 2, pairs: 0 },
+  'grpc-unary': { rounds: 3, warmup: 1, duration: 2, pairs: 0 },
 };
 export const quickWorkloads: WorkloadName[] = ['small-get', 'post-64k'];
 
@@ -278,7 +284,7 @@ export interface Settings {
 }
 
 const usage = `usage: pnpm bench [--quick] [--only p1,p2] [--workload w1,w2] [--rounds N] [--duration S] [--warmup S]
-                  [--connections N] [--out FILE] [--json FILE] [--note TEXT]
+                  [--pairs N]                   [--connections N] [--out FILE] [--json FILE] [--note TEXT]
   proxies:   ${proxies.map((p) => p.name).join(', ')}
   workloads: ${Object.keys(workloads).join(', ')}
   A run of every proxy writes benchmarks/RESULTS.md; a run with --only prints its tables (or writes --out).`;
@@ -296,7 +302,7 @@ export function parseArgs(argv: string[], defaultOut: string): Settings {
     else throw new Error(`unknown argument ${arg}\n${usage}`);
   }
   for (const key of flags.keys()) {
-    if (!['only', 'workload', 'rounds', 'duration', 'warmup', 'connections', 'out', 'json', 'note'].includes(key)) {
+    if (!['only', 'workload', 'rounds', 'duration', 'warmup', 'pairs', 'connections', 'out', 'json', 'note'].includes(key)) {
       throw new Error(`unknown option --${key}\n${usage}`);
     }
   }
@@ -319,6 +325,8 @@ export function parseArgs(argv: string[], defaultOut: string): Settings {
   const rounds = number('rounds');
   const duration = number('duration');
   const warmup = number('warmup');
+  // --pairs 0 turns the paired phase off.
+  const pairs = flags.get('pairs') === '0' ? 0 : number('pairs');
   const timing: Partial<Record<WorkloadName, Timing>> = {};
   for (const name of chosen) {
     const t = base[name];
@@ -326,6 +334,7 @@ export function parseArgs(argv: string[], defaultOut: string): Settings {
       rounds: rounds === undefined ? t.rounds : Math.round(rounds),
       duration: duration ?? t.duration,
       warmup: warmup ?? t.warmup,
+      pairs: pairs === undefined ? t.pairs : Math.round(pairs),
     };
   }
   const only = list('only', proxies.map((p) => p.name), proxies.map((p) => p.name));

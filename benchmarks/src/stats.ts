@@ -27,11 +27,30 @@ export interface ProxyRun {
   windows: Window[];
 }
 
+/** One back-to-back pair of windows of a ratio target's two proxies (`main.ts`, the paired phase). */
+export interface PairWindow {
+  rate: number;
+  referenceRate: number;
+  cpu: number | null;
+  referenceCpu: number | null;
+}
+
+/** A ratio target's pair measured in alternating windows after the rounds. */
+export interface PairRun {
+  proxy: ProxyName;
+  reference: ProxyName;
+  windows: PairWindow[];
+  errors: number;
+  referenceErrors: number;
+}
+
 export interface WorkloadRun {
   workload: WorkloadName;
   timing: Timing;
   connections: number;
   runs: ProxyRun[];
+  /** The ratio targets' pairs in this workload, each measured back to back (absent in older JSON). */
+  pairs?: PairRun[];
 }
 
 export interface Summary {
