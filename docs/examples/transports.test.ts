@@ -5,7 +5,7 @@ import { fetchRaw, serveRelay, startUpstream } from '@relay/testkit';
 import { createServer as createHttp2Server } from 'node:http2';
 import { createServer as createHttpsServer } from 'node:https';
 import { listen, tlsFixture } from '@relay/testkit';
-import { gotRelay, grpcBackendRelay, h2OnlyRelay, inMemoryRelay, timed, tunedHttpRelay } from './transports.js';
+import { gotRelay, grpcBackendRelay, h2OnlyRelay, inMemoryRelay, timed, tunedHttpRelay, undiciRelay } from './transports.js';
 
 test('gotRelay: the beforeRequest hook signs every request; bodies and status pass as with the default transport', async () => {
   const upstream = await startUpstream();
@@ -31,6 +31,21 @@ test('tunedHttpRelay: pool settings and a pool timeout', async () => {
   assert.is(relay.timeouts.pool, 2_000);
   const gateway = await serveRelay(relay);
   assert.is((await fetchRaw(`${gateway.url}/`)).status, 200);
+  await gateway.close();
+  await upstream.close();
+});
+
+test('undiciRelay: requests and bodies pass as with the default transport, on one kept-alive connection', async () => {
+  const upstream = await startUpstream();
+  let connections = 0;
+  upstream.server.on('connection', () => connections++);
+  const gateway = await serveRelay(undiciRelay(upstream.url));
+  const response = await fetchRaw(`${gateway.url}/orders?page=2`, { method: 'POST', body: 'item=42' });
+  assert.is(response.status, 200);
+  assert.is((await fetchRaw(`${gateway.url}/orders`)).status, 200);
+  const seen = upstream.requests[0]!;
+  assert.equal([seen.method, seen.url, seen.body.toString()], ['POST', '/orders?page=2', 'item=42']);
+  assert.is(connections, 1);
   await gateway.close();
   await upstream.close();
 });

@@ -81,3 +81,12 @@ export function h2OnlyRelay(apiService = 'https://api:8443', ca?: string | Buffe
     transport: http2Transport({ fallback: 'refuse' }),
   });
 }
+
+import { undiciTransport } from '@relay/core/undici';
+
+export function undiciRelay(apiService = 'http://api:8000'): Relay {
+  return createRelay({
+    targetBaseUrl: apiService,
+    transport: undiciTransport({ maxSockets: 128, idleTimeout: 15_000 }),
+  });
+}

@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { close, delay, listen, memoryLogger, sendRaw, serveRelay, startFaultyUpstream, startUpstream, waitFor } from '@relay/testkit';
 import { gotTransport } from '../src/transport/got.js';
+import { undiciTransport } from '../src/transport/undici.js';
 import { createRelay, httpTransport } from '../src/index.js';
 
 // Issue 13, items 2, 15 and 16: exchanges always end, whatever the client or the caller does.
@@ -94,7 +95,7 @@ test('item 16: an upstream answer before the upload ended gets Connection: close
   await upstream.close();
 });
 
-for (const [name, transport] of [['http', httpTransport], ['got', gotTransport]] as const) {
+for (const [name, transport] of [['http', httpTransport], ['got', gotTransport], ['undici', undiciTransport]] as const) {
   test(`item 16 (${name}): an upload the upstream answered early never keeps the upstream connection busy`, async () => {
     // The upstream answers on the head and never reads the body; the client trickles its upload and leaves.
     const faulty = await startFaultyUpstream();

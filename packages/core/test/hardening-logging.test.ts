@@ -4,6 +4,7 @@ import * as assert from 'uvu/assert';
 import { close, closedPort, fetchRaw, listen, memoryLogger, serveRelay } from '@relay/testkit';
 import { createRelay, type RelayOptions } from '../src/index.js';
 import { gotTransport } from '../src/transport/got.js';
+import { undiciTransport } from '../src/transport/undici.js';
 
 // Issue 13, item 10: query strings (where tokens live) stay out of log lines unless logQuery is set.
 
@@ -19,7 +20,7 @@ async function logsOf(options: Partial<RelayOptions>, targets: string[]): Promis
 }
 
 test('an upstream failure line (node:http and got transports) shows the path without the query', async () => {
-  for (const transport of [undefined, gotTransport()]) {
+  for (const transport of [undefined, gotTransport(), undiciTransport()]) {
     const logged = await logsOf({ ...(transport ? { transport } : {}) }, [`/login?token=${secret}`]);
     assert.ok(logged.includes('/login'), logged);
     assert.not.ok(logged.includes(secret), logged);

@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { fetchRaw, memoryLogger, serveRelay, startFaultyUpstream, waitFor, type FaultyUpstream } from '@relay/testkit';
 import { createRelay, type Transport } from '../src/index.js';
 import { gotTransport } from '../src/transport/got.js';
+import { undiciTransport } from '../src/transport/undici.js';
 
 const openFds = () => readdirSync('/proc/self/fd').length;
 
@@ -27,6 +28,7 @@ const faults: Array<[string, Expected]> = [
 const transports: Array<[string, () => Transport | undefined]> = [
   ['http', () => undefined],
   ['got', () => gotTransport()],
+  ['undici', () => undiciTransport()],
 ];
 
 for (const [name, transport] of transports) {
@@ -36,9 +38,11 @@ for (const [name, transport] of transports) {
   });
 
   const cases: Array<[string, Expected]> = [
-    ...faults,
+    // undici hands on the head before it parses the chunk after it: the body is cut short, never complete.
+    ...faults.map(([path, expected]): [string, Expected] => (name === 'undici' && path === '/bad-chunk-with-head' ? [path, { status: 200, truncated: true, cause: /chunk size/ }] : [path, expected])),
     // node:http keeps a whole response followed by garbage; got's stream fails on it (502).
-    ['/trailing-garbage', name === 'http' ? { status: 200, truncated: false, cause: /after a complete response/ } : { status: 502, cause: /Expected HTTP/ }],
+    // undici keeps it too, and the relay logs its parser's complaint when the connection closes.
+    ['/trailing-garbage', name === 'http' || name === 'undici' ? { status: 200, truncated: false, cause: /after a complete response/ } : { status: 502, cause: /Expected HTTP/ }],
   ];
   for (const [path, expected] of cases) {
     test(`${name} transport, upstream fault ${path}: ${expected.status === 502 ? '502' : 'answered'}, a log line names it, fds and inFlight back`, async () => {

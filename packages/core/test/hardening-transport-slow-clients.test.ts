@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert';
 import { fetchRaw, memoryLogger, serveRelay, startUpstream, waitFor, type MemoryLogger } from '@relay/testkit';
 import { createRelay, httpTransport, type Transport } from '../src/index.js';
 import { gotTransport } from '../src/transport/got.js';
+import { undiciTransport } from '../src/transport/undici.js';
 
 const MiB = 1024 * 1024;
 const bodySize = 48 * MiB;
@@ -55,6 +56,8 @@ const blamesUpstream = (logger: MemoryLogger) => logger.lines.filter((line) => /
 const transports: Array<[string, (options: { slowClientTimeout?: number; minUploadRate?: number; maxSockets?: number }) => Transport]> = [
   ['http', (options) => httpTransport(options)],
   ['got', (options) => gotTransport(options)],
+  // undici's pool has no upload-rate rule (minUploadRate): it runs the slow-reader cases only.
+  ['undici', ({ minUploadRate: _unsupported, ...options }) => undiciTransport(options)],
 ];
 
 for (const [name, transport] of transports) {
@@ -88,6 +91,8 @@ for (const [name, transport] of transports) {
     await served.close();
     await upstream.close();
   });
+
+  if (name === 'undici') continue;
 
   test(`${name}: slow uploads holding every pooled connection do not starve an honest GET`, async () => {
     const upstream = await startUpstream();

@@ -5,6 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { delay, sendRaw, serveRelay, startUpstream } from '@relay/testkit';
 import { gotTransport } from '../src/transport/got.js';
+import { undiciTransport } from '../src/transport/undici.js';
 import { createRelay, http2Transport, httpTransport, type Stage } from '../src/index.js';
 
 // Issue 15, the HTTP semantics both protocols share: trailers, 103 Early Hints, event streams.
@@ -135,7 +136,7 @@ test('103 Early Hints from an HTTP/2 upstream reach the client through http2Tran
   await new Promise<void>((resolve) => upstream.close(() => resolve()));
 });
 
-for (const [name, transport] of [['http', httpTransport], ['got', gotTransport]] as const) {
+for (const [name, transport] of [['http', httpTransport], ['got', gotTransport], ['undici', undiciTransport]] as const) {
   test(`${name}: an event stream quiet for 3× the read timeout keeps going; a stalled plain download is still cut`, async () => {
     const upstream = await startUpstream((req, res) => {
       const type = req.url === '/events' ? 'text/event-stream; charset=utf-8' : 'application/octet-stream';

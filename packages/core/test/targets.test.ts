@@ -8,6 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { closedPort, fetchRaw, memoryLogger, serveRelay, startUpstream } from '@relay/testkit';
 import { gotTransport } from '../src/transport/got.js';
+import { undiciTransport } from '../src/transport/undici.js';
 import { createRelay, http2Transport, httpTransport, parseTarget, type Stage, type Target } from '../src/index.js';
 
 // Issue 17, core: the target is a per-attempt choice, each target with its own pool; unix: targets.
@@ -23,7 +24,7 @@ function toOther(other: Target): Stage {
   };
 }
 
-for (const [name, transport] of [['http', httpTransport], ['got', gotTransport]] as const) {
+for (const [name, transport] of [['http', httpTransport], ['got', gotTransport], ['undici', undiciTransport]] as const) {
   test(`${name}: a stage chooses the target per attempt; each target keeps its own keep-alive pool and gets its own Host`, async () => {
     const a = await startUpstream();
     const b = await startUpstream();

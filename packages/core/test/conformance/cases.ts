@@ -629,7 +629,8 @@ export const cases: ConformanceCase[] = [
           seen.push(`answered ${req.method} ${req.url}`);
           res.end('ok');
         });
-      });
+        // One connection, so each request reuses the last one's: undici's pool would otherwise open another.
+      }, {}, { maxSockets: 1 });
       assert.is((await fetchRaw(`${served.url}/first`)).text, 'ok');
       assert.is((await fetchRaw(`${served.url}/second`)).text, 'ok', 'the GET was sent again on a fresh connection');
       const post = await fetchRaw(`${served.url}/post`, { method: 'POST', body: 'abc', headers: { 'content-length': '3' } });
