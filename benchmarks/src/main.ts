@@ -8,7 +8,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { closeSockets, httpLoad, openSockets, verify, wsLoad, type LoadResult } from './load.js';
 import { begin, end, startChild, stop, type Child } from './processes.js';
-import { ratioTargets, renderReport, type RunInfo } from './report.js';
+import { comparisonPairs, ratioTargets, renderReport, type RunInfo } from './report.js';
 import { isWebSocket, parseArgs, proxies, runsWorkload, workloads, type ProxyName, type Settings, type Timing, type Workload } from './settings.js';
 import type { PairRun, ProxyRun, WorkloadRun } from './stats.js';
 
@@ -116,7 +116,7 @@ async function runPairs(subjects: Subject[], workload: Workload, timing: Timing,
   if (timing.pairs === 0) return pairs;
   // A shorter --duration (the smoke test) shortens these windows too.
   const seconds = Math.min(PAIR_SECONDS, timing.duration);
-  for (const spec of ratioTargets) {
+  for (const spec of [...ratioTargets, ...comparisonPairs]) {
     if (spec.workload !== workload.name || pairs.some((p) => p.proxy === spec.proxy && p.reference === spec.reference)) continue;
     const a = subjects.find((s) => s.run.proxy === spec.proxy);
     const b = subjects.find((s) => s.run.proxy === spec.reference);

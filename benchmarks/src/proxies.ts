@@ -184,6 +184,11 @@ async function relay(name: Extract<ProxyName, `relay${string}`>, target: URL, we
     const { gotTransport } = await import('@relay/core/got');
     transport = gotTransport(poolOptions);
   }
+  if (name === 'relay-undici' || name === 'relay-fastify-undici') {
+    // The same socket limit and idle time as the other rows' pools (undici keeps no separate idle count).
+    const { undiciTransport } = await import('@relay/core/undici');
+    transport = undiciTransport({ maxSockets: UPSTREAM_SOCKETS, idleTimeout: UPSTREAM_IDLE_MS });
+  }
   // One h2c session to the upstream process's h2c port (main.ts gives relay-h2 that target).
   if (name === 'relay-h2') transport = core.http2Transport();
   const stages: Stage[] = [];
@@ -225,7 +230,7 @@ async function relay(name: Extract<ProxyName, `relay${string}`>, target: URL, we
     options.websocket = name === 'relay-ws-hook' ? ws.websocket({ onClientMessage: passThrough, onUpstreamMessage: passThrough }) : ws.websocket();
   }
   const instance = core.createRelay(options);
-  if (name === 'relay-fastify') return relayFastify(instance);
+  if (name === 'relay-fastify' || name === 'relay-fastify-undici') return relayFastify(instance);
   if (name === 'relay-express') return relayExpress(instance);
   if (name === 'relay-hono-fetch') return relayHonoFetch(instance);
   await instance.startup();
@@ -399,6 +404,7 @@ export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL
       return expressHttpProxy(target);
     case 'relay':
     case 'relay-got':
+    case 'relay-undici':
     case 'relay-h2':
     case 'relay-stages':
     case 'relay-ratelimit':
@@ -409,6 +415,7 @@ export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL
     case 'relay-ws-hook':
     case 'relay-routing':
     case 'relay-fastify':
+    case 'relay-fastify-undici':
     case 'relay-express':
     case 'relay-hono-fetch':
       return relay(name, target, websocket, pool);

@@ -87,6 +87,17 @@ export const ratioTargets: readonly RatioTarget[] = [
 ];
 
 /**
+ * Pairs measured back to back beside the targets' (no target of their own; their ratios are
+ * printed under the workload's table): the undici transport against the default one, and in
+ * the Fastify plugin against @fastify/http-proxy, which sends through undici too.
+ */
+export const comparisonPairs: ReadonlyArray<Pick<RatioTarget, 'workload' | 'proxy' | 'reference'>> = [
+  { workload: 'small-get', proxy: 'relay-undici', reference: 'relay' },
+  { workload: 'small-get', proxy: 'relay-fastify-undici', reference: 'fastify-http-proxy' },
+  { workload: 'post-64k', proxy: 'relay-undici', reference: 'relay' },
+];
+
+/**
  * `spec`'s ratio in this run: from its paired windows when the run measured the pair (the two
  * proxies alternating back to back), else from the rounds (windows up to a round apart).
  */

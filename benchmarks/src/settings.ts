@@ -130,6 +130,7 @@ export type ProxyName =
   | 'express-http-proxy'
   | 'relay'
   | 'relay-got'
+  | 'relay-undici'
   | 'relay-h2'
   | 'relay-stages'
   | 'relay-ratelimit'
@@ -142,6 +143,7 @@ export type ProxyName =
   | 'relay-ws-hook'
   | 'relay-routing'
   | 'relay-fastify'
+  | 'relay-fastify-undici'
   | 'relay-express'
   | 'fastify-http-proxy'
   | 'relay-hono-fetch'
@@ -180,6 +182,7 @@ export const proxies: ProxyInfo[] = [
   { name: 'express-http-proxy', label: 'express-http-proxy {version} (express 5)', versionOf: 'express-http-proxy', websocket: false },
   { name: 'relay', label: 'Relay, default transport', websocket: true },
   { name: 'relay-got', label: 'Relay, got transport', websocket: false },
+  { name: 'relay-undici', label: 'Relay, undiciTransport (@relay/core/undici)', websocket: false, only: ['small-get', 'post-64k', 'download-10m'] },
   { name: 'relay-h2', label: 'Relay, http2Transport → h2c upstream', websocket: false, only: ['small-get', 'post-64k'] },
   { name: 'relay-stages', label: 'Relay + headers, cookies, retry', websocket: false },
   { name: 'relay-ratelimit', label: 'Relay + rateLimit (@relay/limits, memory store, never reached)', websocket: false },
@@ -198,6 +201,7 @@ export const proxies: ProxyInfo[] = [
   { name: 'relay-ws-hook', label: 'Relay, WebSocket with a pass-through message hook', websocket: true, websocketOnly: true },
   { name: 'relay-routing', label: 'Relay + routes(), when(), rewritePath() (@relay/routing)', websocket: false, only: ['small-get'] },
   { name: 'relay-fastify', label: 'Relay as a Fastify 5 plugin (@relay/frameworks/fastify)', websocket: true },
+  { name: 'relay-fastify-undici', label: 'Relay as a Fastify 5 plugin, undiciTransport', websocket: false, only: ['small-get', 'post-64k'] },
   { name: 'relay-express', label: 'Relay in Express 5 through toConnect (@relay/connect-adapter)', websocket: false, only: ['small-get', 'post-64k'] },
   { name: 'fastify-http-proxy', label: '@fastify/http-proxy {version} (fastify 5)', versionOf: '@fastify/http-proxy', websocket: true },
   { name: 'relay-hono-fetch', label: 'Relay through relay.fetch in a Hono app (@hono/node-server)', websocket: false, only: ['small-get', 'post-64k', 'download-10m'] },
@@ -245,7 +249,7 @@ export interface Timing {
 /** The full run, every workload: about 32 minutes on the 2-core machine, the paired phase included. */
 export const fullTiming: Record<WorkloadName, Timing> = {
   'small-get': { rounds: 9, warmup: 3, duration: 3, pairs: 8 },
-  'post-64k': { rounds: 5, warmup: 2, duration: 3, pairs: 0 },
+  'post-64k': { rounds: 5, warmup: 2, duration: 3, pairs: 6 },
   'download-10m': { rounds: 3, warmup: 2, duration: 4, pairs: 0 },
   'ws-echo': { rounds: 4, warmup: 1.5, duration: 3, pairs: 0 },
   'json-64k': { rounds: 5, warmup: 2, duration: 3, pairs: 8 },
