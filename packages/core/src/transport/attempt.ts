@@ -3,11 +3,13 @@ import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import type { AbortHandler } from '../request/client.js';
 import { RelayError, toRelayError } from '../errors.js';
-import { copyHeaders, responseHeadersFromRaw, trailerFieldsFromRaw } from '../request/hop-by-hop.js';
-import type { HeaderRecord, HeaderValue, ProxyRequest, ProxyResponse, Target, TransportConfig } from '../types.js';
+import { responseHeadersFromRaw, trailerFieldsFromRaw } from '../request/hop-by-hop.js';
+import type { HeaderRecord, ProxyRequest, ProxyResponse, Target, TransportConfig } from '../types.js';
 import {
   closedWithoutAnswer,
   hasQueuedRequests,
+  headersForTarget,
+  isEventStream,
   headStatus,
   ignoreError,
   isStaleConnectionFailure,
@@ -90,14 +92,7 @@ export abstract class Attempt implements AbortHandler, Upload {
    * relay target's `Host` (unless `preserveHost` kept the client's), which becomes the chosen one's.
    */
   protected upstreamHeaders(): HeaderRecord {
-    const headers = this.request.headers;
-    const main = this.host.config.target;
-    if (this.target === main || headers.host !== main.host) return headers;
-    // A copy for this attempt (a retry may send the same headers to the relay's own target); a
-    // spread that then changes a key costs microseconds on Node 20, a for-in copy does not.
-    const copy = copyHeaders(headers);
-    copy.host = this.target.host;
-    return copy;
+    return headersForTarget(this.request.headers, this.target, this.host.config.target);
   }
 
   /** The event that ends the connect phase: TLS targets connect when their handshake is done. */
@@ -243,7 +238,7 @@ export abstract class Attempt implements AbortHandler, Upload {
     const status = response.statusCode!;
     const headers = responseHeadersFromRaw(response.rawHeaders);
     // An event stream may stay quiet longer than the read timeout: only the client's leaving ends it.
-    if (this.host.limits.eventStreams.size > 0 && isEventStream(headers['content-type'], this.host.limits.eventStreams)) this.idleLimit = 0;
+    if (isEventStream(headers['content-type'], this.host.limits.eventStreams)) this.idleLimit = 0;
     this.enter(Phase.Streaming);
     const body = this.bodyOf(response);
     this.body = body;
@@ -423,13 +418,6 @@ function onUpstreamContinue(this: TaggedRequest): void {
 
 function trailersOf(response: IncomingMessage): HeaderRecord | null {
   return trailerFieldsFromRaw(response.rawTrailers);
-}
-
-/** Whether a `Content-Type` names one of the event-stream media types (parameters ignored). */
-function isEventStream(contentType: HeaderValue | undefined, types: ReadonlySet<string>): boolean {
-  if (typeof contentType !== 'string') return false;
-  const end = contentType.indexOf(';');
-  return types.has((end === -1 ? contentType : contentType.slice(0, end)).trim().toLowerCase());
 }
 
 function settleHead(attempt: Attempt): void {

@@ -8,7 +8,7 @@ import type { AbortHandler } from '../request/client.js';
 import type { BoundTransport, HeaderRecord, ProxyRequest, ProxyResponse, Target, Transport, TransportConfig } from '../types.js';
 import { notSendable } from './agent.js';
 import { bodyFailure } from './attempt.js';
-import { clientLimitNames, isStaleConnectionFailure, logAttemptFailure, logClientFault, resolveClientLimits, slowReaderError, switchedProtocols, timeoutError, type ClientLimitOptions, type ClientLimits } from './attempt-rules.js';
+import { clientLimitNames, headersForTarget, isEventStream, isStaleConnectionFailure, logAttemptFailure, logClientFault, resolveClientLimits, slowReaderError, switchedProtocols, timeoutError, type ClientLimitOptions, type ClientLimits } from './attempt-rules.js';
 
 /** Options of the undici transport. */
 export interface UndiciTransportOptions extends Pick<ClientLimitOptions, 'slowClientTimeout' | 'eventStreams'> {
@@ -209,16 +209,11 @@ class UndiciAttempt implements AbortHandler {
    * it: the relay's server answers the client's `100 Continue` itself and the body follows).
    */
   private upstreamHeaders(): HeaderRecord {
-    const headers = this.request.headers;
-    const main = this.host.config.target;
-    const retarget = this.target !== main && headers.host === main.host;
-    if (!retarget && headers.expect === undefined) return headers;
-    const copy = copyHeaders(headers);
-    if (retarget) copy.host = this.target.host;
-    if (copy.expect !== undefined) {
-      delete copy.expect;
-      this.request.client.sendContinue();
-    }
+    const headers = headersForTarget(this.request.headers, this.target, this.host.config.target);
+    if (headers.expect === undefined) return headers;
+    const copy = headers === this.request.headers ? copyHeaders(headers) : headers;
+    delete copy.expect;
+    this.request.client.sendContinue();
     return copy;
   }
 
@@ -286,7 +281,9 @@ class UndiciAttempt implements AbortHandler {
     const bodiless = this.request.method === 'HEAD' || status === 204 || status === 304;
     const response: ProxyResponse = { status, statusMessage: statusText ?? '', headers, body: null };
     if (!bodiless) {
-      const body = new UpstreamBody(this, resume, this.isEventStream(headers) ? 0 : this.host.config.timeouts.read, this.host.settings.limits.slowClientTimeout);
+      // An event stream may stay quiet longer than the read timeout: only the client's leaving ends it.
+      const idle = isEventStream(headers['content-type'], this.host.settings.limits.eventStreams) ? 0 : this.host.config.timeouts.read;
+      const body = new UpstreamBody(this, resume, idle, this.host.settings.limits.slowClientTimeout);
       this.body = body;
       response.body = body;
       // Only a body without a length (chunked) can end with trailer fields.
@@ -296,13 +293,6 @@ class UndiciAttempt implements AbortHandler {
     // a tick later): such a response reaches the client cut short, never looking complete.
     this.resolve(response);
     return true;
-  }
-
-  /** An event stream may stay quiet longer than the read timeout: only the client's leaving ends it. */
-  private isEventStream(headers: HeaderRecord): boolean {
-    const types = this.host.settings.limits.eventStreams;
-    const type = headers['content-type'];
-    return types.size > 0 && typeof type === 'string' && types.has(type.split(';', 1)[0]!.trim().toLowerCase());
   }
 
   onData(chunk: Buffer): boolean {
@@ -327,7 +317,7 @@ class UndiciAttempt implements AbortHandler {
     if (wasDone) return;
     // No connection opened between dispatch and write: the request went out on a kept-alive one.
     const reused = this.connectsAtWrite === this.connectsAtDispatch;
-    if (!this.resent && isStale(error, reused, this.request)) {
+    if (!this.resent && isStaleConnectionFailure(error, reused, this.request)) {
       this.resend();
       return;
     }
@@ -542,11 +532,4 @@ function upstreamSocketError(error: Error): RelayError {
   if (error.message === 'bad upgrade') return switchedProtocols();
   if (error.message === 'bad response') return new RelayError('ERR_UPSTREAM_PROTOCOL', 'upstream answered 100 Continue to a request that did not expect it', { cause: error });
   return new RelayError('ERR_UPSTREAM_RESET', 'upstream connection closed before the response ended', { cause: error });
-}
-
-/** A reused connection that failed before an answer, for a request that can go again (see `isStaleConnectionFailure`). */
-function isStale(error: Error, reused: boolean, request: ProxyRequest): boolean {
-  const code = (error as { code?: string }).code;
-  // undici's "other side closed" is node:http's ECONNRESET.
-  return isStaleConnectionFailure(Object.assign(new Error(error.message), { code: code === 'UND_ERR_SOCKET' ? 'ECONNRESET' : code }), reused, request);
 }
