@@ -3,8 +3,8 @@ import { checkOptions, readChoice, readString, readStringList } from './options.
 import { createObservation, type Observation, type ObserverFactory } from './observation.js';
 import type { Observer, RequestRecord } from './record.js';
 import { requestIdOf } from './request-id.js';
-import { headerValue, loggedPath, pickHeaders, type QueryMode } from './redact.js';
-import { clfTime, isoTime, jsonString } from './text.js';
+import { headerText, loggedPath, pickHeaders, redacted, type QueryMode } from './redact.js';
+import { clfTime, isoTime, JsonMemo, jsonString } from './text.js';
 
 /** Where raw access log lines go (`process.stdout`, a file stream …): one line per call, `\n`-terminated. */
 export interface LineSink {
@@ -67,6 +67,7 @@ export interface AccessLogFields {
 
 const optionNames = ['logger', 'stream', 'format', 'level', 'message', 'query', 'headers', 'redactHeaders'] as const;
 const levels: readonly AccessLogLevel[] = ['debug', 'info', 'warn', 'error'];
+const redactedJson = jsonString(redacted);
 const defaultRedacted = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key'];
 
 interface AccessLogSettings {
@@ -118,8 +119,10 @@ export function accessLogFactory(settings: AccessLogSettings): ObserverFactory {
 class AccessLogObserver implements Observer {
   private readonly message: string;
   private readonly upstreamJson: string;
-  /** `,"user-agent":` … : each logged header's name, quoted once. */
-  private readonly headerKeys: string[];
+  /** `,"user-agent":` … : each logged header's name, quoted once (`first`: without the comma). */
+  private readonly headerKeys: { readonly first: string; readonly next: string; readonly secret: boolean; readonly value: JsonMemo }[];
+  private readonly address = new JsonMemo();
+  private readonly method = new JsonMemo();
 
   constructor(
     readonly settings: AccessLogSettings,
@@ -128,7 +131,12 @@ class AccessLogObserver implements Observer {
   ) {
     this.message = jsonString(settings.message);
     this.upstreamJson = jsonString(upstream);
-    this.headerKeys = settings.headers.map((name) => `,${jsonString(name)}:`);
+    this.headerKeys = settings.headers.map((name) => ({
+      first: `${jsonString(name)}:`,
+      next: `,${jsonString(name)}:`,
+      secret: settings.secret.has(name),
+      value: new JsonMemo(),
+    }));
   }
 
   start(): void {}
@@ -182,11 +190,11 @@ class AccessLogObserver implements Observer {
     const id = requestIdOf(client);
     return (
       `{"time":"${isoTime(record.startTime)}","level":"${this.settings.level}","msg":${this.message}` +
-      `,"method":${jsonString(request.method)},"path":${jsonString(loggedPath(client.originalUrl, this.settings.query))}` +
+      `,"method":${this.method.of(request.method)},"path":${jsonString(loggedPath(client.originalUrl, this.settings.query))}` +
       `,"status":${record.status},"bytesIn":${record.bytesIn},"bytesOut":${record.bytesOut}` +
       `,"duration":${millisecondsJson(record.duration)},"ttfb":${record.firstByte < 0 ? 'null' : millisecondsJson(record.firstByte)}` +
       `,"upstream":${this.upstreamOf(record) === this.upstream ? this.upstreamJson : jsonString(this.upstreamOf(record))},"attempts":${record.attempts},"code":${record.code === null ? 'null' : jsonString(record.code)}` +
-      `,"client":${jsonString(client.address)},"requestId":${id === undefined ? 'null' : jsonString(id)}` +
+      `,"client":${this.address.of(client.address)},"requestId":${id === undefined ? 'null' : jsonString(id)}` +
       `,"websocket":${record.session},"headers":{${this.headersJson(request.headers)}}}\n`
     );
   }
@@ -201,10 +209,11 @@ class AccessLogObserver implements Observer {
     const names = this.settings.headers;
     let text = '';
     for (let index = 0; index < names.length; index++) {
-      const value = headerValue(headers, names[index]!, this.settings.secret);
-      if (value === undefined) continue;
+      const raw = headers[names[index]!];
+      if (raw === undefined) continue;
       const key = this.headerKeys[index]!;
-      text += `${text === '' ? key.slice(1) : key}${jsonString(value)}`;
+      const value = key.secret ? redactedJson : key.value.of(headerText(raw));
+      text += `${text === '' ? key.first : key.next}${value}`;
     }
     return text;
   }

@@ -42,7 +42,12 @@ function redactQuery(query: string): string {
 export function headerValue(headers: HeaderRecord, name: string, secret: ReadonlySet<string>): string | undefined {
   const value = headers[name];
   if (value === undefined) return undefined;
-  return secret.has(name) ? redacted : typeof value === 'string' ? value : value.join(', ');
+  return secret.has(name) ? redacted : headerText(value);
+}
+
+/** A header's value as one string: repeated fields joined as RFC 9110 §5.3 combines them. */
+export function headerText(value: string | readonly string[]): string {
+  return typeof value === 'string' ? value : value.join(', ');
 }
 
 /** Picks the listed request headers for a log line, secrets replaced. `undefined` for absent ones. */

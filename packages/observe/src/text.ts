@@ -12,6 +12,23 @@ export function jsonString(value: string): string {
   return needsEscape.test(value) ? JSON.stringify(value) : `"${value}"`;
 }
 
+/**
+ * `jsonString` of the last value seen, kept: a field that repeats from line to line (the client's
+ * address, its `user-agent`) is escaped once instead of scanned on every line.
+ */
+export class JsonMemo {
+  private value = '';
+  private json = '""';
+
+  of(value: string): string {
+    if (value !== this.value) {
+      this.value = value;
+      this.json = jsonString(value);
+    }
+    return this.json;
+  }
+}
+
 /** A timestamp formatter that reuses the text of the current second. */
 class SecondCache {
   private second = Number.NaN;

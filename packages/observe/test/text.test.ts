@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { clfTime, isoTime, jsonString } from '../src/text.js';
+import { clfTime, isoTime, JsonMemo, jsonString } from '../src/text.js';
 
 test('isoTime() writes what Date#toISOString writes, across seconds, backwards and forwards', () => {
   const base = Date.UTC(2026, 11, 1, 23, 59, 58, 0);
@@ -23,6 +23,13 @@ test('jsonString() is JSON.stringify for plain and tricky strings', () => {
     assert.is(jsonString(sample), JSON.stringify(sample), JSON.stringify(sample));
     assert.is(JSON.parse(jsonString(sample)), sample);
   }
+});
+
+test('JsonMemo gives the JSON of each value it is handed, whether it repeats or changes', () => {
+  const memo = new JsonMemo();
+  // The empty string first: the memo's starting value, which must not be mistaken for a cached one.
+  const values = ['', 'agent/1', 'agent/1', 'quote " here', 'agent/1', '', 'back\\slash', 'back\\slash'];
+  for (const value of values) assert.is(memo.of(value), JSON.stringify(value), JSON.stringify(value));
 });
 
 test.run();
