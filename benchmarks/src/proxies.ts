@@ -221,8 +221,8 @@ async function relay(name: Extract<ProxyName, `relay${string}`>, target: URL, we
     const { compress } = await import('@relay/body');
     stages.push(compress());
   }
-  if (name === 'relay-observe') stages.push(...(await observeStages()));
-  if (name === 'relay-als') await contextManagerOn();
+  if (name === 'relay-observe' || name === 'relay-observe-als') stages.push(...(await observeStages()));
+  if (name === 'relay-als' || name === 'relay-observe-als') await contextManagerOn();
   if (name === 'relay-routing') stages.push(await routingStage());
   const options: RelayOptions = { targetBaseUrl: target.href, transport, stages };
   if (ws !== null) {
@@ -257,20 +257,20 @@ async function relayGateway(target: URL): Promise<Started> {
 /**
  * `observe()` with everything on, set up as in production: a JSON access line per request (built
  * and handed to a sink that drops it, so no disk write is measured), prom-client series in a
- * registry, and spans from the OpenTelemetry SDK (AsyncLocalStorage context, W3C propagation, a
- * batch processor) to an exporter that drops them. Compared with plain `relay`: nothing else differs.
+ * registry, and spans from the OpenTelemetry SDK (W3C propagation, a batch processor with its
+ * defaults) to an exporter that drops them. No context manager: the relay passes each span's parent
+ * itself, so the row's process is plain Relay's (`relay-observe-als` adds the context manager to
+ * both sides). `OBS_PARTS` (default `log,metrics,tracing`) prices one part at a time.
  */
 async function observeStages(): Promise<Stage[]> {
-  const [{ observe }, { Registry }, api, { AsyncLocalStorageContextManager }, { W3CTraceContextPropagator }, sdk] = await Promise.all([
+  const [{ observe }, { Registry }, api, { W3CTraceContextPropagator }, sdk] = await Promise.all([
     import('@relay/observe'),
     import('prom-client'),
     import('@opentelemetry/api'),
-    import('@opentelemetry/context-async-hooks'),
     import('@opentelemetry/core'),
     import('@opentelemetry/sdk-trace-base'),
   ]);
-  const parts = (process.env.OBS_PARTS ?? 'log,metrics,tracing,als').split(',');
-  if (parts.includes('als')) api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  const parts = (process.env.OBS_PARTS ?? 'log,metrics,tracing').split(',');
   api.propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   const dropSpans = { export: (_spans: unknown[], done: (result: { code: number }) => void) => done({ code: 0 }), shutdown: async () => {} };
   const tracerProvider = new sdk.BasicTracerProvider({ spanProcessors: [new sdk.BatchSpanProcessor(dropSpans)] });
@@ -286,7 +286,7 @@ async function observeStages(): Promise<Stage[]> {
  * The process of an app with HTTP server instrumentation, minus the instrumentation's spans:
  * OpenTelemetry's AsyncLocalStorage context manager registered and a context entered once, which
  * switches Node 20's async hooks on for the process (the SDK's batch processor does the same on its
- * first export). Plain Relay otherwise: `relay-observe` against this row is what observe adds there.
+ * first export). Plain Relay otherwise: `relay-observe-als` against this row is what observe adds there.
  */
 async function contextManagerOn(): Promise<void> {
   const [api, { AsyncLocalStorageContextManager }] = await Promise.all([import('@opentelemetry/api'), import('@opentelemetry/context-async-hooks')]);
@@ -411,6 +411,7 @@ export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL
     case 'relay-balance':
     case 'relay-compress':
     case 'relay-observe':
+    case 'relay-observe-als':
     case 'relay-als':
     case 'relay-ws-hook':
     case 'relay-routing':

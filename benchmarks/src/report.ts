@@ -75,9 +75,9 @@ export const ratioTargets: readonly RatioTarget[] = [
   ratio('relay serve (1 worker) CPU/req ≤ 1.05× the same relay in code, small GET', 'small-get', 'relay-gateway', 'relay', 'cpu', 1.05, false),
   ratio('Relay + access log, metrics, tracing CPU/req ≤ 1.15× plain Relay, small GET (issue 18)', 'small-get', 'relay-observe', 'relay', 'cpu', 1.15, false),
   ratio(
-    'Relay + access log, metrics, tracing CPU/req ≤ 1.15× Relay with the same context manager on, small GET (issue 18, AsyncLocalStorage on in both)',
+    'Relay + access log, metrics, tracing CPU/req ≤ 1.15× Relay, both with the AsyncLocalStorage context manager on, small GET (issue 18)',
     'small-get',
-    'relay-observe',
+    'relay-observe-als',
     'relay-als',
     'cpu',
     1.15,

@@ -139,6 +139,7 @@ export type ProxyName =
   | 'express-compress'
   | 'relay-gateway'
   | 'relay-observe'
+  | 'relay-observe-als'
   | 'relay-als'
   | 'relay-ws-hook'
   | 'relay-routing'
@@ -197,6 +198,12 @@ export const proxies: ProxyInfo[] = [
   },
   { name: 'relay-gateway', label: 'relay serve gateway.yaml (1 worker, one route)', websocket: true },
   { name: 'relay-observe', label: 'Relay + @relay/observe: access log, metrics, tracing (no-op exporter)', websocket: false },
+  {
+    name: 'relay-observe-als',
+    label: "Relay + @relay/observe, OpenTelemetry's AsyncLocalStorage context manager on",
+    websocket: false,
+    only: ['small-get'],
+  },
   { name: 'relay-als', label: "Relay, OpenTelemetry's AsyncLocalStorage context manager on (no observe)", websocket: false, only: ['small-get'] },
   { name: 'relay-ws-hook', label: 'Relay, WebSocket with a pass-through message hook', websocket: true, websocketOnly: true },
   { name: 'relay-routing', label: 'Relay + routes(), when(), rewritePath() (@relay/routing)', websocket: false, only: ['small-get'] },
