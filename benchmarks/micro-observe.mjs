@@ -1,8 +1,9 @@
 // Micro-benchmark of @relay/observe's stages around a transport that answers at once (no sockets):
 // CPU µs per request of observe({ accessLog, metrics, tracing }) over the bare handler, as the
-// relay-observe bench row sets them up (SDK, BatchSpanProcessor, dropping exporter, W3C propagation,
-// AsyncLocalStorage context manager switched on). `node benchmarks/micro-observe.mjs [parts]`
-// after `node scripts/build.mjs observe`; parts as OBS_PARTS (log,metrics,tracing,als).
+// relay-observe bench row sets them up (SDK, BatchSpanProcessor, dropping exporter, W3C propagation).
+// `node benchmarks/micro-observe.mjs [parts]` after `node scripts/build.mjs observe`; parts as
+// OBS_PARTS (default log,metrics,tracing; `als` adds the AsyncLocalStorage context manager, switched
+// on as relay-observe-als has it). OBS_NOOP=1 leaves the SDK out (relay-observe-api): Relay's share.
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
 const require = createRequire(new URL('./package.json', import.meta.url));
@@ -13,14 +14,14 @@ const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-asyn
 const { W3CTraceContextPropagator } = require('@opentelemetry/core');
 const sdk = require('@opentelemetry/sdk-trace-base');
 
-const parts = (process.argv[2] ?? 'log,metrics,tracing,als').split(',');
+const parts = (process.argv[2] ?? 'log,metrics,tracing').split(',');
 if (parts.includes('als')) {
   api.context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   api.context.with(api.context.active(), () => {}); // what the batch processor's first export does
 }
 api.propagation.setGlobalPropagator(new W3CTraceContextPropagator());
 const dropSpans = { export: (_spans, done) => done({ code: 0 }), shutdown: async () => {} };
-const tracerProvider = new sdk.BasicTracerProvider({ spanProcessors: [new sdk.BatchSpanProcessor(dropSpans)] });
+const tracerProvider = process.env.OBS_NOOP ? new api.ProxyTracerProvider() : new sdk.BasicTracerProvider({ spanProcessors: [new sdk.BatchSpanProcessor(dropSpans)] });
 const obs = observe({
   accessLog: parts.includes('log') && { stream: { write: (line) => line.length } },
   metrics: parts.includes('metrics') && { registry: new Registry() },
@@ -65,4 +66,4 @@ for (let r = 0; r < 12; r++) {
 const min = (list) => Math.min(...list.slice(2));
 const median = (list) => list.slice(2).sort((a, b) => a - b)[Math.floor((list.length - 2) / 2)];
 console.log(`parts ${parts.join(',')}: bare ${min(bare).toFixed(2)} µs, observed ${min(full).toFixed(2)} µs (min), +${(min(full) - min(bare)).toFixed(2)} µs; medians +${(median(full) - median(bare)).toFixed(2)} µs`);
-await tracerProvider.shutdown();
+await tracerProvider.shutdown?.();

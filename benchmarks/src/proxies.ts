@@ -221,7 +221,8 @@ async function relay(name: Extract<ProxyName, `relay${string}`>, target: URL, we
     const { compress } = await import('@relay/body');
     stages.push(compress());
   }
-  if (name === 'relay-observe' || name === 'relay-observe-als') stages.push(...(await observeStages()));
+  if (name === 'relay-observe' || name === 'relay-observe-als') stages.push(...(await observeStages({ sdk: true })));
+  if (name === 'relay-observe-api') stages.push(...(await observeStages({ sdk: false })));
   if (name === 'relay-als' || name === 'relay-observe-als') await contextManagerOn();
   if (name === 'relay-routing') stages.push(await routingStage());
   const options: RelayOptions = { targetBaseUrl: target.href, transport, stages };
@@ -260,9 +261,11 @@ async function relayGateway(target: URL): Promise<Started> {
  * registry, and spans from the OpenTelemetry SDK (W3C propagation, a batch processor with its
  * defaults) to an exporter that drops them. No context manager: the relay passes each span's parent
  * itself, so the row's process is plain Relay's (`relay-observe-als` adds the context manager to
- * both sides). `OBS_PARTS` (default `log,metrics,tracing`) prices one part at a time.
+ * both sides). `OBS_PARTS` (default `log,metrics,tracing`) prices one part at a time. Without
+ * `sdk`, tracing goes to the API's global tracer with no SDK registered (`relay-observe-api`):
+ * Relay's own calls are made, the API answers with non-recording spans, no span is kept.
  */
-async function observeStages(): Promise<Stage[]> {
+async function observeStages(options: { sdk: boolean }): Promise<Stage[]> {
   const [{ observe }, { Registry }, api, { W3CTraceContextPropagator }, sdk] = await Promise.all([
     import('@relay/observe'),
     import('prom-client'),
@@ -277,7 +280,7 @@ async function observeStages(): Promise<Stage[]> {
   const obs = observe({
     accessLog: parts.includes('log') && { stream: { write: (line: string) => line.length } },
     metrics: parts.includes('metrics') && { registry: new Registry() },
-    tracing: parts.includes('tracing') && { tracerProvider },
+    tracing: parts.includes('tracing') && (options.sdk ? { tracerProvider } : true),
   });
   return [obs.request, obs.attempt];
 }
@@ -412,6 +415,7 @@ export async function startProxy(name: Exclude<ProxyName, 'direct'>, target: URL
     case 'relay-compress':
     case 'relay-observe':
     case 'relay-observe-als':
+    case 'relay-observe-api':
     case 'relay-als':
     case 'relay-ws-hook':
     case 'relay-routing':

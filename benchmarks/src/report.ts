@@ -89,12 +89,16 @@ export const ratioTargets: readonly RatioTarget[] = [
 /**
  * Pairs measured back to back beside the targets' (no target of their own; their ratios are
  * printed under the workload's table): the undici transport against the default one, and in
- * the Fastify plugin against @fastify/http-proxy, which sends through undici too.
+ * the Fastify plugin against @fastify/http-proxy, which sends through undici too; observe's cost
+ * split into Relay's part and the OpenTelemetry SDK's.
  */
 export const comparisonPairs: ReadonlyArray<Pick<RatioTarget, 'workload' | 'proxy' | 'reference'>> = [
   { workload: 'small-get', proxy: 'relay-undici', reference: 'relay' },
   { workload: 'small-get', proxy: 'relay-fastify-undici', reference: 'fastify-http-proxy' },
   { workload: 'post-64k', proxy: 'relay-undici', reference: 'relay' },
+  // Issue 18's cost split: Relay's own observe work (spans asked of the API, none recorded), and what the SDK's recording adds to it.
+  { workload: 'small-get', proxy: 'relay-observe-api', reference: 'relay' },
+  { workload: 'small-get', proxy: 'relay-observe', reference: 'relay-observe-api' },
 ];
 
 /**

@@ -140,6 +140,7 @@ export type ProxyName =
   | 'relay-gateway'
   | 'relay-observe'
   | 'relay-observe-als'
+  | 'relay-observe-api'
   | 'relay-als'
   | 'relay-ws-hook'
   | 'relay-routing'
@@ -201,6 +202,12 @@ export const proxies: ProxyInfo[] = [
   {
     name: 'relay-observe-als',
     label: "Relay + @relay/observe, OpenTelemetry's AsyncLocalStorage context manager on",
+    websocket: false,
+    only: ['small-get'],
+  },
+  {
+    name: 'relay-observe-api',
+    label: 'Relay + @relay/observe, tracing through @opentelemetry/api with no SDK (no span recorded)',
     websocket: false,
     only: ['small-get'],
   },
