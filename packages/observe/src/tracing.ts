@@ -22,7 +22,10 @@ import type { AttemptRunner, Observer, RequestRecord } from './record.js';
 export interface TracingOptions {
   /** Where spans go. Default the global tracer provider (`trace.getTracerProvider()`). */
   tracerProvider?: TracerProvider;
-  /** Injects `traceparent`/`tracestate` (and extracts them for the SERVER span). Default the global propagator. */
+  /**
+   * Injects `traceparent`/`tracestate` upstream, and extracts the client's: the parent of the SERVER
+   * span, or of the attempts when no span is active. Default the global propagator.
+   */
   propagator?: TextMapPropagator;
   /** Make a SERVER span per client request, for apps without HTTP server instrumentation. Default `false`. */
   serverSpan?: boolean;
@@ -95,9 +98,17 @@ class TracingObserver implements Observer, AttemptRunner {
   ) {}
 
   start(record: RequestRecord): void {
-    if (!this.settings.serverSpan) return;
+    const active = contextApi.active();
+    if (this.settings.serverSpan) this.startServerSpan(record, active);
+    // No SERVER span from an HTTP server instrumentation: the attempts continue the client's trace
+    // (its `traceparent`), as a proxy in the middle of a trace does, instead of starting a new one.
+    else if (trace.getSpan(active) === undefined) record.parentContext = this.settings.propagator.extract(active, record.request.headers, defaultTextMapGetter);
+  }
+
+  /** A SERVER span for the client's request, child of the client's `traceparent`: the attempts' parent. */
+  private startServerSpan(record: RequestRecord, active: Context): void {
     const request = record.request;
-    const parent = this.settings.propagator.extract(contextApi.active(), request.headers, defaultTextMapGetter);
+    const parent = this.settings.propagator.extract(active, request.headers, defaultTextMapGetter);
     const path = request.client.originalUrl;
     const query = path.indexOf('?');
     const attributes: Attributes = {
@@ -213,9 +224,10 @@ function endAttemptSpan(record: RequestRecord): void {
 
 /**
  * OpenTelemetry traces with `@opentelemetry/api`: a CLIENT span per upstream attempt, child of
- * the active context (your HTTP server instrumentation's span) or of a SERVER span it makes when
- * `serverSpan` is set; HTTP semantic-convention attributes (`http.request.method`, `url.full`
- * without the query, `server.address`, `server.port`, `http.response.status_code`, `error.type`,
+ * the active context (your HTTP server instrumentation's span), of a SERVER span it makes when
+ * `serverSpan` is set, or else of the client's `traceparent` (the client's trace continues); HTTP
+ * semantic-convention attributes (`http.request.method`, `url.full` without the query,
+ * `server.address`, `server.port`, `http.response.status_code`, `error.type`,
  * `http.request.resend_count`); `traceparent`/`tracestate` injected upstream through the
  * propagator. WebSocket handshakes are traced too. The parent is passed explicitly, so no context
  * manager is needed; the transport runs inside the attempt span's context only when a span was

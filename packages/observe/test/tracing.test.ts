@@ -90,6 +90,29 @@ test('serverSpan: a SERVER span continues the client traceparent; an unreachable
   await served.close();
 });
 
+test('without a server span, the attempts continue the client trace: its traceparent is their parent, its tracestate goes on', async () => {
+  const upstream = await scripted([503, 200]);
+  const t = tracing({ tracerProvider });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [t.request, retry({ maxRetries: 1, backoffFactor: 1 }), t.attempt] }));
+  const remote = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+  const response = await fetchRaw(`${served.url}/orders`, { headers: { traceparent: remote, tracestate: 'vendor=abc' } });
+  assert.is(response.status, 200);
+  assert.ok(await waitFor(() => spansOf(SpanKind.CLIENT).length === 2));
+  assert.is(spansOf(SpanKind.SERVER).length, 0);
+  const attempts = spansOf(SpanKind.CLIENT);
+  for (const span of attempts) {
+    assert.is(span.spanContext().traceId, '0af7651916cd43dd8448eb211c80319c');
+    assert.is(span.parentSpanContext?.spanId, 'b7ad6b7169203331');
+    assert.ok(span.parentSpanContext?.isRemote);
+  }
+  // Each attempt went up with its own span id in the client's trace, and the client's tracestate.
+  const sent = upstream.requests.map((seen) => seen.headers.traceparent).sort();
+  assert.equal(sent, attempts.map(traceparentOf).sort());
+  assert.equal(upstream.requests.map((seen) => seen.headers.tracestate), ['vendor=abc', 'vendor=abc']);
+  await served.close();
+  await upstream.close();
+});
+
 test('the query stays out of url.full unless includeQuery; a 404 is an error on the CLIENT span only', async () => {
   const upstream = await scripted([404]);
   const t = tracing({ tracerProvider, serverSpan: true, includeQuery: true });
