@@ -1,3 +1,5 @@
+import { validateHeaderName, validateHeaderValue } from 'node:http';
+
 /** Every error code Relay raises, with the HTTP status it maps to. */
 export const errorStatus = {
   /** The request path leaves the upstream prefix or cannot be mapped safely. */
@@ -65,13 +67,38 @@ export class RelayError extends Error {
   readonly code: RelayErrorCode;
   /** The HTTP status this error maps to. */
   readonly status: number;
+  /**
+   * Headers the relay's error answer carries besides its own (names lowercase), e.g. a request
+   * id a stage added on the way out; they never replace the answer's own. `undefined` for none.
+   */
+  readonly headers: Readonly<Record<string, string>> | undefined;
 
-  constructor(code: RelayErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: RelayErrorCode, message: string, options?: RelayErrorOptions) {
     super(message, options);
     this.name = 'RelayError';
     this.code = code;
     this.status = errorStatus[code];
+    this.headers = options?.headers === undefined ? undefined : answerHeaders(options.headers);
   }
+}
+
+/** Options of `new RelayError()`. */
+export interface RelayErrorOptions {
+  /** The underlying error: logged, never shown to the client. */
+  cause?: unknown;
+  /** Headers for the error answer besides its own; checked here, so a bad one fails where it is made. */
+  headers?: Readonly<Record<string, string>>;
+}
+
+/** `headers` with lowercase names, each name and value checked as Node checks them before writing. */
+function answerHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
+  const checked: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    validateHeaderName(name);
+    validateHeaderValue(name, value);
+    checked[name.toLowerCase()] = value;
+  }
+  return checked;
 }
 
 const unreachableCodes = new Set([

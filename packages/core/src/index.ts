@@ -13,7 +13,7 @@ export type { TrustProxy } from './request/trust-proxy.js';
 export type { Logger, Target, Timeouts, TlsOptions, Transport, UpgradeTransport } from './types.js';
 
 // Errors: one class, stable codes.
-export { RelayError, errorStatus, toRelayError, type RelayErrorCode } from './errors.js';
+export { RelayError, errorStatus, toRelayError, type RelayErrorCode, type RelayErrorOptions } from './errors.js';
 
 // Writing a stage.
 export type { Handler, HeaderRecord, HeaderValue, ProxyRequest, ProxyResponse, Stage, StageContext, UpgradeHandoff } from './types.js';

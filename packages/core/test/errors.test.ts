@@ -170,6 +170,19 @@ test('a client that disconnects during the response aborts the upstream within a
   await upstream.close();
 });
 
+test('a RelayError checks the headers of its answer, and they never replace the answer\'s own', async () => {
+  assert.throws(() => new RelayError('ERR_INTERNAL', 'x', { headers: { 'bad name': 'v' } }), /header name/i);
+  assert.throws(() => new RelayError('ERR_INTERNAL', 'x', { headers: { 'x-id': 'a\r\nb' } }), /character/i);
+  const error = new RelayError('ERR_READ_TIMEOUT', 'slow', { headers: { 'X-Id': '7', 'Content-Type': 'text/html' } });
+  assert.equal(error.headers, { 'x-id': '7', 'content-type': 'text/html' });
+  const served = await serveRelay(createRelay({ targetBaseUrl: 'http://127.0.0.1:1', stages: [{ name: 'fails', wrap: () => async () => { throw error; } }] }));
+  const response = await fetchRaw(`${served.url}/`);
+  assert.is(response.status, 504);
+  assert.is(response.headers['x-id'], '7');
+  assert.is(response.headers['content-type'], 'text/plain; charset=utf-8');
+  await served.close();
+});
+
 test('a failing stage becomes a 500 with a log line, and the relay keeps serving', async () => {
   const upstream = await startUpstream();
   const logger = memoryLogger();

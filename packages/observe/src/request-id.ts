@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type ClientInfo, type HeaderRecord, type Handler, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
+import { RelayError, toRelayError, type ClientInfo, type HeaderRecord, type Handler, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
 import { checkOptions, readBoolean, readString } from './options.js';
 
 /** Options of `requestId()`. */
@@ -8,7 +8,7 @@ export interface RequestIdOptions {
   header?: string;
   /** Keep a valid id the client sent; `false` always makes a new one. Default `true`. */
   trustIncoming?: boolean;
-  /** Also send the id back to the client in the response. Default `true`. */
+  /** Also send the id back to the client: on the response, and on the relay's own error answer (502, 504 …). Default `true`. */
   response?: boolean;
   /** Longest client id kept, in characters; a longer one is replaced. Default 128. */
   maxLength?: number;
@@ -81,10 +81,25 @@ export function requestId(options: RequestIdOptions = {}): Stage {
   };
 }
 
+/**
+ * The id on the response, and on the relay's own error answer when the pipeline fails: the 502 or
+ * 504 is where a client most needs an id to quote (nginx's `add_header … always`, Envoy's
+ * `always_set_request_id_in_response`).
+ */
 async function echoed(next: Handler, request: ProxyRequest, header: string, id: string): Promise<ProxyResponse> {
-  const response = await next(request);
+  let response: ProxyResponse;
+  try {
+    response = await next(request);
+  } catch (error) {
+    throw withAnswerHeader(toRelayError(error), header, id);
+  }
   response.headers[header] = id;
   return response;
+}
+
+/** The same error (code, message, cause) with `header: id` added to its answer's headers. */
+function withAnswerHeader(error: RelayError, header: string, id: string): RelayError {
+  return new RelayError(error.code, error.message, { cause: error.cause, headers: { ...error.headers, [header]: id } });
 }
 
 /** A header of a record as one string (repeated values joined with `, `), or `undefined`. */

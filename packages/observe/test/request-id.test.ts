@@ -2,9 +2,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { compose, createRelay, stageContext, ClientInfo, type ProxyRequest, type ProxyResponse } from '@relay/core';
 import { retry } from '@relay/retry';
-import { fetchRaw, serveRelay } from '@relay/testkit';
-import { requestId, requestIdOf } from '../src/index.js';
-import { scripted } from './helpers.js';
+import { closedPort, fetchRaw, sendRaw, serveRelay, waitFor } from '@relay/testkit';
+import { observe, requestId, requestIdOf } from '../src/index.js';
+import { scripted, serveWithUpgrades } from './helpers.js';
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -62,6 +62,36 @@ test('requestIdOf(client) gives the id to later stages; a bad generator is a 500
   assert.is((await fetchRaw(`${served.url}/`, { headers: { 'x-request-id': 'ok' } })).status, 200);
   await served.close();
   await upstream.close();
+});
+
+test("the relay's own error answers carry the id too: 502 over HTTP, over relay.fetch and on a refused WebSocket handshake", async () => {
+  const port = await closedPort();
+  const lines: string[] = [];
+  const obs = observe({ requestId: true, accessLog: { stream: { write: (line: string) => lines.push(line) } } });
+  const options = { targetBaseUrl: `http://127.0.0.1:${port}`, stages: [obs.request, obs.attempt] };
+  const served = await serveWithUpgrades(options);
+  const response = await fetchRaw(`${served.url}/down`, { headers: { 'x-request-id': 'err-1' } });
+  assert.is(response.status, 502);
+  assert.is(response.headers['x-request-id'], 'err-1');
+  assert.match(response.body.toString(), /ERR_UPSTREAM_UNREACHABLE/);
+  assert.ok(await waitFor(() => lines.length === 1));
+  assert.is(JSON.parse(lines[0]!).requestId, 'err-1');
+  const made = await fetchRaw(`${served.url}/down`);
+  assert.match(String(made.headers['x-request-id']), uuid);
+  const handshake = await sendRaw(
+    Number(new URL(served.url).port),
+    'GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nX-Request-Id: ws-1\r\n\r\n',
+  );
+  assert.match(handshake, /^HTTP\/1\.1 502 /);
+  assert.match(handshake, /\r\nx-request-id: ws-1\r\n/);
+  await served.close();
+  const relay = createRelay(options);
+  await relay.startup();
+  const fetched = await relay.fetch(new Request('http://relay.test/down', { headers: { 'x-request-id': 'fetch-1' } }), { address: '127.0.0.1' });
+  assert.is(fetched.status, 502);
+  assert.is(fetched.headers.get('x-request-id'), 'fetch-1');
+  await relay.shutdown();
 });
 
 test('options are checked', () => {

@@ -9,7 +9,7 @@ import type { FetchClient } from './api.js';
 import type { Exchange } from './front.js';
 import type { ExchangeHost } from './host.js';
 import type { InFlight } from './in-flight.js';
-import { errorBody } from './respond.js';
+import { errorBody, withErrorHeaders } from './respond.js';
 
 /**
  * A Web `Request` read as the node:http request the relay's front expects: its method, target,
@@ -129,7 +129,8 @@ export class FetchExchange implements Exchange, InFlight {
 
 /** The relay's short error answer as a Web `Response`. */
 function errorResponse(error: RelayError): Response {
-  return new Response(errorBody(error), { status: error.status, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' } });
+  const headers = withErrorHeaders({ 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }, error);
+  return new Response(errorBody(error), { status: error.status, headers });
 }
 
 function webHeaders(headers: HeaderRecord): Headers {

@@ -46,6 +46,14 @@ export function errorBody(error: RelayError): string {
   return `${error.status} ${reasonPhrases[error.status] ?? 'Error'}: ${explanations[error.code]} (${error.code})\n`;
 }
 
+/** Adds `error.headers` (a stage's request id …) to the headers of its answer, none of the answer's own replaced. */
+export function withErrorHeaders<T extends Record<string, string | number>>(headers: T, error: RelayError): T {
+  const extra = error.headers;
+  if (extra === undefined) return headers;
+  for (const name in extra) if (!(name in headers)) (headers as Record<string, string | number>)[name] = extra[name]!;
+  return headers;
+}
+
 /**
  * Answers a client with the status of `error` and a short text body that names no internal
  * address, port or stack. When the response has started already, the connection is
@@ -71,6 +79,7 @@ export function sendError(res: ServerResponse, error: RelayError): void {
     if (!http2) headers.connection = 'close';
     headers['retry-after'] = '1';
   }
+  withErrorHeaders(headers, error);
   for (const name of res.getHeaderNames()) res.removeHeader(name);
   if (http2) res.writeHead(error.status, headers);
   // Always an explicit reason phrase: a failed writeHead leaves its phrase on `res` (an

@@ -2,7 +2,7 @@ import { STATUS_CODES, validateHeaderName, validateHeaderValue, type IncomingMes
 import type { Duplex } from 'node:stream';
 import type { ClientInfo } from '../request/client.js';
 import { RelayError, toRelayError } from '../errors.js';
-import { errorBody } from './respond.js';
+import { errorBody, withErrorHeaders } from './respond.js';
 import { publishRequestEnd, publishRequestStart, publishWebSocketOpen } from '../events.js';
 import type { InFlight } from './in-flight.js';
 import type { ExchangeHost } from './host.js';
@@ -148,14 +148,8 @@ export function refuseUpgrade(socket: Duplex, error: RelayError, logger: Logger 
     return;
   }
   const body = errorBody(error);
-  socket.end(
-    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\n` +
-      'content-type: text/plain; charset=utf-8\r\n' +
-      `content-length: ${Buffer.byteLength(body)}\r\n` +
-      'cache-control: no-store\r\n' +
-      'connection: close\r\n\r\n' +
-      body,
-  );
+  const headers = withErrorHeaders({ 'content-type': 'text/plain; charset=utf-8', 'content-length': String(Buffer.byteLength(body)), 'cache-control': 'no-store', connection: 'close' }, error);
+  socket.end(`HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\n${headerLines(headers)}\r\n${body}`);
 }
 
 /**
