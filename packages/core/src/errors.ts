@@ -1,4 +1,5 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
+import { hopByHopHeaders } from './request/hop-by-hop.js';
 
 /** Every error code Relay raises, with the HTTP status it maps to. */
 export const errorStatus = {
@@ -90,13 +91,19 @@ export interface RelayErrorOptions {
   headers?: Readonly<Record<string, string>>;
 }
 
-/** `headers` with lowercase names, each name and value checked as Node checks them before writing. */
+/**
+ * `headers` with lowercase names, each name and value checked as Node checks them before writing.
+ * Connection and framing headers stay the relay's: the answer's length, and whether the
+ * connection lives on, follow from the answer itself (and HTTP/2 refuses them outright).
+ */
 function answerHeaders(headers: Readonly<Record<string, string>>): Record<string, string> {
   const checked: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     validateHeaderName(name);
     validateHeaderValue(name, value);
-    checked[name.toLowerCase()] = value;
+    const lower = name.toLowerCase();
+    if (hopByHopHeaders.has(lower) || lower === 'content-length') throw new TypeError(`an error answer's ${lower} header is the relay's to set`);
+    checked[lower] = value;
   }
   return checked;
 }

@@ -173,6 +173,9 @@ test('a client that disconnects during the response aborts the upstream within a
 test('a RelayError checks the headers of its answer, and they never replace the answer\'s own', async () => {
   assert.throws(() => new RelayError('ERR_INTERNAL', 'x', { headers: { 'bad name': 'v' } }), /header name/i);
   assert.throws(() => new RelayError('ERR_INTERNAL', 'x', { headers: { 'x-id': 'a\r\nb' } }), /character/i);
+  for (const name of ['Connection', 'transfer-encoding', 'content-length']) {
+    assert.throws(() => new RelayError('ERR_INTERNAL', 'x', { headers: { [name]: 'close' } }), /is the relay's to set/);
+  }
   const error = new RelayError('ERR_READ_TIMEOUT', 'slow', { headers: { 'X-Id': '7', 'Content-Type': 'text/html' } });
   assert.equal(error.headers, { 'x-id': '7', 'content-type': 'text/html' });
   const served = await serveRelay(createRelay({ targetBaseUrl: 'http://127.0.0.1:1', stages: [{ name: 'fails', wrap: () => async () => { throw error; } }] }));
