@@ -260,7 +260,7 @@ export interface Timing {
   pairs: number;
 }
 
-/** The full run, every workload: about 32 minutes on the 2-core machine, the paired phase included. */
+/** The full run, every workload: about 38 minutes on the 2-core machine, the paired phase included. */
 export const fullTiming: Record<WorkloadName, Timing> = {
   'small-get': { rounds: 9, warmup: 3, duration: 3, pairs: 8 },
   'post-64k': { rounds: 5, warmup: 2, duration: 3, pairs: 6 },
@@ -272,7 +272,7 @@ export const fullTiming: Record<WorkloadName, Timing> = {
   'grpc-unary': { rounds: 5, warmup: 2, duration: 3, pairs: 0 },
 };
 
-/** `--quick`: by default small GET and 64 KiB POST only, under two minutes. */
+/** `--quick`: by default small GET and 64 KiB POST only, about five minutes with every proxy. */
 export const quickTiming: Record<WorkloadName, Timing> = {
   'small-get': { rounds: 3, warmup: 1, duration: 2, pairs: 0 },
   'post-64k': { rounds: 3, warmup: 0.5, duration: 1, pairs: 0 },
