@@ -59,6 +59,10 @@ export interface AccessLogFields {
   client: string;
   /** The request id (`requestId()`), `null` without one. */
   requestId: string | null;
+  /** The request's trace id when `tracing` is on and the trace is valid, else `null`: the log line's link to its trace. */
+  traceId: string | null;
+  /** The request's SERVER span id (an instrumentation's or `serverSpan`'s), else its last attempt's; `null` with no trace. */
+  spanId: string | null;
   /** True on the line of a WebSocket session, written when the session closes. */
   websocket: boolean;
   /** The `headers` option's request headers, secrets redacted. */
@@ -159,6 +163,8 @@ class AccessLogObserver implements Observer {
       code: message.code,
       client: message.address,
       requestId: null,
+      traceId: null,
+      spanId: null,
       websocket: message.upgrade,
       headers: {},
     };
@@ -195,6 +201,8 @@ class AccessLogObserver implements Observer {
       `,"duration":${millisecondsJson(record.duration)},"ttfb":${record.firstByte < 0 ? 'null' : millisecondsJson(record.firstByte)}` +
       `,"upstream":${this.upstreamOf(record) === this.upstream ? this.upstreamJson : jsonString(this.upstreamOf(record))},"attempts":${record.attempts},"code":${record.code === null ? 'null' : jsonString(record.code)}` +
       `,"client":${this.address.of(client.address)},"requestId":${id === undefined ? 'null' : jsonString(id)}` +
+      // Trace and span ids are lowercase hex: nothing to escape.
+      `,"traceId":${record.traceId === null ? 'null' : `"${record.traceId}"`},"spanId":${record.spanId === null ? 'null' : `"${record.spanId}"`}` +
       `,"websocket":${record.session},"headers":{${this.headersJson(request.headers)}}}\n`
     );
   }
@@ -234,6 +242,8 @@ class AccessLogObserver implements Observer {
       code: record.code,
       client: client.address,
       requestId: requestIdOf(client) ?? null,
+      traceId: record.traceId,
+      spanId: record.spanId,
       websocket: record.session,
       headers: pickHeaders(request.headers, this.settings.headers, this.settings.secret),
     };

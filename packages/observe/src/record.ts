@@ -86,6 +86,10 @@ export class RequestRecord {
   finished = false;
   /** Route index for labels, resolved once by whoever needs it first; -2 before that. */
   route = -2;
+  /** The request's trace id (hex) when tracing saw a valid one, else null: for the access line. */
+  traceId: string | null = null;
+  /** The span the access line points at: the request's SERVER span (yours or `serverSpan`'s), else its last attempt's. */
+  spanId: string | null = null;
   /** Tracing's slots: the parent context, the SERVER span and the current attempt's CLIENT span. */
   parentContext: unknown = null;
   serverSpan: unknown = null;

@@ -99,10 +99,15 @@ class TracingObserver implements Observer, AttemptRunner {
 
   start(record: RequestRecord): void {
     const active = contextApi.active();
-    if (this.settings.serverSpan) this.startServerSpan(record, active);
+    if (this.settings.serverSpan) {
+      this.startServerSpan(record, active);
+      return;
+    }
+    const server = trace.getSpan(active);
+    if (server !== undefined) noteSpan(record, server);
     // No SERVER span from an HTTP server instrumentation: the attempts continue the client's trace
     // (its `traceparent`), as a proxy in the middle of a trace does, instead of starting a new one.
-    else if (trace.getSpan(active) === undefined) record.parentContext = this.settings.propagator.extract(active, record.request.headers, defaultTextMapGetter);
+    else record.parentContext = this.settings.propagator.extract(active, record.request.headers, defaultTextMapGetter);
   }
 
   /** A SERVER span for the client's request, child of the client's `traceparent`: the attempts' parent. */
@@ -121,6 +126,7 @@ class TracingObserver implements Observer, AttemptRunner {
     const span = this.tracer.startSpan(knownMethods.has(request.method) ? request.method : 'HTTP', { kind: SpanKind.SERVER, attributes }, parent);
     record.serverSpan = span;
     record.parentContext = trace.setSpan(parent, span);
+    noteSpan(record, span);
   }
 
   attemptStart(): void {}
@@ -137,6 +143,8 @@ class TracingObserver implements Observer, AttemptRunner {
       parent,
     );
     record.attemptSpan = span;
+    // No SERVER span (ours or an instrumentation's, noted at the start): the access line points at the last attempt.
+    if (record.serverSpan === null && record.parentContext !== null) noteSpan(record, span);
     const spanContext = trace.setSpan(parent, span);
     this.settings.propagator.inject(spanContext, request.headers as HeaderRecord, defaultTextMapSetter);
     return this.entersContext(active) ? contextApi.with(spanContext, next, undefined, request) : next(request);
@@ -213,6 +221,18 @@ class TracingObserver implements Observer, AttemptRunner {
     }
     server.end();
   }
+}
+
+/**
+ * The span's ids into the record, for the access line. Only valid ones (hex of the right length,
+ * not all zeros): a span with no SDK and no parent has none, and a lax propagator must not put
+ * text of a client's choosing into a log line.
+ */
+function noteSpan(record: RequestRecord, span: Span): void {
+  const ids = span.spanContext();
+  if (!trace.isSpanContextValid(ids)) return;
+  record.traceId = ids.traceId;
+  record.spanId = ids.spanId;
 }
 
 function endAttemptSpan(record: RequestRecord): void {

@@ -9,7 +9,7 @@ import { echoSession, scripted, serveWithUpgrades, startEchoWs } from './helpers
 
 const fieldNames = [
   'method', 'path', 'status', 'bytesIn', 'bytesOut', 'duration', 'ttfb', 'upstream',
-  'attempts', 'code', 'client', 'requestId', 'websocket', 'headers',
+  'attempts', 'code', 'client', 'requestId', 'traceId', 'spanId', 'websocket', 'headers',
 ].sort();
 
 /** A sink that keeps each written line. */
@@ -46,6 +46,9 @@ test('a JSON line per request to the relay logger, every field, after a retry', 
   assert.is(fields.code, null);
   assert.is(fields.client, '127.0.0.1');
   assert.is(fields.requestId, 'abc-123');
+  // No tracing in this observation: no trace to point at.
+  assert.is(fields.traceId, null);
+  assert.is(fields.spanId, null);
   assert.is(fields.websocket, false);
   assert.equal(fields.headers, { 'user-agent': 'test-agent', referer: undefined });
   assert.ok(fields.ttfb !== null && fields.ttfb > 0 && fields.ttfb <= fields.duration, `ttfb ${fields.ttfb}, duration ${fields.duration}`);

@@ -1,11 +1,11 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SpanKind, SpanStatusCode, context, propagation, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { createRelay, type Stage } from '@relay/core';
+import { createRelay, type Relay, type Stage } from '@relay/core';
 import { retry } from '@relay/retry';
 import { closedPort, fetchRaw, serveRelay, waitFor } from '@relay/testkit';
 import { observe, tracing } from '../src/index.js';
@@ -110,6 +110,40 @@ test('without a server span, the attempts continue the client trace: its tracepa
   assert.equal(sent, attempts.map(traceparentOf).sort());
   assert.equal(upstream.requests.map((seen) => seen.headers.tracestate), ['vendor=abc', 'vendor=abc']);
   await served.close();
+  await upstream.close();
+});
+
+test('the access line carries the trace: the SERVER span when there is one, else the last attempt', async () => {
+  const upstream = await scripted([503, 200, 200, 200]);
+  const remote = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+  const lineOf = async (tracingOptions: { serverSpan?: boolean }, listener?: (relay: Relay) => RequestListener) => {
+    const written: string[] = [];
+    const obs = observe({ accessLog: { stream: { write: (line: string) => written.push(line) } }, tracing: { tracerProvider, ...tracingOptions } });
+    const relay = createRelay({ targetBaseUrl: upstream.url, stages: [obs.request, retry({ maxRetries: 1, backoffFactor: 1 }), obs.attempt] });
+    const served = await serveRelay(relay, listener?.(relay));
+    exporter.reset();
+    assert.is((await fetchRaw(`${served.url}/`, { headers: { traceparent: remote } })).status, 200);
+    assert.ok(await waitFor(() => written.length === 1));
+    await served.close();
+    return JSON.parse(written[0]!) as { traceId: string | null; spanId: string | null };
+  };
+  // No server span: the client's trace, and the last attempt's span (the one that answered).
+  const plain = await lineOf({});
+  const retried = spansOf(SpanKind.CLIENT).find((span) => span.attributes['http.request.resend_count'] === 1)!;
+  assert.equal(plain, { ...plain, traceId: '0af7651916cd43dd8448eb211c80319c', spanId: retried.spanContext().spanId });
+  // serverSpan: the relay's SERVER span.
+  const own = await lineOf({ serverSpan: true });
+  assert.is(own.traceId, '0af7651916cd43dd8448eb211c80319c');
+  assert.is(own.spanId, spansOf(SpanKind.SERVER)[0]!.spanContext().spanId);
+  // An HTTP server instrumentation's span, active while the relay runs.
+  const instrumented = await lineOf({}, (relay) => (req, res) => {
+    const span = userTracer.startSpan('GET', { kind: SpanKind.SERVER });
+    res.on('close', () => span.end());
+    context.with(trace.setSpan(context.active(), span), () => relay.handle(req, res));
+  });
+  assert.ok(await waitFor(() => spansOf(SpanKind.SERVER).length === 1));
+  const server = spansOf(SpanKind.SERVER)[0]!;
+  assert.equal(instrumented, { ...instrumented, traceId: server.spanContext().traceId, spanId: server.spanContext().spanId });
   await upstream.close();
 });
 
