@@ -201,7 +201,7 @@ class AccessLogObserver implements Observer {
       `,"duration":${millisecondsJson(record.duration)},"ttfb":${record.firstByte < 0 ? 'null' : millisecondsJson(record.firstByte)}` +
       `,"upstream":${this.upstreamOf(record) === this.upstream ? this.upstreamJson : jsonString(this.upstreamOf(record))},"attempts":${record.attempts},"code":${record.code === null ? 'null' : jsonString(record.code)}` +
       `,"client":${this.address.of(client.address)},"requestId":${id === undefined ? 'null' : jsonString(id)}` +
-      // Trace and span ids are lowercase hex: nothing to escape.
+      // Trace and span ids are hex, checked when tracing noted them: nothing to escape.
       `,"traceId":${record.traceId === null ? 'null' : `"${record.traceId}"`},"spanId":${record.spanId === null ? 'null' : `"${record.spanId}"`}` +
       `,"websocket":${record.session},"headers":{${this.headersJson(request.headers)}}}\n`
     );
