@@ -176,12 +176,14 @@ test('a RelayError checks the headers of its answer, and they never replace the 
   for (const name of ['Connection', 'transfer-encoding', 'content-length']) {
     assert.throws(() => new RelayError('ERR_INTERNAL', 'x', { headers: { [name]: 'close' } }), /is the relay's to set/);
   }
-  const error = new RelayError('ERR_READ_TIMEOUT', 'slow', { headers: { 'X-Id': '7', 'Content-Type': 'text/html' } });
-  assert.equal(error.headers, { 'x-id': '7', 'content-type': 'text/html' });
+  // `constructor` is a valid header name, and no property of a plain object's prototype hides it.
+  const error = new RelayError('ERR_READ_TIMEOUT', 'slow', { headers: { 'X-Id': '7', 'Content-Type': 'text/html', constructor: 'c' } });
+  assert.equal(error.headers, { 'x-id': '7', 'content-type': 'text/html', constructor: 'c' });
   const served = await serveRelay(createRelay({ targetBaseUrl: 'http://127.0.0.1:1', stages: [{ name: 'fails', wrap: () => async () => { throw error; } }] }));
   const response = await fetchRaw(`${served.url}/`);
   assert.is(response.status, 504);
   assert.is(response.headers['x-id'], '7');
+  assert.is(response.headers.constructor, 'c');
   assert.is(response.headers['content-type'], 'text/plain; charset=utf-8');
   await served.close();
 });

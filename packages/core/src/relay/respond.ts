@@ -50,7 +50,7 @@ export function errorBody(error: RelayError): string {
 export function withErrorHeaders<T extends Record<string, string | number>>(headers: T, error: RelayError): T {
   const extra = error.headers;
   if (extra === undefined) return headers;
-  for (const name in extra) if (!(name in headers)) (headers as Record<string, string | number>)[name] = extra[name]!;
+  for (const name in extra) if (!Object.hasOwn(headers, name)) (headers as Record<string, string | number>)[name] = extra[name]!;
   return headers;
 }
 
