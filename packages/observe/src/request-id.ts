@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { RelayError, toRelayError, type ClientInfo, type HeaderRecord, type Handler, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
 import { checkOptions, readBoolean, readString } from './options.js';
+import { headerText } from './redact.js';
 
 /** Options of `requestId()`. */
 export interface RequestIdOptions {
@@ -105,5 +106,5 @@ function withAnswerHeader(error: RelayError, header: string, id: string): RelayE
 /** A header of a record as one string (repeated values joined with `, `), or `undefined`. */
 function headerString(headers: HeaderRecord, name: string): string | undefined {
   const value = headers[name];
-  return value === undefined || typeof value === 'string' ? value : value.join(', ');
+  return value === undefined ? undefined : headerText(value);
 }
