@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { WorkloadRun } from './src/stats.js';
+import { parseArgs } from './src/settings.js';
 
 const bench = fileURLToPath(new URL('./bench.mjs', import.meta.url));
 
@@ -74,6 +75,13 @@ test('one short run of the pipe proxy and Relay gives a complete result and a re
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('only a full run of every proxy writes RESULTS.md unless --out says where', () => {
+  assert.is(parseArgs([], '/r/RESULTS.md').out, '/r/RESULTS.md');
+  assert.is(parseArgs(['--quick'], '/r/RESULTS.md').out, null);
+  assert.is(parseArgs(['--only', 'pipe,relay'], '/r/RESULTS.md').out, null);
+  assert.is(parseArgs(['--quick', '--out', '/tmp/quick.md'], '/r/RESULTS.md').out, '/tmp/quick.md');
 });
 
 test.run();

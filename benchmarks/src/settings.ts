@@ -363,7 +363,8 @@ export function parseArgs(argv: string[], defaultOut: string): Settings {
     proxies: proxies.map((p) => p.name).filter((name) => only.includes(name)),
     timing,
     connections: Math.round(number('connections') ?? CONNECTIONS),
-    out: flags.get('out') ?? (everyProxy ? defaultOut : null),
+    // Only a full run of every proxy replaces RESULTS.md: a --quick run's short windows are no record to keep.
+    out: flags.get('out') ?? (everyProxy && !quick ? defaultOut : null),
     json: flags.get('json') ?? null,
     note: flags.get('note') ?? null,
     command: ['pnpm bench', ...argv.filter((arg, i) => arg !== '--' && arg !== '--note' && argv[i - 1] !== '--note')].join(' '),
