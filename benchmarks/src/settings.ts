@@ -305,7 +305,7 @@ const usage = `usage: pnpm bench [--quick] [--only p1,p2] [--workload w1,w2] [--
                   [--pairs N]                   [--connections N] [--out FILE] [--json FILE] [--note TEXT]
   proxies:   ${proxies.map((p) => p.name).join(', ')}
   workloads: ${Object.keys(workloads).join(', ')}
-  A run of every proxy writes benchmarks/RESULTS.md; a run with --only prints its tables (or writes --out).`;
+  A full run of every proxy writes benchmarks/RESULTS.md; a --quick run or a run with --only prints its tables (or writes --out).`;
 
 /** Parses the command line; throws with the usage text on a mistake. */
 export function parseArgs(argv: string[], defaultOut: string): Settings {
