@@ -4,7 +4,7 @@ import { createObservation, type Observation, type ObserverFactory } from './obs
 import type { Observer, RequestRecord } from './record.js';
 import { requestIdOf } from './request-id.js';
 import { headerText, loggedPath, pickHeaders, redacted, type QueryMode } from './redact.js';
-import { clfTime, isoTime, JsonMemo, jsonString } from './text.js';
+import { clfTime, isoTime, JsonMemo, jsonString, jsonStringOf } from './text.js';
 
 /** Where raw access log lines go (`process.stdout`, a file stream …): one line per call, `\n`-terminated. */
 export interface LineSink {
@@ -196,7 +196,7 @@ class AccessLogObserver implements Observer {
     const id = requestIdOf(client);
     return (
       `{"time":"${isoTime(record.startTime)}","level":"${this.settings.level}","msg":${this.message}` +
-      `,"method":${this.method.of(request.method)},"path":${jsonString(loggedPath(client.originalUrl, this.settings.query))}` +
+      `,"method":${this.method.of(request.method)},"path":${jsonStringOf(loggedPath(client.originalUrl, this.settings.query), client.originalUrl)}` +
       `,"status":${record.status},"bytesIn":${record.bytesIn},"bytesOut":${record.bytesOut}` +
       `,"duration":${millisecondsJson(record.duration)},"ttfb":${record.firstByte < 0 ? 'null' : millisecondsJson(record.firstByte)}` +
       `,"upstream":${this.upstreamOf(record) === this.upstream ? this.upstreamJson : jsonString(this.upstreamOf(record))},"attempts":${record.attempts},"code":${record.code === null ? 'null' : jsonString(record.code)}` +

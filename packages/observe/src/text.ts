@@ -13,6 +13,16 @@ export function jsonString(value: string): string {
 }
 
 /**
+ * `jsonString(value)` for a `value` built from `source` without adding a character JSON escapes
+ * (the logged path: the client's target, its query values replaced). The scan runs on `source`,
+ * one flat string from the parser, not on `value`, a concatenation the scan would first copy
+ * into one piece.
+ */
+export function jsonStringOf(value: string, source: string): string {
+  return needsEscape.test(source) ? JSON.stringify(value) : `"${value}"`;
+}
+
+/**
  * `jsonString` of the last value seen, kept: a field that repeats from line to line (the client's
  * address, its `user-agent`) is escaped once instead of scanned on every line.
  */

@@ -1,4 +1,5 @@
 import { get as httpGet } from 'node:http';
+import { connect } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRelay } from '@relay/core';
@@ -80,6 +81,23 @@ test('stream sink: one parseable JSON line per request; unreachable upstream log
   assert.is(parsed.bytesOut, Buffer.byteLength(response.text));
   assert.is(parsed.requestId, null);
   await served.close();
+});
+
+test('a path with characters JSON escapes, sent raw, is still one parseable line with the path as sent (query redacted)', async () => {
+  const upstream = await startUpstream();
+  const sink = lines();
+  const log = accessLog({ stream: sink });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [log.request, log.attempt] }));
+  // Raw bytes: a URL parser would percent-encode the quote; node's HTTP parser lets it through.
+  const socket = connect(Number(new URL(served.url).port), '127.0.0.1');
+  socket.end('GET /say"hi"?k="v" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+  socket.resume();
+  assert.ok(await waitFor(() => sink.written.length === 1));
+  const line = sink.written[0]!;
+  assert.ok(line.endsWith('}\n') && line.indexOf('\n') === line.length - 1, line);
+  assert.is((JSON.parse(line) as AccessLogFields).path, '/say"hi"?k=[REDACTED]');
+  await served.close();
+  await upstream.close();
 });
 
 test('redaction: listed secret headers and query values never reach the line; query drop and keep', async () => {

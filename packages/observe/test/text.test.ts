@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { clfTime, isoTime, JsonMemo, jsonString } from '../src/text.js';
+import { loggedPath } from '../src/redact.js';
+import { clfTime, isoTime, JsonMemo, jsonString, jsonStringOf } from '../src/text.js';
 
 test('isoTime() writes what Date#toISOString writes, across seconds, backwards and forwards', () => {
   const base = Date.UTC(2026, 11, 1, 23, 59, 58, 0);
@@ -22,6 +23,17 @@ test('jsonString() is JSON.stringify for plain and tricky strings', () => {
   for (const sample of samples) {
     assert.is(jsonString(sample), JSON.stringify(sample), JSON.stringify(sample));
     assert.is(JSON.parse(jsonString(sample)), sample);
+  }
+});
+
+test('jsonStringOf() of a logged path, scanned on the target it came from, is JSON.stringify of the path', () => {
+  const long = `/${'a'.repeat(2046)}😀?k=v`;
+  const targets = ['/a?b=1&c', '/q"uote?x="y"', '/back\\slash?k=\\', '/tab\t?k=\u0001', '/é?ü=中文', long, '/😀?k=\ud800'];
+  for (const target of targets) {
+    for (const mode of ['redact', 'drop', 'keep'] as const) {
+      const path = loggedPath(target, mode);
+      assert.is(jsonStringOf(path, target), JSON.stringify(path), `${mode} ${JSON.stringify(target)}`);
+    }
   }
 });
 
