@@ -2,11 +2,13 @@
 // code, where CPU time on a shared 2-core VM moves by 15–50 % between minutes. For a question the timed harness cannot
 // settle (is this 3 % cheaper, where does a row's extra cost go), not a replacement for it: instructions leave out
 // cache misses and stalls, which the timed rows include.
-//   node benchmarks/instructions.mjs relay,relay-observe [--warm 30000] [--requests 10000] [--top 40]
+//   node benchmarks/instructions.mjs relay,relay-observe [--warm 30000] [--requests 10000] [--top 40] [--connections 10] [--cache]
 // Needs valgrind (`apt-get install -y valgrind`) and benchmarks/dist (any `pnpm bench` run builds it). Each proxy runs
 // alone under callgrind with counting off for `--warm` small GETs (V8 has optimized the hot path by then), on for
 // `--requests` more. JavaScript is named through V8's perf map (`--perf-basic-prof`), so the report shows which
-// function of which package the instructions ran in. Env OBS_PARTS reaches the proxies as in the harness.
+// function of which package the instructions ran in. Env OBS_PARTS reaches the proxies as in the harness. `--cache` adds
+// callgrind's cache simulation and its first-level misses per request: where two rows' times differ by more than their
+// instructions do (each request takes about twice as long under it).
 // Under valgrind a proxy runs about 50× slower: with the defaults, about 2 minutes per proxy.
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -18,11 +20,11 @@ import { parseArgs } from 'node:util';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { warm: { type: 'string', default: '30000' }, requests: { type: 'string', default: '10000' }, top: { type: 'string', default: '40' } },
+  options: { warm: { type: 'string', default: '30000' }, requests: { type: 'string', default: '10000' }, top: { type: 'string', default: '40' }, connections: { type: 'string', default: '10' }, cache: { type: 'boolean', default: false } },
 });
 const names = (positionals[0] ?? '').split(',').filter((name) => name !== '');
-if (names.length === 0) throw new Error('usage: node benchmarks/instructions.mjs proxyA[,proxyB…] [--warm N] [--requests N] [--top N]');
-const [warm, requests, top] = ['warm', 'requests', 'top'].map((key) => {
+if (names.length === 0) throw new Error('usage: node benchmarks/instructions.mjs proxyA[,proxyB…] [--warm N] [--requests N] [--top N] [--connections N] [--cache]');
+const [warm, requests, top, connections] = ['warm', 'requests', 'top', 'connections'].map((key) => {
   const value = Number(values[key]);
   if (!Number.isInteger(value) || value <= 0) throw new Error(`--${key} must be a positive whole number, got ${values[key]}`);
   return value;
@@ -38,7 +40,7 @@ const { startChild, stop } = await import('./dist/processes.js');
 const dir = mkdtempSync(join(tmpdir(), 'relay-instructions-'));
 
 /** `count` small GETs, `connections` at a time on keep-alive connections; throws on any status but 200. */
-async function load(port, count, connections = 10) {
+async function load(port, count) {
   const agent = new Agent({ keepAlive: true, maxSockets: connections });
   let sent = 0;
   const one = () =>
@@ -66,7 +68,7 @@ function startCounted(name, upstream) {
   const env = { ...process.env, NODE_ENV: 'production' };
   delete env.NODE_OPTIONS;
   const pool = upstream.poolPorts.map((port) => `http://127.0.0.1:${port}`).join(',');
-  const args = ['--tool=callgrind', '--instr-atstart=no', `--callgrind-out-file=${join(dir, `${name}.%p`)}`, '--log-file=/dev/null'];
+  const args = ['--tool=callgrind', ...(values.cache ? ['--cache-sim=yes'] : []), '--instr-atstart=no', `--callgrind-out-file=${join(dir, `${name}.%p`)}`, '--log-file=/dev/null'];
   args.push(process.execPath, '--perf-basic-prof', childEntry, name, `http://127.0.0.1:${upstream.port}`, 'http', pool);
   // In the scratch folder: --perf-basic-prof also writes V8's isolate log to the working directory.
   const proc = spawn('valgrind', args, { cwd: dir, env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -81,7 +83,7 @@ function startCounted(name, upstream) {
 
 /** Self cost per function of a callgrind dump: `[instructions, name]`, JIT code named through the perf map. */
 function functionCosts(file, perfMap) {
-  const text = execFileSync('callgrind_annotate', ['--threshold=100', file], { encoding: 'utf8', maxBuffer: 1 << 28 });
+  const text = execFileSync('callgrind_annotate', ['--show=Ir', '--threshold=100', file], { encoding: 'utf8', maxBuffer: 1 << 28 });
   const costs = new Map();
   for (const line of text.split('\n')) {
     const match = /^\s*([\d,]+) \([\s\d.]+%\)\s+(.*)$/.exec(line);
@@ -90,6 +92,18 @@ function functionCosts(file, perfMap) {
     costs.set(name, (costs.get(name) ?? 0) + Number(match[1].replaceAll(',', '')));
   }
   return costs;
+}
+
+/**
+ * Per request, each event of a dump's totals (`Ir`, and with `--cache` the misses: `I1mr` instruction fetches, `D1mr`
+ * data reads, `D1mw` data writes at the first level; the simulated last level takes the size the VM reports, so its
+ * misses are left out).
+ */
+function eventTotals(file) {
+  const lines = readFileSync(file, 'utf8').split('\n');
+  const fields = (prefix) => lines.find((line) => line.startsWith(prefix)).slice(prefix.length).trim().split(' ');
+  const totals = fields('totals:').map(Number);
+  return new Map(fields('events:').map((event, index) => [event, totals[index] / requests]));
 }
 
 /** `start size name` lines of V8's perf map, sorted by start; a later entry for the same range wins. */
@@ -161,7 +175,7 @@ async function measure(name, upstream) {
     if (!existsSync(dump)) throw new Error(`no callgrind dump for ${name}`);
     const costs = functionCosts(dump, perfMap);
     for (const [key, value] of costs) costs.set(key, value / requests);
-    return costs;
+    return { costs, events: eventTotals(dump) };
   } finally {
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     rmSync(perfMapFile, { force: true });
@@ -184,10 +198,13 @@ const format = (value) => Math.round(value).toLocaleString('en-US');
 
 const upstream = await startChild('upstream', ['upstream']);
 const results = [];
+const events = [];
 try {
   for (const name of names) {
     const started = Date.now();
-    results.push(await measure(name, upstream));
+    const measured = await measure(name, upstream);
+    results.push(measured.costs);
+    events.push(measured.events);
     console.log(`${name}: ${format(sum(results.at(-1)))} instructions per request (${Math.round((Date.now() - started) / 1000)} s)`);
   }
 } finally {
@@ -211,4 +228,11 @@ for (let index = 1; index < results.length; index++) {
   rows.sort((a, b) => b[1] - a[1]);
   console.log(`\n${names[index]} − ${names[0]}, by function (instructions per request, the ${top} largest):`);
   for (const [key, value] of rows.slice(0, top)) console.log(`${format(value).padStart(8)}  ${key.slice(0, 160)}`);
+}
+if (values.cache) {
+  console.log(`\n| first-level cache misses per request | ${names.join(' | ')} |\n| --- | ${names.map(() => '---:').join(' | ')} |`);
+  for (const [event, label] of [['I1mr', 'instruction fetches'], ['D1mr', 'data reads'], ['D1mw', 'data writes']]) {
+    const cells = events.map((totals) => `${format(totals.get(event))} (${(totals.get(event) / events[0].get(event)).toFixed(3)})`);
+    console.log(`| ${label} | ${cells.join(' | ')} |`);
+  }
 }
