@@ -2,7 +2,8 @@
 // code, where CPU time on a shared 2-core VM moves by 15–50 % between minutes. For a question the timed harness cannot
 // settle (is this 3 % cheaper, where does a row's extra cost go), not a replacement for it: instructions leave out
 // cache misses and stalls, which the timed rows include.
-//   node benchmarks/instructions.mjs relay,relay-observe [--warm 30000] [--requests 10000] [--top 40] [--connections 10] [--cache]
+//   node benchmarks/instructions.mjs relay,relay-observe [--warm 30000] [--requests 10000] [--top 40] [--connections 10]
+//                                     [--cache]
 // Needs valgrind (`apt-get install -y valgrind`) and benchmarks/dist (any `pnpm bench` run builds it). Each proxy runs
 // alone under callgrind with counting off for `--warm` small GETs (V8 has optimized the hot path by then), on for
 // `--requests` more. JavaScript is named through V8's perf map (`--perf-basic-prof`), so the report shows which
@@ -20,7 +21,13 @@ import { parseArgs } from 'node:util';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { warm: { type: 'string', default: '30000' }, requests: { type: 'string', default: '10000' }, top: { type: 'string', default: '40' }, connections: { type: 'string', default: '10' }, cache: { type: 'boolean', default: false } },
+  options: {
+    warm: { type: 'string', default: '30000' },
+    requests: { type: 'string', default: '10000' },
+    top: { type: 'string', default: '40' },
+    connections: { type: 'string', default: '10' },
+    cache: { type: 'boolean', default: false },
+  },
 });
 const names = (positionals[0] ?? '').split(',').filter((name) => name !== '');
 if (names.length === 0) throw new Error('usage: node benchmarks/instructions.mjs proxyA[,proxyB…] [--warm N] [--requests N] [--top N] [--connections N] [--cache]');

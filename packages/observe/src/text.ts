@@ -9,7 +9,7 @@ const needsEscape = /[\x00-\x1f"\\\ud800-\udfff]/;
 
 /** `value` as a JSON string literal. */
 export function jsonString(value: string): string {
-  return needsEscape.test(value) ? JSON.stringify(value) : `"${value}"`;
+  return jsonStringOf(value, value);
 }
 
 /**

@@ -90,6 +90,7 @@ test('a path with characters JSON escapes, sent raw, is still one parseable line
   const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [log.request, log.attempt] }));
   // Raw bytes: a URL parser would percent-encode the quote; node's HTTP parser lets it through.
   const socket = connect(Number(new URL(served.url).port), '127.0.0.1');
+  socket.on('error', () => {});
   socket.end('GET /say"hi"?k="v" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
   socket.resume();
   assert.ok(await waitFor(() => sink.written.length === 1));
