@@ -9,9 +9,20 @@ import type { Logger, ProxyRequest, TransportConfig } from './types.js';
  * loggedPath('/login?token=abc', config); // '/login'
  */
 export function loggedPath(target: string, config: { readonly logQuery?: boolean }): string {
-  if (config.logQuery === true) return target;
+  if (config.logQuery === true) return withoutUserinfo(target);
   const queryStart = target.indexOf('?');
-  return queryStart === -1 ? target : target.slice(0, queryStart);
+  return withoutUserinfo(queryStart === -1 ? target : target.slice(0, queryStart));
+}
+
+/** `scheme://user:password@` at the start of an absolute-form target. */
+const userinfo = /^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i;
+
+/**
+ * An absolute-form request target without its userinfo (`http://user:pw@host/p` → `http://host/p`),
+ * for log lines: the relay refuses such a target (400), and its log line must not carry the password.
+ */
+export function withoutUserinfo(target: string): string {
+  return target.charCodeAt(0) === 0x2f || !target.includes('@') ? target : target.replace(userinfo, '$1');
 }
 
 function ignore(): void {}

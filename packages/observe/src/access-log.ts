@@ -1,9 +1,10 @@
-import { silentLogger, type HeaderRecord, type Logger, type ProxyRequest, type RelayError, type RequestRefusedMessage, type StageContext } from '@relay/core';
+import type { EventEmitter } from 'node:events';
+import { errorBody, RelayError, silentLogger, type Logger, type ProxyRequest, type RequestRefusedMessage, type StageContext } from '@relay/core';
 import { checkOptions, readChoice, readString, readStringList } from './options.js';
 import { createObservation, type Observation, type ObserverFactory } from './observation.js';
 import type { Observer, RequestRecord } from './record.js';
 import { requestIdOf } from './request-id.js';
-import { headerText, loggedPath, pickHeaders, redacted, type QueryMode } from './redact.js';
+import { headerValue, loggedPath, pickHeaders, type LoggedHeaders, type QueryMode } from './redact.js';
 import { clfTime, isoTime, JsonMemo, jsonString, jsonStringOf } from './text.js';
 
 /** Where raw access log lines go (`process.stdout`, a file stream …): one line per call, `\n`-terminated. */
@@ -28,9 +29,15 @@ export interface AccessLogOptions {
   message?: string;
   /** Query strings: `redact` keeps names and hides values, `drop` removes them, `keep` logs them. Default `redact`. */
   query?: QueryMode;
-  /** Request headers logged under `headers` (JSON format). Default `['user-agent', 'referer']`. */
+  /**
+   * The client's request headers logged under `headers` (JSON format), as the client sent them.
+   * The Referer's query is treated as the request's (`query`). Default `['user-agent', 'referer']`.
+   */
   headers?: readonly string[];
-  /** Headers whose values are always logged as `[REDACTED]`. Default authorization, proxy-authorization, cookie, set-cookie, x-api-key. */
+  /**
+   * More headers whose values are logged as `[REDACTED]`, in both formats. Authorization,
+   * proxy-authorization, cookie, set-cookie and x-api-key always are.
+   */
   redactHeaders?: readonly string[];
 }
 
@@ -65,13 +72,12 @@ export interface AccessLogFields {
   spanId: string | null;
   /** True on the line of a WebSocket session, written when the session closes. */
   websocket: boolean;
-  /** The `headers` option's request headers, secrets redacted. */
+  /** The `headers` option's request headers as the client sent them, secrets redacted. */
   headers: Record<string, string | undefined>;
 }
 
 const optionNames = ['logger', 'stream', 'format', 'level', 'message', 'query', 'headers', 'redactHeaders'] as const;
 const levels: readonly AccessLogLevel[] = ['debug', 'info', 'warn', 'error'];
-const redactedJson = jsonString(redacted);
 const defaultRedacted = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-api-key'];
 
 interface AccessLogSettings {
@@ -103,8 +109,26 @@ export function accessLogSettings(options: AccessLogOptions): AccessLogSettings 
     message: readString(options.message, 'request', 'message'),
     query: readChoice(options.query, ['redact', 'keep', 'drop'] as const, 'redact', 'query'),
     headers: readStringList(options.headers, ['user-agent', 'referer'], 'headers', true),
-    secret: new Set(readStringList(options.redactHeaders, defaultRedacted, 'redactHeaders', true)),
+    secret: new Set([...defaultRedacted, ...readStringList(options.redactHeaders, [], 'redactHeaders', true)]),
   };
+}
+
+const guarded = new WeakSet<LineSink>();
+
+/**
+ * A stream that fails (a log file on a full or missing disk, a closed pipe) emits `error`, which
+ * would end the process with no listener: the relay keeps serving and says so in its log
+ * instead, as nginx does when it cannot write its access log. A stream with an `error` listener
+ * of its own is left to it.
+ */
+function guardStream(stream: LineSink, logger: Logger): void {
+  const emitter = stream as LineSink & Partial<Pick<EventEmitter, 'on' | 'listenerCount'>>;
+  if (typeof emitter.on !== 'function' || typeof emitter.listenerCount !== 'function' || guarded.has(stream)) return;
+  guarded.add(stream);
+  if (emitter.listenerCount('error') > 0) return;
+  emitter.on('error', (error: Error) => {
+    logger.error({ code: 'ERR_ACCESS_LOG', error: error.message }, 'the access log stream failed; requests are still served');
+  });
 }
 
 /** The access log as an observer factory, for `observe()`. */
@@ -115,6 +139,7 @@ export function accessLogFactory(settings: AccessLogSettings): ObserverFactory {
       if (settings.stream === null && logger === silentLogger) {
         throw new TypeError('accessLog() has nowhere to write: give the relay a logger, or accessLog({ logger }) or accessLog({ stream })');
       }
+      if (settings.stream !== null) guardStream(settings.stream, context.logger);
       return new AccessLogObserver(settings, logger, context.target.origin);
     },
   };
@@ -124,7 +149,7 @@ class AccessLogObserver implements Observer {
   private readonly message: string;
   private readonly upstreamJson: string;
   /** `,"user-agent":` … : each logged header's name, quoted once (`first`: without the comma). */
-  private readonly headerKeys: { readonly first: string; readonly next: string; readonly secret: boolean; readonly value: JsonMemo }[];
+  private readonly headerKeys: { readonly first: string; readonly next: string; readonly value: JsonMemo }[];
   private readonly address = new JsonMemo();
   private readonly method = new JsonMemo();
 
@@ -138,7 +163,6 @@ class AccessLogObserver implements Observer {
     this.headerKeys = settings.headers.map((name) => ({
       first: `${jsonString(name)}:`,
       next: `,${jsonString(name)}:`,
-      secret: settings.secret.has(name),
       value: new JsonMemo(),
     }));
   }
@@ -155,7 +179,7 @@ class AccessLogObserver implements Observer {
       path: message.path,
       status: message.status,
       bytesIn: 0,
-      bytesOut: 0,
+      bytesOut: refusedBodyBytes(message),
       duration: 0,
       ttfb: null,
       upstream: this.upstream,
@@ -178,11 +202,11 @@ class AccessLogObserver implements Observer {
   end(record: RequestRecord): void {
     const settings = this.settings;
     if (settings.stream !== null) {
-      settings.stream.write(settings.format === 'json' ? this.jsonLine(record) : `${combinedLine(record, settings.query)}\n`);
+      settings.stream.write(settings.format === 'json' ? this.jsonLine(record) : `${combinedLine(record, settings)}\n`);
     } else if (settings.format === 'json') {
       this.logger[settings.level](this.fields(record) as unknown as Record<string, unknown>, settings.message);
     } else {
-      this.logger[settings.level]({}, combinedLine(record, settings.query));
+      this.logger[settings.level]({}, combinedLine(record, settings));
     }
   }
 
@@ -203,7 +227,7 @@ class AccessLogObserver implements Observer {
       `,"client":${this.address.of(client.address)},"requestId":${id === undefined ? 'null' : jsonString(id)}` +
       // Trace and span ids are hex, checked when tracing noted them: nothing to escape.
       `,"traceId":${record.traceId === null ? 'null' : `"${record.traceId}"`},"spanId":${record.spanId === null ? 'null' : `"${record.spanId}"`}` +
-      `,"websocket":${record.session},"headers":{${this.headersJson(request.headers)}}}\n`
+      `,"websocket":${record.session},"headers":{${this.headersJson(clientHeaders(record))}}}\n`
     );
   }
 
@@ -213,15 +237,15 @@ class AccessLogObserver implements Observer {
   }
 
   /** The logged request headers as JSON members, secrets redacted, absent ones left out. */
-  private headersJson(headers: HeaderRecord): string {
-    const names = this.settings.headers;
+  private headersJson(headers: LoggedHeaders): string {
+    const settings = this.settings;
+    const names = settings.headers;
     let text = '';
     for (let index = 0; index < names.length; index++) {
-      const raw = headers[names[index]!];
-      if (raw === undefined) continue;
+      const value = headerValue(headers, names[index]!, settings.secret, settings.query);
+      if (value === undefined) continue;
       const key = this.headerKeys[index]!;
-      const value = key.secret ? redactedJson : key.value.of(headerText(raw));
-      text += `${text === '' ? key.first : key.next}${value}`;
+      text += `${text === '' ? key.first : key.next}${key.value.of(value)}`;
     }
     return text;
   }
@@ -245,7 +269,7 @@ class AccessLogObserver implements Observer {
       traceId: record.traceId,
       spanId: record.spanId,
       websocket: record.session,
-      headers: pickHeaders(request.headers, this.settings.headers, this.settings.secret),
+      headers: pickHeaders(clientHeaders(record), this.settings.headers, this.settings.secret, this.settings.query),
     };
   }
 }
@@ -273,20 +297,34 @@ function quoted(value: string | undefined): string {
 }
 
 /** `client - - [time] "METHOD path HTTP/x" status bytes "referer" "user-agent"`. */
-/** A refused request in Combined Log Format: nothing was relayed, so no size, referer or agent. */
-function refusedCombinedLine(message: RequestRefusedMessage): string {
-  return `${message.address || '-'} - - [${clfTime(Date.now())}] ${quoted(`${message.method} ${message.path} HTTP/1.1`)} ${message.status} - "-" "-"`;
+/** The relay's short error body for a request it refused (none for HEAD). */
+function refusedBodyBytes(message: RequestRefusedMessage): number {
+  return message.method === 'HEAD' ? 0 : Buffer.byteLength(errorBody(new RelayError(message.code, message.code)));
 }
 
-function combinedLine(record: RequestRecord, query: QueryMode): string {
+/** A refused request in Combined Log Format: no stage saw its headers, so no referer or agent. */
+function refusedCombinedLine(message: RequestRefusedMessage): string {
+  return `${message.address || '-'} - - [${clfTime(Date.now())}] ${quoted(`${message.method} ${message.path} HTTP/1.1`)} ${message.status} ${refusedBodyBytes(message) || '-'} "-" "-"`;
+}
+
+function combinedLine(record: RequestRecord, settings: AccessLogSettings): string {
   const request = record.request;
   const client = request.client;
   const version = client.incoming?.httpVersion ?? '1.1';
-  const requestLine = quoted(`${request.method} ${loggedPath(client.originalUrl, query)} HTTP/${version}`);
-  const headers = request.headers;
-  const referer = typeof headers.referer === 'string' ? headers.referer : undefined;
-  const agent = typeof headers['user-agent'] === 'string' ? headers['user-agent'] : undefined;
+  const requestLine = quoted(`${request.method} ${loggedPath(client.originalUrl, settings.query)} HTTP/${version}`);
+  const headers = clientHeaders(record);
+  const referer = headerValue(headers, 'referer', settings.secret, settings.query);
+  const agent = headerValue(headers, 'user-agent', settings.secret, settings.query);
   return `${client.address || '-'} - - [${clfTime(record.startTime)}] ${requestLine} ${record.status} ${record.bytesOut || '-'} ${quoted(referer)} ${quoted(agent)}`;
+}
+
+/**
+ * The request headers as the client sent them (node's parsed ones): the relay has rewritten
+ * `Host` and dropped hop-by-hop headers by the time a stage sees the request. A request without
+ * a node:http one (`relay.dispatch` of an in-memory request) has only the stage's record.
+ */
+function clientHeaders(record: RequestRecord): LoggedHeaders {
+  return record.request.client.incoming?.headers ?? record.request.headers;
 }
 
 /**

@@ -1,6 +1,7 @@
+import { subscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Gauge, register as defaultRegistry, type Registry } from 'prom-client';
-import type { ProxyRequest, RelayError, RequestRefusedMessage, StageContext } from '@relay/core';
+import { relayChannels, type ProxyRequest, type RelayError, type RelayLifecycleMessage, type RequestRefusedMessage, type StageContext, type Target } from '@relay/core';
 import { BufferedCounter, BufferedHistogram, type HistogramSeries, type PendingSeries } from './buffered.js';
 import { checkOptions, readBuckets, readString, readStringList } from './options.js';
 import { createObservation, type Observation, type ObserverFactory } from './observation.js';
@@ -207,13 +208,38 @@ export function metricsSettings(options: MetricsOptions): MetricsSettings {
   };
 }
 
+/** Each relay's gauge sources, by its target: weakly held, so a dropped relay takes its entry along. */
+const sourcesOf = new WeakMap<Target, Array<{ set: MetricSet; source: GaugeSource }>>();
+let watchingLifecycle = false;
+
+/**
+ * Keeps `source` in `set`'s gauges while its relay runs: a relay that shuts down (the gateway's
+ * old ones, on each reload) leaves them, its pools no longer reported and no longer held by the
+ * registry; one started again (`relay.startup()`) comes back.
+ */
+function trackSource(target: Target, set: MetricSet, source: GaugeSource): void {
+  const entries = sourcesOf.get(target);
+  if (entries === undefined) sourcesOf.set(target, [{ set, source }]);
+  else entries.push({ set, source });
+  if (watchingLifecycle) return;
+  watchingLifecycle = true;
+  subscribe(relayChannels.relayStart, (message) => {
+    for (const entry of sourcesOf.get((message as RelayLifecycleMessage).target) ?? []) entry.set.sources.add(entry.source);
+  });
+  subscribe(relayChannels.relayStop, (message) => {
+    for (const entry of sourcesOf.get((message as RelayLifecycleMessage).target) ?? []) entry.set.sources.delete(entry.source);
+  });
+}
+
 /** The metrics as an observer factory, for `observe()`. */
 export function metricsFactory(settings: MetricsSettings): ObserverFactory {
   return {
     bind(context: StageContext): Observer {
       const set = metricSet(settings.registry, settings.prefix, settings.buckets, settings.attemptBuckets);
       if (settings.pools.length > 0) set.addPoolGauges();
-      return new MetricsObserver(set, settings.routes, settings.relay ?? context.target.host, context.target.origin, settings.pools);
+      const observer = new MetricsObserver(set, settings.routes, settings.relay ?? context.target.host, context.target.origin, settings.pools);
+      trackSource(context.target, set, observer.source);
+      return observer;
     },
   };
 }

@@ -49,9 +49,9 @@ export function createObservation(factories: readonly ObserverFactory[], outer: 
     name: 'observe',
     wrap(next: Handler, context: StageContext): Handler {
       const observers = factories.map((factory) => factory.bind(context));
-      watchRefusals(context.target, observers);
       const runner = observers.find((observer) => typeof observer.runAttempt === 'function') ?? null;
-      const binding = new Binding(observers, context.target, runner as AttemptRunner | null);
+      const binding = new Binding(observers, context.target, runner as AttemptRunner | null, context.logger);
+      watchRefusals(binding);
       // Stages are wrapped innermost first: an attempt stage inside this one has registered by now.
       // With none, or with ours right inside (no stage between), this stage runs the attempt
       // itself: one promise per request instead of two (each runs async hooks under AsyncLocalStorage).
@@ -61,7 +61,7 @@ export function createObservation(factories: readonly ObserverFactory[], outer: 
       const handler = function observeRequest(request: ProxyRequest): Promise<ProxyResponse> {
         const record = new RequestRecord(binding, request);
         (request.client as RecordSlot)[slot] = record;
-        for (let index = 0; index < observers.length; index++) observers[index]!.start(record);
+        binding.start(record);
         record.countBodyIn(request.body);
         return served(record, inner, request, attemptHere);
       };
@@ -121,35 +121,41 @@ function attempted(record: RequestRecord, next: Handler, request: ProxyRequest):
 
 function sendAttempt(record: RequestRecord, next: Handler, request: ProxyRequest): Promise<ProxyResponse> {
   const binding = record.binding;
-  const observers = binding.observers;
   record.beginAttempt(request.target);
-  for (let index = 0; index < observers.length; index++) observers[index]!.attemptStart(record, request);
+  binding.attemptStart(record, request);
   return binding.runner === null ? next(request) : binding.runner.runAttempt(record, next, request);
 }
 
 function attemptAnswered(record: RequestRecord, status: number): void {
   record.attemptAnswered();
-  const observers = record.binding.observers;
-  for (let index = 0; index < observers.length; index++) observers[index]!.attemptEnd(record, status, null);
+  record.binding.attemptEnd(record, status, null);
 }
 
 function attemptFailed(record: RequestRecord, error: RelayError): void {
   record.attemptFailed();
-  const observers = record.binding.observers;
-  for (let index = 0; index < observers.length; index++) observers[index]!.attemptEnd(record, 0, error);
+  record.binding.attemptEnd(record, 0, error);
 }
+
+/** The bindings of each relay whose requests are observed, by the relay's target. */
+const refusalWatchers = new WeakMap<Target, Binding[]>();
+let listening = false;
 
 /**
  * Requests the relay answers itself (a bad path, outside the mount, shutting down) never reach a
- * stage: the observers hear of them on `relay:request:refused`, for this relay's target only.
+ * stage: the observers hear of them on `relay:request:refused`, for their relay's target only.
+ * One subscription for the process, and a weak map from each relay's target to its observers:
+ * a relay that is dropped (the gateway's on each reload) takes its observers with it.
  */
-function watchRefusals(target: Target, observers: readonly Observer[]): void {
-  const listening = observers.filter((observer) => typeof observer.refused === 'function');
-  if (listening.length === 0) return;
+function watchRefusals(binding: Binding): void {
+  if (!binding.observers.some((observer) => typeof observer.refused === 'function')) return;
+  const watchers = refusalWatchers.get(binding.target);
+  if (watchers === undefined) refusalWatchers.set(binding.target, [binding]);
+  else watchers.push(binding);
+  if (listening) return;
+  listening = true;
   subscribe(relayChannels.requestRefused, (message) => {
     const refused = message as RequestRefusedMessage;
-    if (refused.target !== target) return;
-    for (const observer of listening) observer.refused!(refused);
+    const bindings = refusalWatchers.get(refused.target);
+    if (bindings !== undefined) for (const each of bindings) each.refused(refused);
   });
 }
-

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { errorBody, type ClientInfo, type Handler, type RelayError, type ProxyRequest, type ProxyResponse, type RequestRefusedMessage, type Target } from '@relay/core';
+import { errorBody, type ClientInfo, type Handler, type Logger, type RelayError, type ProxyRequest, type ProxyResponse, type RequestRefusedMessage, type Target } from '@relay/core';
 
 /**
  * What one kind of observation (access log, metrics, tracing) does at each step of a request.
@@ -27,19 +27,132 @@ export interface AttemptRunner {
   runAttempt(record: RequestRecord, next: Handler, request: ProxyRequest): Promise<ProxyResponse>;
 }
 
-/** The observers of one relay, and the facts they share. */
+/**
+ * The observers of one relay, and the facts they share. Each step goes to every observer in turn;
+ * one that throws (a log sink that throws, a tracer provider that fails) is logged and skipped,
+ * and the request goes on as if it had not been observed: the steps run in the response's event
+ * listeners, where a throw would end the process.
+ */
 export class Binding {
+  /** This binding's tag on the streams its records count. */
+  readonly tags = new StreamTags();
+
   constructor(
     readonly observers: readonly Observer[],
     readonly target: Target,
     readonly runner: AttemptRunner | null,
+    readonly logger: Logger,
   ) {}
+
+  start(record: RequestRecord): void {
+    const observers = this.observers;
+    for (let index = 0; index < observers.length; index++) {
+      try {
+        observers[index]!.start(record);
+      } catch (error) {
+        this.failed(error);
+      }
+    }
+  }
+
+  attemptStart(record: RequestRecord, request: ProxyRequest): void {
+    const observers = this.observers;
+    for (let index = 0; index < observers.length; index++) {
+      try {
+        observers[index]!.attemptStart(record, request);
+      } catch (error) {
+        this.failed(error);
+      }
+    }
+  }
+
+  attemptEnd(record: RequestRecord, status: number, error: RelayError | null): void {
+    const observers = this.observers;
+    for (let index = 0; index < observers.length; index++) {
+      try {
+        observers[index]!.attemptEnd(record, status, error);
+      } catch (thrown) {
+        this.failed(thrown);
+      }
+    }
+  }
+
+  sessionOpen(record: RequestRecord): void {
+    const observers = this.observers;
+    for (let index = 0; index < observers.length; index++) {
+      try {
+        observers[index]!.sessionOpen(record);
+      } catch (error) {
+        this.failed(error);
+      }
+    }
+  }
+
+  end(record: RequestRecord): void {
+    const observers = this.observers;
+    for (let index = 0; index < observers.length; index++) {
+      try {
+        observers[index]!.end(record);
+      } catch (error) {
+        this.failed(error);
+      }
+    }
+  }
+
+  /** A request the relay refused before any stage ran, to the observers that log those. */
+  refused(message: RequestRefusedMessage): void {
+    const observers = this.observers;
+    for (let index = 0; index < observers.length; index++) {
+      try {
+        observers[index]!.refused?.(message);
+      } catch (error) {
+        this.failed(error);
+      }
+    }
+  }
+
+  /** One error line; the relay's logger may be the sink that threw, so its own throw is dropped. */
+  private failed(error: unknown): void {
+    try {
+      this.logger.error({ code: 'ERR_OBSERVER', error: error instanceof Error ? error.message : String(error) }, 'an observer failed; the request goes on');
+    } catch {
+      // Nowhere left to say it: the request still goes on.
+    }
+  }
 }
 
-const kRecord = Symbol('relay.observe.record');
 // Fixed for the process; the getter is a call into C++ on each read.
 const timeOrigin = performance.timeOrigin;
-type Tagged = (Readable | Socket) & { [kRecord]?: RequestRecord };
+type Tagged = (Readable | Socket) & { [key: symbol]: RequestRecord | undefined };
+
+/**
+ * How a binding's records find themselves from their streams' events: a symbol of its own on each
+ * stream, and listeners made once per binding rather than closures per request. Two observations
+ * on one relay (`accessLog()` and `metrics()` side by side) each tag and count the same stream.
+ */
+class StreamTags {
+  readonly key = Symbol('relay.observe.record');
+  readonly onBodyInData: (this: Tagged, chunk: Buffer) => void;
+  readonly onBodyOutData: (this: Tagged, chunk: Buffer) => void;
+  readonly onBodyOutClose: (this: Readable & Tagged) => void;
+  readonly onSessionClose: (this: Socket & Tagged) => void;
+
+  constructor() {
+    const key = this.key;
+    this.onBodyInData = function onBodyInData(chunk) {
+      this[key]!.bytesIn += chunk.length;
+    };
+    this.onBodyOutData = function onBodyOutData(chunk) {
+      this[key]!.bytesOut += chunk.length;
+    };
+    this.onBodyOutClose = function onBodyOutClose() {
+      this[key]!.bodyClosed(this);
+    };
+    this.onSessionClose = function onSessionClose() {
+      this[key]!.closeSession(this);
+    };
+  }
+}
 
 const on = EventEmitter.prototype.on;
 
@@ -111,9 +224,10 @@ export class RequestRecord {
   /** Counts the bytes of the client's request body as whoever consumes it reads them. */
   countBodyIn(body: Readable | null): void {
     if (body === null) return;
-    (body as Tagged)[kRecord] = this;
+    const tags = this.binding.tags;
+    (body as Tagged)[tags.key] = this;
     // EventEmitter's own `on`: Readable's would switch the stream to flowing mode before its consumer is ready.
-    on.call(body, 'data', onBodyInData);
+    on.call(body, 'data', tags.onBodyInData);
   }
 
   beginAttempt(target: Target | undefined): void {
@@ -146,9 +260,10 @@ export class RequestRecord {
       this.finish();
       return;
     }
-    body[kRecord] = this;
-    on.call(body, 'data', onBodyOutData);
-    on.call(body, 'close', onBodyOutClose);
+    const tags = this.binding.tags;
+    body[tags.key] = this;
+    on.call(body, 'data', tags.onBodyOutData);
+    on.call(body, 'close', tags.onBodyOutClose);
   }
 
   /** The pipeline failed: the relay answers with the error's status and short body. */
@@ -157,7 +272,8 @@ export class RequestRecord {
       this.status = 499;
     } else {
       this.status = error.status;
-      this.bytesOut = Buffer.byteLength(errorBody(error));
+      // The relay's short error body; a HEAD answer has none.
+      this.bytesOut = this.request.method === 'HEAD' ? 0 : Buffer.byteLength(errorBody(error));
     }
     this.code = error.code;
     this.finish();
@@ -167,22 +283,30 @@ export class RequestRecord {
     if (this.finished) return;
     this.finished = true;
     this.duration = performance.now() - this.startedAt;
-    const observers = this.binding.observers;
-    for (let index = 0; index < observers.length; index++) observers[index]!.end(this);
+    this.binding.end(this);
   }
 
   private openSession(socket: Socket & Tagged): void {
     this.session = true;
     this.socketRead = socket.bytesRead ?? 0;
     this.socketWritten = socket.bytesWritten ?? 0;
-    const observers = this.binding.observers;
-    for (let index = 0; index < observers.length; index++) observers[index]!.sessionOpen(this);
+    this.binding.sessionOpen(this);
     if (socket.destroyed) {
       this.closeSession(socket);
       return;
     }
-    socket[kRecord] = this;
-    socket.once('close', onSessionClose);
+    const tags = this.binding.tags;
+    socket[tags.key] = this;
+    socket.once('close', tags.onSessionClose);
+  }
+
+  /** The response body stream closed: the request is over, cut short unless the body ended. */
+  bodyClosed(body: Readable): void {
+    if (!body.readableEnded && this.code === null) {
+      // Cut short: the client left, the relay shut down, or the upstream broke off mid-body.
+      this.code = this.request.client.abortReason?.code ?? 'ERR_UPSTREAM_RESET';
+    }
+    this.finish();
   }
 
   closeSession(socket: Socket): void {
@@ -197,25 +321,4 @@ export class RequestRecord {
     }
     this.finish();
   }
-}
-
-function onBodyInData(this: Tagged, chunk: Buffer): void {
-  this[kRecord]!.bytesIn += chunk.length;
-}
-
-function onBodyOutData(this: Tagged, chunk: Buffer): void {
-  this[kRecord]!.bytesOut += chunk.length;
-}
-
-function onBodyOutClose(this: Readable & Tagged): void {
-  const record = this[kRecord]!;
-  if (!this.readableEnded && record.code === null) {
-    // Cut short: the client left, the relay shut down, or the upstream broke off mid-body.
-    record.code = record.request.client.abortReason?.code ?? 'ERR_UPSTREAM_RESET';
-  }
-  record.finish();
-}
-
-function onSessionClose(this: Socket & Tagged): void {
-  this[kRecord]!.closeSession(this);
 }

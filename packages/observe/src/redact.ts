@@ -1,4 +1,4 @@
-import type { HeaderRecord } from '@relay/core';
+import { withoutUserinfo } from '@relay/core/transport';
 
 /** What happens to the query string of a logged path. */
 export type QueryMode = 'redact' | 'keep' | 'drop';
@@ -15,9 +15,11 @@ const maxPathLength = 2048;
  * the query; `keep` leaves it.
  */
 export function loggedPath(target: string, mode: QueryMode): string {
-  const query = target.indexOf('?');
-  let path = target;
-  if (query >= 0 && mode !== 'keep') path = mode === 'drop' ? target.slice(0, query) : target.slice(0, query + 1) + redactQuery(target.slice(query + 1));
+  // An absolute-form target's password never reaches a log (the relay refuses those with a 400).
+  const source = withoutUserinfo(target);
+  const query = source.indexOf('?');
+  let path = source;
+  if (query >= 0 && mode !== 'keep') path = mode === 'drop' ? source.slice(0, query) : source.slice(0, query + 1) + redactQuery(source.slice(query + 1));
   return path.length > maxPathLength ? `${path.slice(0, maxPathLength)}…` : path;
 }
 
@@ -38,11 +40,19 @@ function redactQuery(query: string): string {
   return text;
 }
 
-/** A request header's value for a log line: `[REDACTED]` when secret, repeated ones joined, `undefined` when absent. */
-export function headerValue(headers: HeaderRecord, name: string, secret: ReadonlySet<string>): string | undefined {
+/** Request headers as a log line reads them: the client's (node's parsed ones), or a stage's record. */
+export type LoggedHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
+
+/**
+ * A request header's value for a log line: `[REDACTED]` when secret, repeated ones joined,
+ * `undefined` when absent. The Referer is a URL whose query may hold a token (a reset link's):
+ * its query is treated as the request's (`query`).
+ */
+export function headerValue(headers: LoggedHeaders, name: string, secret: ReadonlySet<string>, query: QueryMode): string | undefined {
   const value = headers[name];
   if (value === undefined) return undefined;
-  return secret.has(name) ? redacted : headerText(value);
+  if (secret.has(name)) return redacted;
+  return name === 'referer' ? loggedPath(headerText(value), query) : headerText(value);
 }
 
 /** A header's value as one string: repeated fields joined as RFC 9110 §5.3 combines them. */
@@ -51,8 +61,8 @@ export function headerText(value: string | readonly string[]): string {
 }
 
 /** Picks the listed request headers for a log line, secrets replaced. `undefined` for absent ones. */
-export function pickHeaders(headers: HeaderRecord, names: readonly string[], secret: ReadonlySet<string>): Record<string, string | undefined> {
+export function pickHeaders(headers: LoggedHeaders, names: readonly string[], secret: ReadonlySet<string>, query: QueryMode): Record<string, string | undefined> {
   const picked: Record<string, string | undefined> = {};
-  for (const name of names) picked[name] = headerValue(headers, name, secret);
+  for (const name of names) picked[name] = headerValue(headers, name, secret, query);
   return picked;
 }

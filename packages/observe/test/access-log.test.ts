@@ -5,7 +5,8 @@ import * as assert from 'uvu/assert';
 import { createRelay } from '@relay/core';
 import { retry } from '@relay/retry';
 import { closedPort, fetchRaw, memoryLogger, serveRelay, startUpstream, waitFor } from '@relay/testkit';
-import { accessLog, observe, requestId, type AccessLogFields } from '../src/index.js';
+import { Registry } from 'prom-client';
+import { accessLog, metrics, observe, requestId, type AccessLogFields } from '../src/index.js';
 import { echoSession, scripted, serveWithUpgrades, startEchoWs } from './helpers.js';
 
 const fieldNames = [
@@ -214,6 +215,81 @@ test('without the attempt stage, the request stage counts what is inside it as o
   assert.is(parsed.attempts, 1);
   assert.is(upstream.requests.length, 2);
   assert.ok(parsed.ttfb !== null);
+  await served.close();
+  await upstream.close();
+});
+
+test('secrets stay redacted: redactHeaders adds to the defaults, in both formats; the Referer query is redacted', async () => {
+  const upstream = await scripted([200]);
+  const json = lines();
+  const combined = lines();
+  const headers = ['authorization', 'cookie', 'x-session', 'referer'];
+  const jsonLog = accessLog({ stream: json, headers, redactHeaders: ['x-session'] });
+  const combinedLog = accessLog({ stream: combined, format: 'combined', redactHeaders: ['user-agent'] });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [jsonLog.request, combinedLog.request, combinedLog.attempt, jsonLog.attempt] }));
+  await fetchRaw(`${served.url}/p`, {
+    headers: { authorization: 'Bearer t0psecret', cookie: 'sid=c00kie', 'x-session': 's3ss', referer: 'https://app.example/reset?token=r3set&step=2', 'user-agent': 'agent/1' },
+  });
+  assert.ok(await waitFor(() => json.written.length === 1 && combined.written.length === 1), JSON.stringify([json.written, combined.written]));
+  const parsed = JSON.parse(json.written[0]!) as AccessLogFields;
+  assert.equal(parsed.headers, {
+    authorization: '[REDACTED]',
+    cookie: '[REDACTED]',
+    'x-session': '[REDACTED]',
+    referer: 'https://app.example/reset?token=[REDACTED]&step=[REDACTED]',
+  });
+  assert.match(combined.written[0]!, / 200 5 "https:\/\/app.example\/reset\?token=\[REDACTED\]&step=\[REDACTED\]" "\[REDACTED\]"\n$/);
+  for (const line of [...json.written, ...combined.written]) assert.not.match(line, /t0psecret|c00kie|s3ss|r3set|agent\/1/);
+  await served.close();
+  await upstream.close();
+});
+
+test('logged headers are the client\'s, not the ones the relay rewrote for the upstream', async () => {
+  const upstream = await scripted([200]);
+  const sink = lines();
+  const log = accessLog({ stream: sink, headers: ['host', 'user-agent'] });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [log.request, log.attempt] }));
+  await fetchRaw(`${served.url}/`, { headers: { host: 'public.example', 'user-agent': 'agent/1' } });
+  assert.ok(await waitFor(() => sink.written.length === 1));
+  assert.equal((JSON.parse(sink.written[0]!) as AccessLogFields).headers, { host: 'public.example', 'user-agent': 'agent/1' });
+  assert.is(upstream.requests[0]!.headers.host, new URL(upstream.url).host);
+  await served.close();
+  await upstream.close();
+});
+
+test('bytesOut of a relay error is its short body as sent: none for HEAD', async () => {
+  const port = await closedPort();
+  const sink = lines();
+  const log = accessLog({ stream: sink });
+  const served = await serveRelay(createRelay({ targetBaseUrl: `http://127.0.0.1:${port}`, stages: [log.request, log.attempt] }));
+  const got = await fetchRaw(`${served.url}/`);
+  const head = await fetchRaw(`${served.url}/`, { method: 'HEAD' });
+  assert.is(got.status, 502);
+  assert.is(head.status, 502);
+  assert.ok(await waitFor(() => sink.written.length === 2));
+  const [getLine, headLine] = sink.written.map((line) => JSON.parse(line) as AccessLogFields);
+  assert.is(getLine!.bytesOut, Buffer.byteLength(got.text));
+  assert.ok(getLine!.bytesOut > 0);
+  assert.is(headLine!.method, 'HEAD');
+  assert.is(headLine!.bytesOut, 0);
+  await served.close();
+});
+
+test('accessLog() and metrics() side by side: each counts the request, its body bytes once', async () => {
+  const upstream = await scripted([200]);
+  const sink = lines();
+  const registry = new Registry();
+  const log = accessLog({ stream: sink });
+  const m = metrics({ registry, relay: 'side' });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [log.request, m.request, m.attempt, log.attempt] }));
+  assert.is((await fetchRaw(`${served.url}/`, { method: 'POST', body: 'four' })).status, 200);
+  assert.ok(await waitFor(() => sink.written.length === 1));
+  const parsed = JSON.parse(sink.written[0]!) as AccessLogFields;
+  assert.equal([parsed.bytesIn, parsed.bytesOut], [4, 5]);
+  const text = await registry.metrics();
+  assert.match(text, /relay_requests_total\{relay="side",route="",method="POST",status_class="2xx",target="[^"]+"\} 1\n/);
+  assert.match(text, /relay_request_body_bytes_total\{relay="side"\} 4\n/);
+  assert.match(text, /relay_response_body_bytes_total\{relay="side"\} 5\n/);
   await served.close();
   await upstream.close();
 });

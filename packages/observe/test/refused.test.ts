@@ -2,7 +2,7 @@ import { Registry } from 'prom-client';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRelay } from '@relay/core';
-import { fetchRaw, serveRelay, startUpstream, waitFor } from '@relay/testkit';
+import { fetchRaw, memoryLogger, sendRaw, serveRelay, startUpstream, waitFor } from '@relay/testkit';
 import { observe } from '../src/index.js';
 
 // Issue 18: requests the relay refuses before any stage runs are logged and counted too.
@@ -35,6 +35,29 @@ test('a request refused before the stages (404 outside the mount, 400 for a bad 
   assert.match(text, /relay_requests_total\{relay="refusals",route="",method="GET",status_class="2xx",target="[^"]+"\} 1/);
   await served.close();
   await other.close();
+  await upstream.close();
+});
+
+test('a refused request\'s line counts the error body sent, and never shows the password of an absolute-form target', async () => {
+  const upstream = await startUpstream();
+  const written: string[] = [];
+  const logger = memoryLogger();
+  const obs = observe({ accessLog: { stream: { write: (line: string) => written.push(line) } } });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, mountPath: '/api', logger, stages: [obs.request, obs.attempt] }));
+  const outside = await fetchRaw(`${served.url}/elsewhere`);
+  const port = Number(new URL(served.url).port);
+  const answer = await sendRaw(port, 'GET http://admin:hunter2@internal.example/api/p?token=1 HTTP/1.1\r\nHost: internal.example\r\nConnection: close\r\n\r\n');
+  assert.match(answer, /^HTTP\/1.1 400 /);
+  assert.ok(await waitFor(() => written.length === 2, 2000), written.join(''));
+  const [first, second] = written.map((line) => JSON.parse(line) as Record<string, unknown>);
+  assert.is(first!.status, 404);
+  assert.is(first!.bytesOut, Buffer.byteLength(outside.text));
+  assert.is(second!.status, 400);
+  assert.is(second!.path, 'http://internal.example/api/p');
+  // Neither the access line nor the relay's own warning carries the password.
+  for (const text of [...written, JSON.stringify(logger.lines)]) assert.not.match(text, /hunter2|admin:/);
+  assert.is(upstream.requests.length, 0);
+  await served.close();
   await upstream.close();
 });
 

@@ -1,4 +1,5 @@
 import { RelayError } from '../errors.js';
+import { loggedPath } from '../logger.js';
 
 const SLASH = 47;
 
@@ -129,8 +130,7 @@ export function assertSafeUpstreamPath(target: string): void {
 
 /** The path of a request target without its query, for log lines (queries often carry tokens). */
 export function pathOnly(target: string): string {
-  const queryStart = target.indexOf('?');
-  return queryStart === -1 ? target : target.slice(0, queryStart);
+  return loggedPath(target, {});
 }
 
 function fragmentError(): RelayError {

@@ -8,7 +8,7 @@ export type { AbortHandler } from '../request/client.js';
 // Answering and logging as the relay does.
 export { sendError } from '../relay/respond.js';
 export { refuseUpgrade } from '../relay/upgrade.js';
-export { loggedPath, logUpstreamFailure } from '../logger.js';
+export { loggedPath, logUpstreamFailure, withoutUserinfo } from '../logger.js';
 
 // Headers, paths and options checked as the relay checks them.
 export { copyHeaders, hopByHopHeaders, responseHeadersFromRaw } from '../request/hop-by-hop.js';
