@@ -37,9 +37,16 @@ export function createObservation(factories: readonly ObserverFactory[], outer: 
     name: 'observe.attempt',
     wrap(next: Handler, context: StageContext): Handler {
       withAttemptStage.add(context);
+      let warned = false;
       const handler = function observeAttempt(request: ProxyRequest): Promise<ProxyResponse> {
         const record = (request.client as RecordSlot)[slot];
-        return record === undefined ? next(request) : attempted(record, next, request);
+        if (record !== undefined) return attempted(record, next, request);
+        // Only known once a request runs: stages are wrapped innermost first, the request stage after this one.
+        if (!warned) {
+          warned = true;
+          context.logger.warn({ stage: 'observe.attempt' }, 'observe.attempt has no request stage outside it: nothing is recorded (stages: [obs.request, retry(), obs.attempt])');
+        }
+        return next(request);
       };
       innerOf.set(handler, next);
       return handler;

@@ -294,6 +294,22 @@ test('accessLog() and metrics() side by side: each counts the request, its body 
   await upstream.close();
 });
 
+test('the attempt stage without its request stage records nothing, and says so once in the relay log', async () => {
+  const upstream = await scripted([200]);
+  const sink = lines();
+  const logger = memoryLogger();
+  const log = accessLog({ stream: sink });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, logger, stages: [retry(), log.attempt] }));
+  assert.is((await fetchRaw(`${served.url}/`)).status, 200);
+  assert.is((await fetchRaw(`${served.url}/`)).status, 200);
+  const warnings = logger.lines.filter((line) => line.level === 'warn' && line.fields.stage === 'observe.attempt');
+  assert.is(warnings.length, 1);
+  assert.match(warnings[0]!.message, /no request stage/);
+  assert.is(sink.written.length, 0);
+  await served.close();
+  await upstream.close();
+});
+
 test('options are checked: unknown keys name the nearest one; no sink at all is refused', () => {
   assert.throws(() => accessLog({ formt: 'json' } as never), /unknown option "formt" \(did you mean "format"\?/);
   assert.throws(() => accessLog({ format: 'clf' as never }), /format must be one of "json", "combined"/);
