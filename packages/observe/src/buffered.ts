@@ -15,32 +15,57 @@ export class PendingSeries {
   }
 }
 
+/**
+ * The one series of each label set, however many relays ask for it: two relays under one `relay`
+ * label (two mounts of a service, the gateway's old and new relays across a reload) share it, so
+ * the exposition has each series once (Prometheus refuses a scrape with a series twice).
+ */
+class SeriesTable<S> {
+  readonly all = new Map<string, S>();
+
+  constructor(private readonly labelNames: readonly string[]) {}
+
+  of(labels: Record<string, string>, make: () => S): S {
+    const key = this.labelNames.map((name) => labels[name] ?? '').join('\u0000');
+    let series = this.all.get(key);
+    if (series === undefined) this.all.set(key, (series = make()));
+    return series;
+  }
+}
+
 /** A prom-client counter whose series hand their sums over in its `collect()`. */
-export class BufferedCounter {
-  readonly counter: Counter<string>;
-  private readonly series: PendingSeries[] = [];
+export class BufferedCounter extends Counter<string> {
+  private readonly table: SeriesTable<PendingSeries>;
 
   constructor(registry: Registry, name: string, help: string, labelNames: string[]) {
-    const series = this.series;
-    this.counter = new Counter({
+    const table = new SeriesTable<PendingSeries>(labelNames);
+    super({
       name,
       help,
       labelNames,
       registers: [registry],
       collect() {
-        for (const one of series) {
+        for (const one of table.all.values()) {
           if (one.pending === 0) continue;
           this.inc(one.labels, one.pending);
           one.pending = 0;
         }
       },
     });
+    this.table = table;
   }
 
-  labels(labels: Record<string, string>): PendingSeries {
-    const series = new PendingSeries(labels);
-    this.series.push(series);
-    return series;
+  /** The series of these labels, made on first use (the caller keeps it). Not prom-client's `labels()`. */
+  series(labels: Record<string, string>): PendingSeries {
+    return this.table.of(labels, () => new PendingSeries(labels));
+  }
+
+  override reset(): void {
+    super.reset();
+    // prom-client's constructor calls reset() before this class's fields exist.
+    if (this.table === undefined) return;
+    // `registry.resetMetrics()`: increments not yet handed over go too.
+    for (const one of this.table.all.values()) one.pending = 0;
   }
 }
 
@@ -85,29 +110,29 @@ interface Sample {
  * output are unchanged. Series are made with `series()`, not prom-client's `labels()`/`observe()`.
  */
 export class BufferedHistogram extends Histogram<string> {
-  private readonly all: HistogramSeries[] = [];
+  private readonly table: SeriesTable<HistogramSeries>;
 
   constructor(
     registry: Registry,
     private readonly metricName: string,
     private readonly helpText: string,
     labelNames: string[],
-    private readonly bounds: number[],
+    /** The buckets' upper bounds. */
+    readonly bounds: number[],
   ) {
     super({ name: metricName, help: helpText, labelNames, buckets: bounds, registers: [registry] });
+    this.table = new SeriesTable(labelNames);
   }
 
-  /** A new series with these labels (the caller keeps it: one per label set). */
+  /** The series of these labels, made on first use (the caller keeps it). */
   series(labels: Record<string, string>): HistogramSeries {
-    const series = new HistogramSeries(labels, this.bounds);
-    this.all.push(series);
-    return series;
+    return this.table.of(labels, () => new HistogramSeries(labels, this.bounds));
   }
 
   /** What the registry's text output reads (prom-client's histogram has the same method). */
   async getForPromString(): Promise<{ name: string; help: string; type: 'histogram'; values: Sample[]; aggregator: 'sum' }> {
     const values: Sample[] = [];
-    for (const series of this.all) if (series.count > 0) this.samples(series, values);
+    for (const series of this.table.all.values()) if (series.count > 0) this.samples(series, values);
     return { name: this.metricName, help: this.helpText, type: 'histogram', values, aggregator: 'sum' };
   }
 
@@ -121,8 +146,8 @@ export class BufferedHistogram extends Histogram<string> {
 
   override reset(): void {
     // prom-client's constructor calls reset() before this class's fields exist.
-    if (this.all === undefined) return;
-    for (const series of this.all) {
+    if (this.table === undefined) return;
+    for (const series of this.table.all.values()) {
       series.counts.fill(0);
       series.sum = 0;
       series.count = 0;

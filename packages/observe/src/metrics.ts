@@ -165,16 +165,23 @@ function metricSet(registry: Registry, prefix: string, buckets: number[], attemp
   if (byPrefix === undefined) sets.set(registry, (byPrefix = new Map()));
   let set = byPrefix.get(prefix);
   if (set === undefined) byPrefix.set(prefix, (set = new MetricSet(registry, prefix, buckets, attemptBuckets)));
+  else if (!sameNumbers(set.duration.bounds, buckets) || !sameNumbers(set.attemptDuration.bounds, attemptBuckets)) {
+    // One histogram per name in a registry: a second set of buckets would be dropped without a word.
+    throw new TypeError(`metrics(): the ${prefix} histograms of this registry already have other buckets; give the same buckets, or another prefix or registry`);
+  }
   return set;
+}
+
+function sameNumbers(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((value, index) => value === b[index]);
 }
 
 interface MetricsSettings {
   registry: Registry;
-  prefix: string;
+  /** The registry's metrics under the prefix, made (or found) when the options are read. */
+  set: MetricSet;
   relay: string | null;
   routes: RouteTable;
-  buckets: number[];
-  attemptBuckets: number[];
   pools: ReadonlyArray<readonly [string, PoolView]>;
 }
 
@@ -197,15 +204,12 @@ export function metricsSettings(options: MetricsOptions): MetricsSettings {
   }
   const prefix = readString(options.prefix, 'relay_', 'prefix');
   if (!/^[a-zA-Z_:][a-zA-Z0-9_:]*$/.test(prefix)) throw new TypeError(`prefix must be a valid metric name prefix, got ${JSON.stringify(prefix)}`);
-  return {
-    registry,
-    prefix,
-    relay: options.relay === undefined ? null : readString(options.relay, '', 'relay'),
-    routes: new RouteTable(readStringList(options.routes, [], 'routes', false)),
-    buckets: readBuckets(options.buckets, defaultBuckets, 'buckets'),
-    attemptBuckets: readBuckets(options.attemptBuckets, defaultBuckets, 'attemptBuckets'),
-    pools: readPools(options.pools),
-  };
+  const buckets = readBuckets(options.buckets, defaultBuckets, 'buckets');
+  const attemptBuckets = readBuckets(options.attemptBuckets, defaultBuckets, 'attemptBuckets');
+  const relay = options.relay === undefined ? null : readString(options.relay, '', 'relay');
+  const routes = new RouteTable(readStringList(options.routes, [], 'routes', false));
+  const pools = readPools(options.pools);
+  return { registry, set: metricSet(registry, prefix, buckets, attemptBuckets), relay, routes, pools };
 }
 
 /** Each relay's gauge sources, by its target: weakly held, so a dropped relay takes its entry along. */
@@ -235,7 +239,7 @@ function trackSource(target: Target, set: MetricSet, source: GaugeSource): void 
 export function metricsFactory(settings: MetricsSettings): ObserverFactory {
   return {
     bind(context: StageContext): Observer {
-      const set = metricSet(settings.registry, settings.prefix, settings.buckets, settings.attemptBuckets);
+      const set = settings.set;
       if (settings.pools.length > 0) set.addPoolGauges();
       const observer = new MetricsObserver(set, settings.routes, settings.relay ?? context.target.host, context.target.origin, settings.pools);
       trackSource(context.target, set, observer.source);
@@ -307,13 +311,13 @@ class MetricsObserver implements Observer {
   ) {
     this.source = { relay, inFlight: 0, sessionsOpen: 0, pools };
     set.sources.add(this.source);
-    this.requestBytes = set.requestBytes.labels({ relay });
-    this.responseBytes = set.responseBytes.labels({ relay });
-    this.sessions = set.sessions.labels({ relay });
-    this.sessionBytesIn = set.sessionBytes.labels({ relay, direction: 'in' });
-    this.sessionBytesOut = set.sessionBytes.labels({ relay, direction: 'out' });
-    this.sessionMessagesIn = set.sessionMessages.labels({ relay, direction: 'in' });
-    this.sessionMessagesOut = set.sessionMessages.labels({ relay, direction: 'out' });
+    this.requestBytes = set.requestBytes.series({ relay });
+    this.responseBytes = set.responseBytes.series({ relay });
+    this.sessions = set.sessions.series({ relay });
+    this.sessionBytesIn = set.sessionBytes.series({ relay, direction: 'in' });
+    this.sessionBytesOut = set.sessionBytes.series({ relay, direction: 'out' });
+    this.sessionMessagesIn = set.sessionMessages.series({ relay, direction: 'in' });
+    this.sessionMessagesOut = set.sessionMessages.series({ relay, direction: 'out' });
   }
 
   start(): void {
@@ -324,7 +328,7 @@ class MetricsObserver implements Observer {
     if (record.attempts === 1) return;
     const target = targetOf(record, this.target);
     let retries = this.retries.get(target);
-    if (retries === undefined) this.retries.set(target, (retries = this.set.retries.labels({ relay: this.relay, target })));
+    if (retries === undefined) this.retries.set(target, (retries = this.set.retries.series({ relay: this.relay, target })));
     retries.inc();
   }
 
@@ -335,7 +339,7 @@ class MetricsObserver implements Observer {
     let series = byOutcome.get(outcome);
     if (series === undefined) {
       const labels = { relay: this.relay, target, outcome };
-      series = { count: this.set.attempts.labels(labels), duration: this.set.attemptDuration.series(labels) };
+      series = { count: this.set.attempts.series(labels), duration: this.set.attemptDuration.series(labels) };
       byOutcome.set(outcome, series);
     }
     series.count.inc();
@@ -352,7 +356,7 @@ class MetricsObserver implements Observer {
   refused(message: RequestRefusedMessage): void {
     const route = this.routes.templates.length === 0 ? -1 : this.routes.match(message.path);
     const labels = { relay: this.relay, route: this.routes.label(route), method: methods[methodIndex(message.method)]!, status_class: statusClasses[classIndex(message.status)]! };
-    this.set.requests.labels({ ...labels, target: this.target }).inc();
+    this.set.requests.series({ ...labels, target: this.target }).inc();
   }
 
   end(record: RequestRecord): void {
@@ -384,7 +388,7 @@ class MetricsObserver implements Observer {
     }
     const target = targetOf(record, this.target);
     let count = series.counts.get(target);
-    if (count === undefined) series.counts.set(target, (count = this.set.requests.labels({ ...series.labels, target })));
+    if (count === undefined) series.counts.set(target, (count = this.set.requests.series({ ...series.labels, target })));
     count.inc();
     series.duration.observe(seconds);
   }

@@ -174,6 +174,82 @@ test('two relays on one registry share the metrics (no duplicate registration)',
   assert.match(text, /relay_requests_in_flight\{relay="b"\} 0/);
 });
 
+/** The registry's text once `ready` holds for it (a request is counted when its body ends, after the client has it). */
+async function scrapeWhen(registry: Registry, ready: (text: string) => boolean): Promise<string> {
+  let text = '';
+  for (let round = 0; round < 100; round++) {
+    text = await registry.metrics();
+    if (ready(text)) return text;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return text;
+}
+
+/** Every sample (name and labels) that appears more than once in a scrape: Prometheus refuses such a scrape. */
+function duplicates(text: string): string[] {
+  const seen = new Set<string>();
+  const twice: string[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const sample = line.slice(0, line.lastIndexOf(' '));
+    if (seen.has(sample)) twice.push(sample);
+    seen.add(sample);
+  }
+  return twice;
+}
+
+test('relays under one relay label (two mounts; the gateway\'s old and new relay across a reload) render each series once', async () => {
+  const upstream = await scripted([200]);
+  const registry = new Registry();
+  const shared = metrics({ registry, relay: 'api' });
+  const one = await serveRelay(createRelay({ targetBaseUrl: upstream.url, mountPath: '/one', stages: [shared.request, shared.attempt] }));
+  const two = await serveRelay(createRelay({ targetBaseUrl: upstream.url, mountPath: '/two', stages: [shared.request, shared.attempt] }));
+  await fetchRaw(`${one.url}/one/x`);
+  await fetchRaw(`${two.url}/two/x`);
+  await one.close();
+  // A reload: a new metrics() from the same options, a new relay, the same registry.
+  const reloaded = metrics({ registry, relay: 'api' });
+  const three = await serveRelay(createRelay({ targetBaseUrl: upstream.url, mountPath: '/one', stages: [reloaded.request, reloaded.attempt] }));
+  await fetchRaw(`${three.url}/one/x`);
+  const text = await scrapeWhen(registry, (scraped) => value(scraped, 'relay_request_duration_seconds_count{relay="api",route="",method="GET",status_class="2xx"}') === 3);
+  assert.equal(duplicates(text), []);
+  assert.is(value(text, `relay_requests_total{relay="api",route="",method="GET",status_class="2xx",target="${upstream.url}"}`), 3);
+  assert.is(value(text, 'relay_request_duration_seconds_count{relay="api",route="",method="GET",status_class="2xx"}'), 3);
+  assert.is(value(text, `relay_upstream_attempt_duration_seconds_count{relay="api",target="${upstream.url}",outcome="2xx"}`), 3);
+  assert.is(value(text, 'relay_requests_in_flight{relay="api"}'), 0);
+  await two.close();
+  await three.close();
+  await upstream.close();
+});
+
+test('registry.resetMetrics() resets the counters and histograms, increments not yet scraped included', async () => {
+  const upstream = await scripted([200]);
+  const registry = new Registry();
+  const m = metrics({ registry, relay: 'reset' });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [m.request, m.attempt] }));
+  const counted = (text: string) => value(text, 'relay_request_duration_seconds_count{relay="reset",route="",method="GET",status_class="2xx"}') === 1;
+  await fetchRaw(`${served.url}/`);
+  // Counted, not yet scraped (the in-flight gauge alone is read): the counter's increment waits for a scrape.
+  const inFlight = registry.getSingleMetric('relay_requests_in_flight')!;
+  for (let round = 0; round < 100 && (await inFlight.get()).values[0]?.value !== 0; round++) await new Promise((resolve) => setTimeout(resolve, 20));
+  registry.resetMetrics();
+  await fetchRaw(`${served.url}/`);
+  const text = await scrapeWhen(registry, counted);
+  assert.is(value(text, `relay_requests_total{relay="reset",route="",method="GET",status_class="2xx",target="${upstream.url}"}`), 1);
+  assert.is(value(text, 'relay_request_duration_seconds_count{relay="reset",route="",method="GET",status_class="2xx"}'), 1);
+  await served.close();
+  await upstream.close();
+});
+
+test('a second metrics() on a registry with other buckets is refused, not silently given the first one\'s', () => {
+  const registry = new Registry();
+  metrics({ registry, buckets: [1, 2] });
+  assert.not.throws(() => metrics({ registry, buckets: [1, 2], relay: 'same' }));
+  assert.throws(() => metrics({ registry, buckets: [0.25, 0.5] }), /already have other buckets/);
+  assert.throws(() => metrics({ registry, buckets: [1, 2], attemptBuckets: [3] }), /already have other buckets/);
+  assert.not.throws(() => metrics({ registry, buckets: [0.25, 0.5], prefix: 'edge_' }));
+});
+
 test('metricsHandler() answers HEAD without a body', async () => {
   const registry = new Registry();
   const handler = metricsHandler(registry);
