@@ -133,8 +133,9 @@ class TracingObserver implements Observer, AttemptRunner {
 
   /** Sends one attempt as a CLIENT span, with the span's `traceparent` in the request headers. */
   runAttempt(record: RequestRecord, next: Handler, request: ProxyRequest): Promise<ProxyResponse> {
-    // A previous attempt whose response a retry discarded ends when the next one starts.
-    endAttemptSpan(record);
+    // A previous attempt whose response a retry discarded: it ends at its response head, not
+    // after the backoff (its head came at `attemptEndedAt`, still the previous attempt's here).
+    discardAttemptSpan(record);
     const active = contextApi.active();
     const parent = (record.parentContext as Context | null) ?? active;
     const span = this.tracer.startSpan(
@@ -233,6 +234,14 @@ function noteSpan(record: RequestRecord, span: Span): void {
   if (!trace.isSpanContextValid(ids)) return;
   record.traceId = ids.traceId;
   record.spanId = ids.spanId;
+}
+
+function discardAttemptSpan(record: RequestRecord): void {
+  const span = record.attemptSpan as Span | null;
+  if (span === null) return;
+  record.attemptSpan = null;
+  // A `performance.now()` time: the SDK reads numbers below the time origin as such.
+  span.end(record.attemptEndedAt);
 }
 
 function endAttemptSpan(record: RequestRecord): void {

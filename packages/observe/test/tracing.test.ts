@@ -67,6 +67,22 @@ test('one CLIENT span per attempt, children of the active server span, tracepare
   await upstream.close();
 });
 
+test('a response the retry discards: its attempt span ends at its head, not after the backoff', async () => {
+  const upstream = await scripted([503, 200]);
+  const t = tracing({ tracerProvider, serverSpan: true });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [t.request, retry({ maxRetries: 1, backoffFactor: 300 }), t.attempt] }));
+  assert.is((await fetchRaw(`${served.url}/`)).status, 200);
+  assert.ok(await waitFor(() => spansOf(SpanKind.CLIENT).length === 2 && spansOf(SpanKind.SERVER).length === 1));
+  const ms = (time: [number, number]) => time[0] * 1000 + time[1] / 1e6;
+  const [first, second] = spansOf(SpanKind.CLIENT).sort((a, b) => ms(a.startTime) - ms(b.startTime));
+  assert.is(first!.attributes['http.response.status_code'], 503);
+  // 300 ms of backoff between the two attempts, none of it in the first one's span.
+  assert.ok(ms(second!.startTime) - ms(first!.endTime) >= 250, `${ms(second!.startTime) - ms(first!.endTime)} ms between them`);
+  assert.ok(ms(first!.endTime) >= ms(first!.startTime));
+  await served.close();
+  await upstream.close();
+});
+
 test('serverSpan: a SERVER span continues the client traceparent; an unreachable upstream marks both spans', async () => {
   const port = await closedPort();
   const obs = observe({ tracing: { tracerProvider, serverSpan: true } });
