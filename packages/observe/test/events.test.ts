@@ -1,6 +1,7 @@
 // The core's node:diagnostics_channel events, seen by a subscriber for real traffic: an HTTP request
 // retried once (with @relay/retry) and a WebSocket session (with @relay/ws and a real ws upstream).
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { request as httpRequest } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -12,7 +13,7 @@ import {
   type RequestStartMessage,
 } from '@relay/core';
 import { retry } from '@relay/retry';
-import { closedPort, fetchRaw, serveRelay, waitFor } from '@relay/testkit';
+import { closedPort, fetchRaw, serveRelay, startUpstream, waitFor } from '@relay/testkit';
 import { echoSession, scripted, serveWithUpgrades, startEchoWs } from './helpers.js';
 
 /** Subscribes to every Relay channel; each event is `name` plus a short summary of its message. */
@@ -70,6 +71,25 @@ test('a failed attempt is attempt:error; the client gets 502', async () => {
   stop();
   await served.close();
   assert.equal(events, ['requestStart #1', 'attemptStart #1', 'attemptError #1 ERR_UPSTREAM_UNREACHABLE', 'requestEnd #1 status 502']);
+});
+
+test('a client that leaves before the response head: attempt:error ERR_CLIENT_ABORTED, request:end 499 incomplete', async () => {
+  const upstream = await startUpstream(() => {
+    // Never answers.
+  });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url }));
+  const { events, stop } = record();
+  const req = httpRequest(`${served.url}/slow`, { agent: false });
+  req.on('error', () => {});
+  req.end();
+  assert.ok(await waitFor(() => upstream.requests.length === 1));
+  req.destroy();
+  assert.ok(await waitFor(() => events.some((event) => event.startsWith('requestEnd'))));
+  stop();
+  assert.equal(events, ['requestStart #1', 'attemptStart #1', 'attemptError #1 ERR_CLIENT_ABORTED', 'requestEnd #1 status 499 incomplete']);
+  upstream.server.closeAllConnections();
+  await served.close();
+  await upstream.close();
 });
 
 test('a WebSocket session: handshake events, open, the handshake answered, close', async () => {

@@ -24,6 +24,10 @@ export class HttpExchange implements InFlight {
   previousInFlight: InFlight | null = null;
   nextInFlight: InFlight | null = null;
   listed = false;
+  /** The pipeline has not settled yet. */
+  running = false;
+  /** The client left while the pipeline ran: `request:end` waits for it, after the attempt's events. */
+  endDeferred = false;
   request: ProxyRequest | null = null;
   client: ClientInfo | null = null;
   /** Served by node:http2's compatibility API: a stream per request, no connection headers. */
@@ -49,6 +53,7 @@ export class HttpExchange implements InFlight {
     publishRequestStart(this.relay.target, request, false);
     // An HTTP/2 stream always emits `close`; only HTTP/1.1 needs the socket watched (pipelining).
     if (!this.http2) watchSocket(this);
+    this.running = true;
     void runPipeline(pipeline, this, request);
   }
 
@@ -106,9 +111,11 @@ async function runPipeline(pipeline: Handler, exchange: HttpExchange, request: P
   try {
     response = await pipeline(request);
   } catch (error) {
+    settled(exchange);
     onPipelineError(exchange, error);
     return;
   }
+  settled(exchange);
   try {
     writeResponse(exchange, response);
   } catch (error) {
@@ -117,6 +124,11 @@ async function runPipeline(pipeline: Handler, exchange: HttpExchange, request: P
     response.body?.destroy();
     exchange.res.destroy();
   }
+}
+
+function settled(exchange: HttpExchange): void {
+  exchange.running = false;
+  if (exchange.endDeferred) publishRequestEnd(exchange.relay.target, exchange.request, 499, false);
 }
 
 function onPipelineError(exchange: HttpExchange, error: unknown): void {
@@ -242,7 +254,11 @@ function endExchange(exchange: HttpExchange): void {
   // The response's close and its socket's close may both end an exchange: publish its end once.
   const listed = exchange.listed;
   exchange.relay.finished(exchange);
-  if (listed) publishRequestEnd(exchange.relay.target, exchange.request, res.statusCode, res.writableFinished);
+  if (!listed) return;
+  // The client left while the pipeline ran (no head yet): the aborted attempt reports first, then
+  // the request, as 499 (nginx's "client closed request", what relay.fetch says), not node's default 200.
+  if (exchange.running) exchange.endDeferred = true;
+  else publishRequestEnd(exchange.relay.target, exchange.request, res.headersSent ? res.statusCode : 499, res.writableFinished);
 }
 
 /**
