@@ -31,7 +31,8 @@ export interface AttemptRunner {
  * The observers of one relay, and the facts they share. Each step goes to every observer in turn;
  * one that throws (a log sink that throws, a tracer provider that fails) is logged and skipped,
  * and the request goes on as if it had not been observed: the steps run in the response's event
- * listeners, where a throw would end the process.
+ * listeners, where a throw would end the process. One loop per step, written out: a call by method
+ * name or a closure per step would cost on every request.
  */
 export class Binding {
   /** This binding's tag on the streams its records count. */
