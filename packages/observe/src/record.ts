@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { errorBody, type ClientInfo, type Handler, type Logger, type RelayError, type ProxyRequest, type ProxyResponse, type RequestRefusedMessage, type Target } from '@relay/core';
+import { errorBody, RelayError, type ClientInfo, type Handler, type Logger, type ProxyRequest, type ProxyResponse, type RequestRefusedMessage, type Target } from '@relay/core';
 
 /**
  * What one kind of observation (access log, metrics, tracing) does at each step of a request.
@@ -253,7 +253,11 @@ export class RequestRecord {
     this.status = response.status;
     const socket = this.request.client.incoming?.socket as Tagged | undefined;
     if (response.status === 101 && response.upgrade !== undefined && socket !== undefined) {
-      this.openSession(socket as Socket & Tagged);
+      // The client left (closed, or sent its FIN: it can send no frame) or the relay began shutting
+      // down during the handshake: core ends it without a session, and so does the record.
+      const gone = this.request.client.abortReason;
+      if (gone !== null || socket.destroyed || (socket as Socket).readableEnded) this.fail(gone ?? new RelayError('ERR_CLIENT_ABORTED', 'client went away during the handshake'));
+      else this.openSession(socket as Socket & Tagged);
       return;
     }
     const body = response.body as Tagged | null;
@@ -292,10 +296,6 @@ export class RequestRecord {
     this.socketRead = socket.bytesRead ?? 0;
     this.socketWritten = socket.bytesWritten ?? 0;
     this.binding.sessionOpen(this);
-    if (socket.destroyed) {
-      this.closeSession(socket);
-      return;
-    }
     const tags = this.binding.tags;
     socket[tags.key] = this;
     socket.once('close', tags.onSessionClose);

@@ -70,7 +70,8 @@ export class UpgradeExchange implements InFlight {
 
   private onResponse(response: ProxyResponse, request: ProxyRequest): void {
     const client = this.client!;
-    if (this.socket.destroyed || client.aborted) {
+    // A client that closed, or sent its FIN (it can send no frame), during the handshake is gone.
+    if (this.socket.destroyed || this.socket.readableEnded || client.aborted) {
       this.end(response, client.abortReason ?? new RelayError('ERR_CLIENT_ABORTED', 'client went away during the handshake'));
       return;
     }
