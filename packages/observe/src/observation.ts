@@ -24,7 +24,7 @@ export interface ObserverFactory {
 
 /**
  * Builds the request and attempt stages over `factories`. `outer` (the request-id stage) runs
- * just outside the request stage, so the id exists before anything is recorded.
+ * just inside the request stage, outside the attempts.
  */
 export function createObservation(factories: readonly ObserverFactory[], outer: Stage | null): Observation {
   // A symbol-keyed slot on the client rather than a WeakMap: a WeakMap entry per short-lived
@@ -65,14 +65,18 @@ export function createObservation(factories: readonly ObserverFactory[], outer: 
       const adjacent = innerOf.get(next);
       const attemptHere = adjacent !== undefined || !withAttemptStage.has(context);
       const inner = adjacent ?? next;
-      const handler = function observeRequest(request: ProxyRequest): Promise<ProxyResponse> {
+      // The request id stage runs inside the record, so a request it fails (a `generate` that
+      // returns an unsafe id) is still logged and counted; the attempt, when this stage sends it, inside the id stage.
+      const sendAttemptHere: Handler = (request) => attempted((request.client as RecordSlot)[slot]!, inner, request);
+      const front = outer === null ? inner : outer.wrap(attemptHere ? sendAttemptHere : inner, context);
+      const sendsAttempt = outer === null && attemptHere;
+      return function observeRequest(request: ProxyRequest): Promise<ProxyResponse> {
         const record = new RequestRecord(binding, request);
         (request.client as RecordSlot)[slot] = record;
         binding.start(record);
         record.countBodyIn(request.body);
-        return served(record, inner, request, attemptHere);
+        return served(record, front, request, sendsAttempt);
       };
-      return outer === null ? handler : outer.wrap(handler, context);
     },
   };
   return { request, attempt };

@@ -4,6 +4,7 @@ import { compose, createRelay, stageContext, ClientInfo, type ProxyRequest, type
 import { retry } from '@relay/retry';
 import { closedPort, fetchRaw, sendRaw, serveRelay, waitFor } from '@relay/testkit';
 import { observe, requestId, requestIdOf } from '../src/index.js';
+import { Registry } from 'prom-client';
 import { scripted, serveWithUpgrades } from './helpers.js';
 
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -61,6 +62,28 @@ test('requestIdOf(client) gives the id to later stages; a bad generator is a 500
   assert.is((await fetchRaw(`${served.url}/`)).status, 500);
   assert.is((await fetchRaw(`${served.url}/`, { headers: { 'x-request-id': 'ok' } })).status, 200);
   await served.close();
+  await upstream.close();
+});
+
+test('a request the id stage fails (generate returns an unsafe id) still gets its access line and count, with no attempt', async () => {
+  const upstream = await scripted([200]);
+  const lines: string[] = [];
+  const registry = new Registry();
+  for (const withRetry of [false, true]) {
+    lines.length = 0;
+    const obs = observe({ requestId: { generate: () => 'not safe\n' }, accessLog: { stream: { write: (line: string) => lines.push(line) } }, metrics: { registry, relay: `id-${withRetry}` } });
+    const stages = withRetry ? [obs.request, retry({ maxRetries: 1 }), obs.attempt] : [obs.request, obs.attempt];
+    const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages }));
+    assert.is((await fetchRaw(`${served.url}/`)).status, 500);
+    assert.ok(await waitFor(() => lines.length === 1));
+    const line = JSON.parse(lines[0]!) as Record<string, unknown>;
+    assert.equal([line.status, line.code, line.attempts, line.requestId], [500, 'ERR_INTERNAL', 0, null]);
+    const text = await registry.metrics();
+    assert.match(text, new RegExp(`relay_requests_total\\{relay="id-${withRetry}",route="",method="GET",status_class="5xx",target="[^"]+"\\} 1`));
+    assert.not.match(text, new RegExp(`relay_upstream_attempts_total\\{relay="id-${withRetry}"`));
+    await served.close();
+  }
+  assert.is(upstream.requests.length, 0);
   await upstream.close();
 });
 
