@@ -1,9 +1,7 @@
 // The core's node:diagnostics_channel events, seen by a subscriber for real traffic: an HTTP request
 // retried once (with @relay/retry) and a WebSocket session (with @relay/ws and a real ws upstream).
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { createServer, request as httpRequest } from 'node:http';
-import { connect } from 'node:net';
-import { WebSocketServer } from 'ws';
+import { request as httpRequest } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
@@ -16,7 +14,7 @@ import {
 } from '@relay/core';
 import { retry } from '@relay/retry';
 import { closedPort, fetchRaw, serveRelay, startUpstream, waitFor } from '@relay/testkit';
-import { echoSession, scripted, serveWithUpgrades, startEchoWs } from './helpers.js';
+import { echoSession, handshakeAndLeave, scripted, serveWithUpgrades, startEchoWs, startLateWs } from './helpers.js';
 
 /** Subscribes to every Relay channel; each event is `name` plus a short summary of its message. */
 function record() {
@@ -95,30 +93,15 @@ test('a client that leaves before the response head: attempt:error ERR_CLIENT_AB
 });
 
 test('a WebSocket client that leaves during the handshake: no websocket:open, request:end 499 incomplete', async () => {
-  const wss = new WebSocketServer({ noServer: true });
-  const upstream = createServer();
-  let handshakes = 0;
-  upstream.on('upgrade', (req, socket, head) => {
-    handshakes++;
-    socket.on('error', () => {});
-    // Accepts after the client has gone.
-    setTimeout(() => wss.handleUpgrade(req, socket, head, (ws) => ws.on('error', () => {})), 300);
-  });
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  const served = await serveWithUpgrades({ targetBaseUrl: `http://127.0.0.1:${(upstream.address() as { port: number }).port}` });
+  const upstream = await startLateWs();
+  const served = await serveWithUpgrades({ targetBaseUrl: upstream.url });
   const { events, stop } = record();
-  const socket = connect(Number(new URL(served.url).port), '127.0.0.1');
-  socket.on('error', () => {});
-  socket.write('GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
-  assert.ok(await waitFor(() => handshakes === 1));
-  socket.destroy();
+  await handshakeAndLeave(served.url, upstream);
   assert.ok(await waitFor(() => events.some((event) => event.startsWith('requestEnd'))));
   stop();
   assert.equal(events, ['requestStart #1 upgrade', 'attemptStart #1', 'attemptResponse #1 101', 'attemptEnd #1 101', 'requestEnd #1 status 499 incomplete']);
   await served.close();
-  for (const client of wss.clients) client.terminate();
-  upstream.closeAllConnections();
-  await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  await upstream.close();
 });
 
 test('a WebSocket session: handshake events, open, the handshake answered, close', async () => {

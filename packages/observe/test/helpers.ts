@@ -1,6 +1,7 @@
 // Real upstreams and servers for the @relay/observe tests: an HTTP upstream answering a script of
 // statuses, a `ws` echo upstream, and a relay served with its upgrade listener.
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { connect } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createRelay, type Relay, type RelayOptions } from '@relay/core';
 import { close, listen, startUpstream, type Upstream } from '@relay/testkit';
@@ -86,4 +87,43 @@ export async function echoSession(url: string, messages: string[]): Promise<stri
   ws.close(1000, 'done');
   await closed;
   return echoes;
+}
+
+/** A `ws` upstream that accepts each handshake 300 ms late: long after a client that leaves at once. */
+export interface LateWs {
+  url: string;
+  handshakes(): number;
+  close(): Promise<void>;
+}
+
+export async function startLateWs(): Promise<LateWs> {
+  const server = createServer();
+  const wss = new WebSocketServer({ noServer: true });
+  let handshakes = 0;
+  server.on('upgrade', (req, socket, head) => {
+    handshakes++;
+    socket.on('error', () => {});
+    setTimeout(() => wss.handleUpgrade(req, socket, head, (ws) => ws.on('error', () => {})), 300);
+  });
+  const url = await listen(server);
+  return {
+    url,
+    handshakes: () => handshakes,
+    close: async () => {
+      for (const client of wss.clients) client.terminate();
+      await close(server);
+    },
+  };
+}
+
+/** Sends a WebSocket handshake to `url`, waits until `upstream` has it, then leaves (closes the connection). */
+export async function handshakeAndLeave(url: string, upstream: LateWs): Promise<void> {
+  const socket = connect(Number(new URL(url).port), '127.0.0.1');
+  socket.on('error', () => {});
+  socket.write('GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
+  for (let round = 0; upstream.handshakes() === 0; round++) {
+    if (round === 200) throw new Error('the upstream never saw the handshake');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  socket.destroy();
 }

@@ -9,7 +9,7 @@ import { fetchRaw, serveRelay, startUpstream, waitFor } from '@relay/testkit';
 import { websocket } from '@relay/ws';
 import { BufferedHistogram } from '../src/buffered.js';
 import { metrics, metricsHandler, observe } from '../src/index.js';
-import { echoSession, scripted, serveWithUpgrades, startEchoWs } from './helpers.js';
+import { echoSession, handshakeAndLeave, scripted, serveWithUpgrades, startEchoWs, startLateWs } from './helpers.js';
 
 /** The value of one series in a scrape, `undefined` when it is absent. */
 function value(text: string, series: string): number | undefined {
@@ -251,39 +251,20 @@ test('a second metrics() on a registry with other buckets is refused, not silent
 });
 
 test('a WebSocket client that leaves during the handshake is a 499, not a session', async () => {
-  const { createServer } = await import('node:http');
-  const { WebSocketServer } = await import('ws');
-  const { connect } = await import('node:net');
-  const wss = new WebSocketServer({ noServer: true });
-  const upstream = createServer();
-  let handshakes = 0;
-  upstream.on('upgrade', (req, socket, head) => {
-    handshakes++;
-    socket.on('error', () => {});
-    // Answers the handshake after the client has gone.
-    setTimeout(() => wss.handleUpgrade(req, socket, head, (ws) => ws.on('error', () => {})), 300);
-  });
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  const upstreamUrl = `http://127.0.0.1:${(upstream.address() as { port: number }).port}`;
+  const upstream = await startLateWs();
   const registry = new Registry();
   const m = metrics({ registry, relay: 'gone' });
-  const served = await serveWithUpgrades({ targetBaseUrl: upstreamUrl, stages: [m.request, m.attempt] });
-  const socket = connect(Number(new URL(served.url).port), '127.0.0.1');
-  socket.on('error', () => {});
-  socket.write('GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
-  assert.ok(await waitFor(() => handshakes === 1));
-  socket.destroy();
-  const counted = `relay_requests_total{relay="gone",route="",method="GET",status_class="4xx",target="${upstreamUrl}"}`;
+  const served = await serveWithUpgrades({ targetBaseUrl: upstream.url, stages: [m.request, m.attempt] });
+  await handshakeAndLeave(served.url, upstream);
+  const counted = `relay_requests_total{relay="gone",route="",method="GET",status_class="4xx",target="${upstream.url}"}`;
   const text = await scrapeWhen(registry, (scraped) => value(scraped, counted) === 1);
   assert.is(value(text, counted), 1);
-  assert.is(value(text, `relay_requests_total{relay="gone",route="",method="GET",status_class="1xx",target="${upstreamUrl}"}`), undefined);
+  assert.is(value(text, `relay_requests_total{relay="gone",route="",method="GET",status_class="1xx",target="${upstream.url}"}`), undefined);
   assert.is(value(text, 'relay_websocket_sessions_total{relay="gone"}'), undefined);
   assert.is(value(text, 'relay_websocket_sessions_open{relay="gone"}'), 0);
   assert.is(value(text, 'relay_requests_in_flight{relay="gone"}'), 0);
   await served.close();
-  for (const client of wss.clients) client.terminate();
-  upstream.closeAllConnections();
-  await new Promise<void>((resolve) => upstream.close(() => resolve()));
+  await upstream.close();
 });
 
 test('metricsHandler() answers HEAD without a body', async () => {
