@@ -296,7 +296,6 @@ function quoted(value: string | undefined): string {
   return `"${value.replace(/[\\"\x00-\x1f\x7f]/g, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`)}"`;
 }
 
-/** `client - - [time] "METHOD path HTTP/x" status bytes "referer" "user-agent"`. */
 /** The relay's short error body for a request it refused (none for HEAD). */
 function refusedBodyBytes(message: RequestRefusedMessage): number {
   return message.method === 'HEAD' ? 0 : Buffer.byteLength(errorBody(new RelayError(message.code, message.code)));
@@ -307,6 +306,7 @@ function refusedCombinedLine(message: RequestRefusedMessage): string {
   return `${message.address || '-'} - - [${clfTime(Date.now())}] ${quoted(`${message.method} ${message.path} HTTP/1.1`)} ${message.status} ${refusedBodyBytes(message) || '-'} "-" "-"`;
 }
 
+/** `client - - [time] "METHOD path HTTP/x" status bytes "referer" "user-agent"`. */
 function combinedLine(record: RequestRecord, settings: AccessLogSettings): string {
   const request = record.request;
   const client = request.client;
