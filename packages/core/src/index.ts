@@ -17,7 +17,7 @@ export { RelayError, errorStatus, toRelayError, type RelayErrorCode, type RelayE
 
 // Writing a stage.
 export type { Handler, HeaderRecord, HeaderValue, ProxyRequest, ProxyResponse, Stage, StageContext, UpgradeHandoff } from './types.js';
-export { ClientInfo, type ClientFacts } from './request/client.js';
+export { ClientInfo, type AnswerHandler, type ClientFacts } from './request/client.js';
 export { compose, stageContext } from './pipeline.js';
 export { parseTarget } from './options.js';
 export { assertKnownKeys } from './known-keys.js';

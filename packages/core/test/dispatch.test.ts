@@ -113,6 +113,44 @@ test('onError receives errors before the response; the relay writes nothing itse
   assert.is(errors[0]!.code, 'ERR_UPSTREAM_UNREACHABLE');
 });
 
+test("a stage learns what onError answered through request.client's answer handler; without onError it is never asked", async () => {
+  const port = await closedPort();
+  const answered: Array<[number, number | null]> = [];
+  const handsOff: boolean[] = [];
+  const listening: Stage = {
+    name: 'listening',
+    wrap: (next) =>
+      function listeningStage(request: ProxyRequest) {
+        const client = request.client;
+        return next(request).catch((error: unknown) => {
+          handsOff.push(client.appAnswersErrors);
+          client.setAnswerHandler({ onClientAnswered: (status, bytes) => answered.push([status, bytes]) });
+          throw error;
+        });
+      },
+  };
+  const { url, relay } = await front({ targetBaseUrl: `http://127.0.0.1:${port}`, stages: [listening] }, (_req, res) => ({
+    path: '/x',
+    mountPath: '',
+    onError() {
+      res.statusCode = 503;
+      res.setHeader('content-length', 4);
+      res.end('busy');
+    },
+  }));
+  const response = await fetchRaw(`${url}/x`);
+  assert.equal([response.status, response.text], [503, 'busy']);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(answered, [[503, 4]]);
+  const server = createServer(relay.handle);
+  servers.push(server);
+  const own = await listen(server);
+  assert.is((await fetchRaw(`${own}/x`)).status, 502);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(handsOff, [true, false]);
+  assert.is(answered.length, 1, 'relay.handle answers errors itself: the handler is never asked');
+});
+
 /** Reads the client's body fully, as a body parser would, then dispatches `transform(bytes)` as the body. */
 function consumed(transform: (bytes: Buffer) => Buffer) {
   return async (req: IncomingMessage): Promise<DispatchRoute> => {

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { errorBody, RelayError, type ClientInfo, type Handler, type Logger, type ProxyRequest, type ProxyResponse, type RequestRefusedMessage, type Target } from '@relay/core';
+import { errorBody, RelayError, type AnswerHandler, type ClientInfo, type Handler, type Logger, type ProxyRequest, type ProxyResponse, type RequestRefusedMessage, type Target } from '@relay/core';
 
 /**
  * What one kind of observation (access log, metrics, tracing) does at each step of a request.
@@ -168,7 +168,7 @@ type CountsSlot = ClientInfo & { [kCounts]?: { readonly clientMessages: number; 
  * The facts of one client request while it is served, shared by the request stage and the
  * attempt stage (found through `request.client`). One object per request, fixed shape.
  */
-export class RequestRecord {
+export class RequestRecord implements AnswerHandler {
   /** `performance.now()` when the request stage saw the request. */
   readonly startedAt = performance.now();
   /** The final status: the response's, the error's, 499 when the client left first. */
@@ -281,6 +281,15 @@ export class RequestRecord {
       this.bytesOut = this.request.method === 'HEAD' ? 0 : Buffer.byteLength(errorBody(error));
     }
     this.code = error.code;
+    // An app's `onError` answers instead (`toConnect({ errors: 'next' })`): the line says what it sent.
+    if (this.status !== 499 && this.request.client.appAnswersErrors) this.request.client.setAnswerHandler(this);
+    else this.finish();
+  }
+
+  /** What the app's error handler answered, once the client's response is over. */
+  onClientAnswered(status: number, bodyBytes: number | null): void {
+    this.status = status;
+    this.bytesOut = this.request.method === 'HEAD' ? 0 : (bodyBytes ?? 0);
     this.finish();
   }
 

@@ -1,5 +1,5 @@
-import { get as httpGet } from 'node:http';
-import { connect } from 'node:net';
+import { createServer, get as httpGet } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRelay } from '@relay/core';
@@ -319,4 +319,39 @@ test('options are checked: unknown keys name the nearest one; no sink at all is 
   assert.throws(() => createRelay({ targetBaseUrl: 'http://127.0.0.1:1', stages: [log.request, log.attempt] }), /nowhere to write/);
 });
 
+
+test("relay.dispatch with onError: the line and the count say what the app's error handler sent, not the relay's 502", async () => {
+  const port = await closedPort();
+  const sink = lines();
+  const registry = new Registry();
+  const obs = observe({ accessLog: { stream: sink }, metrics: { registry } });
+  const relay = createRelay({ targetBaseUrl: `http://127.0.0.1:${port}`, stages: [obs.request, obs.attempt] });
+  const page = 'down for maintenance';
+  const server = createServer((req, res) => {
+    // What toConnect({ errors: 'next' }) does: the app's error handler answers (here as Express's
+    // finalhandler writes, headers set one by one), with a 404 page.
+    const answer = () => {
+      res.statusCode = 404;
+      res.setHeader('content-length', page.length);
+      res.end(page);
+    };
+    relay.dispatch(req, res, { path: req.url ?? '/', mountPath: '', onError: () => setTimeout(answer, 20) });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const answer = await fetchRaw(`${url}/items`);
+  const head = await fetchRaw(`${url}/items`, { method: 'HEAD' });
+  assert.equal([answer.status, answer.text, head.status], [404, page, 404]);
+  assert.ok(await waitFor(() => sink.written.length === 2), JSON.stringify(sink.written));
+  const [get, headLine] = sink.written.map((line) => JSON.parse(line) as AccessLogFields);
+  assert.equal([get!.status, get!.bytesOut, get!.code, get!.attempts], [404, page.length, 'ERR_UPSTREAM_UNREACHABLE', 1]);
+  assert.ok(get!.duration >= 15, `the line ends when the app's answer does: ${get!.duration} ms`);
+  assert.equal([headLine!.status, headLine!.bytesOut], [404, 0]);
+  const scrape = await registry.metrics();
+  assert.is(scrape.match(/relay_requests_total\{[^}]*status_class="4xx"[^}]*\} 1/g)?.length, 2, scrape); // GET and HEAD
+  assert.not.match(scrape, /relay_requests_total\{[^}]*status_class="5xx"/);
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await relay.shutdown();
+});
 test.run();

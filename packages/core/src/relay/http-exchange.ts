@@ -49,6 +49,7 @@ export class HttpExchange implements InFlight {
     (this.res as TaggedResponse)[kExchange] = this;
     this.res.on('close', onClientClose);
     request.client.setEarlyHintsTarget(this.res);
+    if (this.onError !== null) request.client.setAppAnswersErrors();
     if (this.req.headers.expect !== undefined) expectEndToEnd(this, request);
     publishRequestStart(this.relay.target, request, false);
     // An HTTP/2 stream always emits `close`; only HTTP/1.1 needs the socket watched (pipelining).
@@ -128,7 +129,19 @@ async function runPipeline(pipeline: Handler, exchange: HttpExchange, request: P
 
 function settled(exchange: HttpExchange): void {
   exchange.running = false;
-  if (exchange.endDeferred) publishRequestEnd(exchange.relay.target, exchange.request, 499, false);
+  if (exchange.endDeferred) ended(exchange, 499, false);
+}
+
+/** The client's response is over: the event, and the stage waiting for what an app's `onError` sent. */
+function ended(exchange: HttpExchange, status: number, finished: boolean): void {
+  publishRequestEnd(exchange.relay.target, exchange.request, status, finished);
+  const client = exchange.client!;
+  if (client.appAnswersErrors) client.answered(status, declaredLength(exchange.res));
+}
+
+function declaredLength(res: ServerResponse): number | null {
+  const length = Number(res.getHeader('content-length') ?? Number.NaN);
+  return Number.isSafeInteger(length) && length >= 0 ? length : null;
 }
 
 function onPipelineError(exchange: HttpExchange, error: unknown): void {
@@ -258,7 +271,7 @@ function endExchange(exchange: HttpExchange): void {
   // The client left while the pipeline ran (no head yet): the aborted attempt reports first, then
   // the request, as 499 (nginx's "client closed request", what relay.fetch says), not node's default 200.
   if (exchange.running) exchange.endDeferred = true;
-  else publishRequestEnd(exchange.relay.target, exchange.request, res.headersSent ? res.statusCode : 499, res.writableFinished);
+  else ended(exchange, res.headersSent ? res.statusCode : 499, res.writableFinished);
 }
 
 /**

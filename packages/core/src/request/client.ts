@@ -13,6 +13,15 @@ export interface AbortHandler {
   onClientAbort(reason: RelayError): void;
 }
 
+/** Told what the client was finally answered, when the app answers the relay's errors (`ClientInfo.setAnswerHandler`). */
+export interface AnswerHandler {
+  /**
+   * The client's response is over: `status` is what it got (499 when it left first), `bodyBytes`
+   * the `Content-Length` the response declared, `null` when it declared none.
+   */
+  onClientAnswered(status: number, bodyBytes: number | null): void;
+}
+
 /** The facts `ClientInfo` is built from. */
 export interface ClientFacts {
   address: string;
@@ -50,6 +59,8 @@ export class ClientInfo {
   private controller: AbortController | null = null;
   private reason: RelayError | null = null;
   private abortHandler: AbortHandler | null = null;
+  private answerHandler: AnswerHandler | null = null;
+  private errorsToApp = false;
   /** Where informational answers go: the client's response, until its head is written. */
   private hintsTarget: EarlyHintsTarget | null = null;
 
@@ -91,7 +102,33 @@ export class ClientInfo {
     if (handler !== null && this.reason !== null) handler.onClientAbort(this.reason);
   }
 
-  /** Marks the request aborted and tells the handler and the signal; later calls do nothing. */
+  /**
+   * True when an error before the response head goes to the app (`relay.dispatch`'s `onError`,
+   * `toConnect({ errors: 'next' })`), which answers the client itself: a stage that reports what
+   * the client got (an access log) learns it through `setAnswerHandler`, not from the error.
+   */
+  get appAnswersErrors(): boolean {
+    return this.errorsToApp;
+  }
+
+  /** @internal Set by the front when the request came through `relay.dispatch` with an `onError`. */
+  setAppAnswersErrors(): void {
+    this.errorsToApp = true;
+  }
+
+  /** Sets the one handler told, once, what the client was answered when its response is over (or clears it with `null`). */
+  setAnswerHandler(handler: AnswerHandler | null): void {
+    this.answerHandler = handler;
+  }
+
+  /** @internal Called by the front when the client's response is over. */
+  answered(status: number, bodyBytes: number | null): void {
+    const handler = this.answerHandler;
+    if (handler === null) return;
+    this.answerHandler = null;
+    handler.onClientAnswered(status, bodyBytes);
+  }
+
   /** @internal The exchange's response, which can still take a `103 Early Hints`. */
   setEarlyHintsTarget(target: EarlyHintsTarget | null): void {
     this.hintsTarget = target;
@@ -113,6 +150,7 @@ export class ClientInfo {
     if (target !== null && !target.headersSent) target.writeContinue();
   }
 
+  /** Marks the request aborted and tells the handler and the signal; later calls do nothing. */
   abort(reason: RelayError = new RelayError('ERR_CLIENT_ABORTED', 'client went away')): void {
     if (this.reason !== null) return;
     this.reason = reason;

@@ -3,7 +3,7 @@
 
 // The transport contract.
 export type { BoundTransport, TransportConfig } from '../types.js';
-export type { AbortHandler } from '../request/client.js';
+export type { AbortHandler, AnswerHandler } from '../request/client.js';
 
 // Answering and logging as the relay does.
 export { sendError } from '../relay/respond.js';
