@@ -27,6 +27,37 @@ export function withoutUserinfo(target: string): string {
 
 function ignore(): void {}
 
+type LogMethod = Logger['info'];
+
+/**
+ * The user's logger with each method guarded: a logger that throws (a sink closed under it, a
+ * serializer that fails on a field) must not end the process from a socket's `error` listener,
+ * nor turn a served request into a failed one. Its throw is dropped; a process warning says so once.
+ */
+export function guardedLogger(logger: Logger): Logger {
+  if (logger === silentLogger) return logger;
+  return Object.freeze({
+    debug: guarded(logger, logger.debug),
+    info: guarded(logger, logger.info),
+    warn: guarded(logger, logger.warn),
+    error: guarded(logger, logger.error),
+  });
+}
+
+let warned = false;
+
+function guarded(logger: Logger, method: LogMethod): LogMethod {
+  return function guardedLog(fields, message) {
+    try {
+      method.call(logger, fields, message);
+    } catch (error) {
+      if (warned) return;
+      warned = true;
+      process.emitWarning(`the relay's logger threw, its line is dropped: ${error instanceof Error ? error.message : String(error)}`, { code: 'RELAY_LOGGER_THREW' });
+    }
+  };
+}
+
 /** A logger that drops everything: the default when `createRelay` gets none. */
 export const silentLogger: Logger = Object.freeze({ debug: ignore, info: ignore, warn: ignore, error: ignore });
 

@@ -43,6 +43,30 @@ test('a refused path and a response that fails after it started are logged witho
   await close(upstream);
 });
 
+test('a logger that throws: startup, an unreachable upstream and a refused request are still answered; one process warning says so', async () => {
+  let calls = 0;
+  const boom = function (this: unknown) {
+    calls++;
+    assert.ok(this === throwing, 'called as the logger\'s own method (pino reads this)');
+    throw new Error('sink closed');
+  };
+  const throwing = { debug: boom, info: boom, warn: boom, error: boom };
+  const warnings: Error[] = [];
+  const onWarning = (warning: Error) => warnings.push(warning);
+  process.on('warning', onWarning);
+  const served = await serveRelay(createRelay({ targetBaseUrl: `http://127.0.0.1:${await closedPort()}`, mountPath: '/api', logger: throwing }));
+  const failed = await fetchRaw(`${served.url}/api/x`);
+  const refused = await fetchRaw(`${served.url}/elsewhere`);
+  assert.equal([failed.status, refused.status], [502, 404]);
+  assert.is((await fetchRaw(`${served.url}/api/again`)).status, 502);
+  await served.close();
+  await new Promise((resolve) => setImmediate(resolve));
+  process.off('warning', onWarning);
+  assert.ok(calls >= 3, `the logger was called (${calls})`);
+  assert.equal(warnings.map((warning) => (warning as Error & { code?: string }).code), ['RELAY_LOGGER_THREW']);
+  assert.match(warnings[0]!.message, /sink closed/);
+});
+
 test('logQuery must be a boolean', () => {
   assert.throws(() => createRelay({ targetBaseUrl: 'http://h', logQuery: 'yes' as never }), /logQuery must be a boolean/);
 });

@@ -3,7 +3,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { RelayError } from '../errors.js';
 import { assertKnownKeys } from '../known-keys.js';
-import { silentLogger } from '../logger.js';
+import { guardedLogger, silentLogger } from '../logger.js';
 import { assertNonNegative, resolveTarget, resolveTimeouts, resolveTls } from '../options.js';
 import { assertStage, compose } from '../pipeline.js';
 import type { Entry, RequestRules } from '../request/build.js';
@@ -198,7 +198,7 @@ function resolveLogger(logger: unknown): Logger {
   for (const level of ['debug', 'info', 'warn', 'error'] as const) {
     if (typeof candidate?.[level] !== 'function') throw new TypeError(`logger must have a ${level}(fields, message) method`);
   }
-  return candidate as Logger;
+  return guardedLogger(candidate as Logger);
 }
 
 function normalizeRuntimeMount(mountPath: string): string {
