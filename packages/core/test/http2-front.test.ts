@@ -1,10 +1,11 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import http2, { constants } from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { delay, memoryLogger, startUpstream, tlsFixture, waitFor } from '@relay/testkit';
-import { createRelay, type Relay, type RelayOptions, type Stage } from '../src/index.js';
+import { createRelay, http2Transport, relayChannels, type Relay, type RelayOptions, type RequestEndMessage, type Stage } from '../src/index.js';
 
 // Issue 15, client side: relay.handle as the listener of node:http2 servers (the compatibility API).
 
@@ -171,6 +172,72 @@ test('a stream reset and a GOAWAY from the client abort the upstream attempt, as
   assert.ok(await waitFor(() => relay.inFlight === 0, 3000));
   await delay(50);
   assert.not.ok(logger.lines.some((line) => line.level === 'error'), JSON.stringify(logger.lines));
+  await closeServer(server);
+  await relay.shutdown();
+  await upstream.close();
+});
+
+/** An h2c upstream whose handler gets each stream; its sessions are destroyed on close. */
+async function h2Upstream(handler: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void) {
+  const server = http2.createServer(handler);
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on('session', (session) => sessions.add(session));
+  const port = await listen(server);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      for (const session of sessions) session.destroy();
+      await closeServer(server);
+    },
+  };
+}
+
+test('an HTTP/2 client that resets its stream, before the head or mid-body, ends the http2Transport upstream stream at once: request:end says 499 or not completed', async () => {
+  const upstreamClosed: string[] = [];
+  const chunk = Buffer.alloc(16_384, 'a');
+  const upstream = await h2Upstream((req, res) => {
+    res.stream.on('close', () => upstreamClosed.push(req.url));
+    // /head never answers; /body sends a chunk and then holds the stream open.
+    if (req.url === '/body') res.writeHead(200).write(chunk);
+  });
+  const ends: RequestEndMessage[] = [];
+  const onEnd = (message: unknown) => ends.push(message as RequestEndMessage);
+  subscribe(relayChannels.requestEnd, onEnd);
+  const { relay, server, session } = await h2c({ transport: http2Transport(), timeout: { read: 30_000 } }, upstream.url);
+  for (const path of ['/head', '/body']) {
+    const stream = session.request({ ':method': 'GET', ':path': path });
+    stream.on('error', () => {});
+    await new Promise<void>((resolve) => {
+      if (path === '/head') setTimeout(resolve, 100);
+      else stream.once('data', () => resolve());
+    });
+    stream.close(constants.NGHTTP2_CANCEL);
+    assert.ok(await waitFor(() => upstreamClosed.includes(path), 3000), `${path}: the upstream stream was ended, not left to the read timeout`);
+  }
+  assert.ok(await waitFor(() => relay.inFlight === 0 && ends.length === 2, 3000));
+  unsubscribe(relayChannels.requestEnd, onEnd);
+  assert.equal(ends.map((end) => [end.status, end.completed]), [[499, false], [200, false]]);
+  session.destroy();
+  await closeServer(server);
+  await relay.shutdown();
+  await upstream.close();
+});
+
+test('an upstream body that breaks off resets the HTTP/2 client stream with INTERNAL_ERROR: the client never sees a clean, shorter end', async () => {
+  const upstream = await startUpstream((_req, res) => {
+    res.writeHead(200, { 'content-length': '100' });
+    res.write('partial');
+    setTimeout(() => res.socket?.destroy(), 50);
+  });
+  const { relay, server, session } = await h2c({}, upstream.url);
+  const stream = session.request({ ':method': 'GET', ':path': '/broken' });
+  let ended = false;
+  stream.on('error', () => {});
+  stream.on('end', () => (ended = true));
+  stream.resume();
+  assert.ok(await waitFor(() => stream.closed, 3000));
+  assert.equal([ended, stream.rstCode], [false, constants.NGHTTP2_INTERNAL_ERROR]);
+  session.destroy();
   await closeServer(server);
   await relay.shutdown();
   await upstream.close();

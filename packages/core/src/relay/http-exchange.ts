@@ -1,4 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { constants as http2Constants } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { ClientInfo } from '../request/client.js';
@@ -65,7 +66,7 @@ export class HttpExchange implements InFlight {
 
   abortForShutdown(reason: RelayError): void {
     this.client?.abort(reason);
-    if (this.res.headersSent) this.res.destroy();
+    if (this.res.headersSent) cutShort(this);
   }
 }
 
@@ -123,7 +124,7 @@ async function runPipeline(pipeline: Handler, exchange: HttpExchange, request: P
     // Never an unhandled rejection from a request: log it and cut the connection.
     exchange.relay.logger.error({ method: exchange.req.method, error: (error as Error).message }, 'writing the response failed');
     response.body?.destroy();
-    exchange.res.destroy();
+    cutShort(exchange);
   }
 }
 
@@ -261,9 +262,22 @@ function onClientClose(this: TaggedResponse): void {
   endExchange(exchange);
 }
 
+/**
+ * The whole response reached the client. node:http2's compatibility response reports
+ * `writableFinished` for a stream the client reset (RST_STREAM), so there the stream's own
+ * reset code says it: NO_ERROR on a stream that ended, anything else on one cut short.
+ */
+function delivered(exchange: HttpExchange): boolean {
+  const res = exchange.res;
+  if (!exchange.http2) return res.writableFinished;
+  const stream = (res as unknown as { stream?: { rstCode?: number } }).stream;
+  return res.writableEnded && (stream?.rstCode ?? 0) === 0;
+}
+
 function endExchange(exchange: HttpExchange): void {
   const { res } = exchange;
-  if (!res.writableFinished) exchange.client!.abort();
+  const complete = delivered(exchange);
+  if (!complete) exchange.client!.abort();
   // The response's close and its socket's close may both end an exchange: publish its end once.
   const listed = exchange.listed;
   exchange.relay.finished(exchange);
@@ -271,7 +285,7 @@ function endExchange(exchange: HttpExchange): void {
   // The client left while the pipeline ran (no head yet): the aborted attempt reports first, then
   // the request, as 499 (nginx's "client closed request", what relay.fetch says), not node's default 200.
   if (exchange.running) exchange.endDeferred = true;
-  else ended(exchange, res.headersSent ? res.statusCode : 499, res.writableFinished);
+  else ended(exchange, res.headersSent ? res.statusCode : 499, complete);
 }
 
 /**
@@ -325,9 +339,24 @@ function onResponseBodyError(this: TaggedBody, error: Error): void {
       'upstream response failed after it started: client connection aborted',
     );
   }
-  exchange.res.destroy();
+  cutShort(exchange);
 }
 
 function onResponseBodyClose(this: TaggedBody): void {
-  if (!this.readableEnded) this[kExchange]!.res.destroy();
+  if (!this.readableEnded) cutShort(this[kExchange]!);
+}
+
+/**
+ * A response whose body broke off must not look complete. HTTP/1.1: the connection is closed
+ * before the body's end. HTTP/2: the stream is reset with INTERNAL_ERROR, as nginx and Envoy do;
+ * node's `destroy()` would end it with NO_ERROR, which a client reads as a whole, shorter body.
+ */
+function cutShort(exchange: HttpExchange): void {
+  const res = exchange.res;
+  if (!exchange.http2) {
+    res.destroy();
+    return;
+  }
+  const stream = (res as unknown as { stream: { destroyed: boolean; close(code: number): void } }).stream;
+  if (!stream.destroyed) stream.close(http2Constants.NGHTTP2_INTERNAL_ERROR);
 }
