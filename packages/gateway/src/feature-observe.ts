@@ -1,4 +1,4 @@
-import { accessLog, metrics, tracing, type Observation } from '@relay/observe';
+import { accessLog, metrics, requestId, tracing, type Observation } from '@relay/observe';
 import { z } from 'zod';
 import { stageOrder, routeFeature, type RouteParts } from './feature.js';
 
@@ -28,7 +28,9 @@ export const accessLogFeature = routeFeature({
 });
 
 /**
- * `metrics:` on a route: prom-client series in the default registry, served at the gateway's `/metrics`.
+ * `metrics:` on a route: prom-client series in the default registry, served at the gateway's
+ * `/metrics`, their `relay` label the route's label (its `name`): two routes to one upstream stay
+ * apart, and no upstream address is published.
  *
  * @example
  * // metrics: { routes: ["/users/:id"] }
@@ -36,9 +38,31 @@ export const accessLogFeature = routeFeature({
 export const metricsFeature = routeFeature({
   key: 'metrics',
   schema: z.union([z.boolean(), z.object({ routes: z.array(z.string().min(1)) }).partial().strict()]).optional(),
+  apply(value, parts, context) {
+    if (value === undefined || value === false) return;
+    addObservation(parts, stageOrder.metrics, metrics({ ...(value === true ? {} : value), relay: context.routeLabel }));
+  },
+});
+
+const requestIdSchema = z
+  .object({ header: z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected a header name'), trustIncoming: z.boolean(), response: z.boolean(), maxLength: z.number().int().positive() })
+  .partial()
+  .strict();
+
+/**
+ * `requestId:` on a route: the client's `X-Request-Id` kept (or one made), sent upstream, back to
+ * the client and into the access lines (`requestId()` from `@relay/observe`). Outside the access
+ * log, so its line has the id.
+ *
+ * @example
+ * // requestId: { header: x-correlation-id }
+ */
+export const requestIdFeature = routeFeature({
+  key: 'requestId',
+  schema: z.union([z.boolean(), requestIdSchema]).optional(),
   apply(value, parts) {
     if (value === undefined || value === false) return;
-    addObservation(parts, stageOrder.metrics, metrics(value === true ? {} : value));
+    parts.stages.push({ order: stageOrder.requestId, stage: requestId(value === true ? {} : value) });
   },
 });
 

@@ -7,9 +7,11 @@ export interface RouteParts {
   websocket: UpgradeTransport | undefined;
 }
 
-/** What a feature may read while it builds: the folder of the config file, for relative file paths. */
+/** What a feature may read while it builds: the folder of the config file, for relative file paths, and the route's label. */
 export interface FeatureContext {
   readonly configDir: string;
+  /** The route's label in logs, metrics and the status page: its `name`, else its match rule. */
+  readonly routeLabel: string;
 }
 
 /**
@@ -54,6 +56,7 @@ export function routeFeature<Key extends string, Schema extends z.ZodTypeAny>(
  */
 export const stageOrder = Object.freeze({
   routeStats: 0,
+  requestId: 5,
   accessLog: 10,
   compress: 15,
   tracing: 20,

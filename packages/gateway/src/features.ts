@@ -4,7 +4,7 @@ import { bodyLimitFeature, compressFeature } from './feature-body.js';
 import { cookiesFeature } from './feature-cookies.js';
 import { headersFeature } from './feature-headers.js';
 import { rateLimitFeature } from './feature-limits.js';
-import { accessLogFeature, metricsFeature, tracingFeature } from './feature-observe.js';
+import { accessLogFeature, metricsFeature, requestIdFeature, tracingFeature } from './feature-observe.js';
 import { retryFeature } from './feature-retry.js';
 import { rewriteLocationFeature } from './feature-rewrite-location.js';
 import { websocketFeature } from './feature-websocket.js';
@@ -26,6 +26,7 @@ export const routeFeatures = [
   rateLimitFeature,
   bodyLimitFeature,
   compressFeature,
+  requestIdFeature,
   accessLogFeature,
   metricsFeature,
   tracingFeature,

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createRelay, type Logger, type Relay, type Stage } from '@relay/core';
 import { ConfigError, type ConfigIssue } from './config-error.js';
-import type { RouteParts } from './feature.js';
+import type { FeatureContext, RouteParts } from './feature.js';
 import { routeFeatures } from './features.js';
 import type { LoadedConfig } from './load-config.js';
 import { compileMatcher, type RouteMatcher } from './matcher.js';
@@ -128,7 +128,7 @@ function buildRoute(route: ResolvedRoute, build: RouteBuild): LiveRoute {
   const label = uniqueLabel(route, build.index, build.labels);
   const stats = reuse(build.shared.routes, label, () => new RouteStats(label));
   const health = reuse(build.shared.targets, upstream.url, () => new TargetHealth(upstream.url));
-  const parts = featureParts(route, at, build.loaded.dir);
+  const parts = featureParts(route, at, { configDir: build.loaded.dir, routeLabel: label });
   const { config, dir } = build.loaded;
   const relay = guard(`${at}.upstream`, () =>
     createRelay({
@@ -155,11 +155,11 @@ function reuse<T>(map: Map<string, T>, key: string, create: () => T): T {
 }
 
 /** Runs every feature of a route; a factory that refuses its options is an issue at that key. */
-function featureParts(route: ResolvedRoute, at: string, configDir: string): RouteParts {
+function featureParts(route: ResolvedRoute, at: string, context: FeatureContext): RouteParts {
   const parts: RouteParts = { stages: [], websocket: undefined };
   for (const feature of routeFeatures) {
     try {
-      feature.apply(route[feature.key] as never, parts, { configDir });
+      feature.apply(route[feature.key] as never, parts, context);
     } catch (error) {
       throw new RouteBuildError({ path: `${at}.${feature.key}`, message: (error as Error).message });
     }

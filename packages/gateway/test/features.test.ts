@@ -1,15 +1,20 @@
 // The stage packages that landed after the gateway (limits, body, observe), configured from a file.
 import { createServer, type Server } from 'node:http';
 import { gunzipSync } from 'node:zlib';
+import { trace } from '@opentelemetry/api';
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { register } from 'prom-client';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { close, fetchRaw, listen, startUpstream, type Upstream } from '@relay/testkit';
+import { close, fetchRaw, listen, startUpstream, waitFor, type Upstream } from '@relay/testkit';
 import { ConfigError, createGateway, loadConfig, type Gateway } from '../src/index.js';
 import { createLogger } from '../src/log.js';
 import { configDir } from './bin.js';
 
 const files = configDir();
+// What a preloaded OpenTelemetry SDK does: the global provider the `tracing:` key's spans go to.
+const exporter = new InMemorySpanExporter();
+trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
 const lines: string[] = [];
 const logger = createLogger({ level: 'info', stream: { write: (line: string) => lines.push(line) } as unknown as NodeJS.WritableStream });
 let upstream: Upstream;
@@ -39,7 +44,13 @@ test.before(async () => {
       `    upstream: ${upstream.url}`,
       '    bodyLimit: { maxBytes: 16 }',
       '    compress: true',
+      '    requestId: true',
       '    accessLog: true',
+      '    metrics: true',
+      '    tracing: true',
+      '  - name: orders',
+      '    match: { path: /orders }',
+      `    upstream: ${upstream.url}`,
       '    metrics: true',
     ]),
   );
@@ -88,6 +99,27 @@ test('accessLog and metrics: a line per request in the gateway log, series in th
   // The series the bin's `/metrics` serves: prom-client's default registry (createGateway alone serves no endpoint).
   const text = await register.metrics();
   assert.match(text, /relay_requests_total\{[^}]*status_class="2xx"[^}]*\} \d+/);
+});
+
+test('two routes to one upstream: their series are told apart by the route name, with no upstream address in a label', async () => {
+  await fetchRaw(`${base}/orders/1`);
+  await fetchRaw(`${base}/orders/2`);
+  const text = await register.metrics();
+  assert.match(text, /relay_requests_total\{relay="orders",[^}]*\} 2\n/);
+  assert.match(text, /relay_requests_total\{relay="api",[^}]*\} \d+/);
+  assert.not.match(text, new RegExp(`relay="${new URL(upstream.url).host}"`));
+});
+
+test('requestId and tracing beside accessLog: the line carries the client\'s X-Request-Id and the attempt span\'s trace', async () => {
+  exporter.reset();
+  const response = await fetchRaw(`${base}/traced`, { headers: { 'x-request-id': 'req-42' } });
+  assert.is(response.headers['x-request-id'], 'req-42');
+  assert.is(upstream.requests.at(-1)!.headers['x-request-id'], 'req-42');
+  const accessLine = () => lines.flatMap((line) => line.split('\n')).filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line.path === '/traced');
+  assert.ok(await waitFor(() => accessLine() !== undefined && exporter.getFinishedSpans().length === 1));
+  const access = accessLine()!;
+  const span = exporter.getFinishedSpans()[0]!;
+  assert.equal([access.requestId, access.traceId, access.spanId], ['req-42', span.spanContext().traceId, span.spanContext().spanId]);
 });
 
 test('a misspelled key of a new feature is a config error naming it', async () => {

@@ -2,7 +2,7 @@ import type { EventEmitter } from 'node:events';
 import { errorBody, RelayError, silentLogger, type Logger, type ProxyRequest, type RequestRefusedMessage, type StageContext } from '@relay/core';
 import { checkOptions, readChoice, readString, readStringList } from './options.js';
 import { createObservation, type Observation, type ObserverFactory } from './observation.js';
-import type { Observer, RequestRecord } from './record.js';
+import { tracedRecord, type Observer, type RequestRecord } from './record.js';
 import { requestIdOf } from './request-id.js';
 import { headerValue, loggedPath, pickHeaders, type LoggedHeaders, type QueryMode } from './redact.js';
 import { clfTime, isoTime, JsonMemo, jsonString, jsonStringOf } from './text.js';
@@ -146,6 +146,7 @@ export function accessLogFactory(settings: AccessLogSettings): ObserverFactory {
 }
 
 class AccessLogObserver implements Observer {
+  readonly logsTraceIds = true;
   private readonly message: string;
   private readonly upstreamJson: string;
   /** `,"user-agent":` … : each logged header's name, quoted once (`first`: without the comma). */
@@ -218,6 +219,7 @@ class AccessLogObserver implements Observer {
     const request = record.request;
     const client = request.client;
     const id = requestIdOf(client);
+    const traced = tracedRecord(record);
     return (
       `{"time":"${isoTime(record.startTime)}","level":"${this.settings.level}","msg":${this.message}` +
       `,"method":${this.method.of(request.method)},"path":${jsonStringOf(loggedPath(client.originalUrl, this.settings.query), client.originalUrl)}` +
@@ -226,7 +228,7 @@ class AccessLogObserver implements Observer {
       `,"upstream":${this.upstreamOf(record) === this.upstream ? this.upstreamJson : jsonString(this.upstreamOf(record))},"attempts":${record.attempts},"code":${record.code === null ? 'null' : jsonString(record.code)}` +
       `,"client":${this.address.of(client.address)},"requestId":${id === undefined ? 'null' : jsonString(id)}` +
       // Trace and span ids are hex, checked when tracing noted them: nothing to escape.
-      `,"traceId":${record.traceId === null ? 'null' : `"${record.traceId}"`},"spanId":${record.spanId === null ? 'null' : `"${record.spanId}"`}` +
+      `,"traceId":${traced.traceId === null ? 'null' : `"${traced.traceId}"`},"spanId":${traced.spanId === null ? 'null' : `"${traced.spanId}"`}` +
       `,"websocket":${record.session},"headers":{${this.headersJson(clientHeaders(record))}}}\n`
     );
   }
@@ -253,6 +255,7 @@ class AccessLogObserver implements Observer {
   private fields(record: RequestRecord): AccessLogFields {
     const request = record.request;
     const client = request.client;
+    const traced = tracedRecord(record);
     return {
       method: request.method,
       path: loggedPath(client.originalUrl, this.settings.query),
@@ -266,8 +269,8 @@ class AccessLogObserver implements Observer {
       code: record.code,
       client: client.address,
       requestId: requestIdOf(client) ?? null,
-      traceId: record.traceId,
-      spanId: record.spanId,
+      traceId: traced.traceId,
+      spanId: traced.spanId,
       websocket: record.session,
       headers: pickHeaders(clientHeaders(record), this.settings.headers, this.settings.secret, this.settings.query),
     };

@@ -20,6 +20,28 @@ export interface Observer {
   end(record: RequestRecord): void;
   /** The relay answered a request itself before any stage ran (`relay:request:refused`): 400, 404, 501, 503. */
   refused?(message: RequestRefusedMessage): void;
+  /** True for an observer that writes the trace ids (the access log). */
+  readonly logsTraceIds?: boolean;
+  /** Told, once bound, which observers share its records (tracing: whether its ids must be shared further). */
+  bound?(siblings: readonly Observer[]): void;
+}
+
+/**
+ * Where tracing leaves its record on the client when no access log shares its records: separate
+ * `accessLog()` and `tracing()` observations (the gateway's route features) each keep their own
+ * record, and the access line must still lead to the request's trace.
+ */
+const kTraced = Symbol('relay.observe.traced');
+type TracedSlot = ClientInfo & { [kTraced]?: RequestRecord };
+
+/** Shares `record`'s trace ids with the other observations of its request. */
+export function shareTraceIds(record: RequestRecord): void {
+  (record.request.client as TracedSlot)[kTraced] = record;
+}
+
+/** The record whose trace ids the access line shows: its own, else the one tracing shared. */
+export function tracedRecord(record: RequestRecord): RequestRecord {
+  return record.traceId !== null ? record : ((record.request.client as TracedSlot)[kTraced] ?? record);
 }
 
 /** An observer that sends each attempt itself (tracing: inside the attempt span's context). */
@@ -43,7 +65,9 @@ export class Binding {
     readonly target: Target,
     readonly runner: AttemptRunner | null,
     readonly logger: Logger,
-  ) {}
+  ) {
+    for (const observer of observers) observer.bound?.(observers);
+  }
 
   start(record: RequestRecord): void {
     const observers = this.observers;

@@ -16,7 +16,7 @@ import {
 import type { Handler, HeaderRecord, ProxyRequest, ProxyResponse, RelayError, StageContext, Target } from '@relay/core';
 import { checkOptions, readBoolean, readChoice } from './options.js';
 import { createObservation, type Observation, type ObserverFactory } from './observation.js';
-import type { AttemptRunner, Observer, RequestRecord } from './record.js';
+import { shareTraceIds, type AttemptRunner, type Observer, type RequestRecord } from './record.js';
 
 /** Options of `tracing()` (and of `observe({ tracing })`). */
 export interface TracingOptions {
@@ -91,13 +91,21 @@ function methodAttributes(method: string, attributes: Attributes): void {
 }
 
 class TracingObserver implements Observer, AttemptRunner {
+  /** No access log shares this observation's records: the ids go on the client for a separate one. */
+  private shareIds = true;
+
   constructor(
     readonly settings: TracingSettings,
     readonly tracer: Tracer,
     readonly target: Target,
   ) {}
 
+  bound(siblings: readonly Observer[]): void {
+    this.shareIds = !siblings.some((observer) => observer.logsTraceIds === true);
+  }
+
   start(record: RequestRecord): void {
+    if (this.shareIds) shareTraceIds(record);
     const active = contextApi.active();
     if (this.settings.serverSpan) {
       this.startServerSpan(record, active);

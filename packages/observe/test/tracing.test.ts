@@ -8,7 +8,7 @@ import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type Re
 import { createRelay, type Relay, type Stage } from '@relay/core';
 import { retry } from '@relay/retry';
 import { closedPort, fetchRaw, serveRelay, waitFor } from '@relay/testkit';
-import { observe, tracing } from '../src/index.js';
+import { accessLog, observe, tracing, type AccessLogFields } from '../src/index.js';
 import { echoSession, scripted, serveWithUpgrades, startEchoWs } from './helpers.js';
 
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
@@ -261,6 +261,24 @@ test('options are checked', () => {
 
 test.after(async () => {
   await tracerProvider.shutdown();
+});
+
+test('accessLog() and tracing() as separate observations (a gateway route with both): the line still leads to the trace', async () => {
+  const upstream = await scripted([200, 200]);
+  const written: string[] = [];
+  const log = accessLog({ stream: { write: (line: string) => written.push(line) } });
+  for (const serverSpan of [true, false]) {
+    exporter.reset();
+    const t = tracing({ tracerProvider, serverSpan });
+    const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [log.request, t.request, t.attempt, log.attempt] }));
+    assert.is((await fetchRaw(`${served.url}/x`)).status, 200);
+    assert.ok(await waitFor(() => written.length === (serverSpan ? 1 : 2) && spansOf(serverSpan ? SpanKind.SERVER : SpanKind.CLIENT).length === 1));
+    const span = spansOf(serverSpan ? SpanKind.SERVER : SpanKind.CLIENT)[0]!;
+    const line = JSON.parse(written.at(-1)!) as AccessLogFields;
+    assert.equal([line.traceId, line.spanId], [span.spanContext().traceId, span.spanContext().spanId], `serverSpan: ${serverSpan}`);
+    await served.close();
+  }
+  await upstream.close();
 });
 
 test.run();
