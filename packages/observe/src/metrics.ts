@@ -164,7 +164,10 @@ function metricSet(registry: Registry, prefix: string, buckets: number[], attemp
   let byPrefix = sets.get(registry);
   if (byPrefix === undefined) sets.set(registry, (byPrefix = new Map()));
   let set = byPrefix.get(prefix);
-  if (set === undefined) byPrefix.set(prefix, (set = new MetricSet(registry, prefix, buckets, attemptBuckets)));
+  // After `registry.clear()` (a test suite's or a hot reload's reset) the set's metrics are gone from it: a new set.
+  if (set === undefined || registry.getSingleMetric(`${prefix}requests_total`) !== set.requests) {
+    byPrefix.set(prefix, (set = new MetricSet(registry, prefix, buckets, attemptBuckets)));
+  }
   else if (!sameNumbers(set.duration.bounds, buckets) || !sameNumbers(set.attemptDuration.bounds, attemptBuckets)) {
     // One histogram per name in a registry: a second set of buckets would be dropped without a word.
     throw new TypeError(`metrics(): the ${prefix} histograms of this registry already have other buckets; give the same buckets, or another prefix or registry`);

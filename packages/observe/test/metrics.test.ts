@@ -241,6 +241,20 @@ test('registry.resetMetrics() resets the counters and histograms, increments not
   await upstream.close();
 });
 
+test('after registry.clear() (a test suite\'s or a hot reload\'s reset), a new metrics() on that registry is registered and scraped', async () => {
+  const upstream = await scripted([200]);
+  const registry = new Registry();
+  metrics({ registry, relay: 'before' });
+  registry.clear();
+  const m = metrics({ registry, relay: 'after' });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [m.request, m.attempt] }));
+  await fetchRaw(`${served.url}/`);
+  const text = await scrapeWhen(registry, (scraped) => scraped.includes('relay_requests_total{relay="after"'));
+  assert.is(value(text, `relay_requests_total{relay="after",route="",method="GET",status_class="2xx",target="${upstream.url}"}`), 1);
+  await served.close();
+  await upstream.close();
+});
+
 test('a second metrics() on a registry with other buckets is refused, not silently given the first one\'s', () => {
   const registry = new Registry();
   metrics({ registry, buckets: [1, 2] });
