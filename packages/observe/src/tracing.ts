@@ -13,6 +13,8 @@ import {
   type Tracer,
   type TracerProvider,
 } from '@opentelemetry/api';
+import http from 'node:http';
+import https from 'node:https';
 import type { Handler, HeaderRecord, ProxyRequest, ProxyResponse, RelayError, StageContext, Target } from '@relay/core';
 import { checkOptions, readBoolean, readChoice } from './options.js';
 import { createObservation, type Observation, type ObserverFactory } from './observation.js';
@@ -168,7 +170,7 @@ class TracingObserver implements Observer, AttemptRunner {
    */
   private entersContext(active: Context): boolean {
     const mode = this.settings.attemptContext;
-    return mode === 'always' || (mode === 'auto' && trace.getSpan(active) !== undefined);
+    return mode === 'always' || (mode === 'auto' && (trace.getSpan(active) !== undefined || clientInstrumented()));
   }
 
   private attemptAttributes(record: RequestRecord, request: ProxyRequest): Attributes {
@@ -230,6 +232,20 @@ class TracingObserver implements Observer, AttemptRunner {
     }
     server.end();
   }
+}
+
+type Wrapped = { __wrapped?: boolean };
+
+/**
+ * An HTTP client instrumentation (OpenTelemetry's `instrumentation-http`, which wraps with
+ * shimmer's `__wrapped` mark) has wrapped node:http's requests: it parents its span on the active
+ * context and injects its own `traceparent` over the relay's, so the attempt must run inside its
+ * span's context, or the upstream would start a new trace (a WebSocket handshake, which the server
+ * instrumentation does not trace, or no server instrumentation at all). A context manager is
+ * registered then anyway. Two property reads per attempt.
+ */
+function clientInstrumented(): boolean {
+  return (http.request as Wrapped).__wrapped === true || (https.request as Wrapped).__wrapped === true;
 }
 
 /**
