@@ -62,6 +62,8 @@ export interface AccessLogFields {
   attempts: number;
   /** The Relay error code when the request failed or its response body broke off, else `null`. */
   code: string | null;
+  /** A gRPC call's `grpc-status` (0 OK, 5 NOT_FOUND, 14 UNAVAILABLE …; Envoy's `%GRPC_STATUS%`), `null` for other requests. */
+  grpcStatus: number | null;
   /** The client's address as the socket saw it. */
   client: string;
   /** The request id (`requestId()`), `null` without one. */
@@ -186,6 +188,7 @@ class AccessLogObserver implements Observer {
       upstream: this.upstream,
       attempts: 0,
       code: message.code,
+      grpcStatus: null,
       client: message.address,
       requestId: null,
       traceId: null,
@@ -226,6 +229,7 @@ class AccessLogObserver implements Observer {
       `,"status":${record.status},"bytesIn":${record.bytesIn},"bytesOut":${record.bytesOut}` +
       `,"duration":${millisecondsJson(record.duration)},"ttfb":${record.firstByte < 0 ? 'null' : millisecondsJson(record.firstByte)}` +
       `,"upstream":${this.upstreamOf(record) === this.upstream ? this.upstreamJson : jsonString(this.upstreamOf(record))},"attempts":${record.attempts},"code":${record.code === null ? 'null' : jsonString(record.code)}` +
+      `,"grpcStatus":${record.grpcStatus}` +
       `,"client":${this.address.of(client.address)},"requestId":${id === undefined ? 'null' : jsonString(id)}` +
       // Trace and span ids are hex, checked when tracing noted them: nothing to escape.
       `,"traceId":${traced.traceId === null ? 'null' : `"${traced.traceId}"`},"spanId":${traced.spanId === null ? 'null' : `"${traced.spanId}"`}` +
@@ -267,6 +271,7 @@ class AccessLogObserver implements Observer {
       upstream: this.upstreamOf(record),
       attempts: record.attempts,
       code: record.code,
+      grpcStatus: record.grpcStatus,
       client: client.address,
       requestId: requestIdOf(client) ?? null,
       traceId: traced.traceId,

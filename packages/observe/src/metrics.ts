@@ -85,6 +85,7 @@ class MetricSet {
   readonly sessions: BufferedCounter;
   readonly sessionBytes: BufferedCounter;
   readonly sessionMessages: BufferedCounter;
+  readonly grpcCalls: BufferedCounter;
   readonly sources = new Set<GaugeSource>();
   private poolGauges = false;
 
@@ -106,6 +107,7 @@ class MetricSet {
     this.sessions = new BufferedCounter(registry, `${prefix}websocket_sessions_total`, 'WebSocket sessions closed.', ['relay']);
     this.sessionBytes = new BufferedCounter(registry, `${prefix}websocket_bytes_total`, 'Bytes of closed WebSocket sessions on the client connection: in from the client, out to it.', ['relay', 'direction']);
     this.sessionMessages = new BufferedCounter(registry, `${prefix}websocket_messages_total`, 'Messages relayed by closed WebSocket sessions: in from the client to the upstream, out from the upstream to the client.', ['relay', 'direction']);
+    this.grpcCalls = new BufferedCounter(registry, `${prefix}grpc_calls_total`, 'gRPC calls answered, by grpc-status (0 OK … 16; other for a status outside them, none when no status came).', ['relay', 'route', 'grpc_status']);
     new Gauge({
       name: `${prefix}requests_in_flight`,
       help: 'Client requests in flight: seen by the request stage, response body not yet ended.',
@@ -297,6 +299,8 @@ class MetricsObserver implements Observer {
   private readonly attemptSeries = new Map<string, Map<string, Series>>();
   /** Retry counters by target origin. */
   private readonly retries = new Map<string, PendingSeries>();
+  /** gRPC call counters by route index and status. */
+  private readonly grpcSeries = new Map<string, PendingSeries>();
   private readonly requestBytes: PendingSeries;
   private readonly responseBytes: PendingSeries;
   private readonly sessions: PendingSeries;
@@ -376,6 +380,16 @@ class MetricsObserver implements Observer {
     if (record.bytesIn > 0) this.requestBytes.inc(record.bytesIn);
     if (record.bytesOut > 0) this.responseBytes.inc(record.bytesOut);
     this.countRequest(record, record.duration / 1000);
+    if (record.grpcStatus !== null || record.request.headers['content-type']?.toString().startsWith('application/grpc') === true) this.countGrpc(record);
+  }
+
+  /** A gRPC call by its status: 17 values and `other` per route, a bounded label. */
+  private countGrpc(record: RequestRecord): void {
+    const status = record.grpcStatus === null ? 'none' : record.grpcStatus <= 16 ? String(record.grpcStatus) : 'other';
+    const key = `${record.route}:${status}`;
+    let series = this.grpcSeries.get(key);
+    if (series === undefined) this.grpcSeries.set(key, (series = this.set.grpcCalls.series({ relay: this.relay, route: this.routes.label(record.route), grpc_status: status })));
+    series.inc();
   }
 
   private countRequest(record: RequestRecord, seconds: number): void {

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import { errorBody, RelayError, type AnswerHandler, type ClientInfo, type Handler, type Logger, type ProxyRequest, type ProxyResponse, type RequestRefusedMessage, type Target } from '@relay/core';
+import { errorBody, RelayError, type AnswerHandler, type ClientInfo, type Handler, type HeaderRecord, type Logger, type ProxyRequest, type ProxyResponse, type RequestRefusedMessage, type Target } from '@relay/core';
 
 /**
  * What one kind of observation (access log, metrics, tracing) does at each step of a request.
@@ -188,6 +188,19 @@ const on = EventEmitter.prototype.on;
 const kCounts = Symbol.for('relay.websocket.counts');
 type CountsSlot = ClientInfo & { [kCounts]?: { readonly clientMessages: number; readonly upstreamMessages: number } };
 
+/** `application/grpc`, `application/grpc+proto`, `application/grpc-web` …: a gRPC (or gRPC-Web) answer. */
+function isGrpc(headers: HeaderRecord): boolean {
+  const type = headers['content-type'];
+  return typeof type === 'string' && type.startsWith('application/grpc');
+}
+
+/** `grpc-status` as a number (0 to 16 are defined; others are kept as sent), `null` when absent or not a number. */
+function grpcStatusOf(fields: HeaderRecord): number | null {
+  const value = fields['grpc-status'];
+  if (typeof value !== 'string' || !/^\d{1,3}$/.test(value)) return null;
+  return Number(value);
+}
+
 /**
  * The facts of one client request while it is served, shared by the request stage and the
  * attempt stage (found through `request.client`). One object per request, fixed shape.
@@ -222,6 +235,10 @@ export class RequestRecord implements AnswerHandler {
   /** A WebSocket session's messages from the upstream to the client. */
   messagesOut = 0;
   finished = false;
+  /** A gRPC call's `grpc-status` (0 OK … 16), from the trailers or a trailers-only answer; `null` for anything else or when none came. */
+  grpcStatus: number | null = null;
+  /** A gRPC response's trailers, read for its status when its body ends. */
+  private grpcTrailers: (() => HeaderRecord | null) | null = null;
   /** Route index for labels, resolved once by whoever needs it first; -2 before that. */
   route = -2;
   /** The request's trace id (hex) when tracing saw a valid one, else null: for the access line. */
@@ -284,6 +301,7 @@ export class RequestRecord implements AnswerHandler {
       else this.openSession(socket as Socket & Tagged);
       return;
     }
+    if (isGrpc(response.headers)) this.noteGrpc(response);
     const body = response.body as Tagged | null;
     if (body === null) {
       this.finish();
@@ -317,9 +335,20 @@ export class RequestRecord implements AnswerHandler {
     this.finish();
   }
 
+  /** A gRPC answer: its status now (a trailers-only answer), or from its trailers once the body ends. */
+  private noteGrpc(response: ProxyResponse): void {
+    const status = grpcStatusOf(response.headers);
+    if (status !== null) this.grpcStatus = status;
+    else this.grpcTrailers = response.trailers ?? null;
+  }
+
   finish(): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.grpcTrailers !== null) {
+      const trailers = this.grpcTrailers();
+      if (trailers !== null) this.grpcStatus = grpcStatusOf(trailers);
+    }
     this.duration = performance.now() - this.startedAt;
     this.binding.end(this);
   }

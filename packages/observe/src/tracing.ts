@@ -221,6 +221,7 @@ class TracingObserver implements Observer, AttemptRunner {
       attempt.setAttribute('error.type', record.code);
       attempt.setStatus({ code: SpanStatusCode.ERROR, message: 'response body broke off' });
     }
+    if (attempt !== null && record.grpcStatus !== null) grpcOutcome(attempt, record.grpcStatus);
     endAttemptSpan(record);
     const server = record.serverSpan as Span | null;
     if (server === null) return;
@@ -230,8 +231,19 @@ class TracingObserver implements Observer, AttemptRunner {
       server.setAttribute('error.type', record.code ?? String(record.status));
       server.setStatus({ code: SpanStatusCode.ERROR });
     }
+    if (record.grpcStatus !== null) grpcOutcome(server, record.grpcStatus);
     server.end();
   }
+}
+
+/**
+ * A gRPC call's status on its span (semantic conventions, RPC spans): `rpc.grpc.status_code`,
+ * and ERROR for any status but OK, which an HTTP 200 alone would hide.
+ */
+function grpcOutcome(span: Span, status: number): void {
+  if (!span.isRecording()) return;
+  span.setAttribute('rpc.grpc.status_code', status);
+  if (status !== 0) span.setStatus({ code: SpanStatusCode.ERROR, message: `grpc-status ${status}` });
 }
 
 type Wrapped = { __wrapped?: boolean };

@@ -11,7 +11,7 @@ import { echoSession, scripted, serveWithUpgrades, startEchoWs } from './helpers
 
 const fieldNames = [
   'method', 'path', 'status', 'bytesIn', 'bytesOut', 'duration', 'ttfb', 'upstream',
-  'attempts', 'code', 'client', 'requestId', 'traceId', 'spanId', 'websocket', 'headers',
+  'attempts', 'code', 'grpcStatus', 'client', 'requestId', 'traceId', 'spanId', 'websocket', 'headers',
 ].sort();
 
 /** A sink that keeps each written line. */
