@@ -140,8 +140,15 @@ function ended(exchange: HttpExchange, status: number, finished: boolean): void 
   if (client.appAnswersErrors) client.answered(status, declaredLength(exchange.res));
 }
 
+/**
+ * The `Content-Length` the app's answer declared: set with `setHeader`, or given to `writeHead` as
+ * an object, which node:http writes straight into the head without keeping it (`_header`).
+ */
 function declaredLength(res: ServerResponse): number | null {
-  const length = Number(res.getHeader('content-length') ?? Number.NaN);
+  const set = res.getHeader('content-length');
+  const written = (res as { _header?: unknown })._header;
+  const text = set !== undefined ? String(set) : typeof written === 'string' ? /\r\ncontent-length:[ \t]*(\d+)/i.exec(written)?.[1] : undefined;
+  const length = Number(text ?? Number.NaN);
   return Number.isSafeInteger(length) && length >= 0 ? length : null;
 }
 
