@@ -4,7 +4,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { delay, memoryLogger, startUpstream, tlsFixture, waitFor } from '@relay/testkit';
+import { delay, listenHttp2, memoryLogger, startUpstream, tlsFixture, waitFor } from '@relay/testkit';
 import { createRelay, http2Transport, relayChannels, type Relay, type RelayOptions, type RequestEndMessage, type Stage } from '../src/index.js';
 
 // Issue 15, client side: relay.handle as the listener of node:http2 servers (the compatibility API).
@@ -178,18 +178,8 @@ test('a stream reset and a GOAWAY from the client abort the upstream attempt, as
 });
 
 /** An h2c upstream whose handler gets each stream; its sessions are destroyed on close. */
-async function h2Upstream(handler: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void) {
-  const server = http2.createServer(handler);
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on('session', (session) => sessions.add(session));
-  const port = await listen(server);
-  return {
-    url: `http://127.0.0.1:${port}`,
-    close: async () => {
-      for (const session of sessions) session.destroy();
-      await closeServer(server);
-    },
-  };
+function h2Upstream(handler: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void) {
+  return listenHttp2(http2.createServer(handler));
 }
 
 test('an HTTP/2 client that resets its stream, before the head or mid-body, ends the http2Transport upstream stream at once: request:end says 499 or not completed', async () => {

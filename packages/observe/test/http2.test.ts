@@ -3,7 +3,6 @@
 // (before the head, mid-upload, mid-response) is a prompt 499 / ERR_CLIENT_ABORTED, not a 504 or no line.
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import http2 from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Registry } from 'prom-client';
@@ -11,7 +10,7 @@ import { SpanKind, propagation } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { createRelay, http2Transport, relayChannels, type Relay, type RequestEndMessage, type AttemptResponseMessage, type AttemptErrorMessage } from '@relay/core';
-import { waitFor } from '@relay/testkit';
+import { listenHttp2, waitFor } from '@relay/testkit';
 import { observe } from '../src/index.js';
 
 propagation.setGlobalPropagator(new W3CTraceContextPropagator());
@@ -36,21 +35,8 @@ async function h2Upstream(handler: H2Handler): Promise<H2Upstream> {
     req.on('end', () => (entry.body = Buffer.concat(chunks)));
     handler(req, res);
   });
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on('session', (session) => {
-    sessions.add(session);
-    session.on('close', () => sessions.delete(session));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    seen,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const session of sessions) session.destroy();
-        server.close(() => resolve());
-      }),
-  };
+  const listening = await listenHttp2(server);
+  return { url: listening.url, seen, close: listening.close };
 }
 
 interface Front {
@@ -72,21 +58,15 @@ async function h2Front(upstreamUrl: string, format: 'json' | 'combined' = 'json'
   const relay = createRelay({ targetBaseUrl: upstreamUrl, transport: http2Transport(), stages: [obs.request, obs.attempt], timeout: { read: 4000 } });
   await relay.startup();
   const server = http2.createServer(relay.handle);
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on('session', (session) => {
-    sessions.add(session);
-    session.on('close', () => sessions.delete(session));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const listening = await listenHttp2(server);
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    url: listening.url,
     relay,
     lines,
     registry,
     close: async () => {
       await relay.shutdown({ timeout: 500 });
-      for (const session of sessions) session.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await listening.close();
     },
   };
 }

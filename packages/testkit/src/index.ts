@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
-import { listen } from './listen.js';
+import { listen, listenHttp2, type ListeningHttp2 } from './listen.js';
 
-export { listen };
+export { listen, listenHttp2, type ListeningHttp2 };
 
 /** Closes a server and every connection it holds. */
 export function close(server: Server): Promise<void> {

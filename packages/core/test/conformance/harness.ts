@@ -4,7 +4,7 @@
 import { request, type IncomingMessage, type RequestListener, type ServerResponse } from 'node:http';
 import { createServer as createHttp2Server, type Http2Session } from 'node:http2';
 import type { Socket } from 'node:net';
-import { listen, serveRelay, startUpstream, type RelayServer } from '@relay/testkit';
+import { listenHttp2, serveRelay, startUpstream, type RelayServer } from '@relay/testkit';
 import { createRelay, type Relay, type RelayOptions, type Transport } from '../../src/index.js';
 
 /** Limits a case asks the transport for. */
@@ -91,22 +91,8 @@ export function harness(subject: TransportSubject): Harness & { serveOnce(handle
 }
 
 /** An h2c upstream on 127.0.0.1 running `handler` through node:http2's compatibility API. */
-async function startHttp2Upstream(handler: RequestListener): Promise<{ url: string; close(): Promise<void> }> {
-  const sessions = new Set<Http2Session>();
-  const server = createHttp2Server(handler as unknown as Parameters<typeof createHttp2Server>[1]);
-  server.on('session', (session: Http2Session) => {
-    sessions.add(session);
-    session.on('close', () => sessions.delete(session));
-  });
-  const url = await listen(server);
-  return {
-    url,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const session of sessions) session.destroy();
-        server.close(() => resolve());
-      }),
-  };
+function startHttp2Upstream(handler: RequestListener): Promise<{ url: string; close(): Promise<void> }> {
+  return listenHttp2(createHttp2Server(handler as unknown as Parameters<typeof createHttp2Server>[1]));
 }
 
 function wrap(served: RelayServer<Relay>, sockets: Set<Socket | Http2Session>, closeUpstream: () => Promise<void>): Served {
