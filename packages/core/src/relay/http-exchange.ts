@@ -9,7 +9,7 @@ import { loggedPath } from '../logger.js';
 import type { Handler, HeaderRecord, ProxyRequest, ProxyResponse } from '../types.js';
 import type { ExchangeHost } from './host.js';
 import type { InFlight } from './in-flight.js';
-import { isHttp2, sendError } from './respond.js';
+import { goAway, isHttp2, sendError } from './respond.js';
 import { kExchange, kSocketExchanges } from '../tags.js';
 
 type TaggedResponse = ServerResponse & { [kExchange]?: HttpExchange };
@@ -242,6 +242,8 @@ function writeHead(exchange: HttpExchange, response: ProxyResponse): void {
     // Status and headers are set, not written: node:http2 sends them with the first byte, or with
     // END_STREAM when there is no body (a trailers-only gRPC status), where writeHead sends at once.
     res.statusCode = response.status;
+    if (relay.state === 'stopping') goAway(res);
+    if (exchange.request!.body !== null && !exchange.req.complete) watchEarlyAnswer(exchange);
     const headers = withoutConnectionHeaders(response.headers);
     for (const name in headers) {
       const value = headers[name];
@@ -251,6 +253,39 @@ function writeHead(exchange: HttpExchange, response: ProxyResponse): void {
   }
   if (relay.state === 'stopping' || (exchange.request!.body !== null && !exchange.req.complete)) res.shouldKeepAlive = false;
   res.writeHead(response.status, response.statusMessage || undefined, response.headers as OutgoingHttpHeaders);
+}
+
+type H2Stream = { destroyed: boolean; state?: { localClose?: number }; close(code: number): void; [kExchange]?: HttpExchange };
+type H2Request = IncomingMessage & { stream: H2Stream };
+
+/**
+ * An HTTP/2 answer sent before the upload ended (the upstream refused early). Once the answer is
+ * written, the rest of the upload is read and dropped, so the client is never left blocked on flow
+ * control; as soon as the answer's END_STREAM has gone out, the stream is reset with NO_ERROR, which
+ * asks the client to stop sending (RFC 9113 §8.1, as nginx does). Left paused, the stream stayed
+ * half-open for good: the request counted in flight and held up `shutdown()`. (HTTP/1.1 closes the
+ * connection instead, which HTTP/2's other streams forbid.) A reset before END_STREAM went out
+ * would drop the answer's last frames, hence the wait for it.
+ */
+function watchEarlyAnswer(exchange: HttpExchange): void {
+  const stream = (exchange.req as unknown as H2Request).stream;
+  stream[kExchange] = exchange;
+  (stream as unknown as Readable).once('finish', onEarlyAnswerWritten);
+}
+
+function onEarlyAnswerWritten(this: H2Stream): void {
+  const req = this[kExchange]!.req;
+  if (req.complete || req.destroyed) return;
+  req.unpipe();
+  req.on('data', onDroppedUpload);
+  req.resume();
+}
+
+function onDroppedUpload(this: H2Request): void {
+  const stream = this.stream;
+  if (stream.destroyed || stream.state?.localClose !== 1) return;
+  this.off('data', onDroppedUpload);
+  stream.close(http2Constants.NGHTTP2_NO_ERROR);
 }
 
 /** HTTP/2 forbids connection-specific headers (RFC 9113 §8.2.2): a stage may have set one. */

@@ -76,7 +76,8 @@ export function sendError(res: ServerResponse, error: RelayError): void {
   // (HTTP/2 has no Connection header: the stream ends, the connection stays.)
   if (error.code === 'ERR_CLIENT_TIMEOUT' && !http2) headers.connection = 'close';
   if (error.code === 'ERR_SHUTTING_DOWN' || error.code === 'ERR_NOT_STARTED') {
-    if (!http2) headers.connection = 'close';
+    if (http2) goAway(res);
+    else headers.connection = 'close';
     headers['retry-after'] = '1';
   }
   withErrorHeaders(headers, error);
@@ -87,6 +88,18 @@ export function sendError(res: ServerResponse, error: RelayError): void {
   // would reuse it: `500 OK`, or a connection closed without any answer.
   else res.writeHead(error.status, reasonPhrases[error.status] ?? STATUS_CODES[error.status] ?? 'Error', headers);
   res.end(res.req?.method === 'HEAD' ? undefined : body);
+}
+
+type SessionOf = { stream?: { session?: { closed: boolean; destroyed: boolean; close(): void } } };
+
+/**
+ * HTTP/2's `Connection: close`: a GOAWAY on the client's session, so it reconnects (to another
+ * instance) for its next request, while the streams it has open still finish (Envoy and nginx
+ * drain so).
+ */
+export function goAway(res: ServerResponse): void {
+  const session = (res as SessionOf).stream?.session;
+  if (session !== undefined && !session.closed && !session.destroyed) session.close();
 }
 
 /**

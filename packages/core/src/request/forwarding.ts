@@ -54,9 +54,28 @@ export function readRequestHead(rawHeaders: readonly string[], policy: Forwardin
     else if (typeof existing === 'string') headers[name] = [existing, value];
     else existing.push(value);
   }
-  // RFC 9113 §8.3.1: a Host header, when present, wins over `:authority`.
-  if (authority !== undefined && facts.host === undefined) readHost(authority, facts);
+  if (authority !== undefined) readAuthority(authority, facts);
   return facts;
+}
+
+/**
+ * RFC 9113 §8.3.1: `:authority` is the target's authority, never a Host beside it; a Host that names
+ * another entity makes the request malformed (400, as HAProxy answers), so a relay never routes or
+ * forwards by a Host the client's `:authority` contradicts.
+ */
+function readAuthority(authority: string, facts: RequestHead): void {
+  if (facts.host === undefined) {
+    readHost(authority, facts);
+    return;
+  }
+  if (sameAuthority(facts.host, authority)) return;
+  throw badRequest(':authority and Host name different hosts');
+}
+
+/** Equal once lowercased and without a default port (the scheme-based normalization RFC 9113 §8.3.1 asks for). */
+function sameAuthority(a: string, b: string): boolean {
+  const normal = (value: string) => value.toLowerCase().replace(/:(80|443)$/, '');
+  return normal(a) === normal(b);
 }
 
 /**

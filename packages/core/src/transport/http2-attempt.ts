@@ -1,5 +1,6 @@
 // One upstream exchange on an HTTP/2 stream: the same phases, timeouts, slow-reader rule, client
 // abort and error codes as the node:http attempt (attempt.ts), over a stream of a shared session.
+import { EventEmitter } from 'node:events';
 import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http2';
 import type { Readable } from 'node:stream';
 import { RelayError } from '../errors.js';
@@ -151,7 +152,10 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     // an HTTP/2 client gets it as one HEADERS frame too, never HEADERS and an empty DATA frame.
     const bodiless = this.request.method === 'HEAD' || status === 204 || status === 304 || endStream;
     if (bodiless) stream.resume();
-    else stream.on('newListener', onStreamNewListener);
+    else {
+      stream.on('newListener', onStreamNewListener);
+      stream.emit = emitUnlessCutShort;
+    }
     const response: ProxyResponse = { status, statusMessage: '', headers: http2ResponseHeaders(rawHeaders), body: bodiless ? null : stream };
     if (!bodiless) {
       stream.once('trailers', onStreamTrailers);
@@ -342,6 +346,22 @@ function onStreamNewListener(this: TaggedStream, event: string | symbol): void {
   this.removeListener('newListener', onStreamNewListener);
   // After node's close handling, before the end it queues is emitted.
   process.nextTick(failTruncated, this);
+}
+
+const emit = EventEmitter.prototype.emit;
+
+/**
+ * When the upstream's session dies mid-body (its connection cut), node closes each stream with
+ * CANCEL and ends its body, with no error: the relay would end the client's response as if it were
+ * whole. A body that ends on a stream closed with any code but NO_ERROR fails instead, as
+ * `ERR_UPSTREAM_RESET` (set as the stream's own `emit`: the end is queued while node destroys the
+ * stream, where no event comes first). With no `error` listener it ends as node meant.
+ */
+function emitUnlessCutShort(this: ClientHttp2Stream, event: string | symbol, ...args: unknown[]): boolean {
+  if (event === 'end' && this.rstCode !== undefined && this.rstCode !== constants.NGHTTP2_NO_ERROR && this.listenerCount('error') > 0) {
+    return emit.call(this, 'error', new RelayError('ERR_UPSTREAM_RESET', `the upstream HTTP/2 connection closed before the end of the response body (RST_STREAM code ${this.rstCode})`));
+  }
+  return emit.call(this, event, ...args);
 }
 
 function failTruncated(stream: ClientHttp2Stream): void {

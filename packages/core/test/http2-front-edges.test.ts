@@ -1,0 +1,272 @@
+// the HTTP/2 front (http2.createServer(relay.handle)) as an operator runs it.
+import http2, { constants } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { delay, startUpstream, waitFor } from '@relay/testkit';
+import { createRelay, type Relay, type RelayOptions } from '../src/index.js';
+
+const test = suite('HTTP/2 front edges');
+const closers: Array<() => Promise<void> | void> = [];
+test.after.each(async () => {
+  for (const closeOne of closers.splice(0).reverse()) await closeOne();
+});
+
+async function h2Front(options: RelayOptions): Promise<{ relay: Relay; server: http2.Http2Server; port: number; session: http2.ClientHttp2Session }> {
+  const relay = createRelay(options);
+  const server = http2.createServer(relay.handle);
+  const serverSessions = new Set<http2.ServerHttp2Session>();
+  server.on('session', (s) => serverSessions.add(s));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  session.on('error', () => {});
+  closers.push(async () => {
+    session.destroy();
+    for (const s of serverSessions) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await relay.shutdown({ timeout: 500 });
+  });
+  return { relay, server, port, session };
+}
+
+interface Answer {
+  status: number | undefined;
+  headers: http2.IncomingHttpHeaders;
+  body: Buffer;
+  rstCode: number | undefined;
+  ended: boolean;
+}
+
+function collect(stream: http2.ClientHttp2Stream, limitMs = 5000): Promise<Answer> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let headers: http2.IncomingHttpHeaders = {};
+    let ended = false;
+    const timer = setTimeout(() => finish(), limitMs);
+    const finish = () => {
+      clearTimeout(timer);
+      resolve({ status: headers[':status'] as number | undefined, headers, body: Buffer.concat(chunks), rstCode: stream.rstCode, ended });
+    };
+    stream.on('response', (h) => (headers = h));
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => (ended = true));
+    stream.on('error', () => {});
+    stream.on('close', finish);
+  });
+}
+
+test(':authority and a different Host: the target URI comes from :authority (RFC 9113 §8.3.1), never from Host', async () => {
+  const upstream = await startUpstream();
+  closers.push(() => upstream.close());
+  const { session } = await h2Front({ targetBaseUrl: upstream.url, preserveHost: true });
+  const stream = session.request({ ':method': 'GET', ':path': '/who', ':authority': 'good.example', host: 'evil.example' });
+  stream.end();
+  const answer = await collect(stream);
+  // Either refused as malformed (400) or routed by :authority; never by Host.
+  if (answer.status === 400) {
+    assert.is(upstream.requests.length, 0);
+    return;
+  }
+  assert.is(answer.status, 200);
+  const seen = upstream.requests[0]!;
+  assert.is(seen.headers.host, 'good.example', `upstream Host: ${seen.headers.host}`);
+  assert.is(seen.headers['x-forwarded-host'], 'good.example', `X-Forwarded-Host: ${seen.headers['x-forwarded-host']}`);
+});
+
+test('CONNECT over HTTP/2 is not forwarded upstream as an ordinary request', async () => {
+  const upstream = await startUpstream();
+  closers.push(() => upstream.close());
+  const { session } = await h2Front({ targetBaseUrl: upstream.url });
+  const stream = session.request({ ':method': 'CONNECT', ':authority': 'internal-db:5432' }, { endStream: false });
+  const answer = await collect(stream, 3000);
+  stream.close();
+  assert.equal(upstream.requests.map((r) => `${r.method} ${r.url}`), [], `the upstream got: ${upstream.requests.map((r) => `${r.method} ${r.url}`)}`);
+  assert.ok(answer.status === undefined || answer.status >= 400, `status ${answer.status}`);
+});
+
+test('an upstream that answers 413 before reading a large HTTP/2 upload: the client gets the 413, its stream closes, nothing stays in flight', async () => {
+  const upstream = await startUpstream(
+    (req, res) => {
+      res.writeHead(413, { 'content-type': 'text/plain', connection: 'close' });
+      res.end('too big');
+      req.socket.destroySoon?.();
+    },
+    { streaming: true },
+  );
+  closers.push(() => upstream.close());
+  const { relay, session } = await h2Front({ targetBaseUrl: upstream.url, timeout: { read: 3000, write: 3000 } });
+  const stream = session.request({ ':method': 'POST', ':path': '/upload', 'content-type': 'application/octet-stream' });
+  const answerP = collect(stream, 8000);
+  // 4 MiB, written as fast as flow control lets it; never ended unless everything is taken.
+  const chunk = Buffer.alloc(64 * 1024, 'u');
+  let sent = 0;
+  const pump = () => {
+    while (sent < 64) {
+      sent++;
+      if (!stream.write(chunk)) {
+        stream.once('drain', pump);
+        return;
+      }
+    }
+    stream.end();
+  };
+  pump();
+  const answer = await answerP;
+  assert.is(answer.status, 413, `status ${answer.status}, rst ${answer.rstCode}, ended ${answer.ended}`);
+  assert.is(answer.body.toString(), 'too big');
+  assert.ok(stream.closed, 'the client stream closed');
+  assert.ok(await waitFor(() => relay.inFlight === 0, 3000), `relay.inFlight stayed ${relay.inFlight}`);
+});
+
+test('a refused request (400 bad path) with a large upload still being sent: 400 arrives and the stream closes', async () => {
+  const upstream = await startUpstream();
+  closers.push(() => upstream.close());
+  const { relay, session } = await h2Front({ targetBaseUrl: upstream.url });
+  const stream = session.request({ ':method': 'POST', ':path': '/a/..%2f..%2fadmin' });
+  const answerP = collect(stream, 5000);
+  const chunk = Buffer.alloc(64 * 1024, 'u');
+  let sent = 0;
+  const pump = () => {
+    while (sent < 32) {
+      sent++;
+      if (!stream.write(chunk)) {
+        stream.once('drain', pump);
+        return;
+      }
+    }
+    stream.end();
+  };
+  pump();
+  const answer = await answerP;
+  assert.is(answer.status, 400);
+  assert.ok(stream.closed, `the client stream closed (rst ${answer.rstCode})`);
+  assert.is(relay.inFlight, 0);
+});
+
+test('a client that does not read a 64 MiB response: the relay stops reading the upstream (bounded buffering)', async () => {
+  let written = 0;
+  const total = 64 * 1024 * 1024;
+  const upstream = await startUpstream(
+    (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(total) });
+      const chunk = Buffer.alloc(64 * 1024, 'd');
+      const pump = () => {
+        while (written < total) {
+          written += chunk.length;
+          if (!res.write(chunk)) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        res.end();
+      };
+      pump();
+    },
+    { streaming: true },
+  );
+  closers.push(() => upstream.close());
+  const { session } = await h2Front({ targetBaseUrl: upstream.url, timeout: { read: 10_000 } });
+  const stream = session.request({ ':method': 'GET', ':path': '/big' });
+  stream.on('error', () => {});
+  stream.pause();
+  stream.end();
+  await new Promise((resolve) => stream.once('response', resolve));
+  await delay(1500);
+  const first = written;
+  await delay(1000);
+  assert.ok(written < 16 * 1024 * 1024, `the upstream wrote ${written} bytes to a client that reads nothing`);
+  assert.is(written, first, 'and nothing more after the windows filled');
+  stream.close(constants.NGHTTP2_CANCEL);
+});
+
+test('a client GOAWAY (graceful close) mid-stream: the stream in flight still gets its whole answer', async () => {
+  const upstream = await startUpstream((_req, res) => setTimeout(() => res.end('late but whole'), 300));
+  closers.push(() => upstream.close());
+  const { session } = await h2Front({ targetBaseUrl: upstream.url });
+  const stream = session.request({ ':method': 'GET', ':path': '/slow' });
+  stream.end();
+  const answerP = collect(stream);
+  await waitFor(() => upstream.requests.length === 1, 2000);
+  session.close();
+  const answer = await answerP;
+  assert.is(answer.status, 200);
+  assert.is(answer.body.toString(), 'late but whole');
+});
+
+test('many streams on one connection, one upstream request slow: the others are not held behind it', async () => {
+  const upstream = await startUpstream((req, res) => {
+    if (req.url === '/slow') setTimeout(() => res.end('slow'), 2000);
+    else res.end(req.url);
+  });
+  closers.push(() => upstream.close());
+  const { session } = await h2Front({ targetBaseUrl: upstream.url });
+  const slow = session.request({ ':method': 'GET', ':path': '/slow' });
+  slow.end();
+  const slowP = collect(slow);
+  await waitFor(() => upstream.requests.length === 1, 2000);
+  const started = Date.now();
+  const fast = await Promise.all(
+    Array.from({ length: 50 }, (_, i) => {
+      const s = session.request({ ':method': 'GET', ':path': `/f${i}` });
+      s.end();
+      return collect(s);
+    }),
+  );
+  assert.ok(Date.now() - started < 1500, `50 fast streams took ${Date.now() - started} ms`);
+  assert.equal(fast.map((a) => a.body.toString()), Array.from({ length: 50 }, (_, i) => `/f${i}`));
+  assert.is((await slowP).body.toString(), 'slow');
+});
+
+test('relay.shutdown() with HTTP/2 streams open: it resolves by its timeout, a waiting stream gets 503, a streaming one is reset', async () => {
+  const upstream = await startUpstream(
+    (req, res) => {
+      if (req.url === '/streaming') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.write('start');
+      }
+      // neither ever ends
+    },
+    { streaming: true },
+  );
+  closers.push(() => upstream.close());
+  const { relay, session } = await h2Front({ targetBaseUrl: upstream.url, timeout: { read: 30_000 } });
+  const waiting = session.request({ ':method': 'GET', ':path': '/waiting' });
+  waiting.end();
+  const waitingP = collect(waiting);
+  const streaming = session.request({ ':method': 'GET', ':path': '/streaming' });
+  streaming.end();
+  const streamingP = collect(streaming);
+  await waitFor(() => upstream.requests.length === 2, 2000);
+  await delay(100);
+  const started = Date.now();
+  await relay.shutdown({ timeout: 300 });
+  assert.ok(Date.now() - started < 2500, `shutdown took ${Date.now() - started} ms`);
+  const [w, s] = await Promise.all([waitingP, streamingP]);
+  assert.is(w.status, 503, `waiting: ${w.status}`);
+  assert.is(s.status, 200);
+  assert.is(s.ended, false, 'the cut stream never looks complete');
+  assert.is(s.rstCode, constants.NGHTTP2_INTERNAL_ERROR);
+  assert.is(relay.inFlight, 0);
+});
+
+test('relay.shutdown() while an HTTP/2 stream is in flight: the client session gets a GOAWAY (as HTTP/1.1 gets Connection: close), the stream finishes', async () => {
+  const upstream = await startUpstream((_req, res) => setTimeout(() => res.end('drained'), 400));
+  closers.push(() => upstream.close());
+  const { relay, session } = await h2Front({ targetBaseUrl: upstream.url });
+  let goaway = false;
+  session.on('goaway', () => (goaway = true));
+  const stream = session.request({ ':method': 'GET', ':path': '/draining' });
+  stream.end();
+  const answerP = collect(stream);
+  await waitFor(() => upstream.requests.length === 1, 2000);
+  const down = relay.shutdown({ timeout: 5000 });
+  const answer = await answerP;
+  await down;
+  assert.is(answer.status, 200);
+  assert.is(answer.body.toString(), 'drained');
+  // The same drain over HTTP/1.1 answers with Connection: close (http-exchange.ts writeHead).
+  assert.ok(await waitFor(() => goaway, 1000), 'no GOAWAY: the client keeps its session to a relay that is shut down');
+});
+
+test.run();
