@@ -30,7 +30,8 @@ export const accessLogFeature = routeFeature({
 /**
  * `metrics:` on a route: prom-client series in the default registry, served at the gateway's
  * `/metrics`, their `relay` label the route's label (its `name`): two routes to one upstream stay
- * apart, and no upstream address is published.
+ * apart. Their `target` label is left empty: `/metrics` answers on public listeners by default,
+ * and must name no internal address.
  *
  * @example
  * // metrics: { routes: ["/users/:id"] }
@@ -40,7 +41,7 @@ export const metricsFeature = routeFeature({
   schema: z.union([z.boolean(), z.object({ routes: z.array(z.string().min(1)) }).partial().strict()]).optional(),
   apply(value, parts, context) {
     if (value === undefined || value === false) return;
-    addObservation(parts, stageOrder.metrics, metrics({ ...(value === true ? {} : value), relay: context.routeLabel }));
+    addObservation(parts, stageOrder.metrics, metrics({ ...(value === true ? {} : value), relay: context.routeLabel, targets: false }));
   },
 });
 

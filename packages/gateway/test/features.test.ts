@@ -101,13 +101,14 @@ test('accessLog and metrics: a line per request in the gateway log, series in th
   assert.match(text, /relay_requests_total\{[^}]*status_class="2xx"[^}]*\} \d+/);
 });
 
-test('two routes to one upstream: their series are told apart by the route name, with no upstream address in a label', async () => {
+test('two routes to one upstream: their series are told apart by the route name, and no label names the upstream\'s address', async () => {
   await fetchRaw(`${base}/orders/1`);
   await fetchRaw(`${base}/orders/2`);
   const text = await register.metrics();
   assert.match(text, /relay_requests_total\{relay="orders",[^}]*\} 2\n/);
   assert.match(text, /relay_requests_total\{relay="api",[^}]*\} \d+/);
-  assert.not.match(text, new RegExp(`relay="${new URL(upstream.url).host}"`));
+  // No label anywhere names the upstream (`/metrics` answers on public listeners by default).
+  assert.not.ok(text.includes(new URL(upstream.url).host), text);
 });
 
 test('requestId and tracing beside accessLog: the line carries the client\'s X-Request-Id and the attempt span\'s trace', async () => {

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Gauge, register as defaultRegistry, type Registry } from 'prom-client';
 import { relayChannels, type ProxyRequest, type RelayError, type RelayLifecycleMessage, type RequestRefusedMessage, type StageContext, type Target } from '@relay/core';
 import { BufferedCounter, BufferedHistogram, type HistogramSeries, type PendingSeries } from './buffered.js';
-import { checkOptions, readBuckets, readString, readStringList } from './options.js';
+import { checkOptions, readBoolean, readBuckets, readString, readStringList } from './options.js';
 import { createObservation, type Observation, type ObserverFactory } from './observation.js';
 import type { Observer, RequestRecord } from './record.js';
 import { RouteTable } from './routes.js';
@@ -27,6 +27,11 @@ export interface MetricsOptions {
    * with `pool = balance({...})`. Default none.
    */
   pools?: Readonly<Record<string, PoolView>>;
+  /**
+   * Label series by the upstream's origin (`target`). `false` leaves `target=""`: a `/metrics`
+   * that the public can reach then names no internal address. Default `true`.
+   */
+  targets?: boolean;
 }
 
 /** One target of a pool as `metrics({ pools })` reads it (`@relay/balance`'s `TargetState` fits). */
@@ -48,7 +53,7 @@ export interface PoolView {
   targets(): readonly PoolTargetView[];
 }
 
-const optionNames = ['registry', 'prefix', 'relay', 'routes', 'buckets', 'attemptBuckets', 'pools'] as const;
+const optionNames = ['registry', 'prefix', 'relay', 'routes', 'buckets', 'attemptBuckets', 'pools', 'targets'] as const;
 const defaultBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const methods = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'CONNECT', 'OTHER'];
 const statusClasses = ['1xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
@@ -188,6 +193,8 @@ interface MetricsSettings {
   relay: string | null;
   routes: RouteTable;
   pools: ReadonlyArray<readonly [string, PoolView]>;
+  /** Whether series carry the upstream origin as `target`. */
+  targets: boolean;
 }
 
 /** Checks `pools`: an object of named pools, each with a `targets()` method. */
@@ -214,7 +221,8 @@ export function metricsSettings(options: MetricsOptions): MetricsSettings {
   const relay = options.relay === undefined ? null : readString(options.relay, '', 'relay');
   const routes = new RouteTable(readStringList(options.routes, [], 'routes', false));
   const pools = readPools(options.pools);
-  return { registry, set: metricSet(registry, prefix, buckets, attemptBuckets), relay, routes, pools };
+  const targets = readBoolean(options.targets, true, 'targets');
+  return { registry, set: metricSet(registry, prefix, buckets, attemptBuckets), relay, routes, pools, targets };
 }
 
 /** Each relay's gauge sources, by its target: weakly held, so a dropped relay takes its entry along. */
@@ -246,7 +254,7 @@ export function metricsFactory(settings: MetricsSettings): ObserverFactory {
     bind(context: StageContext): Observer {
       const set = settings.set;
       if (settings.pools.length > 0) set.addPoolGauges();
-      const observer = new MetricsObserver(set, settings.routes, settings.relay ?? context.target.host, context.target.origin, settings.pools);
+      const observer = new MetricsObserver(set, settings.routes, settings.relay ?? context.target.host, settings.targets ? context.target.origin : null, settings.pools);
       trackSource(context.target, set, observer.source);
       return observer;
     },
@@ -279,7 +287,9 @@ function classIndex(status: number): number {
 }
 
 /** The `target` label: the origin of the last attempt (a balancer's choice), else the relay's own. */
-function targetOf(record: RequestRecord, fallback: string): string {
+/** The `target` label: the attempt's origin (a balancer's choice, else the relay's), `''` when targets are not labelled (`fallback` null). */
+function targetOf(record: RequestRecord, fallback: string | null): string {
+  if (fallback === null) return '';
   return record.attemptTarget === null ? fallback : record.attemptTarget.origin;
 }
 
@@ -313,7 +323,8 @@ class MetricsObserver implements Observer {
     readonly set: MetricSet,
     readonly routes: RouteTable,
     readonly relay: string,
-    readonly target: string,
+    /** The relay's own origin for the `target` label; null when targets are not labelled. */
+    readonly target: string | null,
     pools: GaugeSource['pools'],
   ) {
     this.source = { relay, inFlight: 0, sessionsOpen: 0, pools };
@@ -363,7 +374,7 @@ class MetricsObserver implements Observer {
   refused(message: RequestRefusedMessage): void {
     const route = this.routes.templates.length === 0 ? -1 : this.routes.match(message.path);
     const labels = { relay: this.relay, route: this.routes.label(route), method: methods[methodIndex(message.method)]!, status_class: statusClasses[classIndex(message.status)]! };
-    this.set.requests.series({ ...labels, target: this.target }).inc();
+    this.set.requests.series({ ...labels, target: this.target ?? '' }).inc();
   }
 
   end(record: RequestRecord): void {

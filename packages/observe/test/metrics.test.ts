@@ -255,6 +255,21 @@ test('after registry.clear() (a test suite\'s or a hot reload\'s reset), a new m
   await upstream.close();
 });
 
+test('targets: false labels no series with the upstream\'s origin (a public /metrics names no internal address)', async () => {
+  const upstream = await scripted([200, 503, 200]);
+  const registry = new Registry();
+  const m = metrics({ registry, relay: 'public', targets: false });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [m.request, retry({ maxRetries: 1, backoffFactor: 1 }), m.attempt] }));
+  await fetchRaw(`${served.url}/`);
+  await fetchRaw(`${served.url}/`);
+  const text = await scrapeWhen(registry, (scraped) => value(scraped, 'relay_upstream_retries_total{relay="public",target=""}') === 1);
+  assert.is(value(text, 'relay_requests_total{relay="public",route="",method="GET",status_class="2xx",target=""}'), 2);
+  assert.is(value(text, 'relay_upstream_attempts_total{relay="public",target="",outcome="5xx"}'), 1);
+  assert.not.ok(text.includes(new URL(upstream.url).host), text);
+  await served.close();
+  await upstream.close();
+});
+
 test('a second metrics() on a registry with other buckets is refused, not silently given the first one\'s', () => {
   const registry = new Registry();
   metrics({ registry, buckets: [1, 2] });
