@@ -5,6 +5,7 @@ import type { GatewayView } from './cluster-view.js';
 import { Generation, type LiveRoute, type SharedStats } from './generation.js';
 import type { LoadedConfig } from './load-config.js';
 import { hostMatches, requestHost, underPrefix } from './matcher.js';
+import { decodeUnreserved } from './normalize-path.js';
 import { statusSnapshot, type StatusSnapshot } from './status.js';
 import { statusPage } from './status-page.js';
 
@@ -119,7 +120,7 @@ export class Gateway {
   }
 
   private serve(req: IncomingMessage, res: ServerResponse, listener: string | undefined): void {
-    const url = originForm(req.url ?? '/');
+    const url = decodeUnreserved(originForm(req.url ?? '/'));
     if (this.serveEndpoint(url, res, listener)) return;
     const found = this.route(req, url);
     if (found === null) return void notFound(res, 404);
@@ -127,12 +128,13 @@ export class Gateway {
     // A route that forwards the target as the client sent it takes the relay's own entry, as the
     // same relay written in code does: no route object per request. (The gateway's relays have no
     // mountPath, so `handle` and `dispatch` with `{ path: url, mountPath: '' }` forward alike.)
+    // A target with decoded escapes is forwarded as it was matched, so the upstream sees what the route saw.
     if (url === req.url && !strips(found)) found.relay.handle(req, res);
     else found.relay.dispatch(req, res, forwarded(found, url));
   }
 
   private serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = originForm(req.url ?? '/');
+    const url = decodeUnreserved(originForm(req.url ?? '/'));
     const found = this.route(req, url);
     if (found === null || typeof found === 'string') {
       socket.end(`HTTP/1.1 ${found === null ? '404 Not Found' : '405 Method Not Allowed'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);

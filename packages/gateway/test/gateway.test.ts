@@ -6,6 +6,7 @@ import { close, fetchRaw, listen, sendRaw, startUpstream, type Upstream } from '
 import { ConfigError, createGateway, loadConfig, type Gateway } from '../src/index.js';
 import { createLogger } from '../src/log.js';
 import { gatewayMetrics } from '../src/metrics.js';
+import { decodeUnreserved } from '../src/normalize-path.js';
 import { configDir } from './bin.js';
 
 const files = configDir();
@@ -74,10 +75,62 @@ test('health: false frees the path for the routes', async () => {
   assert.is(seenUrl(await fetchRaw(`${base}/healthz`)), '/fallback/healthz');
 });
 
+test('dot segments, escaped or not, under a prefix are still 400 after unreserved escapes are decoded, and reach no upstream', async () => {
+  const before = upstream.requests.length;
+  const port = Number(new URL(base).port);
+  for (const target of ['/keep/%2e%2e/admin', '/keep/.%2E/admin', '/keep/..%2fadmin', '/keep/..;/admin', '/x/../keep', '//keep']) {
+    const response = await sendRaw(port, `GET ${target} HTTP/1.1\r\nhost: gw\r\nconnection: close\r\n\r\n`);
+    assert.match(response, /^HTTP\/1\.1 400 /, target);
+  }
+  assert.is(upstream.requests.length, before);
+});
+
 test('an absolute-form target routes by its path', async () => {
   const response = await sendRaw(Number(new URL(base).port), 'GET http://gw.example/keep/abs HTTP/1.1\r\nhost: gw.example\r\nconnection: close\r\n\r\n');
   assert.match(response, /^HTTP\/1\.1 200 /);
   assert.match(response, /"url":"\/keep\/abs"/);
+});
+
+/** A gateway of its own on a real socket, for tests that need other routes than the shared one. */
+async function ownGateway(lines: string[]) {
+  const own = createGateway(await config(lines), { logger });
+  await own.startup();
+  const ownServer = createServer(own.handle);
+  const ownBase = await listen(ownServer);
+  const stop = async () => {
+    await close(ownServer);
+    await own.shutdown(1_000);
+  };
+  return { port: Number(new URL(ownBase).port), stop };
+}
+
+test('an escaped unreserved letter (/%6Cogin, RFC 3986 6.2.2.2) matches the /login route and counts in its rateLimit', async () => {
+  const fallback = await startUpstream();
+  const own = await ownGateway([
+    'routes:',
+    '  - match: { path: /login }',
+    `    upstream: ${upstream.url}`,
+    '    rateLimit: { points: 1, duration: 60000 }',
+    `  - upstream: ${fallback.url}`,
+  ]);
+  try {
+    const statuses: string[] = [];
+    for (const target of ['/login', '/%6Cogin', '/%6cogin/x']) {
+      statuses.push((await sendRaw(own.port, `GET ${target} HTTP/1.1\r\nhost: gw\r\nconnection: close\r\n\r\n`)).split('\r\n')[0]!);
+    }
+    assert.equal(statuses, ['HTTP/1.1 200 OK', 'HTTP/1.1 429 Too Many Requests', 'HTTP/1.1 429 Too Many Requests']);
+    assert.is(fallback.requests.length, 0, 'an encoded form reached the catch-all route');
+  } finally {
+    await own.stop();
+    await fallback.close();
+  }
+});
+
+test('decodeUnreserved: only unreserved escapes in the path; reserved ones and the query stay as sent', () => {
+  assert.is(decodeUnreserved('/%6Cogin%2D%2e%5F%7E%41%30'), '/login-._~A0');
+  assert.is(decodeUnreserved('/a%2Fb%3Fc%25d%20e'), '/a%2Fb%3Fc%25d%20e');
+  assert.is(decodeUnreserved('/%6C?q=%6C'), '/l?q=%6C');
+  assert.is(decodeUnreserved('/plain?q=%6C'), '/plain?q=%6C');
 });
 
 test('endpoints limited to a named listener answer only there; elsewhere the path goes to the routes', async () => {
