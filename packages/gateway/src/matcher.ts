@@ -76,13 +76,15 @@ export function hostMatches(matcher: RouteMatcher, host: string): boolean {
 }
 
 /**
- * The request's host name: lowercase, without port or trailing dot; `''` when there is none.
+ * The request's host name: lowercase, without port or trailing dot; `''` when there is none. An
+ * absolute-form target's authority wins over the Host header (RFC 9112 §3.2.2: the server MUST
+ * ignore Host then), so a request cannot name one host in its target and route as another.
  *
  * @example
  * requestHost(req); // 'api.example.com' for `Host: API.example.com:8080`
  */
 export function requestHost(req: IncomingMessage): string {
-  const header = req.headers.host;
+  const header = absoluteAuthority(req.url) ?? req.headers.host;
   if (header === undefined) return '';
   let host = header;
   if (host.startsWith('[')) host = host.slice(1, host.indexOf(']') >>> 0);
@@ -92,4 +94,13 @@ export function requestHost(req: IncomingMessage): string {
   }
   host = host.toLowerCase();
   return host.endsWith('.') ? host.slice(0, -1) : host;
+}
+
+/** The host[:port] of an absolute-form target (`http://user@host:8080/x`), without userinfo; `undefined` for origin-form. */
+function absoluteAuthority(target: string | undefined): string | undefined {
+  if (target === undefined || target.charCodeAt(0) === 47 /* / */) return undefined;
+  const match = /^https?:\/\/([^/?#]*)/i.exec(target);
+  if (match === null) return undefined;
+  const authority = match[1]!;
+  return authority.slice(authority.lastIndexOf('@') + 1);
 }

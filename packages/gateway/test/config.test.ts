@@ -136,6 +136,9 @@ test('matching: prefixes on segment boundaries, one-label wildcards, hosts witho
   assert.is(host('example.com.'), 'example.com');
   assert.is(host('[::1]:8080'), '::1');
   assert.is(host(undefined), '');
+  const absolute = (url: string) => requestHost({ url, headers: { host: 'header.example' } } as IncomingMessage);
+  assert.is(absolute('http://user@Target.example:8080/x'), 'target.example', 'an absolute-form target names the host');
+  assert.is(absolute('/x'), 'header.example');
 });
 
 test('nearest key: close typos only', () => {

@@ -91,6 +91,13 @@ test('an absolute-form target routes by its path', async () => {
   assert.match(response, /"url":"\/keep\/abs"/);
 });
 
+test('an absolute-form target routes by its own host, not by a conflicting Host header (RFC 9112 3.2.2)', async () => {
+  const port = Number(new URL(base).port);
+  const send = (target: string, host: string) => sendRaw(port, `GET ${target} HTTP/1.1\r\nhost: ${host}\r\nconnection: close\r\n\r\n`);
+  assert.match(await send('http://acme.tenants.example/x', 'other.example'), /"url":"\/tenant\/x"/);
+  assert.match(await send('http://other.example/x', 'acme.tenants.example'), /"url":"\/fallback\/x"/);
+});
+
 /** A gateway of its own on a real socket, for tests that need other routes than the shared one. */
 async function ownGateway(lines: string[]) {
   const own = createGateway(await config(lines), { logger });
