@@ -5,7 +5,7 @@ import { ConfigError, type ConfigIssue } from './config-error.js';
 import type { FeatureContext, RouteParts } from './feature.js';
 import { routeFeatures } from './features.js';
 import type { LoadedConfig } from './load-config.js';
-import { compileMatcher, type RouteMatcher } from './matcher.js';
+import { compileMatcher, matchersByHostKind, type RouteMatcher } from './matcher.js';
 import type { ResolvedConfig, ResolvedRoute } from './schema.js';
 import { GenerationCounters, RouteStats, TargetHealth } from './stats.js';
 import { failedAttemptCode, routeStatsStage, type RouteTracking } from './tracking-stages.js';
@@ -39,7 +39,10 @@ export interface SharedStats {
 export class Generation {
   readonly counters = new GenerationCounters();
   readonly routes: LiveRoute[];
-  /** Routes in match order: most specific host, then longest path, then with methods, then file order. */
+  /**
+   * Routes in match order: most specific host, then longest path, then with methods, then file
+   * order. A route listing hosts of several kinds is here once per kind, with that kind's matcher.
+   */
   readonly ordered: LiveRoute[];
   /** Whether any route matches on the host: when none does, the Host header is never parsed. */
   readonly usesHosts: boolean;
@@ -65,8 +68,8 @@ export class Generation {
       }
     });
     if (issues.length > 0) throw new ConfigError(loaded.shown, issues);
-    this.ordered = [...this.routes].sort(byPrecedence);
-    this.usesHosts = this.routes.some((route) => route.matcher.hosts !== null);
+    this.ordered = this.routes.flatMap(byHostKind).sort(byPrecedence);
+    this.usesHosts = this.ordered.some((route) => route.matcher.hosts !== null);
     this.endpoints = endpointsOf(loaded.config);
   }
 
@@ -215,6 +218,12 @@ function routeLogger(logger: Logger, route: string, health: TargetHealth): Logge
     },
     error: (fields, message) => logger.error({ route, ...fields }, message),
   };
+}
+
+/** The route once per kind of host it lists, each with its own matcher (the same route when it lists one kind). */
+function byHostKind(route: LiveRoute): LiveRoute[] {
+  const matchers = matchersByHostKind(route.route);
+  return matchers.length === 1 ? [route] : matchers.map((matcher) => ({ ...route, matcher }));
 }
 
 function byPrecedence(a: LiveRoute, b: LiveRoute): number {

@@ -13,7 +13,7 @@ export interface RouteMatcher {
   readonly methods: ReadonlySet<string> | null;
   /** The methods as an `Allow` header value (`''` for any). */
   readonly allow: string;
-  /** 2 for an exact host, 1 for wildcards only, 0 for any host: more specific routes are tried first. */
+  /** 2 for an exact host, 1 for wildcards only, 0 for any host: more specific matches are tried first. */
   readonly hostRank: number;
   /** Whether the prefix is stripped before forwarding. */
   readonly stripPrefix: boolean;
@@ -25,10 +25,9 @@ export interface RouteMatcher {
  * @example
  * compileMatcher(route).path; // '/api'
  */
-export function compileMatcher(route: ResolvedRoute): RouteMatcher {
-  const patterns = route.match.host === undefined ? ['*'] : [route.match.host].flat();
-  const exact = patterns.filter((pattern) => pattern !== '*' && !pattern.startsWith('*.')).map(stripDot);
-  const wildcards = patterns.filter((pattern) => pattern.startsWith('*.')).map((pattern) => stripDot(pattern.slice(1)));
+export function compileMatcher(route: ResolvedRoute, patterns: readonly string[] = hostPatterns(route)): RouteMatcher {
+  const exact = patterns.filter(isExactHost).map(stripDot);
+  const wildcards = patterns.filter(isWildcardHost).map((pattern) => stripDot(pattern.slice(1)));
   const anyHost = patterns.includes('*');
   return {
     path: route.match.path,
@@ -39,6 +38,33 @@ export function compileMatcher(route: ResolvedRoute): RouteMatcher {
     hostRank: anyHost ? 0 : exact.length > 0 ? 2 : 1,
     stripPrefix: route.stripPrefix,
   };
+}
+
+/**
+ * One matcher per kind of host the route lists (exact, wildcard, any), each ranked by its kind.
+ * Precedence goes by how a request's host matched, not by the best host a route lists: a route
+ * for `[partner.test, "*.example.com"]` takes `a.example.com` only at wildcard rank, below a route
+ * whose exact host is `a.example.com`.
+ *
+ * @example
+ * matchersByHostKind(route).map((matcher) => matcher.hostRank); // [2, 1]
+ */
+export function matchersByHostKind(route: ResolvedRoute): RouteMatcher[] {
+  const patterns = hostPatterns(route);
+  const kinds = [patterns.filter(isExactHost), patterns.filter(isWildcardHost), patterns.filter((pattern) => pattern === '*')];
+  return kinds.filter((kind) => kind.length > 0).map((kind) => compileMatcher(route, kind));
+}
+
+function hostPatterns(route: ResolvedRoute): string[] {
+  return route.match.host === undefined ? ['*'] : [route.match.host].flat();
+}
+
+function isExactHost(pattern: string): boolean {
+  return pattern !== '*' && !pattern.startsWith('*.');
+}
+
+function isWildcardHost(pattern: string): boolean {
+  return pattern.startsWith('*.');
 }
 
 function stripDot(host: string): string {

@@ -133,6 +133,29 @@ test('an escaped unreserved letter (/%6Cogin, RFC 3986 6.2.2.2) matches the /log
   }
 });
 
+test('precedence by how the host matched: an exact-host route wins over a longer prefix that takes the host only through its wildcard', async () => {
+  const own = await ownGateway([
+    'routes:',
+    '  - match: { path: /app/v2, host: [partner.test, "*.example.com"] }',
+    `    upstream: ${upstream.url}`,
+    '    upstreamPrefix: /tenants',
+    '  - match: { path: /app, host: api.example.com }',
+    `    upstream: ${upstream.url}`,
+    '    upstreamPrefix: /api',
+  ]);
+  const seen = async (host: string) => {
+    const response = await sendRaw(own.port, `GET /app/v2/users HTTP/1.1\r\nhost: ${host}\r\nconnection: close\r\n\r\n`);
+    return /"url":"([^"]*)"/.exec(response)?.[1];
+  };
+  try {
+    assert.is(await seen('api.example.com'), '/api/v2/users', 'the exact host outranks the wildcard match');
+    assert.is(await seen('partner.test'), '/tenants/users', 'the exact host of the longer prefix still wins where it is exact');
+    assert.is(await seen('b.example.com'), '/tenants/users');
+  } finally {
+    await own.stop();
+  }
+});
+
 test('decodeUnreserved: only unreserved escapes in the path; reserved ones and the query stay as sent', () => {
   assert.is(decodeUnreserved('/%6Cogin%2D%2e%5F%7E%41%30'), '/login-._~A0');
   assert.is(decodeUnreserved('/a%2Fb%3Fc%25d%20e'), '/a%2Fb%3Fc%25d%20e');
