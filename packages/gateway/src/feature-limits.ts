@@ -1,4 +1,4 @@
-import { rateLimit } from '@relay/limits';
+import { memoryStore, rateLimit, type Bucket, type LimitStore } from '@relay/limits';
 import { z } from 'zod';
 import { routeFeature, stageOrder } from './feature.js';
 
@@ -33,8 +33,24 @@ export const rateLimitSchema = z
 export const rateLimitFeature = routeFeature({
   key: 'rateLimit',
   schema: z.union([rateLimitSchema, z.array(rateLimitSchema).min(1)]).optional(),
-  apply(value, parts) {
+  apply(value, parts, context) {
     if (value === undefined) return;
-    for (const options of Array.isArray(value) ? value : [value]) parts.stages.push({ order: stageOrder.rateLimit, stage: rateLimit(options) });
+    (Array.isArray(value) ? value : [value]).forEach((options, index) => {
+      // Keyed by the options too: a reload of an unchanged limit keeps the clients' counts (as nginx
+      // keeps its limit_req zones), a changed one starts afresh.
+      const store = context.keep(`rateLimit[${index}] ${JSON.stringify(options)}`, keptMemoryStore);
+      parts.stages.push({ order: stageOrder.rateLimit, stage: rateLimit({ ...options, store }) });
+    });
   },
 });
+
+/**
+ * A memory store that binds its buckets once: `memoryStore()` gives each `rateLimit()` built on it
+ * new buckets, and every reload builds the stage again, so the store kept across reloads hands the
+ * same buckets back (its options, and so its policy, are part of the key it is kept under).
+ */
+function keptMemoryStore(): LimitStore {
+  const store = memoryStore();
+  let bucket: Bucket | undefined;
+  return { kind: store.kind, bind: (policy) => (bucket ??= store.bind(policy)) };
+}

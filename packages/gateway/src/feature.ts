@@ -12,6 +12,12 @@ export interface FeatureContext {
   readonly configDir: string;
   /** The route's label in logs, metrics and the status page: its `name`, else its match rule. */
   readonly routeLabel: string;
+  /**
+   * State that outlives a reload (a rate limit's buckets): the value kept under `key` for this
+   * route by the previous config, else `create()`. Put every option the state depends on in `key`,
+   * so a changed option gets fresh state. Values no route of the new config asked for are dropped.
+   */
+  keep<T extends object>(key: string, create: () => T): T;
 }
 
 /**

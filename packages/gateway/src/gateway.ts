@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '@relay/core';
 import type { GatewayView } from './cluster-view.js';
-import { Generation, type LiveRoute, type SharedStats } from './generation.js';
+import { Generation, newSharedStats, type LiveRoute, type SharedStats } from './generation.js';
 import type { LoadedConfig } from './load-config.js';
 import { hostMatches, requestHost, underPrefix } from './matcher.js';
 import { decodeUnreserved } from './normalize-path.js';
@@ -45,7 +45,7 @@ export class Gateway {
   readonly handle: (req: IncomingMessage, res: ServerResponse) => void;
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   readonly startedAt = Date.now();
-  readonly shared: SharedStats = { routes: new Map(), targets: new Map() };
+  readonly shared: SharedStats = newSharedStats();
   readonly retiring = new Set<Generation>();
   reloads = { succeeded: 0, failed: 0 };
   current: Generation;
@@ -90,6 +90,8 @@ export class Gateway {
     await next.startup();
     const previous = this.current;
     this.current = next;
+    // What no route asks for any more is dropped; the retiring relays hold their own references.
+    for (const key of this.shared.kept.keys()) if (!next.keptKeys.has(key)) this.shared.kept.delete(key);
     this.reloads.succeeded++;
     this.logger.info({ generation: next.number, routes: next.routes.length }, 'config reloaded');
     void this.retire(previous);

@@ -26,6 +26,18 @@ export interface LiveRoute {
 export interface SharedStats {
   readonly routes: Map<string, RouteStats>;
   readonly targets: Map<string, TargetHealth>;
+  /** What features keep across reloads (`FeatureContext.keep`), by route label and the feature's key. */
+  readonly kept: Map<string, object>;
+}
+
+/**
+ * Empty shared state, for a gateway's first generation.
+ *
+ * @example
+ * new Generation({ number: 1, loaded, shared: newSharedStats(), logger });
+ */
+export function newSharedStats(): SharedStats {
+  return { routes: new Map(), targets: new Map(), kept: new Map() };
 }
 
 /**
@@ -48,6 +60,8 @@ export class Generation {
   readonly usesHosts: boolean;
   /** The built-in endpoints' paths, worked out once: `null` when off. */
   readonly endpoints: Endpoints;
+  /** The keys of `shared.kept` this generation's routes use: the gateway drops the others once it serves. */
+  readonly keptKeys = new Set<string>();
 
   readonly number: number;
   readonly loaded: LoadedConfig;
@@ -61,7 +75,7 @@ export class Generation {
     this.routes = [];
     loaded.config.routes.forEach((route, index) => {
       try {
-        this.routes.push(buildRoute(route, { index, loaded, counters: this.counters, shared, labels, logger }));
+        this.routes.push(buildRoute(route, { index, loaded, counters: this.counters, shared, labels, logger, keptKeys: this.keptKeys }));
       } catch (error) {
         if (error instanceof RouteBuildError) issues.push(error.issue);
         else throw error;
@@ -123,6 +137,7 @@ interface RouteBuild {
   readonly shared: SharedStats;
   readonly labels: Set<string>;
   readonly logger: Logger;
+  readonly keptKeys: Set<string>;
 }
 
 function buildRoute(route: ResolvedRoute, build: RouteBuild): LiveRoute {
@@ -131,7 +146,7 @@ function buildRoute(route: ResolvedRoute, build: RouteBuild): LiveRoute {
   const label = uniqueLabel(route, build.index, build.labels);
   const stats = reuse(build.shared.routes, label, () => new RouteStats(label));
   const health = reuse(build.shared.targets, upstream.url, () => new TargetHealth(upstream.url));
-  const parts = featureParts(route, at, { configDir: build.loaded.dir, routeLabel: label });
+  const parts = featureParts(route, at, { configDir: build.loaded.dir, routeLabel: label, keep: keeper(build, label) });
   const { config, dir } = build.loaded;
   const relay = guard(`${at}.upstream`, () =>
     createRelay({
@@ -148,6 +163,16 @@ function buildRoute(route: ResolvedRoute, build: RouteBuild): LiveRoute {
     }),
   );
   return { label, index: build.index, route, upstream: upstream.url, matcher: compileMatcher(route), relay, stats, health };
+}
+
+/** `FeatureContext.keep` for one route: its values in `shared.kept` under the route's label. */
+function keeper(build: RouteBuild, label: string): FeatureContext['keep'] {
+  return <T extends object>(key: string, create: () => T): T => {
+    const full = `${label}\u0000${key}`;
+    build.keptKeys.add(full);
+    // The same full key always comes from the same feature's code with the same key: the same type.
+    return reuse(build.shared.kept, full, create) as T;
+  };
 }
 
 /** Counters kept across reloads: the one already there for this key, or a new one. */

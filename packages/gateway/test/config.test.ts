@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { IncomingMessage } from 'node:http';
 import { ConfigError, loadConfig, validateConfig } from '../src/index.js';
-import { Generation } from '../src/generation.js';
+import { Generation, newSharedStats } from '../src/generation.js';
 import { hostMatches, requestHost, underPrefix } from '../src/matcher.js';
 import { nearestWord } from '../src/nearest.js';
 import { createLogger } from '../src/log.js';
@@ -91,7 +91,7 @@ test('building: a relay option core refuses is a config error at the route', asy
   const path = files.write('creds.json', JSON.stringify({ listen: [{ port: 1 }], routes: [{ upstream: 'http://user:pw@127.0.0.1:9000' }] }));
   const loaded = await loadConfig(path);
   try {
-    new Generation({ number: 1, loaded, shared: { routes: new Map(), targets: new Map() }, logger: quiet });
+    new Generation({ number: 1, loaded, shared: newSharedStats(), logger: quiet });
     assert.unreachable('should refuse');
   } catch (error) {
     assert.instance(error, ConfigError);
@@ -113,7 +113,7 @@ test('precedence: exact host, then wildcard, then any host; longest path; method
       ],
     }),
   );
-  const generation = new Generation({ number: 1, loaded: await loadConfig(path), shared: { routes: new Map(), targets: new Map() }, logger: quiet });
+  const generation = new Generation({ number: 1, loaded: await loadConfig(path), shared: newSharedStats(), logger: quiet });
   assert.equal(
     generation.ordered.map((route) => route.label),
     ['exact-root', 'wild-api', 'any-api-get', 'any-api', 'any-root'],
