@@ -47,6 +47,17 @@ test('environment: defaults, numbers and booleans from a whole reference, $${ li
   assert.equal(config.routes[0]!.headers!.extraRequest, { 'x-literal': '${HOME}', 'x-mixed': 'v-1' });
 });
 
+test('environment: a variable set to "" is set (no error); a default still replaces it, as the shell\'s :- does', async () => {
+  const path = files.write(
+    'env-empty.yaml',
+    ['listen: [{ port: 8080 }]', 'routes:', '  - upstream: http://127.0.0.1:9000', '    headers: { extraRequest: { x-tenant: "${GW_TENANT}", x-zone: "${GW_ZONE:-eu}" } }', ''].join('\n'),
+  );
+  const { config } = await loadConfig(path, { GW_TENANT: '', GW_ZONE: '' });
+  assert.equal(config.routes[0]!.headers!.extraRequest, { 'x-tenant': '', 'x-zone': 'eu' });
+  const unset = await rejection(loadConfig(path, {}));
+  assert.match(unset.message, /environment variable GW_TENANT is not set/);
+});
+
 test('a module config: default export, or a function returning the config', async () => {
   const plain = files.write('plain.mjs', "export default { listen: [{ port: 1 }], routes: [{ upstream: 'http://127.0.0.1:9000' }] };\n");
   assert.is((await loadConfig(plain)).config.listen[0]!.port, 1);
