@@ -78,13 +78,25 @@ const route = z
   })
   .strict();
 
+/** Whether a listen host can be bound: an IP address (no brackets) or a host name (no port, no scheme). */
+function isBindableHost(value: string): boolean {
+  return isIP(value) !== 0 || /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$/i.test(value);
+}
+
+/** Checked here so `relay check` refuses it, rather than `relay serve` failing to listen. */
+const listenHost = z
+  .string({ invalid_type_error: 'expected an IP address or a host name to bind' })
+  .refine(isBindableHost, (value) => ({
+    message: `expected an IP address or a host name to bind, such as 0.0.0.0, :: or localhost (the port goes in port), got "${value}"`,
+  }));
+
 const listenerName = z.string().regex(/^[\w.-]{1,32}$/, 'expected a name of letters, digits, . _ or -');
 
 const listener = z
   .object({
     /** Names the listener for `health`/`metrics`/`status.listeners`. */
     name: listenerName.optional(),
-    host: z.string().min(1).default('0.0.0.0'),
+    host: listenHost.default('0.0.0.0'),
     port,
     tls: z.object({ cert: z.string().min(1), key: z.string().min(1) }).strict().optional(),
   })

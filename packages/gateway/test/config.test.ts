@@ -98,6 +98,21 @@ test('schema: hosts, paths, methods, trustProxy', () => {
   ]);
 });
 
+test('schema: a listen host is an IP address or a host name; "host:port" or brackets are refused before serve', () => {
+  const issues = (host: string) => {
+    try {
+      validateConfig({ listen: [{ host, port: 8080 }], routes: [{ upstream: 'http://a' }] }, 'g.json');
+    } catch (error) {
+      return (error as ConfigError).issues.map((issue) => `${issue.path}: ${issue.message}`);
+    }
+    return [];
+  };
+  for (const host of ['0.0.0.0', '::', '::1', '10.0.0.5', 'localhost', 'gw-1.internal']) assert.equal(issues(host), [], host);
+  for (const host of ['127.0.0.1:8080', '[::1]', 'http://0.0.0.0', '', 'a b']) {
+    assert.equal(issues(host), [`listen[0].host: expected an IP address or a host name to bind, such as 0.0.0.0, :: or localhost (the port goes in port), got "${host}"`], host);
+  }
+});
+
 test('building: a relay option core refuses is a config error at the route', async () => {
   const path = files.write('creds.json', JSON.stringify({ listen: [{ port: 1 }], routes: [{ upstream: 'http://user:pw@127.0.0.1:9000' }] }));
   const loaded = await loadConfig(path);
