@@ -36,6 +36,42 @@ function describeIssue(issue: z.ZodIssue, data: unknown, lineOf: LineOf): Config
   return [{ path: formatPath(issue.path), message: expectation(issue, valueAt(data, issue.path)), line: lineOf(issue.path) }];
 }
 
+/**
+ * What a union without a message of its own takes (`true` or options, a string or a list …), from
+ * the type each branch expected at the union's own path: zod's default says only "Invalid input".
+ */
+function unionExpectation(issue: z.ZodInvalidUnionIssue, value: unknown): string {
+  // A union with an errorMap of its own (`upstream`, `trustProxy` …) already says what it takes.
+  if (issue.message !== undefined && issue.message !== 'Invalid input') return issue.message;
+  const keys = keysAt(gatewayConfigSchema, issue.path);
+  const branches = [...new Set(branchExpectations(issue, keys))];
+  if (branches.length === 0) return `expected another type, got ${shown(value)}`;
+  const list = branches.length === 1 ? branches[0]! : `${branches.slice(0, -1).join(', ')} or ${branches.at(-1)!}`;
+  return `expected ${list}, got ${shown(value)}`;
+}
+
+function branchExpectations(issue: z.ZodInvalidUnionIssue, keys: string[]): string[] {
+  return issue.unionErrors.flatMap((error) =>
+    error.issues
+      .filter((inner) => inner.path.length === issue.path.length)
+      .flatMap((inner) => (inner.code === z.ZodIssueCode.invalid_union ? branchExpectations(inner, keys) : branchExpectation(inner, keys))),
+  );
+}
+
+function branchExpectation(issue: z.ZodIssue, keys: string[]): string[] {
+  switch (issue.code) {
+    case z.ZodIssueCode.invalid_type:
+      if (issue.expected === 'object' && keys.length > 0) return [`{ ${keys.join(', ')} }`];
+      return [issue.expected === 'array' ? 'a list' : article(issue.expected)];
+    case z.ZodIssueCode.invalid_literal:
+      return [JSON.stringify(issue.expected)];
+    case z.ZodIssueCode.invalid_enum_value:
+      return issue.options.map((option) => JSON.stringify(option));
+    default:
+      return [];
+  }
+}
+
 function unknownKeyMessage(key: string, valid: string[]): string {
   const nearest = nearestWord(key, valid);
   if (nearest !== undefined) return `unknown key "${key}" (did you mean "${nearest}"?)`;
@@ -62,6 +98,8 @@ function expectation(issue: z.ZodIssue, value: unknown): string {
       return `expected ${JSON.stringify(issue.expected)}, got ${shown(value)}`;
     case z.ZodIssueCode.invalid_enum_value:
       return `expected one of ${issue.options.join(', ')}, got ${shown(value)}`;
+    case z.ZodIssueCode.invalid_union:
+      return unionExpectation(issue, value);
     case z.ZodIssueCode.too_small:
     case z.ZodIssueCode.too_big:
       return `${issue.message.startsWith('expected') ? issue.message : lowerFirst(issue.message)}, got ${shown(value)}`;
@@ -94,29 +132,36 @@ function valueAt(data: unknown, path: ReadonlyArray<string | number>): unknown {
   return value;
 }
 
-/** The valid keys of the object schema at a document path (through defaults, optionals, arrays and unions). */
+/**
+ * The valid keys of the object schema at a document path, through defaults, optionals, arrays,
+ * records and unions (every branch is tried: `rateLimit` is an object or a list of them).
+ */
 function keysAt(schema: z.ZodTypeAny, path: ReadonlyArray<string | number>): string[] {
-  let current: z.ZodTypeAny | undefined = schema;
-  for (const part of path) {
-    current = objectOf(current);
-    if (current instanceof z.ZodArray) current = current.element as z.ZodTypeAny;
-    else if (current instanceof z.ZodObject) current = (current.shape as Record<string, z.ZodTypeAny>)[String(part)];
-    else return [];
+  const current = unwrapped(schema);
+  if (current instanceof z.ZodUnion) {
+    for (const option of current.options as z.ZodTypeAny[]) {
+      const keys = keysAt(option, path);
+      if (keys.length > 0) return keys;
+    }
+    return [];
   }
-  const object = objectOf(current);
-  return object instanceof z.ZodObject ? Object.keys(object.shape as object) : [];
+  if (path.length === 0) return current instanceof z.ZodObject ? Object.keys(current.shape as object) : [];
+  const [part, ...rest] = path;
+  if (current instanceof z.ZodArray) return typeof part === 'number' ? keysAt(current.element as z.ZodTypeAny, rest) : [];
+  if (current instanceof z.ZodRecord) return keysAt(current.valueSchema as z.ZodTypeAny, rest);
+  if (!(current instanceof z.ZodObject)) return [];
+  const next = (current.shape as Record<string, z.ZodTypeAny>)[String(part)];
+  return next === undefined ? [] : keysAt(next, rest);
 }
 
-function objectOf(schema: z.ZodTypeAny | undefined): z.ZodTypeAny | undefined {
+/** The schema inside optionals, nullables, defaults and refinements. */
+function unwrapped(schema: z.ZodTypeAny): z.ZodTypeAny {
   let current = schema;
   for (;;) {
     if (current instanceof z.ZodOptional || current instanceof z.ZodNullable) current = current.unwrap() as z.ZodTypeAny;
     else if (current instanceof z.ZodDefault) current = current.removeDefault() as z.ZodTypeAny;
     else if (current instanceof z.ZodEffects) current = current.innerType() as z.ZodTypeAny;
-    else if (current instanceof z.ZodUnion) {
-      const options = current.options as z.ZodTypeAny[];
-      current = options.map(objectOf).find((option) => option instanceof z.ZodObject || option instanceof z.ZodArray);
-    } else return current;
+    else return current;
   }
 }
 
