@@ -1,5 +1,18 @@
 import { formatPath, type ConfigIssue } from './config-error.js';
 
+/** A path in the parsed document. */
+export type DocumentPath = ReadonlyArray<string | number>;
+
+/**
+ * Which strings were quoted in the YAML source. A quoted whole reference stays a string (an API
+ * key of digits is a string); its path goes to `kept` when its value reads as a number or boolean,
+ * so a key that takes only those can still have it (`quotedScalars()`).
+ */
+export interface Quoting {
+  readonly isQuoted: (path: DocumentPath) => boolean;
+  readonly kept: DocumentPath[];
+}
+
 const reference = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 const whole = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}$/;
 
@@ -7,24 +20,24 @@ const whole = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}$/;
  * Replaces `${NAME}` and `${NAME:-default}` in every string of a parsed YAML or JSON config with
  * the environment's value (`$${` is a literal `${`). A string that is one reference and whose
  * value is a number or `true`/`false` becomes that number or boolean, so `port: ${PORT:-8080}`
- * is a port. An unset variable without a default is an issue at its path; one set to `""` reads
- * as `""` (or the default, as the shell's `:-` does).
+ * is a port, unless `quoting` says it was quoted. An unset variable without a default is an
+ * issue at its path; one set to `""` reads as `""` (or the default, as the shell's `:-` does).
  *
  * @example
  * interpolateEnv({ upstream: '${AUTH_URL:-http://127.0.0.1:9001}' }, process.env, issues);
  */
-export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, issues: ConfigIssue[], path: Array<string | number> = []): unknown {
-  if (typeof value === 'string') return interpolateString(value, env, issues, path);
-  if (Array.isArray(value)) return value.map((item, index) => interpolateEnv(item, env, issues, [...path, index]));
+export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, issues: ConfigIssue[], quoting?: Quoting, path: Array<string | number> = []): unknown {
+  if (typeof value === 'string') return interpolateString(value, env, issues, path, quoting);
+  if (Array.isArray(value)) return value.map((item, index) => interpolateEnv(item, env, issues, quoting, [...path, index]));
   if (value !== null && typeof value === 'object') {
     const result: Record<string, unknown> = {};
-    for (const [key, item] of Object.entries(value)) result[key] = interpolateEnv(item, env, issues, [...path, key]);
+    for (const [key, item] of Object.entries(value)) result[key] = interpolateEnv(item, env, issues, quoting, [...path, key]);
     return result;
   }
   return value;
 }
 
-function interpolateString(text: string, env: NodeJS.ProcessEnv, issues: ConfigIssue[], path: Array<string | number>): unknown {
+function interpolateString(text: string, env: NodeJS.ProcessEnv, issues: ConfigIssue[], path: Array<string | number>, quoting: Quoting | undefined): unknown {
   if (!text.includes('${')) return text;
   const replaced = text.replace(reference, (match: string, name: string | undefined, fallback: string | undefined) => {
     if (name === undefined) return '${';
@@ -36,6 +49,19 @@ function interpolateString(text: string, env: NodeJS.ProcessEnv, issues: ConfigI
     return match;
   });
   if (!whole.test(text)) return replaced;
-  if (replaced === 'true' || replaced === 'false') return replaced === 'true';
-  return /^-?\d+(\.\d+)?$/.test(replaced) ? Number(replaced) : replaced;
+  const typed = typedValue(replaced);
+  if (typed === replaced || quoting === undefined || !quoting.isQuoted(path)) return typed;
+  quoting.kept.push(path);
+  return replaced;
+}
+
+/**
+ * `true`/`false` as booleans, decimal numbers as numbers, anything else as it is.
+ *
+ * @example
+ * typedValue('8080'); // 8080
+ */
+export function typedValue(text: string): unknown {
+  if (text === 'true' || text === 'false') return text === 'true';
+  return /^-?\d+(\.\d+)?$/.test(text) ? Number(text) : text;
 }

@@ -1,9 +1,10 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument, Scalar, type Document } from 'yaml';
 import { ConfigError, type ConfigIssue } from './config-error.js';
-import { interpolateEnv } from './env.js';
+import { interpolateEnv, type Quoting } from './env.js';
+import { quotedScalars } from './quoted-scalars.js';
 import type { ResolvedConfig } from './schema.js';
 import { validateConfig, type LineOf } from './validate.js';
 
@@ -52,8 +53,11 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
     );
   }
   const issues: ConfigIssue[] = [];
-  const data = interpolateEnv(document.toJS(), env, issues);
+  // JSON has no unquoted strings: there every whole reference may become a number or boolean.
+  const quoting = extension === '.json' ? undefined : quotingOf(document);
+  const data = interpolateEnv(document.toJS(), env, issues, quoting);
   if (issues.length > 0) throw new ConfigError(shown, issues);
+  if (quoting !== undefined) quotedScalars(data, quoting.kept);
   return { config: validateConfig(data, shown, lineFinder(document, lines)), file, dir: dirname(file), shown };
 }
 
@@ -64,6 +68,17 @@ async function readText(file: string, shown: string): Promise<string> {
     const code = (error as NodeJS.ErrnoException).code;
     throw new ConfigError(shown, [{ path: '', message: code === 'ENOENT' ? 'no such file' : `cannot read it (${code})` }]);
   }
+}
+
+/** Which scalars of a YAML document were quoted (`key: "${KEY}"`, not `port: ${PORT}`). */
+function quotingOf(document: Document): Quoting {
+  return {
+    isQuoted(path) {
+      const node = document.getIn(path, true);
+      return isScalar(node) && node.type !== Scalar.PLAIN;
+    },
+    kept: [],
+  };
 }
 
 /** Line numbers of document paths in a parsed YAML (or JSON) document. */

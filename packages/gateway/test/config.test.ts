@@ -58,6 +58,29 @@ test('environment: a variable set to "" is set (no error); a default still repla
   assert.match(unset.message, /environment variable GW_TENANT is not set/);
 });
 
+test('environment: a quoted whole reference stays a string, unless its key takes only a number or boolean', async () => {
+  const path = files.write(
+    'env-quoted.yaml',
+    [
+      'listen: [{ port: "${GW_PORT}" }]',
+      'routes:',
+      '  - upstream: http://127.0.0.1:9000',
+      '    preserveHost: "${GW_FLAG}"',
+      '    headers:',
+      '      extraRequest:',
+      '        x-api-key: "${GW_KEY}"',
+      "        x-flag: '${GW_FLAG}'",
+      '        x-block: |-',
+      '          ${GW_KEY}',
+      '',
+    ].join('\n'),
+  );
+  const { config } = await loadConfig(path, { GW_PORT: '8082', GW_KEY: '123456', GW_FLAG: 'true' });
+  assert.is(config.listen[0]!.port, 8082, 'a quoted port (a flow mapping needs the quotes) is still a port');
+  assert.is(config.routes[0]!.preserveHost, true);
+  assert.equal(config.routes[0]!.headers!.extraRequest, { 'x-api-key': '123456', 'x-flag': 'true', 'x-block': '123456' });
+});
+
 test('a module config: default export, or a function returning the config', async () => {
   const plain = files.write('plain.mjs', "export default { listen: [{ port: 1 }], routes: [{ upstream: 'http://127.0.0.1:9000' }] };\n");
   assert.is((await loadConfig(plain)).config.listen[0]!.port, 1);
