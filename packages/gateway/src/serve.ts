@@ -1,6 +1,7 @@
 import type { FSWatcher } from 'node:fs';
 import type { Server } from 'node:http';
 import { basename } from 'node:path';
+import { createSecureContext, type SecureContextOptions, type Server as TlsServer } from 'node:tls';
 import type { Logger } from '@relay/core';
 import type { GatewayView } from './cluster-view.js';
 import { ConfigError } from './config-error.js';
@@ -63,7 +64,7 @@ export async function serve(options: ServeOptions): Promise<RunningGateway> {
     const name = plans[index]!.name;
     logger.info({ ...(name === undefined ? {} : { listener: name }), ...addressOf(server), config: basename(loaded.file) }, 'listening');
   });
-  const reloader = new Reloader(running, load, logger);
+  const reloader = new Reloader(running, load, logger, servers);
   const watcher = options.watch === false ? null : watchConfig(loaded.file, () => void reloader.reload());
   let stopping: Promise<void> | null = null;
   return {
@@ -101,6 +102,7 @@ class Reloader {
     private readonly gateway: Gateway,
     private readonly load: () => Promise<LoadedConfig>,
     private readonly logger: Logger,
+    private readonly servers: readonly Server[],
   ) {}
 
   reload(): Promise<boolean> {
@@ -121,10 +123,12 @@ class Reloader {
   private async attempt(): Promise<boolean> {
     try {
       const loaded = await this.load();
-      if (JSON.stringify(loaded.config.listen) !== JSON.stringify(this.gateway.config.listen)) {
-        this.logger.warn({}, 'listen addresses changed: they take effect on restart; routes are reloaded now');
-      }
+      const listenChanged = JSON.stringify(loaded.config.listen) !== JSON.stringify(this.gateway.config.listen);
+      if (listenChanged) this.logger.warn({}, 'listen addresses changed: they take effect on restart; routes are reloaded now');
+      // Certificates are read again (a renewal keeps the file names): an unreadable or invalid one refuses the reload.
+      const contexts = listenChanged ? [] : secureContexts(planListeners(loaded));
       await this.gateway.reload(loaded);
+      this.renewCertificates(contexts);
       return true;
     } catch (error) {
       this.gateway.reloads.failed++;
@@ -133,4 +137,22 @@ class Reloader {
       return false;
     }
   }
+
+  /** Each TLS listener serves the certificate read now, for its new connections (nginx reloads them so too). */
+  private renewCertificates(contexts: ReadonlyArray<SecureContextOptions | null>): void {
+    contexts.forEach((context, index) => {
+      if (context !== null) (this.servers[index] as unknown as TlsServer).setSecureContext(context);
+    });
+    if (contexts.some((context) => context !== null)) this.logger.info({}, 'TLS certificates reloaded');
+  }
+}
+
+/** The listeners' certificate and key, checked by making a secure context of each (a bad PEM throws here, before anything changes). */
+function secureContexts(plans: ReturnType<typeof planListeners>): Array<SecureContextOptions | null> {
+  return plans.map((plan) => {
+    if (plan.tls === null) return null;
+    const options = { cert: plan.tls.cert, key: plan.tls.key };
+    createSecureContext(options);
+    return options;
+  });
 }

@@ -3,9 +3,11 @@
 import { createServer as createHttpsServer } from 'node:https';
 import { request } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { X509Certificate } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { tlsFixture } from '@relay/testkit';
+import { connect as tlsConnect } from 'node:tls';
+import { tlsFixture, tlsRenewedFixture } from '@relay/testkit';
 import { configDir, startBin, type ServingBin } from './bin.js';
 
 const files = configDir();
@@ -65,6 +67,30 @@ test('an https upstream whose certificate is not trusted: 502, the detail only i
   assert.not.match(response.body, /localhost|127\.0\.0\.1|certificate/i);
   const line = await gateway.waitForLog((entry) => entry.code === 'ERR_UPSTREAM_TLS');
   assert.is(line.route, 'unverified');
+});
+
+/** The SHA-256 fingerprint of the certificate the listener presents to a new connection. */
+function servedFingerprint(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false }, () => {
+      resolve(socket.getPeerCertificate().fingerprint256);
+      socket.destroy();
+    });
+    socket.on('error', reject);
+  });
+}
+
+function fingerprintOf(pem: Buffer): string {
+  return new X509Certificate(pem).fingerprint256;
+}
+
+test('a renewed certificate under the same file names is served after SIGHUP, as nginx reloads it', async () => {
+  assert.is(await servedFingerprint(gateway.port), fingerprintOf(tlsFixture.cert));
+  files.write('cert.pem', tlsRenewedFixture.cert.toString());
+  files.write('key.pem', tlsRenewedFixture.key.toString());
+  gateway.child.kill('SIGHUP');
+  await gateway.waitForLog((line) => line.msg === 'TLS certificates reloaded');
+  assert.is(await servedFingerprint(gateway.port), fingerprintOf(tlsRenewedFixture.cert));
 });
 
 test.run();

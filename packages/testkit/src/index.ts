@@ -227,5 +227,11 @@ export const tlsFixture = {
   cert: readFileSync(new URL('../fixtures/cert.pem', import.meta.url)),
 };
 
+/** A second self-signed `localhost` certificate and key: `tlsFixture` renewed, for certificate reload tests. */
+export const tlsRenewedFixture = {
+  key: readFileSync(new URL('../fixtures/key-renewed.pem', import.meta.url)),
+  cert: readFileSync(new URL('../fixtures/cert-renewed.pem', import.meta.url)),
+};
+
 export { startFaultyUpstream, type Fault, type FaultyUpstream } from './faults.js';
 export { startRedis, type RedisServer } from './redis.js';
