@@ -92,14 +92,15 @@ async function check(invocation: Invocation, stdout: NodeJS.WritableStream): Pro
 
 /** Serves in this process; imported on demand so `relay check` loads no server code (nor prom-client). */
 async function serveHere(invocation: Invocation, logger: Logger): Promise<number> {
-  const [{ serve }, { runWorker, workerNoWatchEnv }, { answerSnapshots, workerView }] = await Promise.all([
+  const [{ serve }, { runWorker, workerConfigEnv, workerNoWatchEnv }, { answerSnapshots, workerView }] = await Promise.all([
     import('./serve.js'),
     import('./cluster.js'),
     import('./cluster-view.js'),
   ]);
   const inWorker = cluster.isWorker;
   const view = inWorker ? workerView() : undefined;
-  const running = await serve({ config: invocation.config, port: invocation.port, logger, watch: process.env[workerNoWatchEnv] !== '1', view });
+  const source = inWorker ? process.env[workerConfigEnv] : undefined;
+  const running = await serve({ config: invocation.config, port: invocation.port, logger, watch: process.env[workerNoWatchEnv] !== '1', view, source });
   if (!inWorker) return untilStopped(running);
   answerSnapshots(() => running.gateway.status());
   return runWorker(running);

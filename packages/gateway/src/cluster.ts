@@ -18,6 +18,18 @@ export type WorkerMessage = { type: 'relay:reload' } | { type: 'relay:stop' };
  */
 export const workerNoWatchEnv = 'RELAY_GATEWAY_WORKER';
 
+/**
+ * Set in a worker's environment: the text of the config that is serving, which the worker starts
+ * from instead of the file (the file may hold an edit the primary refused).
+ *
+ * @example
+ * const source = process.env[workerConfigEnv];
+ */
+export const workerConfigEnv = 'RELAY_GATEWAY_CONFIG';
+
+/** Below Linux's limit on one environment string (128 KiB): a bigger config is read from its file. */
+const maxPassedConfig = 100_000;
+
 /** Options of `runPrimary`. */
 export interface PrimaryOptions {
   config: string;
@@ -39,7 +51,7 @@ export interface PrimaryOptions {
 export async function runPrimary(options: PrimaryOptions): Promise<number> {
   const loaded = await loadConfig(options.config);
   planListeners(loaded);
-  const pool = new WorkerPool(options, loaded.config.timeouts.shutdown ?? 10_000);
+  const pool = new WorkerPool(options, loaded.config.timeouts.shutdown ?? 10_000, loaded.text);
   serveClusterView({ logger: options.logger, clusterMetrics: await clusterMetrics() });
   const watcher = watchConfig(loaded.file, () => void pool.reload());
   process.on('SIGHUP', () => void pool.reload());
@@ -65,6 +77,8 @@ class WorkerPool {
   constructor(
     private readonly options: PrimaryOptions,
     private shutdownTimeout: number,
+    /** The config serving now, which a worker started later is given: a refused edit in the file must not reach it. */
+    private servingText: string | null,
   ) {
     this.failures = new Array<number>(options.workers).fill(0);
   }
@@ -84,6 +98,7 @@ class WorkerPool {
       const next = await loadConfig(this.options.config);
       planListeners(next);
       this.shutdownTimeout = next.config.timeouts.shutdown ?? 10_000;
+      this.servingText = next.text;
     } catch (error) {
       const detail = error instanceof ConfigError ? error.message : (error as Error).message;
       this.options.logger.error({ error: detail }, 'config reload refused: the previous config keeps serving');
@@ -110,7 +125,9 @@ class WorkerPool {
   }
 
   private fork(slot: number): void {
-    const worker = cluster.fork({ [workerNoWatchEnv]: '1' });
+    const text = this.servingText;
+    const passed = text !== null && text.length <= maxPassedConfig ? { [workerConfigEnv]: text } : {};
+    const worker = cluster.fork({ [workerNoWatchEnv]: '1', ...passed });
     this.slots.set(worker, { slot, started: Date.now() });
   }
 

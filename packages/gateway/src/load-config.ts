@@ -18,6 +18,8 @@ export interface LoadedConfig {
   readonly dir: string;
   /** The path as given, for messages. */
   readonly shown: string;
+  /** The file's text (YAML, JSON): what a worker the primary starts later is given; `null` for a module. */
+  readonly text: string | null;
 }
 
 const moduleExtensions = new Set(['.ts', '.mts', '.js', '.mjs', '.cjs']);
@@ -32,18 +34,19 @@ let generation = 0;
  * @example
  * const { config } = await loadConfig('gateway.yaml');
  */
-export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env, source?: string): Promise<LoadedConfig> {
   const file = resolve(path);
   const shown = path;
   const extension = extname(file).toLowerCase();
   if (moduleExtensions.has(extension)) {
     const data = await importConfig(file, shown);
-    return { config: validateConfig(data, shown), file, dir: dirname(file), shown };
+    return { config: validateConfig(data, shown), file, dir: dirname(file), shown, text: null };
   }
   if (extension !== '.yaml' && extension !== '.yml' && extension !== '.json') {
     throw new ConfigError(shown, [{ path: '', message: 'expected a .yaml, .yml, .json, .ts, .js or .mjs file' }]);
   }
-  const text = await readText(file, shown);
+  // `source`: the text the primary validated, for a worker it starts after the file changed.
+  const text = source ?? (await readText(file, shown));
   const lines = new LineCounter();
   const document = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   if (document.errors.length > 0) {
@@ -58,7 +61,7 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
   const data = interpolateEnv(document.toJS(), env, issues, quoting);
   if (issues.length > 0) throw new ConfigError(shown, issues);
   if (quoting !== undefined) quotedScalars(data, quoting.kept);
-  return { config: validateConfig(data, shown, lineFinder(document, lines)), file, dir: dirname(file), shown };
+  return { config: validateConfig(data, shown, lineFinder(document, lines)), file, dir: dirname(file), shown, text };
 }
 
 async function readText(file: string, shown: string): Promise<string> {

@@ -23,6 +23,8 @@ export interface ServeOptions {
   watch?: boolean;
   /** In a worker of `--workers N`: `/metrics` and the status JSON show every worker (`workerView()`). */
   view?: GatewayView;
+  /** The config's text to start from instead of the file (a worker gets the primary's serving config); reloads read the file. */
+  source?: string;
 }
 
 /** A gateway serving in this process. */
@@ -46,7 +48,7 @@ export interface RunningGateway {
 export async function serve(options: ServeOptions): Promise<RunningGateway> {
   const { logger } = options;
   const load = async () => withPort(await loadConfig(options.config), options.port);
-  const loaded = await load();
+  const loaded = withPort(await loadConfig(options.config, process.env, options.source), options.port);
   const plans = planListeners(loaded);
   let gateway: Gateway | null = null;
   const metrics = await gatewayMetrics(() => gateway, options.view);

@@ -1,5 +1,6 @@
 // `relay serve --workers 2`: two processes answer on one port, a killed worker is restarted,
 // SIGHUP reaches every worker, SIGTERM drains them all and the primary exits 0.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -108,6 +109,23 @@ test('a worker that dies is restarted', async () => {
 test('SIGHUP on the primary reloads every worker', async () => {
   gateway.child.kill('SIGHUP');
   assert.ok(await waitFor(() => gateway.logs.filter((line) => line.msg === 'config reloaded').length === 2, 20_000), 'two workers reloaded');
+});
+
+test('after a refused reload, a worker that dies is restarted with the config that is serving, not the refused file', async () => {
+  const file = `${files.dir}/gateway.yaml`;
+  const serving = readFileSync(file, 'utf8');
+  writeFileSync(file, serving.replace('    upstream:', '    upstreem:'));
+  gateway.child.kill('SIGHUP');
+  await gateway.waitForLog((line) => line.msg === 'config reload refused: the previous config keeps serving');
+  const listened = gateway.logs.filter((line) => line.msg === 'listening').length;
+  const victim = gateway.logs.filter((line) => line.msg === 'listening').at(-1)!.pid;
+  process.kill(victim, 'SIGKILL');
+  assert.ok(await waitFor(() => gateway.logs.filter((line) => line.msg === 'listening').length === listened + 1, 20_000), 'a new worker listens');
+  const pids = await pidsAnswering(40);
+  assert.is(pids.size, 2);
+  assert.not.ok(pids.has(victim));
+  assert.is((await get('/x')).status, 200);
+  writeFileSync(file, serving);
 });
 
 test('workers that cannot listen (port in use): the primary stops with exit code 1 instead of restarting them forever', async () => {
