@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { closedPort, delay, waitFor } from '@relay/testkit';
+import { closedPort, delay, echoMethod, waitFor, writeChunks, type EchoMessage } from '@relay/testkit';
 import { createRelay, http2Transport, type Relay, type RelayOptions } from '../src/index.js';
 
 const test = suite('gRPC edges');
@@ -13,24 +13,13 @@ test.after.each(async () => {
   for (const closeOne of closers.splice(0).reverse()) await closeOne();
 });
 
-type Message = { text: string; n: number };
-const serialize = (value: Message): Buffer => Buffer.from(JSON.stringify(value));
-const deserialize = (bytes: Buffer): Message => JSON.parse(bytes.toString()) as Message;
-const method = (path: string, requestStream: boolean, responseStream: boolean) => ({
-  path: `/relay.review.Echo/${path}`,
-  requestStream,
-  responseStream,
-  requestSerialize: serialize,
-  requestDeserialize: deserialize,
-  responseSerialize: serialize,
-  responseDeserialize: deserialize,
-});
+type Message = EchoMessage;
 const service = {
-  never: method('Never', false, false),
-  meta: method('Meta', false, false),
-  flood: method('Flood', false, true),
-  bidi: method('Bidi', true, true),
-  refuseUpload: method('RefuseUpload', true, false),
+  never: echoMethod('/relay.review.Echo/Never'),
+  meta: echoMethod('/relay.review.Echo/Meta'),
+  flood: echoMethod('/relay.review.Echo/Flood', { responseStream: true }),
+  bidi: echoMethod('/relay.review.Echo/Bidi', { requestStream: true, responseStream: true }),
+  refuseUpload: echoMethod('/relay.review.Echo/RefuseUpload', { requestStream: true }),
 } satisfies grpc.ServiceDefinition;
 const EchoClient = grpc.makeGenericClientConstructor(service, 'Echo');
 type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
@@ -239,19 +228,7 @@ test('a client-streaming call the service fails at once while the client is stil
   const { client, relay } = await front(`http://127.0.0.1:${port}`, { timeout: { read: 3000, write: 3000 } });
   const result = await new Promise<grpc.ServiceError | null>((resolve) => {
     const call = client.refuseUpload!((error: grpc.ServiceError | null) => resolve(error)) as grpc.ClientWritableStream<Message>;
-    const payload = 'u'.repeat(64 * 1024);
-    let n = 0;
-    const pump = () => {
-      while (n < 64) {
-        n++;
-        if (!call.write({ text: payload, n })) {
-          call.once('drain', pump);
-          return;
-        }
-      }
-      call.end();
-    };
-    pump();
+    writeChunks(call, { chunk: { text: 'u'.repeat(64 * 1024), n: 0 }, count: 64 });
   });
   assert.is(result?.code, grpc.status.RESOURCE_EXHAUSTED, `${result?.code} ${result?.details}`);
   assert.ok(await waitFor(() => relay.inFlight === 0, 3000), `relay.inFlight stayed ${relay.inFlight}`);

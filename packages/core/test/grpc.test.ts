@@ -3,32 +3,21 @@ import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { waitFor } from '@relay/testkit';
+import { echoMethod, waitFor, type EchoMessage } from '@relay/testkit';
 import { createRelay, http2Transport, type Relay } from '../src/index.js';
 
 // Issue 15, gRPC: a real @grpc/grpc-js client and server through Relay (an HTTP/2 front,
 // http2Transport upstream): the four call kinds, statuses in trailers, deadlines, cancellation,
 // 4 MiB messages and 100 concurrent streams on one connection.
 
-type Message = { text: string; n: number };
-const serialize = (value: Message): Buffer => Buffer.from(JSON.stringify(value));
-const deserialize = (bytes: Buffer): Message => JSON.parse(bytes.toString()) as Message;
-const method = (path: string, requestStream: boolean, responseStream: boolean) => ({
-  path: `/relay.test.Echo/${path}`,
-  requestStream,
-  responseStream,
-  requestSerialize: serialize,
-  requestDeserialize: deserialize,
-  responseSerialize: serialize,
-  responseDeserialize: deserialize,
-});
+type Message = EchoMessage;
 const service = {
-  unary: method('Unary', false, false),
-  slow: method('Slow', false, false),
-  fail: method('Fail', false, false),
-  serverStream: method('ServerStream', false, true),
-  clientStream: method('ClientStream', true, false),
-  bidi: method('Bidi', true, true),
+  unary: echoMethod('/relay.test.Echo/Unary'),
+  slow: echoMethod('/relay.test.Echo/Slow'),
+  fail: echoMethod('/relay.test.Echo/Fail'),
+  serverStream: echoMethod('/relay.test.Echo/ServerStream', { responseStream: true }),
+  clientStream: echoMethod('/relay.test.Echo/ClientStream', { requestStream: true }),
+  bidi: echoMethod('/relay.test.Echo/Bidi', { requestStream: true, responseStream: true }),
 } satisfies grpc.ServiceDefinition;
 const EchoClient = grpc.makeGenericClientConstructor(service, 'Echo');
 const big = { 'grpc.max_receive_message_length': 8 * 1024 * 1024, 'grpc.max_send_message_length': 8 * 1024 * 1024 };

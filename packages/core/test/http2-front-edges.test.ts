@@ -3,7 +3,7 @@ import http2, { constants } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { delay, startUpstream, waitFor } from '@relay/testkit';
+import { delay, startUpstream, waitFor, writeChunks } from '@relay/testkit';
 import { createRelay, type Relay, type RelayOptions } from '../src/index.js';
 
 const test = suite('HTTP/2 front edges');
@@ -99,19 +99,7 @@ test('an upstream that answers 413 before reading a large HTTP/2 upload: the cli
   const stream = session.request({ ':method': 'POST', ':path': '/upload', 'content-type': 'application/octet-stream' });
   const answerP = collect(stream, 8000);
   // 4 MiB, written as fast as flow control lets it; never ended unless everything is taken.
-  const chunk = Buffer.alloc(64 * 1024, 'u');
-  let sent = 0;
-  const pump = () => {
-    while (sent < 64) {
-      sent++;
-      if (!stream.write(chunk)) {
-        stream.once('drain', pump);
-        return;
-      }
-    }
-    stream.end();
-  };
-  pump();
+  writeChunks(stream, { chunk: Buffer.alloc(64 * 1024, 'u'), count: 64 });
   const answer = await answerP;
   assert.is(answer.status, 413, `status ${answer.status}, rst ${answer.rstCode}, ended ${answer.ended}`);
   assert.is(answer.body.toString(), 'too big');
@@ -125,19 +113,7 @@ test('a refused request (400 bad path) with a large upload still being sent: 400
   const { relay, session } = await h2Front({ targetBaseUrl: upstream.url });
   const stream = session.request({ ':method': 'POST', ':path': '/a/..%2f..%2fadmin' });
   const answerP = collect(stream, 5000);
-  const chunk = Buffer.alloc(64 * 1024, 'u');
-  let sent = 0;
-  const pump = () => {
-    while (sent < 32) {
-      sent++;
-      if (!stream.write(chunk)) {
-        stream.once('drain', pump);
-        return;
-      }
-    }
-    stream.end();
-  };
-  pump();
+  writeChunks(stream, { chunk: Buffer.alloc(64 * 1024, 'u'), count: 32 });
   const answer = await answerP;
   assert.is(answer.status, 400);
   assert.ok(stream.closed, `the client stream closed (rst ${answer.rstCode})`);

@@ -3,7 +3,7 @@ import http2, { constants, type IncomingHttpHeaders, type ServerHttp2Stream } fr
 import type { AddressInfo } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { delay, fetchRaw, listen, serveRelay, waitFor } from '@relay/testkit';
+import { delay, fetchRaw, listen, serveRelay, waitFor, writeChunks } from '@relay/testkit';
 import http from 'node:http';
 import { createRelay, http2Transport, type Http2TransportOptions, type Relay, type RelayOptions } from '../src/index.js';
 
@@ -243,23 +243,11 @@ test('an upstream that answers 413 before reading an upload (http2Transport): th
   const session = await h2Front(relay);
   const stream = session.request({ ':method': 'POST', ':path': '/upload' });
   const answerP = collect(stream, 6000);
-  const chunk = Buffer.alloc(64 * 1024, 'u');
-  let sent = 0;
-  const pump = () => {
-    while (sent < 64) {
-      sent++;
-      if (!stream.write(chunk)) {
-        stream.once('drain', pump);
-        return;
-      }
-    }
-    stream.end();
-  };
-  pump();
+  const upload = writeChunks(stream, { chunk: Buffer.alloc(64 * 1024, 'u'), count: 64 });
   const answer = await answerP;
   assert.is(answer.status, 413);
   assert.is(answer.body, 'too big');
-  assert.ok(stream.closed, `the client stream closed (sent ${sent} chunks)`);
+  assert.ok(stream.closed, `the client stream closed (sent ${upload.written} chunks)`);
   assert.ok(await waitFor(() => relay.inFlight === 0, 3000), `relay.inFlight stayed ${relay.inFlight}`);
 });
 

@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fetchRaw, serveRelay, startUpstream, waitFor } from '@relay/testkit';
+import { fetchRaw, serveRelay, startUpstream, waitFor, writeChunks } from '@relay/testkit';
 import { createRelay, httpTransport } from '../src/index.js';
 
 test('pool timeout: with every connection busy, a waiting request gets 504 ERR_POOL_TIMEOUT', async () => {
@@ -43,19 +43,7 @@ test('write timeout: an upstream that stops reading the request body gives 504 E
       resolve(res.statusCode ?? 0);
     });
     req.on('error', () => resolve(-1));
-    const chunk = Buffer.alloc(1024 * 1024);
-    let sent = 0;
-    const pump = () => {
-      while (sent < 256) {
-        sent++;
-        if (!req.write(chunk)) {
-          req.once('drain', pump);
-          return;
-        }
-      }
-      req.end();
-    };
-    pump();
+    writeChunks(req, { chunk: Buffer.alloc(1024 * 1024), count: 256 });
   });
   const elapsed = Date.now() - started;
   assert.is(status, 504);

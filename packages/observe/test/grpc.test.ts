@@ -11,31 +11,20 @@ import { SpanStatusCode, propagation } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { createRelay, http2Transport, type Relay } from '@relay/core';
-import { waitFor } from '@relay/testkit';
+import { echoMethod, waitFor, type EchoMessage } from '@relay/testkit';
 import { observe } from '../src/index.js';
 
 propagation.setGlobalPropagator(new W3CTraceContextPropagator());
 const exporter = new InMemorySpanExporter();
 const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
 
-type Message = { text: string; n: number };
-const serialize = (value: Message): Buffer => Buffer.from(JSON.stringify(value));
-const deserialize = (bytes: Buffer): Message => JSON.parse(bytes.toString()) as Message;
-const method = (path: string, responseStream: boolean) => ({
-  path: `/review.Echo/${path}`,
-  requestStream: false,
-  responseStream,
-  requestSerialize: serialize,
-  requestDeserialize: deserialize,
-  responseSerialize: serialize,
-  responseDeserialize: deserialize,
-});
+type Message = EchoMessage;
 const service = {
-  unary: method('Unary', false),
-  fail: method('Fail', false),
-  serverStream: method('ServerStream', true),
-  streamThenFail: method('StreamThenFail', true),
-  slow: method('Slow', false),
+  unary: echoMethod('/review.Echo/Unary'),
+  fail: echoMethod('/review.Echo/Fail'),
+  serverStream: echoMethod('/review.Echo/ServerStream', { responseStream: true }),
+  streamThenFail: echoMethod('/review.Echo/StreamThenFail', { responseStream: true }),
+  slow: echoMethod('/review.Echo/Slow'),
 } satisfies grpc.ServiceDefinition;
 const EchoClient = grpc.makeGenericClientConstructor(service, 'Echo');
 type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
@@ -124,8 +113,8 @@ test('gRPC unary OK: one line, 200, bytes of the framed messages, POST path, one
     assert.equal(response, { text: 'hi', n: 2 });
     assert.ok(await waitFor(() => s.lines.length === 1));
     const line = s.lines[0]!;
-    const requestBytes = 5 + serialize({ text: 'hi', n: 1 }).length;
-    const responseBytes = 5 + serialize({ text: 'hi', n: 2 }).length;
+    const requestBytes = 5 + service.unary.requestSerialize({ text: 'hi', n: 1 }).length;
+    const responseBytes = 5 + service.unary.requestSerialize({ text: 'hi', n: 2 }).length;
     assert.equal(
       { method: line.method, path: line.path, status: line.status, bytesIn: line.bytesIn, bytesOut: line.bytesOut, code: line.code, attempts: line.attempts },
       { method: 'POST', path: '/review.Echo/Unary', status: 200, bytesIn: requestBytes, bytesOut: responseBytes, code: null, attempts: 1 },
@@ -151,7 +140,7 @@ test('gRPC server streaming: bytesOut is every message, duration covers the stre
     });
     assert.is(got.length, 20);
     assert.ok(await waitFor(() => s.lines.length === 1));
-    const expected = got.reduce((sum, message) => sum + 5 + serialize(message).length, 0);
+    const expected = got.reduce((sum, message) => sum + 5 + service.unary.requestSerialize(message).length, 0);
     assert.is(s.lines[0]!.bytesOut, expected);
     assert.is(s.lines[0]!.status, 200);
   } finally {

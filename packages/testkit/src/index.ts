@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
-import { listen, listenHttp2, type ListeningHttp2 } from './listen.js';
+import { listen, listenHttp2, writeChunks, type ChunkSink, type ListeningHttp2 } from './listen.js';
 
-export { listen, listenHttp2, type ListeningHttp2 };
+export { listen, listenHttp2, writeChunks, type ChunkSink, type ListeningHttp2 };
 
 /** Closes a server and every connection it holds. */
 export function close(server: Server): Promise<void> {
@@ -235,3 +235,4 @@ export const tlsRenewedFixture = {
 
 export { startFaultyUpstream, type Fault, type FaultyUpstream } from './faults.js';
 export { startRedis, type RedisServer } from './redis.js';
+export { echoMethod, type EchoMessage, type EchoMethod } from './grpc.js';
