@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
-import { listen, listenHttp2, writeChunks, type ChunkSink, type ListeningHttp2 } from './listen.js';
+import { listen, listenHttp2, type ListeningHttp2 } from './listen.js';
 
-export { listen, listenHttp2, writeChunks, type ChunkSink, type ListeningHttp2 };
+export { listen, listenHttp2, type ListeningHttp2 };
+export { writeChunks, type ChunkSink } from './write-chunks.js';
 
 /** Closes a server and every connection it holds. */
 export function close(server: Server): Promise<void> {
