@@ -107,7 +107,15 @@ function balanceHandler(pool: Pool, circuit: CircuitRules | null, next: Handler)
 
   async function waitForSlot(member: Member, request: ProxyRequest): Promise<ProxyResponse> {
     await new Promise<void>((resolve, reject) => {
-      const signal = request.client.signal;
+      const client = request.client;
+      // The abort's own reason: a retry deadline (504 ERR_DEADLINE) or a shutdown is answered; only a
+      // client that left gets nothing (core writes no answer for ERR_CLIENT_ABORTED).
+      const reason = (): RelayError => client.abortReason ?? new RelayError('ERR_CLIENT_ABORTED', 'the client left while waiting for a free upstream slot');
+      if (client.aborted) {
+        reject(reason());
+        return;
+      }
+      const signal = client.signal;
       const granted = (): void => {
         signal.removeEventListener('abort', left);
         resolve();
@@ -115,7 +123,7 @@ function balanceHandler(pool: Pool, circuit: CircuitRules | null, next: Handler)
       const left = (): void => {
         const index = member.waiting.indexOf(granted);
         if (index !== -1) member.waiting.splice(index, 1);
-        reject(new RelayError('ERR_CLIENT_ABORTED', 'the client left while waiting for a free upstream slot'));
+        reject(reason());
       };
       member.waiting.push(granted);
       signal.addEventListener('abort', left, { once: true });

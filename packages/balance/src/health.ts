@@ -56,7 +56,12 @@ export class HealthChecker {
     const target = member.target;
     const secure = target.protocol === 'https:';
     let settled = false;
+    // From the start to the response head, as documented: the request's own `timeout` is only an
+    // idle timer, which a target that trickles its head a byte at a time would keep resetting.
+    const deadline = setTimeout(() => request.destroy(new Error('health check timed out')), this.rules.timeout);
+    deadline.unref();
     const done = (passed: boolean): void => {
+      clearTimeout(deadline);
       if (settled) return;
       settled = true;
       this.checking.delete(member);
