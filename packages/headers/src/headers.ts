@@ -50,6 +50,7 @@ export const alwaysAllowedRequestHeaders: readonly string[] = Object.freeze([
   'x-forwarded-for',
   'x-forwarded-proto',
   'x-forwarded-host',
+  'x-forwarded-port',
   'x-forwarded-prefix',
   'content-length',
   'content-encoding',

@@ -94,7 +94,8 @@ function cookieKey(name: string): KeyOf {
   const prefix = `${name}=`;
   return function keyByCookie(request) {
     const header = request.headers.cookie;
-    const value = typeof header === 'string' ? cookieValue(header, prefix) : null;
+    // Several Cookie fields (HTTP/2's cookie crumbs, RFC 9113 §8.2.3, or a repeated HTTP/1.1 line) are one list.
+    const value = header === undefined ? null : cookieValue(typeof header === 'string' ? header : header.join('; '), prefix);
     return value === null || value === '' ? `a:${clientKey(request)}` : `c:${bounded(value)}`;
   };
 }
