@@ -58,13 +58,30 @@ export function reasonOfErrorCode(code: number): string {
   return code === 1002 || code === 1007 || code === 1008 || code === 1009 ? closeReasons[code] : closeReasons[1011];
 }
 
-/** Starts a closing handshake on an open WebSocket; one already closing or closed is left alone. */
+/**
+ * Starts a closing handshake on an open WebSocket; one already closing or closed is left alone. A
+ * reason longer than a close frame holds (123 bytes, RFC 6455 §5.5: a hook's `{ close }` may be)
+ * is cut on a character boundary: `ws` would throw from inside a socket's data handler.
+ */
 export function closeOpen(ws: WebSocket, code: number, reason: string | Buffer): void {
   if (ws.readyState === WebSocket.OPEN) {
     // A paused side would never read the peer's answering close frame.
     ws.resume();
-    ws.close(code, reason);
+    ws.close(code, fitReason(reason));
   } else if (ws.readyState === WebSocket.CONNECTING) {
     ws.terminate();
   }
+}
+
+const maxReasonBytes = 123;
+
+function fitReason(reason: string | Buffer): string | Buffer {
+  if (Buffer.byteLength(reason) <= maxReasonBytes) return reason;
+  const text = typeof reason === 'string' ? reason : reason.toString('utf8');
+  let fitted = '';
+  for (const character of text) {
+    if (Buffer.byteLength(fitted + character) > maxReasonBytes) break;
+    fitted += character;
+  }
+  return fitted;
 }

@@ -24,6 +24,8 @@ class Pipe {
   stopped = false;
   /** `from` has ended (FIN or closed). */
   ended = false;
+  /** Close `to`'s connection once the pending close frame is written (the relay is the client's server). */
+  endAfterClose = false;
 
   constructor(
     readonly session: RawSession,
@@ -72,6 +74,7 @@ class Pipe {
     this.pendingClose = null;
     this.stopped = true;
     if (this.to.writable) this.to.write(frame);
+    if (this.endAfterClose) endSoon(this.to);
     this.session.relayClosed();
   }
 }
@@ -149,6 +152,8 @@ export class RawSession implements RelayedSession, SessionLog, WebSocketCounts {
   /** The first close frame of a side passed: the side that closes first names the session's end. */
   closeSeen(pipe: Pipe): void {
     this.ending ??= { kind: 'close', fromUpstream: pipe.fromUpstream, code: pipe.tracker.closeCode };
+    // The other side has closeTimeout to answer it and both to go, as in terminating mode.
+    this.armCloseTimer();
   }
 
   /** A side sent FIN: after its own close frame that is the end of the session; before it, the side was lost. */
@@ -238,8 +243,10 @@ export class RawSession implements RelayedSession, SessionLog, WebSocketCounts {
     this.ending ??= ending;
     this.toClient.close(code, reason);
     this.toUpstream.close(code, reason);
-    // The relay is the client's server: it closes the TCP connection after its close frame.
-    endSoon(this.client);
+    // The relay is the client's server: it closes the TCP connection after its close frame, which,
+    // when the upstream is mid-frame, waits for that frame's end (closeTimeout bounds the wait).
+    if (this.toClient.pendingClose === null) endSoon(this.client);
+    else this.toClient.endAfterClose = true;
     this.armCloseTimer();
   }
 
