@@ -2,13 +2,13 @@
 // pings towards an upstream that stopped reading is paused once `highWaterMark` is queued, so the
 // relay's memory stays bounded (before: +293 MiB in 8 s). The paused session then ends by the idle
 // rule, since nothing moves either way.
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { memoryLogger, waitFor } from '@relay/testkit';
 import { websocket } from '../src/index.js';
-import { startGateway, startWsUpstream, nextPeer } from './helpers.js';
+import { nextPeer, rawHandshake, startGateway, startWsUpstream } from './helpers.js';
 
 /** One masked control frame (opcode 0x9 ping, 0xA pong) with a 125-byte payload: the largest a control frame may carry. */
 function controlFrame(opcode: 0x9 | 0xa): Buffer {
@@ -22,27 +22,6 @@ function controlFrame(opcode: 0x9 | 0xa): Buffer {
   return frame;
 }
 
-/** A raw client: completes a WebSocket handshake on a TCP socket and resolves once the 101 arrived. */
-function rawHandshake(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.on('error', reject);
-    socket.write(
-      'GET /flood HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-    );
-    let head = '';
-    socket.on('data', function onHead(chunk: Buffer) {
-      head += chunk.toString('latin1');
-      if (!head.includes('\r\n\r\n')) return;
-      socket.removeListener('data', onHead);
-      // Whatever the relay sends from now on is read and dropped.
-      socket.resume();
-      if (head.startsWith('HTTP/1.1 101')) resolve(socket);
-      else reject(new Error(head.split('\r\n')[0]));
-    });
-  });
-}
 
 /** Writes `total` bytes of `frames` honouring backpressure; stops early when a write has not drained in `stallMs`. */
 async function flood(socket: Socket, frames: Buffer, total: number, stallMs: number): Promise<{ written: number; stalled: boolean }> {
@@ -81,7 +60,7 @@ for (const [mode, policy] of modes) {
       const idleTimeout = 4_000;
       const gateway = await startGateway({ targetBaseUrl: upstream.url, websocket: websocket({ idleTimeout, closeTimeout: 1_000, ...policy }), logger });
       const peerReady = nextPeer(upstream);
-      const client = await rawHandshake(gateway.port);
+      const client = await rawHandshake(gateway.port, '/flood');
       client.on('error', () => {});
       await peerReady;
       const frame = controlFrame(opcode);

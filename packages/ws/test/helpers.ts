@@ -2,7 +2,8 @@
 // on another one, and `ws` clients, with every TCP connection counted so tests can show none is left.
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
 import { WebSocket, WebSocketServer, type ClientOptions, type ServerOptions } from 'ws';
 import { createRelay, type Relay, type RelayOptions } from '@relay/core';
 import { close, listen, tlsFixture, waitFor } from '@relay/testkit';
@@ -207,4 +208,31 @@ export function nextPeer(upstream: WsUpstream): Promise<WebSocket> {
 /** Waits until neither the relay's server nor the upstream's holds an open connection. */
 export async function noSocketsLeft(gateway: Gateway, upstream: WsUpstream, timeoutMs = 10_000): Promise<boolean> {
   return waitFor(() => gateway.sockets.size === 0 && upstream.sockets.size === 0, timeoutMs);
+}
+
+/**
+ * A raw client: completes a WebSocket handshake on a TCP socket and resolves once the 101 came.
+ * What the relay sends from then on is read and dropped (a client that never answers a close,
+ * or one that floods pings and reads nothing it is sent); write frames to it yourself.
+ */
+export function rawHandshake(port: number, path = '/raw'): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', reject);
+    socket.write(
+      `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+    let head = '';
+    socket.on('data', function onHead(chunk: Buffer) {
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      socket.removeListener('data', onHead);
+      socket.removeListener('error', reject);
+      socket.on('error', () => {});
+      socket.resume();
+      if (head.startsWith('HTTP/1.1 101')) resolve(socket);
+      else reject(new Error(head.split('\r\n')[0]));
+    });
+  });
 }

@@ -1,12 +1,12 @@
 // Sessions as an operator sees them: shutdown while a frame is in flight, close handshakes
 // a peer never finishes, and a hook's close reason.
 import { createHash, randomBytes } from 'node:crypto';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { memoryLogger, waitFor } from '@relay/testkit';
 import { websocket, type WebSocketOptions } from '../src/index.js';
-import { closed, inbox, nextPeer, openClient, startGateway, startWsUpstream } from './helpers.js';
+import { closed, inbox, nextPeer, openClient, rawHandshake, startGateway, startWsUpstream } from './helpers.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const acceptKey = (key: string) => createHash('sha1').update(key + GUID).digest('base64');
@@ -38,26 +38,6 @@ async function stopRaw(upstream: { server: Server; sockets: Set<Socket> }): Prom
   await new Promise<void>((resolve) => upstream.server.close(() => resolve()));
 }
 
-/** A raw client that completes the handshake, then reads and ignores everything (never answers a close). */
-function deafClient(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.on('error', () => {});
-    socket.write(
-      'GET /deaf HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
-        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-    );
-    let head = '';
-    socket.on('data', function onHead(chunk: Buffer) {
-      head += chunk.toString('latin1');
-      if (!head.includes('\r\n\r\n')) return;
-      socket.removeListener('data', onHead);
-      socket.resume();
-      if (head.startsWith('HTTP/1.1 101')) resolve(socket);
-      else reject(new Error(head.split('\r\n')[0]));
-    });
-  });
-}
 
 /** An unmasked close frame (upstream to relay). */
 const closeFrame = (code: number) => Buffer.from([0x88, 0x02, code >> 8, code & 0xff]);
@@ -110,7 +90,7 @@ for (const [mode, options] of modes) {
       socket.resume();
     });
     const gateway = await startGateway({ targetBaseUrl: upstream.url, websocket: websocket(options), logger: memoryLogger() });
-    const client = await deafClient(gateway.port);
+    const client = await rawHandshake(gateway.port, '/deaf');
     await waitFor(() => upstream.sockets.size === 1, 2_000);
     const gone = await waitFor(() => gateway.sockets.size === 0 && upstream.sockets.size === 0, 4_000);
     const left = `client connections ${gateway.sockets.size}, upstream connections ${upstream.sockets.size}`;
