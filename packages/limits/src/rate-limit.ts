@@ -1,4 +1,4 @@
-import type { ClientInfo, Handler, Logger, ProxyRequest, ProxyResponse, Stage } from '@relay/core';
+import { RelayError, type ClientInfo, type Handler, type Logger, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
 import { appendRateLimitHeaders, policyItem, rateLimitItem, retryAfterSeconds } from './headers.js';
 import { compileKey, shownKey, type KeyOf, type KeySource } from './keys.js';
 import { LogThrottle } from './log-throttle.js';
@@ -151,10 +151,16 @@ class RateLimiter {
     }
     if (!settings.headers || settings.dryRun) return this.next(request);
     const { policyItem } = this.shared;
-    return this.next(request).then((response) => {
-      appendRateLimitHeaders(response.headers, policyItem, rateLimitItem(settings.policy.name, decision));
-      return response;
-    });
+    const item = rateLimitItem(settings.policy.name, decision);
+    return this.next(request).then(
+      (response) => {
+        appendRateLimitHeaders(response.headers, policyItem, item);
+        return response;
+      },
+      (error: unknown) => {
+        throw withRateLimitFields(error, policyItem, item);
+      },
+    );
   }
 
   /** A retry's later attempt: never counted again; refused again if the first attempt was. */
@@ -176,4 +182,15 @@ class RateLimiter {
     this.shared.refused.set(request.client, null);
     return Promise.resolve(storeUnavailable());
   }
+}
+
+/**
+ * The relay's own answer to a failed request (a 502 for an allowed request that spent a token)
+ * carries the fields too, as every response does: the error is remade with them in its headers.
+ */
+function withRateLimitFields(error: unknown, policy: string, item: string): unknown {
+  if (!(error instanceof RelayError) || error.code === 'ERR_CLIENT_ABORTED') return error;
+  const fields: Record<string, string> = { ...error.headers };
+  appendRateLimitHeaders(fields, policy, item);
+  return new RelayError(error.code, error.message, { cause: error.cause ?? error, headers: fields });
 }

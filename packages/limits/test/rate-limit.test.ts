@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRelay } from '@relay/core';
 import { retry } from '@relay/retry';
-import { fetchRaw, memoryLogger, serveRelay, startUpstream } from '@relay/testkit';
+import { closedPort, fetchRaw, memoryLogger, serveRelay, startUpstream } from '@relay/testkit';
 import { rateLimit } from '../src/index.js';
 
 test('a limit of N per window: exactly N successes, then 429 with Retry-After and the IETF fields', async () => {
@@ -207,6 +207,19 @@ test('bad options throw when the stage is built, naming the option', () => {
   assert.throws(() => rateLimit({ points: 5, duration: 1000, name: 'has "quotes"' }), /rateLimit: name/);
   assert.throws(() => rateLimit({ points: 5, duration: 1000, store: {} as never }), /rateLimit: store must be a LimitStore/);
   assert.throws(() => rateLimit({ points: 5, duration: 1000, dryRun: 'yes' as never }), /rateLimit: dryRun must be true or false/);
+});
+
+test('RateLimit and RateLimit-Policy are on every response: the relay\'s 502 for an allowed request that spent a token carries them too', async () => {
+  const served = await serveRelay(createRelay({ targetBaseUrl: `http://127.0.0.1:${await closedPort()}`, stages: [rateLimit({ points: 5, duration: 60_000, name: 'api' })] }));
+  try {
+    const failed = await fetchRaw(`${served.url}/x`);
+    assert.is(failed.status, 502);
+    assert.match(failed.text, /ERR_UPSTREAM_UNREACHABLE/);
+    assert.is(failed.headers['ratelimit-policy'], '"api";q=5;w=60');
+    assert.is(failed.headers.ratelimit, '"api";r=4;t=12', 'the token it spent shows');
+  } finally {
+    await served.close();
+  }
 });
 
 test.run();
