@@ -1,9 +1,8 @@
 // the HTTP/2 front (http2.createServer(relay.handle)) as an operator runs it.
 import http2, { constants } from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { delay, startUpstream, waitFor, writeChunks } from '@relay/testkit';
+import { delay, listenHttp2, startUpstream, waitFor, writeChunks } from '@relay/testkit';
 import { createRelay, type Relay, type RelayOptions } from '../src/index.js';
 
 const test = suite('HTTP/2 front edges');
@@ -12,22 +11,17 @@ test.after.each(async () => {
   for (const closeOne of closers.splice(0).reverse()) await closeOne();
 });
 
-async function h2Front(options: RelayOptions): Promise<{ relay: Relay; server: http2.Http2Server; port: number; session: http2.ClientHttp2Session }> {
+async function h2Front(options: RelayOptions): Promise<{ relay: Relay; session: http2.ClientHttp2Session }> {
   const relay = createRelay(options);
-  const server = http2.createServer(relay.handle);
-  const serverSessions = new Set<http2.ServerHttp2Session>();
-  server.on('session', (s) => serverSessions.add(s));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  const session = http2.connect(`http://127.0.0.1:${port}`);
+  const front = await listenHttp2(http2.createServer(relay.handle));
+  const session = http2.connect(front.url);
   session.on('error', () => {});
   closers.push(async () => {
     session.destroy();
-    for (const s of serverSessions) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await front.close();
     await relay.shutdown({ timeout: 500 });
   });
-  return { relay, server, port, session };
+  return { relay, session };
 }
 
 interface Answer {

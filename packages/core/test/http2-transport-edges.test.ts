@@ -1,9 +1,8 @@
 // http2Transport against real node:http2 upstreams, as an operator sees it.
 import http2, { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { delay, fetchRaw, listen, serveRelay, waitFor, writeChunks } from '@relay/testkit';
+import { delay, fetchRaw, listen, listenHttp2, serveRelay, waitFor, writeChunks } from '@relay/testkit';
 import http from 'node:http';
 import { createRelay, http2Transport, type Http2TransportOptions, type Relay, type RelayOptions } from '../src/index.js';
 
@@ -52,16 +51,12 @@ async function relayTo(url: string, transport: Http2TransportOptions = {}, optio
 
 /** An HTTP/2 front for a relay, and a client session to it. */
 async function h2Front(relay: Relay) {
-  const server = http2.createServer(relay.handle);
-  const serverSessions = new Set<http2.ServerHttp2Session>();
-  server.on('session', (s) => serverSessions.add(s));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const session = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  const front = await listenHttp2(http2.createServer(relay.handle));
+  const session = http2.connect(front.url);
   session.on('error', () => {});
   closers.push(async () => {
     session.destroy();
-    for (const s of serverSessions) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await front.close();
     await relay.shutdown({ timeout: 500 });
   });
   return session;

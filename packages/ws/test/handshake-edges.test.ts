@@ -1,41 +1,14 @@
 // The handshake as an operator sees it: bad 101s, refusals, hop-by-hop headers, paths.
-import { createServer, type Server, type Socket } from 'node:net';
-import { createHash } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { memoryLogger, sendRaw, waitFor } from '@relay/testkit';
 import { websocket } from '../src/index.js';
-import { closed, openClient, refusedHandshake, startGateway, startWsUpstream } from './helpers.js';
+import { acceptKey, closed, openClient, refusedHandshake, startGateway, startRawUpstream, startWsUpstream } from './helpers.js';
 
-const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-const accept = (key: string) => createHash('sha1').update(key + GUID).digest('base64');
 
-/** A TCP upstream that answers each request head with answer(key) and keeps the connection open. */
-async function startRawUpstream(answer: (key: string) => string): Promise<{ url: string; server: Server; sockets: Set<Socket>; heads: string[] }> {
-  const sockets = new Set<Socket>();
-  const heads: string[] = [];
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
-    let head = '';
-    socket.on('data', (chunk: Buffer) => {
-      if (head.includes('\r\n\r\n')) return;
-      head += chunk.toString('latin1');
-      if (!head.includes('\r\n\r\n')) return;
-      heads.push(head);
-      const key = /sec-websocket-key: *(\S+)/i.exec(head)?.[1] ?? '';
-      socket.write(answer(key));
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  return { url: `http://127.0.0.1:${port}`, server, sockets, heads };
-}
-
-async function stopRaw(upstream: { server: Server; sockets: Set<Socket> }): Promise<void> {
-  for (const socket of upstream.sockets) socket.destroy();
-  await new Promise<void>((resolve) => upstream.server.close(() => resolve()));
+/** A raw upstream that answers each handshake with `answer(key)` and keeps the connection open. */
+function startAnswering(answer: (key: string) => string) {
+  return startRawUpstream((socket, key) => socket.write(answer(key)));
 }
 
 const modes = [
@@ -45,14 +18,14 @@ const modes = [
 
 const bad101: Array<[string, (key: string) => string]> = [
   ['no Sec-WebSocket-Accept', () => 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n'],
-  ['a wrong Sec-WebSocket-Accept', () => `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept('AAAAAAAAAAAAAAAAAAAAAA==')}\r\n\r\n`],
-  ['no Connection: Upgrade (RFC 6455 §4.1: the client MUST fail it)', (key) => `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: ${accept(key)}\r\n\r\n`],
+  ['a wrong Sec-WebSocket-Accept', () => `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey('AAAAAAAAAAAAAAAAAAAAAA==')}\r\n\r\n`],
+  ['no Connection: Upgrade (RFC 6455 §4.1: the client MUST fail it)', (key) => `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`],
 ];
 
 for (const [mode, policy] of modes) {
   for (const [name, answer] of bad101) {
     test(`${mode}: an upstream 101 with ${name} never completes: 502`, async () => {
-      const upstream = await startRawUpstream(answer);
+      const upstream = await startAnswering(answer);
       const gateway = await startGateway({ targetBaseUrl: upstream.url, websocket: websocket(policy), logger: memoryLogger() });
       let status = 0;
       try {
@@ -62,27 +35,27 @@ for (const [mode, policy] of modes) {
       }
       assert.is(status, 502, `the client gets 502 (got ${status})`);
       await gateway.close();
-      await stopRaw(upstream);
+      await upstream.close();
     });
   }
 
   test(`${mode}: an upstream 503 with Retry-After and a chunked body, and a 302 with Location, reach the client as they are`, async () => {
-    const upstream = await startRawUpstream(() => 'HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n5\r\nbusy!\r\n0\r\n\r\n');
+    const upstream = await startAnswering(() => 'HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n5\r\nbusy!\r\n0\r\n\r\n');
     const gateway = await startGateway({ targetBaseUrl: upstream.url, websocket: websocket(policy), logger: memoryLogger() });
     const refusal = await refusedHandshake(`${gateway.url}/chat`);
     assert.is(refusal.status, 503);
     assert.is(refusal.headers['retry-after'], '7');
     assert.is(refusal.body, 'busy!');
     await gateway.close();
-    await stopRaw(upstream);
-    const moved = await startRawUpstream(() => 'HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n');
+    await upstream.close();
+    const moved = await startAnswering(() => 'HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\n\r\n');
     const gateway2 = await startGateway({ targetBaseUrl: moved.url, websocket: websocket(policy), logger: memoryLogger() });
     const redirect = await refusedHandshake(`${gateway2.url}/chat`);
     assert.is(redirect.status, 302);
     assert.is(redirect.headers.location, '/elsewhere');
     assert.is(moved.heads.length, 1, 'the relay does not follow the redirect itself');
     await gateway2.close();
-    await stopRaw(moved);
+    await moved.close();
   });
 
   test(`${mode}: hop-by-hop headers are stripped both ways; Set-Cookie and end-to-end headers pass`, async () => {

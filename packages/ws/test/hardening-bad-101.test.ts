@@ -1,28 +1,12 @@
 // Issue 13 item 14 (handshake side): an upstream that answers a WebSocket handshake with `101`
 // but no (or a wrong) `Upgrade` is an upstream fault: 502 and a log line that says so, never a
 // 500 blamed on a stage.
-import { createServer, type Server, type Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { listen, memoryLogger, waitFor } from '@relay/testkit';
+import { memoryLogger, waitFor } from '@relay/testkit';
 import { websocket } from '../src/index.js';
-import { refusedHandshake, startGateway } from './helpers.js';
+import { refusedHandshake, startGateway, startRawUpstream } from './helpers.js';
 
-/** A TCP upstream that answers every request head with `answer` and keeps the connection open. */
-async function startBadUpstream(answer: string): Promise<{ url: string; server: Server; sockets: Set<Socket> }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
-    let head = '';
-    socket.on('data', (chunk: Buffer) => {
-      head += chunk.toString('latin1');
-      if (head.includes('\r\n\r\n')) socket.write(answer);
-    });
-  });
-  return { url: await listen(server), server, sockets };
-}
 
 const cases: Array<[string, string]> = [
   ['no Upgrade header', 'HTTP/1.1 101 Switching Protocols\r\n\r\n'],
@@ -39,7 +23,7 @@ const modes = [
 for (const [mode, policy] of modes) {
   for (const [name, answer] of cases) {
     test(`${mode}: an upstream 101 with ${name}: 502, an upstream-protocol log line, the upstream connection closed`, async () => {
-      const upstream = await startBadUpstream(answer);
+      const upstream = await startRawUpstream((socket) => socket.write(answer));
       const logger = memoryLogger();
       const gateway = await startGateway({ targetBaseUrl: upstream.url, websocket: websocket(policy), logger });
       const refusal = await refusedHandshake(`${gateway.url}/chat?token=secret`);
@@ -52,7 +36,7 @@ for (const [mode, policy] of modes) {
       assert.not.ok(logger.lines.some((line) => /stage returned 101/.test(line.message)), 'not blamed on a stage');
       assert.ok(await waitFor(() => upstream.sockets.size === 0, 5_000), 'the upstream connection is closed');
       await gateway.close();
-      await new Promise<void>((resolve) => upstream.server.close(() => resolve()));
+      await upstream.close();
     });
   }
 }

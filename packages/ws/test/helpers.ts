@@ -2,8 +2,8 @@
 // on another one, and `ws` clients, with every TCP connection counted so tests can show none is left.
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { randomBytes } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
+import { createHash, randomBytes } from 'node:crypto';
+import { connect, createServer as createTcpServer, type Socket } from 'node:net';
 import { WebSocket, WebSocketServer, type ClientOptions, type ServerOptions } from 'ws';
 import { createRelay, type Relay, type RelayOptions } from '@relay/core';
 import { close, listen, tlsFixture, waitFor } from '@relay/testkit';
@@ -235,4 +235,53 @@ export function rawHandshake(port: number, path = '/raw'): Promise<Socket> {
       else reject(new Error(head.split('\r\n')[0]));
     });
   });
+}
+
+/** `Sec-WebSocket-Accept` for a `Sec-WebSocket-Key` (RFC 6455 §4.2.2). */
+export function acceptKey(key: string): string {
+  return createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+}
+
+/** A correct `101` head for the handshake whose key is `key`. */
+export function switchingProtocols(key: string): string {
+  return `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`;
+}
+
+/** A TCP upstream written byte by byte by the test. */
+export interface RawUpstream {
+  url: string;
+  /** The connections open now. */
+  sockets: Set<Socket>;
+  /** Every request head received. */
+  heads: string[];
+  /** Destroys the connections and stops listening. */
+  close(): Promise<void>;
+}
+
+/**
+ * A TCP upstream that hands each connection's request head (with its `Sec-WebSocket-Key`) to
+ * `onHead` once, then leaves the socket to it: bad 101s, refusals, frames written by hand.
+ */
+export async function startRawUpstream(onHead: (socket: Socket, key: string) => void): Promise<RawUpstream> {
+  const sockets = new Set<Socket>();
+  const heads: string[] = [];
+  const server = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    let head = '';
+    socket.on('data', function onData(chunk: Buffer) {
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      socket.removeListener('data', onData);
+      heads.push(head);
+      onHead(socket, /sec-websocket-key: *(\S+)/i.exec(head)?.[1] ?? '');
+    });
+  });
+  const url = await listen(server);
+  const close = async (): Promise<void> => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  };
+  return { url, sockets, heads, close };
 }

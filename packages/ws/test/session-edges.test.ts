@@ -1,43 +1,14 @@
 // Sessions as an operator sees them: shutdown while a frame is in flight, close handshakes
 // a peer never finishes, and a hook's close reason.
-import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type Server, type Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { memoryLogger, waitFor } from '@relay/testkit';
 import { websocket, type WebSocketOptions } from '../src/index.js';
-import { closed, inbox, nextPeer, openClient, rawHandshake, startGateway, startWsUpstream } from './helpers.js';
+import { closed, inbox, nextPeer, openClient, rawHandshake, startGateway, startRawUpstream, startWsUpstream, switchingProtocols } from './helpers.js';
 
-const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-const acceptKey = (key: string) => createHash('sha1').update(key + GUID).digest('base64');
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A raw upstream: answers the handshake with a correct 101, then hands the socket to onSession. */
-async function startRawWsUpstream(onSession: (socket: Socket) => void): Promise<{ url: string; server: Server; sockets: Set<Socket> }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
-    let head = '';
-    socket.on('data', function onHead(chunk: Buffer) {
-      head += chunk.toString('latin1');
-      if (!head.includes('\r\n\r\n')) return;
-      socket.removeListener('data', onHead);
-      const key = /sec-websocket-key: *(\S+)/i.exec(head)![1]!;
-      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`);
-      onSession(socket);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return { url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, server, sockets };
-}
-
-async function stopRaw(upstream: { server: Server; sockets: Set<Socket> }): Promise<void> {
-  for (const socket of upstream.sockets) socket.destroy();
-  await new Promise<void>((resolve) => upstream.server.close(() => resolve()));
-}
-
 
 /** An unmasked close frame (upstream to relay). */
 const closeFrame = (code: number) => Buffer.from([0x88, 0x02, code >> 8, code & 0xff]);
@@ -47,7 +18,8 @@ test('transparent: shutdown() while the upstream is in the middle of a frame: th
   let upstreamSocket: Socket | null = null;
   let closeAsked = false;
   let finished = false;
-  const upstream = await startRawWsUpstream((socket) => {
+  const upstream = await startRawUpstream((socket, key) => {
+    socket.write(switchingProtocols(key));
     upstreamSocket = socket;
     // A binary frame of 1000 bytes, of which only the header and the first half are sent for now.
     socket.write(Buffer.concat([Buffer.from([0x82, 126, 1000 >> 8, 1000 & 0xff]), payload.subarray(0, 500)]));
@@ -71,7 +43,7 @@ test('transparent: shutdown() while the upstream is in the middle of a frame: th
   const end = await ended;
   await shutdown;
   await gateway.close();
-  await stopRaw(upstream);
+  await upstream.close();
   assert.is(box.all.length, 1, `the message in flight reaches the client whole (the client got ${box.all.length} messages, then ${end.code})`);
   assert.ok(box.all[0]?.data.equals(payload));
   assert.is(end.code, 1001, `the client gets 1001 after it (got ${end.code} ${end.reason})`);
@@ -84,7 +56,8 @@ const modes: Array<[string, WebSocketOptions]> = [
 
 for (const [mode, options] of modes) {
   test(`${mode}: the upstream closes, the client never answers: both connections are gone within closeTimeout (+ margin)`, async () => {
-    const upstream = await startRawWsUpstream((socket) => {
+    const upstream = await startRawUpstream((socket, key) => {
+    socket.write(switchingProtocols(key));
       // Close with 1000 after a moment, then keep the connection open and ignore whatever comes.
       setTimeout(() => socket.write(closeFrame(1000)), 100);
       socket.resume();
@@ -96,7 +69,7 @@ for (const [mode, options] of modes) {
     const left = `client connections ${gateway.sockets.size}, upstream connections ${upstream.sockets.size}`;
     client.destroy();
     await gateway.close();
-    await stopRaw(upstream);
+    await upstream.close();
     assert.ok(gone, `a peer that never answers the close is disconnected after closeTimeout 300 ms; 4 s later: ${left}`);
   });
 }
