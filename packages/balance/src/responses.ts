@@ -5,10 +5,10 @@ const noTargetBody = Buffer.from('503 Service Unavailable: no upstream is config
 
 /** 503 with `Retry-After` for an attempt its target's circuit breaker refused. */
 export function overloaded(retryAfter: string): ProxyResponse {
-  return textResponse(503, overloadedBody, { 'retry-after': retryAfter });
+  return { ...textResponse(503, overloadedBody, { 'retry-after': retryAfter }), errorCode: 'ERR_CIRCUIT_OPEN' };
 }
 
 /** 503 when the pool has no target at all (an empty list, or DNS names that resolved to nothing). */
 export function noTarget(): ProxyResponse {
-  return textResponse(503, noTargetBody, { 'retry-after': '1' });
+  return { ...textResponse(503, noTargetBody, { 'retry-after': '1' }), errorCode: 'ERR_NO_TARGET' };
 }

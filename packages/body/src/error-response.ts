@@ -20,6 +20,7 @@ export function closingErrorResponse(error: RelayError): ProxyResponse {
       connection: 'close',
     },
     body: Readable.from([body]),
+    errorCode: error.code,
   };
 }
 

@@ -74,6 +74,12 @@ export interface ProxyResponse {
    * stages have seen the response. Absent on every plain HTTP response.
    */
   upgrade?: UpgradeHandoff;
+  /**
+   * The stable code of the error this answer stands for, when a stage answers an error itself
+   * instead of throwing (a 413 `ERR_BODY_TOO_LARGE`, a 429 `ERR_RATE_LIMITED`): access logs and
+   * metrics report it as they report the code of an error the relay answers. Absent otherwise.
+   */
+  errorCode?: string;
 }
 
 /**

@@ -6,15 +6,15 @@ const unavailableBody = Buffer.from('503 Service Unavailable: the rate limit can
 
 /** 429 for a request over its rate limit, with `Retry-After` in seconds. */
 export function tooManyRequests(retryAfter: string): ProxyResponse {
-  return textResponse(429, tooManyBody, { 'retry-after': retryAfter });
+  return { ...textResponse(429, tooManyBody, { 'retry-after': retryAfter }), errorCode: 'ERR_RATE_LIMITED' };
 }
 
 /** 429 for a request over its concurrency limit. */
 export function tooManyInFlight(): ProxyResponse {
-  return textResponse(429, busyBody, { 'retry-after': '1' });
+  return { ...textResponse(429, busyBody, { 'retry-after': '1' }), errorCode: 'ERR_CONCURRENCY_LIMITED' };
 }
 
 /** 503 when the store cannot be asked and the limit fails closed. */
 export function storeUnavailable(): ProxyResponse {
-  return textResponse(503, unavailableBody, { 'retry-after': '1' });
+  return { ...textResponse(503, unavailableBody, { 'retry-after': '1' }), errorCode: 'ERR_LIMIT_STORE' };
 }

@@ -292,6 +292,8 @@ export class RequestRecord implements AnswerHandler {
   /** The response came back through the request stage. */
   respond(response: ProxyResponse): void {
     this.status = response.status;
+    // A stage's own error answer (bodyLimit's 413, rateLimit's 429) names its error as the relay's errors do.
+    if (response.errorCode !== undefined) this.code = response.errorCode;
     const socket = this.request.client.incoming?.socket as Tagged | undefined;
     if (response.status === 101 && response.upgrade !== undefined && socket !== undefined) {
       // The client left (closed, or sent its FIN: it can send no frame) or the relay began shutting

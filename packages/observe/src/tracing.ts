@@ -227,13 +227,22 @@ class TracingObserver implements Observer, AttemptRunner {
     if (server === null) return;
     record.serverSpan = null;
     server.setAttribute('http.response.status_code', record.status);
-    if (record.status >= 500 || record.code !== null) {
+    if (serverFailed(record)) {
       server.setAttribute('error.type', record.code ?? String(record.status));
       server.setStatus({ code: SpanStatusCode.ERROR });
     }
     if (record.grpcStatus !== null) grpcOutcome(server, record.grpcStatus);
     server.end();
   }
+}
+
+/**
+ * A SERVER span is an error from 500 on, or when the client got no whole answer (it left: 499,
+ * or the body broke off); a 4xx is the client's error, not the server's (semantic conventions,
+ * HTTP server spans), even when it has a code (bodyLimit's 413, rateLimit's 429).
+ */
+function serverFailed(record: RequestRecord): boolean {
+  return record.status >= 500 || (record.code !== null && (record.status < 400 || record.status === 499));
 }
 
 /**
