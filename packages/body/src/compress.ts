@@ -2,9 +2,9 @@ import zlib from 'node:zlib';
 import type { HeaderRecord, HeaderValue, Handler, ProxyRequest, ProxyResponse, Stage } from '@relay/core';
 import { bodyCoding, createEncoder, defaultLevels, type CodingLevels } from './codings.js';
 import { mediaType, typeMatcher } from './media-type.js';
-import { cachedNegotiator, type ContentCoding } from './negotiate.js';
+import { cachedNegotiator, type ContentCoding, type Negotiated } from './negotiate.js';
 import { assertKnownKeys, checkBytes, checkChoice, checkInteger, optionsObject } from './options.js';
-import { addVaryAcceptEncoding, markEncoded } from './representation.js';
+import { addVaryAcceptEncoding, markEncoded, markEncodedNotModified, strongIfNoneMatch } from './representation.js';
 import { ignoreError, linkFlushing, linkUpstreamBody } from './stream-link.js';
 
 /** Options of `compress()` and `compressionPlanner()`. */
@@ -66,9 +66,12 @@ const varyOnly: CompressionPlan = Object.freeze({ coding: null, vary: true, flus
 
 /**
  * Compiles `compress()` options into the function that decides, per response, whether and how to
- * compress. Never for HEAD, 1xx, 204, 206 or 304, a `Content-Range`, a body already encoded, a
+ * compress. Never for 1xx, 204 or 206, a `Content-Range`, a body already encoded, a
  * `Cache-Control: no-transform`, a type not in `types` or a `Content-Length` under `threshold`;
- * then `Vary: Accept-Encoding` and the coding `negotiateEncoding` picks.
+ * then `Vary: Accept-Encoding` and the coding `negotiateEncoding` picks. A HEAD is planned as the
+ * GET it stands for, and so is a 304 to a GET or HEAD (its `coding` is the one its 200 would carry);
+ * a 304 without `Content-Type` (the usual case) counts as compressible when the request accepts a
+ * coding on offer, and is left alone otherwise.
  *
  * @example
  * const plan = compressionPlanner({ threshold: 0 });
@@ -79,9 +82,10 @@ export function compressionPlanner(options: CompressOptions = {}): CompressionPl
   return plannerFor(resolveCompressOptions(options));
 }
 
+const noTransform = /(?:^|,)\s*no-transform\s*(?:,|$)/i;
+
 function plannerFor(settings: CompressSettings): CompressionPlanner {
-  const negotiate = cachedNegotiator({ encodings: settings.encodings });
-  const { threshold, isCompressible, isEventStream } = settings;
+  const { negotiate, threshold, isCompressible, isEventStream } = settings;
   // Every possible plan, made once: nothing is allocated per response.
   const streaming = new Map<ContentCoding, CompressionPlan>();
   const flushing = new Map<ContentCoding, CompressionPlan>();
@@ -89,23 +93,29 @@ function plannerFor(settings: CompressSettings): CompressionPlanner {
     streaming.set(coding, Object.freeze({ coding, vary: true, flush: false }));
     flushing.set(coding, Object.freeze({ coding, vary: true, flush: true }));
   }
+  // HEAD is not excluded: it gets the header fields of the GET (RFC 9110 §9.3.2), and a 304 those of
+  // the 200 it stands for (§15.4.5); the stage decides which of them a bodiless answer carries.
   return function planCompression(method, acceptEncoding, status, headers) {
-    if (method === 'HEAD' || status < 200 || status === 204 || status === 206 || status === 304) return untouched;
+    if (status < 200 || status === 204 || status === 206) return untouched;
+    if (status === 304 && method !== 'GET' && method !== 'HEAD') return untouched;
     if (headers['content-range'] !== undefined || bodyCoding(headers['content-encoding']) !== 'identity') return untouched;
     const cacheControl = headers['cache-control'];
-    if (cacheControl !== undefined && /(?:^|,)\s*no-transform\s*(?:,|$)/i.test(String(cacheControl))) return untouched;
+    if (cacheControl !== undefined && noTransform.test(String(cacheControl))) return untouched;
     const type = mediaType(headers['content-type']);
-    if (!isCompressible(type)) return untouched;
+    // A 304 seldom names its type: unknown, it is judged by the request alone (below).
+    const typeUnknown = type === '' && status === 304;
+    if (!typeUnknown && !isCompressible(type)) return untouched;
     const length = headers['content-length'];
     if (length !== undefined && Number(length) < threshold) return untouched;
     const coding = negotiate(acceptEncoding);
-    if (coding === 'identity' || coding === null) return varyOnly;
+    if (coding === 'identity' || coding === null) return typeUnknown ? untouched : varyOnly;
     return (isEventStream(type) ? flushing : streaming).get(coding)!;
   };
 }
 
 interface CompressSettings {
   encodings: readonly ContentCoding[];
+  negotiate: (acceptEncoding: HeaderValue | undefined) => Negotiated;
   threshold: number;
   isCompressible: (type: string) => boolean;
   isEventStream: (type: string) => boolean;
@@ -120,6 +130,7 @@ function resolveCompressOptions(options: CompressOptions): CompressSettings {
   encodings.forEach((coding, index) => checkChoice(coding, ['br', 'gzip'], `compress: encodings[${index}]`));
   return {
     encodings,
+    negotiate: cachedNegotiator({ encodings }),
     threshold: checkBytes(checked.threshold ?? 1024, 'compress: threshold'),
     isCompressible: typeMatcher(checked.types ?? compressibleTypes, 'compress: types'),
     isEventStream: typeMatcher(checked.flushTypes ?? ['text/event-stream'], 'compress: flushTypes'),
@@ -135,8 +146,13 @@ function resolveCompressOptions(options: CompressOptions): CompressSettings {
  * (q-values, `*`, `identity;q=0`; `br` wins ties). Streams: nothing is buffered, and an event
  * stream (`text/event-stream`) is flushed after every chunk so each event arrives when it is sent.
  * Adds `Vary: Accept-Encoding` to every response whose encoding depends on it, never encodes a
- * body twice, honours `Cache-Control: no-transform`, and leaves HEAD, 204, 206 and 304 alone. Put it
- * first (outermost): it sees the final response, after retries and rewrites.
+ * body twice, honours `Cache-Control: no-transform`, and leaves 204 and 206 alone. A HEAD gets the
+ * header fields of the compressed GET (`Content-Encoding`, weak `ETag`, `Vary`, no `Content-Length`).
+ * A 304 to a request that accepts a coding on offer gets the `Vary` and weak `ETag` its 200 carried,
+ * unless what it does carry (a `Content-Type` not in `types`, `no-transform`, a `Content-Encoding`, a
+ * `Content-Length` under `threshold`) says that 200 was not compressed; an `If-None-Match` of such a
+ * client goes upstream with its tags strong. Put it first (outermost): it sees the final response,
+ * after retries and rewrites.
  *
  * @example
  * createRelay({
@@ -155,15 +171,40 @@ export function compress(options: CompressOptions = {}): Stage {
         // Read before `next`: a stage inside may drop Accept-Encoding on its way to the upstream.
         const { method } = request;
         const acceptEncoding = request.headers['accept-encoding'];
+        if ((method === 'GET' || method === 'HEAD') && request.headers['if-none-match'] !== undefined) {
+          revalidateAsIssued(request.headers, settings.negotiate(acceptEncoding));
+        }
         const response = await next(request);
-        if (response.body === null) return response;
+        // HEAD and 304 have no body, yet describe the 200 a GET gets; other bodiless answers have nothing to describe.
+        if (response.body === null && method !== 'HEAD' && response.status !== 304) return response;
         const decided = plan(method, acceptEncoding, response.status, response.headers);
         if (decided.vary) addVaryAcceptEncoding(response.headers);
         if (decided.coding === null) return response;
+        if (response.body === null) return describeEncoded(response, decided.coding);
         return encodeResponse(response, decided, levels);
       };
     },
   };
+}
+
+/**
+ * A client revalidating a compressed answer sends the weak tag it got (`W/"abc"`); an upstream that
+ * compares tags as strings only knows `"abc"`. If-None-Match compares weakly (RFC 9110 §13.1.2), so
+ * sending the strong form changes nothing for an upstream that follows the RFC and restores the 304
+ * for one that does not. Only for a client that accepts a coding on offer: no other can hold a tag
+ * compress() weakened. If-Match (strong comparison, lost-update checks) is left as the client sent it.
+ */
+function revalidateAsIssued(headers: HeaderRecord, negotiated: Negotiated): void {
+  if (negotiated === 'identity' || negotiated === null) return;
+  const strong = strongIfNoneMatch(headers['if-none-match']!);
+  if (strong !== null) headers['if-none-match'] = strong;
+}
+
+/** The header fields of a compressed 200 on the answer to HEAD (all of them) or on a 304 (validators and Vary). */
+function describeEncoded(response: ProxyResponse, coding: ContentCoding): ProxyResponse {
+  if (response.status === 304) markEncodedNotModified(response.headers);
+  else markEncoded(response.headers, coding);
+  return response;
 }
 
 const syncFlush = { gzip: zlib.constants.Z_SYNC_FLUSH, br: zlib.constants.BROTLI_OPERATION_FLUSH } as const;

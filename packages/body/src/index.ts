@@ -23,7 +23,7 @@ export { badRequestBodyResponse, closingErrorResponse } from './error-response.j
 export { bodyLimit, LimitStream, limitResolver, type BodyLimitOptions, type LimitResolver } from './limit.js';
 export { charset, mediaType, typeMatcher, type TypeMatcher } from './media-type.js';
 export { cachedNegotiator, decodableAcceptEncoding, negotiateEncoding, parseAcceptEncoding, type ContentCoding, type Negotiated, type NegotiateOptions } from './negotiate.js';
-export { addVaryAcceptEncoding, dropStaleValidators, markEncoded } from './representation.js';
+export { addVaryAcceptEncoding, dropStaleValidators, markEncoded, markEncodedNotModified, strongIfNoneMatch } from './representation.js';
 export { defaultTransformTypes, rewriteBody, RewriteError, textEncoding, type BodyAs, type BodyResult, type BodyValue } from './rewrite.js';
 export { ignoreError, link, linkClientBody, linkFlushing, linkUpstreamBody } from './stream-link.js';
 export { responseTransformable, type StreamTransformOptions, type TransformOptions } from './transform-options.js';

@@ -1,5 +1,5 @@
 // Header edits for a body whose bytes changed: what must go, what must be weakened, what to add.
-import type { HeaderRecord } from '@relay/core';
+import type { HeaderRecord, HeaderValue } from '@relay/core';
 
 /** Headers that vouch for the exact bytes of a body: wrong as soon as the bytes change. */
 const digestHeaders = ['content-md5', 'content-digest', 'repr-digest', 'digest'] as const;
@@ -25,12 +25,51 @@ export function dropStaleValidators(headers: HeaderRecord): void {
  * markEncoded(response.headers, 'br');
  */
 export function markEncoded(headers: HeaderRecord, coding: string): void {
+  markEncodedNotModified(headers);
+  headers['content-encoding'] = coding;
+}
+
+/**
+ * For a 304 standing for a compressed 200: the validators that 200 carried (RFC 9110 §15.4.5), so
+ * the client's weak `ETag` is the one confirmed. `Content-Length`, `Accept-Ranges` and digests go as
+ * on the 200 (§8.6: a 304's `Content-Length` must be the 200's, which is unknown once compressed);
+ * no `Content-Encoding`, which is not among the fields a 304 carries.
+ *
+ * @example
+ * markEncodedNotModified(response.headers); // ETag: "abc" → W/"abc"
+ */
+export function markEncodedNotModified(headers: HeaderRecord): void {
   const etag = headers.etag;
   if (typeof etag === 'string' && !etag.startsWith('W/')) headers.etag = `W/${etag}`;
   for (const name of digestHeaders) delete headers[name];
   delete headers['content-length'];
   delete headers['accept-ranges'];
-  headers['content-encoding'] = coding;
+}
+
+// One member of an If-None-Match list, read from where the last one ended.
+const tagMember = /\s*(W\/)?("[^"]*")\s*(?:,|$)/y;
+
+/**
+ * An `If-None-Match` list with every weak tag in its strong form (`W/"a", "b"` → `"a", "b"`), or
+ * `null` when there is nothing to change (no weak tag, `*`, or a value that is not a list of tags).
+ * If-None-Match compares weakly (RFC 9110 §13.1.2), so the answer of an upstream that follows the
+ * RFC is the same; one that compares strings finds the strong tag it issued.
+ *
+ * @example
+ * strongIfNoneMatch('W/"abc"'); // '"abc"'
+ */
+export function strongIfNoneMatch(ifNoneMatch: HeaderValue): string | null {
+  const value = typeof ifNoneMatch === 'string' ? ifNoneMatch : ifNoneMatch.join(', ');
+  const tags = new Set<string>();
+  let weak = false;
+  tagMember.lastIndex = 0;
+  while (tagMember.lastIndex < value.length) {
+    const match = tagMember.exec(value);
+    if (match === null) return null;
+    if (match[1] !== undefined) weak = true;
+    tags.add(match[2]!);
+  }
+  return weak ? [...tags].join(', ') : null;
 }
 
 /**

@@ -55,8 +55,7 @@ test('compressionPlanner: what is never compressed, and when Vary is added', () 
   assert.equal(plan('GET', 'identity', 200, { ...json }), { coding: null, vary: true, flush: false });
   assert.equal(plan('GET', 'gzip', 200, { 'content-type': 'text/event-stream' }), { coding: 'gzip', vary: true, flush: true });
   const none = { coding: null, vary: false, flush: false };
-  assert.equal(plan('HEAD', 'gzip', 200, { ...json }), none);
-  for (const status of [101, 204, 206, 304]) assert.equal(plan('GET', 'gzip', status, { ...json }), none, `status ${status}`);
+  for (const status of [101, 204, 206]) assert.equal(plan('GET', 'gzip', status, { ...json }), none, `status ${status}`);
   assert.equal(plan('GET', 'gzip', 200, { ...json, 'content-range': 'bytes 0-4999/5000' }), none);
   assert.equal(plan('GET', 'gzip', 200, { ...json, 'content-encoding': 'br' }), none);
   assert.equal(plan('GET', 'gzip', 200, { ...json, 'cache-control': 'public, no-transform' }), none);
@@ -64,6 +63,24 @@ test('compressionPlanner: what is never compressed, and when Vary is added', () 
   assert.equal(plan('GET', 'gzip', 200, { 'content-type': 'image/png' }), none);
   assert.equal(plan('GET', 'gzip', 200, {}), none);
   assert.equal(plan('GET', 'gzip', 200, { ...json, 'content-encoding': 'identity' }).coding, 'gzip');
+});
+
+test('compressionPlanner: a HEAD as its GET, a 304 as its 200, a 304 of unknown type by the request', () => {
+  const plan = compressionPlanner({ threshold: 100 });
+  const json = { 'content-type': 'application/json', 'content-length': '5000' };
+  const gzip = { coding: 'gzip', vary: true, flush: false };
+  const none = { coding: null, vary: false, flush: false };
+  assert.equal(plan('HEAD', 'gzip', 200, { ...json }), gzip);
+  assert.equal(plan('HEAD', 'gzip', 200, { 'content-type': 'image/png' }), none);
+  assert.equal(plan('GET', 'gzip', 304, { ...json }), gzip);
+  assert.equal(plan('HEAD', 'gzip', 304, {}), gzip, 'no Content-Type: the request decides');
+  assert.equal(plan('GET', 'identity', 304, {}), none, 'no Content-Type and no coding accepted: left alone');
+  assert.equal(plan('GET', 'identity', 304, { ...json }), { coding: null, vary: true, flush: false }, 'its 200 would vary');
+  assert.equal(plan('GET', 'gzip', 304, { 'content-type': 'image/png' }), none);
+  assert.equal(plan('GET', 'gzip', 304, { 'cache-control': 'no-transform' }), none);
+  assert.equal(plan('GET', 'gzip', 304, { 'content-encoding': 'gzip' }), none);
+  assert.equal(plan('GET', 'gzip', 304, { 'content-length': '99' }), none);
+  assert.equal(plan('POST', 'gzip', 304, {}), none, 'a 304 answers only GET and HEAD');
 });
 
 test('bad compress options throw naming the option', async () => {
