@@ -11,6 +11,7 @@ import { clientHandshakeLines, isWritablePath, parseSubprotocols, stripUpstreamH
 import { Session, type PendingMessage, type UpstreamEnd } from './session.js';
 import { sessionDeadline } from './policy.js';
 import type { SessionHost } from './host.js';
+import { timerDelay } from './timers.js';
 
 /** Where the handshake is: opening the upstream, waiting for the relay to accept the client, or over. */
 const enum State {
@@ -116,14 +117,16 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
     req.on('socket', onRequestSocket);
     req.on('timeout', onRequestTimeout);
     const connect = this.binding.config.timeouts.connect;
-    if (connect > 0) this.connectTimer = setTimeout(onConnectTimeout, connect, this);
+    // The relay's own timeout option, checked by core: beyond node's timer limit (24.8 days) is "never" for a
+    // connect, so it is cut there rather than firing after 1 ms.
+    if (connect > 0) this.connectTimer = setTimeout(onConnectTimeout, timerDelay(connect), this);
     req.end();
   }
 
   onConnected(): void {
     this.clearConnectTimer();
     const read = this.binding.config.timeouts.read;
-    if (read > 0 && this.req !== null) this.req.setTimeout(read);
+    if (read > 0 && this.req !== null) this.req.setTimeout(timerDelay(read));
   }
 
   onUpgrade(response: IncomingMessage): void {

@@ -45,7 +45,8 @@ export interface PolicyOptions {
   limits?: { client?: MessageLimits; upstream?: MessageLimits; session?: MessageLimits };
   /**
    * Called once at the handshake: when the session must end (a `Date` or ms since the epoch, such as
-   * an access token's expiry), or `null` for no deadline. At that time both sides get 1008 `session expired`.
+   * an access token's expiry), or `null` for no deadline. At that time both sides get 1008 `session expired`. Any time
+   * ahead works, weeks too (beyond node's timer limit of about 24.8 days).
    */
   deadline?: (request: ProxyRequest) => Date | number | null | undefined;
 }

@@ -11,6 +11,7 @@ import { closeFrame } from './frames.js';
 import { clientHandshakeLines, headerText, isWritablePath, parseSubprotocols, stripUpstreamHandshakeHeaders, upstreamRequestHeaders } from './handshake-headers.js';
 import { RawSession } from './raw-session.js';
 import type { SessionHost } from './host.js';
+import { timerDelay } from './timers.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const kRaw = Symbol('relay.ws.raw');
@@ -103,7 +104,9 @@ export class RawHandshake implements AbortHandler, UpgradeHandoff {
     req.on('error', onRequestError);
     req.on('timeout', onRequestTimeout);
     const connect = binding.config.timeouts.connect;
-    if (connect > 0) this.connectTimer = setTimeout(onConnectTimeout, connect, this);
+    // The relay's own timeout option, checked by core: beyond node's timer limit (24.8 days) is "never" for a
+    // connect, so it is cut there rather than firing after 1 ms.
+    if (connect > 0) this.connectTimer = setTimeout(onConnectTimeout, timerDelay(connect), this);
     req.end();
   }
 
@@ -126,7 +129,7 @@ export class RawHandshake implements AbortHandler, UpgradeHandoff {
   onConnected(): void {
     this.clearConnectTimer();
     const read = this.binding.config.timeouts.read;
-    if (read > 0 && this.req !== null) this.req.setTimeout(read);
+    if (read > 0 && this.req !== null) this.req.setTimeout(timerDelay(read));
   }
 
   onUpgrade(response: IncomingMessage, socket: Socket, head: Buffer): void {

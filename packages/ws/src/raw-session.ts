@@ -6,6 +6,7 @@ import { FrameTracker, closeFrame } from './frames.js';
 import type { RelayedSession } from './host.js';
 import { logSessionEnd, type SessionEnding, type SessionLog } from './session.js';
 import type { SessionHost } from './host.js';
+import { timerDelay } from './timers.js';
 
 const kPipe = Symbol('relay.ws.pipe');
 type Tagged = Duplex & { [kPipe]?: Pipe };
@@ -124,7 +125,7 @@ export class RawSession implements RelayedSession, SessionLog, WebSocketCounts {
     client.resume();
     upstream.resume();
     const idleTimeout = binding.settings.idleTimeout;
-    if (idleTimeout > 0) this.idleTimer = setTimeout(onIdleCheck, idleTimeout, this);
+    if (idleTimeout > 0) this.idleTimer = setTimeout(onIdleCheck, timerDelay(idleTimeout), this);
   }
 
   /** Counted by the frame trackers, which read every frame header anyway. */
@@ -223,7 +224,7 @@ export class RawSession implements RelayedSession, SessionLog, WebSocketCounts {
     const idleTimeout = this.binding.settings.idleTimeout;
     const idle = Date.now() - this.lastActive;
     if (idle < idleTimeout) {
-      this.idleTimer = setTimeout(onIdleCheck, idleTimeout - idle, this);
+      this.idleTimer = setTimeout(onIdleCheck, timerDelay(idleTimeout - idle), this);
       return;
     }
     this.idleTimer = null;

@@ -7,6 +7,7 @@ import { closeOpen } from './close-codes.js';
 import { LimitState, type Policy } from './policy.js';
 import type { TransportConfig } from '@relay/core/transport';
 import type { RelayedSession, SessionHost } from './host.js';
+import { timerDelay } from './timers.js';
 
 /** A message the upstream sent before the client was accepted. */
 export interface PendingMessage {
@@ -76,7 +77,8 @@ export class Session implements RelayedSession, SessionLog, WebSocketCounts {
     readonly path: string,
     pending: readonly PendingMessage[],
     upstreamEnd: UpstreamEnd | null,
-    deadline: number | null,
+    /** When the policy's `deadline` ends the session, in ms since the epoch. */
+    readonly deadline: number | null,
   ) {
     const policy = binding.settings.policy;
     this.policy = policy;
@@ -112,8 +114,13 @@ export class Session implements RelayedSession, SessionLog, WebSocketCounts {
       upstream.resume();
     }
     const idleTimeout = binding.settings.idleTimeout;
-    if (idleTimeout > 0) this.idleTimer = setTimeout(onIdleCheck, idleTimeout, this);
-    if (deadline !== null) this.deadlineTimer = setTimeout(onDeadline, Math.max(0, Math.min(deadline - Date.now(), 2 ** 31 - 1)), this);
+    if (idleTimeout > 0) this.idleTimer = setTimeout(onIdleCheck, timerDelay(idleTimeout), this);
+    if (deadline !== null) this.armDeadline(deadline);
+  }
+
+  /** A deadline further away than a node timer reaches (30 days) is reached through several timers, each checking the clock. */
+  private armDeadline(deadline: number): void {
+    this.deadlineTimer = setTimeout(onDeadline, timerDelay(Math.max(0, deadline - Date.now())), this);
   }
 
   /** Applies the policy to a message: limits first, then the direction's hook. Returns false when the message is not sent. */
@@ -156,6 +163,11 @@ export class Session implements RelayedSession, SessionLog, WebSocketCounts {
 
   onDeadline(): void {
     this.deadlineTimer = null;
+    // A timer cut to node's limit fired: the deadline (a wall-clock time, a token's expiry) is still ahead.
+    if (Date.now() < this.deadline!) {
+      this.armDeadline(this.deadline!);
+      return;
+    }
     this.closeWith(1008, closeReasons.expired);
   }
 
@@ -247,7 +259,7 @@ export class Session implements RelayedSession, SessionLog, WebSocketCounts {
     const idleTimeout = this.binding.settings.idleTimeout;
     const idle = Date.now() - this.lastActive;
     if (idle < idleTimeout) {
-      this.idleTimer = setTimeout(onIdleCheck, idleTimeout - idle, this);
+      this.idleTimer = setTimeout(onIdleCheck, timerDelay(idleTimeout - idle), this);
       return;
     }
     this.idleTimer = null;

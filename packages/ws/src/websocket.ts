@@ -6,6 +6,7 @@ import { checkClientHandshake, parseSubprotocols } from './handshake-headers.js'
 import { UpstreamHandshake, kHandshake } from './handshake.js';
 import { resolvePolicy, type PolicyOptions } from './policy.js';
 import { RawHandshake } from './raw-handshake.js';
+import { maxTimerDelay } from './timers.js';
 import type { CloseTimeoutOption, RelayedSession, SessionHost, UpstreamOptions, WebSocketSettings } from './host.js';
 
 /**
@@ -26,9 +27,13 @@ export interface WebSocketOptions extends PolicyOptions {
   /**
    * Close a session with 1001 after this many ms without a message, ping or pong either way (the liveness rule: a peer
    * that vanished without a FIN is found this way). 0 disables. Default 300 000 (5 min, Envoy's stream idle timeout).
+   * Longer than node's timer limit (about 24.8 days) works: the relay checks again when each timer runs out.
    */
   idleTimeout?: number;
-  /** How long a side may take to answer a close frame before its connection is destroyed, in ms. Default 5 000. */
+  /**
+   * How long a side may take to answer a close frame before its connection is destroyed, in ms. Default 5 000.
+   * At most 2 147 483 647 (node's timer limit, about 24.8 days).
+   */
   closeTimeout?: number;
   /**
    * Terminating sessions: negotiate permessage-deflate with the client and with the upstream, each link on its own.
@@ -88,6 +93,11 @@ export function websocket(options: WebSocketOptions = {}): UpgradeTransport {
   if (!Number.isInteger(settings.maxFragments)) throw new RangeError(`maxFragments must be a whole number, got ${settings.maxFragments}`);
   if (!Number.isInteger(settings.maxPayload)) throw new RangeError(`maxPayload must be a whole number of bytes, got ${settings.maxPayload}`);
   if (settings.closeTimeout < 1) throw new RangeError(`closeTimeout must be at least 1 ms, got ${settings.closeTimeout}`);
+  // `ws` arms its own timer with closeTimeout, which node would fire after 1 ms beyond its limit: every close would
+  // destroy its connection at once. Nobody waits weeks for a close frame, so this is a limit, not a chain of timers.
+  if (settings.closeTimeout > maxTimerDelay) {
+    throw new RangeError(`closeTimeout must be at most ${maxTimerDelay} ms (about 24.8 days, node's timer limit), got ${settings.closeTimeout}`);
+  }
   if (typeof settings.perMessageDeflate !== 'boolean') throw new TypeError('perMessageDeflate must be a boolean');
   return {
     kind: 'upgrade',
@@ -165,7 +175,7 @@ export class WebSocketBinding implements BoundTransport, SessionHost {
       // `ws` destroys a connection whose peer does not answer within closeTimeout; this is the backstop.
       const timer = setTimeout(() => {
         for (const session of this.sessions) session.terminate();
-      }, this.settings.closeTimeout + 1_000);
+      }, Math.min(this.settings.closeTimeout + 1_000, maxTimerDelay));
       this.drained = () => {
         clearTimeout(timer);
         this.drained = null;
