@@ -14,6 +14,18 @@ export function assertNonNegative(value: unknown, option: string): asserts value
   if (value < 0 || !Number.isFinite(value)) throw new RangeError(`${option} must be a finite number >= 0, got ${value}`);
 }
 
+/** The longest delay node's timers take: anything longer fires after 1 ms (with a TimeoutOverflowWarning). */
+export const maxTimerDelay = 2 ** 31 - 1;
+
+/**
+ * A timeout in milliseconds: `assertNonNegative`, and no longer than node's timers reach (about
+ * 24.8 days), where a longer one would fire at once and fail every request.
+ */
+export function assertTimeout(value: unknown, option: string): asserts value is number {
+  assertNonNegative(value, option);
+  if (value > maxTimerDelay) throw new RangeError(`${option} must be at most ${maxTimerDelay} ms (about 24.8 days, node's timer limit; 0 turns it off), got ${value}`);
+}
+
 /**
  * Reads the `timeout` option: one number for every phase, or `{ connect, read, write, pool }`
  * with defaults for the phases left out. 0 disables a phase.
@@ -21,7 +33,7 @@ export function assertNonNegative(value: unknown, option: string): asserts value
 export function resolveTimeouts(value: unknown, option = 'timeout'): Timeouts {
   if (value === undefined) return { ...defaultTimeouts };
   if (typeof value === 'number') {
-    assertNonNegative(value, option);
+    assertTimeout(value, option);
     return { connect: value, read: value, write: value, pool: value };
   }
   if (value === null || typeof value !== 'object') {
@@ -35,7 +47,7 @@ export function resolveTimeouts(value: unknown, option = 'timeout'): Timeouts {
   for (const key of Object.keys(defaultTimeouts) as Array<keyof Timeouts>) {
     const phase = phases[key];
     if (phase === undefined) continue;
-    assertNonNegative(phase, `${option}.${key}`);
+    assertTimeout(phase, `${option}.${key}`);
     timeouts[key] = phase;
   }
   return timeouts;

@@ -1,6 +1,6 @@
 import { RelayError } from '../errors.js';
 import { publishLifecycle } from '../events.js';
-import { assertNonNegative } from '../options.js';
+import { assertTimeout } from '../options.js';
 import type { BoundTransport, Logger, Target } from '../types.js';
 import type { RelayState } from './api.js';
 import { InFlightList, type InFlight } from './in-flight.js';
@@ -71,11 +71,12 @@ export class Lifecycle {
   }
 
   shutdown(options: { timeout?: number } = {}): Promise<void> {
+    const timeout = options.timeout ?? this.parts.shutdownTimeout;
+    // Checked first: a refused call must leave the relay as it was, serving.
+    assertTimeout(timeout, 'shutdown timeout');
     this.closed = true;
     if (this.shutdownPromise !== null) return this.shutdownPromise;
     if (this.state === 'stopped' && this.startupPromise === null) return Promise.resolve();
-    const timeout = options.timeout ?? this.parts.shutdownTimeout;
-    assertNonNegative(timeout, 'shutdown timeout');
     this.shutdownPromise = this.stop(timeout).finally(() => {
       this.shutdownPromise = null;
     });

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { RelayError } from '../errors.js';
 import { assertKnownKeys } from '../known-keys.js';
 import { guardedLogger, silentLogger } from '../logger.js';
-import { assertNonNegative, resolveTarget, resolveTimeouts, resolveTls } from '../options.js';
+import { assertTimeout, resolveTarget, resolveTimeouts, resolveTls } from '../options.js';
 import { assertStage, compose } from '../pipeline.js';
 import type { Entry, RequestRules } from '../request/build.js';
 import { resolveForwardedHeaders } from '../request/forwarding.js';
@@ -88,7 +88,7 @@ class RelayCore implements Relay, FrontHost, ExchangeHost {
     this.pipeline = compose(stages, innerHandler(transport, config, stages), context);
     this.upgradePipeline = websocket === null ? null : compose(stages, innerHandler(websocket, config, stages), context);
     const shutdownTimeout = options.shutdownTimeout ?? 10_000;
-    assertNonNegative(shutdownTimeout, 'shutdownTimeout');
+    assertTimeout(shutdownTimeout, 'shutdownTimeout');
     this.lifecycle = new Lifecycle({ transport, websocket, logger: this.logger, target: this.target, shutdownTimeout });
     this.handle = (req, res) => serve(this, new HttpExchange(this, req as IncomingMessage, res as ServerResponse, null), this.pipeline, req.url ?? '', this.ownEntry);
     this.upgrade = (req, socket, head) => this.serveUpgrade(req, socket, head, req.url ?? '', this.ownEntry);
