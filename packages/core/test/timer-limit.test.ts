@@ -3,7 +3,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fetchRaw, serveRelay, startUpstream } from '@relay/testkit';
-import { createRelay } from '../src/index.js';
+import { createRelay, http2Transport } from '../src/index.js';
+import { undiciTransport } from '../src/transport/undici.js';
 
 const thirtyDays = 30 * 24 * 3600 * 1000;
 const limit = 2 ** 31 - 1;
@@ -25,6 +26,11 @@ test('a timeout past the timer limit is a RangeError naming the option, the limi
   );
   assert.match(rangeError(() => createRelay({ targetBaseUrl: 'http://h', timeout: thirtyDays })), /^timeout must be at most 2147483647 ms/);
   assert.match(rangeError(() => createRelay({ targetBaseUrl: 'http://h', shutdownTimeout: thirtyDays })), /^shutdownTimeout must be at most/);
+});
+
+test("the transports' own timers: http2Transport's pingInterval and undiciTransport's idleTimeout past the limit are refused", () => {
+  assert.match(rangeError(() => http2Transport({ pingInterval: thirtyDays })), /^pingInterval must be at most 2147483647 ms/);
+  assert.match(rangeError(() => undiciTransport({ idleTimeout: thirtyDays })), /^idleTimeout must be at most 2147483647 ms/);
 });
 
 test('timeouts at the limit serve requests as usual; shutdown({ timeout }) past it is refused and the relay keeps serving', async () => {

@@ -209,6 +209,8 @@ function checkMs(value: unknown, option: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
     throw new RangeError(`${option} must be a finite number of milliseconds ≥ 0, got ${String(value)}`);
   }
+  // Each of these feeds a timer: node fires a longer one after 1 ms.
+  if (value > 2 ** 31 - 1) throw new RangeError(`${option} must be at most 2147483647 ms (about 24.8 days, node's timer limit), got ${value}`);
   return value;
 }
 

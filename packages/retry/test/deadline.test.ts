@@ -5,6 +5,11 @@ import { fetchRaw, memoryLogger, serveRelay, startUpstream, waitFor } from '@rel
 import { createRelay } from '@relay/core';
 import { retry } from '../src/index.js';
 
+test('a deadline past node\'s timer limit (2^31-1 ms) is a RangeError: node would fire it after 1 ms and every request would get 504', () => {
+  assert.throws(() => retry({ deadline: 30 * 24 * 3600 * 1000 }), (error: Error) => error instanceof RangeError && /^deadline must be at most 2147483647 ms/.test(error.message));
+  retry({ deadline: 2 ** 31 - 1 });
+});
+
 test('the deadline bounds all attempts: a silent upstream gives 504 ERR_DEADLINE long before the read timeout', async () => {
   let upstreamClosed = 0;
   const upstream = await startUpstream((req) => {

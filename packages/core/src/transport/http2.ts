@@ -1,7 +1,7 @@
 import { RelayError } from '../errors.js';
 import { assertKnownKeys } from '../known-keys.js';
 import { logUpstreamFailure } from '../logger.js';
-import { assertNonNegative } from '../options.js';
+import { assertNonNegative, assertTimeout } from '../options.js';
 import type { BoundTransport, ProxyRequest, ProxyResponse, Target, Transport, TransportConfig } from '../types.js';
 import { notSendable } from './agent.js';
 import { resolveClientLimits, type ClientLimits } from './attempt-rules.js';
@@ -67,7 +67,7 @@ function resolveSessionLimits(options: Http2TransportOptions): SessionLimits {
   if (!Number.isInteger(limits.maxSessions) || limits.maxSessions < 1) throw new RangeError(`maxSessions must be an integer of at least 1, got ${limits.maxSessions}`);
   if (limits.maxConcurrentStreams !== Infinity) assertNonNegative(limits.maxConcurrentStreams, 'maxConcurrentStreams');
   if (limits.maxConcurrentStreams < 1) throw new RangeError(`maxConcurrentStreams must be at least 1, got ${limits.maxConcurrentStreams}`);
-  assertNonNegative(limits.pingInterval, 'pingInterval');
+  assertTimeout(limits.pingInterval, 'pingInterval');
   return limits;
 }
 

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { Pool } from 'undici';
 import { RelayError, toRelayError } from '../errors.js';
 import { assertKnownKeys } from '../known-keys.js';
-import { assertNonNegative } from '../options.js';
+import { assertTimeout } from '../options.js';
 import { copyHeaders, responseHeadersFromRaw, trailerFieldsFromRaw } from '../request/hop-by-hop.js';
 import type { AbortHandler } from '../request/client.js';
 import type { BoundTransport, HeaderRecord, ProxyRequest, ProxyResponse, Target, Transport, TransportConfig } from '../types.js';
@@ -65,7 +65,7 @@ function resolveSettings(options: UndiciTransportOptions): UndiciSettings {
   if (maxSockets !== Infinity && (!Number.isInteger(maxSockets) || maxSockets < 1)) throw new RangeError(`maxSockets must be a whole number of at least 1, got ${maxSockets}`);
   const settings = { connections: maxSockets === Infinity ? null : maxSockets, idleTimeout: options.idleTimeout ?? 30_000, pipelining: options.pipelining ?? 1, limits: resolveClientLimits(options) };
   if (!Number.isInteger(settings.pipelining) || settings.pipelining < 1) throw new RangeError(`pipelining must be a whole number of at least 1, got ${settings.pipelining}`);
-  assertNonNegative(settings.idleTimeout, 'idleTimeout');
+  assertTimeout(settings.idleTimeout, 'idleTimeout');
   return settings;
 }
 
