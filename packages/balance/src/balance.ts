@@ -55,6 +55,8 @@ export function balance(options: BalanceOptions): BalanceStage {
     name: 'balance',
     wrap(next, context) {
       if (pool.logger !== context.logger) pool.logger = context.logger;
+      // The health checks of https: targets connect as the relay's attempts do (its CA, servername, client certificate).
+      if (context.tls !== undefined) pool.useTls(context.tls);
       return balanceHandler(pool, circuit, next);
     },
     setTargets: (targets) => pool.setTargets(targets),
@@ -74,10 +76,10 @@ function balanceHandler(pool: Pool, circuit: CircuitRules | null, next: Handler)
       response = await next(request);
     } catch (error) {
       release(member);
-      pool.recordError(member, error, request);
+      pool.recordError(member, error);
       throw error;
     }
-    pool.recordStatus(member, response.status, request);
+    pool.recordStatus(member, response.status);
     holdUntilSent(response.body as HeldBody | null, member);
     return response;
   }

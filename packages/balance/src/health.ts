@@ -1,7 +1,15 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { TlsOptions } from '@relay/core';
 import type { Member } from './member.js';
 import type { HealthRules } from './options.js';
+
+const noTls: Readonly<TlsOptions> = Object.freeze({});
+
+/** The checks' keep-alive agent for `https:` members: one connection per member, the relay's TLS settings. */
+function httpsAgent(tls: Readonly<TlsOptions>): HttpsAgent {
+  return new HttpsAgent({ ...tls, keepAlive: true, maxSockets: 1 });
+}
 
 /** What the checker reports: a member turned healthy (`true`) or unhealthy (`false`). */
 export type HealthChange = (member: Member, healthy: boolean) => void;
@@ -9,7 +17,8 @@ export type HealthChange = (member: Member, healthy: boolean) => void;
 /**
  * Active health checks: every `interval`, one GET of `path` on every member, through its own
  * keep-alive agents (closed by `stop`). A member turns unhealthy after `unhealthyThreshold`
- * failing checks in a row and healthy after `healthyThreshold` passing ones.
+ * failing checks in a row and healthy after `healthyThreshold` passing ones. `https:` members are
+ * checked with the relay's TLS settings (`useTls`), as its attempts connect.
  *
  * @example
  * const checker = new HealthChecker(rules, () => pool.members, (member, healthy) => …);
@@ -17,8 +26,10 @@ export type HealthChange = (member: Member, healthy: boolean) => void;
  */
 export class HealthChecker {
   private timer: NodeJS.Timeout | null = null;
+  /** The relay's TLS settings (`StageContext.tls`): its CA, servername, client certificate. */
+  private tls: Readonly<TlsOptions> = noTls;
   private http = new HttpAgent({ keepAlive: true, maxSockets: 1 });
-  private https = new HttpsAgent({ keepAlive: true, maxSockets: 1 });
+  private https = httpsAgent(noTls);
   private readonly checking = new Set<Member>();
 
   constructor(
@@ -43,7 +54,18 @@ export class HealthChecker {
     this.https.destroy();
     // Fresh agents: a later start() must not use destroyed ones.
     this.http = new HttpAgent({ keepAlive: true, maxSockets: 1 });
-    this.https = new HttpsAgent({ keepAlive: true, maxSockets: 1 });
+    this.https = httpsAgent(this.tls);
+  }
+
+  /**
+   * Checks `https:` members with these TLS settings from now on (the relay's, from `wrap`). New
+   * settings replace the agent: its pooled connections were made with the old ones.
+   */
+  useTls(tls: Readonly<TlsOptions>): void {
+    if (tls === this.tls) return;
+    this.tls = tls;
+    this.https.destroy();
+    this.https = httpsAgent(tls);
   }
 
   /** Checks every member not already being checked. */

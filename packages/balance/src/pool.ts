@@ -1,4 +1,4 @@
-import { silentLogger, type ClientInfo, type Logger, type ProxyRequest } from '@relay/core';
+import { silentLogger, type ClientInfo, type Logger, type ProxyRequest, type TlsOptions } from '@relay/core';
 import { DnsWatch, lookupAll, type Resolve } from './dns.js';
 import { HealthChecker } from './health.js';
 import type { KeyOf } from './hash-key.js';
@@ -37,8 +37,11 @@ export class Pool {
   private nextReturn = Infinity;
   private health: HealthChecker | null;
   private started: Promise<void> | null = null;
-  /** The member a client request's last failed attempt went to: its retry goes elsewhere. */
-  private readonly lastFailed = new WeakMap<ClientInfo, Member>();
+  /**
+   * The members a client request's attempts went to, oldest first: its retries go to the others
+   * (Envoy's `previous_hosts`). One member alone, without an array, until a second attempt.
+   */
+  private readonly tried = new WeakMap<ClientInfo, Member | Member[]>();
 
   constructor(
     private readonly rules: PoolRules,
@@ -66,6 +69,11 @@ export class Pool {
     this.started = null;
     this.health?.stop();
     for (const watch of this.watches.values()) watch.stop();
+  }
+
+  /** Health checks of `https:` targets connect with these TLS settings: the relay's (`StageContext.tls`). */
+  useTls(tls: Readonly<TlsOptions>): void {
+    this.health?.useTls(tls);
   }
 
   /** Replaces the targets: members whose URL stays keep their state, attempts in flight keep their `Target`. */
@@ -109,25 +117,30 @@ export class Pool {
   /**
    * The member for this attempt, or `null` when the pool is empty. Only healthy, not ejected
    * members are chosen; when none is, every member is (Envoy's panic mode: fail open rather than
-   * refuse everything). A retry avoids the member its previous attempt failed on.
+   * refuse everything). A retry (attempt 2 on) goes to a member no earlier attempt of the same
+   * client request went to; once every eligible member was tried, it is chosen among all of them
+   * as a first attempt is.
    */
   pick(request: ProxyRequest): Member | null {
     const now = Date.now();
     if (now >= this.nextReturn) this.refresh(now);
     let members = this.eligible;
     if (members.length === 0) return null;
-    if (request.attempt > 1 && members.length > 1) members = this.avoidFailed(members, request.client);
+    const retried = request.attempt > 1;
+    if (retried && members.length > 1) members = this.untried(members, request.client);
     const key = this.rules.keyOf === null ? null : this.rules.keyOf(request);
-    const member = this.rules.pick(members, key);
+    let member = this.rules.pick(members, key);
     const circuit = this.rules.circuit;
-    if (circuit === null || member.inFlight < circuit.maxRequests || !this.rules.movable) return member;
-    const free = members.filter((other) => other.inFlight < circuit.maxRequests);
-    return free.length === 0 ? member : this.rules.pick(free, key);
+    if (circuit !== null && member.inFlight >= circuit.maxRequests && this.rules.movable) {
+      const free = members.filter((other) => other.inFlight < circuit.maxRequests);
+      if (free.length > 0) member = this.rules.pick(free, key);
+    }
+    this.remember(request.client, member, retried);
+    return member;
   }
 
   /** Counts an attempt's response: a status the outlier rules name is a failure, any other a success. */
-  recordStatus(member: Member, status: number, request: ProxyRequest): void {
-    if (status >= 500) this.lastFailed.set(request.client, member);
+  recordStatus(member: Member, status: number): void {
     const outlier = this.rules.outlier;
     if (outlier === null) return;
     if (outlier.statuses.has(status)) this.recordFailure(member, outlier);
@@ -135,8 +148,7 @@ export class Pool {
   }
 
   /** Counts an attempt that failed before its response head. */
-  recordError(member: Member, error: unknown, request: ProxyRequest): void {
-    this.lastFailed.set(request.client, member);
+  recordError(member: Member, error: unknown): void {
     const outlier = this.rules.outlier;
     const code = (error as { code?: unknown } | null)?.code;
     if (outlier === null || typeof code !== 'string' || !outlier.errors.has(code)) return;
@@ -151,9 +163,24 @@ export class Pool {
     this.refresh(now);
   }
 
-  private avoidFailed(members: readonly Member[], client: ClientInfo): readonly Member[] {
-    const failed = this.lastFailed.get(client);
-    return failed === undefined || !members.includes(failed) ? members : members.filter((member) => member !== failed);
+  /**
+   * Notes that an attempt of `client`'s request goes to `member`. A first attempt starts the list
+   * over: one WeakMap entry and no allocation per request; an array only once a retry comes.
+   */
+  private remember(client: ClientInfo, member: Member, retried: boolean): void {
+    const tried = retried ? this.tried.get(client) : undefined;
+    if (tried === undefined) this.tried.set(client, member);
+    else if (!Array.isArray(tried)) {
+      if (tried !== member) this.tried.set(client, [tried, member]);
+    } else if (!tried.includes(member)) tried.push(member);
+  }
+
+  /** The members none of `client`'s earlier attempts went to; all of them when every one was tried. */
+  private untried(members: readonly Member[], client: ClientInfo): readonly Member[] {
+    const tried = this.tried.get(client);
+    if (tried === undefined) return members;
+    const left = Array.isArray(tried) ? members.filter((member) => !tried.includes(member)) : members.filter((member) => member !== tried);
+    return left.length === 0 ? members : left;
   }
 
   private setHealth(member: Member, healthy: boolean): void {

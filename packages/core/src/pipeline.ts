@@ -11,9 +11,11 @@ const localTarget = Object.freeze({
   basePath: '',
 } as const);
 
+const noTls = Object.freeze({});
+
 /**
  * A `StageContext` for using a stage outside a relay (tests, other pipelines): a silent
- * logger, the default timeouts and a `http://localhost` target unless given.
+ * logger, the default timeouts, a `http://localhost` target and no TLS settings unless given.
  *
  * @example
  * const handler = headers({ dropRequest: ['cookie'] }).wrap(fakeNext, stageContext());
@@ -23,6 +25,7 @@ export function stageContext(overrides: Partial<StageContext> = {}): StageContex
     logger: overrides.logger ?? silentLogger,
     target: overrides.target ?? localTarget,
     timeouts: overrides.timeouts ?? defaultTimeouts,
+    tls: overrides.tls ?? noTls,
   };
 }
 

@@ -109,6 +109,13 @@ export interface StageContext {
   readonly timeouts: Readonly<Timeouts>;
   /** Log lines may carry query strings (`createRelay({ logQuery })`); use `loggedPath(path, context)` in log fields. */
   readonly logQuery?: boolean;
+  /**
+   * The relay's TLS settings for `https:` upstreams (`createRelay({ tls })`: CA, `servername`,
+   * `rejectUnauthorized`, client certificate), as its transport uses them; `{}` when none were
+   * given. For a stage that opens its own upstream connections (a balancer's health checks) and
+   * must connect the way attempts do. Absent in a context not built by a relay or `stageContext()`.
+   */
+  readonly tls?: Readonly<TlsOptions>;
 }
 
 /**

@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fetchRaw, serveRelay, startUpstream } from '@relay/testkit';
-import { ClientInfo, compose, createRelay, stageContext, type Handler, type ProxyRequest, type ProxyResponse, type Stage } from '../src/index.js';
+import { ClientInfo, compose, createRelay, stageContext, type Handler, type ProxyRequest, type ProxyResponse, type Stage, type StageContext } from '../src/index.js';
 
 function fakeRequest(): ProxyRequest {
   return {
@@ -91,6 +91,19 @@ test('wrap receives the relay logger and target', () => {
   const relay = createRelay({ targetBaseUrl: 'http://127.0.0.1:9/base', stages: [probe] });
   assert.is((seen as { target: unknown }).target, relay.target);
   assert.is((seen as { logger: unknown }).logger, relay.logger);
+});
+
+test("wrap receives the relay's TLS settings, read-only; {} without any, and from stageContext()", () => {
+  const contexts: StageContext[] = [];
+  const probe: Stage = { name: 'probe', wrap: (next, context) => (contexts.push(context), next) };
+  const ca = '-----BEGIN CERTIFICATE-----\nnot checked here\n-----END CERTIFICATE-----\n';
+  createRelay({ targetBaseUrl: 'https://127.0.0.1:9', tls: { ca, servername: 'api.internal', rejectUnauthorized: true }, stages: [probe] });
+  createRelay({ targetBaseUrl: 'http://127.0.0.1:9', stages: [probe] });
+  assert.equal(contexts[0]!.tls, { ca, servername: 'api.internal', rejectUnauthorized: true });
+  assert.ok(Object.isFrozen(contexts[0]!.tls), 'a stage cannot change what the transport uses');
+  assert.equal(contexts[1]!.tls, {});
+  assert.equal(stageContext().tls, {});
+  assert.equal(stageContext({ tls: { servername: 'x' } }).tls, { servername: 'x' });
 });
 
 test('a stage can answer before the upstream, through a real relay', async () => {

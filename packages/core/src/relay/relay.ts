@@ -11,7 +11,7 @@ import { resolveForwardedHeaders } from '../request/forwarding.js';
 import { normalizePathOption } from '../request/path.js';
 import { resolveTrustProxy } from '../request/trust-proxy.js';
 import { httpTransport } from '../transport/http.js';
-import type { Handler, Logger, Stage, Target, Timeouts, TransportConfig } from '../types.js';
+import type { Handler, Logger, Stage, StageContext, Target, Timeouts, TransportConfig } from '../types.js';
 import type { DispatchRoute, FetchClient, Relay, RelayOptions, RelayState } from './api.js';
 import { serve, type FrontHost } from './front.js';
 import type { ExchangeHost } from './host.js';
@@ -81,10 +81,12 @@ class RelayCore implements Relay, FrontHost, ExchangeHost {
     if (options.logQuery !== undefined && typeof options.logQuery !== 'boolean') throw new TypeError('logQuery must be a boolean');
     this.logQuery = options.logQuery ?? false;
     const stages = checkStages(options.stages);
-    const config: TransportConfig = { target: this.target, timeouts: this.timeouts, tls: resolveTls(options.tls), logger: this.logger, logQuery: this.logQuery };
+    // Frozen: the same settings reach the transport and, read-only, the stages (a balancer's health checks).
+    const tls = Object.freeze(resolveTls(options.tls));
+    const config: TransportConfig = { target: this.target, timeouts: this.timeouts, tls, logger: this.logger, logQuery: this.logQuery };
     const transport = checkTransport(options.transport).bind(config);
     const websocket = checkWebSocket(options.websocket)?.bind(config) ?? null;
-    const context = { logger: this.logger, target: this.target, timeouts: this.timeouts, logQuery: this.logQuery };
+    const context: StageContext = { logger: this.logger, target: this.target, timeouts: this.timeouts, logQuery: this.logQuery, tls };
     this.pipeline = compose(stages, innerHandler(transport, config, stages), context);
     this.upgradePipeline = websocket === null ? null : compose(stages, innerHandler(websocket, config, stages), context);
     const shutdownTimeout = options.shutdownTimeout ?? 10_000;
