@@ -21,6 +21,9 @@ export interface PoolRules {
   readonly resolve: Resolve | null;
 }
 
+/** Where a pool notes the members a client request's attempts went to. */
+type TriedSlot = ClientInfo & { [slot: symbol]: Member | Member[] | undefined };
+
 /**
  * The targets of one `balance()` stage and their state: which are in, which are out (ejected,
  * unhealthy), the health checks and DNS lookups that keep it current. Shared by every relay and
@@ -41,7 +44,9 @@ export class Pool {
    * The members a client request's attempts went to, oldest first: its retries go to the others
    * (Envoy's `previous_hosts`). One member alone, without an array, until a second attempt.
    */
-  private readonly tried = new WeakMap<ClientInfo, Member | Member[]>();
+  // A symbol-keyed slot on the client rather than a WeakMap: an entry per short-lived request costs
+  // the collector more (ephemerons) than the pick itself. One symbol per pool: two pools never mix.
+  private readonly tried = Symbol('relay.balance.tried');
 
   constructor(
     private readonly rules: PoolRules,
@@ -168,16 +173,17 @@ export class Pool {
    * over: one WeakMap entry and no allocation per request; an array only once a retry comes.
    */
   private remember(client: ClientInfo, member: Member, retried: boolean): void {
-    const tried = retried ? this.tried.get(client) : undefined;
-    if (tried === undefined) this.tried.set(client, member);
+    const slot = client as TriedSlot;
+    const tried = retried ? slot[this.tried] : undefined;
+    if (tried === undefined) slot[this.tried] = member;
     else if (!Array.isArray(tried)) {
-      if (tried !== member) this.tried.set(client, [tried, member]);
+      if (tried !== member) slot[this.tried] = [tried, member];
     } else if (!tried.includes(member)) tried.push(member);
   }
 
   /** The members none of `client`'s earlier attempts went to; all of them when every one was tried. */
   private untried(members: readonly Member[], client: ClientInfo): readonly Member[] {
-    const tried = this.tried.get(client);
+    const tried = (client as TriedSlot)[this.tried];
     if (tried === undefined) return members;
     const left = Array.isArray(tried) ? members.filter((member) => !tried.includes(member)) : members.filter((member) => member !== tried);
     return left.length === 0 ? members : left;
