@@ -1,6 +1,6 @@
 // Real upstreams and servers for the @relay/observe tests: an HTTP upstream answering a script of
 // statuses, a `ws` echo upstream, and a relay served with its upgrade listener.
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createRelay, type Relay, type RelayOptions } from '@relay/core';
@@ -126,4 +126,20 @@ export async function handshakeAndLeave(url: string, upstream: LateWs): Promise<
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   socket.destroy();
+}
+
+/**
+ * POSTs 1,600 bytes chunked (no Content-Length), in two writes 50 ms apart, so a size limit can only
+ * count them as they stream; resolves with the status.
+ */
+export function postChunked(url: string): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const req = httpRequest(url, { method: 'POST', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.write(Buffer.alloc(800, 'y'));
+    setTimeout(() => req.end(Buffer.alloc(800, 'y')), 50);
+  });
 }

@@ -1,7 +1,6 @@
 // Error answers a stage makes itself (bodyLimit's 413, rateLimit's 429, a balancer's 503 with no
 // target) carry their code on the response (`ProxyResponse.errorCode`): the access line names it
 // as it names a relay error's code, and a SERVER span stays unset for a 4xx (the client's error).
-import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SpanKind, SpanStatusCode, propagation } from '@opentelemetry/api';
@@ -13,6 +12,7 @@ import { bodyLimit } from '@relay/body';
 import { concurrencyLimit, rateLimit } from '@relay/limits';
 import { fetchRaw, serveRelay, startUpstream, waitFor } from '@relay/testkit';
 import { observe } from '../src/index.js';
+import { postChunked } from './helpers.js';
 
 propagation.setGlobalPropagator(new W3CTraceContextPropagator());
 const exporter = new InMemorySpanExporter();
@@ -71,15 +71,7 @@ test('bodyLimit 413: a declared and a counted (chunked) oversize body are logged
     (obs) => [obs.request, bodyLimit({ maxBytes: 1000 }), obs.attempt],
     async (url, lines) => {
       assert.is((await fetchRaw(`${url}/up`, { method: 'POST', body: Buffer.alloc(5000, 'x') })).status, 413);
-      const chunked = await new Promise<number>((resolve, reject) => {
-        const req = httpRequest(`${url}/up`, { method: 'POST', headers: { 'transfer-encoding': 'chunked' } }, (res: IncomingMessage) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        });
-        req.on('error', reject);
-        req.write(Buffer.alloc(800, 'y'));
-        setTimeout(() => req.end(Buffer.alloc(800, 'y')), 50);
-      });
+      const chunked = await postChunked(`${url}/up`);
       assert.is(chunked, 413);
       assert.ok(await waitFor(() => lines.length === 2));
       assert.equal(

@@ -15,6 +15,7 @@ import { retry } from '@relay/retry';
 import { rewritePath, routes } from '@relay/routing';
 import { close, closedPort, fetchRaw, listen, serveRelay, startUpstream, waitFor } from '@relay/testkit';
 import { observe } from '../src/index.js';
+import { postChunked } from './helpers.js';
 
 propagation.setGlobalPropagator(new W3CTraceContextPropagator());
 const exporter = new InMemorySpanExporter();
@@ -68,16 +69,7 @@ test('bodyLimit 413: a declared and a counted (chunked) oversize body are both l
     const declared = await fetchRaw(`${served.url}/up`, { method: 'POST', body: Buffer.alloc(5000, 'x') });
     assert.is(declared.status, 413);
     // Chunked: no Content-Length, counted as it streams.
-    const chunked = await new Promise<number>((resolve, reject) => {
-      const { request } = require_http();
-      const req = request(`${served.url}/up`, { method: 'POST', headers: { 'transfer-encoding': 'chunked' } }, (res: IncomingMessage) => {
-        res.resume();
-        resolve(res.statusCode ?? 0);
-      });
-      req.on('error', reject);
-      req.write(Buffer.alloc(800, 'y'));
-      setTimeout(() => req.end(Buffer.alloc(800, 'y')), 50);
-    });
+    const chunked = await postChunked(`${served.url}/up`);
     assert.is(chunked, 413);
     assert.ok(await waitFor(() => lines.length === 2));
     const text = await registry.metrics();
@@ -89,11 +81,6 @@ test('bodyLimit 413: a declared and a counted (chunked) oversize body are both l
     await upstream.close();
   }
 });
-
-import { request as httpRequestFn } from 'node:http';
-function require_http() {
-  return { request: httpRequestFn };
-}
 
 test('retry with a replayed POST body: bytesIn once, two attempts, request body bytes once, upstream got the body twice', async () => {
   let count = 0;
