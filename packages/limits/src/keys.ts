@@ -3,8 +3,9 @@ import type { ProxyRequest } from '@relay/core';
 
 /**
  * What a limit counts by:
- * - `'client'`: the client's address as core resolved it (`request.client.address`); IPv6 addresses
- *   by their /64 prefix, one subscriber's allocation;
+ * - `'client'`: the client's address as core resolved it (`request.client.clientAddress`: behind a
+ *   trusted proxy, the address its `X-Forwarded-For` gives; else the TCP peer); IPv6 addresses by
+ *   their /64 prefix, one subscriber's allocation;
  * - `'route'`: one bucket for every request through this stage (the relay's route as a whole);
  * - `'path'`: the upstream path without its query;
  * - `{ header: 'x-api-key' }` / `{ cookie: 'session' }`: that value; a request without it is
@@ -69,8 +70,9 @@ export function addressKey(address: string): string {
 }
 
 function clientKey(request: ProxyRequest): string {
-  // The address core resolved for this request: the immediate peer unless the relay trusts a proxy in front.
-  return addressKey(request.client.address);
+  // The address core resolved for this request: the immediate peer unless the relay trusts a proxy in front
+  // (`trustProxy`); an untrusted peer's X-Forwarded-For is never read, so it cannot pick its bucket.
+  return addressKey(request.client.clientAddress);
 }
 
 function routeKey(): string {

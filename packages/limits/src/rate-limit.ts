@@ -15,7 +15,7 @@ export interface RateLimitOptions {
   duration: number;
   /** The bucket's capacity: requests allowed at once after a quiet spell. Default `points`. */
   burst?: number;
-  /** What the limit counts by. Default `'client'` (the client address core resolved). */
+  /** What the limit counts by. Default `'client'` (`request.client.clientAddress`: the client behind trusted proxies). */
   key?: KeySource;
   /** The policy name in the `RateLimit` headers and in store keys. Default `'default'`. */
   name?: string;

@@ -41,7 +41,8 @@ export function buildRequest(rules: RequestRules, req: IncomingMessage, rawTarge
   assertHeaderListComplete(req);
   const socket = req.socket as TLSSocket | null;
   const address = unmapIPv4(socket?.remoteAddress ?? '');
-  const forwarding = trustsPeer(rules.trustProxy, address) ? rules.forwarding.trusted : rules.forwarding.edge;
+  const trusted = trustsPeer(rules.trustProxy, address);
+  const forwarding = trusted ? rules.forwarding.trusted : rules.forwarding.edge;
   const head = readRequestHead(req.rawHeaders, forwarding);
   let path: string;
   let host = head.host ?? '';
@@ -66,6 +67,11 @@ export function buildRequest(rules: RequestRules, req: IncomingMessage, rawTarge
     req,
   );
   const headers = head.headers;
+  if (trusted) {
+    // The trusted proxy's list as the relay kept it (Connection-listed names gone), before the peer is appended.
+    const forwardedFor = headers['x-forwarded-for'];
+    if (forwardedFor !== undefined) client.setForwardedFor(forwardedFor, rules.trustProxy);
+  }
   setForwardingHeaders(headers, client, rules.target, forwarding);
   if (entry.body !== undefined) return bufferedRequest(req, path, headers, client, entry.body);
   const contentLength = headers['content-length'];

@@ -1,5 +1,7 @@
 import type { IncomingMessage } from 'node:http';
+import type { BlockList } from 'node:net';
 import { RelayError } from '../errors.js';
+import { resolveClientAddress } from './trust-proxy.js';
 
 /** Something to stop when the client goes away: a transport's in-flight attempt. */
 /** A response that can still send informational answers (node:http's and node:http2's both can). */
@@ -22,6 +24,12 @@ export interface AnswerHandler {
   onClientAnswered(status: number, bodyBytes: number | null): void;
 }
 
+/** A trusted peer's `X-Forwarded-For`, walked on the first read of `ClientInfo.clientAddress`. */
+interface ForwardedChain {
+  readonly trust: boolean | BlockList;
+  readonly forwardedFor: string;
+}
+
 /** The facts `ClientInfo` is built from. */
 export interface ClientFacts {
   address: string;
@@ -41,7 +49,11 @@ export interface ClientFacts {
  * hot path uses `aborted` and `setAbortHandler` instead.
  */
 export class ClientInfo {
-  /** The client's IP address as the socket saw it (an IPv4-mapped IPv6 address as IPv4). */
+  /**
+   * The IP address of the connection's peer as the socket saw it (an IPv4-mapped IPv6 address as
+   * IPv4): the client itself, or a proxy in front of the relay. For the client behind trusted
+   * proxies, read `clientAddress`.
+   */
   readonly address: string;
   /** `https` when the client connection is TLS, else `http`. */
   readonly scheme: 'http' | 'https';
@@ -63,6 +75,11 @@ export class ClientInfo {
   private errorsToApp = false;
   /** Where informational answers go: the client's response, until its head is written. */
   private hintsTarget: EarlyHintsTarget | null = null;
+  /**
+   * `null`: no trusted proxy's word, `clientAddress` is `address`; a chain: the trusted peer's
+   * `X-Forwarded-For`, walked on first read; then the walk's result.
+   */
+  private forwarded: ForwardedChain | string | null = null;
 
   constructor(facts: ClientFacts, incoming: IncomingMessage | null = null) {
     this.address = facts.address;
@@ -72,6 +89,36 @@ export class ClientInfo {
     this.originalUrl = facts.originalUrl;
     this.port = facts.port ?? 0;
     this.incoming = incoming;
+  }
+
+  /**
+   * The client's IP address as the relay's `trustProxy` resolves it: when the peer (`address`) is a
+   * trusted proxy, its `X-Forwarded-For` read from the right, past every address `trustProxy` trusts,
+   * to the first it does not (the leftmost when all are trusted; an element that is not an IP address
+   * ends the walk at the last address accepted before it); else `address`. What nginx's realip
+   * (`real_ip_recursive on`) and Express's `req.ip` give. IPv6 in canonical form, IPv4-mapped as
+   * IPv4. Worked out on first read, once per request.
+   *
+   * @example
+   * // createRelay({ trustProxy: ['10.0.0.0/8'] }), peer 10.0.0.2, `X-Forwarded-For: 203.0.113.7, 10.0.0.9`:
+   * request.client.address;       // '10.0.0.2', the load balancer
+   * request.client.clientAddress; // '203.0.113.7'
+   */
+  get clientAddress(): string {
+    const forwarded = this.forwarded;
+    if (forwarded === null) return this.address;
+    if (typeof forwarded === 'string') return forwarded;
+    const resolved = resolveClientAddress(forwarded.trust, this.address, forwarded.forwardedFor);
+    this.forwarded = resolved;
+    return resolved;
+  }
+
+  /**
+   * @internal Set by `buildRequest` when the peer is a trusted proxy that sent `X-Forwarded-For`
+   * (`forwardedFor`, as the relay kept it): `clientAddress` walks it with `trust`.
+   */
+  setForwardedFor(forwardedFor: string | readonly string[], trust: boolean | BlockList): void {
+    this.forwarded = { trust, forwardedFor: typeof forwardedFor === 'string' ? forwardedFor : forwardedFor.join(', ') };
   }
 
   /** True once the client has gone away (or the relay aborted the request on shutdown). */

@@ -1,4 +1,4 @@
-import { BlockList, isIP } from 'node:net';
+import { BlockList, SocketAddress, isIP } from 'node:net';
 
 /**
  * Which immediate peers are trusted proxies, whose forwarding headers (`X-Forwarded-*`,
@@ -69,4 +69,46 @@ export function unmapIPv4(address: string): string {
   return address.length > 7 && address.charCodeAt(0) === 58 /* : */ && address.startsWith('::ffff:') && address.includes('.', 7)
     ? address.slice(7)
     : address;
+}
+
+/**
+ * The client's address as the trusted proxies in front report it: with `peer` trusted, the
+ * `X-Forwarded-For` list (`forwardedFor`, the trusted peer's, every line joined) is walked from the
+ * right, skipping the addresses `trust` trusts, and the first one it does not trust is the client;
+ * a list whose every address is trusted gives its leftmost (nginx's `real_ip_recursive on`, Express's
+ * proxy-addr). Empty elements are skipped (RFC 9110 §5.6.1); an element that is not a bare IP address
+ * (`unknown`, a port, brackets, garbage) ends the walk, and the last address it accepted is the client:
+ * the hop that passed the garbage on, never the garbage. An untrusted `peer` is the client.
+ * IPv6 addresses are canonical (RFC 5952, zone id dropped), IPv4-mapped ones IPv4.
+ *
+ * @example
+ * resolveClientAddress(true, '10.0.0.2', '203.0.113.7, 10.0.0.1'); // '203.0.113.7': every hop is trusted, the leftmost
+ */
+export function resolveClientAddress(trust: boolean | BlockList, peer: string, forwardedFor: string): string {
+  if (!trustsPeer(trust, peer)) return peer;
+  let client = peer;
+  let end = forwardedFor.length;
+  while (end > 0) {
+    const comma = forwardedFor.lastIndexOf(',', end - 1);
+    const element = forwardedFor.slice(comma + 1, end).trim();
+    end = comma;
+    if (element === '') continue;
+    const address = canonicalAddress(element);
+    if (address === null) break;
+    client = address;
+    if (!trustsPeer(trust, address)) break;
+  }
+  return client;
+}
+
+/** A bare IP address in the form the socket reports one (IPv6 canonical, IPv4-mapped as IPv4), or `null`. */
+function canonicalAddress(text: string): string | null {
+  const family = isIP(text);
+  if (family === 4) return text;
+  if (family === 0) return null;
+  try {
+    return unmapIPv4(new SocketAddress({ address: text, family: 'ipv6' }).address);
+  } catch {
+    return null; // isIP and SocketAddress disagreeing must not fail the request
+  }
 }
