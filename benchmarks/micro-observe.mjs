@@ -44,7 +44,7 @@ function finishBody(response) {
 }
 const observed = obs.request.wrap(obs.attempt.wrap(transport, context), context);
 function makeRequest() {
-  const client = { address: '127.0.0.1', scheme: 'http', originalUrl: '/small?page=1', abortReason: null, incoming: undefined };
+  const client = { address: '127.0.0.1', clientAddress: '127.0.0.1', scheme: 'http', originalUrl: '/small?page=1', abortReason: null, incoming: undefined };
   const headers = { host: '127.0.0.1:8000', connection: 'keep-alive', 'user-agent': 'bench' };
   return { method: 'GET', path: '/small?page=1', headers, body: null, replayBody: null, attempt: 0, client };
 }

@@ -22,7 +22,7 @@ export function compileHashKey(source: unknown): KeyOf {
 }
 
 function clientKey(request: ProxyRequest): string | null {
-  return request.client.address || null;
+  return request.client.clientAddress || null;
 }
 
 function headerKey(name: string): KeyOf {

@@ -85,4 +85,26 @@ test('hash on a cookie and on the client address', async () => {
   await Promise.all(ups.map((up) => up.close()));
 });
 
+test("hash on 'client' behind a trusted proxy: each forwarded client keeps its target, and the clients spread over them", async () => {
+  const ups = await Promise.all(['a', 'b', 'c'].map((name) => named(name)));
+  const pool = balance({ targets: ups.map((up) => up.url), strategy: 'hash', hashKey: 'client' });
+  // The test client is the trusted load balancer on loopback; X-Forwarded-For names the real client.
+  const served = await serveRelay(createRelay({ targetBaseUrl: ups[0]!.url, trustProxy: ['loopback'], stages: [pool] }));
+  try {
+    const hits = await load(served.url, 240, 8, (index) => ({ 'x-forwarded-for': `203.0.113.${index % 24}` }));
+    const owner = new Map<number, string>();
+    hits.forEach((hit, index) => {
+      const client = index % 24;
+      assert.is(hit.status, 200);
+      assert.is(owner.get(client) ?? hit.upstream, hit.upstream, `client ${client} stays on one target`);
+      owner.set(client, hit.upstream);
+    });
+    // 24 clients on one target by chance: 3 × 3^-24. Before, all shared the proxy's key.
+    assert.ok(new Set(owner.values()).size > 1, `24 forwarded clients all hashed to ${[...owner.values()][0]}`);
+  } finally {
+    await served.close();
+    await Promise.all(ups.map((up) => up.close()));
+  }
+});
+
 test.run();

@@ -64,7 +64,10 @@ export interface AccessLogFields {
   code: string | null;
   /** A gRPC call's `grpc-status` (0 OK, 5 NOT_FOUND, 14 UNAVAILABLE …; Envoy's `%GRPC_STATUS%`), `null` for other requests. */
   grpcStatus: number | null;
-  /** The client's address as the socket saw it. */
+  /**
+   * The client's address: behind proxies the relay trusts (`trustProxy`), the one their
+   * `X-Forwarded-For` names (`ClientInfo.clientAddress`, nginx's realip); else the socket's peer.
+   */
   client: string;
   /** The request id (`requestId()`), `null` without one. */
   requestId: string | null;
@@ -230,7 +233,7 @@ class AccessLogObserver implements Observer {
       `,"duration":${millisecondsJson(record.duration)},"ttfb":${record.firstByte < 0 ? 'null' : millisecondsJson(record.firstByte)}` +
       `,"upstream":${this.upstreamOf(record) === this.upstream ? this.upstreamJson : jsonString(this.upstreamOf(record))},"attempts":${record.attempts},"code":${record.code === null ? 'null' : jsonString(record.code)}` +
       `,"grpcStatus":${record.grpcStatus}` +
-      `,"client":${this.address.of(client.address)},"requestId":${id === undefined ? 'null' : jsonString(id)}` +
+      `,"client":${this.address.of(client.clientAddress)},"requestId":${id === undefined ? 'null' : jsonString(id)}` +
       // Trace and span ids are hex, checked when tracing noted them: nothing to escape.
       `,"traceId":${traced.traceId === null ? 'null' : `"${traced.traceId}"`},"spanId":${traced.spanId === null ? 'null' : `"${traced.spanId}"`}` +
       `,"websocket":${record.session},"headers":{${this.headersJson(clientHeaders(record))}}}\n`
@@ -272,7 +275,7 @@ class AccessLogObserver implements Observer {
       attempts: record.attempts,
       code: record.code,
       grpcStatus: record.grpcStatus,
-      client: client.address,
+      client: client.clientAddress,
       requestId: requestIdOf(client) ?? null,
       traceId: traced.traceId,
       spanId: traced.spanId,
@@ -323,7 +326,7 @@ function combinedLine(record: RequestRecord, settings: AccessLogSettings): strin
   const headers = clientHeaders(record);
   const referer = headerValue(headers, 'referer', settings.secret, settings.query);
   const agent = headerValue(headers, 'user-agent', settings.secret, settings.query);
-  return `${client.address || '-'} - - [${clfTime(record.startTime)}] ${requestLine} ${record.status} ${record.bytesOut || '-'} ${quoted(referer)} ${quoted(agent)}`;
+  return `${client.clientAddress || '-'} - - [${clfTime(record.startTime)}] ${requestLine} ${record.status} ${record.bytesOut || '-'} ${quoted(referer)} ${quoted(agent)}`;
 }
 
 /**

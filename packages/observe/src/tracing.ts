@@ -129,7 +129,7 @@ class TracingObserver implements Observer, AttemptRunner {
     const attributes: Attributes = {
       'url.path': query < 0 ? path : path.slice(0, query),
       'url.scheme': request.client.scheme,
-      'client.address': request.client.address,
+      'client.address': request.client.clientAddress,
     };
     methodAttributes(request.method, attributes);
     if (this.settings.includeQuery && query >= 0) attributes['url.query'] = path.slice(query + 1);

@@ -1,12 +1,13 @@
 // Error answers a stage makes itself (bodyLimit's 413, rateLimit's 429, a balancer's 503 with no
 // target) carry their code on the response (`ProxyResponse.errorCode`): the access line names it
 // as it names a relay error's code, and a SERVER span stays unset for a 4xx (the client's error).
+// And the client they name is the one behind the proxies the relay trusts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SpanKind, SpanStatusCode, propagation } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { createRelay, type Stage } from '@relay/core';
+import { createRelay, type RelayOptions, type Stage } from '@relay/core';
 import { balance } from '@relay/balance';
 import { bodyLimit } from '@relay/body';
 import { concurrencyLimit, rateLimit } from '@relay/limits';
@@ -27,11 +28,15 @@ function observed() {
   return { obs, lines };
 }
 
-async function withRelay(stages: (obs: ReturnType<typeof observed>['obs']) => Stage[], run: (url: string, lines: Record<string, unknown>[]) => Promise<void>): Promise<void> {
+async function withRelay(
+  stages: (obs: ReturnType<typeof observed>['obs']) => Stage[],
+  run: (url: string, lines: Record<string, unknown>[]) => Promise<void>,
+  options: Partial<RelayOptions> = {},
+): Promise<void> {
   exporter.reset();
   const upstream = await startUpstream((_req, res) => res.writeHead(200, { 'content-length': 2 }).end('ok'), { streaming: false });
   const { obs, lines } = observed();
-  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: stages(obs) }));
+  const served = await serveRelay(createRelay({ ...options, targetBaseUrl: upstream.url, stages: stages(obs) }));
   try {
     await run(served.url, lines);
   } finally {
@@ -116,6 +121,29 @@ test('concurrencyLimit 429 and a pool with no target (503): their codes reach th
       assert.is(lines[0]!.code, 'ERR_NO_TARGET');
       assert.is(serverSpans()[0]!.attributes['error.type'], 'ERR_NO_TARGET');
       assert.is(serverSpans()[0]!.status.code, SpanStatusCode.ERROR);
+    },
+  );
+});
+
+test('behind a trusted proxy the access line and the SERVER span name the forwarded client; an untrusted peer cannot pick its own', async () => {
+  const forwarded = { headers: { 'x-forwarded-for': '198.51.100.9, 203.0.113.7' } };
+  await withRelay(
+    (obs) => [obs.request, obs.attempt],
+    async (url, lines) => {
+      assert.is((await fetchRaw(`${url}/a`, forwarded)).status, 200);
+      assert.ok(await waitFor(() => lines.length === 1 && serverSpans().length === 1));
+      assert.is(lines[0]!.client, '203.0.113.7');
+      assert.is(serverSpans()[0]!.attributes['client.address'], '203.0.113.7');
+    },
+    { trustProxy: ['loopback'] },
+  );
+  await withRelay(
+    (obs) => [obs.request, obs.attempt],
+    async (url, lines) => {
+      assert.is((await fetchRaw(`${url}/a`, forwarded)).status, 200);
+      assert.ok(await waitFor(() => lines.length === 1 && serverSpans().length === 1));
+      assert.is(lines[0]!.client, '127.0.0.1');
+      assert.is(serverSpans()[0]!.attributes['client.address'], '127.0.0.1');
     },
   );
 });
