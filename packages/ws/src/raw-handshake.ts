@@ -104,8 +104,8 @@ export class RawHandshake implements AbortHandler, UpgradeHandoff {
     req.on('error', onRequestError);
     req.on('timeout', onRequestTimeout);
     const connect = binding.config.timeouts.connect;
-    // The relay's own timeout option, checked by core: beyond node's timer limit (24.8 days) is "never" for a
-    // connect, so it is cut there rather than firing after 1 ms.
+    // The relay's own timeout option: core refuses one past node's timer limit; the cut guards a
+    // TransportConfig built elsewhere, where a longer one would fire after 1 ms.
     if (connect > 0) this.connectTimer = setTimeout(onConnectTimeout, timerDelay(connect), this);
     req.end();
   }
