@@ -73,6 +73,11 @@ export interface RequestRefusedMessage {
   readonly path: string;
   /** The client's address as the socket reports it. */
   readonly address: string;
+  /**
+   * The client as `ClientInfo.clientAddress` resolves it: behind proxies the relay trusts
+   * (`trustProxy`), the one their `X-Forwarded-For` names; else the peer.
+   */
+  readonly clientAddress: string;
   /** The status the client got. */
   readonly status: number;
   readonly code: RelayError['code'];

@@ -192,7 +192,7 @@ class AccessLogObserver implements Observer {
       attempts: 0,
       code: message.code,
       grpcStatus: null,
-      client: message.address,
+      client: message.clientAddress,
       requestId: null,
       traceId: null,
       spanId: null,
@@ -314,7 +314,7 @@ function refusedBodyBytes(message: RequestRefusedMessage): number {
 
 /** A refused request in Combined Log Format: no stage saw its headers, so no referer or agent. */
 function refusedCombinedLine(message: RequestRefusedMessage): string {
-  return `${message.address || '-'} - - [${clfTime(Date.now())}] ${quoted(`${message.method} ${message.path} HTTP/1.1`)} ${message.status} ${refusedBodyBytes(message) || '-'} "-" "-"`;
+  return `${message.clientAddress || '-'} - - [${clfTime(Date.now())}] ${quoted(`${message.method} ${message.path} HTTP/1.1`)} ${message.status} ${refusedBodyBytes(message) || '-'} "-" "-"`;
 }
 
 /** `client - - [time] "METHOD path HTTP/x" status bytes "referer" "user-agent"`. */

@@ -61,4 +61,30 @@ test('a refused request\'s line counts the error body sent, and never shows the 
   await upstream.close();
 });
 
+test('a refused request behind a trusted proxy is logged with the forwarded client; from an untrusted peer, with the peer', async () => {
+  const upstream = await startUpstream();
+  const written: string[] = [];
+  const obs = observe({ accessLog: { stream: { write: (line: string) => written.push(line) } } });
+  const trusting = await serveRelay(createRelay({ targetBaseUrl: upstream.url, mountPath: '/api', trustProxy: ['loopback'], stages: [obs.request, obs.attempt] }));
+  const edge = await serveRelay(createRelay({ targetBaseUrl: upstream.url, mountPath: '/api', stages: [obs.request, obs.attempt] }));
+  try {
+    const headers = { 'x-forwarded-for': '198.51.100.9, 203.0.113.7' };
+    assert.is((await fetchRaw(`${trusting.url}/elsewhere`, { headers })).status, 404);
+    assert.is((await fetchRaw(`${edge.url}/elsewhere`, { headers })).status, 404);
+    assert.ok(await waitFor(() => written.length === 2));
+    const lines = written.map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.equal(
+      lines.map((line) => [line.status, line.client]),
+      [
+        [404, '203.0.113.7'],
+        [404, '127.0.0.1'],
+      ],
+    );
+  } finally {
+    await trusting.close();
+    await edge.close();
+    await upstream.close();
+  }
+});
+
 test.run();

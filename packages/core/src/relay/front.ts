@@ -3,6 +3,7 @@ import { RelayError, toRelayError } from '../errors.js';
 import { publishRequestRefused } from '../events.js';
 import { loggedPath } from '../logger.js';
 import { pathOnly } from '../request/path.js';
+import { resolveClientAddress, unmapIPv4 } from '../request/trust-proxy.js';
 import { buildRequest, type Entry, type RequestRules } from '../request/build.js';
 import type { ClientInfo } from '../request/client.js';
 import type { Handler, Logger, ProxyRequest, Target } from '../types.js';
@@ -61,11 +62,23 @@ function refuse(host: FrontHost, exchange: Exchange, rawTarget: string, error: R
     method: exchange.req.method ?? 'GET',
     path: pathOnly(rawTarget).slice(0, 256),
     address: exchange.req.socket?.remoteAddress ?? '',
+    clientAddress: refusedClient(host, exchange),
     status: error.status,
     code: error.code,
     upgrade: 'upgrade' in exchange.req.headers,
   }));
   exchange.refuse(error);
+}
+
+/**
+ * The client of a refused request behind the proxies the relay trusts: the built request's when
+ * there is one (refused on shutdown), else read from the head as `buildRequest` would have.
+ */
+function refusedClient(host: FrontHost, exchange: Exchange): string {
+  if (exchange.client !== null) return exchange.client.clientAddress;
+  const peer = unmapIPv4(exchange.req.socket?.remoteAddress ?? '');
+  const forwardedFor = exchange.req.headers['x-forwarded-for'];
+  return forwardedFor === undefined ? peer : resolveClientAddress(host.rules.trustProxy, peer, String(forwardedFor));
 }
 
 function badRequest(host: FrontHost, req: IncomingMessage, rawTarget: string, error: unknown): RelayError {
