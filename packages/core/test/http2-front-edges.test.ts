@@ -2,8 +2,9 @@
 import http2, { constants } from 'node:http2';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { delay, listenHttp2, startUpstream, waitFor, writeChunks } from '@relay/testkit';
+import { delay, startUpstream, waitFor, writeChunks } from '@relay/testkit';
 import { createRelay, type Relay, type RelayOptions } from '../src/index.js';
+import { h2FrontSession } from './http2-helpers.js';
 
 const test = suite('HTTP/2 front edges');
 const closers: Array<() => Promise<void> | void> = [];
@@ -13,15 +14,7 @@ test.after.each(async () => {
 
 async function h2Front(options: RelayOptions): Promise<{ relay: Relay; session: http2.ClientHttp2Session }> {
   const relay = createRelay(options);
-  const front = await listenHttp2(http2.createServer(relay.handle));
-  const session = http2.connect(front.url);
-  session.on('error', () => {});
-  closers.push(async () => {
-    session.destroy();
-    await front.close();
-    await relay.shutdown({ timeout: 500 });
-  });
-  return { relay, session };
+  return { relay, session: await h2FrontSession(closers, relay) };
 }
 
 interface Answer {

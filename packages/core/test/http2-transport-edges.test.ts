@@ -2,9 +2,10 @@
 import http2, { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { delay, fetchRaw, listen, listenHttp2, serveRelay, waitFor, writeChunks } from '@relay/testkit';
+import { delay, fetchRaw, listen, waitFor, writeChunks } from '@relay/testkit';
 import http from 'node:http';
 import { createRelay, http2Transport, type Http2TransportOptions, type Relay, type RelayOptions } from '../src/index.js';
+import { h2FrontSession, relayOverHttp2 } from './http2-helpers.js';
 
 const test = suite('http2Transport edges');
 const closers: Array<() => Promise<void> | void> = [];
@@ -43,24 +44,9 @@ async function h2Upstream(handler: StreamHandler, options: http2.ServerOptions =
   return upstream;
 }
 
-async function relayTo(url: string, transport: Http2TransportOptions = {}, options: Partial<RelayOptions> = {}) {
-  const served = await serveRelay(createRelay({ targetBaseUrl: url, ...options, transport: http2Transport(transport) }));
-  closers.push(() => served.close());
-  return served;
-}
+const relayTo = (url: string, transport?: Http2TransportOptions, options?: Partial<RelayOptions>) => relayOverHttp2(closers, url, transport, options);
 
-/** An HTTP/2 front for a relay, and a client session to it. */
-async function h2Front(relay: Relay) {
-  const front = await listenHttp2(http2.createServer(relay.handle));
-  const session = http2.connect(front.url);
-  session.on('error', () => {});
-  closers.push(async () => {
-    session.destroy();
-    await front.close();
-    await relay.shutdown({ timeout: 500 });
-  });
-  return session;
-}
+const h2Front = (relay: Relay) => h2FrontSession(closers, relay);
 
 function collect(stream: http2.ClientHttp2Stream, limitMs = 5000) {
   return new Promise<{ status: number | undefined; body: string; ended: boolean; rstCode: number | undefined; trailers: IncomingHttpHeaders }>((resolve) => {

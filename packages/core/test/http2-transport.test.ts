@@ -6,8 +6,9 @@ import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { close, fetchRaw, listen, memoryLogger, serveRelay, tlsFixture, waitFor } from '@relay/testkit';
-import { createRelay, http2Transport, type Http2TransportOptions, type RelayOptions, type Stage } from '../src/index.js';
+import { close, fetchRaw, listen, memoryLogger, tlsFixture, waitFor } from '@relay/testkit';
+import { http2Transport, type Http2TransportOptions, type RelayOptions, type Stage } from '../src/index.js';
+import { relayOverHttp2, type Closers } from './http2-helpers.js';
 
 const test = suite('http2Transport');
 
@@ -19,7 +20,7 @@ interface H2Upstream {
   close(): Promise<void>;
 }
 
-const closers: Array<() => Promise<void>> = [];
+const closers: Closers = [];
 test.after.each(async () => {
   for (const closeOne of closers.splice(0).reverse()) await closeOne();
 });
@@ -50,11 +51,7 @@ async function h2Upstream(handler: StreamHandler, options: { settings?: { maxCon
   return upstream;
 }
 
-async function relayTo(url: string, transport: Http2TransportOptions = {}, options: Partial<RelayOptions> = {}) {
-  const served = await serveRelay(createRelay({ targetBaseUrl: url, ...options, transport: http2Transport(transport) }));
-  closers.push(() => served.close());
-  return served;
-}
+const relayTo = (url: string, transport?: Http2TransportOptions, options?: Partial<RelayOptions>) => relayOverHttp2(closers, url, transport, options);
 
 function answer(text: string): StreamHandler {
   return (stream) => {
