@@ -1,3 +1,4 @@
+import { assertKnownKeys } from './known-keys.js';
 import { silentLogger } from './logger.js';
 import { defaultTimeouts } from './options.js';
 import type { Handler, Stage, StageContext } from './types.js';
@@ -12,19 +13,23 @@ const localTarget = Object.freeze({
 } as const);
 
 const noTls = Object.freeze({});
+const contextKeys: readonly (keyof StageContext)[] = ['logger', 'target', 'timeouts', 'logQuery', 'tls'];
 
 /**
  * A `StageContext` for using a stage outside a relay (tests, other pipelines): a silent
- * logger, the default timeouts, a `http://localhost` target and no TLS settings unless given.
+ * logger, the default timeouts, a `http://localhost` target, no TLS settings and no query strings
+ * in log lines unless given. Unknown keys throw, naming the nearest valid one.
  *
  * @example
  * const handler = headers({ dropRequest: ['cookie'] }).wrap(fakeNext, stageContext());
  */
 export function stageContext(overrides: Partial<StageContext> = {}): StageContext {
+  assertKnownKeys(overrides, contextKeys, 'stageContext()');
   return {
     logger: overrides.logger ?? silentLogger,
     target: overrides.target ?? localTarget,
     timeouts: overrides.timeouts ?? defaultTimeouts,
+    logQuery: overrides.logQuery ?? false,
     tls: overrides.tls ?? noTls,
   };
 }

@@ -106,6 +106,12 @@ test("wrap receives the relay's TLS settings, read-only; {} without any, and fro
   assert.equal(stageContext({ tls: { servername: 'x' } }).tls, { servername: 'x' });
 });
 
+test('stageContext() keeps logQuery (false unless given) and names the nearest key for an unknown one', () => {
+  assert.is(stageContext().logQuery, false);
+  assert.is(stageContext({ logQuery: true }).logQuery, true);
+  assert.throws(() => stageContext({ logQuerry: true } as Partial<StageContext>), /logQuery/);
+});
+
 test('a stage can answer before the upstream, through a real relay', async () => {
   const upstream = await startUpstream();
   const guard: Stage = {
