@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { Server as NetServer } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { RelayError, type Relay } from '@relay/core';
-import { normalizePathOption, refuseUpgrade } from '@relay/core/transport';
+import { isWebSocketUpgrade, normalizePathOption, refuseUpgrade, serveAsPlainRequest } from '@relay/core/transport';
 import { matchMount, pathStart, queryStart } from './mount.js';
 
 /** The routes `routeUpgrades` installed on one server. */
@@ -32,6 +32,8 @@ class UpgradeRouter {
   }
 
   route(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    // `Upgrade: h2c` (curl --http2, Java's HttpClient): the app's routes and the relays serve it as the plain request it also is.
+    if (!isWebSocketUpgrade(req) && serveAsPlainRequest(req, socket, head)) return;
     const url = req.url ?? '/';
     const start = pathStart(url);
     const end = queryStart(url, start);

@@ -252,6 +252,9 @@ function writeHead(exchange: HttpExchange, response: ProxyResponse): void {
     return;
   }
   if (relay.state === 'stopping' || (exchange.request!.body !== null && !exchange.req.complete)) res.shouldKeepAlive = false;
+  // A 204 has no body, and a Content-Length on it could make a client wait for bytes or take the
+  // next response's as its own (RFC 9110 §8.6: a server MUST NOT send one; nginx drops it).
+  if (response.status === 204 && response.headers['content-length'] !== undefined) delete response.headers['content-length'];
   res.writeHead(response.status, response.statusMessage || undefined, response.headers as OutgoingHttpHeaders);
 }
 

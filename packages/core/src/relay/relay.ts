@@ -20,6 +20,7 @@ import { HttpExchange } from './http-exchange.js';
 import type { InFlight } from './in-flight.js';
 import { innerHandler } from './inner.js';
 import { Lifecycle } from './lifecycle.js';
+import { isWebSocketUpgrade, serveAsPlainRequest } from './plain-upgrade.js';
 import { refuseUpgrade, UpgradeExchange } from './upgrade.js';
 
 /**
@@ -122,6 +123,8 @@ class RelayCore implements Relay, FrontHost, ExchangeHost {
   }
 
   private serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, rawTarget: string, entry: Entry): void {
+    // Not a WebSocket (h2c): the plain request it also is, through the server's request handling.
+    if (!isWebSocketUpgrade(req) && serveAsPlainRequest(req, socket, head)) return;
     const pipeline = this.upgradePipeline;
     if (pipeline === null) {
       refuseUpgrade(socket, new RelayError('ERR_UPGRADE_UNSUPPORTED', 'this relay has no websocket transport'), this.logger);

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { RelayError } from '../errors.js';
 import type { HeaderRecord, ProxyRequest, Target } from '../types.js';
 import { ClientInfo } from './client.js';
-import { assertHeaderListComplete, readRequestHead, setForwardingHeaders, type ForwardingPolicy } from './forwarding.js';
+import { assertHeaderListComplete, isForwardingHeader, readRequestHead, setForwardingHeaders, type ForwardingPolicy } from './forwarding.js';
 import { trailerFieldsFromRaw } from './hop-by-hop.js';
 import { mapRequestPath, splitAbsoluteForm } from './path.js';
 import { trustsPeer, unmapIPv4 } from './trust-proxy.js';
@@ -97,8 +97,21 @@ export function buildRequest(rules: RequestRules, req: IncomingMessage, rawTarge
   };
 }
 
+/**
+ * The client's trailer fields that may go upstream. Never forwarding fields (`X-Forwarded-For`,
+ * `Forwarded`, `X-Real-IP` …): the relay writes those in the head, and an upstream that merges
+ * trailers into headers would otherwise take the client's word for its address (Apache's
+ * MergeTrailers, CVE-2013-5704); no proxy puts them in a trailer section.
+ */
 function clientTrailers(req: IncomingMessage): HeaderRecord | null {
-  return trailerFieldsFromRaw(req.rawTrailers);
+  const fields = trailerFieldsFromRaw(req.rawTrailers);
+  if (fields === null) return null;
+  let kept = 0;
+  for (const name in fields) {
+    if (isForwardingHeader(name)) delete fields[name];
+    else kept++;
+  }
+  return kept === 0 ? null : fields;
 }
 
 /**

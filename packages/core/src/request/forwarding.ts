@@ -125,7 +125,7 @@ export function assertHeaderListComplete(req: HeaderListSource): void {
 }
 
 /** A header a proxy writes about its client: an edge gateway never takes a client's word for these. */
-function isForwardingHeader(name: string): boolean {
+export function isForwardingHeader(name: string): boolean {
   if (name.charCodeAt(0) === 120 /* x */) return name.startsWith('x-forwarded-') || name === 'x-real-ip';
   return name === 'forwarded' || name === 'true-client-ip';
 }

@@ -87,6 +87,26 @@ export function switchedProtocols(): RelayError {
   return new RelayError('ERR_UPSTREAM_PROTOCOL', 'upstream answered 101 Switching Protocols to a request that asked for no upgrade');
 }
 
+/**
+ * Why a final response head cannot be relayed, or null (the common case: a status in range, no
+ * `Transfer-Encoding` or `chunked` alone):
+ * - a status outside 100–599: RFC 9110 §15 has a client treat it as a 5xx, and node's `writeHead`
+ *   refuses it, which would be blamed on the relay;
+ * - a `Transfer-Encoding` other than `chunked` alone (`gzip, chunked`, `identity`): the transport
+ *   takes the chunked framing off, so another coding would reach the client with nothing naming
+ *   it (RFC 9112 §6.1; nginx: "upstream sent unknown Transfer-Encoding", 502).
+ */
+export function unusableHead(status: number, rawHeaders: readonly string[]): RelayError | null {
+  if (!(status >= 100 && status <= 599)) return new RelayError('ERR_UPSTREAM_PROTOCOL', `upstream sent an invalid status code ${status}`);
+  for (let index = 0; index < rawHeaders.length; index += 2) {
+    const name = rawHeaders[index]!;
+    if (name.length !== 17 || name.toLowerCase() !== 'transfer-encoding') continue;
+    const value = rawHeaders[index + 1]!;
+    if (value.trim().toLowerCase() !== 'chunked') return new RelayError('ERR_UPSTREAM_PROTOCOL', `upstream sent a Transfer-Encoding the relay cannot pass on: ${JSON.stringify(value.slice(0, 64))}`);
+  }
+  return null;
+}
+
 /** Logs bytes an upstream sent after a complete response: the response is kept, the connection closed. */
 export function logTrailingBytes(config: Pick<TransportConfig, 'logger' | 'target'>, request: ProxyRequest, error: Error): void {
   config.logger.warn(

@@ -20,6 +20,7 @@ import {
   slowReaderError,
   switchedProtocols,
   timeoutError,
+  unusableHead,
   type ClientLimits,
   type Upload,
   type UploadWatch,
@@ -233,9 +234,14 @@ export abstract class Attempt implements AbortHandler, Upload {
 
   settleHead(): void {
     if (this.settled) return;
-    this.settled = true;
     const response = this.response!;
     const status = response.statusCode!;
+    const unusable = unusableHead(status, response.rawHeaders);
+    if (unusable !== null) {
+      this.fail(unusable);
+      return;
+    }
+    this.settled = true;
     const headers = responseHeadersFromRaw(response.rawHeaders);
     // An event stream may stay quiet longer than the read timeout: only the client's leaving ends it.
     if (isEventStream(headers['content-type'], this.host.limits.eventStreams)) this.idleLimit = 0;

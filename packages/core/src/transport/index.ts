@@ -8,6 +8,7 @@ export type { AbortHandler, AnswerHandler } from '../request/client.js';
 // Answering and logging as the relay does.
 export { sendError } from '../relay/respond.js';
 export { refuseUpgrade } from '../relay/upgrade.js';
+export { isWebSocketUpgrade, serveAsPlainRequest } from '../relay/plain-upgrade.js';
 export { loggedPath, logUpstreamFailure, withoutUserinfo } from '../logger.js';
 
 // Headers, paths and options checked as the relay checks them.

@@ -8,7 +8,7 @@ import type { AbortHandler } from '../request/client.js';
 import type { BoundTransport, HeaderRecord, ProxyRequest, ProxyResponse, Target, Transport, TransportConfig } from '../types.js';
 import { notSendable } from './agent.js';
 import { bodyFailure } from './attempt.js';
-import { clientLimitNames, headersForTarget, isEventStream, isStaleConnectionFailure, logAttemptFailure, logClientFault, resolveClientLimits, slowReaderError, switchedProtocols, timeoutError, type ClientLimitOptions, type ClientLimits } from './attempt-rules.js';
+import { clientLimitNames, headersForTarget, isEventStream, isStaleConnectionFailure, logAttemptFailure, logClientFault, resolveClientLimits, slowReaderError, switchedProtocols, timeoutError, unusableHead, type ClientLimitOptions, type ClientLimits } from './attempt-rules.js';
 
 /** Options of the undici transport. */
 export interface UndiciTransportOptions extends Pick<ClientLimitOptions, 'slowClientTimeout' | 'eventStreams'> {
@@ -271,13 +271,19 @@ class UndiciAttempt implements AbortHandler {
       this.abortWith(switchedProtocols());
       return false;
     }
+    const fields = latin1(rawHeaders);
+    const unusable = unusableHead(status, fields);
+    if (unusable !== null) {
+      this.abortWith(unusable);
+      return false;
+    }
     if (status < 200) {
       // 100 and 102 are hop-by-hop; 103 carries the upstream's hints to the client.
-      if (status === 103) this.request.client.sendEarlyHints(responseHeadersFromRaw(latin1(rawHeaders)));
+      if (status === 103) this.request.client.sendEarlyHints(responseHeadersFromRaw(fields));
       return true;
     }
     this.settled = true;
-    const headers = responseHeadersFromRaw(latin1(rawHeaders));
+    const headers = responseHeadersFromRaw(fields);
     const bodiless = this.request.method === 'HEAD' || status === 204 || status === 304;
     const response: ProxyResponse = { status, statusMessage: statusText ?? '', headers, body: null };
     if (!bodiless) {
