@@ -1,4 +1,5 @@
 import { assertKnownKeys, type RelayErrorCode } from '@relay/core';
+import { maxTimerDelay } from '@relay/core/transport';
 
 /** One upstream: a URL (`http://10.0.0.1:8000`, `unix:/run/app.sock`) and its share of the traffic. */
 export interface StaticTarget {
@@ -156,6 +157,16 @@ export function readInteger(value: unknown, option: string, fallback: number, mi
   return value;
 }
 
+/**
+ * A whole number of ms ≥ 1 that a timer waits, or the default. Node fires a longer timer after
+ * 1 ms: checks and lookups would run back to back, and every check would time out at once.
+ */
+export function readDelay(value: unknown, option: string, fallback: number): number {
+  const delay = readInteger(value, option, fallback);
+  if (delay > maxTimerDelay) throw new RangeError(`${option} must be at most ${maxTimerDelay} ms (about 24.8 days, node's timer limit), got ${delay}`);
+  return delay;
+}
+
 function readStatuses(value: unknown, option: string): number[] {
   if (!Array.isArray(value) || value.some((s) => !Number.isInteger(s) || s < 100 || s > 599)) {
     throw new RangeError(`${option} must be an array of HTTP statuses (100 to 599)`);
@@ -204,8 +215,8 @@ export function compileHealth(value: unknown): HealthRules | null {
   if (typeof value.path !== 'string' || !value.path.startsWith('/')) throw new TypeError('healthCheck.path must be a path starting with /');
   return {
     path: value.path,
-    interval: readInteger(value.interval, 'healthCheck.interval', 5_000),
-    timeout: readInteger(value.timeout, 'healthCheck.timeout', 2_000),
+    interval: readDelay(value.interval, 'healthCheck.interval', 5_000),
+    timeout: readDelay(value.timeout, 'healthCheck.timeout', 2_000),
     healthyThreshold: readInteger(value.healthyThreshold, 'healthCheck.healthyThreshold', 2),
     unhealthyThreshold: readInteger(value.unhealthyThreshold, 'healthCheck.unhealthyThreshold', 3),
     statuses: value.statuses === undefined ? null : new Set(readStatuses(value.statuses, 'healthCheck.statuses')),

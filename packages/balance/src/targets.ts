@@ -1,6 +1,6 @@
 import { parseTarget, type Target } from '@relay/core';
 import type { TargetSpec } from './options.js';
-import { checkObject, readInteger } from './options.js';
+import { checkObject, readDelay, readInteger } from './options.js';
 
 /** A static target, checked: its URL, weight and parsed `Target`. */
 export interface StaticEntry {
@@ -55,7 +55,7 @@ function objectEntry(spec: unknown, where: string): StaticEntry | DnsEntry {
   checkObject(spec, ['url', 'weight', 'dns', 'interval'], where);
   const weight = readInteger(spec.weight, `${where}.weight`, 1);
   if (typeof spec.url === 'string' && spec.dns === undefined && spec.interval === undefined) return staticEntry(spec.url, weight, where);
-  if (typeof spec.dns === 'string' && spec.url === undefined) return dnsEntry(spec.dns, readInteger(spec.interval, `${where}.interval`, 30_000), weight, where);
+  if (typeof spec.dns === 'string' && spec.url === undefined) return dnsEntry(spec.dns, readDelay(spec.interval, `${where}.interval`, 30_000), weight, where);
   throw new TypeError(`${where} needs either url or dns (a string)`);
 }
 
