@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { maxTimerDelay } from '@relay/core/transport';
 import { assertKnownKeys, assertOptionsObject, assertPositive } from './options.js';
 import type { Bucket, BucketPolicy, Decision, LimitStore } from './store.js';
 
@@ -9,7 +10,7 @@ export interface RedisStoreOptions {
   client: Redis | Cluster;
   /** Prefix of every key this store writes. Default `'relay:limits:'`. */
   prefix?: string;
-  /** Longest wait for Redis, in ms: past it the call fails and the limit's `failOpen` decides. Default 200. */
+  /** Longest wait for Redis, in ms (at most 2147483647, node's timer limit): past it the call fails and the limit's `failOpen` decides. Default 200. */
   timeout?: number;
 }
 
@@ -66,6 +67,8 @@ export function redisStore(options: RedisStoreOptions): LimitStore {
   if (typeof prefix !== 'string') throw new TypeError('redisStore: prefix must be a string');
   const timeout = options.timeout ?? 200;
   assertPositive(timeout, 'redisStore: timeout');
+  // It arms a timer per call: node fires a longer one after 1 ms, and every call would fail as if Redis were down.
+  if (timeout > maxTimerDelay) throw new RangeError(`redisStore: timeout must be at most ${maxTimerDelay} ms (about 24.8 days, node's timer limit), got ${timeout}`);
   return {
     kind: 'redis',
     bind: (policy) => new RedisBucket(policy, client, `${prefix}${policy.name}`, timeout),
