@@ -1,7 +1,7 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { type Relay } from '@relay/core';
-import { assertNonNegative } from '@relay/core/transport';
+import { assertTimeout } from '@relay/core/transport';
 
 /** The part of a relay the lifecycle drives. */
 export type LifecycleRelay = Pick<Relay, 'startup' | 'shutdown'>;
@@ -61,7 +61,7 @@ class Lifecycle implements RelayLifecycle {
   }
 
   async shutdown(options: { timeout?: number } = {}): Promise<void> {
-    if (options.timeout !== undefined) assertNonNegative(options.timeout, 'timeout');
+    if (options.timeout !== undefined) assertTimeout(options.timeout, 'timeout');
     const results = await Promise.allSettled(this.relays.map((relay) => relay.shutdown(options)));
     const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
@@ -69,7 +69,8 @@ class Lifecycle implements RelayLifecycle {
 
   async close(server: HttpServer | HttpsServer, options: { timeout?: number } = {}): Promise<void> {
     const timeout = options.timeout ?? 10_000;
-    assertNonNegative(timeout, 'timeout');
+    // Before the server stops accepting: past node's timer limit the cut would come after 1 ms.
+    assertTimeout(timeout, 'timeout');
     const started = Date.now();
     // The callback runs when the last connection has closed (or at once, with an error, when it was not listening).
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
