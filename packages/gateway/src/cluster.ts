@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '@relay/core';
+import { maxTimerDelay } from '@relay/core/transport';
 import { serveClusterView } from './cluster-view.js';
 import { ConfigError } from './config-error.js';
 import { planListeners } from './listeners.js';
@@ -119,7 +120,7 @@ class WorkerPool {
       for (const worker of this.slots.keys()) worker.process.kill('SIGKILL');
       this.options.logger.error({ workers: this.slots.size }, 'workers did not stop in time: killed');
       this.exitCode = 1;
-    }, this.shutdownTimeout + 5_000);
+    }, killDelay(this.shutdownTimeout));
     deadline.unref();
     this.finishIfEmpty();
   }
@@ -154,6 +155,17 @@ class WorkerPool {
     this.options.logger.info({}, 'stopped');
     this.onFinished(this.exitCode);
   }
+}
+
+/**
+ * How long the primary waits for draining workers before it kills them: the shutdown timeout plus
+ * 5 s, no longer than node's timers reach (a longer wait would kill them after 1 ms).
+ *
+ * @example
+ * killDelay(10_000); // 15_000
+ */
+export function killDelay(shutdownTimeout: number): number {
+  return Math.min(shutdownTimeout + 5_000, maxTimerDelay);
 }
 
 /**

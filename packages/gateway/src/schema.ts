@@ -1,8 +1,11 @@
 import { isIP } from 'node:net';
+import { maxTimerDelay } from '@relay/core/transport';
 import { z } from 'zod';
 import { featureShape } from './features.js';
 
 const milliseconds = z.number({ invalid_type_error: 'expected a number of milliseconds' }).int().nonnegative();
+/** A duration a node timer waits: node fires a longer one after 1 ms. Refused here, so `relay check` and a reload say so. */
+const timerMilliseconds = milliseconds.max(maxTimerDelay, `expected at most ${maxTimerDelay} ms (about 24.8 days, node's timer limit)`);
 const port = z.number({ invalid_type_error: 'expected a port number' }).int().min(0).max(65_535);
 
 function isHttpUrl(value: string): boolean {
@@ -40,7 +43,7 @@ const method = z
   .transform((value) => value.toUpperCase());
 
 /** Per-attempt upstream timeouts, as `createRelay({ timeout })` takes them. */
-const attemptTimeouts = z.object({ connect: milliseconds, read: milliseconds, write: milliseconds, pool: milliseconds }).partial().strict();
+const attemptTimeouts = z.object({ connect: timerMilliseconds, read: timerMilliseconds, write: timerMilliseconds, pool: timerMilliseconds }).partial().strict();
 
 const upstreamTls = z
   .object({
@@ -145,7 +148,8 @@ export const gatewayConfigSchema = z
     listen: z.array(listener).min(1, 'expected at least one listener'),
     trustProxy: trustProxy.optional(),
     timeouts: attemptTimeouts
-      .extend({ shutdown: milliseconds, reloadDrain: milliseconds })
+      // reloadDrain is only compared against the clock (no timer waits for it): any length.
+      .extend({ shutdown: timerMilliseconds, reloadDrain: milliseconds })
       .partial()
       .strict()
       .default({}),
