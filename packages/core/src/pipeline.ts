@@ -1,6 +1,6 @@
 import { assertKnownKeys } from './known-keys.js';
 import { silentLogger } from './logger.js';
-import { defaultTimeouts } from './options.js';
+import { defaultTimeouts, resolveTimeouts } from './options.js';
 import type { Handler, Stage, StageContext } from './types.js';
 
 const localTarget = Object.freeze({
@@ -28,7 +28,8 @@ export function stageContext(overrides: Partial<StageContext> = {}): StageContex
   return {
     logger: overrides.logger ?? silentLogger,
     target: overrides.target ?? localTarget,
-    timeouts: overrides.timeouts ?? defaultTimeouts,
+    // Checked as the relay checks its own: stages feed them to timers.
+    timeouts: overrides.timeouts === undefined ? defaultTimeouts : resolveTimeouts(overrides.timeouts, 'stageContext().timeouts'),
     logQuery: overrides.logQuery ?? false,
     tls: overrides.tls ?? noTls,
   };

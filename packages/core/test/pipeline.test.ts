@@ -112,6 +112,11 @@ test('stageContext() keeps logQuery (false unless given) and names the nearest k
   assert.throws(() => stageContext({ logQuerry: true } as Partial<StageContext>), /logQuery/);
 });
 
+test("stageContext() checks its timeouts as createRelay does: past node's timer limit is a RangeError naming the phase", () => {
+  assert.throws(() => stageContext({ timeouts: { connect: 1000, read: 2 ** 31, write: 1000, pool: 1000 } }), (error: Error) => error instanceof RangeError && /timeouts\.read/.test(error.message));
+  assert.is(stageContext({ timeouts: { connect: 1, read: 2 ** 31 - 1, write: 3, pool: 4 } }).timeouts.read, 2 ** 31 - 1);
+});
+
 test('a stage can answer before the upstream, through a real relay', async () => {
   const upstream = await startUpstream();
   const guard: Stage = {

@@ -6,7 +6,7 @@ import type { ClientInfo } from '../request/client.js';
 import { RelayError, toRelayError } from '../errors.js';
 import { publishRequestEnd, publishRequestStart } from '../events.js';
 import { loggedPath } from '../logger.js';
-import type { Handler, HeaderRecord, ProxyRequest, ProxyResponse } from '../types.js';
+import type { Handler, HeaderRecord, HeaderValue, ProxyRequest, ProxyResponse } from '../types.js';
 import type { ExchangeHost } from './host.js';
 import type { InFlight } from './in-flight.js';
 import { goAway, isHttp2, sendError } from './respond.js';
@@ -203,6 +203,19 @@ function writeResponse(exchange: HttpExchange, response: ProxyResponse): void {
     return;
   }
   body.pipe(res);
+  flushEventsThroughCompression(res as FlushableResponse, body, response.headers['content-type']);
+}
+
+type FlushableResponse = ServerResponse & { flush?: () => void };
+
+/**
+ * A compressing middleware in front of the relay (`compression()`, which adds `res.flush`) holds
+ * bytes until its buffer fills: an event stream's events would wait for the stream's end. Each
+ * chunk is flushed after the pipe wrote it, as that middleware's docs ask of event streams.
+ */
+function flushEventsThroughCompression(res: FlushableResponse, body: Readable, contentType: HeaderValue | undefined): void {
+  if (typeof res.flush !== 'function' || typeof contentType !== 'string' || !/^\s*text\/event-stream\b/i.test(contentType)) return;
+  body.on('data', () => res.flush!());
 }
 
 /**
