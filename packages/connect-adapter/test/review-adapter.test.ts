@@ -14,8 +14,9 @@ import qs from 'qs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRelay, type Relay } from '@relay/core';
-import { close, delay, fetchRaw, listen, memoryLogger, startUpstream, tlsFixture, waitFor, type Upstream } from '@relay/testkit';
-import { relayLifecycle, toConnect } from '../src/index.js';
+import { close, delay, fetchRaw, listen, memoryLogger, sendRaw, startUpstream, tlsFixture, waitFor, type Upstream } from '@relay/testkit';
+import { websocket } from '@relay/ws';
+import { relayLifecycle, routeUpgrades, toConnect } from '../src/index.js';
 import { relayPlugin } from '../../frameworks/src/fastify.js';
 import { relayHandler, type NodeEnv } from '../../frameworks/src/hono.js';
 import { http2Gateway } from '../../../docs/examples/frameworks.js';
@@ -101,6 +102,27 @@ test('express.json(): a chunked request with an empty body reaches the upstream 
   });
   assert.is(status, 200);
   assert.is(lastSeen().body.toString('utf8'), '', 'the client sent no body; the upstream got one the parser made up');
+});
+
+test('routeUpgrades: a plain HTTP request offering Upgrade: h2c (Java HttpClient, curl --http2) is still answered by the app and the relay over HTTP/1.1', async () => {
+  const relay = createRelay({ targetBaseUrl: upstream.url, websocket: websocket() });
+  await relay.startup();
+  relays.push(relay);
+  const app = express();
+  app.use('/chat', toConnect(relay));
+  app.get('/health', (_req, res) => void res.send('app: healthy'));
+  const server = createServer(app);
+  servers.push(server);
+  const port = Number(new URL(await listen(server)).port);
+  routeUpgrades(server, { '/chat': relay }); // as docs/frameworks.md wires WebSocket upgrades
+  // RFC 9110 §7.8: a server may ignore Upgrade and answer the request as it stands.
+  const h2c = (path: string) =>
+    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n`;
+  const own = await sendRaw(port, h2c('/health'), 1500);
+  assert.match(own.split('\r\n')[0]!, /^HTTP\/1\.1 200 /, `the app's own route: ${JSON.stringify(own.slice(0, 120))}`);
+  assert.match(own, 'app: healthy');
+  const relayed = await sendRaw(port, h2c('/chat/history'), 1500);
+  assert.match(relayed.split('\r\n')[0]!, /^HTTP\/1\.1 200 /, `under the relay's mount: ${JSON.stringify(relayed.slice(0, 120))}`);
 });
 
 test("relayLifecycle.close(server) resolves soon after the app's own request on a keep-alive connection has ended, not at the deadline", async () => {
