@@ -63,17 +63,25 @@ export function mountedRoute(url: string, originalUrl: string, baseUrl: unknown)
   } else if (original.length > rest.length && rest.charCodeAt(0) === SLASH && original.endsWith(rest)) {
     route.path = rest + query;
     route.mountPath = original.slice(0, original.length - rest.length);
-  } else if (rest.charCodeAt(0) === SLASH && original.endsWith(rest.slice(1))) {
-    // The framework added the leading "/": either nothing was left (the bare mount), or the
-    // mount ended inside a segment.
-    if (rest.length !== 1) return null;
+  } else if (rest.length === 1 && rest.charCodeAt(0) === SLASH) {
+    // The framework added the leading "/" because nothing was left: the bare mount.
     route.path = query;
     route.mountPath = original;
+  } else if (isDotSuffix(rest, original)) {
+    // Connect matched the mount inside a segment (`/auth` for `/auth.json`): it cuts the mount
+    // at a "." and adds a "/", leaving `/.json`. Only that shape is not under the mount; a
+    // rewritten URL merely ending like the original (`/legacy-users` → `/users`) is relayed.
+    return null;
   } else {
     route.path = rest + query;
     route.mountPath = typeof baseUrl === 'string' ? baseUrl : '';
   }
   return route;
+}
+
+/** Whether `rest` is what Connect leaves when it matched a mount ending just before a "." of `original`. */
+function isDotSuffix(rest: string, original: string): boolean {
+  return rest.charCodeAt(0) === SLASH && rest.charCodeAt(1) === 46 /* . */ && original.endsWith(rest.slice(1));
 }
 
 /**
