@@ -74,15 +74,20 @@ class Lifecycle implements RelayLifecycle {
     const started = Date.now();
     // The callback runs when the last connection has closed (or at once, with an error, when it was not listening).
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    // server.close() closes the connections idle now; a keep-alive connection whose response
+    // finishes later would stay open until its keepAliveTimeout or the deadline. Node offers no
+    // event for "went idle", so sweep on an interval, as its own connectionsCheckingInterval does.
+    const sweep = setInterval(closeIdle, idleSweepMs, server);
     let cut: NodeJS.Timeout | null = null;
     try {
       // The relays answer what they still hold at the deadline (503, or an aborted stream).
       await this.shutdown({ timeout });
-      server.closeIdleConnections();
+      closeIdle(server);
       // The app's own requests get what is left of the budget; answers just written get a moment to leave.
       cut = setTimeout(cutConnections, Math.max(timeout - (Date.now() - started), flushGrace), server);
       await closed;
     } finally {
+      clearInterval(sweep);
       if (cut !== null) clearTimeout(cut);
     }
   }
@@ -90,6 +95,17 @@ class Lifecycle implements RelayLifecycle {
 
 /** How long answers written at the deadline get to leave before their connections are cut, in ms. */
 const flushGrace = 100;
+
+/**
+ * How often `close` closes the connections that went idle, in ms: the most a finished keep-alive
+ * exchange holds the close up. Each sweep only walks the server's connection list.
+ */
+const idleSweepMs = 250;
+
+/** Closes connections not sending a request or awaiting a response (their last answer has left). */
+function closeIdle(server: HttpServer | HttpsServer): void {
+  server.closeIdleConnections();
+}
 
 function cutConnections(server: HttpServer | HttpsServer): void {
   server.closeAllConnections();
