@@ -26,27 +26,33 @@ const encodings: Record<string, BufferEncoding> = {
  * A body parser's result is serialised again by what it is and the request's content type:
  * a `Buffer` (`express.raw`) as is; a string (`express.text`) in the request's charset; an
  * object under a form content type as form fields (`encodeForm`); any value under a JSON
- * content type with `JSON.stringify`. Parsers have already decoded any `Content-Encoding`.
+ * content type with `JSON.stringify` (a string too, unless `isRawText` shows it is the raw
+ * text). Parsers have already decoded any `Content-Encoding`. A body that ended empty stays
+ * empty, whatever the parser left.
  *
  * @throws RelayError `ERR_BODY_CONSUMED` when the body was read and cannot be rebuilt
- *   faithfully (multipart, a nested key it cannot encode, a charset Node cannot write …).
+ *   faithfully (multipart, a nested key it cannot encode, a charset Node cannot write, a
+ *   number that overflowed to `Infinity` …).
  * @example
  * const body = consumedBody(req); // after express.json(): Buffer.from('{"user":"ada"}')
  */
 export function consumedBody(req: ParsedRequest): Buffer | undefined {
   // The common case: nobody touched the stream; the relay streams it.
   if (req._body !== true && !req.readableDidRead && !req.readableEnded) return undefined;
-  const headers = req.headers;
-  const length = headers['content-length'];
-  if (headers['transfer-encoding'] === undefined && (length === undefined || Number(length) === 0)) return undefined;
   const body = req.body;
+  // The bytes as received, whatever framed them (HTTP/2 needs no Content-Length).
   if (Buffer.isBuffer(body)) return body;
+  const headers = req.headers;
+  if (declaresNoBody(req)) return undefined;
+  // The stream ended without a byte (an empty chunked body): whatever the parser made of
+  // nothing (express.json: `{}`) was not sent.
+  if (req.readableEnded && !req.readableDidRead) return EMPTY;
   const contentType = (headers['content-type'] ?? '').toLowerCase();
   const semicolon = contentType.indexOf(';');
   const mediaType = (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim();
   const charset = charsetOf(contentType);
   const json = mediaType === 'application/json' || mediaType.endsWith('+json');
-  if (typeof body === 'string' && !(json && !isJsonText(body))) {
+  if (typeof body === 'string' && !(json && !isRawText(req, body, charset))) {
     // express.text (whatever the content type it was given): the text in its charset.
     const encoding = encodings[charset ?? 'utf-8'];
     if (encoding === undefined) throw refuse(`a text body in charset "${charset}", which Node cannot encode back`, mediaType);
@@ -61,35 +67,65 @@ export function consumedBody(req: ParsedRequest): Buffer | undefined {
     if (form === null) throw refuse('the parsed form has a value or key that form encoding cannot express', mediaType);
     return Buffer.from(form, 'utf8');
   }
-  if (json) {
-    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
-      throw refuse(`a JSON body in charset "${charset}": only UTF-8 JSON is rebuilt`, mediaType);
-    }
-    let text: string | undefined;
-    try {
-      text = JSON.stringify(body);
-    } catch (error) {
-      throw refuse(`JSON.stringify failed: ${(error as Error).message}`, mediaType);
-    }
-    if (text === undefined) throw refuse('the parsed JSON value cannot be serialised', mediaType);
-    return Buffer.from(text, 'utf8');
-  }
+  if (json) return jsonBody(body, charset, mediaType);
   throw refuse(`req.body is ${Array.isArray(body) ? 'an array' : typeof body} and the content type says nothing about how to write it back`, mediaType);
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Whether the request's framing says it has no body: `Content-Length: 0`, or over HTTP/1
+ * neither `Content-Length` nor `Transfer-Encoding`. HTTP/2 frames bodies without either.
+ */
+function declaresNoBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  if (length !== undefined) return Number(length) === 0;
+  return req.httpVersionMajor < 2 && req.headers['transfer-encoding'] === undefined;
+}
+
+/**
+ * Whether a string `req.body` under a JSON type is the raw body text (express.text) rather than
+ * a JSON string value (express.json({ strict: false })). Only the length tells them apart: a
+ * decoded JSON string is always shorter than its source (the quotes at least), raw text exactly
+ * as long. Without a length to compare (chunked, or a parser-decoded Content-Encoding) it is
+ * taken as the JSON value, what a JSON parser leaves.
+ */
+function isRawText(req: IncomingMessage, body: string, charset: string | undefined): boolean {
+  const length = req.headers['content-length'];
+  const encoding = encodings[charset ?? 'utf-8'];
+  if (length === undefined || encoding === undefined || req.headers['content-encoding'] !== undefined) return false;
+  return Buffer.byteLength(body, encoding) === Number(length);
+}
+
+/** `JSON.stringify(body)` in UTF-8; refused when that would not write what was parsed. */
+function jsonBody(body: unknown, charset: string | undefined, mediaType: string): Buffer {
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    throw refuse(`a JSON body in charset "${charset}": only UTF-8 JSON is rebuilt`, mediaType);
+  }
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(body, refuseNonFinite);
+  } catch (error) {
+    throw refuse(`JSON.stringify failed: ${(error as Error).message}`, mediaType);
+  }
+  if (text === undefined) throw refuse('the parsed JSON value cannot be serialised', mediaType);
+  return Buffer.from(text, 'utf8');
+}
+
+/**
+ * A replacer that throws on `Infinity` and `NaN`, which JSON.stringify would write as `null`:
+ * JSON.parse turns a number too large for a double (`1e400`) into `Infinity`, so the client
+ * sent a number and the upstream would get `null`. (Integers beyond 2^53 parse to a nearby
+ * double, which cannot be told from a value sent as such: see the README.)
+ */
+function refuseNonFinite(_key: string, value: unknown): unknown {
+  if (typeof value === 'number' && !Number.isFinite(value)) throw new RangeError(`the number ${value} has no JSON form (the client's number overflowed a double)`);
+  return value;
 }
 
 function charsetOf(contentType: string): string | undefined {
   const match = /;\s*charset\s*=\s*"?([^";\s]+)/.exec(contentType);
   return match === null ? undefined : match[1];
-}
-
-/** A string that is already JSON text (express.text under a JSON type) rather than a decoded JSON string value. */
-function isJsonText(text: string): boolean {
-  try {
-    JSON.parse(text);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function refuse(reason: string, mediaType: string): RelayError {

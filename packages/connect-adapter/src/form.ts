@@ -4,10 +4,10 @@
  * be rebuilt faithfully.
  *
  * A flat object (`extended: false`: string or string-array values) becomes what
- * `URLSearchParams` makes of it, arrays as repeated keys (`a=1&a=2`). Nested values
- * (`extended: true`, parsed by qs) use qs's bracket syntax, which qs, PHP and Rails read back
- * the same: `a[b]=1`, `a[b][]=1&a[b][]=2` for an array of scalars, `a[0][b]=1` for an array of
- * objects. `null` becomes an empty value and `undefined` is left out, as `qs.stringify` does.
+ * `URLSearchParams` makes of it, arrays as repeated keys (`a=1&a=2`). A body with anything
+ * nested or a one-item array (`extended: true`, parsed by qs) uses qs's bracket syntax
+ * throughout, which qs, PHP and Rails read back the same: `a[]=1`, `a[b]=1`,
+ * `a[b][]=1&a[b][]=2` for an array of scalars, `a[0][b]=1` for an array of objects. `null` becomes an empty value and `undefined` is left out, as `qs.stringify` does.
  * A nested key containing `[` or `]`, or a value that is not a scalar, array or plain object
  * (a Date, a Map, a function) cannot be told apart after a round trip: `null`.
  *
@@ -18,9 +18,10 @@
 export function encodeForm(body: unknown): string | null {
   if (!isPlainObject(body)) return null;
   const params = new URLSearchParams();
+  const flat = !Object.values(body).some(needsBrackets);
   for (const key of Object.keys(body)) {
     const value = body[key];
-    if (isScalarArray(value)) {
+    if (flat && isScalarArray(value)) {
       for (const item of value) appendScalar(params, key, item);
       continue;
     }
@@ -28,6 +29,17 @@ export function encodeForm(body: unknown): string | null {
     if (!append(params, key, value)) return null;
   }
   return params.toString();
+}
+
+/**
+ * Whether a top-level value shows the body was parsed with brackets (qs, `extended: true`): a
+ * nested value, or a one-item array, which only `a[]=x` parses to (`a=x` is a string; a
+ * flat parser makes arrays only of repeated keys). Such a body gets brackets on its top-level
+ * arrays too, as PHP and Rails need them; a flat one keeps repeated keys, as it was sent.
+ */
+function needsBrackets(value: unknown): boolean {
+  if (isPlainObject(value)) return true;
+  return Array.isArray(value) && (value.length === 1 || !isScalarArray(value));
 }
 
 type Scalar = string | number | boolean | bigint | null | undefined;
