@@ -1,4 +1,5 @@
 // @relay/frameworks/hono: a relay as a Hono handler on @hono/node-server.
+import type { ServerResponse } from 'node:http';
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
@@ -51,6 +52,19 @@ export function relayHandler(relay: Relay, options: RelayHandlerOptions = {}): N
     const closed = responseClosed(env.outgoing);
     relay.dispatch(env.incoming, env.outgoing, route);
     await closed;
+    if (env.incoming.method === 'HEAD') ignoreLateHead(env.outgoing);
     return RESPONSE_ALREADY_SENT;
   };
+}
+
+/**
+ * Hono answers HEAD by running the GET route and wrapping its response in a new bodiless one,
+ * which drops `RESPONSE_ALREADY_SENT`'s marker: @hono/node-server then writes the head again,
+ * Node throws ERR_HTTP_HEADERS_SENT, and the server logs it and destroys the keep-alive
+ * connection. The relay has already answered and the response has closed, so the second
+ * head and end are dropped, on this one response only.
+ */
+function ignoreLateHead(outgoing: ServerResponse): void {
+  const inert = { value: () => outgoing, configurable: true, writable: true };
+  Object.defineProperties(outgoing, { writeHead: inert, end: inert });
 }
