@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { assertKnownKeys, type Relay } from '@relay/core';
 import { assertRelay } from './assert-relay.js';
 import { normalizePrefix, routeUnder } from './mount.js';
+import { matchPrefixAnyCase, withClientSpelling } from './prefix-case.js';
 import { addUpgradeRoute } from './upgrade-table.js';
 
 /** Options of `relayPlugin`, given to `fastify.register`. */
@@ -19,7 +20,8 @@ const pluginKeys = ['relay', 'prefix', 'logLevel'] as const;
 
 /**
  * Serves a relay under a prefix of a Fastify 5 app: every method on `prefix` and `prefix/*`,
- * and the server's WebSocket upgrades under `prefix`. Request bodies are not parsed: within
+ * and the server's WebSocket upgrades under `prefix`, the prefix in any case (`/API/x` is
+ * respelled `/api/x` before Fastify routes it; `X-Forwarded-Prefix` keeps `/API`). Request bodies are not parsed: within
  * the plugin's (encapsulated) scope one content-type parser for every type hands Fastify
  * nothing and leaves the stream to the relay, so bodies stream both ways and Fastify's
  * `bodyLimit` does not apply (use `bodyLimit()` from `@relay/body`). The reply is hijacked: the relay writes
@@ -61,15 +63,18 @@ function mountRelay(fastify: FastifyInstance, options: RelayPluginOptions): void
     // Fastify may match what the raw target does not show (ignoreDuplicateSlashes, a rewriteUrl).
     if (route === null) return reply.callNotFound();
     reply.hijack();
-    relay.dispatch(request.raw, reply.raw, route);
+    relay.dispatch(request.raw, reply.raw, withClientSpelling(route, request.raw, prefix));
   }
   fastify.all('/', relayRoute);
   fastify.all('/*', relayRoute);
+  // Fastify's router is case-sensitive; the prefix is documented to match in any case.
+  const removeRespelling = matchPrefixAnyCase(fastify.server, prefix);
 
   const removeUpgrades = addUpgradeRoute(fastify.server, prefix, relay);
   fastify.addHook('onReady', () => relay.startup());
   fastify.addHook('preClose', async () => {
     removeUpgrades();
+    removeRespelling();
     await relay.shutdown();
   });
 }

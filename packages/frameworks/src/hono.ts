@@ -27,7 +27,8 @@ const handlerKeys = ['prefix'] as const;
  * request and response (`c.env.incoming`, `c.env.outgoing`) to the relay, which streams both
  * bodies (Hono never reads the request body), and returns `RESPONSE_ALREADY_SENT` once the
  * response has closed so @hono/node-server writes nothing. Register it for the bare prefix and
- * below it; a request whose target is not under `prefix` gets Hono's 404. WebSocket upgrades
+ * below it; a request whose target is not under `prefix` gets Hono's 404. Hono's router picks
+ * the requests it sees, case-sensitively (`prefix` itself matches in any case). WebSocket upgrades
  * do not pass through Hono: give the node server's `upgrade` event to the relay with
  * `routeUpgrades(server, { '/api': relay })` from `@relay/connect-adapter`.
  *

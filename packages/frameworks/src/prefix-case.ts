@@ -1,0 +1,48 @@
+import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
+import type { Server } from 'node:net';
+import type { DispatchRoute } from '@relay/core';
+import { routeUnder } from './mount.js';
+
+/** What a server's `request` event gives: node:http, https, or node:http2 with its compatibility API. */
+type ServerRequest = IncomingMessage | Http2ServerRequest;
+
+/** The client's target of a request whose prefix spelling was changed, for `X-Forwarded-Prefix` and logs. */
+const clientTargets = new WeakMap<ServerRequest, string>();
+
+/**
+ * Makes a case-sensitive router (Fastify's, by default) find the routes under `prefix` for any
+ * spelling of it, as the prefix is documented to match and as WebSocket upgrades do: a
+ * `request` listener that runs before the router's rewrites `/API/users` to `/api/users`. The
+ * app's hooks then see the request on the relay's routes like any other. Returns the function
+ * that removes the listener.
+ *
+ * @example
+ * const remove = matchPrefixAnyCase(fastify.server, '/api');
+ */
+export function matchPrefixAnyCase(server: Server, prefix: string): () => void {
+  // No letters, nothing to respell (the root included).
+  if (prefix.toLowerCase() === prefix.toUpperCase()) return () => {};
+  const respell = (req: ServerRequest): void => {
+    const url = req.url;
+    if (url === undefined || url.startsWith(prefix)) return;
+    const route = routeUnder(url, prefix);
+    if (route === null) return;
+    clientTargets.set(req, url);
+    req.url = prefix + route.path;
+  };
+  server.prependListener('request', respell);
+  return () => void server.removeListener('request', respell);
+}
+
+/**
+ * A route from `routeUnder` with the client's spelling of the prefix put back, when
+ * `matchPrefixAnyCase` changed it: the upstream's `X-Forwarded-Prefix` is the mount the client used.
+ */
+export function withClientSpelling(route: DispatchRoute, req: ServerRequest, prefix: string): DispatchRoute {
+  const target = clientTargets.get(req);
+  if (target === undefined) return route;
+  route.mountPath = target.slice(0, prefix.length);
+  route.originalUrl = target;
+  return route;
+}
