@@ -107,7 +107,7 @@ export function http2Gateway(proxy: Relay, app: express.Express, tls: { key: Buf
   // HTTP/1.1 (it throws on HTTP/2 requests before any middleware runs), so HTTP/2 requests for
   // the app's own routes get 505 and browsers retry them over HTTP/1.1.
   return http2.createSecureServer({ ...tls, allowHTTP1: true }, (req, res) => {
-    if (req.url.startsWith('/api/')) return proxy.handle(req, res);
+    if (/^\/api(?:[/?]|$)/.test(req.url)) return proxy.handle(req, res); // /api, /api?x, /api/…; not /apix
     if (req.httpVersionMajor === 2) return void res.writeHead(505).end();
     app(req as unknown as express.Request, res as unknown as express.Response);
   });
