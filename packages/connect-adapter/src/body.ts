@@ -26,7 +26,7 @@ const encodings: Record<string, BufferEncoding> = {
  * A body parser's result is serialised again by what it is and the request's content type:
  * a `Buffer` (`express.raw`) as is; a string (`express.text`) in the request's charset; an
  * object under a form content type as form fields (`encodeForm`); any value under a JSON
- * content type with `JSON.stringify` (a string too, unless `isRawText` shows it is the raw
+ * content type with `JSON.stringify` (a string too, unless its length shows it is the raw
  * text). Parsers have already decoded any `Content-Encoding`. A body that ended empty stays
  * empty, whatever the parser left.
  *
@@ -52,7 +52,10 @@ export function consumedBody(req: ParsedRequest): Buffer | undefined {
   const mediaType = (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim();
   const charset = charsetOf(contentType);
   const json = mediaType === 'application/json' || mediaType.endsWith('+json');
-  if (typeof body === 'string' && !(json && !isRawText(req, body, charset))) {
+  if (typeof body === 'string' && json && rawTextProof(req, body, charset) === null) {
+    throw refuse('a string body under a JSON type, without a Content-Length to tell raw text (express.text) from a JSON string value (express.json({ strict: false }))', mediaType);
+  }
+  if (typeof body === 'string' && !(json && rawTextProof(req, body, charset) === false)) {
     // express.text (whatever the content type it was given): the text in its charset.
     const encoding = encodings[charset ?? 'utf-8'];
     if (encoding === undefined) throw refuse(`a text body in charset "${charset}", which Node cannot encode back`, mediaType);
@@ -87,13 +90,13 @@ function declaresNoBody(req: IncomingMessage): boolean {
  * Whether a string `req.body` under a JSON type is the raw body text (express.text) rather than
  * a JSON string value (express.json({ strict: false })). Only the length tells them apart: a
  * decoded JSON string is always shorter than its source (the quotes at least), raw text exactly
- * as long. Without a length to compare (chunked, or a parser-decoded Content-Encoding) it is
- * taken as the JSON value, what a JSON parser leaves.
+ * as long. `null` without a length to compare (chunked, or a parser-decoded Content-Encoding):
+ * the body is refused then rather than guessed.
  */
-function isRawText(req: IncomingMessage, body: string, charset: string | undefined): boolean {
+function rawTextProof(req: IncomingMessage, body: string, charset: string | undefined): boolean | null {
   const length = req.headers['content-length'];
   const encoding = encodings[charset ?? 'utf-8'];
-  if (length === undefined || encoding === undefined || req.headers['content-encoding'] !== undefined) return false;
+  if (length === undefined || encoding === undefined || req.headers['content-encoding'] !== undefined) return null;
   return Buffer.byteLength(body, encoding) === Number(length);
 }
 

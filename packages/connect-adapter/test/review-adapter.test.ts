@@ -174,6 +174,19 @@ test('express.json({ strict: false }): a JSON string whose text is itself JSON (
   }
 });
 
+test('a string body under a JSON type with no Content-Length (chunked) is refused with 500 ERR_BODY_CONSUMED: raw text or a JSON string value cannot be told apart', async () => {
+  const relay = await relayTo(upstream.url);
+  const app = express();
+  app.use(express.json({ strict: false }));
+  app.use('/api', toConnect(relay));
+  const url = await serveApp(app);
+  const before = upstream.requests.length;
+  const response = await fetchRaw(`${url}/api/echo`, { method: 'POST', headers: { 'content-type': 'application/json', 'transfer-encoding': 'chunked' }, body: '"42"' });
+  assert.is(response.status, 500, response.text);
+  assert.match(response.text, 'ERR_BODY_CONSUMED');
+  assert.is(upstream.requests.length, before, 'nothing sent upstream');
+});
+
 test('express.json(): an integer beyond 2^53 reaches the upstream as sent, or the request is refused with 500 ERR_BODY_CONSUMED', async () => {
   const relay = await relayTo(upstream.url);
   const app = express();
