@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { delay, fetchRaw, listen, listenHttp2, memoryLogger, serveRelay, startUpstream, waitFor } from '@relay/testkit';
 import { gotTransport } from '@relay/core/got';
 import { undiciTransport } from '@relay/core/undici';
-import { createRelay, http2Transport, httpTransport, type Transport } from '../src/index.js';
+import { createRelay, http2Transport, httpTransport, inMemoryTransport } from '../src/index.js';
 
 /** A raw TCP upstream that answers every request it reads with `answer` (written as latin1 bytes). */
 async function rawUpstream(answer: (socket: Socket) => void): Promise<{ url: string; connections: () => number; close(): Promise<void> }> {
@@ -218,6 +218,25 @@ test('httpTransport cuts a download left unread after slowClientTimeout even whe
   } finally {
     await relay.shutdown({ timeout: 200 });
     await upstream.close();
+  }
+});
+
+test('inMemoryTransport keeps one upstream connection across sequential POSTs with a body, as httpTransport does over the network', async () => {
+  const connections = new Set<Socket>();
+  const upstream = (req: IncomingMessage, res: ServerResponse) => {
+    connections.add(req.socket);
+    req.resume();
+    req.on('end', () => res.end('stored'));
+  };
+  const served = await serveRelay(createRelay({ targetBaseUrl: 'http://orders.test', transport: inMemoryTransport(upstream), logger: memoryLogger() }));
+  try {
+    for (let i = 0; i < 4; i++) {
+      const response = await fetchRaw(`${served.url}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"id":1}' });
+      assert.is(response.text, 'stored');
+    }
+    assert.is(connections.size, 1, 'each POST was answered on a new in-memory connection');
+  } finally {
+    await served.close();
   }
 });
 
