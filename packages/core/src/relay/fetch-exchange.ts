@@ -11,6 +11,9 @@ import type { ExchangeHost } from './host.js';
 import type { InFlight } from './in-flight.js';
 import { errorBody, withErrorHeaders } from './respond.js';
 
+/** Statuses a WHATWG `Response` must have a null body for (the Fetch standard's null body statuses). */
+const nullBodyStatuses: ReadonlySet<number> = new Set([101, 103, 204, 205, 304]);
+
 /**
  * A Web `Request` read as the node:http request the relay's front expects: its method, target,
  * raw headers, and its body as a Node stream (streamed, never buffered). No socket: the
@@ -77,10 +80,10 @@ export class FetchExchange implements Exchange, InFlight {
       if (signal.aborted) request.client.abort();
       else signal.addEventListener('abort', () => this.abort(), { once: true });
     }
-    pipeline(request).then(
-      (response) => this.respond(response),
-      (error: unknown) => this.fail(toRelayError(error)),
-    );
+    pipeline(request)
+      .then((response) => this.respond(response))
+      // A response the Web API refuses, or a stage's failure: an error Response, never a rejection nobody handles.
+      .catch((error: unknown) => this.fail(toRelayError(error)));
   }
 
   refuse(error: RelayError): void {
@@ -98,7 +101,9 @@ export class FetchExchange implements Exchange, InFlight {
       this.end(499, false);
       return;
     }
-    if (body === null) {
+    if (body === null || nullBodyStatuses.has(response.status)) {
+      // A Web Response refuses a body on these statuses (205 Reset Content among them): none was sent.
+      body?.destroy();
       this.end(response.status, true);
       this.answer(new Response(null, { status: response.status, headers: webHeaders(response.headers) }));
       return;

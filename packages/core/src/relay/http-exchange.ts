@@ -197,13 +197,23 @@ function writeResponse(exchange: HttpExchange, response: ProxyResponse): void {
   body.on('error', onResponseBodyError);
   body.on('close', onResponseBodyClose);
   // Nothing buffered yet (a stream such as SSE): send the head now rather than with the first byte.
-  if (body.readableLength === 0 && !body.readableEnded) res.flushHeaders();
+  if (body.readableLength === 0 && !body.readableEnded) flushHead(exchange);
   if (response.trailers !== undefined && acceptsTrailers(exchange)) {
     pipeWithTrailers(exchange, body, response.trailers);
     return;
   }
   body.pipe(res);
   flushEventsThroughCompression(res as FlushableResponse, body, response.headers['content-type']);
+}
+
+/**
+ * Sends the head before any body byte. node:http's `flushHeaders()` writes the head as UTF-8,
+ * so a latin1 byte of an upstream's header value (`é` as 0xE9) would reach the client as two;
+ * an empty latin1 write sends the same head byte for byte. HTTP/2 heads are frames: its own flush.
+ */
+function flushHead(exchange: HttpExchange): void {
+  if (exchange.http2) exchange.res.flushHeaders();
+  else exchange.res.write('', 'latin1');
 }
 
 type FlushableResponse = ServerResponse & { flush?: () => void };

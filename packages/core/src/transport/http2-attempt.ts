@@ -403,10 +403,17 @@ function onStreamResponse(this: TaggedStream, headers: IncomingHttpHeaders, flag
   this[kHttp2Attempt]!.onResponse(headers, rawHeaders, (flags & 0x1) !== 0);
 }
 
-/** A 1xx HEADERS frame: a 103 carries the upstream's hints to the client; 100 and 102 are this hop's own. */
+/**
+ * A 1xx HEADERS frame: a 103 carries the upstream's hints to the client; a 100 answers the
+ * client's own `Expect: 100-continue` when it went upstream end to end (as over HTTP/1.1: the
+ * client waits for it before sending its body); 102 is this hop's own.
+ */
 function onStreamInformation(this: TaggedStream, headers: IncomingHttpHeaders, _flags: number, rawHeaders: string[]): void {
   const attempt = this[kHttp2Attempt];
-  if (attempt !== undefined && Number(headers[':status']) === 103) attempt.request.client.sendEarlyHints(http2ResponseHeaders(rawHeaders));
+  if (attempt === undefined) return;
+  const status = Number(headers[':status']);
+  if (status === 103) attempt.request.client.sendEarlyHints(http2ResponseHeaders(rawHeaders));
+  else if (status === 100) attempt.request.client.sendContinue();
 }
 
 function onStreamError(this: TaggedStream, error: Error): void {

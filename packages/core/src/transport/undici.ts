@@ -360,6 +360,8 @@ class UndiciAttempt implements AbortHandler {
       case 'UND_ERR_INVALID_ARG':
       case 'UND_ERR_NOT_SUPPORTED':
         return new RelayError('ERR_INTERNAL', `cannot build the upstream request: ${error.message}`, { cause: error });
+      case 'UND_ERR_HEADERS_OVERFLOW':
+        return new RelayError('ERR_UPSTREAM_PROTOCOL', 'upstream response head is larger than the relay reads', { cause: error });
       case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
         return new RelayError('ERR_UPSTREAM_PROTOCOL', 'upstream response body does not match its Content-Length', { cause: error });
       default:
