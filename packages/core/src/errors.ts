@@ -1,4 +1,5 @@
 import { validateHeaderName, validateHeaderValue } from 'node:http';
+import { assertKnownKeys } from './known-keys.js';
 import { hopByHopHeaders } from './request/hop-by-hop.js';
 
 /** Every error code Relay raises, with the HTTP status it maps to. */
@@ -75,7 +76,7 @@ export class RelayError extends Error {
   readonly headers: Readonly<Record<string, string>> | undefined;
 
   constructor(code: RelayErrorCode, message: string, options?: RelayErrorOptions) {
-    super(message, options);
+    super(message, checkedOptions(options));
     this.name = 'RelayError';
     this.code = code;
     this.status = errorStatus[code];
@@ -89,6 +90,16 @@ export interface RelayErrorOptions {
   cause?: unknown;
   /** Headers for the error answer besides its own; checked here, so a bad one fails where it is made. */
   headers?: Readonly<Record<string, string>>;
+}
+
+const errorOptionNames: readonly string[] = ['cause', 'headers'];
+
+/** `options` of `new RelayError()`: an object of known keys, so a misspelled `casue` does not drop the cause silently. */
+function checkedOptions(options: RelayErrorOptions | undefined): RelayErrorOptions | undefined {
+  if (options === undefined) return undefined;
+  if (options === null || typeof options !== 'object') throw new TypeError('new RelayError(code, message, options): options must be an object: { cause, headers }');
+  assertKnownKeys(options, errorOptionNames, 'RelayError');
+  return options;
 }
 
 /**

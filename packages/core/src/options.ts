@@ -26,9 +26,12 @@ export function assertTimeout(value: unknown, option: string): asserts value is 
   if (value > maxTimerDelay) throw new RangeError(`${option} must be at most ${maxTimerDelay} ms (about 24.8 days, node's timer limit; 0 turns it off), got ${value}`);
 }
 
+const timeoutPhases: readonly string[] = Object.keys(defaultTimeouts);
+
 /**
  * Reads the `timeout` option: one number for every phase, or `{ connect, read, write, pool }`
- * with defaults for the phases left out. 0 disables a phase.
+ * with defaults for the phases left out. 0 disables a phase. An unknown phase throws, naming the
+ * nearest one (`timeout: { conect }` → did you mean "connect"?).
  */
 export function resolveTimeouts(value: unknown, option = 'timeout'): Timeouts {
   if (value === undefined) return { ...defaultTimeouts };
@@ -40,9 +43,7 @@ export function resolveTimeouts(value: unknown, option = 'timeout'): Timeouts {
     throw new TypeError(`${option} must be a number of milliseconds or { connect, read, write, pool }`);
   }
   const phases = value as Record<string, unknown>;
-  for (const key of Object.keys(phases)) {
-    if (!(key in defaultTimeouts)) throw new TypeError(`${option}.${key} is not a timeout phase (connect, read, write, pool)`);
-  }
+  assertKnownKeys(phases, timeoutPhases, option);
   const timeouts = { ...defaultTimeouts };
   for (const key of Object.keys(defaultTimeouts) as Array<keyof Timeouts>) {
     const phase = phases[key];

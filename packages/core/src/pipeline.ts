@@ -24,6 +24,7 @@ const contextKeys: readonly (keyof StageContext)[] = ['logger', 'target', 'timeo
  * const handler = headers({ dropRequest: ['cookie'] }).wrap(fakeNext, stageContext());
  */
 export function stageContext(overrides: Partial<StageContext> = {}): StageContext {
+  if (overrides === null || typeof overrides !== 'object') throw new TypeError('stageContext(overrides) needs an object: { logger, target, timeouts, logQuery, tls }');
   assertKnownKeys(overrides, contextKeys, 'stageContext()');
   return {
     logger: overrides.logger ?? silentLogger,

@@ -16,7 +16,7 @@ test('a negative or non-numeric timeout throws, naming the option', () => {
   assert.throws(() => createRelay({ targetBaseUrl: 'http://h', timeout: -1 }), named(RangeError, 'timeout'));
   assert.throws(() => createRelay({ targetBaseUrl: 'http://h', timeout: { read: -5 } }), named(RangeError, 'timeout.read'));
   assert.throws(() => createRelay({ targetBaseUrl: 'http://h', timeout: { connect: Infinity } }), named(RangeError, 'timeout.connect'));
-  assert.throws(() => createRelay({ targetBaseUrl: 'http://h', timeout: { reed: 5 } as never }), named(TypeError, 'timeout.reed'));
+  assert.throws(() => createRelay({ targetBaseUrl: 'http://h', timeout: { reed: 5 } as never }), named(TypeError, 'timeout: unknown option "reed" (did you mean "read"'));
   assert.throws(() => createRelay({ targetBaseUrl: 'http://h', timeout: '5s' as never }), named(TypeError, 'timeout'));
 });
 

@@ -1,5 +1,6 @@
 import { RelayError } from '../errors.js';
 import { publishLifecycle } from '../events.js';
+import { assertKnownKeys } from '../known-keys.js';
 import { assertTimeout } from '../options.js';
 import type { BoundTransport, Logger, Target } from '../types.js';
 import type { RelayState } from './api.js';
@@ -20,6 +21,8 @@ export interface LifecycleParts {
  * that was shut down stays down until `startup()` is called again, so a drained relay never
  * comes back to life because one late request arrived.
  */
+const shutdownOptionNames: readonly string[] = ['timeout'];
+
 export class Lifecycle {
   state: RelayState = 'stopped';
   private readonly active = new InFlightList();
@@ -71,6 +74,9 @@ export class Lifecycle {
   }
 
   shutdown(options: { timeout?: number } = {}): Promise<void> {
+    // Checked first, as the timeout is: `{ timout: 0 }` must not wait the default 10 s, silently.
+    if (options === null || typeof options !== 'object') throw new TypeError('shutdown(options) needs an options object: { timeout }');
+    assertKnownKeys(options, shutdownOptionNames, 'shutdown');
     const timeout = options.timeout ?? this.parts.shutdownTimeout;
     // Checked first: a refused call must leave the relay as it was, serving.
     assertTimeout(timeout, 'shutdown timeout');

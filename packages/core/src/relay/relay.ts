@@ -56,6 +56,18 @@ const relayOptionNames: readonly string[] = [
   'logQuery',
 ];
 
+const fetchClientNames: readonly string[] = ['address'];
+const routeNames: readonly string[] = ['path', 'mountPath', 'onError', 'originalUrl', 'body'];
+
+/**
+ * A `DispatchRoute` from a framework adapter: an object of known keys, so a misspelled `onEror`
+ * or `originalURL` throws rather than changing how errors are answered or what prefix is sent.
+ */
+function checkRoute(route: DispatchRoute, method: string): void {
+  if (route === null || typeof route !== 'object') throw new TypeError(`${method}(req, …, route): route must be an object: { path, mountPath, onError, originalUrl, body }`);
+  assertKnownKeys(route, routeNames, `${method} route`);
+}
+
 /** The relay behind `createRelay`: options read once, the two pipelines built once, one front. */
 class RelayCore implements Relay, FrontHost, ExchangeHost {
   readonly handle: (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse) => void;
@@ -106,16 +118,21 @@ class RelayCore implements Relay, FrontHost, ExchangeHost {
   }
 
   dispatch(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse, route: DispatchRoute): void {
+    checkRoute(route, 'dispatch');
     // The HTTP/2 compatibility objects are read through the node:http shape they share.
     const exchange = new HttpExchange(this, req as IncomingMessage, res as ServerResponse, route.onError ?? null);
     serve(this, exchange, this.pipeline, route.path, routeEntry(route, route.body));
   }
 
   dispatchUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, route: DispatchRoute): void {
+    checkRoute(route, 'dispatchUpgrade');
     this.serveUpgrade(req, socket, head, route.path, routeEntry(route, undefined));
   }
 
   fetch(request: Request, client: FetchClient = {}): Promise<Response> {
+    // Thrown, not a rejection: a misspelled `{ adress }` is a programming error, as a bad option of createRelay is.
+    if (client === null || typeof client !== 'object') throw new TypeError('relay.fetch(request, client): client must be an object: { address }');
+    assertKnownKeys(client, fetchClientNames, 'relay.fetch client');
     return new Promise<Response>((resolve) => {
       const { incoming, target } = incomingOf(request, client);
       serve(this, new FetchExchange(this, incoming, request.signal ?? null, resolve), this.pipeline, target, this.ownEntry);

@@ -34,6 +34,8 @@ export interface GotTransportOptions extends PoolOptions, ClientLimitOptions {
 
 const gotTransportOptionNames: readonly string[] = [...poolOptionNames, ...clientLimitNames, 'hooks', 'dnsCache'];
 const usableHooks = new Set(['init', 'beforeRequest', 'beforeError']);
+/** got 14's other hooks: accepted by got, never run by this transport. */
+const gotHookNames = new Set(['beforeRedirect', 'beforeRetry', 'beforeCache', 'afterResponse']);
 
 /**
  * A transport built on got 14's stream API, for users who want got's hooks and DNS cache.
@@ -78,6 +80,8 @@ function checkHooks(hooks: GotTransportOptions['hooks']): Partial<Hooks> | undef
   if (hooks === undefined) return undefined;
   if (hooks === null || typeof hooks !== 'object') throw new TypeError('hooks must be an object of got hook arrays');
   for (const [name, list] of Object.entries(hooks)) {
+    // A misspelled hook (`beforeRequst`) is named as such; a real got hook that never runs here says why.
+    if (!usableHooks.has(name) && !gotHookNames.has(name)) assertKnownKeys(hooks, [...usableHooks], 'gotTransport: hooks');
     if (!usableHooks.has(name)) {
       throw new TypeError(`hooks.${name} never runs in gotTransport (no redirects, retries, cache or promise API); use init, beforeRequest or beforeError`);
     }
