@@ -1,6 +1,6 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import { type Relay } from '@relay/core';
+import { assertKnownKeys, type Relay } from '@relay/core';
 import { assertTimeout } from '@relay/core/transport';
 
 /** The part of a relay the lifecycle drives. */
@@ -49,6 +49,14 @@ export function relayLifecycle(relays: Iterable<LifecycleRelay> | Readonly<Recor
   return new Lifecycle([...new Set(list)]);
 }
 
+const timeoutOptionNames: readonly string[] = ['timeout'];
+
+/** `{ timeout }` of `shutdown` and `close`: a misspelled `timout` would drain for the default 10 s, silently. */
+function checkTimeoutOptions(options: unknown, method: string): void {
+  if (options === null || typeof options !== 'object') throw new TypeError(`${method}(options) needs an options object: { timeout }`);
+  assertKnownKeys(options, timeoutOptionNames, method);
+}
+
 class Lifecycle implements RelayLifecycle {
   constructor(readonly relays: readonly LifecycleRelay[]) {}
 
@@ -61,6 +69,7 @@ class Lifecycle implements RelayLifecycle {
   }
 
   async shutdown(options: { timeout?: number } = {}): Promise<void> {
+    checkTimeoutOptions(options, 'relayLifecycle.shutdown');
     if (options.timeout !== undefined) assertTimeout(options.timeout, 'timeout');
     const results = await Promise.allSettled(this.relays.map((relay) => relay.shutdown(options)));
     const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
@@ -68,6 +77,7 @@ class Lifecycle implements RelayLifecycle {
   }
 
   async close(server: HttpServer | HttpsServer, options: { timeout?: number } = {}): Promise<void> {
+    checkTimeoutOptions(options, 'relayLifecycle.close');
     const timeout = options.timeout ?? 10_000;
     // Before the server stops accepting: past node's timer limit the cut would come after 1 ms.
     assertTimeout(timeout, 'timeout');

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { RelayError, errorBody, type Relay } from '@relay/core';
+import { RelayError, assertKnownKeys, errorBody, type Relay } from '@relay/core';
 import { loggedPath, sendError } from '@relay/core/transport';
 import { consumedBody, type ParsedRequest } from './body.js';
 import { mountedRoute } from './mount.js';
@@ -20,6 +20,8 @@ export interface ConnectOptions {
    */
   errors?: 'respond' | 'next';
 }
+
+const connectOptionNames: readonly string[] = ['errors'];
 
 /** The request fields Express, Connect and Polka add. */
 interface FrameworkRequest extends ParsedRequest {
@@ -46,6 +48,8 @@ export function toConnect(relay: Relay, options: ConnectOptions = {}): ConnectMi
     throw new TypeError('toConnect(relay) needs a relay made by createRelay() from @relay/core');
   }
   if (options === null || typeof options !== 'object') throw new TypeError('toConnect options must be an object');
+  // `{ error: 'next' }` would leave the relay answering errors the app meant to handle, silently.
+  assertKnownKeys(options, connectOptionNames, 'toConnect');
   const errors = options.errors ?? 'respond';
   if (errors !== 'respond' && errors !== 'next') throw new TypeError(`errors must be "respond" or "next", got ${JSON.stringify(errors)}`);
   const handOff = errors === 'next';
