@@ -1,8 +1,9 @@
-import type { ProxyRequest } from '@relay/core';
+import { assertKnownKeys, type ProxyRequest } from '@relay/core';
 
 /** The hash key of a request, or `null` when it has none. */
 export type KeyOf = (request: ProxyRequest) => string | null;
 
+const hashKeyNames: readonly string[] = ['header', 'cookie'];
 const tokenPattern = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 /**
@@ -13,6 +14,8 @@ const tokenPattern = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
  */
 export function compileHashKey(source: unknown): KeyOf {
   if (source === undefined || source === 'client') return clientKey;
+  // `{ heder: 'x-user' }` names "header": the misspelling, not only the shapes expected.
+  if (source !== null && typeof source === 'object') assertKnownKeys(source, hashKeyNames, 'balance: hashKey');
   if (source !== null && typeof source === 'object' && Object.keys(source).length === 1) {
     const record = source as Record<string, unknown>;
     if (typeof record.header === 'string' && tokenPattern.test(record.header)) return headerKey(record.header.toLowerCase());
