@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { ProxyRequest } from '@relay/core';
+import { assertKnownKeys, type ProxyRequest } from '@relay/core';
 
 /**
  * What a limit counts by:
@@ -25,6 +25,7 @@ export type KeyOf = (request: ProxyRequest) => string | null;
 
 /** Keys longer than this are hashed: a client's 8 KiB header must not cost 8 KiB of memory per bucket. */
 const maxKeyLength = 128;
+const keyObjectNames: readonly string[] = ['header', 'cookie'];
 
 /**
  * Compiles a `KeySource` into a function, once, when the stage is built.
@@ -39,6 +40,8 @@ export function compileKey(source: unknown, option: string): KeyOf {
   if (typeof source === 'function') return userKey(source as (request: ProxyRequest) => unknown, option);
   if (source !== null && typeof source === 'object') {
     const record = source as Record<string, unknown>;
+    // `{ heder: 'x-api-key' }` names "header": the misspelling, not only the shapes expected.
+    assertKnownKeys(record, keyObjectNames, option);
     const keys = Object.keys(record);
     if (keys.length === 1 && typeof record.header === 'string' && /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(record.header)) {
       return headerKey(record.header.toLowerCase());
