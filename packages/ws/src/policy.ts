@@ -1,4 +1,4 @@
-import { type ProxyRequest } from '@relay/core';
+import { assertKnownKeys, type ProxyRequest } from '@relay/core';
 import { assertNonNegative } from '@relay/core/transport';
 
 /** A whole message as one side sent it (fragments joined, decompressed). */
@@ -68,8 +68,8 @@ export interface Policy {
   deadline: PolicyOptions['deadline'] | null;
 }
 
-const limitNames = new Set(['maxMessageBytes', 'messagesPerSecond', 'burst']);
-const limitGroups = new Set(['client', 'upstream', 'session']);
+const limitNames: readonly string[] = ['maxMessageBytes', 'messagesPerSecond', 'burst'];
+const limitGroups: readonly string[] = ['client', 'upstream', 'session'];
 
 /** @internal Checks the policy options; `null` when none is set (the session is then transparent). */
 export function resolvePolicy(options: PolicyOptions): Policy | null {
@@ -79,9 +79,7 @@ export function resolvePolicy(options: PolicyOptions): Policy | null {
     if (hook !== undefined && typeof hook !== 'function') throw new TypeError(`${name} must be a function`);
   }
   if (limits !== undefined && (limits === null || typeof limits !== 'object')) throw new TypeError('limits must be an object: { client, upstream, session }');
-  for (const name of Object.keys(limits ?? {})) {
-    if (!limitGroups.has(name)) throw new TypeError(`limits.${name} is not a websocket() limit group (client, upstream, session)`);
-  }
+  if (limits !== undefined) assertKnownKeys(limits, limitGroups, 'websocket: limits');
   return {
     onClientMessage: onClientMessage ?? null,
     onUpstreamMessage: onUpstreamMessage ?? null,
@@ -95,9 +93,7 @@ export function resolvePolicy(options: PolicyOptions): Policy | null {
 function resolveLimit(value: MessageLimits | undefined, name: string): Limit | null {
   if (value === undefined) return null;
   if (value === null || typeof value !== 'object') throw new TypeError(`${name} must be an object: { maxMessageBytes, messagesPerSecond, burst }`);
-  for (const key of Object.keys(value)) {
-    if (!limitNames.has(key)) throw new TypeError(`${name}.${key} is not a limit (maxMessageBytes, messagesPerSecond, burst)`);
-  }
+  assertKnownKeys(value, limitNames, `websocket: ${name}`);
   const limit: Limit = {
     maxMessageBytes: value.maxMessageBytes ?? 0,
     messagesPerSecond: value.messagesPerSecond ?? 0,

@@ -143,8 +143,8 @@ test('deadline: set at the handshake from the request (an expiring token), the s
 
 test('policy options are checked when websocket() is called', () => {
   assert.throws(() => websocket({ onClientMessage: 'no' as never }), (error: Error) => error instanceof TypeError && /onClientMessage/.test(error.message));
-  assert.throws(() => websocket({ limits: { clients: {} } as never }), (error: Error) => error instanceof TypeError && /limits\.clients/.test(error.message));
-  assert.throws(() => websocket({ limits: { client: { maxBytes: 1 } } as never }), (error: Error) => error instanceof TypeError && /limits\.client\.maxBytes/.test(error.message));
+  assert.throws(() => websocket({ limits: { clients: {} } as never }), (error: Error) => error instanceof TypeError && /^websocket: limits: unknown option "clients" \(did you mean "client"\?/.test(error.message));
+  assert.throws(() => websocket({ limits: { client: { maxBytes: 1 } } as never }), (error: Error) => error instanceof TypeError && /^websocket: limits\.client: unknown option "maxBytes" \(expected one of maxMessageBytes, messagesPerSecond, burst\)/.test(error.message));
   assert.throws(() => websocket({ limits: { client: { messagesPerSecond: -1 } } }), (error: Error) => error instanceof RangeError && /messagesPerSecond/.test(error.message));
   assert.throws(() => websocket({ maxFragments: 1.5 }), (error: Error) => error instanceof RangeError && /maxFragments/.test(error.message));
   assert.throws(() => websocket({ deadline: 5 as never }), (error: Error) => error instanceof TypeError && /deadline/.test(error.message));
