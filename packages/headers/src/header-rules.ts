@@ -1,4 +1,5 @@
 import type { HeaderRecord } from '@relay/core';
+import { checkCallFacts } from './call-facts.js';
 import type { HopClient } from './forwarded.js';
 import { compileHeaderRules, editHeaders, ownCopy, setExtras, type DirectionRules, type HeadersOptions } from './headers.js';
 
@@ -19,6 +20,8 @@ export interface HopFacts {
   /** The client's HTTP version as node:http gives it (`'1.1'`, `'2.0'`). Default `'1.1'`. */
   readonly httpVersion?: string;
 }
+
+const hopNames: readonly string[] = ['address', 'host', 'scheme', 'httpVersion'];
 
 /**
  * The rules of `headers()` for one direction. Each call returns new headers (a `HeaderRecord`
@@ -66,7 +69,9 @@ function refuseFunctions(rules: DirectionRules | null): void {
 }
 
 function applier(rules: DirectionRules | null, isRequest: boolean): HeaderRuleApplier {
+  const where = `headerRules: ${isRequest ? 'request' : 'response'} hop`;
   function applyHeaderRules(input: Headers | PlainHeaders, hop?: HopFacts): Headers | HeaderRecord {
+    if (hop !== undefined) checkCallFacts(hop, hopNames, where);
     const record = fromInput(input);
     // `record` is already a copy: only an allow list needs another.
     const headers = rules === null || rules.allow === null ? record : ownCopy(rules, record);

@@ -1,5 +1,6 @@
 import { assertKnownKeys, type HeaderRecord, type ProxyRequest, type ProxyResponse, type Stage, type Target } from '@relay/core';
 import { normalizePathOption, resolveTarget } from '@relay/core/transport';
+import { checkCallFacts } from './call-facts.js';
 import { describe } from './header-syntax.js';
 
 /** Options of `rewriteLocation()`. */
@@ -89,6 +90,8 @@ export interface LocationClient {
  */
 export type LocationRewriter = (location: string, client?: LocationClient) => string;
 
+const clientNames: readonly string[] = ['scheme', 'host'];
+
 /**
  * The rules of `rewriteLocation()` as a plain synchronous function, for proxies that are not a
  * relay: a location on the upstream under its prefix is mapped to the mount path (and the public
@@ -105,6 +108,7 @@ export function locationRewriter(options: LocationRewriterOptions): LocationRewr
   const mountPath = normalizePathOption(options.mountPath, 'mountPath');
   return function rewriteOneLocation(location: string, client?: LocationClient): string {
     if (typeof location !== 'string') throw new TypeError(`locationRewriter: the location must be a string, got ${describe(location)}`);
+    if (client !== undefined) checkCallFacts(client, clientNames, 'locationRewriter: client');
     return rewriteLocationValue(location, view, { mountPath, scheme: client?.scheme ?? 'http', host: client?.host ?? '' });
   };
 }
