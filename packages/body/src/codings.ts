@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import zlib, { type BrotliOptions, type ZlibOptions } from 'node:zlib';
 import type { Transform } from 'node:stream';
 import type { HeaderValue } from '@relay/core';
+import { assertKnownKeys } from './options.js';
 
 /** A content coding this package can decode and encode again. */
 export type BodyCoding = 'gzip' | 'br' | 'deflate';
@@ -51,6 +52,14 @@ export function bodyCoding(contentEncoding: HeaderValue | undefined): BodyCoding
   }
 }
 
+const levelNames: readonly string[] = ['gzipLevel', 'brotliQuality'];
+
+/** `levels` must be `{ gzipLevel, brotliQuality }`: a misspelled `gzipLevl` would compress at zlib's default, silently. */
+function checkLevels(levels: CodingLevels, where: string): void {
+  if (levels === null || typeof levels !== 'object') throw new TypeError(`${where}: levels must be an object: { gzipLevel, brotliQuality }`);
+  assertKnownKeys(levels, levelNames, `${where}: levels`);
+}
+
 function zlibOptions(levels: CodingLevels): ZlibOptions {
   return { level: levels.gzipLevel };
 }
@@ -76,6 +85,7 @@ export type ZlibTransform = Transform & { flush(kind?: number): void };
  * upstreamBody.pipe(createEncoder('br', defaultLevels, 65536));
  */
 export function createEncoder(coding: BodyCoding, levels: CodingLevels, sizeHint = 0): ZlibTransform {
+  checkLevels(levels, 'createEncoder');
   switch (coding) {
     case 'gzip':
       return zlib.createGzip(zlibOptions(levels));
@@ -144,6 +154,7 @@ export async function decodeBuffer(coding: BodyCoding, bytes: Buffer, maxOutputL
  * const gzipped = await encodeBuffer('gzip', Buffer.from('{"a":1}'), defaultLevels);
  */
 export function encodeBuffer(coding: BodyCoding, bytes: Buffer, levels: CodingLevels): Promise<Buffer> {
+  checkLevels(levels, 'encodeBuffer');
   switch (coding) {
     case 'gzip':
       return gzip(bytes, zlibOptions(levels));

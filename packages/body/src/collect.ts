@@ -1,8 +1,11 @@
 import type { Readable } from 'node:stream';
 import { RelayError } from '@relay/core';
+import { assertKnownKeys } from './options.js';
 
 const kCollector = Symbol('relay.body.collector');
 type Collected = Readable & { [kCollector]?: BodyCollector };
+
+const collectOptionNames: readonly string[] = ['side', 'stallMs'];
 
 /** What a failing body means: the client went away (a request body) or the upstream did (a response body). */
 export type BodySide = 'request' | 'response';
@@ -19,6 +22,9 @@ export type BodySide = 'request' | 'response';
  * if (bytes === null) return response; // too large: streams on untouched
  */
 export function collectBody(body: Readable, limit: number, options: { side: BodySide; stallMs?: number }): Promise<Buffer | null> {
+  if (options === null || typeof options !== 'object') throw new TypeError('collectBody(body, limit, options) needs an options object: { side, stallMs }');
+  // `{ stalMs }` would wait forever on a stalled upload, silently.
+  assertKnownKeys(options, collectOptionNames, 'collectBody');
   return new BodyCollector(body, limit, options.side, options.stallMs ?? 0).collect();
 }
 

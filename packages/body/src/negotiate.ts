@@ -1,4 +1,5 @@
 import type { HeaderValue } from '@relay/core';
+import { assertKnownKeys } from './options.js';
 
 /** A content coding `compress()` can produce. */
 export type ContentCoding = 'br' | 'gzip';
@@ -28,13 +29,26 @@ const qvalue = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/;
  * negotiateEncoding('identity;q=0, *;q=0');      // null
  */
 export function negotiateEncoding(acceptEncoding: HeaderValue | undefined, options: NegotiateOptions = {}): Negotiated {
+  return negotiate(acceptEncoding, checkNegotiateOptions(options, 'negotiateEncoding'));
+}
+
+const negotiateOptionNames: readonly string[] = ['encodings'];
+
+/** The codings on offer, from checked options: `{ encoding: ['gzip'] }` throws naming "encodings" rather than offering br too. */
+function checkNegotiateOptions(options: NegotiateOptions, where: string): readonly ContentCoding[] {
+  if (options === null || typeof options !== 'object') throw new TypeError(`${where}(options) needs an options object: { encodings }`);
+  assertKnownKeys(options, negotiateOptionNames, where);
+  return options.encodings ?? defaultEncodings;
+}
+
+function negotiate(acceptEncoding: HeaderValue | undefined, encodings: readonly ContentCoding[]): Negotiated {
   if (acceptEncoding === undefined) return 'identity';
   const value = typeof acceptEncoding === 'string' ? acceptEncoding : acceptEncoding.join(',');
   const weights = parseAcceptEncoding(value);
   const star = weights.get('*');
   let best: ContentCoding | null = null;
   let bestQ = 0;
-  for (const coding of options.encodings ?? defaultEncodings) {
+  for (const coding of encodings) {
     const q = weights.get(coding) ?? star ?? 0;
     if (q > bestQ) {
       best = coding;
@@ -84,12 +98,13 @@ export function parseAcceptEncoding(value: string): Map<string, number> {
  * negotiate(request.headers['accept-encoding']); // 'gzip' or 'identity'
  */
 export function cachedNegotiator(options: NegotiateOptions = {}): (acceptEncoding: HeaderValue | undefined) => Negotiated {
+  const encodings = checkNegotiateOptions(options, 'cachedNegotiator');
   const cache = new Map<string, Negotiated>();
-  return function negotiate(acceptEncoding) {
-    if (typeof acceptEncoding !== 'string') return negotiateEncoding(acceptEncoding, options);
+  return function cachedNegotiate(acceptEncoding) {
+    if (typeof acceptEncoding !== 'string') return negotiate(acceptEncoding, encodings);
     let result = cache.get(acceptEncoding);
     if (result === undefined) {
-      result = negotiateEncoding(acceptEncoding, options);
+      result = negotiate(acceptEncoding, encodings);
       // Bounded: a client sending a new string each time cannot grow it without limit.
       if (cache.size >= 256) cache.clear();
       cache.set(acceptEncoding, result);
