@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '@relay/core';
+import { checkApiOptions } from './api-options.js';
 import { mergeSnapshots } from './status-merge.js';
 import type { StatusSnapshot } from './status.js';
 
@@ -73,6 +74,8 @@ export function answerSnapshots(snapshot: () => StatusSnapshot): void {
   });
 }
 
+const clusterViewOptionNames: readonly string[] = ['logger', 'clusterMetrics'];
+
 /**
  * The primary's side: answers the workers' `relay:view` requests. `clusterMetrics` is prom-client's
  * `AggregatorRegistry.clusterMetrics` (null when prom-client is not installed).
@@ -81,6 +84,7 @@ export function answerSnapshots(snapshot: () => StatusSnapshot): void {
  * serveClusterView({ logger, clusterMetrics: () => new AggregatorRegistry().clusterMetrics() });
  */
 export function serveClusterView(options: { logger: Logger; clusterMetrics: (() => Promise<string>) | null }): void {
+  checkApiOptions(options, clusterViewOptionNames, 'serveClusterView');
   const collecting = new Map<number, Collecting>();
   let nextId = 0;
   cluster.on('message', (worker: Worker, message: ViewMessage) => {

@@ -1,6 +1,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '@relay/core';
 import { maxTimerDelay } from '@relay/core/transport';
+import { checkApiOptions } from './api-options.js';
 import { serveClusterView } from './cluster-view.js';
 import { ConfigError } from './config-error.js';
 import { planListeners } from './listeners.js';
@@ -38,6 +39,8 @@ export interface PrimaryOptions {
   logger: Logger;
 }
 
+const primaryOptionNames: readonly string[] = ['config', 'workers', 'logger'];
+
 /**
  * The primary of `--workers N`: forks N workers running the same command line (they share the
  * listening sockets through node:cluster), restarts a worker that dies (backoff from 100 ms to
@@ -50,6 +53,7 @@ export interface PrimaryOptions {
  * process.exitCode = await runPrimary({ config: 'gateway.yaml', workers: 4, logger });
  */
 export async function runPrimary(options: PrimaryOptions): Promise<number> {
+  checkApiOptions(options, primaryOptionNames, 'runPrimary');
   const loaded = await loadConfig(options.config);
   planListeners(loaded);
   const pool = new WorkerPool(options, loaded.config.timeouts.shutdown ?? 10_000, loaded.text);

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '@relay/core';
+import { checkApiOptions } from './api-options.js';
 import type { GatewayView } from './cluster-view.js';
 import { Generation, newSharedStats, type LiveRoute, type SharedStats } from './generation.js';
 import type { LoadedConfig } from './load-config.js';
@@ -21,6 +22,8 @@ export interface GatewayOptions {
   /** In a worker of `--workers N`: where the status JSON of the whole gateway comes from. */
   view?: GatewayView;
 }
+
+const gatewayOptionNames: readonly string[] = ['logger', 'metrics', 'view'];
 
 /**
  * The gateway in one process: the routes of the current config as relays, `/healthz`, `/metrics`
@@ -55,6 +58,7 @@ export class Gateway {
   private readonly view: GatewayView | undefined;
 
   constructor(loaded: LoadedConfig, options: GatewayOptions) {
+    checkApiOptions(options, gatewayOptionNames, 'createGateway');
     this.logger = options.logger;
     this.metrics = options.metrics;
     this.view = options.view;

@@ -1,4 +1,5 @@
 import type { Logger } from '@relay/core';
+import { checkApiOptions } from './api-options.js';
 
 /**
  * Log levels, least severe first.
@@ -22,6 +23,8 @@ export interface LoggerOptions {
   base?: Record<string, unknown>;
 }
 
+const loggerOptionNames: readonly string[] = ['level', 'pretty', 'stream', 'base'];
+
 /**
  * A pino-style logger writing one JSON object per line (`time`, `level`, `msg`, `pid`, then the
  * fields), or a readable line when the output is a terminal.
@@ -31,6 +34,7 @@ export interface LoggerOptions {
  * logger.info({ port: 8080 }, 'listening');
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
+  checkApiOptions(options, loggerOptionNames, 'createLogger');
   const stream = options.stream ?? process.stdout;
   const pretty = options.pretty ?? stream.isTTY === true;
   const threshold = logLevels.indexOf(options.level ?? 'info');

@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import { basename } from 'node:path';
 import { createSecureContext, type SecureContextOptions, type Server as TlsServer } from 'node:tls';
 import type { Logger } from '@relay/core';
+import { checkApiOptions } from './api-options.js';
 import type { GatewayView } from './cluster-view.js';
 import { ConfigError } from './config-error.js';
 import { createGateway, type Gateway } from './gateway.js';
@@ -27,6 +28,8 @@ export interface ServeOptions {
   source?: string;
 }
 
+const serveOptionNames: readonly string[] = ['config', 'port', 'logger', 'watch', 'view', 'source'];
+
 /** A gateway serving in this process. */
 export interface RunningGateway {
   readonly gateway: Gateway;
@@ -46,6 +49,7 @@ export interface RunningGateway {
  * process.on('SIGHUP', () => void running.reload());
  */
 export async function serve(options: ServeOptions): Promise<RunningGateway> {
+  checkApiOptions(options, serveOptionNames, 'serve');
   const { logger } = options;
   const load = async () => withPort(await loadConfig(options.config), options.port);
   const loaded = withPort(await loadConfig(options.config, process.env, options.source), options.port);

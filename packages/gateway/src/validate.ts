@@ -32,6 +32,11 @@ function describeIssue(issue: z.ZodIssue, data: unknown, lineOf: LineOf): Config
   if (issue.code === z.ZodIssueCode.invalid_union) {
     const branch = closestBranch(issue, data);
     if (branch !== null) return branch.flatMap((inner) => describeIssue(inner, data, lineOf));
+    const unknown = unknownInEveryBranch(issue);
+    if (unknown.length > 0) {
+      const valid = keysAt(gatewayConfigSchema, issue.path);
+      return unknown.map((key) => ({ path: formatPath([...issue.path, key]), message: unknownKeyMessage(key, valid), line: lineOf(issue.path, key) }));
+    }
   }
   return [{ path: formatPath(issue.path), message: expectation(issue, valueAt(data, issue.path)), line: lineOf(issue.path) }];
 }
@@ -78,14 +83,33 @@ function unknownKeyMessage(key: string, valid: string[]): string {
   return `unknown key "${key}" (expected one of ${valid.join(', ')})`;
 }
 
-/** The branch of a union the value was meant for: the only one that did not fail on its type alone. */
+/**
+ * The branch of a union the value was meant for: the only one that did not fail on its type (or,
+ * for `false`, its literal value) alone. `health: { pth: /h }` is meant for `{ path, listeners }`.
+ */
 function closestBranch(issue: z.ZodInvalidUnionIssue, data: unknown): z.ZodIssue[] | null {
   const value = valueAt(data, issue.path);
   if (value === undefined) return null;
-  const meant = issue.unionErrors
-    .map((error) => error.issues)
-    .filter((issues) => !issues.every((inner) => inner.code === z.ZodIssueCode.invalid_type && inner.path.length === issue.path.length));
+  const meant = meantBranches(issue);
   return meant.length === 1 ? meant[0]! : null;
+}
+
+function meantBranches(issue: z.ZodInvalidUnionIssue): z.ZodIssue[][] {
+  return issue.unionErrors
+    .map((error) => error.issues)
+    .filter((issues) => !issues.every((inner) => (inner.code === z.ZodIssueCode.invalid_type || inner.code === z.ZodIssueCode.invalid_literal) && inner.path.length === issue.path.length));
+}
+
+/**
+ * The keys of an object that every object branch of a union refused (`key: { heder: x }` against
+ * `{ header }` and `{ cookie }`): each is an unknown key of the union as a whole.
+ */
+function unknownInEveryBranch(issue: z.ZodInvalidUnionIssue): string[] {
+  const refused = meantBranches(issue).map((issues) =>
+    issues.flatMap((inner) => (inner.code === z.ZodIssueCode.unrecognized_keys && inner.path.length === issue.path.length ? inner.keys : [])),
+  );
+  if (refused.length === 0) return [];
+  return refused[0]!.filter((key) => refused.every((keys) => keys.includes(key)));
 }
 
 function expectation(issue: z.ZodIssue, value: unknown): string {
@@ -134,16 +158,13 @@ function valueAt(data: unknown, path: ReadonlyArray<string | number>): unknown {
 
 /**
  * The valid keys of the object schema at a document path, through defaults, optionals, arrays,
- * records and unions (every branch is tried: `rateLimit` is an object or a list of them).
+ * records and unions (every branch is tried: `rateLimit` is an object or a list of them; a key
+ * is `{ header }` or `{ cookie }`, whose keys are both valid there).
  */
 function keysAt(schema: z.ZodTypeAny, path: ReadonlyArray<string | number>): string[] {
   const current = unwrapped(schema);
   if (current instanceof z.ZodUnion) {
-    for (const option of current.options as z.ZodTypeAny[]) {
-      const keys = keysAt(option, path);
-      if (keys.length > 0) return keys;
-    }
-    return [];
+    return [...new Set((current.options as z.ZodTypeAny[]).flatMap((option) => keysAt(option, path)))];
   }
   if (path.length === 0) return current instanceof z.ZodObject ? Object.keys(current.shape as object) : [];
   const [part, ...rest] = path;
