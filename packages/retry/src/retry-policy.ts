@@ -1,3 +1,4 @@
+import { assertKnownKeys } from '@relay/core';
 import { compileRetryRules, decideRetry, type RetryOptions, type RetryOutcome } from './retry-rules.js';
 
 /** The rules of `retry()` as functions of an attempt's number and outcome. */
@@ -32,10 +33,10 @@ export function retryPolicy(options: RetryOptions = {}): RetryPolicyFunctions {
   const rules = compileRetryRules(options, 'retryPolicy');
   return {
     shouldRetry(attempt, outcome) {
-      return decideRetry(rules, checkAttempt(attempt), outcome) !== null;
+      return decideRetry(rules, checkAttempt(attempt), checkOutcome(outcome)) !== null;
     },
     delay(attempt, outcome) {
-      return decideRetry(rules, checkAttempt(attempt), outcome)?.delay ?? null;
+      return decideRetry(rules, checkAttempt(attempt), checkOutcome(outcome))?.delay ?? null;
     },
   };
 }
@@ -43,4 +44,18 @@ export function retryPolicy(options: RetryOptions = {}): RetryPolicyFunctions {
 function checkAttempt(attempt: number): number {
   if (!Number.isInteger(attempt) || attempt < 1) throw new RangeError(`retryPolicy: attempt must be a whole number ≥ 1 (1 for the first attempt), got ${String(attempt)}`);
   return attempt;
+}
+
+const outcomeNames: readonly string[] = ['method', 'status', 'headers', 'error'];
+
+/**
+ * The outcome of an attempt must be an object; a plain one (an object literal) must have known
+ * keys only, so `{ method: 'GET', statu: 503 }` throws naming "status" rather than never retrying,
+ * silently. Another object is read structurally.
+ */
+function checkOutcome(outcome: RetryOutcome): RetryOutcome {
+  if (outcome === null || typeof outcome !== 'object') throw new TypeError('retryPolicy: the outcome must be an object: { method, status, headers, error }');
+  const prototype: unknown = Object.getPrototypeOf(outcome);
+  if (prototype === Object.prototype || prototype === null) assertKnownKeys(outcome, outcomeNames, 'retryPolicy: outcome');
+  return outcome;
 }
