@@ -92,6 +92,30 @@ for (const [name, transport] of transports) {
     await upstream.close();
   });
 
+  test(`${name}: an event stream (no read timeout) whose client stops reading is cut after slowClientTimeout`, async () => {
+    // Events as fast as the relay takes them: the client's side fills, and the relay pauses the stream.
+    const upstream = await startUpstream((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      const event = `data: ${'x'.repeat(64 * 1024)}\n\n`;
+      const pump = () => {
+        while (res.write(event));
+        res.once('drain', pump);
+      };
+      pump();
+      res.on('close', () => res.removeAllListeners('drain'));
+    });
+    const logger = memoryLogger();
+    const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, timeout: { read: 10_000 }, transport: transport({ slowClientTimeout: 800 }), logger }));
+    const started = Date.now();
+    const download = pausedDownload(`${served.url}/events`, 4_000);
+    assert.ok(await waitFor(() => served.relay.inFlight === 0 && logger.lines.some((entry) => entry.fields.code === 'ERR_CLIENT_TIMEOUT'), 3_500), 'cut while paused');
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 700 && elapsed < 3_500, `cut after ${elapsed} ms (slowClientTimeout 800, read 10 000, an event stream)`);
+    assert.not.ok((await download).complete);
+    await served.close();
+    await upstream.close();
+  });
+
   if (name === 'undici') continue;
 
   test(`${name}: slow uploads holding every pooled connection do not starve an honest GET`, async () => {

@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { delay, fetchRaw, listen, listenHttp2, memoryLogger, serveRelay, startUpstream, waitFor } from '@relay/testkit';
 import { gotTransport } from '@relay/core/got';
 import { undiciTransport } from '@relay/core/undici';
-import { createRelay, http2Transport, httpTransport, inMemoryTransport } from '../src/index.js';
+import { createRelay, http2Transport, httpTransport } from '../src/index.js';
 
 /** A raw TCP upstream that answers every request it reads with `answer` (written as latin1 bytes). */
 async function rawUpstream(answer: (socket: Socket) => void): Promise<{ url: string; connections: () => number; close(): Promise<void> }> {
@@ -159,25 +159,6 @@ test('undiciTransport answers a response head over 16 KiB with 502 ERR_UPSTREAM_
   }
 });
 
-test('undiciTransport reuses the upstream connection after a 304 that carries Content-Length, as httpTransport does', async () => {
-  // RFC 9110 §8.6: a 304 may carry the Content-Length the 200 would have; it has no body.
-  const upstream = await rawUpstream((socket) => {
-    socket.write('HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nContent-Length: 10\r\n\r\n');
-  });
-  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, transport: undiciTransport(), logger: memoryLogger() }));
-  try {
-    const first = await fetchRaw(`${served.url}/cached`, { headers: { 'if-none-match': '"v1"' } });
-    await delay(50);
-    const second = await fetchRaw(`${served.url}/cached`, { headers: { 'if-none-match': '"v1"' } });
-    assert.is(first.status, 304);
-    assert.is(second.status, 304);
-    assert.is(upstream.connections(), 1, 'the second request opened a new upstream connection');
-  } finally {
-    await served.close();
-    await upstream.close();
-  }
-});
-
 test('httpTransport cuts a download left unread after slowClientTimeout even when timeout.read is longer, as undiciTransport does', async () => {
   let cutAt = 0;
   const started = Date.now();
@@ -218,25 +199,6 @@ test('httpTransport cuts a download left unread after slowClientTimeout even whe
   } finally {
     await relay.shutdown({ timeout: 200 });
     await upstream.close();
-  }
-});
-
-test('inMemoryTransport keeps one upstream connection across sequential POSTs with a body, as httpTransport does over the network', async () => {
-  const connections = new Set<Socket>();
-  const upstream = (req: IncomingMessage, res: ServerResponse) => {
-    connections.add(req.socket);
-    req.resume();
-    req.on('end', () => res.end('stored'));
-  };
-  const served = await serveRelay(createRelay({ targetBaseUrl: 'http://orders.test', transport: inMemoryTransport(upstream), logger: memoryLogger() }));
-  try {
-    for (let i = 0; i < 4; i++) {
-      const response = await fetchRaw(`${served.url}/orders`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"id":1}' });
-      assert.is(response.text, 'stored');
-    }
-    assert.is(connections.size, 1, 'each POST was answered on a new in-memory connection');
-  } finally {
-    await served.close();
   }
 });
 

@@ -62,6 +62,8 @@ export abstract class Attempt implements AbortHandler, Upload {
   uploadMark = { bytes: 0, at: 0 };
   /** When the connection last moved before the client stopped reading, or 0 while it reads. */
   stalledSince = 0;
+  /** Times a pause of the body when `slowClientTimeout` is shorter than the socket's silence timer (`timesPauses`). */
+  stallTimer: NodeJS.Timeout | null = null;
   upstream: ClientRequest | null = null;
   socket: Socket | null = null;
   response: IncomingMessage | null = null;
@@ -250,6 +252,7 @@ export abstract class Attempt implements AbortHandler, Upload {
     this.body = body;
     const bodiless = this.request.method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
     if (bodiless) body.resume();
+    else if (this.timesPauses()) watchPauses(this, body);
     // An answer before the upload ended: once it is read, the connection cannot be reused.
     if (!this.upstream!.writableFinished) response.once('end', onEarlyResponseEnd.bind(null, this));
     const proxied: ProxyResponse = { status, statusMessage: response.statusMessage ?? '', headers, body: bodiless ? null : body };
@@ -285,6 +288,36 @@ export abstract class Attempt implements AbortHandler, Upload {
       return;
     }
     const error = slowReaderError(limit);
+    logClientFault(this.host.config, this.request, error);
+    this.request.client.abort(error);
+  }
+
+  /**
+   * The socket's silence timer notices a client that stopped reading only after `idleLimit`
+   * (never on an event stream): a shorter `slowClientTimeout` needs the body's pauses timed.
+   */
+  private timesPauses(): boolean {
+    const limit = this.host.limits.slowClientTimeout;
+    return limit > 0 && (this.idleLimit === 0 || limit < this.idleLimit);
+  }
+
+  /** The relay stopped reading the body (the client's side is full): the client's clock starts. */
+  onBodyPaused(): void {
+    if (this.stallTimer === null && this.phase !== Phase.Done) this.stallTimer = setTimeout(onStalled, this.host.limits.slowClientTimeout, this);
+  }
+
+  /** The client read again, or the body is over: its clock stops. */
+  onBodyFlowing(): void {
+    if (this.stallTimer === null) return;
+    clearTimeout(this.stallTimer);
+    this.stallTimer = null;
+  }
+
+  /** The body stayed paused for `slowClientTimeout`: the client is cut, as the socket timer would have done later. */
+  onStalled(): void {
+    this.stallTimer = null;
+    if (this.phase === Phase.Done || !this.body!.isPaused()) return;
+    const error = slowReaderError(this.host.limits.slowClientTimeout);
     logClientFault(this.host.config, this.request, error);
     this.request.client.abort(error);
   }
@@ -400,6 +433,17 @@ export abstract class Attempt implements AbortHandler, Upload {
 }
 
 export type TaggedRequest = ClientRequest & { [kAttempt]?: Attempt };
+
+/** A rare path (a short `slowClientTimeout`, or an event stream): closures are fine. */
+function watchPauses(attempt: Attempt, body: Readable): void {
+  body.on('pause', () => attempt.onBodyPaused());
+  body.on('resume', () => attempt.onBodyFlowing());
+  body.once('close', () => attempt.onBodyFlowing());
+}
+
+function onStalled(attempt: Attempt): void {
+  attempt.onStalled();
+}
 
 function onUpstreamSocket(this: TaggedRequest, socket: Socket): void {
   this[kAttempt]!.onSocket(socket);
