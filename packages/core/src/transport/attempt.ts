@@ -303,7 +303,9 @@ export abstract class Attempt implements AbortHandler, Upload {
 
   /** The relay stopped reading the body (the client's side is full): the client's clock starts. */
   onBodyPaused(): void {
-    if (this.stallTimer === null && this.phase !== Phase.Done) this.stallTimer = setTimeout(onStalled, this.host.limits.slowClientTimeout, this);
+    if (this.stallTimer !== null || this.phase === Phase.Done) return;
+    // Unreferenced, as a socket's own timeout is: it never keeps a process up.
+    this.stallTimer = setTimeout(onStalled, this.host.limits.slowClientTimeout, this).unref();
   }
 
   /** The client read again, or the body is over: its clock stops. */
@@ -316,7 +318,7 @@ export abstract class Attempt implements AbortHandler, Upload {
   /** The body stayed paused for `slowClientTimeout`: the client is cut, as the socket timer would have done later. */
   onStalled(): void {
     this.stallTimer = null;
-    if (this.phase === Phase.Done || !this.body!.isPaused()) return;
+    if (this.phase === Phase.Done || this.response?.complete === true || !this.body!.isPaused()) return;
     const error = slowReaderError(this.host.limits.slowClientTimeout);
     logClientFault(this.host.config, this.request, error);
     this.request.client.abort(error);
@@ -438,6 +440,7 @@ export type TaggedRequest = ClientRequest & { [kAttempt]?: Attempt };
 function watchPauses(attempt: Attempt, body: Readable): void {
   body.on('pause', () => attempt.onBodyPaused());
   body.on('resume', () => attempt.onBodyFlowing());
+  body.once('end', () => attempt.onBodyFlowing());
   body.once('close', () => attempt.onBodyFlowing());
 }
 
