@@ -4,21 +4,11 @@
 // setTargets() refuse them, naming the option.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { delay, startUpstream } from '@relay/testkit';
+import { delay, rangeErrorMessage, startUpstream } from '@relay/testkit';
 import { balance } from '../src/index.js';
 
 const limit = 2 ** 31 - 1;
 const thirtyDays = 30 * 24 * 3600 * 1000;
-
-function rangeError(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    assert.instance(error, RangeError);
-    return (error as Error).message;
-  }
-  throw new Error('expected a RangeError');
-}
 
 /** Counts the TimeoutOverflowWarnings node emits while `run` runs (and a moment after: they come on the next tick). */
 async function overflowWarnings(run: () => Promise<void>): Promise<number> {
@@ -38,10 +28,10 @@ async function overflowWarnings(run: () => Promise<void>): Promise<number> {
 
 test('healthCheck.interval past the timer limit is a RangeError naming it; at the limit, one check runs and no other comes', async () => {
   assert.is(
-    rangeError(() => balance({ targets: [], healthCheck: { path: '/health', interval: limit + 1 } })),
+    rangeErrorMessage(() => balance({ targets: [], healthCheck: { path: '/health', interval: limit + 1 } })),
     `healthCheck.interval must be at most ${limit} ms (about 24.8 days, node's timer limit), got ${limit + 1}`,
   );
-  assert.match(rangeError(() => balance({ targets: [], healthCheck: { path: '/health', interval: thirtyDays } })), /^healthCheck.interval must be at most 2147483647 ms/);
+  assert.match(rangeErrorMessage(() => balance({ targets: [], healthCheck: { path: '/health', interval: thirtyDays } })), /^healthCheck.interval must be at most 2147483647 ms/);
   const upstream = await startUpstream((_req, res) => res.end('ok'));
   const pool = balance({ targets: [upstream.url], healthCheck: { path: '/health', interval: limit } });
   try {
@@ -58,7 +48,7 @@ test('healthCheck.interval past the timer limit is a RangeError naming it; at th
 });
 
 test('healthCheck.timeout past the timer limit is a RangeError naming it; at the limit, slow checks pass', async () => {
-  assert.match(rangeError(() => balance({ targets: [], healthCheck: { path: '/health', timeout: thirtyDays } })), /^healthCheck.timeout must be at most 2147483647 ms/);
+  assert.match(rangeErrorMessage(() => balance({ targets: [], healthCheck: { path: '/health', timeout: thirtyDays } })), /^healthCheck.timeout must be at most 2147483647 ms/);
   const slow = await startUpstream((_req, res) => void setTimeout(() => res.end('ok'), 30));
   const pool = balance({ targets: [slow.url], healthCheck: { path: '/health', interval: 20, timeout: limit, unhealthyThreshold: 1 } });
   try {
@@ -82,11 +72,11 @@ test("a DNS target's interval past the timer limit is refused by balance() and s
     return ['127.0.0.1'];
   };
   assert.match(
-    rangeError(() => balance({ targets: [{ dns: 'http://app.internal:8000', interval: thirtyDays }], resolve })),
+    rangeErrorMessage(() => balance({ targets: [{ dns: 'http://app.internal:8000', interval: thirtyDays }], resolve })),
     /^balance: targets\[0\]\.interval must be at most 2147483647 ms \(about 24\.8 days, node's timer limit\), got 2592000000$/,
   );
   const pool = balance({ targets: [], resolve });
-  assert.match(rangeError(() => pool.setTargets([{ dns: 'http://app.internal:8000', interval: limit + 1 }])), /^balance: targets\[0\]\.interval must be at most/);
+  assert.match(rangeErrorMessage(() => pool.setTargets([{ dns: 'http://app.internal:8000', interval: limit + 1 }])), /^balance: targets\[0\]\.interval must be at most/);
   pool.setTargets([{ dns: 'http://app.internal:8000', interval: limit }]);
   try {
     const warnings = await overflowWarnings(async () => {

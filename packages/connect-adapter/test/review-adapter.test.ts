@@ -2,7 +2,7 @@
 // it in a real app: each test names the behaviour it expects and failed when it was written.
 import http, { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import http2 from 'node:http2';
-import { createRequire } from 'node:module';
+import compression from 'compression';
 import type { AddressInfo } from 'node:net';
 import { createGunzip } from 'node:zlib';
 import connect from 'connect';
@@ -21,9 +21,6 @@ import { relayPlugin } from '../../frameworks/src/fastify.js';
 import { relayHandler, type NodeEnv } from '../../frameworks/src/hono.js';
 import { http2Gateway } from '../../../docs/examples/frameworks.js';
 
-type Middleware = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
-// The `compression` middleware, a devDependency of the benchmarks (not of this package).
-const compression = createRequire(new URL('../../../benchmarks/package.json', import.meta.url))('compression') as (options?: object) => Middleware;
 
 let upstream: Upstream;
 const relays: Relay[] = [];

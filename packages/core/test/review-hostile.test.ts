@@ -2,10 +2,10 @@
 // (nginx, Envoy, HAProxy; RFC 9110/9112) does, and fails on the main this review ran against.
 // The upstream is a raw `net` server so it can misbehave byte for byte.
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { memoryLogger, waitFor, type MemoryLogger } from '@relay/testkit';
+import { memoryLogger, sendRaw, waitFor, type MemoryLogger } from '@relay/testkit';
 import { createRelay, gatewayServerOptions, type Relay } from '../src/index.js';
 
 type Responder = (socket: Socket, head: string) => void;
@@ -88,24 +88,6 @@ async function startGateway(target: string, options: Record<string, unknown> = {
   };
 }
 
-/** Sends raw bytes on a new connection; resolves with all it read until the connection closed or `ms` passed. */
-function exchange(port: number, payload: string, ms = 2000): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    const finish = () => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(Buffer.concat(chunks).toString('latin1'));
-    };
-    const timer = setTimeout(finish, ms);
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', finish);
-    socket.on('close', finish);
-    socket.write(payload);
-  });
-}
-
 const statusOf = (raw: string) => Number(raw.slice(9, 12));
 const headOf = (raw: string) => raw.slice(0, raw.indexOf('\r\n\r\n') + 2).toLowerCase();
 
@@ -129,7 +111,7 @@ test.before.each(() => {
 /** After each case: the relay answers an honest request, holds nothing in flight, and keeps no client connection. */
 async function stillServing(): Promise<void> {
   upstream.respond = answerOk;
-  const next = await exchange(gateway.port, 'GET /next HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n');
+  const next = await sendRaw(gateway.port, 'GET /next HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n');
   assert.is(statusOf(next), 200, 'the relay keeps serving');
   assert.ok(await waitFor(() => gateway.relay.inFlight === 0), `nothing left in flight (${gateway.relay.inFlight})`);
   let open = await gateway.connections();
@@ -148,7 +130,7 @@ async function stillServing(): Promise<void> {
 test('an upstream response with Transfer-Encoding "gzip, chunked" is a 502 ERR_UPSTREAM_PROTOCOL, never relayed with its coding dropped', async () => {
   // A well-framed chunked body whose content is gzip bytes (written byte for byte, latin1).
   upstream.respond = (socket) => socket.write(Buffer.from('HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n4\r\n\x1f\x8b\x08\x00\r\n0\r\n\r\n', 'latin1'));
-  const raw = await exchange(gateway.port, 'GET /gzip-coded HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n');
+  const raw = await sendRaw(gateway.port, 'GET /gzip-coded HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n');
   assert.is(statusOf(raw), 502, raw.split('\r\n')[0]);
   assert.match(raw, /ERR_UPSTREAM_PROTOCOL/);
   assert.not.ok(raw.includes('127.0.0.1'), 'no internal address in the body');
@@ -160,7 +142,7 @@ test('an upstream response with Transfer-Encoding "gzip, chunked" is a 502 ERR_U
 // honours it waits for, or takes, bytes of the next response. nginx drops Content-Length on 204.
 test('a 204 reaches the client without the Content-Length the upstream wrongly sent', async () => {
   upstream.respond = (socket) => socket.write('HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n');
-  const raw = await exchange(gateway.port, 'GET /no-content HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n');
+  const raw = await sendRaw(gateway.port, 'GET /no-content HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n');
   assert.is(statusOf(raw), 204);
   assert.not.match(headOf(raw), /\r\ncontent-length:/, headOf(raw));
   await stillServing();
@@ -171,7 +153,7 @@ test('a 204 reaches the client without the Content-Length the upstream wrongly s
 // client gets 500 ERR_INTERNAL with a log line blaming the relay's own head.
 test('an upstream status below 100 (099) is a 502 ERR_UPSTREAM_PROTOCOL, not a 500 blamed on the relay', async () => {
   upstream.respond = (socket) => socket.write('HTTP/1.1 099 Odd\r\nContent-Length: 2\r\n\r\nok');
-  const raw = await exchange(gateway.port, 'GET /status-099 HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n');
+  const raw = await sendRaw(gateway.port, 'GET /status-099 HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n');
   assert.is(statusOf(raw), 502, raw.split('\r\n')[0]);
   assert.match(raw, /ERR_UPSTREAM_PROTOCOL/);
   await stillServing();
@@ -182,7 +164,7 @@ test('an upstream status below 100 (099) is a 502 ERR_UPSTREAM_PROTOCOL, not a 5
 // gateway is that client: it should not pass `600` on to its own clients as if it were HTTP.
 test('an upstream status above 599 (600) is a 502 ERR_UPSTREAM_PROTOCOL, not relayed', async () => {
   upstream.respond = (socket) => socket.write('HTTP/1.1 600 Odd\r\nContent-Length: 2\r\n\r\nok');
-  const raw = await exchange(gateway.port, 'GET /status-600 HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n');
+  const raw = await sendRaw(gateway.port, 'GET /status-600 HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n');
   assert.is(statusOf(raw), 502, raw.split('\r\n')[0]);
   assert.match(raw, /ERR_UPSTREAM_PROTOCOL/);
   await stillServing();
@@ -196,7 +178,7 @@ test('an upstream status above 599 (600) is a 502 ERR_UPSTREAM_PROTOCOL, not rel
 test('in edge mode, forwarding fields a client puts in its request trailers never reach the upstream', async () => {
   upstream.respond = (socket) => setTimeout(() => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'), 50);
   const before = upstream.received.length;
-  const raw = await exchange(
+  const raw = await sendRaw(
     gateway.port,
     'POST /upload HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n' +
       '3\r\nabc\r\n0\r\nX-Forwarded-For: 6.6.6.6\r\nX-Real-IP: 6.6.6.6\r\nForwarded: for=6.6.6.6\r\nX-Forwarded-Host: admin.internal\r\nTrue-Client-IP: 6.6.6.6\r\n\r\n',
@@ -217,7 +199,7 @@ test('in edge mode, forwarding fields a client puts in its request trailers neve
 // packages/ws/test/review-hostile.test.ts). nginx and Envoy answer the request over HTTP/1.1.
 test('a GET with Upgrade: h2c (not a WebSocket) through relay.upgrade is served as a plain request', async () => {
   const before = upstream.received.length;
-  const raw = await exchange(
+  const raw = await sendRaw(
     gateway.port,
     'GET /h2c HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n',
   );

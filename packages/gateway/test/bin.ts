@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ConfigError } from '../src/index.js';
 
 const root = new URL('../../..', import.meta.url).pathname;
 export const binPath = join(root, 'packages/gateway/bin/relay.mjs');
@@ -132,4 +133,15 @@ export function configDir(): { dir: string; write(name: string, text: string): s
     },
     cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
+}
+
+/** The ConfigError `promise` rejects with; rethrows any other failure, throws when it resolves. */
+export async function rejection(promise: Promise<unknown>): Promise<ConfigError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
 }

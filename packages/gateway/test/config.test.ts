@@ -8,21 +8,11 @@ import { Generation, newSharedStats } from '../src/generation.js';
 import { hostMatches, requestHost, underPrefix } from '../src/matcher.js';
 import { nearestWord } from '../src/nearest.js';
 import { createLogger } from '../src/log.js';
-import { configDir } from './bin.js';
+import { configDir, rejection } from './bin.js';
 
 const files = configDir();
 test.after(() => files.cleanup());
 const quiet = createLogger({ level: 'error' });
-
-async function rejection(promise: Promise<unknown>): Promise<ConfigError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 test('defaults: host 0.0.0.0, /healthz and /metrics on, status off, websocket on, prefix stripped', () => {
   const config = validateConfig({ listen: [{ port: 8080 }], routes: [{ upstream: 'http://127.0.0.1:9000' }] }, 'x.json');

@@ -4,26 +4,16 @@
 // primary's reload check refuse them too. reloadDrain is only compared against the clock: any length.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ConfigError, loadConfig } from '../src/index.js';
+import { loadConfig } from '../src/index.js';
 import { killDelay } from '../src/cluster.js';
 import { Generation, newSharedStats } from '../src/generation.js';
 import { createLogger } from '../src/log.js';
-import { configDir } from './bin.js';
+import { configDir, rejection } from './bin.js';
 
 const files = configDir();
 test.after(() => files.cleanup());
 const limit = 2 ** 31 - 1;
 const thirtyDays = 30 * 24 * 3600 * 1000;
-
-async function rejection(promise: Promise<unknown>): Promise<ConfigError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof ConfigError) return error;
-    throw error;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 function config(timeouts: Record<string, number>, routeTimeout: Record<string, number>): string {
   return JSON.stringify({ listen: [{ port: 8080 }], timeouts, routes: [{ upstream: 'http://127.0.0.1:9000', timeout: routeTimeout }] });

@@ -5,22 +5,12 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Redis } from 'ioredis';
-import { delay } from '@relay/testkit';
+import { delay, rangeErrorMessage } from '@relay/testkit';
 import { createLimiter } from '../src/index.js';
 import { redisStore } from '../src/redis-store.js';
 
 const limit = 2 ** 31 - 1;
 const thirtyDays = 30 * 24 * 3600 * 1000;
-
-function rangeError(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    assert.instance(error, RangeError);
-    return (error as Error).message;
-  }
-  throw new Error('expected a RangeError');
-}
 
 /** A "Redis" that accepts connections and never answers: only the store's timeout ends a call. */
 async function silentRedis(): Promise<{ client: Redis; close(): Promise<void> }> {
@@ -48,10 +38,10 @@ test('redisStore timeout past the timer limit is a RangeError naming it; at the 
   const redis = await silentRedis();
   try {
     assert.is(
-      rangeError(() => redisStore({ client: redis.client, timeout: limit + 1 })),
+      rangeErrorMessage(() => redisStore({ client: redis.client, timeout: limit + 1 })),
       `redisStore: timeout must be at most ${limit} ms (about 24.8 days, node's timer limit), got ${limit + 1}`,
     );
-    assert.match(rangeError(() => redisStore({ client: redis.client, timeout: thirtyDays })), /^redisStore: timeout must be at most 2147483647 ms/);
+    assert.match(rangeErrorMessage(() => redisStore({ client: redis.client, timeout: thirtyDays })), /^redisStore: timeout must be at most 2147483647 ms/);
     const limiter = createLimiter({ points: 1, duration: 1000, store: redisStore({ client: redis.client, timeout: limit }) });
     const outcome = limiter.consume('k').then(
       () => 'allowed',

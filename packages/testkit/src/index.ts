@@ -222,6 +222,17 @@ export async function closedPort(): Promise<number> {
   return port;
 }
 
+/** The message of the RangeError `run` throws; throws itself when `run` throws nothing or another error. */
+export function rangeErrorMessage(run: () => unknown): string {
+  try {
+    run();
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw new Error(`expected a RangeError, got ${String(error)}`);
+    return error.message;
+  }
+  throw new Error('expected a RangeError, nothing was thrown');
+}
+
 /** A self-signed certificate for `localhost` and 127.0.0.1 (test use only). */
 export const tlsFixture = {
   key: readFileSync(new URL('../fixtures/key.pem', import.meta.url)),

@@ -5,29 +5,12 @@
 // Envoy answer it over HTTP/1.1; without an `upgrade` listener node:http does too. A gateway that
 // mounts `relay.upgrade` for WebSockets (docs/websocket.md) answers it 400 ERR_BAD_HANDSHAKE.
 import { createServer, type IncomingMessage } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { close, listen, waitFor } from '@relay/testkit';
+import { close, listen, sendRaw, waitFor } from '@relay/testkit';
 import { createRelay } from '@relay/core';
 import { websocket } from '../src/index.js';
-
-function exchange(port: number, payload: string, ms = 2000): Promise<string> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    const finish = () => {
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(Buffer.concat(chunks).toString('latin1'));
-    };
-    const timer = setTimeout(finish, ms);
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', finish);
-    socket.on('close', finish);
-    socket.write(payload);
-  });
-}
 
 test('a GET with Upgrade: h2c on a relay with a websocket transport is served as a plain HTTP/1.1 request, not 400', async () => {
   const seen: IncomingMessage[] = [];
@@ -43,7 +26,7 @@ test('a GET with Upgrade: h2c on a relay with a websocket transport is served as
   await listen(gateway);
   const port = (gateway.address() as AddressInfo).port;
   try {
-    const raw = await exchange(
+    const raw = await sendRaw(
       port,
       'GET /h2c HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n',
     );
