@@ -152,7 +152,10 @@ function expectContinueOverH2(url: string, path: string, waitMs: number): Promis
 
 test("HTTP/2 front with checkContinue → relay.handle: Expect goes end to end, the upstream's 100 and its refusal (417) reach the client, nothing hangs", async () => {
   const upstream = await startUpstream();
+  // With a checkContinue listener node emits no 'request' for these: the upstream's record is kept here.
+  const expects: Array<string | undefined> = [];
   upstream.server.on('checkContinue', (req, res) => {
+    expects.push(req.headers.expect);
     if (req.url === '/deny') {
       res.writeHead(417, { 'content-length': '2' });
       res.end('no');
@@ -170,7 +173,7 @@ test("HTTP/2 front with checkContinue → relay.handle: Expect goes end to end, 
   try {
     const accepted = await expectContinueOverH2(listening.url, '/ok', 2000);
     const denied = await expectContinueOverH2(listening.url, '/deny', 2000);
-    assert.is(upstream.requests[0]?.headers.expect, '100-continue', 'the Expect never went upstream, so the upstream waits for a body the client never sends');
+    assert.is(expects[0], '100-continue', 'the Expect never went upstream, so the upstream waits for a body the client never sends');
     assert.ok(accepted.continued, `no 100 Continue after ${accepted.ms} ms (status ${accepted.status})`);
     assert.is(accepted.status, 200);
     assert.is(accepted.body, 'accepted');

@@ -235,8 +235,20 @@ function flushEventsThroughCompression(res: FlushableResponse, body: Readable, c
  * that refuses first never receives a body it did not want.
  */
 function expectEndToEnd(exchange: HttpExchange, request: ProxyRequest): void {
-  const sent100 = (exchange.res as { _sent100?: boolean })._sent100;
-  if (sent100 === false && /^100-continue$/i.test(String(exchange.req.headers.expect))) request.headers.expect = '100-continue';
+  if (!answeredContinue(exchange) && /^100-continue$/i.test(String(exchange.req.headers.expect))) request.headers.expect = '100-continue';
+}
+
+type H2Session = { server?: { listenerCount(event: string): number } };
+
+/**
+ * Whether node answered `100 Continue` before the relay saw the request. HTTP/1.1 marks it on
+ * the response (`_sent100`); node:http2 keeps no mark, but answers it itself exactly when its
+ * server has no `checkContinue` listener.
+ */
+function answeredContinue(exchange: HttpExchange): boolean {
+  if (!exchange.http2) return (exchange.res as { _sent100?: boolean })._sent100 !== false;
+  const session = (exchange.req as unknown as H2Request).stream.session;
+  return (session?.server?.listenerCount('checkContinue') ?? 0) === 0;
 }
 
 /** HTTP/2 clients always take trailer fields; HTTP/1.1 ones when they said so (`TE: trailers`). */
@@ -281,7 +293,7 @@ function writeHead(exchange: HttpExchange, response: ProxyResponse): void {
   res.writeHead(response.status, response.statusMessage || undefined, response.headers as OutgoingHttpHeaders);
 }
 
-type H2Stream = { destroyed: boolean; state?: { localClose?: number }; close(code: number): void; [kExchange]?: HttpExchange };
+type H2Stream = { destroyed: boolean; session?: H2Session; state?: { localClose?: number }; close(code: number): void; [kExchange]?: HttpExchange };
 type H2Request = IncomingMessage & { stream: H2Stream };
 
 /**

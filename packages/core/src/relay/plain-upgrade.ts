@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 /** `Upgrade: websocket` among the offered protocols: the one upgrade a relay serves. */
@@ -7,17 +8,21 @@ export function isWebSocketUpgrade(req: IncomingMessage): boolean {
   return typeof upgrade === 'string' && /(?:^|,)\s*websocket\s*(?:,|$)/i.test(upgrade);
 }
 
-type ServerSocket = Duplex & { server?: { emit(event: string, socket: Duplex): boolean; listenerCount(event: string): number } | null; encrypted?: boolean };
+type ConnectionListener = (this: unknown, socket: Duplex) => void;
+type HttpServerLike = { listeners(event: string): Function[]; listenerCount(event: string): number };
+type PendingAnswer = { writableFinished: boolean; once(event: 'finish', listener: () => void): unknown };
+type ServerSocket = Duplex & { server?: HttpServerLike | null; encrypted?: boolean; _httpMessage?: PendingAnswer | null };
 
 /**
  * Serves an upgrade the relay does not speak (`Upgrade: h2c`, which `curl --http2` and Java's
  * HttpClient offer on every `http:` request) as the plain HTTP/1.1 request it also is: RFC 9110
  * §7.8 lets a server ignore `Upgrade`, and nginx, Envoy and node:http without an `upgrade`
  * listener all do. Its head, without `Upgrade` and the fields `Connection` lists, goes back in
- * front of the bytes not yet read, and the socket back to its server's HTTP handling, which
- * parses it as a request like any other (its body, keep-alive and the app's own routes too).
- * False when the socket has no server to go back to, or its server has `upgrade` listeners of
- * the app's own, which hear of this request too and may answer it: the caller refuses it then.
+ * front of the bytes not yet read, and the socket back to its server's own HTTP connection
+ * handling (not the app's `connection` listeners: it is no new connection), which parses it as
+ * a request like any other (its body, keep-alive and the app's own routes too). When the server
+ * has `upgrade` listeners of the app's own, they have their turn first. False when the socket
+ * has no server to go back to: the caller refuses it then.
  *
  * @example
  * server.on('upgrade', (req, socket, head) => {
@@ -27,11 +32,35 @@ type ServerSocket = Duplex & { server?: { emit(event: string, socket: Duplex): b
  */
 export function serveAsPlainRequest(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
   const server = (socket as ServerSocket).server;
-  if (server == null || typeof server.emit !== 'function' || socket.destroyed || server.listenerCount('upgrade') > 1) return false;
-  socket.unshift(Buffer.concat([Buffer.from(plainHead(req), 'latin1'), head]));
-  // A TLS server hands its HTTP parser the socket once the handshake is over.
-  server.emit((socket as ServerSocket).encrypted === true ? 'secureConnection' : 'connection', socket);
+  if (server == null || socket.destroyed) return false;
+  const parse = httpConnectionListener(server, (socket as ServerSocket).encrypted === true);
+  if (parse === undefined) return false;
+  if (server.listenerCount('upgrade') > 1) {
+    // The app's own listeners heard it too (a ws server for its own path): theirs if they answer
+    // it in their turn (ws refuses an h2c offer with 400), served as a plain request if they leave it.
+    const written = (socket as Socket).bytesWritten;
+    setImmediate(() => {
+      if (!socket.destroyed && (socket as Socket).bytesWritten === written) serve(parse, server, req, socket, head);
+    });
+    return true;
+  }
+  serve(parse, server, req, socket, head);
   return true;
+}
+
+function serve(parse: ConnectionListener, server: HttpServerLike, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  socket.unshift(Buffer.concat([Buffer.from(plainHead(req), 'latin1'), head]));
+  // A pipelined request before this one is still being answered: node's queue of answers for
+  // this connection went with its parser, so parsing starts again once that answer is written.
+  const pending = (socket as ServerSocket)._httpMessage;
+  if (pending != null && !pending.writableFinished) pending.once('finish', () => parse.call(server, socket));
+  else parse.call(server, socket);
+}
+
+/** node's own listener that gives a connection its HTTP parser (`secureConnection` on TLS servers). */
+function httpConnectionListener(server: HttpServerLike, encrypted: boolean): ConnectionListener | undefined {
+  const event = encrypted ? 'secureConnection' : 'connection';
+  return server.listeners(event).find((listener) => listener.name === 'connectionListener') as ConnectionListener | undefined;
 }
 
 /** The request head without the upgrade offer: `Upgrade`, and what `Connection` lists but `close`/`keep-alive`. */
