@@ -81,6 +81,7 @@ function balanceHandler(pool: Pool, circuit: CircuitRules | null, next: Handler)
     }
     pool.recordStatus(member, response.status);
     holdUntilSent(response.body as HeldBody | null, member);
+    response.target = member.target;
     return response;
   }
 

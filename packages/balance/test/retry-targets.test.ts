@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createRelay } from '@relay/core';
+import { createRelay, type Stage } from '@relay/core';
 import { retry } from '@relay/retry';
 import { serveRelay, startUpstream, type Upstream } from '@relay/testkit';
 import { balance, type BalanceOptions } from '../src/index.js';
@@ -82,6 +82,30 @@ test('once every target was tried, a retry is picked among all of them again (En
   }
   await served.close();
   await Promise.all([a.close(), b.close()]);
+});
+
+test('a stage outside retry() learns which member answered: the response names its target (ProxyResponse.target)', async () => {
+  const log: Log = [];
+  const a = await answering('a', 503, log);
+  const b = await answering('b', 200, log);
+  const answeredBy: string[] = [];
+  const outer: Stage = {
+    name: 'outer',
+    wrap: (next) => async (request) => {
+      const response = await next(request);
+      answeredBy.push(response.target?.origin ?? 'none');
+      return response;
+    },
+  };
+  const served = await serveRelay(createRelay({ targetBaseUrl: a.url, stages: [outer, retry({ maxRetries: 1 }), balance({ targets: [a.url, b.url], strategy: 'round-robin' })] }));
+  try {
+    await load(served.url, 1, 1, () => ({ 'x-request': 'one' }));
+    assert.equal(answeredBy, [new URL(b.url).origin], 'the answering member, though retry() sent a copy of the request');
+  } finally {
+    await served.close();
+    await a.close();
+    await b.close();
+  }
 });
 
 test.run();

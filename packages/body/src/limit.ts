@@ -1,5 +1,6 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { RelayError, type Handler, type Logger, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
+import { RelayError, type Handler, type ProxyRequest, type ProxyResponse, type Stage, type StageContext } from '@relay/core';
+import { loggedPath } from '@relay/core/transport';
 import { closingErrorResponse } from './error-response.js';
 import { mediaType, typeMatcher, type TypeMatcher } from './media-type.js';
 import { assertKnownKeys, checkBytes, checkFunction, optionsObject } from './options.js';
@@ -86,7 +87,6 @@ export function bodyLimit(options: BodyLimitOptions = {}): Stage {
   return {
     name: 'body-limit',
     wrap(next: Handler, context): Handler {
-      const logger = context.logger;
       return function bodyLimitStage(request: ProxyRequest): Promise<ProxyResponse> {
         if (request.body === null) return next(request);
         const limit = limitOf(request);
@@ -95,16 +95,16 @@ export function bodyLimit(options: BodyLimitOptions = {}): Stage {
         // A declared length is enforced by Node's HTTP parser: only its value needs checking.
         if (declared !== undefined) {
           if (Number(declared) <= limit) return next(request);
-          return Promise.resolve(refuse(logger, request, limit, `declared Content-Length ${String(declared)}`));
+          return Promise.resolve(refuse(context, request, limit, `declared Content-Length ${String(declared)}`));
         }
-        return sendCounted(next, logger, request, limit);
+        return sendCounted(next, context, request, limit);
       };
     },
   };
 }
 
 /** Sends a body of unknown length through a counter that aborts the attempt when it passes `limit`. */
-async function sendCounted(next: Handler, logger: Logger, request: ProxyRequest, limit: number): Promise<ProxyResponse> {
+async function sendCounted(next: Handler, context: StageContext, request: ProxyRequest, limit: number): Promise<ProxyResponse> {
   const counter = countedBody(request.body!, limit);
   const replay = request.replayBody;
   const counted: ProxyRequest = {
@@ -120,14 +120,14 @@ async function sendCounted(next: Handler, logger: Logger, request: ProxyRequest,
     return await next(counted);
   } catch (error) {
     // Whatever a stage in between made of the counter's failure, the cause is the size.
-    if (counter.tripped) return refuse(logger, request, limit, `more than ${limit} bytes received`);
+    if (counter.tripped) return refuse(context, request, limit, `more than ${limit} bytes received`);
     throw error;
   }
 }
 
-function refuse(logger: Logger, request: ProxyRequest, limit: number, detail: string): ProxyResponse {
+function refuse(context: StageContext, request: ProxyRequest, limit: number, detail: string): ProxyResponse {
   const error = new RelayError('ERR_BODY_TOO_LARGE', `request body over the limit of ${limit} bytes: ${detail}`);
-  logger.warn({ method: request.method, path: request.path, limit, code: error.code }, error.message);
+  context.logger.warn({ method: request.method, path: loggedPath(request.path, context), limit, code: error.code }, error.message);
   return closingErrorResponse(error);
 }
 

@@ -1,4 +1,5 @@
 import { RelayError, type Handler, type Logger, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
+import { loggedPath } from '@relay/core/transport';
 import { BufferStream } from './buffer-stream.js';
 import { collectBody } from './collect.js';
 import { badRequestBodyResponse } from './error-response.js';
@@ -33,14 +34,14 @@ export function transformRequest<A extends BodyAs = 'text'>(fn: RequestTransform
   return {
     name: 'transform-request',
     wrap(next: Handler, context): Handler {
-      const { logger, timeouts } = context;
+      const { logger, timeouts, logQuery } = context;
       return function transformRequestStage(request: ProxyRequest): Promise<ProxyResponse> {
         if (request.body === null || !settings.isTransformed(mediaType(request.headers['content-type']))) return next(request);
         const { headers } = request;
         const declared = headers['content-length'];
         if (declared !== undefined && Number(declared) > settings.maxBytes) return next(request);
         if (bodyCoding(headers['content-encoding']) === null || textEncoding(headers['content-type'], settings.as) === null) return next(request);
-        return rewriteRequest(settings, fn as RequestTransformer<BodyAs>, { next, logger, stallMs: timeouts.write }, request);
+        return rewriteRequest(settings, fn as RequestTransformer<BodyAs>, { next, logger, logQuery: logQuery === true, stallMs: timeouts.write }, request);
       };
     },
   };
@@ -49,6 +50,8 @@ export function transformRequest<A extends BodyAs = 'text'>(fn: RequestTransform
 interface RequestPipe {
   next: Handler;
   logger: Logger;
+  /** Log lines carry the query (`createRelay({ logQuery })`). */
+  logQuery: boolean;
   stallMs: number;
 }
 
@@ -62,7 +65,7 @@ async function rewriteRequest(settings: BufferedSettings, fn: RequestTransformer
     rewritten = await rewriteBody(bytes, request.headers, (value) => fn(value, context), { as: settings.as, maxBytes: settings.maxBytes });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    const fields = { method: request.method, path: request.path, error: message };
+    const fields = { method: request.method, path: loggedPath(request.path, pipe), error: message };
     if (error instanceof RewriteError && error.stage === 'decode') {
       pipe.logger.warn(fields, 'request transform: the body cannot be read: 400 sent');
       return badRequestBodyResponse();

@@ -1,4 +1,5 @@
-import { RelayError, type Handler, type Logger, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
+import { RelayError, type Handler, type ProxyRequest, type ProxyResponse, type Stage, type StageContext } from '@relay/core';
+import { loggedPath } from '@relay/core/transport';
 import { BufferStream } from './buffer-stream.js';
 import { collectBody } from './collect.js';
 import { bodyCoding } from './codings.js';
@@ -35,14 +36,13 @@ export function transformResponse<A extends BodyAs = 'text'>(fn: ResponseTransfo
   return {
     name: 'transform-response',
     wrap(next: Handler, context): Handler {
-      const logger = context.logger;
       return async function transformResponseStage(request: ProxyRequest): Promise<ProxyResponse> {
         prepareForTransform(request);
         const response = await next(request);
         if (response.body === null || !responseTransformable(request.method, response.status, response.headers, settings.isTransformed, true)) {
           return response;
         }
-        return rewriteResponse(settings, fn as ResponseTransformer<BodyAs>, logger, request, response);
+        return rewriteResponse(settings, fn as ResponseTransformer<BodyAs>, context, request, response);
       };
     },
   };
@@ -72,7 +72,7 @@ export function prepareForTransform(request: ProxyRequest): void {
 async function rewriteResponse(
   settings: BufferedSettings,
   fn: ResponseTransformer<BodyAs>,
-  logger: Logger,
+  stage: StageContext,
   request: ProxyRequest,
   response: ProxyResponse,
 ): Promise<ProxyResponse> {
@@ -90,16 +90,16 @@ async function rewriteResponse(
   try {
     rewritten = await rewriteBody(bytes, headers, (value) => fn(value, context), { as, maxBytes });
   } catch (error) {
-    throw transformFailure(logger, request, response, error);
+    throw transformFailure(stage, request, response, error);
   }
   if (rewritten === null) headers['content-length'] = String(bytes.length);
   return { status: response.status, statusMessage: response.statusMessage, headers, body: new BufferStream(rewritten ?? bytes) };
 }
 
-function transformFailure(logger: Logger, request: ProxyRequest, response: ProxyResponse, error: unknown): RelayError {
+function transformFailure(context: StageContext, request: ProxyRequest, response: ProxyResponse, error: unknown): RelayError {
   const message = error instanceof Error ? error.message : String(error);
   const relayError = new RelayError('ERR_UPSTREAM_PROTOCOL', `response transform: ${message}`, { cause: error });
   const level = error instanceof RewriteError && error.stage === 'decode' ? 'warn' : 'error';
-  logger[level]({ method: request.method, path: request.path, status: response.status, code: relayError.code, error: message }, 'response transform failed: 502 sent');
+  context.logger[level]({ method: request.method, path: loggedPath(request.path, context), status: response.status, code: relayError.code, error: message }, 'response transform failed: 502 sent');
   return relayError;
 }

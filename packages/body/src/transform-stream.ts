@@ -1,5 +1,6 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import { RelayError, type Handler, type Logger, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
+import { RelayError, type Handler, type ProxyRequest, type ProxyResponse, type Stage, type StageContext } from '@relay/core';
+import { loggedPath } from '@relay/core/transport';
 import { bodyCoding, createDecoder, createEncoder, defaultLevels, type BodyCoding } from './codings.js';
 import { mediaType, type TypeMatcher } from './media-type.js';
 import { dropStaleValidators } from './representation.js';
@@ -28,14 +29,13 @@ export function transformResponseStream(factory: TransformFactory<ResponseTransf
   return {
     name: 'transform-response-stream',
     wrap(next: Handler, context): Handler {
-      const logger = context.logger;
       return async function transformResponseStreamStage(request: ProxyRequest): Promise<ProxyResponse> {
         prepareForTransform(request);
         const response = await next(request);
         if (response.body === null || !responseTransformable(request.method, response.status, response.headers, types, false)) return response;
         const coding = bodyCoding(response.headers['content-encoding']);
         if (coding === null) return response;
-        return streamResponse(factory, logger, coding, request, response);
+        return streamResponse(factory, context, coding, request, response);
       };
     },
   };
@@ -43,7 +43,7 @@ export function transformResponseStream(factory: TransformFactory<ResponseTransf
 
 async function streamResponse(
   factory: TransformFactory<ResponseTransformContext>,
-  logger: Logger,
+  context: StageContext,
   coding: BodyCoding | 'identity',
   request: ProxyRequest,
   response: ProxyResponse,
@@ -54,7 +54,7 @@ async function streamResponse(
     transform = factory({ request, response });
   } catch (error) {
     source.destroy();
-    throw streamFailure(logger, request, response, error);
+    throw streamFailure(context, request, response, error);
   }
   if (transform === null) return response;
   const headers = response.headers;
@@ -68,16 +68,16 @@ async function streamResponse(
     await gate.opened;
   } catch (error) {
     body.destroy();
-    throw streamFailure(logger, request, response, error);
+    throw streamFailure(context, request, response, error);
   }
   return { status: response.status, statusMessage: response.statusMessage, headers, body };
 }
 
-function streamFailure(logger: Logger, request: ProxyRequest, response: ProxyResponse, error: unknown): RelayError {
+function streamFailure(context: StageContext, request: ProxyRequest, response: ProxyResponse, error: unknown): RelayError {
   // The upstream failing or the client leaving is not the transform's failure: it keeps its own code (and log line).
   if (error instanceof RelayError) return error;
   const message = error instanceof Error ? error.message : String(error);
-  logger.error({ method: request.method, path: request.path, status: response.status, error: message }, 'response stream transform failed before the head: 502 sent');
+  context.logger.error({ method: request.method, path: loggedPath(request.path, context), status: response.status, error: message }, 'response stream transform failed before the head: 502 sent');
   return new RelayError('ERR_UPSTREAM_PROTOCOL', `response stream transform: ${message}`, { cause: error });
 }
 

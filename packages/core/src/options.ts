@@ -1,6 +1,7 @@
 import { assertKnownKeys } from './known-keys.js';
 import { normalizePathOption } from './request/path.js';
 import type { Target, Timeouts, TlsOptions } from './types.js';
+import { withoutUserinfo } from './logger.js';
 
 /** Timeout defaults in milliseconds. */
 export const defaultTimeouts: Readonly<Timeouts> = Object.freeze({ connect: 5_000, read: 30_000, write: 30_000, pool: 10_000 });
@@ -71,7 +72,8 @@ export function resolveTarget(targetBaseUrl: unknown, upstreamPrefix: unknown): 
   try {
     url = new URL(String(targetBaseUrl));
   } catch {
-    throw new TypeError(`targetBaseUrl must be an absolute http:// or https:// URL, got "${String(targetBaseUrl)}"`);
+    // Its password stays out of the message: startup errors end up in crash logs.
+    throw new TypeError(`targetBaseUrl must be an absolute http:// or https:// URL, got "${withoutUserinfo(String(targetBaseUrl))}"`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new TypeError(`targetBaseUrl must use http: or https: (WebSocket relays derive ws:/wss: from it), got "${url.protocol}"`);

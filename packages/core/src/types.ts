@@ -80,6 +80,12 @@ export interface ProxyResponse {
    * metrics report it as they report the code of an error the relay answers. Absent otherwise.
    */
   errorCode?: string;
+  /**
+   * The upstream that answered, when a stage chose it for the attempt (`request.target`: a
+   * balancer's member, a router's choice) and says so here. For stages outside `retry()`, which
+   * sees a copy of the request per attempt, that rewrite what names the upstream (`rewriteLocation()`).
+   */
+  target?: Target;
 }
 
 /**

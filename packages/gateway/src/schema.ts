@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { maxTimerDelay } from '@relay/core/transport';
+import { maxTimerDelay, withoutUserinfo } from '@relay/core/transport';
 import { z } from 'zod';
 import { featureShape } from './features.js';
 
@@ -19,7 +19,8 @@ function isHttpUrl(value: string): boolean {
 
 const upstreamUrl = z
   .string({ invalid_type_error: 'expected an absolute http:// or https:// URL' })
-  .refine(isHttpUrl, (value) => ({ message: `expected an absolute http:// or https:// URL, got "${value}"` }));
+  // Without its password: a config error goes to stderr and the log.
+  .refine(isHttpUrl, (value) => ({ message: `expected an absolute http:// or https:// URL, got "${withoutUserinfo(value)}"` }));
 
 /** A path prefix to match: `/`, `/api`, `/api/v1`; no query, no dot segments, no empty segments. */
 const pathPrefix = z

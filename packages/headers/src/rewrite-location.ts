@@ -50,11 +50,20 @@ export function rewriteLocation(options: RewriteLocationOptions = {}): Stage {
     name: 'rewrite-location',
     wrap(next, context) {
       const view = upstreamView(context.target, publicOrigin, relative);
+      const chosenViews = new WeakMap<Target, UpstreamView>();
+      /** The view of the upstream that answered: a balancer's member or a router's choice names its own address. */
+      const viewOf = (chosen: Target | undefined): UpstreamView => {
+        if (chosen === undefined || chosen === context.target) return view;
+        let chosenView = chosenViews.get(chosen);
+        // A router maps the path onto its target's base path; a balancer's members share the relay's.
+        if (chosenView === undefined) chosenViews.set(chosen, (chosenView = { ...upstreamView(chosen, publicOrigin, relative), basePath: chosen.basePath === '' ? view.basePath : chosen.basePath }));
+        return chosenView;
+      };
       return async function rewriteLocationStage(request: ProxyRequest): Promise<ProxyResponse> {
         const response = await next(request);
         const headers = response.headers;
         for (const name of locationHeaders) {
-          if (headers[name] !== undefined) rewriteHeader(headers, name, view, request.client);
+          if (headers[name] !== undefined) rewriteHeader(headers, name, viewOf(response.target ?? request.target), request.client);
         }
         return response;
       };

@@ -13,8 +13,11 @@ function sendTo(url: string): Stage {
   return {
     name: 'send-to',
     wrap: (next) =>
-      function sendToStage(request) {
-        return next({ ...request, target });
+      // As balance() and router() do: the attempt goes to `target`, and its answer names it (`ProxyResponse.target`).
+      async function sendToStage(request) {
+        const response = await next({ ...request, target });
+        response.target = target;
+        return response;
       },
   };
 }

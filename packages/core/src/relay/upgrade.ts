@@ -2,6 +2,7 @@ import { STATUS_CODES, validateHeaderName, validateHeaderValue, type IncomingMes
 import type { Duplex } from 'node:stream';
 import type { ClientInfo } from '../request/client.js';
 import { RelayError, toRelayError } from '../errors.js';
+import { loggedPath } from '../logger.js';
 import { errorBody, withErrorHeaders } from './respond.js';
 import { publishRequestEnd, publishRequestStart, publishWebSocketOpen } from '../events.js';
 import type { InFlight } from './in-flight.js';
@@ -125,7 +126,7 @@ export class UpgradeExchange implements InFlight {
   }
 
   private noHandOff(request: ProxyRequest): RelayError {
-    this.relay.logger.error({ method: request.method, path: request.path }, 'a stage returned 101 without an upgrade hand-off');
+    this.relay.logger.error({ method: request.method, path: loggedPath(request.path, this.relay) }, 'a stage returned 101 without an upgrade hand-off');
     return new RelayError('ERR_INTERNAL', '101 without an upgrade hand-off');
   }
 }
