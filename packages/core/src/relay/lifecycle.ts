@@ -15,14 +15,14 @@ export interface LifecycleParts {
   readonly shutdownTimeout: number;
 }
 
+const shutdownOptionNames: readonly string[] = ['timeout'];
+
 /**
  * A relay's state, its requests in flight, and the start and stop of its transports. The first
  * request starts a relay nobody started (`startup()` is for users who want errors early); a relay
  * that was shut down stays down until `startup()` is called again, so a drained relay never
  * comes back to life because one late request arrived.
  */
-const shutdownOptionNames: readonly string[] = ['timeout'];
-
 export class Lifecycle {
   state: RelayState = 'stopped';
   private readonly active = new InFlightList();
