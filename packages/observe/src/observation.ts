@@ -97,13 +97,13 @@ function served(record: RequestRecord, next: Handler, request: ProxyRequest, att
   }
   return pending.then(
     (response) => {
-      if (attemptHere) attemptAnswered(record, response.status);
+      if (attemptHere) attemptAnswered(record, response);
       record.respond(response);
       return response;
     },
     (error: unknown) => {
       const relayError = toRelayError(error);
-      if (attemptHere) attemptFailed(record, relayError);
+      if (attemptHere) attemptFailed(record, relayError, request);
       record.fail(relayError);
       throw error;
     },
@@ -120,11 +120,11 @@ function attempted(record: RequestRecord, next: Handler, request: ProxyRequest):
   }
   return pending.then(
     (response) => {
-      attemptAnswered(record, response.status);
+      attemptAnswered(record, response);
       return response;
     },
     (error: unknown) => {
-      attemptFailed(record, toRelayError(error));
+      attemptFailed(record, toRelayError(error), request);
       throw error;
     },
   );
@@ -137,13 +137,14 @@ function sendAttempt(record: RequestRecord, next: Handler, request: ProxyRequest
   return binding.runner === null ? next(request) : binding.runner.runAttempt(record, next, request);
 }
 
-function attemptAnswered(record: RequestRecord, status: number): void {
-  record.attemptAnswered();
-  record.binding.attemptEnd(record, status, null);
+function attemptAnswered(record: RequestRecord, response: ProxyResponse): void {
+  record.attemptAnswered(response.target);
+  record.binding.attemptEnd(record, response.status, null);
 }
 
-function attemptFailed(record: RequestRecord, error: RelayError): void {
-  record.attemptFailed();
+function attemptFailed(record: RequestRecord, error: RelayError, request: ProxyRequest): void {
+  // A balancer inside this stage chose the attempt's target in place, on this same request.
+  record.attemptFailed(request.target);
   record.binding.attemptEnd(record, 0, error);
 }
 

@@ -278,14 +278,19 @@ export class RequestRecord implements AnswerHandler {
     this.attemptStartedAt = performance.now();
   }
 
-  /** The current attempt got its response head. */
-  attemptAnswered(): void {
+  /**
+   * The current attempt got its response head. A stage inside this one that chose the upstream
+   * (a balancer's member, a router's choice) names it on the response: the attempt went there.
+   */
+  attemptAnswered(answeredBy: Target | undefined): void {
+    if (answeredBy !== undefined) this.attemptTarget = answeredBy;
     this.attemptEndedAt = performance.now();
     this.firstByte = this.attemptEndedAt - this.startedAt;
   }
 
   /** The current attempt failed before a head. */
-  attemptFailed(): void {
+  attemptFailed(triedTarget: Target | undefined): void {
+    if (triedTarget !== undefined) this.attemptTarget = triedTarget;
     this.attemptEndedAt = performance.now();
   }
 

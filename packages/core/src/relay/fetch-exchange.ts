@@ -102,8 +102,9 @@ export class FetchExchange implements Exchange, InFlight {
       return;
     }
     if (body === null || nullBodyStatuses.has(response.status)) {
-      // A Web Response refuses a body on these statuses (205 Reset Content among them): none was sent.
-      body?.destroy();
+      // A Web Response refuses a body on these statuses (205 Reset Content among them): whatever
+      // came is read to its end, so the answer counts as whole (a destroyed body reads as cut off).
+      body?.resume();
       this.end(response.status, true);
       this.answer(new Response(null, { status: response.status, headers: webHeaders(response.headers) }));
       return;
