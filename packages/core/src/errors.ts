@@ -137,6 +137,19 @@ const resetCodes = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_P
  */
 export function toRelayError(error: unknown): RelayError {
   if (error instanceof RelayError) return error;
+  try {
+    return fromThrown(error);
+  } catch {
+    // An error whose fields throw when read (a getter, a Proxy): still a 500, never a second throw.
+    return new RelayError('ERR_INTERNAL', 'a stage failed with an error that cannot be read');
+  }
+}
+
+/**
+ * A caught value as a `RelayError`: Node's network error codes to 502/504, a wrapper around a
+ * `RelayError` to it, everything else to `ERR_INTERNAL`.
+ */
+function fromThrown(error: unknown): RelayError {
   // A client library's wrapper around a RelayError (got's RequestError when a transport
   // destroys got's stream with one) is that RelayError.
   const cause = (error as { cause?: unknown } | null)?.cause;

@@ -49,7 +49,9 @@ let warned = false;
 function guarded(logger: Logger, method: LogMethod): LogMethod {
   return function guardedLog(fields, message) {
     try {
-      method.call(logger, fields, message);
+      const result: unknown = method.call(logger, fields, message);
+      // An async sink's failure would be an unhandled rejection: dropped as a throw is.
+      if (typeof (result as Promise<unknown> | undefined)?.then === 'function') (result as Promise<unknown>).then(undefined, ignore);
     } catch (error) {
       if (warned) return;
       warned = true;

@@ -15,7 +15,7 @@ import {
 } from '@opentelemetry/api';
 import http from 'node:http';
 import https from 'node:https';
-import type { Handler, HeaderRecord, ProxyRequest, ProxyResponse, RelayError, StageContext, Target } from '@relay/core';
+import type { Handler, HeaderRecord, Logger, ProxyRequest, ProxyResponse, RelayError, StageContext, Target } from '@relay/core';
 import { checkOptions, readBoolean, readChoice } from './options.js';
 import { createObservation, type Observation, type ObserverFactory } from './observation.js';
 import { shareTraceIds, type AttemptRunner, type Observer, type RequestRecord } from './record.js';
@@ -77,7 +77,7 @@ export function tracingFactory(settings: TracingSettings): ObserverFactory {
   return {
     bind(context: StageContext): TracingObserver {
       const provider = settings.provider ?? trace.getTracerProvider();
-      return new TracingObserver(settings, provider.getTracer('@relay/observe', '0.1.0'), context.target);
+      return new TracingObserver(settings, provider.getTracer('@relay/observe', '0.1.0'), context.target, context.logger);
     },
   };
 }
@@ -100,6 +100,7 @@ class TracingObserver implements Observer, AttemptRunner {
     readonly settings: TracingSettings,
     readonly tracer: Tracer,
     readonly target: Target,
+    readonly logger: Logger,
   ) {}
 
   bound(siblings: readonly Observer[]): void {
@@ -147,6 +148,20 @@ class TracingObserver implements Observer, AttemptRunner {
     // after the backoff (its head came at `attemptEndedAt`, still the previous attempt's here).
     discardAttemptSpan(record);
     const active = contextApi.active();
+    let spanContext: Context;
+    try {
+      spanContext = this.openAttemptSpan(record, request, active);
+    } catch (error) {
+      // A tracer or propagator that throws costs the trace, never the request (as every observer's failure).
+      record.attemptSpan = null;
+      this.logger.error({ code: 'ERR_OBSERVER', error: error instanceof Error ? error.message : String(error) }, 'an observer failed; the request goes on');
+      return next(request);
+    }
+    return this.entersContext(active) ? contextApi.with(spanContext, next, undefined, request) : next(request);
+  }
+
+  /** The attempt's CLIENT span, child of the request's parent, with its `traceparent` in the request headers. */
+  private openAttemptSpan(record: RequestRecord, request: ProxyRequest, active: Context): Context {
     const parent = (record.parentContext as Context | null) ?? active;
     const span = this.tracer.startSpan(
       knownMethods.has(request.method) ? request.method : 'HTTP',
@@ -158,7 +173,7 @@ class TracingObserver implements Observer, AttemptRunner {
     if (record.serverSpan === null && record.parentContext !== null) noteSpan(record, span);
     const spanContext = trace.setSpan(parent, span);
     this.settings.propagator.inject(spanContext, request.headers as HeaderRecord, defaultTextMapSetter);
-    return this.entersContext(active) ? contextApi.with(spanContext, next, undefined, request) : next(request);
+    return spanContext;
   }
 
   /**

@@ -9,7 +9,7 @@ import { loggedPath } from '../logger.js';
 import type { Handler, HeaderRecord, HeaderValue, ProxyRequest, ProxyResponse } from '../types.js';
 import type { ExchangeHost } from './host.js';
 import type { InFlight } from './in-flight.js';
-import { goAway, isHttp2, sendError } from './respond.js';
+import { checkedResponse, goAway, isHttp2, sendError } from './respond.js';
 import { kExchange, kSocketExchanges } from '../tags.js';
 
 type TaggedResponse = ServerResponse & { [kExchange]?: HttpExchange };
@@ -111,7 +111,7 @@ function onErrorFailed(exchange: HttpExchange, error: RelayError, thrown: unknow
 async function runPipeline(pipeline: Handler, exchange: HttpExchange, request: ProxyRequest): Promise<void> {
   let response: ProxyResponse;
   try {
-    response = await pipeline(request);
+    response = checkedResponse(await pipeline(request));
   } catch (error) {
     settled(exchange);
     onPipelineError(exchange, error);

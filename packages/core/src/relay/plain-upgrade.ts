@@ -35,6 +35,9 @@ export function serveAsPlainRequest(req: IncomingMessage, socket: Duplex, head: 
   if (server == null || socket.destroyed) return false;
   const parse = httpConnectionListener(server, (socket as ServerSocket).encrypted === true);
   if (parse === undefined) return false;
+  // node took its `error` listener off with its parser: until the socket has a parser again, a
+  // reset from the client would be an uncaught 'error'.
+  socket.on('error', destroyOnError);
   if (server.listenerCount('upgrade') > 1) {
     // The app's own listeners heard it too (a ws server for its own path): theirs if they answer
     // it in their turn (ws refuses an h2c offer with 400), served as a plain request if they leave it.
@@ -48,13 +51,24 @@ export function serveAsPlainRequest(req: IncomingMessage, socket: Duplex, head: 
   return true;
 }
 
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
 function serve(parse: ConnectionListener, server: HttpServerLike, req: IncomingMessage, socket: Duplex, head: Buffer): void {
   socket.unshift(Buffer.concat([Buffer.from(plainHead(req), 'latin1'), head]));
   // A pipelined request before this one is still being answered: node's queue of answers for
   // this connection went with its parser, so parsing starts again once that answer is written.
   const pending = (socket as ServerSocket)._httpMessage;
-  if (pending != null && !pending.writableFinished) pending.once('finish', () => parse.call(server, socket));
-  else parse.call(server, socket);
+  if (pending != null && !pending.writableFinished) pending.once('finish', () => reparse(parse, server, socket));
+  else reparse(parse, server, socket);
+}
+
+/** The socket back to node's HTTP handling, whose own `error` listener takes over. */
+function reparse(parse: ConnectionListener, server: HttpServerLike, socket: Duplex): void {
+  if (socket.destroyed) return;
+  socket.removeListener('error', destroyOnError);
+  parse.call(server, socket);
 }
 
 /** node's own listener that gives a connection its HTTP parser (`secureConnection` on TLS servers). */

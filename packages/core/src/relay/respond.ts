@@ -1,6 +1,6 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import type { RelayError, RelayErrorCode } from '../errors.js';
+import { RelayError, type RelayErrorCode } from '../errors.js';
 import type { HeaderRecord, ProxyResponse } from '../types.js';
 
 const explanations: Record<RelayErrorCode, string> = {
@@ -125,4 +125,21 @@ export function textResponse(status: number, body: Buffer, headers: HeaderRecord
     headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': String(body.length), 'cache-control': 'no-store', ...headers },
     body: Readable.from([body]),
   };
+}
+
+/**
+ * What a pipeline answered, checked before anything is written: an object with a status the
+ * relay can send (100–599) and a body that is `null` or a Node stream. A stage that answers
+ * anything else (nothing, a string body, status 0) is the relay's fault to the client: a 500
+ * and a log line, as a stage that throws is, never a half-written answer or a hung request.
+ */
+export function checkedResponse(response: unknown): ProxyResponse {
+  if (response === null || typeof response !== 'object') throw new RelayError('ERR_INTERNAL', `a stage answered with ${response === null ? 'null' : typeof response}, not a response`);
+  const answer = response as ProxyResponse;
+  const { status, body } = answer;
+  if (!Number.isInteger(status) || status < 100 || status > 599) throw new RelayError('ERR_INTERNAL', `a stage answered with the status ${String(status)}`);
+  // A body left out is no body, as `null` says.
+  if (body === undefined) answer.body = null;
+  else if (body !== null && typeof (body as { pipe?: unknown }).pipe !== 'function') throw new RelayError('ERR_INTERNAL', 'a stage answered with a body that is not a Node stream (or null)');
+  return answer;
 }

@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { ClientInfo } from '../request/client.js';
 import { RelayError, toRelayError } from '../errors.js';
 import { loggedPath } from '../logger.js';
-import { errorBody, withErrorHeaders } from './respond.js';
+import { checkedResponse, errorBody, withErrorHeaders } from './respond.js';
 import { publishRequestEnd, publishRequestStart, publishWebSocketOpen } from '../events.js';
 import type { InFlight } from './in-flight.js';
 import type { ExchangeHost } from './host.js';
@@ -47,7 +47,7 @@ export class UpgradeExchange implements InFlight {
       this.onError(error);
       return;
     }
-    pending.then(
+    pending.then(checkedResponse).then(
       (response) => this.onResponse(response, request),
       (error: unknown) => this.onError(error),
     );

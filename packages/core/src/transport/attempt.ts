@@ -303,7 +303,7 @@ export abstract class Attempt implements AbortHandler, Upload {
 
   /** The relay stopped reading the body (the client's side is full): the client's clock starts. */
   onBodyPaused(): void {
-    if (this.stallTimer !== null || this.phase === Phase.Done) return;
+    if (this.stallTimer !== null || this.phase === Phase.Done || this.body!.destroyed) return;
     // Unreferenced, as a socket's own timeout is: it never keeps a process up.
     this.stallTimer = setTimeout(onStalled, this.host.limits.slowClientTimeout, this).unref();
   }
@@ -318,7 +318,8 @@ export abstract class Attempt implements AbortHandler, Upload {
   /** The body stayed paused for `slowClientTimeout`: the client is cut, as the socket timer would have done later. */
   onStalled(): void {
     this.stallTimer = null;
-    if (this.phase === Phase.Done || this.response?.complete === true || !this.body!.isPaused()) return;
+    const body = this.body!;
+    if (this.phase === Phase.Done || this.response?.complete === true || body.destroyed || !body.isPaused()) return;
     const error = slowReaderError(this.host.limits.slowClientTimeout);
     logClientFault(this.host.config, this.request, error);
     this.request.client.abort(error);
@@ -386,6 +387,7 @@ export abstract class Attempt implements AbortHandler, Upload {
       this.fail(reason);
       return;
     }
+    this.onBodyFlowing();
     const body = this.body!;
     if (this.response?.complete !== true && !body.readableEnded && !body.destroyed) body.destroy(reason);
     this.upstream?.destroy();
