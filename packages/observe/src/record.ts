@@ -136,13 +136,18 @@ export class Binding {
     }
   }
 
-  /** One error line; the relay's logger may be the sink that threw, so its own throw is dropped. */
+  /** One error line (`logObserverFailure`). */
   private failed(error: unknown): void {
-    try {
-      this.logger.error({ code: 'ERR_OBSERVER', error: error instanceof Error ? error.message : String(error) }, 'an observer failed; the request goes on');
-    } catch {
-      // Nowhere left to say it: the request still goes on.
-    }
+    logObserverFailure(this.logger, error);
+  }
+}
+
+/** One error line for an observer that threw; the logger may be the sink that threw, so its own throw is dropped. */
+export function logObserverFailure(logger: Logger, error: unknown): void {
+  try {
+    logger.error({ code: 'ERR_OBSERVER', error: error instanceof Error ? error.message : String(error) }, 'an observer failed; the request goes on');
+  } catch {
+    // Nowhere left to say it: the request still goes on.
   }
 }
 

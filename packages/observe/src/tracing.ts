@@ -18,7 +18,7 @@ import https from 'node:https';
 import type { Handler, HeaderRecord, Logger, ProxyRequest, ProxyResponse, RelayError, StageContext, Target } from '@relay/core';
 import { checkOptions, readBoolean, readChoice } from './options.js';
 import { createObservation, type Observation, type ObserverFactory } from './observation.js';
-import { shareTraceIds, type AttemptRunner, type Observer, type RequestRecord } from './record.js';
+import { logObserverFailure, shareTraceIds, type AttemptRunner, type Observer, type RequestRecord } from './record.js';
 
 /** Options of `tracing()` (and of `observe({ tracing })`). */
 export interface TracingOptions {
@@ -154,7 +154,7 @@ class TracingObserver implements Observer, AttemptRunner {
     } catch (error) {
       // A tracer or propagator that throws costs the trace, never the request (as every observer's failure).
       record.attemptSpan = null;
-      this.logger.error({ code: 'ERR_OBSERVER', error: error instanceof Error ? error.message : String(error) }, 'an observer failed; the request goes on');
+      logObserverFailure(this.logger, error);
       return next(request);
     }
     return this.entersContext(active) ? contextApi.with(spanContext, next, undefined, request) : next(request);
