@@ -1,5 +1,5 @@
 import { assertKnownKeys, type RelayErrorCode } from '@relay/core';
-import { maxTimerDelay } from '@relay/core/transport';
+import { assertTimerDelay } from '@relay/core/transport';
 
 /** One upstream: a URL (`http://10.0.0.1:8000`, `unix:/run/app.sock`) and its share of the traffic. */
 export interface StaticTarget {
@@ -163,7 +163,7 @@ export function readInteger(value: unknown, option: string, fallback: number, mi
  */
 export function readDelay(value: unknown, option: string, fallback: number): number {
   const delay = readInteger(value, option, fallback);
-  if (delay > maxTimerDelay) throw new RangeError(`${option} must be at most ${maxTimerDelay} ms (about 24.8 days, node's timer limit), got ${delay}`);
+  assertTimerDelay(delay, option);
   return delay;
 }
 

@@ -24,7 +24,18 @@ export const maxTimerDelay = 2 ** 31 - 1;
  */
 export function assertTimeout(value: unknown, option: string): asserts value is number {
   assertNonNegative(value, option);
-  if (value > maxTimerDelay) throw new RangeError(`${option} must be at most ${maxTimerDelay} ms (about 24.8 days, node's timer limit; 0 turns it off), got ${value}`);
+  assertTimerDelay(value, option, '; 0 turns it off');
+}
+
+/**
+ * A delay a timer will wait: no longer than node's timers reach (about 24.8 days), where a longer
+ * one fires after 1 ms. For options checked otherwise already (a number, its lower bound).
+ *
+ * @example
+ * assertTimerDelay(30 * 86_400_000, 'healthCheck.interval'); // RangeError naming the option
+ */
+export function assertTimerDelay(value: number, option: string, note = ''): void {
+  if (value > maxTimerDelay) throw new RangeError(`${option} must be at most ${maxTimerDelay} ms (about 24.8 days, node's timer limit${note}), got ${value}`);
 }
 
 const timeoutPhases: readonly string[] = Object.keys(defaultTimeouts);

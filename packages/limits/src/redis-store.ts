@@ -1,6 +1,6 @@
 import type { Cluster, Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import { maxTimerDelay } from '@relay/core/transport';
+import { assertTimerDelay } from '@relay/core/transport';
 import { assertKnownKeys, assertOptionsObject, assertPositive } from './options.js';
 import type { Bucket, BucketPolicy, Decision, LimitStore } from './store.js';
 
@@ -68,7 +68,7 @@ export function redisStore(options: RedisStoreOptions): LimitStore {
   const timeout = options.timeout ?? 200;
   assertPositive(timeout, 'redisStore: timeout');
   // It arms a timer per call: node fires a longer one after 1 ms, and every call would fail as if Redis were down.
-  if (timeout > maxTimerDelay) throw new RangeError(`redisStore: timeout must be at most ${maxTimerDelay} ms (about 24.8 days, node's timer limit), got ${timeout}`);
+  assertTimerDelay(timeout, 'redisStore: timeout');
   return {
     kind: 'redis',
     bind: (policy) => new RedisBucket(policy, client, `${prefix}${policy.name}`, timeout),

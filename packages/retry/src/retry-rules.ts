@@ -1,4 +1,5 @@
 import { assertKnownKeys, RelayError, toRelayError, type HeaderRecord, type RelayErrorCode } from '@relay/core';
+import { assertTimerDelay } from '@relay/core/transport';
 import { backoffDelay, type Backoff } from './backoff.js';
 import { defaultErrors, defaultStatuses, idempotentMethods, RetryPolicy, waitTooLong } from './policy.js';
 
@@ -210,7 +211,7 @@ function checkMs(value: unknown, option: string): number {
     throw new RangeError(`${option} must be a finite number of milliseconds ≥ 0, got ${String(value)}`);
   }
   // Each of these feeds a timer: node fires a longer one after 1 ms.
-  if (value > 2 ** 31 - 1) throw new RangeError(`${option} must be at most 2147483647 ms (about 24.8 days, node's timer limit), got ${value}`);
+  assertTimerDelay(value, option);
   return value;
 }
 

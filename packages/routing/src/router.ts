@@ -43,7 +43,10 @@ export function router(options: RouterOptions): Stage {
         if (name === undefined) return next(request);
         const target = Object.hasOwn(targets, name) ? targets[name]! : null;
         if (target === null) throw outsideAllowList(context, request, name);
-        return next({ ...request, target, path: target.basePath + request.path.slice(base.length) }).then((response) => answeredBy(response, target));
+        const response = await next({ ...request, target, path: target.basePath + request.path.slice(base.length) });
+        // Named on the answer, for stages outside retry() (`ProxyResponse.target`).
+        response.target = target;
+        return response;
       };
     },
   };
@@ -63,10 +66,4 @@ function outsideAllowList(context: StageContext, request: ProxyRequest, name: st
   // The chooser's answer may be a whole URL a client put in a header: logged cut short, never followed.
   context.logger.error({ method: request.method, choice: name.slice(0, 100) }, 'router chose a target outside its allow-list: answered 500');
   return new RelayError('ERR_INTERNAL', 'router chose a target outside its allow-list');
-}
-
-/** Names the chosen target on its answer, for stages outside retry() (`ProxyResponse.target`). */
-function answeredBy(response: ProxyResponse, target: Target): ProxyResponse {
-  response.target = target;
-  return response;
 }

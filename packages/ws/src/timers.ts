@@ -1,8 +1,4 @@
-/**
- * The longest delay node's timers take, in ms (about 24.8 days). A longer one is not an error to
- * node: the timer fires after 1 ms, with a TimeoutOverflowWarning.
- */
-export const maxTimerDelay = 2 ** 31 - 1;
+import { maxTimerDelay } from '@relay/core/transport';
 
 /**
  * `ms` cut to what a node timer takes. A caller with a longer wait (a deadline weeks away, a long

@@ -1,12 +1,11 @@
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type ServerOptions } from 'ws';
 import { RelayError, assertKnownKeys, type Handler, type ProxyRequest, type ProxyResponse, type UpgradeTransport } from '@relay/core';
-import { assertNonNegative, type BoundTransport, type TransportConfig } from '@relay/core/transport';
+import { assertNonNegative, assertTimerDelay, maxTimerDelay, type BoundTransport, type TransportConfig } from '@relay/core/transport';
 import { checkClientHandshake, parseSubprotocols } from './handshake-headers.js';
 import { UpstreamHandshake, kHandshake } from './handshake.js';
 import { resolvePolicy, type PolicyOptions } from './policy.js';
 import { RawHandshake } from './raw-handshake.js';
-import { maxTimerDelay } from './timers.js';
 import type { CloseTimeoutOption, RelayedSession, SessionHost, UpstreamOptions, WebSocketSettings } from './host.js';
 
 /**
@@ -95,9 +94,7 @@ export function websocket(options: WebSocketOptions = {}): UpgradeTransport {
   if (settings.closeTimeout < 1) throw new RangeError(`closeTimeout must be at least 1 ms, got ${settings.closeTimeout}`);
   // `ws` arms its own timer with closeTimeout, which node would fire after 1 ms beyond its limit: every close would
   // destroy its connection at once. Nobody waits weeks for a close frame, so this is a limit, not a chain of timers.
-  if (settings.closeTimeout > maxTimerDelay) {
-    throw new RangeError(`closeTimeout must be at most ${maxTimerDelay} ms (about 24.8 days, node's timer limit), got ${settings.closeTimeout}`);
-  }
+  assertTimerDelay(settings.closeTimeout, 'closeTimeout');
   if (typeof settings.perMessageDeflate !== 'boolean') throw new TypeError('perMessageDeflate must be a boolean');
   return {
     kind: 'upgrade',

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { waitFor } from '@relay/testkit';
 import type { WebSocket } from 'ws';
 import { websocket, type WebSocketOptions } from '../src/index.js';
-import { maxTimerDelay } from '../src/timers.js';
+import { maxTimerDelay } from '@relay/core/transport';
 import { closed, inbox, nextPeer, noSocketsLeft, openClient, startGateway, startWsUpstream } from './helpers.js';
 
 const thirtyDays = 30 * 24 * 60 * 60_000;

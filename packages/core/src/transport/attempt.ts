@@ -287,6 +287,11 @@ export abstract class Attempt implements AbortHandler, Upload {
       this.rearm(left === Infinity ? 0 : left);
       return;
     }
+    this.cutSlowReader(limit);
+  }
+
+  /** The client left the response unread for `limit` ms: its fault, logged as such, and its request cut. */
+  private cutSlowReader(limit: number): void {
     const error = slowReaderError(limit);
     logClientFault(this.host.config, this.request, error);
     this.request.client.abort(error);
@@ -320,9 +325,7 @@ export abstract class Attempt implements AbortHandler, Upload {
     this.stallTimer = null;
     const body = this.body!;
     if (this.phase === Phase.Done || this.response?.complete === true || body.destroyed || !body.isPaused()) return;
-    const error = slowReaderError(this.host.limits.slowClientTimeout);
-    logClientFault(this.host.config, this.request, error);
-    this.request.client.abort(error);
+    this.cutSlowReader(this.host.limits.slowClientTimeout);
   }
 
   onReaderResumed(): void {
