@@ -52,10 +52,12 @@ export function consumedBody(req: ParsedRequest): Buffer | undefined {
   const mediaType = (semicolon === -1 ? contentType : contentType.slice(0, semicolon)).trim();
   const charset = charsetOf(contentType);
   const json = mediaType === 'application/json' || mediaType.endsWith('+json');
-  if (typeof body === 'string' && json && rawTextProof(req, body, charset) === null) {
+  // A string under a JSON type: raw text (express.text) or a JSON string value (strict: false)?
+  const rawText = typeof body === 'string' && (!json || rawTextProof(req, body, charset));
+  if (rawText === null) {
     throw refuse('a string body under a JSON type, without a Content-Length to tell raw text (express.text) from a JSON string value (express.json({ strict: false }))', mediaType);
   }
-  if (typeof body === 'string' && !(json && rawTextProof(req, body, charset) === false)) {
+  if (rawText) {
     // express.text (whatever the content type it was given): the text in its charset.
     const encoding = encodings[charset ?? 'utf-8'];
     if (encoding === undefined) throw refuse(`a text body in charset "${charset}", which Node cannot encode back`, mediaType);
