@@ -135,4 +135,25 @@ test('ws accepts an in-memory connection: handleUpgrade on a MemorySocket, frame
   wss.close();
 });
 
+test('requests with a body keep the in-memory connection alive: one upstream connection for POSTs, a chunked upload and GETs', async () => {
+  // A TCP upstream's answer arrives in a later turn of the event loop, after the relay has ended its
+  // request; the in-memory one must too, or the early-answer rule closes the connection after each POST.
+  const sockets = new Set<unknown>();
+  const served = await through((req, res) => {
+    sockets.add(req.socket);
+    let length = 0;
+    req.on('data', (chunk: Buffer) => (length += chunk.length));
+    req.on('end', () => res.end(`got ${length}`));
+  });
+  for (let index = 0; index < 4; index++) {
+    const response = await fetchRaw(`${served.url}/upload`, { method: 'POST', body: 'hello world' });
+    assert.is(response.text, 'got 11');
+  }
+  const chunked = await fetchRaw(`${served.url}/upload`, { method: 'PUT', body: Buffer.alloc(100_000, 1), headers: { 'transfer-encoding': 'chunked' } });
+  assert.is(chunked.text, 'got 100000');
+  assert.is((await fetchRaw(`${served.url}/read`)).text, 'got 0');
+  assert.is(sockets.size, 1, 'every request went over the same in-memory connection');
+  await served.close();
+});
+
 test.run();

@@ -121,18 +121,20 @@ export class MemorySocket extends Duplex {
     }
   }
 
-  // Everything that reaches the peer goes through process.nextTick, in order: like a real
-  // socket, a write is never read by the other end within the same call (ws and node:http
-  // assume so: a synchronous delivery re-enters them before they update their own state).
+  // Everything that reaches the peer goes through setImmediate, in order: like a real socket, a
+  // write is read by the other end in a later turn of the event loop, after the writer's own
+  // ticks and promises (ws and node:http assume so). With process.nextTick an upstream's answer
+  // could end before the relay had ended its request (its body's `end` is a tick of its own),
+  // and the early-answer rule then closed the connection after every POST.
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.touch();
     const peer = this.peer;
     if (peer === null) callback();
-    else process.nextTick(deliver, peer, chunk, callback);
+    else setImmediate(deliver, peer, chunk, callback);
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    if (this.peer !== null) process.nextTick(endPeerInput, this.peer);
+    if (this.peer !== null) setImmediate(endPeerInput, this.peer);
     callback();
   }
 
@@ -142,7 +144,7 @@ export class MemorySocket extends Duplex {
     const blocked = this.blockedPeerWrite;
     this.blockedPeerWrite = null;
     if (blocked !== null) blocked();
-    if (this.peer !== null) process.nextTick(endPeerInput, this.peer);
+    if (this.peer !== null) setImmediate(endPeerInput, this.peer);
     callback(error);
   }
 }
