@@ -107,15 +107,8 @@ export function bodyLimit(options: BodyLimitOptions = {}): Stage {
 async function sendCounted(next: Handler, context: StageContext, request: ProxyRequest, limit: number): Promise<ProxyResponse> {
   const counter = countedBody(request.body!, limit);
   const replay = request.replayBody;
-  const counted: ProxyRequest = {
-    method: request.method,
-    path: request.path,
-    headers: request.headers,
-    body: counter,
-    replayBody: replay === null ? null : () => countedBody(replay(), limit),
-    attempt: request.attempt,
-    client: request.client,
-  };
+  // The same request with its body counted: a target a stage before chose and the client's trailers go on with it.
+  const counted: ProxyRequest = { ...request, body: counter, replayBody: replay === null ? null : () => countedBody(replay(), limit) };
   try {
     return await next(counted);
   } catch (error) {

@@ -17,6 +17,19 @@ export function dropStaleValidators(headers: HeaderRecord): void {
 }
 
 /**
+ * Removes what describes the exact bytes of a body about to be rewritten as it streams: its length,
+ * its ranges and its validators (`dropStaleValidators`).
+ *
+ * @example
+ * forgetBytes(response.headers);
+ */
+export function forgetBytes(headers: HeaderRecord): void {
+  delete headers['content-length'];
+  delete headers['accept-ranges'];
+  dropStaleValidators(headers);
+}
+
+/**
  * For a body that was only compressed: the content is the same, the bytes are not. A strong `ETag`
  * becomes weak (as nginx's gzip does), digests of the bytes go, and so do `Content-Length` and
  * `Accept-Ranges` (ranges of a compressed stream are not offered).

@@ -84,5 +84,7 @@ async function rewriteRequest(settings: BufferedSettings, fn: RequestTransformer
     replayBody: final.length === 0 ? null : () => new BufferStream(final),
     attempt: request.attempt,
     client: request.client,
+    // A target a stage before chose (router, balance). No trailers: the body now has a Content-Length.
+    target: request.target,
   });
 }

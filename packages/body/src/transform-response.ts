@@ -4,6 +4,7 @@ import { BufferStream } from './buffer-stream.js';
 import { collectBody } from './collect.js';
 import { bodyCoding } from './codings.js';
 import { decodableAcceptEncoding } from './negotiate.js';
+import { forgetBytes } from './representation.js';
 import { rewriteBody, RewriteError, textEncoding, type BodyAs, type BodyResult, type BodyValue } from './rewrite.js';
 import { resolveBufferedOptions, responseTransformable, type BufferedSettings, type TransformOptions } from './transform-options.js';
 
@@ -39,6 +40,7 @@ export function transformResponse<A extends BodyAs = 'text'>(fn: ResponseTransfo
       return async function transformResponseStage(request: ProxyRequest): Promise<ProxyResponse> {
         prepareForTransform(request);
         const response = await next(request);
+        if (request.method === 'HEAD') return describedHead(response, settings);
         if (response.body === null || !responseTransformable(request.method, response.status, response.headers, settings.isTransformed, true)) {
           return response;
         }
@@ -67,6 +69,21 @@ export function prepareForTransform(request: ProxyRequest): void {
   const decodable = decodableAcceptEncoding(acceptEncoding);
   if (decodable === undefined) delete headers['accept-encoding'];
   else headers['accept-encoding'] = decodable;
+}
+
+/**
+ * A HEAD stands for the GET (RFC 9110 §9.3.2): when that GET's body would be rewritten, the length
+ * and validators of the upstream's bytes are not the GET's, so they go, as nginx's sub_filter
+ * clears them. What the transform would make of the body is unknown without it: no length is stated.
+ */
+function describedHead(response: ProxyResponse, settings: BufferedSettings): ProxyResponse {
+  const headers = response.headers;
+  if (!responseTransformable('GET', response.status, headers, settings.isTransformed, true)) return response;
+  const declared = headers['content-length'];
+  if (declared !== undefined && Number(declared) > settings.maxBytes) return response;
+  if (bodyCoding(headers['content-encoding']) === null || textEncoding(headers['content-type'], settings.as) === null) return response;
+  forgetBytes(headers);
+  return response;
 }
 
 async function rewriteResponse(

@@ -3,7 +3,7 @@ import { RelayError, type Handler, type ProxyRequest, type ProxyResponse, type S
 import { loggedPath } from '@relay/core/transport';
 import { bodyCoding, createDecoder, createEncoder, defaultLevels, type BodyCoding } from './codings.js';
 import { mediaType, type TypeMatcher } from './media-type.js';
-import { dropStaleValidators } from './representation.js';
+import { dropStaleValidators, forgetBytes } from './representation.js';
 import { ignoreError, link, linkClientBody, linkUpstreamBody } from './stream-link.js';
 import { resolveStreamOptions, responseTransformable, type StreamTransformOptions } from './transform-options.js';
 import type { RequestTransformContext } from './transform-request.js';
@@ -32,6 +32,13 @@ export function transformResponseStream(factory: TransformFactory<ResponseTransf
       return async function transformResponseStreamStage(request: ProxyRequest): Promise<ProxyResponse> {
         prepareForTransform(request);
         const response = await next(request);
+        // A HEAD stands for the GET, whose body would be transformed: its length and validators are not the upstream's.
+        if (request.method === 'HEAD') {
+          if (responseTransformable('GET', response.status, response.headers, types, false) && bodyCoding(response.headers['content-encoding']) !== null) {
+            forgetBytes(response.headers);
+          }
+          return response;
+        }
         if (response.body === null || !responseTransformable(request.method, response.status, response.headers, types, false)) return response;
         const coding = bodyCoding(response.headers['content-encoding']);
         if (coding === null) return response;
@@ -58,9 +65,7 @@ async function streamResponse(
   }
   if (transform === null) return response;
   const headers = response.headers;
-  delete headers['content-length'];
-  delete headers['accept-ranges'];
-  dropStaleValidators(headers);
+  forgetBytes(headers);
   const gate = new HeadGate();
   const body = chain(source, coding, guard(transform), gate, 'upstream');
   body.on('error', ignoreError);
@@ -116,17 +121,15 @@ function streamRequest(factory: TransformFactory<RequestTransformContext>, types
   dropStaleValidators(headers);
   const replay = request.replayBody;
   const fromClient = request.body === request.client.incoming;
+  // The same request with its body transformed: a chosen target and the client's trailers (the body stays chunked) go on with it.
   return {
-    method: request.method,
-    path: request.path,
+    ...request,
     headers,
     body: chain(request.body!, coding, guard(transform), null, fromClient ? 'client' : 'other').on('error', ignoreError),
     replayBody:
       replay === null
         ? null
         : () => chain(replay(), coding, guard(factory(context) ?? new Transform({ transform: passThrough })), null, 'other').on('error', ignoreError),
-    attempt: request.attempt,
-    client: request.client,
   };
 }
 
