@@ -118,6 +118,9 @@ export class HealthChecker {
     if (passed) {
       member.checks = Math.max(member.checks, 0) + 1;
       if (!member.healthy && member.checks >= this.rules.healthyThreshold) this.onChange(member, true);
+      // A healthy target that outlier detection ejected answers its checks: it comes back now (Envoy's
+      // `successful_active_health_check_uneject_host`), not after its whole ejection time.
+      else if (member.healthy && member.ejectedUntil !== 0) this.onChange(member, true);
     } else {
       member.checks = Math.min(member.checks, 0) - 1;
       if (member.healthy && -member.checks >= this.rules.unhealthyThreshold) this.onChange(member, false);

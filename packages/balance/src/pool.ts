@@ -190,6 +190,13 @@ export class Pool {
   }
 
   private setHealth(member: Member, healthy: boolean): void {
+    if (healthy && member.healthy) {
+      // An ejected target passed a check: its failures are forgiven and it returns.
+      member.failures = 0;
+      if (member.ejectedUntil !== 0) this.returned(member);
+      this.refresh(Date.now());
+      return;
+    }
     member.healthy = healthy;
     // Passing health checks end an ejection too: the target answers again.
     if (healthy) member.ejectedUntil = 0;
