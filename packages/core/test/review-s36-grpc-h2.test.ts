@@ -9,7 +9,7 @@ import net, { type Socket } from 'node:net';
 const require_net = () => net;
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { listen, listenHttp2, startUpstream, tlsFixture } from '@relay/testkit';
+import { listen, listenHttp2, sendRaw, startUpstream, tlsFixture } from '@relay/testkit';
 import { createRelay, http2Transport, type Relay, type RelayOptions } from '../src/index.js';
 import { gotTransport } from '../src/transport/got.js';
 import { undiciTransport } from '../src/transport/undici.js';
@@ -386,6 +386,62 @@ test('HTTP/1.1 client → h2c upstream: connection-specific request headers neve
   assert.is(seen['x-end'], 'kept');
   assert.is(seen.te, 'trailers');
   for (const name of ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'x-hop', 'host']) assert.is(seen[name], undefined, `${name} reached the HTTP/2 upstream`);
+});
+
+test('http2Transport: response trailer fields RFC 9110 §6.5.1 keeps out of trailers (Set-Cookie, Authorization, Content-Type) are dropped, as over httpTransport', async () => {
+  // docs/headers.md "Trailers and 103 Early Hints": "In both directions, fields that belong in the head and that
+  // RFC 9110 §6.5.1 keeps out of trailers (framing, Host, Authorization, Cookie/Set-Cookie, content type ...) are dropped".
+  const upstream = await h2Upstream((stream) => {
+    stream.respond({ ':status': 200, 'content-type': 'text/plain' }, { waitForTrailers: true });
+    stream.on('wantTrailers', () =>
+      stream.sendTrailers({ 'x-checksum': 'ok', 'set-cookie': 'sid=from-trailer', authorization: 'Bearer t', 'content-type': 'text/evil' }),
+    );
+    stream.end('body');
+  });
+  const relay = await relayWith({ targetBaseUrl: upstream.url, transport: http2Transport() });
+  const session = await h2FrontSession(closers, relay);
+  const stream = session.request({ ':method': 'GET', ':path': '/t' });
+  stream.end();
+  const answer = await collect(stream);
+  assert.is(answer.body, 'body');
+  assert.is(answer.trailers['x-checksum'], 'ok');
+  for (const name of ['set-cookie', 'authorization', 'content-type']) assert.is(answer.trailers[name], undefined, `${name} crossed the relay in trailers`);
+});
+
+test('httpTransport: the same forbidden trailer fields from an HTTP/1.1 upstream are dropped before an HTTP/2 client', async () => {
+  // The reference behaviour for the test above (docs/headers.md, RFC 9110 §6.5.1).
+  const upstream = await startUpstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.write('body');
+    res.addTrailers([['x-checksum', 'ok'], ['set-cookie', 'sid=from-trailer'], ['authorization', 'Bearer t'], ['content-type', 'text/evil']]);
+    res.end();
+  });
+  closers.push(upstream.close);
+  const relay = await relayWith({ targetBaseUrl: upstream.url });
+  const session = await h2FrontSession(closers, relay);
+  const stream = session.request({ ':method': 'GET', ':path': '/t' });
+  stream.end();
+  const answer = await collect(stream);
+  assert.is(answer.trailers['x-checksum'], 'ok');
+  for (const name of ['set-cookie', 'authorization', 'content-type']) assert.is(answer.trailers[name], undefined, `${name} crossed the relay in trailers`);
+});
+
+test('103 Early Hints from the upstream are not sent to an HTTP/1.0 client; its final answer arrives alone', async () => {
+  // RFC 9110 §15.2: "Since HTTP/1.0 did not define any 1xx status codes, a server MUST NOT send a 1xx
+  // response to an HTTP/1.0 client." (Tomcat fixed the same in #1149; mod_proxy_http2 filters 1xx.)
+  const upstream = await startUpstream((_req, res) => {
+    res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+    setTimeout(() => res.end('final'), 50);
+  });
+  closers.push(upstream.close);
+  const relay = await relayWith({ targetBaseUrl: upstream.url });
+  const server = http.createServer(relay.handle);
+  const url = await listen(server);
+  closers.push(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
+  const raw = await sendRaw(Number(new URL(url).port), 'GET /page HTTP/1.0\r\nHost: example.test\r\n\r\n', 3000);
+  assert.match(raw, /final$/);
+  assert.not.match(raw, /^HTTP\/1\.[01] 103/, `the HTTP/1.0 client got: ${JSON.stringify(raw.slice(0, 80))}`);
+  assert.match(raw, /^HTTP\/1\.[01] 200/);
 });
 
 test.run();
