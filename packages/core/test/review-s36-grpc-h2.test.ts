@@ -1,12 +1,13 @@
 // Review s36 (issue 15), HTTP/2 both sides without gRPC: event streams over http2Transport and over
 // an HTTP/2 front, connection-specific headers from an HTTP/1.1 upstream to an HTTP/2 client
 // (RFC 9113 §8.2.2), trailers crossing protocols (HTTP/1.1 client ↔ h2c upstream, HTTP/2 client ↔
-// HTTP/1.1 upstream), and curl (--http2-prior-knowledge on h2c, --http2 over TLS) as the client.
+// HTTP/1.1 upstream), forbidden trailer fields, HTTP/2 cookie crumbs to HTTP/1.1 upstreams
+// (RFC 9113 §8.2.3), 103 to HTTP/1.0 clients, and curl (--http2-prior-knowledge on h2c, --http2
+// over TLS) as the client.
 import { execFile } from 'node:child_process';
 import http from 'node:http';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import net, { type Socket } from 'node:net';
-const require_net = () => net;
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { listen, listenHttp2, sendRaw, startUpstream, tlsFixture } from '@relay/testkit';
@@ -338,7 +339,7 @@ for (const [name, transport] of [
     const answer = await collect(stream);
     assert.is(answer.headers[':status'], 200);
     const raw = upstream.requests[0]!.rawHeaders;
-    const lines = raw.filter((value, index) => index % 2 === 1 && raw[index - 1]!.toLowerCase() === 'cookie');
+    const lines = raw.filter((_value, index) => index % 2 === 1 && raw[index - 1]!.toLowerCase() === 'cookie');
     assert.equal(lines, ['a=1; b=2; c=3'], `the upstream got the Cookie lines ${JSON.stringify(lines)}`);
   });
 }
@@ -362,7 +363,7 @@ test('HTTP/1.1 client → h2c upstream: connection-specific request headers neve
   closers.push(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }));
   const port = new URL(url).port;
   const answer = await new Promise<string>((resolve, reject) => {
-    const socket = require_net().connect(Number(port), '127.0.0.1', () => {
+    const socket = net.connect(Number(port), '127.0.0.1', () => {
       socket.write(
         'POST /up HTTP/1.1\r\nHost: example.test\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\n' +
           'Proxy-Connection: keep-alive\r\nTE: gzip, trailers\r\nX-Hop: secret\r\nX-End: kept\r\nTransfer-Encoding: chunked\r\n\r\n' +
