@@ -68,7 +68,7 @@ import { http2Transport } from '@relay/core';
 export function grpcBackendRelay(backend = 'http://grpc-backend:50051'): Relay {
   return createRelay({
     targetBaseUrl: backend, // http: is h2c (prior knowledge), https: is TLS with ALPN h2
-    transport: http2Transport({ maxSessions: 2, pingInterval: 20_000 }),
+    transport: http2Transport({ maxSessions: 2, pingInterval: 300_000 }), // gRPC servers refuse PINGs more often than every 5 min
     timeout: { pool: 1_000 }, // a request waits at most 1 s for a free stream
   });
 }

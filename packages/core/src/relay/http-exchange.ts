@@ -49,7 +49,8 @@ export class HttpExchange implements InFlight {
     this.relay.track(this);
     (this.res as TaggedResponse)[kExchange] = this;
     this.res.on('close', onClientClose);
-    request.client.setEarlyHintsTarget(this.res);
+    // No 1xx ever goes to an HTTP/1.0 client (RFC 9110 §15.2): neither 103 Early Hints nor a relayed 100 Continue.
+    if (this.req.httpVersionMinor !== 0 || this.req.httpVersionMajor !== 1) request.client.setEarlyHintsTarget(this.res);
     if (this.onError !== null) request.client.setAppAnswersErrors();
     if (this.req.headers.expect !== undefined) expectEndToEnd(this, request);
     publishRequestStart(this.relay.target, request, false);

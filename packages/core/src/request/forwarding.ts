@@ -51,6 +51,8 @@ export function readRequestHead(rawHeaders: readonly string[], policy: Forwardin
     if (!policy.trusted && isForwardingHeader(name)) continue;
     const existing = headers[name];
     if (existing === undefined) headers[name] = value;
+    // HTTP/2 cookie crumbs are one field again before any hop that may be HTTP/1.1 (RFC 9113 §8.2.3).
+    else if (name === 'cookie') headers.cookie = `${existing as string}; ${value}`;
     else if (typeof existing === 'string') headers[name] = [existing, value];
     else existing.push(value);
   }

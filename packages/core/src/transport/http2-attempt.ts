@@ -5,10 +5,11 @@ import { constants, type ClientHttp2Stream, type IncomingHttpHeaders, type Outgo
 import type { Readable } from 'node:stream';
 import { RelayError } from '../errors.js';
 import type { AbortHandler } from '../request/client.js';
+import { trailerFieldsFromRaw } from '../request/hop-by-hop.js';
 import { kHttp2Attempt } from '../tags.js';
 import type { HeaderRecord, ProxyRequest, ProxyResponse, TransportConfig } from '../types.js';
 import { Phase, bodyFailure } from './attempt.js';
-import { ignoreError, logAttemptFailure, logClientFault, slowReaderBudget, slowReaderError, timeoutError, type ClientLimits } from './attempt-rules.js';
+import { ignoreError, isEventStream, logAttemptFailure, logClientFault, slowReaderBudget, slowReaderError, timeoutError, type ClientLimits } from './attempt-rules.js';
 import type { PooledSession, SessionPool, StreamWaiter } from './http2-session.js';
 import { readRequestTrailers } from './request-trailers.js';
 import { explainHttp2Error, http2Failure, http2RequestHeaders, http2ResponseHeaders } from './http2-wire.js';
@@ -37,6 +38,8 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
   resends = 0;
   /** When the stream last moved before the client stopped reading, or 0 while it reads. */
   stalledSince = 0;
+  /** The response is an event stream (`eventStreams`): silence is not a read timeout. */
+  eventStream = false;
   /** The stream failed before its head: why (its `close` decides what to do). */
   streamError: Error | null = null;
   /** The trailer fields the upstream's stream ended with (gRPC's status), once they came. */
@@ -156,7 +159,10 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
       stream.on('newListener', onStreamNewListener);
       stream.emit = emitUnlessCutShort;
     }
-    const response: ProxyResponse = { status, statusMessage: '', headers: http2ResponseHeaders(rawHeaders), body: bodiless ? null : stream };
+    const responseHeaders = http2ResponseHeaders(rawHeaders);
+    // An event stream may be quiet for longer than the read timeout: only a reader that stopped is cut.
+    if (!bodiless && isEventStream(responseHeaders['content-type'], this.host.limits.eventStreams)) this.eventStream = true;
+    const response: ProxyResponse = { status, statusMessage: '', headers: responseHeaders, body: bodiless ? null : stream };
     if (!bodiless) {
       stream.once('trailers', onStreamTrailers);
       response.trailers = trailersOf.bind(null, this);
@@ -232,7 +238,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     if (this.settled) {
       if (stream.readableEnded) return;
       if (stream.isPaused()) this.onSlowReader(stream);
-      else abortStream(stream, timeoutError('read', this.host.config.timeouts));
+      else if (!this.eventStream) abortStream(stream, timeoutError('read', this.host.config.timeouts));
       return;
     }
     const sending = this.phase === Phase.Write && !stream.writableFinished;
@@ -370,7 +376,7 @@ function failTruncated(stream: ClientHttp2Stream): void {
 
 function onStreamTrailers(this: TaggedStream, _headers: IncomingHttpHeaders, _flags: number, rawTrailers: string[]): void {
   const attempt = this[kHttp2Attempt];
-  if (attempt !== undefined) attempt.trailers = http2ResponseHeaders(rawTrailers);
+  if (attempt !== undefined) attempt.trailers = trailerFieldsFromRaw(rawTrailers);
 }
 
 /** The body's last DATA frame is queued: the request's trailer fields end the stream (none: an empty trailer section). */

@@ -4,13 +4,13 @@ import { logUpstreamFailure } from '../logger.js';
 import { assertNonNegative, assertTimeout } from '../options.js';
 import type { BoundTransport, ProxyRequest, ProxyResponse, Target, Transport, TransportConfig } from '../types.js';
 import { notSendable } from './agent.js';
-import { resolveClientLimits, type ClientLimits } from './attempt-rules.js';
+import { resolveClientLimits, type ClientLimitOptions, type ClientLimits } from './attempt-rules.js';
 import { httpTransport } from './http.js';
 import { Http2Attempt, type Http2AttemptHost } from './http2-attempt.js';
 import { SessionPool, type SessionLimits } from './http2-session.js';
 
 /** Options of the HTTP/2 transport. */
-export interface Http2TransportOptions extends Partial<Pick<ClientLimits, 'slowClientTimeout'>> {
+export interface Http2TransportOptions extends Pick<ClientLimitOptions, 'slowClientTimeout' | 'eventStreams'> {
   /**
    * What to do when an `https:` upstream does not offer `h2` in ALPN: `'http1'` sends its requests
    * over HTTP/1.1 (an `httpTransport` with default options), `'refuse'` fails them with 502
@@ -24,11 +24,15 @@ export interface Http2TransportOptions extends Partial<Pick<ClientLimits, 'slowC
    * applies when lower. More requests wait up to `timeout.pool`. Default: the upstream's setting.
    */
   maxConcurrentStreams?: number;
-  /** A PING every this many ms keeps a session alive and checks it; one unanswered within `timeout.read` closes it. 0 = none. Default 30 000. */
+  /**
+   * A PING every this many ms checks a session; one unanswered within `timeout.read` closes it. 0 = none (the
+   * default, as Envoy and nginx): gRPC servers in Go and C++ allow one PING per 5 minutes by default and answer
+   * more with GOAWAY `ENHANCE_YOUR_CALM`, cutting the calls on the session. At least 300 000 for those.
+   */
   pingInterval?: number;
 }
 
-const http2TransportOptionNames: readonly string[] = ['fallback', 'maxSessions', 'maxConcurrentStreams', 'pingInterval', 'slowClientTimeout'];
+const http2TransportOptionNames: readonly string[] = ['fallback', 'maxSessions', 'maxConcurrentStreams', 'pingInterval', 'slowClientTimeout', 'eventStreams'];
 
 /**
  * A transport speaking HTTP/2 to the upstream with node:http2: h2c (prior knowledge) for `http:`
@@ -50,8 +54,8 @@ export function http2Transport(options: Http2TransportOptions = {}): Transport {
   const fallback = options.fallback ?? 'http1';
   if (fallback !== 'http1' && fallback !== 'refuse') throw new TypeError(`fallback must be 'http1' or 'refuse', got ${String(fallback)}`);
   const sessions = resolveSessionLimits(options);
-  const limits = resolveClientLimits({ slowClientTimeout: options.slowClientTimeout });
-  const http1 = fallback === 'http1' ? httpTransport({ slowClientTimeout: limits.slowClientTimeout }) : null;
+  const limits = resolveClientLimits({ slowClientTimeout: options.slowClientTimeout, eventStreams: options.eventStreams });
+  const http1 = fallback === 'http1' ? httpTransport({ slowClientTimeout: options.slowClientTimeout, eventStreams: options.eventStreams }) : null;
   return {
     kind: 'http',
     name: 'http2',
@@ -62,7 +66,7 @@ export function http2Transport(options: Http2TransportOptions = {}): Transport {
 }
 
 function resolveSessionLimits(options: Http2TransportOptions): SessionLimits {
-  const limits = { maxSessions: options.maxSessions ?? 1, maxConcurrentStreams: options.maxConcurrentStreams ?? Infinity, pingInterval: options.pingInterval ?? 30_000 };
+  const limits = { maxSessions: options.maxSessions ?? 1, maxConcurrentStreams: options.maxConcurrentStreams ?? Infinity, pingInterval: options.pingInterval ?? 0 };
   assertNonNegative(limits.maxSessions, 'maxSessions');
   if (!Number.isInteger(limits.maxSessions) || limits.maxSessions < 1) throw new RangeError(`maxSessions must be an integer of at least 1, got ${limits.maxSessions}`);
   if (limits.maxConcurrentStreams !== Infinity) assertNonNegative(limits.maxConcurrentStreams, 'maxConcurrentStreams');
