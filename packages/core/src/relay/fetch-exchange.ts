@@ -106,13 +106,13 @@ export class FetchExchange implements Exchange, InFlight {
       // came is read to its end, so the answer counts as whole (a destroyed body reads as cut off).
       body?.resume();
       this.end(response.status, true);
-      this.answer(new Response(null, { status: response.status, headers: webHeaders(response.headers) }));
+      this.answer(new Response(null, responseInit(response)));
       return;
     }
     body.once('end', () => this.end(response.status, true));
     body.once('close', () => this.end(response.status, body.readableEnded));
     const stream = Readable.toWeb(body) as unknown as ReadableStream<Uint8Array>;
-    this.answer(new Response(stream, { status: response.status, headers: webHeaders(response.headers) }));
+    this.answer(new Response(stream, responseInit(response)));
   }
 
   private fail(error: RelayError): void {
@@ -134,6 +134,16 @@ export class FetchExchange implements Exchange, InFlight {
 }
 
 /** The relay's short error answer as a Web `Response`. */
+
+/** A reason phrase a Web `Response` takes (RFC 9112 §4: HTAB, SP, VCHAR, obs-text); any other throws there. */
+const reasonPhrase = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** Status, reason phrase (the upstream's, as an HTTP client gets it) and headers of the Web `Response`. */
+function responseInit(response: ProxyResponse): ResponseInit {
+  const statusText = response.statusMessage;
+  return { status: response.status, statusText: reasonPhrase.test(statusText) ? statusText : '', headers: webHeaders(response.headers) };
+}
+
 function errorResponse(error: RelayError): Response {
   const headers = withErrorHeaders({ 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }, error);
   return new Response(errorBody(error), { status: error.status, headers });
