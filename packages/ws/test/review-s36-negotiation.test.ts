@@ -104,8 +104,8 @@ for (const [mode, options] of modes) {
 // (issue 16: "extensions negotiated end to end"; docs/websocket.md "How it works" step 3).
 const deflateCases: ReadonlyArray<readonly [string, ClientOptions['perMessageDeflate'], WsUpstreamOptions['perMessageDeflate']]> = [
   ['the upstream accepts the offer with its parameters', { clientMaxWindowBits: 10, serverNoContextTakeover: true }, true],
-  ['the upstream picks parameters of its own', { clientMaxWindowBits: true }, { serverMaxWindowBits: 9, clientNoContextTakeover: true, serverNoContextTakeover: true }],
-  ['the upstream declines', { clientMaxWindowBits: true }, false],
+  ['the upstream picks parameters of its own', { clientMaxWindowBits: 12 }, { serverMaxWindowBits: 9, clientNoContextTakeover: true, serverNoContextTakeover: true }],
+  ['the upstream declines', { clientMaxWindowBits: 12 }, false],
   ['the client does not offer it', false, true],
 ];
 
