@@ -5,26 +5,20 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRelay, parseTarget, type Stage } from '@relay/core';
-import { fetchRaw, sendRaw, serveRelay, startUpstream } from '@relay/testkit';
+import { fetchRaw, sendRaw, serveRelay, startUpstream, trailerEchoHandler, trailerEchoOf } from '@relay/testkit';
 import { bodyLimit, compress, transformRequest, transformRequestStream, transformResponse } from '../src/index.js';
 import { Transform } from 'node:stream';
 
 /** An HTTP/1.1 upstream that answers with the body and the trailer fields it received. */
 function trailerEcho() {
-  return startUpstream((req, res, seen) => {
-    const answer = JSON.stringify({ body: seen.body.toString(), trailers: req.trailers });
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) });
-    res.end(answer);
-  });
+  return startUpstream(trailerEchoHandler);
 }
 
 const chunkedWithTrailers =
   'POST /upload HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nTrailer: x-digest\r\nConnection: close\r\n\r\n' +
   '5\r\nhello\r\n6\r\n world\r\n0\r\nx-digest: sha-256=abc\r\n\r\n';
 
-function answerOf(raw: string): { body: string; trailers: Record<string, string> } {
-  return JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as { body: string; trailers: Record<string, string> };
-}
+const answerOf = trailerEchoOf;
 
 /** A stage that sends every attempt to `url` (what router() and balance() do: core's per-attempt request.target). */
 function sendTo(url: string): Stage {

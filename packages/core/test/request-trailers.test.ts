@@ -2,7 +2,7 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { sendRaw, serveRelay, startUpstream } from '@relay/testkit';
+import { sendRaw, serveRelay, startUpstream, trailerEchoHandler, trailerEchoOf } from '@relay/testkit';
 import { gotTransport } from '../src/transport/got.js';
 import { createRelay, http2Transport, httpTransport, type HeaderRecord, type Stage, type Transport } from '../src/index.js';
 
@@ -10,20 +10,14 @@ import { createRelay, http2Transport, httpTransport, type HeaderRecord, type Sta
 
 /** An HTTP/1.1 upstream that answers with the body and the trailer fields it received. */
 function trailerEcho() {
-  return startUpstream((req, res, seen) => {
-    const answer = JSON.stringify({ body: seen.body.toString(), trailers: req.trailers });
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) });
-    res.end(answer);
-  });
+  return startUpstream(trailerEchoHandler);
 }
 
 const chunkedWithTrailers =
   'POST /upload HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\nTrailer: x-digest\r\nConnection: close\r\n\r\n' +
   '5\r\nhello\r\n6\r\n world\r\n0\r\nx-digest: sha-256=abc\r\nauthorization: Bearer s3cret\r\nhost: evil.example\r\n\r\n';
 
-function answerOf(raw: string): { body: string; trailers: Record<string, string> } {
-  return JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as { body: string; trailers: Record<string, string> };
-}
+const answerOf = trailerEchoOf;
 
 const transports: Array<[string, () => Transport]> = [
   ['http', () => httpTransport()],

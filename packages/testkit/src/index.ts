@@ -74,6 +74,24 @@ export function echoHandler(req: IncomingMessage, res: ServerResponse, seen: See
 }
 
 /** The part of a relay the test server needs. */
+/** The answer of `trailerEchoHandler`: the request body and the trailer fields the upstream received. */
+export interface TrailerEcho {
+  body: string;
+  trailers: Record<string, string>;
+}
+
+/** An upstream handler answering with JSON of the body and the trailer fields it received (`TrailerEcho`). */
+export function trailerEchoHandler(req: IncomingMessage, res: ServerResponse, seen: SeenRequest): void {
+  const answer = JSON.stringify({ body: seen.body.toString(), trailers: req.trailers });
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(answer) });
+  res.end(answer);
+}
+
+/** The `TrailerEcho` in a raw HTTP/1.1 response (`sendRaw`'s text). */
+export function trailerEchoOf(raw: string): TrailerEcho {
+  return JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)) as TrailerEcho;
+}
+
 export interface ServableRelay {
   handle: RequestListener;
   startup(): Promise<void>;
