@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '@relay/core';
+import { decodeUnreserved } from '@relay/core/transport';
 import { checkApiOptions } from './api-options.js';
 import type { GatewayView } from './cluster-view.js';
 import { Generation, newSharedStats, type LiveRoute, type SharedStats } from './generation.js';
 import type { LoadedConfig } from './load-config.js';
 import { hostMatches, requestHost, underPrefix } from './matcher.js';
-import { decodeUnreserved } from './normalize-path.js';
 import { statusSnapshot, type StatusSnapshot } from './status.js';
 import { statusPage } from './status-page.js';
 

@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { maxTimerDelay, withoutUserinfo } from '@relay/core/transport';
+import { decodeUnreserved, maxTimerDelay, withoutUserinfo } from '@relay/core/transport';
 import { z } from 'zod';
 import { featureShape } from './features.js';
 
@@ -22,10 +22,16 @@ const upstreamUrl = z
   // Without its password: a config error goes to stderr and the log.
   .refine(isHttpUrl, (value) => ({ message: `expected an absolute http:// or https:// URL, got "${withoutUserinfo(value)}"` }));
 
-/** A path prefix to match: `/`, `/api`, `/api/v1`; no query, no dot segments, no empty segments. */
+/**
+ * A path prefix to match: `/`, `/api`, `/api/v1`; no query, no dot segments, no empty segments.
+ * Its percent-encoding is normalised as the request's is before matching (`/%7Euser` is `/~user`,
+ * `/caf%c3%a9` is `/caf%C3%A9`), or a prefix written with an escape could never match; the dot
+ * check runs after, so `/%2E%2E` is refused like `/..`.
+ */
 const pathPrefix = z
   .string()
   .regex(/^\/(?:[A-Za-z0-9._~!$&'()*+,;=:@%-]+(?:\/|$))*$/, 'expected a path such as /api (no query, no //)')
+  .transform(decodeUnreserved)
   .refine((value) => !/(^|\/)\.{1,2}(\/|$)/.test(value), 'expected a path without . or .. segments')
   .transform((value) => (value.length > 1 && value.endsWith('/') ? value.slice(0, -1) : value));
 

@@ -99,6 +99,10 @@ test('schema: hosts, paths, methods, trustProxy', () => {
     'routes[0].match.host: expected a host name such as api.example.com or *.example.com (no port), got "api.example.com:8080"',
   ]);
   assert.equal(bad([{ upstream: 'http://a', match: { path: '/a/../b' } }]), ['routes[0].match.path: expected a path without . or .. segments']);
+  const normal = validateConfig({ listen: [{ port: 1 }], routes: [{ upstream: 'http://a', match: { path: '/caf%c3%a9/' }, upstreamPrefix: '/%7Ev1%2f' }] }, 'g.json');
+  assert.equal([normal.routes[0]!.match.path, normal.routes[0]!.upstreamPrefix], ['/caf%C3%A9', '/~v1%2F'], 'prefixes normalised as request paths are');
+  // Normalised before the dot check, as a request's path is before core's: an escaped dot is a dot.
+  assert.equal(bad([{ upstream: 'http://a', match: { path: '/a/%2e%2E/b' } }]), ['routes[0].match.path: expected a path without . or .. segments']);
   assert.equal(bad([{ upstream: 'http://a', match: { path: 'api' } }]), ['routes[0].match.path: expected a path such as /api (no query, no //)']);
   assert.equal(bad([{ upstream: 'http://a', match: { methods: ['GE T'] } }]), ['routes[0].match.methods[0]: expected an HTTP method such as GET']);
   assert.equal(bad([{ upstream: 'http://a' }], { trustProxy: ['10.0.0.0/8', '10.0.0.1/33'] }), ['trustProxy[1]: expected an IP address or CIDR, got "10.0.0.1/33"']);

@@ -6,7 +6,6 @@ import { close, fetchRaw, listen, sendRaw, startUpstream, type Upstream } from '
 import { ConfigError, createGateway, loadConfig, type Gateway } from '../src/index.js';
 import { createLogger } from '../src/log.js';
 import { gatewayMetrics } from '../src/metrics.js';
-import { decodeUnreserved } from '../src/normalize-path.js';
 import { configDir } from './bin.js';
 
 const files = configDir();
@@ -154,13 +153,6 @@ test('precedence by how the host matched: an exact-host route wins over a longer
   } finally {
     await own.stop();
   }
-});
-
-test('decodeUnreserved: only unreserved escapes in the path; reserved ones and the query stay as sent', () => {
-  assert.is(decodeUnreserved('/%6Cogin%2D%2e%5F%7E%41%30'), '/login-._~A0');
-  assert.is(decodeUnreserved('/a%2Fb%3Fc%25d%20e'), '/a%2Fb%3Fc%25d%20e');
-  assert.is(decodeUnreserved('/%6C?q=%6C'), '/l?q=%6C');
-  assert.is(decodeUnreserved('/plain?q=%6C'), '/plain?q=%6C');
 });
 
 test('endpoints limited to a named listener answer only there; elsewhere the path goes to the routes', async () => {

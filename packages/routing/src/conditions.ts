@@ -1,4 +1,5 @@
 import { assertKnownKeys, type HeaderValue, type ProxyRequest, type StageContext } from '@relay/core';
+import { decodeUnreserved } from '@relay/core/transport';
 import { globToRegExp } from './glob.js';
 import { routingPath } from './upstream-path.js';
 
@@ -19,7 +20,8 @@ export interface Conditions {
   header?: Readonly<Record<string, string | RegExp | boolean>>;
   /**
    * Path globs (see `globToRegExp`): `'/api/*\/items/**'`, matched against the path under the
-   * target's base (what the client asked for under the mount), without the query.
+   * target's base (what the client asked for under the mount), without the query, its
+   * percent-encoding normalised (`/%61dmin` is `/admin`; the glob is normalised the same way).
    */
   path?: string | readonly string[];
 }
@@ -115,7 +117,8 @@ function valueTest(expected: string | RegExp | boolean): (value: HeaderValue | u
 function pathMatcher(globs: readonly string[]): Matcher {
   const regexes = globs.map((glob) => {
     if (glob.charCodeAt(0) !== 47) throw new TypeError(`path glob "${glob}" must start with "/"`);
-    return globToRegExp(glob);
+    // Normalised as the request's path is, so a glob written `/%7Euser/**` or `/caf%c3%a9` matches.
+    return globToRegExp(decodeUnreserved(glob));
   });
   return function matchPath(request, context) {
     const path = routingPath(request, context);

@@ -1,8 +1,10 @@
 /**
  * Compiles a path glob to an anchored RegExp, once: `*` matches within one segment (not `/`),
  * `**` any number of whole segments (none too: `/api/**` matches `/api` and `/api/a/b`), `?`
- * one character of a segment; everything else is literal. Paths are matched as sent
- * (percent-encoded), case-sensitively, as Envoy and nginx match them.
+ * one character of a segment; everything else is literal. Matching is case-sensitive, on the path
+ * as `compileConditions` gives it: percent-encoding normalised (unreserved escapes decoded, the
+ * other escapes' hex in upper case, RFC 3986 §6.2.2), because nginx matches its locations on the
+ * decoded, normalised URI and upstreams decode `/%61dmin` to `/admin`.
  *
  * @example
  * globToRegExp('/api/*\/items/**').test('/api/v1/items/7/parts'); // true

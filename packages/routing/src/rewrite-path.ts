@@ -1,7 +1,11 @@
 import { RelayError, type Handler, type ProxyRequest, type ProxyResponse, type Stage, type StageContext } from '@relay/core';
-import { splitUpstreamPath, type UpstreamPath } from './upstream-path.js';
+import { decodeUnreserved } from '@relay/core/transport';
+import { routingParts, type UpstreamPath } from './upstream-path.js';
 
-/** A rewrite function: the path under the target's base (no query) in, the new one out. */
+/**
+ * A rewrite function: the path under the target's base (no query, percent-encoding normalised:
+ * `/%61pi` comes in as `/api`) in, the new one out.
+ */
 export type RewriteFunction = (path: string, request: ProxyRequest) => string | Promise<string>;
 
 /**
@@ -18,13 +22,15 @@ type Rule = (path: string) => string | null;
 /**
  * A stage that rewrites the upstream path, the way nginx's `rewrite`, Envoy's
  * `prefix_rewrite`/`regex_rewrite` and http-proxy-middleware's `pathRewrite` do. It sees and
- * returns the path under the target's base path (what the client asked for after the mount),
- * without the query; the result goes back under the base path, the query is kept byte for
- * byte, and the new path is checked as a client's is: a rewrite that produces `..` (raw or
- * encoded), a leading `//` or `/\`, or an encoded separator hiding a dot segment is refused
- * with 400 (`ERR_BAD_PATH`) and logged, and nothing is sent upstream. A
- * result that is not a string starting with `/`, or contains `?` or `#`, and a function that
- * throws, answer 500 (`ERR_INTERNAL`) with a log line.
+ * returns the path under the target's base path (what the client asked for after the mount, under
+ * the target `router()` chose if it ran first), without the query, with escapes of unreserved
+ * characters decoded and hex in upper case (`/%61pi` is `/api`), so a rule cannot be stepped around
+ * with an escape the upstream decodes; a path no rule changes is forwarded as sent. The result
+ * goes back under the base path, the query is kept byte for byte, and the new path is checked as
+ * a client's is: a rewrite that produces `..` (raw or encoded), a leading `//` or `/\`, or an
+ * encoded separator hiding a dot segment is refused with 400 (`ERR_BAD_PATH`) and logged, and
+ * nothing is sent upstream. A result that is not a string starting with `/`, or contains `?` or
+ * `#`, and a function that throws, answer 500 (`ERR_INTERNAL`) with a log line.
  *
  * @example
  * createRelay({
@@ -39,7 +45,7 @@ export function rewritePath(rules: RewriteRules | RewriteFunction): Stage {
     name: 'rewritePath',
     wrap(next: Handler, context: StageContext): Handler {
       return function rewritePathStage(request: ProxyRequest): Promise<ProxyResponse> {
-        const parts = splitUpstreamPath(request.path, context.target.basePath);
+        const parts = routingParts(request, context);
         let result: string | Promise<string>;
         try {
           result = rewrite(parts.path, request);
@@ -103,7 +109,8 @@ function compileRule(pair: readonly [string | RegExp, string], index: number): R
   if (pattern instanceof RegExp) return regexRule(pattern, replacement);
   if (typeof pattern !== 'string' || pattern.charCodeAt(0) !== 47) throw new TypeError(`rewritePath rule ${index}: the pattern must be a RegExp or a prefix starting with "/", got ${describe(pattern)}`);
   if (replacement !== '' && replacement.charCodeAt(0) !== 47) throw new TypeError(`rewritePath rule ${index}: the replacement of a prefix must start with "/" (or be ""), got ${describe(replacement)}`);
-  return prefixRule(pattern, replacement);
+  // Normalised as the paths it is matched against are: a rule written `/caf%c3%a9` takes `/caf%C3%A9`.
+  return prefixRule(decodeUnreserved(pattern), replacement);
 }
 
 /** A RegExp rule; a global or sticky flag would make `test` stateful across requests, so they are dropped. */

@@ -90,6 +90,19 @@ test('when({ path }) matches globs under the target base, query ignored', async 
   assert.not.ok(globToRegExp('/f?le.txt').test('/f/le.txt'));
 });
 
+test('when({ path }) matches the normalised path, and globs are normalised alike (RFC 3986 6.2.2)', async () => {
+  const served = await front([when({ path: ['/admin/**', '/%7Euser/**', '/caf%c3%a9'] }, mark('hit'))]);
+  assert.is(await marked(served, '/%61dmin/x'), 'hit', 'an escaped unreserved letter is the letter');
+  assert.is(await marked(served, '/%41dmin/x'), undefined, 'case still counts once decoded');
+  assert.is(await marked(served, '/~user/a'), 'hit', 'a glob written with %7E matches ~');
+  assert.is(await marked(served, '/%7euser/a'), 'hit');
+  assert.is(await marked(served, '/caf%C3%A9?q=%c3'), 'hit', 'hex case does not count');
+  assert.is(await marked(served, '/caf%c3%a9'), 'hit');
+  assert.is(await marked(served, '/admin%2Fx'), undefined, 'a reserved escape stays encoded: no new segment');
+  // The relay forwards the client's bytes: conditions decide on the normal form, they do not rewrite.
+  assert.is((await seen(served, '/%61dmin/x')).url, '/base/%61dmin/x');
+});
+
 test('conditions combine with AND', async () => {
   const served = await front([when({ method: 'GET', path: '/admin/**', header: { 'x-role': 'admin' } }, mark('admin'))]);
   assert.is(await marked(served, '/admin/x', { headers: { 'x-role': 'admin' } }), 'admin');

@@ -64,6 +64,21 @@ test('a function, sync or async, sees the path without base or query', async () 
   assert.is(await upstreamPath(sync, '/x?y'), '/base/v2/x?y');
 });
 
+test('rules and functions see the normalised path; a path no rule changes is forwarded as sent', async () => {
+  const served = await front({ '/api/v1': '/v1', '/caf%c3%a9': '/cafe' });
+  assert.is(await upstreamPath(served, '/%61pi/v1/users?q=%61'), '/base/v1/users?q=%61', 'an escaped letter cannot dodge the rule');
+  assert.is(await upstreamPath(served, '/api/v1/%7eada%2f'), '/base/v1/~ada%2F', 'the rewritten path is sent normalised');
+  assert.is(await upstreamPath(served, '/caf%C3%A9/menu'), '/base/cafe/menu', 'a prefix written in lower-case hex');
+  assert.is(await upstreamPath(served, '/other/%61b%2f?x=%61'), '/base/other/%61b%2f?x=%61', 'no rule: the bytes as sent');
+  const seenPaths: string[] = [];
+  const recorder = await front((path) => {
+    seenPaths.push(path);
+    return path;
+  });
+  assert.is(await upstreamPath(recorder, '/%55sers/caf%c3%a9?q=%c3'), '/base/%55sers/caf%c3%a9?q=%c3');
+  assert.equal(seenPaths, ['/Users/caf%C3%A9']);
+});
+
 test('traversal forms produced by a rewrite are refused with 400 and logged; nothing reaches the upstream', async () => {
   const logger = memoryLogger();
   const served = await front((path) => path.replace('/go/', '/').replace(/~/g, '%'), logger);
