@@ -2,8 +2,8 @@ import zlib from 'node:zlib';
 import type { HeaderRecord, HeaderValue, Handler, ProxyRequest, ProxyResponse, Stage } from '@relay/core';
 import { bodyCoding, createEncoder, defaultLevels, type CodingLevels } from './codings.js';
 import { mediaType, typeMatcher } from './media-type.js';
-import { cachedNegotiator, type ContentCoding, type Negotiated } from './negotiate.js';
-import { assertKnownKeys, checkBytes, checkChoice, checkInteger, optionsObject } from './options.js';
+import { cachedNegotiator, checkEncodings, type ContentCoding, type Negotiated } from './negotiate.js';
+import { assertKnownKeys, checkBytes, checkInteger, optionsObject } from './options.js';
 import { addVaryAcceptEncoding, markEncoded, markEncodedNotModified, strongIfNoneMatch } from './representation.js';
 import { ignoreError, linkFlushing, linkUpstreamBody } from './stream-link.js';
 
@@ -125,9 +125,7 @@ interface CompressSettings {
 function resolveCompressOptions(options: CompressOptions): CompressSettings {
   const checked = optionsObject(options, 'compress');
   assertKnownKeys(checked, optionNames, 'compress');
-  const encodings = checked.encodings ?? ['br', 'gzip'];
-  if (!Array.isArray(encodings) || encodings.length === 0) throw new TypeError('compress: encodings must be a non-empty array of "br" and "gzip"');
-  encodings.forEach((coding, index) => checkChoice(coding, ['br', 'gzip'], `compress: encodings[${index}]`));
+  const encodings = checkEncodings(checked.encodings ?? ['br', 'gzip'], 'compress');
   return {
     encodings,
     negotiate: cachedNegotiator({ encodings }),

@@ -1,5 +1,5 @@
 import type { HeaderValue } from '@relay/core';
-import { assertKnownKeys } from './options.js';
+import { assertKnownKeys, checkChoice } from './options.js';
 
 /** A content coding `compress()` can produce. */
 export type ContentCoding = 'br' | 'gzip';
@@ -38,7 +38,20 @@ const negotiateOptionNames: readonly string[] = ['encodings'];
 function checkNegotiateOptions(options: NegotiateOptions, where: string): readonly ContentCoding[] {
   if (options === null || typeof options !== 'object') throw new TypeError(`${where}(options) needs an options object: { encodings }`);
   assertKnownKeys(options, negotiateOptionNames, where);
-  return options.encodings ?? defaultEncodings;
+  return options.encodings === undefined ? defaultEncodings : checkEncodings(options.encodings, where);
+}
+
+/**
+ * The codings a response may be compressed with: a non-empty array of `br` and `gzip` (what this
+ * package encodes); anything else names `encodings` in a TypeError.
+ *
+ * @example
+ * checkEncodings(['gzip'], 'compress'); // ['gzip']
+ */
+export function checkEncodings(encodings: unknown, where: string): readonly ContentCoding[] {
+  if (!Array.isArray(encodings) || encodings.length === 0) throw new TypeError(`${where}: encodings must be a non-empty array of "br" and "gzip"`);
+  encodings.forEach((coding, index) => checkChoice(coding, ['br', 'gzip'], `${where}: encodings[${index}]`));
+  return encodings as ContentCoding[];
 }
 
 function negotiate(acceptEncoding: HeaderValue | undefined, encodings: readonly ContentCoding[]): Negotiated {

@@ -1,4 +1,6 @@
+import { isIP } from 'node:net';
 import type { HeaderRecord } from '@relay/core';
+import { unmapIPv4 } from '@relay/core/transport';
 import { checkCallFacts } from './call-facts.js';
 import type { HopClient } from './forwarded.js';
 import { compileHeaderRules, editHeaders, ownCopy, setExtras, type DirectionRules, type HeadersOptions } from './headers.js';
@@ -88,7 +90,15 @@ function hopClient(hop: HopFacts | undefined): HopClient {
   if (hop === undefined || typeof hop.scheme !== 'string' || typeof hop.address !== 'string' || typeof hop.host !== 'string') {
     throw new TypeError('headerRules: forwarded needs the client of this hop: request(headers, { address, host, scheme })');
   }
-  return hop as HopClient;
+  // `Forwarded: for=` names a node (RFC 7239 §6): raw text (an X-Forwarded-For an app took for the
+  // address) could add parameters of the client's choosing. A dual-stack listener's IPv4-mapped
+  // address is the IPv4 address the relay's own stage writes.
+  const address = hop.address;
+  if (address !== '' && address !== 'unknown' && isIP(address) === 0) {
+    throw new TypeError(`headerRules: the hop's address must be an IP address, '' or 'unknown', got ${JSON.stringify(address.slice(0, 64))}`);
+  }
+  const unmapped = unmapIPv4(address);
+  return (unmapped === address ? hop : { ...hop, address: unmapped }) as HopClient;
 }
 
 /** A record with lowercase names from either input; `set-cookie` always an array. Shares no array with the input. */

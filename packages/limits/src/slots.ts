@@ -1,6 +1,7 @@
 import type { Duplex, Readable } from 'node:stream';
 import type { HeaderRecord, UpgradeHandoff } from '@relay/core';
 import type { IncomingMessage } from 'node:http';
+import { assertPositiveInteger } from './options.js';
 
 /**
  * In-flight counts per key: `concurrencyLimit()`'s decision as a plain object, usable without a
@@ -15,7 +16,9 @@ import type { IncomingMessage } from 'node:http';
 export class SlotTable {
   private readonly counts = new Map<string, number>();
 
-  constructor(readonly max: number) {}
+  constructor(readonly max: number) {
+    assertPositiveInteger(max, 'SlotTable: max');
+  }
 
   /** Takes a slot for `key`, or returns `null` when `max` are taken. */
   acquire(key: string): Slot | null {

@@ -57,5 +57,7 @@ function checkOutcome(outcome: RetryOutcome): RetryOutcome {
   if (outcome === null || typeof outcome !== 'object') throw new TypeError('retryPolicy: the outcome must be an object: { method, status, headers, error }');
   const prototype: unknown = Object.getPrototypeOf(outcome);
   if (prototype === Object.prototype || prototype === null) assertKnownKeys(outcome, outcomeNames, 'retryPolicy: outcome');
-  return outcome;
+  // Methods are compared upper-cased, as the `methods` option and withRetry's `method` are read.
+  const method = outcome.method;
+  return typeof method === 'string' && method !== method.toUpperCase() ? { ...outcome, method: method.toUpperCase() } : outcome;
 }

@@ -78,6 +78,19 @@ class RetryableResult extends Error {
   }
 }
 
+/** A signal's reason that is not an Error (`abort('the user left')`), carried through p-retry, which would turn it into a TypeError; unwrapped at the end. */
+class AbortedWith extends Error {
+  constructor(readonly reason: unknown) {
+    super('aborted');
+  }
+}
+
+/** The reason to reject with when `signal` fired: an Error as it is, anything else wrapped for the trip through p-retry. */
+function abortReason(signal: AbortSignal): unknown {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new AbortedWith(reason);
+}
+
 /** One `withRetry` call: its deadline, its abort signal and its p-retry loop. */
 class CallRun<T> {
   private readonly controller = new AbortController();
@@ -105,7 +118,7 @@ class CallRun<T> {
       return await pRetry(input, { retries: rules.maxRetries, minTimeout: 0, factor: 1, shouldRetry });
     } catch (error) {
       if (error instanceof RetryableResult) return error.result as T;
-      throw error;
+      throw error instanceof AbortedWith ? error.reason : error;
     } finally {
       if (timer !== null) clearTimeout(timer);
       outer?.removeEventListener('abort', abort);
@@ -115,7 +128,7 @@ class CallRun<T> {
   /** One call: throws a `RetryableResult` for a result with a retried status. */
   private async attempt(attemptNumber: number): Promise<T> {
     const signal = this.controller.signal;
-    if (signal.aborted) throw signal.reason;
+    if (signal.aborted) throw abortReason(signal);
     const result = await settleOrAbort(this.call({ attempt: attemptNumber, signal }), signal);
     const status = (result as { status?: unknown } | null)?.status;
     if (typeof status === 'number' && this.rules.policy.retriesStatus(status)) throw new RetryableResult(result, status);
@@ -163,7 +176,7 @@ function headersOf(value: unknown): RetryOutcome['headers'] {
 function settleOrAbort<T>(pending: Promise<T>, signal: AbortSignal): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => {
-      reject(signal.reason);
+      reject(abortReason(signal));
       // The call may still answer: let its body go when it does.
       pending.then(release, ignore);
     };

@@ -15,4 +15,5 @@ export { loggedPath, logUpstreamFailure, withoutUserinfo } from '../logger.js';
 export { copyHeaders, hopByHopHeaders, responseHeadersFromRaw } from '../request/hop-by-hop.js';
 export { normalizePathOption } from '../request/path.js';
 export { decodeUnreserved } from '../request/path-normalize.js';
+export { unmapIPv4 } from '../request/trust-proxy.js';
 export { assertNonNegative, assertTimeout, assertTimerDelay, maxTimerDelay, resolveTarget } from '../options.js';
