@@ -8,10 +8,12 @@ import { createServer, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { close, closedPort, delay, listen, fetchRaw, memoryLogger, sendRaw, serveRelay, startUpstream, trailerEchoHandler, trailerEchoOf, waitFor, type ClientResponse, type Upstream } from '@relay/testkit';
+import { close, closedPort, delay, listen, startFaultyUpstream, fetchRaw, memoryLogger, sendRaw, serveRelay, startUpstream, trailerEchoHandler, trailerEchoOf, waitFor, type ClientResponse, type Upstream } from '@relay/testkit';
 import { createRelay, type RelayOptions } from '@relay/core';
 // Not a dependency of @relay/retry: the balancer's source, for the retry-moves-to-another-member case.
 import { balance } from '../../balance/src/index.js';
+// Likewise: the observe stages' source, for the retry counters docs/observability.md lists.
+import { metrics } from '../../observe/src/index.js';
 import { retry } from '../src/index.js';
 
 const withPost = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE', 'POST'];
@@ -363,12 +365,20 @@ test("with checkContinue → relay.handle, a PUT with Expect: 100-continue throu
     upstream.server.emit('request', req, res);
   });
   const relay = createRelay({ targetBaseUrl: upstream.url, timeout: { write: 1500 }, stages: [retry({ maxRetries: 2, backoffFactor: 5 })] });
+  const plain = createRelay({ targetBaseUrl: upstream.url, timeout: { write: 1500 } });
   await relay.startup();
+  await plain.startup();
   const server = createServer(relay.handle);
   server.on('checkContinue', relay.handle);
+  const plainServer = createServer(plain.handle);
+  plainServer.on('checkContinue', plain.handle);
   await listen(server);
+  await listen(plainServer);
   const port = (server.address() as { port: number }).port;
   try {
+    // Control: the same client through a relay without retry() gets the upstream's 100 and its answer.
+    const control = await expectContinue((plainServer.address() as { port: number }).port, 'payload');
+    assert.match(control, /HTTP\/1.1 100 Continue\r\n\r\nHTTP\/1.1 200 [\s\S]*got payload$/);
     const started = performance.now();
     const answer = await expectContinue(port, 'payload');
     const took = performance.now() - started;
@@ -377,7 +387,9 @@ test("with checkContinue → relay.handle, a PUT with Expect: 100-continue throu
     assert.ok(took < 1200, `answered after ${took} ms`);
   } finally {
     await close(server);
+    await close(plainServer);
     await relay.shutdown({ timeout: 500 });
+    await plain.shutdown({ timeout: 500 });
     await upstream.close();
   }
 });
@@ -396,6 +408,85 @@ test('a Retry-After wait that would pass the deadline is not started: the 503 pa
   assert.is(upstream.requests.length, 1);
   await served.close();
   await upstream.close();
+});
+
+// docs/observability.md: relay_upstream_attempts_total "Upstream attempts, retries included", relay_upstream_retries_total
+// "Attempts after the first of a client request", with [m.request, retry(), m.attempt].
+test('metrics count every attempt and each retry: 502, 502, 200 gives 3 attempts (2 × 5xx, 1 × 2xx) and 2 retries', async () => {
+  let calls = 0;
+  const upstream = await startUpstream((_req, res) => {
+    calls++;
+    res.writeHead(calls < 3 ? 502 : 200, { 'content-length': 0 }).end();
+  });
+  const m = metrics({ relay: 'review-s36-retry', targets: false });
+  const served = await through({ targetBaseUrl: upstream.url, stages: [m.request, retry({ maxRetries: 3, backoffFactor: 5 }), m.attempt] });
+  const response = await fetchRaw(`${served.url}/m`);
+  assert.is(response.status, 200);
+  await delay(50);
+  const text = await m.registry.metrics();
+  const value = (name: string, extra = ''): number => {
+    const line = text.split('\n').find((row) => row.startsWith(name) && row.includes('relay="review-s36-retry"') && row.includes(extra));
+    return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
+  };
+  assert.is(value('relay_upstream_retries_total'), 2);
+  assert.is(value('relay_upstream_attempts_total', 'outcome="5xx"'), 2);
+  assert.is(value('relay_upstream_attempts_total', 'outcome="2xx"'), 1);
+  await served.close();
+  await upstream.close();
+});
+
+// Issue 5: default errors are "connection refused or reset before any response byte, connect timeout, read timeout
+// before the response head"; retries.md: "A failure after the response started is never retried".
+test('faulty upstream: reset before the head is retried (3 attempts, 502); a bad status line and a body cut after the head are not', async () => {
+  const faulty = await startFaultyUpstream();
+  const served = await through({ targetBaseUrl: faulty.url, timeout: { read: 1000 }, stages: [retry({ maxRetries: 2, backoffFactor: 5 })] });
+  try {
+    const reset = await fetchRaw(`${served.url}/reset-before-head/a`);
+    assert.is(reset.status, 502);
+    assert.is(faulty.requests.filter((line) => line.includes('/reset-before-head/a')).length, 3);
+    const bad = await fetchRaw(`${served.url}/bad-status-line/b`);
+    assert.is(bad.status, 502);
+    assert.is(faulty.requests.filter((line) => line.includes('/bad-status-line/b')).length, 1, 'ERR_UPSTREAM_PROTOCOL is not a default');
+    const cut = await fetchRaw(`${served.url}/close-mid-body/c`);
+    assert.is(cut.status, 200);
+    assert.is(cut.complete, false, 'the client sees the cut, not a second copy');
+    await delay(100);
+    assert.is(faulty.requests.filter((line) => line.includes('/close-mid-body/c')).length, 1);
+    const stalled = await fetchRaw(`${served.url}/head-then-stall/d`);
+    assert.is(stalled.status, 200);
+    assert.is(stalled.complete, false);
+    assert.is(faulty.requests.filter((line) => line.includes('/head-then-stall/d')).length, 1, 'a read timeout after the head is not retried');
+  } finally {
+    await served.close();
+    await faulty.close();
+  }
+});
+
+// Issue 5: a body over maxReplayBytes "is never retried once its first byte has left"; README: "A streamed body is
+// sent again only if no byte of it had been read (say, the connection was refused ...)". A refused connection sent
+// no byte anywhere: with balance() the retry should take the upload to the live member (nginx passes a request to the
+// next server as long as it has not started sending the body).
+test('a 300 KB PUT over maxReplayBytes whose first member refuses the connection is retried on the live member, whole', async () => {
+  const port = await closedPort();
+  const live = await startUpstream((_req, res, seen) => {
+    res.end(`got ${sha(seen.body)}`);
+  });
+  const pool = balance({ targets: [`http://127.0.0.1:${port}`, live.url], strategy: 'round-robin', outlier: false });
+  const served = await through({ targetBaseUrl: live.url, stages: [retry({ maxRetries: 1, backoffFactor: 5, maxReplayBytes: 16 * 1024 }), pool] });
+  try {
+    const body = pattern(300_000);
+    const statuses: number[] = [];
+    for (let index = 0; index < 2; index++) {
+      const response = await fetchRaw(`${served.url}/upload`, { method: 'PUT', body });
+      statuses.push(response.status);
+      if (response.status === 200) assert.is(response.text, `got ${sha(body)}`);
+    }
+    // Round robin: one of the two requests went to the dead member first.
+    assert.equal(statuses, [200, 200], 'each upload reached the live member');
+  } finally {
+    await served.close();
+    await live.close();
+  }
 });
 
 test.run();
