@@ -180,6 +180,12 @@ class RetryRun {
       this.mode = BodyMode.Stream;
       return;
     }
+    // A client that sent `Expect: 100-continue` end to end waits for the 100 before its body, and the
+    // body is read before any attempt: the relay answers 100 itself, as nginx does when it buffers.
+    if (this.headers.expect !== undefined) {
+      delete this.headers.expect;
+      this.request.client.sendContinue();
+    }
     this.collector = new BodyCollector(body, limit, this.settings.stallTimeout);
     const bytes = await this.collector.collect();
     this.collector = null;
@@ -191,8 +197,10 @@ class RetryRun {
     this.mode = BodyMode.Buffered;
     this.bytes = bytes;
     this.replay = () => new ReplayStream(bytes);
-    // Chunked or not, a buffered body is sent with its exact length.
-    this.headers['content-length'] = String(bytes.length);
+    // A buffered body is sent with its exact length, unless it ended with trailer fields (known now
+    // that it was read): those only follow a chunked body, so it is sent chunked, trailers after it.
+    const trailers = this.request.trailers?.() ?? null;
+    if (trailers === null) this.headers['content-length'] = String(bytes.length);
   }
 
   /** The body stream for one attempt. */
