@@ -32,7 +32,7 @@ interface UpstreamView {
 }
 
 /**
- * Rewrites `Location` and `Content-Location` that point at the upstream so they point at the
+ * Rewrites `Location`, `Content-Location` and the URL of `Refresh` that point at the upstream so they point at the
  * relay: an absolute URL on the upstream origin under its prefix becomes the public origin plus
  * the mount path; a path-absolute one (`/login`) gets the mount path; anything else (another
  * origin, a path outside the prefix, a relative path) is left alone. Query and fragment are kept
@@ -65,6 +65,7 @@ export function rewriteLocation(options: RewriteLocationOptions = {}): Stage {
         for (const name of locationHeaders) {
           if (headers[name] !== undefined) rewriteHeader(headers, name, viewOf(response.target ?? request.target), request.client);
         }
+        if (typeof headers.refresh === 'string') headers.refresh = rewriteRefresh(headers.refresh, viewOf(response.target ?? request.target), request.client);
         return response;
       };
     },
@@ -169,6 +170,17 @@ function rewriteHeader(headers: HeaderRecord, name: string, view: UpstreamView, 
     return;
   }
   headers[name] = value.map((item) => rewriteLocationValue(item, view, client));
+}
+
+/** `Refresh: 5; url=…` (HTML's refresh syntax): the delay, then a URL, optionally quoted. */
+const refreshSyntax = /^(\s*\d+(?:\.\d*)?\s*[;,]\s*url\s*=\s*)(['"]?)(.*?)\2(\s*)$/i;
+
+/** A `Refresh` header's URL rewritten as a `Location` (nginx's `proxy_redirect` covers both); its syntax kept. */
+function rewriteRefresh(value: string, view: UpstreamView, client: ClientView): string {
+  const match = refreshSyntax.exec(value);
+  if (match === null) return value;
+  const [, head, quote, url, tail] = match;
+  return `${head}${quote}${rewriteLocationValue(url!, view, client)}${quote}${tail}`;
 }
 
 /** The public form of one location value, or the value itself when it does not point at the upstream. */
