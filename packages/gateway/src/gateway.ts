@@ -142,9 +142,10 @@ export class Gateway {
   private serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const url = decodeUnreserved(originForm(req.url ?? '/'));
     const found = this.route(req, url);
-    if (found === null || typeof found === 'string') {
-      socket.end(`HTTP/1.1 ${found === null ? '404 Not Found' : '405 Method Not Allowed'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-      return;
+    if (found === null) return void socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    // RFC 9110 §15.5.6: a 405 MUST list the methods the target takes, as the HTTP answer does.
+    if (typeof found === 'string') {
+      return void socket.end(`HTTP/1.1 405 Method Not Allowed\r\nallow: ${allowHeader(found)}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     }
     found.relay.dispatchUpgrade(req, socket, head, forwarded(found, url));
   }
@@ -233,6 +234,11 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
 function notFound(res: ServerResponse, status: 404 | 405, allow?: string): void {
   const body = status === 404 ? '404 Not Found: no route for this request\n' : '405 Method Not Allowed\n';
   const headers: Record<string, string | number> = { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length };
-  if (allow !== undefined) headers.allow = [...new Set(allow.split(', '))].join(', ');
+  if (allow !== undefined) headers.allow = allowHeader(allow);
   res.writeHead(status, headers).end(body);
+}
+
+/** The `Allow` value of the routes' methods, each once (two routes may list the same one). */
+function allowHeader(allow: string): string {
+  return [...new Set(allow.split(', '))].join(', ');
 }
