@@ -33,6 +33,22 @@ function formatIssue(file: string, issue: ConfigIssue): string {
   return issue.path === '' ? `${where}: ${issue.message}` : `${where}: ${issue.path}: ${issue.message}`;
 }
 
+/** Finds the line of a path in the source document, when the format can tell (YAML and JSON do; a module does not). */
+export type LineOf = (path: ReadonlyArray<string | number>, key?: string) => number | undefined;
+
+/**
+ * An issue at a document path, with the path's line when `lineOf` knows it: every problem found
+ * after the schema (an unset variable, a factory's refusal, a TLS file) names its line as the
+ * schema's own issues do.
+ *
+ * @example
+ * issueAt(['routes', 0, 'upstream'], 'targetBaseUrl must not contain credentials', loaded.lineOf);
+ */
+export function issueAt(path: ReadonlyArray<string | number>, message: string, lineOf?: LineOf): ConfigIssue {
+  const line = lineOf?.(path);
+  return line === undefined ? { path: formatPath(path), message } : { path: formatPath(path), message, line };
+}
+
 /**
  * A document path as the messages write it.
  *

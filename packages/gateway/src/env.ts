@@ -1,4 +1,4 @@
-import { formatPath, type ConfigIssue } from './config-error.js';
+import { issueAt, type ConfigIssue, type LineOf } from './config-error.js';
 
 /** A path in the parsed document. */
 export type DocumentPath = ReadonlyArray<string | number>;
@@ -13,6 +13,21 @@ export interface Quoting {
   readonly kept: DocumentPath[];
 }
 
+/** What the source document tells about its values: which were quoted, on which line each is. */
+export interface SourceFacts {
+  /** Absent for JSON, where every string is quoted and so none is kept as text. */
+  readonly quoting?: Quoting;
+  /** Where an unset variable's issue points. */
+  readonly lineOf?: LineOf;
+}
+
+/** One interpolation: the environment, where issues go, and what the source tells. */
+interface Interpolation {
+  readonly env: NodeJS.ProcessEnv;
+  readonly issues: ConfigIssue[];
+  readonly source: SourceFacts;
+}
+
 const reference = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 const whole = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}$/;
 
@@ -20,36 +35,42 @@ const whole = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}$/;
  * Replaces `${NAME}` and `${NAME:-default}` in every string of a parsed YAML or JSON config with
  * the environment's value (`$${` is a literal `${`). A string that is one reference and whose
  * value is a number or `true`/`false` becomes that number or boolean, so `port: ${PORT:-8080}`
- * is a port, unless `quoting` says it was quoted. An unset variable without a default is an
- * issue at its path; one set to `""` reads as `""` (or the default, as the shell's `:-` does).
+ * is a port, unless `source.quoting` says it was quoted. An unset variable without a default is an
+ * issue at its path (and line, from `source.lineOf`); one set to `""` reads as `""` (or the
+ * default, as the shell's `:-` does).
  *
  * @example
  * interpolateEnv({ upstream: '${AUTH_URL:-http://127.0.0.1:9001}' }, process.env, issues);
  */
-export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, issues: ConfigIssue[], quoting?: Quoting, path: Array<string | number> = []): unknown {
-  if (typeof value === 'string') return interpolateString(value, env, issues, path, quoting);
-  if (Array.isArray(value)) return value.map((item, index) => interpolateEnv(item, env, issues, quoting, [...path, index]));
+export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, issues: ConfigIssue[], source: SourceFacts = {}): unknown {
+  return interpolateValue(value, { env, issues, source }, []);
+}
+
+function interpolateValue(value: unknown, run: Interpolation, path: Array<string | number>): unknown {
+  if (typeof value === 'string') return interpolateString(value, run, path);
+  if (Array.isArray(value)) return value.map((item, index) => interpolateValue(item, run, [...path, index]));
   if (value !== null && typeof value === 'object') {
     const result: Record<string, unknown> = {};
-    for (const [key, item] of Object.entries(value)) result[key] = interpolateEnv(item, env, issues, quoting, [...path, key]);
+    for (const [key, item] of Object.entries(value)) result[key] = interpolateValue(item, run, [...path, key]);
     return result;
   }
   return value;
 }
 
-function interpolateString(text: string, env: NodeJS.ProcessEnv, issues: ConfigIssue[], path: Array<string | number>, quoting: Quoting | undefined): unknown {
+function interpolateString(text: string, run: Interpolation, path: Array<string | number>): unknown {
   if (!text.includes('${')) return text;
   const replaced = text.replace(reference, (match: string, name: string | undefined, fallback: string | undefined) => {
     if (name === undefined) return '${';
-    const found = env[name];
+    const found = run.env[name];
     // As in the shell: `:-` also replaces an empty value, but a variable set to "" is set.
     if (found !== undefined && (found !== '' || fallback === undefined)) return found;
     if (fallback !== undefined) return fallback;
-    issues.push({ path: formatPath(path), message: `environment variable ${name} is not set (write \${${name}:-default} for a default)` });
+    run.issues.push(issueAt(path, `environment variable ${name} is not set (write \${${name}:-default} for a default)`, run.source.lineOf));
     return match;
   });
   if (!whole.test(text)) return replaced;
   const typed = typedValue(replaced);
+  const { quoting } = run.source;
   if (typed === replaced || quoting === undefined || !quoting.isQuoted(path)) return typed;
   quoting.kept.push(path);
   return replaced;

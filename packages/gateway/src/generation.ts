@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createRelay, type Logger, type Relay, type Stage } from '@relay/core';
-import { ConfigError, type ConfigIssue } from './config-error.js';
+import { ConfigError, issueAt, type ConfigIssue } from './config-error.js';
 import type { FeatureContext, RouteParts } from './feature.js';
 import { routeFeatures } from './features.js';
 import type { LoadedConfig } from './load-config.js';
@@ -42,7 +42,7 @@ export function newSharedStats(): SharedStats {
 
 /**
  * The relays built from one version of the config; building them runs every stage factory's
- * checks and throws a `ConfigError` naming the route key that failed.
+ * checks and throws a `ConfigError` naming the route key that failed, and its line in the file.
  *
  * @example
  * const generation = new Generation({ number: 2, loaded, shared, logger });
@@ -77,7 +77,7 @@ export class Generation {
       try {
         this.routes.push(buildRoute(route, { index, loaded, counters: this.counters, shared, labels, logger, keptKeys: this.keptKeys }));
       } catch (error) {
-        if (error instanceof RouteBuildError) issues.push(error.issue);
+        if (error instanceof RouteBuildError) issues.push(issueAt(error.path, error.message, loaded.lineOf));
         else throw error;
       }
     });
@@ -123,9 +123,13 @@ function endpointsOf(config: ResolvedConfig): Endpoints {
   return { health: on(config.health), metrics: on(config.metrics), status, statusJson: status === null ? '' : `${status.path}.json` };
 }
 
+/** A route key its relay or stage factory refused; its document path finds the line in the file. */
 class RouteBuildError extends Error {
-  constructor(readonly issue: ConfigIssue) {
-    super(issue.message);
+  constructor(
+    readonly path: ReadonlyArray<string | number>,
+    message: string,
+  ) {
+    super(message);
   }
 }
 
@@ -141,14 +145,14 @@ interface RouteBuild {
 }
 
 function buildRoute(route: ResolvedRoute, build: RouteBuild): LiveRoute {
-  const at = `routes[${build.index}]`;
+  const at = ['routes', build.index];
   const upstream = typeof route.upstream === 'string' ? { url: route.upstream, tls: undefined } : route.upstream;
   const label = uniqueLabel(route, build.index, build.labels);
   const stats = reuse(build.shared.routes, label, () => new RouteStats(label));
   const health = reuse(build.shared.targets, upstream.url, () => new TargetHealth(upstream.url));
   const parts = featureParts(route, at, { configDir: build.loaded.dir, routeLabel: label, keep: keeper(build, label) });
   const { config, dir } = build.loaded;
-  const relay = guard(`${at}.upstream`, () =>
+  const relay = guard([...at, 'upstream'], () =>
     createRelay({
       targetBaseUrl: upstream.url,
       upstreamPrefix: route.upstreamPrefix,
@@ -158,7 +162,7 @@ function buildRoute(route: ResolvedRoute, build: RouteBuild): LiveRoute {
       trustProxy: config.trustProxy,
       stages: trackedStages(parts, { stats, counters: build.counters, health }),
       websocket: parts.websocket,
-      tls: upstream.tls === undefined ? undefined : readUpstreamTls(upstream.tls, dir, `${at}.upstream.tls.ca`),
+      tls: upstream.tls === undefined ? undefined : readUpstreamTls(upstream.tls, dir, [...at, 'upstream', 'tls', 'ca']),
       logger: routeLogger(build.logger, label, health),
     }),
   );
@@ -183,13 +187,13 @@ function reuse<T>(map: Map<string, T>, key: string, create: () => T): T {
 }
 
 /** Runs every feature of a route; a factory that refuses its options is an issue at that key. */
-function featureParts(route: ResolvedRoute, at: string, context: FeatureContext): RouteParts {
+function featureParts(route: ResolvedRoute, at: ReadonlyArray<string | number>, context: FeatureContext): RouteParts {
   const parts: RouteParts = { stages: [], websocket: undefined };
   for (const feature of routeFeatures) {
     try {
       feature.apply(route[feature.key] as never, parts, context);
     } catch (error) {
-      throw new RouteBuildError({ path: `${at}.${feature.key}`, message: (error as Error).message });
+      throw new RouteBuildError([...at, feature.key], (error as Error).message);
     }
   }
   return parts;
@@ -207,7 +211,7 @@ function attemptTimeouts(config: ResolvedConfig, route: ResolvedRoute) {
   return { ...defaults, ...route.timeout };
 }
 
-function readUpstreamTls(tls: { ca?: string; rejectUnauthorized?: boolean; servername?: string }, dir: string, at: string) {
+function readUpstreamTls(tls: { ca?: string; rejectUnauthorized?: boolean; servername?: string }, dir: string, at: ReadonlyArray<string | number>) {
   const { ca, ...rest } = tls;
   if (ca === undefined) return rest;
   return { ...rest, ca: guard(at, () => readFileSync(resolve(dir, ca))) };
@@ -221,13 +225,13 @@ function uniqueLabel(route: ResolvedRoute, index: number, labels: Set<string>): 
   return label;
 }
 
-function guard<T>(path: string, build: () => T): T {
+function guard<T>(path: ReadonlyArray<string | number>, build: () => T): T {
   try {
     return build();
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const message = code === 'ENOENT' ? 'no such file' : (error as Error).message;
-    throw new RouteBuildError({ path, message });
+    throw new RouteBuildError(path, message);
   }
 }
 

@@ -3,8 +3,9 @@ import { createServer, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
 import { gatewayServerOptions } from '@relay/core';
-import { ConfigError } from './config-error.js';
+import { ConfigError, issueAt } from './config-error.js';
 import type { Gateway } from './gateway.js';
 import type { LoadedConfig } from './load-config.js';
 
@@ -18,26 +19,36 @@ export interface ListenerPlan {
 
 /**
  * Reads what the listeners need (certificate and key files, relative to the config file), so a
- * missing file is a config error before anything listens. `relay check` runs this too.
+ * missing or unusable file is a config error, naming its line, before anything listens. `relay
+ * check` and reloads run this too.
  *
  * @example
  * const plans = planListeners(loaded);
  */
 export function planListeners(loaded: LoadedConfig): ListenerPlan[] {
   return loaded.config.listen.map((listener, index) => {
-    if (listener.tls === undefined) return { name: listener.name, host: listener.host, port: listener.port, tls: null };
-    const read = (key: 'cert' | 'key') => {
-      try {
-        return readFileSync(resolve(loaded.dir, listener.tls![key]));
-      } catch (error) {
-        const code = (error as NodeJS.ErrnoException).code;
-        throw new ConfigError(loaded.shown, [
-          { path: `listen[${index}].tls.${key}`, message: code === 'ENOENT' ? `no such file: ${listener.tls![key]}` : `cannot read it (${code})` },
-        ]);
-      }
-    };
-    return { name: listener.name, host: listener.host, port: listener.port, tls: { cert: read('cert'), key: read('key') } };
+    const { name, host, port, tls } = listener;
+    if (tls === undefined) return { name, host, port, tls: null };
+    const at = ['listen', index, 'tls'];
+    const pair = { cert: readPem(loaded, [...at, 'cert'], tls.cert), key: readPem(loaded, [...at, 'key'], tls.key) };
+    try {
+      // A PEM that does not parse, or a key of another certificate, is refused here: by `relay check`,
+      // before anything listens, and by a reload before any listener takes it.
+      createSecureContext(pair);
+    } catch (error) {
+      throw new ConfigError(loaded.shown, [issueAt(at, `cannot use this certificate and key: ${(error as Error).message}`, loaded.lineOf)]);
+    }
+    return { name, host, port, tls: pair };
   });
+}
+
+function readPem(loaded: LoadedConfig, at: ReadonlyArray<string | number>, file: string): Buffer {
+  try {
+    return readFileSync(resolve(loaded.dir, file));
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigError(loaded.shown, [issueAt(at, code === 'ENOENT' ? `no such file: ${file}` : `cannot read it (${code})`, loaded.lineOf)]);
+  }
 }
 
 /**

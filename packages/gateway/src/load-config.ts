@@ -2,11 +2,11 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { isMap, isScalar, LineCounter, parseDocument, Scalar, type Document } from 'yaml';
-import { ConfigError, type ConfigIssue } from './config-error.js';
+import { ConfigError, type ConfigIssue, type LineOf } from './config-error.js';
 import { interpolateEnv, type Quoting } from './env.js';
 import { quotedScalars } from './quoted-scalars.js';
 import type { ResolvedConfig } from './schema.js';
-import { validateConfig, type LineOf } from './validate.js';
+import { validateConfig } from './validate.js';
 
 /** A validated config and where it came from. */
 export interface LoadedConfig {
@@ -20,6 +20,11 @@ export interface LoadedConfig {
   readonly shown: string;
   /** The file's text (YAML, JSON): what a worker the primary starts later is given; `null` for a module. */
   readonly text: string | null;
+  /**
+   * The line of a document path in the file (YAML, JSON; absent for a module): problems found after
+   * the schema (a stage factory's refusal, a TLS file) name their line as the schema's issues do.
+   */
+  readonly lineOf?: LineOf;
 }
 
 const moduleExtensions = new Set(['.ts', '.mts', '.js', '.mjs', '.cjs']);
@@ -56,12 +61,13 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
     );
   }
   const issues: ConfigIssue[] = [];
+  const lineOf = lineFinder(document, lines);
   // JSON has no unquoted strings: there every whole reference may become a number or boolean.
   const quoting = extension === '.json' ? undefined : quotingOf(document);
-  const data = interpolateEnv(document.toJS(), env, issues, quoting);
+  const data = interpolateEnv(document.toJS(), env, issues, { quoting, lineOf });
   if (issues.length > 0) throw new ConfigError(shown, issues);
   if (quoting !== undefined) quotedScalars(data, quoting.kept);
-  return { config: validateConfig(data, shown, lineFinder(document, lines)), file, dir: dirname(file), shown, text };
+  return { config: validateConfig(data, shown, lineOf), file, dir: dirname(file), shown, text, lineOf };
 }
 
 async function readText(file: string, shown: string): Promise<string> {

@@ -1,13 +1,13 @@
 import type { FSWatcher } from 'node:fs';
 import type { Server } from 'node:http';
 import { basename } from 'node:path';
-import { createSecureContext, type SecureContextOptions, type Server as TlsServer } from 'node:tls';
+import type { SecureContextOptions, Server as TlsServer } from 'node:tls';
 import type { Logger } from '@relay/core';
 import { checkApiOptions } from './api-options.js';
 import type { GatewayView } from './cluster-view.js';
 import { ConfigError } from './config-error.js';
 import { createGateway, type Gateway } from './gateway.js';
-import { addressOf, listen, planListeners } from './listeners.js';
+import { addressOf, listen, planListeners, type ListenerPlan } from './listeners.js';
 import { loadConfig, type LoadedConfig } from './load-config.js';
 import { gatewayMetrics } from './metrics.js';
 import { watchConfig } from './watch.js';
@@ -153,12 +153,7 @@ class Reloader {
   }
 }
 
-/** The listeners' certificate and key, checked by making a secure context of each (a bad PEM throws here, before anything changes). */
-function secureContexts(plans: ReturnType<typeof planListeners>): Array<SecureContextOptions | null> {
-  return plans.map((plan) => {
-    if (plan.tls === null) return null;
-    const options = { cert: plan.tls.cert, key: plan.tls.key };
-    createSecureContext(options);
-    return options;
-  });
+/** The listeners' certificate and key (`planListeners` has refused a bad PEM, before anything changes). */
+function secureContexts(plans: ListenerPlan[]): Array<SecureContextOptions | null> {
+  return plans.map((plan) => (plan.tls === null ? null : { cert: plan.tls.cert, key: plan.tls.key }));
 }

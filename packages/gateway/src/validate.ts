@@ -1,10 +1,7 @@
 import { z } from 'zod';
-import { ConfigError, formatPath, type ConfigIssue } from './config-error.js';
+import { ConfigError, formatPath, type ConfigIssue, type LineOf } from './config-error.js';
 import { nearestWord } from './nearest.js';
 import { gatewayConfigSchema, type ResolvedConfig } from './schema.js';
-
-/** Finds the line of a path in the source document, when the format can tell. */
-export type LineOf = (path: ReadonlyArray<string | number>, key?: string) => number | undefined;
 
 /**
  * Validates parsed config data against the schema: every issue with its document path, what was

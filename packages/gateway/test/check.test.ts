@@ -116,7 +116,8 @@ test('check: missing required keys, wrong types and unknown top-level keys', asy
 test('check: a stage factory refusing its options is a config error at that key', async () => {
   const result = await runs.factory;
   assert.is(result.code, 2);
-  assert.match(result.stderr, new RegExp(`^${factory}: routes\\[0\\]\\.headers: .*bad header`));
+  // JSON is one line here: the line finder reads JSON as it reads YAML.
+  assert.match(result.stderr, new RegExp(`^${factory}:1: routes\\[0\\]\\.headers: .*bad header`));
 });
 
 test('check: a YAML syntax error names the line', async () => {
@@ -125,18 +126,18 @@ test('check: a YAML syntax error names the line', async () => {
   assert.is(result.stderr, `${syntax}:3: Flow map in block collection must be sufficiently indented and end with a }\n`);
 });
 
-test('check: an unset environment variable without a default is named', async () => {
+test('check: an unset environment variable without a default is named, with its line', async () => {
   const result = await runs.env;
   assert.is(result.code, 2);
-  assert.is(result.stderr, `${env}: routes[0].upstream: environment variable NO_SUCH_RELAY_VAR is not set (write \${NO_SUCH_RELAY_VAR:-default} for a default)\n`);
+  assert.is(result.stderr, `${env}:3: routes[0].upstream: environment variable NO_SUCH_RELAY_VAR is not set (write \${NO_SUCH_RELAY_VAR:-default} for a default)\n`);
 });
 
-test('check: a missing file, a missing TLS file', async () => {
+test('check: a missing file, a missing TLS file (with its line)', async () => {
   const [absent, certificate] = await Promise.all([runs.missing, runs.tls]);
   assert.is(absent.code, 2);
   assert.is(absent.stderr, `${missing}: no such file\n`);
   assert.is(certificate.code, 2);
-  assert.is(certificate.stderr, `${tls}: listen[0].tls.cert: no such file: cert.pem\n`);
+  assert.is(certificate.stderr, `${tls}:2: listen[0].tls.cert: no such file: cert.pem\n`);
 });
 
 test('usage errors exit 2; --help and --version exit 0', async () => {

@@ -5,9 +5,11 @@ import * as assert from 'uvu/assert';
 import type { IncomingMessage } from 'node:http';
 import { ConfigError, loadConfig, validateConfig } from '../src/index.js';
 import { Generation, newSharedStats } from '../src/generation.js';
+import { planListeners } from '../src/listeners.js';
 import { hostMatches, requestHost, underPrefix } from '../src/matcher.js';
 import { nearestWord } from '../src/nearest.js';
 import { createLogger } from '../src/log.js';
+import { tlsFixture, tlsRenewedFixture } from '@relay/testkit';
 import { configDir, rejection } from './bin.js';
 
 const files = configDir();
@@ -157,8 +159,41 @@ test('building: a relay option core refuses is a config error at the route', asy
     assert.unreachable('should refuse');
   } catch (error) {
     assert.instance(error, ConfigError);
-    assert.match((error as ConfigError).message, new RegExp(`^${path}: routes\\[0\\]\\.upstream: targetBaseUrl must not contain credentials`));
+    assert.match((error as ConfigError).message, new RegExp(`^${path}:1: routes\\[0\\]\\.upstream: targetBaseUrl must not contain credentials`));
   }
+});
+
+test('building: a stage factory\'s refusal names the line of its key\'s value in a YAML file', async () => {
+  const path = files.write(
+    'factory.yaml',
+    ['listen: [{ port: 1 }]', 'routes:', '  - upstream: http://127.0.0.1:9000', '    headers:', '      extraRequest: { "bad header": x }', ''].join('\n'),
+  );
+  const loaded = await loadConfig(path);
+  const error = await rejection(Promise.resolve().then(() => new Generation({ number: 1, loaded, shared: newSharedStats(), logger: quiet })));
+  assert.equal(
+    error.issues.map((issue) => [issue.path, issue.line]),
+    [['routes[0].headers', 5]],
+  );
+  assert.match(error.message, new RegExp(`^${path}:5: routes\\[0\\]\\.headers: `));
+});
+
+test('listeners: a TLS file that is missing or cannot be used (not a PEM, the key of another certificate) is a config error at its line', async () => {
+  files.write('tls-cert.pem', tlsFixture.cert.toString());
+  files.write('tls-other-key.pem', tlsRenewedFixture.key.toString());
+  files.write('tls-garbage.pem', 'not a certificate\n');
+  const issueOf = async (cert: string, key: string) => {
+    const path = files.write('tls-listener.yaml', ['routes: [{ upstream: "http://127.0.0.1:9000" }]', 'listen:', `  - { port: 1, tls: { cert: ${cert}, key: ${key} } }`, ''].join('\n'));
+    const error = await rejection(loadConfig(path).then(planListeners));
+    assert.is(error.issues.length, 1);
+    return { path: error.issues[0]!.path, line: error.issues[0]!.line, message: error.issues[0]!.message };
+  };
+  assert.equal(await issueOf('tls-cert.pem', 'absent.pem'), { path: 'listen[0].tls.key', line: 3, message: 'no such file: absent.pem' });
+  const garbage = await issueOf('tls-garbage.pem', 'tls-other-key.pem');
+  assert.equal([garbage.path, garbage.line], ['listen[0].tls', 3]);
+  assert.match(garbage.message, /^cannot use this certificate and key: /);
+  const mismatch = await issueOf('tls-cert.pem', 'tls-other-key.pem');
+  assert.equal([mismatch.path, mismatch.line], ['listen[0].tls', 3]);
+  assert.match(mismatch.message, /^cannot use this certificate and key: .*key values mismatch/);
 });
 
 test('precedence: exact host, then wildcard, then any host; longest path; methods; file order', async () => {
