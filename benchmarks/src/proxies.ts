@@ -252,7 +252,8 @@ async function relayGateway(target: URL): Promise<Started> {
   writeFileSync(config, ['listen: [{ host: 127.0.0.1, port: 0 }]', 'routes:', `  - upstream: ${target.origin}`, ''].join('\n'));
   const running = await serve({ config, logger: createLogger({ level: 'warn' }), watch: false });
   rmSync(dir, { recursive: true, force: true });
-  return { server: running.servers[0]!, listening: true };
+  // A listener without TLS is a node:http server (a TLS one would be node:http2's).
+  return { server: running.servers[0] as Server, listening: true };
 }
 
 /**

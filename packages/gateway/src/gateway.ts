@@ -1,7 +1,8 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '@relay/core';
 import { decodeUnreserved } from '@relay/core/transport';
+import { answer, type ListenerRequest, type ListenerResponse } from './answer.js';
 import { checkApiOptions } from './api-options.js';
 import type { GatewayView } from './cluster-view.js';
 import { Generation, newSharedStats, type LiveRoute, type SharedStats } from './generation.js';
@@ -11,7 +12,7 @@ import { statusSnapshot, type StatusSnapshot } from './status.js';
 import { statusPage } from './status-page.js';
 
 /** Answers `/metrics`: set by `metrics.ts` when prom-client is installed. */
-export type MetricsEndpoint = (res: ServerResponse) => void;
+export type MetricsEndpoint = (res: ListenerResponse) => void;
 
 /** Options of `createGateway`. */
 export interface GatewayOptions {
@@ -45,7 +46,7 @@ export function createGateway(loaded: LoadedConfig, options: GatewayOptions): Ga
  * const gateway = new Gateway(loaded, { logger });
  */
 export class Gateway {
-  readonly handle: (req: IncomingMessage, res: ServerResponse) => void;
+  readonly handle: (req: ListenerRequest, res: ListenerResponse) => void;
   readonly upgrade: (req: IncomingMessage, socket: Duplex, head: Buffer) => void;
   readonly startedAt = Date.now();
   readonly shared: SharedStats = newSharedStats();
@@ -71,7 +72,7 @@ export class Gateway {
    * The request listener of one listener (by its `name`): endpoints restricted to named listeners
    * answer only there; elsewhere their paths go to the routes like any other.
    */
-  handlerFor(listener: string | undefined): (req: IncomingMessage, res: ServerResponse) => void {
+  handlerFor(listener: string | undefined): (req: ListenerRequest, res: ListenerResponse) => void {
     return (req, res) => this.serve(req, res, listener);
   }
 
@@ -125,7 +126,7 @@ export class Gateway {
     return statusSnapshot(this);
   }
 
-  private serve(req: IncomingMessage, res: ServerResponse, listener: string | undefined): void {
+  private serve(req: ListenerRequest, res: ListenerResponse, listener: string | undefined): void {
     const url = decodeUnreserved(originForm(req.url ?? '/'));
     if (this.serveEndpoint(url, res, listener)) return;
     const found = this.route(req, url);
@@ -151,7 +152,7 @@ export class Gateway {
   }
 
   /** The route for a request; the allowed methods when only the method differs; `null` for none. */
-  private route(req: IncomingMessage, url: string): LiveRoute | string | null {
+  private route(req: ListenerRequest, url: string): LiveRoute | string | null {
     const { ordered, usesHosts } = this.current;
     const host = usesHosts ? requestHost(req) : '';
     const method = req.method ?? 'GET';
@@ -167,7 +168,7 @@ export class Gateway {
   }
 
   /** The status JSON: of the whole gateway in a worker (this worker's alone, marked partial, if the primary does not answer). */
-  private sendStatus(res: ServerResponse): void {
+  private sendStatus(res: ListenerResponse): void {
     const json = (snapshot: StatusSnapshot) => send(res, 200, 'application/json', `${JSON.stringify(snapshot)}\n`);
     if (this.view === undefined) return json(this.status());
     this.view.status().then(json, (error: Error) => {
@@ -176,7 +177,7 @@ export class Gateway {
     });
   }
 
-  private serveEndpoint(url: string, res: ServerResponse, listener: string | undefined): boolean {
+  private serveEndpoint(url: string, res: ListenerResponse, listener: string | undefined): boolean {
     const { health, metrics, status, statusJson } = this.current.endpoints;
     if (health !== null && isPath(url, health.path) && answersOn(health, listener)) {
       send(res, this.stopping ? 503 : 200, 'text/plain; charset=utf-8', this.stopping ? 'stopping\n' : 'ok\n');
@@ -227,15 +228,15 @@ function originForm(url: string): string {
   return rest === '' || rest[0] === '?' ? `/${rest}` : rest;
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' }).end(body);
+function send(res: ListenerResponse, status: number, type: string, body: string): void {
+  answer(res, status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' }, body);
 }
 
-function notFound(res: ServerResponse, status: 404 | 405, allow?: string): void {
+function notFound(res: ListenerResponse, status: 404 | 405, allow?: string): void {
   const body = status === 404 ? '404 Not Found: no route for this request\n' : '405 Method Not Allowed\n';
-  const headers: Record<string, string | number> = { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length };
+  const headers: OutgoingHttpHeaders = { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length };
   if (allow !== undefined) headers.allow = allowHeader(allow);
-  res.writeHead(status, headers).end(body);
+  answer(res, status, headers, body);
 }
 
 /** The `Allow` value of the routes' methods, each once (two routes may list the same one). */

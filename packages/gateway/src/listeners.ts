@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import { createServer as createTlsServer } from 'node:https';
+import { createServer, Server } from 'node:http';
+import type { Http2SecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
@@ -8,6 +8,10 @@ import { gatewayServerOptions } from '@relay/core';
 import { ConfigError, issueAt } from './config-error.js';
 import type { Gateway } from './gateway.js';
 import type { LoadedConfig } from './load-config.js';
+import { createSecureListener, endConnections, goAwaySessions } from './secure-listener.js';
+
+/** A listener's server: node:http, or for a TLS listener node:http2 with HTTP/1.1 allowed. */
+export type ListenerServer = Server | Http2SecureServer;
 
 /** A listener's TLS certificate and key, read from the files the config names. */
 export interface ListenerPlan {
@@ -52,14 +56,15 @@ function readPem(loaded: LoadedConfig, at: ReadonlyArray<string | number>, file:
 }
 
 /**
- * Starts one node:http (or https, with TLS) server per listener, every one serving the gateway's
- * routes and WebSocket upgrades, with the slow-client limits of `gatewayServerOptions`.
+ * Starts one server per listener, every one serving the gateway's routes and WebSocket upgrades:
+ * node:http with the slow-client limits of `gatewayServerOptions`, or for a TLS listener node:http2
+ * offering HTTP/2 (ALPN `h2`) beside HTTP/1.1 (`createSecureListener`).
  *
  * @example
  * const servers = await listen(planListeners(loaded), gateway);
  */
-export async function listen(plans: ListenerPlan[], gateway: Gateway): Promise<Server[]> {
-  const servers: Server[] = [];
+export async function listen(plans: ListenerPlan[], gateway: Gateway): Promise<ListenerServer[]> {
+  const servers: ListenerServer[] = [];
   try {
     for (const plan of plans) servers.push(await listenOne(plan, gateway));
   } catch (error) {
@@ -69,13 +74,11 @@ export async function listen(plans: ListenerPlan[], gateway: Gateway): Promise<S
   return servers;
 }
 
-function listenOne(plan: ListenerPlan, gateway: Gateway): Promise<Server> {
+function listenOne(plan: ListenerPlan, gateway: Gateway): Promise<ListenerServer> {
   const handle = gateway.handlerFor(plan.name);
-  const server =
-    plan.tls === null
-      ? createServer({ ...gatewayServerOptions }, handle)
-      : (createTlsServer({ ...gatewayServerOptions, cert: plan.tls.cert, key: plan.tls.key }, handle) as unknown as Server);
-  server.on('upgrade', gateway.upgrade);
+  let server: ListenerServer;
+  if (plan.tls === null) server = createServer({ ...gatewayServerOptions }, handle).on('upgrade', gateway.upgrade);
+  else server = createSecureListener(plan.tls, handle).on('upgrade', gateway.upgrade);
   return new Promise((resolvePromise, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
       reject(new Error(`cannot listen on ${plan.host}:${plan.port}: ${error.code ?? error.message}`));
@@ -85,12 +88,35 @@ function listenOne(plan: ListenerPlan, gateway: Gateway): Promise<Server> {
 }
 
 /**
+ * Shutdown, first step (after `server.close()`): idle connections closed, and on a TLS listener a
+ * GOAWAY on every HTTP/2 session, so `close()` can complete once the requests in flight are done.
+ *
+ * @example
+ * for (const server of servers) closeIdleConnections(server);
+ */
+export function closeIdleConnections(server: ListenerServer): void {
+  if (server instanceof Server) server.closeIdleConnections();
+  else goAwaySessions(server);
+}
+
+/**
+ * Shutdown, last step, after the relays drained: every connection still open is ended.
+ *
+ * @example
+ * for (const server of servers) closeAllConnections(server);
+ */
+export function closeAllConnections(server: ListenerServer): void {
+  if (server instanceof Server) server.closeAllConnections();
+  else endConnections(server);
+}
+
+/**
  * Where a server listens, for the log.
  *
  * @example
  * logger.info(addressOf(server), 'listening');
  */
-export function addressOf(server: Server): { address: string; port: number } {
+export function addressOf(server: ListenerServer): { address: string; port: number } {
   const { address, port } = server.address() as AddressInfo;
   return { address, port };
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import type { Http2ServerRequest } from 'node:http2';
 import type { ResolvedRoute } from './schema.js';
 
 /** A route's match rule, compiled once per config generation. */
@@ -104,13 +105,15 @@ export function hostMatches(matcher: RouteMatcher, host: string): boolean {
 /**
  * The request's host name: lowercase, without port or trailing dot; `''` when there is none. An
  * absolute-form target's authority wins over the Host header (RFC 9112 §3.2.2: the server MUST
- * ignore Host then), so a request cannot name one host in its target and route as another.
+ * ignore Host then), so a request cannot name one host in its target and route as another. An
+ * HTTP/2 request names its host in `:authority` (RFC 9113 §8.3.1), read as core's HTTP/2 front
+ * reads it: Host only when `:authority` is absent (core answers 400 when the two differ).
  *
  * @example
  * requestHost(req); // 'api.example.com' for `Host: API.example.com:8080`
  */
-export function requestHost(req: IncomingMessage): string {
-  const header = absoluteAuthority(req.url) ?? req.headers.host;
+export function requestHost(req: IncomingMessage | Http2ServerRequest): string {
+  const header = absoluteAuthority(req.url) ?? (req.httpVersionMajor === 2 ? http2Authority(req) : req.headers.host);
   if (header === undefined) return '';
   let host = header;
   if (host.startsWith('[')) host = host.slice(1, host.indexOf(']') >>> 0);
@@ -120,6 +123,12 @@ export function requestHost(req: IncomingMessage): string {
   }
   host = host.toLowerCase();
   return host.endsWith('.') ? host.slice(0, -1) : host;
+}
+
+/** An HTTP/2 request's `:authority`, or its Host header when the client sent none. */
+function http2Authority(req: IncomingMessage | Http2ServerRequest): string | undefined {
+  const authority = req.headers[':authority'];
+  return typeof authority === 'string' ? authority : req.headers.host;
 }
 
 /** The host[:port] of an absolute-form target (`http://user@host:8080/x`), without userinfo; `undefined` for origin-form. */

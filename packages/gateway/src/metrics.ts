@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import { answer, type ListenerResponse } from './answer.js';
 import type { GatewayView } from './cluster-view.js';
 import type { Gateway, MetricsEndpoint } from './gateway.js';
 
@@ -26,10 +26,10 @@ export async function gatewayMetrics(current: () => Gateway | null, view?: Gatew
   const registry = client.register;
   // Answers the primary's requests for this worker's registry (prom-client listens once constructed).
   if (view !== undefined) new client.AggregatorRegistry();
-  return function metricsEndpoint(res: ServerResponse) {
+  return function metricsEndpoint(res: ListenerResponse) {
     (view === undefined ? registry.metrics() : view.metrics()).then(
-      (text) => res.writeHead(200, { 'content-type': registry.contentType, 'cache-control': 'no-store' }).end(text),
-      (error: Error) => res.writeHead(503, { 'content-type': 'text/plain' }).end(`metrics unavailable: ${error.message}\n`),
+      (text) => answer(res, 200, { 'content-type': registry.contentType, 'cache-control': 'no-store' }, text),
+      (error: Error) => answer(res, 503, { 'content-type': 'text/plain' }, `metrics unavailable: ${error.message}\n`),
     );
   };
 }

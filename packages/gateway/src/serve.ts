@@ -1,5 +1,4 @@
 import type { FSWatcher } from 'node:fs';
-import type { Server } from 'node:http';
 import { basename } from 'node:path';
 import type { SecureContextOptions, Server as TlsServer } from 'node:tls';
 import type { Logger } from '@relay/core';
@@ -7,7 +6,7 @@ import { checkApiOptions } from './api-options.js';
 import type { GatewayView } from './cluster-view.js';
 import { ConfigError } from './config-error.js';
 import { createGateway, type Gateway } from './gateway.js';
-import { addressOf, listen, planListeners, type ListenerPlan } from './listeners.js';
+import { addressOf, closeAllConnections, closeIdleConnections, listen, planListeners, type ListenerPlan, type ListenerServer } from './listeners.js';
 import { loadConfig, type LoadedConfig } from './load-config.js';
 import { gatewayMetrics } from './metrics.js';
 import { watchConfig } from './watch.js';
@@ -33,7 +32,8 @@ const serveOptionNames: readonly string[] = ['config', 'port', 'logger', 'watch'
 /** A gateway serving in this process. */
 export interface RunningGateway {
   readonly gateway: Gateway;
-  readonly servers: readonly Server[];
+  /** One per listener: node:http, or node:http2 (HTTP/2 and HTTP/1.1) for a TLS listener. */
+  readonly servers: readonly ListenerServer[];
   /** Re-reads the config: `true` when the new one is in use, `false` when it was refused (and logged). */
   reload(): Promise<boolean>;
   /** Stops listening, drains in-flight requests up to `timeouts.shutdown`, closes every relay. */
@@ -59,7 +59,7 @@ export async function serve(options: ServeOptions): Promise<RunningGateway> {
   gateway = createGateway(loaded, { logger, metrics, view: options.view });
   const running = gateway;
   await running.startup();
-  let servers: Server[];
+  let servers: ListenerServer[];
   try {
     servers = await listen(plans, running);
   } catch (error) {
@@ -81,14 +81,14 @@ export async function serve(options: ServeOptions): Promise<RunningGateway> {
   };
 }
 
-async function stopAll(gateway: Gateway, servers: Server[], watcher: FSWatcher | null, logger: Logger): Promise<void> {
+async function stopAll(gateway: Gateway, servers: ListenerServer[], watcher: FSWatcher | null, logger: Logger): Promise<void> {
   watcher?.close();
   const timeout = gateway.config.timeouts.shutdown ?? 10_000;
   logger.info({ timeout, inFlight: gateway.status().inFlight }, 'stopping: draining in-flight requests');
   const closed = servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
-  for (const server of servers) server.closeIdleConnections();
+  for (const server of servers) closeIdleConnections(server);
   await gateway.shutdown(timeout);
-  for (const server of servers) server.closeAllConnections();
+  for (const server of servers) closeAllConnections(server);
   await Promise.all(closed);
   logger.info({}, 'stopped');
 }
@@ -108,7 +108,7 @@ class Reloader {
     private readonly gateway: Gateway,
     private readonly load: () => Promise<LoadedConfig>,
     private readonly logger: Logger,
-    private readonly servers: readonly Server[],
+    private readonly servers: readonly ListenerServer[],
   ) {}
 
   reload(): Promise<boolean> {
@@ -147,7 +147,7 @@ class Reloader {
   /** Each TLS listener serves the certificate read now, for its new connections (nginx reloads them so too). */
   private renewCertificates(contexts: ReadonlyArray<SecureContextOptions | null>): void {
     contexts.forEach((context, index) => {
-      if (context !== null) (this.servers[index] as unknown as TlsServer).setSecureContext(context);
+      if (context !== null) (this.servers[index] as TlsServer).setSecureContext(context);
     });
     if (contexts.some((context) => context !== null)) this.logger.info({}, 'TLS certificates reloaded');
   }

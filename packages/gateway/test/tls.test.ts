@@ -69,11 +69,12 @@ test('an https upstream whose certificate is not trusted: 502, the detail only i
   assert.is(line.route, 'unverified');
 });
 
-/** The SHA-256 fingerprint of the certificate the listener presents to a new connection. */
-function servedFingerprint(port: number): Promise<string> {
+/** The SHA-256 fingerprint of the certificate the listener presents to a new connection, and the protocol it chose of h2 and http/1.1. */
+function served(port: number): Promise<{ fingerprint: string; alpn: string | false }> {
   return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false }, () => {
-      resolve(socket.getPeerCertificate().fingerprint256);
+    const options = { host: '127.0.0.1', port, servername: 'localhost', rejectUnauthorized: false, ALPNProtocols: ['h2', 'http/1.1'] };
+    const socket = tlsConnect(options, () => {
+      resolve({ fingerprint: socket.getPeerCertificate().fingerprint256, alpn: socket.alpnProtocol ?? false });
       socket.destroy();
     });
     socket.on('error', reject);
@@ -84,13 +85,13 @@ function fingerprintOf(pem: Buffer): string {
   return new X509Certificate(pem).fingerprint256;
 }
 
-test('a renewed certificate under the same file names is served after SIGHUP, as nginx reloads it', async () => {
-  assert.is(await servedFingerprint(gateway.port), fingerprintOf(tlsFixture.cert));
+test('a renewed certificate under the same file names is served after SIGHUP, as nginx reloads it, HTTP/2 still offered', async () => {
+  assert.equal(await served(gateway.port), { fingerprint: fingerprintOf(tlsFixture.cert), alpn: 'h2' });
   files.write('cert.pem', tlsRenewedFixture.cert.toString());
   files.write('key.pem', tlsRenewedFixture.key.toString());
   gateway.child.kill('SIGHUP');
   await gateway.waitForLog((line) => line.msg === 'TLS certificates reloaded');
-  assert.is(await servedFingerprint(gateway.port), fingerprintOf(tlsRenewedFixture.cert));
+  assert.equal(await served(gateway.port), { fingerprint: fingerprintOf(tlsRenewedFixture.cert), alpn: 'h2' });
 });
 
 test.run();
