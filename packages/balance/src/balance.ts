@@ -5,7 +5,7 @@ import type { Member, TargetState } from './member.js';
 import { checkBalanceOptions, compileCircuit, compileHealth, compileOutlier, type BalanceOptions, type CircuitRules, type TargetSpec } from './options.js';
 import { Pool } from './pool.js';
 import { noTarget, overloaded } from './responses.js';
-import { leastRequest, rendezvous, roundRobin } from './strategies.js';
+import { strategyPicks } from './strategies.js';
 
 /** A `balance()` stage: put it in `stages`, and steer its pool at run time. */
 export interface BalanceStage extends Stage {
@@ -40,7 +40,7 @@ export function balance(options: BalanceOptions): BalanceStage {
   const circuit = compileCircuit(options.circuit);
   const pool = new Pool(
     {
-      pick: strategy === 'hash' ? rendezvous : strategy === 'least-request' ? leastRequest : roundRobin,
+      pick: strategyPicks[strategy],
       movable: strategy !== 'hash',
       keyOf: strategy === 'hash' ? compileHashKey(options.hashKey) : null,
       outlier: compileOutlier(options.outlier),

@@ -1,4 +1,5 @@
 import type { Member } from './member.js';
+import type { Strategy } from './options.js';
 import { fnv1a } from './member.js';
 
 /** Picks one of `members` (never empty) for a request whose hash key is `key` (`null`: none). */
@@ -76,3 +77,6 @@ function mix(value: number): number {
   h ^= h >>> 16;
   return h >>> 0;
 }
+
+/** Each strategy's pick, for `balance()` and `targetPicker()`. */
+export const strategyPicks: Readonly<Record<Strategy, Pick>> = { 'round-robin': roundRobin, 'least-request': leastRequest, hash: rendezvous };
