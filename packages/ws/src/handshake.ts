@@ -50,6 +50,9 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
   /** The extra lines of the client's `101` while `ws` writes it. */
   clientLines: string[] = [];
   session: Session | null = null;
+  /** The connections under the two WebSockets, whose write progress the session watches. */
+  upstreamSocket: Duplex | null = null;
+  clientSocket: Duplex | null = null;
   /** When the session must end by the policy's `deadline`, in ms since the epoch. */
   deadline: number | null = null;
 
@@ -288,6 +291,7 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
       return;
     }
     incoming[kHandshake] = this;
+    this.clientSocket = socket;
     this.binding.server.handleUpgrade(incoming, socket, head, onClientAccepted);
     incoming[kHandshake] = undefined;
     if (this.session === null) {
@@ -307,7 +311,8 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
     upstream.removeListener('message', onPendingMessage);
     upstream.removeListener('error', onHandshakeError);
     upstream.removeListener('close', onHandshakeClose);
-    this.session = new Session(this.binding, upstream, client, this.request.path, this.pending, this.ended, this.deadline);
+    const sockets = { upstream: this.upstreamSocket, client: this.clientSocket };
+    this.session = new Session(this.binding, upstream, client, sockets, this.request.path, this.pending, this.ended, this.deadline);
     attachCounts(this.request.client, this.session);
   }
 
@@ -354,6 +359,7 @@ function destroyConnection(this: Refusal): void {
 
 function onRequestSocket(this: Tagged<ClientRequest>, socket: Tagged<Socket>): void {
   const handshake = this[kHandshake]!;
+  handshake.upstreamSocket = socket;
   if (!socket.connecting) {
     handshake.onConnected();
     return;

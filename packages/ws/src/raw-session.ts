@@ -7,6 +7,7 @@ import type { RelayedSession } from './host.js';
 import { logSessionEnd, type SessionEnding, type SessionLog } from './session.js';
 import type { SessionHost } from './host.js';
 import { timerDelay } from './timers.js';
+import { Backlog, BacklogWatch } from './write-progress.js';
 
 const kPipe = Symbol('relay.ws.pipe');
 type Tagged = Duplex & { [kPipe]?: Pipe };
@@ -27,6 +28,15 @@ class Pipe {
   ended = false;
   /** Close `to`'s connection once the pending close frame is written (the relay is the client's server). */
   endAfterClose = false;
+  /** A close frame (the sender's or the relay's) is queued towards `to`, behind data not written out yet. */
+  private closeQueued = false;
+  /** While `closeQueued`: `to`'s backlog at the last check, and when `to` was last seen taking some of it. */
+  private readonly closeWatch = new BacklogWatch();
+  private progressAt = 0;
+  /** `to`'s backlog at the last idle check. */
+  private readonly idleWatch = new BacklogWatch();
+  /** The write callback of the chunk carrying the close frame, made once the pipe carries one. */
+  private closeWritten: ((error?: Error | null) => void) | null = null;
 
   constructor(
     readonly session: RawSession,
@@ -43,19 +53,25 @@ class Pipe {
     if (this.stopped) return;
     if (this.pendingClose !== null) {
       const end = this.tracker.atBoundary ? 0 : this.tracker.scan(chunk, 0, true);
-      if (end > 0) this.send(end === chunk.length ? chunk : chunk.subarray(0, end));
+      if (end > 0) this.send(end === chunk.length ? chunk : chunk.subarray(0, end), undefined);
       if (this.tracker.atBoundary) this.writeClose();
       return;
     }
     const tracker = this.tracker;
     const closeSeen = tracker.closeCode;
     tracker.scan(chunk, 0, false);
-    if (closeSeen === 0 && tracker.closeCode !== 0) this.session.closeSeen(this);
-    this.send(chunk);
+    if (closeSeen !== 0 || tracker.closeCode === 0) {
+      this.send(chunk, undefined);
+      return;
+    }
+    // The side's close frame: the other side owes its answer only once this chunk has been written to it.
+    this.send(chunk, this.closeQueuedCallback());
+    this.watchClose();
+    this.session.closeSeen(this);
   }
 
-  private send(chunk: Buffer): void {
-    if (!this.to.write(chunk) && this.to.writableLength >= this.session.highWaterMark) {
+  private send(chunk: Buffer, written: ((error?: Error | null) => void) | undefined): void {
+    if (!this.to.write(chunk, written) && this.to.writableLength >= this.session.highWaterMark) {
       // Resumed by the receiver's 'drain': what the relay holds stays near highWaterMark.
       this.from.pause();
     }
@@ -63,7 +79,8 @@ class Pipe {
 
   /** Asks for the relay's close frame on this direction: now if between frames, else after the current one. */
   close(code: number, reason: string): void {
-    if (this.stopped || this.pendingClose !== null) return;
+    // After the sender's own close frame, a second one would break the protocol: the first says it all.
+    if (this.stopped || this.pendingClose !== null || this.tracker.closeCode !== 0) return;
     this.pendingClose = closeFrame(code, reason, !this.fromUpstream);
     if (this.tracker.atBoundary) this.writeClose();
     // Mid-frame: the rest of the frame is still passed on, so the sender must be read.
@@ -74,9 +91,52 @@ class Pipe {
     const frame = this.pendingClose!;
     this.pendingClose = null;
     this.stopped = true;
-    if (this.to.writable) this.to.write(frame);
+    if (this.to.writable) {
+      this.to.write(frame, this.closeQueuedCallback());
+      this.watchClose();
+    }
     if (this.endAfterClose) endSoon(this.to);
     this.session.relayClosed();
+  }
+
+  /**
+   * Marks a close frame as queued towards `to`. Returns the callback of the write carrying it: once
+   * that is written, closeTimeout starts for `to` to answer it. Made once, at the pipe's first close.
+   */
+  private closeQueuedCallback(): (error?: Error | null) => void {
+    this.closeQueued = true;
+    this.closeWritten ??= (error) => {
+      this.closeQueued = false;
+      // An error: `to` is gone, and its 'close' ends the session.
+      if (error == null) this.session.closeFrameWritten();
+    };
+    return this.closeWritten;
+  }
+
+  /**
+   * How long `to` may still take before the close frame queued for it is written, in ms (0 or less:
+   * it is late, or nothing is queued). A side still taking that data is a slow reader, not a peer
+   * that fails to answer: like any stalled side it is late after `stallTimeout` without progress.
+   */
+  closeWait(now: number, stallTimeout: number): number {
+    if (!this.closeQueued) return 0;
+    if (this.closeWatch.check(this.to.writableLength, this.to) === Backlog.Took) this.progressAt = now;
+    return this.progressAt + stallTimeout - now;
+  }
+
+  /** Starts watching `to` take what is queued before the close frame just written. */
+  private watchClose(): void {
+    this.closeWatch.check(this.to.writableLength, this.to);
+    this.progressAt = Date.now();
+  }
+
+  /**
+   * Whether `to`'s backlog changed since the last idle check: some of it taken (write progress, seen
+   * inside a write too, as the kernel takes part of it) or more queued (the relay read `from`).
+   * Either way the session was not silent.
+   */
+  queueMovedSinceIdleCheck(): boolean {
+    return this.idleWatch.check(this.to.writableLength, this.to) !== Backlog.Still;
   }
 }
 
@@ -92,8 +152,12 @@ export class RawSession implements RelayedSession, SessionLog, WebSocketCounts {
   lastActive = this.started;
   idleTimer: NodeJS.Timeout | null = null;
   closeTimer: NodeJS.Timeout | null = null;
+  /** Once closing: when the peers must be done (closeTimeout after the last close frame was written). */
+  private closeDeadline = 0;
   ending: SessionEnding | null = null;
   readonly highWaterMark: number;
+  /** How long a side with a close frame queued behind data may take nothing before it is cut (see `Pipe.closeWait`). */
+  private readonly stallTimeout: number;
   private readonly toUpstream: Pipe;
   private readonly toClient: Pipe;
   private closedSockets = 0;
@@ -108,6 +172,8 @@ export class RawSession implements RelayedSession, SessionLog, WebSocketCounts {
     readonly path: string,
   ) {
     this.highWaterMark = Math.max(binding.settings.highWaterMark, 1);
+    // The liveness rule of a session; without one, the close's own bound.
+    this.stallTimeout = binding.settings.idleTimeout > 0 ? binding.settings.idleTimeout : binding.settings.closeTimeout;
     this.toUpstream = new Pipe(this, client, upstream, false);
     this.toClient = new Pipe(this, upstream, client, true);
     binding.sessions.add(this);
@@ -190,6 +256,8 @@ export class RawSession implements RelayedSession, SessionLog, WebSocketCounts {
   }
 
   onDrain(socket: Duplex): void {
+    // `socket` took everything queued for it: a slow reader still receiving is not idle.
+    this.lastActive = Date.now();
     // `socket` can take more: read again from the side writing to it.
     const writer = socket === this.client ? this.toClient : this.toUpstream;
     if (!writer.ended) writer.from.resume();
@@ -215,13 +283,43 @@ export class RawSession implements RelayedSession, SessionLog, WebSocketCounts {
     this.armCloseTimer();
   }
 
-  /** The relay wrote a close frame of its own: a peer that never closes its connection is destroyed after closeTimeout. */
+  /** The relay queued a close frame of its own: a peer that never closes its connection is destroyed after closeTimeout. */
   relayClosed(): void {
     this.armCloseTimer();
   }
 
+  /**
+   * A close frame was written to the side that must answer it: closeTimeout counts from here, not
+   * from when the frame was queued behind data a slow reader was still taking (nginx re-arms its
+   * send_timeout on each write that makes progress).
+   */
+  closeFrameWritten(): void {
+    if (this.finished) return;
+    if (this.closeTimer !== null) clearTimeout(this.closeTimer);
+    const closeTimeout = this.binding.settings.closeTimeout;
+    this.closeDeadline = Date.now() + closeTimeout;
+    this.closeTimer = setTimeout(onCloseTimeout, closeTimeout, this);
+  }
+
+  /** Destroys both connections once the deadline has passed and no side is still taking data queued before a close frame. */
+  onCloseTimeout(): void {
+    this.closeTimer = null;
+    const now = Date.now();
+    // Both pipes are asked: each records its queue for the next check.
+    const toClient = this.toClient.closeWait(now, this.stallTimeout);
+    const toUpstream = this.toUpstream.closeWait(now, this.stallTimeout);
+    const wait = Math.max(toClient, toUpstream, this.closeDeadline - now);
+    if (wait > 0) this.closeTimer = setTimeout(onCloseTimeout, timerDelay(wait), this);
+    else this.terminate();
+  }
+
   onIdleCheck(): void {
     const idleTimeout = this.binding.settings.idleTimeout;
+    // Both pipes are asked: each records its queue for the next check.
+    const toClient = this.toClient.queueMovedSinceIdleCheck();
+    const toUpstream = this.toUpstream.queueMovedSinceIdleCheck();
+    // A side taking what the relay queued for it (a slow reader of a big message) is active (envoyproxy/envoy#34035).
+    if (toClient || toUpstream) this.lastActive = Date.now();
     const idle = Date.now() - this.lastActive;
     if (idle < idleTimeout) {
       this.idleTimer = setTimeout(onIdleCheck, timerDelay(idleTimeout - idle), this);
@@ -254,7 +352,9 @@ export class RawSession implements RelayedSession, SessionLog, WebSocketCounts {
   /** A peer that never closes its connection after a close is destroyed after closeTimeout. */
   private armCloseTimer(): void {
     if (this.closeTimer !== null || this.finished) return;
-    this.closeTimer = setTimeout(onCloseTimeout, this.binding.settings.closeTimeout, this);
+    const closeTimeout = this.binding.settings.closeTimeout;
+    this.closeDeadline = Date.now() + closeTimeout;
+    this.closeTimer = setTimeout(onCloseTimeout, closeTimeout, this);
   }
 
   private finish(): void {
@@ -299,6 +399,5 @@ function onIdleCheck(session: RawSession): void {
 }
 
 function onCloseTimeout(session: RawSession): void {
-  session.closeTimer = null;
-  session.terminate();
+  session.onCloseTimeout();
 }

@@ -1,13 +1,16 @@
 import type { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { loggedPath } from '@relay/core/transport';
 import type { WebSocketCounts } from './counts.js';
 import { closeCodeOfError, closeReasons, reasonOfErrorCode, relayedCloseCode } from './close-codes.js';
 import { closeOpen } from './close-codes.js';
+import { OwedClose } from './owed-close.js';
 import { LimitState, type Policy } from './policy.js';
 import type { TransportConfig } from '@relay/core/transport';
 import type { RelayedSession, SessionHost } from './host.js';
 import { timerDelay } from './timers.js';
+import { Backlog, BacklogWatch } from './write-progress.js';
 
 /** A message the upstream sent before the client was accepted. */
 export interface PendingMessage {
@@ -30,6 +33,12 @@ export type SessionEnding =
   | { kind: 'policy'; code: number; reason: string }
   | { kind: 'idle' }
   | { kind: 'shutdown' };
+
+/** The connections under a terminating session's WebSockets (the upstream's: `null` if never seen). */
+export interface SessionSockets {
+  upstream: Duplex | null;
+  client: Duplex | null;
+}
 
 /** What the session's log line is made of. */
 export interface SessionLog {
@@ -66,7 +75,18 @@ export class Session implements RelayedSession, SessionLog, WebSocketCounts {
   clientMessages = 0;
   upstreamMessages = 0;
   readonly highWaterMark: number;
-  /** Resume reading from one side once the other side's queue has drained. */
+  /** A close waiting for the side's queue to be written out first (see `closeSide`). */
+  private clientClose: OwedClose | null = null;
+  private upstreamClose: OwedClose | null = null;
+  /** Each side's backlog at the last idle check: one that moved means the session was not silent. */
+  private readonly clientIdleWatch = new BacklogWatch();
+  private readonly upstreamIdleWatch = new BacklogWatch();
+  /**
+   * Every send to a side carries one of these (made once per session): `written` sends an owed close
+   * once the side's queue is empty; `flushed` also resumes reading from the other side.
+   */
+  private readonly clientWritten: (error?: Error) => void;
+  private readonly upstreamWritten: (error?: Error) => void;
   private readonly clientFlushed: (error?: Error) => void;
   private readonly upstreamFlushed: (error?: Error) => void;
 
@@ -74,6 +94,7 @@ export class Session implements RelayedSession, SessionLog, WebSocketCounts {
     readonly binding: SessionHost,
     readonly upstream: Tagged,
     readonly client: Tagged,
+    readonly sockets: SessionSockets,
     readonly path: string,
     pending: readonly PendingMessage[],
     upstreamEnd: UpstreamEnd | null,
@@ -89,11 +110,19 @@ export class Session implements RelayedSession, SessionLog, WebSocketCounts {
     }
     const highWaterMark = binding.settings.highWaterMark;
     this.highWaterMark = highWaterMark;
+    this.clientWritten = () => {
+      if (this.clientClose?.written() === true) this.clientClose = null;
+    };
+    this.upstreamWritten = () => {
+      if (this.upstreamClose?.written() === true) this.upstreamClose = null;
+    };
     this.clientFlushed = () => {
       if (client.bufferedAmount <= highWaterMark) upstream.resume();
+      this.clientWritten();
     };
     this.upstreamFlushed = () => {
       if (upstream.bufferedAmount <= highWaterMark) client.resume();
+      this.upstreamWritten();
     };
     binding.sessions.add(this);
     for (const ws of [upstream, client]) {
@@ -157,8 +186,34 @@ export class Session implements RelayedSession, SessionLog, WebSocketCounts {
   /** Closes both sides with a code the relay chose by its policy (1008, 1009) or after a hook failed (1011). */
   closeWith(code: number, reason: string): void {
     this.ending ??= { kind: 'policy', code, reason };
-    closeOpen(this.client, code, reason);
-    closeOpen(this.upstream, code, reason);
+    this.closeSide(this.client, code, reason);
+    this.closeSide(this.upstream, code, reason);
+  }
+
+  /**
+   * Closes one side, after what was queued for it before the close: directly, the peer's close
+   * frame would arrive after that data too, and closeTimeout is the time to answer a close frame
+   * that arrived, not to read everything before it.
+   */
+  private closeSide(side: WebSocket, code: number, reason: string | Buffer): void {
+    if (this.closing(side)) return;
+    if (side.readyState !== WebSocket.OPEN || side.bufferedAmount === 0) {
+      closeOpen(side, code, reason);
+      return;
+    }
+    // Read on: the side may close on its own meanwhile (what else it sends has nowhere to go).
+    side.resume();
+    const settings = this.binding.settings;
+    // The liveness rule of a session; without one, the close's own bound.
+    const socket = side === this.client ? this.sockets.client : this.sockets.upstream;
+    const owed = new OwedClose(side, socket, code, reason, settings.idleTimeout > 0 ? settings.idleTimeout : settings.closeTimeout);
+    if (side === this.client) this.clientClose = owed;
+    else this.upstreamClose = owed;
+  }
+
+  /** Whether the relay owes `side` a close: nothing more is sent to it. */
+  private closing(side: WebSocket): boolean {
+    return (side === this.client ? this.clientClose : this.upstreamClose) !== null;
   }
 
   onDeadline(): void {
@@ -175,7 +230,7 @@ export class Session implements RelayedSession, SessionLog, WebSocketCounts {
   forward(from: WebSocket, data: Buffer, isBinary: boolean): void {
     if (this.idleTimer !== null) this.lastActive = Date.now();
     const to = from === this.client ? this.upstream : this.client;
-    if (to.readyState !== WebSocket.OPEN) return;
+    if (to.readyState !== WebSocket.OPEN || this.closing(to)) return;
     if (this.policy !== null) {
       const message = { data, isBinary };
       if (!this.admit(from, message)) return;
@@ -185,14 +240,15 @@ export class Session implements RelayedSession, SessionLog, WebSocketCounts {
     if (to === this.upstream) this.clientMessages++;
     else this.upstreamMessages++;
     const options = isBinary ? binaryFrame : textFrame;
+    const toClient = to === this.client;
     if (to.bufferedAmount + data.length <= this.highWaterMark) {
-      to.send(data, options);
+      to.send(data, options, toClient ? this.clientWritten : this.upstreamWritten);
       return;
     }
     // Stop reading from the sender until this message has left: memory stays bounded by the
     // high-water mark plus one message, however slow the receiver is.
     from.pause();
-    to.send(data, options, to === this.client ? this.clientFlushed : this.upstreamFlushed);
+    to.send(data, options, toClient ? this.clientFlushed : this.upstreamFlushed);
   }
 
   onPing(from: WebSocket, data: Buffer): void {
@@ -210,11 +266,12 @@ export class Session implements RelayedSession, SessionLog, WebSocketCounts {
   private forwardControl(from: WebSocket, data: Buffer, ping: boolean): void {
     if (this.idleTimer !== null) this.lastActive = Date.now();
     const to = from === this.client ? this.upstream : this.client;
-    if (to.readyState !== WebSocket.OPEN) return;
-    let flushed: ((error?: Error) => void) | undefined;
+    if (to.readyState !== WebSocket.OPEN || this.closing(to)) return;
+    const toClient = to === this.client;
+    let flushed = toClient ? this.clientWritten : this.upstreamWritten;
     if (to.bufferedAmount + data.length > this.highWaterMark) {
       from.pause();
-      flushed = to === this.client ? this.clientFlushed : this.upstreamFlushed;
+      flushed = toClient ? this.clientFlushed : this.upstreamFlushed;
     }
     if (ping) to.ping(data, undefined, flushed);
     else to.pong(data, undefined, flushed);
@@ -225,11 +282,12 @@ export class Session implements RelayedSession, SessionLog, WebSocketCounts {
     if (fromUpstream) this.upstreamCode = code;
     else this.clientCode = code;
     this.ending ??= { kind: 'close', fromUpstream, code };
+    this.cancelOwedClose(side);
     const other = fromUpstream ? this.client : this.upstream;
     const relayed = relayedCloseCode(code, fromUpstream);
     let relayedReason: string | Buffer = reason;
     if (relayed !== code) relayedReason = code === 1005 ? '' : fromUpstream ? closeReasons.upstreamLost : closeReasons.clientLost;
-    closeOpen(other, relayed, relayedReason);
+    this.closeSide(other, relayed, relayedReason);
     if (other.readyState === WebSocket.CLOSED) this.finish();
   }
 
@@ -239,7 +297,7 @@ export class Session implements RelayedSession, SessionLog, WebSocketCounts {
     const fromUpstream = side === this.upstream;
     const code = closeCodeOfError(error);
     this.ending ??= { kind: 'error', fromUpstream, code, error };
-    closeOpen(fromUpstream ? this.client : this.upstream, code, reasonOfErrorCode(code));
+    this.closeSide(fromUpstream ? this.client : this.upstream, code, reasonOfErrorCode(code));
   }
 
   /**
@@ -251,12 +309,14 @@ export class Session implements RelayedSession, SessionLog, WebSocketCounts {
   onClientProtocolError(error: Error): void {
     const code = closeCodeOfError(error);
     this.ending ??= { kind: 'error', fromUpstream: false, code, error };
-    if (this.upstream.readyState === WebSocket.OPEN) closeOpen(this.upstream, code, reasonOfErrorCode(code));
-    else closeOpen(this.client, code, reasonOfErrorCode(code));
+    if (this.upstream.readyState === WebSocket.OPEN) this.closeSide(this.upstream, code, reasonOfErrorCode(code));
+    else this.closeSide(this.client, code, reasonOfErrorCode(code));
   }
 
   onIdleCheck(): void {
     const idleTimeout = this.binding.settings.idleTimeout;
+    // A side taking what the relay queued for it (a slow reader of a big message) is active (envoyproxy/envoy#34035).
+    if (this.queuesMovedSinceIdleCheck()) this.lastActive = Date.now();
     const idle = Date.now() - this.lastActive;
     if (idle < idleTimeout) {
       this.idleTimer = setTimeout(onIdleCheck, timerDelay(idleTimeout - idle), this);
@@ -264,6 +324,18 @@ export class Session implements RelayedSession, SessionLog, WebSocketCounts {
     }
     this.idleTimer = null;
     this.closeBoth({ kind: 'idle' }, closeReasons.idle);
+  }
+
+  /**
+   * Whether a side's backlog changed since the last idle check: some of it taken (write progress,
+   * seen inside a big message too, as the kernel takes part of it) or more queued (the relay read
+   * the other side). Either way the session was not silent.
+   */
+  private queuesMovedSinceIdleCheck(): boolean {
+    // Both sides are checked: each records its backlog for the next check.
+    const client = this.clientIdleWatch.check(this.client.bufferedAmount, this.sockets.client);
+    const upstream = this.upstreamIdleWatch.check(this.upstream.bufferedAmount, this.sockets.upstream);
+    return client !== Backlog.Still || upstream !== Backlog.Still;
   }
 
   /** Closes both sides with 1001 because the relay is shutting down. */
@@ -279,11 +351,23 @@ export class Session implements RelayedSession, SessionLog, WebSocketCounts {
 
   private closeBoth(ending: SessionEnding, reason: string): void {
     this.ending ??= ending;
-    closeOpen(this.client, 1001, reason);
-    closeOpen(this.upstream, 1001, reason);
+    this.closeSide(this.client, 1001, reason);
+    this.closeSide(this.upstream, 1001, reason);
+  }
+
+  private cancelOwedClose(side: WebSocket): void {
+    if (side === this.client) {
+      this.clientClose?.cancel();
+      this.clientClose = null;
+    } else {
+      this.upstreamClose?.cancel();
+      this.upstreamClose = null;
+    }
   }
 
   private finish(): void {
+    this.cancelOwedClose(this.client);
+    this.cancelOwedClose(this.upstream);
     if (this.idleTimer !== null) {
       clearTimeout(this.idleTimer);
       this.idleTimer = null;

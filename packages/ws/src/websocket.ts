@@ -24,14 +24,18 @@ export interface WebSocketOptions extends PolicyOptions {
   /** Bytes queued towards one side before the relay stops reading from the other, until they drain. Default 1 MiB. */
   highWaterMark?: number;
   /**
-   * Close a session with 1001 after this many ms without a message, ping or pong either way (the liveness rule: a peer
-   * that vanished without a FIN is found this way). 0 disables. Default 300 000 (5 min, Envoy's stream idle timeout).
-   * Longer than node's timer limit (about 24.8 days) works: the relay checks again when each timer runs out.
+   * Close a session with 1001 after this many ms in which nothing moved: no message, ping or pong either way, and no
+   * write progress towards either side, so a slow reader still taking a big message is not idle (the liveness rule: a
+   * peer that vanished without a FIN, or stopped reading, is found this way). 0 disables. Default 300 000 (5 min,
+   * Envoy's stream idle timeout). Longer than node's timer limit (about 24.8 days) works: the relay checks again when
+   * each timer runs out.
    */
   idleTimeout?: number;
   /**
-   * How long a side may take to answer a close frame before its connection is destroyed, in ms. Default 5 000.
-   * At most 2 147 483 647 (node's timer limit, about 24.8 days).
+   * How long a side may take to answer a close frame, from when the frame was written to it, before its connection is
+   * destroyed, in ms. A frame queued behind data the side is still reading waits for it; a side that takes none of that
+   * data for `idleTimeout` (this, when `idleTimeout` is 0) is cut. Default 5 000. At most 2 147 483 647 (node's timer
+   * limit, about 24.8 days).
    */
   closeTimeout?: number;
   /**
