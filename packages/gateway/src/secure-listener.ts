@@ -1,4 +1,4 @@
-import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session } from 'node:http2';
+import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { gatewayServerOptions } from '@relay/core';
 
@@ -27,8 +27,8 @@ const maxConcurrentStreams = 128;
  * Slow clients: HTTP/1.1 connections are served by node:http's code, which reads the limits of
  * `gatewayServerOptions` from the server (head within 10 s, whole request within 5 min, idle
  * keep-alive closed after 5 s). node:http2 has no head or request deadline; its equivalent is the
- * session's inactivity timer: a session with no frame either way for the keep-alive timeout gets a
- * GOAWAY (its open streams finish, the client opens a new connection for more), so a client that
+ * session's inactivity timer: a session with no stream open and no frame either way for the
+ * keep-alive timeout gets a GOAWAY (the client opens a new connection for more), so a client that
  * connects and sends nothing, or goes quiet, holds no connection for longer than on HTTP/1.1.
  *
  * @example
@@ -55,7 +55,16 @@ function watchSession(session: Http2Session, open: OpenConnections): void {
   if (open.closing) return void session.close();
   open.sessions.add(session);
   session.once('close', () => open.sessions.delete(session));
-  session.setTimeout(gatewayServerOptions.keepAliveTimeout ?? 5_000, () => session.close());
+  // Streams open on the session: a quiet one waiting for a slow upstream (a long poll, a stream of
+  // events) is not an idle connection, as nginx's keepalive_timeout applies only with none open.
+  let streams = 0;
+  session.on('stream', (stream: ServerHttp2Stream) => {
+    streams++;
+    stream.once('close', () => streams--);
+  });
+  session.setTimeout(gatewayServerOptions.keepAliveTimeout ?? 5_000, () => {
+    if (streams === 0) session.close();
+  });
 }
 
 /**

@@ -210,6 +210,25 @@ test('slow clients: an HTTP/1.1 head not finished in 10 s gets 408; an HTTP/2 se
   assert.ok(idle > 2_000 && idle < 20_000, `GOAWAY after ${idle} ms of silence`);
 });
 
+test('an HTTP/2 session with a request waiting 7 s on a slow upstream is not idle: no GOAWAY, the next request uses it', async () => {
+  // nginx's keepalive_timeout counts only while no request is open on the connection.
+  const session = await h2Session();
+  try {
+    let goAway = false;
+    session.once('goaway', () => (goAway = true));
+    const waiting = h2Request(session, { ':path': '/slow/long-poll' });
+    assert.ok(await waitFor(() => held.length === 1, 5_000), 'the upstream holds the request');
+    await new Promise((resolve) => setTimeout(resolve, 7_000));
+    held.shift()!();
+    assert.is((await waiting).status, 200);
+    assert.is(goAway, false, 'the session got a GOAWAY while its request was open');
+    assert.is((await h2Request(session, { ':path': '/healthz' })).status, 200);
+  } finally {
+    for (const answer of held.splice(0)) answer();
+    session.destroy();
+  }
+});
+
 test('SIGTERM: every HTTP/2 session gets a GOAWAY at once, a request in flight on one finishes, the process exits 0', async () => {
   const [idle, busy] = await Promise.all([h2Session(), h2Session()]);
   try {
