@@ -1,3 +1,7 @@
+// Syscalls per request of two bench proxies: `strace -c -f` on each proxy process over one load window
+// (after a warm-up), with the request count, to tell "more syscalls" from "dearer ones" between rows.
+//   RELAY_BENCH_RATE=4000 node benchmarks/strace-pair.mjs
+// Needs strace (apt-get install -y strace) and benchmarks/dist (any `pnpm bench` run builds it); rows: relay, relay-observe.
 import { spawn } from 'node:child_process';
 import { startChild, stop } from './dist/processes.js';
 import { httpLoad } from './dist/load.js';
