@@ -2,7 +2,7 @@
 // routes and @relay/routing's conditions and rewrites), RFC 3986 §6.2.2.1 and §6.2.2.2.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodeUnreserved } from '../src/transport/index.js';
+import { decodeUnreserved, hasStrayPercent, normalizeEscapes } from '../src/transport/index.js';
 
 test('escapes of unreserved characters in the path are decoded, in either hex case', () => {
   assert.is(decodeUnreserved('/%6Cogin%2D%2e%5F%7E%41%30'), '/login-._~A0');
@@ -27,10 +27,22 @@ test('the query is left byte for byte, with or without escapes in the path', () 
   assert.is(decodeUnreserved('/caf%c3%a9?'), '/caf%C3%A9?');
 });
 
-test('a "%" that starts no escape is kept as it is', () => {
-  assert.is(decodeUnreserved('/100%'), '/100%');
-  assert.is(decodeUnreserved('/a%zz%4'), '/a%zz%4');
-  assert.is(decodeUnreserved('/%%41'), '/%A');
+test('a "%" that starts no escape becomes %25: the normal form is a fixed point, never a new escape', () => {
+  assert.is(decodeUnreserved('/100%'), '/100%25');
+  assert.is(decodeUnreserved('/a%zz%4'), '/a%25zz%254');
+  assert.is(decodeUnreserved('/%%41'), '/%25A');
+  for (const path of ['/%6%31dmin', '/%%36%31dmin', '/%2561dmin', '/caf%c3%a9']) {
+    const once = decodeUnreserved(path);
+    assert.is(decodeUnreserved(once), once, path);
+  }
+  assert.ok(hasStrayPercent('/%6%31dmin'));
+  assert.not.ok(hasStrayPercent('/a?q=100%'));
+  assert.not.ok(hasStrayPercent('/%41%2F'));
+});
+
+test('normalizeEscapes reads a path alone: a "?" (a glob wildcard) is a character, not a query', () => {
+  assert.is(normalizeEscapes('/v?/%7euser/**'), '/v?/~user/**');
+  assert.is(normalizeEscapes('/plain'), '/plain');
 });
 
 test('dot segments come out decoded, for the relay’s path checks to refuse', () => {

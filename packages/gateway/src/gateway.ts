@@ -1,7 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '@relay/core';
-import { decodeUnreserved } from '@relay/core/transport';
+import { decodeUnreserved, hasStrayPercent } from '@relay/core/transport';
 import { answer, type ListenerRequest, type ListenerResponse } from './answer.js';
 import { checkApiOptions } from './api-options.js';
 import type { GatewayView } from './cluster-view.js';
@@ -127,7 +127,10 @@ export class Gateway {
   }
 
   private serve(req: ListenerRequest, res: ListenerResponse, listener: string | undefined): void {
-    const url = decodeUnreserved(originForm(req.url ?? '/'));
+    const target = originForm(req.url ?? '/');
+    // A `%` that starts no escape has no normal form to route by (`/%6%31dmin`): 400, as nginx and the relay answer.
+    if (hasStrayPercent(target)) return void badPath(res);
+    const url = decodeUnreserved(target);
     if (this.serveEndpoint(url, res, listener)) return;
     const found = this.route(req, url);
     if (found === null) return void notFound(res, 404);
@@ -141,7 +144,9 @@ export class Gateway {
   }
 
   private serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = decodeUnreserved(originForm(req.url ?? '/'));
+    const target = originForm(req.url ?? '/');
+    if (hasStrayPercent(target)) return void socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    const url = decodeUnreserved(target);
     const found = this.route(req, url);
     if (found === null) return void socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     // RFC 9110 §15.5.6: a 405 MUST list the methods the target takes, as the HTTP answer does.
@@ -230,6 +235,11 @@ function originForm(url: string): string {
 
 function send(res: ListenerResponse, status: number, type: string, body: string): void {
   answer(res, status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' }, body);
+}
+
+function badPath(res: ListenerResponse): void {
+  const body = '400 Bad Request: malformed percent-encoding in the path\n';
+  answer(res, 400, { 'content-type': 'text/plain; charset=utf-8', 'content-length': body.length, connection: 'close' }, body);
 }
 
 function notFound(res: ListenerResponse, status: 404 | 405, allow?: string): void {

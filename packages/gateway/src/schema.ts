@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { decodeUnreserved, maxTimerDelay, withoutUserinfo } from '@relay/core/transport';
+import { assertSafePath, decodeUnreserved, maxTimerDelay, withoutUserinfo } from '@relay/core/transport';
 import { z } from 'zod';
 import { featureShape } from './features.js';
 
@@ -28,11 +28,21 @@ const upstreamUrl = z
  * `/caf%c3%a9` is `/caf%C3%A9`), or a prefix written with an escape could never match; the dot
  * check runs after, so `/%2E%2E` is refused like `/..`.
  */
+/** Whether a config path passes the relay's own check of client paths (dot segments hidden behind %2F, double escapes …). */
+function isSafePath(value: string): boolean {
+  try {
+    assertSafePath(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const pathPrefix = z
   .string()
   .regex(/^\/(?:[A-Za-z0-9._~!$&'()*+,;=:@%-]+(?:\/|$))*$/, 'expected a path such as /api (no query, no //)')
   .transform(decodeUnreserved)
-  .refine((value) => !/(^|\/)\.{1,2}(\/|$)/.test(value), 'expected a path without . or .. segments')
+  .refine((value) => !/(^|\/)\.{1,2}(\/|$)/.test(value) && isSafePath(value), 'expected a path without . or .. segments')
   .transform((value) => (value.length > 1 && value.endsWith('/') ? value.slice(0, -1) : value));
 
 /** A host to match: `example.com`, `*.example.com` (one label), `*`, or an IP address; no port. */

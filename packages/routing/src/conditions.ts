@@ -1,5 +1,5 @@
 import { assertKnownKeys, type HeaderValue, type ProxyRequest, type StageContext } from '@relay/core';
-import { decodeUnreserved } from '@relay/core/transport';
+import { normalizeEscapes } from '@relay/core/transport';
 import { globToRegExp } from './glob.js';
 import { routingPath } from './upstream-path.js';
 
@@ -118,7 +118,7 @@ function pathMatcher(globs: readonly string[]): Matcher {
   const regexes = globs.map((glob) => {
     if (glob.charCodeAt(0) !== 47) throw new TypeError(`path glob "${glob}" must start with "/"`);
     // Normalised as the request's path is, so a glob written `/%7Euser/**` or `/caf%c3%a9` matches.
-    return globToRegExp(decodeUnreserved(glob));
+    return globToRegExp(normalizeEscapes(glob));
   });
   return function matchPath(request, context) {
     const path = routingPath(request, context);

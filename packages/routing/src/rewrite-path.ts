@@ -1,5 +1,5 @@
 import { RelayError, type Handler, type ProxyRequest, type ProxyResponse, type Stage, type StageContext } from '@relay/core';
-import { decodeUnreserved } from '@relay/core/transport';
+import { normalizeEscapes } from '@relay/core/transport';
 import { routingParts, type UpstreamPath } from './upstream-path.js';
 
 /**
@@ -110,7 +110,7 @@ function compileRule(pair: readonly [string | RegExp, string], index: number): R
   if (typeof pattern !== 'string' || pattern.charCodeAt(0) !== 47) throw new TypeError(`rewritePath rule ${index}: the pattern must be a RegExp or a prefix starting with "/", got ${describe(pattern)}`);
   if (replacement !== '' && replacement.charCodeAt(0) !== 47) throw new TypeError(`rewritePath rule ${index}: the replacement of a prefix must start with "/" (or be ""), got ${describe(replacement)}`);
   // Normalised as the paths it is matched against are: a rule written `/caf%c3%a9` takes `/caf%C3%A9`.
-  return prefixRule(decodeUnreserved(pattern), replacement);
+  return prefixRule(normalizeEscapes(pattern), replacement);
 }
 
 /** A RegExp rule; a global or sticky flag would make `test` stateful across requests, so they are dropped. */

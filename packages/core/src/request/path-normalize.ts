@@ -21,14 +21,29 @@ export function decodeUnreserved(target: string): string {
   const queryStart = target.indexOf('?');
   if (queryStart !== -1 && queryStart < percent) return target;
   const end = queryStart === -1 ? target.length : queryStart;
-  const path = target.slice(0, end).replace(escape, normalEscape);
+  const path = normalizeEscapes(target.slice(0, end));
   return end === target.length ? path : path + target.slice(end);
 }
 
-const escape = /%([0-9A-Fa-f]{2})/g;
+/**
+ * `decodeUnreserved` for a path alone (no query: a `?` is a character here, as in a glob). A `%`
+ * that starts no escape becomes `%25`, so the normal form is a fixed point: `/%6%31dmin` must not
+ * turn into `/%61dmin`, which a second decoding (the upstream's) reads as `/admin` (the relay
+ * itself refuses such a client path with 400, as nginx does).
+ *
+ * @example
+ * normalizeEscapes('/v?/%7euser'); // '/v?/~user'
+ * normalizeEscapes('/%6%31dmin'); // '/%256admin'
+ */
+export function normalizeEscapes(path: string): string {
+  return path.indexOf('%') === -1 ? path : path.replace(escape, normalEscape);
+}
 
-/** One escape in its normal form: the character when unreserved, else the escape in upper case. */
-function normalEscape(match: string, hex: string): string {
+const escape = /%([0-9A-Fa-f]{2})?/g;
+
+/** One escape in its normal form: the character when unreserved, the escape in upper case, `%25` for a lone `%`. */
+function normalEscape(match: string, hex: string | undefined): string {
+  if (hex === undefined) return '%25';
   const code = Number.parseInt(hex, 16);
   return isUnreserved(code) ? String.fromCharCode(code) : match.toUpperCase();
 }
@@ -43,4 +58,23 @@ function isUnreserved(code: number): boolean {
     code === 0x5f /* _ */ ||
     code === 0x7e /* ~ */
   );
+}
+
+const strayPercent = /%(?![0-9A-Fa-f]{2})/;
+
+/**
+ * Whether the path of a request target (its query aside) has a `%` that starts no `%XX` escape:
+ * a target the relay refuses with 400 (`assertSafePath`), and that whatever routes by path before
+ * the relay must refuse too, rather than match a form no two decoders agree on.
+ *
+ * @example
+ * hasStrayPercent('/%6%31dmin'); // true
+ * hasStrayPercent('/a?q=100%'); // false: the query is not a path
+ */
+export function hasStrayPercent(target: string): boolean {
+  const percent = target.indexOf('%');
+  if (percent === -1) return false;
+  const queryStart = target.indexOf('?');
+  if (queryStart !== -1 && queryStart < percent) return false;
+  return strayPercent.test(queryStart === -1 ? target : target.slice(0, queryStart));
 }

@@ -1,5 +1,6 @@
 import { RelayError } from '../errors.js';
 import { loggedPath } from '../logger.js';
+import { hasStrayPercent } from './path-normalize.js';
 
 const SLASH = 47;
 
@@ -88,8 +89,8 @@ export function mapRequestPath(target: string, mountPath: string, basePath: stri
 /**
  * Refuses a path that could reach outside the upstream prefix or name another origin: a
  * `.` or `..` segment in raw, percent-encoded or double-encoded form (also split on `\`,
- * `%2f` and `%5c`, and `..;` as some servers read it), a leading `//`, a NUL byte, or an
- * overlong UTF-8 form.
+ * `%2f` and `%5c`, and `..;` as some servers read it), a leading `//`, a NUL byte, an
+ * overlong UTF-8 form, or a `%` that starts no escape.
  *
  * @throws RelayError `ERR_BAD_PATH`
  */
@@ -97,6 +98,13 @@ export function assertSafePath(path: string): void {
   if (path.length > 1 && path.charCodeAt(1) === SLASH) throw badPath('leading slash or backslash', path);
   // The common case: nothing that could hide a dot segment.
   if (path.indexOf('%') === -1 && path.indexOf('\\') === -1 && path.indexOf('/.') === -1) return;
+  // A `%` that starts no escape (`/%6%31dmin`, `/100%`): no two decoders agree on it, and one that
+  // keeps it makes a new escape of what follows (RFC 3986 §2.4; nginx answers 400).
+  if (hasStrayPercent(path)) throw badPath('malformed percent-encoding', path);
+  // A raw `\` is no URI character (RFC 3986 §2); WHATWG URL parsers (node's `new URL`, browsers) read
+  // it as `/`, so `/admin\users` passes a guard on `/admin/**` yet reaches /admin/users (Tomcat and
+  // Spring's firewall refuse it too).
+  if (path.indexOf('\\') !== -1) throw badPath('backslash', path);
 
   let current = path;
   for (let level = 0; level < 4; level++) {
