@@ -120,7 +120,10 @@ export function publishRequestStart(target: Target, request: ProxyRequest, upgra
 
 /** @internal Publishes `relay:request:end`. */
 export function publishRequestEnd(target: Target, request: ProxyRequest | null, status: number, completed: boolean): void {
-  if (request !== null && requestEnd.hasSubscribers) requestEnd.publish({ target, request, status, completed } satisfies RequestEndMessage);
+  if (request === null) return;
+  // Only an attempt published to a subscriber can be open: nothing read on a request without one.
+  if (attemptEnd.hasSubscribers) endOpenAttempt(request);
+  if (requestEnd.hasSubscribers) requestEnd.publish({ target, request, status, completed } satisfies RequestEndMessage);
 }
 
 /** @internal Publishes `relay:request:refused`; the message is built only for a subscriber. */
@@ -158,7 +161,25 @@ export function attemptEvents(send: Handler, target: Target): Handler {
 
 type TaggedBody = Readable & { [kAttemptMessage]?: AttemptResponseMessage | null };
 
+/** The body of a client's last attempt whose `attempt:end` is not published yet. */
+const kOpenAttempt = Symbol('relay.openAttempt');
+type AttemptSlot = { [kOpenAttempt]?: TaggedBody | null };
+
+/**
+ * Publishes the `attempt:end` a client's last attempt still owes, ahead of what follows it: the
+ * next attempt (a retry drains a discarded body in the background) or the request's end (a
+ * client that left before the body did). Subscribers see every attempt end inside its request.
+ */
+function endOpenAttempt(request: ProxyRequest): void {
+  const slot = request.client as AttemptSlot;
+  const body = slot[kOpenAttempt];
+  if (body === undefined || body === null) return;
+  slot[kOpenAttempt] = null;
+  onBodyDone.call(body);
+}
+
 async function publishAttempt(send: Handler, target: Target, request: ProxyRequest): Promise<ProxyResponse> {
+  endOpenAttempt(request);
   if (attemptStart.hasSubscribers) attemptStart.publish({ target, request } satisfies AttemptMessage);
   let response: ProxyResponse;
   try {
@@ -174,6 +195,7 @@ async function publishAttempt(send: Handler, target: Target, request: ProxyReque
     if (attemptEnd.hasSubscribers) attemptEnd.publish(message);
   } else {
     body[kAttemptMessage] = message;
+    (request.client as AttemptSlot)[kOpenAttempt] = body;
     // 'end' comes before the relay's pipe ends the client response; 'close' covers a body that broke off or was discarded.
     body.once('end', onBodyDone);
     body.once('close', onBodyDone);

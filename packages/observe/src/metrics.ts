@@ -342,17 +342,13 @@ class MetricsObserver implements Observer {
     this.source.inFlight++;
   }
 
-  attemptStart(record: RequestRecord, _request: ProxyRequest): void {
-    if (record.attempts === 1) return;
-    const target = targetOf(record, this.target);
-    let retries = this.retries.get(target);
-    if (retries === undefined) this.retries.set(target, (retries = this.set.retries.series({ relay: this.relay, target })));
-    retries.inc();
-  }
+  attemptStart(_record: RequestRecord, _request: ProxyRequest): void {}
 
   attemptEnd(record: RequestRecord, status: number, error: RelayError | null): void {
     const outcome = error === null ? statusClasses[classIndex(status)]! : error.code;
+    // Counted at its end, as the attempt: a balancer inside observe's attempt stage chooses the target after it starts.
     const target = targetOf(record, this.target);
+    if (record.attempts > 1) this.countRetry(target);
     const byOutcome = seriesOf(this.attemptSeries, target);
     let series = byOutcome.get(outcome);
     if (series === undefined) {
@@ -362,6 +358,12 @@ class MetricsObserver implements Observer {
     }
     series.count.inc();
     series.duration.observe((record.attemptEndedAt - record.attemptStartedAt) / 1000);
+  }
+
+  private countRetry(target: string): void {
+    let retries = this.retries.get(target);
+    if (retries === undefined) this.retries.set(target, (retries = this.set.retries.series({ relay: this.relay, target })));
+    retries.inc();
   }
 
   sessionOpen(record: RequestRecord): void {

@@ -254,6 +254,9 @@ export class RequestRecord implements AnswerHandler {
   parentContext: unknown = null;
   serverSpan: unknown = null;
   attemptSpan: unknown = null;
+  /** The target and `url.full` the attempt span was opened with (tracing), to rename it when a balancer chose another. */
+  attemptSpanTarget: Target | null = null;
+  attemptSpanUrl = '';
   private socketRead = 0;
   private socketWritten = 0;
 

@@ -48,7 +48,7 @@ const knownMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', '
 
 interface TracingSettings {
   provider: TracerProvider | null;
-  propagator: Pick<TextMapPropagator, 'inject' | 'extract'>;
+  propagator: Pick<TextMapPropagator, 'inject' | 'extract'> & Partial<Pick<TextMapPropagator, 'fields'>>;
   serverSpan: boolean;
   includeQuery: boolean;
   attemptContext: AttemptContextMode;
@@ -172,7 +172,14 @@ class TracingObserver implements Observer, AttemptRunner {
     // No SERVER span (ours or an instrumentation's, noted at the start): the access line points at the last attempt.
     if (record.serverSpan === null && record.parentContext !== null) noteSpan(record, span);
     const spanContext = trace.setSpan(parent, span);
-    this.settings.propagator.inject(spanContext, request.headers as HeaderRecord, defaultTextMapSetter);
+    const headers = request.headers as HeaderRecord;
+    // The client's own fields go: a `tracestate` without a valid `traceparent` MUST be dropped (W3C
+    // Trace Context §4.2), and a valid one is in the span's context, which inject writes again.
+    const fields = this.settings.propagator.fields?.() ?? [];
+    for (let index = 0; index < fields.length; index++) {
+      if (headers[fields[index]!] !== undefined) delete headers[fields[index]!];
+    }
+    this.settings.propagator.inject(spanContext, headers, defaultTextMapSetter);
     return spanContext;
   }
 
@@ -193,11 +200,10 @@ class TracingObserver implements Observer, AttemptRunner {
     const query = this.settings.includeQuery ? -1 : path.indexOf('?');
     // A balancer's choice of target for this attempt, else the relay's own.
     const target = request.target ?? this.target;
-    const attributes: Attributes = {
-      'url.full': target.origin + (query < 0 ? path : path.slice(0, query)),
-      'server.address': target.hostname,
-      'server.port': target.port,
-    };
+    const url = target.origin + (query < 0 ? path : path.slice(0, query));
+    record.attemptSpanTarget = target;
+    record.attemptSpanUrl = url;
+    const attributes: Attributes = { 'url.full': url, 'server.address': target.hostname, 'server.port': target.port };
     methodAttributes(request.method, attributes);
     if (record.attempts > 1) attributes['http.request.resend_count'] = record.attempts - 1;
     return attributes;
@@ -211,6 +217,8 @@ class TracingObserver implements Observer, AttemptRunner {
       if (error !== null) endAttemptSpan(record);
       return;
     }
+    const chosen = record.attemptTarget;
+    if (chosen !== null && chosen !== record.attemptSpanTarget) renameServer(span, record, chosen);
     if (error !== null) {
       span.setAttribute('error.type', error.code);
       span.setStatus({ code: SpanStatusCode.ERROR, message: error.message });
@@ -249,6 +257,20 @@ class TracingObserver implements Observer, AttemptRunner {
     if (record.grpcStatus !== null) grpcOutcome(server, record.grpcStatus);
     server.end();
   }
+}
+
+/**
+ * The attempt went to another server than the span named when it started: a balancer inside
+ * observe's attempt stage chose it after (its README puts it innermost). `url.full`,
+ * `server.address` and `server.port` name where the attempt went.
+ */
+function renameServer(span: Span, record: RequestRecord, chosen: Target): void {
+  const opened = record.attemptSpanTarget!;
+  span.setAttributes({
+    'url.full': chosen.origin + record.attemptSpanUrl.slice(opened.origin.length),
+    'server.address': chosen.hostname,
+    'server.port': chosen.port,
+  });
 }
 
 /**
