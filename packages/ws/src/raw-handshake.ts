@@ -324,7 +324,10 @@ export class RawHandshake implements AbortHandler, UpgradeHandoff {
     if (upstream === null || upstream.destroyed) return;
     upstream.resume();
     upstream.end(closeFrame(code, reason, true));
-    upstream.setTimeout(this.binding.settings.closeTimeout, destroyOnTimeout);
+    // A fixed deadline, not the socket's silence timer: an upstream that keeps sending after the close
+    // frame would reset that one forever (and hold the process past shutdown).
+    const deadline = setTimeout(destroySocket, timerDelay(this.binding.settings.closeTimeout), upstream);
+    upstream.once('close', () => clearTimeout(deadline));
   }
 
   /** Fails the handshake before the `101`: the relay answers the client with the error's status. */
@@ -368,8 +371,8 @@ function handshakeError(error: Error): RelayError {
 
 function ignoreError(): void {}
 
-function destroyOnTimeout(this: Socket): void {
-  this.destroy();
+function destroySocket(socket: Duplex): void {
+  socket.destroy();
 }
 
 /** A refusal's `end`/`close`: its upstream connection is never reused. */

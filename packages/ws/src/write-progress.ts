@@ -10,19 +10,31 @@ export const enum Backlog {
   Grew,
 }
 
-/** A stream with node's native handle (libuv's TCP or pipe, TLS): an internal, read only when present. */
-type WithHandle = Duplex & { _handle?: { writeQueueSize?: unknown } | null };
+/** node's native handle of a stream (libuv's TCP or pipe; for TLS, the TLS wrap over its TCP `_parent`): internals, read only when present. */
+interface NativeHandle {
+  writeQueueSize?: unknown;
+  _parent?: NativeHandle | null;
+}
+type WithHandle = Duplex & { _handle?: NativeHandle | null };
 
 /**
  * Bytes of `stream`'s writes still inside libuv. They go down as the kernel takes part of a write,
  * while `writableLength` counts a write as a whole until all of it is written (one big message,
  * or every chunk queued meanwhile, sent as one `writev`): for a slow reader, the only sign of
  * progress short of the write's end. Node's own socket timeout reads the same field to tell a slow
- * write from a stalled one (lib/net.js, `_onTimeout`). 0 for a stream without it (HTTP/2).
+ * write from a stalled one (lib/net.js, `_onTimeout`); over TLS, the TCP handle's count is added.
+ * 0 for a stream without a handle (HTTP/2).
  */
 function handleBacklog(stream: Duplex | null): number {
-  const size = stream === null ? undefined : (stream as WithHandle)._handle?.writeQueueSize;
-  return typeof size === 'number' ? size : 0;
+  const handle = stream === null ? undefined : (stream as WithHandle)._handle;
+  if (handle === undefined || handle === null) return 0;
+  // Over TLS the wrap's own count moves only when a whole write is out; the TCP handle under it
+  // moves as the kernel takes bytes.
+  return queueSize(handle) + (handle._parent === undefined || handle._parent === null ? 0 : queueSize(handle._parent));
+}
+
+function queueSize(handle: NativeHandle): number {
+  return typeof handle.writeQueueSize === 'number' ? handle.writeQueueSize : 0;
 }
 
 /**
