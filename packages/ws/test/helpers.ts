@@ -4,6 +4,7 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import { createServer as createHttpsServer } from 'node:https';
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, createServer as createTcpServer, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { WebSocket, WebSocketServer, type ClientOptions, type ServerOptions } from 'ws';
 import { createRelay, type Relay, type RelayOptions } from '@relay/core';
 import { close, listen, tlsFixture, waitFor } from '@relay/testkit';
@@ -215,9 +216,10 @@ export async function noSocketsLeft(gateway: Gateway, upstream: WsUpstream, time
  * What the relay sends from then on is read and dropped (a client that never answers a close,
  * or one that floods pings and reads nothing it is sent); write frames to it yourself.
  */
-export function rawHandshake(port: number, path = '/raw'): Promise<Socket> {
+export function rawHandshake(port: number, path = '/raw', options: { tls?: boolean; paused?: boolean } = {}): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
+    // `tls`: a wss:// client (the test certificate not checked); `paused`: nothing is read until the test resumes it.
+    const socket = options.tls === true ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }) : connect(port, '127.0.0.1');
     socket.on('error', reject);
     socket.write(
       `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
@@ -230,7 +232,8 @@ export function rawHandshake(port: number, path = '/raw'): Promise<Socket> {
       socket.removeListener('data', onHead);
       socket.removeListener('error', reject);
       socket.on('error', () => {});
-      socket.resume();
+      if (options.paused === true) socket.pause();
+      else socket.resume();
       if (head.startsWith('HTTP/1.1 101')) resolve(socket);
       else reject(new Error(head.split('\r\n')[0]));
     });

@@ -2,16 +2,14 @@
 // Session.onIdleCheck, Pipe.closeWait and OwedClose) when the client's connection is TLS: a relay served by an
 // https.Server (wss:// clients, as a gateway's TLS listener serves them). The same slow reader as
 // slow-reader.test.ts, over TLS, in both modes.
-import { randomBytes } from 'node:crypto';
 import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRelay } from '@relay/core';
 import { listen, memoryLogger, tlsFixture, waitFor } from '@relay/testkit';
 import { websocket, type WebSocketOptions } from '../src/index.js';
-import { closed, nextPeer, startWsUpstream } from './helpers.js';
+import { closed, nextPeer, rawHandshake, startWsUpstream } from './helpers.js';
 
 const modes: ReadonlyArray<readonly [string, WebSocketOptions]> = [
   ['transparent', {}],
@@ -20,28 +18,6 @@ const modes: ReadonlyArray<readonly [string, WebSocketOptions]> = [
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A wss:// client on a raw TLS socket: resolves after the 101, with the socket paused. */
-function tlsHandshake(port: number, path: string): Promise<TLSSocket> {
-  return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false });
-    socket.on('error', reject);
-    socket.write(
-      `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-    );
-    let head = '';
-    socket.on('data', function onHead(chunk: Buffer) {
-      head += chunk.toString('latin1');
-      if (!head.includes('\r\n\r\n')) return;
-      socket.removeListener('data', onHead);
-      socket.removeListener('error', reject);
-      socket.on('error', () => {});
-      socket.pause();
-      if (head.startsWith('HTTP/1.1 101')) resolve(socket);
-      else reject(new Error(head.split('\r\n')[0]));
-    });
-  });
-}
 
 /** Counts what `socket` receives; while slow, about 64 KiB every 40 ms (about 1.5 MiB/s, as slow-reader.test.ts). */
 function slowReader(socket: Socket): { received(): number; fullSpeed(): void; stop(): void } {
@@ -89,7 +65,7 @@ for (const [mode, options] of modes) {
     server.on('upgrade', relay.upgrade);
     const port = Number(new URL(await listen(server)).port);
     const peerReady = nextPeer(upstream);
-    const socket = await tlsHandshake(port, '/slow-tls');
+    const socket = await rawHandshake(port, '/slow-tls', { tls: true, paused: true });
     const reader = slowReader(socket);
     try {
       const peer = await peerReady;
