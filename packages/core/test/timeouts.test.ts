@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { fetchRaw, serveRelay, startUpstream, waitFor, writeChunks } from '@relay/testkit';
+import { fetchRaw, memoryLogger, sendRaw, serveRelay, startUpstream, waitFor, writeChunks } from '@relay/testkit';
 import { createRelay, httpTransport } from '../src/index.js';
 
 test('pool timeout: with every connection busy, a waiting request gets 504 ERR_POOL_TIMEOUT', async () => {
@@ -48,6 +48,20 @@ test('write timeout: an upstream that stops reading the request body gives 504 E
   const elapsed = Date.now() - started;
   assert.is(status, 504);
   assert.ok(elapsed < 3000, `${elapsed} ms`);
+  await served.close();
+  await upstream.close();
+});
+
+test('a client whose body stops coming is at fault: 408 ERR_CLIENT_TIMEOUT after timeout.write, never a 504 blamed on the upstream', async () => {
+  // nginx's client_body_timeout answers 408; the upstream took every byte it was sent.
+  // The upstream answers once it has the whole body: it never does.
+  const upstream = await startUpstream();
+  const logger = memoryLogger();
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, logger, timeout: { write: 300, read: 5000 } }));
+  const raw = await sendRaw(served.port, 'POST /upload HTTP/1.1\r\nHost: gw\r\nContent-Length: 10\r\n\r\nab', 3000);
+  assert.match(raw, /^HTTP\/1\.1 408 /, JSON.stringify(raw.slice(0, 200)));
+  assert.ok(raw.includes('ERR_CLIENT_TIMEOUT'), raw);
+  assert.not.ok(logger.lines.some((line) => line.fields.code === 'ERR_WRITE_TIMEOUT'), 'no upstream write timeout logged');
   await served.close();
   await upstream.close();
 });

@@ -22,7 +22,9 @@ export async function gatewayMetrics(current: () => Gateway | null, view?: Gatew
   } catch {
     return undefined;
   }
-  registerOnce(client, current);
+  // The collectors are the process's (prom-client's default registry): they read the gateway served last.
+  source = current;
+  registerOnce(client);
   const registry = client.register;
   // Answers the primary's requests for this worker's registry (prom-client listens once constructed).
   if (view !== undefined) new client.AggregatorRegistry();
@@ -35,8 +37,10 @@ export async function gatewayMetrics(current: () => Gateway | null, view?: Gatew
 }
 
 let registered = false;
+/** The gateway the collectors read: the one `serve()` started last (an embedding app may stop one and serve another). */
+let source: () => Gateway | null = () => null;
 
-function registerOnce(client: PromClient, current: () => Gateway | null): void {
+function registerOnce(client: PromClient): void {
   if (registered) return;
   registered = true;
   client.collectDefaultMetrics();
@@ -46,7 +50,7 @@ function registerOnce(client: PromClient, current: () => Gateway | null): void {
     labelNames: ['route'],
     collect() {
       this.reset();
-      for (const stats of current()?.shared.routes.values() ?? []) this.inc({ route: stats.label }, stats.total);
+      for (const stats of source()?.shared.routes.values() ?? []) this.inc({ route: stats.label }, stats.total);
     },
   });
   new client.Counter({
@@ -55,14 +59,14 @@ function registerOnce(client: PromClient, current: () => Gateway | null): void {
     labelNames: ['route'],
     collect() {
       this.reset();
-      for (const stats of current()?.shared.routes.values() ?? []) this.inc({ route: stats.label }, stats.errors);
+      for (const stats of source()?.shared.routes.values() ?? []) this.inc({ route: stats.label }, stats.errors);
     },
   });
   new client.Gauge({
     name: 'relay_gateway_in_flight_requests',
     help: 'Requests in flight, old relays finishing after a reload included',
     collect() {
-      this.set(current()?.status().inFlight ?? 0);
+      this.set(source()?.status().inFlight ?? 0);
     },
   });
   new client.Gauge({
@@ -71,7 +75,7 @@ function registerOnce(client: PromClient, current: () => Gateway | null): void {
     labelNames: ['route'],
     collect() {
       this.reset();
-      for (const stats of current()?.shared.routes.values() ?? []) this.set({ route: stats.label }, stats.websocketSessions);
+      for (const stats of source()?.shared.routes.values() ?? []) this.set({ route: stats.label }, stats.websocketSessions);
     },
   });
   new client.Gauge({
@@ -83,7 +87,7 @@ function registerOnce(client: PromClient, current: () => Gateway | null): void {
     aggregator: 'min',
     collect() {
       this.reset();
-      for (const route of current()?.current.routes ?? []) {
+      for (const route of source()?.current.routes ?? []) {
         if (route.health.state !== 'unknown') this.set({ route: route.label }, route.health.state === 'healthy' ? 1 : 0);
       }
     },
@@ -96,7 +100,7 @@ function registerOnce(client: PromClient, current: () => Gateway | null): void {
     aggregator: 'max',
     collect() {
       this.reset();
-      const reloads = current()?.reloads ?? { succeeded: 0, failed: 0 };
+      const reloads = source()?.reloads ?? { succeeded: 0, failed: 0 };
       this.inc({ result: 'success' }, reloads.succeeded);
       this.inc({ result: 'failure' }, reloads.failed);
     },

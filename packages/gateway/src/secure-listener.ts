@@ -63,8 +63,22 @@ function watchSession(session: Http2Session, open: OpenConnections): void {
     stream.once('close', () => streams--);
   });
   session.setTimeout(gatewayServerOptions.keepAliveTimeout ?? 5_000, () => {
-    if (streams === 0) session.close();
+    if (streams === 0) closeIdle(session);
   });
+}
+/** How long a GOAWAY'd idle session may take to close before its connection is destroyed. */
+const closeGraceMs = 1_000;
+
+/**
+ * Closes an idle session: a GOAWAY, then node ends the socket once its writes are out. A client
+ * that reads nothing (its download was cut as too slow) never lets them out: after a short grace
+ * the connection is destroyed, as node:http destroys an HTTP/1.1 one.
+ */
+function closeIdle(session: Http2Session): void {
+  session.close();
+  const grace = setTimeout(() => session.destroy(), closeGraceMs);
+  grace.unref();
+  session.once('close', () => clearTimeout(grace));
 }
 
 /**

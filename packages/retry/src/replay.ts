@@ -31,7 +31,7 @@ type CollectedStream = Readable & { [kCollector]?: BodyCollector };
  * Resolves with the whole body when it ends within the limit. When it grows past the limit, the
  * bytes read so far are put back at the front of the stream (`unshift`) and it resolves with `null`:
  * the stream is then whole again, paused, and must be sent once, as it streams. Rejects with
- * `ERR_CLIENT_ABORTED` when the client's body fails or closes early, with `ERR_WRITE_TIMEOUT` when
+ * `ERR_CLIENT_ABORTED` when the client's body fails or closes early, with `ERR_CLIENT_TIMEOUT` when
  * it stalls longer than `stallTimeout` ms between two chunks (0: no limit), or with the error given
  * to `cancel()`.
  *
@@ -152,5 +152,6 @@ function onCollectClose(this: CollectedStream): void {
 }
 
 function onCollectStall(collector: BodyCollector): void {
-  collector.onFail(new RelayError('ERR_WRITE_TIMEOUT', 'the client request body stalled while it was buffered for replay'));
+  // The client's fault, as a stalled upload is without the stage (408, nginx's client_body_timeout).
+  collector.onFail(new RelayError('ERR_CLIENT_TIMEOUT', 'the client request body stalled while it was buffered for replay'));
 }

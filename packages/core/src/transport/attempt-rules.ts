@@ -45,6 +45,11 @@ export function isEventStream(contentType: HeaderValue | undefined, types: Reado
 }
 
 /** The error for a timeout in one phase of an attempt. */
+/** A client whose request body stopped coming for the `write` timeout: its fault, 408, logged as such. */
+export function clientBodyStallError(ms: number): RelayError {
+  return new RelayError('ERR_CLIENT_TIMEOUT', `client sent no request body bytes for ${ms} ms`);
+}
+
 export function timeoutError(phase: 'connect' | 'write' | 'read' | 'pool', timeouts: Readonly<Timeouts>): RelayError {
   switch (phase) {
     case 'connect':

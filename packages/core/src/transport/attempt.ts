@@ -6,6 +6,7 @@ import { RelayError, toRelayError } from '../errors.js';
 import { responseHeadersFromRaw, trailerFieldsFromRaw } from '../request/hop-by-hop.js';
 import type { HeaderRecord, ProxyRequest, ProxyResponse, Target, TransportConfig } from '../types.js';
 import {
+  clientBodyStallError,
   closedWithoutAnswer,
   hasQueuedRequests,
   headersForTarget,
@@ -268,7 +269,19 @@ export abstract class Attempt implements AbortHandler, Upload {
       return;
     }
     const sending = this.phase === Phase.Write && !this.upstream!.writableFinished;
+    if (sending && this.waitingOnClient()) {
+      // Nothing queued for the upstream: the silence is the client's, whose body stopped coming
+      // (nginx's client_body_timeout, 408), never the upstream's fault nor a 504.
+      this.abortWith(clientBodyStallError(this.host.config.timeouts.write));
+      return;
+    }
     this.abortWith(timeoutError(this.phase === Phase.Connect ? 'connect' : sending ? 'write' : 'read', this.host.config.timeouts));
+  }
+
+  /** The upstream took every byte the relay had; the request body is still to come from the client. */
+  private waitingOnClient(): boolean {
+    const body = this.request.body;
+    return body !== null && !body.readableEnded && this.upstream!.writableLength === 0 && (this.socket?.writableLength ?? 0) === 0;
   }
 
   /**
