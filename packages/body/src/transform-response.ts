@@ -77,13 +77,17 @@ export function prepareForTransform(request: ProxyRequest): void {
  * clears them. What the transform would make of the body is unknown without it: no length is stated.
  */
 function describedHead(response: ProxyResponse, settings: BufferedSettings): ProxyResponse {
-  const headers = response.headers;
-  if (!responseTransformable('GET', response.status, headers, settings.isTransformed, true)) return response;
-  const declared = headers['content-length'];
-  if (declared !== undefined && Number(declared) > settings.maxBytes) return response;
-  if (bodyCoding(headers['content-encoding']) === null || textEncoding(headers['content-type'], settings.as) === null) return response;
-  forgetBytes(headers);
+  if (responseTransformable('GET', response.status, response.headers, settings.isTransformed, true) && worthReading(response.headers, settings)) {
+    forgetBytes(response.headers);
+  }
   return response;
+}
+
+/** Whether a transformable body is read at all: a declared length within `maxBytes`, a coding and charset the rewrite handles. */
+function worthReading(headers: ProxyResponse['headers'], settings: BufferedSettings): boolean {
+  const declared = headers['content-length'];
+  if (declared !== undefined && Number(declared) > settings.maxBytes) return false;
+  return bodyCoding(headers['content-encoding']) !== null && textEncoding(headers['content-type'], settings.as) !== null;
 }
 
 async function rewriteResponse(
@@ -95,10 +99,8 @@ async function rewriteResponse(
 ): Promise<ProxyResponse> {
   const { maxBytes, as } = settings;
   const headers = response.headers;
-  const declared = headers['content-length'];
-  if (declared !== undefined && Number(declared) > maxBytes) return response;
-  // A coding or charset the rewrite would leave alone: not worth reading into memory.
-  if (bodyCoding(headers['content-encoding']) === null || textEncoding(headers['content-type'], as) === null) return response;
+  // Too large, or a coding or charset the rewrite would leave alone: not worth reading into memory.
+  if (!worthReading(headers, settings)) return response;
   const bytes = await collectBody(response.body!, maxBytes, { side: 'response' });
   // Larger than the limit: what was read is back in the stream, which goes on untouched.
   if (bytes === null) return response;

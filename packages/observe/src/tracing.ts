@@ -95,6 +95,8 @@ function methodAttributes(method: string, attributes: Attributes): void {
 class TracingObserver implements Observer, AttemptRunner {
   /** No access log shares this observation's records: the ids go on the client for a separate one. */
   private shareIds = true;
+  /** The propagator's header names, asked once at the first attempt (the W3C one builds a new array per call). */
+  private fields: readonly string[] | null = null;
 
   constructor(
     readonly settings: TracingSettings,
@@ -175,7 +177,7 @@ class TracingObserver implements Observer, AttemptRunner {
     const headers = request.headers as HeaderRecord;
     // The client's own fields go: a `tracestate` without a valid `traceparent` MUST be dropped (W3C
     // Trace Context §4.2), and a valid one is in the span's context, which inject writes again.
-    const fields = this.settings.propagator.fields?.() ?? [];
+    const fields = (this.fields ??= this.settings.propagator.fields?.() ?? []);
     for (let index = 0; index < fields.length; index++) {
       if (headers[fields[index]!] !== undefined) delete headers[fields[index]!];
     }
