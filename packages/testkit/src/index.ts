@@ -231,13 +231,28 @@ export async function waitFor(check: () => boolean, timeoutMs = 2000): Promise<b
   return check();
 }
 
-/** A closed port on 127.0.0.1: bound, then released. */
+/**
+ * A closed port on 127.0.0.1, below the kernel's ephemeral range (32768 and up on Linux), so no
+ * `listen(0)` and no outgoing connection can take it during the test. A port bound and then
+ * released could be handed straight back to the test's own server by `listen(0)`: the relay
+ * would then forward to itself, a loop that ended only when file descriptors ran out.
+ */
 export async function closedPort(): Promise<number> {
-  const server = createServer();
-  await listen(server);
-  const { port } = server.address() as AddressInfo;
-  await close(server);
-  return port;
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await refuses(port)) return port;
+  }
+}
+
+function refuses(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
+  });
 }
 
 /** The message of the RangeError `run` throws; throws itself when `run` throws nothing or another error. */
