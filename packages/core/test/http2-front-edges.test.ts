@@ -94,6 +94,38 @@ test('an upstream that answers 413 before reading a large HTTP/2 upload: the cli
   assert.ok(await waitFor(() => relay.inFlight === 0, 3000), `relay.inFlight stayed ${relay.inFlight}`);
 });
 
+test('a client that resets its stream mid-upload (RST_STREAM, no END_STREAM): the upstream sees the upload cut, never a whole shorter body', async () => {
+  // RFC 9113 §8.1: a request is complete only with END_STREAM. node's compatibility request ends
+  // its body after a reset as if it were whole, so a relay piping it on would hand the upstream a
+  // truncated upload (a cut JSON document, a short file) that looks complete.
+  const seen: string[] = [];
+  const upstream = await startUpstream(
+    (req, res) => {
+      let bytes = 0;
+      req.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      req.on('end', () => {
+        seen.push(`complete ${bytes}`);
+        res.end('ok');
+      });
+      req.on('aborted', () => seen.push(`cut ${bytes}`));
+      req.on('error', () => {});
+    },
+    { streaming: true },
+  );
+  closers.push(() => upstream.close());
+  const { relay, session } = await h2Front({ targetBaseUrl: upstream.url });
+  const stream = session.request({ ':method': 'POST', ':path': '/upload', 'content-type': 'application/octet-stream' });
+  stream.on('error', () => {});
+  stream.write(Buffer.alloc(1000, 'u'));
+  assert.ok(await waitFor(() => upstream.requests.length === 1, 3000), 'the upload reached the upstream');
+  await delay(50);
+  // destroy() sends RST_STREAM(CANCEL) without END_STREAM (close() would end the stream first).
+  stream.destroy();
+  assert.ok(await waitFor(() => seen.length === 1, 3000), 'the upstream saw neither an end nor a cut');
+  assert.equal(seen, ['cut 1000']);
+  assert.ok(await waitFor(() => relay.inFlight === 0, 3000), `relay.inFlight stayed ${relay.inFlight}`);
+});
+
 test('a refused request (400 bad path) with a large upload still being sent: 400 arrives and the stream closes', async () => {
   const upstream = await startUpstream();
   closers.push(() => upstream.close());

@@ -56,6 +56,7 @@ export class HttpExchange implements InFlight {
     publishRequestStart(this.relay.target, request, false);
     // An HTTP/2 stream always emits `close`; only HTTP/1.1 needs the socket watched (pipelining).
     if (!this.http2) watchSocket(this);
+    else if (request.body !== null) watchUploadReset(this);
     this.running = true;
     void runPipeline(pipeline, this, request);
   }
@@ -335,6 +336,22 @@ function withoutConnectionHeaders(headers: HeaderRecord): HeaderRecord {
   const kept = { ...headers };
   for (const name of connectionHeaders) delete kept[name];
   return kept;
+}
+
+type TaggedIncoming = IncomingMessage & { [kExchange]?: HttpExchange };
+
+/**
+ * An HTTP/2 client that resets its stream mid-upload (RST_STREAM without END_STREAM): node's
+ * compatibility request emits `aborted`, then ends the body as if it were whole. The attempt is
+ * torn down at `aborted`, before that end reaches the upstream as a complete, shorter body.
+ */
+function watchUploadReset(exchange: HttpExchange): void {
+  (exchange.req as TaggedIncoming)[kExchange] = exchange;
+  exchange.req.once('aborted', onUploadReset);
+}
+
+function onUploadReset(this: TaggedIncoming): void {
+  this[kExchange]!.client?.abort();
 }
 
 function onClientClose(this: TaggedResponse): void {
