@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { assertKnownKeys, type ProxyRequest } from '@relay/core';
+import { normalizeEscapes } from '@relay/core/transport';
 
 /**
  * What a limit counts by:
@@ -7,7 +8,7 @@ import { assertKnownKeys, type ProxyRequest } from '@relay/core';
  *   trusted proxy, the address its `X-Forwarded-For` gives; else the TCP peer); IPv6 addresses by
  *   their /64 prefix, one subscriber's allocation;
  * - `'route'`: one bucket for every request through this stage (the relay's route as a whole);
- * - `'path'`: the upstream path without its query;
+ * - `'path'`: the upstream path without its query, in the relay's normal form (`/%6Cogin` counts as `/login`);
  * - `{ header: 'x-api-key' }` / `{ cookie: 'session' }`: that value; a request without it is
  *   counted by its client address, so leaving it out is no way around the limit;
  * - a function of the request: its string; `null` or `undefined` exempts the request.
@@ -82,9 +83,13 @@ function routeKey(): string {
   return 'route';
 }
 
+/**
+ * The path in the relay's normal form (unreserved escapes decoded, hex upper-cased), as routes
+ * match it: `/%6Cogin` is `/login` to the upstream, and must not get a bucket of its own.
+ */
 function pathKey(request: ProxyRequest): string {
   const query = request.path.indexOf('?');
-  return bounded(query === -1 ? request.path : request.path.slice(0, query));
+  return bounded(normalizeEscapes(query === -1 ? request.path : request.path.slice(0, query)));
 }
 
 function headerKey(name: string): KeyOf {

@@ -5,6 +5,22 @@ import { retry } from '@relay/retry';
 import { closedPort, fetchRaw, memoryLogger, serveRelay, startUpstream } from '@relay/testkit';
 import { rateLimit } from '../src/index.js';
 
+test("key 'path': an escaped spelling of a path counts in that path's bucket (/%6Cogin is /login to the upstream)", async () => {
+  // The upstream decodes unreserved escapes (RFC 3986 §6.2.2.2): a key taken from the raw path
+  // would give every spelling of /login its own quota.
+  const upstream = await startUpstream();
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [rateLimit({ points: 1, duration: 60_000, key: 'path' })] }));
+  try {
+    const statuses: number[] = [];
+    for (const path of ['/login', '/%6Cogin', '/%6cogin?x=1', '/l%6Fgin', '/other']) statuses.push((await fetchRaw(`${served.url}${path}`)).status);
+    assert.equal(statuses, [200, 429, 429, 429, 200]);
+    assert.is(upstream.requests.length, 2);
+  } finally {
+    await served.close();
+    await upstream.close();
+  }
+});
+
 test('a limit of N per window: exactly N successes, then 429 with Retry-After and the IETF fields', async () => {
   const upstream = await startUpstream();
   const logger = memoryLogger();
