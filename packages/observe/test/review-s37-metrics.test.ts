@@ -1,0 +1,78 @@
+// Review s37 (issue 18, @relay/observe metrics): what a Prometheus scrape says while traffic is
+// still flowing (a WebSocket session that has not closed yet), and how methods outside the
+// standard set are labelled. prom-client registry, real ws client and upstream.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Registry } from 'prom-client';
+import { WebSocket } from 'ws';
+import { createRelay } from '@relay/core';
+import { fetchRaw, serveRelay, startUpstream } from '@relay/testkit';
+import { metrics } from '../src/index.js';
+import { serveWithUpgrades, startEchoWs } from './helpers.js';
+
+/** The value of one series in a scrape, `undefined` when it is absent. */
+function value(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((entry) => entry.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+test('a scrape during an open WebSocket session counts the messages and bytes it has relayed so far', async () => {
+  // Issue 18: "WebSocket sessions open and messages/bytes relayed". A counter is a running total: Envoy's
+  // downstream_cx_rx_bytes_total / _tx_bytes_total grow while a connection is open, so rate() shows the traffic of
+  // long-lived connections as it happens. Relay adds a session's messages and bytes only when it closes: a chat
+  // session open for hours shows nothing, then its whole history in one scrape interval.
+  const upstream = await startEchoWs();
+  const registry = new Registry();
+  const m = metrics({ registry, relay: 'chat' });
+  const served = await serveWithUpgrades({ targetBaseUrl: upstream.url, stages: [m.request, m.attempt] });
+  const ws = new WebSocket(`${served.url.replace('http:', 'ws:')}/chat`);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    for (let index = 0; index < 3; index++) {
+      const echoed = new Promise<void>((resolve) => ws.once('message', () => resolve()));
+      ws.send(`message ${index}`);
+      await echoed;
+    }
+    const text = await registry.metrics();
+    assert.is(value(text, 'relay_websocket_sessions_open{relay="chat"}'), 1);
+    assert.is(value(text, 'relay_websocket_messages_total{relay="chat",direction="in"}'), 3, 'messages from the client so far');
+    assert.is(value(text, 'relay_websocket_messages_total{relay="chat",direction="out"}'), 3, 'messages to the client so far');
+    assert.ok((value(text, 'relay_websocket_bytes_total{relay="chat",direction="in"}') ?? 0) > 0, 'bytes from the client so far');
+    assert.ok((value(text, 'relay_websocket_bytes_total{relay="chat",direction="out"}') ?? 0) > 0, 'bytes to the client so far');
+  } finally {
+    const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+    ws.close(1000, 'done');
+    await closed;
+    await served.close();
+    await upstream.close();
+  }
+});
+
+test('regression: methods outside the nine standard ones share method="OTHER"; paths stay out of the labels', async () => {
+  // Issue 18: "Label cardinality is bounded". Prometheus naming practice: no unbounded label values. PROPFIND, PURGE and
+  // QUERY all reach node's parser; each must not make its own series.
+  const upstream = await startUpstream((_req, res) => {
+    res.writeHead(200, { 'content-length': 2 }).end('ok');
+  });
+  const registry = new Registry();
+  const m = metrics({ registry, relay: 'dav', routes: ['/files/:name'] });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [m.request, m.attempt] }));
+  try {
+    for (const method of ['PROPFIND', 'PURGE', 'QUERY']) assert.is((await fetchRaw(`${served.url}/files/a-${method}/deep`, { method })).status, 200);
+    assert.is((await fetchRaw(`${served.url}/files/report.txt`, { method: 'DELETE' })).status, 200);
+    const text = await registry.metrics();
+    const target = upstream.url;
+    assert.is(value(text, `relay_requests_total{relay="dav",route="other",method="OTHER",status_class="2xx",target="${target}"}`), 3);
+    assert.is(value(text, `relay_requests_total{relay="dav",route="/files/:name",method="DELETE",status_class="2xx",target="${target}"}`), 1);
+    for (const method of ['PROPFIND', 'PURGE', 'QUERY']) assert.not.ok(text.includes(`method="${method}"`), method);
+    assert.not.ok(text.includes('report.txt') || text.includes('/deep'), 'no path is a label');
+  } finally {
+    await served.close();
+    await upstream.close();
+  }
+});
+
+test.run();
