@@ -169,7 +169,7 @@ class AccessLogObserver implements Observer {
     this.headerKeys = settings.headers.map((name) => ({
       first: `${jsonString(name)}:`,
       next: `,${jsonString(name)}:`,
-      value: new JsonMemo(),
+      value: new JsonMemo(true),
     }));
   }
 
@@ -301,10 +301,23 @@ function millisecondsJson(value: number): string {
   return `${whole}.${rest < 10 ? '00' : rest < 100 ? '0' : ''}${rest}`;
 }
 
-/** A quoted field of a Combined Log Format line: quotes, backslashes and control characters escaped. */
+/**
+ * The bytes a Combined Log Format line escapes, as nginx's default escaping does: `"`, `\`, and
+ * every byte below 32 or above 126. Node reads a header one character per byte (latin1), so a
+ * UTF-8 `é` is two characters here, written `\xC3\xA9`: the client's bytes, in an ASCII line.
+ */
+const clfEscaped = /[\\"\x00-\x1f\x7f-\xff]/g;
+
+/** `\xHH`, upper-case hex as nginx writes it. */
+function hexEscape(char: string): string {
+  const code = char.charCodeAt(0);
+  return `\\x${code < 16 ? '0' : ''}${code.toString(16).toUpperCase()}`;
+}
+
+/** A quoted field of a Combined Log Format line: quotes, backslashes, controls and non-ASCII bytes escaped. */
 function quoted(value: string | undefined): string {
   if (value === undefined || value === '') return '"-"';
-  return `"${value.replace(/[\\"\x00-\x1f\x7f]/g, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`)}"`;
+  return `"${value.replace(clfEscaped, hexEscape)}"`;
 }
 
 /** The relay's short error body for a request it refused (none for HEAD). */

@@ -1,4 +1,5 @@
 import { withoutUserinfo } from '@relay/core/transport';
+import { clientText } from './text.js';
 
 /** What happens to the query string of a logged path. */
 export type QueryMode = 'redact' | 'keep' | 'drop';
@@ -60,9 +61,15 @@ export function headerText(value: string | readonly string[]): string {
   return typeof value === 'string' ? value : value.join(', ');
 }
 
-/** Picks the listed request headers for a log line, secrets replaced. `undefined` for absent ones. */
+/**
+ * Picks the listed request headers for a log line, secrets replaced, read as the client wrote
+ * them (`clientText`: UTF-8 bytes as text). `undefined` for absent ones.
+ */
 export function pickHeaders(headers: LoggedHeaders, names: readonly string[], secret: ReadonlySet<string>, query: QueryMode): Record<string, string | undefined> {
   const picked: Record<string, string | undefined> = {};
-  for (const name of names) picked[name] = headerValue(headers, name, secret, query);
+  for (const name of names) {
+    const value = headerValue(headers, name, secret, query);
+    picked[name] = value === undefined ? undefined : clientText(value);
+  }
   return picked;
 }

@@ -22,18 +22,42 @@ export function jsonStringOf(value: string, source: string): string {
   return needsEscape.test(source) ? JSON.stringify(value) : `"${value}"`;
 }
 
+/** A character outside ASCII, and one that is not a byte (a header a stage set, not node's parser). */
+const nonAscii = /[\x80-\xff]/;
+const notByte = /[^\x00-\xff]/;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A request header's value as the client wrote it. Node reads header bytes one character each
+ * (latin1), so a UTF-8 `Café` arrives as `CafÃ©`; a JSON line holds text, not bytes, so bytes that
+ * are valid UTF-8 (what browsers and curl send) are read as UTF-8, as nginx's `escape=json` and
+ * Envoy's JSON logs pass them through. Any other bytes stay one character each: ISO-8859-1, the
+ * historical reading of obs-text (RFC 9110 §5.5), with no byte lost.
+ */
+export function clientText(value: string): string {
+  if (!nonAscii.test(value) || notByte.test(value)) return value;
+  try {
+    return utf8.decode(Buffer.from(value, 'latin1'));
+  } catch {
+    return value;
+  }
+}
+
 /**
  * `jsonString` of the last value seen, kept: a field that repeats from line to line (the client's
- * address, its `user-agent`) is escaped once instead of scanned on every line.
+ * address, its `user-agent`) is escaped once instead of scanned on every line. A memo of a request
+ * header's value (`header`) reads it as the client wrote it (`clientText`), also only when it changes.
  */
 export class JsonMemo {
   private value = '';
   private json = '""';
 
+  constructor(private readonly header = false) {}
+
   of(value: string): string {
     if (value !== this.value) {
       this.value = value;
-      this.json = jsonString(value);
+      this.json = jsonString(this.header ? clientText(value) : value);
     }
     return this.json;
   }

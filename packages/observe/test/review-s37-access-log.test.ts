@@ -79,4 +79,29 @@ test('a User-Agent with UTF-8 bytes is logged byte for byte as \\xHH escapes (ng
   }
 });
 
+test('a JSON line holds a UTF-8 User-Agent as the text the client sent; bytes that are not UTF-8 stay one character each', async () => {
+  // nginx's escape=json passes bytes above 127 through: a UTF-8 header is UTF-8 text in the line. Node reads the
+  // bytes one character each (latin1); the line reads valid UTF-8 back as UTF-8, and anything else as ISO-8859-1.
+  const upstream = await startUpstream((_req, res) => {
+    res.writeHead(200, { 'content-length': 2 }).end('ok');
+  });
+  const written: string[] = [];
+  const log = accessLog({ stream: { write: (line: string) => written.push(line) } });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [log.request, log.attempt] }));
+  try {
+    for (const agent of [Buffer.from('Café/1.0', 'utf8'), Buffer.from('Caf\xe9/1.0', 'latin1'), Buffer.from('Café/1.0', 'utf8')]) {
+      const head = Buffer.concat([Buffer.from('GET /menu HTTP/1.1\r\nHost: shop.test\r\nUser-Agent: '), agent, Buffer.from('\r\nConnection: close\r\n\r\n')]);
+      assert.match(await sendRaw(served.port, head), /^HTTP\/1\.1 200 /);
+    }
+    assert.ok(await waitFor(() => written.length === 3));
+    const agents = written.map((line) => (JSON.parse(line) as { headers: Record<string, string> }).headers['user-agent']);
+    // The lone 0xE9 is not UTF-8: read as ISO-8859-1 it is the same é, not U+FFFD.
+    assert.equal(agents, ['Café/1.0', 'Caf\u00e9/1.0', 'Café/1.0']);
+    assert.not.ok(written.some((line) => line.includes('Ã')), 'no mojibake');
+  } finally {
+    await served.close();
+    await upstream.close();
+  }
+});
+
 test.run();
