@@ -37,7 +37,8 @@ class SeriesTable<S> {
 export class BufferedCounter extends Counter<string> {
   private readonly table: SeriesTable<PendingSeries>;
 
-  constructor(registry: Registry, name: string, help: string, labelNames: string[]) {
+  /** `beforeCollect`: adds what the counter must show but no request has added yet (open WebSocket sessions). */
+  constructor(registry: Registry, name: string, help: string, labelNames: string[], beforeCollect?: () => void) {
     const table = new SeriesTable<PendingSeries>(labelNames);
     super({
       name,
@@ -45,6 +46,7 @@ export class BufferedCounter extends Counter<string> {
       labelNames,
       registers: [registry],
       collect() {
+        beforeCollect?.();
         for (const one of table.all.values()) {
           if (one.pending === 0) continue;
           this.inc(one.labels, one.pending);

@@ -65,6 +65,18 @@ interface GaugeSource {
   sessionsOpen: number;
   /** The pools this relay reports, by name. */
   readonly pools: ReadonlyArray<readonly [string, PoolView]>;
+  /** Whether pool targets are labelled by URL; else by their position in the pool (`targets: false`). */
+  readonly targets: boolean;
+  /** Adds the open WebSocket sessions' traffic since the last scrape to the session counters. */
+  countOpenSessions(): void;
+}
+
+/** What the session counters have of one open WebSocket session so far. */
+interface SessionCounted {
+  bytesIn: number;
+  bytesOut: number;
+  messagesIn: number;
+  messagesOut: number;
 }
 
 /** A per-target gauge's value, read from a target's state. */
@@ -110,8 +122,13 @@ class MetricSet {
     this.requestBytes = new BufferedCounter(registry, `${prefix}request_body_bytes_total`, 'Request body bytes read from clients.', ['relay']);
     this.responseBytes = new BufferedCounter(registry, `${prefix}response_body_bytes_total`, 'Response body bytes sent to clients (relay error bodies included).', ['relay']);
     this.sessions = new BufferedCounter(registry, `${prefix}websocket_sessions_total`, 'WebSocket sessions closed.', ['relay']);
-    this.sessionBytes = new BufferedCounter(registry, `${prefix}websocket_bytes_total`, 'Bytes of closed WebSocket sessions on the client connection: in from the client, out to it.', ['relay', 'direction']);
-    this.sessionMessages = new BufferedCounter(registry, `${prefix}websocket_messages_total`, 'Messages relayed by closed WebSocket sessions: in from the client to the upstream, out from the upstream to the client.', ['relay', 'direction']);
+    // Open sessions count at each scrape, as Envoy's connection byte counters grow while a connection is open: a
+    // session open for hours shows its traffic as it flows, not all of it in the scrape after its close.
+    const countOpenSessions = () => {
+      for (const source of sources) source.countOpenSessions();
+    };
+    this.sessionBytes = new BufferedCounter(registry, `${prefix}websocket_bytes_total`, 'Bytes of WebSocket sessions on the client connection, open ones included: in from the client, out to it.', ['relay', 'direction'], countOpenSessions);
+    this.sessionMessages = new BufferedCounter(registry, `${prefix}websocket_messages_total`, 'Messages relayed by WebSocket sessions, open ones included: in from the client to the upstream, out from the upstream to the client.', ['relay', 'direction'], countOpenSessions);
     this.grpcCalls = new BufferedCounter(registry, `${prefix}grpc_calls_total`, 'gRPC calls answered, by grpc-status (0 OK … 16; other for a status outside them, none when no status came).', ['relay', 'route', 'grpc_status']);
     new Gauge({
       name: `${prefix}requests_in_flight`,
@@ -155,7 +172,11 @@ class MetricSet {
           for (const source of sources) {
             for (const [pool, view] of source.pools) {
               // `set`, not `inc`: a pool reported twice under one relay label shows once.
-              for (const target of view.targets()) this.set({ relay: source.relay, pool, target: target.url }, read(target, now));
+              // `targets: false`: a target's position, not its internal address, on a public `/metrics`.
+              const targets = view.targets();
+              for (let index = 0; index < targets.length; index++) {
+                this.set({ relay: source.relay, pool, target: source.targets ? targets[index]!.url : String(index) }, read(targets[index]!, now));
+              }
             }
           }
         },
@@ -254,7 +275,7 @@ export function metricsFactory(settings: MetricsSettings): ObserverFactory {
     bind(context: StageContext): Observer {
       const set = settings.set;
       if (settings.pools.length > 0) set.addPoolGauges();
-      const observer = new MetricsObserver(set, settings.routes, settings.relay ?? context.target.host, settings.targets ? context.target.origin : null, settings.pools);
+      const observer = new MetricsObserver(set, settings.routes, settings.relay ?? context.target.host, settings.targets ? context.target.origin : null, settings.pools, settings.targets);
       trackSource(context.target, set, observer.source);
       return observer;
     },
@@ -318,6 +339,8 @@ class MetricsObserver implements Observer {
   private readonly sessionBytesOut: PendingSeries;
   private readonly sessionMessagesIn: PendingSeries;
   private readonly sessionMessagesOut: PendingSeries;
+  /** Open WebSocket sessions, and what the counters have of each so far. */
+  private readonly openSessions = new Map<RequestRecord, SessionCounted>();
 
   constructor(
     readonly set: MetricSet,
@@ -326,8 +349,9 @@ class MetricsObserver implements Observer {
     /** The relay's own origin for the `target` label; null when targets are not labelled. */
     readonly target: string | null,
     pools: GaugeSource['pools'],
+    targets: boolean,
   ) {
-    this.source = { relay, inFlight: 0, sessionsOpen: 0, pools };
+    this.source = { relay, inFlight: 0, sessionsOpen: 0, pools, targets, countOpenSessions: () => this.countOpenSessions() };
     set.sources.add(this.source);
     this.requestBytes = set.requestBytes.series({ relay });
     this.responseBytes = set.responseBytes.series({ relay });
@@ -370,7 +394,28 @@ class MetricsObserver implements Observer {
     // The handshake is over: the session is counted as open, no longer as a request in flight.
     this.source.inFlight--;
     this.source.sessionsOpen++;
+    this.openSessions.set(record, { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0 });
     this.countRequest(record, (performance.now() - record.startedAt) / 1000);
+  }
+
+  /** Each open session's bytes and messages since the last scrape (the rest is counted at its close). */
+  private countOpenSessions(): void {
+    for (const [record, counted] of this.openSessions) {
+      record.sessionSoFar();
+      this.countSession(record, counted);
+    }
+  }
+
+  /** What `record` has that the counters do not have yet; `counted` then has all of it. */
+  private countSession(record: RequestRecord, counted: SessionCounted): void {
+    if (record.bytesIn > counted.bytesIn) this.sessionBytesIn.inc(record.bytesIn - counted.bytesIn);
+    if (record.bytesOut > counted.bytesOut) this.sessionBytesOut.inc(record.bytesOut - counted.bytesOut);
+    if (record.messagesIn > counted.messagesIn) this.sessionMessagesIn.inc(record.messagesIn - counted.messagesIn);
+    if (record.messagesOut > counted.messagesOut) this.sessionMessagesOut.inc(record.messagesOut - counted.messagesOut);
+    counted.bytesIn = Math.max(counted.bytesIn, record.bytesIn);
+    counted.bytesOut = Math.max(counted.bytesOut, record.bytesOut);
+    counted.messagesIn = Math.max(counted.messagesIn, record.messagesIn);
+    counted.messagesOut = Math.max(counted.messagesOut, record.messagesOut);
   }
 
   refused(message: RequestRefusedMessage): void {
@@ -383,10 +428,10 @@ class MetricsObserver implements Observer {
     if (record.session) {
       this.source.sessionsOpen--;
       this.sessions.inc();
-      if (record.bytesIn > 0) this.sessionBytesIn.inc(record.bytesIn);
-      if (record.bytesOut > 0) this.sessionBytesOut.inc(record.bytesOut);
-      this.sessionMessagesIn.inc(record.messagesIn);
-      this.sessionMessagesOut.inc(record.messagesOut);
+      const counted = this.openSessions.get(record);
+      this.openSessions.delete(record);
+      // The remainder: what scrapes during the session have not counted yet.
+      this.countSession(record, counted ?? { bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0 });
       return;
     }
     this.source.inFlight--;

@@ -388,15 +388,25 @@ export class RequestRecord implements AnswerHandler {
   }
 
   closeSession(socket: Socket): void {
+    // The client connection is closed: nothing more reaches the client, and all it sent has been read.
+    this.readSession(socket);
+    this.finish();
+  }
+
+  /** An open session's bytes and messages so far, into the record: a metrics scrape counts them before the close. */
+  sessionSoFar(): void {
+    const socket = this.request.client.incoming?.socket;
+    if (this.session && !this.finished && socket !== undefined) this.readSession(socket);
+  }
+
+  private readSession(socket: Socket): void {
     // Counted from the 101 on: the handshake request is left out, the 101 head (written after the baseline) is in.
     this.bytesIn = Math.max(0, (socket.bytesRead ?? 0) - this.socketRead);
     this.bytesOut = Math.max(0, (socket.bytesWritten ?? 0) - this.socketWritten);
     const counts = (this.request.client as CountsSlot)[kCounts];
     if (counts !== undefined) {
-      // The client connection is closed: nothing more reaches the client, and all it sent has been read.
       this.messagesIn = counts.clientMessages;
       this.messagesOut = counts.upstreamMessages;
     }
-    this.finish();
   }
 }

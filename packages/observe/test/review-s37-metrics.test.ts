@@ -42,10 +42,27 @@ test('a scrape during an open WebSocket session counts the messages and bytes it
     assert.is(value(text, 'relay_websocket_messages_total{relay="chat",direction="out"}'), 3, 'messages to the client so far');
     assert.ok((value(text, 'relay_websocket_bytes_total{relay="chat",direction="in"}') ?? 0) > 0, 'bytes from the client so far');
     assert.ok((value(text, 'relay_websocket_bytes_total{relay="chat",direction="out"}') ?? 0) > 0, 'bytes to the client so far');
-  } finally {
+    // At the close only the remainder is added: nothing is counted twice.
+    const bytesIn = value(text, 'relay_websocket_bytes_total{relay="chat",direction="in"}')!;
     const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
     ws.close(1000, 'done');
     await closed;
+    let after = await registry.metrics();
+    for (let tries = 0; tries < 100 && value(after, 'relay_websocket_sessions_open{relay="chat"}') !== 0; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      after = await registry.metrics();
+    }
+    assert.is(value(after, 'relay_websocket_sessions_total{relay="chat"}'), 1);
+    assert.is(value(after, 'relay_websocket_messages_total{relay="chat",direction="in"}'), 3, 'each message once');
+    assert.is(value(after, 'relay_websocket_messages_total{relay="chat",direction="out"}'), 3, 'each message once');
+    const closedBytesIn = value(after, 'relay_websocket_bytes_total{relay="chat",direction="in"}')!;
+    assert.ok(closedBytesIn > bytesIn && closedBytesIn < bytesIn + 64, `the close frame added, not the session again: ${bytesIn} then ${closedBytesIn}`);
+  } finally {
+    if (ws.readyState !== WebSocket.CLOSED) {
+      const closed = new Promise<void>((resolve) => ws.once('close', () => resolve()));
+      ws.close(1000, 'done');
+      await closed;
+    }
     await served.close();
     await upstream.close();
   }
