@@ -28,8 +28,9 @@ export interface MetricsOptions {
    */
   pools?: Readonly<Record<string, PoolView>>;
   /**
-   * Label series by the upstream's origin (`target`). `false` leaves `target=""`: a `/metrics`
-   * that the public can reach then names no internal address. Default `true`.
+   * Label series by the upstream's origin (`target`). `false` leaves `target=""`, and labels the
+   * `pools` gauges by each target's position in its pool (`"0"`, `"1"` …): a `/metrics` that the
+   * public can reach then names no internal address. Default `true`.
    */
   targets?: boolean;
 }

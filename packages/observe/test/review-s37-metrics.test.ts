@@ -5,6 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Registry } from 'prom-client';
 import { WebSocket } from 'ws';
+import { balance } from '@relay/balance';
 import { createRelay } from '@relay/core';
 import { fetchRaw, serveRelay, startUpstream } from '@relay/testkit';
 import { metrics } from '../src/index.js';
@@ -89,6 +90,30 @@ test('regression: methods outside the nine standard ones share method="OTHER"; p
   } finally {
     await served.close();
     await upstream.close();
+  }
+});
+
+test('targets: false with pools: the per-target gauges name each target by its position in the pool, never its URL', async () => {
+  // README: "`false` leaves `target=\"\"`, so a public `/metrics` names no internal address". The pool gauges need a
+  // target label to keep the targets apart: their position in the pool ("0", "1", ...) does, and names no address.
+  const ups = await Promise.all(['a', 'b'].map((name) => startUpstream((_req, res) => res.writeHead(200, { 'content-length': 1 }).end(name))));
+  const pool = balance({ targets: ups.map((up) => up.url) });
+  const registry = new Registry();
+  const m = metrics({ registry, relay: 'api', pools: { api: pool }, targets: false });
+  const served = await serveRelay(createRelay({ targetBaseUrl: ups[0]!.url, stages: [m.request, pool, m.attempt] }));
+  try {
+    for (let index = 0; index < 4; index++) assert.is((await fetchRaw(served.url)).status, 200);
+    const text = await registry.metrics();
+    for (const position of ['0', '1']) {
+      assert.is(value(text, `relay_upstream_target_healthy{relay="api",pool="api",target="${position}"}`), 1, `target ${position}`);
+      assert.is(value(text, `relay_upstream_target_in_flight{relay="api",pool="api",target="${position}"}`), 0);
+    }
+    assert.is(value(text, 'relay_requests_total{relay="api",route="",method="GET",status_class="2xx",target=""}'), 4);
+    for (const up of ups) assert.not.ok(text.includes(up.url) || text.includes(new URL(up.url).host), `${up.url} is not in the scrape`);
+  } finally {
+    pool.stop();
+    await served.close();
+    await Promise.all(ups.map((up) => up.close()));
   }
 });
 
