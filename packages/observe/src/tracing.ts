@@ -29,7 +29,10 @@ export interface TracingOptions {
    * span, or of the attempts when no span is active. Default the global propagator.
    */
   propagator?: TextMapPropagator;
-  /** Make a SERVER span per client request, for apps without HTTP server instrumentation. Default `false`. */
+  /**
+   * Make a SERVER span per client request, for apps without HTTP server instrumentation: made only
+   * when no span is active (an instrumentation's is the request's). Default `false`.
+   */
   serverSpan?: boolean;
   /** Keep the query string in `url.full`. Default `false`. */
   includeQuery?: boolean;
@@ -112,14 +115,14 @@ class TracingObserver implements Observer, AttemptRunner {
   start(record: RequestRecord): void {
     if (this.shareIds) shareTraceIds(record);
     const active = contextApi.active();
-    if (this.settings.serverSpan) {
-      this.startServerSpan(record, active);
-      return;
-    }
     const server = trace.getSpan(active);
+    // A span is active (an HTTP server instrumentation's SERVER span): it is the request's, and the
+    // attempts go under it. `serverSpan` makes one only when none is: a second SERVER span, child of
+    // the client's `traceparent`, would take the attempts from under the instrumentation's.
     if (server !== undefined) noteSpan(record, server);
-    // No SERVER span from an HTTP server instrumentation: the attempts continue the client's trace
-    // (its `traceparent`), as a proxy in the middle of a trace does, instead of starting a new one.
+    else if (this.settings.serverSpan) this.startServerSpan(record, active);
+    // No SERVER span at all: the attempts continue the client's trace (its `traceparent`), as a
+    // proxy in the middle of a trace does, instead of starting a new one.
     else record.parentContext = this.settings.propagator.extract(active, record.request.headers, defaultTextMapGetter);
   }
 
@@ -251,7 +254,8 @@ class TracingObserver implements Observer, AttemptRunner {
     const server = record.serverSpan as Span | null;
     if (server === null) return;
     record.serverSpan = null;
-    server.setAttribute('http.response.status_code', record.status);
+    // Only a status that was sent (semantic conventions): 499 is the log's name for a client that left before any.
+    if (record.status !== 499 || record.code !== 'ERR_CLIENT_ABORTED') server.setAttribute('http.response.status_code', record.status);
     if (serverFailed(record)) {
       server.setAttribute('error.type', record.code ?? String(record.status));
       server.setStatus({ code: SpanStatusCode.ERROR });
