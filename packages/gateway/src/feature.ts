@@ -64,9 +64,10 @@ export const stageOrder = Object.freeze({
   routeStats: 0,
   requestId: 5,
   accessLog: 10,
+  // Outside `compress`, as the access log is: the response bytes it counts are the ones the client got.
+  metrics: 12,
   compress: 15,
   tracing: 20,
-  metrics: 30,
   rateLimit: 40,
   bodyLimit: 50,
   cookies: 60,

@@ -15,7 +15,7 @@ function value(text: string, series: string): number | undefined {
 
 test('a compressed answer: relay_response_body_bytes_total counts the bytes sent to the client, as the access line does', async () => {
   // docs/observability.md: relay_response_body_bytes_total is "Response body bytes sent to clients"; the access line's
-  // bytesOut is the same figure (nginx's $body_bytes_sent, after gzip). The gateway runs `metrics` (slot 30) inside
+  // bytesOut is the same figure (nginx's $body_bytes_sent, after gzip). The gateway ran `metrics` (slot 30) inside
   // `compress` (slot 15), so the counter gets the upstream's uncompressed bytes while the access line (slot 10) and the
   // client get the gzip body: a bandwidth panel built on it overstates egress several times.
   const files = configDir();
