@@ -74,7 +74,7 @@ export type Strategy = 'round-robin' | 'least-request' | 'hash';
 export interface BalanceOptions {
   /** The upstreams. Required (may be empty, then replaced with `setTargets`). */
   targets: readonly TargetSpec[];
-  /** `'round-robin'` (smooth weighted, as nginx), `'least-request'` (power of two choices) or `'hash'`. Default `'round-robin'`. */
+  /** `'round-robin'` (smooth weighted, as nginx), `'least-request'` (power of two choices; weighted by `weight / (inFlight + 1)` when weights differ) or `'hash'`. Default `'round-robin'`. */
   strategy?: Strategy;
   /** The key of `'hash'`: `'client'` (the client's address), `{ header }` or `{ cookie }`. Default `'client'`. */
   hashKey?: HashKey;

@@ -7,7 +7,7 @@ import { parseSpecs } from './targets.js';
 export interface TargetPickerOptions {
   /** Static targets as `balance()` takes them (`'http://10.0.0.1:8000'` or `{ url, weight }`); DNS targets are the stage's. */
   targets: readonly TargetSpec[];
-  /** `round-robin` (smooth, weighted), `least-request` (power of two choices) or `hash` (weighted rendezvous). Default `round-robin`. */
+  /** `round-robin` (smooth, weighted), `least-request` (power of two choices, weighted by load when weights differ) or `hash` (weighted rendezvous). Default `round-robin`. */
   strategy?: Strategy;
 }
 

@@ -25,21 +25,49 @@ export function roundRobin(members: readonly Member[]): Member {
 }
 
 /**
- * Least in-flight by the power of two choices: two members at random, the one with fewer
- * attempts in progress per unit of weight wins. Almost as good as scanning every member, and two
- * balancers (two relay processes) do not stampede onto the same idle one.
+ * Least in-flight, as Envoy's least-request does it. Equal weights: the power of two choices, two
+ * members at random and the one with fewer attempts in progress wins (almost as good as scanning
+ * every member, and two balancers, two relay processes, do not stampede onto the same idle one).
+ * Unequal weights: smooth weighted round robin over `weight / (inFlight + 1)`, so with nothing in
+ * flight the split is the weights (two random picks would ignore them: 1:1:1:1:10 gave the heavy
+ * member 40 %, not 71 %), and a busy member's share shrinks with its load. nginx's `least_conn`
+ * is weighted the same way, ties going weighted round robin.
  *
  * @example
  * const member = leastRequest(members, null);
  */
 export function leastRequest(members: readonly Member[]): Member {
   if (members.length === 1) return members[0]!;
+  return sameWeights(members) ? twoChoices(members) : weightedLeast(members);
+}
+
+function sameWeights(members: readonly Member[]): boolean {
+  const weight = members[0]!.weight;
+  for (const member of members) if (member.weight !== weight) return false;
+  return true;
+}
+
+function twoChoices(members: readonly Member[]): Member {
   const first = Math.floor(Math.random() * members.length);
   let second = Math.floor(Math.random() * (members.length - 1));
   if (second >= first) second++;
   const a = members[first]!;
   const b = members[second]!;
-  return (a.inFlight + 1) / a.weight <= (b.inFlight + 1) / b.weight ? a : b;
+  return a.inFlight <= b.inFlight ? a : b;
+}
+
+/** `roundRobin` with Envoy's dynamic weight (its `active_request_bias` at the default 1). */
+function weightedLeast(members: readonly Member[]): Member {
+  let total = 0;
+  let best = members[0]!;
+  for (const member of members) {
+    const weight = member.weight / (member.inFlight + 1);
+    member.current += weight;
+    total += weight;
+    if (member.current > best.current) best = member;
+  }
+  best.current -= total;
+  return best;
 }
 
 /**
