@@ -162,6 +162,8 @@ export class Pool {
 
   private recordFailure(member: Member, outlier: OutlierRules): void {
     const now = Date.now();
+    // An ejection that has just ended is noticed (and its count reset) before this failure counts.
+    if (now >= this.nextReturn) this.refresh(now);
     if (!countFailure(member, this.members, outlier, now)) return;
     this.logger.warn({ target: member.url, ejections: member.ejections, ms: member.ejectedUntil - now }, 'balance: target ejected');
     this.announce({ url: member.url, change: 'ejected', ejectedFor: member.ejectedUntil - now });
@@ -220,6 +222,8 @@ export class Pool {
 
   private returned(member: Member): void {
     member.ejectedUntil = 0;
+    // A returning target starts its count over, as Envoy's unejectHost resets the consecutive counters.
+    member.failures = 0;
     this.logger.info({ target: member.url }, 'balance: target returned after its ejection');
     this.announce({ url: member.url, change: 'returned' });
   }
