@@ -5,6 +5,7 @@ import type { Member, TargetState } from './member.js';
 import { checkBalanceOptions, compileCircuit, compileHealth, compileOutlier, type BalanceOptions, type CircuitRules, type TargetSpec } from './options.js';
 import { Pool } from './pool.js';
 import { noTarget, overloaded } from './responses.js';
+import { holdForSession } from './session-slot.js';
 import { strategyPicks } from './strategies.js';
 
 /** A `balance()` stage: put it in `stages`, and steer its pool at run time. */
@@ -80,7 +81,9 @@ function balanceHandler(pool: Pool, circuit: CircuitRules | null, next: Handler)
       throw error;
     }
     pool.recordStatus(member, response.status);
-    holdUntilSent(response.body as HeldBody | null, member);
+    // A WebSocket session is load on its target until it closes, not only its handshake.
+    if (response.upgrade !== undefined) holdForSession(response, response.upgrade, request.client, () => release(member));
+    else holdUntilSent(response.body as HeldBody | null, member);
     response.target = member.target;
     return response;
   }

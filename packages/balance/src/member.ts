@@ -5,7 +5,7 @@ export interface TargetState {
   /** The target's URL (for a DNS target, one of its addresses). */
   readonly url: string;
   readonly weight: number;
-  /** Attempts in progress (until their response body is sent or dropped). */
+  /** Attempts in progress (until their response body is sent or dropped; a WebSocket session until it closes). */
   readonly inFlight: number;
   /** Attempts waiting for a free slot (circuit breaking). */
   readonly pending: number;

@@ -113,6 +113,11 @@ test('an open WebSocket session counts as in flight on its target (least-request
     if (second.ws !== null) opened.push(second.ws);
     assert.is(state.inFlight, 1, `a target holding an open WebSocket session reports inFlight ${state.inFlight}`);
     assert.is(second.status, 503, `a second session past circuit.maxRequests: 1 got ${second.status}, not the circuit's 503`);
+    first.ws!.close();
+    assert.ok(await waitFor(() => pool.targets()[0]!.inFlight === 0, 2000), 'the slot is released when the session closes');
+    const third = await openWs(wsUrl);
+    if (third.ws !== null) opened.push(third.ws);
+    assert.is(third.status, 101, 'a new session is let in once the first one closed');
   } finally {
     for (const ws of opened) ws.terminate();
     pool.stop();
