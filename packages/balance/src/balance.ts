@@ -58,7 +58,7 @@ export function balance(options: BalanceOptions): BalanceStage {
       if (pool.logger !== context.logger) pool.logger = context.logger;
       // The health checks of https: targets connect as the relay's attempts do (its CA, servername, client certificate).
       if (context.tls !== undefined) pool.useTls(context.tls);
-      return balanceHandler(pool, circuit, next);
+      return balanceHandler(pool, circuit, context.timeouts.pool, next);
     },
     setTargets: (targets) => pool.setTargets(targets),
     targets: () => pool.targets(),
@@ -67,7 +67,8 @@ export function balance(options: BalanceOptions): BalanceStage {
   };
 }
 
-function balanceHandler(pool: Pool, circuit: CircuitRules | null, next: Handler): Handler {
+/** `maxWait`: how long an attempt may wait for a circuit slot, the relay's `timeout.pool` (0: no bound, as there). */
+function balanceHandler(pool: Pool, circuit: CircuitRules | null, maxWait: number, next: Handler): Handler {
   async function attempt(member: Member, request: ProxyRequest): Promise<ProxyResponse> {
     let response: ProxyResponse;
     try {
@@ -111,8 +112,14 @@ function balanceHandler(pool: Pool, circuit: CircuitRules | null, next: Handler)
     body.once('close', releaseBody);
   }
 
-  async function waitForSlot(member: Member, request: ProxyRequest): Promise<ProxyResponse> {
-    await new Promise<void>((resolve, reject) => {
+  /**
+   * Waits for a slot of a full target, at most the relay's `timeout.pool`: the same wait for upstream
+   * capacity that a full connection pool bounds. A wait that runs out gets the circuit's 503 with
+   * `Retry-After`, as an attempt past `maxPending` does (Envoy answers a pending-queue overflow 503):
+   * the target stayed at its limit, and `retry()` tries another target after `Retry-After`.
+   */
+  async function waitForSlot(member: Member, request: ProxyRequest, rules: CircuitRules): Promise<ProxyResponse> {
+    const served = await new Promise<boolean>((resolve, reject) => {
       const client = request.client;
       // The abort's own reason: a retry deadline (504 ERR_DEADLINE) or a shutdown is answered; only a
       // client that left gets nothing (core writes no answer for ERR_CLIENT_ABORTED).
@@ -122,19 +129,31 @@ function balanceHandler(pool: Pool, circuit: CircuitRules | null, next: Handler)
         return;
       }
       const signal = client.signal;
-      const granted = (): void => {
-        signal.removeEventListener('abort', left);
-        resolve();
-      };
-      const left = (): void => {
+      let timer: NodeJS.Timeout | undefined;
+      const unqueue = (): void => {
         const index = member.waiting.indexOf(granted);
         if (index !== -1) member.waiting.splice(index, 1);
+      };
+      const granted = (): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', left);
+        resolve(true);
+      };
+      const left = (): void => {
+        clearTimeout(timer);
+        unqueue();
         reject(reason());
+      };
+      const expired = (): void => {
+        signal.removeEventListener('abort', left);
+        unqueue();
+        resolve(false);
       };
       member.waiting.push(granted);
       signal.addEventListener('abort', left, { once: true });
+      if (maxWait > 0) timer = setTimeout(expired, maxWait);
     });
-    return attempt(member, request);
+    return served ? attempt(member, request) : refuse(member, rules);
   }
 
   /** 503 for a full target; logged at most once a second per target, a flood must not flood the log too. */
@@ -157,7 +176,7 @@ function balanceHandler(pool: Pool, circuit: CircuitRules | null, next: Handler)
     if (member === null) return Promise.resolve(noTarget());
     if (circuit !== null && member.inFlight >= circuit.maxRequests) {
       if (member.waiting.length >= circuit.maxPending) return Promise.resolve(refuse(member, circuit));
-      return waitForSlot(member, request);
+      return waitForSlot(member, request, circuit);
     }
     member.inFlight++;
     return attempt(member, request);

@@ -61,7 +61,7 @@ export interface OutlierOptions {
 export interface CircuitOptions {
   /** Most attempts in progress on one target. Required. */
   maxRequests: number;
-  /** Attempts that may wait for a free slot on a full target; beyond them, 503 at once. Default 0. */
+  /** Attempts that may wait for a free slot on a full target, each at most the relay's `timeout.pool` (then 503); beyond them, 503 at once. Default 0. */
   maxPending?: number;
   /** The `Retry-After` (seconds) of the 503. Default 1. */
   retryAfter?: number;
