@@ -1,6 +1,7 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { TlsOptions } from '@relay/core';
+import { Http2Checks, type CheckStatus } from './health-h2.js';
 import type { Member } from './member.js';
 import type { HealthRules } from './options.js';
 
@@ -16,7 +17,7 @@ export type HealthChange = (member: Member, healthy: boolean) => void;
 
 /**
  * Active health checks: every `interval`, one GET of `path` on every member, through its own
- * keep-alive agents (closed by `stop`). A member turns unhealthy after `unhealthyThreshold`
+ * keep-alive agents, or one HTTP/2 session per member with `protocol: 'http2'` (closed by `stop`). A member turns unhealthy after `unhealthyThreshold`
  * failing checks in a row and healthy after `healthyThreshold` passing ones. `https:` members are
  * checked with the relay's TLS settings (`useTls`), as its attempts connect.
  *
@@ -30,6 +31,7 @@ export class HealthChecker {
   private tls: Readonly<TlsOptions> = noTls;
   private http = new HttpAgent({ keepAlive: true, maxSockets: 1 });
   private https = httpsAgent(noTls);
+  private readonly h2 = new Http2Checks(noTls);
   private readonly checking = new Set<Member>();
 
   constructor(
@@ -52,6 +54,7 @@ export class HealthChecker {
     this.timer = null;
     this.http.destroy();
     this.https.destroy();
+    this.h2.closeAll();
     // Fresh agents: a later start() must not use destroyed ones.
     this.http = new HttpAgent({ keepAlive: true, maxSockets: 1 });
     this.https = httpsAgent(this.tls);
@@ -66,29 +69,38 @@ export class HealthChecker {
     this.tls = tls;
     this.https.destroy();
     this.https = httpsAgent(tls);
+    this.h2.useTls(tls);
   }
 
   /** Checks every member not already being checked. */
   checkAll(): void {
-    for (const member of this.members()) if (!this.checking.has(member)) this.check(member);
+    const members = this.members();
+    // A target that left the pool (setTargets, a DNS change) keeps no session open.
+    if (this.rules.protocol === 'http2') this.h2.keepOnly(members);
+    for (const member of members) if (!this.checking.has(member)) this.check(member);
   }
 
   private check(member: Member): void {
     this.checking.add(member);
-    const target = member.target;
-    const secure = target.protocol === 'https:';
     let settled = false;
     // From the start to the response head, as documented: the request's own `timeout` is only an
     // idle timer, which a target that trickles its head a byte at a time would keep resetting.
-    const deadline = setTimeout(() => request.destroy(new Error('health check timed out')), this.rules.timeout);
+    const deadline = setTimeout(() => cancel(), this.rules.timeout);
     deadline.unref();
-    const done = (passed: boolean): void => {
+    const done = (status: number): void => {
       clearTimeout(deadline);
       if (settled) return;
       settled = true;
       this.checking.delete(member);
-      if (this.timer !== null) this.record(member, passed);
+      if (this.timer !== null) this.record(member, this.passes(status));
     };
+    const cancel = this.rules.protocol === 'http2' ? this.checkHttp2(member, done) : this.checkHttp1(member, done);
+  }
+
+  /** One HTTP/1.1 GET through the keep-alive agents; returns what cancels it. */
+  private checkHttp1(member: Member, done: CheckStatus): () => void {
+    const target = member.target;
+    const secure = target.protocol === 'https:';
     const request = (secure ? httpsRequest : httpRequest)({
       host: target.hostname,
       port: target.port,
@@ -101,16 +113,27 @@ export class HealthChecker {
     });
     request.on('response', (response: IncomingMessage) => {
       response.resume();
-      done(this.passes(response.statusCode ?? 0));
+      done(response.statusCode ?? 0);
     });
     request.on('timeout', () => request.destroy(new Error('health check timed out')));
-    request.on('error', () => done(false));
-    request.on('close', () => done(false));
+    request.on('error', () => done(0));
+    request.on('close', () => done(0));
     request.end();
+    return () => request.destroy(new Error('health check timed out'));
+  }
+
+  /** One HTTP/2 GET on the member's session; a check that times out closes the session (the next one reconnects). */
+  private checkHttp2(member: Member, done: CheckStatus): () => void {
+    this.h2.get(member, this.rules.path, done);
+    return () => {
+      this.h2.close(member);
+      done(0);
+    };
   }
 
   private passes(status: number): boolean {
     const statuses = this.rules.statuses;
+    // 0: no response (statuses are checked to be 100 to 599).
     return statuses === null ? status >= 200 && status < 400 : statuses.has(status);
   }
 

@@ -8,6 +8,7 @@ export type {
   DnsTarget,
   HashKey,
   HealthCheckOptions,
+  HealthProtocol,
   OutlierOptions,
   StaticTarget,
   Strategy,

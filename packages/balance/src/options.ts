@@ -39,7 +39,15 @@ export interface HealthCheckOptions {
   unhealthyThreshold?: number;
   /** Statuses that pass. Default every 2xx and 3xx. */
   statuses?: readonly number[];
+  /**
+   * `'http2'`: checks speak HTTP/2 (h2c with prior knowledge to `http:` targets, ALPN `h2` to `https:` ones), for
+   * targets behind `http2Transport` that speak nothing else (gRPC, h2c-only servers). Default `'http1'`.
+   */
+  protocol?: HealthProtocol;
 }
+
+/** The protocol of the health checks. */
+export type HealthProtocol = 'http1' | 'http2';
 
 /** Options of the passive outlier detection (what ordinary requests tell about a target). */
 export interface OutlierOptions {
@@ -118,6 +126,7 @@ export interface HealthRules {
   readonly healthyThreshold: number;
   readonly unhealthyThreshold: number;
   readonly statuses: ReadonlySet<number> | null;
+  readonly protocol: HealthProtocol;
 }
 
 /** The checked options of the circuit breaker. */
@@ -128,7 +137,8 @@ export interface CircuitRules {
 }
 
 const optionKeys = ['targets', 'strategy', 'hashKey', 'healthCheck', 'outlier', 'circuit', 'onStateChange', 'resolve'];
-const healthKeys = ['path', 'interval', 'timeout', 'healthyThreshold', 'unhealthyThreshold', 'statuses'];
+const healthKeys = ['path', 'interval', 'timeout', 'healthyThreshold', 'unhealthyThreshold', 'statuses', 'protocol'];
+const healthProtocols: readonly string[] = ['http1', 'http2'];
 const outlierKeys = ['consecutiveFailures', 'baseEjectionTime', 'maxEjectionTime', 'maxEjectionPercent', 'statuses', 'errors'];
 const circuitKeys = ['maxRequests', 'maxPending', 'retryAfter'];
 const strategies: readonly string[] = ['round-robin', 'least-request', 'hash'];
@@ -213,6 +223,8 @@ export function compileHealth(value: unknown): HealthRules | null {
   if (value === undefined) return null;
   checkObject(value, healthKeys, 'balance: healthCheck');
   if (typeof value.path !== 'string' || !value.path.startsWith('/')) throw new TypeError('healthCheck.path must be a path starting with /');
+  const protocol = value.protocol ?? 'http1';
+  if (!healthProtocols.includes(protocol as string)) throw new TypeError(`healthCheck.protocol must be 'http1' or 'http2', got ${String(protocol)}`);
   return {
     path: value.path,
     interval: readDelay(value.interval, 'healthCheck.interval', 5_000),
@@ -220,6 +232,7 @@ export function compileHealth(value: unknown): HealthRules | null {
     healthyThreshold: readInteger(value.healthyThreshold, 'healthCheck.healthyThreshold', 2),
     unhealthyThreshold: readInteger(value.unhealthyThreshold, 'healthCheck.unhealthyThreshold', 3),
     statuses: value.statuses === undefined ? null : new Set(readStatuses(value.statuses, 'healthCheck.statuses')),
+    protocol: protocol as HealthProtocol,
   };
 }
 

@@ -214,17 +214,18 @@ test('a target back from its ejection needs consecutiveFailures new failures in 
 // ---------------------------------------------------------------------------------------------------------------------
 // Health checks of an HTTP/2 (h2c) target
 
-test('health checks of an h2c target behind http2Transport speak HTTP/2, as its attempts do: a serving target stays healthy', async () => {
+test("health checks of an h2c target behind http2Transport speak HTTP/2 with healthCheck.protocol: 'http2': a serving target stays healthy", async () => {
   // README: health checks connect "as its requests connect" (TLS settings); Envoy's HTTP health checker has
   // codec_client_type (HTTP2 for an h2-only cluster) and a gRPC health checker; a gRPC/h2c-only service cannot
-  // answer an HTTP/1.1 GET. Here every request through the relay succeeds, so the target is healthy.
+  // answer an HTTP/1.1 GET. Here every request through the relay succeeds, so the target is healthy. A stage is not
+  // told its relay's transport, so the protocol is the check's option, as Envoy's codec_client_type is.
   const h2 = createH2cServer();
   h2.on('stream', (stream) => {
     stream.respond({ ':status': 200, 'x-upstream': 'h2' });
     stream.end('ok');
   });
   const up = await listenHttp2(h2);
-  const pool = balance({ targets: [up.url], healthCheck: { path: '/health', interval: 50, timeout: 500, unhealthyThreshold: 2 } });
+  const pool = balance({ targets: [up.url], healthCheck: { path: '/health', interval: 50, timeout: 500, unhealthyThreshold: 2, protocol: 'http2' } });
   const served = await serveRelay(createRelay({ targetBaseUrl: up.url, transport: http2Transport(), stages: [pool] }));
   try {
     const response = await fetchRaw(`${served.url}/x`);
