@@ -1,3 +1,4 @@
+import type { BalanceStage, StaticTarget } from '@relay/balance';
 import type { Stage, UpgradeTransport } from '@relay/core';
 import type { z } from 'zod';
 
@@ -5,6 +6,8 @@ import type { z } from 'zod';
 export interface RouteParts {
   readonly stages: Array<{ order: number; stage: Stage }>;
   websocket: UpgradeTransport | undefined;
+  /** The route's target pool (`balance`): the gateway starts it with the route, stops it when the route retires, and shows its targets. */
+  pool: BalanceStage | undefined;
 }
 
 /** What a feature may read while it builds: the folder of the config file, for relative file paths, and the route's label. */
@@ -12,6 +15,8 @@ export interface FeatureContext {
   readonly configDir: string;
   /** The route's label in logs, metrics and the status page: its `name`, else its match rule. */
   readonly routeLabel: string;
+  /** The route's upstream origins with their weights: one, unless `upstream` lists several. */
+  readonly targets: readonly StaticTarget[];
   /**
    * State that outlives a reload (a rate limit's buckets): the value kept under `key` for this
    * route by the previous config, else `create()`. Put every option the state depends on in `key`,
@@ -55,7 +60,7 @@ export function routeFeature<Key extends string, Schema extends z.ZodTypeAny>(
  * the gateway's own request counting outside everything, refusals and logs before rewriting,
  * response rewriting outside the retry loop, per-attempt work inside it. (Target health needs no
  * slot: failed attempts reach it from the transport's log line.)
- * The slots of packages that have not landed yet are reserved so their feature files only pick one.
+ * `balance` is innermost but for the per-attempt work that wants to know the target it chose.
  *
  * @example
  * parts.stages.push({ order: stageOrder.retry, stage: retry(options) });

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { RouteFeature } from './feature.js';
+import { balanceFeature } from './feature-balance.js';
 import { bodyLimitFeature, compressFeature } from './feature-body.js';
 import { cookiesFeature } from './feature-cookies.js';
 import { headersFeature } from './feature-headers.js';
@@ -10,18 +11,18 @@ import { rewriteLocationFeature } from './feature-rewrite-location.js';
 import { websocketFeature } from './feature-websocket.js';
 
 /**
- * Every stage package the gateway knows, one route key each. A package that lands later
- * (`@relay/balance`) is one `feature-*.ts` file and one entry here; the route schema, its type
- * and the relay builder pick it up.
+ * Every stage package the gateway knows, one route key each. A package that lands later is one
+ * `feature-*.ts` file and one entry here; the route schema, its type and the relay builder pick it up.
  *
  * @example
- * routeFeatures.map((feature) => feature.key); // ['headers', 'cookies', 'rewriteLocation', 'retry', 'websocket', 'rateLimit', …]
+ * routeFeatures.map((feature) => feature.key); // ['headers', 'cookies', 'rewriteLocation', 'retry', 'balance', 'websocket', …]
  */
 export const routeFeatures = [
   headersFeature,
   cookiesFeature,
   rewriteLocationFeature,
   retryFeature,
+  balanceFeature,
   websocketFeature,
   rateLimitFeature,
   bodyLimitFeature,

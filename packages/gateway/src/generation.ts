@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { BalanceStage, StaticTarget } from '@relay/balance';
 import { createRelay, type Logger, type Relay, type Stage } from '@relay/core';
 import { ConfigError, issueAt, type ConfigIssue } from './config-error.js';
 import type { FeatureContext, RouteParts } from './feature.js';
@@ -15,7 +16,10 @@ export interface LiveRoute {
   readonly label: string;
   readonly index: number;
   readonly route: ResolvedRoute;
+  /** The upstream, or the first target of a route that lists several. */
   readonly upstream: string;
+  /** The route's target pool, when it lists several upstreams or has `balance:`. */
+  readonly pool: BalanceStage | undefined;
   readonly matcher: RouteMatcher;
   readonly relay: Relay;
   readonly stats: RouteStats;
@@ -94,12 +98,14 @@ export class Generation {
     return total;
   }
 
+  /** Starts the relays, and the pools' health checks, before the generation takes traffic. */
   async startup(): Promise<void> {
-    await Promise.all(this.routes.map((route) => route.relay.startup()));
+    await Promise.all(this.routes.map((route) => Promise.all([route.relay.startup(), route.pool?.start()])));
   }
 
+  /** Shuts the relays down, then stops their pools' health checks: no attempt of theirs is left to pick a target. */
   async shutdown(timeout: number): Promise<void> {
-    await Promise.all(this.routes.map((route) => route.relay.shutdown({ timeout })));
+    await Promise.all(this.routes.map((route) => route.relay.shutdown({ timeout }).finally(() => route.pool?.stop())));
   }
 }
 
@@ -146,11 +152,11 @@ interface RouteBuild {
 
 function buildRoute(route: ResolvedRoute, build: RouteBuild): LiveRoute {
   const at = ['routes', build.index];
-  const upstream = typeof route.upstream === 'string' ? { url: route.upstream, tls: undefined } : route.upstream;
+  const { upstream, targets } = upstreamOf(route);
   const label = uniqueLabel(route, build.index, build.labels);
   const stats = reuse(build.shared.routes, label, () => new RouteStats(label));
   const health = reuse(build.shared.targets, upstream.url, () => new TargetHealth(upstream.url));
-  const parts = featureParts(route, at, { configDir: build.loaded.dir, routeLabel: label, keep: keeper(build, label) });
+  const parts = featureParts(route, at, { configDir: build.loaded.dir, routeLabel: label, targets, keep: keeper(build, label) });
   const { config, dir } = build.loaded;
   const relay = guard([...at, 'upstream'], () =>
     createRelay({
@@ -166,8 +172,24 @@ function buildRoute(route: ResolvedRoute, build: RouteBuild): LiveRoute {
       logger: routeLogger(build.logger, label, health),
     }),
   );
-  return { label, index: build.index, route, upstream: upstream.url, matcher: compileMatcher(route), relay, stats, health };
+  return { label, index: build.index, route, upstream: upstream.url, pool: parts.pool, matcher: compileMatcher(route), relay, stats, health };
 }
+
+/**
+ * The relay's `targetBaseUrl` and `tls`, and the targets a pool would balance: a single upstream
+ * is its own one target (its path stays in `targetBaseUrl`); a list's first target stands for the
+ * others in `targetBaseUrl`, which `balance()` replaces per attempt but for its path.
+ */
+function upstreamOf(route: ResolvedRoute): { upstream: { url: string; tls: UpstreamTls | undefined }; targets: StaticTarget[] } {
+  if (typeof route.upstream === 'string') return { upstream: { url: route.upstream, tls: undefined }, targets: [{ url: new URL(route.upstream).origin }] };
+  if (!Array.isArray(route.upstream)) return { upstream: { tls: undefined, ...route.upstream }, targets: [{ url: new URL(route.upstream.url).origin }] };
+  const entries = route.upstream.map((target) => (typeof target === 'string' ? { url: target, tls: undefined, weight: undefined } : target));
+  const targets = entries.map(({ url, weight }) => (weight === undefined ? { url } : { url, weight }));
+  // The schema checked that every target giving a tls gives the same one.
+  return { upstream: { url: entries[0]!.url, tls: entries.find((entry) => entry.tls !== undefined)?.tls }, targets };
+}
+
+type UpstreamTls = { ca?: string; rejectUnauthorized?: boolean; servername?: string };
 
 /** `FeatureContext.keep` for one route: its values in `shared.kept` under the route's label. */
 function keeper(build: RouteBuild, label: string): FeatureContext['keep'] {
@@ -188,7 +210,7 @@ function reuse<T>(map: Map<string, T>, key: string, create: () => T): T {
 
 /** Runs every feature of a route; a factory that refuses its options is an issue at that key. */
 function featureParts(route: ResolvedRoute, at: ReadonlyArray<string | number>, context: FeatureContext): RouteParts {
-  const parts: RouteParts = { stages: [], websocket: undefined };
+  const parts: RouteParts = { stages: [], websocket: undefined, pool: undefined };
   for (const feature of routeFeatures) {
     try {
       feature.apply(route[feature.key] as never, parts, context);
@@ -211,7 +233,7 @@ function attemptTimeouts(config: ResolvedConfig, route: ResolvedRoute) {
   return { ...defaults, ...route.timeout };
 }
 
-function readUpstreamTls(tls: { ca?: string; rejectUnauthorized?: boolean; servername?: string }, dir: string, at: ReadonlyArray<string | number>) {
+function readUpstreamTls(tls: UpstreamTls, dir: string, at: ReadonlyArray<string | number>) {
   const { ca, ...rest } = tls;
   if (ca === undefined) return rest;
   return { ...rest, ca: guard(at, () => readFileSync(resolve(dir, ca))) };

@@ -92,6 +92,34 @@ function registerOnce(client: PromClient): void {
       }
     },
   });
+  // A pool's targets by route and count, not by address (as relay_gateway_target_up): observe's
+  // metrics({ pools }) labels each target by its URL, which a public /metrics must not publish.
+  new client.Gauge({
+    name: 'relay_gateway_pool_targets',
+    help: 'Targets in the pool of each route that lists several upstreams or has balance:',
+    labelNames: ['route'],
+    aggregator: 'max',
+    collect() {
+      this.reset();
+      for (const route of source()?.current.routes ?? []) if (route.pool !== undefined) this.set({ route: route.label }, route.pool.targets().length);
+    },
+  });
+  new client.Gauge({
+    name: 'relay_gateway_pool_targets_up',
+    help: "Targets of each route's pool that take traffic: healthy (active health checks) and not ejected (outlier detection)",
+    labelNames: ['route'],
+    // Across workers: the fewest any worker sees up.
+    aggregator: 'min',
+    collect() {
+      this.reset();
+      const now = Date.now();
+      for (const route of source()?.current.routes ?? []) {
+        if (route.pool === undefined) continue;
+        const up = route.pool.targets().filter((target) => target.healthy && target.ejectedUntil <= now).length;
+        this.set({ route: route.label }, up);
+      }
+    },
+  });
   new client.Counter({
     name: 'relay_gateway_config_reloads_total',
     help: 'Config reloads by result',

@@ -72,9 +72,48 @@ const upstreamTls = z
   .partial()
   .strict();
 
+/** Whether a URL is an origin alone: a pool's targets share the route's path (`upstreamPrefix`). */
+function isOrigin(value: string): boolean {
+  // A value that is no URL was refused already (zod runs every refinement): not said twice.
+  if (!URL.canParse(value)) return true;
+  const url = new URL(value);
+  return url.pathname === '/' && url.search === '' && url.hash === '';
+}
+
+const targetUrl = upstreamUrl.refine(isOrigin, (value) => ({
+  message: `expected an origin such as http://10.0.0.1:8000, without a path (the path goes in upstreamPrefix), got "${withoutUserinfo(value)}"`,
+}));
+
+/** One target of a route that lists several: its origin, the TLS its relay connects with, its share of the traffic. */
+const poolTarget = z.union(
+  [targetUrl, z.object({ url: targetUrl, tls: upstreamTls.optional(), weight: z.number().int().positive().optional() }).strict()],
+  { errorMap: () => ({ message: 'expected a URL string or { url, tls, weight }' }) },
+);
+
+/**
+ * A route's targets are one relay's: one set of TLS settings (core's `tls` is per relay) and each
+ * origin once (`balance()` refuses a target listed twice; said here, with its line).
+ */
+function onePool(targets: Array<z.output<typeof poolTarget>>, context: z.RefinementCtx): void {
+  const seen = new Set<string>();
+  let tls: string | undefined;
+  targets.forEach((target, index) => {
+    const entry = typeof target === 'string' ? { url: target, tls: undefined } : target;
+    const origin = URL.canParse(entry.url) ? new URL(entry.url).origin : entry.url;
+    if (seen.has(origin)) context.addIssue({ code: z.ZodIssueCode.custom, path: [index], message: `${withoutUserinfo(entry.url)} is listed twice` });
+    seen.add(origin);
+    if (entry.tls === undefined) return;
+    const shown = JSON.stringify(entry.tls);
+    if (tls !== undefined && shown !== tls) {
+      context.addIssue({ code: z.ZodIssueCode.custom, path: [index, 'tls'], message: 'expected the same tls as the targets before it (a route connects to its targets with one tls)' });
+    }
+    tls ??= shown;
+  });
+}
+
 const upstream = z.union(
-  [upstreamUrl, z.object({ url: upstreamUrl, tls: upstreamTls.optional() }).strict()],
-  { errorMap: () => ({ message: 'expected a URL string or { url, tls }' }) },
+  [upstreamUrl, z.object({ url: upstreamUrl, tls: upstreamTls.optional() }).strict(), z.array(poolTarget).min(1, 'expected at least one target').superRefine(onePool)],
+  { errorMap: () => ({ message: 'expected a URL string, { url, tls } or a list of them' }) },
 );
 
 const match = z

@@ -3,7 +3,8 @@ import type { RouteStatus, StatusSnapshot, TargetStatus } from './status.js';
 /**
  * The status of the whole gateway from the snapshots of its workers: requests, errors, in-flight
  * requests and sessions are summed per route; a target shows what the worker that saw it last
- * saw (its latest attempt decides, as in one process); `pid` is the worker that answered.
+ * saw (its latest attempt decides, as in one process), a pool's target out if out for any worker;
+ * `pid` is the worker that answered.
  * `partial` when some worker did not answer in time.
  *
  * @example
@@ -50,8 +51,15 @@ function mergeRoute(into: RouteStatus, route: RouteStatus): RouteStatus {
   };
 }
 
-/** The more recent view of one target: a worker that never sent it anything knows least. */
+/**
+ * The more recent view of one target: a worker that never sent it anything knows least. A pool's
+ * target (each worker checks it on its own) is out when it is out for some worker, as
+ * `relay_gateway_target_up` is 1 only when up for every worker; its attempts are summed.
+ */
 function latest(a: TargetStatus, b: TargetStatus): TargetStatus {
+  if (a.inFlight !== undefined && b.inFlight !== undefined) {
+    return { ...a, health: a.health === 'healthy' ? b.health : a.health, ejected: a.ejected === true || b.ejected === true, inFlight: a.inFlight + b.inFlight };
+  }
   if (b.lastSeenAgo === null) return a;
   if (a.lastSeenAgo === null) return b;
   return b.lastSeenAgo < a.lastSeenAgo ? b : a;

@@ -1,14 +1,20 @@
-import type { Generation } from './generation.js';
+import type { Generation, LiveRoute } from './generation.js';
 
 /** One upstream target as the status page shows it. */
 export interface TargetStatus {
   url: string;
-  /** `healthy` when the last attempt got an answer other than 502/503/504, `unhealthy` when it failed, `unknown` before any. */
+  /**
+   * `healthy` when the last attempt got an answer other than 502/503/504, `unhealthy` when it failed, `unknown` before any.
+   * A target of a pool (`balance`) has the pool's verdict: `unhealthy` while its health checks fail or it is ejected.
+   */
   health: 'unknown' | 'healthy' | 'unhealthy';
   lastStatus: number | null;
   lastError: string | null;
-  /** Milliseconds since the last attempt, `null` before any. */
+  /** Milliseconds since the last attempt, `null` before any (and for a pool's targets, whose pool keeps no such time). */
   lastSeenAgo: number | null;
+  /** A pool's target only: ejected by the outlier detection, and its attempts in progress. */
+  ejected?: boolean;
+  inFlight?: number;
 }
 
 /** One route as the status page shows it. */
@@ -56,6 +62,34 @@ export interface StatusSource {
   readonly reloads: { succeeded: number; failed: number };
 }
 
+/** The route's one upstream: the outcome of its last attempt. */
+function targetStatus(route: LiveRoute, now: number): TargetStatus {
+  const health = route.health;
+  return {
+    url: route.upstream,
+    health: health.state,
+    lastStatus: health.lastStatus === 0 ? null : health.lastStatus,
+    lastError: health.lastError === '' ? null : health.lastError,
+    lastSeenAgo: health.lastSeen === 0 ? null : now - health.lastSeen,
+  };
+}
+
+/** A pool's targets as its pool sees them: in (healthy and not ejected) or out. */
+function poolStatus(pool: NonNullable<LiveRoute['pool']>, now: number): TargetStatus[] {
+  return pool.targets().map((target) => {
+    const ejected = target.ejectedUntil > now;
+    return {
+      url: target.url,
+      health: target.healthy && !ejected ? 'healthy' : 'unhealthy',
+      lastStatus: null,
+      lastError: null,
+      lastSeenAgo: null,
+      ejected,
+      inFlight: target.inFlight,
+    };
+  });
+}
+
 /**
  * Reads the gateway's counters: in-flight requests and sessions include the relays of older
  * generations still finishing their work after a reload.
@@ -72,7 +106,6 @@ export function statusSnapshot(gateway: StatusSource): StatusSnapshot {
     for (const generation of generations) {
       for (const other of generation.routes) if (other.label === route.label) inFlight += other.relay.inFlight;
     }
-    const health = route.health;
     return {
       name: route.label,
       match: {
@@ -80,15 +113,7 @@ export function statusSnapshot(gateway: StatusSource): StatusSnapshot {
         host: route.route.match.host === undefined ? null : [route.route.match.host].flat(),
         methods: route.route.match.methods ?? null,
       },
-      targets: [
-        {
-          url: route.upstream,
-          health: health.state,
-          lastStatus: health.lastStatus === 0 ? null : health.lastStatus,
-          lastError: health.lastError === '' ? null : health.lastError,
-          lastSeenAgo: health.lastSeen === 0 ? null : now - health.lastSeen,
-        },
-      ],
+      targets: route.pool === undefined ? [targetStatus(route, now)] : poolStatus(route.pool, now),
       requestsLastMinute: lastMinute.requests,
       errorsLastMinute: lastMinute.errors,
       inFlight,

@@ -109,7 +109,7 @@ test('schema: hosts, paths, methods, trustProxy', () => {
   assert.equal(bad([{ upstream: 'http://a', match: { methods: ['GE T'] } }]), ['routes[0].match.methods[0]: expected an HTTP method such as GET']);
   assert.equal(bad([{ upstream: 'http://a' }], { trustProxy: ['10.0.0.0/8', '10.0.0.1/33'] }), ['trustProxy[1]: expected an IP address or CIDR, got "10.0.0.1/33"']);
   assert.equal(bad([{ upstream: { url: 'http://a', tsl: {} } }]), ['routes[0].upstream.tsl: unknown key "tsl" (did you mean "tls"?)']);
-  assert.equal(bad([{ upstream: 42 }]), ['routes[0].upstream: expected a URL string or { url, tls }']);
+  assert.equal(bad([{ upstream: 42 }]), ['routes[0].upstream: expected a URL string, { url, tls } or a list of them']);
   assert.equal(bad([{ upstream: 'http://a', websocket: { idle: 5 } }]), ['routes[0].websocket.idle: unknown key "idle" (expected one of maxPayload, highWaterMark, idleTimeout, closeTimeout, perMessageDeflate)']);
   assert.equal(bad([]), ['routes: expected at least one route, got a list of 0']);
   assert.equal(bad([{ upstream: 'http://a' }], { listen: [{ name: 'public', port: 1 }], status: { path: '/status', listeners: ['admin'] } }), [

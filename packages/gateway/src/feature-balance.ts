@@ -1,0 +1,81 @@
+import { balance, type BalanceOptions } from '@relay/balance';
+import type { RelayErrorCode } from '@relay/core';
+import { maxTimerDelay } from '@relay/core/transport';
+import { z } from 'zod';
+import { routeFeature, stageOrder } from './feature.js';
+
+const positive = z.number().int().positive();
+/** A delay a timer waits: node fires a longer one after 1 ms, so checks would run back to back. */
+const delay = positive.max(maxTimerDelay, `expected at most ${maxTimerDelay} ms (about 24.8 days, node's timer limit)`);
+const statuses = z.array(z.number().int().min(100).max(599));
+
+const healthCheckSchema = z
+  .object({
+    path: z.string().regex(/^\//, 'expected a path starting with /'),
+    interval: delay,
+    timeout: delay,
+    healthyThreshold: positive,
+    unhealthyThreshold: positive,
+    statuses,
+  })
+  .partial({ interval: true, timeout: true, healthyThreshold: true, unhealthyThreshold: true, statuses: true })
+  .strict();
+
+const outlierSchema = z
+  .object({
+    consecutiveFailures: positive,
+    baseEjectionTime: positive,
+    maxEjectionTime: positive,
+    maxEjectionPercent: z.number().int().min(0).max(100),
+    statuses,
+    errors: z.array(z.string().regex(/^ERR_[A-Z_]+$/, 'expected an error code such as ERR_UPSTREAM_RESET')),
+  })
+  .partial()
+  .strict();
+
+const circuitSchema = z
+  .object({ maxRequests: positive, maxPending: z.number().int().nonnegative(), retryAfter: positive })
+  .partial({ maxPending: true, retryAfter: true })
+  .strict();
+
+/**
+ * `balance:` on a route: the options of `balance()` from `@relay/balance` but its targets, which
+ * are the route's `upstream` list. Functions (`onStateChange`, `resolve`) need code.
+ *
+ * @example
+ * balanceSchema.parse({ strategy: 'least-request', healthCheck: { path: '/health' } });
+ */
+export const balanceSchema = z
+  .object({
+    strategy: z.enum(['round-robin', 'least-request', 'hash']),
+    hashKey: z.union([z.literal('client'), z.object({ header: z.string().min(1) }).strict(), z.object({ cookie: z.string().min(1) }).strict()]),
+    healthCheck: healthCheckSchema,
+    outlier: z.union([z.literal(false), outlierSchema]),
+    circuit: circuitSchema,
+  })
+  .partial()
+  .strict();
+
+/**
+ * The `balance` route key and a route's `upstream` list → one `balance()` stage over the route's
+ * targets, after `retry()` (each retry goes to another target). A route with one upstream and no
+ * `balance:` has no pool: its relay sends every attempt to that upstream, as before.
+ *
+ * @example
+ * // upstream: [http://10.0.0.1:8000, http://10.0.0.2:8000]
+ * // balance: { healthCheck: { path: /health } }
+ */
+export const balanceFeature = routeFeature({
+  key: 'balance',
+  schema: balanceSchema.optional(),
+  apply(value, parts, context) {
+    if (value === undefined && context.targets.length === 1) return;
+    const { outlier, ...rest } = value ?? {};
+    const options: BalanceOptions = { ...rest, targets: context.targets };
+    if (outlier !== undefined) options.outlier = outlier === false ? false : { ...outlier, errors: outlier.errors as RelayErrorCode[] | undefined };
+    // Built once per config load: a reload builds a new pool, and the old one stops with its relay.
+    const pool = balance(options);
+    parts.pool = pool;
+    parts.stages.push({ order: stageOrder.balance, stage: pool });
+  },
+});
