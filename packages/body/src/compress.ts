@@ -4,7 +4,7 @@ import { bodyCoding, createEncoder, defaultLevels, type CodingLevels } from './c
 import { mediaType, typeMatcher } from './media-type.js';
 import { cachedNegotiator, checkEncodings, type ContentCoding, type Negotiated } from './negotiate.js';
 import { assertKnownKeys, checkBytes, checkInteger, optionsObject } from './options.js';
-import { addVaryAcceptEncoding, markEncoded, markEncodedNotModified, strongIfNoneMatch } from './representation.js';
+import { addVaryAcceptEncoding, markEncoded, markEncodedNotModified, strongIfNoneMatch, withoutStaleDigests } from './representation.js';
 import { ignoreError, linkFlushing, linkUpstreamBody } from './stream-link.js';
 
 /** Options of `compress()` and `compressionPlanner()`. */
@@ -15,7 +15,7 @@ export interface CompressOptions {
   threshold?: number;
   /** Media types compressed (`text/*`, `type/*+suffix` patterns allowed). Default: text, JSON, JavaScript, XML, SVG, WebAssembly, NDJSON. */
   types?: readonly string[];
-  /** Media types flushed after every chunk so each event reaches the client at once. Default `['text/event-stream']`. */
+  /** Media types flushed after every chunk even with a `Content-Length` (a body of unknown length always is). Default `['text/event-stream']`. */
   flushTypes?: readonly string[];
   /** gzip level, 1 to 9. Default 6 (as the `compression` middleware). */
   gzipLevel?: number;
@@ -49,7 +49,7 @@ export interface CompressionPlan {
   coding: ContentCoding | null;
   /** Whether the response varies with `Accept-Encoding` (add it to `Vary`). */
   vary: boolean;
-  /** Whether to flush the encoder after every chunk (event streams). */
+  /** Whether to flush the encoder after every chunk (a body of unknown length, or a type in `flushTypes`). */
   flush: boolean;
 }
 
@@ -66,16 +66,17 @@ const varyOnly: CompressionPlan = Object.freeze({ coding: null, vary: true, flus
 
 /**
  * Compiles `compress()` options into the function that decides, per response, whether and how to
- * compress. Never for 1xx, 204 or 206, a `Content-Range`, a body already encoded, a
+ * compress. Never for 1xx, 204, 205 or 206, a `Content-Range`, a body already encoded, a
  * `Cache-Control: no-transform`, a type not in `types` or a `Content-Length` under `threshold`;
  * then `Vary: Accept-Encoding` and the coding `negotiateEncoding` picks. A HEAD is planned as the
  * GET it stands for, and so is a 304 to a GET or HEAD (its `coding` is the one its 200 would carry);
  * a 304 without `Content-Type` (the usual case) counts as compressible when the request accepts a
- * coding on offer, and is left alone otherwise.
+ * coding on offer, and is left alone otherwise. A body without `Content-Length` is flushed after
+ * every chunk, as one in `flushTypes` is.
  *
  * @example
  * const plan = compressionPlanner({ threshold: 0 });
- * plan('GET', 'gzip, br', 200, { 'content-type': 'application/json' });
+ * plan('GET', 'gzip, br', 200, { 'content-type': 'application/json', 'content-length': '5000' });
  * // { coding: 'br', vary: true, flush: false }
  */
 export function compressionPlanner(options: CompressOptions = {}): CompressionPlanner {
@@ -85,7 +86,7 @@ export function compressionPlanner(options: CompressOptions = {}): CompressionPl
 const noTransform = /(?:^|,)\s*no-transform\s*(?:,|$)/i;
 
 function plannerFor(settings: CompressSettings): CompressionPlanner {
-  const { negotiate, threshold, isCompressible, isEventStream } = settings;
+  const { negotiate, threshold, isCompressible, isFlushed } = settings;
   // Every possible plan, made once: nothing is allocated per response.
   const streaming = new Map<ContentCoding, CompressionPlan>();
   const flushing = new Map<ContentCoding, CompressionPlan>();
@@ -96,7 +97,8 @@ function plannerFor(settings: CompressSettings): CompressionPlanner {
   // HEAD is not excluded: it gets the header fields of the GET (RFC 9110 §9.3.2), and a 304 those of
   // the 200 it stands for (§15.4.5); the stage decides which of them a bodiless answer carries.
   return function planCompression(method, acceptEncoding, status, headers) {
-    if (status < 200 || status === 204 || status === 206) return untouched;
+    // 205 as 204: "a server MUST NOT generate content in a 205 response" (RFC 9110 §15.3.6), and an empty gzip is content.
+    if (status < 200 || status === 204 || status === 205 || status === 206) return untouched;
     if (status === 304 && method !== 'GET' && method !== 'HEAD') return untouched;
     if (headers['content-range'] !== undefined || bodyCoding(headers['content-encoding']) !== 'identity') return untouched;
     const cacheControl = headers['cache-control'];
@@ -109,7 +111,11 @@ function plannerFor(settings: CompressSettings): CompressionPlanner {
     if (length !== undefined && Number(length) < threshold) return untouched;
     const coding = negotiate(acceptEncoding);
     if (coding === 'identity' || coding === null) return typeUnknown ? untouched : varyOnly;
-    return (isEventStream(type) ? flushing : streaming).get(coding)!;
+    // A body of unknown length may be a stream (NDJSON, a log tail, tokens): each chunk is flushed as it comes, as
+    // Go's ReverseProxy (Caddy) flushes such responses and Envoy's compressor flushes every data frame. A body of
+    // known length is a document: no flush, so zlib keeps its full window and ratio. HEAD and 304 have no body to flush.
+    const unknownLength = length === undefined && status !== 304 && method !== 'HEAD';
+    return (unknownLength || isFlushed(type) ? flushing : streaming).get(coding)!;
   };
 }
 
@@ -118,7 +124,7 @@ interface CompressSettings {
   negotiate: (acceptEncoding: HeaderValue | undefined) => Negotiated;
   threshold: number;
   isCompressible: (type: string) => boolean;
-  isEventStream: (type: string) => boolean;
+  isFlushed: (type: string) => boolean;
   levels: CodingLevels;
 }
 
@@ -131,7 +137,7 @@ function resolveCompressOptions(options: CompressOptions): CompressSettings {
     negotiate: cachedNegotiator({ encodings }),
     threshold: checkBytes(checked.threshold ?? 1024, 'compress: threshold'),
     isCompressible: typeMatcher(checked.types ?? compressibleTypes, 'compress: types'),
-    isEventStream: typeMatcher(checked.flushTypes ?? ['text/event-stream'], 'compress: flushTypes'),
+    isFlushed: typeMatcher(checked.flushTypes ?? ['text/event-stream'], 'compress: flushTypes'),
     levels: {
       gzipLevel: checkInteger(checked.gzipLevel ?? defaultLevels.gzipLevel, 'compress: gzipLevel', 1, 9),
       brotliQuality: checkInteger(checked.brotliQuality ?? defaultLevels.brotliQuality, 'compress: brotliQuality', 0, 11),
@@ -141,10 +147,11 @@ function resolveCompressOptions(options: CompressOptions): CompressSettings {
 
 /**
  * Compresses responses toward the client with `br` or `gzip`, negotiated from `Accept-Encoding`
- * (q-values, `*`, `identity;q=0`; `br` wins ties). Streams: nothing is buffered, and an event
- * stream (`text/event-stream`) is flushed after every chunk so each event arrives when it is sent.
+ * (q-values, `*`, `identity;q=0`; `br` wins ties). Streams: nothing is buffered, and a body of
+ * unknown length or an event stream (`text/event-stream`) is flushed after every chunk, so what
+ * the upstream sends arrives when it is sent. Trailer fields go on (digests of the bytes dropped).
  * Adds `Vary: Accept-Encoding` to every response whose encoding depends on it, never encodes a
- * body twice, honours `Cache-Control: no-transform`, and leaves 204 and 206 alone. A HEAD gets the
+ * body twice, honours `Cache-Control: no-transform`, and leaves 204, 205 and 206 alone. A HEAD gets the
  * header fields of the compressed GET (`Content-Encoding`, weak `ETag`, `Vary`, no `Content-Length`).
  * A 304 to a request that accepts a coding on offer gets the `Vary` and weak `ETag` its 200 carried,
  * unless what it does carry (a `Content-Type` not in `types`, `no-transform`, a `Content-Encoding`, a
@@ -215,5 +222,7 @@ function encodeResponse(response: ProxyResponse, plan: CompressionPlan, levels: 
   markEncoded(headers, coding);
   const body = plan.flush ? linkFlushing(response.body!, encoder, syncFlush[coding]) : linkUpstreamBody(response.body!, encoder);
   body.on('error', ignoreError);
-  return { status: response.status, statusMessage: response.statusMessage, headers, body };
+  // The same response with its body encoded: the chosen target, an errorCode and the trailers go on. The
+  // encoder ends after the upstream body, so the trailers are there when the relay asks for them.
+  return { ...response, headers, body, trailers: withoutStaleDigests(response.trailers) };
 }

@@ -1,5 +1,5 @@
 // Header edits for a body whose bytes changed: what must go, what must be weakened, what to add.
-import type { HeaderRecord, HeaderValue } from '@relay/core';
+import type { HeaderRecord, HeaderValue, ProxyResponse } from '@relay/core';
 
 /** Headers that vouch for the exact bytes of a body: wrong as soon as the bytes change. */
 const digestHeaders = ['content-md5', 'content-digest', 'repr-digest', 'digest'] as const;
@@ -14,6 +14,24 @@ const digestHeaders = ['content-md5', 'content-digest', 'repr-digest', 'digest']
 export function dropStaleValidators(headers: HeaderRecord): void {
   delete headers.etag;
   for (const name of digestHeaders) delete headers[name];
+}
+
+/**
+ * The trailer fields of a response whose body bytes changed (compressed, rewritten): the upstream's,
+ * less the digests of its old bytes, which may come as trailers (RFC 9530 §2, for a body digested as
+ * it streams). The rest (`Server-Timing`, `grpc-status`) describes the message and goes on.
+ *
+ * @example
+ * return { ...response, body, trailers: withoutStaleDigests(response.trailers) };
+ */
+export function withoutStaleDigests(trailers: ProxyResponse['trailers']): ProxyResponse['trailers'] {
+  return trailers === undefined ? undefined : digestsDropped.bind(null, trailers);
+}
+
+function digestsDropped(trailers: () => HeaderRecord | null): HeaderRecord | null {
+  const fields = trailers();
+  if (fields !== null) for (const name of digestHeaders) delete fields[name];
+  return fields;
 }
 
 /**

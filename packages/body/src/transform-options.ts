@@ -62,7 +62,7 @@ export function resolveStreamOptions(factory: unknown, options: StreamTransformO
 }
 
 /**
- * Whether a response's body may be transformed at all: it has one (not HEAD, 1xx, 204, 304), it is
+ * Whether a response's body may be transformed at all: it has one (not HEAD, 1xx, 204, 205, 304), it is
  * whole (not 206, no `Content-Range`) and its media type is one of `types`. A buffered transform
  * never takes an event stream: it would hold every event back.
  *
@@ -70,7 +70,8 @@ export function resolveStreamOptions(factory: unknown, options: StreamTransformO
  * if (!responseTransformable('GET', response.status, response.headers, isHtml, false)) return response;
  */
 export function responseTransformable(method: string, status: number, headers: HeaderRecord, types: TypeMatcher, buffered: boolean): boolean {
-  if (method === 'HEAD' || status < 200 || status === 204 || status === 206 || status === 304) return false;
+  // A 205 has no content (RFC 9110 §15.3.6), as a 204: a transform must not give it some.
+  if (method === 'HEAD' || status < 200 || status === 204 || status === 205 || status === 206 || status === 304) return false;
   if (headers['content-range'] !== undefined) return false;
   const type = mediaType(headers['content-type']);
   if (buffered && type === 'text/event-stream') return false;

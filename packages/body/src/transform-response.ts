@@ -4,7 +4,7 @@ import { BufferStream } from './buffer-stream.js';
 import { collectBody } from './collect.js';
 import { bodyCoding } from './codings.js';
 import { decodableAcceptEncoding } from './negotiate.js';
-import { forgetBytes } from './representation.js';
+import { forgetBytes, withoutStaleDigests } from './representation.js';
 import { rewriteBody, RewriteError, textEncoding, type BodyAs, type BodyResult, type BodyValue } from './rewrite.js';
 import { resolveBufferedOptions, responseTransformable, type BufferedSettings, type TransformOptions } from './transform-options.js';
 
@@ -24,7 +24,7 @@ export type ResponseTransformer<A extends BodyAs = 'text'> = (
  * Rewrites whole response bodies: a body of a matching type, up to `maxBytes`, is read, decoded
  * (gzip, br, deflate), handed to `fn` as text, parsed JSON or bytes, encoded again with the same
  * coding and sent with a fresh `Content-Length` and without its stale `ETag`/`Content-MD5`. Other
- * types, event streams, larger bodies, HEAD, 204, 206 and 304 pass untouched and streaming.
+ * types, event streams, larger bodies, HEAD, 204, 205, 206 and 304 pass untouched and streaming.
  * A `Range` request header is dropped so matching bodies come whole. A body that cannot be decoded
  * (or parsed as JSON), or an `fn` that throws, gives 502 (`ERR_UPSTREAM_PROTOCOL`) with a log line.
  *
@@ -111,8 +111,13 @@ async function rewriteResponse(
   } catch (error) {
     throw transformFailure(stage, request, response, error);
   }
-  if (rewritten === null) headers['content-length'] = String(bytes.length);
-  return { status: response.status, statusMessage: response.statusMessage, headers, body: new BufferStream(rewritten ?? bytes) };
+  // The same response with its body read: the chosen target, an errorCode and the trailers go on (the upstream
+  // body has ended, so they are there). A rewritten body keeps them, but not a digest of the old bytes.
+  if (rewritten === null) {
+    headers['content-length'] = String(bytes.length);
+    return { ...response, headers, body: new BufferStream(bytes) };
+  }
+  return { ...response, headers, body: new BufferStream(rewritten), trailers: withoutStaleDigests(response.trailers) };
 }
 
 function transformFailure(context: StageContext, request: ProxyRequest, response: ProxyResponse, error: unknown): RelayError {

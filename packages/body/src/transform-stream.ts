@@ -3,7 +3,7 @@ import { RelayError, type Handler, type ProxyRequest, type ProxyResponse, type S
 import { loggedPath } from '@relay/core/transport';
 import { bodyCoding, createDecoder, createEncoder, defaultLevels, type BodyCoding } from './codings.js';
 import { mediaType, type TypeMatcher } from './media-type.js';
-import { dropStaleValidators, forgetBytes } from './representation.js';
+import { dropStaleValidators, forgetBytes, withoutStaleDigests } from './representation.js';
 import { ignoreError, link, linkClientBody, linkUpstreamBody } from './stream-link.js';
 import { resolveStreamOptions, responseTransformable, type StreamTransformOptions } from './transform-options.js';
 import type { RequestTransformContext } from './transform-request.js';
@@ -19,7 +19,7 @@ export type TransformFactory<C> = (context: C) => Transform | null;
  * flat. `Content-Length`, `ETag`, `Content-MD5` and `Accept-Ranges` go. The response head waits
  * for the Transform's first output: a Transform that fails before it gives 502
  * (`ERR_UPSTREAM_PROTOCOL`), one that fails later cuts the client connection (never a body that
- * looks complete). HEAD, 204, 206 and 304 and other types pass untouched.
+ * looks complete). HEAD, 204, 205, 206 and 304 and other types pass untouched.
  *
  * @example
  * transformResponseStream(() => new ReplaceStream('http://api.internal', 'https://api.example.com'), { types: ['text/html'] });
@@ -75,7 +75,9 @@ async function streamResponse(
     body.destroy();
     throw streamFailure(context, request, response, error);
   }
-  return { status: response.status, statusMessage: response.statusMessage, headers, body };
+  // The same response with its body transformed: the chosen target, an errorCode and the trailers (less digests
+  // of the old bytes) go on; the transformed body ends after the upstream's, so the trailers are there by then.
+  return { ...response, headers, body, trailers: withoutStaleDigests(response.trailers) };
 }
 
 function streamFailure(context: StageContext, request: ProxyRequest, response: ProxyResponse, error: unknown): RelayError {

@@ -54,8 +54,11 @@ test('compressionPlanner: what is never compressed, and when Vary is added', () 
   assert.equal(plan('GET', 'gzip', 200, { ...json }), { coding: 'gzip', vary: true, flush: false });
   assert.equal(plan('GET', 'identity', 200, { ...json }), { coding: null, vary: true, flush: false });
   assert.equal(plan('GET', 'gzip', 200, { 'content-type': 'text/event-stream' }), { coding: 'gzip', vary: true, flush: true });
+  // Unknown length: possibly a stream (NDJSON), flushed chunk by chunk as Go's ReverseProxy and Envoy do.
+  assert.equal(plan('GET', 'gzip', 200, { 'content-type': 'application/x-ndjson' }), { coding: 'gzip', vary: true, flush: true });
+  assert.equal(plan('GET', 'gzip', 200, { 'content-type': 'text/event-stream', 'content-length': '5000' }).flush, true, 'flushTypes flush whatever the length');
   const none = { coding: null, vary: false, flush: false };
-  for (const status of [101, 204, 206]) assert.equal(plan('GET', 'gzip', status, { ...json }), none, `status ${status}`);
+  for (const status of [101, 204, 205, 206]) assert.equal(plan('GET', 'gzip', status, { ...json }), none, `status ${status}`);
   assert.equal(plan('GET', 'gzip', 200, { ...json, 'content-range': 'bytes 0-4999/5000' }), none);
   assert.equal(plan('GET', 'gzip', 200, { ...json, 'content-encoding': 'br' }), none);
   assert.equal(plan('GET', 'gzip', 200, { ...json, 'cache-control': 'public, no-transform' }), none);
