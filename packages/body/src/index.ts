@@ -10,6 +10,7 @@ export {
   type CodingLevels,
   type ZlibTransform,
 } from './codings.js';
+export { type TextCharset } from './charsets.js';
 export { collectBody, type BodySide } from './collect.js';
 export {
   compress,

@@ -1,6 +1,8 @@
 // The plain function behind the buffered transforms: one whole (possibly compressed) body in,
 // decoded, handed to the user's function as text, JSON or bytes, encoded again with the same coding.
+import { isUtf8 } from 'node:buffer';
 import type { HeaderRecord } from '@relay/core';
+import { charsetOfLabel, decodeWindows1252, encodeWindows1252, withCharset, type TextCharset } from './charsets.js';
 import { bodyCoding, decodeBuffer, defaultLevels, encodeBuffer } from './codings.js';
 import { charset } from './media-type.js';
 import { dropStaleValidators } from './representation.js';
@@ -27,28 +29,24 @@ export const defaultTransformTypes: Readonly<Record<BodyAs, readonly string[]>> 
 });
 
 /**
- * The Buffer encoding of a text body from its `Content-Type` charset: UTF-8 when absent, `latin1`
- * for ISO-8859-1; `null` for a charset this package does not rewrite (the body is left alone).
- * JSON is always UTF-8 (RFC 8259).
+ * The charset of a text body from its `Content-Type`, as browsers read the label (WHATWG): UTF-8
+ * when absent, `windows-1252` for ISO-8859-1, Latin-1, US-ASCII and windows-1252; `null` for a
+ * charset this package does not rewrite (the body is left alone). JSON is always UTF-8 (RFC 8259).
  *
  * @example
- * textEncoding('text/html; charset=ISO-8859-1', 'text'); // 'latin1'
+ * textEncoding('text/html; charset=ISO-8859-1', 'text'); // 'windows-1252'
  */
-export function textEncoding(contentType: HeaderRecord['content-type'], as: BodyAs): BufferEncoding | null {
-  if (as !== 'text') return 'utf8';
-  switch (charset(contentType)) {
-    case '':
-    case 'utf-8':
-    case 'utf8':
-    case 'us-ascii':
-    case 'ascii':
-      return 'utf8';
-    case 'iso-8859-1':
-    case 'latin1':
-      return 'latin1';
-    default:
-      return null;
-  }
+export function textEncoding(contentType: HeaderRecord['content-type'], as: BodyAs): TextCharset | null {
+  return as === 'text' ? charsetOfLabel(charset(contentType)) : 'utf-8';
+}
+
+/**
+ * A body that names no charset is read as UTF-8 when it is UTF-8; else as windows-1252 (HTML pages
+ * often name theirs only in `<meta charset>`), where every byte is a character and comes back as it
+ * was: bytes `fn` did not change stay, as with nginx's `sub_filter`, instead of becoming U+FFFD.
+ */
+function charsetOfBody(declared: TextCharset, contentType: HeaderRecord['content-type'], plain: Buffer): TextCharset {
+  return declared === 'utf-8' && charset(contentType) === '' && !isUtf8(plain) ? 'windows-1252' : declared;
 }
 
 /**
@@ -72,9 +70,10 @@ export class RewriteError extends Error {
 /**
  * Rewrites one whole body: decodes its `Content-Encoding` (gzip, br, deflate), hands the text,
  * parsed JSON or bytes to `edit`, encodes the result with the same coding and fixes `headers`
- * (`Content-Length`, no `ETag`, `Content-MD5` or digests). Resolves with the new bytes, or `null`
- * when the body stays as it was: `edit` returned `undefined`, the coding is not one of the three,
- * the charset is not rewritable, or it decodes to more than `maxBytes`. Rejects with a
+ * (`Content-Length`, no `ETag`, `Content-MD5` or digests; `charset=utf-8` when the text no longer
+ * fits its windows-1252 charset). Resolves with the new bytes, or `null` when the body stays as it
+ * was: `edit` returned `undefined`, the coding is not one of the three, the charset is not
+ * rewritable, it decodes to more than `maxBytes`, or it is empty under `as: 'json'` (`edit` is not called). Rejects with a
  * `RewriteError` when the body cannot be decoded or parsed, or `edit` throws.
  *
  * @example
@@ -88,8 +87,8 @@ export async function rewriteBody<A extends BodyAs>(
 ): Promise<Buffer | null> {
   const as = options.as;
   const coding = bodyCoding(headers['content-encoding']);
-  const encoding = textEncoding(headers['content-type'], as);
-  if (coding === null || encoding === null) return null;
+  const declared = textEncoding(headers['content-type'], as);
+  if (coding === null || declared === null) return null;
   let plain = bytes;
   if (coding !== 'identity') {
     try {
@@ -99,6 +98,9 @@ export async function rewriteBody<A extends BodyAs>(
       throw new RewriteError(`the ${coding} body cannot be decoded: ${(error as Error).message}`, 'decode', { cause: error });
     }
   }
+  // No content is no JSON document (a 200 to a DELETE): nothing for `edit` to read, as for a 204.
+  if (as === 'json' && plain.length === 0) return null;
+  const encoding = as === 'text' ? charsetOfBody(declared, headers['content-type'], plain) : declared;
   const value = readValue(plain, as, encoding);
   let result: BodyResult<A>;
   try {
@@ -107,31 +109,41 @@ export async function rewriteBody<A extends BodyAs>(
     throw new RewriteError(`the transform failed: ${(error as Error)?.message ?? String(error)}`, 'transform', { cause: error });
   }
   if (result === undefined) return null;
-  const written = writeValue(result, as, encoding);
+  const written = writeValue(result, as, encoding, headers);
   const encoded = coding === 'identity' ? written : await encodeBuffer(coding, written, defaultLevels);
   dropStaleValidators(headers);
   headers['content-length'] = String(encoded.length);
   return encoded;
 }
 
-function readValue(plain: Buffer, as: BodyAs, encoding: BufferEncoding): unknown {
+function readValue(plain: Buffer, as: BodyAs, encoding: TextCharset): unknown {
   if (as === 'bytes') return plain;
-  const text = plain.toString(encoding);
-  if (as === 'text') return text;
+  if (as === 'text') return encoding === 'utf-8' ? plain.toString('utf8') : decodeWindows1252(plain);
+  const text = plain.toString('utf8');
   try {
-    return JSON.parse(text) as unknown;
+    // A byte order mark is not JSON, but RFC 8259 §8.1 lets a parser ignore it, and fetch's json() does.
+    return JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text) as unknown;
   } catch (error) {
     throw new RewriteError(`the body is not valid JSON: ${(error as Error).message}`, 'decode', { cause: error });
   }
 }
 
-function writeValue(result: unknown, as: BodyAs, encoding: BufferEncoding): Buffer {
+function writeValue(result: unknown, as: BodyAs, encoding: TextCharset, headers: HeaderRecord): Buffer {
   if (as === 'json') {
     const text = JSON.stringify(result) as string | undefined;
     if (text === undefined) throw new RewriteError('the transform returned a value JSON cannot represent', 'transform');
     return Buffer.from(text);
   }
-  if (typeof result === 'string') return Buffer.from(result, encoding);
+  if (typeof result === 'string') return encodeText(result, encoding, headers);
   if (result instanceof Uint8Array) return Buffer.isBuffer(result) ? result : Buffer.from(result.buffer, result.byteOffset, result.byteLength);
   throw new RewriteError(`the transform must return a string, a Buffer or undefined, got ${result === null ? 'null' : typeof result}`, 'transform');
+}
+
+function encodeText(text: string, encoding: TextCharset, headers: HeaderRecord): Buffer {
+  const bytes = encoding === 'utf-8' ? Buffer.from(text) : encodeWindows1252(text);
+  if (bytes !== null) return bytes;
+  // `fn` wrote a character the body's charset has no byte for: the whole text goes as UTF-8, and the
+  // label says so (it outranks a <meta charset> in the page, HTML's encoding sniffing).
+  headers['content-type'] = withCharset(headers['content-type'] ?? 'text/plain', 'utf-8');
+  return Buffer.from(text);
 }
