@@ -92,15 +92,18 @@ async function check(invocation: Invocation, stdout: NodeJS.WritableStream): Pro
 
 /** Serves in this process; imported on demand so `relay check` loads no server code (nor prom-client). */
 async function serveHere(invocation: Invocation, logger: Logger): Promise<number> {
-  const [{ serve }, { runWorker, workerConfigEnv, workerNoWatchEnv }, { answerSnapshots, workerView }] = await Promise.all([
+  const [{ serve }, { runWorker, workerConfigEnv, workerNoWatchEnv }, { answerSnapshots, workerView }, { workerLimitStores }] = await Promise.all([
     import('./serve.js'),
     import('./cluster.js'),
     import('./cluster-view.js'),
+    import('./cluster-limits.js'),
   ]);
   const inWorker = cluster.isWorker;
   const view = inWorker ? workerView() : undefined;
   const source = inWorker ? process.env[workerConfigEnv] : undefined;
-  const running = await serve({ config: invocation.config, port: invocation.port, logger, watch: process.env[workerNoWatchEnv] !== '1', view, source });
+  // A worker's rate limits count in the primary: N workers must not let N times the limit through.
+  const limitStore = inWorker ? workerLimitStores() : undefined;
+  const running = await serve({ config: invocation.config, port: invocation.port, logger, watch: process.env[workerNoWatchEnv] !== '1', view, source, limitStore });
   if (!inWorker) return untilStopped(running);
   answerSnapshots(() => running.gateway.status());
   return runWorker(running);

@@ -2,6 +2,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '@relay/core';
 import { maxTimerDelay } from '@relay/core/transport';
 import { checkApiOptions } from './api-options.js';
+import { serveClusterLimits } from './cluster-limits.js';
 import { serveClusterView } from './cluster-view.js';
 import { ConfigError } from './config-error.js';
 import { planListeners } from './listeners.js';
@@ -46,7 +47,8 @@ const primaryOptionNames: readonly string[] = ['config', 'workers', 'logger'];
  * listening sockets through node:cluster), restarts a worker that dies (backoff from 100 ms to
  * 10 s, reset once a worker has lived 10 s), forwards SIGHUP and file changes to every worker as a
  * reload after validating the config itself, gathers the workers' figures for `/metrics` and the
- * status page (`serveClusterView`), and on SIGTERM/SIGINT asks every worker to drain and waits
+ * status page (`serveClusterView`), counts the routes' rate limits for all of them
+ * (`serveClusterLimits`), and on SIGTERM/SIGINT asks every worker to drain and waits
  * for them, up to the shutdown timeout plus 5 s. Resolves with the exit code.
  *
  * @example
@@ -58,6 +60,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   planListeners(loaded);
   const pool = new WorkerPool(options, loaded.config.timeouts.shutdown ?? 10_000, loaded.text);
   serveClusterView({ logger: options.logger, clusterMetrics: await clusterMetrics() });
+  serveClusterLimits();
   const watcher = watchConfig(loaded.file, () => void pool.reload());
   process.on('SIGHUP', () => void pool.reload());
   const code = await new Promise<number>((resolve) => {

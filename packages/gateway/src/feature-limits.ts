@@ -5,8 +5,9 @@ import { routeFeature, stageOrder } from './feature.js';
 const positive = z.number().int().positive();
 
 /**
- * `rateLimit:` on a route: one `rateLimit()` from `@relay/limits` (memory store; a shared Redis
- * store needs code), or a list of them (per key and global), outermost first.
+ * `rateLimit:` on a route: one `rateLimit()` from `@relay/limits` (a memory store; with `--workers N`
+ * the primary's, shared by the workers; a Redis store through `createGateway`'s `limitStore`), or a
+ * list of them (per key and global), outermost first.
  *
  * @example
  * rateLimitSchema.parse({ points: 100, duration: 60000, key: { header: 'x-api-key' } });
@@ -35,14 +36,42 @@ export const rateLimitFeature = routeFeature({
   schema: z.union([rateLimitSchema, z.array(rateLimitSchema).min(1)]).optional(),
   apply(value, parts, context) {
     if (value === undefined) return;
-    (Array.isArray(value) ? value : [value]).forEach((options, index) => {
+    named(Array.isArray(value) ? value : [value]).forEach((options, index) => {
       // Keyed by the options too: a reload of an unchanged limit keeps the clients' counts (as nginx
       // keeps its limit_req zones), a changed one starts afresh.
-      const store = context.keep(`rateLimit[${index}] ${JSON.stringify(options)}`, keptMemoryStore);
+      const key = `rateLimit[${index}] ${JSON.stringify(options)}`;
+      // A shared store (the primary of `--workers N`): one count for every process, as nginx's workers share a limit_req zone.
+      const store = context.keep(key, () => context.limitStore?.(key) ?? keptMemoryStore());
       parts.stages.push({ order: stageOrder.rateLimit, stage: rateLimit({ ...options, store }) });
     });
   },
 });
+
+type RateLimitItem = z.output<typeof rateLimitSchema>;
+
+/**
+ * Names the unnamed limits of a list by their rate (`5-per-1s`, `100-per-60s`; `-2`, `-3` … when
+ * taken): all would be `default`, and the IETF draft forbids two items with one policy name in a
+ * response (the name is what ties a `RateLimit` item to its `RateLimit-Policy` item). A lone limit
+ * keeps `default`. Two limits given the same name are refused.
+ */
+function named(limits: RateLimitItem[]): RateLimitItem[] {
+  if (limits.length === 1) return limits;
+  const taken = new Set<string>();
+  for (const { name } of limits) {
+    if (name === undefined) continue;
+    if (taken.has(name)) throw new TypeError(`rateLimit: two limits are named "${name}": each needs its own name (it ties RateLimit to RateLimit-Policy)`);
+    taken.add(name);
+  }
+  return limits.map((limit) => {
+    if (limit.name !== undefined) return limit;
+    const base = `${limit.points}-per-${limit.duration % 1000 === 0 ? `${limit.duration / 1000}s` : `${limit.duration}ms`}`;
+    let name = base;
+    for (let n = 2; taken.has(name); n++) name = `${base}-${n}`;
+    taken.add(name);
+    return { ...limit, name };
+  });
+}
 
 /**
  * A memory store that binds its buckets once: `memoryStore()` gives each `rateLimit()` built on it

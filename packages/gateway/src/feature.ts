@@ -1,5 +1,6 @@
 import type { BalanceStage, StaticTarget } from '@relay/balance';
 import type { Stage, UpgradeTransport } from '@relay/core';
+import type { LimitStore } from '@relay/limits';
 import type { z } from 'zod';
 
 /** What a route's config keys add to its relay: stages (placed by `order`) and the WebSocket transport. */
@@ -23,6 +24,12 @@ export interface FeatureContext {
    * so a changed option gets fresh state. Values no route of the new config asked for are dropped.
    */
   keep<T extends object>(key: string, create: () => T): T;
+  /**
+   * Where a rate limit of this route counts, by a key as for `keep` (the limit and its options):
+   * set when the gateway shares its limits (the primary of `--workers N`, or a store the
+   * application gave `createGateway`); undefined for a memory store in this process.
+   */
+  readonly limitStore: ((key: string) => LimitStore) | undefined;
 }
 
 /**

@@ -5,7 +5,7 @@ import { decodeUnreserved, hasStrayPercent } from '@relay/core/transport';
 import { answer, type ListenerRequest, type ListenerResponse } from './answer.js';
 import { checkApiOptions } from './api-options.js';
 import type { GatewayView } from './cluster-view.js';
-import { Generation, newSharedStats, type LiveRoute, type SharedStats } from './generation.js';
+import { Generation, newSharedStats, type LimitStoreOf, type LiveRoute, type SharedStats } from './generation.js';
 import type { LoadedConfig } from './load-config.js';
 import { hostMatches, requestHost, underPrefix } from './matcher.js';
 import { statusSnapshot, type StatusSnapshot } from './status.js';
@@ -22,9 +22,16 @@ export interface GatewayOptions {
   metrics?: MetricsEndpoint;
   /** In a worker of `--workers N`: where the status JSON of the whole gateway comes from. */
   view?: GatewayView;
+  /**
+   * Where the routes' rate limits count, by limit id (the route's label and the limit's options):
+   * default a memory store per limit in this process. A worker of `--workers N` gets
+   * `workerLimitStores()` (the primary counts for all); another store, e.g. `redisStore()` with a
+   * prefix per id, shares the limits across gateway instances.
+   */
+  limitStore?: LimitStoreOf;
 }
 
-const gatewayOptionNames: readonly string[] = ['logger', 'metrics', 'view'];
+const gatewayOptionNames: readonly string[] = ['logger', 'metrics', 'view', 'limitStore'];
 
 /**
  * The gateway in one process: the routes of the current config as relays, `/healthz`, `/metrics`
@@ -57,13 +64,15 @@ export class Gateway {
   private readonly logger: Logger;
   private readonly metrics: MetricsEndpoint | undefined;
   private readonly view: GatewayView | undefined;
+  private readonly limitStore: LimitStoreOf | undefined;
 
   constructor(loaded: LoadedConfig, options: GatewayOptions) {
     checkApiOptions(options, gatewayOptionNames, 'createGateway');
     this.logger = options.logger;
     this.metrics = options.metrics;
     this.view = options.view;
-    this.current = new Generation({ number: 1, loaded, shared: this.shared, logger: this.logger });
+    this.limitStore = options.limitStore;
+    this.current = new Generation({ number: 1, loaded, shared: this.shared, logger: this.logger, limitStore: this.limitStore });
     this.handle = this.handlerFor(undefined);
     this.upgrade = (req, socket, head) => this.serveUpgrade(req, socket, head);
   }
@@ -91,7 +100,7 @@ export class Gateway {
    */
   async reload(loaded: LoadedConfig): Promise<void> {
     if (this.stopping) throw new Error('the gateway is stopping');
-    const next = new Generation({ number: this.current.number + 1, loaded, shared: this.shared, logger: this.logger });
+    const next = new Generation({ number: this.current.number + 1, loaded, shared: this.shared, logger: this.logger, limitStore: this.limitStore });
     await next.startup();
     const previous = this.current;
     this.current = next;

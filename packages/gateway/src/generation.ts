@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { BalanceStage, StaticTarget } from '@relay/balance';
 import { createRelay, type Logger, type Relay, type Stage } from '@relay/core';
+import type { LimitStore } from '@relay/limits';
 import { ConfigError, issueAt, type ConfigIssue } from './config-error.js';
 import type { FeatureContext, RouteParts } from './feature.js';
 import { routeFeatures } from './features.js';
@@ -10,6 +11,12 @@ import { compileMatcher, matchersByHostKind, type RouteMatcher } from './matcher
 import type { ResolvedConfig, ResolvedRoute } from './schema.js';
 import { GenerationCounters, RouteStats, TargetHealth } from './stats.js';
 import { failedAttemptCode, routeStatsStage, type RouteTracking } from './tracking-stages.js';
+
+/**
+ * Where a rate limit counts, by the limit's id (route label and the feature's key, so one id per
+ * limit of one route and options): `createGateway`'s `limitStore` option.
+ */
+export type LimitStoreOf = (limit: string) => LimitStore;
 
 /** One route of a generation: how it matches, its relay and its counters. */
 export interface LiveRoute {
@@ -70,8 +77,8 @@ export class Generation {
   readonly number: number;
   readonly loaded: LoadedConfig;
 
-  constructor(options: { number: number; loaded: LoadedConfig; shared: SharedStats; logger: Logger }) {
-    const { loaded, shared, logger } = options;
+  constructor(options: { number: number; loaded: LoadedConfig; shared: SharedStats; logger: Logger; limitStore?: LimitStoreOf }) {
+    const { loaded, shared, logger, limitStore } = options;
     this.number = options.number;
     this.loaded = loaded;
     const issues: ConfigIssue[] = [];
@@ -79,7 +86,7 @@ export class Generation {
     this.routes = [];
     loaded.config.routes.forEach((route, index) => {
       try {
-        this.routes.push(buildRoute(route, { index, loaded, counters: this.counters, shared, labels, logger, keptKeys: this.keptKeys }));
+        this.routes.push(buildRoute(route, { index, loaded, counters: this.counters, shared, labels, logger, keptKeys: this.keptKeys, limitStore }));
       } catch (error) {
         if (error instanceof RouteBuildError) issues.push(issueAt(error.path, error.message, loaded.lineOf));
         else throw error;
@@ -148,6 +155,7 @@ interface RouteBuild {
   readonly labels: Set<string>;
   readonly logger: Logger;
   readonly keptKeys: Set<string>;
+  readonly limitStore: LimitStoreOf | undefined;
 }
 
 function buildRoute(route: ResolvedRoute, build: RouteBuild): LiveRoute {
@@ -156,7 +164,8 @@ function buildRoute(route: ResolvedRoute, build: RouteBuild): LiveRoute {
   const label = uniqueLabel(route, build.index, build.labels);
   const stats = reuse(build.shared.routes, label, () => new RouteStats(label));
   const health = reuse(build.shared.targets, upstream.url, () => new TargetHealth(upstream.url));
-  const parts = featureParts(route, at, { configDir: build.loaded.dir, routeLabel: label, targets, keep: keeper(build, label) });
+  const limitStore = build.limitStore === undefined ? undefined : limitStoreFor(build.limitStore, label);
+  const parts = featureParts(route, at, { configDir: build.loaded.dir, routeLabel: label, targets, keep: keeper(build, label), limitStore });
   const { config, dir } = build.loaded;
   const relay = guard([...at, 'upstream'], () =>
     createRelay({
@@ -199,6 +208,11 @@ function keeper(build: RouteBuild, label: string): FeatureContext['keep'] {
     // The same full key always comes from the same feature's code with the same key: the same type.
     return reuse(build.shared.kept, full, create) as T;
   };
+}
+
+/** `FeatureContext.limitStore` for one route: ids under the route's label, as `keep` keys are. */
+function limitStoreFor(limitStore: LimitStoreOf, label: string): (key: string) => LimitStore {
+  return (key) => limitStore(`${label}\u0000${key}`);
 }
 
 /** Counters kept across reloads: the one already there for this key, or a new one. */

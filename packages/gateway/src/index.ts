@@ -1,10 +1,12 @@
 export { main, exitCodes } from './cli.js';
 export { runPrimary, runWorker, type PrimaryOptions, type WorkerMessage } from './cluster.js';
+export { serveClusterLimits, workerLimitStores, type LimitMessage } from './cluster-limits.js';
 export { answerSnapshots, serveClusterView, workerView, type GatewayView, type ViewMessage } from './cluster-view.js';
 export { ConfigError, formatPath, type ConfigIssue } from './config-error.js';
 export { routeFeature, stageOrder, type FeatureContext, type RouteFeature, type RouteParts } from './feature.js';
 export { routeFeatures } from './features.js';
 export { createGateway, Gateway, type GatewayOptions, type MetricsEndpoint } from './gateway.js';
+export { type LimitStoreOf } from './generation.js';
 export { type ListenerRequest, type ListenerResponse } from './answer.js';
 export { listen, planListeners, type ListenerPlan, type ListenerServer } from './listeners.js';
 export { loadConfig, type LoadedConfig } from './load-config.js';

@@ -7,6 +7,7 @@ import type { GatewayView } from './cluster-view.js';
 import { ConfigError } from './config-error.js';
 import { createGateway, type Gateway } from './gateway.js';
 import { addressOf, closeAllConnections, closeIdleConnections, listen, planListeners, type ListenerPlan, type ListenerServer } from './listeners.js';
+import type { LimitStoreOf } from './generation.js';
 import { loadConfig, type LoadedConfig } from './load-config.js';
 import { gatewayMetrics } from './metrics.js';
 import { watchConfig } from './watch.js';
@@ -23,11 +24,13 @@ export interface ServeOptions {
   watch?: boolean;
   /** In a worker of `--workers N`: `/metrics` and the status JSON show every worker (`workerView()`). */
   view?: GatewayView;
+  /** Where the routes' rate limits count (`createGateway`'s `limitStore`); a worker passes `workerLimitStores()`. */
+  limitStore?: LimitStoreOf;
   /** The config's text to start from instead of the file (a worker gets the primary's serving config); reloads read the file. */
   source?: string;
 }
 
-const serveOptionNames: readonly string[] = ['config', 'port', 'logger', 'watch', 'view', 'source'];
+const serveOptionNames: readonly string[] = ['config', 'port', 'logger', 'watch', 'view', 'source', 'limitStore'];
 
 /** A gateway serving in this process. */
 export interface RunningGateway {
@@ -56,7 +59,7 @@ export async function serve(options: ServeOptions): Promise<RunningGateway> {
   const plans = planListeners(loaded);
   let gateway: Gateway | null = null;
   const metrics = await gatewayMetrics(() => gateway, options.view);
-  gateway = createGateway(loaded, { logger, metrics, view: options.view });
+  gateway = createGateway(loaded, { logger, metrics, view: options.view, limitStore: options.limitStore });
   const running = gateway;
   await running.startup();
   let servers: ListenerServer[];
