@@ -135,4 +135,29 @@ test('a misspelled key of a new feature is a config error naming it', async () =
   }
 });
 
+test('rateLimit list: unnamed limits are named by their rate, a taken name gets -2; two limits with one name are refused', async () => {
+  const file = write([
+    'routes:', `  - upstream: ${upstream.url}`,
+    '    rateLimit: [{ points: 5, duration: 1000 }, { points: 5, duration: 1000, key: route }, { points: 100, duration: 1500, name: api }]',
+  ]);
+  const named = createGateway(await loadConfig(file), { logger });
+  const listening = createServer(named.handle);
+  const url = await listen(listening);
+  try {
+    const response = await fetchRaw(`${url}/`);
+    assert.is(response.headers['ratelimit-policy'], '"api";q=100;w=2, "5-per-1s-2";q=5;w=1, "5-per-1s";q=5;w=1');
+  } finally {
+    await close(listening);
+    await named.shutdown(500);
+  }
+  const twice = write(['routes:', `  - upstream: ${upstream.url}`, '    rateLimit: [{ points: 5, duration: 1000, name: a }, { points: 9, duration: 1000, name: a }]']);
+  try {
+    createGateway(await loadConfig(twice), { logger });
+    assert.unreachable('accepted two limits named a');
+  } catch (error) {
+    assert.instance(error, ConfigError);
+    assert.match((error as Error).message, /routes\[0\]\.rateLimit.*two limits are named "a"/);
+  }
+});
+
 test.run();
