@@ -71,10 +71,14 @@ test('a route with a list of two limits and no names: every RateLimit-Policy and
   );
 });
 
+/** The `RateLimit` field of each answer (fix s37: one count across workers, as one process sends). */
+const rateLimitFields: string[] = [];
+
 /** GET on a new connection each time, so the primary hands the connections to both workers. */
 function get(url: string): Promise<number> {
   return new Promise((resolve) => {
     const req = request(url, { agent: false }, (res) => {
+      rateLimitFields.push(String(res.headers.ratelimit));
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
@@ -101,6 +105,8 @@ test('relay serve --workers 2: a route limit of 10 (key: route) lets 10 requests
     const allowed = statuses.filter((status) => status === 200).length;
     assert.is(allowed, 10, `${allowed} of 30 requests let through for a route limit of 10`);
     assert.is(upstream.requests.length - before, 10);
+    // The fields count down as a single process's would, whichever worker answered.
+    assert.equal(rateLimitFields.slice(0, 11).map((field) => /r=(\d+)/.exec(field)?.[1]), ['9', '8', '7', '6', '5', '4', '3', '2', '1', '0', '0']);
   } finally {
     await gateway.stop('SIGTERM');
   }
