@@ -203,7 +203,7 @@ test('Fastify: a 12 MiB JSON upload (over Fastify’s 1 MiB bodyLimit) streams t
   assert.is(uploaded, 12 * MiB);
 });
 
-test('Fastify: a body whose Content-Type Fastify cannot parse (no subtype, bad parameters) is relayed as sent, not refused by Fastify', async () => {
+test('Fastify: a body whose Content-Type Fastify cannot parse (an empty value, a type without a subtype) is relayed as sent, not refused by Fastify', async () => {
   // A reverse proxy forwards the media type as is (RFC 9110 §8.3; the upstream judges it). docs/frameworks.md:
   // the plugin "replaces Fastify's body parsers by one that leaves the stream to the relay".
   const port = Number(new URL(bases.fastify).port);
@@ -341,6 +341,34 @@ test('Koa and Hono: an absolute-form request target under the prefix is relayed,
   for (const door of ['koa', 'hono'] as const) {
     const raw = await sendRaw(Number(new URL(bases[door]).port), 'GET http://a/api/x?q=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
     assert.match(raw, /^HTTP\/1\.1 203 /, `${door}: ${raw.split('\r\n')[0]}`);
+  }
+});
+
+test('relay.fetch as a Hono handler on @hono/node-server: the upload reaches the upstream, both Set-Cookie lines come back, and a client that leaves aborts the upstream', async () => {
+  // Issue 22: relay.fetch "works in a Next.js route handler, in Hono"; docs/frameworks.md: aborting request.signal aborts the upstream.
+  const relay = createRelay({ targetBaseUrl: upstream.url, mountPath: '/api', logger });
+  relays.push(relay);
+  const app = new Hono();
+  app.all('/api/*', (c) => relay.fetch(c.req.raw));
+  const server = await new Promise<Server>((resolve) => {
+    const started = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(started as Server));
+  });
+  const port = (server.address() as AddressInfo).port;
+  try {
+    const posted = await sendRaw(port, 'POST /api/echo HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello');
+    assert.match(posted, /"body":"hello"/);
+    const got = await sendRaw(port, 'GET /api/x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    assert.is(got.match(/^set-cookie: /gim)?.length, 2, got);
+    const req = httpRequest({ host: '127.0.0.1', port, path: '/api/hang', headers: { 'x-door': 'hono-fetch' }, agent: false });
+    req.on('error', () => {});
+    req.end();
+    assert.ok(await waitFor(() => upstream.requests.some((seen) => seen.headers['x-door'] === 'hono-fetch'), 3000));
+    req.destroy();
+    assert.ok(await waitFor(() => hangClosed.includes('hono-fetch'), 3000), 'the upstream request was closed when the client left');
+    assert.ok(await waitFor(() => relay.inFlight === 0, 3000));
+  } finally {
+    await close(server);
+    await relay.shutdown({ timeout: 500 });
   }
 });
 
