@@ -1,6 +1,7 @@
 // @relay/frameworks/fastify: a relay as a Fastify 5 plugin.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { assertKnownKeys, type Relay } from '@relay/core';
+import { setAppHeader } from './app-headers.js';
 import { assertRelay } from './assert-relay.js';
 import { normalizePrefix, routeUnder } from './mount.js';
 import { matchPrefixAnyCase, withClientSpelling } from './prefix-case.js';
@@ -21,10 +22,12 @@ const pluginKeys = ['relay', 'prefix', 'logLevel'] as const;
 /**
  * Serves a relay under a prefix of a Fastify 5 app: every method on `prefix` and `prefix/*`,
  * and the server's WebSocket upgrades under `prefix`, the prefix in any case (`/API/x` is
- * respelled `/api/x` before Fastify routes it; `X-Forwarded-Prefix` keeps `/API`). Request bodies are not parsed: within
- * the plugin's (encapsulated) scope one content-type parser for every type hands Fastify
- * nothing and leaves the stream to the relay, so bodies stream both ways and Fastify's
- * `bodyLimit` does not apply (use `bodyLimit()` from `@relay/body`). The reply is hijacked: the relay writes
+ * respelled `/api/x` before Fastify routes it; `X-Forwarded-Prefix` keeps `/API`). The routes'
+ * own `onRequest` hook relays the request, after the app's `onRequest` hooks and before Fastify
+ * looks at the body: any Content-Type is relayed, bodies stream both ways, Fastify's `bodyLimit`
+ * does not apply (use `bodyLimit()` from `@relay/body`), and `preParsing`/`preValidation`/
+ * `preHandler` hooks do not run. Headers those hooks set with `reply.header()` go out with the
+ * upstream's answer (the upstream's value wins a clash). The reply is hijacked: the relay writes
  * it, so Fastify's `onSend`/`onResponse` hooks do not run for these routes. The relay starts
  * with the app (`onReady`) and drains on `app.close()` (`preClose`).
  *
@@ -53,20 +56,33 @@ function mountRelay(fastify: FastifyInstance, options: RelayPluginOptions): void
   // fastify.prefix is the whole prefix, parents' included, as Fastify normalised it.
   const prefix = normalizePrefix(fastify.prefix, 'relayPlugin: prefix');
 
+  // Relayed requests never reach a parser (see relayOnRequest); the rare one that falls to the
+  // 404 below has its body left unread too.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', function leaveBodyToRelay(_request: FastifyRequest, _payload: unknown, parsed: (error: null) => void) {
     parsed(null);
   });
 
-  function relayRoute(request: FastifyRequest, reply: FastifyReply): void {
+  // A route-level onRequest hook, not the handler: Fastify checks the Content-Type between the
+  // onRequest and preParsing hooks and answers 415 for one it cannot parse (`text`, an empty
+  // value), which the upstream is the one to judge. The app's own onRequest hooks (auth, CORS,
+  // rate limits) have run before this one.
+  function relayOnRequest(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
     const route = routeUnder(request.raw.url ?? '/', prefix);
     // Fastify may match what the raw target does not show (ignoreDuplicateSlashes, a rewriteUrl).
-    if (route === null) return reply.callNotFound();
+    if (route === null) return done();
     reply.hijack();
-    relay.dispatch(request.raw, reply.raw, withClientSpelling(route, request.raw, prefix));
+    // What the app's hooks set with reply.header() (@fastify/cors) lives on the reply, not on reply.raw.
+    const headers = reply.getHeaders();
+    for (const name in headers) setAppHeader(reply.raw, name, headers[name]);
+    relay.dispatch(request.raw, reply.raw, withClientSpelling(route, request.raw));
   }
-  fastify.all('/', relayRoute);
-  fastify.all('/*', relayRoute);
+  function notUnderPrefix(_request: FastifyRequest, reply: FastifyReply): void {
+    reply.callNotFound();
+  }
+  const routeOptions = { onRequest: relayOnRequest };
+  fastify.all('/', routeOptions, notUnderPrefix);
+  fastify.all('/*', routeOptions, notUnderPrefix);
   // Fastify's router is case-sensitive; the prefix is documented to match in any case.
   const removeRespelling = matchPrefixAnyCase(fastify.server, prefix);
 
