@@ -15,23 +15,37 @@ export function normalizePrefix(value: unknown, option: string): string {
  * The `DispatchRoute` of a raw request target (`req.url`) under `prefix`, or `null` when the
  * target is not under it. Matched at a segment boundary and case-insensitively, as
  * `routeUpgrades` matches WebSocket upgrades, so HTTP and WebSocket requests agree: `/api`
- * serves `/api`, `/API/x` and `/api?x`, not `/apix`. The mount the client used is kept for
- * `X-Forwarded-Prefix`; the query stays byte for byte.
+ * serves `/api`, `/API/x` and `/api?x`, not `/apix`. An absolute-form target
+ * (`http://host/api/x`, which RFC 9112 §3.2.2 has servers accept) is matched on its path, as
+ * `relay.handle` and `toConnect` match it, and relayed in origin-form. The mount the client used
+ * is kept for `X-Forwarded-Prefix`; the query stays byte for byte.
  *
  * @example
  * routeUnder('/api/users?id=1', '/api'); // { path: '/users?id=1', mountPath: '/api', originalUrl: '/api/users?id=1' }
+ * routeUnder('http://a/api/users', '/api'); // { path: '/users', mountPath: '/api', originalUrl: 'http://a/api/users' }
  */
 export function routeUnder(url: string, prefix: string): DispatchRoute | null {
+  const start = pathStart(url);
   const length = prefix.length;
-  if (url.length < length) return null;
+  if (url.length - start < length) return null;
   for (let index = 0; index < length; index++) {
-    let code = url.charCodeAt(index);
+    let code = url.charCodeAt(start + index);
     if (code >= 65 && code <= 90) code += 32;
     let expected = prefix.charCodeAt(index);
     if (expected >= 65 && expected <= 90) expected += 32;
     if (code !== expected) return null;
   }
-  const next = url.charCodeAt(length);
+  const end = start + length;
+  const next = url.charCodeAt(end);
   if (!(Number.isNaN(next) || next === 47 /* / */ || next === 63 /* ? */)) return null;
-  return { path: url.slice(length), mountPath: url.slice(0, length), originalUrl: url };
+  // `http://host` and `http://host?x` under the root: an absolute-form's empty path is "/" (RFC 9110 §4.2.3).
+  const path = end > 0 && end === start && next !== 47 ? `/${url.slice(end)}` : url.slice(end);
+  return { path, mountPath: url.slice(start, end), originalUrl: url };
+}
+
+/** Where the path starts: 0 for origin-form, after the authority for absolute-form (`http://host/a?b`). */
+function pathStart(url: string): number {
+  if (url.charCodeAt(0) === 47 /* / */) return 0;
+  const absolute = /^https?:\/\/[^/?#]*/i.exec(url);
+  return absolute === null ? 0 : absolute[0].length;
 }

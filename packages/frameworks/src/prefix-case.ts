@@ -7,8 +7,8 @@ import { routeUnder } from './mount.js';
 /** What a server's `request` event gives: node:http, https, or node:http2 with its compatibility API. */
 type ServerRequest = IncomingMessage | Http2ServerRequest;
 
-/** The client's target of a request whose prefix spelling was changed, for `X-Forwarded-Prefix` and logs. */
-const clientTargets = new WeakMap<ServerRequest, string>();
+/** The client's route of a request whose target was changed: its mount spelling and target, for `X-Forwarded-Prefix` and logs. */
+const clientRoutes = new WeakMap<ServerRequest, DispatchRoute>();
 
 /**
  * Makes a case-sensitive router (Fastify's, by default) find the routes under `prefix` for any
@@ -28,7 +28,8 @@ export function matchPrefixAnyCase(server: Server, prefix: string): () => void {
     if (url === undefined || url.startsWith(prefix)) return;
     const route = routeUnder(url, prefix);
     if (route === null) return;
-    clientTargets.set(req, url);
+    clientRoutes.set(req, route);
+    // Origin-form too: an absolute-form target (`http://host/API/x`) is routed on its path.
     req.url = prefix + route.path;
   };
   server.prependListener('request', respell);
@@ -39,10 +40,10 @@ export function matchPrefixAnyCase(server: Server, prefix: string): () => void {
  * A route from `routeUnder` with the client's spelling of the prefix put back, when
  * `matchPrefixAnyCase` changed it: the upstream's `X-Forwarded-Prefix` is the mount the client used.
  */
-export function withClientSpelling(route: DispatchRoute, req: ServerRequest, prefix: string): DispatchRoute {
-  const target = clientTargets.get(req);
-  if (target === undefined) return route;
-  route.mountPath = target.slice(0, prefix.length);
-  route.originalUrl = target;
+export function withClientSpelling(route: DispatchRoute, req: ServerRequest): DispatchRoute {
+  const client = clientRoutes.get(req);
+  if (client === undefined) return route;
+  route.mountPath = client.mountPath;
+  route.originalUrl = client.originalUrl;
   return route;
 }
