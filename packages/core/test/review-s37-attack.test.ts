@@ -4,7 +4,8 @@
 // review-hostile, review-crash, hardening-* and faults did not: request smuggling variants node's
 // parser must refuse (obs-fold, `chunked, identity`, duplicate and list Content-Length, chunk-size
 // overflow, chunk-extension floods, bare LF / CR, NUL and CTL bytes), an HTTP/1.0 request with
-// Transfer-Encoding, hop-by-hop and Connection-listed fields both ways, broken upstreams (CL with
+// Transfer-Encoding, the connection after the relay's own refusal of a request whose body is
+// still coming, hop-by-hop and Connection-listed fields both ways, broken upstreams (CL with
 // TE, obs-fold, NUL, bare LF, chunk overflow, a 1xx flood, a head or a 1xx stream that never ends,
 // a body longer than its Content-Length poisoning the pooled connection, an unsolicited 100) on the
 // http, got and undici transports, and an HTTP/2 client that opens a zero flow-control window.
@@ -12,7 +13,7 @@
 import { readdirSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { connect as http2Connect, createServer as createHttp2Server } from 'node:http2';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { delay, fetchRaw, memoryLogger, sendRaw, startUpstream, waitFor, type ClientResponse, type MemoryLogger } from '@relay/testkit';
@@ -239,6 +240,45 @@ test('hop-by-hop fields both ways: "Connection: close, x-secret", Keep-Alive, TE
       assert.not.ok(head.includes(name), `${name} reached the client`);
     }
     assert.ok(head.includes('x-end: kept'));
+  } finally {
+    await front.close();
+    await upstream.close();
+  }
+});
+
+test('a request the relay refuses itself (400 bad path, 400 bad Host, 501 transfer coding) while its body is still coming is answered with Connection: close and the connection is closed, as after an early upstream answer', async () => {
+  // Issue 13 item 16: an answer before the upload ended gets "Connection: close and close after the
+  // response, as nginx and reply-from do"; the relay does so for an upstream's early answer and,
+  // over HTTP/2, closes the refused stream (http2-front-edges). nginx sets keepalive = 0 on its own
+  // 400 and 501 (ngx_http_special_response_handler). Kept alive, node:http must read and drop the
+  // rest of a body the relay already refused (here 1 MiB announced), holding the connection until
+  // requestTimeout (5 min in gatewayServerOptions).
+  const upstream = await startRawUpstream();
+  const front = await startFront(upstream.url, { timeout: { read: 2000 } });
+  const cases: Array<[string, string]> = [
+    ['400 bad path', 'POST /a/../x HTTP/1.1\r\nHost: gw\r\nContent-Length: 1048576\r\n\r\nx'],
+    ['400 bad Host', 'POST /a HTTP/1.1\r\nHost: user@gw\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n'],
+    ['501 gzip, chunked', 'POST /a HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: gzip, chunked\r\n\r\n5\r\nhello\r\n'],
+  ];
+  const wrong: string[] = [];
+  try {
+    for (const [label, payload] of cases) {
+      const socket: Socket = connect(front.port, '127.0.0.1');
+      let answer = '';
+      let closed = false;
+      socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+      socket.on('error', () => {});
+      socket.on('close', () => (closed = true));
+      socket.write(payload);
+      await waitFor(() => answer.includes('\r\n\r\n'), 3000);
+      const head = answer.split('\r\n\r\n')[0]!.toLowerCase();
+      if (!/^http\/1\.1 (400|501) /.test(head)) wrong.push(`${label}: ${JSON.stringify(statusLine(answer))}`);
+      else if (!/\r\nconnection: close/.test(head)) wrong.push(`${label}: answered with ${JSON.stringify(/\r\nconnection: [^\r]*/.exec(head)?.[0]?.trim() ?? 'no Connection field')}`);
+      if (!(await waitFor(() => closed, 3000))) wrong.push(`${label}: connection still open 3 s after the answer`);
+      socket.destroy();
+    }
+    assert.equal(wrong, []);
+    assert.is(upstream.received, '');
   } finally {
     await front.close();
     await upstream.close();
