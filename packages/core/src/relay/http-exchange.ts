@@ -73,11 +73,26 @@ export class HttpExchange implements InFlight {
 }
 
 function fail(exchange: HttpExchange, error: RelayError): void {
+  // A refusal while the body is still coming (400 bad path or Host, 501 coding, an upstream error
+  // mid-upload): kept alive, node would read and drop the rest of a body nobody wants, holding the
+  // connection until requestTimeout. `Connection: close` instead, as nginx's own 400/501 and as
+  // writeHead does for an early upstream answer. (HTTP/2 resets the stream instead.)
+  if (!exchange.http2 && bodyStillComing(exchange.req)) exchange.res.shouldKeepAlive = false;
   if (exchange.onError !== null && !exchange.res.headersSent) {
     handOff(exchange, exchange.onError, error);
     return;
   }
   sendError(exchange.res, error);
+}
+
+/**
+ * Whether the request has a body node has not read to its end. Not `!req.complete` alone: during
+ * the request listener a bodiless GET is not `complete` yet either (node marks it just after).
+ */
+function bodyStillComing(req: IncomingMessage): boolean {
+  if (req.complete) return false;
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }
 
 /**

@@ -39,6 +39,7 @@ export interface RequestRules {
  */
 export function buildRequest(rules: RequestRules, req: IncomingMessage, rawTarget: string, entry: Entry): ProxyRequest {
   assertHeaderListComplete(req);
+  if (req.httpVersionMinor === 0 && req.httpVersionMajor === 1) assertHttp10Framing(req);
   const socket = req.socket as TLSSocket | null;
   const address = unmapIPv4(socket?.remoteAddress ?? '');
   const trusted = trustsPeer(rules.trustProxy, address);
@@ -95,6 +96,18 @@ export function buildRequest(rules: RequestRules, req: IncomingMessage, rawTarge
     trailers: open ? clientTrailers.bind(null, req) : undefined,
     client,
   };
+}
+
+/**
+ * An HTTP/1.0 message with `Transfer-Encoding` has faulty framing (RFC 9112 §6.1): a 1.0 hop in
+ * front would frame it by length or by close, so relaying it as chunked HTTP/1.1 is a desync.
+ * nginx answers 400 ("client sent HTTP/1.0 request with Transfer-Encoding header"); the refusal
+ * closes the connection (its body is still coming, see `fail` in http-exchange.ts).
+ */
+function assertHttp10Framing(req: IncomingMessage): void {
+  if (req.headers['transfer-encoding'] !== undefined) {
+    throw new RelayError('ERR_BAD_REQUEST', 'an HTTP/1.0 request with Transfer-Encoding');
+  }
 }
 
 /**
