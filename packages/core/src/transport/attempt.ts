@@ -70,7 +70,11 @@ export abstract class Attempt implements AbortHandler, Upload {
   response: IncomingMessage | null = null;
   /** The stream the response body is read from, once the head is handed on. */
   body: Readable | null = null;
-  poolTimer: NodeJS.Timeout | null = null;
+  /**
+   * The attempt's one deadline timer: the wait for a pooled connection, then (`watchHead`) the
+   * wait for the final response head. Never both at once, so one slot.
+   */
+  deadline: NodeJS.Timeout | null = null;
   /** The longest silence of the response body, in ms: `timeout.read`, or 0 for an event stream. */
   idleLimit: number;
   settled = false;
@@ -176,13 +180,13 @@ export abstract class Attempt implements AbortHandler, Upload {
     if (this.request.body !== null || timeouts.read !== timeouts.write) upstream.on('finish', onUpstreamFinish);
     if (hasQueuedRequests(this.agent)) {
       const pool = timeouts.pool;
-      if (pool > 0) this.poolTimer = setTimeout(onPoolTimeout, pool, this);
+      if (pool > 0) this.deadline = setTimeout(onPoolTimeout, pool, this);
       this.host.uploads.contended();
     }
   }
 
   onSocket(socket: Socket): void {
-    this.clearPoolTimer();
+    this.clearDeadline();
     if (this.phase !== Phase.Pool) return;
     this.socket = socket;
     if (socket.connecting) {
@@ -223,7 +227,7 @@ export abstract class Attempt implements AbortHandler, Upload {
 
   onResponse(response: IncomingMessage): void {
     this.host.uploads.delete(this);
-    this.clearPoolTimer();
+    this.clearDeadline();
     this.phase = Phase.Streaming;
     this.response = response;
     if (response.statusCode === 101) {
@@ -347,7 +351,7 @@ export abstract class Attempt implements AbortHandler, Upload {
   }
 
   onPoolTimeout(): void {
-    this.poolTimer = null;
+    this.deadline = null;
     if (this.phase !== Phase.Pool) return;
     this.abortWith(timeoutError('pool', this.host.config.timeouts));
   }
@@ -379,6 +383,7 @@ export abstract class Attempt implements AbortHandler, Upload {
    */
   private resend(): void {
     this.retriedStaleSocket = true;
+    this.clearDeadline();
     this.release();
     this.phase = Phase.Pool;
     this.upstream = null;
@@ -414,7 +419,7 @@ export abstract class Attempt implements AbortHandler, Upload {
     this.settled = true;
     this.phase = Phase.Done;
     this.host.uploads.delete(this);
-    this.clearPoolTimer();
+    this.clearDeadline();
     this.release();
     this.request.client.setAbortHandler(null);
     logAttemptFailure(this.host.config, this.request, error);
@@ -444,10 +449,29 @@ export abstract class Attempt implements AbortHandler, Upload {
     upstream.on('error', ignoreError);
   }
 
-  private clearPoolTimer(): void {
-    if (this.poolTimer !== null) {
-      clearTimeout(this.poolTimer);
-      this.poolTimer = null;
+  /**
+   * Bounds the wait for the final response head to `timeout.read` from the request's end, however
+   * the upstream trickles it: the socket's silence timer restarts on every byte, so a header line
+   * every 100 ms, or an endless run of `102 Processing`, would hold the client for good. 1xx do
+   * not extend it (got's `response` timeout and Envoy's route timeout are absolute too; the relay
+   * swallows 100 and 102, so the client sees nothing while it waits). Cleared by the final head.
+   */
+  protected watchHead(): void {
+    const read = this.host.config.timeouts.read;
+    if (read === 0) return;
+    this.clearDeadline();
+    this.deadline = setTimeout(onHeadDeadline, read, this);
+  }
+
+  onHeadDeadline(): void {
+    this.deadline = null;
+    if (this.phase === Phase.Read && this.response === null) this.abortWith(timeoutError('read', this.host.config.timeouts));
+  }
+
+  private clearDeadline(): void {
+    if (this.deadline !== null) {
+      clearTimeout(this.deadline);
+      this.deadline = null;
     }
   }
 }
@@ -497,6 +521,10 @@ function settleHead(attempt: Attempt): void {
 
 function onPoolTimeout(attempt: Attempt): void {
   attempt.onPoolTimeout();
+}
+
+function onHeadDeadline(attempt: Attempt): void {
+  attempt.onHeadDeadline();
 }
 
 function onEarlyResponseEnd(attempt: Attempt): void {

@@ -169,6 +169,8 @@ class HttpAttempt extends Attempt {
     const timeouts = this.host.config.timeouts;
     if (phase === Phase.Connect) socket.setTimeout(timeouts.connect);
     else this.watch(phase === Phase.Write ? timeouts.write : phase === Phase.Streaming ? this.idleLimit : timeouts.read);
+    // Silence alone never ends a head that trickles in: the head also has a deadline.
+    if (phase === Phase.Read) this.watchHead();
   }
 
   /**

@@ -179,6 +179,12 @@ class UndiciAttempt implements AbortHandler {
   bodyFailure: RelayError | null = null;
   writeTimer: NodeJS.Timeout | null = null;
   poolTimer: NodeJS.Timeout | null = null;
+  /** Bounds the wait for the final head once a 1xx came (`watchFinalHead`). */
+  headTimer: NodeJS.Timeout | null = null;
+  /** When the request was written whole (`Date.now()`), 0 before. */
+  sentAt = 0;
+  /** A 1xx head came: the final one has a deadline. */
+  informed = false;
   rawTrailers: RawFields | null = null;
   bodyErrorListener: ((error: Error) => void) | null = null;
   readonly target: Target;
@@ -263,6 +269,27 @@ class UndiciAttempt implements AbortHandler {
   onRequestSent(): void {
     this.sending = false;
     this.clearWriteTimer();
+    this.sentAt = Date.now();
+    if (this.informed) this.watchFinalHead();
+  }
+
+  /**
+   * undici restarts its headers timeout on every 1xx head, so an upstream sending `102 Processing`
+   * forever would hold the client for good (the relay swallows 100 and 102). After the first 1xx,
+   * the final head must come within `timeout.read` of the request's end, as for `httpTransport`
+   * (got's `response` timeout and Envoy's route timeout are absolute too). Only then: without a
+   * 1xx, undici's own timeout is the bound, and no timer is made per request.
+   */
+  private watchFinalHead(): void {
+    const read = this.host.config.timeouts.read;
+    if (read === 0 || this.headTimer !== null || this.done) return;
+    const waited = this.sentAt === 0 ? 0 : Date.now() - this.sentAt;
+    this.headTimer = setTimeout(onHeadTimeout, Math.max(0, read - waited), this);
+  }
+
+  onHeadTimeout(): void {
+    this.headTimer = null;
+    if (!this.done && !this.settled) this.abortWith(timeoutError('read', this.host.config.timeouts));
   }
 
   onHeaders(status: number, rawHeaders: RawFields, resume: () => void, statusText: string): boolean {
@@ -280,9 +307,14 @@ class UndiciAttempt implements AbortHandler {
     if (status < 200) {
       // 100 and 102 are hop-by-hop; 103 carries the upstream's hints to the client.
       if (status === 103) this.request.client.sendEarlyHints(responseHeadersFromRaw(fields));
+      if (!this.informed) {
+        this.informed = true;
+        if (!this.sending) this.watchFinalHead();
+      }
       return true;
     }
     this.settled = true;
+    this.clearHeadTimer();
     const headers = responseHeadersFromRaw(fields);
     const bodiless = this.request.method === 'HEAD' || status === 204 || status === 304;
     const response: ProxyResponse = { status, statusMessage: statusText ?? '', headers, body: null };
@@ -417,6 +449,7 @@ class UndiciAttempt implements AbortHandler {
     this.done = true;
     this.clearPoolTimer();
     this.clearWriteTimer();
+    this.clearHeadTimer();
     if (this.bodyErrorListener !== null) this.request.body!.removeListener('error', this.bodyErrorListener);
   }
 
@@ -424,6 +457,12 @@ class UndiciAttempt implements AbortHandler {
     if (this.poolTimer === null) return;
     clearTimeout(this.poolTimer);
     this.poolTimer = null;
+  }
+
+  private clearHeadTimer(): void {
+    if (this.headTimer === null) return;
+    clearTimeout(this.headTimer);
+    this.headTimer = null;
   }
 
   private clearWriteTimer(): void {
@@ -517,6 +556,10 @@ function onStalled(body: UpstreamBody): void {
 
 function onWriteTimeout(attempt: UndiciAttempt): void {
   attempt.onWriteTimeout();
+}
+
+function onHeadTimeout(attempt: UndiciAttempt): void {
+  attempt.onHeadTimeout();
 }
 
 function onPoolTimeout(attempt: UndiciAttempt): void {
