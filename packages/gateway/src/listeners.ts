@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import { gatewayServerOptions } from '@relay/core';
 import { ConfigError, issueAt } from './config-error.js';
+import { refuseConnect } from './connect-refusal.js';
 import type { Gateway } from './gateway.js';
 import type { LoadedConfig } from './load-config.js';
 import { createSecureListener, endConnections, goAwaySessions } from './secure-listener.js';
@@ -77,8 +78,8 @@ export async function listen(plans: ListenerPlan[], gateway: Gateway): Promise<L
 function listenOne(plan: ListenerPlan, gateway: Gateway): Promise<ListenerServer> {
   const handle = gateway.handlerFor(plan.name);
   let server: ListenerServer;
-  if (plan.tls === null) server = createServer({ ...gatewayServerOptions }, handle).on('upgrade', gateway.upgrade);
-  else server = createSecureListener(plan.tls, handle).on('upgrade', gateway.upgrade);
+  if (plan.tls === null) server = createServer({ ...gatewayServerOptions }, handle).on('upgrade', gateway.upgrade).on('connect', refuseConnect);
+  else server = createSecureListener(plan.tls, handle).on('upgrade', gateway.upgrade).on('connect', refuseConnect);
   return new Promise((resolvePromise, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
       reject(new Error(`cannot listen on ${plan.host}:${plan.port}: ${error.code ?? error.message}`));
