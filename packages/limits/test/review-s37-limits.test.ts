@@ -3,7 +3,6 @@
 // on one table of policies (memory and Redis), concurrency slots on the paths the earlier tests left
 // out (a client gone before the upstream answered, a 503 retried inside retry()), and a refused upload
 // that must never reach the upstream. Real redis-server, real sockets.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { test } from 'uvu';
@@ -11,36 +10,9 @@ import * as assert from 'uvu/assert';
 import { Redis } from 'ioredis';
 import { createRelay } from '@relay/core';
 import { retry } from '@relay/retry';
-import { closedPort, delay, fetchRaw, memoryLogger, serveRelay, startRedis, startUpstream, waitFor } from '@relay/testkit';
+import { closedPort, delay, fetchRaw, memoryLogger, serveRelay, startRedis, startUpstream, waitFor, type RedisServer } from '@relay/testkit';
 import { concurrencyLimit, createLimiter, memoryStore, rateLimit, type LimitStore } from '../src/index.js';
 import { redisStore } from '../src/redis-store.js';
-
-/** A redis-server on a port the test chose, so it can come back on the same one. */
-async function redisOn(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  const killAtExit = () => child.kill('SIGKILL');
-  process.once('exit', killAtExit);
-  child.once('exit', () => process.off('exit', killAtExit));
-  await new Promise<void>((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error('redis-server did not start')), 10_000);
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (output.includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-  });
-  child.stdout!.resume();
-  return child;
-}
-
-async function kill(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGKILL');
-  await once(child, 'exit');
-}
 
 test('Redis down when the relay starts: failOpen lets requests through at once with an error line, failOpen: false answers 503; redis-server coming up (and back after a kill, same port) makes the limit count', async () => {
   // README "When Redis is unreachable": calls fail at once while ioredis is not connected, then failOpen decides; logged at error.
@@ -52,7 +24,7 @@ test('Redis down when the relay starts: failOpen lets requests through at once w
   const store = redisStore({ client, timeout: 2000 });
   const open = await serveRelay(createRelay({ targetBaseUrl: upstream.url, logger, stages: [rateLimit({ name: 'open', points: 2, duration: 60_000, store })] }));
   const closed = await serveRelay(createRelay({ targetBaseUrl: upstream.url, logger, stages: [rateLimit({ name: 'closed', points: 2, duration: 60_000, store, failOpen: false })] }));
-  let server: ChildProcess | null = null;
+  let server: RedisServer | null = null;
   try {
     const started = Date.now();
     const letThrough = await Promise.all(Array.from({ length: 5 }, () => fetchRaw(open.url)));
@@ -68,12 +40,12 @@ test('Redis down when the relay starts: failOpen lets requests through at once w
     assert.ok(lines.length >= 2 && lines.every((line) => line.level === 'error' && line.fields.store === 'redis'));
     assert.is(upstream.requests.length, 5, 'the 503s never reached the upstream');
 
-    server = await redisOn(port);
+    server = await startRedis({ port });
     assert.ok(await waitFor(() => client.status === 'ready', 10_000), 'ioredis connected once the server came up');
     assert.equal([(await fetchRaw(closed.url)).status, (await fetchRaw(closed.url)).status, (await fetchRaw(closed.url)).status], [200, 200, 429]);
-    await kill(server);
+    await server.stop();
     assert.is((await fetchRaw(closed.url)).status, 503, 'killed: failOpen false answers 503');
-    server = await redisOn(port);
+    server = await startRedis({ port });
     assert.ok(await waitFor(() => client.status === 'ready', 10_000), 'reconnected after the restart');
     // A fresh server has lost the buckets and the Lua script (NOSCRIPT): the script must be loaded again.
     const again = await fetchRaw(closed.url);
@@ -81,7 +53,7 @@ test('Redis down when the relay starts: failOpen lets requests through at once w
     assert.is(again.headers.ratelimit, '"closed";r=1;t=30');
   } finally {
     client.disconnect();
-    if (server !== null) await kill(server);
+    if (server !== null) await server.stop();
     await open.close();
     await closed.close();
     await upstream.close();

@@ -279,5 +279,5 @@ export const tlsRenewedFixture = {
 };
 
 export { startFaultyUpstream, type Fault, type FaultyUpstream } from './faults.js';
-export { startRedis, type RedisServer } from './redis.js';
+export { startRedis, type RedisServer, type StartRedisOptions } from './redis.js';
 export { echoMethod, type EchoMessage, type EchoMethod } from './grpc.js';

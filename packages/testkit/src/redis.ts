@@ -19,9 +19,15 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** Options of `startRedis()`. */
+export interface StartRedisOptions {
+  /** The port to listen on, to bring a server back on the port of one that was stopped. Default: a free one. */
+  port?: number;
+}
+
 /** Starts redis-server and resolves once it accepts connections (rejects after 10 s). */
-export async function startRedis(): Promise<RedisServer> {
-  const port = await freePort();
+export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
+  const port = options.port ?? (await freePort());
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
