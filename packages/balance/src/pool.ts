@@ -200,8 +200,11 @@ export class Pool {
       return;
     }
     member.healthy = healthy;
-    // Passing health checks end an ejection too: the target answers again.
-    if (healthy) member.ejectedUntil = 0;
+    // Passing health checks end an ejection too, and start the failure count over: the target answers again.
+    if (healthy) {
+      member.ejectedUntil = 0;
+      member.failures = 0;
+    }
     this.logger.info({ target: member.url }, healthy ? 'balance: target healthy' : 'balance: target unhealthy');
     this.announce({ url: member.url, change: healthy ? 'healthy' : 'unhealthy' });
     this.refresh(Date.now());

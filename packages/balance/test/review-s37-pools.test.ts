@@ -211,6 +211,40 @@ test('a target back from its ejection needs consecutiveFailures new failures in 
   }
 });
 
+test('a target that health checks bring back from unhealthy starts its failure count over', async () => {
+  // The same rule as a return from ejection (Envoy's unejectHost): failures counted before it went
+  // unhealthy must not eject it at its first failure once it is healthy again.
+  const a = await named('a');
+  let failing = true;
+  let healthFailing = false;
+  const b = await startUpstream((req, res) => {
+    res.statusCode = (req.url === '/health' ? healthFailing : failing) ? 503 : 200;
+    res.end('b');
+  });
+  const pool = balance({
+    targets: [a.url, b.url],
+    outlier: { consecutiveFailures: 3, baseEjectionTime: 60_000 },
+    healthCheck: { path: '/health', interval: 100, unhealthyThreshold: 1, healthyThreshold: 1 },
+  });
+  const served = await serveRelay(createRelay({ targetBaseUrl: a.url, stages: [pool] }));
+  try {
+    await pool.start();
+    await load(served.url, 4, 1); // round robin: two failures counted on b
+    assert.is(pool.targets()[1]!.consecutiveFailures, 2);
+    healthFailing = true;
+    assert.ok(await waitFor(() => !pool.targets()[1]!.healthy, 3000), 'b failed its health checks');
+    healthFailing = false;
+    failing = false;
+    assert.ok(await waitFor(() => pool.targets()[1]!.healthy, 3000), 'b passed its health checks again');
+    assert.is(pool.targets()[1]!.consecutiveFailures, 0);
+  } finally {
+    pool.stop();
+    await served.close();
+    await a.close();
+    await b.close();
+  }
+});
+
 // ---------------------------------------------------------------------------------------------------------------------
 // Health checks of an HTTP/2 (h2c) target
 
