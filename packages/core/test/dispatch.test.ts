@@ -42,6 +42,36 @@ function stripAuth(req: IncomingMessage): DispatchRoute {
 
 const seenUrl = async (url: string) => JSON.parse((await fetchRaw(url)).text).url as string;
 
+test("Set-Cookie: the app's cookies (set before dispatch, or added in writeHead as express-session's on-headers hook does) go beside the upstream's, each on its own line", async () => {
+  // RFC 6265 §3: one cookie per field line; node's writeHead would let the upstream's lines replace the app's.
+  const cookieUpstream = await startUpstream((_req, res) => {
+    res.setHeader('set-cookie', ['up=1; Path=/', 'theme=dark; Path=/']);
+    res.end('ok');
+  });
+  const relay = createRelay({ targetBaseUrl: cookieUpstream.url });
+  await relay.startup();
+  relays.push(relay);
+  const server = createServer((req, res) => {
+    res.setHeader('set-cookie', 'early=1; Path=/');
+    const writeHead = res.writeHead;
+    // on-headers: the hook runs inside writeHead, before node merges the headers it was given.
+    res.writeHead = function hooked(this: ServerResponse, ...args: Parameters<ServerResponse['writeHead']>) {
+      const prev = this.getHeader('set-cookie') ?? [];
+      this.setHeader('set-cookie', [...(Array.isArray(prev) ? prev : [String(prev)]), 'sid=s1; HttpOnly']);
+      return writeHead.apply(this, args);
+    } as ServerResponse['writeHead'];
+    relay.dispatch(req, res, { path: req.url!, mountPath: '' });
+  });
+  servers.push(server);
+  try {
+    const answer = await fetchRaw(`${await listen(server)}/x`);
+    assert.is(answer.status, 200);
+    assert.equal(answer.headers['set-cookie'], ['early=1; Path=/', 'up=1; Path=/', 'theme=dark; Path=/', 'sid=s1; HttpOnly']);
+  } finally {
+    await cookieUpstream.close();
+  }
+});
+
 test('the path after the mount is joined under the prefix, not stripped again', async () => {
   const plain = await front({}, stripAuth);
   const prefixed = await front({ upstreamPrefix: '/api/v1' }, stripAuth);

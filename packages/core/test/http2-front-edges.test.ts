@@ -2,7 +2,7 @@
 import http2, { constants } from 'node:http2';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { delay, startUpstream, waitFor, writeChunks } from '@relay/testkit';
+import { delay, listenHttp2, startUpstream, waitFor, writeChunks } from '@relay/testkit';
 import { createRelay, type Relay, type RelayOptions } from '../src/index.js';
 import { h2FrontSession } from './http2-helpers.js';
 
@@ -124,6 +124,31 @@ test('a client that resets its stream mid-upload (RST_STREAM, no END_STREAM): th
   assert.ok(await waitFor(() => seen.length === 1, 3000), 'the upstream saw neither an end nor a cut');
   assert.equal(seen, ['cut 1000']);
   assert.ok(await waitFor(() => relay.inFlight === 0, 3000), `relay.inFlight stayed ${relay.inFlight}`);
+});
+
+test("Set-Cookie over HTTP/2: the app's cookie set before relay.handle goes beside the upstream's", async () => {
+  const upstream = await startUpstream((_req, res) => {
+    res.setHeader('set-cookie', ['up=1', 'theme=dark']);
+    res.end('ok');
+  });
+  closers.push(() => upstream.close());
+  const relay = createRelay({ targetBaseUrl: upstream.url });
+  const front = await listenHttp2(
+    http2.createServer((req, res) => {
+      res.setHeader('set-cookie', 'sid=s1');
+      relay.handle(req, res);
+    }),
+  );
+  const session = http2.connect(front.url);
+  session.on('error', () => {});
+  closers.push(async () => {
+    session.destroy();
+    await front.close();
+    await relay.shutdown({ timeout: 500 });
+  });
+  const answer = await collect(session.request({ ':path': '/x' }));
+  assert.is(answer.status, 200);
+  assert.equal(answer.headers['set-cookie'], ['sid=s1', 'up=1', 'theme=dark']);
 });
 
 test('a refused request (400 bad path) with a large upload still being sent: 400 arrives and the stream closes', async () => {

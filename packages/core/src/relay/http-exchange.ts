@@ -299,7 +299,9 @@ function writeHead(exchange: HttpExchange, response: ProxyResponse): void {
     const headers = withoutConnectionHeaders(response.headers);
     for (const name in headers) {
       const value = headers[name];
-      if (value !== undefined) res.setHeader(name, value);
+      if (value === undefined) continue;
+      if (name === 'set-cookie') keepAppCookies(res, value);
+      else res.setHeader(name, value);
     }
     return;
   }
@@ -307,7 +309,34 @@ function writeHead(exchange: HttpExchange, response: ProxyResponse): void {
   // A 204 has no body, and a Content-Length on it could make a client wait for bytes or take the
   // next response's as its own (RFC 9110 §8.6: a server MUST NOT send one; nginx drops it).
   if (response.status === 204 && response.headers['content-length'] !== undefined) delete response.headers['content-length'];
-  res.writeHead(response.status, response.statusMessage || undefined, response.headers as OutgoingHttpHeaders);
+  let headers = response.headers;
+  const cookies = headers['set-cookie'];
+  if (cookies !== undefined) {
+    // Set before writeHead, so an app hook that adds its cookie in writeHead (on-headers, as
+    // express-session's) appends to these rather than being replaced by them.
+    keepAppCookies(res, cookies);
+    headers = { ...headers };
+    delete headers['set-cookie'];
+  }
+  res.writeHead(response.status, response.statusMessage || undefined, headers as OutgoingHttpHeaders);
+}
+
+/**
+ * The upstream's `Set-Cookie` lines go beside those the app set before the relay (a session
+ * middleware in front of `relay.dispatch`), not over them: each cookie is its own field line
+ * (RFC 6265 §3), and node's setHeader or writeHead would drop the app's. As Fastify's reply does.
+ */
+function keepAppCookies(res: ServerResponse, cookies: HeaderValue): void {
+  const app = res.getHeader('set-cookie');
+  if (app === undefined) {
+    res.setHeader('set-cookie', cookies);
+    return;
+  }
+  res.setHeader('set-cookie', [...lines(app), ...lines(cookies)]);
+}
+
+function lines(value: HeaderValue | number): string[] {
+  return Array.isArray(value) ? value : [String(value)];
 }
 
 type H2Stream = { destroyed: boolean; session?: H2Session; state?: { localClose?: number }; close(code: number): void; [kExchange]?: HttpExchange };
