@@ -199,8 +199,7 @@ class RetryRun {
     this.replay = () => new ReplayStream(bytes);
     // A buffered body is sent with its exact length, unless it ended with trailer fields (known now
     // that it was read): those only follow a chunked body, so it is sent chunked, trailers after it.
-    const trailers = this.request.trailers?.() ?? null;
-    if (trailers === null) this.headers['content-length'] = String(bytes.length);
+    if (!endedWithTrailers(this.request)) this.headers['content-length'] = String(bytes.length);
   }
 
   /** The body stream for one attempt. */
@@ -314,4 +313,16 @@ function wait(ms: number, client: ClientInfo): Promise<void> {
   if (ms <= 0) return Promise.resolve();
   // The signal is made only here, when a retry waits: the common path never pays for it.
   return waitUnlessAborted(ms, client.signal);
+}
+
+/**
+ * Whether the buffered body ended with trailer fields. Trailers a stage made unreadable (a throwing
+ * `trailers()`) are none here: the transport drops them with a log line, and the body is whole.
+ */
+function endedWithTrailers(request: ProxyRequest): boolean {
+  try {
+    return (request.trailers?.() ?? null) !== null;
+  } catch {
+    return false;
+  }
 }

@@ -23,6 +23,29 @@ function through(options: RelayOptions) {
   return serveRelay(createRelay(options));
 }
 
+
+test('a stage whose trailers() throws does not fail a buffered upload: the body goes whole with its length, the trailers dropped with a log line', async () => {
+  const upstream = await startUpstream();
+  const logger = memoryLogger();
+  const broken: Stage = {
+    name: 'broken-trailers',
+    wrap: (next) => (request) => next({ ...request, trailers: () => {
+      throw new Error('unreadable');
+    } }),
+  };
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, logger, stages: [broken, retry({ maxRetries: 1 })] }));
+  try {
+    const answer = await fetchRaw(`${served.url}/put`, { method: 'PUT', body: 'hello world' });
+    assert.is(answer.status, 200);
+    assert.is(upstream.requests[0]!.body.toString(), 'hello world');
+    assert.is(upstream.requests[0]!.headers['content-length'], '11');
+    assert.ok(logger.lines.some((line) => line.message === 'invalid request trailers dropped'), 'the dropped trailers are logged');
+  } finally {
+    await served.close();
+    await upstream.close();
+  }
+});
+
 test('502, 502, 200 gives 200 after three attempts, waiting 200 then 400 ms, one log line per retry', async () => {
   const { upstream, arrivals } = await flaky([502, 502, 200]);
   const logger = memoryLogger();

@@ -38,7 +38,9 @@ export function checkClientHandshake(incoming: IncomingMessage): string[] {
   else if (headers['sec-websocket-key'] === undefined || !keyPattern.test(headers['sec-websocket-key'])) {
     problem = 'missing or invalid Sec-WebSocket-Key';
   } else if (headers['sec-websocket-version'] !== '13' && headers['sec-websocket-version'] !== '8') {
-    problem = 'missing or unsupported Sec-WebSocket-Version (13 and 8 are supported)';
+    // RFC 6455 §4.4: the refusal names the versions understood, so the client can retry with one (as ws does).
+    const message = 'invalid WebSocket handshake: missing or unsupported Sec-WebSocket-Version (13 and 8 are supported)';
+    throw new RelayError('ERR_BAD_HANDSHAKE', message, { headers: { 'sec-websocket-version': '13, 8' } });
   }
   if (problem !== null) throw new RelayError('ERR_BAD_HANDSHAKE', `invalid WebSocket handshake: ${problem}`);
   try {

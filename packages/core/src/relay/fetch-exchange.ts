@@ -46,7 +46,7 @@ export function incomingOf(request: Request, client: FetchClient): { incoming: I
   }
   const target = url.pathname + url.search;
   const socket = { remoteAddress: client.address ?? '', localPort: Number(url.port) || (url.protocol === 'https:' ? 443 : 80), encrypted: url.protocol === 'https:' };
-  Object.assign(body, { method: request.method, url: target, rawHeaders, headers: {}, socket, httpVersion: '1.1', httpVersionMajor: 1, complete: false });
+  Object.assign(body, { method: request.method, url: target, rawHeaders, headers: {}, rawTrailers: [], trailers: {}, socket, httpVersion: '1.1', httpVersionMajor: 1, complete: false });
   body.once('end', () => Object.assign(body, { complete: true }));
   return { incoming: body as unknown as IncomingMessage, target };
 }
