@@ -13,6 +13,7 @@ import { configDir, startBin, type ServingBin } from './bin.js';
 const files = configDir();
 let upstream: Upstream;
 let gateway: ServingBin;
+let configFile = '';
 
 interface Answer {
   status: number;
@@ -47,10 +48,10 @@ test.before(async () => {
     `    upstream: ${upstream.url}`,
     `    rateLimit: { points: ${points}, duration: 3600000, key: route }`,
   ];
-  const config = files.write(
+  const config = (configFile = files.write(
     'workers.yaml',
     ['listen: [{ host: 127.0.0.1, port: 0 }]', 'status: { path: /_relay/status }', 'routes:', ...route('burst', 10), ...route('crash', 5), ...route('stuck', 1000), ''].join('\n'),
-  );
+  ));
   gateway = await startBin(['serve', config, '--workers', '2'], { listeningCount: 2 });
 });
 
@@ -124,6 +125,32 @@ test('the primary stopped (SIGSTOP): a request on a worker\'s open keep-alive co
     assert.ok(remaining(later) !== undefined && remaining(later)! <= 997, `remaining ${remaining(later)}`);
   } finally {
     agent.destroy();
+  }
+});
+
+test('a reload whose balance section only balance() refuses (hashKey without strategy: hash) is refused by the primary too: a worker killed afterwards comes back with the serving config', async () => {
+  // docs/gateway.md "Workers": the primary "restarts a worker that dies ... with the config that is serving (a YAML or JSON
+  // file's text as last validated, so an edit the primary refused never reaches it)". `relay check` and every worker refuse
+  // this config (balance.test.ts: "balance: hashKey needs strategy: 'hash'"), but the primary validates with the schema only,
+  // takes the text as serving and hands it to the restarted worker, which cannot start.
+  const { readFileSync, writeFileSync } = await import('node:fs');
+  const good = readFileSync(configFile, 'utf8');
+  const bad = good.replace('routes:\n', `routes:\n  - name: pooled\n    match: { path: /pooled }\n    upstream: [${upstream.url}, http://127.0.0.1:9]\n    balance: { hashKey: { header: x-user } }\n`);
+  const refusedBefore = gateway.logs.filter((line) => line.msg.startsWith('config reload refused')).length;
+  writeFileSync(configFile, bad);
+  // the workers refuse it (each logs the refusal with its line)
+  await gateway.waitForLog(() => gateway.logs.filter((line) => line.msg.startsWith('config reload refused')).length >= refusedBefore + 1, 20_000);
+  await delay(1_000);
+  const listeningBefore = gateway.logs.filter((line) => line.msg === 'listening').length;
+  const status = JSON.parse((await get('/_relay/status.json')).text) as StatusSnapshot & { workers: Array<{ pid: number }> };
+  process.kill(status.workers[0]!.pid, 'SIGKILL');
+  try {
+    await gateway.waitForLog(() => gateway.logs.filter((line) => line.msg === 'listening').length > listeningBefore, 20_000);
+  } catch {
+    const died = gateway.logs.filter((line) => line.msg.startsWith('worker died') || line.msg.includes('refused') || line.level === 'error');
+    assert.unreachable(`the killed worker never came back: ${JSON.stringify(died.slice(-4)).slice(0, 1500)}`);
+  } finally {
+    writeFileSync(configFile, good);
   }
 });
 
