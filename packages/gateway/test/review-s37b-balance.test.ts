@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { closedPort, delay, startUpstream, type Upstream } from '@relay/testkit';
+import { closedPort, delay, startUpstream, tlsFixture, type Upstream } from '@relay/testkit';
 import { configDir, runBin, startBin, type ServingBin } from './bin.js';
 
 const files = configDir();
@@ -347,6 +347,59 @@ test('regression: circuit.maxRequests 1 on a pool of one: a second request while
   } finally {
     await gateway.stop('SIGTERM');
     await a.close();
+  }
+});
+
+test('regression: https targets with tls.ca: the pool\'s health checks connect with the route\'s CA before any request (both targets healthy, requests shared)', async () => {
+  // balance README: "an https: target is checked with the relay's tls (ca, servername, rejectUnauthorized)".
+  const { createServer } = await import('node:https');
+  const servers = await Promise.all(
+    ['a', 'b'].map(
+      (name) =>
+        new Promise<{ url: string; checks: number; close(): Promise<void> }>((resolve) => {
+          const state = { checks: 0 };
+          const server = createServer({ key: tlsFixture.key, cert: tlsFixture.cert }, (req, res) => {
+            if (req.url === '/health') state.checks++;
+            res.end(name);
+          });
+          server.listen(0, '127.0.0.1', () => {
+            const port = (server.address() as { port: number }).port;
+            resolve({
+              url: `https://localhost:${port}`,
+              get checks() {
+                return state.checks;
+              },
+              close: () => new Promise<void>((done) => server.close(() => done())).then(() => undefined),
+            } as { url: string; checks: number; close(): Promise<void> });
+            server.unref();
+          });
+        }),
+    ),
+  );
+  files.write('ca.pem', tlsFixture.cert.toString());
+  const text = [
+    'listen: [{ host: 127.0.0.1, port: 0 }]',
+    'status: { path: /_relay/status }',
+    'routes:',
+    '  - name: api',
+    '    upstream:',
+    ...servers.map((server) => `      - { url: "${server.url}", tls: { ca: ca.pem } }`),
+    '    balance:',
+    '      healthCheck: { path: /health, interval: 100, unhealthyThreshold: 1, healthyThreshold: 1 }',
+    '',
+  ].join('\n');
+  const gateway = await startBin(['serve', files.write('https-pool.yaml', text)]);
+  try {
+    await delay(700);
+    assert.ok(servers.every((server) => server.checks >= 2), `health checks reached: ${servers.map((server) => server.checks)}`);
+    const status = JSON.parse((await get(`${gateway.url}/_relay/status.json`)).text) as { routes: Array<{ targets: Array<{ health: string }> }> };
+    assert.equal(status.routes[0]!.targets.map((target) => target.health), ['healthy', 'healthy']);
+    const seen = new Set<string>();
+    for (let i = 0; i < 4; i++) seen.add((await get(`${gateway.url}/x`)).text);
+    assert.equal([...seen].sort(), ['a', 'b']);
+  } finally {
+    await gateway.stop('SIGTERM');
+    await Promise.all(servers.map((server) => server.close()));
   }
 });
 

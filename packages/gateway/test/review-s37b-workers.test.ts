@@ -6,7 +6,7 @@
 import { Agent, request } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { delay, startUpstream, type Upstream } from '@relay/testkit';
+import { closedPort, delay, startUpstream, type Upstream } from '@relay/testkit';
 import type { StatusSnapshot } from '../src/index.js';
 import { configDir, startBin, type ServingBin } from './bin.js';
 
@@ -50,7 +50,14 @@ test.before(async () => {
   ];
   const config = (configFile = files.write(
     'workers.yaml',
-    ['listen: [{ host: 127.0.0.1, port: 0 }]', 'status: { path: /_relay/status }', 'routes:', ...route('burst', 10), ...route('crash', 5), ...route('stuck', 1000), ''].join('\n'),
+    ['listen: [{ host: 127.0.0.1, port: 0 }]', 'status: { path: /_relay/status }', 'routes:', ...route('burst', 10), ...route('crash', 5), ...route('stuck', 1000),
+      '  - name: pool',
+      '    match: { path: /pool }',
+      `    upstream: [${upstream.url}, http://127.0.0.1:${await closedPort()}]`,
+      '    balance:',
+      '      healthCheck: { path: /health, interval: 100, unhealthyThreshold: 1, healthyThreshold: 1 }',
+      '',
+    ].join('\n'),
   ));
   gateway = await startBin(['serve', config, '--workers', '2'], { listeningCount: 2 });
 });
@@ -67,13 +74,14 @@ test.after(async () => {
 test('30 requests at once over both workers, limit 10 (key: route): exactly 10 reach the upstream, and the RateLimit remaining values 9…0 are each given once (no token handed out twice)', async () => {
   // docs/gateway.md "Workers": "points: 10 lets 10 requests through whichever workers serve them"; nginx's
   // limit_req zone is shared memory for all workers, so concurrency across workers does not over-admit.
-  const before = upstream.requests.length;
+  const traffic = () => upstream.requests.filter((seen) => seen.url !== '/health').length;
+  const before = traffic();
   const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => get(`/burst/${i}`)));
   const statuses = answers.map((answer) => answer.status);
   assert.ok(statuses.every((status) => status === 200 || status === 429), `${statuses}`);
   const admitted = answers.filter((answer) => answer.status === 200);
   assert.is(admitted.length, 10, `${admitted.length} admitted: ${JSON.stringify(answers.slice(0, 3))}`);
-  assert.is(upstream.requests.length - before, 10);
+  assert.is(traffic() - before, 10);
   assert.equal(admitted.map(remaining).sort((x, y) => x! - y!), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   // and the 429s carry Retry-After, as one process's do
   for (const answer of answers.filter((each) => each.status === 429)) assert.ok(answer.headers['retry-after'] !== undefined, JSON.stringify(answer.headers));
@@ -92,6 +100,27 @@ test('a worker killed mid-quota is restarted and the quota goes on where it was 
   const after: number[] = [];
   for (let i = 0; i < 6; i++) after.push((await get(`/crash/after-${i}`)).status);
   assert.equal(after, [200, 200, 429, 429, 429, 429]);
+});
+
+test('the status JSON and /metrics of a pool under --workers: each target once, the dead one unhealthy, in-flight summed; pool gauges 2 targets, 1 up, no address', async () => {
+  // docs/gateway.md "Several upstreams" and "Workers": a pool's target "out if out for any worker"; the gauges never labelled by address.
+  await delay(800);
+  const status = JSON.parse((await get('/_relay/status.json')).text) as StatusSnapshot & { workers: unknown[]; partial: boolean };
+  assert.is(status.workers.length, 2);
+  assert.is(status.partial, false);
+  const pool = status.routes.find((route) => route.name === 'pool')!;
+  assert.equal(
+    pool.targets.map((target) => [target.url === upstream.url, target.health, target.ejected, target.inFlight]),
+    [
+      [true, 'healthy', false, 0],
+      [false, 'unhealthy', false, 0],
+    ],
+  );
+  for (let i = 0; i < 4; i++) assert.is((await get('/pool/x')).status, 200);
+  const metrics = (await get('/metrics')).text;
+  assert.match(metrics, /relay_gateway_pool_targets\{route="pool"\} 2\n/);
+  assert.match(metrics, /relay_gateway_pool_targets_up\{route="pool"\} 1\n/);
+  assert.not.ok(metrics.includes(`:${upstream.port}`), 'an address in /metrics');
 });
 
 test('the primary stopped (SIGSTOP): a request on a worker\'s open keep-alive connection is answered after the 1 s IPC timeout (fails open) and the worker logs it; after SIGCONT the limit counts again', async () => {
