@@ -16,7 +16,7 @@ let plainPort = 0;
 let tlsPort = 0;
 
 test.before(async () => {
-  upstream = await startUpstream((_req, res) => res.end('ok'));
+  upstream = await startUpstream((req, res) => void setTimeout(() => res.end('ok'), req.url === '/slow' ? 300 : 0));
   files.write('cert.pem', tlsFixture.cert.toString());
   files.write('key.pem', tlsFixture.key.toString());
   const config = files.write(
@@ -115,6 +115,15 @@ test('regression: a CONNECT answered, the plain listener serves the next client;
   assert.is(upstream.requests.length, before);
   const next = await sendRaw(plainPort, 'GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 3_000);
   assert.match(next, /^HTTP\/1\.1 200 /);
+});
+
+test('a CONNECT pipelined behind a GET whose answer is still coming: the GET is answered first, whole, then the 405 (responses in request order, RFC 9112 §9.3.2)', async () => {
+  // RFC 9112 §9.3.2: "A server ... MUST send the corresponding responses in the same order that the requests were received."
+  // nginx handles pipelined requests one after another. Here the refusal writes its 405 on the socket at once, ahead of
+  // the GET's answer (which then has no connection to go on): the client reads the 405 as the GET's response.
+  const answer = await sendRaw(plainPort, `GET /slow HTTP/1.1\r\nHost: x\r\n\r\n${connectRequest}`, 4_000);
+  const statuses = [...answer.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((match) => match[1]);
+  assert.equal(statuses, ['200', '405'], JSON.stringify(answer.slice(0, 400)));
 });
 
 test.run();
