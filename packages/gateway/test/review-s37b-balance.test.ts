@@ -53,7 +53,9 @@ function get(url: string, options: { fresh?: boolean } = {}): Promise<{ status: 
   });
 }
 
-function config(targets: string[], extra: string[] = [], balance: string[] = []): string {
+const fastChecks = '      healthCheck: { path: /health, interval: 100, timeout: 500, unhealthyThreshold: 1, healthyThreshold: 1 }';
+
+function config(targets: string[], extra: string[] = [], balance: string[] = [], checks = fastChecks): string {
   return [
     'listen: [{ host: 127.0.0.1, port: 0 }]',
     'status: { path: /_relay/status }',
@@ -66,7 +68,7 @@ function config(targets: string[], extra: string[] = [], balance: string[] = [])
     '    upstreamPrefix: /v1',
     ...extra,
     '    balance:',
-    '      healthCheck: { path: /health, interval: 100, timeout: 500, unhealthyThreshold: 1, healthyThreshold: 1 }',
+    checks,
     ...balance,
     '',
   ].join('\n');
@@ -116,7 +118,9 @@ test('a reload that changes only the weights while one target is down: no client
   // `health_check ... persistent` state across reloads. Here the new pool starts every target healthy.
   const a = await named('a');
   const b = await named('b');
-  const file = files.write('weights-down.yaml', config([a.url, b.url]));
+  // checks every 500 ms, out after 2 failures (the defaults are 5 s and 3: a 10 s window after each reload)
+  const checks = '      healthCheck: { path: /health, interval: 500, timeout: 500, unhealthyThreshold: 2, healthyThreshold: 1 }';
+  const file = files.write('weights-down.yaml', config([a.url, b.url], [], [], checks));
   const gateway = await startBin(['serve', file]);
   try {
     b.up = false;
@@ -130,7 +134,7 @@ test('a reload that changes only the weights while one target is down: no client
     assert.ok(out, 'b not taken out before the reload');
     for (let i = 0; i < 6; i++) assert.is((await get(`${gateway.url}/api/x`)).text, 'a');
     // only the weights change
-    files.write('weights-down.yaml', config([a.url, `{ url: "${b.url}", weight: 2 }`]));
+    files.write('weights-down.yaml', config([a.url, `{ url: "${b.url}", weight: 2 }`], [], [], checks));
     await reloaded(gateway, 1);
     const answers: string[] = [];
     for (let i = 0; i < 12; i++) {
