@@ -17,8 +17,9 @@ const healthCheckSchema = z
     healthyThreshold: positive,
     unhealthyThreshold: positive,
     statuses,
+    protocol: z.enum(['http1', 'http2']),
   })
-  .partial({ interval: true, timeout: true, healthyThreshold: true, unhealthyThreshold: true, statuses: true })
+  .partial({ interval: true, timeout: true, healthyThreshold: true, unhealthyThreshold: true, statuses: true, protocol: true })
   .strict();
 
 const outlierSchema = z
