@@ -14,6 +14,8 @@ export interface BalanceStage extends Stage {
   setTargets(targets: readonly TargetSpec[]): void;
   /** Every target and its state (in flight, pending, healthy, ejected). */
   targets(): TargetState[];
+  /** Takes the health and ejection state of the targets with the same URL from another pool's `targets()` (the pool this one replaces). */
+  adopt(states: readonly TargetState[]): void;
   /** Starts health checks and DNS lookups now rather than on the first request; resolves once every name was looked up. */
   start(): Promise<void>;
   /** Stops health checks and DNS lookups and closes their connections (call it beside `relay.shutdown()`). */
@@ -62,6 +64,7 @@ export function balance(options: BalanceOptions): BalanceStage {
     },
     setTargets: (targets) => pool.setTargets(targets),
     targets: () => pool.targets(),
+    adopt: (states) => pool.adopt(states),
     start: () => pool.start(),
     stop: () => pool.stop(),
   };

@@ -102,6 +102,31 @@ export class Pool {
     this.rebuild();
   }
 
+  /**
+   * Takes the health and ejection state of the members `states` names by URL (another pool's
+   * `targets()`, such as the pool a reload replaces): what that pool has learnt holds here from the
+   * start, rather than every target starting healthy. Health only when this pool checks health,
+   * ejections only when it detects outliers: without them nothing would ever undo the state.
+   */
+  adopt(states: readonly TargetState[]): void {
+    const byUrl = new Map(states.map((state) => [state.url, state]));
+    const now = Date.now();
+    for (const member of this.members) {
+      const state = byUrl.get(member.url);
+      if (state === undefined) continue;
+      if (this.rules.health !== null) member.healthy = state.healthy;
+      if (this.rules.outlier === null) continue;
+      member.failures = state.consecutiveFailures;
+      member.ejections = state.ejections;
+      if (state.ejectedUntil > now) {
+        member.ejectedUntil = state.ejectedUntil;
+        // TargetState has no start time: counting from now only delays the reset of `ejections`.
+        member.lastEjection = now;
+      }
+    }
+    this.refresh(now);
+  }
+
   /** Every target and its state. */
   targets(): TargetState[] {
     const maxRequests = this.rules.circuit?.maxRequests ?? Infinity;

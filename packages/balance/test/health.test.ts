@@ -72,4 +72,24 @@ test('a check that times out or cannot connect fails', async () => {
   await hang.close();
 });
 
+test('adopt: a pool takes another pool\'s verdicts by URL (health when it checks health, ejections when it detects outliers)', async () => {
+  const a = 'http://127.0.0.1:1';
+  const b = 'http://127.0.0.1:2';
+  const until = Date.now() + 60_000;
+  const states = [
+    { url: a, weight: 1, inFlight: 0, pending: 0, healthy: false, ejectedUntil: 0, ejections: 0, consecutiveFailures: 0, circuitOpen: false },
+    { url: b, weight: 1, inFlight: 0, pending: 0, healthy: true, ejectedUntil: until, ejections: 2, consecutiveFailures: 0, circuitOpen: false },
+    { url: 'http://127.0.0.1:3', weight: 1, inFlight: 0, pending: 0, healthy: false, ejectedUntil: 0, ejections: 0, consecutiveFailures: 0, circuitOpen: false },
+  ];
+  const checked = balance({ targets: [a, b], healthCheck: { path: '/health' }, outlier: false });
+  checked.adopt(states);
+  assert.equal(checked.targets().map((t) => [t.url, t.healthy, t.ejectedUntil]), [[a, false, 0], [b, true, 0]], 'health checks, no outlier detection: health only');
+  const plain = balance({ targets: [a, b], outlier: false });
+  plain.adopt(states);
+  assert.equal(plain.targets().map((t) => [t.healthy, t.ejectedUntil]), [[true, 0], [true, 0]], 'no checks, no outlier detection: nothing would undo a verdict, so none is taken');
+  const both = balance({ targets: [a, b], healthCheck: { path: '/health' } });
+  both.adopt(states);
+  assert.equal(both.targets().map((t) => [t.healthy, t.ejectedUntil, t.ejections]), [[false, 0, 0], [true, until, 2]]);
+});
+
 test.run();

@@ -1,4 +1,4 @@
-import { balance, type BalanceOptions } from '@relay/balance';
+import { balance, type BalanceOptions, type BalanceStage } from '@relay/balance';
 import type { RelayErrorCode } from '@relay/core';
 import { maxTimerDelay } from '@relay/core/transport';
 import { z } from 'zod';
@@ -75,8 +75,30 @@ export const balanceFeature = routeFeature({
     const options: BalanceOptions = { ...rest, targets: context.targets };
     if (outlier !== undefined) options.outlier = outlier === false ? false : { ...outlier, errors: outlier.errors as RelayErrorCode[] | undefined };
     // Built once per config load: a reload builds a new pool, and the old one stops with its relay.
-    const pool = balance(options);
+    const pool = carryingOver(balance(options), context.keep('balance', (): LastPool => ({ pool: undefined })));
     parts.pool = pool;
     parts.stages.push({ order: stageOrder.balance, stage: pool });
   },
 });
+
+/** The route's pool that started last: the one serving, whose verdicts the next config's pool takes. */
+interface LastPool {
+  pool: BalanceStage | undefined;
+}
+
+/**
+ * `pool`, which takes the health and ejections the route's serving pool found (`adopt`) as it
+ * starts: a reload must not send traffic to a target known to be down until the new checks find
+ * it again (NGINX Plus keeps a server's verdict over a reload with `health_check persistent`). At start, not when built: a
+ * config that is only checked, or refused, builds pools that never serve and must not hand on.
+ */
+function carryingOver(pool: BalanceStage, last: LastPool): BalanceStage {
+  return {
+    ...pool,
+    start() {
+      if (last.pool !== undefined && last.pool !== pool) pool.adopt(last.pool.targets());
+      last.pool = pool;
+      return pool.start();
+    },
+  };
+}
