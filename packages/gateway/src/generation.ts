@@ -36,6 +36,7 @@ export interface LiveRoute {
 /** Counters that outlive a generation: a route's stats and a target's health carry over a reload. */
 export interface SharedStats {
   readonly routes: Map<string, RouteStats>;
+  /** By upstream URL; a pooled route's by `pool\u0000label`, its own (see `buildRoute`). */
   readonly targets: Map<string, TargetHealth>;
   /** What features keep across reloads (`FeatureContext.keep`), by route label and the feature's key. */
   readonly kept: Map<string, object>;
@@ -163,9 +164,14 @@ function buildRoute(route: ResolvedRoute, build: RouteBuild): LiveRoute {
   const { upstream, targets } = upstreamOf(route);
   const label = uniqueLabel(route, build.index, build.labels);
   const stats = reuse(build.shared.routes, label, () => new RouteStats(label));
-  const health = reuse(build.shared.targets, upstream.url, () => new TargetHealth(upstream.url));
   const limitStore = build.limitStore === undefined ? undefined : limitStoreFor(build.limitStore, label);
   const parts = featureParts(route, at, { configDir: build.loaded.dir, routeLabel: label, targets, keep: keeper(build, label), limitStore });
+  // A target's health is shared by the routes that send to it, but a pool's attempts go to any of its
+  // targets: recorded under the first one's URL they would mark another route's upstream down. A
+  // pooled route's own record (its last attempt, for relay_gateway_target_up) is kept apart; the
+  // status page shows the pool's verdicts instead.
+  const healthKey = parts.pool === undefined ? upstream.url : `pool\u0000${label}`;
+  const health = reuse(build.shared.targets, healthKey, () => new TargetHealth(upstream.url));
   const { config, dir } = build.loaded;
   const relay = guard([...at, 'upstream'], () =>
     createRelay({
