@@ -4,7 +4,7 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Logger } from '@relay/core';
 import { ConfigError } from './config-error.js';
-import { Generation, newSharedStats } from './generation.js';
+import { checkRoutes } from './generation.js';
 import { planListeners } from './listeners.js';
 import { loadConfig } from './load-config.js';
 import { createLogger, logLevels, type LogLevel } from './log.js';
@@ -84,7 +84,7 @@ async function check(invocation: Invocation, stdout: NodeJS.WritableStream): Pro
   const loaded = await loadConfig(invocation.config);
   planListeners(loaded);
   // Building the relays runs every stage factory's own checks; nothing is started.
-  const generation = new Generation({ number: 0, loaded, shared: newSharedStats(), logger: createLogger({ level: 'error' }) });
+  const generation = checkRoutes(loaded, createLogger({ level: 'error' }));
   const listeners = loaded.config.listen.length;
   stdout.write(`${invocation.config}: ok (${generation.routes.length} route${generation.routes.length === 1 ? '' : 's'}, ${listeners} listener${listeners === 1 ? '' : 's'})\n`);
   return exitCodes.ok;

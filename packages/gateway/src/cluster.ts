@@ -5,6 +5,7 @@ import { checkApiOptions } from './api-options.js';
 import { serveClusterLimits } from './cluster-limits.js';
 import { serveClusterView } from './cluster-view.js';
 import { ConfigError } from './config-error.js';
+import { checkRoutes } from './generation.js';
 import { planListeners } from './listeners.js';
 import { loadConfig } from './load-config.js';
 import type { RunningGateway } from './serve.js';
@@ -58,6 +59,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   checkApiOptions(options, primaryOptionNames, 'runPrimary');
   const loaded = await loadConfig(options.config);
   planListeners(loaded);
+  checkRoutes(loaded);
   const pool = new WorkerPool(options, loaded.config.timeouts.shutdown ?? 10_000, loaded.text);
   serveClusterView({ logger: options.logger, clusterMetrics: await clusterMetrics() });
   serveClusterLimits();
@@ -100,11 +102,14 @@ class WorkerPool {
     this.options.logger.info({ workers: this.options.workers }, 'primary started');
   }
 
-  /** Validates the config here first: a broken one is logged once and never reaches the workers. */
+  /** Validates the config here first (schema, listeners, relays built unstarted): a broken one is logged once and never reaches the workers. */
   async reload(): Promise<void> {
     try {
       const next = await loadConfig(this.options.config);
       planListeners(next);
+      // As `relay check` does: the schema passes some configs a stage factory refuses, and a worker
+      // restarted with one as the serving text could never start.
+      checkRoutes(next);
       this.shutdownTimeout = next.config.timeouts.shutdown ?? 10_000;
       this.servingText = next.text;
     } catch (error) {

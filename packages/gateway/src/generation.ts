@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { BalanceStage, StaticTarget } from '@relay/balance';
-import { createRelay, type Logger, type Relay, type Stage } from '@relay/core';
+import { createRelay, silentLogger, type Logger, type Relay, type Stage } from '@relay/core';
 import type { LimitStore } from '@relay/limits';
 import { ConfigError, issueAt, type ConfigIssue } from './config-error.js';
 import type { FeatureContext, RouteParts } from './feature.js';
@@ -50,6 +50,18 @@ export interface SharedStats {
  */
 export function newSharedStats(): SharedStats {
   return { routes: new Map(), targets: new Map(), kept: new Map() };
+}
+
+/**
+ * Builds a config's relays without starting them, which runs every stage factory's own checks (a
+ * pool's `hashKey` without `strategy: hash`, a CA file): what `relay check` and the primary of
+ * `--workers` do before they accept a config. Throws a `ConfigError`; the routes built are dropped.
+ *
+ * @example
+ * const { routes } = checkRoutes(await loadConfig('gateway.yaml'));
+ */
+export function checkRoutes(loaded: LoadedConfig, logger: Logger = silentLogger): Generation {
+  return new Generation({ number: 0, loaded, shared: newSharedStats(), logger });
 }
 
 /**
