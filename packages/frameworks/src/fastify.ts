@@ -22,12 +22,13 @@ const pluginKeys = ['relay', 'prefix', 'logLevel'] as const;
 /**
  * Serves a relay under a prefix of a Fastify 5 app: every method on `prefix` and `prefix/*`,
  * and the server's WebSocket upgrades under `prefix`, the prefix in any case (`/API/x` is
- * respelled `/api/x` before Fastify routes it; `X-Forwarded-Prefix` keeps `/API`). The routes'
- * own `onRequest` hook relays the request, after the app's `onRequest` hooks and before Fastify
- * looks at the body: any Content-Type is relayed, bodies stream both ways, Fastify's `bodyLimit`
- * does not apply (use `bodyLimit()` from `@relay/body`), and `preParsing`/`preValidation`/
- * `preHandler` hooks do not run. Headers those hooks set with `reply.header()` go out with the
- * upstream's answer (the upstream's value wins a clash). The reply is hijacked: the relay writes
+ * respelled `/api/x` before Fastify routes it; `X-Forwarded-Prefix` keeps `/API`). Every hook the
+ * app added runs first (`onRequest` to `preHandler`: auth guards the relay). Request bodies are not
+ * parsed: one content-type parser for every type leaves the stream to the relay, so bodies stream
+ * both ways and Fastify's `bodyLimit` does not apply (use `bodyLimit()` from `@relay/body`); a
+ * Content-Type Fastify cannot parse at all (`text`) gets Fastify's 415. Headers the hooks set with
+ * `reply.header()` go out with the upstream's answer (the upstream's value wins a clash, its
+ * `Set-Cookie` lines go beside the app's). The reply is hijacked: the relay writes
  * it, so Fastify's `onSend`/`onResponse` hooks do not run for these routes. The relay starts
  * with the app (`onReady`) and drains on `app.close()` (`preClose`).
  *
@@ -56,33 +57,28 @@ function mountRelay(fastify: FastifyInstance, options: RelayPluginOptions): void
   // fastify.prefix is the whole prefix, parents' included, as Fastify normalised it.
   const prefix = normalizePrefix(fastify.prefix, 'relayPlugin: prefix');
 
-  // Relayed requests never reach a parser (see relayOnRequest); the rare one that falls to the
-  // 404 below has its body left unread too.
+  // One parser for every type that hands Fastify nothing: the body stays in the stream for the relay.
   fastify.removeAllContentTypeParsers();
   fastify.addContentTypeParser('*', function leaveBodyToRelay(_request: FastifyRequest, _payload: unknown, parsed: (error: null) => void) {
     parsed(null);
   });
 
-  // A route-level onRequest hook, not the handler: Fastify checks the Content-Type between the
-  // onRequest and preParsing hooks and answers 415 for one it cannot parse (`text`, an empty
-  // value), which the upstream is the one to judge. The app's own onRequest hooks (auth, CORS,
-  // rate limits) have run before this one.
-  function relayOnRequest(request: FastifyRequest, reply: FastifyReply, done: () => void): void {
+  // The handler, not an early hook: every hook the app added (onRequest, preParsing,
+  // preValidation, preHandler: auth such as @fastify/auth's preHandler) runs before a request is
+  // relayed. The price: a Content-Type Fastify cannot parse at all (`text`, an empty value) gets
+  // Fastify's 415 before the handler, as with @fastify/http-proxy.
+  function relayRoute(request: FastifyRequest, reply: FastifyReply): void {
     const route = routeUnder(request.raw.url ?? '/', prefix);
     // Fastify may match what the raw target does not show (ignoreDuplicateSlashes, a rewriteUrl).
-    if (route === null) return done();
+    if (route === null) return reply.callNotFound();
     reply.hijack();
     // What the app's hooks set with reply.header() (@fastify/cors) lives on the reply, not on reply.raw.
     const headers = reply.getHeaders();
     for (const name in headers) setAppHeader(reply.raw, name, headers[name]);
     relay.dispatch(request.raw, reply.raw, withClientSpelling(route, request.raw));
   }
-  function notUnderPrefix(_request: FastifyRequest, reply: FastifyReply): void {
-    reply.callNotFound();
-  }
-  const routeOptions = { onRequest: relayOnRequest };
-  fastify.all('/', routeOptions, notUnderPrefix);
-  fastify.all('/*', routeOptions, notUnderPrefix);
+  fastify.all('/', relayRoute);
+  fastify.all('/*', relayRoute);
   // Fastify's router is case-sensitive; the prefix is documented to match in any case.
   const removeRespelling = matchPrefixAnyCase(fastify.server, prefix);
 
