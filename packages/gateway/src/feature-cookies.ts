@@ -13,7 +13,8 @@ export const cookiesSchema = z
     rewriteDomain: z.record(z.string()),
     rewritePath: z.record(z.string()),
     secure: z.boolean(),
-    sameSite: z.enum(['Strict', 'Lax', 'None', 'strict', 'lax', 'none']),
+    // Any case, as cookies() takes it: LAX, lax and Lax alike.
+    sameSite: z.string().refine((value) => /^(strict|lax|none)$/i.test(value), { message: 'expected Strict, Lax or None (any case)' }),
   })
   .partial()
   .strict();

@@ -10,10 +10,21 @@ const bytes = z.number().int().nonnegative();
  * @example
  * websocketSchema.parse({ idleTimeout: 60000 });
  */
+const messageLimit = z.object({ maxMessageBytes: bytes, messagesPerSecond: z.number().positive(), burst: bytes }).partial().strict();
+
+/** Every `websocket()` option a file can say: all but the hooks and the deadline, which are code. */
 export const websocketSchema = z.union([
   z.boolean(),
   z
-    .object({ maxPayload: bytes, highWaterMark: bytes, idleTimeout: bytes, closeTimeout: bytes, perMessageDeflate: z.boolean() })
+    .object({
+      maxPayload: bytes,
+      highWaterMark: bytes,
+      idleTimeout: bytes,
+      closeTimeout: bytes,
+      perMessageDeflate: z.boolean(),
+      maxFragments: bytes,
+      limits: z.object({ client: messageLimit, upstream: messageLimit, session: messageLimit }).partial().strict(),
+    })
     .partial()
     .strict(),
 ]);

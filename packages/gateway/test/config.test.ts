@@ -110,7 +110,7 @@ test('schema: hosts, paths, methods, trustProxy', () => {
   assert.equal(bad([{ upstream: 'http://a' }], { trustProxy: ['10.0.0.0/8', '10.0.0.1/33'] }), ['trustProxy[1]: expected an IP address or CIDR, got "10.0.0.1/33"']);
   assert.equal(bad([{ upstream: { url: 'http://a', tsl: {} } }]), ['routes[0].upstream.tsl: unknown key "tsl" (did you mean "tls"?)']);
   assert.equal(bad([{ upstream: 42 }]), ['routes[0].upstream: expected a URL string, { url, tls } or a list of them']);
-  assert.equal(bad([{ upstream: 'http://a', websocket: { idle: 5 } }]), ['routes[0].websocket.idle: unknown key "idle" (expected one of maxPayload, highWaterMark, idleTimeout, closeTimeout, perMessageDeflate)']);
+  assert.equal(bad([{ upstream: 'http://a', websocket: { idle: 5 } }]), ['routes[0].websocket.idle: unknown key "idle" (expected one of maxPayload, highWaterMark, idleTimeout, closeTimeout, perMessageDeflate, maxFragments, limits)']);
   assert.equal(bad([]), ['routes: expected at least one route, got a list of 0']);
   assert.equal(bad([{ upstream: 'http://a' }], { listen: [{ name: 'public', port: 1 }], status: { path: '/status', listeners: ['admin'] } }), [
     'status.listeners[0]: no listener is named "admin" (names: public)',
