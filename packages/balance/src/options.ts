@@ -1,5 +1,5 @@
-import { assertKnownKeys, type RelayErrorCode } from '@relay/core';
-import { assertTimerDelay } from '@relay/core/transport';
+import { assertKnownKeys, errorStatus, type RelayErrorCode } from '@relay/core';
+import { assertTimerDelay, nearestName } from '@relay/core/transport';
 
 /** One upstream: a URL (`http://10.0.0.1:8000`, `unix:/run/app.sock`) and its share of the traffic. */
 export interface StaticTarget {
@@ -204,10 +204,7 @@ export function compileOutlier(value: unknown): OutlierRules | null {
   const baseEjectionTime = readInteger(options.baseEjectionTime, 'outlier.baseEjectionTime', 30_000);
   const maxEjectionPercent = readInteger(options.maxEjectionPercent, 'outlier.maxEjectionPercent', 50, 0);
   if (maxEjectionPercent > 100) throw new RangeError(`outlier.maxEjectionPercent must be 0 to 100, got ${maxEjectionPercent}`);
-  const errors = options.errors ?? defaultOutlierErrors;
-  if (!Array.isArray(errors) || errors.some((e) => typeof e !== 'string' || !e.startsWith('ERR_'))) {
-    throw new TypeError("outlier.errors must be an array of RelayError codes such as 'ERR_UPSTREAM_UNREACHABLE'");
-  }
+  const errors = checkErrorCodes(options.errors ?? defaultOutlierErrors);
   return {
     consecutiveFailures: readInteger(options.consecutiveFailures, 'outlier.consecutiveFailures', 5),
     baseEjectionTime,
@@ -246,4 +243,15 @@ export function compileCircuit(value: unknown): CircuitRules | null {
     maxPending: readInteger(value.maxPending, 'circuit.maxPending', 0, 0),
     retryAfter: String(readInteger(value.retryAfter, 'circuit.retryAfter', 1)),
   };
+}
+
+/** `outlier.errors`: RelayError codes only; a misspelled one would never match, so no target would ever be ejected for it. */
+function checkErrorCodes(errors: unknown): readonly string[] {
+  if (!Array.isArray(errors)) throw new TypeError("outlier.errors must be an array of RelayError codes such as 'ERR_UPSTREAM_UNREACHABLE'");
+  for (const code of errors) {
+    if (typeof code === 'string' && Object.hasOwn(errorStatus, code)) continue;
+    const nearest = typeof code === 'string' ? nearestName(code, Object.keys(errorStatus)) : null;
+    throw new RangeError(`outlier.errors: ${String(code)} is not a RelayError code${nearest === null ? '' : ` (did you mean ${nearest}?)`}`);
+  }
+  return errors as string[];
 }

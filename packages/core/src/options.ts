@@ -145,6 +145,20 @@ export function resolveTls(value: unknown): TlsOptions {
   if (tls.rejectUnauthorized !== undefined && typeof tls.rejectUnauthorized !== 'boolean') {
     throw new TypeError('tls.rejectUnauthorized must be a boolean');
   }
-  if (tls.servername !== undefined && typeof tls.servername !== 'string') throw new TypeError('tls.servername must be a string');
+  if (tls.servername !== undefined && (typeof tls.servername !== 'string' || tls.servername === '')) {
+    throw new TypeError('tls.servername must be a non-empty string');
+  }
+  if (tls.passphrase !== undefined && typeof tls.passphrase !== 'string') throw new TypeError('tls.passphrase must be a string');
+  for (const name of pemOptionNames) assertPem(tls[name], name);
   return { ...tls };
+}
+
+const pemOptionNames = ['ca', 'cert', 'key', 'pfx'] as const;
+
+/** What node:tls takes for these: a string, a Buffer, or a list of them. Checked now, not at the first request. */
+function assertPem(value: unknown, name: string): void {
+  if (value === undefined) return;
+  const ok = (one: unknown) => typeof one === 'string' || Buffer.isBuffer(one);
+  if (ok(value) || (Array.isArray(value) && value.every(ok))) return;
+  throw new TypeError(`tls.${name} must be a string, a Buffer or an array of them`);
 }

@@ -1,6 +1,6 @@
 import { balance, type BalanceOptions, type BalanceStage } from '@relay/balance';
-import type { RelayErrorCode } from '@relay/core';
-import { maxTimerDelay } from '@relay/core/transport';
+import { errorStatus, type RelayErrorCode } from '@relay/core';
+import { maxTimerDelay, nearestName } from '@relay/core/transport';
 import { z } from 'zod';
 import { routeFeature, stageOrder } from './feature.js';
 
@@ -29,7 +29,7 @@ const outlierSchema = z
     maxEjectionTime: positive,
     maxEjectionPercent: z.number().int().min(0).max(100),
     statuses,
-    errors: z.array(z.string().regex(/^ERR_[A-Z_]+$/, 'expected an error code such as ERR_UPSTREAM_RESET')),
+    errors: z.array(z.string().superRefine(checkErrorCode)),
   })
   .partial()
   .strict();
@@ -101,4 +101,11 @@ function carryingOver(pool: BalanceStage, last: LastPool): BalanceStage {
       return pool.start();
     },
   };
+}
+
+/** A RelayError code, checked here so the error names its line; a misspelled one would never match. */
+function checkErrorCode(code: string, context: z.RefinementCtx): void {
+  if (Object.hasOwn(errorStatus, code)) return;
+  const nearest = nearestName(code, Object.keys(errorStatus));
+  context.addIssue({ code: z.ZodIssueCode.custom, message: `not a RelayError code${nearest === null ? '' : ` (did you mean ${nearest}?)`}` });
 }

@@ -1,4 +1,5 @@
 import type { Logger } from '@relay/core';
+import { nearestName } from '@relay/core/transport';
 import { checkApiOptions } from './api-options.js';
 
 /**
@@ -38,6 +39,8 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const stream = options.stream ?? process.stdout;
   const pretty = options.pretty ?? stream.isTTY === true;
   const threshold = logLevels.indexOf(options.level ?? 'info');
+  // An unknown level would be -1: every line written, debug included.
+  if (threshold === -1) throw new TypeError(`createLogger: level must be one of ${logLevels.join(', ')}${nearestLevel(String(options.level))}`);
   const base = { pid: process.pid, ...options.base };
   const write = (level: LogLevel) =>
     logLevels.indexOf(level) < threshold
@@ -64,4 +67,9 @@ function prettyLine(level: LogLevel, msg: string, fields: Record<string, unknown
 
 function errorReplacer(_key: string, value: unknown): unknown {
   return value instanceof Error ? { message: value.message, code: (value as NodeJS.ErrnoException).code } : value;
+}
+
+function nearestLevel(level: string): string {
+  const nearest = nearestName(level, logLevels);
+  return nearest === null ? `, got "${level}"` : `, got "${level}" (did you mean "${nearest}"?)`;
 }

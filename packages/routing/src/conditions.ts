@@ -42,7 +42,7 @@ export function compileConditions(conditions: Conditions, where: string): Matche
   if (conditions === null || typeof conditions !== 'object') throw new TypeError(`${where}: conditions must be an object such as { method: 'GET', path: '/api/**' }`);
   assertKnownKeys(conditions, conditionKeys, where);
   const checks: Matcher[] = [];
-  if (conditions.method !== undefined) checks.push(methodMatcher(list(conditions.method, `${where}: method`)));
+  if (conditions.method !== undefined) checks.push(methodMatcher(list(conditions.method, `${where}: method`), `${where}: method`));
   if (conditions.host !== undefined) checks.push(hostMatcher(list(conditions.host, `${where}: host`)));
   if (conditions.header !== undefined) checks.push(headerMatcher(conditions.header, where));
   if (conditions.path !== undefined) checks.push(pathMatcher(list(conditions.path, `${where}: path`)));
@@ -61,7 +61,13 @@ function list(value: string | readonly string[], option: string): readonly strin
   return values;
 }
 
-function methodMatcher(methods: readonly string[]): Matcher {
+/** RFC 9110 §5.6.2: methods and field names are tokens; anything else could never match. */
+const token = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+function methodMatcher(methods: readonly string[], where: string): Matcher {
+  for (const method of methods) {
+    if (typeof method !== 'string' || !token.test(method)) throw new TypeError(`${where}: "${String(method)}" is not a method (a token such as GET)`);
+  }
   const set = new Set(methods.map((method) => method.toUpperCase()));
   return (request) => set.has(request.method);
 }
@@ -95,6 +101,7 @@ function hostName(host: string): string {
 function headerMatcher(rules: Readonly<Record<string, string | RegExp | boolean>>, where: string): Matcher {
   if (rules === null || typeof rules !== 'object') throw new TypeError(`${where}: header must be an object of header names to a string, RegExp or boolean`);
   const checks = Object.entries(rules).map(([name, expected]) => {
+    if (!token.test(name)) throw new TypeError(`${where}: header name "${name}" is not a field name (a token such as x-api-key)`);
     if (typeof expected !== 'string' && typeof expected !== 'boolean' && !(expected instanceof RegExp)) {
       throw new TypeError(`${where}: header["${name}"] must be a string, a RegExp or a boolean`);
     }

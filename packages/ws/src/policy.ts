@@ -102,6 +102,8 @@ function resolveLimit(value: MessageLimits | undefined, name: string): Limit | n
   assertNonNegative(limit.maxMessageBytes, `${name}.maxMessageBytes`);
   assertNonNegative(limit.messagesPerSecond, `${name}.messagesPerSecond`);
   assertNonNegative(limit.burst, `${name}.burst`);
+  // A number of messages, as rateLimit()'s burst is (its default, messagesPerSecond, may be a fraction).
+  if (value.burst !== undefined && !Number.isInteger(value.burst)) throw new RangeError(`${name}.burst must be a whole number of messages, got ${value.burst}`);
   if (limit.messagesPerSecond > 0 && limit.burst < 1) throw new RangeError(`${name}.burst must be at least 1, got ${limit.burst}`);
   return limit;
 }

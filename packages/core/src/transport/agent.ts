@@ -36,9 +36,9 @@ export interface Pool {
 /** Reads and checks the pool options, with their defaults. */
 export function resolvePool(options: PoolOptions): Pool {
   const pool = { maxSockets: options.maxSockets ?? 256, maxFreeSockets: options.maxFreeSockets ?? 256, idleTimeout: options.idleTimeout ?? 30_000, proxyFor: resolveProxy(options.proxy) };
-  if (pool.maxSockets !== Infinity) assertNonNegative(pool.maxSockets, 'maxSockets');
+  if (pool.maxSockets !== Infinity) assertCount(pool.maxSockets, 'maxSockets');
   if (pool.maxSockets < 1) throw new RangeError(`maxSockets must be at least 1, got ${pool.maxSockets}`);
-  assertNonNegative(pool.maxFreeSockets, 'maxFreeSockets');
+  assertCount(pool.maxFreeSockets, 'maxFreeSockets');
   assertNonNegative(pool.idleTimeout, 'idleTimeout');
   return pool;
 }
@@ -141,4 +141,10 @@ export class Agents {
 export function notSendable(started: boolean, request: ProxyRequest): RelayError | null {
   if (!started) return new RelayError('ERR_NOT_STARTED', 'transport is not started: call relay.startup()');
   return request.client.abortReason;
+}
+
+/** A number of sockets: node's Agent would silently round 1.5 up. */
+function assertCount(value: unknown, option: string): void {
+  assertNonNegative(value, option);
+  if (!Number.isInteger(value)) throw new RangeError(`${option} must be a whole number, got ${value}`);
 }

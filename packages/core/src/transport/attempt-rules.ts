@@ -1,7 +1,7 @@
 import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { logUpstreamFailure } from '../logger.js';
-import { assertNonNegative } from '../options.js';
+import { assertNonNegative, assertTimeout } from '../options.js';
 import { RelayError } from '../errors.js';
 import { copyHeaders } from '../request/hop-by-hop.js';
 import type { HeaderRecord, HeaderValue, ProxyRequest, Target, Timeouts, TransportConfig } from '../types.js';
@@ -196,7 +196,8 @@ export const defaultClientLimits: ClientLimits = Object.freeze({
 export function resolveClientLimits(options: ClientLimitOptions): ClientLimits {
   const slowClientTimeout = options.slowClientTimeout ?? defaultClientLimits.slowClientTimeout;
   const minUploadRate = options.minUploadRate ?? defaultClientLimits.minUploadRate;
-  assertNonNegative(slowClientTimeout, 'slowClientTimeout');
+  // A timer's delay: past node's limit (about 24.8 days) it would fire after 1 ms and cut every paused download.
+  assertTimeout(slowClientTimeout, 'slowClientTimeout');
   assertNonNegative(minUploadRate, 'minUploadRate');
   const types = options.eventStreams;
   if (types === undefined) return { slowClientTimeout, minUploadRate, eventStreams: defaultClientLimits.eventStreams };

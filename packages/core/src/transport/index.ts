@@ -17,3 +17,4 @@ export { assertSafePath, normalizePathOption } from '../request/path.js';
 export { decodeUnreserved, hasStrayPercent, normalizeEscapes } from '../request/path-normalize.js';
 export { unmapIPv4 } from '../request/trust-proxy.js';
 export { assertNonNegative, assertTimeout, assertTimerDelay, maxTimerDelay, resolveTarget } from '../options.js';
+export { nearestName } from '../known-keys.js';
