@@ -2,6 +2,7 @@
 // House rule: "bad input gets a clear error", naming the option, when the relay/transport is built.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { optionErrorMessage } from '@relay/testkit';
 import { createRelay, httpTransport } from '../src/index.js';
 
 const T = 'http://127.0.0.1:1';
@@ -20,14 +21,7 @@ const cases: Array<[string, () => unknown, string]> = [
 ];
 for (const [name, build, option] of cases) {
   test(`${name} throws a TypeError/RangeError naming ${option} at construction`, () => {
-    let error: unknown;
-    try {
-      build();
-    } catch (caught) {
-      error = caught;
-    }
-    assert.ok(error instanceof TypeError || error instanceof RangeError, `no error for ${name}`);
-    assert.match((error as Error).message, option);
+    assert.match(optionErrorMessage(build), option);
   });
 }
 test.run();

@@ -10,7 +10,8 @@ const bodyHeaders = new Set(['content-type', 'content-length', 'transfer-encodin
  * Puts a header the app set before the relay (CORS, a request id) on the Node response, where
  * the relay's `writeHead` merges it with the upstream's head: on a clash the upstream's value
  * wins (node:http lets `writeHead` override `setHeader`), as with `@fastify/http-proxy`, whose
- * `reply.headers(upstream)` overwrites the app's. Headers of the body are never taken from the app.
+ * `reply.headers(upstream)` overwrites the app's; `Set-Cookie` lines go beside the upstream's (core
+ * keeps both). Headers of the body are never taken from the app.
  *
  * @example
  * for (const [name, value] of Object.entries(reply.getHeaders())) setAppHeader(reply.raw, name, value);

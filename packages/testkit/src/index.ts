@@ -266,6 +266,17 @@ export function rangeErrorMessage(run: () => unknown): string {
   throw new Error('expected a RangeError, nothing was thrown');
 }
 
+/** The message of the TypeError or RangeError an options check throws; throws itself when `run` throws nothing or another error. */
+export function optionErrorMessage(run: () => unknown): string {
+  try {
+    run();
+  } catch (error) {
+    if (!(error instanceof TypeError || error instanceof RangeError)) throw new Error(`expected a TypeError or RangeError, got ${String(error)}`);
+    return error.message;
+  }
+  throw new Error('expected a TypeError or RangeError, nothing was thrown');
+}
+
 /** A self-signed certificate for `localhost` and 127.0.0.1 (test use only). */
 export const tlsFixture = {
   key: readFileSync(new URL('../fixtures/key.pem', import.meta.url)),
