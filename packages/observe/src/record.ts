@@ -284,6 +284,8 @@ export class RequestRecord implements AnswerHandler {
     this.attemptTarget = target ?? this.binding.target;
     this.attempts++;
     this.attemptStartedAt = performance.now();
+    // `ttfb` is the last attempt's: a head a retry discarded must not stand for one that never came.
+    this.firstByte = -1;
   }
 
   /**
