@@ -3,7 +3,9 @@
 // question the full run answers too slowly: is this change cheaper, which part of a row costs?
 //   node benchmarks/pair.mjs relay,relay-observe [pairs=8] [seconds=4]
 // Needs benchmarks/dist (any `pnpm bench` run builds it). RELAY_BENCH_RATE=N offers both the same N
-// requests/s; OBS_PARTS and RELAY_BENCH_PROXY_ARGS reach the proxies as in the harness.
+// requests/s; OBS_PARTS and RELAY_BENCH_PROXY_ARGS reach the proxies as in the harness. Minor page faults
+// per request come from /proc; RELAY_BENCH_ALLOC=FILE adds bytes allocated per request (V8's sampling heap
+// profiler in each proxy, see src/child.ts; the sampler's own cost makes those windows' CPU meaningless).
 import { readFileSync } from 'node:fs';
 import { begin, end, startChild, stop } from './dist/processes.js';
 import { httpLoad } from './dist/load.js';
@@ -15,10 +17,10 @@ const pairs = Number(process.argv[3] ?? 8);
 const seconds = Number(process.argv[4] ?? 4);
 const workload = workloads['small-get'];
 
-/** User and system clock ticks (1/100 s) of a process so far. */
+/** User and system clock ticks (1/100 s) and minor page faults of a process so far. */
 function ticks(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return { user: Number(fields[11]), system: Number(fields[12]) };
+  return { user: Number(fields[11]), system: Number(fields[12]), faults: Number(fields[7]) };
 }
 
 function median(values) {
@@ -35,7 +37,7 @@ async function window(child) {
   const usage = await end(child);
   const after = ticks(child.process.pid);
   const per = (n) => (n * 10_000) / load.completed;
-  return { cpu: usage.cpuMicros / load.completed, rate: load.rate, user: per(after.user - before.user), system: per(after.system - before.system) };
+  return { cpu: usage.cpuMicros / load.completed, rate: load.rate, user: per(after.user - before.user), system: per(after.system - before.system), faults: (after.faults - before.faults) / load.completed, allocated: (usage.allocatedBytes ?? 0) / load.completed };
 }
 
 const upstream = await startChild('upstream', ['upstream']);
@@ -50,7 +52,8 @@ for (let index = 0; index < pairs; index++) {
   const [x, y] = [results[0].at(-1), results[1].at(-1)];
   console.log(`${index}: ${a} ${x.cpu.toFixed(1)} µs ${x.rate.toFixed(0)}/s, ${b} ${y.cpu.toFixed(1)} µs ${y.rate.toFixed(0)}/s, CPU ratio ${(y.cpu / x.cpu).toFixed(3)}`);
 }
-const summary = (side) => ['cpu', 'user', 'system'].map((key) => `${key} ${median(results[side].map((w) => w[key])).toFixed(1)}`).join(', ');
-console.log(`${a}: ${summary(0)} µs/req; ${b}: ${summary(1)} µs/req`);
+const keys = ['cpu µs', 'user µs', 'system µs', 'faults', ...(process.env.RELAY_BENCH_ALLOC ? ['allocated B'] : [])];
+const summary = (side) => keys.map((key) => `${key} ${median(results[side].map((w) => w[key.split(' ')[0]])).toFixed(key === 'faults' ? 3 : 1)}`).join(', ');
+console.log(`per request: ${a}: ${summary(0)}; ${b}: ${summary(1)}`);
 console.log(`${b} / ${a}: CPU ratio ${median(results[1].map((w, i) => w.cpu / results[0][i].cpu)).toFixed(3)}, req/s ratio ${median(results[1].map((w, i) => w.rate / results[0][i].rate)).toFixed(3)} (medians over ${pairs} pairs)`);
 for (const child of [...children, upstream]) await stop(child);

@@ -84,11 +84,11 @@ export async function begin(child: Child): Promise<void> {
 }
 
 /** CPU microseconds since `begin`, and the process's peak RSS so far (kB). */
-export async function end(child: Child): Promise<{ cpuMicros: number; maxRssKb: number }> {
+export async function end(child: Child): Promise<{ cpuMicros: number; maxRssKb: number; allocatedBytes?: number }> {
   const answer = nextMessage(child.process, ['usage'], 10_000);
   send(child, { type: 'end' });
-  const { cpuMicros, maxRssKb } = await answer;
-  return { cpuMicros, maxRssKb };
+  const { cpuMicros, maxRssKb, allocatedBytes } = await answer;
+  return { cpuMicros, maxRssKb, allocatedBytes };
 }
 
 /** Stops the child and waits for it to exit (killed after 5 s). */
