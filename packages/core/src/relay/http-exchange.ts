@@ -200,6 +200,7 @@ function writeResponse(exchange: HttpExchange, response: ProxyResponse): void {
     writeHead(exchange, response);
   } catch (error) {
     body?.destroy();
+    forgetResponseHeaders(res, response.headers);
     const relayError = new RelayError('ERR_INTERNAL', `invalid response head: ${(error as Error).message}`, { cause: error });
     relay.logger.error({ method: exchange.req.method, code: relayError.code, error: relayError.message }, 'cannot write the response head');
     fail(exchange, relayError);
@@ -221,6 +222,17 @@ function writeResponse(exchange: HttpExchange, response: ProxyResponse): void {
   }
   body.pipe(res);
   flushEventsThroughCompression(res as FlushableResponse, body, response.headers['content-type']);
+}
+
+/**
+ * A head that failed half-way may have left some of the response's headers on `res` (node's
+ * writeHead sets them one by one when the app set any; HTTP/2's are set here): the error answer
+ * that follows carries the app's headers only, never part of the head that failed. A name both
+ * set is dropped, as writeHead had replaced the app's value already.
+ */
+function forgetResponseHeaders(res: ServerResponse, headers: HeaderRecord): void {
+  if (res.headersSent) return;
+  for (const name in headers) res.removeHeader(name);
 }
 
 /**

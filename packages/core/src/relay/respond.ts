@@ -55,9 +55,38 @@ export function withErrorHeaders<T extends Record<string, string | number>>(head
 }
 
 /**
+ * Headers that describe a body (its length, type, coding, version, range): an app may have set
+ * them before the relay for the body it expected, and they would misdescribe the error's own.
+ * `Content-Security-Policy` and other `content-` names that do not describe the body stay.
+ */
+const representationHeaders = new Set([
+  'content-length',
+  'content-type',
+  'content-encoding',
+  'content-language',
+  'content-location',
+  'content-range',
+  'content-disposition',
+  'content-md5',
+  'content-digest',
+  'repr-digest',
+  'digest',
+  'transfer-encoding',
+  'trailer',
+  'etag',
+  'last-modified',
+  'accept-ranges',
+]);
+
+/**
  * Answers a client with the status of `error` and a short text body that names no internal
  * address, port or stack. When the response has started already, the connection is
  * destroyed instead: never a second status line, never a body that looks complete.
+ *
+ * Headers the app set on `res` before the relay (CORS by a middleware, a request id) stay, as
+ * they do on an upstream's answer and as nginx's `add_header … always` sends them: without
+ * `Access-Control-Allow-Origin` a browser could not read the 502. Those that describe a body
+ * (`representationHeaders`) go, and the error's own headers replace any of the same name.
  */
 export function sendError(res: ServerResponse, error: RelayError): void {
   if (res.destroyed || res.writableEnded) return;
@@ -81,7 +110,7 @@ export function sendError(res: ServerResponse, error: RelayError): void {
     headers['retry-after'] = '1';
   }
   withErrorHeaders(headers, error);
-  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  for (const name of res.getHeaderNames()) if (representationHeaders.has(name)) res.removeHeader(name);
   if (http2) res.writeHead(error.status, headers);
   // Always an explicit reason phrase: a failed writeHead leaves its phrase on `res` (an
   // upstream `OK`, or an invalid one that would make this writeHead throw too), and Node
