@@ -64,7 +64,7 @@ export function relayHandler(relay: Relay, options: RelayHandlerOptions = {}): N
     const closed = responseClosed(env.outgoing);
     relay.dispatch(env.incoming, env.outgoing, route);
     await closed;
-    if (env.incoming.method === 'HEAD') ignoreLateHead(env.outgoing);
+    ignoreLateWrites(env.outgoing);
     return RESPONSE_ALREADY_SENT;
   };
 }
@@ -83,13 +83,27 @@ function copyMiddlewareHeaders(headers: Headers, outgoing: ServerResponse): void
 }
 
 /**
- * Hono answers HEAD by running the GET route and wrapping its response in a new bodiless one,
- * which drops `RESPONSE_ALREADY_SENT`'s marker: @hono/node-server then writes the head again,
- * Node throws ERR_HTTP_HEADERS_SENT, and the server logs it and destroys the keep-alive
- * connection. The relay has already answered and the response has closed, so the second
- * head and end are dropped, on this one response only.
+ * `RESPONSE_ALREADY_SENT` is a marker header that @hono/node-server reads only on the response
+ * object it was made as. Hono re-wraps the handler's response whenever `c.res` already exists
+ * (any middleware before the handler: `cors()`, `await next()` in a logger, and this handler's
+ * own read of `c.res`), and answers HEAD by wrapping the GET route's response in a new bodiless
+ * one; node-server's wrapper then goes through its cached-response path, which never checks the
+ * marker, and writes the head again: Node throws ERR_HTTP_HEADERS_SENT, the server logs it and
+ * destroys the keep-alive connection. No response we return survives that, so the late writes
+ * are dropped instead: the relay has answered and the response has closed, and these are own
+ * properties of this one response, never of `ServerResponse.prototype`.
  */
-function ignoreLateHead(outgoing: ServerResponse): void {
-  const inert = { value: () => outgoing, configurable: true, writable: true };
-  Object.defineProperties(outgoing, { writeHead: inert, end: inert });
+function ignoreLateWrites(outgoing: ServerResponse): void {
+  outgoing.writeHead = returnResponse as ServerResponse['writeHead'];
+  outgoing.end = returnResponse as ServerResponse['end'];
+  outgoing.write = acceptWrite;
+}
+
+function returnResponse(this: ServerResponse): ServerResponse {
+  return this;
+}
+
+/** `true`: a body node-server would stream after the answer is dropped without waiting for a drain that never comes. */
+function acceptWrite(): boolean {
+  return true;
 }

@@ -8,9 +8,11 @@ export interface Conditions {
   /** Methods, e.g. `'GET'` or `['GET', 'HEAD']` (compared in upper case). */
   method?: string | readonly string[];
   /**
-   * Hosts the client asked for (its `Host`, port ignored, case-insensitive): `'api.example.com'`,
-   * or `'*.example.com'` for any name below it (not `example.com` itself), as nginx's and Envoy's
-   * leading wildcards match.
+   * Hosts the client asked for (its `Host`, port and trailing dot ignored, case-insensitive):
+   * `'api.example.com'`, or `'*.example.com'` for any name below it (not `example.com` itself), as
+   * nginx's and Envoy's leading wildcards match; an IPv6 address in brackets (`'[::1]'`). A pattern's
+   * trailing dot is dropped too; a pattern with a port or a character no host name has throws a
+   * TypeError when built, since it could never match.
    */
   host?: string | readonly string[];
   /**
@@ -43,7 +45,7 @@ export function compileConditions(conditions: Conditions, where: string): Matche
   assertKnownKeys(conditions, conditionKeys, where);
   const checks: Matcher[] = [];
   if (conditions.method !== undefined) checks.push(methodMatcher(list(conditions.method, `${where}: method`), `${where}: method`));
-  if (conditions.host !== undefined) checks.push(hostMatcher(list(conditions.host, `${where}: host`)));
+  if (conditions.host !== undefined) checks.push(hostMatcher(list(conditions.host, `${where}: host`), `${where}: host`));
   if (conditions.header !== undefined) checks.push(headerMatcher(conditions.header, where));
   if (conditions.path !== undefined) checks.push(pathMatcher(list(conditions.path, `${where}: path`)));
   if (checks.length === 1) return checks[0]!;
@@ -72,14 +74,13 @@ function methodMatcher(methods: readonly string[], where: string): Matcher {
   return (request) => set.has(request.method);
 }
 
-function hostMatcher(hosts: readonly string[]): Matcher {
+function hostMatcher(hosts: readonly string[], where: string): Matcher {
   const exact = new Set<string>();
   const suffixes: string[] = [];
   for (const host of hosts) {
-    const lower = host.toLowerCase();
-    if (lower.startsWith('*.') && lower.length > 2 && !lower.slice(2).includes('*')) suffixes.push(lower.slice(1));
-    else if (lower.includes('*')) throw new TypeError(`host "${host}": a wildcard is only allowed as a leading "*." label`);
-    else exact.add(lower);
+    const name = hostPattern(host, where);
+    if (name.startsWith('*.')) suffixes.push(name.slice(1));
+    else exact.add(name);
   }
   return function matchHost(request) {
     const host = hostName(request.client.host);
@@ -87,6 +88,26 @@ function hostMatcher(hosts: readonly string[]): Matcher {
     for (const suffix of suffixes) if (host.length > suffix.length && host.endsWith(suffix)) return true;
     return false;
   };
+}
+
+/** Labels of letters, digits, `-` and `_` (used in some internal names), an optional leading `*.`. */
+const hostNamePattern = /^(?:\*\.)?[a-z0-9_-]+(?:\.[a-z0-9_-]+)*$/;
+/** An IPv6 literal as it appears in `Host`: in brackets. */
+const ipv6Pattern = /^\[[0-9a-f:.]+\]$/;
+
+/**
+ * A `host` pattern normalised as the client's `Host` is (`hostName`): lowercase, without a trailing
+ * dot. A port or anything that is not a host name is refused: the client's port is not compared, so
+ * such a pattern could never match.
+ */
+function hostPattern(host: string, where: string): string {
+  const name = host.endsWith('.') ? host.slice(0, -1).toLowerCase() : host.toLowerCase();
+  if (hostNamePattern.test(name) || ipv6Pattern.test(name)) return name;
+  const colons = name.split(':').length - 1;
+  if (colons > 1 && !name.startsWith('[')) throw new TypeError(`${where} "${host}": write an IPv6 address in brackets, as in Host: "[::1]"`);
+  if (colons > 0 && /:\d*$/.test(name)) throw new TypeError(`${where} "${host}": a port is not matched (the client's port is ignored); write the name alone`);
+  if (name.includes('*')) throw new TypeError(`${where} "${host}": a wildcard is only allowed as a leading "*." label`);
+  throw new TypeError(`${where} "${host}" is not a host name (labels of letters, digits, "-" and "_" separated by dots; an international name in its xn-- form)`);
 }
 
 /** The name of a `Host` value: lowercase, without port or trailing dot; IPv6 literals keep their brackets. */

@@ -1,4 +1,5 @@
 import { assertKnownKeys, parseTarget, RelayError, type Handler, type ProxyRequest, type ProxyResponse, type Stage, type StageContext, type Target } from '@relay/core';
+import { splitUpstreamPath } from './upstream-path.js';
 
 /** Options of `router()`. */
 export interface RouterOptions {
@@ -43,13 +44,24 @@ export function router(options: RouterOptions): Stage {
         if (name === undefined) return next(request);
         const target = Object.hasOwn(targets, name) ? targets[name]! : null;
         if (target === null) throw outsideAllowList(context, request, name);
-        const response = await next({ ...request, target, path: target.basePath + request.path.slice(base.length) });
+        const response = await next({ ...request, target, path: moveUnder(request.path, base, target.basePath) });
         // Named on the answer, for stages outside retry() (`ProxyResponse.target`).
         response.target = target;
         return response;
       };
     },
   };
+}
+
+/**
+ * `path` moved from under `from` to under `to`, the query kept byte for byte. The bare base (the
+ * client's bare mount) becomes the bare `to`, or `/` when `to` has no path, as core maps it: a
+ * path must start with "/" (`''` or `'?x=1'` is refused upstream with 400).
+ */
+function moveUnder(path: string, from: string, to: string): string {
+  const parts = splitUpstreamPath(path, from);
+  const bare = parts.base !== '' && parts.base.length + parts.query.length === path.length;
+  return to + (bare && to !== '' ? '' : parts.path) + parts.query;
 }
 
 function parseTargets(value: unknown): Record<string, Target> {

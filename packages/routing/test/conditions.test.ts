@@ -68,6 +68,20 @@ test('when({ host }) matches exact names and leading wildcards, without port or 
   assert.is(await marked(served, '/', { headers: { host: 'example.com.evil' } }), undefined);
 });
 
+test('when({ host }): a pattern is normalised as the client’s Host (trailing dot, case); one that could never match is refused when built', async () => {
+  const served = await front([when({ host: ['API.example.com.', '*.Wild.example.', '[::1]'] }, mark('host'))]);
+  assert.is(await marked(served, '/', { headers: { host: 'api.example.com:8080' } }), 'host');
+  assert.is(await marked(served, '/', { headers: { host: 'a.wild.example.' } }), 'host');
+  assert.is(await marked(served, '/', { headers: { host: '[::1]:8080' } }), 'host');
+  assert.is(await marked(served, '/', { headers: { host: 'wild.example' } }), undefined);
+  assert.throws(() => when({ host: 'api.example.com:8080' }, mark('x')), /^when: host "api\.example\.com:8080": a port is not matched/);
+  assert.throws(() => routes([{ when: { host: ['a.test', '[::1]:443'] }, stages: [] }]), /routes\[0\]\.when: host "\[::1\]:443": a port is not matched/);
+  assert.throws(() => when({ host: '::1' }, mark('x')), /IPv6 address in brackets/);
+  for (const bad of ['a b', 'a/b', 'a..b', '.', 'http://a.test', 'bücher.example']) {
+    assert.throws(() => when({ host: bad }, mark('x')), /is not a host name|a port is not matched/, bad);
+  }
+});
+
 test('when({ header }) matches a value, a RegExp, presence and absence', async () => {
   const value = await front([when({ header: { 'X-Tenant': 'acme' } }, mark('acme'))]);
   assert.is(await marked(value, '/', { headers: { 'x-tenant': 'acme' } }), 'acme');

@@ -36,4 +36,26 @@ test('router sends each request to the target it names, keeps the rest on the re
   await Promise.all([main.close(), eu.close(), us.close()]);
 });
 
+test('router: the bare mount goes to the chosen target as core maps it (its bare base path, or "/"), the query byte for byte', async () => {
+  const main = await startUpstream();
+  const based = await startUpstream();
+  const bare = await startUpstream();
+  const stage = router({ targets: { based: `${based.url}/v2`, bare: bare.url }, choose: (request) => request.headers['x-to'] as string | undefined });
+  const served = await serveRelay(createRelay({ targetBaseUrl: `${main.url}/v1`, mountPath: '/auth', stages: [stage], logger: memoryLogger() }));
+  try {
+    for (const to of ['based', 'bare', undefined]) {
+      for (const path of ['/auth', '/auth?x=%41&y', '/auth/', '/auth/u?x']) {
+        const headers: Record<string, string> = to === undefined ? {} : { 'x-to': to };
+        assert.is((await fetchRaw(`${served.url}${path}`, { headers })).status, 200, `${String(to)} ${path}`);
+      }
+    }
+    assert.equal(based.requests.map((r) => r.url), ['/v2', '/v2?x=%41&y', '/v2/', '/v2/u?x']);
+    assert.equal(bare.requests.map((r) => r.url), ['/', '/?x=%41&y', '/', '/u?x']);
+    assert.equal(main.requests.map((r) => r.url), ['/v1', '/v1?x=%41&y', '/v1/', '/v1/u?x'], 'the relay’s own target, for comparison');
+  } finally {
+    await served.close();
+    await Promise.all([main.close(), based.close(), bare.close()]);
+  }
+});
+
 test.run();
