@@ -7,7 +7,7 @@ import http2 from 'node:http2';
 import express from 'express';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { close, closedPort, fetchRaw, listen, listenHttp2, startUpstream, type Upstream } from '@relay/testkit';
+import { close, closedPort, fetchRaw, h2Request, listen, listenHttp2, startUpstream, type Upstream } from '@relay/testkit';
 import { createRelay, type Relay, type RelayOptions, type Stage } from '../src/index.js';
 
 const origin = 'https://app.example';
@@ -166,17 +166,7 @@ test('HTTP/2 front: the 502 for an unreachable target keeps the app headers', as
   );
   const session = http2.connect(server.url);
   session.on('error', () => {});
-  const { headers, body } = await new Promise<{ headers: http2.IncomingHttpHeaders; body: string }>((resolve, reject) => {
-    const stream = session.request({ ':path': '/items', origin });
-    let text = '';
-    let head: http2.IncomingHttpHeaders = {};
-    stream.setEncoding('utf8');
-    stream.on('response', (received) => (head = received));
-    stream.on('data', (chunk: string) => (text += chunk));
-    stream.on('end', () => resolve({ headers: head, body: text }));
-    stream.on('error', reject);
-    stream.end();
-  });
+  const { headers, body } = await h2Request(session, { ':path': '/items', origin });
   assert.is(headers[':status'], 502);
   assertAppHeadersKept(headers, 'h2 502');
   assertErrorRepresentation(headers, body, 'h2 502');

@@ -4,7 +4,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { delay, listenHttp2, memoryLogger, startUpstream, tlsFixture, waitFor } from '@relay/testkit';
+import { delay, h2Request, listenHttp2, memoryLogger, startUpstream, tlsFixture, waitFor } from '@relay/testkit';
 import { createRelay, http2Transport, relayChannels, type Relay, type RelayOptions, type RequestEndMessage, type Stage } from '../src/index.js';
 
 // Issue 15, client side: relay.handle as the listener of node:http2 servers (the compatibility API).
@@ -18,26 +18,6 @@ async function listen(server: Server): Promise<number> {
 
 async function closeServer(server: Server): Promise<void> {
   await new Promise<void>((resolve) => server.close(() => resolve()));
-}
-
-interface H2Answer {
-  headers: http2.IncomingHttpHeaders;
-  body: string;
-}
-
-/** One request on an HTTP/2 session; the answer's headers (pseudo-headers included) and body. */
-function h2Request(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, body?: string): Promise<H2Answer> {
-  return new Promise((resolve, reject) => {
-    const stream = session.request(headers);
-    let text = '';
-    let head: http2.IncomingHttpHeaders = {};
-    stream.setEncoding('utf8');
-    stream.on('response', (received) => (head = received));
-    stream.on('data', (chunk: string) => (text += chunk));
-    stream.on('end', () => resolve({ headers: head, body: text }));
-    stream.on('error', reject);
-    stream.end(body);
-  });
 }
 
 async function h2c(options: Omit<RelayOptions, 'targetBaseUrl'>, target: string): Promise<{ relay: Relay; server: http2.Http2Server; session: http2.ClientHttp2Session }> {

@@ -2,11 +2,10 @@
 // connection is retried: nothing of it was read, so the next attempt sends it whole. nginx, Envoy and
 // HAProxy move on after a connect failure whatever the body, because the request never left.
 // Once a byte of the body was read, it is still never sent again.
-import { createHash } from 'node:crypto';
 import { createServer, request as httpRequest } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { close, closedPort, delay, memoryLogger, serveRelay, startUpstream, waitFor, type ClientResponse, type Upstream } from '@relay/testkit';
+import { bytePattern, close, closedPort, delay, memoryLogger, serveRelay, startUpstream, sha256, waitFor, type ClientResponse, type Upstream } from '@relay/testkit';
 import { createRelay, type Transport } from '@relay/core';
 import { gotTransport } from '@relay/core/got';
 import { undiciTransport } from '@relay/core/undici';
@@ -20,15 +19,6 @@ const transports: Array<[string, () => Transport | undefined]> = [
   ['undici', () => undiciTransport()],
 ];
 
-function sha(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-function pattern(size: number): Buffer {
-  const bytes = Buffer.alloc(size);
-  for (let index = 0; index < size; index++) bytes[index] = (index * 31 + 7) & 0xff;
-  return bytes;
-}
 
 /** Sends `body` in `parts` writes, `gap` ms apart; with `length` it declares a Content-Length, else it goes chunked. */
 function upload(url: string, body: Buffer, options: { method: string; length: boolean; parts: number; gap: number }): Promise<ClientResponse> {
@@ -58,7 +48,7 @@ function upload(url: string, body: Buffer, options: { method: string; length: bo
 
 function hashingUpstream(): Promise<Upstream> {
   return startUpstream((_req, res, seen) => {
-    const text = `got ${seen.body.length} ${sha(seen.body)}`;
+    const text = `got ${seen.body.length} ${sha256(seen.body)}`;
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(text) }).end(text);
   });
 }
@@ -72,12 +62,12 @@ for (const [name, transport] of transports) {
     const served = await serveRelay(
       createRelay({ targetBaseUrl: live.url, transport: transport(), logger, stages: [retry({ maxRetries: 1, backoffFactor: 5, maxReplayBytes: 1024 }), pool] }),
     );
-    const body = pattern(200_000);
+    const body = bytePattern(200_000);
     // Two requests: round-robin sends one of them to the refusing member first.
     for (let index = 0; index < 2; index++) {
       const response = await upload(`${served.url}/files/${index}`, body, { method: 'PUT', length: true, parts: 4, gap: 5 });
       assert.is(response.status, 200, `request ${index}: ${response.text}`);
-      assert.is(response.text, `got ${body.length} ${sha(body)}`);
+      assert.is(response.text, `got ${body.length} ${sha256(body)}`);
     }
     assert.is(live.requests.length, 2, 'each request reached the live member once');
     const retried = logger.lines.filter((line) => line.message === 'retrying upstream request');
@@ -98,7 +88,7 @@ for (const [name, transport] of transports) {
         stages: [retry({ maxRetries: 3, backoffFactor: 300, maxReplayBytes: 0, methods: ['POST'] })],
       }),
     );
-    const body = pattern(50_000);
+    const body = bytePattern(50_000);
     const pending = upload(`${served.url}/orders`, body, { method: 'POST', length: false, parts: 5, gap: 2 });
     assert.ok(await waitFor(() => logger.lines.some((line) => line.fields.reason === 'ERR_UPSTREAM_UNREACHABLE'), 3000), 'the refused attempt is retried');
     // Only now does an upstream listen on the port the relay points at.
@@ -108,13 +98,13 @@ for (const [name, transport] of transports) {
       req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
         seen.push(Buffer.concat(chunks));
-        res.end(`got ${sha(Buffer.concat(chunks))}`);
+        res.end(`got ${sha256(Buffer.concat(chunks))}`);
       });
     });
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     const response = await pending;
     assert.is(response.status, 200, response.text);
-    assert.is(response.text, `got ${sha(body)}`);
+    assert.is(response.text, `got ${sha256(body)}`);
     assert.is(seen.length, 1);
     assert.ok(seen[0]!.equals(body), 'the upstream got the whole body');
     await served.close();
@@ -127,7 +117,7 @@ test('a streamed PUT whose body reached the upstream before a reset is still not
     res.socket?.resetAndDestroy();
   });
   const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [retry({ maxRetries: 2, backoffFactor: 5, maxReplayBytes: 1024 })] }));
-  const body = pattern(100_000);
+  const body = bytePattern(100_000);
   const response = await upload(`${served.url}/files/x`, body, { method: 'PUT', length: true, parts: 4, gap: 5 });
   assert.is(response.status, 502);
   assert.is(upstream.requests.length, 1);

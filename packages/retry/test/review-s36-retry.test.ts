@@ -3,12 +3,11 @@
 // byte for byte (large, chunked, slow client, trailers), bodies over maxReplayBytes, Retry-After on 503/429
 // (seconds and HTTP-date, capped), backoff bounds (maxBackoff), every attempt failing, the deadline, and
 // retries through balance() moving to another member.
-import { createHash } from 'node:crypto';
 import { createServer, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { close, closedPort, delay, listen, startFaultyUpstream, fetchRaw, memoryLogger, sendRaw, serveRelay, startUpstream, trailerEchoHandler, trailerEchoOf, waitFor, type ClientResponse, type Upstream } from '@relay/testkit';
+import { bytePattern, close, closedPort, delay, listen, startFaultyUpstream, fetchRaw, memoryLogger, sendRaw, serveRelay, startUpstream, trailerEchoHandler, trailerEchoOf, sha256, waitFor, type ClientResponse, type Upstream } from '@relay/testkit';
 import { createRelay, type RelayOptions } from '@relay/core';
 // Not a dependency of @relay/retry: the balancer's source, for the retry-moves-to-another-member case.
 import { balance } from '../../balance/src/index.js';
@@ -22,15 +21,6 @@ function through(options: RelayOptions) {
   return serveRelay(createRelay(options));
 }
 
-function sha(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-function pattern(size: number): Buffer {
-  const bytes = Buffer.alloc(size);
-  for (let index = 0; index < size; index++) bytes[index] = (index * 31 + 7) & 0xff;
-  return bytes;
-}
 
 /** Sends `chunks` as a chunked body (no Content-Length), waiting `gap` ms between writes (a slow client). */
 function sendSlowly(url: string, method: string, chunks: Buffer[], gap: number): Promise<ClientResponse> {
@@ -84,13 +74,13 @@ test('a POST that reached the upstream and was reset is not sent again by defaul
 test('a PUT reset after its body reached the upstream is retried, the retry carrying the same bytes and Content-Length', async () => {
   const upstream = await resetAfterBody(1);
   const served = await through({ targetBaseUrl: upstream.url, stages: [retry({ maxRetries: 2, backoffFactor: 5 })] });
-  const body = pattern(40_000);
+  const body = bytePattern(40_000);
   const response = await fetchRaw(`${served.url}/doc`, { method: 'PUT', body });
   assert.is(response.status, 200);
   assert.is(response.text, `got ${body.length}`);
   assert.is(upstream.requests.length, 2);
   for (const seen of upstream.requests) {
-    assert.is(sha(seen.body), sha(body));
+    assert.is(sha256(seen.body), sha256(body));
     assert.is(seen.headers['content-length'], String(body.length));
   }
   await served.close();
@@ -101,13 +91,13 @@ test('a PUT reset after its body reached the upstream is retried, the retry carr
 test('a POST opted in, sent slowly in chunks, is replayed byte for byte after a reset; each attempt gets a Content-Length', async () => {
   const upstream = await resetAfterBody(2);
   const served = await through({ targetBaseUrl: upstream.url, stages: [retry({ maxRetries: 3, backoffFactor: 5, methods: withPost })] });
-  const chunks = [pattern(1000), Buffer.from('middle\r\n0\r\n\r\n'), pattern(20_000).subarray(500)];
+  const chunks = [bytePattern(1000), Buffer.from('middle\r\n0\r\n\r\n'), bytePattern(20_000).subarray(500)];
   const whole = Buffer.concat(chunks);
   const response = await sendSlowly(`${served.url}/orders`, 'POST', chunks, 80);
   assert.is(response.status, 200);
   assert.is(upstream.requests.length, 3);
   for (const seen of upstream.requests) {
-    assert.is(sha(seen.body), sha(whole), 'the whole body on every attempt');
+    assert.is(sha256(seen.body), sha256(whole), 'the whole body on every attempt');
     assert.is(seen.headers['content-length'], String(whole.length));
     assert.is(seen.headers['transfer-encoding'], undefined);
   }
@@ -119,12 +109,12 @@ test('a POST opted in, sent slowly in chunks, is replayed byte for byte after a 
 test('a PUT with a Content-Length over maxReplayBytes that is reset is not retried, and the one upstream copy was whole', async () => {
   const upstream = await resetAfterBody(5);
   const served = await through({ targetBaseUrl: upstream.url, stages: [retry({ maxRetries: 3, backoffFactor: 5, maxReplayBytes: 16 * 1024 })] });
-  const body = pattern(300_000);
+  const body = bytePattern(300_000);
   const response = await fetchRaw(`${served.url}/big`, { method: 'PUT', body });
   assert.is(response.status, 502);
   await delay(100);
   assert.is(upstream.requests.length, 1, 'never sent again');
-  assert.is(sha(upstream.requests[0]!.body), sha(body), 'never truncated');
+  assert.is(sha256(upstream.requests[0]!.body), sha256(body), 'never truncated');
   await served.close();
   await upstream.close();
 });
@@ -135,14 +125,14 @@ test('a slow chunked PUT that outgrows maxReplayBytes reaches the upstream whole
     res.writeHead(503, { 'content-length': 4 }).end('busy');
   });
   const served = await through({ targetBaseUrl: upstream.url, stages: [retry({ maxRetries: 3, backoffFactor: 5, maxReplayBytes: 10_000 })] });
-  const chunks = [pattern(6000), pattern(6000).reverse(), pattern(50_000)];
+  const chunks = [bytePattern(6000), bytePattern(6000).reverse(), bytePattern(50_000)];
   const whole = Buffer.concat(chunks);
   const response = await sendSlowly(`${served.url}/grow`, 'PUT', chunks, 60);
   assert.is(response.status, 503);
   assert.is(response.text, 'busy', 'the upstream answer as it came');
   await delay(100);
   assert.is(upstream.requests.length, 1);
-  assert.is(sha(upstream.requests[0]!.body), sha(whole), 'the bytes read before the limit came first, nothing lost');
+  assert.is(sha256(upstream.requests[0]!.body), sha256(whole), 'the bytes read before the limit came first, nothing lost');
   await served.close();
   await upstream.close();
 });
@@ -296,15 +286,15 @@ test('every attempt times out before the head: three attempts, then 504', async 
 test('a POST opted in whose first member refuses reaches the other member whole', async () => {
   const port = await closedPort();
   const live = await startUpstream((_req, res, seen) => {
-    res.end(`got ${sha(seen.body)}`);
+    res.end(`got ${sha256(seen.body)}`);
   });
   const pool = balance({ targets: [`http://127.0.0.1:${port}`, live.url], strategy: 'round-robin', outlier: false });
   const served = await through({ targetBaseUrl: live.url, stages: [retry({ maxRetries: 1, backoffFactor: 5, methods: withPost }), pool] });
-  const body = pattern(30_000);
+  const body = bytePattern(30_000);
   for (let index = 0; index < 4; index++) {
     const response = await fetchRaw(`${served.url}/orders`, { method: 'POST', body });
     assert.is(response.status, 200, `request ${index}`);
-    assert.is(response.text, `got ${sha(body)}`);
+    assert.is(response.text, `got ${sha256(body)}`);
   }
   assert.is(live.requests.length, 4);
   await served.close();

@@ -5,6 +5,7 @@ import { listen, listenHttp2, type ListeningHttp2 } from './listen.js';
 
 export { listen, listenHttp2, type ListeningHttp2 };
 export { writeChunks, type ChunkSink } from './write-chunks.js';
+export { bytePattern, h2Request, sha256, type H2Answer } from './bodies.js';
 
 /** Closes a server and every connection it holds. */
 export function close(server: Server): Promise<void> {
