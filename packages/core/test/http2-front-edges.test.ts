@@ -61,6 +61,29 @@ test(':authority and a different Host: the target URI comes from :authority (RFC
   assert.is(seen.headers['x-forwarded-host'], 'good.example', `X-Forwarded-Host: ${seen.headers['x-forwarded-host']}`);
 });
 
+test('a 205 whose upstream sent Content-Length and content, and a 304 with Content-Length: valid HTTP/2 answers, never a PROTOCOL_ERROR reset', async () => {
+  // node:http2 ends a 205 (and a 304) with its HEADERS frame: a non-zero length on the 205 would
+  // leave the client short of bytes. A 304's length states the representation's and may stay.
+  const upstream = await startUpstream((req, res) => {
+    if (req.url === '/reset') res.writeHead(205, { 'content-length': '5' }).end('hello');
+    else res.writeHead(304, { 'content-length': '5', etag: '"v1"' }).end();
+  });
+  closers.push(() => upstream.close());
+  const { session } = await h2Front({ targetBaseUrl: upstream.url });
+  const reset = session.request({ ':method': 'POST', ':path': '/reset' });
+  reset.end('form');
+  const resetAnswer = await collect(reset);
+  assert.is(resetAnswer.status, 205);
+  assert.is(resetAnswer.rstCode, constants.NGHTTP2_NO_ERROR);
+  assert.is(resetAnswer.body.length, 0);
+  const notModified = session.request({ ':method': 'GET', ':path': '/cached', 'if-none-match': '"v1"' });
+  notModified.end();
+  const notModifiedAnswer = await collect(notModified);
+  assert.is(notModifiedAnswer.status, 304);
+  assert.is(notModifiedAnswer.rstCode, constants.NGHTTP2_NO_ERROR);
+  assert.is(notModifiedAnswer.headers['content-length'], '5');
+});
+
 test('CONNECT over HTTP/2 is not forwarded upstream as an ordinary request', async () => {
   const upstream = await startUpstream();
   closers.push(() => upstream.close());

@@ -36,7 +36,7 @@ test('h2c: pseudo-headers become the request line and Host, bodies pass both way
     wrap: (next) =>
       async function badHeaders(request) {
         const response = await next(request);
-        return { ...response, headers: { ...response.headers, connection: 'close', 'keep-alive': 'timeout=5', 'x-kept': 'yes' } };
+        return { ...response, headers: { ...response.headers, connection: 'close', 'keep-alive': 'timeout=5', te: 'gzip', 'http2-settings': 'AAMAAABk', 'x-kept': 'yes' } };
       },
   };
   const warnings: string[] = [];
@@ -49,6 +49,8 @@ test('h2c: pseudo-headers become the request line and Host, bodies pass both way
   assert.is(answer.headers['x-kept'], 'yes');
   assert.is(answer.headers.connection, undefined);
   assert.is(answer.headers['keep-alive'], undefined);
+  assert.is(answer.headers.te, undefined);
+  assert.is(answer.headers['http2-settings'], undefined);
   const seen = upstream.requests[0]!;
   assert.is(seen.method, 'POST');
   assert.is(seen.url, '/items/7?x=1&y=%20', 'the query byte for byte');

@@ -2,9 +2,12 @@
 import http2, { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { delay, fetchRaw, listen, waitFor, writeChunks } from '@relay/testkit';
+import { delay, fetchRaw, listen, memoryLogger, waitFor, writeChunks } from '@relay/testkit';
 import http from 'node:http';
 import { createRelay, http2Transport, type Http2TransportOptions, type Relay, type RelayOptions } from '../src/index.js';
+import { silentLogger } from '../src/logger.js';
+import { defaultTimeouts, resolveTarget } from '../src/options.js';
+import { SessionPool, type PooledSession } from '../src/transport/http2-session.js';
 import { h2FrontSession, relayOverHttp2 } from './http2-helpers.js';
 
 const test = suite('http2Transport edges');
@@ -269,6 +272,59 @@ test('GOAWAY whose last-stream-id is below a POST in flight: answered promptly (
   const answer = await fetchRaw(`${relay.url}/post`, { method: 'POST', body: 'payload' });
   assert.ok(Date.now() - started < 3000, `took ${Date.now() - started} ms (${answer.status})`);
   assert.ok(answer.status === 200 || answer.status === 502, `${answer.status} ${answer.text}`);
+});
+
+test('an h2 upstream that stops reading the request body (its flow-control window shut): 504 ERR_WRITE_TIMEOUT, not a client timeout', async () => {
+  // The relay's writes wait on the stream: bytes are queued for the upstream, so the silence is its.
+  const upstream = await h2Upstream((stream) => stream.pause());
+  const logger = memoryLogger();
+  const relay = await relayTo(upstream.url, {}, { logger, timeout: { write: 300, read: 5000 } });
+  const started = Date.now();
+  const status = await new Promise<number>((resolve) => {
+    const req = http.request(`${relay.url}/upload`, { method: 'POST', agent: false, headers: { 'content-length': 64 * 1024 * 1024 } });
+    req.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', () => resolve(-1));
+    writeChunks(req, { chunk: Buffer.alloc(1024 * 1024), count: 64 });
+  });
+  assert.is(status, 504);
+  assert.ok(Date.now() - started < 3000, `${Date.now() - started} ms`);
+  assert.ok(logger.lines.some((line) => line.fields.code === 'ERR_WRITE_TIMEOUT'), 'logged as the upstream write timeout');
+});
+
+test('a session closing or destroyed whose close event has not come yet is never handed to a new stream', async () => {
+  const upstream = await h2Upstream((stream, headers) => {
+    stream.respond({ ':status': 200 });
+    if (headers[':path'] === '/slow') setTimeout(() => stream.end(), 300);
+    else stream.end();
+  });
+  const config = { target: resolveTarget(upstream.url, undefined), timeouts: { ...defaultTimeouts }, tls: {}, logger: silentLogger };
+  const pool = new SessionPool(config, config.target, { maxSessions: 1, maxConcurrentStreams: Infinity, pingInterval: 0 });
+  closers.push(() => pool.close());
+  const acquire = () =>
+    new Promise<PooledSession>((resolve, reject) =>
+      pool.acquire({ onSession: resolve, onQueued: () => {}, onNoSession: reject, onHttp1: () => reject(new Error('http1')) }),
+    );
+  // A session closing gracefully (close(): no new streams) stays open until its last stream ends.
+  const first = await acquire();
+  const slow = first.session!.request({ ':path': '/slow' });
+  slow.resume();
+  slow.on('error', () => {});
+  slow.on('close', () => pool.release(first));
+  await new Promise((resolve) => slow.once('response', resolve));
+  first.session!.close();
+  const second = await acquire();
+  assert.is.not(second, first, 'a session whose close() was called');
+  assert.is(second.session!.closed, false);
+  pool.release(second);
+  // As on a socket error: node destroys the session now and emits its close a little later.
+  second.session!.destroy();
+  const third = await acquire();
+  assert.is.not(third, second, 'a destroyed session');
+  assert.is(third.session!.destroyed, false);
+  pool.release(third);
 });
 
 test.run();

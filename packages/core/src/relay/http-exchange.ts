@@ -302,10 +302,19 @@ function pipeWithTrailers(exchange: HttpExchange, body: Readable, trailers: () =
 
 function writeHead(exchange: HttpExchange, response: ProxyResponse): void {
   const { res, relay } = exchange;
+  // A 204 has no body, and a Content-Length on it could make a client wait for bytes or take the
+  // next response's as its own (RFC 9110 §8.6: a server MUST NOT send one; nginx drops it). An
+  // HTTP/2 client (nghttp2: node, curl) resets such a stream with PROTOCOL_ERROR. A 304's may stay
+  // (it states the selected representation's length; nghttp2 accepts it); a 1xx never gets here
+  // as a final answer over HTTP/2 (node:http2 refuses its status: a 500 from the catch).
+  if (response.status === 204 && response.headers['content-length'] !== undefined) delete response.headers['content-length'];
   if (exchange.http2) {
     // Status and headers are set, not written: node:http2 sends them with the first byte, or with
     // END_STREAM when there is no body (a trailers-only gRPC status), where writeHead sends at once.
     res.statusCode = response.status;
+    // node:http2 ends a 205's stream with its HEADERS (no content, RFC 9110 §15.3.6): a length
+    // the upstream gave it anyway would leave the client short of bytes (PROTOCOL_ERROR).
+    if (response.status === 205 && response.headers['content-length'] !== undefined) delete response.headers['content-length'];
     if (relay.state === 'stopping') goAway(res);
     if (exchange.request!.body !== null && !exchange.req.complete) watchEarlyAnswer(exchange);
     const headers = withoutConnectionHeaders(response.headers);
@@ -318,9 +327,6 @@ function writeHead(exchange: HttpExchange, response: ProxyResponse): void {
     return;
   }
   if (relay.state === 'stopping' || (exchange.request!.body !== null && !exchange.req.complete)) res.shouldKeepAlive = false;
-  // A 204 has no body, and a Content-Length on it could make a client wait for bytes or take the
-  // next response's as its own (RFC 9110 §8.6: a server MUST NOT send one; nginx drops it).
-  if (response.status === 204 && response.headers['content-length'] !== undefined) delete response.headers['content-length'];
   let headers = response.headers;
   const cookies = headers['set-cookie'];
   if (cookies !== undefined) {
@@ -384,8 +390,12 @@ function onDroppedUpload(this: H2Request): void {
   stream.close(http2Constants.NGHTTP2_NO_ERROR);
 }
 
-/** HTTP/2 forbids connection-specific headers (RFC 9113 §8.2.2): a stage may have set one. */
-const connectionHeaders = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'];
+/**
+ * HTTP/2 forbids connection-specific headers (RFC 9113 §8.2.2): a stage may have set one. node:http2
+ * throws on each (`te` and `http2-settings` too) when it sends the head, which may be inside the
+ * body's pipe, where nothing catches it.
+ */
+const connectionHeaders = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'http2-settings'];
 
 function withoutConnectionHeaders(headers: HeaderRecord): HeaderRecord {
   if (!connectionHeaders.some((name) => name in headers)) return headers;

@@ -66,6 +66,10 @@ export class SessionPool {
   private closed = false;
   /** Set once the upstream said (by ALPN) that it speaks HTTP/1.1 only. */
   private http1 = false;
+  /** Set while no new session is opened after one failed to open (`backOff`). */
+  private reopenTimer: NodeJS.Timeout | null = null;
+  /** Opens that failed in a row while other sessions served: how long the next back-off is. */
+  private failedOpens = 0;
 
   constructor(
     private readonly config: TransportConfig,
@@ -121,6 +125,7 @@ export class SessionPool {
 
   close(): void {
     this.closed = true;
+    this.clearReopenTimer();
     for (const pooled of this.sessions.splice(0)) {
       this.clearTimers(pooled);
       pooled.destroy();
@@ -137,7 +142,7 @@ export class SessionPool {
   private free(): PooledSession | null {
     const own = this.limits.maxConcurrentStreams;
     for (const pooled of this.sessions) {
-      if (pooled.ready && !pooled.draining && pooled.active < pooled.capacity(own)) return pooled;
+      if (serving(pooled) && pooled.active < pooled.capacity(own)) return pooled;
     }
     return null;
   }
@@ -153,12 +158,15 @@ export class SessionPool {
     let open = 0;
     for (const pooled of this.sessions) {
       if (!pooled.ready) return; // a session is connecting: the waiters wait for it (connect phase)
-      if (!pooled.draining) open++;
+      if (serving(pooled)) open++;
     }
-    if (open < this.limits.maxSessions) {
+    // The back-off after a failed open holds while another session serves; with none left, the
+    // next open is like the first (its failure fails the waiters: no loop).
+    if (open < this.limits.maxSessions && (this.reopenTimer === null || open === 0)) {
       this.open();
       return;
     }
+    // Every session is full (or the next may not open yet): the waiters' pool timeout runs.
     for (const waiter of this.waiting) waiter.onQueued();
   }
 
@@ -220,6 +228,8 @@ export class SessionPool {
 
   private onReady(pooled: PooledSession): void {
     pooled.ready = true;
+    this.failedOpens = 0;
+    this.clearReopenTimer();
     this.clearConnectTimer(pooled);
     this.startPings(pooled);
     this.dispatch();
@@ -246,11 +256,34 @@ export class SessionPool {
   private onOpenFailed(pooled: PooledSession, error: Error): void {
     if (!this.remove(pooled)) return;
     pooled.destroy();
-    if (this.sessions.some((other) => other.ready && !other.draining)) {
+    if (this.sessions.some(serving)) {
+      this.backOff();
       this.dispatch();
       return;
     }
     this.failWaiting(http2Failure(error));
+  }
+
+  /**
+   * A new session failed to open while others serve (the upstream at its connection limit,
+   * restarting): opening again at once would reconnect in a loop for as long as the waiters wait.
+   * No session opens for a while (doubling per failure in a row, at most `maxReopenDelay`); the
+   * waiters take the slots the open sessions free meanwhile, or their pool timeout answers them.
+   */
+  private backOff(): void {
+    this.clearReopenTimer();
+    const wait = Math.min(firstReopenDelay * 2 ** this.failedOpens, maxReopenDelay);
+    this.failedOpens++;
+    this.reopenTimer = setTimeout(() => {
+      this.reopenTimer = null;
+      this.dispatch();
+    }, wait);
+    this.reopenTimer.unref();
+  }
+
+  private clearReopenTimer(): void {
+    if (this.reopenTimer !== null) clearTimeout(this.reopenTimer);
+    this.reopenTimer = null;
   }
 
   private onNotHttp2(pooled: PooledSession): void {
@@ -306,6 +339,20 @@ export class SessionPool {
     if (pooled.pingTimer !== null) clearInterval(pooled.pingTimer);
     pooled.pingTimer = null;
   }
+}
+
+/** The first and the longest wait before a session opens again after one failed to (`backOff`), in ms. */
+const firstReopenDelay = 100;
+const maxReopenDelay = 2000;
+
+/**
+ * Whether a session can take new streams: ready, no GOAWAY, and neither destroyed nor closing.
+ * node destroys a session on a socket error and emits its `close` (which takes it out of the
+ * pool) only later; a request on it in between would throw.
+ */
+function serving(pooled: PooledSession): boolean {
+  const session = pooled.session;
+  return pooled.ready && !pooled.draining && session !== null && !session.destroyed && !session.closed;
 }
 
 /** Server push is refused: a proxy has no use for it. */
