@@ -76,8 +76,13 @@ function fail(exchange: HttpExchange, error: RelayError): void {
   // A refusal while the body is still coming (400 bad path or Host, 501 coding, an upstream error
   // mid-upload): kept alive, node would read and drop the rest of a body nobody wants, holding the
   // connection until requestTimeout. `Connection: close` instead, as nginx's own 400/501 and as
-  // writeHead does for an early upstream answer. (HTTP/2 resets the stream instead.)
-  if (!exchange.http2 && bodyStillComing(exchange.req)) exchange.res.shouldKeepAlive = false;
+  // writeHead does for an early upstream answer. HTTP/2 drains the rest and closes the stream once
+  // the answer is written, as for an early upstream answer: the attempt left the upload paused,
+  // the client stuck on flow control and the request in flight for good.
+  // (An HTTP/2 request need not say it has a body: `complete` is the one sign.)
+  if (!exchange.http2) {
+    if (bodyStillComing(exchange.req)) exchange.res.shouldKeepAlive = false;
+  } else if (!exchange.req.complete && !exchange.res.headersSent) watchEarlyAnswer(exchange);
   if (exchange.onError !== null && !exchange.res.headersSent) {
     handOff(exchange, exchange.onError, error);
     return;

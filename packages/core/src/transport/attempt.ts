@@ -130,14 +130,10 @@ export abstract class Attempt implements AbortHandler, Upload {
   }
 
   /**
-   * Pipes the request body upstream, once the connection is made (`onConnected`): node:http (and
-   * got) would take the first chunks into their own buffers while connecting, and lose them when
-   * the connection fails. Read only from there, a body whose connection was refused, timed out or
-   * never resolved is still unread, so a retry may send it whole (nginx, Envoy and HAProxy move on
-   * after a connect failure whatever the body). A body that can end with trailer fields ends
-   * through `endBody`, which sends them first (a rare path: the closure is fine).
+   * Pipes the request body upstream. A body that can end with trailer fields ends through
+   * `endBody`, which sends them first (a rare path: the closure is fine).
    */
-  private pipeBody(body: Readable): void {
+  protected pipeBody(body: Readable): void {
     const sink = this.bodySink() as Writable;
     if (this.request.trailers === undefined) {
       body.pipe(sink);
@@ -211,10 +207,7 @@ export abstract class Attempt implements AbortHandler, Upload {
     }
     this.phase = Phase.Write;
     this.enter(Phase.Write);
-    const body = this.request.body;
-    if (body === null) return;
-    this.host.uploads.add(this);
-    this.pipeBody(body);
+    if (this.request.body !== null) this.host.uploads.add(this);
   }
 
   uploadSocket(): Socket | null {

@@ -226,7 +226,7 @@ class GotAttempt extends Attempt {
     }
     (body as TaggedBody)[kAttempt] = this;
     body.on('error', onBodyError);
-    // Piped once connected (`onConnected`): a failed connection leaves it unread, for a retry.
+    this.pipeBody(body);
   }
 
   /** got's options for this attempt: another target than the relay's brings its own pool. */

@@ -148,7 +148,7 @@ class HttpAttempt extends Attempt {
     if (request.headers['content-length'] === undefined) upstream.useChunkedEncodingByDefault = true;
     (body as TaggedBody)[kAttempt] = this;
     body.on('error', onBodyError);
-    // Piped once connected (`onConnected`): a failed connection leaves it unread, for a retry.
+    this.pipeBody(body);
   }
 
   override onSocket(socket: Socket): void {
