@@ -77,15 +77,24 @@ function httpConnectionListener(server: HttpServerLike, encrypted: boolean): Con
   return server.listeners(event).find((listener) => listener.name === 'connectionListener') as ConnectionListener | undefined;
 }
 
-/** The request head without the upgrade offer: `Upgrade`, and what `Connection` lists but `close`/`keep-alive`. */
+/**
+ * Names `Connection` may list that stay, in the head and in `Connection`: the connection's own
+ * options, and the body's framing. Dropped, `Content-Length` or `Transfer-Encoding` would turn
+ * the body (still unread, in `head`) into the next request node parses: one request smuggled
+ * inside another (review s38j). Kept and still listed, the relay refuses the request with 400 as
+ * it refuses any that lists its framing.
+ */
+const keptTokens = new Set(['close', 'keep-alive', 'content-length', 'transfer-encoding']);
+
+/** The request head without the upgrade offer: `Upgrade`, and what `Connection` lists but `keptTokens`. */
 function plainHead(req: IncomingMessage): string {
   const listed = connectionTokens(req.headers.connection);
-  const kept = listed.filter((token) => token === 'close' || token === 'keep-alive');
+  const kept = listed.filter((token) => keptTokens.has(token));
   let text = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`;
   const raw = req.rawHeaders;
   for (let index = 0; index < raw.length; index += 2) {
     const name = raw[index]!.toLowerCase();
-    if (name === 'upgrade' || name === 'connection' || listed.includes(name)) continue;
+    if (name === 'upgrade' || name === 'connection' || (listed.includes(name) && !keptTokens.has(name))) continue;
     text += `${raw[index]}: ${raw[index + 1]}\r\n`;
   }
   if (kept.length > 0) text += `Connection: ${kept.join(', ')}\r\n`;
