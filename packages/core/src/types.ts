@@ -49,6 +49,15 @@ export interface ProxyRequest {
    * or edits them by wrapping this function; the transport sends what it returns after the body.
    */
   trailers?: () => HeaderRecord | null;
+  /**
+   * When a one-shot `body` starts being read: `'send'` (the default) as the attempt is sent, so
+   * the first bytes are on their way while the connection is made; `'connected'` only once the
+   * attempt has its connection, so an attempt whose connection was refused, timed out or never
+   * came from the pool leaves the body unread, and a retry can send it whole. `retry()` asks for
+   * `'connected'` on a streamed body it may resend. (The HTTP/2 and undici transports always
+   * read it once connected.)
+   */
+  bodyRead?: 'send' | 'connected';
   /** Facts about the client and its connection, shared by every attempt. */
   client: ClientInfo;
 }

@@ -241,6 +241,8 @@ class RetryRun {
       // What an outer stage chose stays chosen on every attempt: the target (a router's), the trailer fields.
       target: request.target,
       trailers: request.trailers,
+      // A streamed body is read only once the attempt is connected: one whose connection failed is resent whole.
+      bodyRead: this.mode === BodyMode.Stream ? 'connected' : request.bodyRead,
       client,
     };
     let response: ProxyResponse;

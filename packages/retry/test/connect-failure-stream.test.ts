@@ -7,16 +7,17 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { bytePattern, close, closedPort, delay, memoryLogger, serveRelay, startUpstream, sha256, waitFor, type ClientResponse, type Upstream } from '@relay/testkit';
 import { createRelay, type Transport } from '@relay/core';
+import { gotTransport } from '@relay/core/got';
 import { undiciTransport } from '@relay/core/undici';
 // Not a dependency of @relay/retry: the balancer's source, for a retry that moves to the other member.
 import { balance } from '../../balance/src/index.js';
 import { retry } from '../src/index.js';
 
-// undici reads a request body only once connected, so a refused connection leaves it unread for
-// the retry. The node:http and got transports take the first chunks into node's buffers while
-// connecting (a known gap: reading only from the connect made an early 413 + close over HTTP/2 lose
-// its answer to EPIPE, review s38i), so they are not listed.
-const transports: Array<[string, () => Transport | undefined]> = [['undici', () => undiciTransport()]];
+const transports: Array<[string, () => Transport | undefined]> = [
+  ['http', () => undefined],
+  ['got', () => gotTransport()],
+  ['undici', () => undiciTransport()],
+];
 
 
 /** Sends `body` in `parts` writes, `gap` ms apart; with `length` it declares a Content-Length, else it goes chunked. */

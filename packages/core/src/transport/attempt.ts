@@ -130,8 +130,13 @@ export abstract class Attempt implements AbortHandler, Upload {
   }
 
   /**
-   * Pipes the request body upstream. A body that can end with trailer fields ends through
-   * `endBody`, which sends them first (a rare path: the closure is fine).
+   * Pipes the request body upstream: at send, or once connected (`onConnected`) when the request
+   * asks for it (`bodyRead: 'connected'`): node:http and got would take the first chunks into
+   * their own buffers while connecting and lose them when the connection fails. Not always from
+   * the connect: an upstream that answers early (a 413) and closes while the upload goes on loses
+   * its answer to the relay's next write (EPIPE) more often when the writes follow the body's
+   * arrival than when they were queued before the connect. A body that can end with trailer
+   * fields ends through `endBody`, which sends them first (a rare path: the closure is fine).
    */
   protected pipeBody(body: Readable): void {
     const sink = this.bodySink() as Writable;
@@ -207,7 +212,10 @@ export abstract class Attempt implements AbortHandler, Upload {
     }
     this.phase = Phase.Write;
     this.enter(Phase.Write);
-    if (this.request.body !== null) this.host.uploads.add(this);
+    const body = this.request.body;
+    if (body === null) return;
+    this.host.uploads.add(this);
+    if (this.request.bodyRead === 'connected') this.pipeBody(body);
   }
 
   uploadSocket(): Socket | null {

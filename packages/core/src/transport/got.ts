@@ -226,7 +226,8 @@ class GotAttempt extends Attempt {
     }
     (body as TaggedBody)[kAttempt] = this;
     body.on('error', onBodyError);
-    this.pipeBody(body);
+    // Else piped once connected (`onConnected`): a failed connection leaves it unread, for a retry.
+    if (request.bodyRead !== 'connected') this.pipeBody(body);
   }
 
   /** got's options for this attempt: another target than the relay's brings its own pool. */

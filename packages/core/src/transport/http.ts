@@ -148,7 +148,8 @@ class HttpAttempt extends Attempt {
     if (request.headers['content-length'] === undefined) upstream.useChunkedEncodingByDefault = true;
     (body as TaggedBody)[kAttempt] = this;
     body.on('error', onBodyError);
-    this.pipeBody(body);
+    // Else piped once connected (`onConnected`): a failed connection leaves it unread, for a retry.
+    if (request.bodyRead !== 'connected') this.pipeBody(body);
   }
 
   override onSocket(socket: Socket): void {
