@@ -176,6 +176,9 @@ async function checkGatewayFile() {
       if (port === null) await new Promise((resolve) => setTimeout(resolve, 100));
     }
     const base = `http://127.0.0.1:${port}`;
+    // The hint names the port the gateway picked (PORT=0), once it listens.
+    while (!demo.output.includes('try: ') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    check(demo.output.includes(`try: curl -i -d user=ada ${base}/auth/login`), `demo:gateway hint: ${demo.output.split('\n').find((line) => line.startsWith('try: '))}`);
     const login = await fetch(`${base}/auth/login`, { method: 'POST', body: 'user=ci', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     const setCookie = login.headers.getSetCookie();
     check(login.status === 200 && setCookie.length === 1 && !/domain=/i.test(setCookie[0]), `demo:gateway login: ${login.status} ${JSON.stringify(setCookie)}`);

@@ -103,10 +103,38 @@ async function serveHere(invocation: Invocation, logger: Logger): Promise<number
   const source = inWorker ? process.env[workerConfigEnv] : undefined;
   // A worker's rate limits count in the primary: N workers must not let N times the limit through.
   const limitStore = inWorker ? workerLimitStores() : undefined;
-  const running = await serve({ config: invocation.config, port: invocation.port, logger, watch: process.env[workerNoWatchEnv] !== '1', view, source, limitStore });
-  if (!inWorker) return untilStopped(running);
-  answerSnapshots(() => running.gateway.status());
-  return runWorker(running);
+  const held = holdSighup();
+  try {
+    const running = await serve({ config: invocation.config, port: invocation.port, logger, watch: process.env[workerNoWatchEnv] !== '1', view, source, limitStore });
+    if (inWorker) answerSnapshots(() => running.gateway.status());
+    // Both install their own SIGHUP handler synchronously, before the held one is let go.
+    const stopped = inWorker ? runWorker(running) : untilStopped(running);
+    if (held.release()) void running.reload();
+    return await stopped;
+  } finally {
+    held.release();
+  }
+}
+
+/**
+ * SIGHUP's default action ends the process, and `listening` is logged (a supervisor may signal
+ * from then on) before `serve` returns: the signal is handled from the start, and one received
+ * while starting reloads the config once the gateway serves. `release` says whether one came.
+ */
+function holdSighup(): { release(): boolean } {
+  let received = false;
+  const hold = () => {
+    received = true;
+  };
+  process.on('SIGHUP', hold);
+  return {
+    release() {
+      process.off('SIGHUP', hold);
+      const came = received;
+      received = false;
+      return came;
+    },
+  };
 }
 
 function untilStopped(running: RunningGateway): Promise<number> {

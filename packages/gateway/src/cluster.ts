@@ -7,7 +7,7 @@ import { serveClusterView } from './cluster-view.js';
 import { ConfigError } from './config-error.js';
 import { checkRoutes } from './generation.js';
 import { planListeners } from './listeners.js';
-import { loadConfig } from './load-config.js';
+import { loadConfig, type LoadedConfig } from './load-config.js';
 import type { RunningGateway } from './serve.js';
 import { watchConfig } from './watch.js';
 
@@ -63,7 +63,8 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   const pool = new WorkerPool(options, loaded.config.timeouts.shutdown ?? 10_000, loaded.text);
   serveClusterView({ logger: options.logger, clusterMetrics: await clusterMetrics() });
   serveClusterLimits();
-  const watcher = watchConfig(loaded.file, () => void pool.reload());
+  const watcher = watchConfig(loaded.file, () => void pool.reload(), loaded.files);
+  pool.onLoaded = (next) => watcher.follow(next.files ?? []);
   process.on('SIGHUP', () => void pool.reload());
   const code = await new Promise<number>((resolve) => {
     pool.onFinished = resolve;
@@ -78,6 +79,8 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
 /** The primary's workers: one slot per worker, each refilled when its worker dies. */
 class WorkerPool {
   onFinished: (code: number) => void = () => {};
+  /** Each config the primary loads: a module config's imports may change from one to the next. */
+  onLoaded: (loaded: LoadedConfig) => void = () => {};
   private readonly slots = new Map<Worker, { slot: number; started: number }>();
   private readonly failures: number[];
   private everListened = false;
@@ -106,6 +109,7 @@ class WorkerPool {
   async reload(): Promise<void> {
     try {
       const next = await loadConfig(this.options.config);
+      this.onLoaded(next);
       planListeners(next);
       // As `relay check` does: the schema passes some configs a stage factory refuses, and a worker
       // restarted with one as the serving text could never start.
@@ -154,8 +158,10 @@ class WorkerPool {
       return this.stop('startup failed', code === 2 ? 2 : 1);
     }
     const lived = Date.now() - entry.started;
-    this.failures[entry.slot] = lived > 10_000 ? 0 : this.failures[entry.slot]! + 1;
-    const delay = Math.min(100 * 2 ** this.failures[entry.slot]!, 10_000);
+    // The failures before this one: the first restart waits 100 ms, then 200, 400 … up to 10 s.
+    const failures = lived > 10_000 ? 0 : this.failures[entry.slot]!;
+    this.failures[entry.slot] = failures + 1;
+    const delay = restartDelay(failures);
     this.options.logger.error({ worker: worker.id, code, signal, restartIn: delay }, 'worker died: restarting it');
     setTimeout(() => {
       if (!this.stopping) this.fork(entry.slot);
@@ -167,6 +173,17 @@ class WorkerPool {
     this.options.logger.info({}, 'stopped');
     this.onFinished(this.exitCode);
   }
+}
+
+/**
+ * How long the primary waits before restarting a worker that died after `failures` quick deaths
+ * in a row (each within 10 s of its start): 100 ms, doubling, at most 10 s.
+ *
+ * @example
+ * restartDelay(0); // 100
+ */
+export function restartDelay(failures: number): number {
+  return Math.min(100 * 2 ** failures, 10_000);
 }
 
 /**

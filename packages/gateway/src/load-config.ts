@@ -1,9 +1,9 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, extname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { readFile } from 'node:fs/promises';
+import { dirname, extname, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, Scalar, type Document } from 'yaml';
 import { ConfigError, type ConfigIssue, type LineOf } from './config-error.js';
 import { interpolateEnv, type Quoting } from './env.js';
+import { importModule } from './import-module.js';
 import { quotedScalars } from './quoted-scalars.js';
 import type { ResolvedConfig } from './schema.js';
 import { validateConfig } from './validate.js';
@@ -25,10 +25,11 @@ export interface LoadedConfig {
    * the schema (a stage factory's refusal, a TLS file) name their line as the schema's issues do.
    */
   readonly lineOf?: LineOf;
+  /** A module config's local files (itself first, then the files it imports, when bundled with esbuild): what `serve` watches. */
+  readonly files?: readonly string[];
 }
 
 const moduleExtensions = new Set(['.ts', '.mts', '.js', '.mjs', '.cjs']);
-let generation = 0;
 
 /**
  * Reads and validates a config file: YAML (`.yaml`/`.yml`), JSON, or a module (`.ts`, `.js`,
@@ -44,8 +45,8 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
   const shown = path;
   const extension = extname(file).toLowerCase();
   if (moduleExtensions.has(extension)) {
-    const data = await importConfig(file, shown);
-    return { config: validateConfig(data, shown), file, dir: dirname(file), shown, text: null };
+    const { data, files } = await importConfig(file, shown);
+    return { config: validateConfig(data, shown), file, dir: dirname(file), shown, text: null, files };
   }
   if (extension !== '.yaml' && extension !== '.yml' && extension !== '.json') {
     throw new ConfigError(shown, [{ path: '', message: 'expected a .yaml, .yml, .json, .ts, .js or .mjs file' }]);
@@ -104,45 +105,10 @@ function lineFinder(document: Document, lines: LineCounter): LineOf {
   };
 }
 
-/**
- * Imports a config module afresh (a query makes each reload a new module instance). A `.ts`
- * file runs as is where Node can load TypeScript (a loader such as tsx, or Node 22.6+); otherwise
- * it is compiled with esbuild, when installed, beside the original so its imports resolve.
- */
-async function importConfig(file: string, shown: string): Promise<unknown> {
-  const url = `${pathToFileURL(file).href}?generation=${++generation}`;
-  let loaded: { default?: unknown };
-  try {
-    loaded = (await import(url)) as { default?: unknown };
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== 'ERR_UNKNOWN_FILE_EXTENSION') throw moduleError(shown, error);
-    loaded = await importCompiled(file, shown);
-  }
-  const exported = loaded.default;
+/** A config module's default export (called, when a function) and the local files it is built from. */
+async function importConfig(file: string, shown: string): Promise<{ data: unknown; files: readonly string[] }> {
+  const { namespace, files } = await importModule(file, shown);
+  const exported = namespace.default;
   if (exported === undefined) throw new ConfigError(shown, [{ path: '', message: 'expected a default export: export default defineConfig({ ... })' }]);
-  return typeof exported === 'function' ? await (exported as () => unknown)() : exported;
-}
-
-async function importCompiled(file: string, shown: string): Promise<{ default?: unknown }> {
-  let esbuild: { transform(source: string, options: object): Promise<{ code: string }> };
-  try {
-    esbuild = (await import('esbuild')) as typeof esbuild;
-  } catch {
-    throw new ConfigError(shown, [{ path: '', message: 'a .ts config needs esbuild (or a TypeScript loader such as tsx); or write gateway.yaml' }]);
-  }
-  const { code } = await esbuild.transform(await readText(file, shown), { loader: 'ts', format: 'esm', target: 'node20' });
-  const compiled = join(dirname(file), `.${basename(file)}.${process.pid}.${generation}.mjs`);
-  await writeFile(compiled, code);
-  try {
-    return (await import(pathToFileURL(compiled).href)) as { default?: unknown };
-  } catch (error) {
-    throw moduleError(shown, error);
-  } finally {
-    await rm(compiled, { force: true });
-  }
-}
-
-function moduleError(shown: string, error: unknown): ConfigError {
-  return new ConfigError(shown, [{ path: '', message: `the module failed to load: ${(error as Error).message}` }]);
+  return { data: typeof exported === 'function' ? await (exported as () => unknown)() : exported, files };
 }

@@ -179,6 +179,44 @@ function knownListeners(config: { listen: Array<{ name?: string }>; [key: string
   }
 }
 
+/** Two listeners with one `name` would make an endpoint's `listeners` ambiguous. */
+function distinctListenerNames(config: { listen: Array<{ name?: string }> }, context: z.RefinementCtx): void {
+  config.listen.forEach((listener, index) => {
+    const first = config.listen.findIndex((other) => other.name === listener.name);
+    if (listener.name === undefined || first === index) return;
+    context.addIssue({ code: z.ZodIssueCode.custom, path: ['listen', index, 'name'], message: `"${listener.name}" already names listen[${first}]: each listener needs its own name` });
+  });
+}
+
+type EndpointKey = 'health' | 'metrics' | 'status' | 'status.json';
+const endpointDefaults: Record<string, string> = { health: '/healthz', metrics: '/metrics' };
+
+/**
+ * Two endpoints on one path and a listener they share: one of them could never answer (`status: {
+ * path: /metrics }` with `metrics` on). The issue goes to the one the file sets (not a default).
+ */
+function distinctEndpointPaths(config: Record<string, unknown>, context: z.RefinementCtx): void {
+  const on: Array<{ key: EndpointKey; path: string; listeners: string[] | undefined }> = [];
+  for (const key of ['health', 'metrics', 'status'] as const) {
+    const value = config[key] as false | { path: string; listeners?: string[] };
+    if (value === false) continue;
+    on.push({ key, path: value.path, listeners: value.listeners });
+    if (key === 'status') on.push({ key: 'status.json', path: `${value.path}.json`, listeners: value.listeners });
+  }
+  on.forEach((b, index) => {
+    const a = on.slice(0, index).find((other) => other.path === b.path && sharesListener(other.listeners, b.listeners));
+    if (a === undefined) return;
+    const [reported, other] = endpointDefaults[b.key] === b.path ? [a, b] : [b, a];
+    const key = reported.key === 'status.json' ? 'status' : reported.key;
+    const what = reported.key === 'status.json' ? `its data (${reported.path})` : `"${reported.path}"`;
+    context.addIssue({ code: z.ZodIssueCode.custom, path: [key, 'path'], message: `${what} is also ${other.key}'s path on the same listeners: each endpoint needs its own path` });
+  });
+}
+
+function sharesListener(a: string[] | undefined, b: string[] | undefined): boolean {
+  return a === undefined || b === undefined || a.some((name) => b.includes(name));
+}
+
 function isAddressOrCidr(value: string): boolean {
   const [address, bits, extra] = value.split('/');
   const family = isIP(address ?? '');
@@ -215,7 +253,11 @@ export const gatewayConfigSchema = z
     routes: z.array(route).min(1, 'expected at least one route'),
   })
   .strict()
-  .superRefine(knownListeners);
+  .superRefine((config, context) => {
+    knownListeners(config, context);
+    distinctListenerNames(config, context);
+    distinctEndpointPaths(config, context);
+  });
 
 /** A gateway config as written (defaults may be left out): the shape of gateway.yaml and of a `.ts` config's default export. */
 export type GatewayConfig = z.input<typeof gatewayConfigSchema>;

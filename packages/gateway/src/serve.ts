@@ -1,6 +1,6 @@
-import type { FSWatcher } from 'node:fs';
 import { basename } from 'node:path';
-import type { SecureContextOptions, Server as TlsServer } from 'node:tls';
+import { Server as HttpServer } from 'node:http';
+import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from '@relay/core';
 import { checkApiOptions } from './api-options.js';
 import type { GatewayView } from './cluster-view.js';
@@ -10,7 +10,7 @@ import { addressOf, closeAllConnections, closeIdleConnections, listen, planListe
 import type { LimitStoreOf } from './generation.js';
 import { loadConfig, type LoadedConfig } from './load-config.js';
 import { gatewayMetrics } from './metrics.js';
-import { watchConfig } from './watch.js';
+import { watchConfig, type ConfigWatcher } from './watch.js';
 
 /** Options of `serve`. */
 export interface ServeOptions {
@@ -54,7 +54,13 @@ export interface RunningGateway {
 export async function serve(options: ServeOptions): Promise<RunningGateway> {
   checkApiOptions(options, serveOptionNames, 'serve');
   const { logger } = options;
-  const load = async () => withPort(await loadConfig(options.config), options.port);
+  let watcher: ConfigWatcher | null = null;
+  const load = async () => {
+    const next = withPort(await loadConfig(options.config), options.port);
+    // A module config's imports may change from one load to the next.
+    watcher?.follow(next.files ?? []);
+    return next;
+  };
   const loaded = withPort(await loadConfig(options.config, process.env, options.source), options.port);
   const plans = planListeners(loaded);
   let gateway: Gateway | null = null;
@@ -73,8 +79,8 @@ export async function serve(options: ServeOptions): Promise<RunningGateway> {
     const name = plans[index]!.name;
     logger.info({ ...(name === undefined ? {} : { listener: name }), ...addressOf(server), config: basename(loaded.file) }, 'listening');
   });
-  const reloader = new Reloader(running, load, logger, servers);
-  const watcher = options.watch === false ? null : watchConfig(loaded.file, () => void reloader.reload());
+  const reloader = new Reloader({ gateway: running, load, logger, servers, started: loaded.config.listen });
+  if (options.watch !== false) watcher = watchConfig(loaded.file, () => void reloader.reload(), loaded.files);
   let stopping: Promise<void> | null = null;
   return {
     gateway: running,
@@ -84,7 +90,7 @@ export async function serve(options: ServeOptions): Promise<RunningGateway> {
   };
 }
 
-async function stopAll(gateway: Gateway, servers: ListenerServer[], watcher: FSWatcher | null, logger: Logger): Promise<void> {
+async function stopAll(gateway: Gateway, servers: ListenerServer[], watcher: ConfigWatcher | null, logger: Logger): Promise<void> {
   watcher?.close();
   const timeout = gateway.config.timeouts.shutdown ?? 10_000;
   logger.info({ timeout, inFlight: gateway.status().inFlight }, 'stopping: draining in-flight requests');
@@ -102,17 +108,24 @@ function withPort(loaded: LoadedConfig, port: number | undefined): LoadedConfig 
   return { ...loaded, config: { ...loaded.config, listen: [{ ...first!, port }, ...rest] } };
 }
 
+interface ReloaderOptions {
+  readonly gateway: Gateway;
+  readonly load: () => Promise<LoadedConfig>;
+  readonly logger: Logger;
+  readonly servers: readonly ListenerServer[];
+  /** The `listen` the servers were started with: a reload compares with it, not with the last reloaded config. */
+  readonly started: LoadedConfig['config']['listen'];
+}
+
 /** Runs one reload at a time; a change that arrives during one runs after it. */
 class Reloader {
   private running: Promise<boolean> | null = null;
   private again = false;
+  private readonly started: string;
 
-  constructor(
-    private readonly gateway: Gateway,
-    private readonly load: () => Promise<LoadedConfig>,
-    private readonly logger: Logger,
-    private readonly servers: readonly ListenerServer[],
-  ) {}
+  constructor(private readonly options: ReloaderOptions) {
+    this.started = JSON.stringify(options.started);
+  }
 
   reload(): Promise<boolean> {
     if (this.running !== null) {
@@ -129,30 +142,46 @@ class Reloader {
     return this.running;
   }
 
+  /**
+   * Everything that can fail (loading, the TLS files, building and starting the relays) runs before
+   * `gateway.reload` swaps the routes, so a reload is either applied or refused, never both.
+   */
   private async attempt(): Promise<boolean> {
+    const { gateway, logger } = this.options;
+    let contexts: Array<SecureContextOptions | null>;
     try {
-      const loaded = await this.load();
-      const listenChanged = JSON.stringify(loaded.config.listen) !== JSON.stringify(this.gateway.config.listen);
-      if (listenChanged) this.logger.warn({}, 'listen addresses changed: they take effect on restart; routes are reloaded now');
+      const loaded = await this.options.load();
       // Certificates are read again (a renewal keeps the file names): an unreadable or invalid one refuses the reload.
-      const contexts = listenChanged ? [] : secureContexts(planListeners(loaded));
-      await this.gateway.reload(loaded);
-      this.renewCertificates(contexts);
-      return true;
+      const plans = planListeners(loaded);
+      // Compared with what the servers were started with: a changed `listen` stays pending (and
+      // warned about on every reload) until a restart, and the plans no longer match the servers.
+      const listenChanged = JSON.stringify(loaded.config.listen) !== this.started;
+      if (listenChanged) logger.warn({}, 'listen addresses changed: they take effect on restart; routes are reloaded now');
+      contexts = listenChanged ? [] : secureContexts(plans);
+      await gateway.reload(loaded);
     } catch (error) {
-      this.gateway.reloads.failed++;
+      gateway.reloads.failed++;
       const detail = error instanceof ConfigError ? error.message : (error as Error).message;
-      this.logger.error({ error: detail }, 'config reload refused: the previous config keeps serving');
+      logger.error({ error: detail }, 'config reload refused: the previous config keeps serving');
       return false;
     }
+    this.renewCertificates(contexts);
+    return true;
   }
 
-  /** Each TLS listener serves the certificate read now, for its new connections (nginx reloads them so too). */
+  /**
+   * Each TLS listener serves the certificate read now, for its new connections (nginx reloads them
+   * so too). The plans match the servers one for one (same `listen`); `planListeners` has checked the pairs.
+   */
   private renewCertificates(contexts: ReadonlyArray<SecureContextOptions | null>): void {
+    let renewed = false;
     contexts.forEach((context, index) => {
-      if (context !== null) (this.servers[index] as TlsServer).setSecureContext(context);
+      const server = this.options.servers[index];
+      if (context === null || server === undefined || server instanceof HttpServer) return;
+      server.setSecureContext(context);
+      renewed = true;
     });
-    if (contexts.some((context) => context !== null)) this.logger.info({}, 'TLS certificates reloaded');
+    if (renewed) this.options.logger.info({}, 'TLS certificates reloaded');
   }
 }
 

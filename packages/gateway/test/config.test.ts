@@ -1,5 +1,6 @@
 // Config loading without the bin: formats, environment references, defaults, module configs,
 // route matching rules and precedence, the nearest-key hint.
+import { mkdirSync, readdirSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { IncomingMessage } from 'node:http';
@@ -83,9 +84,67 @@ test('a module config: default export, or a function returning the config', asyn
   assert.is(error.message, `${none}: expected a default export: export default defineConfig({ ... })`);
 });
 
+test('a module config split over files: each load reads the imported files afresh, every file keeps its own import.meta.url, files lists them', async () => {
+  mkdirSync(`${files.dir}/split/shared`, { recursive: true });
+  files.write('split/shared/tls.ts', "import { readFileSync } from 'node:fs';\nexport const ca: string = readFileSync(new URL('./ca.txt', import.meta.url), 'utf8').trim();\nexport const here = import.meta.dirname;\n");
+  files.write('split/shared/ca.txt', 'http://127.0.0.1:9001\n');
+  files.write('split/port.json', '{ "port": 7001 }\n');
+  const path = files.write(
+    'split/gateway.config.ts',
+    [
+      "import { readFileSync } from 'node:fs';",
+      "import { ca, here } from './shared/tls.ts';",
+      "import port from './port.json';",
+      "const name: string = readFileSync(new URL('./name.txt', import.meta.url), 'utf8').trim();",
+      "export default { listen: [{ port: port.port }], routes: [{ name, match: { path: '/' + here.split('/').at(-1) }, upstream: ca }] };",
+      '',
+    ].join('\n'),
+  );
+  files.write('split/name.txt', 'svc\n');
+  const loaded = await loadConfig(path);
+  assert.equal([loaded.config.listen[0]!.port, loaded.config.routes[0]!.name, loaded.config.routes[0]!.match.path, loaded.config.routes[0]!.upstream], [7001, 'svc', '/shared', 'http://127.0.0.1:9001']);
+  assert.equal([...loaded.files!].sort(), [`${files.dir}/split/gateway.config.ts`, `${files.dir}/split/port.json`, `${files.dir}/split/shared/tls.ts`].sort());
+  assert.is(loaded.files![0], `${files.dir}/split/gateway.config.ts`);
+  files.write('split/shared/ca.txt', 'http://127.0.0.1:9002\n');
+  files.write('split/port.json', '{ "port": 7002 }\n');
+  const again = await loadConfig(path);
+  assert.equal([again.config.listen[0]!.port, again.config.routes[0]!.upstream], [7002, 'http://127.0.0.1:9002']);
+  // Nothing is left beside the config: the bundle is removed once imported.
+  assert.equal(readdirSync(`${files.dir}/split`).sort(), ['gateway.config.ts', 'name.txt', 'port.json', 'shared']);
+  // An error in an imported file names that file and line.
+  files.write('split/shared/tls.ts', 'export const ca = ;\n');
+  const error = await rejection(loadConfig(path));
+  assert.match(error.message, /gateway\.config\.ts: the module failed to load: shared\/tls\.ts:1: /);
+});
+
 test('other extensions are refused by name', async () => {
   const path = files.write('gateway.toml', 'x = 1\n');
   assert.is((await rejection(loadConfig(path))).message, `${path}: expected a .yaml, .yml, .json, .ts, .js or .mjs file`);
+});
+
+test('schema: two listeners with one name, two endpoints on one path and a shared listener: refused at the line the file sets', async () => {
+  const issuesOf = async (lines: string[]) => {
+    const path = files.write('duplicates.yaml', [...lines, 'routes: [{ upstream: "http://127.0.0.1:9000" }]', ''].join('\n'));
+    return (await rejection(loadConfig(path))).issues;
+  };
+  assert.equal(await issuesOf(['listen:', '  - { name: public, port: 1 }', '  - { name: public, port: 2 }']), [
+    { path: 'listen[1].name', line: 3, message: '"public" already names listen[0]: each listener needs its own name' },
+  ]);
+  assert.equal(await issuesOf(['listen: [{ port: 1 }]', 'status: { path: /metrics }']), [
+    { path: 'status.path', line: 2, message: '"/metrics" is also metrics\'s path on the same listeners: each endpoint needs its own path' },
+  ]);
+  assert.equal(await issuesOf(['listen: [{ port: 1 }]', 'health:', '  path: /metrics']), [
+    { path: 'health.path', line: 3, message: '"/metrics" is also metrics\'s path on the same listeners: each endpoint needs its own path' },
+  ]);
+  assert.equal(await issuesOf(['listen: [{ port: 1 }]', 'health: { path: /s.json }', 'status: { path: /s }']), [
+    { path: 'status.path', line: 3, message: 'its data (/s.json) is also health\'s path on the same listeners: each endpoint needs its own path' },
+  ]);
+  // On listeners apart, one path serves both.
+  const apart = files.write(
+    'apart.yaml',
+    ['listen: [{ name: a, port: 1 }, { name: b, port: 2 }]', 'status: { path: /metrics, listeners: [a] }', 'metrics: { path: /metrics, listeners: [b] }', 'routes: [{ upstream: "http://127.0.0.1:9000" }]', ''].join('\n'),
+  );
+  assert.is((await loadConfig(apart)).config.listen.length, 2);
 });
 
 test('schema: hosts, paths, methods, trustProxy', () => {

@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { loadConfig } from '../src/index.js';
-import { killDelay } from '../src/cluster.js';
+import { killDelay, restartDelay } from '../src/cluster.js';
 import { Generation, newSharedStats } from '../src/generation.js';
 import { createLogger } from '../src/log.js';
 import { configDir, rejection } from './bin.js';
@@ -43,6 +43,10 @@ test("timeouts.shutdown past the timer limit is a config error at load; at the l
   // The primary waits shutdown + 5 s before killing workers; at the limit, that would have been past it.
   assert.is(killDelay(limit), limit);
   assert.is(killDelay(10_000), 15_000);
+});
+
+test('a dead worker is restarted after 100 ms, then 200, 400 … at most 10 s (a timer well inside the limit)', () => {
+  assert.equal([0, 1, 2, 3, 6, 7, 30].map(restartDelay), [100, 200, 400, 800, 6_400, 10_000, 10_000]);
 });
 
 test.run();

@@ -1,5 +1,6 @@
 // Reload on file change: a Kubernetes ConfigMap update (serve() in-process, with its fs.watch), and
-// watchConfig on its own: other files changing in the folder do not reload.
+// watchConfig on its own: other files changing in the folder do not reload; a module config reloads
+// when a local file it imports changes (in another folder too).
 import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'uvu';
@@ -69,6 +70,30 @@ test('watchConfig: other files changing in the folder do not call onChange; the 
     assert.is(calls, 1);
   } finally {
     watcher.close();
+  }
+});
+
+test('a module config reloads when a file it imports changes (here in a subfolder); the bundle written beside it does not reload it', async () => {
+  const folder = join(files.dir, 'module');
+  mkdirSync(join(folder, 'shared'), { recursive: true });
+  const upstreams = join(folder, 'shared', 'upstreams.mjs');
+  writeFileSync(upstreams, `export const url = ${JSON.stringify(first.url)};\n`);
+  const path = join(folder, 'gateway.config.mjs');
+  writeFileSync(path, "import { url } from './shared/upstreams.mjs';\nexport default { listen: [{ host: '127.0.0.1', port: 0 }], routes: [{ upstream: url }] };\n");
+  const logger = memoryLogger();
+  const running = await serve({ config: path, logger });
+  try {
+    const base = `http://127.0.0.1:${(running.servers[0]!.address() as { port: number }).port}`;
+    assert.is((await fetchRaw(`${base}/`)).text, 'first');
+    await delay(800);
+    assert.not.ok(logger.lines.some((line) => line.message === 'config reloaded'), 'a reload without a change');
+    writeFileSync(upstreams, `export const url = ${JSON.stringify(second.url)};\n`);
+    assert.ok(await waitFor(() => logger.lines.some((line) => line.message === 'config reloaded'), 5_000), 'no reload after the imported file changed');
+    assert.is((await fetchRaw(`${base}/`)).text, 'second');
+    await delay(800);
+    assert.is(logger.lines.filter((line) => line.message === 'config reloaded').length, 1, 'one reload for one change');
+  } finally {
+    await running.stop();
   }
 });
 

@@ -96,10 +96,11 @@ test('the status JSON and /metrics count the requests of both workers', async ()
   }
 });
 
-test('a worker that dies is restarted', async () => {
+test('a worker that dies is restarted (the first restart after 100 ms, as the README says)', async () => {
   const victim = gateway.logs.find((line) => line.msg === 'listening')!.pid;
   process.kill(victim, 'SIGKILL');
-  await gateway.waitForLog((line) => line.msg === 'worker died: restarting it');
+  const died = await gateway.waitForLog((line) => line.msg === 'worker died: restarting it');
+  assert.is(died.restartIn, 100);
   assert.ok(await waitFor(() => gateway.logs.filter((line) => line.msg === 'listening').length === 3, 20_000), 'a third worker listens');
   const pids = await pidsAnswering(40);
   assert.is(pids.size, 2);
