@@ -2,7 +2,8 @@ import { request } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fetchRaw, memoryLogger, sendRaw, serveRelay, startUpstream, waitFor, writeChunks } from '@relay/testkit';
-import { createRelay, httpTransport } from '../src/index.js';
+import { createRelay, httpTransport, type Transport } from '../src/index.js';
+import { undiciTransport } from '../src/transport/undici.js';
 
 test('pool timeout: with every connection busy, a waiting request gets 504 ERR_POOL_TIMEOUT', async () => {
   const upstream = await startUpstream((req, res) => {
@@ -27,44 +28,52 @@ test('pool timeout: with every connection busy, a waiting request gets 504 ERR_P
   await upstream.close();
 });
 
-test('write timeout: an upstream that stops reading the request body gives 504 ERR_WRITE_TIMEOUT', async () => {
-  const upstream = await startUpstream(
-    (req) => {
-      req.pause();
-    },
-    { streaming: true },
-  );
-  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, timeout: { write: 300, read: 5000 } }));
-  const started = Date.now();
-  const status = await new Promise<number>((resolve) => {
-    const req = request(`${served.url}/upload`, { method: 'POST', agent: false, headers: { 'content-length': 256 * 1024 * 1024 } });
-    req.on('response', (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', () => resolve(-1));
-    writeChunks(req, { chunk: Buffer.alloc(1024 * 1024), count: 256 });
-  });
-  const elapsed = Date.now() - started;
-  assert.is(status, 504);
-  assert.ok(elapsed < 3000, `${elapsed} ms`);
-  await served.close();
-  await upstream.close();
-});
+// The two upload stalls, told apart the same way by each transport that sends HTTP/1.1 bodies.
+const uploadTransports: Array<[string, () => Transport]> = [
+  ['http', () => httpTransport()],
+  ['undici', () => undiciTransport()],
+];
 
-test('a client whose body stops coming is at fault: 408 ERR_CLIENT_TIMEOUT after timeout.write, never a 504 blamed on the upstream', async () => {
-  // nginx's client_body_timeout answers 408; the upstream took every byte it was sent.
-  // The upstream answers once it has the whole body: it never does.
-  const upstream = await startUpstream();
-  const logger = memoryLogger();
-  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, logger, timeout: { write: 300, read: 5000 } }));
-  const raw = await sendRaw(served.port, 'POST /upload HTTP/1.1\r\nHost: gw\r\nContent-Length: 10\r\n\r\nab', 3000);
-  assert.match(raw, /^HTTP\/1\.1 408 /, JSON.stringify(raw.slice(0, 200)));
-  assert.ok(raw.includes('ERR_CLIENT_TIMEOUT'), raw);
-  assert.not.ok(logger.lines.some((line) => line.fields.code === 'ERR_WRITE_TIMEOUT'), 'no upstream write timeout logged');
-  await served.close();
-  await upstream.close();
-});
+for (const [name, transport] of uploadTransports) {
+  test(`${name}: write timeout: an upstream that stops reading the request body gives 504 ERR_WRITE_TIMEOUT`, async () => {
+    const upstream = await startUpstream(
+      (req) => {
+        req.pause();
+      },
+      { streaming: true },
+    );
+    const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, transport: transport(), timeout: { write: 300, read: 5000 } }));
+    const started = Date.now();
+    const status = await new Promise<number>((resolve) => {
+      const req = request(`${served.url}/upload`, { method: 'POST', agent: false, headers: { 'content-length': 256 * 1024 * 1024 } });
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', () => resolve(-1));
+      writeChunks(req, { chunk: Buffer.alloc(1024 * 1024), count: 256 });
+    });
+    const elapsed = Date.now() - started;
+    assert.is(status, 504);
+    assert.ok(elapsed < 3000, `${elapsed} ms`);
+    await served.close();
+    await upstream.close();
+  });
+
+  test(`${name}: a client whose body stops coming is at fault: 408 ERR_CLIENT_TIMEOUT after timeout.write, never a 504 blamed on the upstream`, async () => {
+    // nginx's client_body_timeout answers 408; the upstream took every byte it was sent.
+    // The upstream answers once it has the whole body: it never does.
+    const upstream = await startUpstream();
+    const logger = memoryLogger();
+    const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, transport: transport(), logger, timeout: { write: 300, read: 5000 } }));
+    const raw = await sendRaw(served.port, 'POST /upload HTTP/1.1\r\nHost: gw\r\nContent-Length: 10\r\n\r\nab', 3000);
+    assert.match(raw, /^HTTP\/1\.1 408 /, JSON.stringify(raw.slice(0, 200)));
+    assert.ok(raw.includes('ERR_CLIENT_TIMEOUT'), raw);
+    assert.not.ok(logger.lines.some((line) => line.fields.code === 'ERR_WRITE_TIMEOUT'), 'no upstream write timeout logged');
+    await served.close();
+    await upstream.close();
+  });
+}
 
 test('read timeout measures silence, not total time: a slow steady stream completes', async () => {
   const upstream = await startUpstream((_req, res) => {

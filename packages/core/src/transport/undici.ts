@@ -8,7 +8,7 @@ import type { AbortHandler } from '../request/client.js';
 import type { BoundTransport, HeaderRecord, ProxyRequest, ProxyResponse, Target, Transport, TransportConfig } from '../types.js';
 import { notSendable } from './agent.js';
 import { bodyFailure } from './attempt.js';
-import { clientLimitNames, headersForTarget, isEventStream, isStaleConnectionFailure, logAttemptFailure, logClientFault, resolveClientLimits, slowReaderError, switchedProtocols, timeoutError, unusableHead, type ClientLimitOptions, type ClientLimits } from './attempt-rules.js';
+import { clientBodyStallError, clientLimitNames, headersForTarget, isEventStream, isStaleConnectionFailure, logAttemptFailure, logClientFault, resolveClientLimits, slowReaderError, switchedProtocols, timeoutError, unusableHead, type ClientLimitOptions, type ClientLimits } from './attempt-rules.js';
 
 /** Options of the undici transport. */
 export interface UndiciTransportOptions extends Pick<ClientLimitOptions, 'slowClientTimeout' | 'eventStreams'> {
@@ -384,7 +384,7 @@ class UndiciAttempt implements AbortHandler {
         return new RelayError('ERR_CONNECT_TIMEOUT', `upstream connect timed out after ${timeouts.connect} ms`, { cause: error });
       case 'UND_ERR_HEADERS_TIMEOUT':
         // undici's headers timer runs while the body is stuck in a full socket: that is the upload's stall.
-        return this.sending ? timeoutError('write', timeouts) : timeoutError('read', timeouts);
+        return this.sending ? this.writeStall() : timeoutError('read', timeouts);
       case 'UND_ERR_BODY_TIMEOUT':
         return timeoutError('read', timeouts);
       case 'UND_ERR_SOCKET':
@@ -420,7 +420,20 @@ class UndiciAttempt implements AbortHandler {
 
   onWriteTimeout(): void {
     this.writeTimer = null;
-    if (!this.done) this.abortWith(timeoutError('write', this.host.config.timeouts));
+    if (!this.done) this.abortWith(this.writeStall());
+  }
+
+  /**
+   * A stalled upload's error. undici pulls the body as it can send it: nothing buffered in the
+   * body and its end not come means undici waits on the client, whose body stopped coming (408,
+   * nginx's client_body_timeout, as the other transports answer); bytes waiting mean the upstream
+   * stopped taking them (504).
+   */
+  private writeStall(): RelayError {
+    const body = this.request.body;
+    const timeouts = this.host.config.timeouts;
+    if (body !== null && !body.readableEnded && body.readableLength === 0) return clientBodyStallError(timeouts.write);
+    return timeoutError('write', timeouts);
   }
 
   onPoolTimeout(): void {
