@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import pRetry, { type RetryContext } from 'p-retry';
 import { loggedPath } from '@relay/core/transport';
 import { toRelayError, type ClientInfo, type Handler, type HeaderRecord, type Logger, type ProxyRequest, type ProxyResponse, type Stage, type StageContext } from '@relay/core';
@@ -113,6 +114,10 @@ class RetryRun {
   private bytes: Buffer | null = null;
   private replay: (() => ReplayStream) | null = null;
   private collector: BodyCollector | null = null;
+  /** The collector read the body past the limit and put it back: its own read does not count. */
+  private putBack = false;
+  /** An attempt's transport started reading a put-back body. */
+  private takenByAttempt = false;
   private timer: NodeJS.Timeout | null = null;
   private startedAt = 0;
   private readonly headers: HeaderRecord;
@@ -192,6 +197,7 @@ class RetryRun {
     if (bytes === null) {
       // A chunked body that outgrew the limit: what was read is back in the stream, which now flows once.
       this.mode = BodyMode.Stream;
+      this.watchTransportRead(body);
       return;
     }
     this.mode = BodyMode.Buffered;
@@ -219,11 +225,21 @@ class RetryRun {
     }
   }
 
-  /** Whether the body can be sent again, whole. */
+  /**
+   * A body the collector read past the limit and put back (paused) has `readableDidRead` set
+   * already: what tells that an attempt took it is the transport's pipe, which resumes it.
+   */
+  private watchTransportRead(body: Readable): void {
+    this.putBack = true;
+    body.once('resume', () => (this.takenByAttempt = true));
+  }
+
+  /** Whether the body can be sent again, whole: no attempt has read a byte of it. */
   private canResend(): boolean {
     if (this.mode !== BodyMode.Stream) return true;
     const body = this.request.body!;
-    return !body.readableDidRead && !body.readableEnded && !body.destroyed;
+    if (body.readableEnded || body.destroyed) return false;
+    return this.putBack ? !this.takenByAttempt : !body.readableDidRead;
   }
 
   /** One attempt: throws a `RetryableResponse` for a retryable status, a `RelayError` for a failure. */
