@@ -25,7 +25,7 @@ Commands:
   check [config]           validate the config (and read its TLS files) without starting
 
 Options:
-  -c, --config <file>      the config file: .yaml, .yml, .json, .ts, .js or .mjs
+  -c, --config <file>      the config file: .yaml, .yml, .json, .ts, .mts, .js, .mjs or .cjs
   -p, --port <port>        listen on this port instead of the first listener's
   -w, --workers <n|auto>   worker processes (default 1; auto = available parallelism)
       --log-level <level>  debug, info, warn or error (default info)

@@ -58,6 +58,7 @@ const primaryOptionNames: readonly string[] = ['config', 'workers', 'logger'];
 export async function runPrimary(options: PrimaryOptions): Promise<number> {
   checkApiOptions(options, primaryOptionNames, 'runPrimary');
   const loaded = await loadConfig(options.config);
+  if (loaded.warning !== undefined) options.logger.warn({}, loaded.warning);
   planListeners(loaded);
   checkRoutes(loaded);
   const pool = new WorkerPool(options, loaded.config.timeouts.shutdown ?? 10_000, loaded.text);
@@ -109,6 +110,7 @@ class WorkerPool {
   async reload(): Promise<void> {
     try {
       const next = await loadConfig(this.options.config);
+      if (next.warning !== undefined) this.options.logger.warn({}, next.warning);
       this.onLoaded(next);
       planListeners(next);
       // As `relay check` does: the schema passes some configs a stage factory refuses, and a worker

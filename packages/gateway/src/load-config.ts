@@ -27,13 +27,15 @@ export interface LoadedConfig {
   readonly lineOf?: LineOf;
   /** A module config's local files (itself first, then the files it imports, when bundled with esbuild): what `serve` watches. */
   readonly files?: readonly string[];
+  /** Something the caller should log at warn (a module config imported as is, its folder read-only); given once per process. */
+  readonly warning?: string;
 }
 
 const moduleExtensions = new Set(['.ts', '.mts', '.js', '.mjs', '.cjs']);
 
 /**
- * Reads and validates a config file: YAML (`.yaml`/`.yml`), JSON, or a module (`.ts`, `.js`,
- * `.mjs`) whose default export is the config (or a function returning it). `${NAME:-default}`
+ * Reads and validates a config file: YAML (`.yaml`/`.yml`), JSON, or a module (`.ts`, `.mts`,
+ * `.js`, `.mjs`, `.cjs`) whose default export is the config (or a function returning it). `${NAME:-default}`
  * in YAML and JSON strings reads the environment. Throws a `ConfigError` naming the file, the
  * path in the document and what was expected.
  *
@@ -45,11 +47,11 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
   const shown = path;
   const extension = extname(file).toLowerCase();
   if (moduleExtensions.has(extension)) {
-    const { data, files } = await importConfig(file, shown);
-    return { config: validateConfig(data, shown), file, dir: dirname(file), shown, text: null, files };
+    const { data, files, warning } = await importConfig(file, shown);
+    return { config: validateConfig(data, shown), file, dir: dirname(file), shown, text: null, files, ...(warning === undefined ? {} : { warning }) };
   }
   if (extension !== '.yaml' && extension !== '.yml' && extension !== '.json') {
-    throw new ConfigError(shown, [{ path: '', message: 'expected a .yaml, .yml, .json, .ts, .js or .mjs file' }]);
+    throw new ConfigError(shown, [{ path: '', message: 'expected a .yaml, .yml, .json, .ts, .mts, .js, .mjs or .cjs file' }]);
   }
   // `source`: the text the primary validated, for a worker it starts after the file changed.
   const text = source ?? (await readText(file, shown));
@@ -106,9 +108,9 @@ function lineFinder(document: Document, lines: LineCounter): LineOf {
 }
 
 /** A config module's default export (called, when a function) and the local files it is built from. */
-async function importConfig(file: string, shown: string): Promise<{ data: unknown; files: readonly string[] }> {
-  const { namespace, files } = await importModule(file, shown);
+async function importConfig(file: string, shown: string): Promise<{ data: unknown; files: readonly string[]; warning?: string }> {
+  const { namespace, files, warning } = await importModule(file, shown);
   const exported = namespace.default;
   if (exported === undefined) throw new ConfigError(shown, [{ path: '', message: 'expected a default export: export default defineConfig({ ... })' }]);
-  return { data: typeof exported === 'function' ? await (exported as () => unknown)() : exported, files };
+  return { data: typeof exported === 'function' ? await (exported as () => unknown)() : exported, files, warning };
 }

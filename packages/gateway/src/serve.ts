@@ -57,11 +57,13 @@ export async function serve(options: ServeOptions): Promise<RunningGateway> {
   let watcher: ConfigWatcher | null = null;
   const load = async () => {
     const next = withPort(await loadConfig(options.config), options.port);
+    if (next.warning !== undefined) logger.warn({ config: basename(next.file) }, next.warning);
     // A module config's imports may change from one load to the next.
     watcher?.follow(next.files ?? []);
     return next;
   };
   const loaded = withPort(await loadConfig(options.config, process.env, options.source), options.port);
+  if (loaded.warning !== undefined) logger.warn({ config: basename(loaded.file) }, loaded.warning);
   const plans = planListeners(loaded);
   let gateway: Gateway | null = null;
   const metrics = await gatewayMetrics(() => gateway, options.view);

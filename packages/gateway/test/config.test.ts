@@ -119,7 +119,7 @@ test('a module config split over files: each load reads the imported files afres
 
 test('other extensions are refused by name', async () => {
   const path = files.write('gateway.toml', 'x = 1\n');
-  assert.is((await rejection(loadConfig(path))).message, `${path}: expected a .yaml, .yml, .json, .ts, .js or .mjs file`);
+  assert.is((await rejection(loadConfig(path))).message, `${path}: expected a .yaml, .yml, .json, .ts, .mts, .js, .mjs or .cjs file`);
 });
 
 test('schema: two listeners with one name, two endpoints on one path and a shared listener: refused at the line the file sets', async () => {
