@@ -1,5 +1,6 @@
 import type { Agent, ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Readable } from 'node:stream';
 import { logUpstreamFailure } from '../logger.js';
 import { assertNonNegative, assertTimeout } from '../options.js';
 import { RelayError } from '../errors.js';
@@ -44,12 +45,23 @@ export function isEventStream(contentType: HeaderValue | undefined, types: Reado
   return types.has((end === -1 ? contentType : contentType.slice(0, end)).trim().toLowerCase());
 }
 
-/** The error for a timeout in one phase of an attempt. */
 /** A client whose request body stopped coming for the `write` timeout: its fault, 408, logged as such. */
-export function clientBodyStallError(ms: number): RelayError {
+function clientBodyStallError(ms: number): RelayError {
   return new RelayError('ERR_CLIENT_TIMEOUT', `client sent no request body bytes for ${ms} ms`);
 }
 
+/**
+ * The error of an upload that went silent for the `write` timeout. With nothing queued for the
+ * upstream (`queued` bytes in the transport's buffers) and the body not ended, the silence is the
+ * client's, whose body stopped coming: 408, nginx's client_body_timeout, never the upstream's fault.
+ * Bytes waiting mean the upstream stopped taking them: 504.
+ */
+export function uploadStallError(body: Readable | null, queued: number, timeouts: Readonly<Timeouts>): RelayError {
+  if (body !== null && !body.readableEnded && queued === 0) return clientBodyStallError(timeouts.write);
+  return timeoutError('write', timeouts);
+}
+
+/** The error for a timeout in one phase of an attempt. */
 export function timeoutError(phase: 'connect' | 'write' | 'read' | 'pool', timeouts: Readonly<Timeouts>): RelayError {
   switch (phase) {
     case 'connect':

@@ -6,7 +6,6 @@ import { RelayError, toRelayError } from '../errors.js';
 import { responseHeadersFromRaw, trailerFieldsFromRaw } from '../request/hop-by-hop.js';
 import type { HeaderRecord, ProxyRequest, ProxyResponse, Target, TransportConfig } from '../types.js';
 import {
-  clientBodyStallError,
   closedWithoutAnswer,
   hasQueuedRequests,
   headersForTarget,
@@ -21,6 +20,7 @@ import {
   slowReaderError,
   switchedProtocols,
   timeoutError,
+  uploadStallError,
   unusableHead,
   type ClientLimits,
   type Upload,
@@ -280,20 +280,12 @@ export abstract class Attempt implements AbortHandler, Upload {
       this.onSlowReader();
       return;
     }
-    const sending = this.phase === Phase.Write && !this.upstream!.writableFinished;
-    if (sending && this.waitingOnClient()) {
-      // Nothing queued for the upstream: the silence is the client's, whose body stopped coming
-      // (nginx's client_body_timeout, 408), never the upstream's fault nor a 504.
-      this.abortWith(clientBodyStallError(this.host.config.timeouts.write));
+    const timeouts = this.host.config.timeouts;
+    if (this.phase === Phase.Write && !this.upstream!.writableFinished) {
+      this.abortWith(uploadStallError(this.request.body, this.upstream!.writableLength + (this.socket?.writableLength ?? 0), timeouts));
       return;
     }
-    this.abortWith(timeoutError(this.phase === Phase.Connect ? 'connect' : sending ? 'write' : 'read', this.host.config.timeouts));
-  }
-
-  /** The upstream took every byte the relay had; the request body is still to come from the client. */
-  private waitingOnClient(): boolean {
-    const body = this.request.body;
-    return body !== null && !body.readableEnded && this.upstream!.writableLength === 0 && (this.socket?.writableLength ?? 0) === 0;
+    this.abortWith(timeoutError(this.phase === Phase.Connect ? 'connect' : 'read', timeouts));
   }
 
   /**

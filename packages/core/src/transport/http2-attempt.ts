@@ -9,7 +9,7 @@ import { trailerFieldsFromRaw } from '../request/hop-by-hop.js';
 import { kHttp2Attempt } from '../tags.js';
 import type { HeaderRecord, ProxyRequest, ProxyResponse, TransportConfig } from '../types.js';
 import { Phase, bodyFailure } from './attempt.js';
-import { clientBodyStallError, ignoreError, isEventStream, logAttemptFailure, logClientFault, slowReaderBudget, slowReaderError, timeoutError, type ClientLimits } from './attempt-rules.js';
+import { ignoreError, isEventStream, logAttemptFailure, logClientFault, slowReaderBudget, slowReaderError, timeoutError, uploadStallError, type ClientLimits } from './attempt-rules.js';
 import type { PooledSession, SessionPool, StreamWaiter } from './http2-session.js';
 import { readRequestTrailers } from './request-trailers.js';
 import { explainHttp2Error, http2Failure, http2RequestHeaders, http2ResponseHeaders } from './http2-wire.js';
@@ -241,24 +241,13 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
       else if (!this.eventStream) abortStream(stream, timeoutError('read', this.host.config.timeouts));
       return;
     }
-    const sending = this.phase === Phase.Write && !stream.writableFinished;
-    if (sending && this.waitingOnClient(stream)) {
-      // Nothing queued for the upstream: the silence is the client's, whose body stopped coming
-      // (nginx's client_body_timeout, 408), never the upstream's fault nor a 504 (as attempt.ts).
-      this.fail(clientBodyStallError(this.host.config.timeouts.write));
+    const timeouts = this.host.config.timeouts;
+    if (this.phase === Phase.Write && !stream.writableFinished) {
+      // A write waits on the stream until its flow-control window lets nghttp2 take it.
+      this.fail(uploadStallError(this.body, stream.writableLength + (this.pooled?.session?.socket?.writableLength ?? 0), timeouts));
       return;
     }
-    this.fail(timeoutError(sending ? 'write' : 'read', this.host.config.timeouts));
-  }
-
-  /**
-   * The upstream took every byte the relay had (a write waits on the stream until its flow-control
-   * window lets nghttp2 take it); the request body is still to come from the client.
-   */
-  private waitingOnClient(stream: ClientHttp2Stream): boolean {
-    const body = this.body;
-    const socket = this.pooled?.session?.socket;
-    return body !== null && !body.readableEnded && stream.writableLength === 0 && (socket?.writableLength ?? 0) === 0;
+    this.fail(timeoutError('read', timeouts));
   }
 
   /** The stream is silent because the client does not read: `slowClientTimeout` applies (attempt.ts). */

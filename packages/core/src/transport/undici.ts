@@ -8,7 +8,7 @@ import type { AbortHandler } from '../request/client.js';
 import type { BoundTransport, HeaderRecord, ProxyRequest, ProxyResponse, Target, Transport, TransportConfig } from '../types.js';
 import { notSendable } from './agent.js';
 import { bodyFailure } from './attempt.js';
-import { clientBodyStallError, clientLimitNames, headersForTarget, isEventStream, isStaleConnectionFailure, logAttemptFailure, logClientFault, resolveClientLimits, slowReaderError, switchedProtocols, timeoutError, unusableHead, type ClientLimitOptions, type ClientLimits } from './attempt-rules.js';
+import { clientLimitNames, headersForTarget, isEventStream, isStaleConnectionFailure, logAttemptFailure, logClientFault, resolveClientLimits, slowReaderError, switchedProtocols, timeoutError, unusableHead, uploadStallError, type ClientLimitOptions, type ClientLimits } from './attempt-rules.js';
 
 /** Options of the undici transport. */
 export interface UndiciTransportOptions extends Pick<ClientLimitOptions, 'slowClientTimeout' | 'eventStreams'> {
@@ -423,17 +423,10 @@ class UndiciAttempt implements AbortHandler {
     if (!this.done) this.abortWith(this.writeStall());
   }
 
-  /**
-   * A stalled upload's error. undici pulls the body as it can send it: nothing buffered in the
-   * body and its end not come means undici waits on the client, whose body stopped coming (408,
-   * nginx's client_body_timeout, as the other transports answer); bytes waiting mean the upstream
-   * stopped taking them (504).
-   */
+  /** A stalled upload's error: undici pulls the body as it can send it, so what waits in the body is what the upstream did not take. */
   private writeStall(): RelayError {
     const body = this.request.body;
-    const timeouts = this.host.config.timeouts;
-    if (body !== null && !body.readableEnded && body.readableLength === 0) return clientBodyStallError(timeouts.write);
-    return timeoutError('write', timeouts);
+    return uploadStallError(body, body?.readableLength ?? 0, this.host.config.timeouts);
   }
 
   onPoolTimeout(): void {
