@@ -2,7 +2,9 @@
 // answer when the relay turns a failure into an error response.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { memoryLogger, sendRaw, serveRelay, startFaultyUpstream } from '@relay/testkit';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { h2Request, memoryLogger, sendRaw, serveRelay, startFaultyUpstream } from '@relay/testkit';
 import { createRelay, type Stage } from '../src/index.js';
 
 /** A stage that answers by itself with `status`, `statusMessage` and `headers`. */
@@ -26,6 +28,22 @@ test('a response head that cannot be written gives "500 Internal Server Error", 
   assert.ok(logger.lines.some((line) => line.level === 'error' && /invalid response head/.test(String(line.fields.error))), 'logged');
   assert.is(served.relay.inFlight, 0);
   await served.close();
+});
+
+test('a stage header value with CR/LF: 500 and the same log line on an HTTP/2 front as on HTTP/1.1, not a field the client drops', async () => {
+  const logger = memoryLogger();
+  const relay = createRelay({ targetBaseUrl: 'http://127.0.0.1:9', stages: [answering('OK', { 'x-bad': 'a\r\nx-injected: 1', 'x-fine': 'yes' })], logger });
+  const server = http2.createServer(relay.handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const session = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  const answer = await h2Request(session, { ':path': '/x' });
+  assert.is(answer.headers[':status'], 500);
+  assert.is(answer.headers['x-injected'], undefined);
+  assert.is(answer.headers['x-fine'], undefined, 'no part of the head that failed');
+  assert.ok(logger.lines.some((line) => line.level === 'error' && /invalid response head/.test(String(line.fields.error))), 'logged');
+  session.close();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await relay.shutdown();
 });
 
 test('an invalid reason phrase gives a 500 answer, not a connection closed without one', async () => {

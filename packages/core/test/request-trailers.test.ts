@@ -2,7 +2,7 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { sendRaw, serveRelay, startUpstream, trailerEchoHandler, trailerEchoOf } from '@relay/testkit';
+import { memoryLogger, sendRaw, serveRelay, startUpstream, trailerEchoHandler, trailerEchoOf } from '@relay/testkit';
 import { gotTransport } from '../src/transport/got.js';
 import { createRelay, http2Transport, httpTransport, type HeaderRecord, type Stage, type Transport } from '../src/index.js';
 
@@ -67,10 +67,10 @@ test('a stage sees and edits request trailers by wrapping request.trailers; a bo
 });
 
 /** Sends a body with trailer fields from an HTTP/2 client and resolves with the JSON answer. */
-function http2Upload(port: number, fields: Record<string, string>): Promise<{ body: string; trailers: Record<string, string> }> {
+function http2Upload(port: number, fields: Record<string, string>, headers: Record<string, string> = {}): Promise<{ body: string; trailers: Record<string, string> }> {
   const session = http2.connect(`http://127.0.0.1:${port}`);
   return new Promise((resolve, reject) => {
-    const stream = session.request({ ':method': 'POST', ':path': '/upload', 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    const stream = session.request({ ':method': 'POST', ':path': '/upload', 'content-type': 'application/grpc', ...headers }, { waitForTrailers: true });
     stream.on('wantTrailers', () => stream.sendTrailers(fields));
     let text = '';
     stream.setEncoding('utf8');
@@ -102,6 +102,21 @@ test('an HTTP/2 client’s trailer fields reach an HTTP/1.1 upstream (sent on ch
   const answer = await http2Upload(front.port, { 'x-digest': 'sha-256=h2' });
   assert.is(answer.body, 'abc');
   assert.is(answer.trailers['x-digest'], 'sha-256=h2');
+  await front.close();
+  await upstream.close();
+});
+
+test('an HTTP/2 client’s body with a length keeps it to an HTTP/1.1 upstream; its trailer fields are dropped with a log line, not unsaid', async () => {
+  const upstream = await trailerEcho();
+  const logger = memoryLogger();
+  const front = await h2cRelay(createRelay({ targetBaseUrl: upstream.url, logger }));
+  const answer = await http2Upload(front.port, { 'x-digest': 'sha-256=sized' }, { 'content-length': '3' });
+  assert.is(answer.body, 'abc');
+  assert.is(upstream.requests[0]!.headers['content-length'], '3');
+  assert.is(answer.trailers['x-digest'], undefined, 'HTTP/1.1 has no trailer section after a body with a length');
+  const line = logger.lines.find((entry) => entry.message.startsWith('request trailers dropped'));
+  assert.ok(line, 'the drop is logged');
+  assert.equal(line!.fields.fields, ['x-digest']);
   await front.close();
   await upstream.close();
 });

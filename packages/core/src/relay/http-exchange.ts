@@ -1,4 +1,4 @@
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { validateHeaderValue, type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import { constants as http2Constants } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
@@ -326,6 +326,9 @@ function writeHead(exchange: HttpExchange, response: ProxyResponse): void {
     for (const name in headers) {
       const value = headers[name];
       if (value === undefined) continue;
+      // node:http2 sends CR/LF in a value, and the client drops the field unsaid; HTTP/1.1's
+      // writeHead refuses it: the same 500 and log line on both fronts.
+      validateHeaderValue(name, typeof value === 'string' ? value : value.join(','));
       if (name === 'set-cookie') keepAppCookies(res, value);
       else res.setHeader(name, value);
     }

@@ -163,6 +163,12 @@ export abstract class Attempt implements AbortHandler, Upload {
   private addTrailers(upstream: ClientRequest): void {
     const fields = this.trailerFields!;
     this.trailerFields = null;
+    if (upstream.hasHeader('content-length')) {
+      // An HTTP/2 client's body with a length: HTTP/1.1 carries trailer fields only after chunks,
+      // and the length stays (upstreams that refuse chunked uploads are common); node would drop them unsaid.
+      this.host.config.logger.warn({ method: this.request.method, fields: Object.keys(fields) }, 'request trailers dropped: the upstream request has Content-Length');
+      return;
+    }
     try {
       upstream.addTrailers(fields as OutgoingHttpHeaders);
     } catch (error) {
