@@ -93,9 +93,10 @@ export class Lifecycle {
     const { transport, websocket, logger, target } = this.parts;
     await (this.startupPromise ?? Promise.resolve()).catch(() => {});
     this.state = 'stopping';
-    // Relayed WebSockets never finish on their own: close them (1001) first, then drain HTTP.
-    await websocket?.shutdown();
-    await this.drain(timeout);
+    // Relayed WebSockets never finish on their own: they are closed (1001) while HTTP drains, so a
+    // peer that never answers its close (up to the websocket's closeTimeout) does not push back the
+    // deadline of the HTTP requests in flight.
+    await Promise.all([websocket?.shutdown(), this.drain(timeout)]);
     await transport.shutdown();
     this.state = 'stopped';
     logger.debug({ target: target.origin }, 'relay stopped');
