@@ -93,6 +93,8 @@ export class RetryPolicy {
 const delaySeconds = /^\s*(\d+)\s*$/;
 // IMF-fixdate, RFC 850 and asctime all start with a day name (RFC 9110 §5.6.7).
 const httpDate = /^\s*(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,?\s/i;
+// asctime names no zone: HTTP dates are GMT, where Date.parse would read the host's local time.
+const asctime = /^\s*[a-z]{3} [a-z]{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\s*$/i;
 
 /**
  * Reads a `Retry-After` value (RFC 9110 §10.2.3): delay-seconds or an HTTP-date. Returns the wait
@@ -108,7 +110,7 @@ export function parseRetryAfter(value: string | string[] | undefined, now: numbe
   const seconds = delaySeconds.exec(text);
   if (seconds !== null) return Number(seconds[1]) * 1000;
   if (!httpDate.test(text)) return null;
-  const date = Date.parse(text);
+  const date = Date.parse(asctime.test(text) ? `${text.trim()} GMT` : text);
   if (Number.isNaN(date)) return null;
   return date > now ? date - now : 0;
 }
