@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import type { Logger } from '@relay/core';
 import { Member } from './member.js';
-import { addressTarget, type DnsEntry } from './targets.js';
+import { addressTarget, originTarget, type DnsEntry } from './targets.js';
 
 /** A name to its addresses. */
 export type Resolve = (hostname: string) => Promise<readonly string[]>;
@@ -41,6 +41,17 @@ export class DnsWatch {
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+  }
+
+  /**
+   * Members for the addresses another pool found for the same name (`adopt`): they serve until this
+   * watch's first lookup, which keeps those it finds again (with their state), and stay if it fails,
+   * as a failed lookup keeps the previous addresses. Only before any lookup of this watch.
+   */
+  seed(origins: readonly string[]): boolean {
+    if (this.members.length > 0 || origins.length === 0) return false;
+    this.members = origins.map((origin) => new Member(origin, this.entry.weight, originTarget(this.entry, origin), this.entry.spec));
+    return true;
   }
 
   /** Resolves the name again and replaces the members whose address changed. */

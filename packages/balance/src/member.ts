@@ -19,6 +19,8 @@ export interface TargetState {
   readonly consecutiveFailures: number;
   /** At its circuit's `maxRequests`: a new attempt waits or is refused (`false` without circuit breaking). */
   readonly circuitOpen: boolean;
+  /** For an address of a `{ dns }` target: that target's `dns` (its origin, `http://app.internal:8000`); absent for a URL target. */
+  readonly dns?: string;
 }
 
 /**
@@ -70,6 +72,7 @@ export class Member {
       ejections: this.ejections,
       consecutiveFailures: this.failures,
       circuitOpen: this.inFlight >= maxRequests,
+      ...(this.source === null ? {} : { dns: this.source }),
     };
   }
 }

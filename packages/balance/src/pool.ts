@@ -107,8 +107,11 @@ export class Pool {
    * `targets()`, such as the pool a reload replaces): what that pool has learnt holds here from the
    * start, rather than every target starting healthy. Health only when this pool checks health,
    * ejections only when it detects outliers: without them nothing would ever undo the state.
+   * The addresses of a `{ dns }` target both pools list come along too, for a watch that has not
+   * looked its name up yet: until its first lookup, and if that lookup fails.
    */
   adopt(states: readonly TargetState[]): void {
+    this.seedWatches(states);
     const byUrl = new Map(states.map((state) => [state.url, state]));
     const now = Date.now();
     for (const member of this.members) {
@@ -125,6 +128,16 @@ export class Pool {
       }
     }
     this.refresh(now);
+  }
+
+  /** Gives each DNS watch not yet looked up the addresses `states` has for its name. */
+  private seedWatches(states: readonly TargetState[]): void {
+    let seeded = false;
+    for (const watch of this.watches.values()) {
+      const origins = states.filter((state) => state.dns === watch.entry.spec).map((state) => state.url);
+      if (watch.seed(origins)) seeded = true;
+    }
+    if (seeded) this.rebuild();
   }
 
   /** Every target and its state. */

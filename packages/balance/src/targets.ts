@@ -93,3 +93,14 @@ export function addressTarget(entry: DnsEntry, address: string): Target {
   const parsed = parseTarget(`${entry.protocol}//${literal}:${entry.port}`);
   return { ...parsed, host: entry.host };
 }
+
+/**
+ * The `Target` of an address of a DNS name given as the origin a member of it has
+ * (`TargetState.url`, `http://[::1]:8000`), as `addressTarget` makes it.
+ *
+ * @example
+ * originTarget(entry, 'http://10.0.0.7:8000'); // { hostname: '10.0.0.7', host: 'app.internal:8000', … }
+ */
+export function originTarget(entry: DnsEntry, origin: string): Target {
+  return { ...parseTarget(origin), host: entry.host };
+}

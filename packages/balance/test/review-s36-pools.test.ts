@@ -36,7 +36,8 @@ test('an ejected target whose active health checks pass is returned at the next 
   const served = await serveRelay(createRelay({ targetBaseUrl: a.up.url, stages: [pool] }));
   try {
     await load(served.url, 10, 1);
-    assert.ok(pool.targets()[1]!.ejectedUntil > 0, 'b was ejected after 3 failures');
+    // From the events, not the state now: on a loaded machine a passing check may already have returned b.
+    assert.ok(events.some((event) => event.url === b.up.url && event.change === 'ejected'), 'b was ejected after 3 failures');
     b.state.status = 200; // b recovers; its /health passed all along
     const returned = await waitFor(() => pool.targets()[1]!.ejectedUntil === 0, 2_000);
     assert.ok(returned, `b still ejected for ${pool.targets()[1]!.ejectedUntil - Date.now()} ms although every health check passes`);

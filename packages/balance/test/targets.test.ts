@@ -73,6 +73,40 @@ test('DNS targets: every address of a name is a target sent Host: name:port; a c
   await up.close();
 });
 
+test('adopt carries a DNS target\'s addresses and their state to a pool listing the same name: kept when its first lookup fails, refreshed when it answers', async () => {
+  const up = await startUpstream((req, res) => res.end(String(req.headers.host)));
+  const spec = { dns: `http://app.internal:${up.port}`, interval: 60_000 };
+  const old = balance({ targets: [spec], resolve: async () => ['127.0.0.1'], healthCheck: { path: '/health', interval: 60_000 } });
+  await old.start();
+  assert.equal(old.targets().map((t) => [t.url, t.dns]), [[`http://127.0.0.1:${up.port}`, `http://app.internal:${up.port}`]]);
+  const states = old.targets().map((t) => ({ ...t, healthy: false }));
+  old.stop();
+  let answer: readonly string[] | null = null;
+  const resolve = async (): Promise<readonly string[]> => {
+    if (answer === null) throw new Error('SERVFAIL');
+    return answer;
+  };
+  const next = balance({ targets: [spec, 'http://127.0.0.1:1'], resolve, healthCheck: { path: '/health', interval: 60_000 } });
+  next.adopt(states);
+  await next.start();
+  assert.equal(
+    next.targets().map((t) => [t.url, t.healthy]),
+    [['http://127.0.0.1:1', true], [`http://127.0.0.1:${up.port}`, false]],
+    'the failed lookup kept the address the old pool had, with its verdict',
+  );
+  const served = await serveRelay(createRelay({ targetBaseUrl: up.url, stages: [balance({ targets: [spec], resolve })] }));
+  assert.is((await fetchRaw(served.url)).status, 503, 'a pool that adopted nothing has no address after a failed lookup');
+  await served.close();
+  next.stop();
+  answer = ['127.0.0.1'];
+  const again = balance({ targets: [spec], resolve, healthCheck: { path: '/health', interval: 60_000 } });
+  again.adopt(states);
+  await again.start();
+  assert.equal(again.targets().map((t) => [t.url, t.healthy]), [[`http://127.0.0.1:${up.port}`, false]], 'the same address found again keeps its adopted state');
+  again.stop();
+  await up.close();
+});
+
 test('DNS targets with the system resolver: localhost resolves to its loopback address(es)', async () => {
   const up = await startUpstream();
   const pool = balance({ targets: [{ dns: `http://localhost:${up.port}` }] });

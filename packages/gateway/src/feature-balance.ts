@@ -1,4 +1,4 @@
-import { balance, type BalanceOptions, type BalanceStage } from '@relay/balance';
+import { balance, type BalanceOptions, type BalanceStage, type TargetSpec } from '@relay/balance';
 import { errorStatus, type RelayErrorCode } from '@relay/core';
 import { maxTimerDelay, nearestName } from '@relay/core/transport';
 import { z } from 'zod';
@@ -60,7 +60,8 @@ export const balanceSchema = z
 /**
  * The `balance` route key and a route's `upstream` list → one `balance()` stage over the route's
  * targets, after `retry()` (each retry goes to another target). A route with one upstream and no
- * `balance:` has no pool: its relay sends every attempt to that upstream, as before.
+ * `balance:` has no pool: its relay sends every attempt to that upstream, as before; but a lone
+ * `{ dns }` target is a pool, which looks its name up.
  *
  * @example
  * // upstream: [http://10.0.0.1:8000, http://10.0.0.2:8000]
@@ -70,7 +71,8 @@ export const balanceFeature = routeFeature({
   key: 'balance',
   schema: balanceSchema.optional(),
   apply(value, parts, context) {
-    if (value === undefined && context.targets.length === 1) return;
+    // A `{ dns }` target is a pool even alone: its addresses are the pool's to follow.
+    if (value === undefined && context.targets.length === 1 && !isDns(context.targets[0]!)) return;
     const { outlier, ...rest } = value ?? {};
     const options: BalanceOptions = { ...rest, targets: context.targets };
     if (outlier !== undefined) options.outlier = outlier === false ? false : { ...outlier, errors: outlier.errors as RelayErrorCode[] | undefined };
@@ -81,14 +83,18 @@ export const balanceFeature = routeFeature({
   },
 });
 
+function isDns(target: TargetSpec): boolean {
+  return typeof target === 'object' && 'dns' in target;
+}
+
 /** The route's pool that started last: the one serving, whose verdicts the next config's pool takes. */
 interface LastPool {
   pool: BalanceStage | undefined;
 }
 
 /**
- * `pool`, which takes the health and ejections the route's serving pool found (`adopt`) as it
- * starts: a reload must not send traffic to a target known to be down until the new checks find
+ * `pool`, which takes the health and ejections the route's serving pool found (`adopt`), and the
+ * addresses of the DNS names both list (kept if its own first lookup fails), as it starts: a reload must not send traffic to a target known to be down until the new checks find
  * it again (NGINX Plus keeps a server's verdict over a reload with `health_check persistent`). At start, not when built: a
  * config that is only checked, or refused, builds pools that never serve and must not hand on.
  */

@@ -1,4 +1,4 @@
-import type { BalanceStage, StaticTarget } from '@relay/balance';
+import type { BalanceStage, TargetSpec } from '@relay/balance';
 import type { Stage, UpgradeTransport } from '@relay/core';
 import type { LimitStore } from '@relay/limits';
 import type { z } from 'zod';
@@ -16,8 +16,8 @@ export interface FeatureContext {
   readonly configDir: string;
   /** The route's label in logs, metrics and the status page: its `name`, else its match rule. */
   readonly routeLabel: string;
-  /** The route's upstream origins with their weights: one, unless `upstream` lists several. */
-  readonly targets: readonly StaticTarget[];
+  /** The route's upstream origins (or DNS names, `{ dns }`) with their weights: one, unless `upstream` lists several. */
+  readonly targets: readonly TargetSpec[];
   /**
    * State that outlives a reload (a rate limit's buckets): the value kept under `key` for this
    * route by the previous config, else `create()`. Put every option the state depends on in `key`,

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { BalanceStage, StaticTarget } from '@relay/balance';
+import type { BalanceStage, TargetSpec } from '@relay/balance';
 import { createRelay, silentLogger, type Logger, type Relay, type Stage } from '@relay/core';
 import type { LimitStore } from '@relay/limits';
 import { ConfigError, issueAt, type ConfigIssue } from './config-error.js';
@@ -207,13 +207,20 @@ function buildRoute(route: ResolvedRoute, build: RouteBuild): LiveRoute {
  * is its own one target (its path stays in `targetBaseUrl`); a list's first target stands for the
  * others in `targetBaseUrl`, which `balance()` replaces per attempt but for its path.
  */
-function upstreamOf(route: ResolvedRoute): { upstream: { url: string; tls: UpstreamTls | undefined }; targets: StaticTarget[] } {
+function upstreamOf(route: ResolvedRoute): { upstream: { url: string; tls: UpstreamTls | undefined }; targets: TargetSpec[] } {
   if (typeof route.upstream === 'string') return { upstream: { url: route.upstream, tls: undefined }, targets: [{ url: new URL(route.upstream).origin }] };
   if (!Array.isArray(route.upstream)) return { upstream: { tls: undefined, ...route.upstream }, targets: [{ url: new URL(route.upstream.url).origin }] };
-  const entries = route.upstream.map((target) => (typeof target === 'string' ? { url: target, tls: undefined, weight: undefined } : target));
-  const targets = entries.map(({ url, weight }) => (weight === undefined ? { url } : { url, weight }));
-  // The schema checked that every target giving a tls gives the same one.
-  return { upstream: { url: entries[0]!.url, tls: entries.find((entry) => entry.tls !== undefined)?.tls }, targets };
+  const entries = route.upstream.map((target) => (typeof target === 'string' ? { url: target } : target));
+  // The schema checked that every target giving a tls gives the same one, and that each has url or dns.
+  const first = entries[0]!;
+  return { upstream: { url: first.url ?? first.dns!, tls: entries.find((entry) => entry.tls !== undefined)?.tls }, targets: entries.map(poolSpec) };
+}
+
+/** One listed target as `balance()` takes it: `{ url, weight }`, or `{ dns, interval, weight }` (a name the pool looks up). */
+function poolSpec(entry: { url?: string; dns?: string; interval?: number; weight?: number }): TargetSpec {
+  const weight = entry.weight === undefined ? {} : { weight: entry.weight };
+  if (entry.dns === undefined) return { url: entry.url!, ...weight };
+  return { dns: entry.dns, ...(entry.interval === undefined ? {} : { interval: entry.interval }), ...weight };
 }
 
 type UpstreamTls = { ca?: string; rejectUnauthorized?: boolean; servername?: string };

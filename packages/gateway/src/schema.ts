@@ -84,11 +84,34 @@ const targetUrl = upstreamUrl.refine(isOrigin, (value) => ({
   message: `expected an origin such as http://10.0.0.1:8000, without a path (the path goes in upstreamPrefix), got "${withoutUserinfo(value)}"`,
 }));
 
-/** One target of a route that lists several: its origin, the TLS its relay connects with, its share of the traffic. */
-const poolTarget = z.union(
-  [targetUrl, z.object({ url: targetUrl, tls: upstreamTls.optional(), weight: z.number().int().positive().optional() }).strict()],
-  { errorMap: () => ({ message: 'expected a URL string or { url, tls, weight }' }) },
-);
+/** A name to look up: an origin without credentials (balance() and core refuse them; said here, with its line). */
+const dnsOrigin = targetUrl.refine((value) => !URL.canParse(value) || (new URL(value).username === '' && new URL(value).password === ''), {
+  message: 'expected no credentials in the URL (set an Authorization header with headers:)',
+});
+
+/**
+ * One target of a route that lists several: its origin (`url`) or a name whose every address is
+ * one (`dns`, looked up every `interval` ms), the TLS its relay connects with, its share of the traffic.
+ * One object rather than a union of two, so an error names its key (`upstream[0].dns`).
+ */
+const poolTargetObject = z
+  .object({
+    url: targetUrl.optional(),
+    dns: dnsOrigin.optional(),
+    interval: timerMilliseconds.min(1, 'expected at least 1 ms').optional(),
+    tls: upstreamTls.optional(),
+    weight: z.number().int().positive().optional(),
+  })
+  .strict()
+  .superRefine(urlOrDns);
+
+function urlOrDns(target: { url?: string; dns?: string; interval?: number }, context: z.RefinementCtx): void {
+  if (target.url !== undefined && target.dns !== undefined) context.addIssue({ code: z.ZodIssueCode.custom, message: 'expected url or dns, not both' });
+  else if (target.url === undefined && target.dns === undefined) context.addIssue({ code: z.ZodIssueCode.custom, message: 'expected url (an origin) or dns (a name to look up)' });
+  else if (target.url !== undefined && target.interval !== undefined) context.addIssue({ code: z.ZodIssueCode.custom, path: ['interval'], message: 'expected interval only with dns' });
+}
+
+const poolTarget = z.union([targetUrl, poolTargetObject], { errorMap: () => ({ message: 'expected a URL string, { url, tls, weight } or { dns, interval, tls, weight }' }) });
 
 /**
  * A route's targets are one relay's: one set of TLS settings (core's `tls` is per relay) and each
@@ -98,9 +121,10 @@ function onePool(targets: Array<z.output<typeof poolTarget>>, context: z.Refinem
   const seen = new Set<string>();
   let tls: string | undefined;
   targets.forEach((target, index) => {
-    const entry = typeof target === 'string' ? { url: target, tls: undefined } : target;
-    const origin = URL.canParse(entry.url) ? new URL(entry.url).origin : entry.url;
-    if (seen.has(origin)) context.addIssue({ code: z.ZodIssueCode.custom, path: [index], message: `${withoutUserinfo(entry.url)} is listed twice` });
+    const entry = typeof target === 'string' ? { url: target, dns: undefined, tls: undefined } : target;
+    const url = entry.url ?? entry.dns ?? '';
+    const origin = URL.canParse(url) ? new URL(url).origin : url;
+    if (seen.has(origin)) context.addIssue({ code: z.ZodIssueCode.custom, path: [index], message: `${withoutUserinfo(url)} is listed twice` });
     seen.add(origin);
     if (entry.tls === undefined) return;
     const shown = JSON.stringify(entry.tls);

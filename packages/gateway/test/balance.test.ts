@@ -208,7 +208,7 @@ test('config: upstream lists and balance: are checked, naming the nearest key', 
     'routes[0].upstream[1].tls: expected the same tls as the targets before it (a route connects to its targets with one tls)',
   ]);
   assert.equal(issues({ upstream: [] }), ['routes[0].upstream: expected at least one target, got a list of 0']);
-  assert.equal(issues({ upstream: [42] }), ['routes[0].upstream[0]: expected a URL string or { url, tls, weight }']);
+  assert.equal(issues({ upstream: [42] }), ['routes[0].upstream[0]: expected a URL string, { url, tls, weight } or { dns, interval, tls, weight }']);
   assert.equal(issues({ upstream: 42 }), ['routes[0].upstream: expected a URL string, { url, tls } or a list of them']);
 });
 
