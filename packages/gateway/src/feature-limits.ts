@@ -1,13 +1,14 @@
 import { memoryStore, rateLimit, type Bucket, type LimitStore } from '@relay/limits';
 import { z } from 'zod';
-import { routeFeature, stageOrder } from './feature.js';
+import { routeFeature, stageOrder, type FeatureContext } from './feature.js';
 
 const positive = z.number().int().positive();
 
 /**
- * `rateLimit:` on a route: one `rateLimit()` from `@relay/limits` (a memory store; with `--workers N`
- * the primary's, shared by the workers; a Redis store through `createGateway`'s `limitStore`), or a
- * list of them (per key and global), outermost first.
+ * `rateLimit:` on a route: one `rateLimit()` from `@relay/limits`, or a list of them (per key and
+ * global), outermost first. Its buckets live in the config's `redis` when it has one (shared by
+ * every gateway instance), unless the limit says `store: memory`; else in memory (with `--workers N`
+ * the primary's, shared by the workers; or `createGateway`'s `limitStore`).
  *
  * @example
  * rateLimitSchema.parse({ points: 100, duration: 60000, key: { header: 'x-api-key' } });
@@ -21,8 +22,10 @@ export const rateLimitSchema = z
     name: z.string().min(1),
     dryRun: z.boolean(),
     headers: z.boolean(),
+    failOpen: z.boolean(),
+    store: z.enum(['redis', 'memory']),
   })
-  .partial({ burst: true, key: true, name: true, dryRun: true, headers: true })
+  .partial({ burst: true, key: true, name: true, dryRun: true, headers: true, failOpen: true, store: true })
   .strict();
 
 /**
@@ -36,18 +39,29 @@ export const rateLimitFeature = routeFeature({
   schema: z.union([rateLimitSchema, z.array(rateLimitSchema).min(1)]).optional(),
   apply(value, parts, context) {
     if (value === undefined) return;
-    named(Array.isArray(value) ? value : [value]).forEach((options, index) => {
-      // Keyed by the options too: a reload of an unchanged limit keeps the clients' counts (as nginx
-      // keeps its limit_req zones), a changed one starts afresh.
-      const key = `rateLimit[${index}] ${JSON.stringify(options)}`;
-      // A shared store (the primary of `--workers N`): one count for every process, as nginx's workers share a limit_req zone.
-      const store = context.keep(key, () => context.limitStore?.(key) ?? keptMemoryStore());
-      parts.stages.push({ order: stageOrder.rateLimit, stage: rateLimit({ ...options, store }) });
+    named(Array.isArray(value) ? value : [value]).forEach((item, index) => {
+      // The file's `store` (`redis`/`memory`) says where; the stage gets the store itself.
+      parts.stages.push({ order: stageOrder.rateLimit, stage: rateLimit({ ...item, store: storeOf(item, index, context) }) });
     });
   },
 });
 
 type RateLimitItem = z.output<typeof rateLimitSchema>;
+
+/**
+ * Where one limit counts. In Redis (the config's `redis`, unless `store: memory`) its buckets are
+ * the route's label and the limit's name, whatever its options: instances that run an older
+ * config during a rolling deploy keep counting in the same buckets. (`relay check` connects to
+ * nothing, so there the limit gets a memory store; the schema has checked the block.)
+ */
+function storeOf(item: RateLimitItem, index: number, context: FeatureContext): LimitStore {
+  if (item.store !== 'memory' && context.redisStore !== undefined) return context.redisStore;
+  // Keyed by the options too: a reload of an unchanged limit keeps the clients' counts (as nginx
+  // keeps its limit_req zones), a changed one starts afresh.
+  const key = `rateLimit[${index}] ${JSON.stringify(item)}`;
+  // A shared store (the primary of `--workers N`): one count for every process, as nginx's workers share a limit_req zone.
+  return context.keep(key, () => context.limitStore?.(key) ?? keptMemoryStore());
+}
 
 /**
  * Names the unnamed limits of a list by their rate (`5-per-1s`, `100-per-60s`; `-2`, `-3` … when

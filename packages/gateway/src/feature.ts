@@ -30,6 +30,11 @@ export interface FeatureContext {
    * application gave `createGateway`); undefined for a memory store in this process.
    */
   readonly limitStore: ((key: string) => LimitStore) | undefined;
+  /**
+   * The route's buckets in the config's `redis` (keys under its prefix and the route's label; a
+   * limit adds its name): set when the config has a `redis` block and the gateway serves it.
+   */
+  readonly redisStore: LimitStore | undefined;
 }
 
 /**

@@ -8,6 +8,7 @@ import type { GatewayView } from './cluster-view.js';
 import { Generation, newSharedStats, type LimitStoreOf, type LiveRoute, type SharedStats } from './generation.js';
 import type { LoadedConfig } from './load-config.js';
 import { hostMatches, requestHost, underPrefix } from './matcher.js';
+import { RedisConnection } from './redis-connection.js';
 import { statusSnapshot, type StatusSnapshot } from './status.js';
 import { statusPage } from './status-page.js';
 
@@ -23,10 +24,10 @@ export interface GatewayOptions {
   /** In a worker of `--workers N`: where the status JSON of the whole gateway comes from. */
   view?: GatewayView;
   /**
-   * Where the routes' rate limits count, by limit id (the route's label and the limit's options):
-   * default a memory store per limit in this process. A worker of `--workers N` gets
-   * `workerLimitStores()` (the primary counts for all); another store, e.g. `redisStore()` with a
-   * prefix per id, shares the limits across gateway instances.
+   * Where the routes' rate limits count, by limit id (the route's label and the limit's options),
+   * when the config's `redis` block does not hold them (no block, or `store: memory`): default a
+   * memory store per limit in this process. A worker of `--workers N` gets `workerLimitStores()`
+   * (the primary counts for all).
    */
   limitStore?: LimitStoreOf;
 }
@@ -72,7 +73,7 @@ export class Gateway {
     this.metrics = options.metrics;
     this.view = options.view;
     this.limitStore = options.limitStore;
-    this.current = new Generation({ number: 1, loaded, shared: this.shared, logger: this.logger, limitStore: this.limitStore });
+    this.current = this.generation(1, loaded, undefined);
     this.handle = this.handlerFor(undefined);
     this.upgrade = (req, socket, head) => this.serveUpgrade(req, socket, head);
   }
@@ -89,8 +90,32 @@ export class Gateway {
     return this.current.loaded.config;
   }
 
-  startup(): Promise<void> {
-    return this.current.startup();
+  /** Starts the relays and connects to the config's Redis (waiting for it at most `redisReadyWait`). */
+  async startup(): Promise<void> {
+    await Promise.all([this.current.startup(), this.current.redis?.ready()]);
+  }
+
+  /**
+   * A generation of `loaded`, with the Redis client of its `redis` block: the current one's when the
+   * `url` is the same (prefix and timeout are the stores', not the client's), else a new one,
+   * closed again if the config is refused.
+   */
+  private generation(number: number, loaded: LoadedConfig, current: RedisConnection | undefined): Generation {
+    const settings = loaded.config.redis;
+    const redis = settings === undefined ? undefined : current?.url === settings.url ? current : new RedisConnection(settings, loaded.shown, this.logger);
+    try {
+      return new Generation({ number, loaded, shared: this.shared, logger: this.logger, limitStore: this.limitStore, redis });
+    } catch (error) {
+      if (redis !== current) void redis?.close();
+      throw error;
+    }
+  }
+
+  /** Closes a generation's Redis client unless a generation still serving (or draining) uses it. */
+  private async release(redis: RedisConnection | undefined): Promise<void> {
+    if (redis === undefined || redis === this.current.redis) return;
+    for (const generation of this.retiring) if (generation.redis === redis) return;
+    await redis.close();
   }
 
   /**
@@ -100,8 +125,13 @@ export class Gateway {
    */
   async reload(loaded: LoadedConfig): Promise<void> {
     if (this.stopping) throw new Error('the gateway is stopping');
-    const next = new Generation({ number: this.current.number + 1, loaded, shared: this.shared, logger: this.logger, limitStore: this.limitStore });
-    await next.startup();
+    const next = this.generation(this.current.number + 1, loaded, this.current.redis);
+    try {
+      await Promise.all([next.startup(), next.redis?.ready()]);
+    } catch (error) {
+      if (next.redis !== this.current.redis) void next.redis?.close();
+      throw error;
+    }
     const previous = this.current;
     this.current = next;
     // What no route asks for any more is dropped; the retiring relays hold their own references.
@@ -119,6 +149,8 @@ export class Gateway {
     }
     if (!this.retiring.delete(generation)) return;
     await generation.shutdown(0);
+    // Its Redis client, if the new config names another Redis: quit once nothing of this generation is in flight.
+    await this.release(generation.redis);
     this.logger.debug({ generation: generation.number }, 'old relays stopped');
   }
 
@@ -128,6 +160,9 @@ export class Gateway {
     const generations = [this.current, ...this.retiring];
     this.retiring.clear();
     await Promise.all(generations.map((generation) => generation.shutdown(timeout)));
+    // Then the Redis clients: an open one would keep the process alive after SIGTERM.
+    const clients = new Set(generations.map((generation) => generation.redis));
+    await Promise.all([...clients].map((redis) => redis?.close()));
   }
 
   /** What the status page shows, as data. */

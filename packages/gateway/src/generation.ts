@@ -8,6 +8,7 @@ import type { FeatureContext, RouteParts } from './feature.js';
 import { routeFeatures } from './features.js';
 import type { LoadedConfig } from './load-config.js';
 import { compileMatcher, matchersByHostKind, type RouteMatcher } from './matcher.js';
+import type { RedisConnection } from './redis-connection.js';
 import type { ResolvedConfig, ResolvedRoute } from './schema.js';
 import { GenerationCounters, RouteStats, TargetHealth } from './stats.js';
 import { failedAttemptCode, routeStatsStage, type RouteTracking } from './tracking-stages.js';
@@ -56,6 +57,7 @@ export function newSharedStats(): SharedStats {
  * Builds a config's relays without starting them, which runs every stage factory's own checks (a
  * pool's `hashKey` without `strategy: hash`, a CA file): what `relay check` and the primary of
  * `--workers` do before they accept a config. Throws a `ConfigError`; the routes built are dropped.
+ * A `redis` block is checked by the schema and not connected to (its limits get memory stores here).
  *
  * @example
  * const { routes } = checkRoutes(await loadConfig('gateway.yaml'));
@@ -89,17 +91,20 @@ export class Generation {
 
   readonly number: number;
   readonly loaded: LoadedConfig;
+  /** The client of the config's `redis` block, which its rate limits count in; the gateway owns and closes it. */
+  readonly redis: RedisConnection | undefined;
 
-  constructor(options: { number: number; loaded: LoadedConfig; shared: SharedStats; logger: Logger; limitStore?: LimitStoreOf }) {
-    const { loaded, shared, logger, limitStore } = options;
+  constructor(options: { number: number; loaded: LoadedConfig; shared: SharedStats; logger: Logger; limitStore?: LimitStoreOf; redis?: RedisConnection }) {
+    const { loaded, shared, logger, limitStore, redis } = options;
     this.number = options.number;
     this.loaded = loaded;
+    this.redis = redis;
     const issues: ConfigIssue[] = [];
     const labels = new Set<string>();
     this.routes = [];
     loaded.config.routes.forEach((route, index) => {
       try {
-        this.routes.push(buildRoute(route, { index, loaded, counters: this.counters, shared, labels, logger, keptKeys: this.keptKeys, limitStore }));
+        this.routes.push(buildRoute(route, { index, loaded, counters: this.counters, shared, labels, logger, keptKeys: this.keptKeys, limitStore, redis }));
       } catch (error) {
         if (error instanceof RouteBuildError) issues.push(issueAt(error.path, error.message, loaded.lineOf));
         else throw error;
@@ -169,6 +174,7 @@ interface RouteBuild {
   readonly logger: Logger;
   readonly keptKeys: Set<string>;
   readonly limitStore: LimitStoreOf | undefined;
+  readonly redis: RedisConnection | undefined;
 }
 
 function buildRoute(route: ResolvedRoute, build: RouteBuild): LiveRoute {
@@ -177,7 +183,9 @@ function buildRoute(route: ResolvedRoute, build: RouteBuild): LiveRoute {
   const label = uniqueLabel(route, build.index, build.labels);
   const stats = reuse(build.shared.routes, label, () => new RouteStats(label));
   const limitStore = build.limitStore === undefined ? undefined : limitStoreFor(build.limitStore, label);
-  const parts = featureParts(route, at, { configDir: build.loaded.dir, routeLabel: label, targets, keep: keeper(build, label), limitStore });
+  const { redis: redisSettings } = build.loaded.config;
+  const redisStore = build.redis === undefined || redisSettings === undefined ? undefined : build.redis.storeFor(redisSettings, label);
+  const parts = featureParts(route, at, { configDir: build.loaded.dir, routeLabel: label, targets, keep: keeper(build, label), limitStore, redisStore });
   // A target's health is shared by the routes that send to it, but a pool's attempts go to any of its
   // targets: recorded under the first one's URL they would mark another route's upstream down. A
   // pooled route's own record (its last attempt, for relay_gateway_target_up) is kept apart; the

@@ -255,6 +255,57 @@ const trustProxy = z.union(
   { errorMap: () => ({ message: 'expected true, false or a list of addresses and CIDRs' }) },
 );
 
+/** Whether a string is a URL ioredis connects to: `redis://` or `rediss://` (TLS). */
+function isRedisUrl(value: string): boolean {
+  if (!URL.canParse(value)) return false;
+  const url = new URL(value);
+  return (url.protocol === 'redis:' || url.protocol === 'rediss:') && url.hostname !== '';
+}
+
+/**
+ * A Redis URL as messages and log lines show it: without its user and password. One that is not
+ * a URL and still has an `@` after that (`redis://:a/b@host`) may hide a password where
+ * `withoutUserinfo` does not look, so it is not shown at all.
+ *
+ * @example
+ * shownRedisUrl('redis://:secret@10.0.0.5:6379/0'); // 'redis://10.0.0.5:6379/0'
+ */
+export function shownRedisUrl(value: string): string {
+  const shown = withoutUserinfo(value);
+  return shown.includes('@') ? '(not shown: it has an @ outside a user:password@ part)' : shown;
+}
+
+const redisUrl = z
+  .string({ invalid_type_error: 'expected a redis:// or rediss:// URL' })
+  .refine(isRedisUrl, (value) => ({ message: `expected a redis:// or rediss:// URL such as redis://127.0.0.1:6379, got "${shownRedisUrl(value)}"` }));
+
+/**
+ * The Redis every route's `rateLimit` counts in (unless the limit says `store: memory`), shared by
+ * every gateway instance given the same `url` and `prefix`: the gateway opens one ioredis client.
+ */
+const redis = z
+  .object({
+    url: redisUrl,
+    /** Prefix of every key the limits write, before the route's label and the limit's name. Default `relay:limits:`. */
+    prefix: z.string().min(1).optional(),
+    /** Longest wait for one Redis call, in ms: past it the limit's `failOpen` decides. Default 200. */
+    timeout: timerMilliseconds.positive('expected a number of milliseconds above 0').optional(),
+  })
+  .strict();
+
+/** A `rateLimit` item with `store: redis` needs the top-level `redis` block. */
+function redisWhereAsked(config: { redis?: unknown; routes: Array<{ rateLimit?: { store?: string } | Array<{ store?: string }> }> }, context: z.RefinementCtx): void {
+  if (config.redis !== undefined) return;
+  config.routes.forEach((route, index) => {
+    const limits = route.rateLimit === undefined ? [] : Array.isArray(route.rateLimit) ? route.rateLimit : [route.rateLimit];
+    limits.forEach((limit, item) => {
+      if (limit.store !== 'redis') return;
+      const at = Array.isArray(route.rateLimit) ? ['routes', index, 'rateLimit', item, 'store'] : ['routes', index, 'rateLimit', 'store'];
+      context.addIssue({ code: z.ZodIssueCode.custom, path: at, message: 'store: redis needs a top-level redis: { url } block' });
+    });
+  });
+}
+
 /**
  * The whole config file's schema: strict objects, defaults filled in.
  *
@@ -265,6 +316,7 @@ export const gatewayConfigSchema = z
   .object({
     listen: z.array(listener).min(1, 'expected at least one listener'),
     trustProxy: trustProxy.optional(),
+    redis: redis.optional(),
     timeouts: attemptTimeouts
       // reloadDrain is only compared against the clock (no timer waits for it): any length.
       .extend({ shutdown: timerMilliseconds, reloadDrain: milliseconds })
@@ -281,12 +333,15 @@ export const gatewayConfigSchema = z
     knownListeners(config, context);
     distinctListenerNames(config, context);
     distinctEndpointPaths(config, context);
+    redisWhereAsked(config, context);
   });
 
 /** A gateway config as written (defaults may be left out): the shape of gateway.yaml and of a `.ts` config's default export. */
 export type GatewayConfig = z.input<typeof gatewayConfigSchema>;
 /** A validated config with its defaults filled in. */
 export type ResolvedConfig = z.output<typeof gatewayConfigSchema>;
+/** The validated `redis` block. */
+export type RedisSettings = NonNullable<ResolvedConfig['redis']>;
 /** One validated route. */
 export type ResolvedRoute = ResolvedConfig['routes'][number];
 

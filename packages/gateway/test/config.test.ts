@@ -187,11 +187,11 @@ test('schema: a wrong type for a key taking true or options says what each form 
   };
   assert.equal(issues({ compress: 'yes' }), ['routes[0].compress: expected a boolean or { threshold, types, gzipLevel, brotliQuality }, got "yes"']);
   assert.equal(issues({ accessLog: 'on' }), ['routes[0].accessLog: expected a boolean or { format, query, headers }, got "on"']);
-  assert.equal(issues({ rateLimit: 5 }), ['routes[0].rateLimit: expected { points, duration, burst, key, name, dryRun, headers } or a list, got 5']);
+  assert.equal(issues({ rateLimit: 5 }), ['routes[0].rateLimit: expected { points, duration, burst, key, name, dryRun, headers, failOpen, store } or a list, got 5']);
   assert.equal(issues({ headers: { extraRequest: { 'x-b': 12345 } } }), ['routes[0].headers.extraRequest.x-b: expected a string or a list, got 12345']);
   assert.equal(issues({ rateLimit: [{ points: 5, duration: 1000, burts: 3 }] }), ['routes[0].rateLimit[0].burts: unknown key "burts" (did you mean "burst"?)']);
   assert.equal(issues({ rateLimit: [{ points: 5, duration: 1000, zzz: 3 }] }), [
-    'routes[0].rateLimit[0].zzz: unknown key "zzz" (expected one of points, duration, burst, key, name, dryRun, headers)',
+    'routes[0].rateLimit[0].zzz: unknown key "zzz" (expected one of points, duration, burst, key, name, dryRun, headers, failOpen, store)',
   ]);
 });
 

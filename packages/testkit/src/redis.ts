@@ -23,12 +23,14 @@ async function freePort(): Promise<number> {
 export interface StartRedisOptions {
   /** The port to listen on, to bring a server back on the port of one that was stopped. Default: a free one. */
   port?: number;
+  /** More redis-server arguments, e.g. `['--requirepass', 'secret']`. */
+  args?: string[];
 }
 
 /** Starts redis-server and resolves once it accepts connections (rejects after 10 s). */
 export async function startRedis(options: StartRedisOptions = {}): Promise<RedisServer> {
   const port = options.port ?? (await freePort());
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...(options.args ?? [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const killAtExit = () => child.kill('SIGKILL');
