@@ -7,6 +7,7 @@ import { RelayError, toRelayError, type HeaderRecord, type ProxyRequest, type Pr
 import { loggedPath, refuseUpgrade, responseHeadersFromRaw, type AbortHandler } from '@relay/core/transport';
 import { closeReasons } from './close-codes.js';
 import { attachCounts } from './counts.js';
+import { extensionAnswerProblem } from './extension-answer.js';
 import { closeFrame } from './frames.js';
 import { clientHandshakeLines, headerText, isWritablePath, parseSubprotocols, stripUpstreamHandshakeHeaders, upstreamRequestHeaders } from './handshake-headers.js';
 import { RawSession } from './raw-session.js';
@@ -34,9 +35,10 @@ export function acceptKey(key: string): string {
 /**
  * The handshake of a transparent session: the upstream gets the request as the stages left it,
  * with the client's extension offer (permessage-deflate …) and its own key; the upstream's `101`
- * is checked (`Upgrade`, accept key, subprotocol, extensions the client offered) and its
- * extensions are passed back to the client, so the session can be relayed byte for byte. A
- * refusal is the client's answer, as in a terminating session.
+ * is checked (`Upgrade`, accept key, subprotocol, extensions the client offered with
+ * permessage-deflate parameters it can accept) and its extensions are passed back to the client,
+ * so the session can be relayed byte for byte. A refusal is the client's answer, as in a
+ * terminating session.
  */
 export class RawHandshake implements AbortHandler, UpgradeHandoff {
   state = State.Connecting;
@@ -174,10 +176,10 @@ export class RawHandshake implements AbortHandler, UpgradeHandoff {
     if (protocol !== undefined) this.negotiated.push(`Sec-WebSocket-Protocol: ${protocol}`);
     const extensions = headers['sec-websocket-extensions'];
     if (extensions !== undefined) {
-      const offer = headerText(this.request.headers['sec-websocket-extensions']);
-      for (const name of extensionNames(extensions)) {
-        if (!extensionNames(offer).includes(name)) return `Server indicated an extension that was not requested: ${name.slice(0, 64)}`;
-      }
+      // The payloads are relayed as they are, so the client judges this answer itself: one it must fail
+      // (RFC 7692 §7.1) is refused here with 502 rather than passed on in a 101.
+      const problem = extensionAnswerProblem(extensions, headerText(this.request.headers['sec-websocket-extensions']));
+      if (problem !== null) return problem;
       this.negotiated.push(`Sec-WebSocket-Extensions: ${extensions}`);
     }
     return null;
@@ -352,14 +354,6 @@ export class RawHandshake implements AbortHandler, UpgradeHandoff {
       this.connectTimer = null;
     }
   }
-}
-
-/** Extension names of a `Sec-WebSocket-Extensions` value, lowercased. */
-function extensionNames(value: string): string[] {
-  return value
-    .split(',')
-    .map((item) => item.split(';')[0]!.trim().toLowerCase())
-    .filter((name) => name !== '');
 }
 
 /** Maps a failure before the upstream's `101` to a `RelayError`. */
