@@ -9,6 +9,7 @@ import { loggedPath } from '../logger.js';
 import type { Handler, HeaderRecord, HeaderValue, ProxyRequest, ProxyResponse } from '../types.js';
 import type { ExchangeHost } from './host.js';
 import type { InFlight } from './in-flight.js';
+import { isLastHopMethod, lastHop } from './max-forwards.js';
 import { checkedResponse, goAway, isHttp2, sendError } from './respond.js';
 import { kExchange, kSocketExchanges } from '../tags.js';
 
@@ -133,7 +134,7 @@ function onErrorFailed(exchange: HttpExchange, error: RelayError, thrown: unknow
 async function runPipeline(pipeline: Handler, exchange: HttpExchange, request: ProxyRequest): Promise<void> {
   let response: ProxyResponse;
   try {
-    response = checkedResponse(await pipeline(request));
+    response = checkedResponse(await (isLastHopMethod(request.method) ? lastHop(pipeline, request) : pipeline(request)));
   } catch (error) {
     settled(exchange);
     onPipelineError(exchange, error);
@@ -389,6 +390,9 @@ function onEarlyAnswerWritten(this: H2Stream): void {
   req.unpipe();
   req.on('data', onDroppedUpload);
   req.resume();
+  // A client that stopped sending (the one a 408 answers) brings no more DATA to close on: the
+  // stream is closed once END_STREAM is out, checked every 10 ms, or after a second regardless.
+  setTimeout(closeWhenAnswered, 10, this, 100);
 }
 
 function onDroppedUpload(this: H2Request): void {
@@ -396,6 +400,12 @@ function onDroppedUpload(this: H2Request): void {
   if (stream.destroyed || stream.state?.localClose !== 1) return;
   this.off('data', onDroppedUpload);
   stream.close(http2Constants.NGHTTP2_NO_ERROR);
+}
+
+function closeWhenAnswered(stream: H2Stream, tries: number): void {
+  if (stream.destroyed) return;
+  if (stream.state?.localClose === 1 || tries === 0) stream.close(http2Constants.NGHTTP2_NO_ERROR);
+  else setTimeout(closeWhenAnswered, 10, stream, tries - 1);
 }
 
 /**

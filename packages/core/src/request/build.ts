@@ -40,6 +40,7 @@ export interface RequestRules {
 export function buildRequest(rules: RequestRules, req: IncomingMessage, rawTarget: string, entry: Entry): ProxyRequest {
   assertHeaderListComplete(req);
   if (req.httpVersionMinor === 0 && req.httpVersionMajor === 1) assertHttp10Framing(req);
+  else if (req.httpVersionMajor === 2) assertHttp2Method(req.method ?? '');
   const socket = req.socket as TLSSocket | null;
   const address = unmapIPv4(socket?.remoteAddress ?? '');
   const trusted = trustsPeer(rules.trustProxy, address);
@@ -108,6 +109,15 @@ function assertHttp10Framing(req: IncomingMessage): void {
   if (req.headers['transfer-encoding'] !== undefined) {
     throw new RelayError('ERR_BAD_REQUEST', 'an HTTP/1.0 request with Transfer-Encoding');
   }
+}
+
+/**
+ * Methods are case-sensitive (RFC 9110 §9.1): HTTP/2's `:method` may be `delete`, which the stages
+ * would see as not DELETE while node:http's client sends it upper-cased, so a rule keyed on the
+ * method could be passed. HTTP/1.1's parser refuses such methods; nginx refuses them on HTTP/2 too.
+ */
+function assertHttp2Method(method: string): void {
+  if (!/^[A-Z_-]+$/.test(method)) throw new RelayError('ERR_BAD_REQUEST', 'an HTTP/2 :method other than upper-case letters, "_" and "-"');
 }
 
 /**

@@ -1,4 +1,4 @@
-// Review s39 (attack run), black box: methods an attacker can choose. (1) An HTTP/2 client may send
+// Found by review s39 (attack run): methods an attacker can choose. (1) An HTTP/2 client may send
 // any token as :method, lower case included; methods are case-sensitive (RFC 9110 §9.1: `delete`
 // is not DELETE). node:http's parser refuses a lower-case method on HTTP/1.1 (400), but over the
 // HTTP/2 front it reaches the stages as `delete` and node's http.request upper-cases it on the way
@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert';
 import { listenHttp2, sendRaw, serveRelay, startUpstream } from '@relay/testkit';
 import { createRelay, RelayError, type Stage } from '../src/index.js';
 
-const test = suite('review s39 attack: methods');
+const test = suite('methods: HTTP/2 case, Max-Forwards');
 const closers: Array<() => Promise<void> | void> = [];
 test.after.each(async () => {
   for (const closeOne of closers.splice(0).reverse()) await closeOne();
@@ -69,6 +69,8 @@ test('TRACE and OPTIONS with Max-Forwards: 0 are not forwarded; Max-Forwards: 3 
     zero.push(`${method}: ${answer.split('\r\n')[0]}`);
   }
   assert.equal(upstream.requests.map((seen) => `${seen.method} max-forwards ${seen.headers['max-forwards']}`), [], `Max-Forwards: 0 was forwarded (client got ${JSON.stringify(zero)})`);
+  // The relay answers as the final recipient: OPTIONS 200, TRACE 405 (it never reflects a request); both with Allow.
+  assert.equal(zero, ['TRACE: HTTP/1.1 405 Method Not Allowed', 'OPTIONS: HTTP/1.1 200 OK']);
   await sendRaw(port, 'OPTIONS /x HTTP/1.1\r\nHost: gw\r\nMax-Forwards: 3\r\nConnection: close\r\n\r\n');
   assert.is(upstream.requests.at(-1)?.headers['max-forwards'], '2', 'decremented before forwarding');
 });

@@ -1,10 +1,10 @@
-// Review s39 (attack run), black box: the HTTP/2 front over TLS (http2.createSecureServer with
+// Found by review s39 (attack run): the HTTP/2 front over TLS (http2.createSecureServer with
 // testkit's tlsFixture, relay.handle), as docs/frameworks.md mounts it. A client whose upload
 // stops (it sent the head and a first DATA frame, then nothing) gets its answer, the relay's own
 // 408 ERR_CLIENT_TIMEOUT or an upstream's early 413, and then keeps its stream open by simply
 // never sending again. RFC 9113 §8.1: after a complete response the server may RST_STREAM with
 // NO_ERROR so the client stops; nginx does. HTTP/1.1 closes the connection in the same case.
-// Today the relay resets the stream only when another DATA frame arrives, so a stalled client
+// Before, the relay reset the stream only when another DATA frame arrived, so a stalled client
 // (the very client a 408 is about) holds its stream and an in-flight count for good, and
 // shutdown() waits for its deadline on each. Streams per connection are unlimited by default, so
 // one connection can hold thousands.
@@ -14,7 +14,7 @@ import * as assert from 'uvu/assert';
 import { delay, listenHttp2, startUpstream, tlsFixture, waitFor } from '@relay/testkit';
 import { createRelay, type Relay, type RelayOptions } from '../src/index.js';
 
-const test = suite('review s39 attack: HTTP/2 stalled uploads');
+const test = suite('HTTP/2 stalled uploads after their answer');
 const closers: Array<() => Promise<void> | void> = [];
 test.after.each(async () => {
   for (const closeOne of closers.splice(0).reverse()) await closeOne();
