@@ -13,6 +13,7 @@ import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { delay, listenHttp2, startUpstream, tlsFixture, waitFor } from '@relay/testkit';
 import { createRelay, type Relay, type RelayOptions } from '../src/index.js';
+import { refuseUploadEarly } from './http2-helpers.js';
 
 const test = suite('HTTP/2 stalled uploads after their answer');
 const closers: Array<() => Promise<void> | void> = [];
@@ -61,14 +62,7 @@ test('a stalled HTTP/2 upload the relay answers 408 (timeout.write): the stream 
 });
 
 test('a stalled HTTP/2 upload the upstream answers early (413): the stream is then closed and nothing stays in flight', async () => {
-  const upstream = await startUpstream(
-    (req, res) => {
-      res.writeHead(413, { 'content-type': 'text/plain', connection: 'close' });
-      res.end('too big');
-      req.socket.destroySoon?.();
-    },
-    { streaming: true },
-  );
+  const upstream = await startUpstream(refuseUploadEarly, { streaming: true });
   closers.push(() => upstream.close());
   const { relay, session } = await tlsFront({ targetBaseUrl: upstream.url, timeout: { write: 30_000, read: 5000 } });
   const { stream, status } = stalledUpload(session);

@@ -1,5 +1,6 @@
 // HTTP/2 pieces the core tests share: a relay sending over http2Transport, and an HTTP/2 front for
 // a relay with a client session to it. Each is closed through the calling file's `closers`.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import http2 from 'node:http2';
 import { listenHttp2, serveRelay, type RelayServer } from '@relay/testkit';
 import { createRelay, http2Transport, type Http2TransportOptions, type Relay, type RelayOptions } from '../src/index.js';
@@ -24,4 +25,11 @@ export async function h2FrontSession(closers: Closers, relay: Relay): Promise<ht
     await relay.shutdown({ timeout: 500 });
   });
   return session;
+}
+
+/** An upstream handler that refuses an upload before reading it: 413 with `Connection: close`, then closes. */
+export function refuseUploadEarly(req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(413, { 'content-type': 'text/plain', connection: 'close' });
+  res.end('too big');
+  req.socket.destroySoon?.();
 }

@@ -9,7 +9,8 @@
 import http2 from 'node:http2';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import { listenHttp2, sendRaw, serveRelay, startUpstream } from '@relay/testkit';
+import { sendRaw, serveRelay, startUpstream } from '@relay/testkit';
+import { h2FrontSession } from './http2-helpers.js';
 import { createRelay, RelayError, type Stage } from '../src/index.js';
 
 const test = suite('methods: HTTP/2 case, Max-Forwards');
@@ -41,15 +42,7 @@ function h2Status(session: http2.ClientHttp2Session, headers: http2.OutgoingHttp
 test('HTTP/2 :method "delete" never reaches the upstream as DELETE past a stage that refuses DELETE', async () => {
   const upstream = await startUpstream();
   closers.push(() => upstream.close());
-  const relay = createRelay({ targetBaseUrl: upstream.url, stages: [readOnly] });
-  const front = await listenHttp2(http2.createServer(relay.handle));
-  const session = http2.connect(front.url);
-  session.on('error', () => {});
-  closers.push(async () => {
-    session.destroy();
-    await front.close();
-    await relay.shutdown({ timeout: 500 });
-  });
+  const session = await h2FrontSession(closers, createRelay({ targetBaseUrl: upstream.url, stages: [readOnly] }));
   assert.is(await h2Status(session, { ':method': 'DELETE', ':path': '/users/1' }), 400, 'DELETE is refused by the stage');
   const statuses: Array<number | string> = [];
   for (const method of ['delete', 'Delete', 'put', 'post']) statuses.push(await h2Status(session, { ':method': method, ':path': '/users/1' }));

@@ -13,7 +13,7 @@ import * as assert from 'uvu/assert';
 import { startUpstream, waitFor, writeChunks } from '@relay/testkit';
 import { createRelay, type Relay, type Transport } from '../src/index.js';
 import { gotTransport } from '../src/transport/got.js';
-import { h2FrontSession } from './http2-helpers.js';
+import { h2FrontSession, refuseUploadEarly } from './http2-helpers.js';
 
 const test = suite('review s38i: HTTP/2 uploads refused before they end');
 const closers: Array<() => Promise<void> | void> = [];
@@ -45,14 +45,7 @@ const transports: Array<[string, () => Transport | undefined]> = [
 
 for (const [name, transport] of transports) {
   test(`${name}: an upstream that answers 413 with Connection: close before reading a 4 MiB HTTP/2 upload, then closes: the client gets the 413, not a 502`, async () => {
-    const upstream = await startUpstream(
-      (req, res) => {
-        res.writeHead(413, { 'content-type': 'text/plain', connection: 'close' });
-        res.end('too big');
-        req.socket.destroySoon?.();
-      },
-      { streaming: true },
-    );
+    const upstream = await startUpstream(refuseUploadEarly, { streaming: true });
     closers.push(() => upstream.close());
     const relay: Relay = createRelay({ targetBaseUrl: upstream.url, timeout: { read: 3000, write: 3000 }, transport: transport() });
     const session = await h2FrontSession(closers, relay);
