@@ -1,4 +1,5 @@
 import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import type { Logger } from '@relay/core';
 import { Member } from './member.js';
 import { addressTarget, originTarget, type DnsEntry } from './targets.js';
@@ -14,7 +15,8 @@ export async function lookupAll(hostname: string): Promise<readonly string[]> {
 
 /**
  * One `{ dns }` target: its name resolved on `start` and every `interval`, each address a member.
- * A failed lookup keeps the previous addresses (a resolver hiccup must not empty the pool).
+ * A failed lookup keeps the previous addresses (a resolver hiccup must not empty the pool); an
+ * answer that is not a list of IP addresses (a custom `resolve`) is a failed lookup.
  *
  * @example
  * const watch = new DnsWatch(entry, lookupAll, () => pool.rebuild(), logger);
@@ -23,24 +25,63 @@ export async function lookupAll(hostname: string): Promise<readonly string[]> {
 export class DnsWatch {
   members: Member[] = [];
   private timer: NodeJS.Timeout | null = null;
+  /** The lookup `start` began; settled once the name was looked up (or the lookup failed). */
+  private first: Promise<void> | null = null;
+  /** A lookup has ended (found addresses or failed), or another pool's addresses were `seed`ed. */
+  private known = false;
 
   constructor(
-    public entry: DnsEntry,
+    private current: DnsEntry,
     private readonly resolve: Resolve,
     private readonly onChange: () => void,
     private readonly logger: () => Logger,
   ) {}
 
+  get entry(): DnsEntry {
+    return this.current;
+  }
+
+  /** Whether the watch has addresses to offer, or knows it has none: a pool may switch to it. */
+  get ready(): boolean {
+    return this.known;
+  }
+
+  /** Looks the name up now and every `interval`; resolves when the first lookup ended (never rejects). */
   start(): Promise<void> {
-    if (this.timer !== null) return Promise.resolve();
-    this.timer = setInterval(() => void this.refresh(), this.entry.interval);
-    this.timer.unref();
-    return this.refresh();
+    if (this.timer !== null) return this.first ?? Promise.resolve();
+    this.arm();
+    this.first = this.refresh();
+    return this.first;
   }
 
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+  }
+
+  /**
+   * The same name listed again by `setTargets`: a new weight holds for its addresses at once (as a
+   * URL target's does), a new interval from now (not from the next lookup, which the old one may put
+   * off for hours).
+   */
+  update(entry: DnsEntry): void {
+    const previous = this.current;
+    this.current = entry;
+    for (const member of this.members) member.weight = entry.weight;
+    if (this.timer !== null && entry.interval !== previous.interval) {
+      clearInterval(this.timer);
+      this.arm();
+    }
+  }
+
+  private arm(): void {
+    // The timer's lookup must never reject: an unhandled rejection ends the process.
+    this.timer = setInterval(() => void this.refresh().catch((error: unknown) => this.failed(error)), this.current.interval);
+    this.timer.unref();
+  }
+
+  private failed(error: unknown): void {
+    this.logger().warn({ name: this.current.hostname, error: (error as Error | null)?.message ?? String(error) }, 'balance: DNS lookup failed, keeping the previous addresses');
   }
 
   /**
@@ -51,6 +92,7 @@ export class DnsWatch {
   seed(origins: readonly string[]): boolean {
     if (this.members.length > 0 || origins.length === 0) return false;
     this.members = origins.map((origin) => new Member(origin, this.entry.weight, originTarget(this.entry, origin), this.entry.spec));
+    this.known = true;
     return true;
   }
 
@@ -58,12 +100,14 @@ export class DnsWatch {
   async refresh(): Promise<void> {
     let addresses: readonly string[];
     try {
-      addresses = await this.resolve(this.entry.hostname);
+      addresses = checkAddresses(await this.resolve(this.entry.hostname));
     } catch (error) {
-      this.logger().warn({ name: this.entry.hostname, error: (error as Error).message }, 'balance: DNS lookup failed, keeping the previous addresses');
+      this.known = true;
+      this.failed(error);
       return;
     }
     if (this.timer === null) return;
+    this.known = true;
     const previous = new Map(this.members.map((member) => [member.url, member]));
     const next = [...new Set(addresses)].map((address) => {
       const target = addressTarget(this.entry, address);
@@ -75,4 +119,13 @@ export class DnsWatch {
     this.members = next;
     if (changed) this.onChange();
   }
+}
+
+/** The resolver's answer, if it is a list of IP addresses; else a TypeError naming what it gave. */
+function checkAddresses(answer: unknown): readonly string[] {
+  if (!Array.isArray(answer)) throw new TypeError(`resolve answered ${typeof answer}, not a list of addresses`);
+  for (const address of answer) {
+    if (typeof address !== 'string' || isIP(address) === 0) throw new TypeError(`resolve answered ${JSON.stringify(address)}, not an IP address`);
+  }
+  return answer as readonly string[];
 }

@@ -1,23 +1,20 @@
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import type { TlsOptions } from '@relay/core';
+import { CheckAgents } from './health-agents.js';
 import { Http2Checks, type CheckStatus } from './health-h2.js';
 import type { Member } from './member.js';
 import type { HealthRules } from './options.js';
 
 const noTls: Readonly<TlsOptions> = Object.freeze({});
 
-/** The checks' keep-alive agent for `https:` members: one connection per member, the relay's TLS settings. */
-function httpsAgent(tls: Readonly<TlsOptions>): HttpsAgent {
-  return new HttpsAgent({ ...tls, keepAlive: true, maxSockets: 1 });
-}
-
 /** What the checker reports: a member turned healthy (`true`) or unhealthy (`false`). */
 export type HealthChange = (member: Member, healthy: boolean) => void;
 
 /**
  * Active health checks: every `interval`, one GET of `path` on every member, through its own
- * keep-alive agents, or one HTTP/2 session per member with `protocol: 'http2'` (closed by `stop`). A member turns unhealthy after `unhealthyThreshold`
+ * keep-alive agent, or one HTTP/2 session per member with `protocol: 'http2'` (closed by `stop`,
+ * and for a member that left the pool by `keepOnly`). A member turns unhealthy after `unhealthyThreshold`
  * failing checks in a row and healthy after `healthyThreshold` passing ones. `https:` members are
  * checked with the relay's TLS settings (`useTls`), as its attempts connect.
  *
@@ -29,8 +26,7 @@ export class HealthChecker {
   private timer: NodeJS.Timeout | null = null;
   /** The relay's TLS settings (`StageContext.tls`): its CA, servername, client certificate. */
   private tls: Readonly<TlsOptions> = noTls;
-  private http = new HttpAgent({ keepAlive: true, maxSockets: 1 });
-  private https = httpsAgent(noTls);
+  private readonly http1 = new CheckAgents(noTls);
   private readonly h2 = new Http2Checks(noTls);
   private readonly checking = new Set<Member>();
 
@@ -52,31 +48,30 @@ export class HealthChecker {
     if (this.timer === null) return;
     clearInterval(this.timer);
     this.timer = null;
-    this.http.destroy();
-    this.https.destroy();
+    this.http1.closeAll();
     this.h2.closeAll();
-    // Fresh agents: a later start() must not use destroyed ones.
-    this.http = new HttpAgent({ keepAlive: true, maxSockets: 1 });
-    this.https = httpsAgent(this.tls);
   }
 
   /**
    * Checks `https:` members with these TLS settings from now on (the relay's, from `wrap`). New
-   * settings replace the agent: its pooled connections were made with the old ones.
+   * settings close the connections made with the old ones.
    */
   useTls(tls: Readonly<TlsOptions>): void {
     if (tls === this.tls) return;
     this.tls = tls;
-    this.https.destroy();
-    this.https = httpsAgent(tls);
+    this.http1.useTls(tls);
     this.h2.useTls(tls);
+  }
+
+  /** Closes the checks' connections to targets no longer in `members` (setTargets, a DNS change). */
+  keepOnly(members: readonly Member[]): void {
+    this.http1.keepOnly(members);
+    this.h2.keepOnly(members);
   }
 
   /** Checks every member not already being checked. */
   checkAll(): void {
     const members = this.members();
-    // A target that left the pool (setTargets, a DNS change) keeps no session open.
-    if (this.rules.protocol === 'http2') this.h2.keepOnly(members);
     for (const member of members) if (!this.checking.has(member)) this.check(member);
   }
 
@@ -108,7 +103,7 @@ export class HealthChecker {
       path: this.rules.path,
       method: 'GET',
       headers: { host: target.host, 'user-agent': 'relay-health-check' },
-      agent: secure ? this.https : this.http,
+      agent: this.http1.get(member),
       timeout: this.rules.timeout,
     });
     request.on('response', (response: IncomingMessage) => {

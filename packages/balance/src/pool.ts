@@ -41,6 +41,12 @@ export class Pool {
   private health: HealthChecker | null;
   private started: Promise<void> | null = null;
   /**
+   * A `setTargets` waiting for the first lookup of names it added (Envoy warms a changed cluster
+   * before it takes traffic): until then the previous members serve. Its number; 0: none waiting.
+   */
+  private switching = 0;
+  private switchCount = 0;
+  /**
    * The members a client request's attempts went to, oldest first: its retries go to the others
    * (Envoy's `previous_hosts`). One member alone, without an array, until a second attempt.
    */
@@ -72,6 +78,11 @@ export class Pool {
   /** Stops health checks and DNS lookups and closes the health checks' connections. */
   stop(): void {
     this.started = null;
+    if (this.switching !== 0) {
+      // Nothing looks the names up any more: the new targets go in now (the next start() waits for their lookups if they have no address).
+      this.switching = 0;
+      this.rebuild();
+    }
     this.health?.stop();
     for (const watch of this.watches.values()) watch.stop();
   }
@@ -81,7 +92,11 @@ export class Pool {
     this.health?.useTls(tls);
   }
 
-  /** Replaces the targets: members whose URL stays keep their state, attempts in flight keep their `Target`. */
+  /**
+   * Replaces the targets: members whose URL stays keep their state, attempts in flight keep their
+   * `Target`. A running pool given a name it was not looking up keeps its previous members until
+   * that name's first lookup ended (`switchWhenLooked`).
+   */
   setTargets(specs: readonly TargetSpec[]): void {
     const parsed = parseSpecs(specs);
     const previous = new Map(this.statics.map((member) => [member.url, member]));
@@ -92,14 +107,35 @@ export class Pool {
     });
     const watches = new Map<string, DnsWatch>();
     for (const entry of parsed.dns) {
-      const watch = this.watches.get(entry.spec) ?? new DnsWatch(entry, this.rules.resolve ?? lookupAll, () => this.rebuild(), () => this.logger);
-      watch.entry = entry;
+      const kept = this.watches.get(entry.spec);
+      if (kept !== undefined) kept.update(entry);
+      const watch = kept ?? new DnsWatch(entry, this.rules.resolve ?? lookupAll, () => this.rebuild(), () => this.logger);
       watches.set(entry.spec, watch);
       if (this.started !== null) void watch.start();
     }
     for (const [spec, watch] of this.watches) if (!watches.has(spec)) watch.stop();
     this.watches = watches;
-    this.rebuild();
+    this.switching = 0;
+    const looking = [...watches.values()].filter((watch) => !watch.ready);
+    if (this.started !== null && looking.length > 0 && this.members.length > 0) this.switchWhenLooked(looking);
+    else this.rebuild();
+  }
+
+  /**
+   * Puts the new targets in once `looking`'s first lookups ended (found addresses or failed, as
+   * Envoy's STRICT_DNS cluster ends its warming either way): a request in between goes to the
+   * previous members, not to a pool without the name's addresses (a 503 ERR_NO_TARGET, or every
+   * request on the URL targets listed beside the name). A later `setTargets` replaces the wait.
+   */
+  private switchWhenLooked(looking: readonly DnsWatch[]): void {
+    const switching = ++this.switchCount;
+    this.switching = switching;
+    // allSettled: a wait that could reject would be one more unhandled rejection.
+    void Promise.allSettled(looking.map((watch) => watch.start())).then(() => {
+      if (this.switching !== switching) return;
+      this.switching = 0;
+      this.rebuild();
+    });
   }
 
   /**
@@ -146,14 +182,20 @@ export class Pool {
     return this.members.map((member) => member.state(maxRequests));
   }
 
-  /** Puts the members of the static and DNS targets together, announcing who came and went. */
+  /**
+   * Puts the members of the static and DNS targets together, announcing who came and went, and
+   * closes the health checks' connections to those that went. Not while a `setTargets` waits for a
+   * name's first lookup: the previous members serve until then.
+   */
   rebuild(): void {
+    if (this.switching !== 0) return;
     const members = [...this.statics, ...[...this.watches.values()].flatMap((watch) => watch.members)];
     const kept = new Set(members);
     for (const member of this.members) if (!kept.has(member)) this.announce({ url: member.url, change: 'removed' });
     const had = new Set(this.members);
     for (const member of members) if (!had.has(member)) this.announce({ url: member.url, change: 'added' });
     this.members = members;
+    this.health?.keepOnly(members);
     this.refresh(Date.now());
   }
 

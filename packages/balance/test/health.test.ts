@@ -1,7 +1,8 @@
+import type { Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRelay } from '@relay/core';
-import { serveRelay, startUpstream, waitFor, type Upstream } from '@relay/testkit';
+import { delay, serveRelay, startUpstream, waitFor, type Upstream } from '@relay/testkit';
 import { balance, type TargetEvent } from '../src/index.js';
 import { countBy, load } from './helpers.js';
 
@@ -90,6 +91,53 @@ test('adopt: a pool takes another pool\'s verdicts by URL (health when it checks
   const both = balance({ targets: [a, b], healthCheck: { path: '/health' } });
   both.adopt(states);
   assert.equal(both.targets().map((t) => [t.healthy, t.ejectedUntil, t.ejections]), [[false, 0, 0], [true, until, 2]]);
+});
+
+/** An upstream that answers `name` and keeps the set of its open connections. */
+async function withSockets(name: string): Promise<{ up: Upstream; open: Set<Socket> }> {
+  const open = new Set<Socket>();
+  const up = await startUpstream((_req, res) => res.end(name));
+  up.server.on('connection', (socket: Socket) => {
+    open.add(socket);
+    socket.on('close', () => open.delete(socket));
+  });
+  return { up, open };
+}
+
+test("a target removed by setTargets keeps no health-check connection open (the checks' keep-alive socket to it is closed)", async () => {
+  const { up: a, open } = await withSockets('a');
+  const b = await startUpstream((_req, res) => res.end('b'));
+  const pool = balance({ targets: [a.url, b.url], healthCheck: { path: '/health', interval: 50 } });
+  await pool.start();
+  assert.ok(await waitFor(() => a.requests.length >= 2, 3_000), 'a was checked');
+  assert.ok(open.size >= 1, 'the checks keep a connection to a');
+  pool.setTargets([b.url]);
+  const closed = await waitFor(() => open.size === 0, 3_000);
+  const checks = a.requests.length;
+  await delay(200);
+  const bChecked = b.requests.length;
+  await waitFor(() => b.requests.length > bChecked, 3_000);
+  pool.stop();
+  await a.close();
+  await b.close();
+  assert.is(a.requests.length, checks, 'no check of a after it left');
+  assert.ok(b.requests.length > bChecked, 'b is still checked');
+  assert.ok(closed, `${open.size} health-check connection(s) to the removed target still open 3 s after setTargets`);
+});
+
+test("an address a DNS name no longer has keeps no health-check connection open", async () => {
+  const { up, open } = await withSockets('a');
+  let records = ['127.0.0.1'];
+  const pool = balance({ targets: [{ dns: `http://app.internal:${up.port}`, interval: 50 }], resolve: async () => records, healthCheck: { path: '/health', interval: 50 } });
+  await pool.start();
+  assert.ok(await waitFor(() => up.requests.length >= 2, 3_000), 'the address was checked');
+  assert.ok(open.size >= 1, 'the checks keep a connection to it');
+  records = [];
+  const closed = await waitFor(() => open.size === 0, 3_000);
+  pool.stop();
+  await up.close();
+  assert.equal(pool.targets(), [], 'the name has no address');
+  assert.ok(closed, `${open.size} health-check connection(s) to the address still open 3 s after the name lost it`);
 });
 
 test.run();
