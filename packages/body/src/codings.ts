@@ -3,6 +3,7 @@ import { promisify } from 'node:util';
 import zlib, { type BrotliOptions, type ZlibOptions } from 'node:zlib';
 import type { Transform } from 'node:stream';
 import type { HeaderValue } from '@relay/core';
+import { DeflateDecoder } from './deflate-decoder.js';
 import { assertKnownKeys } from './options.js';
 
 /** A content coding this package can decode and encode again. */
@@ -97,7 +98,8 @@ export function createEncoder(coding: BodyCoding, levels: CodingLevels, sizeHint
 }
 
 /**
- * A streaming decoder for `coding` (`deflate` as zlib-wrapped, RFC 9110 §8.4.1.2).
+ * A streaming decoder for `coding`. `deflate` is read zlib-wrapped (RFC 9110 §8.4.1.2) or raw, as
+ * browsers and `decodeBuffer` read it: the first two bytes tell which (`DeflateDecoder`).
  *
  * @example
  * gzippedBody.pipe(createDecoder('gzip'));
@@ -110,7 +112,7 @@ export function createDecoder(coding: BodyCoding): Transform {
     case 'br':
       return zlib.createBrotliDecompress();
     case 'deflate':
-      return zlib.createInflate();
+      return new DeflateDecoder();
   }
 }
 

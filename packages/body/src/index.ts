@@ -27,7 +27,7 @@ export { cachedNegotiator, decodableAcceptEncoding, negotiateEncoding, parseAcce
 export { addVaryAcceptEncoding, dropStaleValidators, markEncoded, markEncodedNotModified, strongIfNoneMatch } from './representation.js';
 export { defaultTransformTypes, rewriteBody, RewriteError, textEncoding, type BodyAs, type BodyResult, type BodyValue } from './rewrite.js';
 export { ignoreError, link, linkClientBody, linkFlushing, linkUpstreamBody } from './stream-link.js';
-export { responseTransformable, type StreamTransformOptions, type TransformOptions } from './transform-options.js';
+export { responseTransformable, type RequestStreamTransformOptions, type StreamTransformOptions, type TransformOptions } from './transform-options.js';
 export { transformRequest, type RequestTransformContext, type RequestTransformer } from './transform-request.js';
 export { prepareForTransform, transformResponse, type ResponseTransformContext, type ResponseTransformer } from './transform-response.js';
 export { transformRequestStream, transformResponseStream, type TransformFactory } from './transform-stream.js';

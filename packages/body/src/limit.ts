@@ -95,7 +95,7 @@ export function bodyLimit(options: BodyLimitOptions = {}): Stage {
         // A declared length is enforced by Node's HTTP parser: only its value needs checking.
         if (declared !== undefined) {
           if (Number(declared) <= limit) return next(request);
-          return Promise.resolve(refuse(context, request, limit, `declared Content-Length ${String(declared)}`));
+          return Promise.resolve(refuseTooLarge(context, request, limit, `declared Content-Length ${String(declared)}`));
         }
         return sendCounted(next, context, request, limit);
       };
@@ -113,12 +113,18 @@ async function sendCounted(next: Handler, context: StageContext, request: ProxyR
     return await next(counted);
   } catch (error) {
     // Whatever a stage in between made of the counter's failure, the cause is the size.
-    if (counter.tripped) return refuse(context, request, limit, `more than ${limit} bytes received`);
+    if (counter.tripped) return refuseTooLarge(context, request, limit, `more than ${limit} bytes received`);
     throw error;
   }
 }
 
-function refuse(context: StageContext, request: ProxyRequest, limit: number, detail: string): ProxyResponse {
+/**
+ * The 413 for a request body over `limit` (`ERR_BODY_TOO_LARGE`, `Connection: close`), logged at warn.
+ *
+ * @example
+ * return refuseTooLarge(context, request, 1024, 'declared Content-Length 4096');
+ */
+export function refuseTooLarge(context: StageContext, request: ProxyRequest, limit: number, detail: string): ProxyResponse {
   const error = new RelayError('ERR_BODY_TOO_LARGE', `request body over the limit of ${limit} bytes: ${detail}`);
   context.logger.warn({ method: request.method, path: loggedPath(request.path, context), limit, code: error.code }, error.message);
   return closingErrorResponse(error);

@@ -20,6 +20,22 @@ export interface StreamTransformOptions {
   types?: readonly string[];
 }
 
+/** Options of `transformRequestStream()`. */
+export interface RequestStreamTransformOptions extends StreamTransformOptions {
+  /**
+   * The most bytes a client's compressed (gzip, br, deflate) body may decode to; past it the request
+   * gets 413. `bodyLimit()` counts the bytes as sent, and a small bomb decodes to gigabytes. Default
+   * 1 MiB, as `bodyLimit()`'s `maxBytes`; `Infinity`: none.
+   */
+  maxDecodedBytes?: number;
+}
+
+/** The checked form of `RequestStreamTransformOptions`. */
+export interface RequestStreamSettings {
+  isTransformed: TypeMatcher;
+  maxDecodedBytes: number;
+}
+
 /** The checked form of `TransformOptions`. */
 export interface BufferedSettings {
   as: BodyAs;
@@ -29,6 +45,7 @@ export interface BufferedSettings {
 
 const bufferedNames = ['as', 'types', 'maxBytes'] as const;
 const streamNames = ['types'] as const;
+const requestStreamNames = ['types', 'maxDecodedBytes'] as const;
 
 /**
  * Checks the options of a buffered transform stage named `stage`.
@@ -59,6 +76,23 @@ export function resolveStreamOptions(factory: unknown, options: StreamTransformO
   const checked = optionsObject(options, stage);
   assertKnownKeys(checked, streamNames, stage);
   return typeMatcher(checked.types ?? ['text/html'], `${stage}: types`);
+}
+
+/**
+ * Checks the options of `transformRequestStream()`.
+ *
+ * @example
+ * const settings = resolveRequestStreamOptions(factory, { maxDecodedBytes: 8 * 2 ** 20 });
+ */
+export function resolveRequestStreamOptions(factory: unknown, options: RequestStreamTransformOptions | undefined): RequestStreamSettings {
+  const stage = 'transformRequestStream';
+  checkFunction(factory, `${stage}: the Transform factory`);
+  const checked = optionsObject(options, stage);
+  assertKnownKeys(checked, requestStreamNames, stage);
+  return {
+    isTransformed: typeMatcher(checked.types ?? ['text/html'], `${stage}: types`),
+    maxDecodedBytes: checkBytes(checked.maxDecodedBytes ?? 1024 * 1024, `${stage}: maxDecodedBytes`),
+  };
 }
 
 /**

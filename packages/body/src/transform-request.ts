@@ -56,6 +56,7 @@ interface RequestPipe {
 }
 
 async function rewriteRequest(settings: BufferedSettings, fn: RequestTransformer<BodyAs>, pipe: RequestPipe, request: ProxyRequest): Promise<ProxyResponse> {
+  answerContinue(request);
   const bytes = await collectBody(request.body!, settings.maxBytes, { side: 'request', stallMs: pipe.stallMs });
   // Larger than the limit: what was read is back in the stream, which goes on untouched.
   if (bytes === null) return pipe.next(request);
@@ -87,4 +88,17 @@ async function rewriteRequest(settings: BufferedSettings, fn: RequestTransformer
     // A target a stage before chose (router, balance). No trailers: the body now has a Content-Length.
     target: request.target,
   });
+}
+
+/**
+ * A client that sent `Expect: 100-continue` end to end (`server.on('checkContinue', relay.handle)`)
+ * waits for the 100 before its body, and the body is read here, before any upstream is asked: the
+ * relay answers 100 itself and the upstream gets the buffered body without `Expect`, as nginx does
+ * with request buffering. (Without a `checkContinue` listener node:http has answered already and
+ * the request carries no `expect`.)
+ */
+function answerContinue(request: ProxyRequest): void {
+  if (request.headers.expect === undefined) return;
+  delete request.headers.expect;
+  request.client.sendContinue();
 }

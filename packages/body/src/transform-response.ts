@@ -101,6 +101,9 @@ async function rewriteResponse(
   const headers = response.headers;
   // Too large, or a coding or charset the rewrite would leave alone: not worth reading into memory.
   if (!worthReading(headers, settings)) return response;
+  // The route drops the request's Range (prepareForTransform): this body always comes whole, and its HEAD
+  // (describedHead) says no Accept-Ranges either.
+  delete headers['accept-ranges'];
   const bytes = await collectBody(response.body!, maxBytes, { side: 'response' });
   // Larger than the limit: what was read is back in the stream, which goes on untouched.
   if (bytes === null) return response;

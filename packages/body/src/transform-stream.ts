@@ -2,10 +2,18 @@ import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { RelayError, type Handler, type ProxyRequest, type ProxyResponse, type Stage, type StageContext } from '@relay/core';
 import { loggedPath } from '@relay/core/transport';
 import { bodyCoding, createDecoder, createEncoder, defaultLevels, type BodyCoding } from './codings.js';
-import { mediaType, type TypeMatcher } from './media-type.js';
+import { DecodedBound } from './decoded-bound.js';
+import { refuseTooLarge } from './limit.js';
+import { mediaType } from './media-type.js';
 import { dropStaleValidators, forgetBytes, withoutStaleDigests } from './representation.js';
 import { ignoreError, link, linkClientBody, linkUpstreamBody } from './stream-link.js';
-import { resolveStreamOptions, responseTransformable, type StreamTransformOptions } from './transform-options.js';
+import {
+  resolveRequestStreamOptions,
+  resolveStreamOptions,
+  responseTransformable,
+  type RequestStreamTransformOptions,
+  type StreamTransformOptions,
+} from './transform-options.js';
 import type { RequestTransformContext } from './transform-request.js';
 import { prepareForTransform, type ResponseTransformContext } from './transform-response.js';
 
@@ -93,32 +101,41 @@ function streamFailure(context: StageContext, request: ProxyRequest, response: P
  * (decoded and encoded again like `transformResponseStream`). The body is sent chunked, without
  * `Content-Length`. When the body can be replayed (`replayBody`, e.g. buffered by an earlier stage),
  * each replay runs through a fresh Transform, so a retry sends the transformed bytes again. A
- * Transform that fails aborts the attempt (500 `ERR_INTERNAL` before a response).
+ * Transform that fails aborts the attempt (500 `ERR_INTERNAL` before a response). A compressed body
+ * that decodes to more than `maxDecodedBytes` (default 1 MiB) gets 413 (`ERR_BODY_TOO_LARGE`).
  *
  * @example
  * transformRequestStream(() => new RedactStream(/"password":"[^"]*"/g), { types: ['application/json'] });
  */
-export function transformRequestStream(factory: TransformFactory<RequestTransformContext>, options?: StreamTransformOptions): Stage {
-  const types = resolveStreamOptions(factory, options, 'transformRequestStream');
+export function transformRequestStream(factory: TransformFactory<RequestTransformContext>, options?: RequestStreamTransformOptions): Stage {
+  const settings = resolveRequestStreamOptions(factory, options);
   return {
     name: 'transform-request-stream',
-    wrap(next: Handler): Handler {
+    wrap(next: Handler, context): Handler {
       return function transformRequestStreamStage(request: ProxyRequest): Promise<ProxyResponse> {
-        const transformed = request.body === null ? null : streamRequest(factory, types, request);
-        return next(transformed ?? request);
+        const headers = request.headers;
+        if (request.body === null || !settings.isTransformed(mediaType(headers['content-type']))) return next(request);
+        const coding = bodyCoding(headers['content-encoding']);
+        if (coding === null) return next(request);
+        const bound = coding === 'identity' || settings.maxDecodedBytes === Infinity ? null : new DecodedBound(settings.maxDecodedBytes, coding);
+        const transformed = streamRequest(factory, coding, bound, request);
+        if (transformed === null) return next(request);
+        return bound === null ? next(transformed) : sendBounded(next, context, bound, transformed);
       };
     },
   };
 }
 
-function streamRequest(factory: TransformFactory<RequestTransformContext>, types: TypeMatcher, request: ProxyRequest): ProxyRequest | null {
-  const headers = request.headers;
-  if (!types(mediaType(headers['content-type']))) return null;
-  const coding = bodyCoding(headers['content-encoding']);
-  if (coding === null) return null;
+function streamRequest(
+  factory: TransformFactory<RequestTransformContext>,
+  coding: BodyCoding | 'identity',
+  bound: DecodedBound | null,
+  request: ProxyRequest,
+): ProxyRequest | null {
   const context: RequestTransformContext = { request };
   const transform = factory(context);
   if (transform === null) return null;
+  const headers = request.headers;
   delete headers['content-length'];
   dropStaleValidators(headers);
   const replay = request.replayBody;
@@ -127,21 +144,41 @@ function streamRequest(factory: TransformFactory<RequestTransformContext>, types
   return {
     ...request,
     headers,
-    body: chain(request.body!, coding, guard(transform), null, fromClient ? 'client' : 'other').on('error', ignoreError),
+    body: chain(request.body!, coding, guard(transform), null, fromClient ? 'client' : 'other', bound).on('error', ignoreError),
     replayBody:
       replay === null
         ? null
-        : () => chain(replay(), coding, guard(factory(context) ?? new Transform({ transform: passThrough })), null, 'other').on('error', ignoreError),
+        : () => chain(replay(), coding, guard(factory(context) ?? new Transform({ transform: passThrough })), null, 'other', bound).on('error', ignoreError),
   };
 }
 
-/** source → decoder → transform → (gate) → encoder, each link tearing the others down on failure. */
-function chain(source: Readable, coding: BodyCoding | 'identity', transform: Transform, gate: HeadGate | null, side: 'client' | 'upstream' | 'other'): Readable {
+/** Sends a request whose decoded body is counted: when it passed the bound, the answer is 413, whatever the attempt made of it. */
+async function sendBounded(next: Handler, context: StageContext, bound: DecodedBound, request: ProxyRequest): Promise<ProxyResponse> {
+  try {
+    return await next(request);
+  } catch (error) {
+    if (bound.tripped()) return refuseTooLarge(context, request, bound.limit, `the ${bound.coding} body decodes to more than ${bound.limit} bytes`);
+    throw error;
+  }
+}
+
+/** source → decoder → (decoded bytes counted) → transform → (gate) → encoder, each link tearing the others down on failure. */
+function chain(
+  source: Readable,
+  coding: BodyCoding | 'identity',
+  transform: Transform,
+  gate: HeadGate | null,
+  side: 'client' | 'upstream' | 'other',
+  bound: DecodedBound | null = null,
+): Readable {
   const first = coding === 'identity' ? transform : createDecoder(coding);
   let tail: Readable = side === 'client' ? linkClientBody(source, first) : side === 'upstream' ? linkUpstreamBody(source, first) : link(source, first);
+  const counter = bound === null ? null : bound.counter();
+  if (counter !== null) tail = link(tail, counter);
   if (first !== transform) tail = link(tail, transform);
   if (gate !== null) tail = link(tail, gate);
   if (coding !== 'identity') tail = link(tail, createEncoder(coding, defaultLevels));
+  counter?.watch(tail);
   return tail;
 }
 

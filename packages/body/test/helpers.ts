@@ -109,3 +109,44 @@ export function sendChunked(
     writeNext();
   });
 }
+
+/** What a client that honours `Expect: 100-continue` saw. */
+export interface ContinueResult {
+  /** Whether `100 Continue` came (and so the body was sent). */
+  continued: boolean;
+  /** The final status, or 0 when nothing came within the wait. */
+  status: number;
+  body: string;
+}
+
+/**
+ * Sends a POST with `Expect: 100-continue` as node:http's client does: the body only after `100 Continue`.
+ * Resolves with status 0 when neither the 100 nor a final answer comes within `waitMs`.
+ */
+export function sendExpectingContinue(url: string, headers: Record<string, string>, body: Buffer | string, waitMs = 3000): Promise<ContinueResult> {
+  return new Promise((resolve) => {
+    const req = request(url, { method: 'POST', agent: false, headers: { ...headers, expect: '100-continue', 'content-length': String(Buffer.byteLength(body)) } });
+    let continued = false;
+    const timer = setTimeout(() => {
+      req.destroy();
+      resolve({ continued, status: 0, body: '' });
+    }, waitMs);
+    req.on('continue', () => {
+      continued = true;
+      req.end(body);
+    });
+    req.on('response', (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (part: Buffer) => parts.push(part));
+      res.on('end', () => {
+        clearTimeout(timer);
+        req.destroy();
+        resolve({ continued, status: res.statusCode ?? 0, body: Buffer.concat(parts).toString() });
+      });
+    });
+    req.on('error', () => {
+      clearTimeout(timer);
+      resolve({ continued, status: 0, body: '' });
+    });
+  });
+}

@@ -5,7 +5,7 @@ import { ClientInfo, createRelay, type ProxyRequest, type Stage } from '@relay/c
 import { retry } from '@relay/retry';
 import { delay, fetchRaw, memoryLogger, serveRelay, startUpstream, waitFor } from '@relay/testkit';
 import { bodyLimit, limitResolver } from '../src/index.js';
-import { countingUpstream, sendChunked } from './helpers.js';
+import { countingUpstream, sendChunked, sendExpectingContinue } from './helpers.js';
 
 test('a declared Content-Length over the limit gets 413 and Connection: close; the upstream is never contacted', async () => {
   const upstream = await startUpstream();
@@ -154,6 +154,24 @@ test('limits per content type and per request: the first matching type wins, the
     assert.is(await post('/bulk/x', 'text/plain', 4000), 200);
   } finally {
     await relay.close();
+    await upstream.close();
+  }
+});
+
+test('with end-to-end Expect (checkContinue → relay.handle), a body within the limit gets the upstream\'s 100 Continue and goes through', async () => {
+  // bodyLimit reads nothing before the upstream is asked: the Expect stays end to end. (A declared length over the
+  // limit gets 413 and no 100 at all: review-s36-bodies.test.ts.)
+  const upstream = await startUpstream();
+  const relay = createRelay({ targetBaseUrl: upstream.url, stages: [bodyLimit({ maxBytes: 1024 })] });
+  const served = await serveRelay(relay);
+  served.server.on('checkContinue', relay.handle);
+  try {
+    const answer = await sendExpectingContinue(`${served.url}/upload`, { 'content-type': 'text/plain' }, 'x'.repeat(100));
+    assert.equal([answer.continued, answer.status], [true, 200]);
+    assert.is(upstream.requests[0]!.headers.expect, '100-continue');
+    assert.is(upstream.requests[0]!.body.length, 100);
+  } finally {
+    await served.close();
     await upstream.close();
   }
 });

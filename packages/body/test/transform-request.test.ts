@@ -6,6 +6,7 @@ import { ClientInfo, createRelay, stageContext, type ProxyRequest, type ProxyRes
 import { retry } from '@relay/retry';
 import { fetchRaw, memoryLogger, serveRelay, startUpstream, type MemoryLogger, type SeenRequest } from '@relay/testkit';
 import { transformRequest, transformRequestStream } from '../src/index.js';
+import { sendExpectingContinue } from './helpers.js';
 
 /** An upstream that answers 503 to the first `failures` requests, then echoes what it received. */
 async function withRelay(stages: Stage[], failures: number, run: (url: string, seen: SeenRequest[], logger: MemoryLogger) => Promise<void>): Promise<void> {
@@ -164,6 +165,43 @@ test('a streaming request transform that fails aborts the attempt with 500', asy
     assert.not.match(response.text, /cannot rewrite/);
   } finally {
     await relay.close();
+    await upstream.close();
+  }
+});
+
+test('with end-to-end Expect (checkContinue → relay.handle), transformRequest answers 100 Continue itself and sends the buffered body without Expect', async () => {
+  // The body is read before any upstream is asked, so no upstream 100 could reach the client: the stage sends it, as
+  // nginx does with request buffering; the upstream gets a whole body with a Content-Length and nothing to wait for.
+  const upstream = await startUpstream();
+  const relay = createRelay({ targetBaseUrl: upstream.url, stages: [transformRequest((data: any) => ({ ...data, via: 'gw' }), { as: 'json' })] });
+  const served = await serveRelay(relay);
+  served.server.on('checkContinue', relay.handle);
+  try {
+    const answer = await sendExpectingContinue(`${served.url}/orders`, { 'content-type': 'application/json' }, '{"a":1}');
+    assert.equal([answer.continued, answer.status], [true, 200]);
+    assert.is(upstream.requests.length, 1);
+    assert.equal(JSON.parse(upstream.requests[0]!.body.toString()), { a: 1, via: 'gw' });
+    assert.is(upstream.requests[0]!.headers.expect, undefined);
+    assert.is(upstream.requests[0]!.headers['content-length'], String(upstream.requests[0]!.body.length));
+  } finally {
+    await served.close();
+    await upstream.close();
+  }
+});
+
+test('with end-to-end Expect, transformRequestStream keeps it end to end: the upstream\'s 100 Continue lets the body through, transformed', async () => {
+  // Nothing is read before the upstream is asked: the Expect goes on, and the client gets 100 when the upstream sends it.
+  const upstream = await startUpstream();
+  const relay = createRelay({ targetBaseUrl: upstream.url, stages: [transformRequestStream(upperCase, { types: ['text/plain'] })] });
+  const served = await serveRelay(relay);
+  served.server.on('checkContinue', relay.handle);
+  try {
+    const answer = await sendExpectingContinue(`${served.url}/notes`, { 'content-type': 'text/plain' }, 'hello');
+    assert.equal([answer.continued, answer.status], [true, 200]);
+    assert.is(upstream.requests[0]!.headers.expect, '100-continue');
+    assert.is(upstream.requests[0]!.body.toString(), 'HELLO');
+  } finally {
+    await served.close();
     await upstream.close();
   }
 });

@@ -30,6 +30,8 @@ async function upstreamForTransforms(ranges: Array<string | undefined>): Promise
         const body = zlib.deflateSync(html);
         return send(200, { 'content-type': 'text/html', 'content-encoding': 'deflate', 'content-length': body.length }, body);
       }
+      case '/ranged-html':
+        return send(200, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(html), 'accept-ranges': 'bytes' }, html);
       case '/corrupt':
         return send(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': 10 }, Buffer.from('not gzip!!'));
       case '/png':
@@ -142,6 +144,29 @@ test('returning undefined keeps the body byte for byte; Range is not forwarded, 
     assert.equal(seen, [undefined, 'gzip;q=0.8']);
     await fetchRaw(`${url}/plain`, { headers: { 'accept-encoding': 'zstd' } });
     assert.equal(seen.slice(2), [undefined, undefined]);
+  });
+});
+
+test('a body the stage reads says no Accept-Ranges, rewritten or not, as its HEAD: the route drops Range, so it always comes whole', async () => {
+  // A download manager or media element told `Accept-Ranges: bytes` asks for a range and gets the whole body; and
+  // HEAD and GET would disagree (RFC 9110 §9.3.2). nginx's sub_filter and gzip filters clear it too.
+  const rewrite = transformResponse((text) => text.replaceAll('http://api.internal', 'https://api.example.com'));
+  const keep = transformResponse(() => undefined);
+  for (const stage of [rewrite, keep]) {
+    await withRelay([stage], async (url) => {
+      const get = await fetchRaw(`${url}/ranged-html`);
+      assert.is(get.status, 200);
+      assert.is(get.headers['accept-ranges'], undefined);
+      const ranged = await fetchRaw(`${url}/ranged-html`, { headers: { range: 'bytes=0-9' } });
+      assert.is(ranged.status, 200);
+      assert.is(ranged.body.length, get.body.length);
+      const head = await fetchRaw(`${url}/ranged-html`, { method: 'HEAD' });
+      assert.is(head.headers['accept-ranges'], get.headers['accept-ranges']);
+    });
+  }
+  const untouched = transformResponse((text) => text, { types: ['application/json'] });
+  await withRelay([untouched], async (url) => {
+    assert.is((await fetchRaw(`${url}/ranged-html`)).headers['accept-ranges'], 'bytes', 'a type the stage leaves alone keeps it');
   });
 });
 

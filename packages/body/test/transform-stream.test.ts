@@ -134,6 +134,26 @@ test('a gzip HTML stream is decoded, transformed and encoded again with gzip', a
   });
 });
 
+test('deflate is read raw or zlib-wrapped, as transformResponse and browsers read it, and sent zlib-wrapped', async () => {
+  // Raw deflate (no zlib wrapper) is what old IIS and some PHP send for `deflate`; a first chunk of one byte cannot
+  // tell which yet, and waits for the second.
+  const page = '<p>hello http://api:8000/</p>'.repeat(200);
+  for (const encode of [zlib.deflateRawSync, zlib.deflateSync]) {
+    const encoded = encode(page);
+    const upstream = await startUpstream((_req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(200, { 'content-type': 'text/html', 'content-encoding': 'deflate' });
+      res.write(encoded.subarray(0, 1));
+      setTimeout(() => res.end(encoded.subarray(1)), 20);
+    });
+    await withRelay(upstream, [transformResponseStream(() => swapBytes('h', 'H'))], async (url) => {
+      const response = await fetchRaw(`${url}/page`, { headers: { 'accept-encoding': 'deflate' } });
+      assert.is(response.status, 200, `${encode.name}: ${response.text}`);
+      assert.is(response.headers['content-encoding'], 'deflate');
+      assert.is(zlib.inflateSync(response.body).toString(), page.replaceAll('h', 'H'));
+    });
+  }
+});
+
 test('a Transform that fails before its first output gives 502, whether it throws or calls back an error', async () => {
   for (const how of ['throw', 'callback'] as const) {
     const upstream = await htmlUpstream(4);
