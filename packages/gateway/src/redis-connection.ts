@@ -110,11 +110,13 @@ export class RedisConnection {
  */
 const clientOptions: RedisOptions = { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 };
 
-/** The password of a URL, as written and decoded: what an error message must not repeat. */
+/** The password of a URL, as written and decoded, and any given in its query: what an error message must not repeat. */
 function secretsOf(url: string): string[] {
   if (!URL.canParse(url)) return [];
-  const { password } = new URL(url);
-  return [password, safeDecode(password)].filter((value) => value.length > 0);
+  const { password, searchParams } = new URL(url);
+  // ioredis also takes the password (and the user) from the query.
+  const given = [password, safeDecode(password), ...['password', 'username'].flatMap((name) => searchParams.getAll(name))];
+  return given.filter((value) => value.length > 0);
 }
 
 function safeDecode(value: string): string {

@@ -271,7 +271,9 @@ function isRedisUrl(value: string): boolean {
  * shownRedisUrl('redis://:secret@10.0.0.5:6379/0'); // 'redis://10.0.0.5:6379/0'
  */
 export function shownRedisUrl(value: string): string {
-  const shown = withoutUserinfo(value);
+  // ioredis takes any client option from the query (`?password=`): the query is never shown.
+  const query = value.indexOf('?');
+  const shown = withoutUserinfo(query === -1 ? value : value.slice(0, query));
   return shown.includes('@') ? '(not shown: it has an @ outside a user:password@ part)' : shown;
 }
 

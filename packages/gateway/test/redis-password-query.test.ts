@@ -1,6 +1,6 @@
 // Review s39 (gateway `redis:` block): the password of a Redis URL must never reach a log line or a
 // config error. ioredis also takes the password from the URL's query (`?password=…`, any option
-// is read from the query string), and the gateway shows that form whole.
+// is read from the query string): neither form is shown (found by review s39).
 import { createServer } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
