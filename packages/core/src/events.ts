@@ -83,6 +83,8 @@ export interface RequestRefusedMessage {
   readonly code: RelayError['code'];
   /** True for a WebSocket handshake. */
   readonly upgrade: boolean;
+  /** The client's HTTP version: `1.1`, `1.0`, `2.0`. */
+  readonly httpVersion: string;
 }
 
 export interface AttemptMessage {

@@ -306,11 +306,16 @@ function millisecondsJson(value: number): string {
  * every byte below 32 or above 126. Node reads a header one character per byte (latin1), so a
  * UTF-8 `é` is two characters here, written `\xC3\xA9`: the client's bytes, in an ASCII line.
  */
-const clfEscaped = /[\\"\x00-\x1f\x7f-\xff]/g;
+const clfEscaped = /[\\"\x00-\x1f\x7f-\u{10ffff}]/gu;
 
-/** `\xHH`, upper-case hex as nginx writes it. */
+/**
+ * `\xHH`, upper-case hex as nginx writes it. Header and path text is one byte per character
+ * (latin1); a character above 0xFF (the `…` of a cut path) is escaped as its UTF-8 bytes, so the
+ * line stays ASCII.
+ */
 function hexEscape(char: string): string {
   const code = char.charCodeAt(0);
+  if (code > 0xff) return [...Buffer.from(char, 'utf8')].map((byte) => `\\x${byte.toString(16).toUpperCase()}`).join('');
   return `\\x${code < 16 ? '0' : ''}${code.toString(16).toUpperCase()}`;
 }
 
@@ -327,7 +332,7 @@ function refusedBodyBytes(message: RequestRefusedMessage): number {
 
 /** A refused request in Combined Log Format: no stage saw its headers, so no referer or agent. */
 function refusedCombinedLine(message: RequestRefusedMessage): string {
-  return `${message.clientAddress || '-'} - - [${clfTime(Date.now())}] ${quoted(`${message.method} ${message.path} HTTP/1.1`)} ${message.status} ${refusedBodyBytes(message) || '-'} "-" "-"`;
+  return `${message.clientAddress || '-'} - - [${clfTime(Date.now())}] ${quoted(`${message.method} ${message.path} HTTP/${message.httpVersion}`)} ${message.status} ${refusedBodyBytes(message) || '-'} "-" "-"`;
 }
 
 /** `client - - [time] "METHOD path HTTP/x" status bytes "referer" "user-agent"`. */

@@ -66,6 +66,7 @@ function refuse(host: FrontHost, exchange: Exchange, rawTarget: string, error: R
     status: error.status,
     code: error.code,
     upgrade: 'upgrade' in exchange.req.headers,
+    httpVersion: exchange.req.httpVersion ?? '1.1',
   }));
   exchange.refuse(error);
 }

@@ -1,4 +1,4 @@
-// Review s39 (issue 18): the Combined Log Format line read as Apache defines it
+// Found by review s39 (issue 18): the Combined Log Format line read as Apache defines it
 // (`%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"`) and as docs/observability.md promises it
 // ("every byte below 32 or above 126 of a quoted field are written \xHH … the line stays ASCII").
 import { test } from 'uvu';
