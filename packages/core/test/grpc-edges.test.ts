@@ -123,11 +123,53 @@ test('a client deadline on a call the service never answers: the upstream call i
   assert.ok(await waitFor(() => relay.inFlight === 0, 2000));
 });
 
-test('the service is unreachable: the grpc-js client gets UNAVAILABLE, not INTERNAL or a parse error', async () => {
+test('the service is unreachable: the grpc-js client gets UNAVAILABLE with the relay’s message, not an HTTP status to guess from', async () => {
   const port = await closedPort();
   const { client } = await front(`http://127.0.0.1:${port}`);
   const result = await unary(client, 'never', { text: 'x', n: 0 });
   assert.is(result.error?.code, grpc.status.UNAVAILABLE, `${result.error?.code} ${result.error?.details}`);
+  assert.is(result.error?.details, '502 Bad Gateway: the upstream service is unreachable (ERR_UPSTREAM_UNREACHABLE)');
+});
+
+test('a relay error to a gRPC call is trailers-only: HTTP 200, grpc-status and a percent-encoded grpc-message in the one HEADERS frame; other HTTP/2 requests keep the text answer', async () => {
+  const port = await closedPort();
+  const relay = createRelay({ targetBaseUrl: `http://127.0.0.1:${port}`, transport: http2Transport() });
+  const server = http2.createServer(relay.handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const session = http2.connect(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  closers.push(async () => {
+    session.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await relay.shutdown({ timeout: 500 });
+  });
+  const ask = (contentType: string) =>
+    new Promise<{ headers: http2.IncomingHttpHeaders; endedWithHeaders: boolean; body: string }>((resolve, reject) => {
+      const stream = session.request({ ':method': 'POST', ':path': '/relay.review.Echo/Never', 'content-type': contentType, te: 'trailers' });
+      let headers: http2.IncomingHttpHeaders = {};
+      let endedWithHeaders = false;
+      let body = '';
+      stream.on('response', (received, flags) => {
+        headers = received;
+        endedWithHeaders = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+      });
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => (body += chunk));
+      stream.on('end', () => resolve({ headers, endedWithHeaders, body }));
+      stream.on('error', reject);
+      stream.end(Buffer.from([0, 0, 0, 0, 0]));
+    });
+  const grpcAnswer = await ask('application/grpc+proto');
+  assert.is(grpcAnswer.headers[':status'], 200);
+  assert.is(grpcAnswer.headers['content-type'], 'application/grpc');
+  assert.is(grpcAnswer.headers['grpc-status'], '14');
+  assert.is(grpcAnswer.headers['grpc-message'], '502 Bad Gateway: the upstream service is unreachable (ERR_UPSTREAM_UNREACHABLE)');
+  assert.ok(grpcAnswer.endedWithHeaders, 'trailers-only: END_STREAM on the HEADERS frame');
+  assert.is(grpcAnswer.body, '');
+  const plain = await ask('application/json');
+  assert.is(plain.headers[':status'], 502);
+  assert.match(plain.body, /ERR_UPSTREAM_UNREACHABLE/);
+  const web = await ask('application/grpc-web');
+  assert.is(web.headers[':status'], 502, 'gRPC-Web reads HTTP statuses');
 });
 
 test('the relay’s read timeout on a unary call: the client gets a gRPC status (UNAVAILABLE or DEADLINE_EXCEEDED), the service sees the cancel', async () => {

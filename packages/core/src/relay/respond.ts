@@ -2,6 +2,7 @@ import { STATUS_CODES, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { RelayError, type RelayErrorCode } from '../errors.js';
 import type { HeaderRecord, ProxyResponse } from '../types.js';
+import { answersGrpc, grpcErrorHead } from './grpc-answer.js';
 
 const explanations: Record<RelayErrorCode, string> = {
   ERR_BAD_PATH: 'the request path is not allowed',
@@ -95,12 +96,16 @@ export function sendError(res: ServerResponse, error: RelayError): void {
     return;
   }
   const body = errorBody(error);
+  const http2 = isHttp2(res);
+  if (http2 && answersGrpc(res)) {
+    sendGrpcError(res, error, body);
+    return;
+  }
   const headers: Record<string, string | number> = {
     'content-type': 'text/plain; charset=utf-8',
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
   };
-  const http2 = isHttp2(res);
   // A client cut for being slow may still be sending a body: do not wait for the rest of it.
   // (HTTP/2 has no Connection header: the stream ends, the connection stays.)
   if (error.code === 'ERR_CLIENT_TIMEOUT' && !http2) headers.connection = 'close';
@@ -117,6 +122,18 @@ export function sendError(res: ServerResponse, error: RelayError): void {
   // would reuse it: `500 OK`, or a connection closed without any answer.
   else res.writeHead(error.status, reasonPhrases[error.status] ?? STATUS_CODES[error.status] ?? 'Error', headers);
   res.end(res.req?.method === 'HEAD' ? undefined : body);
+}
+
+/** A relay error to a gRPC call: trailers-only, its status in `grpc-status`, the message in `grpc-message`, a stage's error headers kept. */
+function sendGrpcError(res: ServerResponse, error: RelayError, text: string): void {
+  if (error.code === 'ERR_SHUTTING_DOWN' || error.code === 'ERR_NOT_STARTED') goAway(res);
+  for (const name of res.getHeaderNames()) if (representationHeaders.has(name)) res.removeHeader(name);
+  // Set, not written: `end()` then sends the head with END_STREAM (trailers-only); writeHead would
+  // send it at once and end the stream on an empty DATA frame, a call with no status to grpc-js.
+  res.statusCode = 200;
+  const head = withErrorHeaders(grpcErrorHead(error.status, text), error);
+  for (const name in head) res.setHeader(name, head[name]!);
+  res.end();
 }
 
 type SessionOf = { stream?: { session?: { closed: boolean; destroyed: boolean; close(): void } } };

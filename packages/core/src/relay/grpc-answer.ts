@@ -1,0 +1,31 @@
+import type { ServerResponse } from 'node:http';
+
+/**
+ * The gRPC status for the HTTP status of an answer the relay makes itself, as gRPC's "HTTP to gRPC
+ * status code mapping" and Envoy's local replies give it: 400 INTERNAL, 401 UNAUTHENTICATED, 403
+ * PERMISSION_DENIED, 404 UNIMPLEMENTED, 429/502/503/504 UNAVAILABLE, anything else UNKNOWN.
+ */
+const grpcStatusOf: Record<number, number> = { 400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14 };
+
+/**
+ * Whether `res` answers a gRPC call (`application/grpc`, `application/grpc+proto` …, not gRPC-Web)
+ * over HTTP/2: such a client reads the outcome from `grpc-status`, not from the HTTP status.
+ */
+export function answersGrpc(res: ServerResponse): boolean {
+  const type = (res as { req?: { headers?: Record<string, string | string[] | undefined> } }).req?.headers?.['content-type'];
+  return typeof type === 'string' && /^application\/grpc(?![-\w])/i.test(type);
+}
+
+/**
+ * The head of a trailers-only gRPC answer (HTTP 200, no body, END_STREAM with the HEADERS) for an
+ * error the relay answers with `status` and `text`, as Envoy answers a gRPC call locally: any
+ * gRPC client then gets the status and the relay's message, not an HTTP status it must guess from.
+ */
+export function grpcErrorHead(status: number, text: string): Record<string, string> {
+  return { 'content-type': 'application/grpc', 'grpc-status': String(grpcStatusOf[status] ?? 2), 'grpc-message': percentEncoded(text.trim()) };
+}
+
+/** `grpc-message` is percent-encoded: every byte outside printable ASCII, and `%` itself. */
+function percentEncoded(text: string): string {
+  return text.replace(/[^\x20-\x24\x26-\x7e]/gu, (char) => [...Buffer.from(char, 'utf8')].map((byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join(''));
+}
