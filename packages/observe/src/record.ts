@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { errorBody, RelayError, type AnswerHandler, type ClientInfo, type Handler, type HeaderRecord, type Logger, type ProxyRequest, type ProxyResponse, type RequestRefusedMessage, type Target } from '@relay/core';
+import { grpcStatusForHttp, isGrpcContentType } from '@relay/core/transport';
 
 /**
  * What one kind of observation (access log, metrics, tracing) does at each step of a request.
@@ -334,6 +335,11 @@ export class RequestRecord implements AnswerHandler {
   fail(error: RelayError): void {
     if (error.code === 'ERR_CLIENT_ABORTED') {
       this.status = 499;
+    } else if (this.answeredAsGrpc()) {
+      // The relay answered a gRPC call trailers-only: HTTP 200, no body, the status in grpc-status.
+      this.status = 200;
+      this.bytesOut = 0;
+      this.grpcStatus = grpcStatusForHttp(error.status);
     } else {
       this.status = error.status;
       // The relay's short error body; a HEAD answer has none.
@@ -343,6 +349,12 @@ export class RequestRecord implements AnswerHandler {
     // An app's `onError` answers instead (`toConnect({ errors: 'next' })`): the line says what it sent.
     if (this.status !== 499 && this.request.client.appAnswersErrors) this.request.client.setAnswerHandler(this);
     else this.finish();
+  }
+
+  /** Whether the relay's own error reaches this client as a gRPC answer (a gRPC call over HTTP/2), as core's `sendError` decides. */
+  private answeredAsGrpc(): boolean {
+    const incoming = this.request.client.incoming;
+    return incoming !== null && incoming.httpVersionMajor === 2 && isGrpcContentType(incoming.headers['content-type']);
   }
 
   /** What the app's error handler answered, once the client's response is over. */

@@ -11,7 +11,7 @@ import { SpanStatusCode, propagation } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { createRelay, http2Transport, type Relay } from '@relay/core';
-import { echoMethod, waitFor, type EchoMessage } from '@relay/testkit';
+import { closedPort, echoMethod, waitFor, type EchoMessage } from '@relay/testkit';
 import { observe } from '../src/index.js';
 
 propagation.setGlobalPropagator(new W3CTraceContextPropagator());
@@ -201,6 +201,28 @@ test('gRPC failing calls are visible to an operator: grpcStatus in the line, rpc
     for (const status of ['0', '5', '8']) assert.is(value(text, `relay_grpc_calls_total{relay="grpc",route="",grpc_status="${status}"}`), 1, text);
   } finally {
     await s.close();
+  }
+});
+
+test('the relay’s own error to a gRPC call (service unreachable): the line says what the client got, 200 with grpcStatus 14, and the code; counted under grpc_status 14', async () => {
+  const lines: Record<string, unknown>[] = [];
+  const registry = new Registry();
+  const obs = observe({ accessLog: { stream: { write: (line: string) => lines.push(JSON.parse(line)) } }, metrics: { registry, relay: 'grpc' } });
+  const relay = createRelay({ targetBaseUrl: `http://127.0.0.1:${await closedPort()}`, transport: http2Transport(), stages: [obs.request, obs.attempt] });
+  const front = http2.createServer(relay.handle);
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  const client = new EchoClient(`127.0.0.1:${(front.address() as AddressInfo).port}`, grpc.credentials.createInsecure()) as Client;
+  try {
+    const result = await unary(client, 'unary', { text: 'x', n: 0 });
+    assert.is(result.error?.code, grpc.status.UNAVAILABLE);
+    assert.ok(await waitFor(() => lines.length === 1));
+    assert.equal([lines[0]!.status, lines[0]!.grpcStatus, lines[0]!.code, lines[0]!.bytesOut], [200, 14, 'ERR_UPSTREAM_UNREACHABLE', 0]);
+    const text = await registry.metrics();
+    assert.is(value(text, 'relay_grpc_calls_total{relay="grpc",route="",grpc_status="14"}'), 1, text);
+  } finally {
+    client.close();
+    await relay.shutdown({ timeout: 500 });
+    await new Promise<void>((resolve) => front.close(() => resolve()));
   }
 });
 

@@ -12,8 +12,28 @@ const grpcStatusOf: Record<number, number> = { 400: 13, 401: 16, 403: 7, 404: 12
  * over HTTP/2: such a client reads the outcome from `grpc-status`, not from the HTTP status.
  */
 export function answersGrpc(res: ServerResponse): boolean {
-  const type = (res as { req?: { headers?: Record<string, string | string[] | undefined> } }).req?.headers?.['content-type'];
+  return isGrpcContentType((res as { req?: { headers?: Record<string, string | string[] | undefined> } }).req?.headers?.['content-type']);
+}
+
+/**
+ * Whether a request's `content-type` is gRPC's (`application/grpc`, `application/grpc+proto` …),
+ * not gRPC-Web's, which reads HTTP statuses.
+ *
+ * @example
+ * isGrpcContentType('application/grpc+proto'); // true
+ */
+export function isGrpcContentType(type: string | string[] | undefined): boolean {
   return typeof type === 'string' && /^application\/grpc(?![-\w])/i.test(type);
+}
+
+/**
+ * The `grpc-status` the relay sends a gRPC call for an error it would answer with `status`.
+ *
+ * @example
+ * grpcStatusForHttp(502); // 14 (UNAVAILABLE)
+ */
+export function grpcStatusForHttp(status: number): number {
+  return grpcStatusOf[status] ?? 2;
 }
 
 /**
@@ -22,7 +42,7 @@ export function answersGrpc(res: ServerResponse): boolean {
  * gRPC client then gets the status and the relay's message, not an HTTP status it must guess from.
  */
 export function grpcErrorHead(status: number, text: string): Record<string, string> {
-  return { 'content-type': 'application/grpc', 'grpc-status': String(grpcStatusOf[status] ?? 2), 'grpc-message': percentEncoded(text.trim()) };
+  return { 'content-type': 'application/grpc', 'grpc-status': String(grpcStatusForHttp(status)), 'grpc-message': percentEncoded(text.trim()) };
 }
 
 /** `grpc-message` is percent-encoded: every byte outside printable ASCII, and `%` itself. */
