@@ -21,6 +21,18 @@ test.before(async () => {
       res.end();
       return;
     }
+    if (req.url === '/api/items' && req.method === 'POST') {
+      // 201 Created with the new resource's URL, and a Refresh on to the list (as a login page
+      // moves on): each names the upstream's own origin, under its prefix.
+      res.writeHead(201, {
+        'content-type': 'text/plain',
+        location: `${authService.url}/api/items/7`,
+        'content-location': `${authService.url}/api/items/7`,
+        refresh: `0; url=${authService.url}/api/items`,
+      });
+      res.end('created');
+      return;
+    }
     if (req.url === '/api/logout') {
       res.writeHead(303, { location: '/api/login', 'content-type': 'text/plain' });
       res.end('bye');
@@ -48,6 +60,11 @@ async function assertSameRules(base: string, name: string): Promise<void> {
   assert.is(logout.status, 303, name);
   assert.is(logout.headers.location, '/auth/login', `${name}: path-absolute Location mapped to the mount path`);
   assert.is(logout.text, 'bye', name);
+  const created = await fetchRaw(`${base}/auth/items`, { method: 'POST', body: 'x' });
+  assert.is(created.status, 201, name);
+  assert.is(created.headers.location, `${base}/auth/items/7`, `${name}: Location made public`);
+  assert.is(created.headers['content-location'], `${base}/auth/items/7`, `${name}: Content-Location made public too`);
+  assert.is(created.headers.refresh, `0; url=${base}/auth/items`, `${name}: and the URL of Refresh`);
   const page = await fetchRaw(`${base}/auth/page?x=1`);
   assert.is(page.text, 'upstream saw /api/page?x=1', `${name}: same path mapping`);
 }

@@ -15,8 +15,9 @@ export const cookieOptions: CookiesOptions = { rewriteDomain: () => '', rewriteP
 export const headerOptions: HeadersOptions = { dropResponse: ['x-debug-info'], extraResponse: { 'x-frame-options': 'DENY' } };
 
 /** The scheme and Host the client used, for an absolute Location. */
-function clientOf(req: { headers: IncomingHttpHeaders; socket: object }): LocationClient {
-  return { scheme: (req.socket as TLSSocket).encrypted ? 'https' : 'http', host: req.headers.host ?? '' };
+function clientOf(req: { headers: IncomingHttpHeaders; socket: object | null }): LocationClient {
+  // Fastify may have let go of the socket once a request body was forwarded: these servers are plain http.
+  return { scheme: (req.socket as TLSSocket | null)?.encrypted === true ? 'https' : 'http', host: req.headers.host ?? '' };
 }
 
 // http-proxy-middleware 3: the rules built once, applied in on.proxyRes.
@@ -32,9 +33,9 @@ export function expressGateway(authService: string): express.Express {
       changeOrigin: true,
       on: {
         proxyRes(proxyRes, req) {
-          const headers = responseRules(proxyRes.headers);
+          // Location, Content-Location and the URL of Refresh, as the rewriteLocation() stage.
+          const headers = rewriteLocation.headers(responseRules(proxyRes.headers), clientOf(req));
           headers['set-cookie'] = rewriteCookies(headers['set-cookie']);
-          if (typeof headers.location === 'string') headers.location = rewriteLocation(headers.location, clientOf(req));
           proxyRes.headers = headers;
         },
       },
@@ -55,9 +56,8 @@ export async function fastifyGateway(authService: string) {
     rewritePrefix: '/api',
     replyOptions: {
       rewriteHeaders(upstreamHeaders, request) {
-        const headers = responseRules(upstreamHeaders);
+        const headers = rewriteLocation.headers(responseRules(upstreamHeaders), request === undefined ? undefined : clientOf(request.raw));
         headers['set-cookie'] = rewriteCookies(headers['set-cookie']);
-        if (typeof headers.location === 'string' && request !== undefined) headers.location = rewriteLocation(headers.location, clientOf(request.raw));
         return headers;
       },
     },

@@ -12,6 +12,7 @@ export {
   locationRewriter,
   rewriteLocation,
   type LocationClient,
+  type LocationHeaders,
   type LocationRewriter,
   type LocationRewriterOptions,
   type RewriteLocationOptions,

@@ -1,4 +1,4 @@
-import { assertKnownKeys, type HeaderRecord, type ProxyRequest, type ProxyResponse, type Stage, type Target } from '@relay/core';
+import { assertKnownKeys, type ProxyRequest, type ProxyResponse, type Stage, type Target } from '@relay/core';
 import { normalizePathOption, resolveTarget } from '@relay/core/transport';
 import { checkCallFacts } from './call-facts.js';
 import { describe } from './header-syntax.js';
@@ -62,10 +62,9 @@ export function rewriteLocation(options: RewriteLocationOptions = {}): Stage {
       return async function rewriteLocationStage(request: ProxyRequest): Promise<ProxyResponse> {
         const response = await next(request);
         const headers = response.headers;
-        for (const name of locationHeaders) {
-          if (headers[name] !== undefined) rewriteHeader(headers, name, viewOf(response.target ?? request.target), request.client);
-        }
-        if (typeof headers.refresh === 'string') headers.refresh = rewriteRefresh(headers.refresh, viewOf(response.target ?? request.target), request.client);
+        // Most responses have none of these: no view is looked up for them. The record is this
+        // relay's own, so it is rewritten in place, without a copy.
+        if (hasLocationHeaders(headers)) rewriteLocationHeaders(headers, viewOf(response.target ?? request.target), request.client, false);
         return response;
       };
     },
@@ -94,33 +93,64 @@ export interface LocationClient {
 }
 
 /**
+ * Headers as a plain object with lowercase names, such as Node's `IncomingHttpHeaders`
+ * (`proxyRes.headers`) or what `headerRules(...).response` returns.
+ */
+export type LocationHeaders = Readonly<Record<string, string | readonly string[] | number | undefined>>;
+
+/**
  * Rewrites one `Location` (or `Content-Location`) value. Without `publicOrigin`, an absolute
  * location is given the client's scheme and `Host` when `client` is passed, else it becomes
  * path-absolute (`/auth/dashboard`), which browsers resolve against the page's own origin.
  */
-export type LocationRewriter = (location: string, client?: LocationClient) => string;
+export interface LocationRewriter {
+  (location: string, client?: LocationClient): string;
+  /**
+   * Rewrites every header `rewriteLocation()` rewrites, in a record with lowercase names:
+   * `Location`, `Content-Location` and the URL of `Refresh`. Returns the record itself when
+   * nothing changed, else a shallow copy with the new values; never modifies its input.
+   *
+   * @example
+   * proxyRes.headers = rewrite.headers(proxyRes.headers, { scheme: 'https', host: req.headers.host ?? '' });
+   */
+  headers<T extends LocationHeaders>(headers: T, client?: LocationClient): T;
+}
 
 const clientNames: readonly string[] = ['scheme', 'host'];
 
 /**
  * The rules of `rewriteLocation()` as a plain synchronous function, for proxies that are not a
  * relay: a location on the upstream under its prefix is mapped to the mount path (and the public
- * origin), anything else is returned as it is. Options are checked here; TypeError naming the option.
+ * origin), anything else is returned as it is. `rewrite.headers(record, client)` applies them to
+ * a whole response's headers as the stage does (`Location`, `Content-Location`, `Refresh`).
+ * Options are checked here; TypeError naming the option.
  *
  * @example
  * const rewrite = locationRewriter({ targetBaseUrl: 'http://auth:8000', upstreamPrefix: '/api', mountPath: '/auth' });
  * rewrite('http://auth:8000/api/dashboard?tab=1', { scheme: 'https', host: 'gw.example' }); // 'https://gw.example/auth/dashboard?tab=1'
  * rewrite('/api/login'); // '/auth/login'
+ * rewrite.headers({ location: '/api/items/7', refresh: '0; url=/api/items' }); // { location: '/auth/items/7', refresh: '0; url=/auth/items' }
  */
 export function locationRewriter(options: LocationRewriterOptions): LocationRewriter {
   const { publicOrigin, relative } = readLocationOptions(options, rewriterOptionNames, 'locationRewriter');
   const view = upstreamView(resolveTarget(options.targetBaseUrl, options.upstreamPrefix), publicOrigin, relative);
   const mountPath = normalizePathOption(options.mountPath, 'mountPath');
-  return function rewriteOneLocation(location: string, client?: LocationClient): string {
+  function rewriteOneLocation(location: string, client?: LocationClient): string {
     if (typeof location !== 'string') throw new TypeError(`locationRewriter: the location must be a string, got ${describe(location)}`);
-    if (client !== undefined) checkCallFacts(client, clientNames, 'locationRewriter: client');
-    return rewriteLocationValue(location, view, { mountPath, scheme: client?.scheme ?? 'http', host: client?.host ?? '' });
-  };
+    return rewriteLocationValue(location, view, clientView(mountPath, client));
+  }
+  function rewriteLocationHeadersOf<T extends LocationHeaders>(headers: T, client?: LocationClient): T {
+    if (headers === null || typeof headers !== 'object') throw new TypeError(`locationRewriter: headers must be a header record, got ${describe(headers)}`);
+    return rewriteLocationHeaders(headers, view, clientView(mountPath, client), true);
+  }
+  return Object.assign(rewriteOneLocation, { headers: rewriteLocationHeadersOf });
+}
+
+/** The client of a plain call as the rules read it: `http` and no usable `Host` when not given. */
+function clientView(mountPath: string, client: LocationClient | undefined): ClientView {
+  if (client === undefined) return { mountPath, scheme: 'http', host: '' };
+  checkCallFacts(client, clientNames, 'locationRewriter: client');
+  return { mountPath, scheme: client.scheme ?? 'http', host: client.host ?? '' };
 }
 
 function readLocationOptions(options: RewriteLocationOptions, known: readonly string[], factory: string): { publicOrigin: string | null; relative: boolean } {
@@ -163,13 +193,43 @@ function upstreamView(target: Target, publicOrigin: string | null, relative: boo
   return { scheme: target.protocol.slice(0, -1), authorities, basePath: target.basePath, publicOrigin, relative };
 }
 
-function rewriteHeader(headers: HeaderRecord, name: string, view: UpstreamView, client: ClientView): void {
-  const value = headers[name]!;
-  if (typeof value === 'string') {
-    headers[name] = rewriteLocationValue(value, view, client);
-    return;
+/**
+ * Rewrites `Location`, `Content-Location` and the URL of `Refresh` in a record with lowercase
+ * names: the one loop of the stage and of `locationRewriter(...).headers`. With `copy` false the
+ * record is written in place (the stage owns its response's record); with `copy` true it is
+ * copied at the first change and never modified. Returns the record written, or the input when
+ * nothing changed.
+ */
+function rewriteLocationHeaders<T extends LocationHeaders>(headers: T, view: UpstreamView, client: ClientView, copy: boolean): T {
+  let result = headers as Record<string, unknown>;
+  for (const name of locationHeaders) {
+    const value = headers[name];
+    if (value === undefined || typeof value === 'number') continue;
+    const rewritten = typeof value === 'string' ? rewriteLocationValue(value, view, client) : rewriteLocationList(value, view, client);
+    if (rewritten === value) continue;
+    if (copy && result === headers) result = { ...headers };
+    result[name] = rewritten;
   }
-  headers[name] = value.map((item) => rewriteLocationValue(item, view, client));
+  const refresh = headers.refresh;
+  if (typeof refresh === 'string') {
+    const rewritten = rewriteRefresh(refresh, view, client);
+    if (rewritten !== refresh) {
+      if (copy && result === headers) result = { ...headers };
+      result.refresh = rewritten;
+    }
+  }
+  return result as T;
+}
+
+/** Whether a record has any header `rewriteLocationHeaders` rewrites. */
+function hasLocationHeaders(headers: LocationHeaders): boolean {
+  return headers.location !== undefined || headers['content-location'] !== undefined || headers.refresh !== undefined;
+}
+
+/** Each value of a repeated header rewritten; the list itself when none changed. */
+function rewriteLocationList(values: readonly string[], view: UpstreamView, client: ClientView): readonly string[] {
+  const rewritten = values.map((item) => rewriteLocationValue(item, view, client));
+  return rewritten.every((item, index) => item === values[index]) ? values : rewritten;
 }
 
 /** `Refresh: 5; url=…` (HTML's refresh syntax): the delay, then a URL, optionally quoted. */

@@ -1,5 +1,6 @@
-// headerRules() and locationRewriter() are the headers() and rewriteLocation() stages' own rules:
-// one table of cases per function, run through the stage and through the plain function.
+// headerRules() and locationRewriter() (one value, or a whole record with .headers) are the
+// headers() and rewriteLocation() stages' own rules: one table of cases per function, run through
+// the stage and through the plain function.
 import type { IncomingMessage } from 'node:http';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -170,8 +171,35 @@ for (const { location, options = {}, expected, host = 'gw.example' } of location
     assert.is(fromStage.location, expected, 'stage');
     assert.is(fromStage['content-location'], expected, 'stage, Content-Location');
     assert.is(rewrite(location, { scheme: 'https', host }), expected, 'plain');
+    assert.equal(rewrite.headers({ location, 'content-location': location }, { scheme: 'https', host }), fromStage, 'plain, whole record');
   });
 }
+
+test('locationRewriter(...).headers: Location, Content-Location and the URL of Refresh, as the stage; the input kept', async () => {
+  const upstream = {
+    'content-type': 'text/plain',
+    location: 'http://auth.internal:8000/api/v1/items/7',
+    'content-location': ['/api/v1/items/7', 'http://elsewhere.example/x'],
+    refresh: '5; URL="http://auth.internal:8000/api/v1/items"',
+  };
+  const expected = {
+    'content-type': 'text/plain',
+    location: 'https://gw.example/auth/items/7',
+    'content-location': ['/auth/items/7', 'http://elsewhere.example/x'],
+    refresh: '5; URL="https://gw.example/auth/items"',
+  };
+  const stage = rewriteLocation().wrap(async () => ({ status: 201, statusMessage: '', headers: structuredClone(upstream), body: null }), stageContext({ target }));
+  assert.equal((await stage(proxyRequest({}, 'gw.example'))).headers, expected, 'stage');
+  const rewrite = locationRewriter({ targetBaseUrl: 'http://auth.internal:8000', upstreamPrefix: '/api/v1', mountPath: '/auth' });
+  const input = structuredClone(upstream);
+  assert.equal(rewrite.headers(input, { scheme: 'https', host: 'gw.example' }), expected, 'plain');
+  assert.equal(input, upstream, 'the input record is not modified');
+  const untouched = { location: 'http://elsewhere.example/x', refresh: '5', 'content-length': 3 };
+  assert.is(rewrite.headers(untouched), untouched, 'nothing to rewrite: the record itself');
+  assert.equal(rewrite.headers({ refresh: '0; url=/api/v1/items' }), { refresh: '0; url=/auth/items' }, 'no client: path-absolute');
+  assert.throws(() => rewrite.headers(null as never), /locationRewriter: headers must be a header record/);
+  assert.throws(() => rewrite.headers({}, { shceme: 'https', host: 'x' } as never), /locationRewriter: client: unknown option "shceme"/);
+});
 
 test('locationRewriter: without a client an absolute location becomes path-absolute; options are checked', () => {
   const rewrite = locationRewriter({ targetBaseUrl: 'http://auth.internal:8000/api', mountPath: '/auth/' });

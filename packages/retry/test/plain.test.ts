@@ -133,4 +133,13 @@ test('retryPolicy: Retry-After read from a WHATWG Headers, an IncomingHttpHeader
   assert.ok(fromDate > 3000 && fromDate <= 5500, String(fromDate));
 });
 
+test('retryPolicy: Retry-After in a header record is found whatever the case of its name (RFC 9110 §5.1)', () => {
+  const policy = retryPolicy({ maxRetries: 2, backoffFactor: 50 });
+  for (const name of ['retry-after', 'Retry-After', 'RETRY-AFTER']) {
+    assert.is(policy.shouldRetry(1, { method: 'GET', status: 503, headers: { [name]: '3600' } }), false, `${name}: an hour is beyond retryAfter (10 s)`);
+    assert.is(policy.delay(1, { method: 'GET', status: 503, headers: { [name]: '2' } }), 2000, `${name}: the server's wait, not the 50 ms backoff`);
+  }
+  assert.is(policy.delay(1, { method: 'GET', status: 503, headers: { 'Content-Type': 'text/plain', 'X-Retry-After': '2' } }), 50, 'no Retry-After in any case: the backoff');
+});
+
 test.run();

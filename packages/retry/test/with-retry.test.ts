@@ -179,6 +179,20 @@ test('an SDK-style error carrying status 503 is retried like a response', async 
   assert.is(calls, 3);
 });
 
+test('an SDK error with status 503 and { "Retry-After": "3600" } is not retried: the server asked for an hour', async () => {
+  let calls = 0;
+  const sdkError = Object.assign(new Error('Service Unavailable'), { status: 503, headers: { 'Content-Type': 'application/json', 'Retry-After': '3600' } });
+  const failure = await withRetry(
+    async () => {
+      calls++;
+      throw sdkError;
+    },
+    { method: 'GET', maxRetries: 2, backoffFactor: 50 },
+  ).catch((error: unknown) => error);
+  assert.is(failure, sdkError, 'the last error is thrown');
+  assert.is(calls, 1, 'a Retry-After beyond retryAfter ends the retries, as the stage ends them');
+});
+
 test('options are checked: method is required, unknown to retry() options are refused, maxReplayBytes does not apply', async () => {
   const call = async (): Promise<string> => 'x';
   assert.throws(() => withRetry(call, {} as WithRetryOptions), /method must be the HTTP method/);
