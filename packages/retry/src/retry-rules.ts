@@ -113,18 +113,16 @@ export interface RetryDecision {
  * Whether attempt number `attempt` (1 for the first), which ended with `outcome`, is followed by
  * another, and after which wait: `null` when it is not (no retry left, a method that is not
  * retried, a status or failure that is not, or a `Retry-After` longer than allowed).
- * `lowercaseNames`: the headers are a relay's own `HeaderRecord` (the stage's), so a missing
- * `retry-after` is not looked for in another case.
  *
  * @example
  * decideRetry(rules, 1, { method: 'GET', status: 503 }); // { delay: 200, reason: 'status 503', retryAfter: false }
  */
-export function decideRetry(rules: RetryRules, attempt: number, outcome: RetryOutcome, lowercaseNames = false): RetryDecision | null {
+export function decideRetry(rules: RetryRules, attempt: number, outcome: RetryOutcome): RetryDecision | null {
   const policy = rules.policy;
   if (attempt > rules.maxRetries || !policy.retriesMethod(outcome.method)) return null;
   if (outcome.status !== undefined) {
     if (!policy.retriesStatus(outcome.status)) return null;
-    const retryAfter = policy.retryAfterDelay(outcome.status, retryAfterOf(outcome.headers, lowercaseNames));
+    const retryAfter = policy.retryAfterDelay(outcome.status, retryAfterOf(outcome.headers));
     if (retryAfter === waitTooLong) return null;
     const delay = retryAfter ?? backoffDelay(attempt, rules.backoff);
     return { delay, reason: `status ${outcome.status}`, retryAfter: retryAfter !== null };
@@ -135,13 +133,13 @@ export function decideRetry(rules: RetryRules, attempt: number, outcome: RetryOu
 }
 
 /** Only the `Retry-After` of any headers shape, as the policy reads it. */
-function retryAfterOf(headers: RetryOutcome['headers'], lowercaseNames: boolean): HeaderRecord {
+function retryAfterOf(headers: RetryOutcome['headers']): HeaderRecord {
   if (headers === undefined) return {};
   if (headers instanceof Headers) return { 'retry-after': headers.get('retry-after') ?? undefined };
   let value = headers['retry-after'];
   // Field names are case-insensitive (RFC 9110 §5.1): an SDK error's or a hand-written record may
-  // say `Retry-After`. Looked for only when the lowercase name is missing, and never in the stage's records.
-  if (value === undefined && !lowercaseNames) value = valueInAnyCase(headers, 'retry-after');
+  // say `Retry-After`. Looked for only when the lowercase name is missing (a retried answer without one).
+  if (value === undefined) value = valueInAnyCase(headers, 'retry-after');
   return { 'retry-after': value === undefined ? undefined : typeof value === 'number' ? String(value) : typeof value === 'string' ? value : value[0] };
 }
 

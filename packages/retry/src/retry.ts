@@ -288,7 +288,7 @@ class RetryRun {
     if (!this.canResend()) return false;
     // attemptNumber counts this run's attempts from 1, as the rules do: attempt n may be followed by retry n.
     // The response's record is the relay's own, with lowercase names.
-    const decision = decideRetry(this.settings.rules, attemptNumber, outcome, true);
+    const decision = decideRetry(this.settings.rules, attemptNumber, outcome);
     if (decision === null || !fitsDeadline(this.settings.deadline, this.startedAt, decision.delay)) return false;
     // With a streamed body the old attempt may still wait for it: only destroying frees its connection.
     if (response !== null) discard(response, this.mode === BodyMode.Stream);
