@@ -5,14 +5,16 @@ import type { LimitStoreOf } from './generation.js';
 /**
  * The rate limits of `--workers N`, counted once for the whole gateway (nginx keeps a `limit_req`
  * zone in shared memory for all its workers): the primary holds the token buckets in a memory
- * store, a worker takes a token with one IPC round trip (`relay:limit`), as `/metrics` is gathered.
+ * store, a worker takes a token with one IPC round trip (`relay:limit`), as `/metrics` is gathered,
+ * and gives back the token of a request a limit further in refused with one message (`relay:limit-refund`).
  * rate-limiter-flexible's `RateLimiterCluster` does the same but counts in fixed windows (its
  * master is a `RateLimiterMemory`), not the token bucket one process uses, so its `burst` and
  * `RateLimit` fields would differ from a single process's.
  */
 export type LimitMessage =
   | { type: 'relay:limit'; id: number; limit: string; policy: BucketPolicy; key: string }
-  | { type: 'relay:limit-result'; id: number; decision?: Decision; error?: string };
+  | { type: 'relay:limit-result'; id: number; decision?: Decision; error?: string }
+  | { type: 'relay:limit-refund'; limit: string; key: string };
 
 /**
  * How long a worker waits for the primary's decision: it runs on the same machine and does little
@@ -58,9 +60,14 @@ export function workerLimitStores(): LimitStoreOf {
       process.send!({ type: 'relay:limit', id, limit, policy, key } satisfies LimitMessage);
     });
   }
+  // Only for a request a limit further in refused; no answer awaited (IPC keeps a worker's messages in order).
+  function refund(limit: string, key: string): void {
+    if (!process.connected) throw new Error('the primary is gone');
+    process.send!({ type: 'relay:limit-refund', limit, key } satisfies LimitMessage);
+  }
   return (limit) => ({
     kind: 'primary',
-    bind: (policy): Bucket => ({ take: (key) => take(limit, policy, key) }),
+    bind: (policy): Bucket => ({ take: (key) => take(limit, policy, key), refund: (key) => refund(limit, key) }),
   });
 }
 
@@ -92,6 +99,8 @@ export function serveClusterLimits(): void {
   const limits = new Map<string, SharedLimit>();
   cluster.on('message', (worker: Worker, message: LimitMessage) => {
     if (message?.type === 'relay:limit') void answer(worker, message);
+    // A limit dropped since (unused longer than its buckets take to fill) is full: nothing to give back.
+    else if (message?.type === 'relay:limit-refund') void limits.get(message.limit)?.bucket.refund?.(message.key);
   });
   setInterval(sweep, sweepInterval, limits).unref();
 

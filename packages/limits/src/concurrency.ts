@@ -80,7 +80,8 @@ class ConcurrencyLimiter {
       slot.release();
       return Promise.reject(error);
     }
-    return pending.then(
+    // A JS stage may answer without a promise: core awaits whatever it gets, so this must too.
+    return Promise.resolve(pending).then(
       (response) => holdFor(response, slot, request),
       (error: unknown) => {
         slot.release();
@@ -90,15 +91,25 @@ class ConcurrencyLimiter {
   }
 }
 
-/** Keeps the slot while the response is in progress: its body, or its WebSocket session. */
+/**
+ * Keeps the slot while the response is in progress: its body, or its WebSocket session. Whatever
+ * the answer, the slot is held only by something that will end (a stream's `close`, the hand-off)
+ * or released here: a slot kept for good refuses the key forever.
+ */
 function holdFor(response: ProxyResponse, slot: Slot, request: ProxyRequest): ProxyResponse {
-  if (response.upgrade !== undefined) {
-    return { ...response, upgrade: new HeldHandoff(response.upgrade, slot, request.client.signal) };
-  }
-  if (response.body !== null) {
-    slot.holdUntilClose(response.body);
-  } else {
+  try {
+    if (response.upgrade !== undefined) {
+      return { ...response, upgrade: new HeldHandoff(response.upgrade, slot, request.client.signal) };
+    }
+    // Core sends a body left out (`undefined`) as no body, and answers 500 for one that is not a
+    // stream (a string): neither will ever close, so the slot goes back now.
+    const { body } = response;
+    if (body != null && typeof (body as { once?: unknown }).once === 'function') slot.holdUntilClose(body);
+    else slot.release();
+    return response;
+  } catch (error) {
+    // A response that is not an object (core answers 500 for it): the request is over.
     slot.release();
+    throw error;
   }
-  return response;
 }

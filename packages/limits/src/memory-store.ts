@@ -1,5 +1,5 @@
 import { assertKnownKeys, assertOptionsObject, assertPositiveInteger } from './options.js';
-import { takeToken, type Bucket, type BucketPolicy, type Decision, type LimitStore } from './store.js';
+import { refundToken, takeToken, type Bucket, type BucketPolicy, type Decision, type LimitStore } from './store.js';
 
 /** Options of `memoryStore()`. */
 export interface MemoryStoreOptions {
@@ -47,6 +47,15 @@ class MemoryBucket implements Bucket {
       this.full.set(key, tat);
     }
     return decision;
+  }
+
+  refund(key: string): void {
+    const tat = this.full.get(key);
+    // Not there: dropped as full (or never let through), so there is nothing to give back.
+    if (tat === undefined) return;
+    const restored = refundToken(this.policy, tat, performance.now());
+    if (restored === null) this.full.delete(key);
+    else this.full.set(key, restored);
   }
 
   /** Drops the keys whose bucket is full again; if none is, the oldest tenth. */

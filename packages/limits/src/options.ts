@@ -10,7 +10,8 @@ export function assertOptionsObject(value: unknown, owner: string): asserts valu
 
 /** Checks a positive finite number (a count or a duration in ms). */
 export function assertPositive(value: unknown, option: string): asserts value is number {
-  if (typeof value !== 'number' || Number.isNaN(value)) throw new TypeError(`${option} must be a number, got ${typeof value}`);
+  if (typeof value !== 'number') throw new TypeError(`${option} must be a number, got ${typeof value}`);
+  // NaN is a number to typeof: it gets the range message, which names it ("got NaN"), as Infinity does.
   if (!(value > 0) || !Number.isFinite(value)) throw new RangeError(`${option} must be a finite number > 0, got ${value}`);
 }
 

@@ -138,22 +138,18 @@ class RateLimiter {
   }
 
   private decide(request: ProxyRequest, key: string, decision: Decision): Promise<ProxyResponse> {
-    const { settings, refusals } = this.shared;
-    if (!decision.allowed) {
-      const fields = { limit: settings.policy.name, key: shownKey(key), retryAfter: retryAfterSeconds(decision) };
-      if (settings.dryRun) {
-        refusals.log(this.logger, 'warn', fields, 'rate limit exceeded (dry run: let through)');
-        return this.next(request);
-      }
-      refusals.log(this.logger, 'info', fields, 'rate limit exceeded: 429');
-      this.shared.refused.set(request.client, decision);
-      return Promise.resolve(this.shared.refusal(decision));
-    }
-    if (!settings.headers || settings.dryRun) return this.next(request);
+    // Kept small, the refusals in a method of their own: V8 then inlines the allowed path into its caller.
+    if (!decision.allowed) return this.refuse(request, key, decision);
+    const { settings } = this.shared;
+    if (!settings.headers || settings.dryRun) return this.withoutHeaders(request, key, decision);
     const { policyItem } = this.shared;
     const item = rateLimitItem(settings.policy.name, decision);
     return this.next(request).then(
       (response) => {
+        // A limit further in (or its store, failing closed) refused the request: it was not let
+        // through, so it is not charged here either (nginx charges its limit_req zones only once
+        // every one has passed). Seen on the answer: a limit never refused further in pays one check.
+        if (refusedByLimit(response)) return this.refunded(response, key, decision, item);
         appendRateLimitHeaders(response.headers, policyItem, item);
         return response;
       },
@@ -161,6 +157,54 @@ class RateLimiter {
         throw withRateLimitFields(error, policyItem, item);
       },
     );
+  }
+
+  /** No token left: 429 (or, in dry run, let through and logged). */
+  private refuse(request: ProxyRequest, key: string, decision: Decision): Promise<ProxyResponse> {
+    const { settings, refusals } = this.shared;
+    const fields = { limit: settings.policy.name, key: shownKey(key), retryAfter: retryAfterSeconds(decision) };
+    if (settings.dryRun) {
+      refusals.log(this.logger, 'warn', fields, 'rate limit exceeded (dry run: let through)');
+      return this.next(request);
+    }
+    refusals.log(this.logger, 'info', fields, 'rate limit exceeded: 429');
+    this.shared.refused.set(request.client, decision);
+    return Promise.resolve(this.shared.refusal(decision));
+  }
+
+  /** An allowed request of a limit that adds no fields (`headers: false`, `dryRun`): a refusal further in still gives its token back. */
+  private withoutHeaders(request: ProxyRequest, key: string, decision: Decision): Promise<ProxyResponse> {
+    // A store that cannot give a token back keeps it spent: nothing to watch for.
+    if (this.shared.bucket.refund === undefined) return this.next(request);
+    return this.next(request).then((response) => (refusedByLimit(response) ? this.refunded(response, key, decision, null) : response));
+  }
+
+  /** Gives back the token this request took, and reports the bucket as it was before it. */
+  private refunded(response: ProxyResponse, key: string, decision: Decision, item: string | null): ProxyResponse {
+    const { bucket, settings, policyItem } = this.shared;
+    if (bucket.refund === undefined) {
+      if (item !== null) appendRateLimitHeaders(response.headers, policyItem, item);
+      return response;
+    }
+    try {
+      // Not awaited: the 429 need not wait for a shared store; a failure is logged, the token stays spent.
+      const pending = bucket.refund(key);
+      if (pending !== undefined) pending.then(undefined, (error: unknown) => this.refundFailed(error));
+    } catch (error) {
+      this.refundFailed(error);
+    }
+    if (item !== null) {
+      const interval = settings.policy.duration / settings.policy.points;
+      const before = { ...decision, remaining: decision.remaining + 1, resetMs: Math.max(0, decision.resetMs - interval) };
+      appendRateLimitHeaders(response.headers, policyItem, rateLimitItem(settings.policy.name, before));
+    }
+    return response;
+  }
+
+  private refundFailed(error: unknown): void {
+    const { settings, failures } = this.shared;
+    const fields = { limit: settings.policy.name, store: settings.store.kind, error: (error as Error)?.message ?? String(error) };
+    failures.log(this.logger, 'error', fields, 'rate limit store failed: the token of a refused request is not given back');
   }
 
   /** A retry's later attempt: never counted again; refused again if the first attempt was. */
@@ -182,6 +226,17 @@ class RateLimiter {
     this.shared.refused.set(request.client, null);
     return Promise.resolve(storeUnavailable());
   }
+}
+
+/**
+ * Whether the pipeline inside refused the request by a limit: another rate limit's 429, or its
+ * store's 503 when it fails closed (both marked by `errorCode`, see responses.ts). An upstream's own
+ * 429 is an answer to a request that was let through, and is charged.
+ */
+function refusedByLimit(response: ProxyResponse): boolean {
+  // A JS stage may answer something that is not a response: core answers 500 for it, not this check.
+  const code = (response as ProxyResponse | undefined)?.errorCode;
+  return code !== undefined && (code === 'ERR_RATE_LIMITED' || code === 'ERR_LIMIT_STORE');
 }
 
 /**

@@ -42,6 +42,25 @@ redis.call('SET', KEYS[1], string.format('%.3f', now + ahead), 'PX', math.ceil(a
 return {burst - math.floor((window - ahead) / interval + 0.000001), math.ceil(ahead)}
 `;
 
+/**
+ * `refundToken` as one Lua script on Redis's clock (KEYS[1] = the key, ARGV[1] = the ms one token
+ * stands for): the bucket's `tat` one interval earlier, or the key deleted when that bucket is full
+ * (as an expired key is). A key that is gone has nothing to give back.
+ */
+const refundScript = `
+local tat = tonumber(redis.call('GET', KEYS[1]))
+if not tat then return 0 end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
+local restored = tat - tonumber(ARGV[1])
+if restored <= now then
+  redis.call('DEL', KEYS[1])
+else
+  redis.call('SET', KEYS[1], string.format('%.3f', restored), 'PX', math.ceil(restored - now))
+end
+return 1
+`;
+
 /** rate-limiter-flexible runs the custom script only for a key TTL of 1 s or more; the script sets its own. */
 const consumeOptions = { customDuration: 1 };
 
@@ -80,15 +99,18 @@ class RedisBucket implements Bucket {
   private readonly limiter: RateLimiterRedis;
   /** Milliseconds an empty bucket takes to fill, less one token: turns "next token in" into "full in". */
   private readonly fillAfterNext: number;
+  /** Milliseconds one token stands for, as the refund script's argument. */
+  private readonly interval: string;
 
   constructor(
     policy: BucketPolicy,
-    client: Redis | Cluster,
+    private readonly client: Redis | Cluster,
     keyPrefix: string,
     private readonly timeout: number,
   ) {
     const window = (policy.duration * policy.burst) / policy.points;
     this.fillAfterNext = window - policy.duration / policy.points;
+    this.interval = String(policy.duration / policy.points);
     this.limiter = new RateLimiterRedis({
       storeClient: client,
       keyPrefix,
@@ -111,6 +133,25 @@ class RedisBucket implements Bucket {
           clearTimeout(timer);
           if (!(error instanceof RateLimiterRes)) reject(error);
           else resolve({ allowed: false, remaining: 0, retryAfterMs: error.msBeforeNext, resetMs: error.msBeforeNext + this.fillAfterNext });
+        },
+      );
+    });
+  }
+
+  /** Runs only for a refused request (not per request): one EVAL, bounded by `timeout` as `take` is. */
+  refund(key: string): Promise<void> {
+    // As for take (rejectIfRedisNotReady): fail now rather than wait in ioredis's offline queue.
+    if (this.client.status !== 'ready') return Promise.reject(new Error(`redis is not ready (${this.client.status})`));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(onTimeout, this.timeout, reject, this.timeout);
+      this.client.eval(refundScript, 1, this.limiter.getKey(key), this.interval).then(
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        (error: unknown) => {
+          clearTimeout(timer);
+          reject(error);
         },
       );
     });

@@ -25,10 +25,17 @@ export interface Decision {
   resetMs: number;
 }
 
-/** A store's bucket set for one policy: takes a token for a key, atomically. */
+/** A store's bucket set for one policy: takes a token for a key, atomically, and gives it back. */
 export interface Bucket {
   /** Takes one token for `key`; the memory store answers at once, shared stores with a promise. */
   take(key: string): Decision | Promise<Decision>;
+  /**
+   * Gives back one token `take` took for `key`, atomically: the bucket is as if that request had
+   * never come (a request a later limit refused is not charged, as nginx's several `limit_req`).
+   * Called only for a request let through whose pipeline then refused it. A store without it
+   * keeps the token spent.
+   */
+  refund?(key: string): void | Promise<void>;
 }
 
 /**
@@ -65,4 +72,17 @@ export function takeToken(policy: BucketPolicy, tat: number, now: number): { dec
   }
   const remaining = Math.floor((capacity - ahead) / interval + epsilon);
   return { decision: { allowed: true, remaining, retryAfterMs: 0, resetMs: ahead }, tat: now + ahead };
+}
+
+/**
+ * The inverse of an allowed `takeToken`: the `tat` with that token given back (one interval
+ * earlier), or `null` when the bucket is then full at `now` and the key can be forgotten. Tokens
+ * taken by other requests in between stay taken; the Redis store runs the same step in Lua.
+ *
+ * @example
+ * const restored = refundToken(policy, tat, performance.now());
+ */
+export function refundToken(policy: BucketPolicy, tat: number, now: number): number | null {
+  const restored = tat - policy.duration / policy.points;
+  return restored > now ? restored : null;
 }

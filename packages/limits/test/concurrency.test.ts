@@ -224,6 +224,49 @@ test('a rate limit applies to WebSocket handshakes too: 429 with Retry-After, he
   }
 });
 
+/** A stage that answers by itself (an auth check's 204, a health check) as a JS user may write it: `answer` as is. */
+function answering(answer: () => unknown): Stage {
+  return { name: 'answering', wrap: () => answer as never };
+}
+
+/** Three requests one after another through a relay with `stages`: the statuses, and the same without the limit. */
+async function threeInTurn(answer: () => unknown): Promise<{ limited: number[]; bare: number[] }> {
+  const upstream = await startUpstream();
+  const bare = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [answering(answer)] }));
+  const limited = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [concurrencyLimit({ max: 1, key: 'route' }), answering(answer)] }));
+  try {
+    const statuses = { limited: [] as number[], bare: [] as number[] };
+    for (let i = 0; i < 3; i++) statuses.limited.push((await fetchRaw(limited.url)).status);
+    for (let i = 0; i < 3; i++) statuses.bare.push((await fetchRaw(bare.url)).status);
+    return statuses;
+  } finally {
+    await bare.close();
+    await limited.close();
+    await upstream.close();
+  }
+}
+
+// max 1, one request at a time: a 429 means an earlier request's slot was never given back.
+test('a stage inside answering with its body left out: served as core serves it (no body), and the slot comes back', async () => {
+  const statuses = await threeInTurn(async () => ({ status: 204, statusMessage: '', headers: {} }));
+  assert.equal(statuses.bare, [204, 204, 204], 'core sends a body left out as no body');
+  assert.equal(statuses.limited, [204, 204, 204], 'never a 500, never a 429');
+});
+
+test('a stage inside answering a body core refuses (a string), or no response at all: 500 as without the limit, and the slot comes back', async () => {
+  for (const answer of [async () => ({ status: 200, statusMessage: '', headers: {}, body: 'hello' }), async () => null]) {
+    const statuses = await threeInTurn(answer);
+    assert.equal(statuses.bare, [500, 500, 500]);
+    assert.equal(statuses.limited, [500, 500, 500], 'each request ended: its slot is free again');
+  }
+});
+
+test('a stage inside answering without a promise: served, and the slot comes back', async () => {
+  const statuses = await threeInTurn(() => ({ status: 204, statusMessage: '', headers: {}, body: null }));
+  assert.equal(statuses.bare, [204, 204, 204]);
+  assert.equal(statuses.limited, [204, 204, 204]);
+});
+
 test('concurrencyLimit options are checked', () => {
   assert.throws(() => concurrencyLimit({} as never), /concurrencyLimit: max must be a number/);
   assert.throws(() => concurrencyLimit({ max: 0 }), /concurrencyLimit: max must be a finite number > 0/);

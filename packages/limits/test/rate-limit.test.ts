@@ -2,8 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRelay } from '@relay/core';
 import { retry } from '@relay/retry';
-import { closedPort, fetchRaw, memoryLogger, serveRelay, startUpstream } from '@relay/testkit';
-import { rateLimit } from '../src/index.js';
+import { closedPort, fetchRaw, memoryLogger, optionErrorMessage, serveRelay, startUpstream } from '@relay/testkit';
+import { concurrencyLimit, rateLimit } from '../src/index.js';
 
 test("key 'path': an escaped spelling of a path counts in that path's bucket (/%6Cogin is /login to the upstream)", async () => {
   // The upstream decodes unreserved escapes (RFC 3986 §6.2.2.2): a key taken from the raw path
@@ -143,8 +143,11 @@ test('two limits on one route, per client and global, both reported in the IETF 
     assert.is(first.headers['ratelimit-policy'], '"per-key";q=2;w=60, "global";q=3;w=60');
     assert.is(first.headers.ratelimit, '"per-key";r=1;t=30, "global";r=2;t=20');
     assert.is((await fetchRaw(served.url, { headers: { 'x-api-key': 'a' } })).status, 200);
-    assert.is((await fetchRaw(served.url, { headers: { 'x-api-key': 'a' } })).status, 429, 'per key: 2');
-    assert.is((await fetchRaw(served.url, { headers: { 'x-api-key': 'b' } })).status, 429, 'global: 3 spent, b refused too');
+    const refused = await fetchRaw(served.url, { headers: { 'x-api-key': 'a' } });
+    assert.is(refused.status, 429, 'per key: 2');
+    assert.is(refused.headers.ratelimit, '"per-key";r=0;t=60, "global";r=1;t=40', 'the refused request spent no global token (nginx semantics)');
+    assert.is((await fetchRaw(served.url, { headers: { 'x-api-key': 'b' } })).status, 200, 'global: 2 of 3 spent, b gets the third');
+    assert.is((await fetchRaw(served.url, { headers: { 'x-api-key': 'c' } })).status, 429, 'global: 3 spent');
   } finally {
     await served.close();
     await upstream.close();
@@ -223,6 +226,22 @@ test('bad options throw when the stage is built, naming the option', () => {
   assert.throws(() => rateLimit({ points: 5, duration: 1000, name: 'has "quotes"' }), /rateLimit: name/);
   assert.throws(() => rateLimit({ points: 5, duration: 1000, store: {} as never }), /rateLimit: store must be a LimitStore/);
   assert.throws(() => rateLimit({ points: 5, duration: 1000, dryRun: 'yes' as never }), /rateLimit: dryRun must be true or false/);
+});
+
+test('NaN points, duration, burst and max are refused with a RangeError naming NaN, as Infinity is', () => {
+  // typeof NaN is 'number': "points must be a number, got number" said nothing about what was wrong.
+  const cases: Array<[() => unknown, string]> = [
+    [() => rateLimit({ points: Number.NaN, duration: 1000 }), 'rateLimit: points'],
+    [() => rateLimit({ points: 10, duration: Number.NaN }), 'rateLimit: duration'],
+    [() => rateLimit({ points: 10, duration: 1000, burst: Number.NaN }), 'rateLimit: burst'],
+    [() => concurrencyLimit({ max: Number.NaN }), 'concurrencyLimit: max'],
+    [() => rateLimit({ points: 10, duration: Number.POSITIVE_INFINITY }), 'rateLimit: duration'],
+  ];
+  for (const [run, option] of cases) {
+    assert.throws(run, (error: Error) => error instanceof RangeError);
+    const message = optionErrorMessage(run);
+    assert.match(message, new RegExp(`^${option} must be a finite number > 0, got (NaN|Infinity)$`), message);
+  }
 });
 
 test('RateLimit and RateLimit-Policy are on every response: the relay\'s 502 for an allowed request that spent a token carries them too', async () => {

@@ -76,6 +76,64 @@ test('the token bucket runs atomically in Redis: N then refusals, with the same 
   }
 });
 
+test('refund in Redis: one atomic script gives the token back (the bucket as before the take), a full bucket\'s key is deleted, an unknown key is left alone', async () => {
+  const redis = await startRedis();
+  const connection = await client(redis.port);
+  try {
+    const bucket = redisStore({ client: connection, timeout: 5000 }).bind({ name: 'unit', points: 3, duration: 60_000, burst: 3 });
+    const remaining = async () => {
+      const decision = await bucket.take('k');
+      return decision.allowed ? decision.remaining : -1;
+    };
+    assert.equal([await remaining(), await remaining(), await remaining(), await remaining()], [2, 1, 0, -1]);
+    await bucket.refund!('k');
+    assert.equal([await remaining(), await remaining()], [0, -1], 'one token given back, taken again');
+    const ttl = await connection.pttl('relay:limits:unit:k');
+    await bucket.refund!('k');
+    const shorter = await connection.pttl('relay:limits:unit:k');
+    assert.ok(ttl - shorter > 18_000 && ttl - shorter < 22_000, `the key expires one interval (20 s) sooner: ${ttl} then ${shorter}`);
+    await bucket.refund!('k');
+    await bucket.refund!('k');
+    assert.is(await connection.exists('relay:limits:unit:k'), 0, 'back to full: deleted, as an expired key');
+    await bucket.refund!('k');
+    await bucket.refund!('never-seen');
+    assert.is(await connection.exists('relay:limits:unit:never-seen'), 0, 'nothing written for a key it does not hold');
+    assert.is(await remaining(), 2, 'a refund past full gives nothing more: the bucket holds 3');
+  } finally {
+    connection.disconnect();
+    await redis.stop();
+  }
+});
+
+test('several limits in Redis: a request the per-key limit refuses spends nothing of the global one', async () => {
+  const redis = await startRedis();
+  const connection = await client(redis.port);
+  const upstream = await startUpstream();
+  const store = redisStore({ client: connection, timeout: 5000 });
+  const served = await serveRelay(
+    createRelay({
+      targetBaseUrl: upstream.url,
+      stages: [
+        rateLimit({ name: 'global', key: 'route', points: 4, duration: 60_000, store }),
+        rateLimit({ name: 'per-key', key: { header: 'x-api-key' }, points: 1, duration: 60_000, store }),
+      ],
+    }),
+  );
+  try {
+    const abusive: number[] = [];
+    for (let i = 0; i < 6; i++) abusive.push((await fetchRaw(served.url, { headers: { 'x-api-key': 'abuser' } })).status);
+    assert.equal(abusive, [200, 429, 429, 429, 429, 429]);
+    const other = await fetchRaw(served.url, { headers: { 'x-api-key': 'honest' } });
+    assert.is(other.status, 200);
+    assert.match(String(other.headers.ratelimit), /"global";r=2;/, 'global: 4 - abuser\'s one let through - this one');
+  } finally {
+    connection.disconnect();
+    await served.close();
+    await upstream.close();
+    await redis.stop();
+  }
+});
+
 test('two relays in two processes sharing one redis-server enforce one combined limit (±2 %) under 2 000 requests', async () => {
   const redis = await startRedis();
   const upstream = await startUpstream((_req, res) => res.writeHead(200, { 'content-length': 0 }).end());
