@@ -152,7 +152,26 @@ export class LimitStream extends Transform {
 
   constructor(readonly limit: number) {
     super();
-    this.on('newListener', onLimitListener);
+    if (this.readByTransport()) this.on('newListener', onLimitListener);
+  }
+
+  /**
+   * Whether the transport reads this stream itself; otherwise a stream further down the chain is
+   * given to `readThrough` (this one's reader, the next stream, starts at once).
+   */
+  protected readByTransport(): boolean {
+    return true;
+  }
+
+  /** Lets a held failure out once `tail`, the stream the transport reads, is read. */
+  readThrough(tail: Readable): void {
+    (tail as LimitedTail)[kLimited] = this;
+    tail.on('newListener', onTailListener);
+  }
+
+  /** The failure's message. */
+  protected overLimitMessage(): string {
+    return `request body passed the limit of ${this.limit} bytes`;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -162,7 +181,7 @@ export class LimitStream extends Transform {
       return;
     }
     this.tripped = true;
-    const error = new RelayError('ERR_BODY_TOO_LARGE', `request body passed the limit of ${this.limit} bytes`);
+    const error = new RelayError('ERR_BODY_TOO_LARGE', this.overLimitMessage());
     // The write callback is never called before the failure: the client's body waits, unread.
     if (this.reading) callback(error);
     else this.pending = error;
@@ -182,8 +201,15 @@ export class LimitStream extends Transform {
   }
 }
 
+const kLimited = Symbol('relay.body.limited');
+type LimitedTail = Readable & { [kLimited]?: LimitStream };
+
 function onLimitListener(this: LimitStream, event: string | symbol): void {
   if (event === 'data' || event === 'readable') this.readStarted();
+}
+
+function onTailListener(this: LimitedTail, event: string | symbol): void {
+  if (event === 'data' || event === 'readable') this[kLimited]?.readStarted();
 }
 
 function failPending(stream: LimitStream): void {
