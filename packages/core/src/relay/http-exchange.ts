@@ -9,7 +9,6 @@ import { loggedPath } from '../logger.js';
 import type { Handler, HeaderRecord, HeaderValue, ProxyRequest, ProxyResponse } from '../types.js';
 import type { ExchangeHost } from './host.js';
 import type { InFlight } from './in-flight.js';
-import { isLastHopMethod, lastHop } from './max-forwards.js';
 import { checkedResponse, goAway, isHttp2, sendError } from './respond.js';
 import { kExchange, kSocketExchanges } from '../tags.js';
 
@@ -134,7 +133,7 @@ function onErrorFailed(exchange: HttpExchange, error: RelayError, thrown: unknow
 async function runPipeline(pipeline: Handler, exchange: HttpExchange, request: ProxyRequest): Promise<void> {
   let response: ProxyResponse;
   try {
-    response = checkedResponse(await (isLastHopMethod(request.method) ? lastHop(pipeline, request) : pipeline(request)));
+    response = checkedResponse(await pipeline(request));
   } catch (error) {
     settled(exchange);
     onPipelineError(exchange, error);

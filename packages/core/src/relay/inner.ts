@@ -2,14 +2,16 @@ import { toRelayError } from '../errors.js';
 import { attemptEvents } from '../events.js';
 import { logUpstreamFailure } from '../logger.js';
 import { assertSafeUpstreamPath, pathOnly } from '../request/path.js';
+import { maxForwardsChecked } from './max-forwards.js';
 import type { BoundTransport, Handler, Logger, ProxyRequest, ProxyResponse, Stage, TransportConfig } from '../types.js';
 
 /**
  * The innermost handler of a pipeline: the bound transport, its attempts published on
- * diagnostics_channel, each failure logged once, and the path the stages leave checked.
+ * diagnostics_channel, each failure logged once, the path the stages leave checked, and a TRACE
+ * or OPTIONS with `Max-Forwards: 0` answered instead of sent.
  */
 export function innerHandler(transport: BoundTransport, config: TransportConfig, stages: readonly Stage[]): Handler {
-  return checkedPath(stages, attemptEvents(loggedFailures(transport, config), config.target), config.logger);
+  return checkedPath(stages, maxForwardsChecked(attemptEvents(loggedFailures(transport, config), config.target)), config.logger);
 }
 
 /** The transport, wrapped so each upstream failure is one structured log line. */

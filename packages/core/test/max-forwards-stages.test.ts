@@ -1,10 +1,6 @@
-// Review s39b: a TRACE or OPTIONS with Max-Forwards: 0 is answered by the relay (lastHop in
-// http-exchange.ts runPipeline) *around* the whole pipeline, so no stage ever sees it: an auth or
-// IP rule that refuses the client is passed (200 with Allow), and the stages that must see every
-// request (accessLog, metrics, a rate limit, a request id) never hear of it, nor does
-// relay:request:refused. RFC 9110 §7.6.2 only says such a request must not be *forwarded*: the
-// check belongs where the request would leave (the innermost handler, before the transport), as
-// nginx's proxy_pass point, with the stages in front of it as for any request.
+// A TRACE or OPTIONS with Max-Forwards: 0 goes through the stages like any request (an auth rule
+// refuses it, an access log sees it) and is answered where it would leave for the upstream, never
+// forwarded (RFC 9110 §7.6.2). Found by review s39b: the answer came before every stage.
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { sendRaw, serveRelay, startUpstream } from '@relay/testkit';
