@@ -23,6 +23,7 @@ export function isZlibHeader(first: number, second: number): boolean {
  * Inflates a deflate body, zlib-wrapped or raw: the first two bytes choose `createInflate` or
  * `createInflateRaw` (a first chunk of one byte waits for the next). Output follows the reader's pace:
  * the inner inflater pauses while this stream's buffer is full, so a small bomb cannot fill memory.
+ * Bytes after the end of the deflate stream are ignored, as zlib ignores them in a whole body.
  *
  * @example
  * upstreamBody.pipe(new DeflateDecoder());
@@ -32,8 +33,15 @@ export class DeflateDecoder extends Transform {
   /** The first byte, when it came alone. */
   private head: Buffer | null = null;
   private flushed: TransformCallback | null = null;
+  /** The deflate stream has ended: zlib stops there even when more bytes follow. */
+  private innerEnded = false;
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    // Bytes after the end of the deflate stream are ignored, as zlib (and the buffered decodeBuffer) ignores them.
+    if (this.innerEnded) {
+      callback();
+      return;
+    }
     let bytes = chunk;
     if (this.inner === null) {
       bytes = this.head === null ? chunk : Buffer.concat([this.head, chunk]);
@@ -50,6 +58,11 @@ export class DeflateDecoder extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
+    // The inflater ended before the body did (bytes followed the stream end): its `end` will not come again.
+    if (this.innerEnded) {
+      callback();
+      return;
+    }
     // An empty or one-byte body is no deflate stream: zlib's inflater says so, as it does for whole bodies.
     const inner = this.inner ?? this.open(this.head ?? Buffer.alloc(0));
     this.flushed = callback;
@@ -74,6 +87,9 @@ export class DeflateDecoder extends Transform {
   }
 
   finish(): void {
+    this.innerEnded = true;
+    // Done, whether or not the body goes on: the zlib handle goes now rather than when this stream does.
+    this.inner!.destroy();
     const callback = this.flushed;
     this.flushed = null;
     callback?.();

@@ -4,6 +4,7 @@ import { BufferStream } from './buffer-stream.js';
 import { collectBody } from './collect.js';
 import { bodyCoding } from './codings.js';
 import { decodableAcceptEncoding } from './negotiate.js';
+import { wholeOnly } from './ranges.js';
 import { forgetBytes, withoutStaleDigests } from './representation.js';
 import { rewriteBody, RewriteError, textEncoding, type BodyAs, type BodyResult, type BodyValue } from './rewrite.js';
 import { resolveBufferedOptions, responseTransformable, type BufferedSettings, type TransformOptions } from './transform-options.js';
@@ -25,7 +26,8 @@ export type ResponseTransformer<A extends BodyAs = 'text'> = (
  * (gzip, br, deflate), handed to `fn` as text, parsed JSON or bytes, encoded again with the same
  * coding and sent with a fresh `Content-Length` and without its stale `ETag`/`Content-MD5`. Other
  * types, event streams, larger bodies, HEAD, 204, 205, 206 and 304 pass untouched and streaming.
- * A `Range` request header is dropped so matching bodies come whole. A body that cannot be decoded
+ * A `Range` request header is dropped so matching bodies come whole, and no response of the route
+ * says `Accept-Ranges` (a 206 to a dropped `Range` gives 502). A body that cannot be decoded
  * (or parsed as JSON), or an `fn` that throws, gives 502 (`ERR_UPSTREAM_PROTOCOL`) with a log line.
  *
  * @example
@@ -38,8 +40,8 @@ export function transformResponse<A extends BodyAs = 'text'>(fn: ResponseTransfo
     name: 'transform-response',
     wrap(next: Handler, context): Handler {
       return async function transformResponseStage(request: ProxyRequest): Promise<ProxyResponse> {
-        prepareForTransform(request);
-        const response = await next(request);
+        const rangeDropped = prepareForTransform(request);
+        const response = wholeOnly(await next(request), rangeDropped, context, request);
         if (request.method === 'HEAD') return describedHead(response, settings);
         if (response.body === null || !responseTransformable(request.method, response.status, response.headers, settings.isTransformed, true)) {
           return response;
@@ -54,21 +56,25 @@ export function transformResponse<A extends BodyAs = 'text'>(fn: ResponseTransfo
  * Prepares a request whose response may be transformed: no `Range` (ranges would be ranges of the
  * bytes before the rewrite, so a transformed route serves whole bodies) and an `Accept-Encoding`
  * limited to codings the transform can decode (an upstream answering zstd would slip past it).
+ * Returns whether a `Range` was dropped, so a 206 answering it anyway is not passed on as its answer.
  *
  * @example
- * prepareForTransform(request); // Range: bytes=0-99, Accept-Encoding: zstd, gzip → Accept-Encoding: gzip
+ * prepareForTransform(request); // Range: bytes=0-99, Accept-Encoding: zstd, gzip → Accept-Encoding: gzip; true
  */
-export function prepareForTransform(request: ProxyRequest): void {
+export function prepareForTransform(request: ProxyRequest): boolean {
   const headers = request.headers;
-  if (headers.range !== undefined) {
+  const rangeDropped = headers.range !== undefined;
+  if (rangeDropped) {
     delete headers.range;
     delete headers['if-range'];
   }
   const acceptEncoding = headers['accept-encoding'];
-  if (acceptEncoding === undefined) return;
-  const decodable = decodableAcceptEncoding(acceptEncoding);
-  if (decodable === undefined) delete headers['accept-encoding'];
-  else headers['accept-encoding'] = decodable;
+  if (acceptEncoding !== undefined) {
+    const decodable = decodableAcceptEncoding(acceptEncoding);
+    if (decodable === undefined) delete headers['accept-encoding'];
+    else headers['accept-encoding'] = decodable;
+  }
+  return rangeDropped;
 }
 
 /**
@@ -101,9 +107,6 @@ async function rewriteResponse(
   const headers = response.headers;
   // Too large, or a coding or charset the rewrite would leave alone: not worth reading into memory.
   if (!worthReading(headers, settings)) return response;
-  // The route drops the request's Range (prepareForTransform): this body always comes whole, and its HEAD
-  // (describedHead) says no Accept-Ranges either.
-  delete headers['accept-ranges'];
   const bytes = await collectBody(response.body!, maxBytes, { side: 'response' });
   // Larger than the limit: what was read is back in the stream, which goes on untouched.
   if (bytes === null) return response;

@@ -5,6 +5,7 @@ import { bodyCoding, createDecoder, createEncoder, defaultLevels, type BodyCodin
 import { DecodedBound } from './decoded-bound.js';
 import { refuseTooLarge } from './limit.js';
 import { mediaType } from './media-type.js';
+import { wholeOnly } from './ranges.js';
 import { dropStaleValidators, forgetBytes, withoutStaleDigests } from './representation.js';
 import { ignoreError, link, linkClientBody, linkUpstreamBody } from './stream-link.js';
 import {
@@ -24,7 +25,8 @@ export type TransformFactory<C> = (context: C) => Transform | null;
  * Rewrites response bodies as they stream, for bodies too large to hold (HTML rewriting, a
  * find-and-replace over a download): the body is decoded (gzip, br, deflate), piped through the
  * `Transform` that `factory` makes for it, and encoded again with the same coding; memory stays
- * flat. `Content-Length`, `ETag`, `Content-MD5` and `Accept-Ranges` go. The response head waits
+ * flat. `Content-Length`, `ETag` and `Content-MD5` go; `Range` is dropped as by `transformResponse`,
+ * and no response of the route says `Accept-Ranges`. The response head waits
  * for the Transform's first output: a Transform that fails before it gives 502
  * (`ERR_UPSTREAM_PROTOCOL`), one that fails later cuts the client connection (never a body that
  * looks complete). HEAD, 204, 205, 206 and 304 and other types pass untouched.
@@ -38,8 +40,8 @@ export function transformResponseStream(factory: TransformFactory<ResponseTransf
     name: 'transform-response-stream',
     wrap(next: Handler, context): Handler {
       return async function transformResponseStreamStage(request: ProxyRequest): Promise<ProxyResponse> {
-        prepareForTransform(request);
-        const response = await next(request);
+        const rangeDropped = prepareForTransform(request);
+        const response = wholeOnly(await next(request), rangeDropped, context, request);
         // A HEAD stands for the GET, whose body would be transformed: its length and validators are not the upstream's.
         if (request.method === 'HEAD') {
           if (responseTransformable('GET', response.status, response.headers, types, false) && bodyCoding(response.headers['content-encoding']) !== null) {

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRelay, type Stage } from '@relay/core';
 import { delay, fetchRaw, memoryLogger, serveRelay, startUpstream, waitFor, type MemoryLogger, type Upstream } from '@relay/testkit';
-import { transformResponse } from '../src/index.js';
+import { transformResponse, transformResponseStream } from '../src/index.js';
 
 const data = { user: 'ada', internalId: 'u-123', items: Array.from({ length: 50 }, (_, i) => ({ id: i, note: 'x'.repeat(20) })) };
 const gzippedJson = zlib.gzipSync(JSON.stringify(data));
@@ -34,6 +34,9 @@ async function upstreamForTransforms(ranges: Array<string | undefined>): Promise
         return send(200, { 'content-type': 'text/html', 'content-length': Buffer.byteLength(html), 'accept-ranges': 'bytes' }, html);
       case '/corrupt':
         return send(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': 10 }, Buffer.from('not gzip!!'));
+      case '/partial':
+        // An upstream that answers a range whatever it was asked (or a stage inside that asked one).
+        return send(206, { 'content-type': 'text/html', 'content-range': `bytes 0-9/${Buffer.byteLength(html)}`, 'content-length': 10 }, html.slice(0, 10));
       case '/png':
         return send(200, { 'content-type': 'image/png', 'content-length': 4 }, Buffer.from([1, 2, 3, 4]));
       case '/big':
@@ -164,10 +167,67 @@ test('a body the stage reads says no Accept-Ranges, rewritten or not, as its HEA
       assert.is(head.headers['accept-ranges'], get.headers['accept-ranges']);
     });
   }
-  const untouched = transformResponse((text) => text, { types: ['application/json'] });
-  await withRelay([untouched], async (url) => {
-    assert.is((await fetchRaw(`${url}/ranged-html`)).headers['accept-ranges'], 'bytes', 'a type the stage leaves alone keeps it');
+});
+
+const png = Buffer.alloc(4096, 7);
+
+/** An upstream that serves ranges of a PNG and of a large HTML page, and says so. */
+async function rangedUpstream(): Promise<Upstream> {
+  return startUpstream((req: IncomingMessage, res: ServerResponse) => {
+    const body = req.url === '/big.html' ? Buffer.alloc(4096, 0x61) : png;
+    const type = req.url === '/big.html' ? 'text/html' : 'image/png';
+    const range = /^bytes=(\d+)-(\d+)$/.exec(String(req.headers.range ?? ''));
+    if (range) {
+      const [start, end] = [Number(range[1]), Number(range[2])];
+      res.writeHead(206, { 'content-type': type, 'accept-ranges': 'bytes', 'content-range': `bytes ${start}-${end}/${body.length}` });
+      res.end(body.subarray(start, end + 1));
+      return;
+    }
+    res.writeHead(200, { 'content-type': type, 'accept-ranges': 'bytes', 'content-length': body.length });
+    res.end(body);
   });
+}
+
+test('a response the transform leaves alone (another type, over maxBytes, a null factory) does not advertise Accept-Ranges the route ignores', async () => {
+  const upstream = await rangedUpstream();
+  const wrong: string[] = [];
+  const stages = [
+    transformResponse((text: string) => text, { maxBytes: 1024 }),
+    transformResponse((text: string) => text, { types: ['application/json'] }),
+    transformResponseStream(() => null),
+  ];
+  for (const stage of stages) {
+    const relay = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [stage] }));
+    try {
+      for (const path of ['/logo.png', '/big.html']) {
+        const whole = await fetchRaw(`${relay.url}${path}`);
+        const ranged = await fetchRaw(`${relay.url}${path}`, { headers: { range: 'bytes=0-99' } });
+        const head = await fetchRaw(`${relay.url}${path}`, { method: 'HEAD' });
+        // Either ranges work (206), or the relay does not say they do (RFC 9110 §14.3).
+        const consistent = ranged.status === 206 || (whole.headers['accept-ranges'] === undefined && head.headers['accept-ranges'] === undefined);
+        if (!consistent) wrong.push(`${stage.name} ${path}: Accept-Ranges: ${whole.headers['accept-ranges']}, but Range: bytes=0-99 got ${ranged.status}`);
+        assert.ok(whole.body.equals(ranged.body), `${stage.name} ${path}: the Range request gets the whole body`);
+      }
+    } finally {
+      await relay.close();
+    }
+  }
+  await upstream.close();
+  assert.equal(wrong, []);
+});
+
+test('a 206 to a request whose Range the stage dropped gives 502, never a piece the client takes for its range', async () => {
+  for (const stage of [transformResponse((text: string) => text), transformResponseStream(() => null)]) {
+    await withRelay([stage], async (url, logger) => {
+      const ranged = await fetchRaw(`${url}/partial`, { headers: { range: 'bytes=0-9', 'if-range': '"v1"' } });
+      assert.is(ranged.status, 502, stage.name);
+      assert.ok(logger.lines.some((line) => line.level === 'error' && line.fields.status === 206), stage.name);
+      // Without a Range there is nothing it could be mistaken for: it passes as before, untouched.
+      const unasked = await fetchRaw(`${url}/partial`);
+      assert.is(unasked.status, 206, stage.name);
+      assert.is(unasked.body.toString(), html.slice(0, 10));
+    });
+  }
 });
 
 test('a transform that throws gives 502 and an error log line; a body that is not what it says gives 502 too', async () => {
