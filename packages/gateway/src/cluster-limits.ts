@@ -14,7 +14,7 @@ import type { LimitStoreOf } from './generation.js';
 export type LimitMessage =
   | { type: 'relay:limit'; id: number; limit: string; policy: BucketPolicy; key: string }
   | { type: 'relay:limit-result'; id: number; decision?: Decision; error?: string }
-  | { type: 'relay:limit-refund'; limit: string; key: string };
+  | { type: 'relay:limit-refund'; limit: string; key: string; tat?: number; generation?: number };
 
 /**
  * How long a worker waits for the primary's decision: it runs on the same machine and does little
@@ -61,13 +61,15 @@ export function workerLimitStores(): LimitStoreOf {
     });
   }
   // Only for a request a limit further in refused; no answer awaited (IPC keeps a worker's messages in order).
-  function refund(limit: string, key: string): void {
+  // The decision's tat and generation (the primary's clock and entry) say what the request still owes.
+  function refund(limit: string, key: string, decision: Decision): void {
     if (!process.connected) throw new Error('the primary is gone');
-    process.send!({ type: 'relay:limit-refund', limit, key } satisfies LimitMessage);
+    const { tat, generation } = decision;
+    process.send!({ type: 'relay:limit-refund', limit, key, tat, generation } satisfies LimitMessage);
   }
   return (limit) => ({
     kind: 'primary',
-    bind: (policy): Bucket => ({ take: (key) => take(limit, policy, key), refund: (key) => refund(limit, key) }),
+    bind: (policy): Bucket => ({ take: (key) => take(limit, policy, key), refund: (key, decision) => refund(limit, key, decision) }),
   });
 }
 
@@ -100,7 +102,7 @@ export function serveClusterLimits(): void {
   cluster.on('message', (worker: Worker, message: LimitMessage) => {
     if (message?.type === 'relay:limit') void answer(worker, message);
     // A limit dropped since (unused longer than its buckets take to fill) is full: nothing to give back.
-    else if (message?.type === 'relay:limit-refund') void limits.get(message.limit)?.bucket.refund?.(message.key);
+    else if (message?.type === 'relay:limit-refund') void limits.get(message.limit)?.bucket.refund?.(message.key, refundedDecision(message));
   });
   setInterval(sweep, sweepInterval, limits).unref();
 
@@ -120,6 +122,12 @@ export function serveClusterLimits(): void {
     }
     if (worker.isConnected()) worker.send(reply);
   }
+}
+
+/** The part of the primary's decision a worker sends back with a refund: enough for the memory store to tell what is owed. */
+function refundedDecision(message: LimitMessage & { type: 'relay:limit-refund' }): Decision {
+  const { tat, generation } = message;
+  return { allowed: true, remaining: 0, retryAfterMs: 0, resetMs: 0, tat, generation };
 }
 
 function sweep(limits: Map<string, SharedLimit>): void {

@@ -30,9 +30,17 @@ export function memoryStore(options: MemoryStoreOptions = {}): LimitStore {
   };
 }
 
+/** One key's bucket: when it is full again, and which incarnation of the key it is (a refund checks it). */
+interface Entry {
+  tat: number;
+  readonly generation: number;
+}
+
 /** The buckets of one policy: key → the time its bucket is full again. */
 class MemoryBucket implements Bucket {
-  private readonly full = new Map<string, number>();
+  private readonly full = new Map<string, Entry>();
+  /** Numbers the entries: a key forgotten (evicted, or full again) and taken again is a new entry. */
+  private generations = 0;
 
   constructor(
     private readonly policy: BucketPolicy,
@@ -41,26 +49,33 @@ class MemoryBucket implements Bucket {
 
   take(key: string): Decision {
     const now = performance.now();
-    const { decision, tat } = takeToken(this.policy, this.full.get(key) ?? 0, now);
-    if (decision.allowed) {
-      if (this.full.size >= this.maxKeys && !this.full.has(key)) this.evict(now);
-      this.full.set(key, tat);
+    let entry = this.full.get(key);
+    const { decision, tat } = takeToken(this.policy, entry === undefined ? 0 : entry.tat, now);
+    if (!decision.allowed) return decision;
+    if (entry === undefined) {
+      if (this.full.size >= this.maxKeys) this.evict(now);
+      entry = { tat, generation: ++this.generations };
+      this.full.set(key, entry);
+    } else {
+      entry.tat = tat;
     }
+    decision.generation = entry.generation;
     return decision;
   }
 
-  refund(key: string): void {
-    const tat = this.full.get(key);
-    // Not there: dropped as full (or never let through), so there is nothing to give back.
-    if (tat === undefined) return;
-    const restored = refundToken(this.policy, tat, performance.now());
+  refund(key: string, decision: Decision): void {
+    const entry = this.full.get(key);
+    // Gone or replaced since that take: forgotten as full (so nothing is owed) or evicted, and a
+    // new entry holds only the tokens of requests that came after: none of them is this one's.
+    if (entry === undefined || entry.generation !== decision.generation || decision.tat === undefined) return;
+    const restored = refundToken(this.policy, entry.tat, decision.tat, performance.now());
     if (restored === null) this.full.delete(key);
-    else this.full.set(key, restored);
+    else entry.tat = restored;
   }
 
   /** Drops the keys whose bucket is full again; if none is, the oldest tenth. */
   private evict(now: number): void {
-    for (const [key, tat] of this.full) if (tat <= now) this.full.delete(key);
+    for (const [key, entry] of this.full) if (entry.tat <= now) this.full.delete(key);
     if (this.full.size < this.maxKeys) return;
     let drop = Math.max(1, Math.floor(this.maxKeys / 10));
     for (const key of this.full.keys()) {

@@ -188,7 +188,7 @@ class RateLimiter {
     }
     try {
       // Not awaited: the 429 need not wait for a shared store; a failure is logged, the token stays spent.
-      const pending = bucket.refund(key);
+      const pending = bucket.refund(key, decision);
       if (pending !== undefined) pending.then(undefined, (error: unknown) => this.refundFailed(error));
     } catch (error) {
       this.refundFailed(error);

@@ -43,16 +43,18 @@ return {burst - math.floor((window - ahead) / interval + 0.000001), math.ceil(ah
 `;
 
 /**
- * `refundToken` as one Lua script on Redis's clock (KEYS[1] = the key, ARGV[1] = the ms one token
- * stands for): the bucket's `tat` one interval earlier, or the key deleted when that bucket is full
- * (as an expired key is). A key that is gone has nothing to give back.
+ * `refundToken` as one Lua script on Redis's clock (KEYS[1] = the key, ARGV[1] = the ms the refused
+ * request still owes, at most one interval): the bucket's `tat` that much earlier, or the key deleted
+ * when that bucket is full (as an expired key is). A key that is gone has nothing to give back.
  */
 const refundScript = `
 local tat = tonumber(redis.call('GET', KEYS[1]))
 if not tat then return 0 end
 local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + tonumber(time[2]) / 1000
-local restored = tat - tonumber(ARGV[1])
+local owed = tonumber(ARGV[1])
+if not (owed > 0) then return 0 end
+local restored = tat - owed
 if restored <= now then
   redis.call('DEL', KEYS[1])
 else
@@ -99,8 +101,8 @@ class RedisBucket implements Bucket {
   private readonly limiter: RateLimiterRedis;
   /** Milliseconds an empty bucket takes to fill, less one token: turns "next token in" into "full in". */
   private readonly fillAfterNext: number;
-  /** Milliseconds one token stands for, as the refund script's argument. */
-  private readonly interval: string;
+  /** Milliseconds one token stands for: the most a refund gives back. */
+  private readonly interval: number;
 
   constructor(
     policy: BucketPolicy,
@@ -110,7 +112,7 @@ class RedisBucket implements Bucket {
   ) {
     const window = (policy.duration * policy.burst) / policy.points;
     this.fillAfterNext = window - policy.duration / policy.points;
-    this.interval = String(policy.duration / policy.points);
+    this.interval = policy.duration / policy.points;
     this.limiter = new RateLimiterRedis({
       storeClient: client,
       keyPrefix,
@@ -127,7 +129,9 @@ class RedisBucket implements Bucket {
       this.limiter.consume(key, 1, consumeOptions).then(
         (result) => {
           clearTimeout(timer);
-          resolve({ allowed: true, remaining: result.remainingPoints, retryAfterMs: 0, resetMs: result.msBeforeNext });
+          // tat on this process's clock: the refund turns it into what is still owed, a duration, which Redis's clock agrees on.
+          const resetMs = result.msBeforeNext;
+          resolve({ allowed: true, remaining: result.remainingPoints, retryAfterMs: 0, resetMs, tat: performance.now() + resetMs });
         },
         (error: unknown) => {
           clearTimeout(timer);
@@ -138,13 +142,21 @@ class RedisBucket implements Bucket {
     });
   }
 
-  /** Runs only for a refused request (not per request): one EVAL, bounded by `timeout` as `take` is. */
-  refund(key: string): Promise<void> {
+  /**
+   * Runs only for a refused request (not per request): one EVAL, bounded by `timeout` as `take` is.
+   * Gives back only what the request still owes: the time between its take and now has refilled
+   * the rest, which another request may have taken since.
+   */
+  refund(key: string, decision: Decision): Promise<void> {
+    if (decision.tat === undefined) return Promise.resolve();
+    const owed = Math.min(this.interval, decision.tat - performance.now());
+    // Refilled already: nothing owed, nothing to write.
+    if (!(owed > 0)) return Promise.resolve();
     // As for take (rejectIfRedisNotReady): fail now rather than wait in ioredis's offline queue.
     if (this.client.status !== 'ready') return Promise.reject(new Error(`redis is not ready (${this.client.status})`));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(onTimeout, this.timeout, reject, this.timeout);
-      this.client.eval(refundScript, 1, this.limiter.getKey(key), this.interval).then(
+      this.client.eval(refundScript, 1, this.limiter.getKey(key), owed.toFixed(3)).then(
         () => {
           clearTimeout(timer);
           resolve();

@@ -23,6 +23,13 @@ export interface Decision {
   retryAfterMs: number;
   /** Milliseconds until the bucket is full again (the quota "resets"). */
   resetMs: number;
+  /**
+   * When the bucket is full again after this decision, on the store's own clock (its `tat`): what
+   * `refund` needs to give back only what this request still owes. Set by the built-in stores.
+   */
+  tat?: number;
+  /** Which incarnation of the key's entry the token came from (the memory store): a refund for an entry forgotten since is ignored. */
+  generation?: number;
 }
 
 /** A store's bucket set for one policy: takes a token for a key, atomically, and gives it back. */
@@ -30,12 +37,14 @@ export interface Bucket {
   /** Takes one token for `key`; the memory store answers at once, shared stores with a promise. */
   take(key: string): Decision | Promise<Decision>;
   /**
-   * Gives back one token `take` took for `key`, atomically: the bucket is as if that request had
-   * never come (a request a later limit refused is not charged, as nginx's several `limit_req`).
+   * Gives back the token `take` took for `key`, atomically, given the allowed `decision` that take
+   * returned: the bucket is as if that request had never come (a request a later limit refused is
+   * not charged, as nginx's several `limit_req`). Only what the request still owes comes back (its
+   * token refilled since, or its key forgotten, nothing), never a token another request took.
    * Called only for a request let through whose pipeline then refused it. A store without it
    * keeps the token spent.
    */
-  refund?(key: string): void | Promise<void>;
+  refund?(key: string, decision: Decision): void | Promise<void>;
 }
 
 /**
@@ -68,21 +77,26 @@ export function takeToken(policy: BucketPolicy, tat: number, now: number): { dec
   const waiting = tat > now ? tat - now : 0;
   const ahead = waiting + interval;
   if (ahead > capacity + epsilon) {
-    return { decision: { allowed: false, remaining: 0, retryAfterMs: ahead - capacity, resetMs: waiting }, tat };
+    return { decision: { allowed: false, remaining: 0, retryAfterMs: ahead - capacity, resetMs: waiting, tat }, tat };
   }
   const remaining = Math.floor((capacity - ahead) / interval + epsilon);
-  return { decision: { allowed: true, remaining, retryAfterMs: 0, resetMs: ahead }, tat: now + ahead };
+  const taken = now + ahead;
+  return { decision: { allowed: true, remaining, retryAfterMs: 0, resetMs: ahead, tat: taken }, tat: taken };
 }
 
 /**
- * The inverse of an allowed `takeToken`: the `tat` with that token given back (one interval
- * earlier), or `null` when the bucket is then full at `now` and the key can be forgotten. Tokens
- * taken by other requests in between stay taken; the Redis store runs the same step in Lua.
+ * The inverse of an allowed `takeToken`: the bucket's `tat` with that token given back, or `null`
+ * when the bucket is then full at `now` and the key can be forgotten. `takenTat` is the `tat` right
+ * after that take: only what it still owes at `now` comes back (one interval at most, nothing once
+ * the refill has passed it), so a token the bucket refilled since and another request took stays
+ * taken. Returns `tat` itself when nothing is owed. The Redis store runs the same step in Lua.
  *
  * @example
- * const restored = refundToken(policy, tat, performance.now());
+ * const restored = refundToken(policy, tat, decision.tat!, performance.now());
  */
-export function refundToken(policy: BucketPolicy, tat: number, now: number): number | null {
-  const restored = tat - policy.duration / policy.points;
+export function refundToken(policy: BucketPolicy, tat: number, takenTat: number, now: number): number | null {
+  const owed = Math.min(policy.duration / policy.points, takenTat - now);
+  if (!(owed > 0)) return tat;
+  const restored = tat - owed;
   return restored > now ? restored : null;
 }

@@ -4,8 +4,8 @@
 // token back. Without that, one API key its own limit refuses drains the route's global bucket and every key is refused.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ClientInfo, createRelay, stageContext, type ClientFacts, type ProxyRequest, type ProxyResponse } from '@relay/core';
-import { fetchRaw, memoryLogger, serveRelay, startUpstream, waitFor } from '@relay/testkit';
+import { ClientInfo, createRelay, stageContext, type ClientFacts, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
+import { delay, fetchRaw, memoryLogger, serveRelay, startUpstream, waitFor } from '@relay/testkit';
 import { memoryStore, rateLimit, refundToken, takeToken, type Bucket, type Decision, type LimitStore } from '../src/index.js';
 
 const key = (value: string) => ({ headers: { 'x-api-key': value } });
@@ -21,6 +21,52 @@ const brokenStore: LimitStore = {
   kind: 'broken',
   bind: () => ({ take: () => Promise.reject(new Error('store down')) }),
 };
+
+/** A stage that holds a request carrying `x-slow: <ms>` that long before the stages after it (an auth call, a Redis-backed limit). */
+const slow: Stage = {
+  name: 'slow',
+  wrap: (next) => async (request) => {
+    const wait = Number(request.headers['x-slow'] ?? 0);
+    if (wait > 0) await delay(wait);
+    return next(request);
+  },
+};
+
+const headers = (client: string, inner: string, slowMs = 0) => ({
+  headers: { 'x-client': client, 'x-inner': inner, ...(slowMs > 0 ? { 'x-slow': String(slowMs) } : {}) },
+});
+
+/** A's token refilled while A was held, B took the refilled token, then A's refusal gives a token back: C must still be refused. */
+async function refundAfterRefill(store: LimitStore | undefined): Promise<void> {
+  const upstream = await startUpstream();
+  const served = await serveRelay(
+    createRelay({
+      targetBaseUrl: upstream.url,
+      stages: [
+        // One request per 2 s per client, no burst beyond one.
+        rateLimit({ name: 'per-client', key: { header: 'x-client' }, points: 1, duration: 2_000, ...(store === undefined ? {} : { store }) }),
+        slow,
+        rateLimit({ name: 'inner', key: { header: 'x-inner' }, points: 1, duration: 600_000 }),
+      ],
+    }),
+  );
+  try {
+    assert.is((await fetchRaw(served.url, headers('other', 'blocked'))).status, 200, 'inner key "blocked" spends its one token');
+    // A: let through by per-client at t0, held 2.6 s, then refused by the inner limit.
+    const a = fetchRaw(served.url, headers('c', 'blocked', 2_600));
+    await delay(2_200);
+    // B at t0 + 2.2 s: per-client has refilled since A (2 s); B takes that token and is let through.
+    const b = await fetchRaw(served.url, headers('c', 'b-1'));
+    assert.is(b.status, 200);
+    assert.is((await a).status, 429, 'A refused by the inner limit: its per-client token is given back');
+    // C right after A's refusal (t0 + 2.6 s, 0.4 s after B): per-client allows 1 per 2 s, B holds it.
+    const c = await fetchRaw(served.url, headers('c', 'c-1'));
+    assert.is(c.status, 429, 'A\'s token had been refilled already: refunding it again gave back B\'s token (2 requests in 0.4 s under 1 per 2 s)');
+  } finally {
+    await served.close();
+    await upstream.close();
+  }
+}
 
 test('global then per key: requests the per-key limit refuses spend nothing of the global one; another key still gets through', async () => {
   const upstream = await startUpstream();
@@ -203,23 +249,88 @@ test('a store without refund keeps the token spent; a refund that fails is logge
 test('refundToken and memoryStore refund: the bucket as it was before the take; other requests\' tokens stay taken', () => {
   const policy = { name: 'p', points: 4, duration: 1000, burst: 4 };
   const first = takeToken(policy, 0, 10_000);
-  assert.is(refundToken(policy, first.tat, 10_000), null, 'back to full: the key can be forgotten');
+  assert.is(refundToken(policy, first.tat, first.tat, 10_000), null, 'back to full: the key can be forgotten');
   const second = takeToken(policy, first.tat, 10_000);
-  assert.is(refundToken(policy, second.tat, 10_000), first.tat);
-  assert.is(refundToken(policy, second.tat, 10_200), first.tat, 'a refund later on: the same state, refilled since as it would have been');
-  assert.is(refundToken(policy, second.tat, 10_300), null, 'by then full again without that token');
+  assert.is(refundToken(policy, second.tat, second.tat, 10_000), first.tat);
+  assert.is(refundToken(policy, second.tat, second.tat, 10_200), first.tat, 'a refund later on: the same state, refilled since as it would have been');
+  assert.is(refundToken(policy, second.tat, second.tat, 10_300), null, 'by then full again without that token');
 
   const bucket = memoryStore().bind(policy);
-  const taken = () => (bucket.take('k') as Decision).remaining;
-  assert.equal([taken(), taken(), taken()], [3, 2, 1]);
-  bucket.refund!('k');
-  assert.is(taken(), 1, 'one given back, taken again');
-  assert.is(taken(), 0);
-  assert.is((bucket.take('k') as Decision).allowed, false);
-  bucket.refund!('k');
-  assert.is((bucket.take('k') as Decision).allowed, true, 'a refund after a refusal elsewhere makes room for exactly one');
-  bucket.refund!('never-seen');
-  assert.is((bucket.take('never-seen') as Decision).remaining, 3, 'a key it does not hold: nothing to give back, nothing changed');
+  const take = () => bucket.take('k') as Decision;
+  const [a, b, c] = [take(), take(), take()];
+  assert.equal([a.remaining, b.remaining, c.remaining], [3, 2, 1]);
+  bucket.refund!('k', c);
+  const again = take();
+  assert.is(again.remaining, 1, 'one given back, taken again');
+  assert.is(take().remaining, 0);
+  assert.is(take().allowed, false);
+  bucket.refund!('k', again);
+  assert.is(take().allowed, true, 'a refund after a refusal elsewhere makes room for exactly one');
+  bucket.refund!('never-seen', a);
+  assert.is(take().allowed, false, 'a refund for a key it does not hold (or another key\'s decision) changes nothing');
+  assert.is((bucket.take('never-seen') as Decision).remaining, 3);
+});
+
+test('refundToken gives back only what the refused request still owes: nothing once the refill passed its token', () => {
+  const policy = { name: 'p', points: 4, duration: 1000, burst: 1 };
+  const a = takeToken(policy, 0, 10_000);
+  assert.is(a.tat, 10_250);
+  assert.is(refundToken(policy, a.tat, a.tat, 10_100), null, 'still owed: given back, the bucket full again');
+  // A's token refilled at 10 250; B took the refilled one at 10 260.
+  const b = takeToken(policy, a.tat, 10_260);
+  assert.is(b.decision.allowed, true);
+  assert.is(refundToken(policy, b.tat, a.tat, 10_300), b.tat, 'A owes nothing: B\'s token stays taken');
+  const owedPart = takeToken(policy, 0, 20_000);
+  assert.is(refundToken(policy, owedPart.tat + 100, owedPart.tat, 20_200), owedPart.tat + 100 - 50, 'only the 50 ms still owed');
+});
+
+test('memoryStore refund of an entry forgotten since (maxKeys) leaves the new entry of that key alone', () => {
+  const bucket = memoryStore({ maxKeys: 2 }).bind({ name: 'p', points: 1, duration: 600_000, burst: 1 });
+  const a = bucket.take('k') as Decision;
+  bucket.take('j');
+  bucket.take('m'); // the store is full: k, the oldest, goes
+  const b = bucket.take('k') as Decision;
+  assert.is(b.allowed, true, 'a fresh bucket for k');
+  assert.is.not(a.generation, b.generation);
+  bucket.refund!('k', a);
+  assert.is((bucket.take('k') as Decision).allowed, false, 'A\'s refund did not give back B\'s token');
+  bucket.refund!('k', b);
+  assert.is((bucket.take('k') as Decision).allowed, true, 'B\'s own refund does');
+});
+
+test('a refund that comes after the bucket refilled does not give back the token of a request let through since (memory store)', async () => {
+  await refundAfterRefill(undefined);
+});
+
+test('a refund for a key the memory store evicted (maxKeys) does not give back the token of the request that took the key since', async () => {
+  const upstream = await startUpstream();
+  const served = await serveRelay(
+    createRelay({
+      targetBaseUrl: upstream.url,
+      stages: [
+        rateLimit({ name: 'per-client', key: { header: 'x-client' }, points: 1, duration: 600_000, store: memoryStore({ maxKeys: 2 }) }),
+        slow,
+        rateLimit({ name: 'inner', key: { header: 'x-inner' }, points: 1, duration: 600_000 }),
+      ],
+    }),
+  );
+  try {
+    assert.is((await fetchRaw(served.url, headers('x', 'blocked'))).status, 200, 'inner key "blocked" spends its one token');
+    // A: client k, let through by per-client, held 400 ms, then refused by the inner limit.
+    const a = fetchRaw(served.url, headers('k', 'blocked', 400));
+    await delay(100);
+    // Two other clients fill the store: k (the oldest) is evicted.
+    assert.is((await fetchRaw(served.url, headers('j', 'j-1'))).status, 200);
+    assert.is((await fetchRaw(served.url, headers('m', 'm-1'))).status, 200);
+    // B: client k again, a fresh bucket: let through, its one token taken.
+    assert.is((await fetchRaw(served.url, headers('k', 'b-1'))).status, 200);
+    assert.is((await a).status, 429);
+    const c = await fetchRaw(served.url, headers('k', 'c-1'));
+    assert.is(c.status, 429, 'A\'s refund must not give back B\'s token: k has 1 per 10 minutes and B took it');
+  } finally {
+    await served.close();
+    await upstream.close();
+  }
 });
 
 test.run();
