@@ -77,11 +77,12 @@ export function takeToken(policy: BucketPolicy, tat: number, now: number): { dec
   const waiting = tat > now ? tat - now : 0;
   const ahead = waiting + interval;
   if (ahead > capacity + epsilon) {
-    return { decision: { allowed: false, remaining: 0, retryAfterMs: ahead - capacity, resetMs: waiting, tat }, tat };
+    return { decision: { allowed: false, remaining: 0, retryAfterMs: ahead - capacity, resetMs: waiting, tat, generation: 0 }, tat };
   }
   const remaining = Math.floor((capacity - ahead) / interval + epsilon);
   const taken = now + ahead;
-  return { decision: { allowed: true, remaining, retryAfterMs: 0, resetMs: ahead, tat: taken }, tat: taken };
+  // `generation` present from the start (0: none): the memory store sets it without changing the object's shape.
+  return { decision: { allowed: true, remaining, retryAfterMs: 0, resetMs: ahead, tat: taken, generation: 0 }, tat: taken };
 }
 
 /**
