@@ -32,7 +32,9 @@ function collect(dir, found) {
 
 const files = roots
   .flatMap((dir) => collect(dir, []))
-  .filter((file) => filters.length === 0 || filters.some((f) => file.includes(f)))
+  // Matched against the path from the repository root: a checkout's own folder name (a worktree named
+  // after a package) must not match every file.
+  .filter((file) => filters.length === 0 || filters.some((f) => relative(root, file).includes(f)))
   .sort();
 
 const concurrency = stress ? 1 : Math.max(1, Math.min(2, availableParallelism()));
