@@ -62,9 +62,8 @@ export function rewriteLocation(options: RewriteLocationOptions = {}): Stage {
       return async function rewriteLocationStage(request: ProxyRequest): Promise<ProxyResponse> {
         const response = await next(request);
         const headers = response.headers;
-        // Most responses have none of these: no view is looked up for them. The record is this
-        // relay's own, so it is rewritten in place, without a copy.
-        if (hasLocationHeaders(headers)) rewriteLocationHeaders(headers, viewOf(response.target ?? request.target), request.client, false);
+        // Most responses have none of these: no view is looked up for them.
+        if (hasLocationHeaders(headers)) response.headers = rewriteLocationHeaders(headers, viewOf(response.target ?? request.target), request.client);
         return response;
       };
     },
@@ -141,7 +140,7 @@ export function locationRewriter(options: LocationRewriterOptions): LocationRewr
   }
   function rewriteLocationHeadersOf<T extends LocationHeaders>(headers: T, client?: LocationClient): T {
     if (headers === null || typeof headers !== 'object') throw new TypeError(`locationRewriter: headers must be a header record, got ${describe(headers)}`);
-    return rewriteLocationHeaders(headers, view, clientView(mountPath, client), true);
+    return rewriteLocationHeaders(headers, view, clientView(mountPath, client));
   }
   return Object.assign(rewriteOneLocation, { headers: rewriteLocationHeadersOf });
 }
@@ -195,26 +194,25 @@ function upstreamView(target: Target, publicOrigin: string | null, relative: boo
 
 /**
  * Rewrites `Location`, `Content-Location` and the URL of `Refresh` in a record with lowercase
- * names: the one loop of the stage and of `locationRewriter(...).headers`. With `copy` false the
- * record is written in place (the stage owns its response's record); with `copy` true it is
- * copied at the first change and never modified. Returns the record written, or the input when
- * nothing changed.
+ * names: the one loop of the stage and of `locationRewriter(...).headers`. The input is never
+ * modified: it is copied at the first change (a rare case: a location on the upstream), and
+ * returned as it is when nothing changed.
  */
-function rewriteLocationHeaders<T extends LocationHeaders>(headers: T, view: UpstreamView, client: ClientView, copy: boolean): T {
+function rewriteLocationHeaders<T extends LocationHeaders>(headers: T, view: UpstreamView, client: ClientView): T {
   let result = headers as Record<string, unknown>;
   for (const name of locationHeaders) {
     const value = headers[name];
     if (value === undefined || typeof value === 'number') continue;
     const rewritten = typeof value === 'string' ? rewriteLocationValue(value, view, client) : rewriteLocationList(value, view, client);
     if (rewritten === value) continue;
-    if (copy && result === headers) result = { ...headers };
+    if (result === headers) result = { ...headers };
     result[name] = rewritten;
   }
   const refresh = headers.refresh;
   if (typeof refresh === 'string') {
     const rewritten = rewriteRefresh(refresh, view, client);
     if (rewritten !== refresh) {
-      if (copy && result === headers) result = { ...headers };
+      if (result === headers) result = { ...headers };
       result.refresh = rewritten;
     }
   }
