@@ -2,13 +2,13 @@ import {
   SpanKind,
   SpanStatusCode,
   context as contextApi,
-  defaultTextMapGetter,
   defaultTextMapSetter,
   propagation,
   trace,
   type Attributes,
   type Context,
   type Span,
+  type TextMapGetter,
   type TextMapPropagator,
   type Tracer,
   type TracerProvider,
@@ -85,6 +85,22 @@ export function tracingFactory(settings: TracingSettings): ObserverFactory {
   };
 }
 
+/**
+ * The client's headers as the propagator reads them. `traceparent` is one value, never a list:
+ * two lines of it (an array here, as core keeps repeated headers) or a value with a comma (lines
+ * that a front joined) are no traceparent, and the trace starts anew (the W3C test suite's
+ * `test_traceparent_duplicated`). The W3C propagator alone would continue the first line's trace.
+ * A single line, the usual case, costs a comparison and an `indexOf`.
+ */
+const clientHeaders: TextMapGetter<HeaderRecord> = {
+  keys: (carrier) => Object.keys(carrier),
+  get(carrier, key) {
+    const value = carrier[key];
+    if (key !== 'traceparent' || value === undefined) return value;
+    return typeof value === 'string' && value.indexOf(',') < 0 ? value : undefined;
+  },
+};
+
 /** The semantic-convention method: a known one, else `_OTHER` (the original goes in `http.request.method_original`). */
 function methodAttributes(method: string, attributes: Attributes): void {
   if (knownMethods.has(method)) {
@@ -123,13 +139,13 @@ class TracingObserver implements Observer, AttemptRunner {
     else if (this.settings.serverSpan) this.startServerSpan(record, active);
     // No SERVER span at all: the attempts continue the client's trace (its `traceparent`), as a
     // proxy in the middle of a trace does, instead of starting a new one.
-    else record.parentContext = this.settings.propagator.extract(active, record.request.headers, defaultTextMapGetter);
+    else record.parentContext = this.settings.propagator.extract(active, record.request.headers, clientHeaders);
   }
 
   /** A SERVER span for the client's request, child of the client's `traceparent`: the attempts' parent. */
   private startServerSpan(record: RequestRecord, active: Context): void {
     const request = record.request;
-    const parent = this.settings.propagator.extract(active, request.headers, defaultTextMapGetter);
+    const parent = this.settings.propagator.extract(active, request.headers, clientHeaders);
     const path = request.client.originalUrl;
     const query = path.indexOf('?');
     const attributes: Attributes = {
