@@ -9,9 +9,20 @@ import type { Logger, ProxyRequest, TransportConfig } from './types.js';
  * loggedPath('/login?token=abc', config); // '/login'
  */
 export function loggedPath(target: string, config: { readonly logQuery?: boolean }): string {
-  if (config.logQuery === true) return withoutUserinfo(target);
-  const queryStart = target.indexOf('?');
-  return withoutUserinfo(queryStart === -1 ? target : target.slice(0, queryStart));
+  const shown = loggableTarget(target);
+  if (config.logQuery === true) return shown;
+  const queryStart = shown.indexOf('?');
+  return queryStart === -1 ? shown : shown.slice(0, queryStart);
+}
+
+/**
+ * A request target as a log line may show it: no userinfo and no fragment. A fragment is never part
+ * of a request (the relay refuses a target with one, 400), but OAuth's implicit flow puts the token
+ * there (`/callback#access_token=…`), so the refusal's own log line must not repeat it.
+ */
+export function loggableTarget(target: string): string {
+  const hash = target.indexOf('#');
+  return withoutUserinfo(hash === -1 ? target : target.slice(0, hash));
 }
 
 /** `scheme://user:password@` at the start of an absolute-form target. */

@@ -1,4 +1,4 @@
-import { withoutUserinfo } from '@relay/core/transport';
+import { loggableTarget } from '@relay/core/transport';
 import { clientText } from './text.js';
 
 /** What happens to the query string of a logged path. */
@@ -16,8 +16,8 @@ const maxPathLength = 2048;
  * the query; `keep` leaves it.
  */
 export function loggedPath(target: string, mode: QueryMode): string {
-  // An absolute-form target's password never reaches a log (the relay refuses those with a 400).
-  const source = withoutUserinfo(target);
+  // An absolute-form target's password and a fragment's token never reach a log (the relay refuses both with a 400).
+  const source = loggableTarget(target);
   const query = source.indexOf('?');
   let path = source;
   if (query >= 0 && mode !== 'keep') path = mode === 'drop' ? source.slice(0, query) : source.slice(0, query + 1) + redactQuery(source.slice(query + 1));
