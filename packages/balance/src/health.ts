@@ -41,7 +41,13 @@ export class HealthChecker {
     this.timer = setInterval(() => this.checkAll(), this.rules.interval);
     // The checks alone never keep a process alive: a relay's server does.
     this.timer.unref();
-    this.checkAll();
+    try {
+      this.checkAll();
+    } catch (error) {
+      // A check node refuses to make now it refuses on every tick, where the throw would end the process.
+      this.stop();
+      throw error;
+    }
   }
 
   stop(): void {
@@ -89,7 +95,16 @@ export class HealthChecker {
       this.checking.delete(member);
       if (this.timer !== null) this.record(member, this.passes(status));
     };
-    const cancel = this.rules.protocol === 'http2' ? this.checkHttp2(member, done) : this.checkHttp1(member, done);
+    let cancel: () => void;
+    try {
+      cancel = this.rules.protocol === 'http2' ? this.checkHttp2(member, done) : this.checkHttp1(member, done);
+    } catch (error) {
+      // node refused to make the request (a path with a space): the deadline must not fire a cancel
+      // that does not exist, and the member must not stay marked as being checked.
+      clearTimeout(deadline);
+      this.checking.delete(member);
+      throw error;
+    }
   }
 
   /** One HTTP/1.1 GET through the keep-alive agents; returns what cancels it. */

@@ -154,13 +154,15 @@ export class Pool {
       const state = byUrl.get(member.url);
       if (state === undefined) continue;
       if (this.rules.health !== null) member.healthy = state.healthy;
-      if (this.rules.outlier === null) continue;
+      const outlier = this.rules.outlier;
+      if (outlier === null) continue;
       member.failures = state.consecutiveFailures;
       member.ejections = state.ejections;
       if (state.ejectedUntil > now) {
+        // The ejection keeps its end (Envoy keeps a host's ejection over a cluster update), and its
+        // start, worked back from the n-th ejection's length, from which `ejections` starts over.
         member.ejectedUntil = state.ejectedUntil;
-        // TargetState has no start time: counting from now only delays the reset of `ejections`.
-        member.lastEjection = now;
+        member.lastEjection = Math.min(now, state.ejectedUntil - Math.min(outlier.baseEjectionTime * state.ejections, outlier.maxEjectionTime));
       }
     }
     this.refresh(now);

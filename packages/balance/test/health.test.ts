@@ -140,4 +140,19 @@ test("an address a DNS name no longer has keeps no health-check connection open"
   assert.ok(closed, `${open.size} health-check connection(s) to the address still open 3 s after the name lost it`);
 });
 
+test('a check node refuses to make (a path with a space) fails start(): no timer is left to check, or to throw on a tick', async () => {
+  const { up } = await flippable('a');
+  try {
+    const pool = balance({ targets: [up.url], healthCheck: { path: '/bad path', interval: 20, timeout: 50 } });
+    assert.throws(() => void pool.start(), /unescaped characters/);
+    // Past the check's deadline and several intervals: a leftover timer would throw here and end the process.
+    await delay(300);
+    assert.is(up.requests.length, 0);
+    assert.throws(() => void pool.start(), /unescaped characters/, 'a second start fails the same way, rather than being taken as running');
+    pool.stop();
+  } finally {
+    await up.close();
+  }
+});
+
 test.run();

@@ -77,7 +77,7 @@ export const balanceFeature = routeFeature({
     const options: BalanceOptions = { ...rest, targets: context.targets };
     if (outlier !== undefined) options.outlier = outlier === false ? false : { ...outlier, errors: outlier.errors as RelayErrorCode[] | undefined };
     // Built once per config load: a reload builds a new pool, and the old one stops with its relay.
-    const pool = carryingOver(balance(options), context.keep('balance', (): LastPool => ({ pool: undefined })));
+    const pool = carryingOver(balance(options), context.keep('balance', (): LastPool => ({ pool: undefined, before: undefined })));
     parts.pool = pool;
     parts.stages.push({ order: stageOrder.balance, stage: pool });
   },
@@ -87,9 +87,13 @@ function isDns(target: TargetSpec): boolean {
   return typeof target === 'object' && 'dns' in target;
 }
 
-/** The route's pool that started last: the one serving, whose verdicts the next config's pool takes. */
+/**
+ * The route's pool that started last: the one serving, whose verdicts the next config's pool takes;
+ * and the one it replaces, until that one stops (or the new one stops without having served).
+ */
 interface LastPool {
   pool: BalanceStage | undefined;
+  before: BalanceStage | undefined;
 }
 
 /**
@@ -102,9 +106,20 @@ function carryingOver(pool: BalanceStage, last: LastPool): BalanceStage {
   return {
     ...pool,
     start() {
-      if (last.pool !== undefined && last.pool !== pool) pool.adopt(last.pool.targets());
-      last.pool = pool;
+      if (last.pool !== pool) {
+        if (last.pool !== undefined) pool.adopt(last.pool.targets());
+        last.before = last.pool;
+        last.pool = pool;
+      }
       return pool.start();
+    },
+    stop() {
+      // A config whose startup failed stops its pools without having served: the pool it would have
+      // replaced serves on, and is the one the next config's pool takes its verdicts from.
+      if (last.pool === pool) last.pool = last.before;
+      // Nothing refers to a stopped pool: a retired one is not kept alive across reloads.
+      if (last.before === pool || last.pool === last.before) last.before = undefined;
+      pool.stop();
     },
   };
 }

@@ -123,15 +123,28 @@ export class Generation {
     return total;
   }
 
-  /** Starts the relays, and the pools' health checks, before the generation takes traffic. */
+  /**
+   * Starts the relays, and the pools' health checks, before the generation takes traffic. When one
+   * route fails to start, the others may have started already: every route is shut down again
+   * before the error is thrown, so a refused config leaves no health check or DNS lookup running.
+   */
   async startup(): Promise<void> {
-    await Promise.all(this.routes.map((route) => Promise.all([route.relay.startup(), route.pool?.start()])));
+    const results = await Promise.allSettled(this.routes.map(startRoute));
+    const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failed === undefined) return;
+    await this.shutdown(0);
+    throw failed.reason;
   }
 
   /** Shuts the relays down, then stops their pools' health checks: no attempt of theirs is left to pick a target. */
   async shutdown(timeout: number): Promise<void> {
     await Promise.all(this.routes.map((route) => route.relay.shutdown({ timeout }).finally(() => route.pool?.stop())));
   }
+}
+
+/** Starts one route's relay and pool; a start that throws at once is a rejection too, after the others began. */
+async function startRoute(route: LiveRoute): Promise<void> {
+  await Promise.all([route.relay.startup(), route.pool?.start()]);
 }
 
 /** One built-in endpoint that is on: its path and the listeners it answers on (every one when unset). */

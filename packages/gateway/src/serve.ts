@@ -69,11 +69,12 @@ export async function serve(options: ServeOptions): Promise<RunningGateway> {
   const metrics = await gatewayMetrics(() => gateway, options.view);
   gateway = createGateway(loaded, { logger, metrics, view: options.view, limitStore: options.limitStore });
   const running = gateway;
-  await running.startup();
   let servers: ListenerServer[];
   try {
+    await running.startup();
     servers = await listen(plans, running);
   } catch (error) {
+    // What did start (the routes that started before one failed, the Redis client) must not run on.
     await running.shutdown(0);
     throw error;
   }

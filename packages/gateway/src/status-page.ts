@@ -65,7 +65,7 @@ function render(data) {
       line.dataset.health = target.health;
       const dot = document.createElement('span');
       dot.className = 'dot';
-      line.append(dot, target.url + ' · ' + target.health + (target.ejected ? ' (ejected)' : '') + (target.lastError ? ' (' + target.lastError + ')' : target.lastStatus ? ' (' + target.lastStatus + ')' : ''));
+      line.append(dot, target.url + (target.dns ? ' (dns: ' + target.dns + ')' : '') + ' · ' + target.health + (target.ejected ? ' (ejected)' : '') + (target.lastError ? ' (' + target.lastError + ')' : target.lastStatus ? ' (' + target.lastStatus + ')' : ''));
       targets.append(line);
     }
     cell(row, route.requestsLastMinute, 'num');

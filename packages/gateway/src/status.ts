@@ -15,6 +15,8 @@ export interface TargetStatus {
   /** A pool's target only: ejected by the outlier detection, and its attempts in progress. */
   ejected?: boolean;
   inFlight?: number;
+  /** An address of a pool's `{ dns }` target: the target it was resolved from (`http://app.internal:8000`). */
+  dns?: string;
 }
 
 /** One route as the status page shows it. */
@@ -86,6 +88,7 @@ function poolStatus(pool: NonNullable<LiveRoute['pool']>, now: number): TargetSt
       lastSeenAgo: null,
       ejected,
       inFlight: target.inFlight,
+      ...(target.dns === undefined ? {} : { dns: target.dns }),
     };
   });
 }

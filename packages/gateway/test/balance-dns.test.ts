@@ -88,7 +88,7 @@ async function lookupsStopped(): Promise<boolean> {
   return lookups === before;
 }
 
-test('upstream: [{ dns: http://localhost:PORT }]: every address of the name is a target, sent Host: localhost:PORT; the status page lists the addresses, /metrics counts them', async () => {
+test('upstream: [{ dns: http://localhost:PORT }]: every address of the name is a target, sent Host: localhost:PORT; the status page lists the addresses with their name, /metrics counts them', async () => {
   const upstream = await localUpstream();
   const expected = await localhostOrigins(upstream.port);
   try {
@@ -105,9 +105,10 @@ test('upstream: [{ dns: http://localhost:PORT }]: every address of the name is a
         expected.map((url) => [url, 'healthy']),
       );
       const json = JSON.parse((await fetchRaw(`${base}/_status.json`)).text);
+      // Each address names the target it was resolved from: an operator can tell which name it belongs to.
       assert.equal(
-        json.routes[0].targets.map((target: { url: string }) => target.url),
-        expected,
+        json.routes[0].targets.map((target: { url: string; dns?: string }) => [target.url, target.dns]),
+        expected.map((url) => [url, `http://localhost:${upstream.port}`]),
       );
       await gatewayMetrics(() => gateway);
       const metrics = await register.metrics();
