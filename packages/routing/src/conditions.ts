@@ -1,6 +1,6 @@
 import { assertKnownKeys, type HeaderValue, type ProxyRequest, type StageContext } from '@relay/core';
-import { normalizeEscapes } from '@relay/core/transport';
 import { globToRegExp } from './glob.js';
+import { normalizeGlob } from './path-encoding.js';
 import { routingPath } from './upstream-path.js';
 
 /** What a request must match; every condition given must hold (AND), each list is an OR. */
@@ -17,13 +17,16 @@ export interface Conditions {
   host?: string | readonly string[];
   /**
    * Request headers by name: a string must equal one of the header's values, a RegExp match one,
-   * `true` means present and `false` absent.
+   * `true` means present and `false` absent. `host` (or `:authority`) is the client's `Host` as
+   * sent, port included, not the upstream's that the stages see in `request.headers.host`; `host`
+   * above matches the name alone.
    */
   header?: Readonly<Record<string, string | RegExp | boolean>>;
   /**
    * Path globs (see `globToRegExp`): `'/api/*\/items/**'`, matched against the path under the
    * target's base (what the client asked for under the mount), without the query, its
-   * percent-encoding normalised (`/%61dmin` is `/admin`; the glob is normalised the same way).
+   * percent-encoding normalised (`/%61dmin` is `/admin`; the glob is normalised the same way, so
+   * `/café/**` matches the `/caf%C3%A9/…` clients send).
    */
   path?: string | readonly string[];
 }
@@ -122,17 +125,32 @@ function hostName(host: string): string {
 function headerMatcher(rules: Readonly<Record<string, string | RegExp | boolean>>, where: string): Matcher {
   if (rules === null || typeof rules !== 'object') throw new TypeError(`${where}: header must be an object of header names to a string, RegExp or boolean`);
   const checks = Object.entries(rules).map(([name, expected]) => {
-    if (!token.test(name)) throw new TypeError(`${where}: header name "${name}" is not a field name (a token such as x-api-key)`);
+    const lower = name.toLowerCase();
+    const clientHost = lower === 'host' || lower === ':authority';
+    if (!clientHost && !token.test(name)) throw new TypeError(`${where}: header name "${name}" is not a field name (a token such as x-api-key)`);
     if (typeof expected !== 'string' && typeof expected !== 'boolean' && !(expected instanceof RegExp)) {
       throw new TypeError(`${where}: header["${name}"] must be a string, a RegExp or a boolean`);
     }
-    return { name: name.toLowerCase(), test: valueTest(expected) };
+    return { name: lower, read: clientHost ? clientHostValue : headerValue, test: valueTest(expected) };
   });
   if (checks.length === 0) throw new TypeError(`${where}: header must name at least one header`);
   return function matchHeaders(request) {
-    for (const check of checks) if (!check.test(request.headers[check.name])) return false;
+    for (const check of checks) if (!check.test(check.read(request, check.name))) return false;
     return true;
   };
+}
+
+function headerValue(request: ProxyRequest, name: string): HeaderValue | undefined {
+  return request.headers[name];
+}
+
+/**
+ * `Host` (and HTTP/2's `:authority`) as the client sent it, as the `host` condition reads it: by
+ * the time stages run, `request.headers.host` is the upstream's (core sets it to the target), so a
+ * rule on it would never see the client's name and would match the upstream's address every time.
+ */
+function clientHostValue(request: ProxyRequest): string | undefined {
+  return request.client.host === '' ? undefined : request.client.host;
 }
 
 function valueTest(expected: string | RegExp | boolean): (value: HeaderValue | undefined) => boolean {
@@ -145,8 +163,8 @@ function valueTest(expected: string | RegExp | boolean): (value: HeaderValue | u
 function pathMatcher(globs: readonly string[]): Matcher {
   const regexes = globs.map((glob) => {
     if (glob.charCodeAt(0) !== 47) throw new TypeError(`path glob "${glob}" must start with "/"`);
-    // Normalised as the request's path is, so a glob written `/%7Euser/**` or `/caf%c3%a9` matches.
-    return globToRegExp(normalizeEscapes(glob));
+    // Normalised as the request's path is, so a glob written `/%7Euser/**`, `/caf%c3%a9` or `/café` matches.
+    return globToRegExp(normalizeGlob(glob));
   });
   return function matchPath(request, context) {
     const path = routingPath(request, context);

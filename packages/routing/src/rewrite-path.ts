@@ -1,10 +1,10 @@
 import { RelayError, type Handler, type ProxyRequest, type ProxyResponse, type Stage, type StageContext } from '@relay/core';
-import { normalizeEscapes } from '@relay/core/transport';
+import { encodeUnsendable, normalizePath } from './path-encoding.js';
 import { routingParts, type UpstreamPath } from './upstream-path.js';
 
 /**
  * A rewrite function: the path under the target's base (no query, percent-encoding normalised:
- * `/%61pi` comes in as `/api`) in, the new one out.
+ * `/%61pi` comes in as `/api`, `/a|b` as `/a%7Cb`) in, the new one out.
  */
 export type RewriteFunction = (path: string, request: ProxyRequest) => string | Promise<string>;
 
@@ -24,9 +24,11 @@ type Rule = (path: string) => string | null;
  * `prefix_rewrite`/`regex_rewrite` and http-proxy-middleware's `pathRewrite` do. It sees and
  * returns the path under the target's base path (what the client asked for after the mount, under
  * the target `router()` chose if it ran first), without the query, with escapes of unreserved
- * characters decoded and hex in upper case (`/%61pi` is `/api`), so a rule cannot be stepped around
- * with an escape the upstream decodes; a path no rule changes is forwarded as sent. The result
- * goes back under the base path, the query is kept byte for byte, and the new path is checked as
+ * characters decoded, hex in upper case (`/%61pi` is `/api`) and characters a URI cannot carry
+ * raw encoded (`/a|b` is `/a%7Cb`), so a rule cannot be stepped around with an escape the upstream
+ * decodes; a prefix may be written decoded (`/café` takes `/caf%C3%A9`). A path no rule changes is
+ * forwarded as sent. The result goes back under the base path, its raw spaces and non-ASCII
+ * letters percent-encoded, the query is kept byte for byte, and the new path is checked as
  * a client's is: a rewrite that produces `..` (raw or encoded), a leading `//` or `/\`, or an
  * encoded separator hiding a dot segment is refused with 400 (`ERR_BAD_PATH`) and logged, and
  * nothing is sent upstream. A result that is not a string starting with `/`, or contains `?` or
@@ -74,7 +76,8 @@ function forward(next: Handler, context: StageContext, request: ProxyRequest, pa
     context.logger.warn({ method: request.method, path: path.slice(0, 256), code: 'ERR_BAD_PATH' }, 'rewritePath produced a path with a leading "//": refused');
     return Promise.reject(new RelayError('ERR_BAD_PATH', 'unsafe request path (leading slash or backslash) after rewritePath'));
   }
-  return next({ ...request, path: parts.base + path + parts.query });
+  // A raw space or non-ASCII letter (a replacement written `/café`) goes upstream as its UTF-8 escapes.
+  return next({ ...request, path: parts.base + encodeUnsendable(path) + parts.query });
 }
 
 function rewriteFailed(context: StageContext, request: ProxyRequest, error: unknown): RelayError {
@@ -109,8 +112,8 @@ function compileRule(pair: readonly [string | RegExp, string], index: number): R
   if (pattern instanceof RegExp) return regexRule(pattern, replacement);
   if (typeof pattern !== 'string' || pattern.charCodeAt(0) !== 47) throw new TypeError(`rewritePath rule ${index}: the pattern must be a RegExp or a prefix starting with "/", got ${describe(pattern)}`);
   if (replacement !== '' && replacement.charCodeAt(0) !== 47) throw new TypeError(`rewritePath rule ${index}: the replacement of a prefix must start with "/" (or be ""), got ${describe(replacement)}`);
-  // Normalised as the paths it is matched against are: a rule written `/caf%c3%a9` takes `/caf%C3%A9`.
-  return prefixRule(normalizeEscapes(pattern), replacement);
+  // Normalised as the paths it is matched against are: a rule written `/caf%c3%a9` or `/café` takes `/caf%C3%A9`.
+  return prefixRule(normalizePath(pattern), replacement);
 }
 
 /** A RegExp rule; a global or sticky flag would make `test` stateful across requests, so they are dropped. */

@@ -1,5 +1,5 @@
 import type { ProxyRequest, StageContext } from '@relay/core';
-import { normalizeEscapes } from '@relay/core/transport';
+import { normalizePath } from './path-encoding.js';
 
 /**
  * A request's upstream target split the way routing stages see it: `path` is what follows the
@@ -35,17 +35,17 @@ export function splitUpstreamPath(target: string, basePath: string): UpstreamPat
 /**
  * The path a routing condition or rewrite sees for `request`, split as `splitUpstreamPath` does:
  * under the base path of the target the request goes to (`request.target`, set by `router()` or
- * `balance()`, else the relay's own), with its percent-encoding normalised (`normalizeEscapes`:
- * `/%61dmin` is `/admin`, `%c3%a9` is `%C3%A9`), as the upstream and nginx read it: a guard by
- * path must not be stepped around with an escape. `base` and `query` stay as sent.
+ * `balance()`, else the relay's own), with its percent-encoding normalised (`normalizePath`:
+ * `/%61dmin` is `/admin`, `%c3%a9` is `%C3%A9`, a raw `|` is `%7C`), as the upstream and nginx read
+ * it: a guard by path must not be stepped around with an escape. `base` and `query` stay as sent.
  *
  * @example
  * routingParts({ ...request, path: '/base/%61dmin?id=1' }, context); // { base: '/base', path: '/admin', query: '?id=1' }
  */
 export function routingParts(request: ProxyRequest, context: StageContext): UpstreamPath {
   const parts = splitUpstreamPath(request.path, (request.target ?? context.target).basePath);
-  // No "%": the same string back, nothing built (the common case).
-  parts.path = normalizeEscapes(parts.path);
+  // Only pchars and "/": the same string back, nothing built (the common case).
+  parts.path = normalizePath(parts.path);
   return parts;
 }
 
