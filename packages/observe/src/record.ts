@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { errorBody, RelayError, type AnswerHandler, type ClientInfo, type Handler, type HeaderRecord, type Logger, type ProxyRequest, type ProxyResponse, type RequestRefusedMessage, type Target } from '@relay/core';
-import { grpcStatusForHttp, isGrpcContentType } from '@relay/core/transport';
+import { grpcStatusForHttp, isGrpcContentType, isLocalErrorAnswer } from '@relay/core/transport';
 
 /**
  * What one kind of observation (access log, metrics, tracing) does at each step of a request.
@@ -320,6 +320,10 @@ export class RequestRecord implements AnswerHandler {
       return;
     }
     if (isGrpc(response.headers)) this.noteGrpc(response);
+    else if (isLocalErrorAnswer(response) && this.answeredAsGrpc()) {
+      this.answeredGrpcLocally(response.status);
+      return;
+    }
     const body = response.body as Tagged | null;
     if (body === null) {
       this.finish();
@@ -349,6 +353,18 @@ export class RequestRecord implements AnswerHandler {
     // An app's `onError` answers instead (`toConnect({ errors: 'next' })`): the line says what it sent.
     if (this.status !== 499 && this.request.client.appAnswersErrors) this.request.client.setAnswerHandler(this);
     else this.finish();
+  }
+
+  /**
+   * A stage's own error answer to a gRPC call: core sends it trailers-only (HTTP 200, no body, the
+   * status in grpc-status), as it sends the relay's own errors (`fail`). Its body is read for
+   * `grpc-message`, never sent: none of it counts.
+   */
+  private answeredGrpcLocally(status: number): void {
+    this.status = 200;
+    this.bytesOut = 0;
+    this.grpcStatus = grpcStatusForHttp(status);
+    this.finish();
   }
 
   /** Whether the relay's own error reaches this client as a gRPC answer (a gRPC call over HTTP/2), as core's `sendError` decides. */

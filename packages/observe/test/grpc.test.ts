@@ -10,7 +10,7 @@ import { Registry } from 'prom-client';
 import { SpanStatusCode, propagation } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { createRelay, http2Transport, type Relay } from '@relay/core';
+import { createRelay, http2Transport, textResponse, type Relay, type Stage } from '@relay/core';
 import { closedPort, echoMethod, waitFor, type EchoMessage } from '@relay/testkit';
 import { observe } from '../src/index.js';
 
@@ -217,6 +217,36 @@ test('the relay’s own error to a gRPC call (service unreachable): the line say
     assert.is(result.error?.code, grpc.status.UNAVAILABLE);
     assert.ok(await waitFor(() => lines.length === 1));
     assert.equal([lines[0]!.status, lines[0]!.grpcStatus, lines[0]!.code, lines[0]!.bytesOut], [200, 14, 'ERR_UPSTREAM_UNREACHABLE', 0]);
+    const text = await registry.metrics();
+    assert.is(value(text, 'relay_grpc_calls_total{relay="grpc",route="",grpc_status="14"}'), 1, text);
+  } finally {
+    client.close();
+    await relay.shutdown({ timeout: 500 });
+    await new Promise<void>((resolve) => front.close(() => resolve()));
+  }
+});
+
+test('a stage’s own error answer to a gRPC call (a 429 with errorCode): the line says what the client got, 200 with grpcStatus 14, the code, no body bytes', async () => {
+  const lines: Record<string, unknown>[] = [];
+  const registry = new Registry();
+  const obs = observe({ accessLog: { stream: { write: (line: string) => lines.push(JSON.parse(line)) } }, metrics: { registry, relay: 'grpc' } });
+  const refuse: Stage = {
+    name: 'refuse',
+    wrap: () =>
+      async function refuseStage() {
+        return { ...textResponse(429, Buffer.from('429 Too Many Requests: later (ERR_RATE_LIMITED)\n'), { 'retry-after': '3' }), errorCode: 'ERR_RATE_LIMITED' };
+      },
+  };
+  const relay = createRelay({ targetBaseUrl: `http://127.0.0.1:${await closedPort()}`, transport: http2Transport(), stages: [obs.request, refuse, obs.attempt] });
+  const front = http2.createServer(relay.handle);
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  const client = new EchoClient(`127.0.0.1:${(front.address() as AddressInfo).port}`, grpc.credentials.createInsecure()) as Client;
+  try {
+    const result = await unary(client, 'unary', { text: 'x', n: 0 });
+    assert.is(result.error?.code, grpc.status.UNAVAILABLE);
+    assert.is(result.error?.details, '429 Too Many Requests: later (ERR_RATE_LIMITED)');
+    assert.ok(await waitFor(() => lines.length === 1));
+    assert.equal([lines[0]!.status, lines[0]!.grpcStatus, lines[0]!.code, lines[0]!.bytesOut], [200, 14, 'ERR_RATE_LIMITED', 0]);
     const text = await registry.metrics();
     assert.is(value(text, 'relay_grpc_calls_total{relay="grpc",route="",grpc_status="14"}'), 1, text);
   } finally {

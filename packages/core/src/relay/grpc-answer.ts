@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { ProxyResponse } from '../types.js';
 
 /**
  * The gRPC status for the HTTP status of an answer the relay makes itself, as gRPC's "HTTP to gRPC
@@ -24,6 +25,20 @@ export function answersGrpc(res: ServerResponse): boolean {
  */
 export function isGrpcContentType(type: string | string[] | undefined): boolean {
   return typeof type === 'string' && /^application\/grpc(?![-\w])/i.test(type);
+}
+
+/**
+ * Whether `response` is a stage's own error answer (it carries `errorCode`: `rateLimit()`'s 429,
+ * `bodyLimit()`'s 413) and not a gRPC answer already: to a gRPC call over HTTP/2 the relay sends it
+ * trailers-only, as it sends its own errors. An upstream's answer (no `errorCode`) never is one.
+ *
+ * @example
+ * isLocalErrorAnswer({ ...textResponse(429, body), errorCode: 'ERR_RATE_LIMITED' }); // true
+ */
+export function isLocalErrorAnswer(response: ProxyResponse): boolean {
+  if (response.errorCode === undefined) return false;
+  const type = response.headers['content-type'];
+  return !(typeof type === 'string' && /^application\/grpc/i.test(type));
 }
 
 /**

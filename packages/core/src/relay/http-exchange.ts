@@ -9,7 +9,8 @@ import { loggedPath } from '../logger.js';
 import type { Handler, HeaderRecord, HeaderValue, ProxyRequest, ProxyResponse } from '../types.js';
 import type { ExchangeHost } from './host.js';
 import type { InFlight } from './in-flight.js';
-import { checkedResponse, goAway, isHttp2, sendError } from './respond.js';
+import { answersGrpc, isLocalErrorAnswer } from './grpc-answer.js';
+import { checkedResponse, goAway, isHttp2, localGrpcAnswer, sendError } from './respond.js';
 import { kExchange, kSocketExchanges } from '../tags.js';
 
 type TaggedResponse = ServerResponse & { [kExchange]?: HttpExchange };
@@ -134,6 +135,7 @@ async function runPipeline(pipeline: Handler, exchange: HttpExchange, request: P
   let response: ProxyResponse;
   try {
     response = checkedResponse(await pipeline(request));
+    if (answersAsGrpc(exchange, response)) response = await localGrpcAnswer(response, exchange.res);
   } catch (error) {
     settled(exchange);
     onPipelineError(exchange, error);
@@ -148,6 +150,15 @@ async function runPipeline(pipeline: Handler, exchange: HttpExchange, request: P
     response.body?.destroy();
     cutShort(exchange);
   }
+}
+
+/**
+ * Whether a stage's own error answer (`errorCode`) goes to a gRPC call over HTTP/2, which reads
+ * `grpc-status`, not the HTTP status: it is sent trailers-only, as the relay's own errors are
+ * (Envoy converts every local reply to a gRPC request so). Only the `errorCode` read is per request.
+ */
+function answersAsGrpc(exchange: HttpExchange, response: ProxyResponse): boolean {
+  return response.errorCode !== undefined && exchange.http2 && isLocalErrorAnswer(response) && answersGrpc(exchange.res);
 }
 
 function settled(exchange: HttpExchange): void {

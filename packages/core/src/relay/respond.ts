@@ -136,6 +136,61 @@ function sendGrpcError(res: ServerResponse, error: RelayError, text: string): vo
   res.end();
 }
 
+/** The longest stage answer body that becomes a `grpc-message`: a one-line error, not a page. */
+const grpcMessageLimit = 1024;
+
+/**
+ * A stage's own error answer (`isLocalErrorAnswer`: `rateLimit()`'s 429 …) to a gRPC call, as
+ * `sendGrpcError` answers the relay's: trailers-only, HTTP 200, its status in `grpc-status`, its
+ * short text body in `grpc-message`, its other headers (`retry-after` …) kept. A gRPC client reads
+ * no HTTP status but guesses from it: a 429 is UNAVAILABLE without the message, a 413 UNKNOWN.
+ */
+export async function localGrpcAnswer(response: ProxyResponse, res: ServerResponse): Promise<ProxyResponse> {
+  const text = (await shortText(response, res)) || `${response.status} ${response.statusMessage || STATUS_CODES[response.status] || 'Error'}`;
+  const headers: HeaderRecord = {};
+  for (const name in response.headers) if (!representationHeaders.has(name)) headers[name] = response.headers[name];
+  Object.assign(headers, grpcErrorHead(response.status, text));
+  return { status: 200, statusMessage: '', headers, body: null, errorCode: response.errorCode, target: response.target };
+}
+
+/**
+ * The body of a short answer (a declared length up to `grpcMessageLimit`) as text, trimmed; '' for
+ * none, a longer or unsized one (a stream), or one that fails. The body is consumed either way.
+ */
+async function shortText(response: ProxyResponse, res: ServerResponse): Promise<string> {
+  const body = response.body;
+  if (body === null) return '';
+  // A client already gone would never close again to end the wait.
+  if (res.destroyed || !(Number(response.headers['content-length']) <= grpcMessageLimit)) {
+    body.destroy();
+    return '';
+  }
+  // A body that never ends must not hold the call once its client has gone (a rare path: a closure is fine).
+  const stop = (): void => void body.destroy();
+  res.once('close', stop);
+  try {
+    return (await readUpTo(body, grpcMessageLimit)).trim();
+  } catch {
+    return '';
+  } finally {
+    res.off('close', stop);
+  }
+}
+
+/** The whole of `body` as UTF-8, or '' when it is longer than `limit` bytes (whatever its Content-Length said). */
+async function readUpTo(body: Readable, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
+    size += bytes.length;
+    // Leaving the loop destroys the body.
+    if (size > limit) return '';
+    chunks.push(bytes);
+  }
+  return Buffer.concat(chunks, size).toString('utf8');
+}
+
 type SessionOf = { stream?: { session?: { closed: boolean; destroyed: boolean; close(): void } } };
 
 /**
