@@ -195,6 +195,9 @@ export interface ClientLimits {
   readonly eventStreams: ReadonlySet<string>;
 }
 
+/** `type/subtype`, both tokens (RFC 9110 §8.3.1), no wildcard: what `eventStreams` is compared with. */
+const bareMediaType = /^[!#$%&'+.^_`|~0-9a-z-]+\/[!#$%&'+.^_`|~0-9a-z-]+$/i;
+
 export const clientLimitNames: readonly string[] = ['slowClientTimeout', 'minUploadRate', 'eventStreams'];
 
 /** The defaults: nginx's `send_timeout` (60 s), Apache mod_reqtimeout's `MinRate` (500 bytes/s), server-sent events. */
@@ -214,6 +217,9 @@ export function resolveClientLimits(options: ClientLimitOptions): ClientLimits {
   const types = options.eventStreams;
   if (types === undefined) return { slowClientTimeout, minUploadRate, eventStreams: defaultClientLimits.eventStreams };
   if (!Array.isArray(types) || !types.every((type) => typeof type === 'string')) throw new TypeError('eventStreams must be an array of media types');
+  const bad = types.find((type) => !bareMediaType.test(type.trim()));
+  // Compared with a response's media type without parameters: anything else would never match.
+  if (bad !== undefined) throw new TypeError(`eventStreams: "${bad}" is not a media type without parameters or wildcards, such as text/event-stream`);
   return { slowClientTimeout, minUploadRate, eventStreams: new Set(types.map((type) => type.trim().toLowerCase())) };
 }
 

@@ -70,7 +70,10 @@ function resolveSessionLimits(options: Http2TransportOptions): SessionLimits {
   assertNonNegative(limits.maxSessions, 'maxSessions');
   if (!Number.isInteger(limits.maxSessions) || limits.maxSessions < 1) throw new RangeError(`maxSessions must be an integer of at least 1, got ${limits.maxSessions}`);
   if (limits.maxConcurrentStreams !== Infinity) assertNonNegative(limits.maxConcurrentStreams, 'maxConcurrentStreams');
-  if (limits.maxConcurrentStreams < 1) throw new RangeError(`maxConcurrentStreams must be at least 1, got ${limits.maxConcurrentStreams}`);
+  // A fraction would read as the next whole number (`active < 1.5` lets two streams open).
+  if (limits.maxConcurrentStreams !== Infinity && (!Number.isInteger(limits.maxConcurrentStreams) || limits.maxConcurrentStreams < 1)) {
+    throw new RangeError(`maxConcurrentStreams must be an integer of at least 1, got ${limits.maxConcurrentStreams}`);
+  }
   assertTimeout(limits.pingInterval, 'pingInterval');
   return limits;
 }
