@@ -1,11 +1,13 @@
 import type { Readable } from 'node:stream';
 import { RelayError } from '@relay/core';
-import { assertKnownKeys } from './options.js';
+import { assertTimeout } from '@relay/core/transport';
+import { assertKnownKeys, checkChoice } from './options.js';
 
 const kCollector = Symbol('relay.body.collector');
 type Collected = Readable & { [kCollector]?: BodyCollector };
 
 const collectOptionNames: readonly string[] = ['side', 'stallMs'];
+const sides: readonly BodySide[] = ['request', 'response'];
 
 /** What a failing body means: the client went away (a request body) or the upstream did (a response body). */
 export type BodySide = 'request' | 'response';
@@ -15,7 +17,9 @@ export type BodySide = 'request' | 'response';
  * limit; when it grows past it, puts what was read back at the front of the stream (`unshift`)
  * and resolves with `null`: the stream is whole again, paused, to be passed on as it is. Rejects
  * with `ERR_CLIENT_ABORTED` (request side) or `ERR_UPSTREAM_RESET` (response side) when the body
- * fails or closes early, and with `ERR_WRITE_TIMEOUT` when a request body stalls `stallMs`.
+ * fails or closes early, and with `ERR_WRITE_TIMEOUT` when a request body stalls `stallMs`. Throws
+ * a TypeError or RangeError naming the option for an unknown key, a `side` other than `request` or
+ * `response`, or a `stallMs` that is not a timeout node's timers can wait (0 to 2^31 - 1 ms).
  *
  * @example
  * const bytes = await collectBody(response.body, 1024 * 1024, { side: 'response' });
@@ -25,7 +29,12 @@ export function collectBody(body: Readable, limit: number, options: { side: Body
   if (options === null || typeof options !== 'object') throw new TypeError('collectBody(body, limit, options) needs an options object: { side, stallMs }');
   // `{ stalMs }` would wait forever on a stalled upload, silently.
   assertKnownKeys(options, collectOptionNames, 'collectBody');
-  return new BodyCollector(body, limit, options.side, options.stallMs ?? 0).collect();
+  // A misspelled side would blame a client that left on the upstream (a 502, an ejected server).
+  const side = checkChoice(options.side, sides, 'collectBody: side');
+  // Past node's timer limit the stall timer would fire after 1 ms, on a body still flowing.
+  const stallMs = options.stallMs ?? 0;
+  assertTimeout(stallMs, 'collectBody: stallMs');
+  return new BodyCollector(body, limit, side, stallMs).collect();
 }
 
 class BodyCollector {

@@ -5,10 +5,14 @@ import type { HeaderRecord } from '@relay/core';
 import { charsetOfLabel, decodeWindows1252, encodeWindows1252, withCharset, type TextCharset } from './charsets.js';
 import { bodyCoding, decodeBuffer, defaultLevels, encodeBuffer } from './codings.js';
 import { charset } from './media-type.js';
+import { assertKnownKeys, checkBytes, checkChoice } from './options.js';
 import { dropStaleValidators } from './representation.js';
 
 /** How a buffered transform sees the body. */
 export type BodyAs = 'text' | 'json' | 'bytes';
+
+const bodyAsChoices: readonly BodyAs[] = ['text', 'json', 'bytes'];
+const rewriteOptionNames: readonly string[] = ['as', 'maxBytes'];
 
 /** The body value a transform function receives for each `as`. */
 export type BodyValue<A extends BodyAs> = A extends 'json' ? unknown : A extends 'bytes' ? Buffer : string;
@@ -74,7 +78,8 @@ export class RewriteError extends Error {
  * fits its windows-1252 charset). Resolves with the new bytes, or `null` when the body stays as it
  * was: `edit` returned `undefined`, the coding is not one of the three, the charset is not
  * rewritable, it decodes to more than `maxBytes`, or it is empty under `as: 'json'` (`edit` is not called). Rejects with a
- * `RewriteError` when the body cannot be decoded or parsed, or `edit` throws.
+ * `RewriteError` when the body cannot be decoded or parsed, or `edit` throws; with a TypeError or
+ * RangeError naming the option when `options` has an unknown key, an unknown `as` or a bad `maxBytes`.
  *
  * @example
  * const bytes = await rewriteBody(gzipped, headers, (data: any) => ({ ...data, secret: undefined }), { as: 'json' });
@@ -85,14 +90,18 @@ export async function rewriteBody<A extends BodyAs>(
   edit: (body: BodyValue<A>) => BodyResult<A> | Promise<BodyResult<A>>,
   options: { as: A; maxBytes?: number },
 ): Promise<Buffer | null> {
-  const as = options.as;
+  // `{ maxByte }` would decode a gzip bomb with no limit; `as: 'txt'` would be read as JSON.
+  if (options === null || typeof options !== 'object') throw new TypeError('rewriteBody(bytes, headers, edit, options) needs an options object: { as, maxBytes }');
+  assertKnownKeys(options, rewriteOptionNames, 'rewriteBody');
+  const as = checkChoice(options.as, bodyAsChoices, 'rewriteBody: as') as A;
+  const maxBytes = checkBytes(options.maxBytes ?? Infinity, 'rewriteBody: maxBytes');
   const coding = bodyCoding(headers['content-encoding']);
   const declared = textEncoding(headers['content-type'], as);
   if (coding === null || declared === null) return null;
   let plain = bytes;
   if (coding !== 'identity') {
     try {
-      plain = await decodeBuffer(coding, bytes, options.maxBytes ?? Infinity);
+      plain = await decodeBuffer(coding, bytes, maxBytes);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') return null;
       throw new RewriteError(`the ${coding} body cannot be decoded: ${(error as Error).message}`, 'decode', { cause: error });

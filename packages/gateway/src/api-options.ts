@@ -14,3 +14,38 @@ export function checkApiOptions(options: unknown, known: readonly string[], wher
   if (options === null || typeof options !== 'object' || Array.isArray(options)) throw new TypeError(`${where}(options) needs an options object: { ${known.join(', ')} }`);
   assertKnownKeys(options, known, where);
 }
+
+/**
+ * An optional option that must be of `type` when given: a TypeError naming it and what it takes.
+ *
+ * @example
+ * checkOptional(options.limitStore, 'function', 'createGateway: limitStore', 'a function (limit id) => LimitStore');
+ */
+export function checkOptional(value: unknown, type: 'function' | 'object' | 'boolean', option: string, expected: string): void {
+  if (value === undefined || (typeof value === type && value !== null)) return;
+  throw new TypeError(`${option} must be ${expected}, got ${value === null ? 'null' : typeof value}`);
+}
+
+/**
+ * A port a listener takes: a whole number from 0 (any free port) to 65535. `--port` and `serve`'s
+ * `port` are checked alike; `shown` is the value as the caller wrote it.
+ *
+ * @example
+ * checkPort(options.port, 'serve: port'); // RangeError for '8080x', 70000 or 80.5
+ */
+export function checkPort(value: unknown, option: string, shown = JSON.stringify(value)): number {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 65_535) return value;
+  throw new RangeError(`${option} must be a port number from 0 to 65535, got ${shown}`);
+}
+
+/**
+ * How many workers `--workers` and `runPrimary` fork: a whole number from 1 to 1024 (more is a
+ * typo, not a machine). `alternatives` names what else the caller takes (`' or auto'`).
+ *
+ * @example
+ * checkWorkers(options.workers, 'runPrimary: workers'); // RangeError for -1 or 2.5
+ */
+export function checkWorkers(value: unknown, option: string, shown = JSON.stringify(value), alternatives = ''): number {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 1024) return value;
+  throw new RangeError(`${option} must be a number from 1 to 1024${alternatives}, got ${shown}`);
+}

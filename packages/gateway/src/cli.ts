@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Logger } from '@relay/core';
+import { checkPort, checkWorkers } from './api-options.js';
 import { ConfigError } from './config-error.js';
 import { checkRoutes } from './generation.js';
 import { planListeners } from './listeners.js';
@@ -177,17 +178,14 @@ function parseInvocation(argv: string[]): Invocation {
   };
 }
 
+// Digits only: Number() would also read "0x50", "1e3" or " 80". The range is the API's own check.
 function parsePort(text: string): number {
-  const port = Number(text);
-  if (!/^\d+$/.test(text) || port > 65_535) throw new UsageError(`--port must be a port number from 0 to 65535, got "${text}"`);
-  return port;
+  return checkPort(/^\d+$/.test(text) ? Number(text) : Number.NaN, '--port', `"${text}"`);
 }
 
 function parseWorkers(text: string): number {
   if (text === 'auto') return availableParallelism();
-  const workers = Number(text);
-  if (!/^\d+$/.test(text) || workers < 1 || workers > 1024) throw new UsageError(`--workers must be a number from 1 to 1024 or auto, got "${text}"`);
-  return workers;
+  return checkWorkers(/^\d+$/.test(text) ? Number(text) : Number.NaN, '--workers', `"${text}"`, ' or auto');
 }
 
 function parseLevel(text: string): LogLevel {

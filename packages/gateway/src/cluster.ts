@@ -1,13 +1,14 @@
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from '@relay/core';
 import { maxTimerDelay } from '@relay/core/transport';
-import { checkApiOptions } from './api-options.js';
+import { checkApiOptions, checkWorkers } from './api-options.js';
 import { serveClusterLimits } from './cluster-limits.js';
 import { serveClusterView } from './cluster-view.js';
 import { ConfigError } from './config-error.js';
 import { checkRoutes } from './generation.js';
 import { planListeners } from './listeners.js';
 import { loadConfig, type LoadedConfig } from './load-config.js';
+import { checkLogger } from './log.js';
 import type { RunningGateway } from './serve.js';
 import { watchConfig } from './watch.js';
 
@@ -57,6 +58,9 @@ const primaryOptionNames: readonly string[] = ['config', 'workers', 'logger'];
  */
 export async function runPrimary(options: PrimaryOptions): Promise<number> {
   checkApiOptions(options, primaryOptionNames, 'runPrimary');
+  // The CLI's --workers rule: -1 or 2.5 would otherwise fail as "Invalid array length", or fork nothing.
+  checkWorkers(options.workers, 'runPrimary: workers');
+  checkLogger(options.logger, 'runPrimary: logger');
   const loaded = await loadConfig(options.config);
   if (loaded.warning !== undefined) options.logger.warn({}, loaded.warning);
   planListeners(loaded);

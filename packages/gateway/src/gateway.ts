@@ -3,10 +3,11 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '@relay/core';
 import { decodeUnreserved, hasStrayPercent } from '@relay/core/transport';
 import { answer, type ListenerRequest, type ListenerResponse } from './answer.js';
-import { checkApiOptions } from './api-options.js';
+import { checkApiOptions, checkOptional } from './api-options.js';
 import type { GatewayView } from './cluster-view.js';
 import { Generation, newSharedStats, type LimitStoreOf, type LiveRoute, type SharedStats } from './generation.js';
 import type { LoadedConfig } from './load-config.js';
+import { checkLogger } from './log.js';
 import { hostMatches, requestHost, underPrefix } from './matcher.js';
 import { RedisConnection } from './redis-connection.js';
 import { statusSnapshot, type StatusSnapshot } from './status.js';
@@ -33,6 +34,25 @@ export interface GatewayOptions {
 }
 
 const gatewayOptionNames: readonly string[] = ['logger', 'metrics', 'view', 'limitStore'];
+
+/**
+ * Checks what `createGateway` (and `serve`, which passes them on) is given besides the config,
+ * before a route is built or anything listens: a TypeError naming the option. A bad `limitStore`
+ * would otherwise surface as a `ConfigError` on a route's `rateLimit` line, the caller's mistake
+ * blamed on the file.
+ *
+ * @example
+ * checkGatewayOptions(options, 'serve');
+ */
+export function checkGatewayOptions(options: { [K in keyof GatewayOptions]?: unknown }, where: string): void {
+  checkLogger(options.logger, `${where}: logger`);
+  checkOptional(options.metrics, 'function', `${where}: metrics`, 'a function (res) => void that answers /metrics');
+  const view = options.view as Partial<GatewayView> | undefined;
+  if (view !== undefined && (view === null || typeof view !== 'object' || typeof view.status !== 'function' || typeof view.metrics !== 'function')) {
+    throw new TypeError(`${where}: view must be a GatewayView { status(), metrics() } such as workerView(), got ${view === null ? 'null' : typeof view}`);
+  }
+  checkOptional(options.limitStore, 'function', `${where}: limitStore`, 'a function (limit id) => LimitStore, such as workerLimitStores()');
+}
 
 /**
  * The gateway in one process: the routes of the current config as relays, `/healthz`, `/metrics`
@@ -69,6 +89,7 @@ export class Gateway {
 
   constructor(loaded: LoadedConfig, options: GatewayOptions) {
     checkApiOptions(options, gatewayOptionNames, 'createGateway');
+    checkGatewayOptions(options, 'createGateway');
     this.logger = options.logger;
     this.metrics = options.metrics;
     this.view = options.view;

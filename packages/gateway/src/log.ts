@@ -1,6 +1,6 @@
 import type { Logger } from '@relay/core';
 import { nearestName } from '@relay/core/transport';
-import { checkApiOptions } from './api-options.js';
+import { checkApiOptions, checkOptional } from './api-options.js';
 
 /**
  * Log levels, least severe first.
@@ -36,6 +36,11 @@ const loggerOptionNames: readonly string[] = ['level', 'pretty', 'stream', 'base
  */
 export function createLogger(options: LoggerOptions = {}): Logger {
   checkApiOptions(options, loggerOptionNames, 'createLogger');
+  checkOptional(options.pretty, 'boolean', 'createLogger: pretty', 'true or false');
+  // A string base would spread into every line as "0", "1" … fields, a class instance as its internals.
+  if (options.base !== undefined && !isPlainObject(options.base)) {
+    throw new TypeError(`createLogger: base must be a plain object of fields, e.g. { worker: 2 }, got ${options.base === null ? 'null' : typeof options.base}`);
+  }
   const stream = options.stream ?? process.stdout;
   const pretty = options.pretty ?? stream.isTTY === true;
   const threshold = logLevels.indexOf(options.level ?? 'info');
@@ -49,6 +54,28 @@ export function createLogger(options: LoggerOptions = {}): Logger {
           stream.write(pretty ? prettyLine(level, message, fields) : jsonLine(level, message, base, fields));
         };
   return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
+}
+
+function isPlainObject(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * A logger given to the gateway's API has the four methods it calls (`createLogger()`'s, pino's):
+ * a TypeError naming `option` at the call, not at the first line logged (after a listener is up).
+ *
+ * @example
+ * checkLogger(options.logger, 'serve: logger');
+ */
+export function checkLogger(logger: unknown, option: string): asserts logger is Logger {
+  if (logger === null || typeof logger !== 'object') {
+    throw new TypeError(`${option} is required: a logger with ${logLevels.join(', ')} methods, such as createLogger(), got ${logger === null ? 'null' : typeof logger}`);
+  }
+  for (const level of logLevels) {
+    if (typeof (logger as Partial<Logger>)[level] !== 'function') throw new TypeError(`${option} must have a ${level}(fields, message) method`);
+  }
 }
 
 function jsonLine(level: LogLevel, msg: string, base: Record<string, unknown>, fields: Record<string, unknown>): string {

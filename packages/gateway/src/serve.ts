@@ -2,10 +2,10 @@ import { basename } from 'node:path';
 import { Server as HttpServer } from 'node:http';
 import type { SecureContextOptions } from 'node:tls';
 import type { Logger } from '@relay/core';
-import { checkApiOptions } from './api-options.js';
+import { checkApiOptions, checkPort } from './api-options.js';
 import type { GatewayView } from './cluster-view.js';
 import { ConfigError } from './config-error.js';
-import { createGateway, type Gateway } from './gateway.js';
+import { checkGatewayOptions, createGateway, type Gateway } from './gateway.js';
 import { addressOf, closeAllConnections, closeIdleConnections, listen, planListeners, type ListenerPlan, type ListenerServer } from './listeners.js';
 import type { LimitStoreOf } from './generation.js';
 import { loadConfig, type LoadedConfig } from './load-config.js';
@@ -45,7 +45,8 @@ export interface RunningGateway {
 
 /**
  * Loads the config, starts its relays and listeners, and reloads on file changes (debounced).
- * A config error throws a `ConfigError` before anything listens.
+ * A config error throws a `ConfigError`, a bad option a TypeError or RangeError naming it, before
+ * anything listens; a failure once listening closes the listeners again before it rejects.
  *
  * @example
  * const running = await serve({ config: 'gateway.yaml', logger: createLogger() });
@@ -53,6 +54,10 @@ export interface RunningGateway {
  */
 export async function serve(options: ServeOptions): Promise<RunningGateway> {
   checkApiOptions(options, serveOptionNames, 'serve');
+  // Checked here, not by createGateway: prom-client's registry takes the view before the gateway is built.
+  checkGatewayOptions({ logger: options.logger, view: options.view, limitStore: options.limitStore }, 'serve');
+  // A string port would reach server.listen() as a Unix socket path ("8080x" in the working directory).
+  if (options.port !== undefined) checkPort(options.port, 'serve: port');
   const { logger } = options;
   let watcher: ConfigWatcher | null = null;
   const load = async () => {
@@ -78,12 +83,23 @@ export async function serve(options: ServeOptions): Promise<RunningGateway> {
     await running.shutdown(0);
     throw error;
   }
-  servers.forEach((server, index) => {
-    const name = plans[index]!.name;
-    logger.info({ ...(name === undefined ? {} : { listener: name }), ...addressOf(server), config: basename(loaded.file) }, 'listening');
-  });
-  const reloader = new Reloader({ gateway: running, load, logger, servers, started: loaded.config.listen });
-  if (options.watch !== false) watcher = watchConfig(loaded.file, () => void reloader.reload(), loaded.files);
+  let reloader: Reloader;
+  try {
+    servers.forEach((server, index) => {
+      const name = plans[index]!.name;
+      logger.info({ ...(name === undefined ? {} : { listener: name }), ...addressOf(server), config: basename(loaded.file) }, 'listening');
+    });
+    reloader = new Reloader({ gateway: running, load, logger, servers, started: loaded.config.listen });
+    if (options.watch !== false) watcher = watchConfig(loaded.file, () => void reloader.reload(), loaded.files);
+  } catch (error) {
+    // The caller gets no RunningGateway to stop: listeners left open would keep the port and the process.
+    for (const server of servers) {
+      server.close();
+      closeAllConnections(server);
+    }
+    await running.shutdown(0);
+    throw error;
+  }
   let stopping: Promise<void> | null = null;
   return {
     gateway: running,

@@ -35,7 +35,20 @@ function describeIssue(issue: z.ZodIssue, data: unknown, lineOf: LineOf): Config
       return unknown.map((key) => ({ path: formatPath([...issue.path, key]), message: unknownKeyMessage(key, valid), line: lineOf(issue.path, key) }));
     }
   }
-  return [{ path: formatPath(issue.path), message: expectation(issue, valueAt(data, issue.path)), line: lineOf(issue.path) }];
+  return [{ path: formatPath(issue.path), message: expectation(issue, valueAt(data, issue.path)), line: nearestLine(issue.path, lineOf) }];
+}
+
+/**
+ * The line of `path`, or of its nearest parent in the file: a required key left out has no line of
+ * its own, and the object it is missing from is where to add it (docs/gateway.md: every problem
+ * names the file, the line and the path).
+ */
+function nearestLine(path: ReadonlyArray<string | number>, lineOf: LineOf): number | undefined {
+  for (let length = path.length; length > 0; length--) {
+    const line = lineOf(path.slice(0, length));
+    if (line !== undefined) return line;
+  }
+  return undefined;
 }
 
 /**

@@ -147,6 +147,21 @@ test('schema: two listeners with one name, two endpoints on one path and a share
   assert.is((await loadConfig(apart)).config.listen.length, 2);
 });
 
+test('schema: a required key left out names the line of the object it is missing from, as every other issue does', async () => {
+  const missing = files.write(
+    'missing.yaml',
+    ['listen:', '  - port: 0', 'routes:', '  - match: { path: /a }', '    upstream: http://127.0.0.1:9', '  - match: { path: /b }', '    retry: { maxRetries: 1 }', ''].join('\n'),
+  );
+  const error = await rejection(loadConfig(missing));
+  const upstream = error.issues.find((one) => one.path === 'routes[1].upstream');
+  // docs/gateway.md promises "the file, the line, the path" for every problem: not "missing.yaml: routes[1].upstream: …".
+  assert.is(upstream?.line, 6, error.message);
+  assert.match(error.message, /missing\.yaml:6: routes\[1\]\.upstream: /);
+  const noPort = files.write('no-port.yaml', ['listen:', '  - host: 127.0.0.1', 'routes:', '  - upstream: http://127.0.0.1:9', ''].join('\n'));
+  const port = (await rejection(loadConfig(noPort))).issues.find((one) => one.path === 'listen[0].port');
+  assert.is(port?.line, 2);
+});
+
 test('schema: hosts, paths, methods, trustProxy', () => {
   const bad = (routes: unknown, extra: object = {}) => {
     try {

@@ -1,5 +1,5 @@
-// Review s40: the options objects of @relay/body's exported building blocks are checked when the
-// function is called, as the stages' options are: unknown keys name the nearest valid one, bad
+// The options objects of @relay/body's plain functions (rewriteBody, collectBody) are checked when
+// the function is called, as the stages' options are: unknown keys name the nearest valid one, bad
 // values name the option.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -37,7 +37,7 @@ test('rewriteBody(bytes, headers, edit, { maxByte }) is refused naming "maxBytes
 test('rewriteBody(..., { as: "txt" }) is refused naming as, not read as JSON', async () => {
   const error = await failureOf(() => rewriteBody(Buffer.from('hello'), { 'content-type': 'text/plain' }, () => undefined, { as: 'txt' } as never));
   assert.ok(error !== null, 'accepted as: "txt"');
-  // Today: a RewriteError "the body is not valid JSON" (the unknown value fell through to the JSON branch).
+  // Not a RewriteError "the body is not valid JSON": an unknown value must not fall through to the JSON branch.
   assert.ok(error instanceof TypeError || error instanceof RangeError, `${error!.name}: ${error!.message}`);
   assert.match(error!.message, /\bas\b/);
 });
@@ -50,7 +50,7 @@ test('collectBody(body, limit, { side: "requset" }) is refused naming side, not 
     return collected;
   });
   assert.ok(error !== null);
-  // Today: ERR_UPSTREAM_RESET: a client that left is blamed on the upstream (502, outlier ejections).
+  // Not ERR_UPSTREAM_RESET: a client that left must not be blamed on the upstream (502, outlier ejections).
   assert.ok(error instanceof TypeError || error instanceof RangeError, `${error!.name}: ${(error as { code?: string }).code} ${error!.message}`);
   assert.match(error!.message, /side/);
 });
@@ -66,7 +66,7 @@ test('collectBody(..., { stallMs }) past node\'s timer limit is refused naming s
   });
   body.destroy();
   assert.ok(error !== null, 'accepted stallMs: 2 ** 31');
-  // Today: ERR_WRITE_TIMEOUT after a few ms (node fires the overflowing timer after 1 ms) while the body still flows.
+  // Not ERR_WRITE_TIMEOUT after a few ms (node fires an overflowing timer after 1 ms) while the body still flows.
   assert.ok(error instanceof RangeError, `${error!.name} after ${Date.now() - started} ms: ${(error as { code?: string }).code} ${error!.message}`);
   assert.match(error!.message, /stallMs/);
 });
