@@ -26,26 +26,34 @@ export function checkOptional(value: unknown, type: 'function' | 'object' | 'boo
   throw new TypeError(`${option} must be ${expected}, got ${value === null ? 'null' : typeof value}`);
 }
 
+/** A port a listener takes: a whole number from 0 (any free port) to 65535. `--port` reads its text with it too. */
+export function isPort(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 65_535;
+}
+
 /**
- * A port a listener takes: a whole number from 0 (any free port) to 65535. `--port` and `serve`'s
- * `port` are checked alike; `shown` is the value as the caller wrote it.
+ * `serve`'s `port`, checked as `--port` is: a RangeError naming the option.
  *
  * @example
  * checkPort(options.port, 'serve: port'); // RangeError for '8080x', 70000 or 80.5
  */
-export function checkPort(value: unknown, option: string, shown = JSON.stringify(value)): number {
-  if (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= 65_535) return value;
-  throw new RangeError(`${option} must be a port number from 0 to 65535, got ${shown}`);
+export function checkPort(value: unknown, option: string): number {
+  if (isPort(value)) return value;
+  throw new RangeError(`${option} must be a port number from 0 to 65535, got ${JSON.stringify(value)}`);
+}
+
+/** How many workers to fork: a whole number from 1 to 1024 (more is a typo, not a machine). `--workers` reads its text with it too. */
+export function isWorkerCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 1024;
 }
 
 /**
- * How many workers `--workers` and `runPrimary` fork: a whole number from 1 to 1024 (more is a
- * typo, not a machine). `alternatives` names what else the caller takes (`' or auto'`).
+ * `runPrimary`'s `workers`, checked as `--workers` is: a RangeError naming the option.
  *
  * @example
  * checkWorkers(options.workers, 'runPrimary: workers'); // RangeError for -1 or 2.5
  */
-export function checkWorkers(value: unknown, option: string, shown = JSON.stringify(value), alternatives = ''): number {
-  if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 1024) return value;
-  throw new RangeError(`${option} must be a number from 1 to 1024${alternatives}, got ${shown}`);
+export function checkWorkers(value: unknown, option: string): number {
+  if (isWorkerCount(value)) return value;
+  throw new RangeError(`${option} must be a number from 1 to 1024, got ${JSON.stringify(value)}`);
 }

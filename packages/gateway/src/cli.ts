@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Logger } from '@relay/core';
-import { checkPort, checkWorkers } from './api-options.js';
+import { isPort, isWorkerCount } from './api-options.js';
 import { ConfigError } from './config-error.js';
 import { checkRoutes } from './generation.js';
 import { planListeners } from './listeners.js';
@@ -178,14 +178,18 @@ function parseInvocation(argv: string[]): Invocation {
   };
 }
 
-// Digits only: Number() would also read "0x50", "1e3" or " 80". The range is the API's own check.
+// Digits only: Number() would also read "0x50", "1e3" or " 80". The range is the API's own rule.
 function parsePort(text: string): number {
-  return checkPort(/^\d+$/.test(text) ? Number(text) : Number.NaN, '--port', `"${text}"`);
+  const port = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!isPort(port)) throw new UsageError(`--port must be a port number from 0 to 65535, got "${text}"`);
+  return port;
 }
 
 function parseWorkers(text: string): number {
   if (text === 'auto') return availableParallelism();
-  return checkWorkers(/^\d+$/.test(text) ? Number(text) : Number.NaN, '--workers', `"${text}"`, ' or auto');
+  const workers = /^\d+$/.test(text) ? Number(text) : Number.NaN;
+  if (!isWorkerCount(workers)) throw new UsageError(`--workers must be a number from 1 to 1024 or auto, got "${text}"`);
+  return workers;
 }
 
 function parseLevel(text: string): LogLevel {
