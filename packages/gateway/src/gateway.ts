@@ -5,6 +5,7 @@ import { decodeUnreserved, hasStrayPercent } from '@relay/core/transport';
 import { answer, type ListenerRequest, type ListenerResponse } from './answer.js';
 import { checkApiOptions, checkOptional } from './api-options.js';
 import type { GatewayView } from './cluster-view.js';
+import { GatewayStoppingError } from './gateway-stopping.js';
 import { Generation, newSharedStats, type LimitStoreOf, type LiveRoute, type SharedStats } from './generation.js';
 import type { LoadedConfig } from './load-config.js';
 import { checkLogger } from './log.js';
@@ -82,6 +83,8 @@ export class Gateway {
   reloads = { succeeded: 0, failed: 0 };
   current: Generation;
   private stopping = false;
+  /** Reloads not yet settled: `shutdown()` waits for them (they abandon their generation once they see `stopping`). */
+  private readonly reloading = new Set<Promise<void>>();
   private readonly logger: Logger;
   private readonly metrics: MetricsEndpoint | undefined;
   private readonly view: GatewayView | undefined;
@@ -142,10 +145,19 @@ export class Gateway {
   /**
    * Builds relays from a new config (it throws a `ConfigError` before anything changes), starts
    * them, then sends new requests to them; the old relays serve their in-flight requests and
-   * WebSocket sessions to the end and are shut down after, or at `timeouts.reloadDrain`.
+   * WebSocket sessions to the end and are shut down after, or at `timeouts.reloadDrain`. Rejects
+   * with a `GatewayStoppingError` when `shutdown()` began before it or while its relays started.
    */
-  async reload(loaded: LoadedConfig): Promise<void> {
-    if (this.stopping) throw new Error('the gateway is stopping');
+  reload(loaded: LoadedConfig): Promise<void> {
+    if (this.stopping) return Promise.reject(new GatewayStoppingError('reload refused: the gateway is stopping'));
+    const reloading = this.apply(loaded);
+    this.reloading.add(reloading);
+    const settled = () => void this.reloading.delete(reloading);
+    reloading.then(settled, settled);
+    return reloading;
+  }
+
+  private async apply(loaded: LoadedConfig): Promise<void> {
     const next = this.generation(this.current.number + 1, loaded, this.current.redis);
     try {
       await Promise.all([next.startup(), next.redis?.ready()]);
@@ -153,6 +165,9 @@ export class Gateway {
       if (next.redis !== this.current.redis) void next.redis?.close();
       throw error;
     }
+    // Starting can take up to redisReadyWait: a shutdown() meanwhile has stopped the relays it knew
+    // of, so these would run on (and a new Redis client reconnect forever) and hold the process.
+    if (this.stopping) return this.abandon(next);
     const previous = this.current;
     this.current = next;
     // What no route asks for any more is dropped; the retiring relays hold their own references.
@@ -160,6 +175,13 @@ export class Gateway {
     this.reloads.succeeded++;
     this.logger.info({ generation: next.number, routes: next.routes.length }, 'config reloaded');
     void this.retire(previous);
+  }
+
+  /** Closes a started generation that will never serve, then rejects its reload. */
+  private async abandon(next: Generation): Promise<never> {
+    await next.shutdown(0);
+    if (next.redis !== this.current.redis) await next.redis?.close();
+    throw new GatewayStoppingError('reload abandoned: the gateway is stopping');
   }
 
   private async retire(generation: Generation): Promise<void> {
@@ -175,12 +197,16 @@ export class Gateway {
     this.logger.debug({ generation: generation.number }, 'old relays stopped');
   }
 
-  /** Refuses new work (healthz answers 503) and shuts every relay down, draining up to `timeout`. */
+  /**
+   * Refuses new work (healthz answers 503) and shuts every relay down, draining up to `timeout`; a
+   * reload still starting is waited for as long (it closes what it started once it sees `stopping`).
+   */
   async shutdown(timeout: number): Promise<void> {
     this.stopping = true;
     const generations = [this.current, ...this.retiring];
     this.retiring.clear();
-    await Promise.all(generations.map((generation) => generation.shutdown(timeout)));
+    // No reload can make another generation current from here on: these are all that serve.
+    await Promise.all([settledWithin([...this.reloading], timeout), ...generations.map((generation) => generation.shutdown(timeout))]);
     // Then the Redis clients: an open one would keep the process alive after SIGTERM.
     const clients = new Set(generations.map((generation) => generation.redis));
     await Promise.all([...clients].map((redis) => redis?.close()));
@@ -263,6 +289,15 @@ export class Gateway {
     else return false;
     return true;
   }
+}
+
+/** Resolves once every promise has settled, or after `timeout` ms, whichever comes first. */
+async function settledWithin(promises: ReadonlyArray<Promise<unknown>>, timeout: number): Promise<void> {
+  if (promises.length === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeout)));
+  await Promise.race([Promise.allSettled(promises), gaveUp]);
+  clearTimeout(timer);
 }
 
 /** Whether a request target is exactly `path`, with or without a query: no string is built per request. */

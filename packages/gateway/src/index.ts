@@ -6,6 +6,7 @@ export { ConfigError, formatPath, type ConfigIssue } from './config-error.js';
 export { routeFeature, stageOrder, type FeatureContext, type RouteFeature, type RouteParts } from './feature.js';
 export { routeFeatures } from './features.js';
 export { createGateway, Gateway, type GatewayOptions, type MetricsEndpoint } from './gateway.js';
+export { GatewayStoppingError } from './gateway-stopping.js';
 export { type LimitStoreOf } from './generation.js';
 export { type ListenerRequest, type ListenerResponse } from './answer.js';
 export { listen, planListeners, type ListenerPlan, type ListenerServer } from './listeners.js';

@@ -6,6 +6,7 @@ import { checkApiOptions, checkPort } from './api-options.js';
 import type { GatewayView } from './cluster-view.js';
 import { ConfigError } from './config-error.js';
 import { checkGatewayOptions, createGateway, type Gateway } from './gateway.js';
+import { GatewayStoppingError } from './gateway-stopping.js';
 import { addressOf, closeAllConnections, closeIdleConnections, listen, planListeners, type ListenerPlan, type ListenerServer } from './listeners.js';
 import type { LimitStoreOf } from './generation.js';
 import { loadConfig, type LoadedConfig } from './load-config.js';
@@ -179,6 +180,11 @@ class Reloader {
       contexts = listenChanged ? [] : secureContexts(plans);
       await gateway.reload(loaded);
     } catch (error) {
+      // Shutdown began before or during the reload: nothing is wrong with the config, nothing to count.
+      if (error instanceof GatewayStoppingError) {
+        logger.info({}, 'config reload abandoned: the gateway is stopping');
+        return false;
+      }
       gateway.reloads.failed++;
       const detail = error instanceof ConfigError ? error.message : (error as Error).message;
       logger.error({ error: detail }, 'config reload refused: the previous config keeps serving');
