@@ -11,6 +11,7 @@ import { clientHandshakeLines, isWritablePath, parseSubprotocols, stripUpstreamH
 import { Session, type PendingMessage, type UpstreamEnd } from './session.js';
 import { sessionDeadline } from './policy.js';
 import type { SessionHost } from './host.js';
+import { answerTimeoutError, HandshakeTimers } from './handshake-timers.js';
 import { timerDelay } from './timers.js';
 
 /** Where the handshake is: opening the upstream, waiting for the relay to accept the client, or over. */
@@ -38,7 +39,8 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
   upstream: Tagged<WebSocket> | null = null;
   req: Tagged<ClientRequest> | null = null;
   rejection: IncomingMessage | null = null;
-  connectTimer: NodeJS.Timeout | null = null;
+  /** The connect and answer deadlines. */
+  readonly timers = new HandshakeTimers(this);
   statusMessage = '';
   headers: HeaderRecord = {};
   /** Messages the upstream sent before the client was accepted. */
@@ -119,17 +121,16 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
     this.req = req;
     req.on('socket', onRequestSocket);
     req.on('timeout', onRequestTimeout);
-    const connect = this.binding.config.timeouts.connect;
-    // The relay's own timeout option: core refuses one past node's timer limit; the cut guards a
-    // TransportConfig built elsewhere, where a longer one would fire after 1 ms.
-    if (connect > 0) this.connectTimer = setTimeout(onConnectTimeout, timerDelay(connect), this);
+    this.timers.startConnect(this.binding.config.timeouts.connect);
     req.end();
   }
 
   onConnected(): void {
-    this.clearConnectTimer();
+    if (this.state !== State.Connecting || this.req === null) return;
     const read = this.binding.config.timeouts.read;
-    if (read > 0 && this.req !== null) this.req.setTimeout(timerDelay(read));
+    this.timers.startAnswer(read);
+    // The silence timer: it bounds the pauses in a refusal's body (the deadline bounds its head).
+    if (read > 0) this.req.setTimeout(timerDelay(read));
   }
 
   onUpgrade(response: IncomingMessage): void {
@@ -139,7 +140,7 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
 
   onOpen(): void {
     const upstream = this.upstream!;
-    this.clearConnectTimer();
+    this.timers.clear();
     this.req = null;
     if (this.state !== State.Connecting) {
       upstream.terminate();
@@ -159,7 +160,7 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
   }
 
   onRejection(response: IncomingMessage): void {
-    this.clearConnectTimer();
+    this.timers.clear();
     if (this.state !== State.Connecting) {
       response.destroy();
       return;
@@ -228,15 +229,10 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
   onTimeout(): void {
     const timeouts = this.binding.config.timeouts;
     if (this.state === State.Connecting) {
-      this.fail(new RelayError('ERR_READ_TIMEOUT', `the upstream did not answer the handshake within ${timeouts.read} ms`));
+      this.fail(answerTimeoutError(timeouts.read));
       return;
     }
     this.rejection?.destroy(new RelayError('ERR_READ_TIMEOUT', `the upstream's answer stalled for ${timeouts.read} ms`));
-  }
-
-  onConnectTimeout(): void {
-    this.connectTimer = null;
-    this.fail(new RelayError('ERR_CONNECT_TIMEOUT', `connecting to the upstream timed out after ${this.binding.config.timeouts.connect} ms`));
   }
 
   onClientAbort(reason: RelayError): void {
@@ -328,18 +324,11 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
   fail(error: RelayError): void {
     if (this.state !== State.Connecting) return;
     this.state = State.Done;
-    this.clearConnectTimer();
+    this.timers.clear();
     this.binding.handshakes.delete(this);
     this.request.client.setAbortHandler(null);
     if (this.upstream?.readyState === WebSocket.CONNECTING) this.upstream.terminate();
     this.refuse(error);
-  }
-
-  private clearConnectTimer(): void {
-    if (this.connectTimer !== null) {
-      clearTimeout(this.connectTimer);
-      this.connectTimer = null;
-    }
   }
 }
 
@@ -379,10 +368,6 @@ function onSocketConnected(this: Tagged<Socket>): void {
 
 function onRequestTimeout(this: Tagged<ClientRequest>): void {
   this[kHandshake]!.onTimeout();
-}
-
-function onConnectTimeout(handshake: UpstreamHandshake): void {
-  handshake.onConnectTimeout();
 }
 
 function onUpstreamUpgrade(this: Tagged<WebSocket>, response: IncomingMessage): void {

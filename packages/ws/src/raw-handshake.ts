@@ -12,6 +12,7 @@ import { closeFrame } from './frames.js';
 import { clientHandshakeLines, headerText, isWritablePath, parseSubprotocols, stripUpstreamHandshakeHeaders, upstreamRequestHeaders } from './handshake-headers.js';
 import { RawSession } from './raw-session.js';
 import type { SessionHost } from './host.js';
+import { answerTimeoutError, HandshakeTimers } from './handshake-timers.js';
 import { timerDelay } from './timers.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -44,7 +45,8 @@ export class RawHandshake implements AbortHandler, UpgradeHandoff {
   state = State.Connecting;
   req: Tagged<ClientRequest> | null = null;
   rejection: IncomingMessage | null = null;
-  connectTimer: NodeJS.Timeout | null = null;
+  /** The connect and answer deadlines. */
+  readonly timers = new HandshakeTimers(this);
   /** The upstream's connection once it answered `101`, paused until the client is accepted. */
   upstream: Socket | null = null;
   upstreamHead: Buffer = Buffer.alloc(0);
@@ -105,10 +107,7 @@ export class RawHandshake implements AbortHandler, UpgradeHandoff {
     req.on('response', onResponse);
     req.on('error', onRequestError);
     req.on('timeout', onRequestTimeout);
-    const connect = binding.config.timeouts.connect;
-    // The relay's own timeout option: core refuses one past node's timer limit; the cut guards a
-    // TransportConfig built elsewhere, where a longer one would fire after 1 ms.
-    if (connect > 0) this.connectTimer = setTimeout(onConnectTimeout, timerDelay(connect), this);
+    this.timers.startConnect(binding.config.timeouts.connect);
     req.end();
   }
 
@@ -129,13 +128,15 @@ export class RawHandshake implements AbortHandler, UpgradeHandoff {
   }
 
   onConnected(): void {
-    this.clearConnectTimer();
+    if (this.state !== State.Connecting || this.req === null) return;
     const read = this.binding.config.timeouts.read;
-    if (read > 0 && this.req !== null) this.req.setTimeout(timerDelay(read));
+    this.timers.startAnswer(read);
+    // The silence timer: it bounds the pauses in a refusal's body (the deadline bounds its head).
+    if (read > 0) this.req.setTimeout(timerDelay(read));
   }
 
   onUpgrade(response: IncomingMessage, socket: Socket, head: Buffer): void {
-    this.clearConnectTimer();
+    this.timers.clear();
     socket.on('error', onUpstreamError);
     (socket as Tagged<Socket>)[kRaw] = this;
     socket.on('close', onUpstreamClose);
@@ -186,7 +187,7 @@ export class RawHandshake implements AbortHandler, UpgradeHandoff {
   }
 
   onResponse(response: IncomingMessage): void {
-    this.clearConnectTimer();
+    this.timers.clear();
     const socket = response.socket;
     socket.on('error', ignoreError);
     if (this.state !== State.Connecting) {
@@ -233,15 +234,10 @@ export class RawHandshake implements AbortHandler, UpgradeHandoff {
   onTimeout(): void {
     const timeouts = this.binding.config.timeouts;
     if (this.state === State.Connecting) {
-      this.fail(new RelayError('ERR_READ_TIMEOUT', `the upstream did not answer the handshake within ${timeouts.read} ms`));
+      this.fail(answerTimeoutError(timeouts.read));
       return;
     }
     this.rejection?.destroy(new RelayError('ERR_READ_TIMEOUT', `the upstream's answer stalled for ${timeouts.read} ms`));
-  }
-
-  onConnectTimeout(): void {
-    this.connectTimer = null;
-    this.fail(new RelayError('ERR_CONNECT_TIMEOUT', `connecting to the upstream timed out after ${this.binding.config.timeouts.connect} ms`));
   }
 
   onClientAbort(reason: RelayError): void {
@@ -336,7 +332,7 @@ export class RawHandshake implements AbortHandler, UpgradeHandoff {
   fail(error: RelayError): void {
     if (this.state !== State.Connecting) return;
     this.state = State.Done;
-    this.clearConnectTimer();
+    this.timers.clear();
     this.binding.handshakes.delete(this);
     this.request.client.setAbortHandler(null);
     const req = this.req;
@@ -346,13 +342,6 @@ export class RawHandshake implements AbortHandler, UpgradeHandoff {
       req.destroy();
     }
     this.refuse(error);
-  }
-
-  private clearConnectTimer(): void {
-    if (this.connectTimer !== null) {
-      clearTimeout(this.connectTimer);
-      this.connectTimer = null;
-    }
   }
 }
 
@@ -407,10 +396,6 @@ function onRequestError(this: Tagged<ClientRequest>, error: Error): void {
 
 function onRequestTimeout(this: Tagged<ClientRequest>): void {
   this[kRaw]?.onTimeout();
-}
-
-function onConnectTimeout(handshake: RawHandshake): void {
-  handshake.onConnectTimeout();
 }
 
 function onUpstreamError(this: Tagged<Socket>): void {

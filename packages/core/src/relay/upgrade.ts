@@ -21,8 +21,12 @@ export class UpgradeExchange implements InFlight {
   client: ClientInfo | null = null;
   request: ProxyRequest | null = null;
   private settled = false;
+  /** What the client sent after its handshake, before the answer: the session's first bytes. */
+  private readonly early: Buffer[] = [];
+  private earlyLength = 0;
   /** The client left while the handshake was in the stages: whatever is pending upstream is aborted. */
   private readonly onClientGone = (): void => this.client?.abort();
+  private readonly onClientData = (chunk: Buffer): void => this.keep(chunk);
 
   constructor(
     readonly relay: ExchangeHost,
@@ -38,7 +42,7 @@ export class UpgradeExchange implements InFlight {
     this.relay.track(this);
     this.request = request;
     publishRequestStart(this.relay.target, request, true);
-    this.socket.on('close', this.onClientGone);
+    this.watchClient();
     let pending: Promise<ProxyResponse>;
     try {
       pending = pipeline(request);
@@ -63,10 +67,44 @@ export class UpgradeExchange implements InFlight {
     if (!this.settled) refuseUpgrade(this.socket, reason, null);
   }
 
+  /**
+   * Reads the client while the handshake is pending, so that its leaving is seen. Node hands over
+   * an upgraded socket unread and half-open: a client's FIN (a closed tab, its own handshake
+   * timeout) is never read, never closes the socket, and the upstream handshake, with this request
+   * in flight, would wait for `timeout.read` (nginx sees the FIN and closes the upstream at once).
+   * What the client sends meanwhile is kept for the session, in order; past the socket's
+   * high-water mark (a client must wait for the 101, RFC 6455 §4.1) it is read no further, so a
+   * flood costs no memory and only the socket's close is seen.
+   */
+  private watchClient(): void {
+    this.socket.on('close', this.onClientGone);
+    this.socket.on('end', this.onClientGone);
+    this.socket.on('data', this.onClientData);
+  }
+
+  private keep(chunk: Buffer): void {
+    this.early.push(chunk);
+    this.earlyLength += chunk.length;
+    if (this.earlyLength >= this.socket.readableHighWaterMark) this.socket.pause();
+  }
+
   private settle(): void {
     this.settled = true;
-    this.socket.removeListener('close', this.onClientGone);
+    const socket = this.socket;
+    socket.removeListener('close', this.onClientGone);
+    socket.removeListener('end', this.onClientGone);
+    socket.removeListener('data', this.onClientData);
+    // Unread again, neither flowing nor paused, as node's server hands it over (it sets the same
+    // field): whoever takes the socket next (`ws`, the transparent session, the answer's writer)
+    // starts reading it by listening for `data`, and nothing is read until then.
+    socket.pause();
+    (socket as { readableFlowing: boolean | null }).readableFlowing = null;
     this.relay.finished(this);
+  }
+
+  /** The upgrade's head with what the client sent while the handshake was pending. */
+  private sessionHead(): Buffer {
+    return this.early.length === 0 ? this.head : Buffer.concat([this.head, ...this.early], this.head.length + this.earlyLength);
   }
 
   private onResponse(response: ProxyResponse, request: ProxyRequest): void {
@@ -96,7 +134,7 @@ export class UpgradeExchange implements InFlight {
   private accept(response: ProxyResponse, request: ProxyRequest): void {
     this.settle();
     this.socket.removeListener('error', destroySocket);
-    response.upgrade!.accept(this.req, this.socket, this.head, response.headers);
+    response.upgrade!.accept(this.req, this.socket, this.sessionHead(), response.headers);
     publishWebSocketOpen(this.relay.target, request, this.socket);
     publishRequestEnd(this.relay.target, request, 101, true);
   }
