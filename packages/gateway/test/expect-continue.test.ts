@@ -1,12 +1,13 @@
-// Review s40 (real clients): curl uploads through the gateway. curl sends `Expect: 100-continue`
+// Real clients' uploads through the gateway (review s40). curl sends `Expect: 100-continue`
 // for a body over 1 MiB and waits for `100 Continue` before sending it. A route's `bodyLimit`
 // refuses a declared `Content-Length` over its limit; @relay/body's README: "`bodyLimit` answers 413
 // to a declared length over the limit without a 100" (end to end, `server.on('checkContinue', …)`),
 // and nginx's `client_max_body_size` does the same (ngx_http_core_find_config_handler sets
 // `expect_tested` before its 413: the client never gets `100 Continue` and never sends the body).
-// The gateway's listeners (node:http, node:http2 with HTTP/1.1) register no `checkContinue`
-// listener, so node answers `100 Continue` itself before any route runs: curl uploads the whole
-// body (megabytes) only to get the 413 afterwards, on HTTP/1.1 and HTTP/2 alike.
+// The gateway's listeners hand such requests to the routes (`checkContinue`): without it node
+// answered `100 Continue` before any route ran, and curl uploaded megabytes to get the 413. A route
+// that takes the body still gets it (the upstream's 100 reaches curl), and a path no route takes
+// gets its 404 without an upload.
 import { execFile } from 'node:child_process';
 import { connect as http2Connect } from 'node:http2';
 import { writeFileSync } from 'node:fs';
@@ -48,6 +49,9 @@ test.before(async () => {
       '    match: { path: /uploads }',
       `    upstream: ${api.url}`,
       '    bodyLimit: { maxBytes: 1000 }',
+      '  - name: files',
+      '    match: { path: /files }',
+      `    upstream: ${api.url}`,
       '',
     ].join('\n'),
   );
@@ -76,6 +80,20 @@ for (const [label, url] of [
     assert.is(api.requests.length, 0, 'the upstream never saw the request');
   });
 }
+
+test('curl --data-binary of 3 MB to a route without a bodyLimit gets the upstream\'s 100 Continue and uploads the whole body', async () => {
+  const { stdout, stderr } = await curl(['-sv', '--http1.1', '--data-binary', `@${bodyFile}`, '-w', ' %{http_code} %{size_upload}', `http://127.0.0.1:${plainPort}/files/file`]);
+  assert.match(stderr, /< HTTP\/1\.1 100 Continue/i, 'the upstream\'s 100 reached curl');
+  assert.equal(stdout.trim().split(' ').map(Number), [uploadBytes, 200, uploadBytes], 'the upstream got every byte');
+});
+
+test('curl --data-binary of 3 MB to a path no route takes gets 404 without 100 Continue', async () => {
+  const { stdout, stderr } = await curl(['-sv', '--http1.1', '--data-binary', `@${bodyFile}`, '-o', '/dev/null', '-w', '%{http_code} %{size_upload}', `http://127.0.0.1:${plainPort}/nowhere`]);
+  const [status, uploaded] = stdout.trim().split(' ').map(Number);
+  assert.is(status, 404);
+  assert.not.match(stderr, /< HTTP\/1\.1 100 Continue/i);
+  assert.ok(uploaded! < 1024 * 1024, `curl uploaded ${uploaded} bytes for a 404`);
+});
 
 test('an HTTP/2 client sending expect: 100-continue with content-length 3 MB to the same route gets 413 and no 100 Continue first', async () => {
   const session = http2Connect(`https://localhost:${tlsPort}`, { ca: tlsFixture.cert });
