@@ -104,7 +104,7 @@ async function main(): Promise<void> {
   if (ownUpstream === undefined) {
     tries.push([`curl -i -c ${jar} -d user=ada ${base}/auth/login`, 'Set-Cookie without Domain=auth.internal']);
     tries.push([`curl -i -b ${jar} ${base}/auth/me`, 'the jar kept the cookie: it is for this host now']);
-    tries.push([`curl -i ${base}/auth/flaky`, 'the upstream fails once; retry() answers 200']);
+    tries.push([`curl -i ${base}/auth/flaky`, 'every other call fails upstream; retry() answers 200']);
   } else {
     tries.push([`curl -i ${base}/auth/`, 'GET / on your service']);
   }
