@@ -301,7 +301,7 @@ test('a session closing or destroyed whose close event has not come yet is never
     else stream.end();
   });
   const config = { target: resolveTarget(upstream.url, undefined), timeouts: { ...defaultTimeouts }, tls: {}, logger: silentLogger };
-  const pool = new SessionPool(config, config.target, { maxSessions: 1, maxConcurrentStreams: Infinity, pingInterval: 0 });
+  const pool = new SessionPool(config, config.target, { maxSessions: 1, maxConcurrentStreams: Infinity, pingInterval: 0, idleTimeout: 0 });
   closers.push(() => pool.close());
   const acquire = () =>
     new Promise<PooledSession>((resolve, reject) =>

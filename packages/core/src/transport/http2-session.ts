@@ -28,6 +28,16 @@ export interface SessionLimits {
   maxConcurrentStreams: number;
   /** How often an idle session is PINGed, in ms; 0 = never. */
   pingInterval: number;
+  /** How long a session may carry no stream before it is closed, in ms; 0 = never. */
+  idleTimeout: number;
+}
+
+/** What a pool tells its owner about its life, for the per-target pools a binding keeps in a map. */
+export interface PoolHooks {
+  /** The pool has no session, no stream and no waiter left: it may be forgotten. */
+  onEmpty(pool: SessionPool): void;
+  /** A forgotten pool got a request after all (a stale reference): it is known again, or closed. */
+  onRevived(pool: SessionPool): void;
 }
 
 /** One session and what the pool knows about it. */
@@ -45,6 +55,12 @@ export class PooledSession {
   served = 0;
   connectTimer: NodeJS.Timeout | null = null;
   pingTimer: NodeJS.Timeout | null = null;
+  /**
+   * Closes the session after `idleTimeout` without a stream. Made once when the session is ready and
+   * `refresh()`ed each time its last stream ends; not cleared when a stream starts (that would
+   * need a new timer on every idle period): it checks `active` when it fires instead.
+   */
+  idleTimer: NodeJS.Timeout | null = null;
   error: Error | null = null;
 
   /** The number of streams it may carry now. */
@@ -70,12 +86,20 @@ export class SessionPool {
   private reopenTimer: NodeJS.Timeout | null = null;
   /** Opens that failed in a row while other sessions served: how long the next back-off is. */
   private failedOpens = 0;
+  /** Streams open on every session, those already taken out of the pool included. */
+  private streams = 0;
+  /** An `onEmpty` check is queued. */
+  private emptyCheck = false;
+  /** `onEmpty` was told: the owner may have forgotten this pool. */
+  private forgotten = false;
 
   constructor(
     private readonly config: TransportConfig,
     /** The upstream these sessions go to: the relay's target, or one a stage chose (`request.target`). */
     readonly target: Target,
     private readonly limits: Readonly<SessionLimits>,
+    /** For a pool its owner drops when empty; `null` for one kept for the binding's life. */
+    private readonly hooks: PoolHooks | null = null,
   ) {}
 
   /** The upstream answered ALPN without `h2`: its requests go over HTTP/1.1 (or are refused) from now on. */
@@ -85,6 +109,7 @@ export class SessionPool {
 
   /** Gives `waiter` a stream slot now, or queues it until a session has one. */
   acquire(waiter: StreamWaiter): void {
+    if (this.forgotten) this.revive();
     if (this.closed) {
       waiter.onNoSession(new RelayError('ERR_NOT_STARTED', 'transport is shut down'));
       return;
@@ -108,14 +133,18 @@ export class SessionPool {
   /** A stream of `pooled` closed: its slot goes to the next waiter. */
   release(pooled: PooledSession): void {
     pooled.active--;
-    if (pooled.active === 0) pooled.session?.unref();
+    this.streams--;
+    if (pooled.active === 0) this.onIdle(pooled);
     if (this.waiting.length > 0) this.dispatch();
+    else if (this.streams === 0) this.checkEmpty();
   }
 
   /** `waiter` stopped waiting (its client left, or its pool timeout ran out). */
   forget(waiter: StreamWaiter): void {
     const index = this.waiting.indexOf(waiter);
     if (index !== -1) this.waiting.splice(index, 1);
+    // Also for one that never waited: a pool made for a request that failed before asking stays not.
+    this.checkEmpty();
   }
 
   /** Sessions open or opening, for tests and diagnostics. */
@@ -137,6 +166,59 @@ export class SessionPool {
     if (pooled.active === 0) pooled.session!.ref();
     pooled.active++;
     pooled.served++;
+    this.streams++;
+  }
+
+  /** The last stream of `pooled` ended: the process may exit without it, and its idle time starts. */
+  private onIdle(pooled: PooledSession): void {
+    pooled.session?.unref();
+    if (!pooled.draining) pooled.idleTimer?.refresh();
+  }
+
+  /** A session is ready: its idle timer is made once, and runs while no stream is open. */
+  private startIdleTimer(pooled: PooledSession): void {
+    const idleMs = this.limits.idleTimeout;
+    if (idleMs === 0) return;
+    pooled.idleTimer = setTimeout(() => this.onIdleTimeout(pooled), idleMs);
+    pooled.idleTimer.unref();
+  }
+
+  /**
+   * No stream for `idleTimeout`: the session leaves the pool and closes gracefully (GOAWAY, its
+   * socket ends), so an upstream that left the balance pool or the DNS answer is let go of. The
+   * next request to its target opens a new session.
+   */
+  private onIdleTimeout(pooled: PooledSession): void {
+    if (pooled.active > 0 || !this.remove(pooled)) return;
+    pooled.session?.close();
+    this.checkEmpty();
+  }
+
+  /**
+   * Tells the owner once the pool holds nothing: no session, no stream (those of a session
+   * already taken out included), no waiter. Checked after the current callbacks, as an attempt
+   * whose stream closed asks for a new one right after giving its slot back.
+   */
+  private checkEmpty(): void {
+    if (this.hooks === null || this.emptyCheck || this.forgotten || !this.isEmpty()) return;
+    this.emptyCheck = true;
+    queueMicrotask(() => {
+      this.emptyCheck = false;
+      if (this.forgotten || !this.isEmpty()) return;
+      this.forgotten = true;
+      this.hooks!.onEmpty(this);
+    });
+  }
+
+  private isEmpty(): boolean {
+    // A pool that speaks HTTP/1.1 only stays: forgetting it would cost a TLS handshake per request to learn it again.
+    return this.sessions.length === 0 && this.waiting.length === 0 && this.streams === 0 && !this.http1 && !this.closed;
+  }
+
+  /** A request came to a forgotten pool (an attempt holding it resends): its owner knows it again. */
+  private revive(): void {
+    this.forgotten = false;
+    this.hooks!.onRevived(this);
   }
 
   private free(): PooledSession | null {
@@ -232,6 +314,7 @@ export class SessionPool {
     this.clearReopenTimer();
     this.clearConnectTimer(pooled);
     this.startPings(pooled);
+    this.startIdleTimer(pooled);
     this.dispatch();
   }
 
@@ -250,6 +333,7 @@ export class SessionPool {
     }
     this.remove(pooled);
     this.dispatch();
+    this.checkEmpty();
   }
 
   /** A session never became ready: the requests waiting for it fail, unless another session can take them. */
@@ -304,6 +388,7 @@ export class SessionPool {
 
   private failWaiting(error: RelayError): void {
     for (const waiter of this.waiting.splice(0)) waiter.onNoSession(error);
+    this.checkEmpty();
   }
 
   /**
@@ -338,6 +423,8 @@ export class SessionPool {
     this.clearConnectTimer(pooled);
     if (pooled.pingTimer !== null) clearInterval(pooled.pingTimer);
     pooled.pingTimer = null;
+    if (pooled.idleTimer !== null) clearTimeout(pooled.idleTimer);
+    pooled.idleTimer = null;
   }
 }
 

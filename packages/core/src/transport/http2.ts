@@ -7,7 +7,7 @@ import { notSendable } from './agent.js';
 import { resolveClientLimits, type ClientLimitOptions, type ClientLimits } from './attempt-rules.js';
 import { httpTransport } from './http.js';
 import { Http2Attempt, type Http2AttemptHost } from './http2-attempt.js';
-import { SessionPool, type SessionLimits } from './http2-session.js';
+import { SessionPool, type PoolHooks, type SessionLimits } from './http2-session.js';
 
 /** Options of the HTTP/2 transport. */
 export interface Http2TransportOptions extends Pick<ClientLimitOptions, 'slowClientTimeout' | 'eventStreams'> {
@@ -30,9 +30,20 @@ export interface Http2TransportOptions extends Pick<ClientLimitOptions, 'slowCli
    * more with GOAWAY `ENHANCE_YOUR_CALM`, cutting the calls on the session. At least 300 000 for those.
    */
   pingInterval?: number;
+  /**
+   * A session that carries no stream for this many ms is closed (gracefully: nothing in flight is
+   * cut) and its target forgotten; the next request opens a new one. PINGs are not activity.
+   * 0 = never. Default 300 000 (5 min): long enough that a gRPC client's quiet spells do not
+   * pay a reconnect (HTTP/1's 30 s would), short enough that the sessions of targets gone from a
+   * balance pool or DNS do not pile up; Envoy's upstream default is 1 h.
+   */
+  idleTimeout?: number;
 }
 
-const http2TransportOptionNames: readonly string[] = ['fallback', 'maxSessions', 'maxConcurrentStreams', 'pingInterval', 'slowClientTimeout', 'eventStreams'];
+const http2TransportOptionNames: readonly string[] = ['fallback', 'maxSessions', 'maxConcurrentStreams', 'pingInterval', 'idleTimeout', 'slowClientTimeout', 'eventStreams'];
+
+/** The `idleTimeout` default, in ms: see `Http2TransportOptions.idleTimeout`. */
+const defaultIdleTimeout = 300_000;
 
 /**
  * A transport speaking HTTP/2 to the upstream with node:http2: h2c (prior knowledge) for `http:`
@@ -43,7 +54,7 @@ const http2TransportOptionNames: readonly string[] = ['fallback', 'maxSessions',
  * (REFUSED_STREAM, above a GOAWAY's last stream id) are sent again on a new session when their
  * body has not started. Connect, read, write and pool timeouts, client aborts (RST_STREAM
  * CANCEL) and error codes are those of `httpTransport`. Sessions open on the first request and
- * close in `relay.shutdown()`.
+ * close after `idleTimeout` without a stream, or in `relay.shutdown()`.
  *
  * @example
  * createRelay({ targetBaseUrl: 'http://grpc-backend:50051', transport: http2Transport({ maxSessions: 2 }) });
@@ -66,7 +77,12 @@ export function http2Transport(options: Http2TransportOptions = {}): Transport {
 }
 
 function resolveSessionLimits(options: Http2TransportOptions): SessionLimits {
-  const limits = { maxSessions: options.maxSessions ?? 1, maxConcurrentStreams: options.maxConcurrentStreams ?? Infinity, pingInterval: options.pingInterval ?? 0 };
+  const limits = {
+    maxSessions: options.maxSessions ?? 1,
+    maxConcurrentStreams: options.maxConcurrentStreams ?? Infinity,
+    pingInterval: options.pingInterval ?? 0,
+    idleTimeout: options.idleTimeout ?? defaultIdleTimeout,
+  };
   assertNonNegative(limits.maxSessions, 'maxSessions');
   if (!Number.isInteger(limits.maxSessions) || limits.maxSessions < 1) throw new RangeError(`maxSessions must be an integer of at least 1, got ${limits.maxSessions}`);
   if (limits.maxConcurrentStreams !== Infinity) assertNonNegative(limits.maxConcurrentStreams, 'maxConcurrentStreams');
@@ -75,16 +91,23 @@ function resolveSessionLimits(options: Http2TransportOptions): SessionLimits {
     throw new RangeError(`maxConcurrentStreams must be an integer of at least 1, got ${limits.maxConcurrentStreams}`);
   }
   assertTimeout(limits.pingInterval, 'pingInterval');
+  assertTimeout(limits.idleTimeout, 'idleTimeout');
   return limits;
 }
 
-class Http2Binding implements BoundTransport, Http2AttemptHost {
+class Http2Binding implements BoundTransport, Http2AttemptHost, PoolHooks {
   readonly handle: (request: ProxyRequest) => Promise<ProxyResponse>;
   readonly logsFailures = true;
   /** The sessions to the relay's target; `null` while the transport is not started. */
   private main: SessionPool | null = null;
-  /** The sessions to each other target a stage chose (`request.target`), keyed by origin or socket path. */
+  /**
+   * The sessions to each other target a stage chose (`request.target`), keyed by origin or socket
+   * path. A pool leaves when its last session closed (`idleTimeout`, the upstream's GOAWAY) with
+   * nothing waiting (`onEmpty`): targets that come and go (DNS, a balance pool) do not pile up.
+   */
   private readonly others = new Map<string, SessionPool>();
+  /** Pools revived by a resend while a newer one had their target: closed at shutdown too. */
+  private readonly strays = new Set<SessionPool>();
 
   constructor(
     readonly config: TransportConfig,
@@ -104,8 +127,9 @@ class Http2Binding implements BoundTransport, Http2AttemptHost {
   shutdown(): void {
     this.main?.close();
     this.main = null;
-    for (const pool of this.others.values()) pool.close();
+    for (const pool of [...this.others.values(), ...this.strays]) pool.close();
     this.others.clear();
+    this.strays.clear();
     void this.http1?.shutdown();
   }
 
@@ -123,13 +147,35 @@ class Http2Binding implements BoundTransport, Http2AttemptHost {
   /** The sessions of `target`, opened on its first request like the relay target's. */
   private poolFor(target: Target | undefined): SessionPool {
     if (target === undefined || target === this.config.target) return this.main!;
-    const key = target.socketPath ?? target.origin;
+    const key = poolKey(target);
     let pool = this.others.get(key);
     if (pool === undefined) {
-      pool = new SessionPool(this.config, target, this.sessionLimits);
+      pool = new SessionPool(this.config, target, this.sessionLimits, this);
       this.others.set(key, pool);
     }
     return pool;
+  }
+
+  /** Tests and diagnostics: how many other targets have sessions (or requests waiting for one). */
+  get otherTargets(): number {
+    return this.others.size;
+  }
+
+  onEmpty(pool: SessionPool): void {
+    this.strays.delete(pool);
+    const key = poolKey(pool.target);
+    if (this.others.get(key) === pool) this.others.delete(key);
+  }
+
+  onRevived(pool: SessionPool): void {
+    // Only an attempt already holding the pool gets here (a resend after its last session went).
+    if (this.main === null) {
+      pool.close();
+      return;
+    }
+    const key = poolKey(pool.target);
+    if (!this.others.has(key)) this.others.set(key, pool);
+    else this.strays.add(pool); // a newer pool serves the target: this one only until it empties again
   }
 
   viaHttp1(request: ProxyRequest): Promise<ProxyResponse> {
@@ -138,4 +184,8 @@ class Http2Binding implements BoundTransport, Http2AttemptHost {
     logUpstreamFailure(this.config, request, error);
     return Promise.reject(error);
   }
+}
+
+function poolKey(target: Target): string {
+  return target.socketPath ?? target.origin;
 }
