@@ -10,6 +10,7 @@ import { planListeners } from './listeners.js';
 import { loadConfig } from './load-config.js';
 import { createLogger, logLevels, type LogLevel } from './log.js';
 import type { RunningGateway } from './serve.js';
+import { onStopSignals } from './stop-signals.js';
 
 /**
  * Exit codes of the `relay` bin.
@@ -33,8 +34,9 @@ Options:
   -h, --help               show this help
   -v, --version            show the version
 
-Signals: SIGHUP reloads the config (so does saving the file); SIGTERM or SIGINT drain and exit 0.
-Exit codes: 0 ok, 1 runtime error (e.g. a port in use), 2 usage or config error.
+Signals: SIGHUP reloads the config (so does saving the file); SIGTERM or SIGINT drain and exit 0;
+         a second SIGTERM or SIGINT while draining cuts every connection and exits 1 at once.
+Exit codes: 0 ok, 1 runtime error (e.g. a port in use) or a second stop signal, 2 usage or config error.
 `;
 
 class UsageError extends Error {}
@@ -138,11 +140,14 @@ function holdSighup(): { release(): boolean } {
   };
 }
 
+/** The first SIGTERM/SIGINT drains (exit 0); a second one cuts every connection and exits 1 at once. */
 function untilStopped(running: RunningGateway): Promise<number> {
   return new Promise((resolve) => {
-    const stop = () => void running.stop().then(() => resolve(exitCodes.ok), () => resolve(exitCodes.runtimeError));
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+    const failed = () => resolve(exitCodes.runtimeError);
+    onStopSignals({
+      drain: () => void running.stop().then(() => resolve(exitCodes.ok), failed),
+      exitNow: (signal) => void running.cutConnections(`second ${signal}`).then(failed, failed),
+    });
     process.on('SIGHUP', () => void running.reload());
   });
 }

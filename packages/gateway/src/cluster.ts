@@ -10,10 +10,14 @@ import { planListeners } from './listeners.js';
 import { loadConfig, type LoadedConfig } from './load-config.js';
 import { checkLogger } from './log.js';
 import type { RunningGateway } from './serve.js';
+import { onStopSignals } from './stop-signals.js';
 import { watchConfig } from './watch.js';
 
-/** Messages from the primary to its workers. */
-export type WorkerMessage = { type: 'relay:reload' } | { type: 'relay:stop' };
+/** Messages from the primary to its workers; `relay:exit`: a second stop signal, cut every connection and exit now. */
+export type WorkerMessage = { type: 'relay:reload' } | { type: 'relay:stop' } | { type: 'relay:exit' };
+
+/** After a second stop signal, how long the primary waits for its workers before it kills them. */
+const exitNowKillMs = 2_000;
 
 /**
  * Set in a worker's environment: the primary watches the file and forwards reloads.
@@ -51,7 +55,8 @@ const primaryOptionNames: readonly string[] = ['config', 'workers', 'logger'];
  * reload after validating the config itself, gathers the workers' figures for `/metrics` and the
  * status page (`serveClusterView`), counts the routes' rate limits for all of them
  * (`serveClusterLimits`), and on SIGTERM/SIGINT asks every worker to drain and waits
- * for them, up to the shutdown timeout plus 5 s. Resolves with the exit code.
+ * for them, up to the shutdown timeout plus 5 s; a second SIGTERM/SIGINT tells them to exit now
+ * (killing any still running 2 s later) and resolves with 1. Resolves with the exit code.
  *
  * @example
  * process.exitCode = await runPrimary({ config: 'gateway.yaml', workers: 4, logger });
@@ -68,13 +73,12 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   const pool = new WorkerPool(options, loaded.config.timeouts.shutdown ?? 10_000, loaded.text);
   serveClusterView({ logger: options.logger, clusterMetrics: await clusterMetrics() });
   serveClusterLimits();
-  const watcher = watchConfig(loaded.file, () => void pool.reload(), loaded.files);
+  const watcher = watchConfig(loaded.file, () => void pool.reload(), { files: loaded.files, seen: loaded.identity });
   pool.onLoaded = (next) => watcher.follow(next.files ?? []);
   process.on('SIGHUP', () => void pool.reload());
   const code = await new Promise<number>((resolve) => {
     pool.onFinished = resolve;
-    process.on('SIGTERM', () => pool.stop('SIGTERM'));
-    process.on('SIGINT', () => pool.stop('SIGINT'));
+    onStopSignals({ drain: (signal) => pool.stop(signal), exitNow: (signal) => pool.exitNow(signal) });
     pool.start();
   });
   watcher.close();
@@ -147,6 +151,18 @@ class WorkerPool {
     this.finishIfEmpty();
   }
 
+  /** A second stop signal: every worker cuts its connections and exits now; one still running after 2 s is killed. */
+  exitNow(signal: NodeJS.Signals): void {
+    this.exitCode = 1;
+    this.options.logger.warn({ reason: `second ${signal}`, workers: this.slots.size }, 'exiting now: workers told to cut their connections');
+    for (const worker of this.slots.keys()) send(worker, { type: 'relay:exit' });
+    const deadline = setTimeout(() => {
+      for (const worker of this.slots.keys()) worker.process.kill('SIGKILL');
+    }, exitNowKillMs);
+    deadline.unref();
+    this.finishIfEmpty();
+  }
+
   private fork(slot: number): void {
     const text = this.servingText;
     const passed = text !== null && text.length <= maxPassedConfig ? { [workerConfigEnv]: text } : {};
@@ -205,7 +221,8 @@ export function killDelay(shutdownTimeout: number): number {
 
 /**
  * A worker's side: reloads and stops on the primary's messages (and on its own signals, which a
- * terminal's Ctrl-C also delivers to it). Resolves with the exit code once stopped.
+ * terminal's Ctrl-C also delivers to it); `relay:exit`, or a second signal of its own, cuts every
+ * connection and resolves with 1 at once. Resolves with the exit code once stopped.
  *
  * @example
  * process.exitCode = await runWorker(await serve({ config, logger, watch: false }));
@@ -213,13 +230,16 @@ export function killDelay(shutdownTimeout: number): number {
 export function runWorker(running: RunningGateway): Promise<number> {
   return new Promise((resolve) => {
     const stop = () => void running.stop().then(() => resolve(0), () => resolve(1));
+    const exitNow = (reason: string) => void running.cutConnections(reason).then(() => resolve(1), () => resolve(1));
     process.on('message', (message: WorkerMessage) => {
       if (message?.type === 'relay:reload') void running.reload();
       else if (message?.type === 'relay:stop') stop();
+      else if (message?.type === 'relay:exit') exitNow('the primary got a second stop signal');
     });
     process.on('SIGHUP', () => void running.reload());
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
+    // Its own signals are counted apart from the primary's messages: one Ctrl-C reaches both this
+    // worker and the primary, which forwards it as `relay:stop`, and must still only drain.
+    onStopSignals({ drain: stop, exitNow: (signal) => exitNow(`second ${signal}`) });
     // A primary that died without asking: stop rather than serve on as an orphan.
     process.on('disconnect', stop);
   });

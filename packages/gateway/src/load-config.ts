@@ -3,6 +3,7 @@ import { dirname, extname, resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, Scalar, type Document } from 'yaml';
 import { ConfigError, type ConfigIssue, type LineOf } from './config-error.js';
 import { interpolateEnv, type Quoting } from './env.js';
+import { fileIdentity } from './file-identity.js';
 import { importModule } from './import-module.js';
 import { quotedScalars } from './quoted-scalars.js';
 import type { ResolvedConfig } from './schema.js';
@@ -27,6 +28,11 @@ export interface LoadedConfig {
   readonly lineOf?: LineOf;
   /** A module config's local files (itself first, then the files it imports, when bundled with esbuild): what `serve` watches. */
   readonly files?: readonly string[];
+  /**
+   * The file as it was just before it was read (`fileIdentity`: real path, mtime, size); absent when
+   * the text came from `source`. The config watcher starts from it, so a save during startup is seen.
+   */
+  readonly identity?: string;
   /** Something the caller should log at warn (a module config imported as is, its folder read-only); given once per process. */
   readonly warning?: string;
 }
@@ -46,9 +52,11 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
   const file = resolve(path);
   const shown = path;
   const extension = extname(file).toLowerCase();
+  // Taken before reading: a save that lands while (or after) the file is read differs from it.
+  const identity = source === undefined ? fileIdentity(file) : undefined;
   if (moduleExtensions.has(extension)) {
     const { data, files, warning } = await importConfig(file, shown);
-    return { config: validateConfig(data, shown), file, dir: dirname(file), shown, text: null, files, ...(warning === undefined ? {} : { warning }) };
+    return { config: validateConfig(data, shown), file, dir: dirname(file), shown, text: null, files, ...(identity === undefined ? {} : { identity }), ...(warning === undefined ? {} : { warning }) };
   }
   if (extension !== '.yaml' && extension !== '.yml' && extension !== '.json') {
     throw new ConfigError(shown, [{ path: '', message: 'expected a .yaml, .yml, .json, .ts, .mts, .js, .mjs or .cjs file' }]);
@@ -70,7 +78,7 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
   const data = interpolateEnv(document.toJS(), env, issues, { quoting, lineOf });
   if (issues.length > 0) throw new ConfigError(shown, issues);
   if (quoting !== undefined) quotedScalars(data, quoting.kept);
-  return { config: validateConfig(data, shown, lineOf), file, dir: dirname(file), shown, text, lineOf };
+  return { config: validateConfig(data, shown, lineOf), file, dir: dirname(file), shown, text, lineOf, ...(identity === undefined ? {} : { identity }) };
 }
 
 async function readText(file: string, shown: string): Promise<string> {

@@ -42,6 +42,12 @@ export interface RunningGateway {
   reload(): Promise<boolean>;
   /** Stops listening, drains in-flight requests up to `timeouts.shutdown`, closes every relay. */
   stop(): Promise<void>;
+  /**
+   * Ends every client connection now, requests in flight included, and logs it at warn with
+   * `reason`: what the bin does on a second SIGTERM while `stop` drains, before it exits. Resolves
+   * with how many connections were open.
+   */
+  cutConnections(reason: string): Promise<number>;
 }
 
 /**
@@ -91,7 +97,7 @@ export async function serve(options: ServeOptions): Promise<RunningGateway> {
       logger.info({ ...(name === undefined ? {} : { listener: name }), ...addressOf(server), config: basename(loaded.file) }, 'listening');
     });
     reloader = new Reloader({ gateway: running, load, logger, servers, started: loaded.config.listen });
-    if (options.watch !== false) watcher = watchConfig(loaded.file, () => void reloader.reload(), loaded.files);
+    if (options.watch !== false) watcher = watchConfig(loaded.file, () => void reloader.reload(), { files: loaded.files, seen: loaded.identity });
   } catch (error) {
     // The caller gets no RunningGateway to stop: listeners left open would keep the port and the process.
     for (const server of servers) {
@@ -107,7 +113,17 @@ export async function serve(options: ServeOptions): Promise<RunningGateway> {
     servers,
     reload: () => reloader.reload(),
     stop: () => (stopping ??= stopAll(running, servers, watcher, logger)),
+    cutConnections: (reason) => cutConnections(running, servers, reason, logger),
   };
+}
+
+async function cutConnections(gateway: Gateway, servers: readonly ListenerServer[], reason: string, logger: Logger): Promise<number> {
+  // Counted before they are ended; a listener already closed by `stop` still counts its connections.
+  const counts = await Promise.all(servers.map((server) => new Promise<number>((resolve) => server.getConnections((error, count) => resolve(error ? 0 : count)))));
+  const connections = counts.reduce((sum, count) => sum + count, 0);
+  logger.warn({ reason, connections, inFlight: gateway.status().inFlight }, 'exiting now: connections cut');
+  for (const server of servers) closeAllConnections(server);
+  return connections;
 }
 
 async function stopAll(gateway: Gateway, servers: ListenerServer[], watcher: ConfigWatcher | null, logger: Logger): Promise<void> {
