@@ -77,10 +77,16 @@ export const silentLogger: Logger = Object.freeze({ debug: ignore, info: ignore,
 /**
  * Logs one failed upstream attempt as one structured line: `method`, `url` (without the query
  * unless `logQuery`), `attempt`, `code` and `error`; warn for failures and timeouts, debug for aborts (the client left, shutdown).
+ * A 4xx is the client's fault, not the upstream's (a malformed WebSocket handshake, a body over
+ * `bodyLimit`): see `logClientRefusal`.
  * Transports that call it set `logsFailures` on their bound transport; the relay logs for
  * those that do not.
  */
 export function logUpstreamFailure(config: Pick<TransportConfig, 'logger' | 'target' | 'logQuery'>, request: ProxyRequest, error: RelayError): void {
+  if (error.status >= 400 && error.status < 499) {
+    logClientRefusal(config, request, error);
+    return;
+  }
   const fields = {
     method: request.method,
     url: (request.target ?? config.target).origin + loggedPath(request.path, config),
@@ -92,4 +98,15 @@ export function logUpstreamFailure(config: Pick<TransportConfig, 'logger' | 'tar
     config.logger.debug(fields, 'upstream request aborted');
   } else if (error.status === 504) config.logger.warn(fields, 'upstream request timed out');
   else config.logger.warn(fields, 'upstream request failed');
+}
+
+/**
+ * A request the transport refused for the client's fault (400 `ERR_BAD_HANDSHAKE`, 413
+ * `ERR_BODY_TOO_LARGE` …), in the client's words: `method`, `path`, `code`, `error`, no upstream
+ * `url` or `attempt` (no upstream failed; a gateway reads a warn line with `attempt` as its
+ * target's failure). At info, as nginx logs a client's error.
+ */
+function logClientRefusal(config: Pick<TransportConfig, 'logger' | 'logQuery'>, request: ProxyRequest, error: RelayError): void {
+  const fields = { method: request.method, path: loggedPath(request.path, config), code: error.code, error: error.message };
+  config.logger.info(fields, error.code === 'ERR_BAD_HANDSHAKE' ? 'bad WebSocket handshake from client' : 'client request refused');
 }

@@ -57,7 +57,8 @@ export function serve(host: FrontHost, exchange: Exchange, pipeline: Handler, ra
   );
 }
 
-function refuse(host: FrontHost, exchange: Exchange, rawTarget: string, error: RelayError): void {
+/** Answers `error` before any stage ran, and publishes the refusal (`request:refused`). */
+export function refuse(host: FrontHost, exchange: Exchange, rawTarget: string, error: RelayError): void {
   publishRequestRefused(host.target, () => ({
     method: exchange.req.method ?? 'GET',
     path: pathOnly(rawTarget).slice(0, 256),

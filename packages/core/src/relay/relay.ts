@@ -13,13 +13,14 @@ import { resolveTrustProxy } from '../request/trust-proxy.js';
 import { httpTransport } from '../transport/http.js';
 import type { Handler, Logger, Stage, StageContext, Target, Timeouts, TransportConfig } from '../types.js';
 import type { DispatchRoute, FetchClient, Relay, RelayOptions, RelayState } from './api.js';
-import { serve, type FrontHost } from './front.js';
+import { refuse, serve, type FrontHost } from './front.js';
 import type { ExchangeHost } from './host.js';
 import { FetchExchange, incomingOf } from './fetch-exchange.js';
 import { HttpExchange } from './http-exchange.js';
 import type { InFlight } from './in-flight.js';
 import { innerHandler } from './inner.js';
 import { Lifecycle } from './lifecycle.js';
+import { isWebSocketHandshake, MisroutedHandshakes } from './misrouted-handshake.js';
 import { isWebSocketUpgrade, serveAsPlainRequest } from './plain-upgrade.js';
 import { refuseUpgrade, UpgradeExchange } from './upgrade.js';
 
@@ -83,6 +84,8 @@ class RelayCore implements Relay, FrontHost, ExchangeHost {
   readonly upgradePipeline: Handler | null;
   /** How `handle` and `upgrade` requests enter: the relay strips its own `mountPath`. */
   private readonly ownEntry: Entry;
+  /** The WebSocket handshakes that reach `handle` or `dispatch` (a server without an `upgrade` listener). */
+  private readonly misroutedHandshakes: MisroutedHandshakes;
 
   constructor(options: RelayOptions) {
     this.target = resolveTarget(options.targetBaseUrl, options.upstreamPrefix);
@@ -105,7 +108,12 @@ class RelayCore implements Relay, FrontHost, ExchangeHost {
     const shutdownTimeout = options.shutdownTimeout ?? 10_000;
     assertTimeout(shutdownTimeout, 'shutdownTimeout');
     this.lifecycle = new Lifecycle({ transport, websocket, logger: this.logger, target: this.target, shutdownTimeout });
-    this.handle = (req, res) => serve(this, new HttpExchange(this, req as IncomingMessage, res as ServerResponse, null), this.pipeline, req.url ?? '', this.ownEntry);
+    this.misroutedHandshakes = new MisroutedHandshakes(this.logger, this.logQuery, websocket !== null);
+    this.handle = (req, res) => {
+      const exchange = new HttpExchange(this, req as IncomingMessage, res as ServerResponse, null);
+      if (isWebSocketHandshake(req as IncomingMessage)) this.refuseHandshake(exchange, req.url ?? '', 'relay.handle');
+      else serve(this, exchange, this.pipeline, req.url ?? '', this.ownEntry);
+    };
     this.upgrade = (req, socket, head) => this.serveUpgrade(req, socket, head, req.url ?? '', this.ownEntry);
   }
 
@@ -121,7 +129,18 @@ class RelayCore implements Relay, FrontHost, ExchangeHost {
     checkRoute(route, 'dispatch');
     // The HTTP/2 compatibility objects are read through the node:http shape they share.
     const exchange = new HttpExchange(this, req as IncomingMessage, res as ServerResponse, route.onError ?? null);
-    serve(this, exchange, this.pipeline, route.path, routeEntry(route, route.body));
+    if (isWebSocketHandshake(req as IncomingMessage)) this.refuseHandshake(exchange, route.path, 'relay.dispatch');
+    else serve(this, exchange, this.pipeline, route.path, routeEntry(route, route.body));
+  }
+
+  /**
+   * A WebSocket handshake node gave to the request handler (its server has no `upgrade`
+   * listener): 501, never relayed as the plain GET it also is. `Connection: close`, as
+   * `relay.upgrade` answers: the client meant the connection for a session, not for more requests.
+   */
+  private refuseHandshake(exchange: HttpExchange, rawTarget: string, entry: 'relay.handle' | 'relay.dispatch'): void {
+    exchange.res.shouldKeepAlive = false;
+    refuse(this, exchange, rawTarget, this.misroutedHandshakes.refusal(exchange.req, rawTarget, entry));
   }
 
   dispatchUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, route: DispatchRoute): void {
