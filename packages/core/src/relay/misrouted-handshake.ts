@@ -37,11 +37,16 @@ export class MisroutedHandshakes {
   private lastWarned = -Infinity;
   private suppressed = 0;
 
-  constructor(
-    private readonly logger: Logger,
-    readonly logQuery: boolean,
-    private readonly hasWebSocket: boolean,
-  ) {}
+  private readonly logger: Logger;
+  readonly logQuery: boolean;
+  /** The relay has a `websocket` transport: the fix is only the missing listener. */
+  private readonly hasWebSocket: boolean;
+
+  constructor(settings: { readonly logger: Logger; readonly logQuery: boolean; readonly hasWebSocket: boolean }) {
+    this.logger = settings.logger;
+    this.logQuery = settings.logQuery;
+    this.hasWebSocket = settings.hasWebSocket;
+  }
 
   refusal(req: IncomingMessage, rawTarget: string, entry: 'relay.handle' | 'relay.dispatch'): RelayError {
     const message = `WebSocket handshake reached ${entry}: ${this.fix(entry)}`;

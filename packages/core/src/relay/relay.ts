@@ -108,7 +108,7 @@ class RelayCore implements Relay, FrontHost, ExchangeHost {
     const shutdownTimeout = options.shutdownTimeout ?? 10_000;
     assertTimeout(shutdownTimeout, 'shutdownTimeout');
     this.lifecycle = new Lifecycle({ transport, websocket, logger: this.logger, target: this.target, shutdownTimeout });
-    this.misroutedHandshakes = new MisroutedHandshakes(this.logger, this.logQuery, websocket !== null);
+    this.misroutedHandshakes = new MisroutedHandshakes({ logger: this.logger, logQuery: this.logQuery, hasWebSocket: websocket !== null });
     this.handle = (req, res) => {
       const exchange = new HttpExchange(this, req as IncomingMessage, res as ServerResponse, null);
       if (isWebSocketHandshake(req as IncomingMessage)) this.refuseHandshake(exchange, req.url ?? '', 'relay.handle');
