@@ -1,10 +1,10 @@
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { HttpProxyAgent } from 'http-proxy-agent';
-import { HttpsProxyAgent } from 'https-proxy-agent';
 import { RelayError } from '../errors.js';
 import { assertNonNegative } from '../options.js';
 import type { ProxyRequest, Target, TransportConfig } from '../types.js';
+import { TunnelAgent } from './tunnel-agent.js';
 
 /** The keep-alive pool options every node:http-based transport takes. */
 export interface PoolOptions {
@@ -17,7 +17,8 @@ export interface PoolOptions {
   /**
    * A forward proxy for the upstream connections (egress): `http://proxy:3128` (absolute-form
    * requests for `http:` targets, a `CONNECT` tunnel for `https:` ones), or `'env'` to read
-   * `HTTPS_PROXY` / `HTTP_PROXY` and `NO_PROXY` as curl does. Default none.
+   * `HTTPS_PROXY` / `HTTP_PROXY` and `NO_PROXY` as curl does. A proxy that refuses a tunnel (407,
+   * 403 …) fails the attempt with 502 `ERR_UPSTREAM_UNREACHABLE`, never with the proxy's answer. Default none.
    */
   proxy?: string | URL;
 }
@@ -53,24 +54,6 @@ export function createAgent(config: TransportConfig, pool: Pool, target: Target 
   const proxy = target.socketPath === undefined ? pool.proxyFor(target) : null;
   if (proxy !== null) return secure ? new TunnelAgent(proxy, common, config.tls) : new HttpProxyAgent(proxy, common);
   return secure ? new HttpsAgent({ ...common, ...config.tls }) : new HttpAgent(common);
-}
-
-/**
- * https-proxy-agent reads the upstream's TLS options from each request, not from the agent: the
- * relay's `tls` (its CA, client certificate …) is added to every tunnel's handshake here.
- */
-class TunnelAgent extends HttpsProxyAgent<string> {
-  constructor(
-    proxy: URL,
-    options: ConstructorParameters<typeof HttpsProxyAgent>[1],
-    private readonly tls: TransportConfig['tls'],
-  ) {
-    super(proxy.href, options);
-  }
-
-  override connect(req: Parameters<HttpsProxyAgent<string>['connect']>[0], options: Parameters<HttpsProxyAgent<string>['connect']>[1]) {
-    return super.connect(req, { ...options, ...this.tls } as typeof options);
-  }
 }
 
 /** The `proxy` option as a function of the target. */
