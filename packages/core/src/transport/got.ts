@@ -1,7 +1,7 @@
 import { request as httpRequest, type Agent, type ClientRequest, type IncomingMessage, type RequestOptions } from 'node:http';
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
-import type { Readable } from 'node:stream';
-import { got, type Delays, type Got, type Hooks, type OptionsInit, type Request as GotStream } from 'got';
+import { Readable } from 'node:stream';
+import { got, RequestError, TimeoutError, type Delays, type Got, type Hooks, type OptionsInit, type Request as GotStream } from 'got';
 import { RelayError, toRelayError } from '../errors.js';
 import { assertKnownKeys } from '../known-keys.js';
 import type { BoundTransport, ProxyRequest, ProxyResponse, Target, Transport, TransportConfig } from '../types.js';
@@ -195,6 +195,10 @@ class GotAttempt extends Attempt {
   stream: GotStream | null = null;
   /** A failure of the node:http request got made, which got may report late or never. */
   upstreamError: Error | null = null;
+  /** The body of a complete response got will not deliver (bytes followed it: `takeWholeBody`). */
+  wholeBody: Readable | null = null;
+  /** The error a `beforeError` hook made of got's, while `onError` handles got's own. */
+  hookError: Error | null = null;
   // got's own events are a cold path next to node:http's (got costs ~3× the CPU): plain closures.
   private readonly onGotRequest = (upstream: ClientRequest): void => this.onRequest(upstream);
   private readonly onGotResponse = (response: IncomingMessage): void => this.onResponse(response);
@@ -249,12 +253,31 @@ class GotAttempt extends Attempt {
   override settleHead(): void {
     const failure = this.upstreamError;
     if (!this.settled && failure !== null) {
-      // got's stream is failing already (a malformed first chunk, or bytes after a whole
-      // response, which got does not deliver): nothing of it can reach the client.
+      // Bytes after a whole response, in the same read: node:http kept the response and closed
+      // the connection, got stopped reading and fails its stream. The response stands, as with
+      // httpTransport (the failure is logged when got's stream reports it, in `onError`).
+      if (this.takeWholeBody()) {
+        super.settleHead();
+        return;
+      }
+      // A malformed first chunk, or a body nobody can replay: nothing of it can reach the client.
       this.fail(this.toRelayError(failure));
       return;
     }
     super.settleHead();
+  }
+
+  /**
+   * Takes the body of a complete response out of node's buffer, where got left it when it stopped
+   * reading; false when the response is not complete, or part of its body was read already.
+   */
+  private takeWholeBody(): boolean {
+    const response = this.response!;
+    if (!response.complete || response.readableDidRead) return false;
+    const chunks: Buffer[] = [];
+    for (let chunk: Buffer | null = response.read(); chunk !== null; chunk = response.read()) chunks.push(chunk);
+    this.wholeBody = Readable.from(chunks, { objectMode: false });
+    return true;
   }
 
   /**
@@ -266,9 +289,29 @@ class GotAttempt extends Attempt {
     this.fail(closedWithoutAnswer(101));
   }
 
+  /**
+   * got's stream failed. A `beforeError` hook may have wrapped, renamed or replaced got's error: the
+   * attempt reads got's own (whether to resend on a fresh connection, which code), and the
+   * RelayError keeps the hook's as its cause (and its message, when the hook changed it).
+   */
+  override onError(error: Error): void {
+    const reported = reportedByGot(error, this.upstreamError);
+    this.hookError = reported === error ? null : error;
+    super.onError(reported);
+  }
+
   protected override toRelayError(error: Error): RelayError {
-    const event = (error as { event?: unknown }).event;
-    if (error.name === 'TimeoutError' && typeof event === 'string') {
+    const mapped = this.classify(error);
+    const hooked = this.hookError;
+    // Not made from `error` (a RelayError the error carried): it stands as it is.
+    if (hooked === null || mapped.cause !== error) return mapped;
+    return new RelayError(mapped.code, hooked.message === error.message ? mapped.message : hooked.message, { cause: hooked });
+  }
+
+  /** got's timeouts name their phase (`event`): a connect phase or the wait for the head. */
+  private classify(error: Error): RelayError {
+    const event = timeoutEvent(error);
+    if (event !== undefined) {
       const timeouts = this.host.config.timeouts;
       if (connectEvents.has(event)) {
         return new RelayError('ERR_CONNECT_TIMEOUT', `upstream connect timed out after ${timeouts.connect} ms (${event})`, { cause: error });
@@ -291,7 +334,7 @@ class GotAttempt extends Attempt {
   }
 
   protected bodyOf(): Readable {
-    return this.stream!;
+    return this.wholeBody ?? this.stream!;
   }
 
   protected bodySink(): NodeJS.WritableStream {
@@ -318,6 +361,31 @@ class GotAttempt extends Attempt {
     }
     stream.destroy();
   }
+}
+
+/**
+ * The error got reported before the `beforeError` hooks ran: got's own `RequestError` (or a
+ * RelayError) in the cause chain of what the hooks returned, else the node:http request's failure,
+ * else the error itself (a hook's error with no link to got's, for a failure got made itself).
+ */
+function reportedByGot(error: Error, upstreamError: Error | null): Error {
+  let current: unknown = error;
+  // Bounded: a cause chain may be a cycle.
+  for (let depth = 0; depth < 8 && current instanceof Error; depth++) {
+    if (current instanceof RequestError || current instanceof RelayError) return current;
+    current = current.cause;
+  }
+  return upstreamError ?? error;
+}
+
+/**
+ * The phase a got timeout names, whatever a hook renamed it to: got's `TimeoutError`, or the
+ * error got's timer destroys the node:http request with (code `ETIMEDOUT` and an `event`).
+ */
+function timeoutEvent(error: Error): string | undefined {
+  if (error instanceof TimeoutError) return error.event;
+  const { code, event } = error as { code?: unknown; event?: unknown };
+  return code === 'ETIMEDOUT' && typeof event === 'string' ? event : undefined;
 }
 
 /** got's URL for a target: `http://unix:/path.sock:/request` for a unix: one (got's own form). */
