@@ -37,8 +37,7 @@ export function isGrpcContentType(type: string | string[] | undefined): boolean 
  */
 export function isLocalErrorAnswer(response: ProxyResponse): boolean {
   if (response.errorCode === undefined) return false;
-  const type = response.headers['content-type'];
-  return !(typeof type === 'string' && /^application\/grpc/i.test(type));
+  return !isGrpcContentType(response.headers['content-type']);
 }
 
 /**
