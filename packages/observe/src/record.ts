@@ -319,11 +319,12 @@ export class RequestRecord implements AnswerHandler {
       else this.openSession(socket as Socket & Tagged);
       return;
     }
-    if (isGrpc(response.headers)) this.noteGrpc(response);
-    else if (isLocalErrorAnswer(response) && this.answeredAsGrpc()) {
+    // Core's own test first: a stage's error answer to a gRPC call is sent trailers-only.
+    if (isLocalErrorAnswer(response) && this.answeredAsGrpc()) {
       this.answeredGrpcLocally(response.status);
       return;
     }
+    if (isGrpc(response.headers)) this.noteGrpc(response);
     const body = response.body as Tagged | null;
     if (body === null) {
       this.finish();
