@@ -15,6 +15,11 @@ export interface TargetState {
   readonly ejectedUntil: number;
   /** Ejections so far (the next one lasts one base time longer). */
   readonly ejections: number;
+  /**
+   * When its last ejection started (a `Date.now()` time), kept after the ejection ended; 0 if never
+   * ejected. `ejections` starts over once the target has stayed in for a whole `maxEjectionTime` after it.
+   */
+  readonly lastEjectionAt: number;
   /** Failures in a row counted by the outlier detection. */
   readonly consecutiveFailures: number;
   /** At its circuit's `maxRequests`: a new attempt waits or is refused (`false` without circuit breaking). */
@@ -36,6 +41,7 @@ export class Member {
   checks = 0;
   ejectedUntil = 0;
   ejections = 0;
+  /** When the last ejection started (0: never); `countFailure` starts the count over from it. */
   lastEjection = 0;
   failures = 0;
   /** When a circuit refusal of this target was last logged. */
@@ -70,6 +76,7 @@ export class Member {
       healthy: this.healthy,
       ejectedUntil: this.ejectedUntil > Date.now() ? this.ejectedUntil : 0,
       ejections: this.ejections,
+      lastEjectionAt: this.lastEjection,
       consecutiveFailures: this.failures,
       circuitOpen: this.inFlight >= maxRequests,
       ...(this.source === null ? {} : { dns: this.source }),

@@ -154,16 +154,14 @@ export class Pool {
       const state = byUrl.get(member.url);
       if (state === undefined) continue;
       if (this.rules.health !== null) member.healthy = state.healthy;
-      const outlier = this.rules.outlier;
-      if (outlier === null) continue;
+      if (this.rules.outlier === null) continue;
       member.failures = state.consecutiveFailures;
+      // The count and when the last ejection started go together, ended ejection or not: without its
+      // start, the next failure would start the count over (Envoy's multiplier survives cluster updates).
       member.ejections = state.ejections;
-      if (state.ejectedUntil > now) {
-        // The ejection keeps its end (Envoy keeps a host's ejection over a cluster update), and its
-        // start, worked back from the n-th ejection's length, from which `ejections` starts over.
-        member.ejectedUntil = state.ejectedUntil;
-        member.lastEjection = Math.min(now, state.ejectedUntil - Math.min(outlier.baseEjectionTime * state.ejections, outlier.maxEjectionTime));
-      }
+      member.lastEjection = state.lastEjectionAt;
+      // An ejection in progress keeps its end (Envoy keeps a host's ejection over a cluster update).
+      if (state.ejectedUntil > now) member.ejectedUntil = state.ejectedUntil;
     }
     this.refresh(now);
   }

@@ -78,9 +78,9 @@ test('adopt: a pool takes another pool\'s verdicts by URL (health when it checks
   const b = 'http://127.0.0.1:2';
   const until = Date.now() + 60_000;
   const states = [
-    { url: a, weight: 1, inFlight: 0, pending: 0, healthy: false, ejectedUntil: 0, ejections: 0, consecutiveFailures: 0, circuitOpen: false },
-    { url: b, weight: 1, inFlight: 0, pending: 0, healthy: true, ejectedUntil: until, ejections: 2, consecutiveFailures: 0, circuitOpen: false },
-    { url: 'http://127.0.0.1:3', weight: 1, inFlight: 0, pending: 0, healthy: false, ejectedUntil: 0, ejections: 0, consecutiveFailures: 0, circuitOpen: false },
+    { url: a, weight: 1, inFlight: 0, pending: 0, healthy: false, ejectedUntil: 0, ejections: 0, lastEjectionAt: 0, consecutiveFailures: 0, circuitOpen: false },
+    { url: b, weight: 1, inFlight: 0, pending: 0, healthy: true, ejectedUntil: until, ejections: 2, lastEjectionAt: until - 2_000, consecutiveFailures: 0, circuitOpen: false },
+    { url: 'http://127.0.0.1:3', weight: 1, inFlight: 0, pending: 0, healthy: false, ejectedUntil: 0, ejections: 0, lastEjectionAt: 0, consecutiveFailures: 0, circuitOpen: false },
   ];
   const checked = balance({ targets: [a, b], healthCheck: { path: '/health' }, outlier: false });
   checked.adopt(states);
@@ -90,7 +90,7 @@ test('adopt: a pool takes another pool\'s verdicts by URL (health when it checks
   assert.equal(plain.targets().map((t) => [t.healthy, t.ejectedUntil]), [[true, 0], [true, 0]], 'no checks, no outlier detection: nothing would undo a verdict, so none is taken');
   const both = balance({ targets: [a, b], healthCheck: { path: '/health' } });
   both.adopt(states);
-  assert.equal(both.targets().map((t) => [t.healthy, t.ejectedUntil, t.ejections]), [[false, 0, 0], [true, until, 2]]);
+  assert.equal(both.targets().map((t) => [t.healthy, t.ejectedUntil, t.ejections, t.lastEjectionAt]), [[false, 0, 0, 0], [true, until, 2, until - 2_000]]);
 });
 
 /** An upstream that answers `name` and keeps the set of its open connections. */

@@ -1,10 +1,8 @@
-// Review s40b: a reload keeps each target's outlier state (docs/gateway.md: "an ejected one stays
-// out for the rest of its ejection"; Pool.adopt carries `ejections`, the count that makes the n-th
-// ejection last n base times, and which starts over only "once the target has stayed in for a whole
-// maxEjectionTime"). A target whose ejection has already ended when the config reloads carries its
-// count but not when it was last ejected (lastEjection stays 0 in the new pool), so its next
-// failure resets the count to 1: a flapping target gets the short first ejection again after
-// every reload, as Envoy's ejection multiplier would not (it survives cluster updates).
+// A reload keeps each target's ejection count with the time of its last ejection (the pool's
+// `lastEjectionAt`), also for a target whose ejection has already ended: the n-th ejection of a
+// flapping target lasts n base times whether or not the config was reloaded in between, as Envoy's
+// ejection multiplier survives cluster updates. Without that time the new pool started the count
+// over at the target's next failure, and it got the short first ejection again after every reload.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fetchRaw, memoryLogger, startUpstream, waitFor, type Upstream } from '@relay/testkit';
