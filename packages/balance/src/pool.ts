@@ -159,7 +159,8 @@ export class Pool {
       // The count and when the last ejection started go together, ended ejection or not: without its
       // start, the next failure would start the count over (Envoy's multiplier survives cluster updates).
       member.ejections = state.ejections;
-      member.lastEjection = state.lastEjectionAt;
+      // A state saved before the field existed (plain JavaScript, a stored snapshot) has none: never ejected.
+      member.lastEjection = state.lastEjectionAt ?? 0;
       // An ejection in progress keeps its end (Envoy keeps a host's ejection over a cluster update).
       if (state.ejectedUntil > now) member.ejectedUntil = state.ejectedUntil;
     }
