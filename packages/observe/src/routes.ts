@@ -1,3 +1,28 @@
+import { normalizeEscapes } from '@relay/core/transport';
+
+/**
+ * The path of a request target without its query: origin-form's part before `?`, an absolute-form
+ * target's path (`GET http://api.example.com/users/7`, which servers must take, RFC 9112 §3.2.2),
+ * `*` (OPTIONS) as it is.
+ *
+ * @example
+ * targetPath('http://api.example.com/users/7?x=1'); // '/users/7'
+ */
+export function targetPath(target: string): string {
+  if (target.charCodeAt(0) !== 0x2f) return absolutePath(target);
+  const query = target.indexOf('?');
+  return query < 0 ? target : target.slice(0, query);
+}
+
+/** The rare absolute-form: parsed (the relay has refused what does not parse, so this one does). */
+function absolutePath(target: string): string {
+  try {
+    return new URL(target).pathname;
+  } catch {
+    return target;
+  }
+}
+
 /**
  * Route templates for metric labels: `/users/:id` matches one segment per `:name`, a final `*`
  * matches the rest. Paths are never labels themselves: a path no template matches is `other`.
@@ -9,10 +34,13 @@ export class RouteTable {
     this.patterns = templates.map(compile);
   }
 
-  /** The index of the first template matching the request target's path, -1 for none. */
+  /**
+   * The index of the first template matching the request target's path, -1 for none. The path is
+   * normalised as the relay routes it (`/%75sers` is `/users`): a client must not pick its label
+   * by escaping a letter.
+   */
   match(target: string): number {
-    const query = target.indexOf('?');
-    const path = query < 0 ? target : target.slice(0, query);
+    const path = normalizeEscapes(targetPath(target));
     for (let index = 0; index < this.patterns.length; index++) if (this.patterns[index]!.test(path)) return index;
     return -1;
   }

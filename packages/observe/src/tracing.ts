@@ -19,6 +19,7 @@ import type { Handler, HeaderRecord, Logger, ProxyRequest, ProxyResponse, RelayE
 import { checkOptions, readBoolean, readChoice } from './options.js';
 import { createObservation, type Observation, type ObserverFactory } from './observation.js';
 import { logObserverFailure, shareTraceIds, type AttemptRunner, type Observer, type RequestRecord } from './record.js';
+import { targetPath } from './routes.js';
 
 /** Options of `tracing()` (and of `observe({ tracing })`). */
 export interface TracingOptions {
@@ -149,7 +150,7 @@ class TracingObserver implements Observer, AttemptRunner {
     const path = request.client.originalUrl;
     const query = path.indexOf('?');
     const attributes: Attributes = {
-      'url.path': query < 0 ? path : path.slice(0, query),
+      'url.path': targetPath(path),
       'url.scheme': request.client.scheme,
       'client.address': request.client.clientAddress,
     };
