@@ -76,6 +76,8 @@ export function toConnect(relay: Relay, options: ConnectOptions = {}): ConnectMi
       else sendError(res, relayError);
       return;
     }
+    // What middleware before the relay did to req.headers (an auth step's X-User-Id) goes upstream, as with http-proxy.
+    route.headers = req.headers;
     relay.dispatch(req, res, route);
   };
 }

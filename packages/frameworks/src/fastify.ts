@@ -75,6 +75,8 @@ function mountRelay(fastify: FastifyInstance, options: RelayPluginOptions): void
     // What the app's hooks set with reply.header() (@fastify/cors) lives on the reply, not on reply.raw.
     const headers = reply.getHeaders();
     for (const name in headers) setAppHeader(reply.raw, name, headers[name]);
+    // The hooks' edits: request.headers is request.raw.headers, merged with what `request.headers = …` set.
+    route.headers = request.headers;
     relay.dispatch(request.raw, reply.raw, withClientSpelling(route, request.raw));
   }
   fastify.all('/', relayRoute);

@@ -61,6 +61,7 @@ export function relayHandler(relay: Relay, options: RelayHandlerOptions = {}): N
     const route = routeUnder(env.incoming.url ?? '/', prefix);
     if (route === null) return c.notFound();
     copyMiddlewareHeaders(c.res.headers, env.outgoing);
+    route.headers = env.incoming.headers;
     const closed = responseClosed(env.outgoing);
     relay.dispatch(env.incoming, env.outgoing, route);
     await closed;

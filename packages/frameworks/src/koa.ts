@@ -42,6 +42,8 @@ export function relayMiddleware(relay: Relay, options: RelayMiddlewareOptions = 
     if (route === null) return next();
     ctx.respond = false;
     route.originalUrl = ctx.originalUrl;
+    // ctx.request.headers is ctx.req.headers: what middleware in front set or deleted there goes upstream.
+    route.headers = ctx.req.headers;
     const closed = responseClosed(ctx.res);
     if (!refuseConsumedBody(relay, ctx.req, ctx.res)) relay.dispatch(ctx.req, ctx.res, route);
     await closed;

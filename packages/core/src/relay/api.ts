@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { RelayError } from '../errors.js';
@@ -112,6 +112,14 @@ export interface DispatchRoute {
    * `Transfer-Encoding`, and replayable by a retry stage. Not used for upgrades.
    */
   body?: Buffer;
+  /**
+   * The request headers as the app's middleware left them, usually `req.headers`: a name added or
+   * changed there is sent with that value, a deleted one is not sent, and an untouched one keeps
+   * the client's lines. Hop-by-hop headers and `Content-Length` stay the client's; the Connection,
+   * forwarding and Host rules apply as to the client's own headers. Default: the client's header
+   * lines (`req.rawHeaders`), as `relay.handle` sends them.
+   */
+  headers?: IncomingHttpHeaders;
 }
 
 /** A relay's lifecycle state. */

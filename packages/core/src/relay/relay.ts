@@ -58,14 +58,14 @@ const relayOptionNames: readonly string[] = [
 ];
 
 const fetchClientNames: readonly string[] = ['address'];
-const routeNames: readonly string[] = ['path', 'mountPath', 'onError', 'originalUrl', 'body'];
+const routeNames: readonly string[] = ['path', 'mountPath', 'onError', 'originalUrl', 'body', 'headers'];
 
 /**
  * A `DispatchRoute` from a framework adapter: an object of known keys, so a misspelled `onEror`
  * or `originalURL` throws rather than changing how errors are answered or what prefix is sent.
  */
 function checkRoute(route: DispatchRoute, method: string): void {
-  if (route === null || typeof route !== 'object') throw new TypeError(`${method}(req, …, route): route must be an object: { path, mountPath, onError, originalUrl, body }`);
+  if (route === null || typeof route !== 'object') throw new TypeError(`${method}(req, …, route): route must be an object: { path, mountPath, onError, originalUrl, body, headers }`);
   assertKnownKeys(route, routeNames, `${method} route`);
 }
 
@@ -188,8 +188,9 @@ class RelayCore implements Relay, FrontHost, ExchangeHost {
 
 /** How a framework-routed request enters: the framework stripped the mount already. */
 function routeEntry(route: DispatchRoute, body: Buffer | undefined): Entry {
-  const entry: { strip: string; mountPath: string; originalUrl?: string; body?: Buffer } = { strip: '', mountPath: normalizeRuntimeMount(route.mountPath) };
+  const entry: { -readonly [K in keyof Entry]: Entry[K] } = { strip: '', mountPath: normalizeRuntimeMount(route.mountPath) };
   if (route.originalUrl !== undefined) entry.originalUrl = route.originalUrl;
+  if (route.headers !== undefined) entry.headers = route.headers;
   if (body !== undefined) entry.body = body;
   return entry;
 }

@@ -1,9 +1,10 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { Readable } from 'node:stream';
 import { RelayError } from '../errors.js';
 import type { HeaderRecord, ProxyRequest, Target } from '../types.js';
+import { appRawHeaders } from './app-headers.js';
 import { ClientInfo } from './client.js';
 import { assertHeaderListComplete, isForwardingHeader, readRequestHead, setForwardingHeaders, type ForwardingPolicy } from './forwarding.js';
 import { trailerFieldsFromRaw } from './hop-by-hop.js';
@@ -20,6 +21,8 @@ export interface Entry {
   readonly originalUrl?: string;
   /** The whole body, already read by a framework's body parser. */
   readonly body?: Buffer;
+  /** The headers as the app's middleware left them (`req.headers`): reconciled with the raw lines. */
+  readonly headers?: IncomingHttpHeaders;
 }
 
 /** What the relay decided once, at creation, about building upstream requests. */
@@ -45,7 +48,8 @@ export function buildRequest(rules: RequestRules, req: IncomingMessage, rawTarge
   const address = unmapIPv4(socket?.remoteAddress ?? '');
   const trusted = trustsPeer(rules.trustProxy, address);
   const forwarding = trusted ? rules.forwarding.trusted : rules.forwarding.edge;
-  const head = readRequestHead(req.rawHeaders, forwarding);
+  // Only a front door that hands over an app's edits pays for reading them (`relay.handle` never does).
+  const head = readRequestHead(entry.headers === undefined ? req.rawHeaders : appRawHeaders(req, entry.headers), forwarding);
   let path: string;
   let host = head.host ?? '';
   const first = rawTarget.charCodeAt(0);
