@@ -82,7 +82,8 @@ function listenOne(plan: ListenerPlan, gateway: Gateway): Promise<ListenerServer
   else server = createSecureListener(plan.tls, handle).on('upgrade', gateway.upgrade).on('connect', refuseConnect);
   // `Expect: 100-continue` reaches the route instead of node answering 100 at once: bodyLimit's 413
   // to a declared length over the limit comes before any upload (nginx's client_max_body_size), and
-  // otherwise the client gets 100 when the upstream sends it, as the relay written in code does.
+  // otherwise the client gets 100 when the upstream sends it (or from core after 1 s of upstream
+  // silence), as the relay written in code does.
   server.on('checkContinue', handle);
   return new Promise((resolvePromise, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {

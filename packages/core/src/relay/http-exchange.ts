@@ -2,7 +2,7 @@ import { validateHeaderValue, type IncomingMessage, type OutgoingHttpHeaders, ty
 import { constants as http2Constants } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
-import type { ClientInfo } from '../request/client.js';
+import type { ClientInfo, EarlyHintsTarget } from '../request/client.js';
 import { RelayError, toRelayError } from '../errors.js';
 import { publishRequestEnd, publishRequestStart } from '../events.js';
 import { loggedPath } from '../logger.js';
@@ -22,7 +22,7 @@ type TaggedSocket = Socket & { [kSocketExchanges]?: HttpExchange[] };
  * (or its client's leaving). Listeners are module-level functions that find the exchange through
  * a symbol tag: this is the per-request hot path, where closures were measured to cost.
  */
-export class HttpExchange implements InFlight {
+export class HttpExchange implements InFlight, EarlyHintsTarget {
   previousInFlight: InFlight | null = null;
   nextInFlight: InFlight | null = null;
   listed = false;
@@ -34,6 +34,8 @@ export class HttpExchange implements InFlight {
   client: ClientInfo | null = null;
   /** Served by node:http2's compatibility API: a stream per request, no connection headers. */
   readonly http2: boolean;
+  /** The client got its `100 Continue` (end-to-end `Expect` only: `expectEndToEnd`). */
+  continued = false;
 
   constructor(
     readonly relay: ExchangeHost,
@@ -70,6 +72,27 @@ export class HttpExchange implements InFlight {
   abortForShutdown(reason: RelayError): void {
     this.client?.abort(reason);
     if (this.res.headersSent) cutShort(this);
+  }
+
+  /**
+   * The exchange stands in for its response as the target of informational answers when the
+   * client's `Expect` went upstream (`expectEndToEnd`): its `100 Continue` may come from the
+   * upstream, from the transport's fallback when the upstream stays silent, from a stage that
+   * reads the body first (`transformRequest`, `retry`), or from each attempt of a retry. The client
+   * gets one; node:http would write every one of them.
+   */
+  get headersSent(): boolean {
+    return this.res.headersSent;
+  }
+
+  writeEarlyHints(hints: Record<string, string | string[]>): void {
+    this.res.writeEarlyHints(hints);
+  }
+
+  writeContinue(): void {
+    if (this.continued || this.res.headersSent) return;
+    this.continued = true;
+    this.res.writeContinue();
   }
 }
 
@@ -276,11 +299,17 @@ function flushEventsThroughCompression(res: FlushableResponse, body: Readable, c
 /**
  * `Expect: 100-continue` goes upstream only when node:http has not answered it already, which is
  * when the server hands such requests to the relay through `server.on('checkContinue', relay.handle)`:
- * then the client gets `100 Continue` only if the upstream sends it (nginx, Envoy), and an upstream
- * that refuses first never receives a body it did not want.
+ * then the client gets the upstream's `100 Continue`, and an upstream that refuses first (a 401, a
+ * 413) never receives a body it did not want. An upstream may also read the body without ever
+ * sending 100 (HTTP/1.0 servers, RFC 9110 §10.1.1): once the request is upstream, the transport
+ * sends the client a 100 itself after `continueWait` (1 s, curl's own wait) without a 100 or a head.
+ * The exchange becomes the hints target so that the client gets one 100 whoever sends it.
  */
 function expectEndToEnd(exchange: HttpExchange, request: ProxyRequest): void {
-  if (!answeredContinue(exchange) && /^100-continue$/i.test(String(exchange.req.headers.expect))) request.headers.expect = '100-continue';
+  if (answeredContinue(exchange) || !/^100-continue$/i.test(String(exchange.req.headers.expect))) return;
+  request.headers.expect = '100-continue';
+  // An HTTP/1.0 client gets no 1xx at all (its target stays unset in `start`).
+  if (exchange.req.httpVersionMinor !== 0 || exchange.req.httpVersionMajor !== 1) request.client.setEarlyHintsTarget(exchange);
 }
 
 type H2Session = { server?: { listenerCount(event: string): number } };

@@ -29,6 +29,16 @@ import {
 import { readRequestTrailers } from './request-trailers.js';
 import { kAttempt } from '../tags.js';
 
+/**
+ * How long a request sent upstream with the client's `Expect: 100-continue` waits for the upstream's
+ * `100 Continue` (or its final head) before the relay sends the client a 100 itself, so that the
+ * upload starts. An upstream may read the body without ever sending 100 (HTTP/1.0 servers, Python's
+ * http.server; RFC 9110 §10.1.1), and a client that waits for it (node's http and http2 clients)
+ * would wait until `timeouts.write`. 1 s is curl's own wait (`--expect100-timeout`), and what
+ * Apache's mod_proxy answers with; an upstream that refuses within it still gets no body.
+ */
+export const continueWait = 1000;
+
 /** Where an attempt is: the phase decides which timeout applies and what a failure means. */
 export const enum Phase {
   Pool,
@@ -71,8 +81,9 @@ export abstract class Attempt implements AbortHandler, Upload {
   /** The stream the response body is read from, once the head is handed on. */
   body: Readable | null = null;
   /**
-   * The attempt's one deadline timer: the wait for a pooled connection, then (`watchHead`) the
-   * wait for the final response head. Never both at once, so one slot.
+   * The attempt's one deadline timer: the wait for a pooled connection, then the wait for the
+   * upstream's `100 Continue` (`continueWait`, an end-to-end `Expect` only), then (`watchHead`) the
+   * wait for the final response head. Never two at once, so one slot.
    */
   deadline: NodeJS.Timeout | null = null;
   /** The longest silence of the response body, in ms: `timeout.read`, or 0 for an event stream. */
@@ -220,6 +231,8 @@ export abstract class Attempt implements AbortHandler, Upload {
     this.enter(Phase.Write);
     const body = this.request.body;
     if (body === null) return;
+    // The head is on its way with the client's Expect: the client waits for a 100 from upstream.
+    if (this.request.headers.expect !== undefined) this.deadline = setTimeout(onContinueDeadline, continueWait, this);
     this.host.uploads.add(this);
     if (this.request.bodyRead === 'connected') this.pipeBody(body);
   }
@@ -354,6 +367,22 @@ export abstract class Attempt implements AbortHandler, Upload {
   onReaderResumed(): void {
     this.stalledSince = 0;
     if (this.phase !== Phase.Done) this.enter(Phase.Streaming);
+  }
+
+  /** The upstream sent `100 Continue`: the client gets it, and the fallback is not needed. */
+  onContinue(): void {
+    if (this.phase === Phase.Write) this.clearDeadline();
+    this.request.client.sendContinue();
+  }
+
+  /**
+   * `continueWait` passed with neither a 100 nor a head from upstream: the client gets its 100 from
+   * the relay, as curl would stop waiting by itself. Not when its body already flows (a client that
+   * did not wait, a stage's body) or is sent: the upload is under way.
+   */
+  onContinueDeadline(): void {
+    this.deadline = null;
+    if (this.phase === Phase.Write && this.response === null && this.request.body?.readableDidRead === false) this.request.client.sendContinue();
   }
 
   onPoolTimeout(): void {
@@ -514,7 +543,11 @@ function onUpstreamInformation(this: TaggedRequest, info: { statusCode: number; 
 }
 
 function onUpstreamContinue(this: TaggedRequest): void {
-  this[kAttempt]!.request.client.sendContinue();
+  this[kAttempt]!.onContinue();
+}
+
+function onContinueDeadline(attempt: Attempt): void {
+  attempt.onContinueDeadline();
 }
 
 function trailersOf(response: IncomingMessage): HeaderRecord | null {

@@ -8,7 +8,7 @@ import type { AbortHandler } from '../request/client.js';
 import { trailerFieldsFromRaw } from '../request/hop-by-hop.js';
 import { kHttp2Attempt } from '../tags.js';
 import type { HeaderRecord, ProxyRequest, ProxyResponse, TransportConfig } from '../types.js';
-import { Phase, bodyFailure } from './attempt.js';
+import { Phase, bodyFailure, continueWait } from './attempt.js';
 import { ignoreError, isEventStream, logAttemptFailure, logClientFault, slowReaderBudget, slowReaderError, timeoutError, uploadStallError, type ClientLimits } from './attempt-rules.js';
 import type { PooledSession, SessionPool, StreamWaiter } from './http2-session.js';
 import { readRequestTrailers } from './request-trailers.js';
@@ -34,6 +34,8 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
   stream: TaggedStream | null = null;
   pooled: PooledSession | null = null;
   poolTimer: NodeJS.Timeout | null = null;
+  /** The wait for the upstream's `100 Continue` before the relay sends one itself (`continueWait`): an end-to-end `Expect` only. */
+  continueTimer: NodeJS.Timeout | null = null;
   settled = false;
   resends = 0;
   /** When the stream last moved before the client stopped reading, or 0 while it reads. */
@@ -135,6 +137,23 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     if (body[kHttp2Attempt] === undefined) body.on('error', onBodyError);
     body[kHttp2Attempt] = this;
     body.pipe(stream);
+    // The head is on its way with the client's Expect: the client waits for a 100 from upstream.
+    if (this.request.headers.expect !== undefined) this.continueTimer = setTimeout(onContinueDeadline, continueWait, this);
+  }
+
+  /** The upstream sent `100 Continue`: the client gets it, and the fallback is not needed. */
+  onContinue(): void {
+    this.clearContinueTimer();
+    this.request.client.sendContinue();
+  }
+
+  /**
+   * `continueWait` passed with neither a 100 nor a head from upstream: the client gets its 100 from
+   * the relay (attempt.ts), unless its body flows already (a client that did not wait, a stage's body).
+   */
+  onContinueDeadline(): void {
+    this.continueTimer = null;
+    if (!this.settled && this.phase === Phase.Write && this.body?.readableDidRead === false) this.request.client.sendContinue();
   }
 
   onFinish(): void {
@@ -146,6 +165,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
   onResponse(headers: IncomingHttpHeaders, rawHeaders: string[], endStream: boolean): void {
     if (this.settled) return;
     this.settled = true;
+    this.clearContinueTimer();
     this.phase = Phase.Streaming;
     const stream = this.stream!;
     const status = Number(headers[':status']);
@@ -306,6 +326,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
 
   /** Stops piping into and listening to the current stream (which stays open until it closes). */
   private detachStream(): void {
+    this.clearContinueTimer();
     const stream = this.stream;
     if (stream === null) return;
     this.body?.unpipe(stream);
@@ -331,6 +352,12 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
   private clearPoolTimer(): void {
     if (this.poolTimer !== null) clearTimeout(this.poolTimer);
     this.poolTimer = null;
+  }
+
+  private clearContinueTimer(): void {
+    if (this.continueTimer === null) return;
+    clearTimeout(this.continueTimer);
+    this.continueTimer = null;
   }
 }
 
@@ -424,7 +451,7 @@ function onStreamInformation(this: TaggedStream, headers: IncomingHttpHeaders, _
   if (attempt === undefined) return;
   const status = Number(headers[':status']);
   if (status === 103) attempt.request.client.sendEarlyHints(http2ResponseHeaders(rawHeaders));
-  else if (status === 100) attempt.request.client.sendContinue();
+  else if (status === 100) attempt.onContinue();
 }
 
 function onStreamError(this: TaggedStream, error: Error): void {
@@ -443,6 +470,10 @@ function onStreamTimeout(this: TaggedStream): void {
 
 function onStreamFinish(this: TaggedStream): void {
   this[kHttp2Attempt]?.onFinish();
+}
+
+function onContinueDeadline(attempt: Http2Attempt): void {
+  attempt.onContinueDeadline();
 }
 
 function onPoolTimeout(attempt: Http2Attempt): void {

@@ -1,13 +1,12 @@
-// Review s40b: `Expect: 100-continue` now reaches the routes (listeners' `checkContinue`), and the
-// relay sends the Expect upstream end to end, so the client gets `100 Continue` only when the
-// upstream sends it. An upstream that reads the body without ever sending 100 (an HTTP/1.0 server,
-// Python's http.server with its default protocol_version, many embedded servers; RFC 9110
-// §10.1.1: a server MAY omit 100) then leaves a client that waits for the 100 (node's http client,
-// which never sends the body on its own) waiting until a timeout. Before the change node answered
-// 100 at once and such uploads worked; nginx (request buffering on) answers 100 itself, Envoy by
-// default too ("proxy_100_continue: false"), and RFC 9110 §10.1.1 lets a proxy answer 100 itself
-// for an inbound server it believes to be HTTP/1.0. Today such a client gets, after timeouts.write
-// (30 s by default), 408 ERR_CLIENT_TIMEOUT: it is blamed for waiting as RFC 9110 told it to.
+// `Expect: 100-continue` reaches the routes (the listeners' `checkContinue`, so a bodyLimit can
+// refuse a declared length before any upload) and goes upstream end to end. An upstream that reads
+// the body without ever sending 100 (an HTTP/1.0 server, Python's http.server with its default
+// protocol_version, many embedded servers; RFC 9110 §10.1.1: a server MAY omit it) would leave a
+// client that waits for the 100 (node's http and http2 clients never send the body on their own)
+// waiting until timeouts.write, then blamed with a 408. The relay sends the client a 100 itself
+// when the upstream has sent neither a 100 nor a head within 1 s of the request going upstream
+// (curl's own expect timeout; Apache's mod_proxy does the same), and the upload goes on
+// (review s40b).
 import { request as httpRequest } from 'node:http';
 import { connect as http2Connect } from 'node:http2';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -24,6 +23,8 @@ let running: RunningGateway;
 let plainPort = 0;
 let tlsPort = 0;
 const sockets = new Set<Socket>();
+/** What the upstream read of each request: its head, and how many body bytes followed. */
+const seen: { head: string; bodyBytes: number }[] = [];
 
 /** An HTTP/1.0 upstream: reads the head and the Content-Length body, then answers with the byte count. Never sends 100. */
 function startHttp10Upstream(): Promise<void> {
@@ -39,6 +40,7 @@ function startHttp10Upstream(): Promise<void> {
       const length = Number(/\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
       const got = buffered.length - end - 4;
       if (got < length) return;
+      seen.push({ head, bodyBytes: got });
       socket.end(`HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${String(got).length}\r\n\r\n${got}`);
     });
     socket.on('error', () => {});
@@ -78,15 +80,26 @@ test.after(async () => {
   files.cleanup();
 });
 
-test('a node http client that waits for 100 Continue before its body gets it (or at least its answer) from a route whose HTTP/1.0 upstream never sends 100', async () => {
+/** Milliseconds from `start` to now. */
+function since(start: number): number {
+  return Date.now() - start;
+}
+
+test('HTTP/1.1: a node http client that waits for 100 Continue gets it from the relay after about 1 s when the HTTP/1.0 upstream never sends one, and the upload completes', async () => {
+  seen.length = 0;
   const body = Buffer.alloc(5000, 'x');
+  const start = Date.now();
+  let continuedAfter = -1;
   const outcome = await new Promise<string>((resolve) => {
     const timer = setTimeout(() => {
       req.destroy();
       resolve('no 100 Continue and no answer within 4 s');
     }, 4000);
     const req = httpRequest({ host: '127.0.0.1', port: plainPort, method: 'POST', path: '/legacy/upload', headers: { expect: '100-continue', 'content-length': body.length } });
-    req.on('continue', () => req.end(body));
+    req.on('continue', () => {
+      continuedAfter = since(start);
+      req.end(body);
+    });
     req.on('response', (res) => {
       let text = '';
       res.setEncoding('utf8');
@@ -102,9 +115,13 @@ test('a node http client that waits for 100 Continue before its body gets it (or
     });
   });
   assert.is(outcome, '200 5000', 'the upload reached the upstream');
+  assertFallbackContinue(continuedAfter);
 });
 
-test('an HTTP/2 client that waits for 100 Continue (expect: 100-continue) gets it from a route whose HTTP/1.0 upstream never sends 100', async () => {
+test('HTTP/2 (TLS): a client that waits for 100 Continue gets it from the relay after about 1 s when the HTTP/1.0 upstream never sends one, and the upload completes', async () => {
+  seen.length = 0;
+  let continuedAfter = -1;
+  const start = Date.now();
   const session = http2Connect(`https://localhost:${tlsPort}`, { ca: tlsFixture.cert });
   try {
     const body = Buffer.alloc(5000, 'x');
@@ -114,7 +131,10 @@ test('an HTTP/2 client that waits for 100 Continue (expect: 100-continue) gets i
         stream.close();
         resolve('no 100 Continue and no answer within 4 s');
       }, 4000);
-      stream.on('continue', () => stream.end(body));
+      stream.on('continue', () => {
+        continuedAfter = since(start);
+        stream.end(body);
+      });
       let status = 0;
       let text = '';
       stream.on('response', (headers) => (status = Number(headers[':status'])));
@@ -130,9 +150,19 @@ test('an HTTP/2 client that waits for 100 Continue (expect: 100-continue) gets i
       });
     });
     assert.is(outcome, '200 5000', 'the upload reached the upstream');
+    assertFallbackContinue(continuedAfter);
   } finally {
     session.destroy();
   }
 });
+
+/** The 100 came from the relay's fallback: after its 1 s wait (not at once), well before the 30 s write timeout; the upstream got the Expect and the whole body. */
+function assertFallbackContinue(continuedAfter: number): void {
+  assert.ok(continuedAfter >= 900, `100 Continue after ${continuedAfter} ms: the relay waited for the upstream first`);
+  assert.ok(continuedAfter < 3500, `100 Continue after ${continuedAfter} ms`);
+  assert.is(seen.length, 1);
+  assert.match(seen[0]!.head, /\r\nexpect: 100-continue/i, 'the Expect went upstream');
+  assert.is(seen[0]!.bodyBytes, 5000);
+}
 
 test.run();
