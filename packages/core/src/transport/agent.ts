@@ -85,12 +85,22 @@ function bypassesProxy(hostname: string, noProxy: string): boolean {
   });
 }
 
+/** A target's pool, and whether an attempt took it since the last sweep. */
+interface OtherAgent {
+  readonly agent: HttpAgent;
+  used: boolean;
+}
+
 /**
  * The keep-alive pools of one transport binding: the relay target's, made at startup, and one per
  * other target an attempt names (`request.target`), made on first use; all destroyed at shutdown.
+ * Another target's pool is forgotten once it holds nothing (see `sweep`): targets that come and
+ * go (DNS, a balance pool) do not pile up for the life of the process.
  */
 export class Agents {
-  private readonly others = new Map<string, HttpAgent>();
+  private readonly others = new Map<string, OtherAgent>();
+  /** Runs `sweep` while there are other targets; unref'd, it never keeps the process alive. */
+  private sweeper: NodeJS.Timeout | null = null;
 
   constructor(
     readonly main: HttpAgent,
@@ -102,19 +112,79 @@ export class Agents {
   for(target: Target): HttpAgent {
     if (target === this.mainTarget || this.make === null) return this.main;
     const key = target.socketPath ?? target.origin;
-    let agent = this.others.get(key);
-    if (agent === undefined) {
-      agent = this.make(target);
-      this.others.set(key, agent);
+    let entry = this.others.get(key);
+    if (entry === undefined) {
+      entry = { agent: this.make(target), used: true };
+      this.others.set(key, entry);
+      this.startSweeping(entry.agent);
     }
-    return agent;
+    entry.used = true;
+    return entry.agent;
+  }
+
+  /** Tests and diagnostics: how many other targets have a pool. */
+  get otherTargets(): number {
+    return this.others.size;
   }
 
   destroy(): void {
+    this.stopSweeping();
     this.main.destroy();
-    for (const agent of this.others.values()) agent.destroy();
+    for (const entry of this.others.values()) entry.agent.destroy();
     this.others.clear();
   }
+
+  /**
+   * Forgets each other target's pool that holds no socket (in use or idle) and no queued request,
+   * and was not handed out since the last sweep: an attempt may take its pool and add its request
+   * later (got makes the request after its hooks), so one quiet interval is required first. An
+   * attempt that still races the removal works: the destroyed agent opens a new socket, closed
+   * after `idleTimeout` like any other, and the next attempt gets a new pool.
+   */
+  private sweep(): void {
+    for (const [key, entry] of this.others) {
+      if (entry.used) entry.used = false;
+      else if (isEmpty(entry.agent)) {
+        this.others.delete(key);
+        entry.agent.destroy();
+      }
+    }
+    if (this.others.size === 0) this.stopSweeping();
+  }
+
+  /** Sweeps every `idleTimeout`, the time it takes an idle socket to close; O(targets) each time. */
+  private startSweeping(agent: HttpAgent): void {
+    if (this.sweeper !== null) return;
+    this.sweeper = setInterval(() => this.sweep(), sweepInterval(agent));
+    this.sweeper.unref();
+  }
+
+  private stopSweeping(): void {
+    if (this.sweeper !== null) clearInterval(this.sweeper);
+    this.sweeper = null;
+  }
+}
+
+/** Without an idle timeout sockets close only when the upstream closes them: checked at the default pace. */
+const defaultSweepInterval = 30_000;
+/** A tiny `idleTimeout` must not turn the sweep into a busy loop. */
+const minSweepInterval = 100;
+
+/** The agent's `idleTimeout`: node keeps the options an Agent was made with (not in its types). */
+function sweepInterval(agent: HttpAgent): number {
+  const timeout = (agent as HttpAgent & { options?: { timeout?: unknown } }).options?.timeout;
+  const every = typeof timeout === 'number' && timeout > 0 ? timeout : defaultSweepInterval;
+  return Math.max(every, minSweepInterval);
+}
+
+/** No socket in use, none idle, no request waiting for one (node deletes a name's list once empty). */
+function isEmpty(agent: HttpAgent): boolean {
+  return !holdsAny(agent.sockets) && !holdsAny(agent.freeSockets) && !holdsAny(agent.requests);
+}
+
+function holdsAny(lists: NodeJS.ReadOnlyDict<readonly unknown[]>): boolean {
+  for (const name in lists) if ((lists[name]?.length ?? 0) > 0) return true;
+  return false;
 }
 
 /**
