@@ -25,8 +25,10 @@ test.after(async () => {
   await upstream.close();
 });
 
+const logger = memoryLogger();
+
 async function startedRelay(): Promise<Relay> {
-  const relay = createRelay({ targetBaseUrl: upstream.url, logger: memoryLogger() });
+  const relay = createRelay({ targetBaseUrl: upstream.url, logger });
   await relay.startup();
   relays.push(relay);
   return relay;
@@ -151,6 +153,49 @@ test('middleware cannot set framing, hop-by-hop, forwarding or Host headers past
     assert.is(headers['x-forwarded-host'], 'other.test', 'the Host the app set is the one the client is taken to have used');
   } finally {
     await app.close();
+  }
+});
+
+test('a middleware that sets req.headers["X-User-Id"] (mixed case) replaces the client\'s spoofed x-user-id', async () => {
+  const relay = await startedRelay();
+  // http-proxy sends req.headers through setHeader, case-insensitive: the later X-User-Id key wins.
+  const authenticate: ConnectMiddleware = (req, _res, next) => {
+    (req.headers as Record<string, string>)['X-User-Id'] = '42';
+    next();
+  };
+  const app = await express5.start({ before: [authenticate], mounts: [['/api', toConnect(relay)]] });
+  try {
+    const response = await sendRaw(app.port, 'GET /api/orders HTTP/1.1\r\nHost: app.test\r\nx-user-id: 1\r\nConnection: close\r\n\r\n');
+    assert.equal(linesOf(seenOf(response).raw, 'x-user-id'), [['x-user-id', '42']], 'the client\'s spoofed identity must not reach the upstream beside the app\'s');
+  } finally {
+    await app.close();
+  }
+});
+
+test('a Host with CR LF or a value with LF set by the app is the app\'s fault: 500 and a log line, not a 400 that blames the client', async () => {
+  const relay = await startedRelay();
+  const edits: Array<(headers: Record<string, unknown>) => void> = [
+    (headers) => (headers.host = 'tenant.test\r\nX-Injected: 1'),
+    (headers) => (headers.host = ['a.test', 'b.test']),
+    (headers) => (headers['x-user-id'] = '42\nX-Admin: 1'),
+    (headers) => (headers['x user'] = '42'),
+  ];
+  for (const edit of edits) {
+    const broken: ConnectMiddleware = (req, _res, next) => {
+      edit(req.headers as Record<string, unknown>);
+      next();
+    };
+    const app = await express5.start({ before: [broken], mounts: [['/api', toConnect(relay)]] });
+    try {
+      const before = upstream.requests.length;
+      const logged = logger.lines.length;
+      const response = await sendRaw(app.port, 'GET /api/orders HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n');
+      assert.match(response, /^HTTP\/1\.1 500 /, String(edit));
+      assert.is(upstream.requests.length, before, 'nothing reaches the upstream');
+      assert.ok(logger.lines.slice(logged).some((line) => line.fields.code === 'ERR_INTERNAL' && /req\.headers/.test(line.message)), 'logged as the app\'s error');
+    } finally {
+      await app.close();
+    }
   }
 });
 

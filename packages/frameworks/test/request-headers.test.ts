@@ -3,6 +3,7 @@
 // `c.env.incoming.headers` of a Hono app on @hono/node-server: added and replaced names go with
 // the app's value, deleted ones are not sent, as http-proxy sends `req.headers`.
 import { createServer, type Server } from 'node:http';
+import { connect } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import fastify from 'fastify';
@@ -10,7 +11,7 @@ import { Hono } from 'hono';
 import Koa from 'koa';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { close, fetchRaw, listen } from '@relay/testkit';
+import { close, fetchRaw, h2Request, listen } from '@relay/testkit';
 import { relayPlugin } from '../src/fastify.js';
 import { relayHandler, type NodeEnv } from '../src/hono.js';
 import { relayMiddleware } from '../src/koa.js';
@@ -87,6 +88,32 @@ test('Hono on @hono/node-server: what middleware set or deleted on c.env.incomin
     await checkAuthEdits(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
   } finally {
     await close(server);
+  }
+});
+
+test('Fastify http2: a Host the onRequest hook set is the app\'s edit, as on HTTP/1.1, not a client :authority/Host conflict (400)', async () => {
+  const editHost = async (request: { headers: Record<string, unknown> }) => {
+    request.headers.host = 'tenant.test';
+  };
+  const plain = fastify();
+  plain.addHook('onRequest', editHost);
+  await plain.register(relayPlugin, { relay: backend.relay(), prefix: '/api' });
+  const h2 = fastify({ http2: true });
+  h2.addHook('onRequest', editHost);
+  await h2.register(relayPlugin, { relay: backend.relay(), prefix: '/api' });
+  const session = connect(await h2.listen({ port: 0, host: '127.0.0.1' }));
+  try {
+    const overHttp1 = await fetchRaw(`${await plain.listen({ port: 0, host: '127.0.0.1' })}/api/orders`);
+    assert.is(overHttp1.status, 200, 'HTTP/1.1: the edit is accepted');
+    assert.is(backend.upstream.requests.at(-1)!.headers['x-forwarded-host'], 'tenant.test');
+    const before = backend.upstream.requests.length;
+    const overHttp2 = await h2Request(session, { ':method': 'GET', ':path': '/api/orders' });
+    assert.is(overHttp2.headers[':status'], 200, `HTTP/2: the same app, the same edit: ${overHttp2.body}`);
+    assert.is(backend.upstream.requests.length, before + 1);
+    assert.is(backend.upstream.requests.at(-1)!.headers['x-forwarded-host'], 'tenant.test', 'the app\'s Host replaced the client\'s :authority');
+  } finally {
+    session.close();
+    await Promise.all([plain.close(), h2.close()]);
   }
 });
 

@@ -1,5 +1,5 @@
 import { RelayError } from '../errors.js';
-import { connectionListed, hopByHopHeaders } from './hop-by-hop.js';
+import { connectionListed, hopByHopHeaders, inheritedName } from './hop-by-hop.js';
 import { assertKnownKeys } from '../known-keys.js';
 import { isValidAuthority } from './path.js';
 import type { HeaderRecord, Target } from '../types.js';
@@ -54,7 +54,8 @@ export function readRequestHead(rawHeaders: readonly string[], policy: Forwardin
     // HTTP/2 cookie crumbs are one field again before any hop that may be HTTP/1.1 (RFC 9113 §8.2.3).
     else if (name === 'cookie') headers.cookie = `${existing as string}; ${value}`;
     else if (typeof existing === 'string') headers[name] = [existing, value];
-    else existing.push(value);
+    else if (Array.isArray(existing)) existing.push(value);
+    else inheritedName(headers, name, value);
   }
   if (authority !== undefined) readAuthority(authority, facts);
   return facts;

@@ -49,9 +49,23 @@ export function copyEndToEndHeaders(
     const existing = headers[name];
     if (existing === undefined) headers[name] = name === 'set-cookie' ? [value] : value;
     else if (typeof existing === 'string') headers[name] = [existing, value];
-    else existing.push(value);
+    else if (Array.isArray(existing)) existing.push(value);
+    else inheritedName(headers, name, value);
   }
   return headers;
+}
+
+/**
+ * A header whose lowercase name is also an `Object.prototype` property, met on the rare path of
+ * the copy loops (the value read is neither a string nor an array): header records stay plain
+ * objects, since null-prototype ones put V8 in dictionary mode on the hot path. `constructor` is
+ * a name like any other and becomes an own key. `__proto__` is dropped: assigning it would set
+ * the record's prototype, and an own `__proto__` key is a prototype-pollution hazard for every
+ * stage that spreads or merges the record. nginx would forward it, but a header so named has no
+ * legitimate use.
+ */
+export function inheritedName(headers: HeaderRecord, name: string, value: string): void {
+  if (name !== '__proto__') headers[name] = value;
 }
 
 /**
