@@ -71,6 +71,19 @@ function guarded(logger: Logger, method: LogMethod): LogMethod {
   };
 }
 
+/**
+ * Throws a TypeError naming `option` unless `logger` has the four methods a relay calls (pino,
+ * winston's child loggers and console-like objects do). Shared by `createRelay` and the gateway.
+ *
+ * @example
+ * assertLogger(options.logger, 'serve: logger');
+ */
+export function assertLogger(logger: unknown, option: string): asserts logger is Logger {
+  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
+    if (typeof (logger as Partial<Logger> | null)?.[level] !== 'function') throw new TypeError(`${option} must have a ${level}(fields, message) method`);
+  }
+}
+
 /** A logger that drops everything: the default when `createRelay` gets none. */
 export const silentLogger: Logger = Object.freeze({ debug: ignore, info: ignore, warn: ignore, error: ignore });
 

@@ -1,5 +1,5 @@
 import type { Logger } from '@relay/core';
-import { nearestName } from '@relay/core/transport';
+import { assertLogger, nearestName } from '@relay/core/transport';
 import { checkApiOptions, checkOptional } from './api-options.js';
 
 /**
@@ -73,9 +73,7 @@ export function checkLogger(logger: unknown, option: string): asserts logger is 
   if (logger === null || typeof logger !== 'object') {
     throw new TypeError(`${option} is required: a logger with ${logLevels.join(', ')} methods, such as createLogger(), got ${logger === null ? 'null' : typeof logger}`);
   }
-  for (const level of logLevels) {
-    if (typeof (logger as Partial<Logger>)[level] !== 'function') throw new TypeError(`${option} must have a ${level}(fields, message) method`);
-  }
+  assertLogger(logger, option);
 }
 
 function jsonLine(level: LogLevel, msg: string, base: Record<string, unknown>, fields: Record<string, unknown>): string {

@@ -3,7 +3,7 @@ import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import { RelayError } from '../errors.js';
 import { assertKnownKeys } from '../known-keys.js';
-import { guardedLogger, silentLogger } from '../logger.js';
+import { assertLogger, guardedLogger, silentLogger } from '../logger.js';
 import { assertTimeout, resolveTarget, resolveTimeouts, resolveTls } from '../options.js';
 import { assertStage, compose } from '../pipeline.js';
 import type { Entry, RequestRules } from '../request/build.js';
@@ -236,11 +236,8 @@ function checkWebSocket(websocket: RelayOptions['websocket']): RelayOptions['web
 
 function resolveLogger(logger: unknown): Logger {
   if (logger === undefined) return silentLogger;
-  const candidate = logger as Partial<Logger> | null;
-  for (const level of ['debug', 'info', 'warn', 'error'] as const) {
-    if (typeof candidate?.[level] !== 'function') throw new TypeError(`logger must have a ${level}(fields, message) method`);
-  }
-  return guardedLogger(candidate as Logger);
+  assertLogger(logger, 'logger');
+  return guardedLogger(logger);
 }
 
 function normalizeRuntimeMount(mountPath: string): string {

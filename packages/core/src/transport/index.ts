@@ -10,7 +10,7 @@ export { sendError } from '../relay/respond.js';
 export { grpcStatusForHttp, isGrpcContentType, isLocalErrorAnswer } from '../relay/grpc-answer.js';
 export { refuseUpgrade } from '../relay/upgrade.js';
 export { isWebSocketUpgrade, serveAsPlainRequest } from '../relay/plain-upgrade.js';
-export { loggableTarget, loggedPath, logUpstreamFailure, withoutUserinfo } from '../logger.js';
+export { assertLogger, loggableTarget, loggedPath, logUpstreamFailure, withoutUserinfo } from '../logger.js';
 
 // Headers, paths and options checked as the relay checks them.
 export { copyHeaders, hopByHopHeaders, responseHeadersFromRaw } from '../request/hop-by-hop.js';
