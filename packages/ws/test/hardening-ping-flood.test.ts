@@ -57,7 +57,7 @@ for (const [mode, policy] of modes) {
       // The upstream accepts, then never reads again.
       const upstream = await startWsUpstream({ onConnection: (ws) => ws.pause() });
       const logger = memoryLogger();
-      const idleTimeout = 4_000;
+      const idleTimeout = 2_000;
       const gateway = await startGateway({ targetBaseUrl: upstream.url, websocket: websocket({ idleTimeout, closeTimeout: 1_000, ...policy }), logger });
       const peerReady = nextPeer(upstream);
       const client = await rawHandshake(gateway.port, '/flood');
@@ -68,7 +68,7 @@ for (const [mode, policy] of modes) {
       global.gc?.();
       const rssBefore = process.memoryUsage().rss;
       const total = 96 * 1024 * 1024;
-      const result = await flood(client, frames, total, 2_000);
+      const result = await flood(client, frames, total, 1_000);
       const [relaySide] = gateway.sockets;
       const accepted = relaySide?.bytesRead ?? 0;
       const growth = process.memoryUsage().rss - rssBefore;
