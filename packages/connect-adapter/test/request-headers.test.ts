@@ -134,7 +134,7 @@ test('middleware cannot set framing, hop-by-hop, forwarding or Host headers past
     req.headers.upgrade = 'websocket';
     req.headers['x-forwarded-for'] = '203.0.113.9';
     req.headers.host = 'other.test';
-    // The client named X-Secret in Connection: a hop-by-hop header, whatever the app set it to.
+    // The client named X-Secret in Connection: its own X-Secret line is hop-by-hop, the app's is not.
     req.headers['x-secret'] = 'from-app';
     req.headers['x-user-id'] = '42';
     next();
@@ -146,7 +146,7 @@ test('middleware cannot set framing, hop-by-hop, forwarding or Host headers past
     assert.is(headers['transfer-encoding'], undefined);
     assert.is(headers['content-length'], undefined);
     assert.is(headers.upgrade, undefined);
-    assert.is(headers['x-secret'], undefined);
+    assert.is(headers['x-secret'], 'from-app', 'RFC 9110 §7.6.1 drops what was received under a Connection name, not what the app set');
     assert.is(headers['x-user-id'], '42', 'the Connection the app wrote lists nothing: only the client one counts');
     assert.is(headers['x-forwarded-for'], '127.0.0.1', 'an edge relay writes X-Forwarded-For itself');
     assert.is(headers.host, new URL(upstream.url).host, 'Host is the upstream one, as without preserveHost');
@@ -167,6 +167,29 @@ test('a middleware that sets req.headers["X-User-Id"] (mixed case) replaces the 
   try {
     const response = await sendRaw(app.port, 'GET /api/orders HTTP/1.1\r\nHost: app.test\r\nx-user-id: 1\r\nConnection: close\r\n\r\n');
     assert.equal(linesOf(seenOf(response).raw, 'x-user-id'), [['x-user-id', '42']], 'the client\'s spoofed identity must not reach the upstream beside the app\'s');
+  } finally {
+    await app.close();
+  }
+});
+
+test('a client cannot strip what the app set by naming it in Connection, and two Authorization lines are refused', async () => {
+  const relay = await startedRelay();
+  const app = await express5.start({ before: [authenticate], mounts: [['/api', toConnect(relay)]] });
+  try {
+    const response = await sendRaw(app.port, 'GET /api/x HTTP/1.1\r\nHost: app.test\r\nConnection: close, X-User-Id,x-tenant, x-mine\r\nX-Mine: 1\r\nAuthorization: Bearer t\r\n\r\n');
+    const { headers } = seenOf(response);
+    assert.is(headers['x-user-id'], '42', 'added by the app');
+    assert.is(headers['x-tenant'], 'acme', 'added by the app');
+    assert.is(headers['x-mine'], undefined, 'the client\'s own listed header is still hop-by-hop');
+    // The app read the first Authorization (node keeps only it); an upstream could read the second.
+    const reader: ConnectMiddleware = (req, _res, next) => (req.headers.authorization === 'Bearer valid' ? next() : _res.writeHead(401).end());
+    const checked = await express5.start({ before: [reader], mounts: [['/api', toConnect(relay)]] });
+    try {
+      const twice = await sendRaw(checked.port, 'GET /api/x HTTP/1.1\r\nHost: app.test\r\nAuthorization: Bearer valid\r\nAuthorization: Bearer forged\r\nConnection: close\r\n\r\n');
+      assert.match(twice, /^HTTP\/1\.1 400 /);
+    } finally {
+      await checked.close();
+    }
   } finally {
     await app.close();
   }

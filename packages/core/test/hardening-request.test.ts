@@ -145,6 +145,14 @@ test('item 11: two Host lines, an invalid Host, userinfo in an absolute-form tar
   }
 });
 
+test('two Authorization lines: 400, as nginx answers, so a stage and the upstream never read different credentials', async () => {
+  await refused('GET /api/x HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer app\r\nAuthorization: Bearer admin\r\nConnection: close\r\n\r\n', 400, 'ERR_BAD_REQUEST');
+  await refused('GET /api/x HTTP/1.1\r\nHost: gw\r\nauthorization: a\r\nAccept: */*\r\nAUTHORIZATION: b\r\nAuthorization: c\r\nConnection: close\r\n\r\n', 400, 'ERR_BAD_REQUEST');
+  const raw = await sendRaw(served.port, 'GET /api/x HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer one\r\nConnection: close\r\n\r\n');
+  assert.is(statusOf(raw), 200, 'one Authorization line is relayed');
+  assert.is(upstream.requests.at(-1)?.headers.authorization, 'Bearer one');
+});
+
 test('every refusal above was logged without the query', () => {
   assert.ok(logger.lines.some((line) => line.fields.code === 'ERR_BAD_REQUEST'));
   assert.ok(logger.lines.some((line) => line.fields.code === 'ERR_TRANSFER_CODING'));

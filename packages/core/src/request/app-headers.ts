@@ -55,7 +55,7 @@ export function appRawHeaders(req: IncomingMessage, edited: IncomingHttpHeaders)
   const view = lowercaseView(edited);
   const hostSet = setByApp(view.get('host'), received.get('host'));
   const lines: string[] = [];
-  let replaced: Set<string> | null = null;
+  let appSet: Set<string> | null = null;
   for (let index = 0; index < raw.length; index += 2) {
     const rawName = raw[index]!;
     const name = rawName.toLowerCase();
@@ -70,16 +70,32 @@ export function appRawHeaders(req: IncomingMessage, edited: IncomingHttpHeaders)
     const value = view.get(name);
     if (value === undefined || value === null) continue;
     if (sameValue(value, received.get(name)!)) lines.push(rawName, raw[index + 1]!);
-    else if (!(replaced ??= new Set()).has(name)) {
-      replaced.add(name);
+    else if (!(appSet ??= new Set()).has(name)) {
+      appSet.add(name);
       pushAppValue(lines, name, value);
     }
   }
   for (const [name, value] of view) {
     if (received.has(name) || name.charCodeAt(0) === 58 || keptAsSent(name)) continue;
-    if (value !== undefined && value !== null) pushAppValue(lines, name, value);
+    if (value === undefined || value === null) continue;
+    (appSet ??= new Set()).add(name);
+    pushAppValue(lines, name, value);
   }
+  if (appSet !== null) unlistFromConnection(lines, appSet);
   return lines;
+}
+
+/**
+ * A header the app set is the gateway's, not something of the client's connection: a client that
+ * names it in `Connection` (`Connection: X-User-Id`) must not make the relay drop what an auth
+ * middleware put there. The client's own lines of that name are already gone (the app's replaced them).
+ */
+function unlistFromConnection(lines: string[], appSet: ReadonlySet<string>): void {
+  for (let index = 0; index < lines.length; index += 2) {
+    if (lines[index]!.length !== 10 || lines[index]!.toLowerCase() !== 'connection') continue;
+    const tokens = lines[index + 1]!.split(',');
+    lines[index + 1] = tokens.filter((token) => !appSet.has(token.trim().toLowerCase())).join(',');
+  }
 }
 
 /**

@@ -53,8 +53,8 @@ export function readRequestHead(rawHeaders: readonly string[], policy: Forwardin
     if (existing === undefined) headers[name] = value;
     // HTTP/2 cookie crumbs are one field again before any hop that may be HTTP/1.1 (RFC 9113 §8.2.3).
     else if (name === 'cookie') headers.cookie = `${existing as string}; ${value}`;
-    else if (typeof existing === 'string') headers[name] = [existing, value];
-    else if (Array.isArray(existing)) existing.push(value);
+    else if (typeof existing === 'string') headers[name] = [existing, repeatable(name, value)];
+    else if (Array.isArray(existing)) existing.push(repeatable(name, value));
     else inheritedName(headers, name, value);
   }
   if (authority !== undefined) readAuthority(authority, facts);
@@ -101,6 +101,16 @@ function readTransferEncoding(value: string, facts: RequestHead): void {
     throw new RelayError('ERR_TRANSFER_CODING', 'a transfer coding other than chunked alone');
   }
   facts.chunked = true;
+}
+
+/**
+ * A second `Authorization` line gets 400, as nginx answers ("client sent duplicate header line"):
+ * an app or stage that checked one credential and an upstream that reads the other would disagree
+ * on who is asking.
+ */
+function repeatable(name: string, value: string): string {
+  if (name === 'authorization') throw badRequest('more than one Authorization header');
+  return value;
 }
 
 function badRequest(message: string): RelayError {
