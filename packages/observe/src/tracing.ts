@@ -2,13 +2,13 @@ import {
   SpanKind,
   SpanStatusCode,
   context as contextApi,
-  defaultTextMapSetter,
   propagation,
   trace,
   type Attributes,
   type Context,
   type Span,
   type TextMapGetter,
+  type TextMapSetter,
   type TextMapPropagator,
   type Tracer,
   type TracerProvider,
@@ -93,10 +93,18 @@ export function tracingFactory(settings: TracingSettings): ObserverFactory {
  * `test_traceparent_duplicated`). The W3C propagator alone would continue the first line's trace.
  * A single line, the usual case, costs a comparison and an `indexOf`.
  */
+/** Writes a propagator's fields under lowercase names, where the client's own field of that name was deleted. */
+const lowercaseSetter: TextMapSetter<HeaderRecord> = {
+  set(carrier, key, value) {
+    carrier[key.toLowerCase()] = value;
+  },
+};
+
 const clientHeaders: TextMapGetter<HeaderRecord> = {
   keys: (carrier) => Object.keys(carrier),
   get(carrier, key) {
-    const value = carrier[key];
+    // Header records are lowercase; a propagator may name its field `X-Amzn-Trace-Id`.
+    const value = carrier[key] ?? carrier[key.toLowerCase()];
     if (key !== 'traceparent' || value === undefined) return value;
     return typeof value === 'string' && value.indexOf(',') < 0 ? value : undefined;
   },
@@ -197,11 +205,11 @@ class TracingObserver implements Observer, AttemptRunner {
     const headers = request.headers as HeaderRecord;
     // The client's own fields go: a `tracestate` without a valid `traceparent` MUST be dropped (W3C
     // Trace Context §4.2), and a valid one is in the span's context, which inject writes again.
-    const fields = (this.fields ??= this.settings.propagator.fields?.() ?? []);
+    const fields = (this.fields ??= (this.settings.propagator.fields?.() ?? []).map((field) => field.toLowerCase()));
     for (let index = 0; index < fields.length; index++) {
       if (headers[fields[index]!] !== undefined) delete headers[fields[index]!];
     }
-    this.settings.propagator.inject(spanContext, headers, defaultTextMapSetter);
+    this.settings.propagator.inject(spanContext, headers, lowercaseSetter);
     return spanContext;
   }
 
