@@ -1,0 +1,62 @@
+// Review s41 (headers): the drop and allow lists stop at the header section. Trailer fields are relayed both ways
+// (docs/headers.md "Trailers"), so a name the user dropped or did not allow still crosses the relay as a trailer:
+// the README promises "dropResponse: Removed from the response", "allowResponse: Only these reach the client" and the
+// same for requests ("Only these reach the upstream").
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createRelay } from '@relay/core';
+import { sendRaw, serveRelay, startUpstream, trailerEchoHandler, trailerEchoOf } from '@relay/testkit';
+import { headers } from '../src/index.js';
+
+test('dropResponse and allowResponse also keep the dropped or unlisted names out of the response trailers', async () => {
+  const upstream = await startUpstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-debug-info, x-internal-host' });
+    res.write('hello');
+    res.addTrailers({ 'x-debug-info': 'stack at db.internal:5432', 'x-internal-host': '10.0.0.7' });
+    res.end();
+  });
+  const dropping = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [headers({ dropResponse: ['x-debug-info'] })] }));
+  const allowing = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [headers({ allowResponse: ['content-type'] })] }));
+  try {
+    const request = 'GET / HTTP/1.1\r\nHost: gw.example\r\nTE: trailers\r\nConnection: close\r\n\r\n';
+    const dropped = await sendRaw(dropping.port, request);
+    assert.ok(dropped.startsWith('HTTP/1.1 200'), dropped);
+    assert.ok(dropped.includes('hello'), dropped);
+    assert.not.match(dropped.toLowerCase(), 'x-debug-info: ', 'a dropped response header came back as a trailer');
+    const allowed = await sendRaw(allowing.port, request);
+    assert.ok(allowed.startsWith('HTTP/1.1 200'), allowed);
+    assert.not.match(allowed.toLowerCase(), 'x-internal-host: ', 'an unlisted response field reached the client as a trailer');
+    assert.not.match(allowed.toLowerCase(), 'x-debug-info: ', 'an unlisted response field reached the client as a trailer');
+  } finally {
+    await dropping.close();
+    await allowing.close();
+    await upstream.close();
+  }
+});
+
+test('dropRequest and allowRequest also keep the dropped or unlisted names out of the request trailers', async () => {
+  const upstream = await startUpstream(trailerEchoHandler);
+  const dropping = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [headers({ dropRequest: ['x-internal-token'] })] }));
+  const allowing = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [headers({ allowRequest: ['content-type'] })] }));
+  try {
+    const request =
+      'POST /upload HTTP/1.1\r\nHost: gw.example\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nTrailer: x-internal-token, x-unlisted\r\nConnection: close\r\n\r\n' +
+      '5\r\nhello\r\n0\r\nX-Internal-Token: forged\r\nX-Unlisted: 1\r\n\r\n';
+    const dropped = await sendRaw(dropping.port, request);
+    assert.ok(dropped.startsWith('HTTP/1.1 200'), dropped);
+    const seenByDropping = trailerEchoOf(dropped);
+    assert.is(seenByDropping.body, 'hello');
+    assert.is(seenByDropping.trailers['x-internal-token'], undefined, 'a dropped request header reached the upstream as a trailer');
+    const allowed = await sendRaw(allowing.port, request);
+    assert.ok(allowed.startsWith('HTTP/1.1 200'), allowed);
+    const seenByAllowing = trailerEchoOf(allowed);
+    assert.is(seenByAllowing.body, 'hello');
+    assert.equal(seenByAllowing.trailers, {}, 'unlisted request fields reached the upstream as trailers');
+  } finally {
+    await dropping.close();
+    await allowing.close();
+    await upstream.close();
+  }
+});
+
+test.run();
