@@ -96,10 +96,22 @@ export function rewriteSetCookie(text: string, index: number, rules: CookieRules
   const line = new SetCookieLine(text);
   if (rules.domain !== null) applyDecision(line, 'domain', 'Domain', rules.domain(line.value('domain'), name));
   if (rules.path !== null) applyDecision(line, 'path', 'Path', rules.path(line.value('path'), name));
-  if (rules.secure === false) line.remove('secure');
+  if (rules.secure === false) removeSecure(line, rules.sameSite === undefined);
   else if (rules.secure === true) line.flag('secure', 'Secure');
   if (rules.sameSite !== undefined) line.set('samesite', 'SameSite', rules.sameSite);
   return line.toString();
+}
+
+/**
+ * Strips `Secure`, and with it what browsers accept only beside it: `SameSite=None` (the cookie
+ * falls back to the browser's default, Lax) and `Partitioned` (CHIPS). Left alone they would make
+ * browsers reject the whole cookie. A `sameSite` rule (never `None` here) rewrites the attribute
+ * in place instead: `checkSameSite` is false then.
+ */
+function removeSecure(line: SetCookieLine, checkSameSite: boolean): void {
+  line.remove('secure');
+  if (checkSameSite && line.value('samesite')?.toLowerCase() === 'none') line.remove('samesite');
+  line.remove('partitioned');
 }
 
 function applyDecision(line: SetCookieLine, name: string, spelling: string, decision: string | undefined): void {

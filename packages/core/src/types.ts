@@ -79,6 +79,12 @@ export interface ProxyResponse {
    */
   trailers?: () => HeaderRecord | null;
   /**
+   * The HTTP version the upstream answered with (`'1.0'`, `'1.1'`, `'2'`), set by the node:http,
+   * got and HTTP/2 transports; `Via` names it (RFC 9110 §7.6.3). Absent from a response a stage
+   * made itself or another transport gave: read it as `'1.1'`.
+   */
+  httpVersion?: '1.0' | '1.1' | '2';
+  /**
    * Set by a WebSocket transport on a `101` answer: completes the client's handshake once the
    * stages have seen the response. Absent on every plain HTTP response.
    */

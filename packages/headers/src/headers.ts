@@ -1,5 +1,5 @@
 import { assertKnownKeys, RelayError, type HeaderRecord, type HeaderValue, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
-import { copyHeaders } from '@relay/core/transport';
+import { copyHeaders, isValidAuthority } from '@relay/core/transport';
 import { appendListValue, forwardedElement, viaProtocol, type HopClient } from './forwarded.js';
 import { describe, headerNameList, isHeaderName, isHeaderValue, unsettableHeaders } from './header-syntax.js';
 
@@ -17,17 +17,26 @@ export type ResponseHeaderFunction = (
 
 /** Options of `headers()`. Header names are case-insensitive everywhere. */
 export interface HeadersOptions {
-  /** Headers set on the upstream request, replacing any the client sent under the same name in any case. */
+  /**
+   * Headers set on the upstream request, replacing any the client sent under the same name in any
+   * case (a request trailer of that name is dropped). `host` must be one `host[:port]`.
+   */
   extraRequest?: Readonly<Record<string, string | readonly string[] | RequestHeaderFunction>>;
-  /** Request headers removed before forwarding. */
+  /** Request headers (and request trailer fields) removed before forwarding. */
   dropRequest?: readonly string[];
-  /** When given, only these request headers are forwarded (plus `alwaysAllowedRequestHeaders`). */
+  /**
+   * When given, only these request headers are forwarded (plus `alwaysAllowedRequestHeaders`, and
+   * `forwarded`/`via` when this stage appends to them); only these request trailer fields.
+   */
   allowRequest?: readonly string[];
   /** Headers set on the response to the client, replacing the upstream's under the same name. */
   extraResponse?: Readonly<Record<string, string | readonly string[] | ResponseHeaderFunction>>;
-  /** Response headers removed before the client sees them. */
+  /** Response headers (and response trailer fields) removed before the client sees them. */
   dropResponse?: readonly string[];
-  /** When given, only these response headers reach the client (plus `alwaysAllowedResponseHeaders`). */
+  /**
+   * When given, only these response headers reach the client (plus `alwaysAllowedResponseHeaders`,
+   * and `via` when this stage appends to it); only these response trailer fields.
+   */
   allowResponse?: readonly string[];
   /**
    * Add an RFC 7239 `Forwarded` element for this hop to the upstream request: `true` or
@@ -35,8 +44,8 @@ export interface HeadersOptions {
    */
   forwarded?: boolean | 'append' | 'replace';
   /**
-   * Add this relay to `Via` (RFC 9110 §7.6.3) on requests and responses: `true` names it
-   * `relay`, a string gives the pseudonym. Default `false`.
+   * Add this relay to `Via` (RFC 9110 §7.6.3) on requests and responses, with the protocol each
+   * was received with: `true` names it `relay`, a string gives the pseudonym. Default `false`.
    */
   via?: boolean | string;
 }
@@ -70,6 +79,8 @@ export interface ExtraHeader {
   readonly option: string;
   readonly value: HeaderValue | null;
   readonly compute: HeaderFunction | null;
+  /** The upstream request's `Host`: a function's value is checked as one authority per request. */
+  readonly isHost: boolean;
 }
 
 /** The rules of one direction, compiled once when the stage is built. */
@@ -82,6 +93,12 @@ export interface DirectionRules {
   readonly forwarded: 'append' | 'replace' | null;
   /** The `received-by` of this relay's `Via` entries, or `null`. */
   readonly via: string | null;
+  /** The trailer fields kept: the names the user allowed (the head's additions are for the head), or `null`. */
+  readonly trailerAllow: ReadonlySet<string> | null;
+  /** The trailer fields removed: the drop list, and on requests the extra headers' names (never pre-seeded). */
+  readonly trailerDrop: readonly string[];
+  /** True when the trailers need wrapping: an allow list or a name to drop. */
+  readonly filtersTrailers: boolean;
 }
 
 /**
@@ -91,7 +108,8 @@ export interface DirectionRules {
  * option. A function returning an invalid value fails that request with `ERR_INTERNAL` (500).
  *
  * Per request and direction the order is: allow list, drop list, `Forwarded`/`Via`, extra
- * headers, so extra headers survive both lists and a client can never pre-seed one.
+ * headers, so extra headers survive both lists and a client can never pre-seed one. Both lists
+ * apply to the trailer fields too.
  *
  * @example
  * createRelay({
@@ -183,7 +201,10 @@ function compileRules(
 ): DirectionRules | null {
   const extras = compileExtras(extraOption, `extra${direction}`);
   const drop = dropOption === undefined ? [] : headerNameList(dropOption, `headers: drop${direction}`);
-  const allow = allowOption === undefined ? null : new Set([...headerNameList(allowOption, `headers: allow${direction}`), ...alwaysAllowed]);
+  const allowed = allowOption === undefined ? null : headerNameList(allowOption, `headers: allow${direction}`);
+  const allow = allowed === null ? null : new Set([...allowed, ...alwaysAllowed, ...chainNames(forwarded, via)]);
+  // A client's trailer field never stands in for a header this stage sets.
+  const trailerDrop = direction === 'Request' ? [...new Set([...drop, ...extras.map((extra) => extra.name)])] : drop;
   for (const extra of extras) {
     if ((extra.name === 'forwarded' && forwarded !== null) || (extra.name === 'via' && via !== null)) {
       throw new TypeError(`headers: ${extra.option} conflicts with the ${extra.name} option: use one or the other`);
@@ -198,7 +219,21 @@ function compileRules(
     extras,
     forwarded,
     via,
+    trailerAllow: allowed === null ? null : new Set(allowed),
+    trailerDrop,
+    filtersTrailers: allowed !== null || trailerDrop.length > 0,
   };
+}
+
+/**
+ * The list headers this stage appends to: an allow list keeps them, so the hops before this one
+ * (a trusted proxy's `Forwarded` element, its `Via` entry) are not cut before this hop's is added.
+ */
+function chainNames(forwarded: 'append' | 'replace' | null, via: string | null): string[] {
+  const names: string[] = [];
+  if (forwarded === 'append') names.push('forwarded');
+  if (via !== null) names.push('via');
+  return names;
 }
 
 function compileExtras(value: unknown, option: string): ExtraHeader[] {
@@ -216,23 +251,31 @@ function compileExtras(value: unknown, option: string): ExtraHeader[] {
       throw new TypeError(`headers: ${label} cannot be set by a stage: it frames the message or describes one connection`);
     }
     const entryLabel = `${option}["${name}"]`;
+    const isHost = name === 'host' && option === 'extraRequest';
     if (typeof source === 'function') {
-      extras.set(name, { name, option: entryLabel, value: null, compute: source as HeaderFunction });
+      extras.set(name, { name, option: entryLabel, value: null, compute: source as HeaderFunction, isHost });
       continue;
     }
-    const checked = checkValue(source, name);
+    const checked = checkValue(source, name, isHost);
+    if (checked === null && isHost) {
+      throw new TypeError(`headers: ${label} must be one host[:port] (no userinfo, path, spaces or second value), or a function`);
+    }
     if (checked === null) {
       throw new TypeError(
         `headers: ${label} must be a string, an array of strings or a function, with no CR, LF or other control character`,
       );
     }
-    extras.set(name, { name, option: entryLabel, value: checked, compute: null });
+    extras.set(name, { name, option: entryLabel, value: checked, compute: null, isHost });
   }
   return [...extras.values()];
 }
 
-/** A header value ready for the record, or `null` when it is not a valid one. */
-function checkValue(value: unknown, name: string): HeaderValue | null {
+/**
+ * A header value ready for the record, or `null` when it is not a valid one. A `Host` is one
+ * non-empty authority: the upstream's URI always has one (RFC 9112 §3.2).
+ */
+function checkValue(value: unknown, name: string, isHost: boolean): HeaderValue | null {
+  if (isHost) return typeof value === 'string' && value !== '' && isValidAuthority(value) ? value : null;
   if (typeof value === 'string') {
     if (!isHeaderValue(value)) return null;
     return name === 'set-cookie' ? [value] : value;
@@ -259,7 +302,10 @@ function pick(headers: HeaderRecord, allow: ReadonlySet<string>): HeaderRecord {
 
 function applyRequestRules(rules: DirectionRules, request: ProxyRequest): ProxyRequest | Promise<ProxyRequest> {
   const headers = rules.copy ? ownCopy(rules, request.headers) : request.headers;
-  const outgoing = headers === request.headers ? request : { ...request, headers };
+  const trailers = rules.filtersTrailers ? request.trailers : undefined;
+  // A new request whenever something changes: the one received stays whole, for a retry.
+  const outgoing = headers === request.headers && trailers === undefined ? request : { ...request, headers };
+  if (trailers !== undefined) outgoing.trailers = filterTrailers.bind(null, rules, trailers);
   editHeaders(rules, headers, request.client, request.client.incoming?.httpVersion);
   const pending = setExtras(rules.extras, 0, headers, request, null);
   return pending === null ? outgoing : pending.then(() => outgoing);
@@ -267,9 +313,11 @@ function applyRequestRules(rules: DirectionRules, request: ProxyRequest): ProxyR
 
 function applyResponseRules(rules: DirectionRules, request: ProxyRequest, response: ProxyResponse): ProxyResponse | Promise<ProxyResponse> {
   const headers = rules.copy ? ownCopy(rules, response.headers) : response.headers;
-  const outgoing = headers === response.headers ? response : { ...response, headers };
-  // The upstream's response reached us over HTTP/1.1 (the node:http transport).
-  editHeaders(rules, headers, null, '1.1');
+  const trailers = rules.filtersTrailers ? response.trailers : undefined;
+  const outgoing = headers === response.headers && trailers === undefined ? response : { ...response, headers };
+  if (trailers !== undefined) outgoing.trailers = filterTrailers.bind(null, rules, trailers);
+  // The version the transport received the answer in; one a stage made itself counts as HTTP/1.1.
+  editHeaders(rules, headers, null, response.httpVersion);
   const pending = setExtras(rules.extras, 0, headers, request, response);
   return pending === null ? outgoing : pending.then(() => outgoing);
 }
@@ -299,6 +347,16 @@ export function editHeaders(rules: DirectionRules, headers: HeaderRecord, client
     headers.forwarded = rules.forwarded === 'append' ? appendListValue(headers.forwarded, element) : element;
   }
   if (rules.via !== null) headers.via = appendListValue(headers.via, `${viaProtocol(httpVersion)} ${rules.via}`);
+}
+
+/** The trailer fields that pass this direction's lists, in a new record; `null` when none is left. */
+function filterTrailers(rules: DirectionRules, read: () => HeaderRecord | null): HeaderRecord | null {
+  const fields = read();
+  if (fields === null) return null;
+  const kept = rules.trailerAllow === null ? copyHeaders(fields) : pick(fields, rules.trailerAllow);
+  removeNames(kept, rules.trailerDrop);
+  for (const _name in kept) return kept;
+  return null;
 }
 
 function removeNames(headers: HeaderRecord, names: readonly string[]): void {
@@ -371,13 +429,13 @@ function setComputed(headers: HeaderRecord, extra: ExtraHeader, result: HeaderFu
     delete headers[extra.name];
     return;
   }
-  const value = checkValue(result, extra.name);
+  const value = checkValue(result, extra.name, extra.isHost);
   if (value === null) {
     // The value is not logged: it may be a credential.
-    throw new RelayError(
-      'ERR_INTERNAL',
-      `headers: the ${extra.option} function returned an invalid header value (not a string or string array, or it has CR, LF or another control character)`,
-    );
+    const expected = extra.isHost
+      ? 'not one host[:port]'
+      : 'not a string or string array, or it has CR, LF or another control character';
+    throw new RelayError('ERR_INTERNAL', `headers: the ${extra.option} function returned an invalid header value (${expected})`);
   }
   headers[extra.name] = value;
 }

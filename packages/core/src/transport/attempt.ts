@@ -287,7 +287,14 @@ export abstract class Attempt implements AbortHandler, Upload {
     else if (this.timesPauses()) watchPauses(this, body);
     // An answer before the upload ended: once it is read, the connection cannot be reused.
     if (!this.upstream!.writableFinished) response.once('end', onEarlyResponseEnd.bind(null, this));
-    const proxied: ProxyResponse = { status, statusMessage: response.statusMessage ?? '', headers, body: bodiless ? null : body };
+    const proxied: ProxyResponse = {
+      status,
+      statusMessage: response.statusMessage ?? '',
+      headers,
+      body: bodiless ? null : body,
+      // node:http parses HTTP/1.x only: an HTTP/1.0 server's answer says so in `Via`.
+      httpVersion: response.httpVersion === '1.0' ? '1.0' : '1.1',
+    };
     // Only a body without a length (chunked) can end with trailer fields.
     if (!bodiless && headers['content-length'] === undefined) proxied.trailers = trailersOf.bind(null, response);
     this.resolve(proxied);

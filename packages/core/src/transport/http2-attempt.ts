@@ -182,7 +182,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     const responseHeaders = http2ResponseHeaders(rawHeaders);
     // An event stream may be quiet for longer than the read timeout: only a reader that stopped is cut.
     if (!bodiless && isEventStream(responseHeaders['content-type'], this.host.limits.eventStreams)) this.eventStream = true;
-    const response: ProxyResponse = { status, statusMessage: '', headers: responseHeaders, body: bodiless ? null : stream };
+    const response: ProxyResponse = { status, statusMessage: '', headers: responseHeaders, body: bodiless ? null : stream, httpVersion: '2' };
     if (!bodiless) {
       stream.once('trailers', onStreamTrailers);
       response.trailers = trailersOf.bind(null, this);

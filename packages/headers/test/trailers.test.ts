@@ -1,7 +1,6 @@
-// Review s41 (headers): the drop and allow lists stop at the header section. Trailer fields are relayed both ways
-// (docs/headers.md "Trailers"), so a name the user dropped or did not allow still crosses the relay as a trailer:
-// the README promises "dropResponse: Removed from the response", "allowResponse: Only these reach the client" and the
-// same for requests ("Only these reach the upstream").
+// The drop and allow lists apply to trailer fields too. Trailers are relayed both ways (docs/headers.md "Trailers"), so
+// without it a name the user dropped or did not allow would still cross the relay after the body; and a client's
+// request trailer must never pre-seed a header extraRequest sets.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRelay } from '@relay/core';
@@ -55,6 +54,36 @@ test('dropRequest and allowRequest also keep the dropped or unlisted names out o
   } finally {
     await dropping.close();
     await allowing.close();
+    await upstream.close();
+  }
+});
+
+test('a listed trailer still passes; a request trailer named like an extraRequest header is dropped', async () => {
+  const upstream = await startUpstream((req, res, seen) => {
+    if (req.method === 'POST') {
+      trailerEchoHandler(req, res, seen);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum, x-debug-info' });
+    res.write('hello');
+    res.addTrailers({ 'x-checksum': 'abc', 'x-debug-info': 'db.internal' });
+    res.end();
+  });
+  const stages = [headers({ allowRequest: ['x-checksum', 'x-internal-token'], extraRequest: { 'x-internal-token': 'real' }, allowResponse: ['x-checksum'] })];
+  const gw = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages }));
+  try {
+    const upload =
+      'POST /upload HTTP/1.1\r\nHost: gw.example\r\nTransfer-Encoding: chunked\r\nTrailer: x-checksum, x-internal-token\r\nConnection: close\r\n\r\n' +
+      '5\r\nhello\r\n0\r\nX-Checksum: abc\r\nX-Internal-Token: forged\r\n\r\n';
+    const sent = await sendRaw(gw.port, upload);
+    assert.ok(sent.startsWith('HTTP/1.1 200'), sent);
+    assert.equal(trailerEchoOf(sent).trailers, { 'x-checksum': 'abc' }, 'the listed trailer passes, the forged token does not');
+    const received = await sendRaw(gw.port, 'GET / HTTP/1.1\r\nHost: gw.example\r\nTE: trailers\r\nConnection: close\r\n\r\n');
+    assert.ok(received.startsWith('HTTP/1.1 200'), received);
+    assert.match(received.toLowerCase(), 'x-checksum: abc', 'a listed response trailer reaches the client');
+    assert.not.match(received.toLowerCase(), 'x-debug-info: ');
+  } finally {
+    await gw.close();
     await upstream.close();
   }
 });

@@ -1,8 +1,6 @@
-// Review s41 (cookies): `secure: false` is for plain-HTTP development (docs/cookies.md), and the stage refuses
-// `sameSite: 'None'` with `secure: false` because "browsers reject SameSite=None cookies without Secure". But an
-// upstream cookie that already carries `SameSite=None; Secure` (every cross-site session or SSO cookie) comes out of
-// `secure: false` as `SameSite=None` without `Secure`: the very cookie browsers reject, so the session is lost. The
-// same holds for `Partitioned` (CHIPS), which browsers accept only with `Secure`.
+// `secure: false` (plain-HTTP development) strips Secure, and with it what browsers accept only beside Secure:
+// `SameSite=None` (every cross-site session or SSO cookie) and `Partitioned` (CHIPS). Left in, the cookie is rejected
+// and the session lost. The stage already refuses `sameSite: 'None'` with `secure: false` for the same reason.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRelay } from '@relay/core';
@@ -41,6 +39,16 @@ test('secure: false never turns an upstream SameSite=None or Partitioned cookie 
     await gw.close();
     await upstream.close();
   }
+});
+
+test('secure: false removes only SameSite=None (any case) and Partitioned: Lax and Strict stay, other attributes are kept byte for byte', () => {
+  const rewrite = setCookieRewriter({ secure: false });
+  assert.is(rewrite('a=1; Path=/; Secure; SameSite=Lax'), 'a=1; Path=/; SameSite=Lax');
+  assert.is(rewrite('a=1; secure; samesite=NONE; HttpOnly'), 'a=1; HttpOnly');
+  assert.is(rewrite('a=1; Secure; Partitioned; SameSite=Strict'), 'a=1; SameSite=Strict');
+  assert.is(rewrite('a=1; Path=/'), 'a=1; Path=/', 'a cookie without Secure is unchanged');
+  // With a sameSite rule the rule decides the attribute, as before.
+  assert.is(setCookieRewriter({ secure: false, sameSite: 'Lax' })('a=1; Secure; SameSite=None'), 'a=1; SameSite=Lax');
 });
 
 test.run();
