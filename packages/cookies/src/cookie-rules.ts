@@ -96,22 +96,27 @@ export function rewriteSetCookie(text: string, index: number, rules: CookieRules
   const line = new SetCookieLine(text);
   if (rules.domain !== null) applyDecision(line, 'domain', 'Domain', rules.domain(line.value('domain'), name));
   if (rules.path !== null) applyDecision(line, 'path', 'Path', rules.path(line.value('path'), name));
-  if (rules.secure === false) removeSecure(line, rules.sameSite === undefined);
-  else if (rules.secure === true) line.flag('secure', 'Secure');
+  if (rules.secure === false) {
+    removeSecure(line);
+    // A `sameSite` rule (never `None` with `secure: false`) rewrites the attribute in place below.
+    if (rules.sameSite === undefined) dropSameSiteNone(line);
+  } else if (rules.secure === true) line.flag('secure', 'Secure');
   if (rules.sameSite !== undefined) line.set('samesite', 'SameSite', rules.sameSite);
   return line.toString();
 }
 
 /**
- * Strips `Secure`, and with it what browsers accept only beside it: `SameSite=None` (the cookie
- * falls back to the browser's default, Lax) and `Partitioned` (CHIPS). Left alone they would make
- * browsers reject the whole cookie. A `sameSite` rule (never `None` here) rewrites the attribute
- * in place instead: `checkSameSite` is false then.
+ * Strips `Secure`, and with it `Partitioned` (CHIPS), which browsers accept only beside it: left
+ * alone it would make them reject the whole cookie.
  */
-function removeSecure(line: SetCookieLine, checkSameSite: boolean): void {
+function removeSecure(line: SetCookieLine): void {
   line.remove('secure');
-  if (checkSameSite && line.value('samesite')?.toLowerCase() === 'none') line.remove('samesite');
   line.remove('partitioned');
+}
+
+/** `SameSite=None` without `Secure` is rejected by browsers: without it the cookie falls back to their default, Lax. */
+function dropSameSiteNone(line: SetCookieLine): void {
+  if (line.value('samesite')?.toLowerCase() === 'none') line.remove('samesite');
 }
 
 function applyDecision(line: SetCookieLine, name: string, spelling: string, decision: string | undefined): void {
