@@ -1,5 +1,6 @@
-import { RelayError, type Handler, type ProxyRequest, type ProxyResponse, type Stage } from '@relay/core';
+import type { Handler, ProxyRequest, ProxyResponse, Stage } from '@relay/core';
 import type { Readable } from 'node:stream';
+import { waitWhileClientStays } from './bounded-wait.js';
 import { compileHashKey } from './hash-key.js';
 import type { Member, TargetState } from './member.js';
 import { checkBalanceOptions, compileCircuit, compileHealth, compileOutlier, type BalanceOptions, type CircuitRules, type TargetSpec } from './options.js';
@@ -23,6 +24,8 @@ export interface BalanceStage extends Stage {
 }
 
 const bodyMember = Symbol('balance.member');
+/** A wait that has no queue entry to take back. */
+const noWithdrawal = (): void => {};
 type HeldBody = Readable & { [bodyMember]?: Member };
 
 /**
@@ -70,10 +73,12 @@ export function balance(options: BalanceOptions): BalanceStage {
   };
 }
 
-/** `maxWait`: how long an attempt may wait for a circuit slot, the relay's `timeout.pool` (0: no bound, as there). */
+/** `maxWait`: how long an attempt may wait for a circuit slot or the first DNS lookups, the relay's `timeout.pool` (0: no bound, as there). */
 function balanceHandler(pool: Pool, circuit: CircuitRules | null, maxWait: number, next: Handler): Handler {
   async function attempt(member: Member, request: ProxyRequest): Promise<ProxyResponse> {
     let response: ProxyResponse;
+    // An abort (a retry deadline) that comes after this point cut the attempt while it waited on its target.
+    const sentLive = !request.client.aborted;
     try {
       // The attempt's own value (retry() makes one per attempt): choosing its target in place spares
       // a spread copy of the request per attempt, and outer stages see where it went.
@@ -81,7 +86,7 @@ function balanceHandler(pool: Pool, circuit: CircuitRules | null, maxWait: numbe
       response = await next(request);
     } catch (error) {
       release(member);
-      pool.recordError(member, error);
+      pool.recordError(member, error, sentLive);
       throw error;
     }
     pool.recordStatus(member, response.status);
@@ -122,41 +127,31 @@ function balanceHandler(pool: Pool, circuit: CircuitRules | null, maxWait: numbe
    * the target stayed at its limit, and `retry()` tries another target after `Retry-After`.
    */
   async function waitForSlot(member: Member, request: ProxyRequest, rules: CircuitRules): Promise<ProxyResponse> {
-    const served = await new Promise<boolean>((resolve, reject) => {
-      const client = request.client;
-      // The abort's own reason: a retry deadline (504 ERR_DEADLINE) or a shutdown is answered; only a
-      // client that left gets nothing (core writes no answer for ERR_CLIENT_ABORTED).
-      const reason = (): RelayError => client.abortReason ?? new RelayError('ERR_CLIENT_ABORTED', 'the client left while waiting for a free upstream slot');
-      if (client.aborted) {
-        reject(reason());
-        return;
-      }
-      const signal = client.signal;
-      let timer: NodeJS.Timeout | undefined;
-      const unqueue = (): void => {
+    const served = await waitWhileClientStays(request.client, maxWait, 'a free upstream slot', (granted) => {
+      // The slot passes straight to a queued attempt (`release`), which leaves the queue as it does.
+      member.waiting.push(granted);
+      return () => {
         const index = member.waiting.indexOf(granted);
         if (index !== -1) member.waiting.splice(index, 1);
       };
-      const granted = (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener('abort', left);
-        resolve(true);
-      };
-      const left = (): void => {
-        clearTimeout(timer);
-        unqueue();
-        reject(reason());
-      };
-      const expired = (): void => {
-        signal.removeEventListener('abort', left);
-        unqueue();
-        resolve(false);
-      };
-      member.waiting.push(granted);
-      signal.addEventListener('abort', left, { once: true });
-      if (maxWait > 0) timer = setTimeout(expired, maxWait);
     });
     return served ? attempt(member, request) : refuse(member, rules);
+  }
+
+  /**
+   * The first request to a pool of DNS names, which has no address before their first lookups end:
+   * it waits for them at most the relay's `timeout.pool` (each lookup is bounded too, by
+   * `DnsWatch`), and no longer than its client stays. A lookup still running then is answered as a
+   * name without addresses is: 503 ERR_NO_TARGET with `Retry-After`.
+   */
+  async function afterFirstLookups(lookups: Promise<void>, request: ProxyRequest): Promise<ProxyResponse> {
+    const looked = await waitWhileClientStays(request.client, maxWait, 'the first DNS lookup of its targets', (done) => {
+      void lookups.then(done);
+      return noWithdrawal;
+    });
+    if (looked) return balanceStage(request);
+    pool.logger.warn({ ms: maxWait }, 'balance: the first DNS lookup of the targets is still running: 503');
+    return noTarget();
   }
 
   /** 503 for a full target; logged at most once a second per target, a flood must not flood the log too. */
@@ -173,7 +168,7 @@ function balanceHandler(pool: Pool, circuit: CircuitRules | null, maxWait: numbe
     if (!pool.running) {
       const lookups = pool.start();
       // A pool of DNS names has nobody to send to before the first lookups end.
-      if (pool.members.length === 0) return lookups.then(() => balanceStage(request));
+      if (pool.members.length === 0) return afterFirstLookups(lookups, request);
     }
     const member = pool.pick(request);
     if (member === null) return Promise.resolve(noTarget());

@@ -7,6 +7,13 @@ import { addressTarget, originTarget, type DnsEntry } from './targets.js';
 /** A name to its addresses. */
 export type Resolve = (hostname: string) => Promise<readonly string[]>;
 
+/**
+ * The longest a lookup may take, in ms; one that takes longer is a failed lookup. The system
+ * resolver gives up after its own timeouts (glibc: 5 s per server and try), a custom `resolve` may
+ * never settle: the first request of a pool waits for the first lookups, and must not wait forever.
+ */
+export const lookupTimeout = 10_000;
+
 /** Every A and AAAA record of a name, as the system resolver (getaddrinfo, /etc/hosts included) gives them. */
 export async function lookupAll(hostname: string): Promise<readonly string[]> {
   const records = await lookup(hostname, { all: true, verbatim: true });
@@ -16,7 +23,8 @@ export async function lookupAll(hostname: string): Promise<readonly string[]> {
 /**
  * One `{ dns }` target: its name resolved on `start` and every `interval`, each address a member.
  * A failed lookup keeps the previous addresses (a resolver hiccup must not empty the pool); an
- * answer that is not a list of IP addresses (a custom `resolve`) is a failed lookup.
+ * answer that is not a list of IP addresses (a custom `resolve`), or none within `timeout` ms
+ * (`lookupTimeout` by default), is a failed lookup.
  *
  * @example
  * const watch = new DnsWatch(entry, lookupAll, () => pool.rebuild(), logger);
@@ -35,6 +43,7 @@ export class DnsWatch {
     private readonly resolve: Resolve,
     private readonly onChange: () => void,
     private readonly logger: () => Logger,
+    private readonly timeout = lookupTimeout,
   ) {}
 
   get entry(): DnsEntry {
@@ -100,7 +109,7 @@ export class DnsWatch {
   async refresh(): Promise<void> {
     let addresses: readonly string[];
     try {
-      addresses = checkAddresses(await this.resolve(this.entry.hostname));
+      addresses = checkAddresses(await within(this.resolve(this.entry.hostname), this.timeout));
     } catch (error) {
       this.known = true;
       this.failed(error);
@@ -119,6 +128,17 @@ export class DnsWatch {
     this.members = next;
     if (changed) this.onChange();
   }
+}
+
+/** `lookup`'s answer, or a rejection once `ms` passed without one (a late answer is dropped). */
+function within<T>(lookup: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    // A lookup never keeps a process alive: a relay's server does.
+    timer.unref();
+  });
+  return Promise.race([lookup, expired]).finally(() => clearTimeout(timer));
 }
 
 /** The resolver's answer, if it is a list of IP addresses; else a TypeError naming what it gave. */

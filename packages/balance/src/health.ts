@@ -28,7 +28,12 @@ export class HealthChecker {
   private tls: Readonly<TlsOptions> = noTls;
   private readonly http1 = new CheckAgents(noTls);
   private readonly h2 = new Http2Checks(noTls);
-  private readonly checking = new Set<Member>();
+  /**
+   * The members being checked by this run (from `start` to `stop`). Each run has its own set: a
+   * check of an earlier run that ends after a restart (`stop` cancels it) is neither recorded nor
+   * allowed to take a member out of the new run's set.
+   */
+  private checking = new Set<Member>();
 
   constructor(
     private readonly rules: HealthRules,
@@ -54,6 +59,7 @@ export class HealthChecker {
     if (this.timer === null) return;
     clearInterval(this.timer);
     this.timer = null;
+    this.checking = new Set();
     this.http1.closeAll();
     this.h2.closeAll();
   }
@@ -82,7 +88,8 @@ export class HealthChecker {
   }
 
   private check(member: Member): void {
-    this.checking.add(member);
+    const run = this.checking;
+    run.add(member);
     let settled = false;
     // From the start to the response head, as documented: the request's own `timeout` is only an
     // idle timer, which a target that trickles its head a byte at a time would keep resetting.
@@ -92,8 +99,9 @@ export class HealthChecker {
       clearTimeout(deadline);
       if (settled) return;
       settled = true;
-      this.checking.delete(member);
-      if (this.timer !== null) this.record(member, this.passes(status));
+      run.delete(member);
+      // Only a check of the running run counts: one that stop() cancelled is no verdict on the target.
+      if (run === this.checking && this.timer !== null) this.record(member, this.passes(status));
     };
     let cancel: () => void;
     try {
@@ -102,7 +110,7 @@ export class HealthChecker {
       // node refused to make the request (a path with a space): the deadline must not fire a cancel
       // that does not exist, and the member must not stay marked as being checked.
       clearTimeout(deadline);
-      this.checking.delete(member);
+      run.delete(member);
       throw error;
     }
   }

@@ -27,7 +27,7 @@ export type HashKey = 'client' | { readonly header: string } | { readonly cookie
 
 /** Options of the active health checks. Times are in ms. */
 export interface HealthCheckOptions {
-  /** The path asked on every target. Required, e.g. `/health`. */
+  /** The path asked on every target. Required, e.g. `/health`; no space, control character or `#` (percent-encode them). */
   path: string;
   /** Time between two checks of a target. Default 5 000. */
   interval?: number;
@@ -37,7 +37,7 @@ export interface HealthCheckOptions {
   healthyThreshold?: number;
   /** Consecutive failing checks that make a healthy target unhealthy. Default 3. */
   unhealthyThreshold?: number;
-  /** Statuses that pass. Default every 2xx and 3xx. */
+  /** Statuses that pass; at least one. Default every 2xx and 3xx. */
   statuses?: readonly number[];
   /**
    * `'http2'`: checks speak HTTP/2 (h2c with prior knowledge to `http:` targets, ALPN `h2` to `https:` ones), for
@@ -59,9 +59,12 @@ export interface OutlierOptions {
   maxEjectionTime?: number;
   /** Most targets ejected at once, as a percentage of all; at least one may always be. Default 50. */
   maxEjectionPercent?: number;
-  /** Response statuses that count as failures. Default `[502, 503, 504]`. */
+  /** Response statuses that count as failures (`[]`: none, only `errors` count). Default `[502, 503, 504]`. */
   statuses?: readonly number[];
-  /** `RelayError` codes that count as failures. Default unreachable, reset, TLS, protocol, connect and read timeouts. */
+  /**
+   * `RelayError` codes that count as failures. Default unreachable, reset, TLS, protocol, connect and read timeouts.
+   * An attempt `retry({ deadline })` cut while it waited on its target (`ERR_DEADLINE`) counts as a read timeout.
+   */
   errors?: readonly RelayErrorCode[];
 }
 
@@ -184,6 +187,28 @@ function readStatuses(value: unknown, option: string): number[] {
   return value as number[];
 }
 
+/** The statuses a check passes with: at least one, or no check could ever pass and every target would go out. */
+function readPassingStatuses(value: unknown, option: string): number[] {
+  const statuses = readStatuses(value, option);
+  if (statuses.length === 0) throw new RangeError(`${option} must list at least one status (no check could pass); leave it out for every 2xx and 3xx`);
+  return statuses;
+}
+
+/**
+ * What node refuses in a request path (its `INVALID_PATH_REGEX`: a space, a control character,
+ * anything above U+00FF), and `#`, which would end the path: refused when the options are read, as
+ * every check would otherwise throw when it is made.
+ */
+const unsendablePath = /[^\u0021-\u00ff]|#/;
+
+function readHealthPath(value: unknown): string {
+  if (typeof value !== 'string' || !value.startsWith('/')) throw new TypeError('healthCheck.path must be a path starting with /');
+  if (unsendablePath.test(value)) {
+    throw new TypeError(`healthCheck.path must not contain spaces, control characters, '#' or characters above U+00FF (percent-encode them), got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
 /** Checks `balance()`'s top-level options (the targets are checked by `parseSpecs`). */
 export function checkBalanceOptions(options: unknown): asserts options is BalanceOptions {
   checkObject(options, optionKeys, 'balance');
@@ -219,16 +244,16 @@ export function compileOutlier(value: unknown): OutlierRules | null {
 export function compileHealth(value: unknown): HealthRules | null {
   if (value === undefined) return null;
   checkObject(value, healthKeys, 'balance: healthCheck');
-  if (typeof value.path !== 'string' || !value.path.startsWith('/')) throw new TypeError('healthCheck.path must be a path starting with /');
+  const path = readHealthPath(value.path);
   const protocol = value.protocol ?? 'http1';
   if (!healthProtocols.includes(protocol as string)) throw new TypeError(`healthCheck.protocol must be 'http1' or 'http2', got ${String(protocol)}`);
   return {
-    path: value.path,
+    path,
     interval: readDelay(value.interval, 'healthCheck.interval', 5_000),
     timeout: readDelay(value.timeout, 'healthCheck.timeout', 2_000),
     healthyThreshold: readInteger(value.healthyThreshold, 'healthCheck.healthyThreshold', 2),
     unhealthyThreshold: readInteger(value.unhealthyThreshold, 'healthCheck.unhealthyThreshold', 3),
-    statuses: value.statuses === undefined ? null : new Set(readStatuses(value.statuses, 'healthCheck.statuses')),
+    statuses: value.statuses === undefined ? null : new Set(readPassingStatuses(value.statuses, 'healthCheck.statuses')),
     protocol: protocol as HealthProtocol,
   };
 }

@@ -233,11 +233,15 @@ export class Pool {
     else member.failures = 0;
   }
 
-  /** Counts an attempt that failed before its response head. */
-  recordError(member: Member, error: unknown): void {
+  /**
+   * Counts an attempt that failed before its response head. `waited`: the attempt was sent while
+   * the request was not aborted yet, so an abort that cut it (`ERR_DEADLINE`) came while it waited
+   * on this target.
+   */
+  recordError(member: Member, error: unknown, waited: boolean): void {
     const outlier = this.rules.outlier;
     const code = (error as { code?: unknown } | null)?.code;
-    if (outlier === null || typeof code !== 'string' || !outlier.errors.has(code)) return;
+    if (outlier === null || typeof code !== 'string' || !countsAsFailure(outlier.errors, code, waited)) return;
     this.recordFailure(member, outlier);
   }
 
@@ -321,4 +325,17 @@ export class Pool {
       this.logger.error({ error: (error as Error).message }, 'balance: onStateChange threw');
     }
   }
+}
+
+/**
+ * Whether an attempt's error code counts against its target. A request deadline (`retry({ deadline })`)
+ * that cut an attempt waiting on its target is that target's timeout, counted as `ERR_READ_TIMEOUT`
+ * is (or as `ERR_DEADLINE` when `errors` names it): Envoy counts a route timeout against the host,
+ * nginx counts `proxy_read_timeout` in `max_fails`. Without it, a target that accepts and never
+ * answers is never ejected when the deadline is shorter than the relay's read timeout. A deadline
+ * that had passed before the attempt was sent says nothing about the target.
+ */
+function countsAsFailure(errors: ReadonlySet<string>, code: string, waited: boolean): boolean {
+  if (code !== 'ERR_DEADLINE') return errors.has(code);
+  return waited && (errors.has(code) || errors.has('ERR_READ_TIMEOUT'));
 }

@@ -1,3 +1,5 @@
+import http from 'node:http';
+import { syncBuiltinESMExports } from 'node:module';
 import type { Socket } from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -140,10 +142,22 @@ test("an address a DNS name no longer has keeps no health-check connection open"
   assert.ok(closed, `${open.size} health-check connection(s) to the address still open 3 s after the name lost it`);
 });
 
-test('a check node refuses to make (a path with a space) fails start(): no timer is left to check, or to throw on a tick', async () => {
+test('a check node refuses to make fails start(): no timer is left to check, or to throw on a tick', async () => {
+  // balance() refuses a path node cannot send (a space: healthCheck.path), so node's own refusal is
+  // made here: node:http's request throws for one marker path while this test runs (the checks
+  // import it by name, which syncBuiltinESMExports updates), as it threw for '/bad path'.
   const { up } = await flippable('a');
+  const original = http.request;
+  const refusing = ((...args: unknown[]) => {
+    const options = args[0] as string | URL | { path?: string | null };
+    if (typeof options === 'object' && !(options instanceof URL) && options.path === '/refused-check') throw new TypeError('Request path contains unescaped characters');
+    return (original as (...given: unknown[]) => http.ClientRequest)(...args);
+  }) as typeof http.request;
+  http.request = refusing;
+  syncBuiltinESMExports();
   try {
-    const pool = balance({ targets: [up.url], healthCheck: { path: '/bad path', interval: 20, timeout: 50 } });
+    assert.throws(() => balance({ targets: [up.url], healthCheck: { path: '/bad path' } }), /healthCheck\.path/, 'balance() refuses a path with a space');
+    const pool = balance({ targets: [up.url], healthCheck: { path: '/refused-check', interval: 20, timeout: 50 } });
     assert.throws(() => void pool.start(), /unescaped characters/);
     // Past the check's deadline and several intervals: a leftover timer would throw here and end the process.
     await delay(300);
@@ -151,6 +165,8 @@ test('a check node refuses to make (a path with a space) fails start(): no timer
     assert.throws(() => void pool.start(), /unescaped characters/, 'a second start fails the same way, rather than being taken as running');
     pool.stop();
   } finally {
+    http.request = original;
+    syncBuiltinESMExports();
     await up.close();
   }
 });

@@ -11,12 +11,17 @@ const statuses = z.array(z.number().int().min(100).max(599));
 
 const healthCheckSchema = z
   .object({
-    path: z.string().regex(/^\//, 'expected a path starting with /'),
+    // What node refuses in a request path (a space, a control character, above U+00FF) and '#', as balance() does.
+    path: z
+      .string()
+      .regex(/^\//, 'expected a path starting with /')
+      .regex(/^[^#]*$/, "expected no '#' (percent-encode it)")
+      .regex(/^[\u0021-\u00ff]*$/, 'expected no space, control character or character above U+00FF (percent-encode them)'),
     interval: delay,
     timeout: delay,
     healthyThreshold: positive,
     unhealthyThreshold: positive,
-    statuses,
+    statuses: statuses.min(1, 'expected at least one status (no check could pass); leave it out for every 2xx and 3xx'),
     protocol: z.enum(['http1', 'http2']),
   })
   .partial({ interval: true, timeout: true, healthyThreshold: true, unhealthyThreshold: true, statuses: true, protocol: true })

@@ -1,9 +1,14 @@
+// healthCheck options that could only fail later are refused when balance() is called, with an error
+// naming the option: a path node cannot send (every check, then every request, would fail) and an
+// empty list of passing statuses (no check could pass, every target would go out).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRelay } from '@relay/core';
-import { delay, fetchRaw, serveRelay, startUpstream, waitFor } from '@relay/testkit';
+import { fetchRaw, serveRelay, startUpstream, waitFor } from '@relay/testkit';
 import { balance } from '../src/index.js';
 import { named } from './helpers.js';
+
+const targets = ['http://127.0.0.1:1'];
 
 test('healthCheck.path that node cannot send (a space) is refused when balance() is called, not by answering every request 500', async () => {
   let built: ReturnType<typeof balance> | null = null;
@@ -29,6 +34,22 @@ test('healthCheck.path that node cannot send (a space) is refused when balance()
   assert.unreachable(`balance() accepted healthCheck.path '/he alth'; the healthy upstream's requests then got ${statuses.join(', ')}`);
 });
 
+test("healthCheck.path: a control character, a character above U+00FF and '#' are refused with a TypeError naming the option", () => {
+  for (const path of ['/health\t', '/health\n', '/h\u0000', '/gesundheit-\u0101', '/health#x']) {
+    assert.throws(
+      () => balance({ targets, healthCheck: { path } }),
+      (error: Error) => error instanceof TypeError && error.message.includes('healthCheck.path'),
+      JSON.stringify(path),
+    );
+  }
+});
+
+test('healthCheck.path: what node sends is accepted (percent-encoded, a query, latin-1 as node writes it)', () => {
+  for (const path of ['/he%20alth', '/health?full=1&x=%23', '/~status/', '/caf\u00e9']) {
+    balance({ targets, healthCheck: { path } }).stop();
+  }
+});
+
 test('healthCheck.statuses: [] is refused (or means the default): it must not make every check fail and take a serving target out', async () => {
   let message = '';
   let pool: ReturnType<typeof balance> | null = null;
@@ -51,28 +72,28 @@ test('healthCheck.statuses: [] is refused (or means the default): it must not ma
   assert.ok(healthy, 'a target answering 200 to its checks was marked unhealthy because no status can pass');
 });
 
-test('stop() then start() while a check is in flight: the cancelled check is not counted as a failure of a serving target', async () => {
-  // A serving target whose health endpoint answers 200 after 300 ms.
-  const up = await startUpstream((req, res) => {
-    if (req.url === '/health') setTimeout(() => res.end('ok'), 300);
-    else res.end('ok');
+test('healthCheck.statuses: [] is a RangeError; outlier.statuses: [] stays valid (no status is a failure, only errors count)', () => {
+  assert.throws(
+    () => balance({ targets, healthCheck: { path: '/health', statuses: [] } }),
+    (error: Error) => error instanceof RangeError && error.message.includes('healthCheck.statuses'),
+  );
+  balance({ targets, outlier: { statuses: [] } }).stop();
+});
+
+test('outlier.statuses: [] (only errors count): a target answering 503 is not ejected', async () => {
+  const down = await startUpstream((_req, res) => {
+    res.statusCode = 503;
+    res.end('down');
   });
-  const events: string[] = [];
-  const pool = balance({
-    targets: [up.url],
-    healthCheck: { path: '/health', interval: 60_000, timeout: 5_000, unhealthyThreshold: 1 },
-    onStateChange: (event) => events.push(event.change),
-  });
-  await pool.start();
-  assert.ok(await waitFor(() => up.requests.length === 1, 5_000), 'the first check is in flight');
-  pool.stop(); // e.g. a reload stops the pool and starts it again
-  await pool.start();
-  await delay(1_000);
-  const healthy = pool.targets()[0]!.healthy;
-  pool.stop();
-  await up.close();
-  assert.equal(events.filter((change) => change === 'unhealthy'), [], 'no unhealthy verdict for a target that never failed a check');
-  assert.ok(healthy);
+  const pool = balance({ targets: [down.url], outlier: { statuses: [], consecutiveFailures: 1 } });
+  const served = await serveRelay(createRelay({ targetBaseUrl: down.url, stages: [pool] }));
+  try {
+    for (let i = 0; i < 3; i++) assert.is((await fetchRaw(served.url)).status, 503);
+    assert.is(pool.targets()[0]!.ejections, 0);
+  } finally {
+    await served.close();
+    await down.close();
+  }
 });
 
 test.run();
