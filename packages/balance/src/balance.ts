@@ -86,7 +86,7 @@ function balanceHandler(pool: Pool, circuit: CircuitRules | null, maxWait: numbe
       response = await next(request);
     } catch (error) {
       release(member);
-      pool.recordError(member, error, sentLive);
+      pool.recordError(member, error, { sentLive });
       throw error;
     }
     pool.recordStatus(member, response.status);

@@ -234,14 +234,14 @@ export class Pool {
   }
 
   /**
-   * Counts an attempt that failed before its response head. `waited`: the attempt was sent while
+   * Counts an attempt that failed before its response head. `attempt.sentLive`: it was sent while
    * the request was not aborted yet, so an abort that cut it (`ERR_DEADLINE`) came while it waited
    * on this target.
    */
-  recordError(member: Member, error: unknown, waited: boolean): void {
+  recordError(member: Member, error: unknown, attempt: { readonly sentLive: boolean }): void {
     const outlier = this.rules.outlier;
     const code = (error as { code?: unknown } | null)?.code;
-    if (outlier === null || typeof code !== 'string' || !countsAsFailure(outlier.errors, code, waited)) return;
+    if (outlier === null || typeof code !== 'string' || !countsAsFailure(outlier.errors, code, attempt.sentLive)) return;
     this.recordFailure(member, outlier);
   }
 
