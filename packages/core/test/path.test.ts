@@ -105,4 +105,14 @@ test('path options are normalised and bad ones named', () => {
   assert.throws(() => normalizePathOption('/a?x', 'mountPath'), /mountPath/);
 });
 
+test('normalizePathOption: non-ASCII is percent-encoded as UTF-8, as clients send it; ASCII and escapes stay as written', () => {
+  assert.is(normalizePathOption('/café/', 'mountPath'), '/caf%C3%A9');
+  assert.is(normalizePathOption('/caf%C3%A9', 'mountPath'), '/caf%C3%A9', 'already encoded: unchanged, not encoded twice');
+  assert.is(normalizePathOption('/日本/%7Ev1', 'upstreamPrefix'), '/%E6%97%A5%E6%9C%AC/%7Ev1', 'other escapes are left as written');
+  assert.is(normalizePathOption("/a-b_c~d!$&'()*+,;=:@", 'mountPath'), "/a-b_c~d!$&'()*+,;=:@");
+  assert.is(normalizePathOption('/\u{1F600}x', 'mountPath'), '/%F0%9F%98%80x', 'a code point beyond the BMP is one character');
+  assert.is(normalizePathOption('/a\ud800', 'mountPath'), '/a%EF%BF%BD', 'a lone surrogate (no UTF-8 form) is U+FFFD, as WHATWG URL writes it');
+  assert.throws(() => normalizePathOption('/caf\u00a0', 'mountPath'), /mountPath/, 'a non-ASCII space is still refused');
+});
+
 test.run();

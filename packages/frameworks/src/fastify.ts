@@ -55,6 +55,7 @@ function mountRelay(fastify: FastifyInstance, options: RelayPluginOptions): void
   assertRelay(options.relay, 'relayPlugin: relay');
   const relay = options.relay;
   // fastify.prefix is the whole prefix, parents' included, as Fastify normalised it.
+  assertLiteralPrefix(fastify.prefix);
   const prefix = normalizePrefix(fastify.prefix, 'relayPlugin: prefix');
 
   // One parser for every type that hands Fastify nothing: the body stays in the stream for the relay.
@@ -91,4 +92,19 @@ function mountRelay(fastify: FastifyInstance, options: RelayPluginOptions): void
     removeRespelling();
     await relay.shutdown();
   });
+}
+
+/**
+ * Fastify reads `:` (a parameter, `::` an escaped colon) and `*` in a route path: under
+ * `/tenants/:id` its router finds the plugin's routes for `/tenants/7/x`, but the relay strips the
+ * prefix it was given, compared with the request's target, and the upgrade routes match it as
+ * text: every request would be a 404. Refused at register, naming the way out.
+ */
+function assertLiteralPrefix(prefix: string): void {
+  const special = /[:*]/.exec(prefix);
+  if (special === null) return;
+  throw new TypeError(
+    `relayPlugin: prefix must be a literal path, got "${prefix}": Fastify reads "${special[0]}" as a route parameter, which the relay cannot strip; ` +
+      'register it under a literal prefix (`/tenants`: the upstream gets `/7/orders`) or one plugin per prefix',
+  );
 }

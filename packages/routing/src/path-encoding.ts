@@ -1,4 +1,4 @@
-import { normalizeEscapes } from '@relay/core/transport';
+import { normalizeEscapes, percentEncodeChar } from '@relay/core/transport';
 
 /**
  * A character a path carries raw: RFC 3986 `pchar` (unreserved, sub-delims, `:`, `@`), `/`, and
@@ -24,7 +24,7 @@ const notNormal = /[^A-Za-z0-9\-._~!$&'()*+,;=:@/]/;
  * normalizePath('/%7euser/caf%c3%a9'); // '/~user/caf%C3%A9'
  */
 export function normalizePath(path: string): string {
-  return notNormal.test(path) ? normalizeEscapes(path.replace(rawChars, encodeChar)) : path;
+  return notNormal.test(path) ? normalizeEscapes(path.replace(rawChars, percentEncodeChar)) : path;
 }
 
 /**
@@ -35,7 +35,7 @@ export function normalizePath(path: string): string {
  * normalizeGlob('/my docs/?.txt'); // '/my%20docs/?.txt'
  */
 export function normalizeGlob(glob: string): string {
-  return normalizeEscapes(glob.replace(rawGlobChars, encodeChar));
+  return normalizeEscapes(glob.replace(rawGlobChars, percentEncodeChar));
 }
 
 /** A space or a non-ASCII character: what node's client refuses (a space) or sends as one Latin-1 byte (`é`). */
@@ -51,11 +51,5 @@ const unsendables = new RegExp(unsendable.source, 'gu');
  * encodeUnsendable('/café x|y'); // '/caf%C3%A9%20x|y'
  */
 export function encodeUnsendable(path: string): string {
-  return unsendable.test(path) ? path.replace(unsendables, encodeChar) : path;
-}
-
-/** One code point as UTF-8 escapes; a lone surrogate (no UTF-8 form) as U+FFFD, as WHATWG URL encodes it. */
-function encodeChar(char: string): string {
-  const code = char.charCodeAt(0);
-  return char.length === 1 && code >= 0xd800 && code <= 0xdfff ? '%EF%BF%BD' : encodeURIComponent(char);
+  return unsendable.test(path) ? path.replace(unsendables, percentEncodeChar) : path;
 }

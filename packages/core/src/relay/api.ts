@@ -66,7 +66,10 @@ export interface Relay {
    * stages and transport, bodies streamed both ways, never buffered. The relay's `mountPath` is
    * stripped from the request's path; aborting `request.signal` or cancelling the response body
    * aborts the upstream attempt. A Web `Request` has no socket: pass the client's address in
-   * `client` for `X-Forwarded-For`.
+   * `client` for `X-Forwarded-For`. A `Request` whose body was already read gets a 500
+   * (`ERR_BODY_CONSUMED`) and an error log line.
+   *
+   * @throws TypeError for a `client` with unknown keys or an `address` that is not an IP address
    */
   fetch(request: Request, client?: FetchClient): Promise<Response>;
   /** `upgrade` for a framework that routed the request itself: see `DispatchRoute` (its `onError` is not used). */
@@ -127,6 +130,6 @@ export type RelayState = 'stopped' | 'starting' | 'running' | 'stopping';
 
 /** What `relay.fetch` knows of the client that a Web `Request` does not say. */
 export interface FetchClient {
-  /** The client's address, for `X-Forwarded-For` and the logs. Default `''` (unknown). */
+  /** The client's IP address (`net.isIP`), for `X-Forwarded-For` and the logs. Default `''` (unknown). */
   address?: string;
 }

@@ -14,16 +14,30 @@ import { errorBody, withErrorHeaders } from './respond.js';
 /** Statuses a WHATWG `Response` must have a null body for (the Fetch standard's null body statuses). */
 const nullBodyStatuses: ReadonlySet<number> = new Set([101, 103, 204, 205, 304]);
 
+/** A Web `Request` as the relay's front reads it; `refusal` when it cannot be relayed at all. */
+export interface FetchIncoming {
+  incoming: IncomingMessage;
+  target: string;
+  refusal: RelayError | null;
+}
+
 /**
  * A Web `Request` read as the node:http request the relay's front expects: its method, target,
  * raw headers, and its body as a Node stream (streamed, never buffered). No socket: the
- * client's address comes from `FetchClient`.
+ * client's address comes from `FetchClient`. A body already read (or being read) is refused
+ * (`ERR_BODY_CONSUMED`), as the other doors refuse a body a parser read before the relay.
  */
-export function incomingOf(request: Request, client: FetchClient): { incoming: IncomingMessage; target: string } {
+export function incomingOf(request: Request, client: FetchClient): FetchIncoming {
   const url = new URL(request.url);
   // GET and HEAD never have a body in the Fetch standard: not asking spares a lazy `Request`
   // (@hono/node-server's) building a whole undici Request per call only to answer null.
-  const webBody = request.method === 'GET' || request.method === 'HEAD' ? null : request.body;
+  let webBody = request.method === 'GET' || request.method === 'HEAD' ? null : request.body;
+  let refusal: RelayError | null = null;
+  if (webBody !== null && (request.bodyUsed || webBody.locked)) {
+    // `await request.json()` before `relay.fetch`: reading it again would throw "ReadableStream is locked".
+    refusal = new RelayError('ERR_BODY_CONSUMED', 'the Request body was already read before relay.fetch: pass the Request on unread');
+    webBody = null;
+  }
   // The framing is the relay's to choose, from the body it really has: a `Content-Length` that
   // no body backs (or a `Transfer-Encoding`) would leave the upstream waiting for bytes that never
   // come, or reading the next request on the connection as this one's body.
@@ -38,7 +52,8 @@ export function incomingOf(request: Request, client: FetchClient): { incoming: I
   if (webBody === null) body = Readable.from([]);
   else if (length !== null && /^\d{1,15}$/.test(length)) {
     rawHeaders.push('content-length', length);
-    body = Readable.fromWeb(webBody as NodeWebStream<Uint8Array>).pipe(new LengthGuard(Number(length)));
+    const source = Readable.fromWeb(webBody as NodeWebStream<Uint8Array>);
+    body = source.pipe(new LengthGuard(Number(length), source));
   } else {
     // A streamed body without a (valid) length: the relay frames it as chunked, as it does an HTTP/2 body.
     rawHeaders.push('transfer-encoding', 'chunked');
@@ -48,13 +63,15 @@ export function incomingOf(request: Request, client: FetchClient): { incoming: I
   const socket = { remoteAddress: client.address ?? '', localPort: Number(url.port) || (url.protocol === 'https:' ? 443 : 80), encrypted: url.protocol === 'https:' };
   Object.assign(body, { method: request.method, url: target, rawHeaders, headers: {}, rawTrailers: [], trailers: {}, socket, httpVersion: '1.1', httpVersionMajor: 1, complete: false });
   body.once('end', () => Object.assign(body, { complete: true }));
-  return { incoming: body as unknown as IncomingMessage, target };
+  return { incoming: body as unknown as IncomingMessage, target, refusal };
 }
 
 /**
  * One `relay.fetch` call while it is served: the pipeline's response becomes a Web `Response`
  * whose body streams the upstream's; the caller's `AbortSignal`, or cancelling the response
- * body, aborts the upstream attempt.
+ * body, aborts the upstream attempt. The exchange is the signal's abort listener itself
+ * (`handleEvent`), removed when it ends: one signal often outlives many calls (a server's
+ * shutdown signal), and a listener left on it would keep each call's state alive with it.
  */
 export class FetchExchange implements Exchange, InFlight {
   previousInFlight: InFlight | null = null;
@@ -78,7 +95,7 @@ export class FetchExchange implements Exchange, InFlight {
     const signal = this.signal;
     if (signal !== null) {
       if (signal.aborted) request.client.abort();
-      else signal.addEventListener('abort', () => this.abort(), { once: true });
+      else signal.addEventListener('abort', this, { once: true });
     }
     pipeline(request)
       .then((response) => this.respond(response))
@@ -87,7 +104,14 @@ export class FetchExchange implements Exchange, InFlight {
   }
 
   refuse(error: RelayError): void {
+    // Never read: the Request's body stream is released (cancelled) rather than left locked.
+    this.req.destroy();
     this.answer(errorResponse(error));
+  }
+
+  /** The caller's `AbortSignal` fired. */
+  handleEvent(): void {
+    this.abort();
   }
 
   abortForShutdown(reason: RelayError): void {
@@ -128,6 +152,11 @@ export class FetchExchange implements Exchange, InFlight {
   private end(status: number, completed: boolean): void {
     if (this.ended) return;
     this.ended = true;
+    this.signal?.removeEventListener('abort', this);
+    // The upstream answered (or the attempt failed) before the whole body went, a 413 or a 401: the
+    // rest goes nowhere, and the Request's stream is cancelled so its source (a file, a generator, a
+    // runtime's socket) is released. A bodiless call (a GET) has nothing to release.
+    if (this.request !== null && this.request.body !== null && !this.req.readableEnded) this.req.destroy();
     this.relay.finished(this);
     publishRequestEnd(this.relay.target, this.request, status, completed);
   }
@@ -168,9 +197,19 @@ function webHeaders(headers: HeaderRecord): Headers {
 class LengthGuard extends Transform {
   private left: number;
 
-  constructor(length: number) {
+  constructor(
+    length: number,
+    private readonly source: Readable,
+  ) {
     super();
     this.left = length;
+  }
+
+  /** The guard ends with its source: destroying the body the relay reads cancels the Web stream under it. */
+  override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
+    // Without the error: the source has no 'error' listener, and the guard carries the failure.
+    this.source.destroy();
+    done(error);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {

@@ -38,7 +38,7 @@ export function serve(host: FrontHost, exchange: Exchange, pipeline: Handler, ra
   try {
     request = buildRequest(host.rules, exchange.req, rawTarget, entry);
   } catch (error) {
-    refuse(host, exchange, rawTarget, badRequest(host, exchange.req, rawTarget, error));
+    refuseInvalid(host, exchange, rawTarget, error);
     return;
   }
   exchange.client = request.client;
@@ -70,6 +70,14 @@ export function refuse(host: FrontHost, exchange: Exchange, rawTarget: string, e
     httpVersion: exchange.req.httpVersion ?? '1.1',
   }));
   exchange.refuse(error);
+}
+
+/**
+ * Answers a request that cannot be relayed (what `buildRequest` refuses, or a front door before
+ * it), with a log line at its code's level: `error` for a body read before the relay.
+ */
+export function refuseInvalid(host: FrontHost, exchange: Exchange, rawTarget: string, error: unknown): void {
+  refuse(host, exchange, rawTarget, badRequest(host, exchange.req, rawTarget, error));
 }
 
 /**

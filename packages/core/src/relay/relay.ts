@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { RelayError } from '../errors.js';
 import { assertKnownKeys } from '../known-keys.js';
@@ -13,7 +14,7 @@ import { resolveTrustProxy } from '../request/trust-proxy.js';
 import { httpTransport } from '../transport/http.js';
 import type { Handler, Logger, Stage, StageContext, Target, Timeouts, TransportConfig } from '../types.js';
 import type { DispatchRoute, FetchClient, Relay, RelayOptions, RelayState } from './api.js';
-import { refuse, serve, type FrontHost } from './front.js';
+import { refuse, refuseInvalid, serve, type FrontHost } from './front.js';
 import type { ExchangeHost } from './host.js';
 import { FetchExchange, incomingOf } from './fetch-exchange.js';
 import { HttpExchange } from './http-exchange.js';
@@ -67,6 +68,21 @@ const routeNames: readonly string[] = ['path', 'mountPath', 'onError', 'original
 function checkRoute(route: DispatchRoute, method: string): void {
   if (route === null || typeof route !== 'object') throw new TypeError(`${method}(req, …, route): route must be an object: { path, mountPath, onError, originalUrl, body, headers }`);
   assertKnownKeys(route, routeNames, `${method} route`);
+}
+
+/**
+ * `relay.fetch`'s `client`: thrown, not a rejection: a misspelled `{ adress }`, or an `address`
+ * that is no IP address (it would go upstream as the client's `X-Forwarded-For`), is a programming
+ * error, as a bad option of createRelay is.
+ */
+function checkFetchClient(client: FetchClient): void {
+  if (client === null || typeof client !== 'object') throw new TypeError('relay.fetch(request, client): client must be an object: { address }');
+  assertKnownKeys(client, fetchClientNames, 'relay.fetch client');
+  const address: unknown = client.address;
+  if (address !== undefined && (typeof address !== 'string' || isIP(address) === 0)) {
+    const shown = typeof address === 'string' ? JSON.stringify(address.slice(0, 64)) : typeof address;
+    throw new TypeError(`relay.fetch client.address must be an IP address such as "203.0.113.7", got ${shown}`);
+  }
 }
 
 /** The relay behind `createRelay`: options read once, the two pipelines built once, one front. */
@@ -149,12 +165,12 @@ class RelayCore implements Relay, FrontHost, ExchangeHost {
   }
 
   fetch(request: Request, client: FetchClient = {}): Promise<Response> {
-    // Thrown, not a rejection: a misspelled `{ adress }` is a programming error, as a bad option of createRelay is.
-    if (client === null || typeof client !== 'object') throw new TypeError('relay.fetch(request, client): client must be an object: { address }');
-    assertKnownKeys(client, fetchClientNames, 'relay.fetch client');
+    checkFetchClient(client);
     return new Promise<Response>((resolve) => {
-      const { incoming, target } = incomingOf(request, client);
-      serve(this, new FetchExchange(this, incoming, request.signal ?? null, resolve), this.pipeline, target, this.ownEntry);
+      const { incoming, target, refusal } = incomingOf(request, client);
+      const exchange = new FetchExchange(this, incoming, request.signal ?? null, resolve);
+      if (refusal !== null) refuseInvalid(this, exchange, target, refusal);
+      else serve(this, exchange, this.pipeline, target, this.ownEntry);
     });
   }
 

@@ -60,6 +60,31 @@ function isUnreserved(code: number): boolean {
   );
 }
 
+/** A code point a URI never carries raw: anything outside ASCII (a lone surrogate included). */
+const nonAscii = /[\u0080-\u{10FFFF}]/u;
+const nonAsciis = new RegExp(nonAscii.source, 'gu');
+
+/**
+ * A path with its non-ASCII characters percent-encoded as UTF-8, as `encodeURI` and every HTTP
+ * client encode them (`/café` is sent as `/caf%C3%A9`); ASCII, existing escapes included, stays
+ * as it is. For a path written decoded in an option, to be compared with the targets clients send.
+ *
+ * @example
+ * encodeNonAscii('/café/%7E'); // '/caf%C3%A9/%7E'
+ */
+export function encodeNonAscii(path: string): string {
+  return nonAscii.test(path) ? path.replace(nonAsciis, percentEncodeChar) : path;
+}
+
+/**
+ * One character as its UTF-8 escapes (`é` → `%C3%A9`); a lone surrogate, which has no UTF-8
+ * form, as U+FFFD, as WHATWG URL encodes it (`encodeURIComponent` would throw).
+ */
+export function percentEncodeChar(char: string): string {
+  const code = char.charCodeAt(0);
+  return char.length === 1 && code >= 0xd800 && code <= 0xdfff ? '%EF%BF%BD' : encodeURIComponent(char);
+}
+
 const strayPercent = /%(?![0-9A-Fa-f]{2})/;
 
 /**

@@ -1,12 +1,17 @@
 import { RelayError } from '../errors.js';
 import { loggedPath } from '../logger.js';
-import { hasStrayPercent } from './path-normalize.js';
+import { encodeNonAscii, hasStrayPercent } from './path-normalize.js';
 
 const SLASH = 47;
 
 /**
- * Normalises a path option (`mountPath`, `upstreamPrefix`, a target's path): leading `/`,
- * no trailing `/`, `''` for the root. Throws a TypeError naming the option when invalid.
+ * Normalises a path option (`mountPath`, `upstreamPrefix`, a target's path, a front door's
+ * `prefix`): leading `/`, no trailing `/`, `''` for the root, non-ASCII characters
+ * percent-encoded as UTF-8 (`/café` is `/caf%C3%A9`, what clients send and what an upstream
+ * should get; existing escapes stay as written). Throws a TypeError naming the option when invalid.
+ *
+ * @example
+ * normalizePathOption('/café/', 'mountPath'); // '/caf%C3%A9'
  */
 export function normalizePathOption(value: unknown, option: string): string {
   if (value === undefined || value === null) return '';
@@ -18,7 +23,7 @@ export function normalizePathOption(value: unknown, option: string): string {
   }
   let end = value.length;
   while (end > 0 && value.charCodeAt(end - 1) === SLASH) end--;
-  return value.slice(0, end);
+  return encodeNonAscii(value.slice(0, end));
 }
 
 /** The path and authority of an absolute-form request target (`http://host/path?q`). */

@@ -15,7 +15,7 @@ export { assertLogger, loggableTarget, loggedPath, logUpstreamFailure, withoutUs
 // Headers, paths and options checked as the relay checks them.
 export { copyHeaders, hopByHopHeaders, responseHeadersFromRaw } from '../request/hop-by-hop.js';
 export { assertSafePath, isValidAuthority, normalizePathOption } from '../request/path.js';
-export { decodeUnreserved, hasStrayPercent, normalizeEscapes } from '../request/path-normalize.js';
+export { decodeUnreserved, encodeNonAscii, hasStrayPercent, normalizeEscapes, percentEncodeChar } from '../request/path-normalize.js';
 export { unmapIPv4 } from '../request/trust-proxy.js';
 export { assertNonNegative, assertTimeout, assertTimerDelay, maxTimerDelay, resolveTarget } from '../options.js';
 export { nearestName } from '../known-keys.js';
