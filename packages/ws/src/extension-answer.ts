@@ -1,28 +1,4 @@
-import * as wsModule from 'ws';
-
-/** `Sec-WebSocket-Extensions` parsed by `ws`: name → entries, each parameter → its values (`true` when bare). */
-type ParsedExtensions = Record<string, Array<Record<string, Array<string | true>>>>;
-
-/**
- * The parts of `ws` that its client uses to check an upstream's answer. Both are named exports of `ws`'s
- * public entry (`index.js` and `wrapper.mjs`), though `@types/ws` does not declare them; `lib/*` itself
- * is closed by `ws`'s `exports` map. Using them keeps the relay's verdict the one a `ws` client (and
- * the relay's own terminating mode) reaches, quoting and escapes included.
- */
-interface WsExtensionParts {
-  extension: { parse(header: string): ParsedExtensions };
-  PerMessageDeflate: new (options: { clientMaxWindowBits: boolean | number; isServer: false }) => {
-    accept(configurations: Array<Record<string, Array<string | true>>>): unknown;
-  };
-}
-
-const { extension, PerMessageDeflate } = wsModule as unknown as WsExtensionParts;
-// Fail when the module loads, not at the first handshake, should a `ws` release stop exporting them.
-if (typeof extension?.parse !== 'function' || typeof PerMessageDeflate !== 'function') {
-  throw new Error('@relay/ws: the installed ws does not export extension and PerMessageDeflate');
-}
-
-const DEFLATE = 'permessage-deflate';
+import { DEFLATE, extension, PerMessageDeflate, type ParsedExtensions } from './ws-extensions.js';
 
 /**
  * What makes the upstream's `Sec-WebSocket-Extensions` answer one the client must fail, or `null`:

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { validateHeaderName, validateHeaderValue } from 'node:http';
 import { RelayError, type HeaderRecord, type HeaderValue, type Target } from '@relay/core';
+import { extensionOfferProblem } from './extension-offer.js';
 
 const keyPattern = /^[+/0-9A-Za-z]{22}==$/;
 const tokenPattern = /^[!#$%&'*+\-.0-9A-Z^_`|a-z~]+$/;
@@ -24,13 +25,20 @@ export function parseSubprotocols(value: HeaderValue | undefined): string[] {
   return names;
 }
 
+/** What the relay's own `ws` server will check of a client's handshake besides the basics. */
+export interface ClientHandshakeChecks {
+  /** The server negotiates permessage-deflate (terminating sessions with `perMessageDeflate`): the offer must be one it accepts. */
+  deflateOffer: boolean;
+}
+
 /**
  * Checks the client's WebSocket handshake as `ws` will when the client is accepted (method,
- * `Upgrade`, `Sec-WebSocket-Key`, `Sec-WebSocket-Version`, `Sec-WebSocket-Protocol`), before any
- * upstream connection is opened for it. Returns the subprotocols the client offers; throws a
- * `RelayError` `ERR_BAD_HANDSHAKE` (400) naming what is wrong.
+ * `Upgrade`, `Sec-WebSocket-Key`, `Sec-WebSocket-Version`, `Sec-WebSocket-Protocol`, and with
+ * `deflateOffer` the `Sec-WebSocket-Extensions` offer), before any upstream connection is opened for
+ * it. Returns the subprotocols the client offers; throws a `RelayError` `ERR_BAD_HANDSHAKE` (400)
+ * naming what is wrong.
  */
-export function checkClientHandshake(incoming: IncomingMessage): string[] {
+export function checkClientHandshake(incoming: IncomingMessage, checks: ClientHandshakeChecks = { deflateOffer: false }): string[] {
   const headers = incoming.headers;
   let problem: string | null = null;
   if (incoming.method !== 'GET') problem = `method ${String(incoming.method).slice(0, 16)} is not GET`;
@@ -42,6 +50,8 @@ export function checkClientHandshake(incoming: IncomingMessage): string[] {
     const message = 'invalid WebSocket handshake: missing or unsupported Sec-WebSocket-Version (13 and 8 are supported)';
     throw new RelayError('ERR_BAD_HANDSHAKE', message, { headers: { 'sec-websocket-version': '13, 8' } });
   }
+  const offer = headers['sec-websocket-extensions'];
+  if (problem === null && checks.deflateOffer && offer !== undefined) problem = extensionOfferProblem(offer);
   if (problem !== null) throw new RelayError('ERR_BAD_HANDSHAKE', `invalid WebSocket handshake: ${problem}`);
   try {
     return parseSubprotocols(headers['sec-websocket-protocol']);

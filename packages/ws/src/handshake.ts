@@ -8,6 +8,7 @@ import { refuseUpgrade, responseHeadersFromRaw, type AbortHandler } from '@relay
 import { closeOpen, closeReasons } from './close-codes.js';
 import { attachCounts } from './counts.js';
 import { clientHandshakeLines, isWritablePath, parseSubprotocols, stripUpstreamHandshakeHeaders, upstreamRequestHeaders } from './handshake-headers.js';
+import { ReceiverGate } from './receiver-gate.js';
 import { Session, type PendingMessage, type UpstreamEnd } from './session.js';
 import { sessionDeadline } from './policy.js';
 import type { SessionHost } from './host.js';
@@ -155,6 +156,8 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
     }
     // Nothing is read from the upstream until the client is accepted.
     upstream.pause();
+    // Before any data event: the gate must see the link's bytes from the first.
+    ReceiverGate.install(upstream);
     this.state = State.Offered;
     this.settle({ status: 101, statusMessage: this.statusMessage, headers: this.headers, body: null, upgrade: this });
   }
@@ -309,6 +312,8 @@ export class UpstreamHandshake implements AbortHandler, UpgradeHandoff {
     upstream.removeListener('close', onHandshakeClose);
     const sockets = { upstream: this.upstreamSocket, client: this.clientSocket };
     this.session = new Session(this.binding, upstream, client, sockets, this.request.path, this.pending, this.ended, this.deadline);
+    // `ws` has just taken the socket: no data event has come yet. After the session's own receiver listeners.
+    ReceiverGate.install(client);
     attachCounts(this.request.client, this.session);
   }
 

@@ -108,16 +108,43 @@ function resolveLimit(value: MessageLimits | undefined, name: string): Limit | n
   return limit;
 }
 
+/**
+ * @internal The largest message `ws` may read from one side: the smallest non-zero of `maxPayload`, the
+ * direction's and the session's `maxMessageBytes` (0: no limit). Given to `ws` as that side's `maxPayload`,
+ * so an over-size message is cut at its frame header (or as the inflater's output passes it), not read
+ * and decompressed whole first.
+ */
+export function sideMaxPayload(maxPayload: number, policy: Policy | null, from: 'client' | 'upstream'): number {
+  let smallest = maxPayload;
+  for (const limit of [policy?.[from], policy?.session]) {
+    const bytes = limit?.maxMessageBytes ?? 0;
+    if (bytes > 0 && (smallest === 0 || bytes < smallest)) smallest = bytes;
+  }
+  // `ws` reads the option as a 32-bit integer (`maxPayload | 0`): a larger value would wrap, to no limit at all.
+  return Math.min(Math.floor(smallest), maxWsPayload);
+}
+
+/** The largest `maxPayload` `ws` reads as it is (2^31 - 1). */
+const maxWsPayload = 0x7fff_ffff;
+
+/** @internal Whether `ws`'s size limit on a side's messages is the policy's `maxMessageBytes`, not `maxPayload`. */
+export function sizeLimitIsPolicy(maxPayload: number, policy: Policy | null, from: 'client' | 'upstream'): boolean {
+  const policyLimit = sideMaxPayload(0, policy, from);
+  return policyLimit !== 0 && (maxPayload === 0 || policyLimit <= maxPayload);
+}
+
 /** Why a message broke a limit: the close code and reason both sides get. */
 export interface LimitBreach {
-  code: 1008 | 1009;
+  code: 1008;
   reason: string;
 }
 
-const tooBig: LimitBreach = { code: 1009, reason: 'message too big' };
 const tooFast: LimitBreach = { code: 1008, reason: 'message rate exceeded' };
 
-/** @internal One limit's state in one session: a token bucket for the rate. */
+/**
+ * @internal One limit's rate state in one session: a token bucket. `maxMessageBytes` is not checked here:
+ * `ws` enforces it as the side's `maxPayload` (see `sideMaxPayload`), before the message is read.
+ */
 export class LimitState {
   private tokens: number;
   private refilled = Date.now();
@@ -126,10 +153,9 @@ export class LimitState {
     this.tokens = limit.burst;
   }
 
-  /** Counts one message; returns what it broke, or `null`. */
-  take(size: number): LimitBreach | null {
+  /** Counts one message; returns the rate breach it makes, or `null`. */
+  take(): LimitBreach | null {
     const limit = this.limit;
-    if (limit.maxMessageBytes > 0 && size > limit.maxMessageBytes) return tooBig;
     if (limit.messagesPerSecond === 0) return null;
     const now = Date.now();
     this.tokens = Math.min(limit.burst, this.tokens + ((now - this.refilled) * limit.messagesPerSecond) / 1000);

@@ -6,7 +6,7 @@ import type { WebSocketCounts } from './counts.js';
 import { closeCodeOfError, closeReasons, reasonOfErrorCode, relayedCloseCode } from './close-codes.js';
 import { closeOpen } from './close-codes.js';
 import { OwedClose } from './owed-close.js';
-import { LimitState, type Policy } from './policy.js';
+import { LimitState, sizeLimitIsPolicy, type Policy } from './policy.js';
 import type { TransportConfig } from '@relay/core/transport';
 import type { RelayedSession, SessionHost } from './host.js';
 import { timerDelay } from './timers.js';
@@ -134,6 +134,7 @@ export class Session implements RelayedSession, SessionLog, WebSocketCounts {
       ws.on('close', onClose);
     }
     deferProtocolErrors(client, this);
+    explainOversizeCloses(upstream);
     for (const message of pending) this.forward(upstream, message.data, message.isBinary);
     if (upstreamEnd !== null) {
       if (upstreamEnd.error !== null) this.onError(upstream, upstreamEnd.error);
@@ -156,7 +157,8 @@ export class Session implements RelayedSession, SessionLog, WebSocketCounts {
   private admit(from: WebSocket, message: { data: Buffer; isBinary: boolean }): boolean {
     const policy = this.policy!;
     const fromClient = from === this.client;
-    const breach = (fromClient ? this.clientLimit : this.upstreamLimit)?.take(message.data.length) ?? this.sessionLimit?.take(message.data.length) ?? null;
+    // Sizes were checked by `ws` (the side's maxPayload) before the message was read; rates are counted here.
+    const breach = (fromClient ? this.clientLimit : this.upstreamLimit)?.take() ?? this.sessionLimit?.take() ?? null;
     if (breach !== null) {
       this.closeWith(breach.code, breach.reason);
       return false;
@@ -296,7 +298,7 @@ export class Session implements RelayedSession, SessionLog, WebSocketCounts {
     // gets the same code, since the relay received what broke the session.
     const fromUpstream = side === this.upstream;
     const code = closeCodeOfError(error);
-    this.ending ??= { kind: 'error', fromUpstream, code, error };
+    this.ending ??= this.errorEnding(fromUpstream, code, error);
     this.closeSide(fromUpstream ? this.client : this.upstream, code, reasonOfErrorCode(code));
   }
 
@@ -308,9 +310,21 @@ export class Session implements RelayedSession, SessionLog, WebSocketCounts {
    */
   onClientProtocolError(error: Error): void {
     const code = closeCodeOfError(error);
-    this.ending ??= { kind: 'error', fromUpstream: false, code, error };
+    this.ending ??= this.errorEnding(false, code, error);
     if (this.upstream.readyState === WebSocket.OPEN) this.closeSide(this.upstream, code, reasonOfErrorCode(code));
     else this.closeSide(this.client, code, reasonOfErrorCode(code));
+  }
+
+  /**
+   * What a side's error makes of the session's end. A message over a `limits` size (which `ws` cut as
+   * that side's maxPayload, see `sideMaxPayload`) is the policy's close, logged as a rate breach is;
+   * anything else, `maxPayload`'s own 1009 included, is an error.
+   */
+  private errorEnding(fromUpstream: boolean, code: number, error: Error): SessionEnding {
+    if (code === 1009 && sizeLimitIsPolicy(this.binding.settings.maxPayload, this.policy, fromUpstream ? 'upstream' : 'client')) {
+      return { kind: 'policy', code, reason: closeReasons[1009] };
+    }
+    return { kind: 'error', fromUpstream, code, error };
   }
 
   onIdleCheck(): void {
@@ -443,7 +457,9 @@ function onClose(this: Tagged, code: number, reason: Buffer): void {
 
 /** Receivers whose protocol errors a session handles itself (see `onClientProtocolError`). */
 const kProtocolErrors = Symbol('relay.ws.protocolErrors');
-type Receiver = EventEmitter & { [kProtocolErrors]?: Session };
+/** The side whose over-size message a receiver reports (see `explainOversizeCloses`). */
+const kOversizeSide = Symbol('relay.ws.oversizeSide');
+type Receiver = EventEmitter & { [kProtocolErrors]?: Session; [kOversizeSide]?: WebSocket };
 
 /**
  * Replaces `ws`'s handler of the client receiver's errors (which closes the client at once) with the
@@ -459,6 +475,23 @@ function deferProtocolErrors(client: WebSocket, session: Session): void {
 
 function onReceiverError(this: Receiver, error: Error): void {
   this[kProtocolErrors]?.onClientProtocolError(error);
+}
+
+/**
+ * `ws` closes a side whose message is too big with a bare 1009; this closes it first with the reason
+ * the other side gets too (`message too big`), so both hear why. `ws`'s own close that follows is
+ * then a no-op. Without `_receiver` (another `ws` version) the bare 1009 stays.
+ */
+function explainOversizeCloses(side: WebSocket): void {
+  const receiver = (side as unknown as { _receiver?: Receiver })._receiver;
+  if (receiver === undefined) return;
+  receiver[kOversizeSide] = side;
+  receiver.prependListener('error', closeOversize);
+}
+
+function closeOversize(this: Receiver, error: Error): void {
+  const side = this[kOversizeSide];
+  if (side?.readyState === WebSocket.OPEN && closeCodeOfError(error) === 1009) side.close(1009, closeReasons[1009]);
 }
 
 function onIdleCheck(session: Session): void {

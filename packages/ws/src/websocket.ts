@@ -2,9 +2,9 @@ import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type ServerOptions } from 'ws';
 import { RelayError, assertKnownKeys, type Handler, type ProxyRequest, type ProxyResponse, type UpgradeTransport } from '@relay/core';
 import { assertNonNegative, assertTimerDelay, maxTimerDelay, type BoundTransport, type TransportConfig } from '@relay/core/transport';
-import { checkClientHandshake, parseSubprotocols } from './handshake-headers.js';
+import { checkClientHandshake, parseSubprotocols, type ClientHandshakeChecks } from './handshake-headers.js';
 import { UpstreamHandshake, kHandshake } from './handshake.js';
-import { resolvePolicy, type PolicyOptions } from './policy.js';
+import { resolvePolicy, sideMaxPayload, type PolicyOptions } from './policy.js';
 import { RawHandshake } from './raw-handshake.js';
 import type { CloseTimeoutOption, RelayedSession, SessionHost, UpstreamOptions, WebSocketSettings } from './host.js';
 
@@ -122,6 +122,8 @@ export class WebSocketBinding implements BoundTransport, SessionHost {
   /** Options of the transparent upstream request: the relay's TLS options as they are (client certificates too). */
   readonly tlsOptions: Record<string, unknown>;
   running = false;
+  /** What the client's handshake is checked for before the upstream is contacted, beyond what every session needs. */
+  private readonly clientChecks: ClientHandshakeChecks;
   private drained: (() => void) | null = null;
 
   constructor(
@@ -134,7 +136,8 @@ export class WebSocketBinding implements BoundTransport, SessionHost {
       autoPong: false,
       closeTimeout: settings.closeTimeout,
       followRedirects: false,
-      maxPayload: settings.maxPayload,
+      // A message over a size limit is cut by `ws` at its frame header, or as its inflater's output passes it.
+      maxPayload: sideMaxPayload(settings.maxPayload, settings.policy, 'upstream'),
       maxFragments: settings.maxFragments,
       perMessageDeflate: settings.perMessageDeflate,
     };
@@ -148,12 +151,14 @@ export class WebSocketBinding implements BoundTransport, SessionHost {
       // Pings and pongs are relayed, so the peers' own keep-alive checks see each other.
       autoPong: false,
       closeTimeout: settings.closeTimeout,
-      maxPayload: settings.maxPayload,
+      maxPayload: sideMaxPayload(settings.maxPayload, settings.policy, 'client'),
       perMessageDeflate: settings.perMessageDeflate,
       maxFragments: settings.maxFragments,
       handleProtocols: chooseClientProtocol,
     };
     this.server = new WebSocketServer(serverOptions);
+    // Terminating sessions negotiate permessage-deflate with the client at the relay's own server.
+    this.clientChecks = { deflateOffer: settings.terminate && settings.perMessageDeflate };
     this.server.on('headers', addClientHandshakeLines);
     this.handle = (request) => this.open(request);
   }
@@ -193,7 +198,7 @@ export class WebSocketBinding implements BoundTransport, SessionHost {
     try {
       // Without the client's own request (a handle called directly), the record is all there is.
       const incoming = request.client.incoming;
-      offered = incoming !== null ? checkClientHandshake(incoming) : parseSubprotocols(request.headers['sec-websocket-protocol']);
+      offered = incoming !== null ? checkClientHandshake(incoming, this.clientChecks) : parseSubprotocols(request.headers['sec-websocket-protocol']);
     } catch (error) {
       return Promise.reject(error instanceof RelayError ? error : new RelayError('ERR_BAD_HANDSHAKE', (error as Error).message));
     }

@@ -1,10 +1,10 @@
-// Review s41 (issues 6 and 16): permessage-deflate (RFC 7692) in terminating sessions
-// (`perMessageDeflate: true`, each link negotiated on its own), seen from raw clients:
-// - an offer the relay's own `ws` server refuses (400) must be refused before the upstream is
-//   contacted, as the README's error table says of every malformed client handshake;
-// - backpressure must keep holding what the relay buffers near highWaterMark plus the message in
-//   flight when messages arrive compressed: one TCP read of small compressed frames inflates to
-//   many full-size messages.
+// permessage-deflate (RFC 7692) in terminating sessions (`perMessageDeflate: true`, each link
+// negotiated on its own), seen from raw clients:
+// - an offer the relay's own `ws` server refuses (400) is refused before the upstream is contacted,
+//   as the README's error table says of every malformed client handshake;
+// - backpressure keeps what the relay holds near highWaterMark plus the message in flight when
+//   messages arrive compressed (one TCP read of small compressed frames inflates to many full-size
+//   messages): the relay hands `ws` one message at a time, and nothing is lost or reordered.
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
@@ -15,7 +15,7 @@ import * as assert from 'uvu/assert';
 import type { WebSocket } from 'ws';
 import { memoryLogger, sendRaw } from '@relay/testkit';
 import { websocket } from '../src/index.js';
-import { noSocketsLeft, startGateway, startWsUpstream } from './helpers.js';
+import { closed, inbox, nextPeer, noSocketsLeft, openClient, startGateway, startWsUpstream } from './helpers.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -115,5 +115,53 @@ test('terminating, perMessageDeflate: compressed messages towards an upstream th
     await upstream.close();
   }
 });
+
+/** Pauses a WebSocket's connection (it reads nothing) and resumes it after `ms`. */
+function stall(ws: WebSocket, ms: number): Promise<void> {
+  const socket = (ws as unknown as { _socket: Socket })._socket;
+  socket.pause();
+  return new Promise((resolve) =>
+    setTimeout(() => {
+      socket.resume();
+      resolve();
+    }, ms),
+  );
+}
+
+for (const direction of ['client to upstream', 'upstream to client'] as const) {
+  test(`terminating, perMessageDeflate, ${direction}: towards a reader that stalls, 250 compressed messages and the close arrive whole and in order`, async () => {
+    const upstream = await startWsUpstream({ perMessageDeflate: true, onConnection: () => {} });
+    const gateway = await startGateway({
+      targetBaseUrl: upstream.url,
+      websocket: websocket({ ...terminatingDeflate, highWaterMark: 64 * 1024 }),
+      logger: memoryLogger(),
+    });
+    try {
+      const peerReady = nextPeer(upstream);
+      const client = await openClient(`${gateway.url}/order`, [], { perMessageDeflate: true });
+      const peer = await peerReady;
+      assert.match(client.extensions, /permessage-deflate/);
+      const [sender, reader] = direction === 'client to upstream' ? [client, peer] : [peer, client];
+      const box = inbox(reader);
+      const readerEnd = closed(reader);
+      const stalled = stall(reader, 200);
+      const sent: string[] = [];
+      for (let i = 0; i < 250; i++) {
+        const text = `${i} `.padEnd(64 * 1024, 'x');
+        sent.push(text);
+        sender.send(text);
+      }
+      sender.close(4000, 'done');
+      await stalled;
+      assert.equal(await readerEnd, { code: 4000, reason: 'done' });
+      assert.is(box.all.length, 250);
+      assert.ok(box.all.every((message, i) => message.data.toString() === sent[i]), 'every message, in order');
+      assert.ok(await noSocketsLeft(gateway, upstream, 5_000));
+    } finally {
+      await gateway.close();
+      await upstream.close();
+    }
+  });
+}
 
 test.run();
