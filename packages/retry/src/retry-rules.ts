@@ -60,19 +60,22 @@ export function compileRetryRules(options: RetryOptions, factory: string, ownKey
   if (options === null || typeof options !== 'object') throw new TypeError(`${factory}(options) needs an options object`);
   // A misspelled key (`maxRetry`) would otherwise retry nothing, silently.
   assertKnownKeys(options, ownKeys.length === 0 ? retryOptionKeys : [...retryOptionKeys, ...ownKeys], factory);
-  const maxRetries = options.maxRetries ?? 0;
+  const maxRetries = checkNumber(options.maxRetries ?? 0, 'maxRetries');
   if (!Number.isInteger(maxRetries) || maxRetries < 0) throw new RangeError(`maxRetries must be a whole number ≥ 0, got ${String(maxRetries)}`);
   const backoff: Backoff = {
     factor: checkMs(options.backoffFactor ?? 200, 'backoffFactor'),
     max: checkMs(options.maxBackoff ?? 10_000, 'maxBackoff'),
     jitter: checkBoolean(options.jitter ?? false, 'jitter'),
   };
-  const maxReplayBytes = options.maxReplayBytes ?? 64 * 1024;
+  const maxReplayBytes = checkNumber(options.maxReplayBytes ?? 64 * 1024, 'maxReplayBytes');
   if (!Number.isSafeInteger(maxReplayBytes) || maxReplayBytes < 0) {
     throw new RangeError(`maxReplayBytes must be a whole number of bytes ≥ 0, got ${String(maxReplayBytes)}`);
   }
   const retryAfter = options.retryAfter ?? 10_000;
-  if (retryAfter !== false) checkMs(retryAfter, 'retryAfter');
+  if (retryAfter !== false) {
+    if (typeof retryAfter !== 'number') throw new TypeError(`retryAfter must be a number or false, got ${typeof retryAfter}`);
+    checkMs(retryAfter, 'retryAfter');
+  }
   const deadline = checkMs(options.deadline ?? 0, 'deadline');
   const policy = new RetryPolicy({
     statuses: options.statuses ?? defaultStatuses,
@@ -219,13 +222,21 @@ export function waitUnlessAborted(ms: number, signal: AbortSignal): Promise<void
   });
 }
 
-function checkMs(value: unknown, option: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new RangeError(`${option} must be a finite number of milliseconds ≥ 0, got ${String(value)}`);
-  }
-  // Each of these feeds a timer: node fires a longer one after 1 ms.
-  assertTimerDelay(value, option);
+/**
+ * A number option's type: a string from the environment or a query string (`'3'`) is a TypeError
+ * that says so, not a RangeError whose message shows a value that looks valid.
+ */
+function checkNumber(value: unknown, option: string): number {
+  if (typeof value !== 'number') throw new TypeError(`${option} must be a number, got ${typeof value}`);
   return value;
+}
+
+function checkMs(value: unknown, option: string): number {
+  const ms = checkNumber(value, option);
+  if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`${option} must be a finite number of milliseconds ≥ 0, got ${String(ms)}`);
+  // Each of these feeds a timer: node fires a longer one after 1 ms.
+  assertTimerDelay(ms, option);
+  return ms;
 }
 
 function checkBoolean(value: unknown, option: string): boolean {

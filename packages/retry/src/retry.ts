@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import pRetry, { type RetryContext } from 'p-retry';
 import { loggedPath } from '@relay/core/transport';
-import { toRelayError, type ClientInfo, type Handler, type HeaderRecord, type Logger, type ProxyRequest, type ProxyResponse, type Stage, type StageContext } from '@relay/core';
+import { toRelayError, type ClientInfo, type Handler, type HeaderRecord, type Logger, type ProxyRequest, type ProxyResponse, type RelayError, type Stage, type StageContext, type Target } from '@relay/core';
 import { copyHeaders } from '@relay/core/transport';
 import { BodyCollector, ReplayStream } from './replay.js';
 import { compileRetryRules, deadlineError, decideRetry, fitsDeadline, waitUnlessAborted, type RetryOptions, type RetryRules } from './retry-rules.js';
@@ -35,7 +35,7 @@ export function retry(options: RetryOptions = {}): Stage {
         maxReplayBytes: rules.maxReplayBytes,
         deadline,
         logger: context.logger,
-        origin: context.target.origin,
+        target: context.target,
         stallTimeout: context.timeouts.write,
         logQuery: context.logQuery === true,
       };
@@ -58,7 +58,8 @@ interface RetrySettings {
   readonly maxReplayBytes: number;
   readonly deadline: number;
   readonly logger: Logger;
-  readonly origin: string;
+  /** The relay's own target: where an attempt goes when no stage chose one. */
+  readonly target: Target;
   readonly stallTimeout: number;
   /** Log lines carry the query string (the relay's `logQuery`). */
   readonly logQuery: boolean;
@@ -83,28 +84,73 @@ class RetryableResponse extends Error {
   }
 }
 
-function onDeadline(run: RetryRun | OnceRun): void {
-  run.expire();
-}
+/**
+ * A run's `deadline`. When it passes, the attempt in flight is cut (`client.abortAttempt`: the
+ * attempt only, never the client, so a stage outside this one can still answer the 504 its own
+ * way) and the run rejects with `ERR_DEADLINE` at once, even if the attempt is still in an inner
+ * stage that does not hear the cut. Attempts that are still running are over when `settle` runs.
+ */
+class Deadline {
+  /** Set when the deadline passed. */
+  error: RelayError | null = null;
+  /** Rejects with `error` when the deadline passes; never settles otherwise. */
+  readonly expiry: Promise<never>;
+  private reject: ((error: RelayError) => void) | null = null;
+  private timer: NodeJS.Timeout | null;
+  private readonly onExpire: (() => void) | null;
 
-/** One attempt, no retry possible, bounded by the deadline. */
-class OnceRun {
-  constructor(
-    readonly settings: RetrySettings,
-    readonly client: ClientInfo,
-  ) {}
+  constructor(ms: number, readonly client: ClientInfo, onExpire: (() => void) | null = null) {
+    this.expiry = new Promise<never>((_resolve, reject) => (this.reject = reject));
+    this.onExpire = onExpire;
+    this.timer = setTimeout(onDeadline, ms, this, ms);
+  }
 
-  expire(): void {
-    this.client.abort(deadlineError(this.settings.deadline));
+  expire(ms: number): void {
+    this.timer = null;
+    const error = deadlineError(ms);
+    this.error = error;
+    this.onExpire?.();
+    this.client.abortAttempt(error);
+    this.reject!(error);
+  }
+
+  /** The run answered before the deadline: the timer is no longer needed. */
+  stop(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  /** Nothing of the run is in flight any more: attempts made by other stages go out again. */
+  settle(): void {
+    if (this.error !== null) this.client.clearAttemptAbort(this.error);
   }
 }
 
+function onDeadline(deadline: Deadline, ms: number): void {
+  deadline.expire(ms);
+}
+
+/** One attempt, no retry possible, bounded by the deadline. */
 async function sendOnceWithin(settings: RetrySettings, request: ProxyRequest): Promise<ProxyResponse> {
-  const timer = setTimeout(onDeadline, settings.deadline, new OnceRun(settings, request.client));
+  const deadline = new Deadline(settings.deadline, request.client);
   try {
-    return await settings.next(request);
+    return await Promise.race([sendOnce(settings.next, request, deadline), deadline.expiry]);
   } finally {
-    clearTimeout(timer);
+    deadline.stop();
+  }
+}
+
+async function sendOnce(next: Handler, request: ProxyRequest, deadline: Deadline): Promise<ProxyResponse> {
+  try {
+    const response = await next(request);
+    // The head came after the deadline (an inner stage answered late): the client has its 504.
+    if (deadline.error !== null) {
+      discard(response);
+      throw deadline.error;
+    }
+    return response;
+  } finally {
+    deadline.settle();
   }
 }
 
@@ -118,8 +164,10 @@ class RetryRun {
   private putBack = false;
   /** An attempt's transport started reading a put-back body. */
   private takenByAttempt = false;
-  private timer: NodeJS.Timeout | null = null;
+  private deadline: Deadline | null = null;
   private startedAt = 0;
+  /** The attempt sent last, as the stages inside left it (`target` set by a balancer). */
+  private lastAttempt: ProxyRequest | null = null;
   private readonly headers: HeaderRecord;
 
   constructor(
@@ -129,12 +177,25 @@ class RetryRun {
     this.headers = request.headers;
   }
 
-  async run(): Promise<ProxyResponse> {
-    const settings = this.settings;
-    if (settings.deadline > 0) {
-      this.startedAt = performance.now();
-      this.timer = setTimeout(onDeadline, settings.deadline, this);
+  run(): Promise<ProxyResponse> {
+    const ms = this.settings.deadline;
+    return ms === 0 ? this.loop() : this.runWithin(ms);
+  }
+
+  /** The run bounded by its deadline: it answers 504 `ERR_DEADLINE` at the deadline whatever is still in flight. */
+  private async runWithin(ms: number): Promise<ProxyResponse> {
+    this.startedAt = performance.now();
+    const deadline = new Deadline(ms, this.request.client, () => this.collector?.cancel(deadline.error!));
+    this.deadline = deadline;
+    try {
+      return await Promise.race([this.loop(), deadline.expiry]);
+    } finally {
+      deadline.stop();
     }
+  }
+
+  /** The body, the first attempt and the retries: what the deadline bounds. */
+  private async loop(): Promise<ProxyResponse> {
     try {
       if (this.request.body !== null) await this.prepareBody();
       try {
@@ -144,10 +205,14 @@ class RetryRun {
         return await this.retryAfterFirst(error);
       }
     } catch (error) {
-      if (error instanceof RetryableResponse) return error.response;
+      if (error instanceof RetryableResponse) {
+        // Retries are spent: the last response is the answer, unless the deadline has answered already.
+        if (this.expired() === null) return error.response;
+        discard(error.response);
+      }
       throw error;
     } finally {
-      if (this.timer !== null) clearTimeout(this.timer);
+      this.deadline?.settle();
     }
   }
 
@@ -162,12 +227,9 @@ class RetryRun {
     return pRetry(input, { retries: this.settings.maxRetries, minTimeout: 0, factor: 1, shouldRetry });
   }
 
-  /** The deadline passed: stop whatever is in flight (body buffering, an attempt, a wait). */
-  expire(): void {
-    this.timer = null;
-    const error = deadlineError(this.settings.deadline);
-    this.collector?.cancel(error);
-    this.request.client.abort(error);
+  /** The `ERR_DEADLINE` the run ended with, once its deadline passed; else `null`. */
+  private expired(): RelayError | null {
+    return this.deadline?.error ?? null;
   }
 
   /** Chooses how the body is sent on each attempt; buffers it when it is small enough. */
@@ -247,6 +309,8 @@ class RetryRun {
     const request = this.request;
     const client = request.client;
     if (client.aborted) throw client.abortReason!;
+    const expired = this.expired();
+    if (expired !== null) throw expired;
     const attempt: ProxyRequest = {
       method: request.method,
       path: request.path,
@@ -261,16 +325,18 @@ class RetryRun {
       bodyRead: this.mode === BodyMode.Stream ? 'connected' : request.bodyRead,
       client,
     };
+    this.lastAttempt = attempt;
     let response: ProxyResponse;
     try {
       response = await this.settings.next(attempt);
     } catch (error) {
       throw toRelayError(error);
     }
-    if (client.aborted) {
+    const late = client.abortReason ?? this.expired();
+    if (late !== null) {
       // The deadline passed (or the client left) as the head arrived: the response is not used.
       discard(response);
-      throw client.abortReason!;
+      throw late;
     }
     if (this.settings.rules.policy.retriesStatus(response.status)) throw new RetryableResponse(response);
     return response;
@@ -285,17 +351,22 @@ class RetryRun {
     const request = this.request;
     const response = error instanceof RetryableResponse ? error.response : null;
     const outcome = response === null ? { method: request.method, error } : { method: request.method, status: response.status, headers: response.headers };
-    if (!this.canResend()) return false;
+    if (!this.canResend() || this.expired() !== null) return false;
     // attemptNumber counts this run's attempts from 1, as the rules do: attempt n may be followed by retry n.
     // The response's record is the relay's own, with lowercase names.
     const decision = decideRetry(this.settings.rules, attemptNumber, outcome);
     if (decision === null || !fitsDeadline(this.settings.deadline, this.startedAt, decision.delay)) return false;
-    // With a streamed body the old attempt may still wait for it: only destroying frees its connection.
-    if (response !== null) discard(response, this.mode === BodyMode.Stream);
+    if (response !== null) {
+      // With a streamed body the old attempt may still wait for it: only destroying frees its connection.
+      discard(response, this.mode === BodyMode.Stream);
+      // Its transport is done with this run: a deadline that passes while the next attempt is still
+      // in an inner stage (a balancer's slot queue) cuts that one when it registers, not this one.
+      request.client.setAbortHandler(null);
+    }
     this.settings.logger.info(
       {
         method: request.method,
-        url: this.settings.origin + loggedPath(request.path, this.settings),
+        url: this.failedOrigin() + loggedPath(request.path, this.settings),
         attempt: request.attempt + attemptNumber - 1,
         reason: decision.reason,
         delay: decision.delay,
@@ -305,6 +376,14 @@ class RetryRun {
     );
     await wait(decision.delay, request.client);
     return true;
+  }
+
+  /**
+   * The upstream the failed attempt went to, as the core's own failure line names it: the target a
+   * stage inside chose (a balancer's member), else one an outer stage chose (a router's), else the relay's.
+   */
+  private failedOrigin(): string {
+    return (this.lastAttempt?.target ?? this.request.target ?? this.settings.target).origin;
   }
 }
 

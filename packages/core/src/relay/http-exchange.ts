@@ -225,7 +225,10 @@ function writeResponse(exchange: HttpExchange, response: ProxyResponse): void {
   const body = response.body as TaggedBody | null;
   if (res.destroyed || exchange.client!.aborted) {
     body?.destroy();
-    if (!res.destroyed && exchange.client!.abortReason?.code === 'ERR_SHUTTING_DOWN') fail(exchange, exchange.client!.abortReason);
+    // Aborted by the relay, not by the client's leaving (a shutdown's deadline, a stage's own
+    // `client.abort(reason)`): the client is still connected and gets the reason's answer, never silence.
+    const reason = exchange.client!.abortReason;
+    if (!res.destroyed && reason !== null && reason.code !== 'ERR_CLIENT_ABORTED') fail(exchange, reason);
     return;
   }
   if (body !== null && body.destroyed && !body.readableEnded) {

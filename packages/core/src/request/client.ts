@@ -71,6 +71,8 @@ export class ClientInfo {
   private controller: AbortController | null = null;
   private reason: RelayError | null = null;
   private abortHandler: AbortHandler | null = null;
+  /** A stage's cut of its attempts (`abortAttempt`): the client itself is still there. */
+  private attemptReason: RelayError | null = null;
   private answerHandler: AnswerHandler | null = null;
   private errorsToApp = false;
   /** Where informational answers go: the client's response, until its head is written. */
@@ -146,7 +148,43 @@ export class ClientInfo {
    */
   setAbortHandler(handler: AbortHandler | null): void {
     this.abortHandler = handler;
-    if (handler !== null && this.reason !== null) handler.onClientAbort(this.reason);
+    if (handler === null) return;
+    if (this.reason !== null) handler.onClientAbort(this.reason);
+    else if (this.attemptReason !== null) {
+      // An attempt that reached its transport after its stage's cut (it was still in an inner stage):
+      // it is never sent.
+      const reason = this.attemptReason;
+      this.attemptReason = null;
+      this.abortHandler = null;
+      handler.onClientAbort(reason);
+    }
+  }
+
+  /**
+   * Cuts the upstream attempt in flight with `reason`, leaving the client as it is: a stage's own
+   * bound on its attempts (`retry({ deadline })`) ends them, and the stages outside it can still
+   * answer the client (a stage that turns a 504 into an answer of its own), or the relay answers
+   * `reason`. `aborted` stays false and `signal` does not fire. When no attempt is registered
+   * (`setAbortHandler`: it is still in an inner stage), the next one to register is cut at once,
+   * unless `clearAttemptAbort(reason)` comes first: an attempt cut so never goes upstream.
+   *
+   * @example
+   * request.client.abortAttempt(new RelayError('ERR_DEADLINE', 'no response head within 5000 ms'));
+   */
+  abortAttempt(reason: RelayError): void {
+    if (this.reason !== null) return;
+    const handler = this.abortHandler;
+    if (handler === null) {
+      this.attemptReason = reason;
+      return;
+    }
+    this.abortHandler = null;
+    handler.onClientAbort(reason);
+  }
+
+  /** Ends a cut `abortAttempt(reason)` left for an attempt not registered yet, once nothing of the cut run is in flight. */
+  clearAttemptAbort(reason: RelayError): void {
+    if (this.attemptReason === reason) this.attemptReason = null;
   }
 
   /**

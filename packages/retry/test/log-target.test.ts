@@ -1,7 +1,6 @@
-// Review s41 retry: the retry log line's `url` (README "Logging": upstream origin and path) is built from
-// the relay's default target (`context.target.origin` in retry.ts), not from the upstream the failed
-// attempt went to. With a balancer inside retry() or a router before it, the line names a server that
-// never failed (the core's own "upstream request failed" line next to it names the right one).
+// The retry log line's `url` (README "Logging": upstream origin and path) names the upstream the failed
+// attempt went to, as the core's own "upstream request failed" line does: the member a balancer inside
+// retry() chose, or the target a router before it chose, not the relay's targetBaseUrl.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { closedPort, fetchRaw, memoryLogger, serveRelay, startUpstream } from '@relay/testkit';
