@@ -127,13 +127,17 @@ function balanceHandler(pool: Pool, circuit: CircuitRules | null, maxWait: numbe
    * the target stayed at its limit, and `retry()` tries another target after `Retry-After`.
    */
   async function waitForSlot(member: Member, request: ProxyRequest, rules: CircuitRules): Promise<ProxyResponse> {
-    const served = await waitWhileClientStays(request.client, maxWait, 'a free upstream slot', (granted) => {
-      // The slot passes straight to a queued attempt (`release`), which leaves the queue as it does.
-      member.waiting.push(granted);
-      return () => {
-        const index = member.waiting.indexOf(granted);
-        if (index !== -1) member.waiting.splice(index, 1);
-      };
+    const served = await waitWhileClientStays(request.client, {
+      maxWait,
+      waitingFor: 'a free upstream slot',
+      enter: (granted) => {
+        // The slot passes straight to a queued attempt (`release`), which leaves the queue as it does.
+        member.waiting.push(granted);
+        return () => {
+          const index = member.waiting.indexOf(granted);
+          if (index !== -1) member.waiting.splice(index, 1);
+        };
+      },
     });
     return served ? attempt(member, request) : refuse(member, rules);
   }
@@ -145,9 +149,13 @@ function balanceHandler(pool: Pool, circuit: CircuitRules | null, maxWait: numbe
    * name without addresses is: 503 ERR_NO_TARGET with `Retry-After`.
    */
   async function afterFirstLookups(lookups: Promise<void>, request: ProxyRequest): Promise<ProxyResponse> {
-    const looked = await waitWhileClientStays(request.client, maxWait, 'the first DNS lookup of its targets', (done) => {
-      void lookups.then(done);
-      return noWithdrawal;
+    const looked = await waitWhileClientStays(request.client, {
+      maxWait,
+      waitingFor: 'the first DNS lookup of its targets',
+      enter: (done) => {
+        void lookups.then(done);
+        return noWithdrawal;
+      },
     });
     if (looked) return balanceStage(request);
     pool.logger.warn({ ms: maxWait }, 'balance: the first DNS lookup of the targets is still running: 503');

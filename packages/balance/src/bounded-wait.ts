@@ -3,49 +3,60 @@ import { RelayError, type ClientInfo } from '@relay/core';
 /** Puts a waiter in: it calls `done` when what it waits for comes, and returns what takes it out again. */
 export type Enter = (done: () => void) => () => void;
 
+/** What `waitWhileClientStays` waits for, and how long. */
+export interface BoundedWait {
+  /** The longest wait in ms; 0: no bound. */
+  readonly maxWait: number;
+  /** Ends the error's message when the client leaves: "the client left while waiting for …". */
+  readonly waitingFor: string;
+  readonly enter: Enter;
+}
+
 /**
- * Waits, on behalf of a client request, for what `enter` waits for, at most `maxWait` ms (0: no
- * bound): `true` when it came, `false` when the time ran out. An aborted request rejects with the
- * abort's own reason: a retry deadline (504 ERR_DEADLINE) or a shutdown is answered; a client
- * that left gets ERR_CLIENT_ABORTED, for which core writes no answer. `waitingFor` ends that
- * error's message ("the client left while waiting for …").
+ * Waits, on behalf of a client request, for what `wait.enter` waits for, at most `wait.maxWait` ms:
+ * `true` when it came, `false` when the time ran out. The wait is the request's attempt for now
+ * (its abort handler, as a transport's is): a cut of the attempt (`abortAttempt`, a retry deadline's
+ * 504 ERR_DEADLINE) or a shutdown rejects with its own reason, and takes the waiter out of the
+ * queue at once; a client that left gets ERR_CLIENT_ABORTED, for which core writes no answer.
  *
  * @example
- * const served = await waitWhileClientStays(request.client, 10_000, 'a free upstream slot', (done) => queue.add(done));
+ * const served = await waitWhileClientStays(request.client, { maxWait: 10_000, waitingFor: 'a free upstream slot', enter: (done) => queue.add(done) });
  */
-export function waitWhileClientStays(client: ClientInfo, maxWait: number, waitingFor: string, enter: Enter): Promise<boolean> {
+export function waitWhileClientStays(client: ClientInfo, wait: BoundedWait): Promise<boolean> {
   return new Promise<boolean>((resolve, reject) => {
-    const reason = (): RelayError => client.abortReason ?? new RelayError('ERR_CLIENT_ABORTED', `the client left while waiting for ${waitingFor}`);
+    const clientLeft = (): RelayError => new RelayError('ERR_CLIENT_ABORTED', `the client left while waiting for ${wait.waitingFor}`);
     if (client.aborted) {
-      reject(reason());
+      reject(client.abortReason ?? clientLeft());
       return;
     }
-    const signal = client.signal;
     let timer: NodeJS.Timeout | undefined;
     let settled = false;
     const settle = (): boolean => {
       if (settled) return false;
       settled = true;
       clearTimeout(timer);
-      signal.removeEventListener('abort', left);
       return true;
     };
     const came = (): void => {
-      if (settle()) resolve(true);
+      if (!settle()) return;
+      client.setAbortHandler(null);
+      resolve(true);
     };
-    const left = (): void => {
+    const cut = (reason: RelayError): void => {
       if (!settle()) return;
       leave();
-      reject(reason());
+      reject(reason.code === 'ERR_CLIENT_ABORTED' ? clientLeft() : reason);
     };
     const expired = (): void => {
       if (!settle()) return;
+      client.setAbortHandler(null);
       leave();
       resolve(false);
     };
-    const leave = enter(came);
+    const leave = wait.enter(came);
     if (settled) return;
-    signal.addEventListener('abort', left, { once: true });
-    if (maxWait > 0) timer = setTimeout(expired, maxWait);
+    // Registered after `enter`: a cut already waiting for the attempt (`abortAttempt`) comes at once.
+    client.setAbortHandler({ onClientAbort: cut });
+    if (!settled && wait.maxWait > 0) timer = setTimeout(expired, wait.maxWait);
   });
 }

@@ -63,6 +63,10 @@ test('a deadline that cuts a wait for a circuit slot is not a failure of the tar
     assert.is(state.ejections, 0);
     held[0]!.end('done');
     assert.is((await first).status, 200);
+    // The cut waiter left the queue at the deadline: the freed slot is not handed to it (and counted) now.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.is(held.length, 1, 'the cut attempt was sent once the slot was free');
+    assert.is(state.consecutiveFailures, 0, 'the cut attempt was counted against the target once it got the slot');
   } finally {
     for (const res of held) res.destroy();
     await waiter.close();
