@@ -30,7 +30,7 @@ test('a stage that throws synchronously gets a 500 ERR_INTERNAL and a log line; 
   await upstream.close();
 });
 
-test('a client aborted by the relay\'s side (a stage\'s client.abort(reason)) while still connected gets the reason\'s answer, never silence, over HTTP/1.1 and HTTP/2', async () => {
+test('a client aborted by the relay\'s side (a stage\'s client.abort(reason)) while still connected gets the reason\'s answer, never silence, over HTTP/1.1, HTTP/2 and relay.fetch', async () => {
   const upstream = await startUpstream();
   // A stage outside answers anyway; the stage inside ends the request for the whole client, with its own reason.
   const answersAnyway: Stage = {
@@ -68,6 +68,14 @@ test('a client aborted by the relay\'s side (a stage\'s client.abort(reason)) wh
     ]).finally(() => clearTimeout(timer));
     assert.is(answer.headers[':status'], 504);
     assert.match(answer.body, /ERR_DEADLINE/);
+    // relay.fetch: its promise settles with the reason's answer too, never pending for good.
+    const fetched = await Promise.race([
+      relay.fetch(new Request('http://gw.test/items')),
+      new Promise<null>((resolve) => (timer = setTimeout(resolve, 3000, null))),
+    ]).finally(() => clearTimeout(timer));
+    assert.ok(fetched !== null, 'relay.fetch never settled');
+    assert.is(fetched!.status, 504);
+    assert.match(await fetched!.text(), /ERR_DEADLINE/);
     assert.is(upstream.requests.length, 0);
   } finally {
     session.destroy();

@@ -122,7 +122,9 @@ export class FetchExchange implements Exchange, InFlight {
     const body = response.body;
     if (this.client?.aborted === true) {
       body?.destroy();
-      this.end(499, false);
+      // The promise always settles: a caller that aborted gets a 499 nobody reads; one the relay
+      // aborted (a shutdown's deadline, a stage's `client.abort(reason)`) gets the reason's answer.
+      this.fail(this.client.abortReason ?? new RelayError('ERR_CLIENT_ABORTED', 'the caller aborted'));
       return;
     }
     if (body === null || nullBodyStatuses.has(response.status)) {
