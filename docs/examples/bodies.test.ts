@@ -90,6 +90,36 @@ test('ReplaceStream handles a match split at any byte', async () => {
   }
 });
 
+/** Runs `chunks` through a fresh ReplaceStream and resolves with the whole output. */
+async function replaced(from: string, to: string, chunks: string[]): Promise<string> {
+  const stream = new ReplaceStream(from, to);
+  let out = '';
+  stream.on('data', (part: Buffer) => (out += part.toString()));
+  for (const chunk of chunks) stream.write(Buffer.from(chunk));
+  stream.end();
+  await once(stream, 'end');
+  return out;
+}
+
+test('ReplaceStream gives what one replaceAll over the whole body gives, wherever the body is split', async () => {
+  // Collapsing a doubled mount prefix, a common HTML fix-up: `to` ends with text that, with the next chunk, spells
+  // `from` again. A tail held back after replacing would be replaced again when the split falls there; one
+  // replaceAll (and nginx sub_filter) never rescans what it wrote.
+  const cases: Array<[string, string, string]> = [
+    ['/api/api/', '/api/', '<a href="/api/api/api/users">'],
+    ['ab', 'a', 'xabbby'],
+    ['aa', 'b', 'aaaaa'],
+  ];
+  for (const [from, to, text] of cases) {
+    const whole = text.replaceAll(from, to);
+    for (let split = 1; split < text.length; split++) {
+      const streamed = await replaced(from, to, [text.slice(0, split), text.slice(split)]);
+      assert.is(streamed, whole, `${JSON.stringify(from)} → ${JSON.stringify(to)} over ${JSON.stringify(text)} split at ${split}`);
+    }
+    assert.is(await replaced(from, to, [...text]), whole, `${JSON.stringify(text)} a character at a time`);
+  }
+});
+
 test('the plain functions: negotiation and the compression plan', () => {
   assert.is(chooseCoding('gzip, deflate, br'), 'br');
   assert.is(chooseCoding('gzip;q=1, br;q=0.5'), 'gzip');

@@ -52,11 +52,14 @@ export class ReplaceStream extends Transform {
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    const text = (this.tail + this.decoder.write(chunk)).replaceAll(this.from, this.to);
-    // Hold back what could be the start of a match that the next chunk completes.
-    const keep = Math.min(this.from.length - 1, text.length);
-    this.tail = text.slice(text.length - keep);
-    callback(null, text.slice(0, text.length - keep));
+    const parts = (this.tail + this.decoder.write(chunk)).split(this.from);
+    // After the last match, hold back (unreplaced) what could start a match the next chunk completes:
+    // text already replaced is never scanned again, as with one replaceAll over the whole body.
+    const rest = parts.pop()!;
+    const cut = Math.max(0, rest.length - this.from.length + 1);
+    this.tail = rest.slice(cut);
+    parts.push(rest.slice(0, cut));
+    callback(null, parts.join(this.to));
   }
 
   override _flush(callback: TransformCallback): void {

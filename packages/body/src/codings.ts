@@ -1,7 +1,7 @@
 import { constants as bufferConstants } from 'node:buffer';
 import { promisify } from 'node:util';
 import zlib, { type BrotliOptions, type ZlibOptions } from 'node:zlib';
-import type { Transform } from 'node:stream';
+import type { Transform, TransformCallback } from 'node:stream';
 import type { HeaderValue } from '@relay/core';
 import { DeflateDecoder } from './deflate-decoder.js';
 import { assertKnownKeys } from './options.js';
@@ -99,7 +99,8 @@ export function createEncoder(coding: BodyCoding, levels: CodingLevels, sizeHint
 
 /**
  * A streaming decoder for `coding`. `deflate` is read zlib-wrapped (RFC 9110 §8.4.1.2) or raw, as
- * browsers and `decodeBuffer` read it: the first two bytes tell which (`DeflateDecoder`).
+ * browsers and `decodeBuffer` read it: the first two bytes tell which (`DeflateDecoder`). A body of
+ * no bytes decodes to no bytes (`endsEmpty`).
  *
  * @example
  * gzippedBody.pipe(createDecoder('gzip'));
@@ -108,12 +109,33 @@ export function createDecoder(coding: BodyCoding): Transform {
   switch (coding) {
     case 'gzip':
       // Some servers send several gzip members; browsers read them all, and so does this.
-      return zlib.createGunzip();
+      return endsEmpty(zlib.createGunzip());
     case 'br':
-      return zlib.createBrotliDecompress();
+      return endsEmpty(zlib.createBrotliDecompress());
     case 'deflate':
       return new DeflateDecoder();
   }
+}
+
+const kZlibTransform = Symbol('relay.body.zlibTransform');
+type ZlibDecoder = Transform & { readonly bytesWritten: number; [kZlibTransform]?: Transform['_transform'] };
+
+/**
+ * An empty body labelled with a coding (an empty S3 object stored gzip, a 200 to a DELETE from a
+ * framework that labels every answer) is empty content: browsers, curl and the relay alone read
+ * it so. zlib finishes such a stream with "unexpected end of file"; this one ends with no output.
+ */
+function endsEmpty(decoder: ZlibDecoder): ZlibDecoder {
+  decoder[kZlibTransform] = decoder._transform;
+  decoder._transform = transformUnlessEmpty;
+  return decoder;
+}
+
+function transformUnlessEmpty(this: ZlibDecoder, chunk: Buffer, encoding: BufferEncoding, callback: TransformCallback): void {
+  // An empty chunk before any byte, or the end (zlib's `_flush` finishes with an empty chunk): zlib
+  // would finish a stream that never started. `bytesWritten` counts every chunk taken in so far.
+  if (chunk.length === 0 && this.bytesWritten === 0) callback();
+  else this[kZlibTransform]!.call(this, chunk, encoding, callback);
 }
 
 const gunzip = promisify(zlib.gunzip);
@@ -128,11 +150,14 @@ const deflate = promisify(zlib.deflate);
  * Decodes a whole body off the main thread. Rejects with a RangeError (`ERR_BUFFER_TOO_LARGE`)
  * when it would decode to more than `maxOutputLength` bytes, so a small compression bomb cannot
  * fill memory. `deflate` bodies sent raw, without the zlib wrapper, are read too, as browsers do.
+ * No bytes decode to no bytes: an empty body is empty content, whatever its `Content-Encoding`.
  *
  * @example
  * const plain = await decodeBuffer('br', bytes, 1024 * 1024);
  */
 export async function decodeBuffer(coding: BodyCoding, bytes: Buffer, maxOutputLength: number): Promise<Buffer> {
+  // zlib says "unexpected end of file" for zero bytes; browsers and curl read them as an empty body.
+  if (bytes.length === 0) return bytes;
   const options = { maxOutputLength: Math.max(1, Math.min(maxOutputLength, bufferConstants.MAX_LENGTH)) };
   switch (coding) {
     case 'gzip':

@@ -23,7 +23,8 @@ export function isZlibHeader(first: number, second: number): boolean {
  * Inflates a deflate body, zlib-wrapped or raw: the first two bytes choose `createInflate` or
  * `createInflateRaw` (a first chunk of one byte waits for the next). Output follows the reader's pace:
  * the inner inflater pauses while this stream's buffer is full, so a small bomb cannot fill memory.
- * Bytes after the end of the deflate stream are ignored, as zlib ignores them in a whole body.
+ * Bytes after the end of the deflate stream are ignored, as zlib ignores them in a whole body; an
+ * empty body inflates to nothing (empty content, as `decodeBuffer` reads it).
  *
  * @example
  * upstreamBody.pipe(new DeflateDecoder());
@@ -44,6 +45,11 @@ export class DeflateDecoder extends Transform {
     }
     let bytes = chunk;
     if (this.inner === null) {
+      // An empty chunk says nothing about the coding (and an empty body is empty content, `_flush`).
+      if (chunk.length === 0) {
+        callback();
+        return;
+      }
       bytes = this.head === null ? chunk : Buffer.concat([this.head, chunk]);
       if (bytes.length < 2) {
         this.head = bytes;
@@ -63,8 +69,13 @@ export class DeflateDecoder extends Transform {
       callback();
       return;
     }
-    // An empty or one-byte body is no deflate stream: zlib's inflater says so, as it does for whole bodies.
-    const inner = this.inner ?? this.open(this.head ?? Buffer.alloc(0));
+    // An empty body is empty content, whatever its label (as `decodeBuffer` reads it): nothing to inflate.
+    if (this.inner === null && this.head === null) {
+      callback();
+      return;
+    }
+    // A one-byte body is no deflate stream: zlib's inflater says so, as it does for whole bodies.
+    const inner = this.inner ?? this.open(this.head!);
     this.flushed = callback;
     if (this.head !== null) inner.end(this.head);
     else inner.end();

@@ -77,7 +77,8 @@ export class RewriteError extends Error {
  * (`Content-Length`, no `ETag`, `Content-MD5` or digests; `charset=utf-8` when the text no longer
  * fits its windows-1252 charset). Resolves with the new bytes, or `null` when the body stays as it
  * was: `edit` returned `undefined`, the coding is not one of the three, the charset is not
- * rewritable, it decodes to more than `maxBytes`, or it is empty under `as: 'json'` (`edit` is not called). Rejects with a
+ * rewritable, it decodes to more than `maxBytes`, or it is empty under `as: 'json'` (`edit` is not called). An empty
+ * body is empty content whatever its `Content-Encoding`: there is nothing to decode (`decodeBuffer`). Rejects with a
  * `RewriteError` when the body cannot be decoded or parsed, or `edit` throws; with a TypeError or
  * RangeError naming the option when `options` has an unknown key, an unknown `as` or a bad `maxBytes`.
  *

@@ -9,7 +9,9 @@ const kPrevious = Symbol('relay.body.previous');
 const kFlush = Symbol('relay.body.flush');
 const kSide = Symbol('relay.body.side');
 
-type Source = Readable & { [kNext]?: Duplex; [kFlush]?: number; [kSide]?: 'client' | 'upstream' };
+/** Whose failure a source's own error is: the client's connection, the upstream's, or the client's bytes not decoding. */
+type Side = 'client' | 'upstream' | 'client-coding';
+type Source = Readable & { [kNext]?: Duplex; [kFlush]?: number; [kSide]?: Side };
 type Target = Duplex & { [kPrevious]?: Readable };
 
 /**
@@ -55,6 +57,19 @@ export function linkUpstreamBody(source: Readable, target: Duplex): Duplex {
 }
 
 /**
+ * `link` for the decoder of a client's compressed request body: its own failure (the bytes are not
+ * what their `Content-Encoding` says, or end mid-stream) reaches `target` as 400 `ERR_BAD_REQUEST`,
+ * the client's error, not a failure of the relay (500) or of the upstream.
+ *
+ * @example
+ * linkClientDecoder(zlib.createGunzip(), transform);
+ */
+export function linkClientDecoder(decoder: Readable, target: Duplex): Duplex {
+  (decoder as Source)[kSide] = 'client-coding';
+  return link(decoder, target);
+}
+
+/**
  * `linkUpstreamBody`, and a zlib flush of `kind` after each chunk: what went in comes out at once, for event
  * streams whose every event must reach the client when it is sent.
  *
@@ -83,16 +98,17 @@ function onSourceError(this: Source, error: Error): void {
   this[kNext]?.destroy(sideFailure(this[kSide], error));
 }
 
-function sideFailure(side: 'client' | 'upstream' | undefined, error: Error): Error {
+function sideFailure(side: Side | undefined, error: Error): Error {
   if (side === undefined || error instanceof RelayError) return error;
   if (side === 'upstream') return toRelayError(error);
+  if (side === 'client-coding') return new RelayError('ERR_BAD_REQUEST', `client request body does not decode as its Content-Encoding says: ${error.message}`, { cause: error });
   return new RelayError('ERR_CLIENT_ABORTED', `client request body failed: ${error.message}`, { cause: error });
 }
 
 function onSourceClose(this: Source): void {
   if (this.readableEnded) return;
   const failure =
-    this[kSide] === 'client'
+    this[kSide] === 'client' || this[kSide] === 'client-coding'
       ? new RelayError('ERR_CLIENT_ABORTED', 'client closed the connection before the request body ended')
       : new RelayError('ERR_UPSTREAM_RESET', 'the body ended before it was complete');
   this[kNext]?.destroy(failure);

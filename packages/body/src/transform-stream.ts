@@ -3,11 +3,13 @@ import { RelayError, type Handler, type ProxyRequest, type ProxyResponse, type S
 import { loggedPath } from '@relay/core/transport';
 import { bodyCoding, createDecoder, createEncoder, defaultLevels, type BodyCoding } from './codings.js';
 import { DecodedBound } from './decoded-bound.js';
+import { badRequestBodyResponse } from './error-response.js';
 import { refuseTooLarge } from './limit.js';
 import { mediaType } from './media-type.js';
 import { wholeOnly } from './ranges.js';
 import { dropStaleValidators, forgetBytes, withoutStaleDigests } from './representation.js';
-import { ignoreError, link, linkClientBody, linkUpstreamBody } from './stream-link.js';
+import { RequestDecoding } from './request-decoding.js';
+import { ignoreError, link, linkClientBody, linkClientDecoder, linkUpstreamBody } from './stream-link.js';
 import {
   resolveRequestStreamOptions,
   resolveStreamOptions,
@@ -77,7 +79,7 @@ async function streamResponse(
   const headers = response.headers;
   forgetBytes(headers);
   const gate = new HeadGate();
-  const body = chain(source, coding, guard(transform), gate, 'upstream');
+  const body = responseChain(source, coding, guard(transform), gate);
   body.on('error', ignoreError);
   try {
     await gate.opened;
@@ -104,7 +106,9 @@ function streamFailure(context: StageContext, request: ProxyRequest, response: P
  * `Content-Length`. When the body can be replayed (`replayBody`, e.g. buffered by an earlier stage),
  * each replay runs through a fresh Transform, so a retry sends the transformed bytes again. A
  * Transform that fails aborts the attempt (500 `ERR_INTERNAL` before a response). A compressed body
- * that decodes to more than `maxDecodedBytes` (default 1 MiB) gets 413 (`ERR_BODY_TOO_LARGE`).
+ * that decodes to more than `maxDecodedBytes` (default 1 MiB) gets 413 (`ERR_BODY_TOO_LARGE`); one
+ * that does not decode as its `Content-Encoding` says (not gzip, cut short) gets 400, as from
+ * `transformRequest`. Both abort the attempt and answer with `Connection: close`.
  *
  * @example
  * transformRequestStream(() => new RedactStream(/"password":"[^"]*"/g), { types: ['application/json'] });
@@ -119,21 +123,20 @@ export function transformRequestStream(factory: TransformFactory<RequestTransfor
         if (request.body === null || !settings.isTransformed(mediaType(headers['content-type']))) return next(request);
         const coding = bodyCoding(headers['content-encoding']);
         if (coding === null) return next(request);
-        const bound = coding === 'identity' || settings.maxDecodedBytes === Infinity ? null : new DecodedBound(settings.maxDecodedBytes, coding);
-        const transformed = streamRequest(factory, coding, bound, request);
+        const decoding = coding === 'identity' ? null : new RequestDecoding(coding, decodedBound(settings.maxDecodedBytes, coding));
+        const transformed = streamRequest(factory, decoding, request);
         if (transformed === null) return next(request);
-        return bound === null ? next(transformed) : sendBounded(next, context, bound, transformed);
+        return decoding === null ? next(transformed) : sendDecoded(next, context, decoding, transformed);
       };
     },
   };
 }
 
-function streamRequest(
-  factory: TransformFactory<RequestTransformContext>,
-  coding: BodyCoding | 'identity',
-  bound: DecodedBound | null,
-  request: ProxyRequest,
-): ProxyRequest | null {
+function decodedBound(maxDecodedBytes: number, coding: BodyCoding): DecodedBound | null {
+  return maxDecodedBytes === Infinity ? null : new DecodedBound(maxDecodedBytes, coding);
+}
+
+function streamRequest(factory: TransformFactory<RequestTransformContext>, decoding: RequestDecoding | null, request: ProxyRequest): ProxyRequest | null {
   const context: RequestTransformContext = { request };
   const transform = factory(context);
   if (transform === null) return null;
@@ -146,40 +149,61 @@ function streamRequest(
   return {
     ...request,
     headers,
-    body: chain(request.body!, coding, guard(transform), null, fromClient ? 'client' : 'other', bound).on('error', ignoreError),
+    body: requestChain(request.body!, fromClient, guard(transform), decoding).on('error', ignoreError),
     replayBody:
       replay === null
         ? null
-        : () => chain(replay(), coding, guard(factory(context) ?? new Transform({ transform: passThrough })), null, 'other', bound).on('error', ignoreError),
+        : () => requestChain(replay(), false, guard(factory(context) ?? new Transform({ transform: passThrough })), decoding).on('error', ignoreError),
   };
 }
 
-/** Sends a request whose decoded body is counted: when it passed the bound, the answer is 413, whatever the attempt made of it. */
-async function sendBounded(next: Handler, context: StageContext, bound: DecodedBound, request: ProxyRequest): Promise<ProxyResponse> {
+/**
+ * Sends a request whose body is decoded on its way up. Whatever the attempt made of it, a body that passed
+ * the decoded bound gets 413, and one that did not decode gets 400: the client's errors, not the relay's.
+ */
+async function sendDecoded(next: Handler, context: StageContext, decoding: RequestDecoding, request: ProxyRequest): Promise<ProxyResponse> {
   try {
     return await next(request);
   } catch (error) {
-    if (bound.tripped()) return refuseTooLarge(context, request, bound.limit, `the ${bound.coding} body decodes to more than ${bound.limit} bytes`);
+    const bound = decoding.bound;
+    if (bound?.tripped() === true) return refuseTooLarge(context, request, bound.limit, `the ${bound.coding} body decodes to more than ${bound.limit} bytes`);
+    if (decoding.failure !== null) return refuseUndecodable(context, request, decoding.coding, decoding.failure);
     throw error;
   }
 }
 
-/** source → decoder → (decoded bytes counted) → transform → (gate) → encoder, each link tearing the others down on failure. */
-function chain(
-  source: Readable,
-  coding: BodyCoding | 'identity',
-  transform: Transform,
-  gate: HeadGate | null,
-  side: 'client' | 'upstream' | 'other',
-  bound: DecodedBound | null = null,
-): Readable {
+/** The 400 for a request body that is not what its `Content-Encoding` says, logged at warn as `transformRequest` logs it. */
+function refuseUndecodable(context: StageContext, request: ProxyRequest, coding: BodyCoding, failure: Error): ProxyResponse {
+  const fields = { method: request.method, path: loggedPath(request.path, context), error: `the ${coding} body does not decode: ${failure.message}` };
+  context.logger.warn(fields, 'request stream transform: the body cannot be read: 400 sent');
+  const answer = badRequestBodyResponse();
+  // The rest of the client's body is read and dropped: the connection is not worth keeping for it (as for a 413).
+  answer.headers.connection = 'close';
+  return answer;
+}
+
+/** upstream body → decoder → transform → gate → encoder, each link tearing the others down on failure. */
+function responseChain(source: Readable, coding: BodyCoding | 'identity', transform: Transform, gate: HeadGate): Readable {
   const first = coding === 'identity' ? transform : createDecoder(coding);
-  let tail: Readable = side === 'client' ? linkClientBody(source, first) : side === 'upstream' ? linkUpstreamBody(source, first) : link(source, first);
-  const counter = bound === null ? null : bound.counter();
-  if (counter !== null) tail = link(tail, counter);
+  let tail: Readable = linkUpstreamBody(source, first);
   if (first !== transform) tail = link(tail, transform);
-  if (gate !== null) tail = link(tail, gate);
-  if (coding !== 'identity') tail = link(tail, createEncoder(coding, defaultLevels));
+  tail = link(tail, gate);
+  return coding === 'identity' ? tail : link(tail, createEncoder(coding, defaultLevels));
+}
+
+/**
+ * request body → decoder (its own failure the client's: 400) → (decoded bytes counted) → transform → encoder;
+ * a body sent as it is goes straight into the transform.
+ */
+function requestChain(source: Readable, fromClient: boolean, transform: Transform, decoding: RequestDecoding | null): Readable {
+  const first = decoding === null ? transform : decoding.decoder();
+  if (fromClient) linkClientBody(source, first);
+  else link(source, first);
+  if (decoding === null) return transform;
+  const counter = decoding.bound?.counter() ?? null;
+  linkClientDecoder(first, counter ?? transform);
+  if (counter !== null) link(counter, transform);
+  const tail = link(transform, createEncoder(decoding.coding, defaultLevels));
   counter?.watch(tail);
   return tail;
 }
