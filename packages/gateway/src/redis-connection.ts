@@ -49,7 +49,7 @@ export class RedisConnection {
    * limit adds its name, unique within the route), the same in every instance with this config.
    */
   storeFor(settings: RedisSettings, label: string): LimitStore {
-    return redisStore({ client: this.client, prefix: `${settings.prefix ?? 'relay:limits:'}${label}:`, timeout: settings.timeout ?? 200 });
+    return redisStore({ client: this.client, prefix: `${settings.prefix ?? 'relay:limits:'}${label}:`, timeout: settings.timeout ?? 200, logger: this.logger });
   }
 
   /**

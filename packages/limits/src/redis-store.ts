@@ -1,7 +1,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { silentLogger, type Logger } from '@relay/core';
-import { assertTimerDelay } from '@relay/core/transport';
+import { assertLogger, assertTimerDelay } from '@relay/core/transport';
 import { LogThrottle } from './log-throttle.js';
 import { assertKnownKeys, assertOptionsObject, assertPositive, assertPositiveInteger } from './options.js';
 import type { Bucket, BucketPolicy, Decision, LimitStore } from './store.js';
@@ -105,7 +105,7 @@ export function redisStore(options: RedisStoreOptions): LimitStore {
   const maxPending = options.maxPending ?? 10_000;
   assertPositiveInteger(maxPending, 'redisStore: maxPending');
   const logger = options.logger ?? silentLogger;
-  if (typeof (logger as Partial<Logger> | null)?.error !== 'function') throw new TypeError('redisStore: logger must be a pino-style logger with an error method');
+  assertLogger(logger, 'redisStore: logger');
   // One count for every bucket of the store: they queue their calls on the same client.
   const calls = new PendingCalls(maxPending, logger);
   return {
