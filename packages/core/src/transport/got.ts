@@ -334,7 +334,12 @@ class GotAttempt extends Attempt {
   }
 
   protected bodyOf(): Readable {
-    return this.wholeBody ?? this.stream!;
+    if (this.wholeBody !== null) return this.wholeBody;
+    const stream = this.stream!;
+    // got builds its stream with `autoDestroy: false`: it ends, but never closes by itself, and what
+    // waits for a body's 'close' (a pool's in-flight count, an access line) would wait for good.
+    stream.once('end', destroyOnEnd);
+    return stream;
   }
 
   protected bodySink(): NodeJS.WritableStream {
@@ -391,4 +396,9 @@ function timeoutEvent(error: Error): string | undefined {
 /** got's URL for a target: `http://unix:/path.sock:/request` for a unix: one (got's own form). */
 function urlOf(target: Target, path: string): string {
   return target.socketPath === undefined ? target.origin + path : `http://unix:${target.socketPath}:${path}`;
+}
+
+/** The got stream was read to its end: closed now, as node's own response closes (its request is done). */
+function destroyOnEnd(this: Readable): void {
+  this.destroy();
 }
