@@ -32,7 +32,8 @@ export function closeCodeOfError(error: Error): number {
   const code = (error as { code?: unknown }).code;
   if (typeof code !== 'string') return 1011;
   if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' || code === 'WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH') return 1009;
-  if (code === 'WS_ERR_INVALID_UTF8') return 1007;
+  // A compressed message that does not inflate (zlib's data errors, which `ws` closes with 1007 itself).
+  if (code === 'WS_ERR_INVALID_UTF8' || code === 'Z_DATA_ERROR' || code === 'Z_BUF_ERROR') return 1007;
   if (code === 'WS_ERR_TOO_MANY_BUFFERED_PARTS') return 1008;
   if (code.startsWith('WS_ERR_')) return 1002;
   return 1011;

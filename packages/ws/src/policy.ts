@@ -100,6 +100,8 @@ function resolveLimit(value: MessageLimits | undefined, name: string): Limit | n
     burst: value.burst ?? value.messagesPerSecond ?? 0,
   };
   assertNonNegative(limit.maxMessageBytes, `${name}.maxMessageBytes`);
+  // Given to `ws` as a side's maxPayload, where 0 means no limit: 0.5 must not round to that.
+  if (!Number.isInteger(limit.maxMessageBytes)) throw new RangeError(`${name}.maxMessageBytes must be a whole number of bytes, got ${limit.maxMessageBytes}`);
   assertNonNegative(limit.messagesPerSecond, `${name}.messagesPerSecond`);
   assertNonNegative(limit.burst, `${name}.burst`);
   // A number of messages, as rateLimit()'s burst is (its default, messagesPerSecond, may be a fraction).

@@ -204,4 +204,12 @@ test('limits.session.maxMessageBytes bounds both directions; maxPayload still ap
   assert.not.ok(sizeLimitIsPolicy(1000, null, 'client'));
 });
 
+test('limits.*.maxMessageBytes is a whole number of bytes: 0.5 would round to ws\'s 0, no limit at all', () => {
+  for (const group of ['client', 'upstream', 'session'] as const) {
+    for (const maxMessageBytes of [0.5, 0.999, 1024.5]) {
+      assert.throws(() => websocket({ limits: { [group]: { maxMessageBytes } } }), (error: Error) => error instanceof RangeError && /maxMessageBytes must be a whole number of bytes/.test(error.message));
+    }
+  }
+});
+
 test.run();
