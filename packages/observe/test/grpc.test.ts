@@ -226,6 +226,30 @@ test('the relay’s own error to a gRPC call (service unreachable): the line say
   }
 });
 
+test('the relay’s read timeout on a gRPC call the service received: the line says what the client got, grpcStatus 4 (DEADLINE_EXCEEDED), not 14; counted under grpc_status 4', async () => {
+  const s = await setup();
+  const lines: Record<string, unknown>[] = [];
+  const registry = new Registry();
+  const obs = observe({ accessLog: { stream: { write: (line: string) => lines.push(JSON.parse(line)) } }, metrics: { registry, relay: 'grpc' } });
+  const relay = createRelay({ targetBaseUrl: s.target, transport: http2Transport(), stages: [obs.request, obs.attempt], timeout: { read: 300 } });
+  const front = http2.createServer(relay.handle);
+  await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+  const client = new EchoClient(`127.0.0.1:${(front.address() as AddressInfo).port}`, grpc.credentials.createInsecure()) as Client;
+  try {
+    const result = await unary(client, 'slow', { text: 'read-timeout', n: 0 });
+    assert.is(result.error?.code, grpc.status.DEADLINE_EXCEEDED, `${result.error?.code} ${result.error?.details}`);
+    assert.ok(await waitFor(() => lines.length === 1));
+    assert.equal([lines[0]!.status, lines[0]!.grpcStatus, lines[0]!.code], [200, 4, 'ERR_READ_TIMEOUT']);
+    const text = await registry.metrics();
+    assert.is(value(text, 'relay_grpc_calls_total{relay="grpc",route="",grpc_status="4"}'), 1, text);
+  } finally {
+    client.close();
+    await relay.shutdown({ timeout: 500 });
+    await new Promise<void>((resolve) => front.close(() => resolve()));
+    await s.close();
+  }
+});
+
 test('a stage’s own error answer to a gRPC call (a 429 with errorCode): the line says what the client got, 200 with grpcStatus 14, the code, no body bytes', async () => {
   const lines: Record<string, unknown>[] = [];
   const registry = new Registry();

@@ -9,6 +9,14 @@ import type { ProxyResponse } from '../types.js';
 const grpcStatusOf: Record<number, number> = { 400: 13, 401: 16, 403: 7, 404: 12, 429: 14, 502: 14, 503: 14, 504: 14 };
 
 /**
+ * The 504s that come after the call reached the service (or may have): the relay's read or write
+ * timeout, or the request's overall deadline (`retry({ deadline })`). UNAVAILABLE would tell the
+ * client that sending the call again is safe; DEADLINE_EXCEEDED (4) does not, as Envoy answers
+ * since its PR #44479. A connect or pool timeout (nothing sent) stays UNAVAILABLE.
+ */
+const deadlineCodes: ReadonlySet<string> = new Set(['ERR_READ_TIMEOUT', 'ERR_WRITE_TIMEOUT', 'ERR_DEADLINE']);
+
+/**
  * Whether `res` answers a gRPC call (`application/grpc`, `application/grpc+proto` …, not gRPC-Web)
  * over HTTP/2: such a client reads the outcome from `grpc-status`, not from the HTTP status.
  */
@@ -41,22 +49,27 @@ export function isLocalErrorAnswer(response: ProxyResponse): boolean {
 }
 
 /**
- * The `grpc-status` the relay sends a gRPC call for an error it would answer with `status`.
+ * The `grpc-status` the relay sends a gRPC call for an error it would answer with `status`, and
+ * whose `RelayError` code is `code` when it has one: a read or write timeout or a deadline is
+ * DEADLINE_EXCEEDED (4), every other 504 UNAVAILABLE (14).
  *
  * @example
  * grpcStatusForHttp(502); // 14 (UNAVAILABLE)
+ * grpcStatusForHttp(504, 'ERR_READ_TIMEOUT'); // 4 (DEADLINE_EXCEEDED)
  */
-export function grpcStatusForHttp(status: number): number {
+export function grpcStatusForHttp(status: number, code?: string): number {
+  if (code !== undefined && deadlineCodes.has(code)) return 4;
   return grpcStatusOf[status] ?? 2;
 }
 
 /**
  * The head of a trailers-only gRPC answer (HTTP 200, no body, END_STREAM with the HEADERS) for an
- * error the relay answers with `status` and `text`, as Envoy answers a gRPC call locally: any
- * gRPC client then gets the status and the relay's message, not an HTTP status it must guess from.
+ * error the relay answers with `status`, `code` (`grpcStatusForHttp`) and `text`, as Envoy answers
+ * a gRPC call locally: any gRPC client then gets the status and the relay's message, not an HTTP
+ * status it must guess from.
  */
-export function grpcErrorHead(status: number, text: string): Record<string, string> {
-  return { 'content-type': 'application/grpc', 'grpc-status': String(grpcStatusForHttp(status)), 'grpc-message': percentEncoded(text.trim()) };
+export function grpcErrorHead(status: number, code: string | undefined, text: string): Record<string, string> {
+  return { 'content-type': 'application/grpc', 'grpc-status': String(grpcStatusForHttp(status, code)), 'grpc-message': percentEncoded(text.trim()) };
 }
 
 /** `grpc-message` is percent-encoded: every byte outside printable ASCII, and `%` itself. */

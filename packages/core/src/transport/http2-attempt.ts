@@ -12,6 +12,7 @@ import { Phase, bodyFailure, continueWait } from './attempt.js';
 import { ignoreError, isEventStream, logAttemptFailure, logClientFault, slowReaderBudget, slowReaderError, timeoutError, uploadStallError, type ClientLimits } from './attempt-rules.js';
 import type { PooledSession, SessionPool, StreamWaiter } from './http2-session.js';
 import { readRequestTrailers } from './request-trailers.js';
+import { SentBody } from './http2-sent-body.js';
 import { explainHttp2Error, http2Failure, http2RequestHeaders, http2ResponseHeaders } from './http2-wire.js';
 
 /** What an HTTP/2 attempt needs from its binding. */
@@ -48,6 +49,12 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
   trailers: HeaderRecord | null = null;
   /** The body this attempt sends: the request's, or a replay of it after a resend. */
   body: TaggedBody | null;
+  /**
+   * The request body's chunks sent so far (up to `resendBodyLimit`), kept until the response head
+   * so that a stream the upstream refused can be sent again; null when none are kept (no body, a
+   * `replayBody` already, a body read before the transport, or one that outgrew the limit).
+   */
+  sent: SentBody | null = null;
   headers: OutgoingHttpHeaders | null = null;
 
   constructor(
@@ -134,11 +141,36 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     if (write > 0) stream.setTimeout(write);
     if (read !== write) stream.on('finish', onStreamFinish);
     if (this.request.trailers !== undefined) stream.once('wantTrailers', onStreamWantsTrailers);
-    if (body[kHttp2Attempt] === undefined) body.on('error', onBodyError);
+    if (body[kHttp2Attempt] === undefined) this.watchBody(body);
     body[kHttp2Attempt] = this;
+    // A resend: what the refused stream got first, then the rest of the body.
+    if (this.sent !== null && this.sent.bytes > 0) this.sent.writeTo(stream);
     body.pipe(stream);
     // The head is on its way with the client's Expect: the client waits for a 100 from upstream.
     if (this.request.headers.expect !== undefined) this.continueTimer = setTimeout(onContinueDeadline, continueWait, this);
+  }
+
+  /**
+   * The first time this body is sent: its failure fails the attempt, and unless the request can
+   * replay it already, the chunks it gives are kept for a resend (from its first byte only).
+   */
+  private watchBody(body: TaggedBody): void {
+    body.on('error', onBodyError);
+    if (this.request.replayBody !== null || body.readableDidRead) return;
+    this.sent = new SentBody();
+    body.on('data', onBodyData);
+  }
+
+  /** The body gave `chunk` to its stream: kept, or all let go once the body outgrew the limit. */
+  onBodyData(chunk: Buffer | string): void {
+    if (this.sent?.add(chunk) === false) this.dropSent();
+  }
+
+  /** No resend can come any more (a head, a failure, a body too long to keep): the kept chunks go. */
+  private dropSent(): void {
+    if (this.sent === null) return;
+    this.sent = null;
+    this.body?.removeListener('data', onBodyData);
   }
 
   /** The upstream sent `100 Continue`: the client gets it, and the fallback is not needed. */
@@ -166,6 +198,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     if (this.settled) return;
     this.settled = true;
     this.clearContinueTimer();
+    this.dropSent();
     this.phase = Phase.Streaming;
     const stream = this.stream!;
     const status = Number(headers[':status']);
@@ -227,22 +260,24 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
   }
 
   /**
-   * Whether sending again is safe: the body was not started (or can be replayed), the client is
-   * still there, and the resends are few. A session that died under a stream the upstream may have
-   * processed (`mayHaveRun`) is only resent for an idempotent request without a body, once.
+   * Whether sending again is safe: the body was not started (or can be replayed: `replayBody`, or
+   * the chunks sent so far are kept), the client is still there, and the resends are few. A session
+   * that died under a stream the upstream may have processed (`mayHaveRun`) is only resent for an
+   * idempotent request without a body, once.
    */
   private canResend(mayHaveRun: boolean): boolean {
     if (this.resends >= (mayHaveRun ? 1 : maxResends) || this.request.client.aborted) return false;
     if (mayHaveRun && (this.body !== null || !idempotent.has(this.request.method) || (this.pooled?.served ?? 2) < 2)) return false;
     const body = this.body;
-    return body === null || !body.readableDidRead || this.request.replayBody !== null;
+    return body === null || !body.readableDidRead || this.request.replayBody !== null || this.sent !== null;
   }
 
   private resend(): void {
     this.resends++;
     this.detachStream();
     const body = this.body;
-    if (body !== null && body.readableDidRead) {
+    // Kept chunks (`sent`) go first on the new stream, then the same body goes on; else a replay.
+    if (body !== null && body.readableDidRead && this.sent === null) {
       body.removeListener('error', onBodyError);
       body[kHttp2Attempt] = undefined;
       this.body = this.request.replayBody!();
@@ -313,6 +348,7 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     this.settled = true;
     this.phase = Phase.Done;
     this.clearPoolTimer();
+    this.dropSent();
     this.pool.forget(this);
     const stream = this.stream;
     if (stream !== null) {
@@ -483,6 +519,11 @@ function onPoolTimeout(attempt: Http2Attempt): void {
 /** A stream an attempt let go of still holds its session slot until it closes. */
 function onDetachedClose(pool: SessionPool, pooled: PooledSession): void {
   pool.release(pooled);
+}
+
+/** The request body gave a chunk to its stream: kept for a resend. */
+function onBodyData(this: TaggedBody, chunk: Buffer | string): void {
+  this[kHttp2Attempt]?.onBodyData(chunk);
 }
 
 /** The request body failed: the attempt fails as the body's own failure says (the client's: the client left). */
