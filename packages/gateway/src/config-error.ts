@@ -36,17 +36,36 @@ function formatIssue(file: string, issue: ConfigIssue): string {
 /** Finds the line of a path in the source document, when the format can tell (YAML and JSON do; a module does not). */
 export type LineOf = (path: ReadonlyArray<string | number>, key?: string) => number | undefined;
 
+/** The text a value at a document path was read from when it came from the environment (`${API_KEY}`), else `undefined`. */
+export type ReferenceOf = (path: ReadonlyArray<string | number>) => string | undefined;
+
 /**
- * An issue at a document path, with the path's line when `lineOf` knows it: every problem found
- * after the schema (an unset variable, a factory's refusal, a TLS file) names its line as the
- * schema's own issues do.
+ * An issue at a document path, with the line of the path or of its nearest parent in the file when
+ * `lineOf` knows it: every problem found after the schema (an unset variable, a factory's refusal,
+ * a TLS file) names its line as the schema's own issues do, also at a key the file leaves out.
  *
  * @example
  * issueAt(['routes', 0, 'upstream'], 'targetBaseUrl must not contain credentials', loaded.lineOf);
  */
 export function issueAt(path: ReadonlyArray<string | number>, message: string, lineOf?: LineOf): ConfigIssue {
-  const line = lineOf?.(path);
+  const line = lineOf === undefined ? undefined : nearestLine(path, lineOf);
   return line === undefined ? { path: formatPath(path), message } : { path: formatPath(path), message, line };
+}
+
+/**
+ * The line of `path`, or of its nearest parent in the file, the document itself included: a
+ * required key left out has no line of its own, and the object it is missing from is where to
+ * add it (docs/gateway.md: every problem names the file, the line and the path).
+ *
+ * @example
+ * nearestLine(['routes'], lineOf); // 1, the document's first line, when the file has no routes
+ */
+export function nearestLine(path: ReadonlyArray<string | number>, lineOf: LineOf): number | undefined {
+  for (let length = path.length; length >= 0; length--) {
+    const line = lineOf(path.slice(0, length));
+    if (line !== undefined) return line;
+  }
+  return undefined;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { issueAt, type ConfigIssue, type LineOf } from './config-error.js';
+import { issueAt, type ConfigIssue, type LineOf, type ReferenceOf } from './config-error.js';
 
 /** A path in the parsed document. */
 export type DocumentPath = ReadonlyArray<string | number>;
@@ -21,11 +21,22 @@ export interface SourceFacts {
   readonly lineOf?: LineOf;
 }
 
-/** One interpolation: the environment, where issues go, and what the source tells. */
+/** A config with its references replaced, and which values came from them. */
+export interface Interpolated {
+  readonly data: unknown;
+  /**
+   * The text a value was read from (`${API_KEY}`), for each string that had a reference: a config
+   * error about it names that text instead of showing a value that may be a secret.
+   */
+  readonly referenceOf: ReferenceOf;
+}
+
+/** One interpolation: the environment, where issues go, what the source tells, which paths read the environment. */
 interface Interpolation {
   readonly env: NodeJS.ProcessEnv;
   readonly issues: ConfigIssue[];
   readonly source: SourceFacts;
+  readonly references: Map<string, string>;
 }
 
 const reference = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
@@ -40,10 +51,16 @@ const whole = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}$/;
  * default, as the shell's `:-` does).
  *
  * @example
- * interpolateEnv({ upstream: '${AUTH_URL:-http://127.0.0.1:9001}' }, process.env, issues);
+ * const { data, referenceOf } = interpolateEnv({ upstream: '${AUTH_URL:-http://127.0.0.1:9001}' }, process.env, issues);
  */
-export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, issues: ConfigIssue[], source: SourceFacts = {}): unknown {
-  return interpolateValue(value, { env, issues, source }, []);
+export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, issues: ConfigIssue[], source: SourceFacts = {}): Interpolated {
+  const references = new Map<string, string>();
+  const data = interpolateValue(value, { env, issues, source, references }, []);
+  return { data, referenceOf: (path) => references.get(referenceKey(path)) };
+}
+
+function referenceKey(path: DocumentPath): string {
+  return JSON.stringify(path);
 }
 
 function interpolateValue(value: unknown, run: Interpolation, path: Array<string | number>): unknown {
@@ -59,8 +76,10 @@ function interpolateValue(value: unknown, run: Interpolation, path: Array<string
 
 function interpolateString(text: string, run: Interpolation, path: Array<string | number>): unknown {
   if (!text.includes('${')) return text;
+  let read = false;
   const replaced = text.replace(reference, (match: string, name: string | undefined, fallback: string | undefined) => {
     if (name === undefined) return '${';
+    read = true;
     const found = run.env[name];
     // As in the shell: `:-` also replaces an empty value, but a variable set to "" is set.
     if (found !== undefined && (found !== '' || fallback === undefined)) return found;
@@ -68,6 +87,7 @@ function interpolateString(text: string, run: Interpolation, path: Array<string 
     run.issues.push(issueAt(path, `environment variable ${name} is not set (write \${${name}:-default} for a default)`, run.source.lineOf));
     return match;
   });
+  if (read) run.references.set(referenceKey(path), text);
   if (!whole.test(text)) return replaced;
   const typed = typedValue(replaced);
   const { quoting } = run.source;

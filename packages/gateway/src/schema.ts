@@ -80,14 +80,22 @@ function isOrigin(value: string): boolean {
   return url.pathname === '/' && url.search === '' && url.hash === '';
 }
 
-const targetUrl = upstreamUrl.refine(isOrigin, (value) => ({
-  message: `expected an origin such as http://10.0.0.1:8000, without a path (the path goes in upstreamPrefix), got "${withoutUserinfo(value)}"`,
-}));
+/** Whether a URL has no user or password (a value that is no URL was refused already). */
+function hasNoCredentials(value: string): boolean {
+  if (!URL.canParse(value)) return true;
+  const url = new URL(value);
+  return url.username === '' && url.password === '';
+}
 
-/** A name to look up: an origin without credentials (balance() and core refuse them; said here, with its line). */
-const dnsOrigin = targetUrl.refine((value) => !URL.canParse(value) || (new URL(value).username === '' && new URL(value).password === ''), {
-  message: 'expected no credentials in the URL (set an Authorization header with headers:)',
-});
+/**
+ * One target of a pool: an origin without credentials (balance() and core refuse them; said here,
+ * at the target's own path and line, rather than as the route's balance failing to build).
+ */
+const targetUrl = upstreamUrl
+  .refine(isOrigin, (value) => ({
+    message: `expected an origin such as http://10.0.0.1:8000, without a path (the path goes in upstreamPrefix), got "${withoutUserinfo(value)}"`,
+  }))
+  .refine(hasNoCredentials, { message: 'expected no credentials in the URL (set an Authorization header with headers:)' });
 
 /**
  * One target of a route that lists several: its origin (`url`) or a name whose every address is
@@ -97,7 +105,8 @@ const dnsOrigin = targetUrl.refine((value) => !URL.canParse(value) || (new URL(v
 const poolTargetObject = z
   .object({
     url: targetUrl.optional(),
-    dns: dnsOrigin.optional(),
+    // A name to look up: an origin, as `url` is.
+    dns: targetUrl.optional(),
     interval: timerMilliseconds.min(1, 'expected at least 1 ms').optional(),
     tls: upstreamTls.optional(),
     weight: z.number().int().positive().optional(),
@@ -210,6 +219,27 @@ function distinctListenerNames(config: { listen: Array<{ name?: string }> }, con
     if (listener.name === undefined || first === index) return;
     context.addIssue({ code: z.ZodIssueCode.custom, path: ['listen', index, 'name'], message: `"${listener.name}" already names listen[${first}]: each listener needs its own name` });
   });
+}
+
+/**
+ * Two listeners on one address and port: the second could never listen (EADDRINUSE at serve), so
+ * `relay check` refuses it. Port 0 picks a free port each time and may repeat.
+ */
+function distinctListenAddresses(config: { listen: Array<{ host: string; port: number }> }, context: z.RefinementCtx): void {
+  const seen = new Map<string, number>();
+  config.listen.forEach((listener, index) => {
+    if (listener.port === 0) return;
+    const address = `${normalHost(listener.host)} ${listener.port}`;
+    const first = seen.get(address);
+    if (first === undefined) seen.set(address, index);
+    else context.addIssue({ code: z.ZodIssueCode.custom, path: ['listen', index], message: `${listener.host} port ${listener.port} is also listen[${first}]'s: each listener needs its own address and port` });
+  });
+}
+
+/** A listen host as the system binds it: case and a final dot aside, an IPv6 address in its shortest form (`::0` is `::`). */
+function normalHost(host: string): string {
+  if (isIP(host) === 6) return new URL(`http://[${host}]`).hostname;
+  return host.toLowerCase().replace(/\.$/, '');
 }
 
 type EndpointKey = 'health' | 'metrics' | 'status' | 'status.json';
@@ -334,6 +364,7 @@ export const gatewayConfigSchema = z
   .superRefine((config, context) => {
     knownListeners(config, context);
     distinctListenerNames(config, context);
+    distinctListenAddresses(config, context);
     distinctEndpointPaths(config, context);
     redisWhereAsked(config, context);
   });

@@ -1,25 +1,36 @@
 import { z } from 'zod';
-import { ConfigError, formatPath, type ConfigIssue, type LineOf } from './config-error.js';
+import { ConfigError, formatPath, nearestLine, type ConfigIssue, type LineOf, type ReferenceOf } from './config-error.js';
 import { nearestWord } from './nearest.js';
 import { gatewayConfigSchema, type ResolvedConfig } from './schema.js';
+import { schemasAt } from './schema-at.js';
+
+/** What the source document tells about the data: lines, and which values came from the environment. */
+interface DataSource {
+  readonly data: unknown;
+  readonly lineOf: LineOf;
+  readonly referenceOf: ReferenceOf;
+}
 
 /**
  * Validates parsed config data against the schema: every issue with its document path, what was
- * expected and, for an unknown key, the nearest valid one. Throws a `ConfigError`.
+ * expected and, for an unknown key, the nearest valid one. A value read from the environment
+ * (`referenceOf` names its reference) is not shown in a message, only where it came from: it may
+ * be a secret. Throws a `ConfigError`.
  *
  * @example
  * const config = validateConfig(JSON.parse(text), 'gateway.json');
  */
-export function validateConfig(data: unknown, file: string, lineOf: LineOf = () => undefined): ResolvedConfig {
+export function validateConfig(data: unknown, file: string, lineOf: LineOf = () => undefined, referenceOf: ReferenceOf = () => undefined): ResolvedConfig {
   const result = gatewayConfigSchema.safeParse(data);
   if (result.success) return result.data;
-  const issues = result.error.issues.flatMap((issue) => describeIssue(issue, data, lineOf));
+  const issues = result.error.issues.flatMap((issue) => describeIssue(issue, { data, lineOf, referenceOf }));
   throw new ConfigError(file, dedupe(issues).sort(byLine));
 }
 
-function describeIssue(issue: z.ZodIssue, data: unknown, lineOf: LineOf): ConfigIssue[] {
+function describeIssue(issue: z.ZodIssue, source: DataSource): ConfigIssue[] {
+  const { data, lineOf } = source;
   if (issue.code === z.ZodIssueCode.unrecognized_keys) {
-    const valid = keysAt(gatewayConfigSchema, issue.path);
+    const valid = keysAt(issue.path);
     return issue.keys.map((key) => ({
       path: formatPath([...issue.path, key]),
       message: unknownKeyMessage(key, valid),
@@ -28,41 +39,47 @@ function describeIssue(issue: z.ZodIssue, data: unknown, lineOf: LineOf): Config
   }
   if (issue.code === z.ZodIssueCode.invalid_union) {
     const branch = closestBranch(issue, data);
-    if (branch !== null) return branch.flatMap((inner) => describeIssue(inner, data, lineOf));
+    if (branch !== null) return branch.flatMap((inner) => describeIssue(inner, source));
     const unknown = unknownInEveryBranch(issue);
     if (unknown.length > 0) {
-      const valid = keysAt(gatewayConfigSchema, issue.path);
+      const valid = keysAt(issue.path);
       return unknown.map((key) => ({ path: formatPath([...issue.path, key]), message: unknownKeyMessage(key, valid), line: lineOf(issue.path, key) }));
     }
   }
-  return [{ path: formatPath(issue.path), message: expectation(issue, valueAt(data, issue.path)), line: nearestLine(issue.path, lineOf) }];
+  return [{ path: formatPath(issue.path), message: message(issue, source), line: nearestLine(issue.path, lineOf) }];
+}
+
+function message(issue: z.ZodIssue, source: DataSource): string {
+  const value = got(source, issue.path);
+  // A refinement's own message ends with the value it got (`…, got "x"`): not one read from the environment.
+  if (issue.code === z.ZodIssueCode.custom && source.referenceOf(issue.path) !== undefined) return issue.message.replace(/, got .*$/s, `, got ${value}`);
+  return expectation(issue, value);
 }
 
 /**
- * The line of `path`, or of its nearest parent in the file: a required key left out has no line of
- * its own, and the object it is missing from is where to add it (docs/gateway.md: every problem
- * names the file, the line and the path).
+ * The value at a path as a message shows it after "got": for one read from the environment, its
+ * type and the reference it came from (`a number from ${API_KEY}`), never the value.
  */
-function nearestLine(path: ReadonlyArray<string | number>, lineOf: LineOf): number | undefined {
-  for (let length = path.length; length > 0; length--) {
-    const line = lineOf(path.slice(0, length));
-    if (line !== undefined) return line;
-  }
-  return undefined;
+function got(source: DataSource, path: ReadonlyArray<string | number>): string {
+  const value = valueAt(source.data, path);
+  const reference = source.referenceOf(path);
+  if (reference === undefined) return shown(value);
+  const from = /^\$\{[^}]*\}$/.test(reference) ? reference : shown(reference);
+  return `${typeof value === 'number' ? 'a number' : typeof value === 'boolean' ? 'a boolean' : 'a string'} from ${from}`;
 }
 
 /**
  * What a union without a message of its own takes (`true` or options, a string or a list …), from
  * the type each branch expected at the union's own path: zod's default says only "Invalid input".
  */
-function unionExpectation(issue: z.ZodInvalidUnionIssue, value: unknown): string {
+function unionExpectation(issue: z.ZodInvalidUnionIssue, value: string): string {
   // A union with an errorMap of its own (`upstream`, `trustProxy` …) already says what it takes.
   if (issue.message !== undefined && issue.message !== 'Invalid input') return issue.message;
-  const keys = keysAt(gatewayConfigSchema, issue.path);
+  const keys = keysAt(issue.path);
   const branches = [...new Set(branchExpectations(issue, keys))];
-  if (branches.length === 0) return `expected another type, got ${shown(value)}`;
+  if (branches.length === 0) return `expected another type, got ${value}`;
   const list = branches.length === 1 ? branches[0]! : `${branches.slice(0, -1).join(', ')} or ${branches.at(-1)!}`;
-  return `expected ${list}, got ${shown(value)}`;
+  return `expected ${list}, got ${value}`;
 }
 
 function branchExpectations(issue: z.ZodInvalidUnionIssue, keys: string[]): string[] {
@@ -122,21 +139,22 @@ function unknownInEveryBranch(issue: z.ZodInvalidUnionIssue): string[] {
   return refused[0]!.filter((key) => refused.every((keys) => keys.includes(key)));
 }
 
-function expectation(issue: z.ZodIssue, value: unknown): string {
+/** What was expected at an issue's path, and what was there (`got`, as `got()` shows it). */
+function expectation(issue: z.ZodIssue, value: string): string {
   switch (issue.code) {
     case z.ZodIssueCode.invalid_type:
       if (issue.received === 'undefined') return `required: expected ${article(issue.expected)}`;
-      if (issue.message.startsWith('Expected ')) return `expected ${article(issue.expected)}, got ${shown(value)}`;
-      return `${issue.message}, got ${shown(value)}`;
+      if (issue.message.startsWith('Expected ')) return `expected ${article(issue.expected)}, got ${value}`;
+      return `${issue.message}, got ${value}`;
     case z.ZodIssueCode.invalid_literal:
-      return `expected ${JSON.stringify(issue.expected)}, got ${shown(value)}`;
+      return `expected ${JSON.stringify(issue.expected)}, got ${value}`;
     case z.ZodIssueCode.invalid_enum_value:
-      return `expected one of ${issue.options.join(', ')}, got ${shown(value)}`;
+      return `expected one of ${issue.options.join(', ')}, got ${value}`;
     case z.ZodIssueCode.invalid_union:
       return unionExpectation(issue, value);
     case z.ZodIssueCode.too_small:
     case z.ZodIssueCode.too_big:
-      return `${issue.message.startsWith('expected') ? issue.message : lowerFirst(issue.message)}, got ${shown(value)}`;
+      return `${issue.message.startsWith('expected') ? issue.message : lowerFirst(issue.message)}, got ${value}`;
     default:
       return issue.message;
   }
@@ -167,33 +185,13 @@ function valueAt(data: unknown, path: ReadonlyArray<string | number>): unknown {
 }
 
 /**
- * The valid keys of the object schema at a document path, through defaults, optionals, arrays,
- * records and unions (every branch is tried: `rateLimit` is an object or a list of them; a key
- * is `{ header }` or `{ cookie }`, whose keys are both valid there).
+ * The valid keys of the object schema at a document path, through unions (every branch is tried:
+ * `rateLimit` is an object or a list of them; a key is `{ header }` or `{ cookie }`, whose keys are
+ * both valid there).
  */
-function keysAt(schema: z.ZodTypeAny, path: ReadonlyArray<string | number>): string[] {
-  const current = unwrapped(schema);
-  if (current instanceof z.ZodUnion) {
-    return [...new Set((current.options as z.ZodTypeAny[]).flatMap((option) => keysAt(option, path)))];
-  }
-  if (path.length === 0) return current instanceof z.ZodObject ? Object.keys(current.shape as object) : [];
-  const [part, ...rest] = path;
-  if (current instanceof z.ZodArray) return typeof part === 'number' ? keysAt(current.element as z.ZodTypeAny, rest) : [];
-  if (current instanceof z.ZodRecord) return keysAt(current.valueSchema as z.ZodTypeAny, rest);
-  if (!(current instanceof z.ZodObject)) return [];
-  const next = (current.shape as Record<string, z.ZodTypeAny>)[String(part)];
-  return next === undefined ? [] : keysAt(next, rest);
-}
-
-/** The schema inside optionals, nullables, defaults and refinements. */
-function unwrapped(schema: z.ZodTypeAny): z.ZodTypeAny {
-  let current = schema;
-  for (;;) {
-    if (current instanceof z.ZodOptional || current instanceof z.ZodNullable) current = current.unwrap() as z.ZodTypeAny;
-    else if (current instanceof z.ZodDefault) current = current.removeDefault() as z.ZodTypeAny;
-    else if (current instanceof z.ZodEffects) current = current.innerType() as z.ZodTypeAny;
-    else return current;
-  }
+function keysAt(path: ReadonlyArray<string | number>): string[] {
+  const objects = schemasAt(gatewayConfigSchema, path).filter((schema): schema is z.AnyZodObject => schema instanceof z.ZodObject);
+  return [...new Set(objects.flatMap((schema) => Object.keys(schema.shape as object)))];
 }
 
 function dedupe(issues: ConfigIssue[]): ConfigIssue[] {

@@ -107,9 +107,10 @@ test('check: missing required keys, wrong types and unknown top-level keys', asy
   assert.is(result.code, 2);
   assert.is(
     result.stderr,
-    `${types}:2: listen[0].port: expected a port number, got "eighty"\n` +
-      `${types}:3: route: unknown key "route" (did you mean "routes"?)\n` +
-      `${types}: routes: required: expected an array\n`,
+    // A top-level key left out is at the document's first line, as a nested one is at its object's.
+    `${types}:1: routes: required: expected an array\n` +
+      `${types}:2: listen[0].port: expected a port number, got "eighty"\n` +
+      `${types}:3: route: unknown key "route" (did you mean "routes"?)\n`,
   );
 });
 
