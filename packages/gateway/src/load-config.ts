@@ -78,7 +78,7 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
   const { data, referenceOf } = interpolateEnv(document.toJS(), env, issues, { quoting, lineOf });
   if (issues.length > 0) throw new ConfigError(shown, issues);
   if (quoting !== undefined) quotedScalars(data, quoting.kept);
-  return { config: validateConfig(data, shown, lineOf, referenceOf), file, dir: dirname(file), shown, text, lineOf, ...(identity === undefined ? {} : { identity }) };
+  return { config: validateConfig(data, shown, { lineOf, referenceOf }), file, dir: dirname(file), shown, text, lineOf, ...(identity === undefined ? {} : { identity }) };
 }
 
 async function readText(file: string, shown: string): Promise<string> {

@@ -11,6 +11,17 @@ interface DataSource {
   readonly referenceOf: ReferenceOf;
 }
 
+/** Where the parsed data came from: its lines in the file, and the values read from the environment. */
+export interface ConfigSource {
+  /** The line of a document path (YAML and JSON files). */
+  readonly lineOf?: LineOf;
+  /** The `${VAR}` reference a value at a path was read from. */
+  readonly referenceOf?: ReferenceOf;
+}
+
+const noLine: LineOf = () => undefined;
+const noReference: ReferenceOf = () => undefined;
+
 /**
  * Validates parsed config data against the schema: every issue with its document path, what was
  * expected and, for an unknown key, the nearest valid one. A value read from the environment
@@ -20,7 +31,9 @@ interface DataSource {
  * @example
  * const config = validateConfig(JSON.parse(text), 'gateway.json');
  */
-export function validateConfig(data: unknown, file: string, lineOf: LineOf = () => undefined, referenceOf: ReferenceOf = () => undefined): ResolvedConfig {
+export function validateConfig(data: unknown, file: string, source: ConfigSource = {}): ResolvedConfig {
+  const lineOf = source.lineOf ?? noLine;
+  const referenceOf = source.referenceOf ?? noReference;
   const result = gatewayConfigSchema.safeParse(data);
   if (result.success) return result.data;
   const issues = result.error.issues.flatMap((issue) => describeIssue(issue, { data, lineOf, referenceOf }));
