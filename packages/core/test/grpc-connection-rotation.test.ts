@@ -3,12 +3,11 @@
 // (RFC 9113 §8.7), and a direct grpc-js client retries them transparently; through the relay they
 // must not fail either, although each has a body that had started.
 import http2, { constants, type ServerHttp2Stream } from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { echoMethod, listenHttp2, type EchoMessage } from '@relay/testkit';
-import { createRelay, http2Transport, type RelayOptions } from '../src/index.js';
+import { grpcFront, unary } from './grpc-helpers.js';
 
 const test = suite('gRPC connection rotation');
 const closers: Array<() => Promise<void> | void> = [];
@@ -22,7 +21,6 @@ const service = {
   slow: echoMethod('/relay.rotation.Echo/Slow'),
 } satisfies grpc.ServiceDefinition;
 const EchoClient = grpc.makeGenericClientConstructor(service, 'Echo');
-type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 
 async function startService(options: grpc.ServerOptions): Promise<number> {
   const server = new grpc.Server(options);
@@ -37,28 +35,6 @@ async function startService(options: grpc.ServerOptions): Promise<number> {
   return port;
 }
 
-/** A grpc-js client to an HTTP/2 front of a relay to `target` over http2Transport. */
-async function front(target: string, options: Partial<RelayOptions> = {}): Promise<Client> {
-  const relay = createRelay({ targetBaseUrl: target, transport: http2Transport(), timeout: { read: 30_000 }, ...options });
-  const server = http2.createServer(relay.handle);
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on('session', (s) => sessions.add(s));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const client = new EchoClient(`127.0.0.1:${(server.address() as AddressInfo).port}`, grpc.credentials.createInsecure()) as Client;
-  closers.push(async () => {
-    client.close();
-    for (const s of sessions) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await relay.shutdown({ timeout: 500 });
-  });
-  return client;
-}
-
-function unary(client: Client, name: string, request: Message) {
-  return new Promise<{ error: grpc.ServiceError | null; response?: Message }>((resolve) => {
-    client[name]!(request, new grpc.Metadata(), {}, (error: grpc.ServiceError | null, response: Message) => resolve({ error, response }));
-  });
-}
 
 /**
  * A gRPC echo service by hand on node:http2 that rotates its connection at the `rotateAt`-th call:
@@ -97,7 +73,7 @@ async function rotatingService(rotateAt: number): Promise<{ url: string; calls: 
 
 test('a call the service refuses by rotating its connection (GOAWAY below it once its message arrived, then close) succeeds through the relay: sent again, message and all, on a new connection', async () => {
   const service = await rotatingService(2);
-  const client = await front(service.url);
+  const client = await grpcFront({ target: service.url, client: EchoClient, closers, relay: { timeout: { read: 30_000 } } });
   const first = await unary(client, 'unary', { text: 'before', n: 0 });
   assert.is(first.error, null, `${first.error?.code} ${first.error?.details}`);
   const rotated = await unary(client, 'unary', { text: 'rotated', n: 7 });
@@ -111,7 +87,7 @@ test('a call the service refuses by rotating its connection (GOAWAY below it onc
 test('a service with grpc.max_connection_age_ms (GOAWAY, then close, as grpc-go and grpc-js servers rotate connections): every call over 2 s through the relay all succeed', async () => {
   // Statistical: on a relay that gives up on a started body, 1–3 % of these calls failed (tens of them).
   const port = await startService({ 'grpc.max_connection_age_ms': 200, 'grpc.max_connection_age_grace_ms': 2000 });
-  const client = await front(`http://127.0.0.1:${port}`);
+  const client = await grpcFront({ target: `http://127.0.0.1:${port}`, client: EchoClient, closers, relay: { timeout: { read: 30_000 } } });
   const failures: string[] = [];
   let done = 0;
   const until = Date.now() + 2000;

@@ -2,14 +2,14 @@
 // got the call or may have (a read or write timeout, a request deadline), so no client sends it again
 // as "safe to retry"; UNAVAILABLE (14) when nothing reached the service (connect or pool timeout).
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { echoMethod, listenHttp2, waitFor, writeChunks, type EchoMessage } from '@relay/testkit';
-import { createRelay, http2Transport, RelayError, type Relay, type RelayOptions, type Stage } from '../src/index.js';
+import { createRelay, http2Transport, RelayError, type Relay, type Stage } from '../src/index.js';
 import { grpcStatusForHttp } from '../src/relay/grpc-answer.js';
 import { h2FrontSession, type Closers } from './http2-helpers.js';
+import { grpcFront, unary } from './grpc-helpers.js';
 
 const test = suite('gRPC statuses of the relay’s timeouts');
 const closers: Closers = [];
@@ -20,7 +20,6 @@ test.after.each(async () => {
 type Message = EchoMessage;
 const service = { slow: echoMethod('/relay.timeouts.Echo/Slow') } satisfies grpc.ServiceDefinition;
 const EchoClient = grpc.makeGenericClientConstructor(service, 'Echo');
-type Client = grpc.Client & Record<string, (...args: unknown[]) => unknown>;
 
 interface Probe {
   seen: string[];
@@ -46,28 +45,6 @@ async function startService(probe: Probe): Promise<number> {
   return port;
 }
 
-/** A grpc-js client to an HTTP/2 front of a relay to `target`. */
-async function grpcFront(target: string, options: Partial<RelayOptions> = {}): Promise<Client> {
-  const relay = createRelay({ targetBaseUrl: target, transport: http2Transport(), ...options });
-  const server = http2.createServer(relay.handle);
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on('session', (s) => sessions.add(s));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const client = new EchoClient(`127.0.0.1:${(server.address() as AddressInfo).port}`, grpc.credentials.createInsecure()) as Client;
-  closers.push(async () => {
-    client.close();
-    for (const s of sessions) s.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    await relay.shutdown({ timeout: 500 });
-  });
-  return client;
-}
-
-function unary(client: Client, name: string, request: Message) {
-  return new Promise<{ error: grpc.ServiceError | null; response?: Message }>((resolve) => {
-    client[name]!(request, new grpc.Metadata(), {}, (error: grpc.ServiceError | null, response: Message) => resolve({ error, response }));
-  });
-}
 
 /** An h2 upstream that hands each stream to `handler`. */
 async function h2Upstream(handler: (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void, settings: http2.Settings = {}): Promise<string> {
@@ -94,7 +71,7 @@ function grpcCall(session: http2.ClientHttp2Session, upload = 1): Promise<Incomi
 
 test('the relay’s own read timeout firing on a call the service already received answers DEADLINE_EXCEEDED (as Envoy and linkerd now do), never UNAVAILABLE, which tells clients to retry a call that may have run', async () => {
   const probe: Probe = { seen: [], cancelled: [] };
-  const client = await grpcFront(`http://127.0.0.1:${await startService(probe)}`, { timeout: { read: 300 } });
+  const client = await grpcFront({ target: `http://127.0.0.1:${await startService(probe)}`, client: EchoClient, closers, relay: { timeout: { read: 300 } } });
   const result = await unary(client, 'slow', { text: 'late', n: 5000 });
   assert.equal(probe.seen, ['late'], 'the service received the call');
   assert.ok(await waitFor(() => probe.cancelled.length === 1, 3000), 'the service saw the cancel');
