@@ -77,8 +77,8 @@ export function balance(options: BalanceOptions): BalanceStage {
 function balanceHandler(pool: Pool, circuit: CircuitRules | null, maxWait: number, next: Handler): Handler {
   async function attempt(member: Member, request: ProxyRequest): Promise<ProxyResponse> {
     let response: ProxyResponse;
-    // An abort (a retry deadline) that comes after this point cut the attempt while it waited on its target.
-    const sentLive = !request.client.aborted;
+    // A client already gone: the attempt is not sent live whatever ends it.
+    const clientStayed = !request.client.aborted;
     try {
       // The attempt's own value (retry() makes one per attempt): choosing its target in place spares
       // a spread copy of the request per attempt, and outer stages see where it went.
@@ -86,7 +86,7 @@ function balanceHandler(pool: Pool, circuit: CircuitRules | null, maxWait: numbe
       response = await next(request);
     } catch (error) {
       release(member);
-      pool.recordError(member, error, { sentLive });
+      pool.recordError(member, error, { sentLive: clientStayed && !cutBeforeSent(request) });
       throw error;
     }
     pool.recordStatus(member, response.status);
@@ -127,7 +127,7 @@ function balanceHandler(pool: Pool, circuit: CircuitRules | null, maxWait: numbe
    * the target stayed at its limit, and `retry()` tries another target after `Retry-After`.
    */
   async function waitForSlot(member: Member, request: ProxyRequest, rules: CircuitRules): Promise<ProxyResponse> {
-    const served = await waitWhileClientStays(request.client, {
+    const served = await waitWhileClientStays(request, {
       maxWait,
       waitingFor: 'a free upstream slot',
       enter: (granted) => {
@@ -149,7 +149,7 @@ function balanceHandler(pool: Pool, circuit: CircuitRules | null, maxWait: numbe
    * name without addresses is: 503 ERR_NO_TARGET with `Retry-After`.
    */
   async function afterFirstLookups(lookups: Promise<void>, request: ProxyRequest): Promise<ProxyResponse> {
-    const looked = await waitWhileClientStays(request.client, {
+    const looked = await waitWhileClientStays(request, {
       maxWait,
       waitingFor: 'the first DNS lookup of its targets',
       enter: (done) => {
@@ -173,6 +173,10 @@ function balanceHandler(pool: Pool, circuit: CircuitRules | null, maxWait: numbe
   }
 
   function balanceStage(request: ProxyRequest): Promise<ProxyResponse> {
+    // An attempt held in a stage before this one past its bound's cut (a retry deadline): the run is
+    // over, and the attempt is never sent, nor given a target, nor counted.
+    const cut = request.bound?.reason;
+    if (cut != null) return Promise.reject(cut);
     if (!pool.running) {
       const lookups = pool.start();
       // A pool of DNS names has nobody to send to before the first lookups end.
@@ -189,4 +193,14 @@ function balanceHandler(pool: Pool, circuit: CircuitRules | null, maxWait: numbe
   }
 
   return balanceStage;
+}
+
+/**
+ * Whether the attempt's bound (a retry deadline) was cut before the attempt reached its transport:
+ * it was never sent, and its `ERR_DEADLINE` says nothing about its target. A cut that stopped it in
+ * flight is the target's timeout.
+ */
+function cutBeforeSent(request: ProxyRequest): boolean {
+  const bound = request.bound;
+  return bound !== undefined && bound.reason !== null && !bound.cutInFlight;
 }

@@ -1,4 +1,4 @@
-import { RelayError, type ClientInfo } from '@relay/core';
+import { RelayError, type ProxyRequest } from '@relay/core';
 
 /** Puts a waiter in: it calls `done` when what it waits for comes, and returns what takes it out again. */
 export type Enter = (done: () => void) => () => void;
@@ -13,16 +13,18 @@ export interface BoundedWait {
 }
 
 /**
- * Waits, on behalf of a client request, for what `wait.enter` waits for, at most `wait.maxWait` ms:
- * `true` when it came, `false` when the time ran out. The wait is the request's attempt for now
- * (its abort handler, as a transport's is): a cut of the attempt (`abortAttempt`, a retry deadline's
- * 504 ERR_DEADLINE) or a shutdown rejects with its own reason, and takes the waiter out of the
- * queue at once; a client that left gets ERR_CLIENT_ABORTED, for which core writes no answer.
+ * Waits, on behalf of the attempt `request`, for what `wait.enter` waits for, at most `wait.maxWait`
+ * ms: `true` when it came, `false` when the time ran out. The wait is the attempt for now (the
+ * client's abort handler, as a transport's is): a cut of the attempt's bound (`request.bound`, a
+ * retry deadline's 504 ERR_DEADLINE) or a shutdown rejects with its own reason, and takes the
+ * waiter out of the queue at once; a client that left gets ERR_CLIENT_ABORTED, for which core
+ * writes no answer.
  *
  * @example
- * const served = await waitWhileClientStays(request.client, { maxWait: 10_000, waitingFor: 'a free upstream slot', enter: (done) => queue.add(done) });
+ * const served = await waitWhileClientStays(request, { maxWait: 10_000, waitingFor: 'a free upstream slot', enter: (done) => queue.add(done) });
  */
-export function waitWhileClientStays(client: ClientInfo, wait: BoundedWait): Promise<boolean> {
+export function waitWhileClientStays(request: ProxyRequest, wait: BoundedWait): Promise<boolean> {
+  const client = request.client;
   return new Promise<boolean>((resolve, reject) => {
     const clientLeft = (): RelayError => new RelayError('ERR_CLIENT_ABORTED', `the client left while waiting for ${wait.waitingFor}`);
     if (client.aborted) {
@@ -55,8 +57,8 @@ export function waitWhileClientStays(client: ClientInfo, wait: BoundedWait): Pro
     };
     const leave = wait.enter(came);
     if (settled) return;
-    // Registered after `enter`: a cut already waiting for the attempt (`abortAttempt`) comes at once.
-    client.setAbortHandler({ onClientAbort: cut });
+    // Registered after `enter`: an attempt whose bound was cut already is cut at once.
+    client.setAbortHandler({ request, onClientAbort: cut });
     if (!settled && wait.maxWait > 0) timer = setTimeout(expired, wait.maxWait);
   });
 }

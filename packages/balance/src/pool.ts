@@ -235,8 +235,8 @@ export class Pool {
 
   /**
    * Counts an attempt that failed before its response head. `attempt.sentLive`: it was sent while
-   * the request was not aborted yet, so an abort that cut it (`ERR_DEADLINE`) came while it waited
-   * on this target.
+   * its client stayed and its bound was not cut, so a cut that ended it (`ERR_DEADLINE`) came while
+   * it waited on this target.
    */
   recordError(member: Member, error: unknown, attempt: { readonly sentLive: boolean }): void {
     const outlier = this.rules.outlier;

@@ -2,15 +2,29 @@
 // on its target is that target's timeout (Envoy counts a route timeout against the host, nginx counts
 // proxy_read_timeout in max_fails), so a target that accepts and never answers is ejected even when
 // the deadline is shorter than the relay's read timeout. A deadline that cuts a wait in the circuit
-// queue says nothing about the target, and a pool whose `errors` name no timeout counts none.
+// queue, or an attempt before it was sent (held in a stage before or after balance() past the
+// deadline), says nothing about the target, and a pool whose `errors` name no timeout counts none.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { ServerResponse } from 'node:http';
-import { createRelay } from '@relay/core';
+import { createRelay, type ProxyRequest, type Stage } from '@relay/core';
 import { retry } from '@relay/retry';
-import { fetchRaw, serveRelay, startUpstream, waitFor } from '@relay/testkit';
+import { delay, fetchRaw, serveRelay, startUpstream, waitFor } from '@relay/testkit';
 import { balance } from '../src/index.js';
 import { named } from './helpers.js';
+
+/** A stage (between retry() and balance(), or after balance()) that holds each attempt `ms` (a per-attempt token fetch). */
+function holdEachAttempt(ms: number): Stage {
+  return {
+    name: 'hold-each-attempt',
+    wrap: (next) =>
+      async function holdEachAttemptStage(request: ProxyRequest) {
+        await delay(ms);
+        return next(request);
+      },
+  };
+}
+
 
 test('a target that accepts and never answers is ejected when retry({ deadline }) cuts its attempts (Envoy counts a route timeout, nginx a proxy timeout)', async () => {
   const held: ServerResponse[] = [];
@@ -72,6 +86,56 @@ test('a deadline that cuts a wait for a circuit slot is not a failure of the tar
     await waiter.close();
     await holder.close();
     await slow.close();
+  }
+});
+
+test('an attempt that reaches balance() after the retry deadline passed is not counted against (or ejecting) its target', async () => {
+  const held: ServerResponse[] = [];
+  let requests = 0;
+  const target = await startUpstream((_req, res) => {
+    requests++;
+    held.push(res);
+  });
+  const pool = balance({ targets: [target.url], outlier: { consecutiveFailures: 1 } });
+  const served = await serveRelay(createRelay({ targetBaseUrl: target.url, stages: [retry({ maxRetries: 0, deadline: 150 }), holdEachAttempt(400), pool] }));
+  try {
+    const response = await fetchRaw(served.url);
+    assert.is(response.status, 504);
+    await delay(600); // the held attempt reaches the pool and its transport meanwhile
+    const state = pool.targets()[0]!;
+    assert.is(requests, 0, 'the late attempt was not sent');
+    assert.is(state.inFlight, 0);
+    assert.is(state.ejections, 0, 'the target was ejected for a deadline that had passed before its attempt was sent');
+    assert.is(state.consecutiveFailures, 0, 'a deadline that passed before the attempt was sent was counted against the target');
+  } finally {
+    for (const res of held) res.destroy();
+    await served.close();
+    await target.close();
+  }
+});
+
+test('an attempt held after balance() (between the pool and its transport) past the retry deadline is not sent, nor counted against its target', async () => {
+  const held: ServerResponse[] = [];
+  let requests = 0;
+  const target = await startUpstream((_req, res) => {
+    requests++;
+    held.push(res);
+  });
+  const pool = balance({ targets: [target.url], outlier: { consecutiveFailures: 1 } });
+  const served = await serveRelay(createRelay({ targetBaseUrl: target.url, stages: [retry({ maxRetries: 0, deadline: 150 }), pool, holdEachAttempt(400)] }));
+  try {
+    const response = await fetchRaw(served.url);
+    assert.is(response.status, 504);
+    await delay(600); // the held attempt reaches its transport meanwhile
+    const state = pool.targets()[0]!;
+    assert.is(requests, 0, 'the late attempt was sent');
+    assert.is(state.inFlight, 0);
+    assert.is(state.ejections, 0);
+    assert.is(state.consecutiveFailures, 0, 'an attempt cut before it was sent was counted against its target');
+  } finally {
+    for (const res of held) res.destroy();
+    await served.close();
+    await target.close();
   }
 });
 

@@ -87,6 +87,8 @@ async function rewriteRequest(settings: BufferedSettings, fn: RequestTransformer
     client: request.client,
     // A target a stage before chose (router, balance). No trailers: the body now has a Content-Length.
     target: request.target,
+    // A retry deadline's cut of this attempt reaches it.
+    bound: request.bound,
   });
 }
 

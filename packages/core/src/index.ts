@@ -18,6 +18,7 @@ export { RelayError, errorStatus, toRelayError, type RelayErrorCode, type RelayE
 // Writing a stage.
 export type { Handler, HeaderRecord, HeaderValue, ProxyRequest, ProxyResponse, Stage, StageContext, UpgradeHandoff } from './types.js';
 export { ClientInfo, type AnswerHandler, type ClientFacts } from './request/client.js';
+export { AttemptBound } from './request/attempt-bound.js';
 export { compose, stageContext } from './pipeline.js';
 export { parseTarget } from './options.js';
 export { assertKnownKeys } from './known-keys.js';

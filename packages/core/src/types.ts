@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
+import type { AttemptBound } from './request/attempt-bound.js';
 import type { ClientInfo } from './request/client.js';
 
 /** A header value: repeated headers keep every value, in order. */
@@ -58,6 +59,13 @@ export interface ProxyRequest {
    * read it once connected.)
    */
   bodyRead?: 'send' | 'connected';
+  /**
+   * The bound a stage put on this attempt (`retry({ deadline })`'s run): once the bound is cut, the
+   * attempt fails with its reason wherever it is, at once at its transport or before it is sent.
+   * A spread (`{ ...request, headers }`) keeps it; a stage that builds a new request value field by
+   * field copies it as it copies `client`. Absent on attempts nothing bounds.
+   */
+  bound?: AttemptBound;
   /** Facts about the client and its connection, shared by every attempt. */
   client: ClientInfo;
 }

@@ -26,7 +26,7 @@ function fakeWebsocket(log: string[], seen: ProxyRequest[]): UpgradeTransport {
           closed = true;
           log.push(`reject:${reason.message}`);
         };
-        request.client.setAbortHandler({ onClientAbort: closeUpstream });
+        request.client.setAbortHandler({ request, onClientAbort: closeUpstream });
         return {
           status: 101,
           statusMessage: 'Switching Protocols',

@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import pRetry, { type RetryContext } from 'p-retry';
 import { loggedPath } from '@relay/core/transport';
-import { toRelayError, type ClientInfo, type Handler, type HeaderRecord, type Logger, type ProxyRequest, type ProxyResponse, type RelayError, type Stage, type StageContext, type Target } from '@relay/core';
+import { AttemptBound, toRelayError, type ClientInfo, type Handler, type HeaderRecord, type Logger, type ProxyRequest, type ProxyResponse, type RelayError, type Stage, type StageContext, type Target } from '@relay/core';
 import { copyHeaders } from '@relay/core/transport';
 import { BodyCollector, ReplayStream } from './replay.js';
 import { compileRetryRules, deadlineError, decideRetry, fitsDeadline, waitUnlessAborted, type RetryOptions, type RetryRules } from './retry-rules.js';
@@ -85,22 +85,26 @@ class RetryableResponse extends Error {
 }
 
 /**
- * A run's `deadline`. When it passes, the attempt in flight is cut (`client.abortAttempt`: the
- * attempt only, never the client, so a stage outside this one can still answer the 504 its own
- * way) and the run rejects with `ERR_DEADLINE` at once, even if the attempt is still in an inner
- * stage that does not hear the cut. Attempts that are still running are over when `settle` runs.
+ * A run's `deadline`. When it passes, the run's attempts are cut (`bound`, which each of them
+ * carries: the attempt in flight at once, one still in an inner stage when it reaches its
+ * transport, and never the attempt of another run or the client, so a stage outside this one can
+ * still answer the 504 its own way, or try again) and the run rejects with `ERR_DEADLINE` at once,
+ * even if the attempt is still in an inner stage that does not hear the cut.
  */
 class Deadline {
   /** Set when the deadline passed. */
   error: RelayError | null = null;
   /** Rejects with `error` when the deadline passes; never settles otherwise. */
   readonly expiry: Promise<never>;
+  /** The `request.bound` of the run's attempts. */
+  readonly bound: AttemptBound;
   private reject: ((error: RelayError) => void) | null = null;
   private timer: NodeJS.Timeout | null;
   private readonly onExpire: (() => void) | null;
 
-  constructor(ms: number, readonly client: ClientInfo, onExpire: (() => void) | null = null) {
+  constructor(ms: number, request: ProxyRequest, onExpire: (() => void) | null = null) {
     this.expiry = new Promise<never>((_resolve, reject) => (this.reject = reject));
+    this.bound = new AttemptBound(request);
     this.onExpire = onExpire;
     this.timer = setTimeout(onDeadline, ms, this, ms);
   }
@@ -110,7 +114,7 @@ class Deadline {
     const error = deadlineError(ms);
     this.error = error;
     this.onExpire?.();
-    this.client.abortAttempt(error);
+    this.bound.cut(error);
     this.reject!(error);
   }
 
@@ -118,11 +122,6 @@ class Deadline {
   stop(): void {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
-  }
-
-  /** Nothing of the run is in flight any more: attempts made by other stages go out again. */
-  settle(): void {
-    if (this.error !== null) this.client.clearAttemptAbort(this.error);
   }
 }
 
@@ -132,7 +131,7 @@ function onDeadline(deadline: Deadline, ms: number): void {
 
 /** One attempt, no retry possible, bounded by the deadline. */
 async function sendOnceWithin(settings: RetrySettings, request: ProxyRequest): Promise<ProxyResponse> {
-  const deadline = new Deadline(settings.deadline, request.client);
+  const deadline = new Deadline(settings.deadline, request);
   try {
     return await Promise.race([sendOnce(settings.next, request, deadline), deadline.expiry]);
   } finally {
@@ -141,8 +140,10 @@ async function sendOnceWithin(settings: RetrySettings, request: ProxyRequest): P
 }
 
 async function sendOnce(next: Handler, request: ProxyRequest, deadline: Deadline): Promise<ProxyResponse> {
+  // An attempt of its own, carrying the bound: a stage outside may send `request` again after the 504.
+  const attempt: ProxyRequest = { ...request, bound: deadline.bound };
   try {
-    const response = await next(request);
+    const response = await next(attempt);
     // The head came after the deadline (an inner stage answered late): the client has its 504.
     if (deadline.error !== null) {
       discard(response);
@@ -150,7 +151,8 @@ async function sendOnce(next: Handler, request: ProxyRequest, deadline: Deadline
     }
     return response;
   } finally {
-    deadline.settle();
+    // Where the attempt went (a balancer inside chose in place), as outer stages saw it without a deadline.
+    if (deadline.error === null) request.target = attempt.target;
   }
 }
 
@@ -185,7 +187,7 @@ class RetryRun {
   /** The run bounded by its deadline: it answers 504 `ERR_DEADLINE` at the deadline whatever is still in flight. */
   private async runWithin(ms: number): Promise<ProxyResponse> {
     this.startedAt = performance.now();
-    const deadline = new Deadline(ms, this.request.client, () => this.collector?.cancel(deadline.error!));
+    const deadline = new Deadline(ms, this.request, () => this.collector?.cancel(deadline.error!));
     this.deadline = deadline;
     try {
       return await Promise.race([this.loop(), deadline.expiry]);
@@ -211,8 +213,6 @@ class RetryRun {
         discard(error.response);
       }
       throw error;
-    } finally {
-      this.deadline?.settle();
     }
   }
 
@@ -323,6 +323,8 @@ class RetryRun {
       trailers: request.trailers,
       // A streamed body is read only once the attempt is connected: one whose connection failed is resent whole.
       bodyRead: this.mode === BodyMode.Stream ? 'connected' : request.bodyRead,
+      // The run's deadline cuts its own attempts only; an outer stage's bound reaches them through it.
+      bound: this.deadline === null ? request.bound : this.deadline.bound,
       client,
     };
     this.lastAttempt = attempt;
@@ -359,8 +361,9 @@ class RetryRun {
     if (response !== null) {
       // With a streamed body the old attempt may still wait for it: only destroying frees its connection.
       discard(response, this.mode === BodyMode.Stream);
-      // Its transport is done with this run: a deadline that passes while the next attempt is still
-      // in an inner stage (a balancer's slot queue) cuts that one when it registers, not this one.
+      // Its transport is done with this run: a deadline that passes while the next attempt is still in
+      // an inner stage then finds none of the run's attempts in flight, and that one is cut before it is
+      // sent (which a balancer does not count against its target).
       request.client.setAbortHandler(null);
     }
     this.settings.logger.info(

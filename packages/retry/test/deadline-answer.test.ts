@@ -1,4 +1,4 @@
-// retry()'s `deadline` cuts the attempt in flight, never the client (`client.abortAttempt`): a stage outside
+// retry()'s `deadline` cuts the attempt in flight, never the client (`AttemptBound`): a stage outside
 // retry() that catches the 504 and answers itself (docs/error-handling.md, "Answering errors your own way")
 // gets its answer to the client, over HTTP/1.1 and HTTP/2, for the retry loop and the send-once path; with no
 // such stage the client gets the 504 ERR_DEADLINE. An attempt still in an inner stage when the deadline passes

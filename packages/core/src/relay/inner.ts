@@ -7,11 +7,12 @@ import type { BoundTransport, Handler, Logger, ProxyRequest, ProxyResponse, Stag
 
 /**
  * The innermost handler of a pipeline: the bound transport, its attempts published on
- * diagnostics_channel, each failure logged once, the path the stages leave checked, and a TRACE
- * or OPTIONS with `Max-Forwards: 0` answered instead of sent.
+ * diagnostics_channel, each failure logged once, the path the stages leave checked (and an
+ * attempt cut before it was sent refused), and a TRACE or OPTIONS with `Max-Forwards: 0`
+ * answered instead of sent.
  */
 export function innerHandler(transport: BoundTransport, config: TransportConfig, stages: readonly Stage[]): Handler {
-  return checkedPath(stages, maxForwardsChecked(attemptEvents(loggedFailures(transport, config), config.target)), config.logger);
+  return checkedAttempt(stages, maxForwardsChecked(attemptEvents(loggedFailures(transport, config), config.target)), config.logger);
 }
 
 /** The transport, wrapped so each upstream failure is one structured log line. */
@@ -31,13 +32,18 @@ function loggedFailures(transport: BoundTransport, config: Pick<TransportConfig,
 }
 
 /**
- * A check of the path the stages leave on each attempt: a stage may set `request.path`, and
- * what it sets goes through the client's path rules (`ERR_BAD_PATH`, 400) before anything is
- * sent. Without stages the client's path was checked already: no wrapper.
+ * The checks of each attempt the stages leave, before anything is sent. Its path: a stage may set
+ * `request.path`, and what it sets goes through the client's path rules (`ERR_BAD_PATH`, 400). Its
+ * bound: an attempt whose `request.bound` was cut while an inner stage held it fails with the
+ * cut's reason here, before its transport makes or registers anything (the registered attempt may
+ * be a later run's, which its cleanup would unregister). Without stages the client's path was
+ * checked already and nothing bounds the attempt: no wrapper.
  */
-function checkedPath(stages: readonly Stage[], send: Handler, logger: Logger): Handler {
+function checkedAttempt(stages: readonly Stage[], send: Handler, logger: Logger): Handler {
   if (stages.length === 0) return send;
   return function transport(request: ProxyRequest): Promise<ProxyResponse> {
+    const cut = request.bound?.reason;
+    if (cut != null) return Promise.reject(cut);
     try {
       assertSafeUpstreamPath(request.path);
     } catch (error) {

@@ -1,9 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { BlockList } from 'node:net';
 import { RelayError } from '../errors.js';
+import type { ProxyRequest } from '../types.js';
+import type { AttemptBound } from './attempt-bound.js';
 import { resolveClientAddress } from './trust-proxy.js';
 
-/** Something to stop when the client goes away: a transport's in-flight attempt. */
 /** A response that can still send informational answers (node:http's and node:http2's both can). */
 export interface EarlyHintsTarget {
   readonly headersSent: boolean;
@@ -11,7 +12,13 @@ export interface EarlyHintsTarget {
   writeContinue(): void;
 }
 
+/** Something to stop when the client goes away: a transport's in-flight attempt. */
 export interface AbortHandler {
+  /**
+   * The attempt it runs, as the transport got it: a cut of that attempt's bound (`request.bound`,
+   * `retry({ deadline })`) stops it too, and only such a cut (never one of another run's attempts).
+   */
+  readonly request: ProxyRequest;
   onClientAbort(reason: RelayError): void;
 }
 
@@ -71,8 +78,6 @@ export class ClientInfo {
   private controller: AbortController | null = null;
   private reason: RelayError | null = null;
   private abortHandler: AbortHandler | null = null;
-  /** A stage's cut of its attempts (`abortAttempt`): the client itself is still there. */
-  private attemptReason: RelayError | null = null;
   private answerHandler: AnswerHandler | null = null;
   private errorsToApp = false;
   /** Where informational answers go: the client's response, until its head is written. */
@@ -144,47 +149,32 @@ export class ClientInfo {
 
   /**
    * Sets the one handler told when the client goes away (a transport's current attempt), or
-   * clears it with `null`. Called at once when the client is already gone.
+   * clears it with `null`. Called at once when the client is already gone, or when the handler's
+   * attempt was cut already (its `request.bound`: it reached its transport after the cut, still
+   * held in an inner stage meanwhile): such an attempt is never sent, nor registered.
    */
   setAbortHandler(handler: AbortHandler | null): void {
-    this.abortHandler = handler;
-    if (handler === null) return;
-    if (this.reason !== null) handler.onClientAbort(this.reason);
-    else if (this.attemptReason !== null) {
-      // An attempt that reached its transport after its stage's cut (it was still in an inner stage):
-      // it is never sent.
-      const reason = this.attemptReason;
-      this.attemptReason = null;
-      this.abortHandler = null;
-      handler.onClientAbort(reason);
+    if (handler !== null && this.reason === null) {
+      const cut = handler.request.bound?.reason;
+      if (cut != null) {
+        handler.onClientAbort(cut);
+        return;
+      }
     }
+    this.abortHandler = handler;
+    if (handler !== null && this.reason !== null) handler.onClientAbort(this.reason);
   }
 
   /**
-   * Cuts the upstream attempt in flight with `reason`, leaving the client as it is: a stage's own
-   * bound on its attempts (`retry({ deadline })`) ends them, and the stages outside it can still
-   * answer the client (a stage that turns a 504 into an answer of its own), or the relay answers
-   * `reason`. `aborted` stays false and `signal` does not fire. When no attempt is registered
-   * (`setAbortHandler`: it is still in an inner stage), the next one to register is cut at once,
-   * unless `clearAttemptAbort(reason)` comes first: an attempt cut so never goes upstream.
-   *
-   * @example
-   * request.client.abortAttempt(new RelayError('ERR_DEADLINE', 'no response head within 5000 ms'));
+   * @internal `AttemptBound.cut`: stops the registered attempt when it is one of `bound`'s, leaving
+   * the client as it is (`aborted` stays false, `signal` does not fire). Whether one was stopped.
    */
-  abortAttempt(reason: RelayError): void {
-    if (this.reason !== null) return;
+  cutRegisteredAttempt(bound: AttemptBound, reason: RelayError): boolean {
     const handler = this.abortHandler;
-    if (handler === null) {
-      this.attemptReason = reason;
-      return;
-    }
+    if (handler === null || this.reason !== null || !bound.covers(handler.request.bound)) return false;
     this.abortHandler = null;
     handler.onClientAbort(reason);
-  }
-
-  /** Ends a cut `abortAttempt(reason)` left for an attempt not registered yet, once nothing of the cut run is in flight. */
-  clearAttemptAbort(reason: RelayError): void {
-    if (this.attemptReason === reason) this.attemptReason = null;
+    return true;
   }
 
   /**
