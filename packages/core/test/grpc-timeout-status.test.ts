@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { echoMethod, listenHttp2, waitFor, writeChunks, type EchoMessage } from '@relay/testkit';
-import { createRelay, http2Transport, RelayError, type Relay, type Stage } from '../src/index.js';
+import { AttemptBound, createRelay, http2Transport, RelayError, type Relay, type Stage } from '../src/index.js';
 import { grpcStatusForHttp } from '../src/relay/grpc-answer.js';
 import { h2FrontSession, type Closers } from './http2-helpers.js';
 import { grpcFront, unary } from './grpc-helpers.js';
@@ -93,8 +93,9 @@ test('a stage’s request deadline (ERR_DEADLINE, as retry({ deadline }) raises)
     name: 'deadline',
     wrap: (next) =>
       function deadlineStage(request) {
-        const timer = setTimeout(() => request.client.abortAttempt(new RelayError('ERR_DEADLINE', 'deadline of 200 ms passed')), 200);
-        return next(request).finally(() => clearTimeout(timer));
+        const bound = new AttemptBound(request);
+        const timer = setTimeout(() => bound.cut(new RelayError('ERR_DEADLINE', 'deadline of 200 ms passed')), 200);
+        return next({ ...request, bound }).finally(() => clearTimeout(timer));
       },
   };
   const session = await h2FrontSession(closers, createRelay({ targetBaseUrl: url, transport: http2Transport(), stages: [deadline] }));
