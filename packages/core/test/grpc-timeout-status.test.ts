@@ -120,16 +120,16 @@ test('a pool timeout (the call never left the relay) stays UNAVAILABLE: safe to 
 });
 
 test('the mapping: 504s by their code, other statuses by gRPC’s HTTP mapping', () => {
-  assert.is(grpcStatusForHttp(504, 'ERR_READ_TIMEOUT'), 4);
-  assert.is(grpcStatusForHttp(504, 'ERR_WRITE_TIMEOUT'), 4);
-  assert.is(grpcStatusForHttp(504, 'ERR_DEADLINE'), 4);
-  assert.is(grpcStatusForHttp(504, 'ERR_CONNECT_TIMEOUT'), 14);
-  assert.is(grpcStatusForHttp(504, 'ERR_POOL_TIMEOUT'), 14);
-  assert.is(grpcStatusForHttp(504), 14, 'a stage’s 504 without a deadline code');
-  assert.is(grpcStatusForHttp(502, 'ERR_UPSTREAM_UNREACHABLE'), 14);
-  assert.is(grpcStatusForHttp(429), 14);
-  assert.is(grpcStatusForHttp(404), 12);
-  assert.is(grpcStatusForHttp(413, 'ERR_BODY_TOO_LARGE'), 2);
+  assert.is(grpcStatusForHttp({ status: 504, code: 'ERR_READ_TIMEOUT' }), 4);
+  assert.is(grpcStatusForHttp({ status: 504, code: 'ERR_WRITE_TIMEOUT' }), 4);
+  assert.is(grpcStatusForHttp({ status: 504, code: 'ERR_DEADLINE' }), 4);
+  assert.is(grpcStatusForHttp({ status: 504, code: 'ERR_CONNECT_TIMEOUT' }), 14);
+  assert.is(grpcStatusForHttp({ status: 504, code: 'ERR_POOL_TIMEOUT' }), 14);
+  assert.is(grpcStatusForHttp({ status: 504 }), 14, 'a stage’s 504 without a deadline code');
+  assert.is(grpcStatusForHttp({ status: 502, code: 'ERR_UPSTREAM_UNREACHABLE' }), 14);
+  assert.is(grpcStatusForHttp({ status: 429 }), 14);
+  assert.is(grpcStatusForHttp({ status: 404 }), 12);
+  assert.is(grpcStatusForHttp({ status: 413, code: 'ERR_BODY_TOO_LARGE' }), 2);
 });
 
 test.run();

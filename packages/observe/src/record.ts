@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { errorBody, RelayError, type AnswerHandler, type ClientInfo, type Handler, type HeaderRecord, type Logger, type ProxyRequest, type ProxyResponse, type RequestRefusedMessage, type Target } from '@relay/core';
-import { grpcStatusForHttp, isGrpcContentType, isLocalErrorAnswer } from '@relay/core/transport';
+import { grpcStatusForHttp, isGrpcContentType, isLocalErrorAnswer, type ErrorAnswer } from '@relay/core/transport';
 
 /**
  * What one kind of observation (access log, metrics, tracing) does at each step of a request.
@@ -321,7 +321,7 @@ export class RequestRecord implements AnswerHandler {
     }
     // Core's own test first: a stage's error answer to a gRPC call is sent trailers-only.
     if (isLocalErrorAnswer(response) && this.answeredAsGrpc()) {
-      this.answeredGrpcLocally(response.status, response.errorCode);
+      this.answeredGrpcLocally({ status: response.status, code: response.errorCode });
       return;
     }
     if (isGrpc(response.headers)) this.noteGrpc(response);
@@ -344,7 +344,7 @@ export class RequestRecord implements AnswerHandler {
       // The relay answered a gRPC call trailers-only: HTTP 200, no body, the status in grpc-status.
       this.status = 200;
       this.bytesOut = 0;
-      this.grpcStatus = grpcStatusForHttp(error.status, error.code);
+      this.grpcStatus = grpcStatusForHttp(error);
     } else {
       this.status = error.status;
       // The relay's short error body; a HEAD answer has none.
@@ -361,10 +361,10 @@ export class RequestRecord implements AnswerHandler {
    * status in grpc-status), as it sends the relay's own errors (`fail`). Its body is read for
    * `grpc-message`, never sent: none of it counts.
    */
-  private answeredGrpcLocally(status: number, code: string | undefined): void {
+  private answeredGrpcLocally(answer: ErrorAnswer): void {
     this.status = 200;
     this.bytesOut = 0;
-    this.grpcStatus = grpcStatusForHttp(status, code);
+    this.grpcStatus = grpcStatusForHttp(answer);
     this.finish();
   }
 

@@ -48,28 +48,34 @@ export function isLocalErrorAnswer(response: ProxyResponse): boolean {
   return !isGrpcContentType(response.headers['content-type']);
 }
 
+/** An error answer the relay gives: its HTTP status, and its `RelayError` code when it has one. */
+export interface ErrorAnswer {
+  readonly status: number;
+  readonly code?: string | undefined;
+}
+
 /**
- * The `grpc-status` the relay sends a gRPC call for an error it would answer with `status`, and
- * whose `RelayError` code is `code` when it has one: a read or write timeout or a deadline is
- * DEADLINE_EXCEEDED (4), every other 504 UNAVAILABLE (14).
+ * The `grpc-status` the relay sends a gRPC call for an error it would answer with `answer.status`:
+ * a read or write timeout or a deadline (`answer.code`) is DEADLINE_EXCEEDED (4), every other 504
+ * UNAVAILABLE (14).
  *
  * @example
- * grpcStatusForHttp(502); // 14 (UNAVAILABLE)
- * grpcStatusForHttp(504, 'ERR_READ_TIMEOUT'); // 4 (DEADLINE_EXCEEDED)
+ * grpcStatusForHttp({ status: 502 }); // 14 (UNAVAILABLE)
+ * grpcStatusForHttp({ status: 504, code: 'ERR_READ_TIMEOUT' }); // 4 (DEADLINE_EXCEEDED)
  */
-export function grpcStatusForHttp(status: number, code?: string): number {
-  if (code !== undefined && deadlineCodes.has(code)) return 4;
-  return grpcStatusOf[status] ?? 2;
+export function grpcStatusForHttp(answer: ErrorAnswer): number {
+  if (answer.code !== undefined && deadlineCodes.has(answer.code)) return 4;
+  return grpcStatusOf[answer.status] ?? 2;
 }
 
 /**
  * The head of a trailers-only gRPC answer (HTTP 200, no body, END_STREAM with the HEADERS) for an
- * error the relay answers with `status`, `code` (`grpcStatusForHttp`) and `text`, as Envoy answers
+ * error the relay answers (`grpcStatusForHttp`) with `text`, as Envoy answers
  * a gRPC call locally: any gRPC client then gets the status and the relay's message, not an HTTP
  * status it must guess from.
  */
-export function grpcErrorHead(status: number, code: string | undefined, text: string): Record<string, string> {
-  return { 'content-type': 'application/grpc', 'grpc-status': String(grpcStatusForHttp(status, code)), 'grpc-message': percentEncoded(text.trim()) };
+export function grpcErrorHead(answer: ErrorAnswer, text: string): Record<string, string> {
+  return { 'content-type': 'application/grpc', 'grpc-status': String(grpcStatusForHttp(answer)), 'grpc-message': percentEncoded(text.trim()) };
 }
 
 /** `grpc-message` is percent-encoded: every byte outside printable ASCII, and `%` itself. */

@@ -131,7 +131,7 @@ function sendGrpcError(res: ServerResponse, error: RelayError, text: string): vo
   // Set, not written: `end()` then sends the head with END_STREAM (trailers-only); writeHead would
   // send it at once and end the stream on an empty DATA frame, a call with no status to grpc-js.
   res.statusCode = 200;
-  const head = withErrorHeaders(grpcErrorHead(error.status, error.code, text), error);
+  const head = withErrorHeaders(grpcErrorHead(error, text), error);
   for (const name in head) res.setHeader(name, head[name]!);
   res.end();
 }
@@ -149,7 +149,7 @@ export async function localGrpcAnswer(response: ProxyResponse, res: ServerRespon
   const text = (await shortText(response, res)) || `${response.status} ${response.statusMessage || STATUS_CODES[response.status] || 'Error'}`;
   const headers: HeaderRecord = {};
   for (const name in response.headers) if (!representationHeaders.has(name)) headers[name] = response.headers[name];
-  Object.assign(headers, grpcErrorHead(response.status, response.errorCode, text));
+  Object.assign(headers, grpcErrorHead({ status: response.status, code: response.errorCode }, text));
   return { status: 200, statusMessage: '', headers, body: null, errorCode: response.errorCode, target: response.target };
 }
 

@@ -7,7 +7,7 @@ export type { AbortHandler, AnswerHandler } from '../request/client.js';
 
 // Answering and logging as the relay does.
 export { sendError } from '../relay/respond.js';
-export { grpcStatusForHttp, isGrpcContentType, isLocalErrorAnswer } from '../relay/grpc-answer.js';
+export { grpcStatusForHttp, isGrpcContentType, isLocalErrorAnswer, type ErrorAnswer } from '../relay/grpc-answer.js';
 export { refuseUpgrade } from '../relay/upgrade.js';
 export { isWebSocketUpgrade, serveAsPlainRequest } from '../relay/plain-upgrade.js';
 export { assertLogger, loggableTarget, loggedPath, logUpstreamFailure, withoutUserinfo } from '../logger.js';
