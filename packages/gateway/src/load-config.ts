@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, extname, resolve } from 'node:path';
-import { isMap, isScalar, LineCounter, parseDocument, Scalar, type Document } from 'yaml';
+import { isAlias, isCollection, isMap, isScalar, LineCounter, parseDocument, Scalar, type Document } from 'yaml';
 import { ConfigError, type ConfigIssue, type LineOf } from './config-error.js';
 import { interpolateEnv, type Quoting } from './env.js';
 import { fileIdentity } from './file-identity.js';
@@ -94,11 +94,25 @@ async function readText(file: string, shown: string): Promise<string> {
 function quotingOf(document: Document): Quoting {
   return {
     isQuoted(path) {
-      const node = document.getIn(path, true);
+      const node = nodeThroughAliases(document, path);
       return isScalar(node) && node.type !== Scalar.PLAIN;
     },
     kept: [],
   };
+}
+
+/**
+ * The node at `path`, following aliases on the way (`headers: *tenant` reuses the anchored block,
+ * quoting included), where `document.getIn` stops at the alias.
+ */
+function nodeThroughAliases(document: Document, path: readonly unknown[]): unknown {
+  let node: unknown = document.contents;
+  for (const key of path) {
+    if (isAlias(node)) node = node.resolve(document);
+    if (!isCollection(node)) return undefined;
+    node = node.get(key, true);
+  }
+  return isAlias(node) ? node.resolve(document) : node;
 }
 
 /** Line numbers of document paths in a parsed YAML (or JSON) document. */

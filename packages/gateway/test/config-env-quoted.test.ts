@@ -77,4 +77,32 @@ test("a quoted reference for a pool target's weight is a number, as in the gatew
   assert.equal((await loaded(path)).config.routes[0]!.upstream, ['http://10.0.0.1:8000', { url: 'http://10.0.0.3:8000', weight: 2 }]);
 });
 
+test('a quoted reference in a block reused through a YAML alias (*h) stays a string, as it does where the anchor (&h) is', async () => {
+  // docs/gateway.md: "In YAML a quoted reference stays a string (x-api-key: \"${API_KEY}\" keeps an all-digit key as text)".
+  const path = files.write(
+    'alias.yaml',
+    [
+      'listen: [{ port: 0 }]',
+      'routes:',
+      '  - match: { path: /a }',
+      '    upstream: http://127.0.0.1:9',
+      '    headers: &tenant',
+      '      extraRequest: { x-tenant: "${TENANT}" }',
+      '  - match: { path: /b }',
+      '    upstream: http://127.0.0.1:9',
+      '    headers: *tenant',
+      '',
+    ].join('\n'),
+  );
+  let config;
+  try {
+    ({ config } = await loadConfig(path, { TENANT: '12345' }));
+  } catch (error) {
+    assert.unreachable(`refused: ${(error as Error).message}`);
+    return;
+  }
+  assert.equal(config.routes[0]!.headers!.extraRequest, { 'x-tenant': '12345' });
+  assert.equal(config.routes[1]!.headers!.extraRequest, { 'x-tenant': '12345' });
+});
+
 test.run();
