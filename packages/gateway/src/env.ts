@@ -29,6 +29,11 @@ export interface Interpolated {
    * error about it names that text instead of showing a value that may be a secret.
    */
   readonly referenceOf: ReferenceOf;
+  /**
+   * `message` with every value read from the environment replaced by the text it was read from:
+   * for the checks that name values in their own words (`… is listed twice`, a listener's host).
+   */
+  readonly hideValues: (message: string) => string;
 }
 
 /** One interpolation: the environment, where issues go, what the source tells, which paths read the environment. */
@@ -37,6 +42,8 @@ interface Interpolation {
   readonly issues: ConfigIssue[];
   readonly source: SourceFacts;
   readonly references: Map<string, string>;
+  /** Each value a reference gave (whole string after replacing), with the text it was read from. */
+  readonly values: Map<string, string>;
 }
 
 const reference = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
@@ -55,8 +62,21 @@ const whole = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}$/;
  */
 export function interpolateEnv(value: unknown, env: NodeJS.ProcessEnv, issues: ConfigIssue[], source: SourceFacts = {}): Interpolated {
   const references = new Map<string, string>();
-  const data = interpolateValue(value, { env, issues, source, references }, []);
-  return { data, referenceOf: (path) => references.get(referenceKey(path)) };
+  const values = new Map<string, string>();
+  const data = interpolateValue(value, { env, issues, source, references, values }, []);
+  return { data, referenceOf: (path) => references.get(referenceKey(path)), hideValues: (message) => hidden(message, values) };
+}
+
+/** Values shorter than this are not hidden: a port or a flag is no secret, and `80` would garble other numbers. */
+const shortestHidden = 4;
+
+function hidden(message: string, values: ReadonlyMap<string, string>): string {
+  let text = message;
+  // Longest first: a value that contains another is replaced whole.
+  for (const [value, from] of [...values].sort((a, b) => b[0].length - a[0].length)) {
+    if (value.length >= shortestHidden && text.includes(value)) text = text.split(value).join(from);
+  }
+  return text;
 }
 
 function referenceKey(path: DocumentPath): string {
@@ -87,7 +107,10 @@ function interpolateString(text: string, run: Interpolation, path: Array<string 
     run.issues.push(issueAt(path, `environment variable ${name} is not set (write \${${name}:-default} for a default)`, run.source.lineOf));
     return match;
   });
-  if (read) run.references.set(referenceKey(path), text);
+  if (read) {
+    run.references.set(referenceKey(path), text);
+    run.values.set(replaced, text);
+  }
   if (!whole.test(text)) return replaced;
   const typed = typedValue(replaced);
   const { quoting } = run.source;

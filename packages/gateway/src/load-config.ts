@@ -75,10 +75,10 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
   const lineOf = lineFinder(document, lines);
   // JSON has no unquoted strings: there every whole reference may become a number or boolean.
   const quoting = extension === '.json' ? undefined : quotingOf(document);
-  const { data, referenceOf } = interpolateEnv(document.toJS(), env, issues, { quoting, lineOf });
+  const { data, referenceOf, hideValues } = interpolateEnv(document.toJS(), env, issues, { quoting, lineOf });
   if (issues.length > 0) throw new ConfigError(shown, issues);
   if (quoting !== undefined) quotedScalars(data, quoting.kept);
-  return { config: validateConfig(data, shown, { lineOf, referenceOf }), file, dir: dirname(file), shown, text, lineOf, ...(identity === undefined ? {} : { identity }) };
+  return { config: validateConfig(data, shown, { lineOf, referenceOf, hideValues }), file, dir: dirname(file), shown, text, lineOf, ...(identity === undefined ? {} : { identity }) };
 }
 
 async function readText(file: string, shown: string): Promise<string> {

@@ -9,6 +9,7 @@ interface DataSource {
   readonly data: unknown;
   readonly lineOf: LineOf;
   readonly referenceOf: ReferenceOf;
+  readonly hideValues: (message: string) => string;
 }
 
 /** Where the parsed data came from: its lines in the file, and the values read from the environment. */
@@ -17,10 +18,13 @@ export interface ConfigSource {
   readonly lineOf?: LineOf;
   /** The `${VAR}` reference a value at a path was read from. */
   readonly referenceOf?: ReferenceOf;
+  /** A message with the values read from the environment replaced by their references. */
+  readonly hideValues?: (message: string) => string;
 }
 
 const noLine: LineOf = () => undefined;
 const noReference: ReferenceOf = () => undefined;
+const asIs = (message: string): string => message;
 
 /**
  * Validates parsed config data against the schema: every issue with its document path, what was
@@ -34,9 +38,10 @@ const noReference: ReferenceOf = () => undefined;
 export function validateConfig(data: unknown, file: string, source: ConfigSource = {}): ResolvedConfig {
   const lineOf = source.lineOf ?? noLine;
   const referenceOf = source.referenceOf ?? noReference;
+  const hideValues = source.hideValues ?? asIs;
   const result = gatewayConfigSchema.safeParse(data);
   if (result.success) return result.data;
-  const issues = result.error.issues.flatMap((issue) => describeIssue(issue, { data, lineOf, referenceOf }));
+  const issues = result.error.issues.flatMap((issue) => describeIssue(issue, { data, lineOf, referenceOf, hideValues }));
   throw new ConfigError(file, dedupe(issues).sort(byLine));
 }
 
@@ -59,7 +64,8 @@ function describeIssue(issue: z.ZodIssue, source: DataSource): ConfigIssue[] {
       return unknown.map((key) => ({ path: formatPath([...issue.path, key]), message: unknownKeyMessage(key, valid), line: lineOf(issue.path, key) }));
     }
   }
-  return [{ path: formatPath(issue.path), message: message(issue, source), line: nearestLine(issue.path, lineOf) }];
+  // A config-wide check names values in its own words (a target listed twice, a listener's host): none read from the environment.
+  return [{ path: formatPath(issue.path), message: source.hideValues(message(issue, source)), line: nearestLine(issue.path, lineOf) }];
 }
 
 function message(issue: z.ZodIssue, source: DataSource): string {

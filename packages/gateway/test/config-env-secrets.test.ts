@@ -35,4 +35,38 @@ test('a refusal of a value with a reference in it names the text it was read fro
   );
 });
 
+test('a pool target read from the environment and listed twice: the error names the references, not the value', async () => {
+  // docs/gateway.md: "A config error about a value read from the environment names the reference, not the value".
+  const path = files.write('pool-twice.yaml', ['listen: [{ port: 0 }]', 'routes:', '  - upstream: ["${PRIMARY}", "${SECONDARY}"]', ''].join('\n'));
+  const error = await rejection(loadConfig(path, { PRIMARY: 'http://db-7f3k.internal.example:9000', SECONDARY: 'http://db-7f3k.internal.example:9000' }));
+  assert.match(error.message, /routes\[0\]\.upstream\[1\]/);
+  assert.not.match(error.message, /db-7f3k/);
+});
+
+test('two listeners on one address read from the environment: the error names the reference, not the host', async () => {
+  const path = files.write(
+    'listen-twice.yaml',
+    ['listen: [{ host: "${BIND}", port: 8080 }, { host: "${BIND}", port: 8080 }]', 'routes: [{ upstream: http://127.0.0.1:9 }]', ''].join('\n'),
+  );
+  const error = await rejection(loadConfig(path, { BIND: 'node-q9z2.private.example' }));
+  assert.match(error.message, /listen\[1\]/);
+  assert.not.match(error.message, /q9z2/);
+});
+
+test('an endpoint listener name and a duplicate listener name read from the environment are not echoed in the error', async () => {
+  const path = files.write(
+    'names.yaml',
+    [
+      'listen: [{ name: "${LISTENER}", port: 0 }, { name: "${LISTENER}", port: 0 }]',
+      'health: { path: /healthz, listeners: ["${HEALTH_ON}"] }',
+      'routes: [{ upstream: http://127.0.0.1:9 }]',
+      '',
+    ].join('\n'),
+  );
+  const error = await rejection(loadConfig(path, { LISTENER: 'zx81secret', HEALTH_ON: 'qq42secret' }));
+  assert.match(error.message, /listen\[1\]\.name/);
+  assert.match(error.message, /health\.listeners\[0\]/);
+  assert.not.match(error.message, /zx81secret|qq42secret/);
+});
+
 test.run();
