@@ -163,7 +163,10 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
 
   /** The body gave `chunk` to its stream: kept, or all let go once the body outgrew the limit. */
   onBodyData(chunk: Buffer | string): void {
-    if (this.sent?.add(chunk) === false) this.dropSent();
+    if (this.sent?.add(chunk) !== false) return;
+    this.dropSent();
+    // No stream takes this chunk (a resend waiting for a session): dropping it would send a body with a hole.
+    if (this.stream === null && this.phase !== Phase.Done) this.fail(new RelayError('ERR_UPSTREAM_RESET', 'the upstream refused the stream, and the request body outgrew what is kept to send it again'));
   }
 
   /** No resend can come any more (a head, a failure, a body too long to keep): the kept chunks go. */
@@ -276,6 +279,9 @@ export class Http2Attempt implements AbortHandler, StreamWaiter {
     this.resends++;
     this.detachStream();
     const body = this.body;
+    // Unpiping resumes a body that waited for the old stream's drain ('data' listeners: `sent`'s own):
+    // it waits for the new stream instead, or its chunks would flow into nothing meanwhile.
+    body?.pause();
     // Kept chunks (`sent`) go first on the new stream, then the same body goes on; else a replay.
     if (body !== null && body.readableDidRead && this.sent === null) {
       body.removeListener('error', onBodyError);
