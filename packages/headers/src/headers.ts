@@ -29,7 +29,7 @@ export interface HeadersOptions {
    * `forwarded`/`via` when this stage appends to them); only these request trailer fields.
    */
   allowRequest?: readonly string[];
-  /** Headers set on the response to the client, replacing the upstream's under the same name. */
+  /** Headers set on the response to the client, replacing the upstream's under the same name (a response trailer of that name is dropped). */
   extraResponse?: Readonly<Record<string, string | readonly string[] | ResponseHeaderFunction>>;
   /** Response headers (and response trailer fields) removed before the client sees them. */
   dropResponse?: readonly string[];
@@ -95,7 +95,7 @@ export interface DirectionRules {
   readonly via: string | null;
   /** The trailer fields kept: the names the user allowed (the head's additions are for the head), or `null`. */
   readonly trailerAllow: ReadonlySet<string> | null;
-  /** The trailer fields removed: the drop list, and on requests the extra headers' names (never pre-seeded). */
+  /** The trailer fields removed: the drop list, and the extra headers' names (a trailer never stands in for one). */
   readonly trailerDrop: readonly string[];
   /** True when the trailers need wrapping: an allow list or a name to drop. */
   readonly filtersTrailers: boolean;
@@ -203,8 +203,8 @@ function compileRules(
   const drop = dropOption === undefined ? [] : headerNameList(dropOption, `headers: drop${direction}`);
   const allowed = allowOption === undefined ? null : headerNameList(allowOption, `headers: allow${direction}`);
   const allow = allowed === null ? null : new Set([...allowed, ...alwaysAllowed, ...chainNames(forwarded, via)]);
-  // A client's trailer field never stands in for a header this stage sets.
-  const trailerDrop = direction === 'Request' ? [...new Set([...drop, ...extras.map((extra) => extra.name)])] : drop;
+  // A trailer field never stands in for a header this stage sets: not a client's upstream, nor an upstream's to the client.
+  const trailerDrop = [...new Set([...drop, ...extras.map((extra) => extra.name)])];
   for (const extra of extras) {
     if ((extra.name === 'forwarded' && forwarded !== null) || (extra.name === 'via' && via !== null)) {
       throw new TypeError(`headers: ${extra.option} conflicts with the ${extra.name} option: use one or the other`);

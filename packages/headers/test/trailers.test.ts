@@ -88,4 +88,24 @@ test('a listed trailer still passes; a request trailer named like an extraReques
   }
 });
 
+test('a response trailer named like an extraResponse header is dropped: the client reads the stage\'s value only', async () => {
+  const upstream = await startUpstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-frame-options, x-checksum' });
+    res.write('hello');
+    res.addTrailers({ 'x-frame-options': 'ALLOWALL', 'x-checksum': 'abc' });
+    res.end();
+  });
+  const served = await serveRelay(createRelay({ targetBaseUrl: upstream.url, stages: [headers({ extraResponse: { 'x-frame-options': 'DENY' } })] }));
+  try {
+    const raw = (await sendRaw(served.port, 'GET / HTTP/1.1\r\nHost: gw.example\r\nTE: trailers\r\nConnection: close\r\n\r\n')).toLowerCase();
+    assert.ok(raw.startsWith('http/1.1 200'), raw);
+    assert.ok(raw.includes('x-frame-options: deny'), raw);
+    assert.not.match(raw, 'x-frame-options: allowall', 'the upstream\'s trailer of an extraResponse name reached the client');
+    assert.ok(raw.includes('x-checksum: abc'), 'another trailer still passes');
+  } finally {
+    await served.close();
+    await upstream.close();
+  }
+});
+
 test.run();
