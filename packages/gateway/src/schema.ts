@@ -226,19 +226,33 @@ function distinctListenerNames(config: { listen: Array<{ name?: string }> }, con
  * `relay check` refuses it. Port 0 picks a free port each time and may repeat.
  */
 function distinctListenAddresses(config: { listen: Array<{ host: string; port: number }> }, context: z.RefinementCtx): void {
-  const seen = new Map<string, number>();
+  const hosts = config.listen.map((listener) => normalHost(listener.host));
   config.listen.forEach((listener, index) => {
     if (listener.port === 0) return;
-    const address = `${normalHost(listener.host)} ${listener.port}`;
-    const first = seen.get(address);
-    if (first === undefined) seen.set(address, index);
-    else context.addIssue({ code: z.ZodIssueCode.custom, path: ['listen', index], message: `${listener.host} port ${listener.port} is also listen[${first}]'s: each listener needs its own address and port` });
+    const first = config.listen.findIndex((other, at) => at < index && other.port === listener.port && bindsOver(hosts[at]!, hosts[index]!));
+    if (first === -1) return;
+    context.addIssue({ code: z.ZodIssueCode.custom, path: ['listen', index], message: `${listener.host} port ${listener.port} is also listen[${first}]'s: each listener needs its own address and port` });
   });
+}
+
+/**
+ * Whether two listen hosts on one port take the same address: the same host, or a wildcard and an
+ * address it covers (`0.0.0.0` every IPv4 one; `::`, dual-stack as node listens on it, every one).
+ * Names (`localhost`) are only compared as written: what they resolve to is known when they bind.
+ */
+function bindsOver(a: string, b: string): boolean {
+  if (a === b) return true;
+  return covers(a, b) || covers(b, a);
+}
+
+function covers(wildcard: string, host: string): boolean {
+  if (wildcard === '::') return isIP(host) !== 0;
+  return wildcard === '0.0.0.0' && isIP(host) === 4;
 }
 
 /** A listen host as the system binds it: case and a final dot aside, an IPv6 address in its shortest form (`::0` is `::`). */
 function normalHost(host: string): string {
-  if (isIP(host) === 6) return new URL(`http://[${host}]`).hostname;
+  if (isIP(host) === 6) return new URL(`http://[${host}]`).hostname.slice(1, -1);
   return host.toLowerCase().replace(/\.$/, '');
 }
 

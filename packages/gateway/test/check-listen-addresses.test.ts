@@ -38,4 +38,23 @@ test('one address written two ways is one address: the default host, case, a fin
   assert.equal(issues([{ host: '127.0.0.1', port: 8080 }, { host: '127.0.0.1', port: 8081 }, { host: '127.0.0.2', port: 8080 }]), []);
 });
 
+test('a wildcard and an address it covers on one port cannot both listen (Linux: EADDRINUSE): refused too', () => {
+  const issues = (listen: Array<Record<string, unknown>>) => {
+    try {
+      validateConfig({ listen, routes: [{ upstream: 'http://127.0.0.1:9' }] }, 'g.json');
+      return [];
+    } catch (error) {
+      return (error as ConfigError).issues.map((issue) => issue.path);
+    }
+  };
+  assert.equal(issues([{ host: '0.0.0.0', port: 8080 }, { host: '127.0.0.1', port: 8080 }]), ['listen[1]']);
+  assert.equal(issues([{ host: '127.0.0.1', port: 8080 }, { host: '0.0.0.0', port: 8080 }]), ['listen[1]']);
+  // node listens on :: dual-stack: it takes every IPv4 and IPv6 address of the port.
+  assert.equal(issues([{ host: '::', port: 8080 }, { host: '0.0.0.0', port: 8080 }]), ['listen[1]']);
+  assert.equal(issues([{ host: '::1', port: 8080 }, { host: '::', port: 8080 }]), ['listen[1]']);
+  // 0.0.0.0 takes IPv4 only; a name is compared as written.
+  assert.equal(issues([{ host: '0.0.0.0', port: 8080 }, { host: '::1', port: 8080 }]), []);
+  assert.equal(issues([{ host: '0.0.0.0', port: 8080 }, { host: 'localhost', port: 8080 }]), []);
+});
+
 test.run();
