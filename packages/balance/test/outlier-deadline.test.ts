@@ -89,54 +89,37 @@ test('a deadline that cuts a wait for a circuit slot is not a failure of the tar
   }
 });
 
-test('an attempt that reaches balance() after the retry deadline passed is not counted against (or ejecting) its target', async () => {
-  const held: ServerResponse[] = [];
-  let requests = 0;
-  const target = await startUpstream((_req, res) => {
-    requests++;
-    held.push(res);
-  });
-  const pool = balance({ targets: [target.url], outlier: { consecutiveFailures: 1 } });
-  const served = await serveRelay(createRelay({ targetBaseUrl: target.url, stages: [retry({ maxRetries: 0, deadline: 150 }), holdEachAttempt(400), pool] }));
-  try {
-    const response = await fetchRaw(served.url);
-    assert.is(response.status, 504);
-    await delay(600); // the held attempt reaches the pool and its transport meanwhile
-    const state = pool.targets()[0]!;
-    assert.is(requests, 0, 'the late attempt was not sent');
-    assert.is(state.inFlight, 0);
-    assert.is(state.ejections, 0, 'the target was ejected for a deadline that had passed before its attempt was sent');
-    assert.is(state.consecutiveFailures, 0, 'a deadline that passed before the attempt was sent was counted against the target');
-  } finally {
-    for (const res of held) res.destroy();
-    await served.close();
-    await target.close();
-  }
-});
+// The held attempt reaches balance() after the deadline, or passes it and is held before its transport.
+const placements = [
+  ['reaches balance() after the retry deadline passed', (pool: Stage) => [holdEachAttempt(400), pool]],
+  ['is held after balance() (between the pool and its transport) past the retry deadline', (pool: Stage) => [pool, holdEachAttempt(400)]],
+] as const;
 
-test('an attempt held after balance() (between the pool and its transport) past the retry deadline is not sent, nor counted against its target', async () => {
-  const held: ServerResponse[] = [];
-  let requests = 0;
-  const target = await startUpstream((_req, res) => {
-    requests++;
-    held.push(res);
+for (const [where, inner] of placements) {
+  test(`an attempt that ${where} is not sent, nor counted against (or ejecting) its target`, async () => {
+    const held: ServerResponse[] = [];
+    let requests = 0;
+    const target = await startUpstream((_req, res) => {
+      requests++;
+      held.push(res);
+    });
+    const pool = balance({ targets: [target.url], outlier: { consecutiveFailures: 1 } });
+    const served = await serveRelay(createRelay({ targetBaseUrl: target.url, stages: [retry({ maxRetries: 0, deadline: 150 }), ...inner(pool)] }));
+    try {
+      const response = await fetchRaw(served.url);
+      assert.is(response.status, 504);
+      await delay(600); // the held attempt reaches its transport meanwhile
+      const state = pool.targets()[0]!;
+      assert.is(requests, 0, 'the late attempt was sent');
+      assert.is(state.inFlight, 0);
+      assert.is(state.ejections, 0, 'the target was ejected for a deadline that had passed before its attempt was sent');
+      assert.is(state.consecutiveFailures, 0, 'an attempt cut before it was sent was counted against its target');
+    } finally {
+      for (const res of held) res.destroy();
+      await served.close();
+      await target.close();
+    }
   });
-  const pool = balance({ targets: [target.url], outlier: { consecutiveFailures: 1 } });
-  const served = await serveRelay(createRelay({ targetBaseUrl: target.url, stages: [retry({ maxRetries: 0, deadline: 150 }), pool, holdEachAttempt(400)] }));
-  try {
-    const response = await fetchRaw(served.url);
-    assert.is(response.status, 504);
-    await delay(600); // the held attempt reaches its transport meanwhile
-    const state = pool.targets()[0]!;
-    assert.is(requests, 0, 'the late attempt was sent');
-    assert.is(state.inFlight, 0);
-    assert.is(state.ejections, 0);
-    assert.is(state.consecutiveFailures, 0, 'an attempt cut before it was sent was counted against its target');
-  } finally {
-    for (const res of held) res.destroy();
-    await served.close();
-    await target.close();
-  }
-});
+}
 
 test.run();
